@@ -1,0 +1,100 @@
+/*
+ * http1.h — a strict HTTP/1.1 codec (RFC 9112): pure functions over a caller's buffer, no
+ * I/O, no allocation, no globals. Parsed fields point into the caller's buffer.
+ * Parsers return the number of bytes consumed (> 0), BG_H1_PARTIAL when more input is
+ * needed, or BG_H1_ERROR with `status` set to the HTTP status to answer (400, 414, 431,
+ * 501 ...) and `error` to a short reason for the log. Anything ambiguous is an error:
+ * the data plane answers it and closes the connection, never guesses.
+ */
+#ifndef BG_HTTP1_H
+#define BG_HTTP1_H
+
+#include "types.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BG_H1_PARTIAL (-2)
+#define BG_H1_ERROR (-1)
+#define BG_H1_MAX_HEADERS 128 /* hard array size; the configured limit may be lower */
+
+typedef struct {
+    uint32_t max_header_bytes; /* request line + headers; beyond: 431 (414 if the line alone is over max_uri) */
+    uint32_t max_headers;      /* count; beyond: 431 */
+    uint32_t max_uri;          /* request-target length; beyond: 414 */
+} bg_h1_limits_t;
+
+typedef struct {
+    const char *method;
+    size_t method_len;
+    const char *target; /* as sent: origin-form "/p?q", absolute-form "http://h/p", "*" or authority-form */
+    size_t target_len;
+    int minor_version; /* 0 or 1 */
+    bg_header_t headers[BG_H1_MAX_HEADERS];
+    size_t nheaders;
+
+    /* Derived by the parser (valid when it returns > 0). */
+    const char *host;      /* authority: absolute-form authority if present, else the Host header value */
+    size_t host_len;
+    const char *path;      /* origin-form path and query (absolute-form's path part; "/" if empty) */
+    size_t path_len;
+    bool absolute_form;
+    bool chunked;          /* Transfer-Encoding: chunked (final and only coding) */
+    int64_t content_length; /* -1: none */
+    bool keep_alive;       /* after this request (version default, Connection: close / keep-alive) */
+    bool expect_continue;  /* Expect: 100-continue */
+    bool upgrade;          /* Upgrade header present (we do not tunnel: treated as a plain request) */
+
+    int status;            /* on BG_H1_ERROR: status to answer */
+    const char *error;     /* on BG_H1_ERROR: reason, static string */
+} bg_h1_request_t;
+
+typedef struct {
+    int minor_version;
+    int status;
+    const char *reason;
+    size_t reason_len;
+    bg_header_t headers[BG_H1_MAX_HEADERS];
+    size_t nheaders;
+
+    bool chunked;
+    int64_t content_length; /* -1: none */
+    bool keep_alive;
+    bool close_delimited;   /* body runs until the connection closes (no length, no chunked, not bodiless) */
+    const char *error;
+} bg_h1_response_t;
+
+/** Parse one request head from buf[0..len). See the file comment for returns. */
+int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limits, bg_h1_request_t *req);
+
+/** Parse one response head. `head_request` (HEAD) and 1xx/204/304 mean no body.
+ *  Same returns; errors mean the vendor sent something ambiguous (the gateway answers 502). */
+int bg_h1_parse_response(const char *buf, size_t len, bool head_request, bg_h1_response_t *resp);
+
+/* Incremental chunked-body decoder. Zero-initialise (or bg_h1_chunked_init) before use. */
+typedef struct {
+    int state;          /* private */
+    uint64_t remaining; /* private */
+    uint32_t line_len;  /* private: bytes of the current size/trailer line, bounded */
+    uint32_t trailer_bytes; /* private */
+    bool done;          /* public: the last chunk and the trailers have been read */
+} bg_h1_chunked_t;
+
+void bg_h1_chunked_init(bg_h1_chunked_t *d);
+
+/** Decode chunked framing in place: data bytes are moved to the front of buf. On return
+ *  *consumed is the input bytes used and *out_len the data bytes now at buf[0..*out_len).
+ *  Returns 0 (call again with more input unless d->done), or BG_H1_ERROR (bad framing,
+ *  size overflow, oversized line or trailers). Trailers are validated and dropped. */
+int bg_h1_chunked_decode(bg_h1_chunked_t *d, char *buf, size_t len, size_t *consumed, size_t *out_len);
+
+/** Whether a header name is hop-by-hop (Connection, Keep-Alive, Proxy-Connection, TE,
+ *  Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate), or is
+ *  named in the message's Connection header (`connection` may be NULL). */
+bool bg_h1_is_hop_by_hop(const char *name, size_t len, const char *connection, size_t connection_len);
+
+/** The reason phrase for a status code ("OK", "Unavailable For Legal Reasons" ...). */
+const char *bg_h1_reason(int status);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * util.c — see util.h. Buffers abort on allocation failure: on the data plane an
+ * out-of-memory gateway must stop rather than half-forward.
+ */
+#include "util.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void bg_buf_init(bg_buf_t *b) { b->data = NULL; b->len = b->cap = 0; }
+
+void bg_buf_dispose(bg_buf_t *b)
+{
+    free(b->data);
+    bg_buf_init(b);
+}
+
+void bg_buf_dispose_secure(bg_buf_t *b)
+{
+    if (b->data)
+        OPENSSL_cleanse(b->data, b->cap);
+    bg_buf_dispose(b);
+}
+
+void bg_buf_reserve(bg_buf_t *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        abort();
+    b->data = p;
+    b->cap = cap;
+}
+
+void bg_buf_append(bg_buf_t *b, const void *p, size_t n)
+{
+    bg_buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+void bg_buf_puts(bg_buf_t *b, const char *s) { bg_buf_append(b, s, strlen(s)); }
+
+void bg_buf_printf(bg_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[256];
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        bg_buf_append(b, tmp, (size_t)n);
+        return;
+    }
+    bg_buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void bg_buf_json_escape(bg_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    bg_buf_reserve(b, n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            bg_buf_append(b, e, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            bg_buf_append(b, e, 6);
+        } else {
+            bg_buf_append(b, &s[i], 1);
+        }
+    }
+}
+
+void bg_buf_consume(bg_buf_t *b, size_t n)
+{
+    if (n >= b->len) {
+        bg_buf_reset(b);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = 0;
+}
+
+void bg_sha256_hex(const void *p, size_t n, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = 0;
+}
+
+static inline int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+bool bg_span_ieq2(const char *a, size_t an, const char *b, size_t bn)
+{
+    if (an != bn)
+        return false;
+    for (size_t i = 0; i < an; i++)
+        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+            return false;
+    return true;
+}
+
+bool bg_span_ieq(const char *p, size_t n, const char *s) { return bg_span_ieq2(p, n, s, strlen(s)); }
+
+int64_t bg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *bg_format_rfc3339_ms(int64_t ms, char out[32])
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    /* Years are 0..9999 here; the mask keeps the compiler's truncation analysis quiet. */
+    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)(ms % 1000));
+    return out;
+}
+
+int64_t bg_days_from_civil(int y, unsigned m, unsigned d)
+{
+    /* Howard Hinnant's days_from_civil. */
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}

@@ -1,0 +1,59 @@
+/*
+ * util.h — small shared utilities: a growable byte buffer, SHA-256 in hex, case-insensitive
+ * comparisons over (pointer, length) spans, and wall-clock helpers. Pure except bg_now_ms().
+ * Thread-safe: no globals.
+ */
+#ifndef BG_UTIL_H
+#define BG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define BG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A growable byte buffer. Allocation failure aborts (data-plane rule). */
+typedef struct {
+    char *data; /* public, read-only: len bytes, always NUL-terminated after a write */
+    size_t len; /* public, read-only */
+    size_t cap; /* private */
+} bg_buf_t;
+
+/** Initialise an empty buffer (no allocation). */
+void bg_buf_init(bg_buf_t *b);
+/** Free the storage; the buffer is empty and reusable afterwards. */
+void bg_buf_dispose(bg_buf_t *b);
+/** Free the storage after wiping it (for buffers that held keys or personal data). */
+void bg_buf_dispose_secure(bg_buf_t *b);
+/** Make room for at least n more bytes. */
+void bg_buf_reserve(bg_buf_t *b, size_t n);
+/** Append n bytes. */
+void bg_buf_append(bg_buf_t *b, const void *p, size_t n);
+/** Append a NUL-terminated string. */
+void bg_buf_puts(bg_buf_t *b, const char *s);
+/** Append printf-formatted text. */
+void bg_buf_printf(bg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Append s as the inside of a JSON string (escaped, no quotes). */
+void bg_buf_json_escape(bg_buf_t *b, const char *s, size_t n);
+/** Drop the first n bytes (n <= len). */
+void bg_buf_consume(bg_buf_t *b, size_t n);
+/** Empty the buffer, keeping its storage. */
+static inline void bg_buf_reset(bg_buf_t *b) { b->len = 0; if (b->data) b->data[0] = 0; }
+
+/** SHA-256 of p[0..n) as 64 lowercase hex digits and a NUL into out[65]. */
+void bg_sha256_hex(const void *p, size_t n, char out[65]);
+
+/** ASCII case-insensitive equality of a span and a NUL-terminated string. */
+bool bg_span_ieq(const char *p, size_t n, const char *s);
+/** ASCII case-insensitive equality of two spans. */
+bool bg_span_ieq2(const char *a, size_t an, const char *b, size_t bn);
+
+/** Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t bg_now_ms(void);
+/** Format a Unix time in ms as RFC 3339 UTC with milliseconds into out[32]
+ *  ("2026-11-29T10:39:36.123Z"). Returns out. */
+char *bg_format_rfc3339_ms(int64_t ms, char out[32]);
+/** Days since 1970-01-01 of a proleptic Gregorian date (no validation). */
+int64_t bg_days_from_civil(int y, unsigned m, unsigned d);
+
+#endif
