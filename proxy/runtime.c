@@ -1,0 +1,173 @@
+/*
+ * runtime.c — builds the runtime snapshot from a loaded config: opens the GeoIP database,
+ * loads the keys, compiles the classifier and creates the TLS contexts for listeners and
+ * vendors. Runs on the main thread (start and reload); the result is immutable and shared
+ * by the workers through reference counts.
+ */
+#include "server.h"
+
+#include "log.h"
+
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned char alpn_h1[] = "\x08http/1.1";
+
+static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                          unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    /* Only HTTP/1.1 for now; a client that offers nothing we speak gets no ALPN answer. */
+    if (SSL_select_next_proto((unsigned char **)out, outlen, alpn_h1, sizeof alpn_h1 - 1, in, inlen) ==
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_OK;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static const char *ssl_err(void)
+{
+    unsigned long e = ERR_get_error();
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    ERR_clear_error();
+    return r ? r : "unknown error";
+}
+
+static SSL_CTX *listener_ctx(const bg_listen_t *l, bg_diag_t *diag, const char *file)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(ctx, l->certificate) != 1) {
+        bg_diag_error(diag, file, l->pos, "listener %s: cannot load certificate %s: %s", l->address.text,
+                      l->certificate, ssl_err());
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, l->key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        bg_diag_error(diag, file, l->pos, "listener %s: cannot load key %s: %s", l->address.text, l->key, ssl_err());
+        goto fail;
+    }
+    if (l->client_ca) {
+        if (SSL_CTX_load_verify_locations(ctx, l->client_ca, NULL) != 1) {
+            bg_diag_error(diag, file, l->pos, "listener %s: cannot load client_ca %s: %s", l->address.text,
+                          l->client_ca, ssl_err());
+            goto fail;
+        }
+        SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(l->client_ca));
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, NULL);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static SSL_CTX *vendor_ctx(const bg_vendor_t *v, bg_diag_t *diag, const char *file)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (v->upstream.ca) {
+        if (SSL_CTX_load_verify_locations(ctx, v->upstream.ca, NULL) != 1) {
+            bg_diag_error(diag, file, v->pos, "vendor %s: cannot load ca %s: %s", v->name, v->upstream.ca, ssl_err());
+            goto fail;
+        }
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        bg_diag_error(diag, file, v->pos, "vendor %s: cannot load the system CA store", v->name);
+        goto fail;
+    }
+    if (v->upstream.client_certificate) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, v->upstream.client_certificate) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, v->upstream.client_key, SSL_FILETYPE_PEM) != 1) {
+            bg_diag_error(diag, file, v->pos, "vendor %s: cannot load client certificate: %s", v->name, ssl_err());
+            goto fail;
+        }
+    }
+    SSL_CTX_set_verify(ctx, v->upstream.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof alpn_h1 - 1);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int bg_runtime_create(bg_config_t *cfg, bg_runtime_t **out, bg_diag_t *diag)
+{
+    *out = NULL;
+    bg_runtime_t *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        abort();
+    atomic_init(&rt->refcount, 1);
+    rt->cfg = cfg;
+    char err[256] = "";
+    bg_pos_t nopos = {0, 0};
+    if (cfg->geoip.database &&
+        bg_geo_open(cfg->geoip.database, cfg->geoip.schema, cfg->geoip.registered_country_fallback, &rt->geo, err,
+                    sizeof err) < 0)
+        bg_diag_error(diag, cfg->path, nopos, "geoip: %s", err);
+    if (cfg->encryption.keys_dir &&
+        bg_keyring_load(cfg->encryption.keys_dir, cfg->encryption.active_key, &rt->keys, err, sizeof err) < 0)
+        bg_diag_error(diag, cfg->path, nopos, "encryption: %s", err);
+    rt->classifier = bg_classifier_create(cfg, err, sizeof err);
+    if (!rt->classifier)
+        bg_diag_error(diag, cfg->path, nopos, "classification: %s", err);
+    rt->listen_ctx = calloc(cfg->nlisten + 1, sizeof *rt->listen_ctx);
+    rt->vendor_ctx = calloc(cfg->nvendors + 1, sizeof *rt->vendor_ctx);
+    if (!rt->listen_ctx || !rt->vendor_ctx)
+        abort();
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        if (cfg->listen[i].tls)
+            rt->listen_ctx[i] = listener_ctx(&cfg->listen[i], diag, cfg->path);
+    for (size_t i = 0; i < cfg->nvendors; i++) {
+        if (!cfg->vendors[i].upstream.tls)
+            continue;
+        rt->vendor_ctx[i] = vendor_ctx(&cfg->vendors[i], diag, cfg->path);
+        if (!cfg->vendors[i].upstream.verify)
+            bg_log_warn("upstream certificate verification is off", "vendor", cfg->vendors[i].name);
+    }
+    if (diag->nerrors) {
+        for (size_t i = 0; i < cfg->nlisten; i++)
+            SSL_CTX_free(rt->listen_ctx[i]);
+        for (size_t i = 0; i < cfg->nvendors; i++)
+            SSL_CTX_free(rt->vendor_ctx[i]);
+        rt->cfg = NULL; /* the config is not consumed on failure */
+        bg_runtime_release(rt);
+        return -1;
+    }
+    *out = rt;
+    return 0;
+}
+
+bg_runtime_t *bg_runtime_retain(bg_runtime_t *rt)
+{
+    atomic_fetch_add_explicit(&rt->refcount, 1, memory_order_relaxed);
+    return rt;
+}
+
+void bg_runtime_release(bg_runtime_t *rt)
+{
+    if (!rt || atomic_fetch_sub_explicit(&rt->refcount, 1, memory_order_acq_rel) != 1)
+        return;
+    size_t nl = rt->cfg ? rt->cfg->nlisten : 0, nv = rt->cfg ? rt->cfg->nvendors : 0;
+    for (size_t i = 0; rt->listen_ctx && i < nl; i++)
+        SSL_CTX_free(rt->listen_ctx[i]);
+    for (size_t i = 0; rt->vendor_ctx && i < nv; i++)
+        SSL_CTX_free(rt->vendor_ctx[i]);
+    free(rt->listen_ctx);
+    free(rt->vendor_ctx);
+    if (rt->classifier)
+        bg_classifier_destroy(rt->classifier);
+    if (rt->keys)
+        bg_keyring_destroy(rt->keys);
+    if (rt->geo)
+        bg_geo_close(rt->geo);
+    bg_config_release(rt->cfg);
+    free(rt);
+}

@@ -1,0 +1,246 @@
+/*
+ * server.c — `bordergate run`: load the config, build the runtime, bind every listener
+ * once per worker (SO_REUSEPORT) on the main thread, open the records writer, start the
+ * workers and the admin listener, then serve signals: SIGTERM/SIGINT drain and exit,
+ * SIGHUP reloads, SIGUSR1 reopens the record file. Main thread only.
+ */
+#include "server.h"
+
+#include "cli.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int bind_listener(const bg_listen_t *l, char *err, size_t errlen)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&l->address.addr;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, sa, l->address.addrlen) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", l->address.text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void log_diag(const bg_diag_t *d)
+{
+    for (size_t i = 0; i < d->nwarnings; i++)
+        fprintf(stderr, "%s\n", d->warnings[i]);
+    for (size_t i = 0; i < d->nerrors; i++)
+        fprintf(stderr, "%s\n", d->errors[i]);
+}
+
+static int load_runtime(const char *path, bg_runtime_t **out)
+{
+    bg_diag_t diag;
+    bg_diag_init(&diag);
+    bg_config_t *cfg = NULL;
+    int rc = -1;
+    if (bg_config_load(path, bg_now_ms() / 1000, &cfg, &diag) < 0)
+        goto done;
+    if (bg_runtime_create(cfg, out, &diag) < 0) {
+        bg_config_release(cfg);
+        goto done;
+    }
+    rc = 0;
+done:
+    log_diag(&diag);
+    bg_diag_dispose(&diag);
+    return rc;
+}
+
+int bg_server_reload(bg_server_t *s)
+{
+    bg_runtime_t *rt = NULL;
+    if (load_runtime(s->config_path, &rt) < 0) {
+        bg_log_error("reload failed: keeping the running config", "config", s->config_path);
+        bg_metrics_config_reload(s->metrics, false);
+        return -1;
+    }
+    rt->generation = atomic_fetch_add(&s->generation, 1) + 1;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        bg_worker_publish(&s->workers[i], bg_runtime_retain(rt));
+    bg_runtime_t *old = s->rt;
+    s->rt = rt;
+    bg_runtime_release(old);
+    bg_metrics_config_reload(s->metrics, true);
+    bg_log_info("config reloaded", "config", s->config_path, "version", rt->cfg->version);
+    return 0;
+}
+
+static void stop_all(bg_server_t *s)
+{
+    if (atomic_exchange(&s->stopping, true))
+        return;
+    bg_log_info("stopping: draining connections");
+    for (unsigned i = 0; i < s->nworkers; i++)
+        bg_worker_stop(&s->workers[i]);
+    bg_admin_stop(s);
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    uv_close((uv_handle_t *)&s->sig_usr1, NULL);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    bg_server_t *s = h->data;
+    if (signum == SIGHUP)
+        bg_server_reload(s);
+    else if (signum == SIGUSR1)
+        bg_records_reopen(s->records);
+    else
+        stop_all(s);
+}
+
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        bg_log_error("unknown user", "user", user);
+        return -1;
+    }
+    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        bg_log_error("cannot drop privileges", "user", user, "error", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int bg_server_run(const char *config_path)
+{
+    bg_server_t srv;
+    memset(&srv, 0, sizeof srv);
+    bg_server_t *s = &srv;
+    s->config_path = (char *)config_path;
+    int rc = 1;
+    int *fds = NULL, *lidx = NULL;
+    unsigned started = 0;
+    if (load_runtime(config_path, &s->rt) < 0)
+        return 1;
+    const bg_config_t *cfg = s->rt->cfg;
+    s->nworkers = cfg->workers > 0 ? (unsigned)cfg->workers : 1;
+    char err[256];
+    if (bg_records_open(cfg, &s->records, err, sizeof err) < 0) {
+        bg_log_error("cannot open transfer records", "path", cfg->records.path, "error", err);
+        bg_runtime_release(s->rt);
+        return 1;
+    }
+    s->metrics = bg_metrics_create(s->nworkers);
+    s->workers = calloc(s->nworkers, sizeof *s->workers);
+    size_t nl = cfg->nlisten;
+    fds = calloc(s->nworkers * (nl ? nl : 1), sizeof *fds);
+    lidx = calloc(nl ? nl : 1, sizeof *lidx);
+    if (!s->workers || !fds || !lidx)
+        abort();
+    for (size_t i = 0; i < s->nworkers * nl; i++)
+        fds[i] = -1;
+    for (unsigned wi = 0; wi < s->nworkers; wi++)
+        for (size_t li = 0; li < nl; li++) {
+            lidx[li] = (int)li;
+            if ((fds[wi * nl + li] = bind_listener(&cfg->listen[li], err, sizeof err)) < 0) {
+                bg_log_error(err);
+                goto out;
+            }
+        }
+    s->loop = uv_default_loop();
+    s->loop->data = s;
+    if (cfg->admin.enabled && bg_admin_start(s, err, sizeof err) < 0) {
+        bg_log_error("cannot start the admin listener", "error", err);
+        goto out;
+    }
+    for (unsigned wi = 0; wi < s->nworkers; wi++) {
+        int r = bg_worker_init(&s->workers[wi], s, wi, s->rt, &fds[wi * nl], lidx, nl);
+        for (size_t li = 0; li < nl; li++)
+            fds[wi * nl + li] = -1; /* owned by the worker's handles now */
+        if (r < 0) {
+            bg_log_error("cannot start worker", "error", uv_strerror(r));
+            goto out;
+        }
+    }
+    if (cfg->user && drop_privileges(cfg->user) < 0)
+        goto out;
+    if (cfg->pid_file) {
+        FILE *f = fopen(cfg->pid_file, "w");
+        if (f) {
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+        } else {
+            bg_log_warn("cannot write pid file", "path", cfg->pid_file, "error", strerror(errno));
+        }
+    }
+    uv_signal_init(s->loop, &s->sig_term);
+    uv_signal_init(s->loop, &s->sig_int);
+    uv_signal_init(s->loop, &s->sig_hup);
+    uv_signal_init(s->loop, &s->sig_usr1);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s->sig_usr1.data = s;
+    uv_signal_start(&s->sig_term, signal_cb, SIGTERM);
+    uv_signal_start(&s->sig_int, signal_cb, SIGINT);
+    uv_signal_start(&s->sig_hup, signal_cb, SIGHUP);
+    uv_signal_start(&s->sig_usr1, signal_cb, SIGUSR1);
+    for (; started < s->nworkers; started++)
+        if (bg_worker_start(&s->workers[started]) < 0) {
+            bg_log_error("cannot start worker thread");
+            stop_all(s);
+            break;
+        }
+    {
+        char nw[16], nv[16];
+        snprintf(nw, sizeof nw, "%u", s->nworkers);
+        snprintf(nv, sizeof nv, "%zu", cfg->nvendors);
+        for (size_t li = 0; li < nl; li++)
+            bg_log_info("listening", "address", cfg->listen[li].address.text, "tls", cfg->listen[li].tls ? "true" : "false");
+        bg_log_info("bordergate started", "version", BG_VERSION, "config", config_path, "config_version",
+                    cfg->version, "workers", nw, "vendors", nv, "mode",
+                    cfg->mode == BG_MODE_ENFORCE ? "enforce" : "report-only");
+    }
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    if (!atomic_load(&s->stopping) && s->loop) {
+        /* Failed before serving: stop whatever started. */
+        atomic_store(&s->stopping, true);
+        for (unsigned wi = 0; wi < started; wi++)
+            bg_worker_stop(&s->workers[wi]);
+        bg_admin_stop(s);
+        uv_run(s->loop, UV_RUN_DEFAULT);
+    }
+    for (unsigned wi = 0; wi < started; wi++)
+        pthread_join(s->workers[wi].thread, NULL);
+    for (unsigned wi = 0; wi < s->nworkers && s->loop; wi++)
+        if (s->workers[wi].loop.data)
+            bg_worker_dispose(&s->workers[wi]);
+    for (size_t i = 0; fds && i < s->nworkers * nl; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    free(lidx);
+    bg_records_close(s->records); /* every queued record is on disk before we exit */
+    if (s->loop) {
+        uv_run(s->loop, UV_RUN_NOWAIT);
+        uv_loop_close(s->loop);
+    }
+    if (cfg->pid_file && rc == 0)
+        unlink(cfg->pid_file);
+    bg_metrics_destroy(s->metrics);
+    free(s->workers);
+    bg_runtime_release(s->rt);
+    if (rc == 0)
+        bg_log_info("stopped");
+    return rc;
+}

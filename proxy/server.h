@@ -1,0 +1,124 @@
+/*
+ * server.h — the running gateway: the runtime snapshot (config + the resources opened from
+ * it), the worker threads (one libuv loop each, own SO_REUSEPORT listeners, own upstream
+ * pool and caches), the records writer and the metrics. The main thread owns the server,
+ * runs the admin listener and handles signals; workers share nothing on the hot path but
+ * the read-only runtime, which each worker holds its own reference to and swaps when the
+ * main thread publishes a new one (reload).
+ */
+#ifndef BG_SERVER_H
+#define BG_SERVER_H
+
+#include "classify.h"
+#include "config.h"
+#include "geo.h"
+#include "metrics.h"
+#include "records.h"
+#include "seal.h"
+
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+/* Everything a decision needs, loaded together and swapped together. Immutable once built. */
+typedef struct bg_runtime {
+    atomic_int refcount;
+    bg_config_t *cfg;
+    bg_geo_t *geo;               /* NULL only if the config names no database */
+    bg_keyring_t *keys;          /* NULL when encryption is not configured */
+    bg_classifier_t *classifier;
+    SSL_CTX **listen_ctx;        /* per cfg->listen[i]; NULL for plain listeners */
+    SSL_CTX **vendor_ctx;        /* per cfg->vendors[i]; NULL for plain upstreams */
+    uint64_t generation;
+} bg_runtime_t;
+
+/** Open everything a config names (GeoIP, keys, classifier, TLS contexts). 0, or -1 with every
+ *  problem in diag (the config is not consumed on failure). */
+int bg_runtime_create(bg_config_t *cfg, bg_runtime_t **out, bg_diag_t *diag);
+bg_runtime_t *bg_runtime_retain(bg_runtime_t *rt);
+void bg_runtime_release(bg_runtime_t *rt);
+
+typedef struct bg_server bg_server_t;
+typedef struct bg_worker bg_worker_t;
+typedef struct bg_conn bg_conn_t;
+typedef struct bg_upstream bg_upstream_t;
+
+/* A cached DNS answer (per worker). */
+typedef struct bg_dns_entry {
+    char *host;
+    struct sockaddr_storage *addrs;
+    size_t naddrs;
+    int error;          /* negative: a cached failure */
+    uint64_t expires;   /* uv_now */
+    struct bg_dns_entry *next;
+} bg_dns_entry_t;
+
+struct bg_worker {
+    unsigned id;
+    bg_server_t *server;
+    uv_loop_t loop;
+    pthread_t thread;
+    uv_async_t async;                   /* wakes the loop for reload and stop */
+    bg_runtime_t *rt;                   /* the worker's own reference to the current runtime */
+    bg_runtime_t *_Atomic pending_rt;   /* published by the main thread */
+    atomic_bool stop;
+    uv_tcp_t *listeners;
+    size_t nlisteners;
+    int *listener_index;                /* cfg->listen index of each */
+    bg_conn_t *conns;                   /* every open client connection (for drain) */
+    size_t nconns;
+    bg_upstream_t *idle;                /* idle upstream connections, most recent first */
+    size_t nidle;
+    bg_geo_cache_t *geo_cache;
+    bg_dns_entry_t *dns;
+    size_t ndns;
+    uint64_t seq;                       /* record ids */
+    uv_timer_t sweep;                   /* idle pool and drain checks */
+    bool draining;
+    uint64_t drain_deadline;
+    struct bg_record_done *done_head;   /* records written (fsync: always) waiting to resume */
+    pthread_mutex_t done_lock;
+};
+
+struct bg_server {
+    bg_runtime_t *rt;           /* main thread's reference to the current runtime */
+    bg_records_t *records;
+    bg_metrics_t *metrics;
+    bg_worker_t *workers;
+    unsigned nworkers;
+    uv_loop_t *loop;            /* main loop: admin, signals */
+    uv_tcp_t admin;
+    bool admin_open;
+    uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+    atomic_bool stopping;
+    char *config_path;
+    atomic_uint_least64_t generation;
+};
+
+/** Listen, start the workers and run until SIGTERM/SIGINT. Returns the exit code. */
+int bg_server_run(const char *config_path);
+/** Reload the config from its path (main thread): 0, or -1 with errors logged (the old one stays). */
+int bg_server_reload(bg_server_t *s);
+
+/* worker.c */
+/** Prepare worker `id` (loop, async, timers, listeners on the given bound fds). 0 or a libuv error. */
+int bg_worker_init(bg_worker_t *w, bg_server_t *s, unsigned id, bg_runtime_t *rt, const int *fds, const int *lidx,
+                   size_t nfds);
+/** Free what the worker owns after its thread ended. */
+void bg_worker_dispose(bg_worker_t *w);
+int bg_worker_start(bg_worker_t *w);
+void bg_worker_publish(bg_worker_t *w, bg_runtime_t *rt); /* main thread: hand a new runtime (consumes a ref) */
+void bg_worker_stop(bg_worker_t *w);                      /* main thread: drain and stop */
+
+/* conn.c: a client connection accepted on listener `li`. */
+void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li);
+void bg_conn_drain(bg_conn_t *c); /* finish the current exchange, then close */
+void bg_conn_force_close(bg_conn_t *c);
+bg_conn_t *bg_conn_next(bg_conn_t *c);
+
+/* admin.c */
+int bg_admin_start(bg_server_t *s, char *err, size_t errlen);
+void bg_admin_stop(bg_server_t *s);
+
+#endif

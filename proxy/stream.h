@@ -1,0 +1,70 @@
+/*
+ * stream.h — a byte stream over a libuv TCP handle, optionally TLS (OpenSSL over memory
+ * BIOs), with one set of callbacks for both: the HTTP codecs never see which one it is
+ * (the redis connection-vtable idea). Used for client connections and upstream connections.
+ * Runs on one worker loop; not thread-safe. Writes are copied and counted so owners can
+ * apply back-pressure (write_pending). A stream is freed by its owner in on_closed.
+ */
+#ifndef BG_STREAM_H
+#define BG_STREAM_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct bg_stream bg_stream_t;
+
+typedef struct {
+    void (*on_open)(bg_stream_t *s);                          /* connected (+ TLS handshake done) */
+    void (*on_data)(bg_stream_t *s, const char *p, size_t n); /* plaintext arrived */
+    void (*on_eof)(bg_stream_t *s);                           /* peer finished sending */
+    void (*on_error)(bg_stream_t *s, int err, const char *what); /* I/O or TLS failure; close follows */
+    void (*on_drain)(bg_stream_t *s);                         /* every queued write is flushed */
+    void (*on_closed)(bg_stream_t *s);                        /* handle closed: owner may free */
+} bg_stream_callbacks_t;
+
+struct bg_stream {
+    uv_tcp_t tcp;          /* private */
+    uv_connect_t connect;  /* private */
+    SSL *ssl;              /* read-only: NULL for plain TCP */
+    BIO *rbio, *wbio;      /* private */
+    const bg_stream_callbacks_t *cb;
+    void *data;            /* public: the owner */
+    size_t write_pending;  /* read-only: bytes queued in libuv */
+    bool open;             /* read-only: on_open has been called */
+    bool reading;          /* private */
+    bool closing;          /* read-only */
+    bool eof;              /* read-only */
+    bool tls_server;       /* private */
+    char *rdbuf;           /* private: 16 KiB TLS plaintext buffer */
+};
+
+/** Initialise on loop; 0 or a negative libuv error. The stream must be closed with
+ *  bg_stream_close even if a later call fails. */
+int bg_stream_init(bg_stream_t *s, uv_loop_t *loop, const bg_stream_callbacks_t *cb, void *data);
+/** Accept a pending connection from `server`; with ctx non-NULL, start a server-side TLS handshake.
+ *  Reading starts; on_open follows when ready. 0 or negative error. */
+int bg_stream_accept(bg_stream_t *s, uv_stream_t *server, SSL_CTX *ctx);
+/** Connect to addr; with ctx, do a client TLS handshake with SNI `sni` (and host name
+ *  verification of `verify_host` when non-NULL). on_open or on_error follows. 0 or negative error
+ *  (then no callback is called). */
+int bg_stream_connect(bg_stream_t *s, const struct sockaddr *addr, SSL_CTX *ctx, const char *sni,
+                      const char *verify_host);
+/** Queue n bytes (copied). 0, or negative when closing. */
+int bg_stream_write(bg_stream_t *s, const char *p, size_t n);
+/** Queue several buffers (copied) at once. */
+int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs);
+/** Pause / resume on_data delivery (back-pressure). */
+void bg_stream_read_stop(bg_stream_t *s);
+void bg_stream_read_start(bg_stream_t *s);
+/** Send TLS close_notify (if TLS) and shut down the write side after queued writes. */
+void bg_stream_shutdown(bg_stream_t *s);
+/** Close now (queued writes may be lost); on_closed follows exactly once. Idempotent. */
+void bg_stream_close(bg_stream_t *s);
+/** The negotiated ALPN protocol ("h2", "http/1.1") or "" (plain or none). */
+const char *bg_stream_alpn(const bg_stream_t *s);
+/** The peer certificate's subject ("CN=...,O=...") into out, or "" when none. */
+void bg_stream_peer_subject(const bg_stream_t *s, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * upstream.c — see upstream.h. A connection is either owned by one exchange or idle in the
+ * worker's pool; idle connections that the vendor closes are dropped on their EOF. Timers
+ * cover connect + TLS handshake (connect timeout) and every wait for response bytes
+ * (response timeout, re-armed on each read).
+ */
+#include "upstream.h"
+
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void pool_remove(bg_worker_t *w, bg_upstream_t *up)
+{
+    for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next)
+        if (*p == up) {
+            *p = up->next;
+            up->next = NULL;
+            w->nidle--;
+            return;
+        }
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    bg_upstream_t *up = h->data;
+    if (--up->open_handles == 0)
+        free(up);
+}
+
+static void stream_closed(bg_stream_t *s)
+{
+    bg_upstream_t *up = s->data;
+    if (--up->open_handles == 0)
+        free(up);
+}
+
+static void up_close(bg_upstream_t *up)
+{
+    if (up->dead)
+        return;
+    up->dead = true;
+    if (!up->owner && up->ready)
+        pool_remove(up->w, up);
+    up->owner = NULL;
+    uv_timer_stop(&up->timer);
+    uv_close((uv_handle_t *)&up->timer, handle_closed);
+    bg_stream_close(&up->stream);
+}
+
+static void on_open(bg_stream_t *s)
+{
+    bg_upstream_t *up = s->data;
+    up->ready = true;
+    uv_timer_stop(&up->timer);
+    if (up->owner)
+        bg_upstream_ready_cb(up, up->owner);
+}
+
+static void on_data(bg_stream_t *s, const char *p, size_t n)
+{
+    bg_upstream_t *up = s->data;
+    if (!up->owner) {
+        /* Bytes from an idle connection: the vendor is confused; never reuse it. */
+        up_close(up);
+        return;
+    }
+    if (up->timeout_ms)
+        uv_timer_again(&up->timer);
+    bg_upstream_data_cb(up, up->owner, p, n);
+}
+
+static void on_eof(bg_stream_t *s)
+{
+    bg_upstream_t *up = s->data;
+    void *owner = up->owner;
+    if (owner) {
+        up->owner = NULL;
+        bg_upstream_eof_cb(up, owner);
+    }
+    up_close(up);
+}
+
+static void on_error(bg_stream_t *s, int err, const char *what)
+{
+    bg_upstream_t *up = s->data;
+    void *owner = up->owner;
+    if (!owner) {
+        up_close(up); /* idle connection: just goes away */
+        return;
+    }
+    up->owner = NULL;
+    bg_upstream_error_t kind = BG_UP_CLOSED;
+    if (strncmp(what, "tls", 3) == 0)
+        kind = BG_UP_TLS_FAILED;
+    else if (strcmp(what, "connect") == 0)
+        kind = BG_UP_CONNECT_FAILED;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", what, err == UV_EPROTO ? "protocol" : uv_strerror(err));
+    if (kind == BG_UP_TLS_FAILED)
+        snprintf(msg, sizeof msg, "%s", what);
+    bg_upstream_error_cb(up, owner, kind, msg);
+    up_close(up);
+}
+
+static void on_drain(bg_stream_t *s)
+{
+    bg_upstream_t *up = s->data;
+    if (up->owner)
+        bg_upstream_drain_cb(up, up->owner);
+}
+
+static const bg_stream_callbacks_t up_callbacks = {
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_error = on_error,
+    .on_drain = on_drain,
+    .on_closed = stream_closed,
+};
+
+static void timer_cb(uv_timer_t *t)
+{
+    bg_upstream_t *up = t->data;
+    void *owner = up->owner;
+    up->owner = NULL;
+    if (owner)
+        bg_upstream_error_cb(up, owner, BG_UP_TIMEOUT, up->ready ? "response timeout" : "connect timeout");
+    up_close(up);
+}
+
+bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
+                                   SSL_CTX *ctx, const char *sni, const char *verify_host,
+                                   uint64_t connect_timeout_ms, void *owner, int *err)
+{
+    for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next) {
+        bg_upstream_t *up = *p;
+        if (strcmp(up->key, key) != 0 || up->stream.eof)
+            continue;
+        *p = up->next;
+        up->next = NULL;
+        w->nidle--;
+        up->owner = owner;
+        up->reused = true;
+        bg_stream_read_start(&up->stream);
+        return up;
+    }
+    bg_upstream_t *up = calloc(1, sizeof *up);
+    if (!up)
+        abort();
+    up->w = w;
+    snprintf(up->key, sizeof up->key, "%s", key);
+    up->owner = owner;
+    int r = bg_stream_init(&up->stream, &w->loop, &up_callbacks, up);
+    uv_timer_init(&w->loop, &up->timer);
+    up->timer.data = up;
+    up->open_handles = 2;
+    if (r == 0)
+        r = bg_stream_connect(&up->stream, addr, ctx, sni, verify_host);
+    if (r < 0) {
+        *err = r;
+        up->owner = NULL;
+        up_close(up);
+        return NULL;
+    }
+    up->timeout_ms = 0;
+    uv_timer_start(&up->timer, timer_cb, connect_timeout_ms ? connect_timeout_ms : 5000, 0);
+    return up;
+}
+
+void bg_upstream_set_timeout(bg_upstream_t *up, uint64_t ms)
+{
+    up->timeout_ms = ms;
+    uv_timer_start(&up->timer, timer_cb, ms, ms);
+}
+
+int bg_upstream_write(bg_upstream_t *up, const char *p, size_t n) { return bg_stream_write(&up->stream, p, n); }
+
+int bg_upstream_writev(bg_upstream_t *up, const uv_buf_t *bufs, size_t n)
+{
+    return bg_stream_writev(&up->stream, bufs, n);
+}
+
+void bg_upstream_pause(bg_upstream_t *up) { bg_stream_read_stop(&up->stream); }
+void bg_upstream_resume(bg_upstream_t *up) { bg_stream_read_start(&up->stream); }
+
+void bg_upstream_release(bg_upstream_t *up, bool reusable)
+{
+    up->owner = NULL;
+    if (!reusable || up->dead || !up->ready || up->stream.eof || up->stream.write_pending ||
+        up->w->draining) {
+        up_close(up);
+        return;
+    }
+    uv_timer_stop(&up->timer);
+    up->timeout_ms = 0;
+    up->idle_since = uv_now(&up->w->loop);
+    /* Keep reading while idle so a vendor's close is noticed at once. */
+    bg_stream_read_start(&up->stream);
+    up->next = up->w->idle;
+    up->w->idle = up;
+    up->w->nidle++;
+    if (up->w->nidle > BG_UPSTREAM_MAX_IDLE) {
+        /* Drop the oldest (the tail). */
+        bg_upstream_t *last = up->w->idle;
+        while (last->next)
+            last = last->next;
+        up_close(last);
+    }
+}
+
+void bg_upstream_sweep(bg_worker_t *w, uint64_t max_idle_ms)
+{
+    uint64_t now = uv_now(&w->loop);
+    bg_upstream_t *up = w->idle;
+    while (up) {
+        bg_upstream_t *next = up->next;
+        if (max_idle_ms == 0 || now - up->idle_since >= max_idle_ms)
+            up_close(up);
+        up = next;
+    }
+}

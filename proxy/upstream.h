@@ -1,0 +1,65 @@
+/*
+ * upstream.h — connections to vendors, pooled per worker and per (vendor, address, TLS
+ * settings): keep-alive reuse with a bound on idle connections, connect and response
+ * timeouts, TLS origination with SNI and certificate verification. The exchange that holds
+ * a connection gets its events through the bg_upstream_*_cb functions it implements
+ * (conn.c). One worker thread; nothing shared.
+ */
+#ifndef BG_UPSTREAM_H
+#define BG_UPSTREAM_H
+
+#include "server.h"
+#include "stream.h"
+
+#define BG_UPSTREAM_MAX_IDLE 64 /* per worker, all keys together */
+
+typedef enum {
+    BG_UP_CONNECT_FAILED,  /* refused, unreachable: 502 */
+    BG_UP_TLS_FAILED,      /* handshake or certificate: 502 */
+    BG_UP_TIMEOUT,         /* connect or response timeout: 504 */
+    BG_UP_CLOSED,          /* closed or reset by the vendor */
+    BG_UP_PROTOCOL,        /* the vendor spoke ambiguous HTTP: 502 */
+} bg_upstream_error_t;
+
+struct bg_upstream {
+    bg_stream_t stream;      /* private */
+    uv_timer_t timer;        /* private */
+    int open_handles;        /* private */
+    bg_worker_t *w;
+    char key[200];           /* pool key */
+    void *owner;             /* the exchange using it, NULL when idle */
+    bool reused;             /* read-only: taken from the idle pool */
+    bool ready;              /* read-only: connected (and TLS done) */
+    bool dead;               /* private */
+    uint64_t idle_since;     /* private */
+    uint64_t timeout_ms;     /* private: current timer period */
+    struct bg_upstream *next;/* private: idle list */
+};
+
+/* Implemented by the owner (conn.c). */
+void bg_upstream_ready_cb(bg_upstream_t *up, void *owner);
+void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n);
+void bg_upstream_eof_cb(bg_upstream_t *up, void *owner);
+void bg_upstream_error_cb(bg_upstream_t *up, void *owner, bg_upstream_error_t kind, const char *msg);
+void bg_upstream_drain_cb(bg_upstream_t *up, void *owner);
+
+/** An idle pooled connection for key, or a new one connecting to addr (with TLS when ctx).
+ *  bg_upstream_ready_cb follows (on the next loop turn for a pooled one... no: a pooled one is
+ *  returned with ready = true and no callback). NULL only if the connect could not start (then
+ *  *err is a libuv error). */
+bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
+                                   SSL_CTX *ctx, const char *sni, const char *verify_host,
+                                   uint64_t connect_timeout_ms, void *owner, int *err);
+/** Arm (or re-arm) the response timeout: fires bg_upstream_error_cb(TIMEOUT) after ms of silence. */
+void bg_upstream_set_timeout(bg_upstream_t *up, uint64_t ms);
+/** Send bytes to the vendor. */
+int bg_upstream_write(bg_upstream_t *up, const char *p, size_t n);
+int bg_upstream_writev(bg_upstream_t *up, const uv_buf_t *bufs, size_t n);
+void bg_upstream_pause(bg_upstream_t *up);
+void bg_upstream_resume(bg_upstream_t *up);
+/** The owner is done: keep-alive into the pool when reusable, else close. No callback after this. */
+void bg_upstream_release(bg_upstream_t *up, bool reusable);
+/** Close idle connections older than max_idle_ms (all when 0). */
+void bg_upstream_sweep(bg_worker_t *w, uint64_t max_idle_ms);
+
+#endif
