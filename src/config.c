@@ -1564,8 +1564,10 @@ static bool basis_covers(ctx_t *c, const bg_vendor_t *v, const char *cc, const c
 }
 
 /* Every destination a vendor is approved for must have a basis (or be domestic/adequate). */
-static void check_basis(ctx_t *c, const bg_vendor_t *v, const bg_ynode_t *regs)
+static void check_basis(ctx_t *c, const bg_vendor_t *v, const bg_ynode_t *regs, bool warn_only)
 {
+    void (*report)(bg_diag_t *, const char *, bg_pos_t, const char *, ...) =
+        warn_only ? bg_diag_warn : bg_diag_error;
     const bg_config_t *cfg = c->cfg;
     size_t ri = 0;
     for (size_t i = 0; i < regs->n && ri < v->nregions; i++) {
@@ -1579,7 +1581,7 @@ static void check_basis(ctx_t *c, const bg_vendor_t *v, const bg_ynode_t *regs)
         const char *why = NULL;
         if (!r->is_region) {
             if (!basis_covers(c, v, r->country, &why))
-                ERR(c, it->pos, "vendor '%s' is approved for %s but has no transfer basis for it: %s", v->name,
+                report(c->d, c->file, it->pos, "vendor '%s' is approved for %s but has no transfer basis for it: %s", v->name,
                     r->country, why);
             continue;
         }
@@ -1595,7 +1597,7 @@ static void check_basis(ctx_t *c, const bg_vendor_t *v, const bg_ynode_t *regs)
         for (size_t k = 0; k < count; k++) {
             const char *cc = reg ? reg->countries[k] : cfg->adequacy[k].country;
             if (!basis_covers(c, v, cc, &why)) {
-                ERR(c, it->pos, "vendor '%s' is approved for region '%s', which includes %s, but has no transfer "
+                report(c->d, c->file, it->pos, "vendor '%s' is approved for region '%s', which includes %s, but has no transfer "
                     "basis for %s: %s", v->name, r->name, cc, cc, why);
                 break;
             }
@@ -1606,8 +1608,8 @@ static void check_basis(ctx_t *c, const bg_vendor_t *v, const bg_ynode_t *regs)
 static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
 {
     static const char *const keys[] = {"name", "entity", "role", "hosts", "upstream", "regions", "categories",
-                                       "scc", "dpf", "bcr", "on_violation", "reveal_responses", "ai", "max_body",
-                                       NULL};
+                                       "scc", "dpf", "bcr", "basis", "on_violation", "reveal_responses", "ai",
+                                       "max_body", NULL};
     static const char *const ekeys[] = {"name", "country", "public_body", NULL};
     static const char *const roles[] = {"processor", "controller", NULL};
     static const char *const viol[] = {"block", "encrypt", NULL};
@@ -1709,8 +1711,17 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
         get_bool(c, f, "ai", &v->ai);
     if ((f = mget(n, "max_body")))
         get_size(c, f, "max_body", 1, 1ull << 50, &v->max_body);
+    /* `basis: none` declares on purpose that the vendor has no transfer basis: approving it for a
+     * third country is then a warning (personal data to it always meets on_violation), not an error. */
+    bool no_basis = false;
+    if ((f = mget(n, "basis"))) {
+        static const char *const bases[] = {"none", NULL};
+        no_basis = get_enum(c, f, "basis", bases) == 0;
+        if (no_basis && (v->has_scc || v->bcr || (v->has_dpf && v->dpf.certified)))
+            ERR(c, f->pos, "vendor '%s': basis: none contradicts its scc, dpf or bcr", v->name);
+    }
     if (regs && regs->kind == BG_YNODE_SEQ && c->regions_ok && cfg->jurisdiction_region >= 0)
-        check_basis(c, v, regs);
+        check_basis(c, v, regs, no_basis);
 }
 
 static int host_cmp(const void *a, const void *b)
