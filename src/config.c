@@ -508,7 +508,8 @@ static const char *closest(const char *s, const char *const *cands, size_t n)
 /* " (did you mean 'x'?)" or "" into a round-robin buffer. */
 static const char *hint(ctx_t *c, const char *s, const char *const *cands, size_t n)
 {
-    const char *b = closest(s, cands, n);
+    /* Past the message cap nothing is shown: skip the quadratic distance work. */
+    const char *b = c->d->nerrors >= MAX_DIAG ? NULL : closest(s, cands, n);
     char *o = c->q[c->qi++ & 3];
     if (b)
         snprintf(o, sizeof c->q[0], " (did you mean '%.64s'?)", b);
@@ -527,12 +528,14 @@ static bool want(ctx_t *c, const bg_ynode_t *n, bg_ynode_kind_t kind, const char
     return false;
 }
 
-/* Check a mapping's keys against `allowed` (NULL-terminated): scalars, known, not repeated. */
+/* Check a mapping's keys against `allowed` (NULL-terminated, at most 32): scalars, known, not
+ * repeated. Linear in the mapping's size, whatever the input. */
 static bool check_keys(ctx_t *c, const bg_ynode_t *map, const char *const *allowed, const char *where)
 {
     bool ok = true;
     size_t nallowed = 0;
-    while (allowed[nallowed])
+    const bg_ynode_t *first[32] = {0};
+    while (allowed[nallowed] && nallowed < 32)
         nallowed++;
     for (size_t i = 0; i + 1 < map->n; i += 2) {
         const bg_ynode_t *k = map->items[i];
@@ -541,22 +544,18 @@ static bool check_keys(ctx_t *c, const bg_ynode_t *map, const char *const *allow
             ok = false;
             continue;
         }
-        bool known = false;
-        for (size_t a = 0; a < nallowed && !known; a++)
-            known = strlen(allowed[a]) == k->len && memcmp(allowed[a], k->str, k->len) == 0;
-        if (!known) {
+        size_t a = 0;
+        while (a < nallowed && !(strlen(allowed[a]) == k->len && memcmp(allowed[a], k->str, k->len) == 0))
+            a++;
+        if (a == nallowed) {
             ERR(c, k->pos, "unknown key '%s' in %s%s", qn(c, k), where,
                 k->len < 64 && strlen(k->str) == k->len ? hint(c, k->str, allowed, nallowed) : "");
             ok = false;
-            continue;
-        }
-        for (size_t j = 0; j < i; j += 2) {
-            const bg_ynode_t *p = map->items[j];
-            if (p->kind == BG_YNODE_SCALAR && p->len == k->len && memcmp(p->str, k->str, k->len) == 0) {
-                ERR(c, k->pos, "duplicate key '%s' in %s (first at line %d)", qn(c, k), where, p->pos.line);
-                ok = false;
-                break;
-            }
+        } else if (first[a]) {
+            ERR(c, k->pos, "duplicate key '%s' in %s (first at line %d)", qn(c, k), where, first[a]->pos.line);
+            ok = false;
+        } else {
+            first[a] = k;
         }
     }
     return ok;
@@ -903,6 +902,10 @@ static void parse_region(ctx_t *c, const bg_ynode_t *k, const bg_ynode_t *v)
             ERR(c, k->pos, "region name '%s' is reserved", name);
             return;
         }
+    if (cfg->nregions >= 1000) {
+        ERR(c, k->pos, "too many regions (at most 1000)");
+        return;
+    }
     if (region_index(cfg, name) >= 0) {
         ERR(c, k->pos, "duplicate region '%s'", name);
         return;
