@@ -44,6 +44,34 @@ static const uint8_t cls[256] = {
 
 #define IS(c, k) (cls[(unsigned char)(c)] & (k))
 
+/* ASCII case-insensitive equality of s[0..n) with a lowercase literal of the same length.
+ * Inlined rather than bg_span_ieq: its call and strlen were a fifth of a head parse. */
+static inline bool lit_ieq(const char *s, const char *lit, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((unsigned)(c - 'A') < 26u)
+            c |= 0x20;
+        if (c != (unsigned char)lit[i])
+            return false;
+    }
+    return true;
+}
+#define LIT_IEQ(s, n, lit) ((n) == sizeof(lit) - 1 && lit_ieq((s), (lit), sizeof(lit) - 1))
+
+/* Eight bytes at a time: whether any is a CTL (< 0x20, which includes HTAB) or DEL. Exact
+ * as a yes/no (bit tricks from "Bit Twiddling Hacks", hasless/haszero); bytes >= 0x80 pass. */
+static inline bool word_has_ctl(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t lt20 = (x - ones * 0x20) & ~x & highs;
+    uint64_t d = x ^ (ones * 0x7f);
+    uint64_t del = (d - ones) & ~d & highs;
+    return (lt20 | del) != 0;
+}
+
 #define DEFAULT_MAX_HEADER_BYTES (16u * 1024u) /* config.h defaults */
 #define DEFAULT_MAX_HEADERS 100u
 #define DEFAULT_MAX_URI (8u * 1024u)
@@ -107,8 +135,8 @@ static const char *parse_fields(const char *p, const char *end, bg_header_t *h, 
             ++p;
         const char *value = p;
         /* The hot loop: most bytes of a head are field values. */
-        while (end - p >= 4 && IS(p[0], C_FVAL) && IS(p[1], C_FVAL) && IS(p[2], C_FVAL) && IS(p[3], C_FVAL))
-            p += 4;
+        while (end - p >= 8 && !word_has_ctl(p))
+            p += 8;
         while (p < end && IS(*p, C_FVAL))
             ++p;
         if (p == end)
@@ -208,7 +236,7 @@ static void parse_te(te_state_t *t, const char *v, size_t n)
         if (elen == 0)
             continue; /* empty list elements are ignored (RFC 9110 5.6.1) */
         t->codings++;
-        if (bg_span_ieq(e, elen, "chunked")) {
+        if (LIT_IEQ(e, elen, "chunked")) {
             t->chunked++;
             t->last_chunked = true;
             continue;
@@ -233,9 +261,9 @@ static bool parse_connection(const char *v, size_t n, bool *close, bool *keep_al
             continue;
         if (!is_token(e, elen))
             return false;
-        if (bg_span_ieq(e, elen, "close"))
+        if (LIT_IEQ(e, elen, "close"))
             *close = true;
-        else if (bg_span_ieq(e, elen, "keep-alive"))
+        else if (LIT_IEQ(e, elen, "keep-alive"))
             *keep_alive = true;
     }
     return true;
@@ -368,9 +396,9 @@ static int check_target(bg_h1_request_t *req)
     }
     /* absolute-form: http or https only, with an authority */
     size_t s;
-    if (n > 7 && bg_span_ieq(t, 7, "http://"))
+    if (n > 7 && lit_ieq(t, "http://", 7))
         s = 7;
-    else if (n > 8 && bg_span_ieq(t, 8, "https://"))
+    else if (n > 8 && lit_ieq(t, "https://", 8))
         s = 8;
     else {
         req->error = "unsupported request-target form or scheme";
@@ -527,19 +555,19 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
         const bg_header_t *h = &req->headers[i];
         switch (h->name_len) {
         case 4:
-            if (bg_span_ieq(h->name, 4, "host")) {
+            if (lit_ieq(h->name, "host", 4)) {
                 host = h;
                 nhost++;
             }
             break;
         case 6:
-            if (bg_span_ieq(h->name, 6, "expect")) {
+            if (lit_ieq(h->name, "expect", 6)) {
                 const char *lp = h->value, *lend = h->value + h->value_len, *e;
                 size_t elen;
                 while (list_next(&lp, lend, &e, &elen)) {
                     if (elen == 0)
                         continue;
-                    if (!bg_span_ieq(e, elen, "100-continue"))
+                    if (!LIT_IEQ(e, elen, "100-continue"))
                         return req_fail(req, 417, "unsupported expectation");
                     /* an HTTP/1.0 100-continue expectation is ignored (RFC 9110 10.1.1) */
                     req->expect_continue = minor == 1;
@@ -547,23 +575,23 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
             }
             break;
         case 7:
-            if (bg_span_ieq(h->name, 7, "upgrade"))
+            if (lit_ieq(h->name, "upgrade", 7))
                 req->upgrade = true;
             break;
         case 10:
-            if (bg_span_ieq(h->name, 10, "connection") &&
+            if (lit_ieq(h->name, "connection", 10) &&
                 !parse_connection(h->value, h->value_len, &conn_close, &conn_ka))
                 return req_fail(req, 400, "invalid Connection option");
             break;
         case 14:
-            if (bg_span_ieq(h->name, 14, "content-length")) {
+            if (lit_ieq(h->name, "content-length", 14)) {
                 cl_seen = true;
                 if (!parse_content_length(h->value, h->value_len, &req->content_length))
                     return req_fail(req, 400, "invalid Content-Length");
             }
             break;
         case 17:
-            if (bg_span_ieq(h->name, 17, "transfer-encoding"))
+            if (lit_ieq(h->name, "transfer-encoding", 17))
                 parse_te(&te, h->value, h->value_len);
             break;
         }
@@ -690,19 +718,19 @@ int bg_h1_parse_response(const char *buf, size_t len, bool head_request, bg_h1_r
         const bg_header_t *h = &resp->headers[i];
         switch (h->name_len) {
         case 10:
-            if (bg_span_ieq(h->name, 10, "connection") &&
+            if (lit_ieq(h->name, "connection", 10) &&
                 !parse_connection(h->value, h->value_len, &conn_close, &conn_ka))
                 return resp_fail(resp, "invalid Connection option in response");
             break;
         case 14:
-            if (bg_span_ieq(h->name, 14, "content-length")) {
+            if (lit_ieq(h->name, "content-length", 14)) {
                 cl_seen = true;
                 if (!parse_content_length(h->value, h->value_len, &resp->content_length))
                     return resp_fail(resp, "invalid Content-Length in response");
             }
             break;
         case 17:
-            if (bg_span_ieq(h->name, 17, "transfer-encoding"))
+            if (lit_ieq(h->name, "transfer-encoding", 17))
                 parse_te(&te, h->value, h->value_len);
             break;
         }
@@ -946,31 +974,31 @@ bool bg_h1_is_hop_by_hop(const char *name, size_t len, const char *connection, s
 {
     switch (len) {
     case 2:
-        if (bg_span_ieq(name, len, "te"))
+        if (lit_ieq(name, "te", len))
             return true;
         break;
     case 7:
-        if (bg_span_ieq(name, len, "trailer") || bg_span_ieq(name, len, "upgrade"))
+        if (lit_ieq(name, "trailer", len) || lit_ieq(name, "upgrade", len))
             return true;
         break;
     case 10:
-        if (bg_span_ieq(name, len, "connection") || bg_span_ieq(name, len, "keep-alive"))
+        if (lit_ieq(name, "connection", len) || lit_ieq(name, "keep-alive", len))
             return true;
         break;
     case 16:
-        if (bg_span_ieq(name, len, "proxy-connection"))
+        if (lit_ieq(name, "proxy-connection", len))
             return true;
         break;
     case 17:
-        if (bg_span_ieq(name, len, "transfer-encoding"))
+        if (lit_ieq(name, "transfer-encoding", len))
             return true;
         break;
     case 18:
-        if (bg_span_ieq(name, len, "proxy-authenticate"))
+        if (lit_ieq(name, "proxy-authenticate", len))
             return true;
         break;
     case 19:
-        if (bg_span_ieq(name, len, "proxy-authorization"))
+        if (lit_ieq(name, "proxy-authorization", len))
             return true;
         break;
     }

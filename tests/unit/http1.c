@@ -317,6 +317,64 @@ static void test_field_syntax(void)
     REJECT("GET / HTTP/1.1\r\nHost: a\r\nX:\n chunked\r\n\r\n", 400);
 }
 
+/* Every byte value at every position of a value (the scan reads 8 bytes at a time): only
+ * HTAB, SP, VCHAR and obs-text are accepted. */
+static void test_field_value_bytes(void)
+{
+    const char *pre = "GET / HTTP/1.1\r\nHost: a\r\nX: ";
+    size_t pl = strlen(pre);
+    char b[128];
+    int wrong = 0;
+    for (int pos = 0; pos < 19; pos++) {
+        for (int c = 0; c < 256; c++) {
+            memcpy(b, pre, pl);
+            memset(b + pl, 'v', 19);
+            b[pl + pos] = (char)c;
+            memcpy(b + pl + 19, "w\r\n\r\n", 5);
+            size_t n = pl + 24;
+            int rc = preq_n(b, n, &limits);
+            bool valid = c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f);
+            if (valid != (rc == (int)n)) {
+                if (wrong++ < 5)
+                    bg_test_fail(__FILE__, __LINE__, "byte 0x%02x at %d: rc %d", c, pos, rc);
+            } else if (!valid && req.status != 400) {
+                bg_test_fail(__FILE__, __LINE__, "byte 0x%02x at %d: status %d", c, pos, req.status);
+            }
+        }
+    }
+    CHECK_INT(wrong, 0);
+}
+
+/* Every byte value in a field name and in an origin-form target. */
+static void test_name_and_target_bytes(void)
+{
+    static const char tchars[] = "!#$%&'*+-.^_`|~";
+    static const char uri[] = "-._~!$&'()*+,;=:@/?[]";
+    char b[128];
+    for (int c = 0; c < 256; c++) {
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        static const char h1[] = "GET / HTTP/1.1\r\nHost: a\r\nA", h2[] = "B: v\r\n\r\n";
+        size_t n = 0;
+        memcpy(b, h1, sizeof h1 - 1), n += sizeof h1 - 1;
+        b[n++] = (char)c;
+        memcpy(b + n, h2, sizeof h2 - 1), n += sizeof h2 - 1;
+        bool ok = alnum || (c && strchr(tchars, c)) || c == ':'; /* "A:B: v" is field A */
+        int rc = preq_n(b, n, &limits);
+        if (ok != (rc == (int)n))
+            bg_test_fail(__FILE__, __LINE__, "name byte 0x%02x: rc %d", c, rc);
+
+        static const char t1[] = "GET /a", t2[] = "b HTTP/1.1\r\nHost: a\r\n\r\n";
+        n = 0;
+        memcpy(b, t1, sizeof t1 - 1), n += sizeof t1 - 1;
+        b[n++] = (char)c;
+        memcpy(b + n, t2, sizeof t2 - 1), n += sizeof t2 - 1;
+        ok = alnum || (c && strchr(uri, c));
+        rc = preq_n(b, n, &limits);
+        if (ok != (rc == (int)n))
+            bg_test_fail(__FILE__, __LINE__, "target byte 0x%02x: rc %d (%s)", c, rc, req.error ? req.error : "");
+    }
+}
+
 static void test_header_limits(void)
 {
     bg_h1_limits_t l = {.max_header_bytes = 64, .max_headers = 3, .max_uri = 32};
@@ -806,6 +864,8 @@ int main(void)
     RUN(test_target_forms);
     RUN(test_uri_limit);
     RUN(test_field_syntax);
+    RUN(test_field_value_bytes);
+    RUN(test_name_and_target_bytes);
     RUN(test_header_limits);
     RUN(test_host);
     RUN(test_content_length);
