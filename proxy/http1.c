@@ -436,6 +436,11 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
     if (max_headers > BG_H1_MAX_HEADERS)
         max_headers = BG_H1_MAX_HEADERS;
 
+    req->method = buf;
+    req->method_len = 0;
+    req->target = buf;
+    req->target_len = 0;
+    req->minor_version = 1; /* errors before the version is known are answered in HTTP/1.1 */
     req->nheaders = 0;
     req->host = NULL;
     req->host_len = 0;
@@ -639,6 +644,7 @@ static int resp_fail(bg_h1_response_t *resp, const char *error)
 
 int bg_h1_parse_response(const char *buf, size_t len, bool head_request, bg_h1_response_t *resp)
 {
+    resp->minor_version = 1;
     resp->nheaders = 0;
     resp->reason = NULL;
     resp->reason_len = 0;
