@@ -4,7 +4,8 @@
  * never written again, so lookups from any thread need no lock; a lookup allocates nothing;
  * every failure (bad sockaddr, database error, odd value) ends as "" (unknown), never as a
  * guess. Addresses are handled in one 16-byte form: IPv4 (and IPv4-mapped IPv6) as
- * ::ffff:a.b.c.d. The per-worker cache is a direct-mapped table owned by one loop thread.
+ * ::ffff:a.b.c.d. The per-worker cache is a two-way set-associative table owned by one loop
+ * thread.
  */
 #include "geo.h"
 #include "util.h"
@@ -447,18 +448,28 @@ int bg_geo_cache_lookup(bg_geo_cache_t *c, const bg_geo_t *geo, const bg_geo_ove
     h ^= k1 * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 31;
     h *= 0x9e3779b97f4a7c15ull;
-    cache_entry_t *e = &c->slots[(h >> c->shift) & c->mask];
-    if (e->gen == c->gen && e->k0 == k0 && e->k1 == k1) {
-        c->hits++;
-        memcpy(country, e->country, 3);
-        return country[0] ? 0 : 1;
+    /* Two-way set associative: way 0 holds the most recently used entry of the set. */
+    cache_entry_t *set = &c->slots[((h >> c->shift) & c->mask) & ~(size_t)1];
+    for (int w = 0; w < 2; w++) {
+        cache_entry_t *e = &set[w];
+        if (e->gen == c->gen && e->k0 == k0 && e->k1 == k1) {
+            c->hits++;
+            memcpy(country, e->country, 3);
+            if (w == 1) {
+                cache_entry_t t = set[0];
+                set[0] = set[1];
+                set[1] = t;
+            }
+            return country[0] ? 0 : 1;
+        }
     }
     c->misses++;
     int rc = lookup_norm(geo, ov, nov, a, country);
-    e->k0 = k0;
-    e->k1 = k1;
-    e->gen = c->gen;
-    memcpy(e->country, country, 3);
+    set[1] = set[0];
+    set[0].k0 = k0;
+    set[0].k1 = k1;
+    set[0].gen = c->gen;
+    memcpy(set[0].country, country, 3);
     return rc;
 }
 

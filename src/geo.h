@@ -56,8 +56,8 @@ int bg_geo_age_days(const bg_geo_t *geo, int64_t now_s);
  *  For `explain --address` and tools. */
 int bg_geo_parse_addr(const char *text, struct sockaddr_storage *out);
 
-/* A small per-worker cache in front of bg_geo_lookup: direct-mapped, results (known and
- * unknown) kept until evicted by a colliding address or cleared. Not thread-safe. It is keyed
+/* A small per-worker cache in front of bg_geo_lookup: two-way set associative, results (known and
+ * unknown) kept until evicted by a colliding address (least recently used of the set) or cleared. Not thread-safe. It is keyed
  * on the (geo, ov, nov) it was filled with and flushes itself when a call passes others; call
  * bg_geo_cache_clear after a reload anyway (a freed handle's address can be reused). */
 typedef struct bg_geo_cache bg_geo_cache_t;
