@@ -11,7 +11,6 @@
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <maxminddb.h>
 #include <netinet/in.h>
@@ -89,7 +88,8 @@ static int cidr_norm(const bg_cidr_t *net, uint8_t a[16])
     return -1;
 }
 
-/* The most specific override containing a, or NULL. */
+/* The most specific override containing a, or NULL. An override whose country is not two
+ * letters still wins (and yields unknown): it never falls through to the database. */
 static const bg_geo_override_t *override_find(const bg_geo_override_t *ov, size_t nov, const uint8_t a[16])
 {
     const bg_geo_override_t *best = NULL;
@@ -110,13 +110,20 @@ static const bg_geo_override_t *override_find(const bg_geo_override_t *ov, size_
 static bool country_set(char country[3], const char *p, size_t n)
 {
     country[0] = 0;
-    if (n != 2 || !isalpha((unsigned char)p[0]) || !isalpha((unsigned char)p[1]))
+    if (n != 2)
         return false;
-    char c0 = (char)toupper((unsigned char)p[0]), c1 = (char)toupper((unsigned char)p[1]);
-    if (c0 == 'Z' && c1 == 'Z')
+    char c[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = p[i];
+        if (c[i] >= 'a' && c[i] <= 'z')
+            c[i] = (char)(c[i] - 'a' + 'A');
+        if (c[i] < 'A' || c[i] > 'Z')
+            return false;
+    }
+    if (c[0] == 'Z' && c[1] == 'Z')
         return false;
-    country[0] = c0;
-    country[1] = c1;
+    country[0] = c[0];
+    country[1] = c[1];
     country[2] = 0;
     return true;
 }

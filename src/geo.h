@@ -56,10 +56,12 @@ int bg_geo_age_days(const bg_geo_t *geo, int64_t now_s);
  *  For `explain --address` and tools. */
 int bg_geo_parse_addr(const char *text, struct sockaddr_storage *out);
 
-/* A small per-worker cache in front of bg_geo_lookup: two-way set associative, results (known and
- * unknown) kept until evicted by a colliding address (least recently used of the set) or cleared. Not thread-safe. It is keyed
- * on the (geo, ov, nov) it was filled with and flushes itself when a call passes others; call
- * bg_geo_cache_clear after a reload anyway (a freed handle's address can be reused). */
+/* A small per-worker cache in front of bg_geo_lookup: two-way set associative; results (known
+ * and unknown) stay until a colliding address evicts them (the least recently used of the set)
+ * or the cache is cleared. Not thread-safe: one per worker loop. It remembers the (geo, ov,
+ * nov) it was filled with and flushes itself when a call passes others; still call
+ * bg_geo_cache_clear after a reload (a freed handle's address can be reused). Size it at
+ * several times the number of distinct vendor addresses (e.g. 4096). */
 typedef struct bg_geo_cache bg_geo_cache_t;
 
 /** Create a cache of at least `entries` slots (rounded up to a power of two, 16..2^24).

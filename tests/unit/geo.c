@@ -319,6 +319,10 @@ static void test_overrides(void)
     /* An IPv6 override covering the whole space also covers IPv4 (as ::ffff:0:0/96). */
     bg_geo_override_t all6[] = {ovr("::", 0, "LI")};
     CHECK_GEO(NULL, all6, 1, "8.8.8.8", "LI");
+    /* An override with no valid country still wins: unknown, not the database's US. */
+    bg_geo_override_t blank[] = {ovr("192.0.2.0", 25, "")};
+    CHECK_GEO(g, blank, 1, "192.0.2.5", "");
+    CHECK_GEO(g, blank, 1, "192.0.2.200", "US");
     bg_geo_close(g);
 }
 
