@@ -180,6 +180,10 @@ static int mmdbw_add(mmdbw_t *w, const char *cidr, const char *value, char *err,
     const char *colon = strchr(value, ':');
     size_t cl = colon ? (size_t)(colon - value) : strlen(value);
     size_t rl = colon ? strlen(colon + 1) : 0;
+    if (colon && strchr(colon + 1, ':')) {
+        snprintf(err, errlen, "bad value \"%s\" (CC, CC:RC, :RC or empty)", value);
+        return -1;
+    }
     if (cl >= sizeof v.cc || rl >= sizeof v.rc) {
         snprintf(err, errlen, "value too long: \"%s\"", value);
         return -1;

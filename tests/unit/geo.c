@@ -533,6 +533,7 @@ static void test_writer_errors(void)
     CHECK_INT(mmdbw_add_arg(w, "1.2.3.400=DE", err, sizeof err), -1);
     CHECK_INT(mmdbw_add_arg(w, "1.2.3.4", err, sizeof err), -1);
     CHECK_INT(mmdbw_add_arg(w, "::ffff:0:0/80=DE", err, sizeof err), -1);
+    CHECK_INT(mmdbw_add_arg(w, "1.2.3.4=DE:US:FR", err, sizeof err), -1);
     CHECK_INT(mmdbw_add_arg(w, "1.2.3.4/24=DE", err, sizeof err), 0);
     w->ip_version = 4;
     CHECK_INT(mmdbw_add_arg(w, "::1=DE", err, sizeof err), -1);
@@ -657,6 +658,45 @@ static void test_cache(void)
     bg_geo_close(g);
 }
 
+/* The writer's output read by another program: Debian's mmdblookup (mmdb-bin), if installed. */
+static void test_mmdblookup(void)
+{
+    if (system("command -v mmdblookup >/dev/null 2>&1") != 0) {
+        printf("  (skip test_mmdblookup: mmdblookup not installed)\n");
+        return;
+    }
+    const char *p = build_db("cli.mmdb", ((dbopts_t){.epoch = 1780000000}), "127.0.0.2/32=DE", "127.0.0.3/32=US",
+                             "127.0.0.4/32=JP", "::1/128=CH");
+    static const struct { const char *ip, *want; } cases[] = {
+        {"127.0.0.2", "\"DE\""}, {"127.0.0.3", "\"US\""}, {"127.0.0.4", "\"JP\""},
+        {"::1", "\"CH\""}, {"::ffff:127.0.0.2", "\"DE\""}, {"127.0.0.5", "Could not find"},
+    };
+    for (size_t i = 0; i < BG_ARRAY_SIZE(cases); i++) {
+        char cmd[512], out[1024] = "";
+        snprintf(cmd, sizeof cmd, "mmdblookup -f '%s' -i '%s' country iso_code 2>&1", p, cases[i].ip);
+        FILE *f = popen(cmd, "r");
+        size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+        out[n] = 0;
+        if (f)
+            pclose(f);
+        if (!strstr(out, cases[i].want))
+            bg_test_fail(__FILE__, __LINE__, "mmdblookup %s: got \"%s\", want \"%s\"", cases[i].ip, out,
+                         cases[i].want);
+    }
+    char cmd[512], out[2048] = "";
+    snprintf(cmd, sizeof cmd, "mmdblookup -f '%s' -i 127.0.0.2 -v 2>&1", p);
+    FILE *f = popen(cmd, "r");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = 0;
+    if (f)
+        pclose(f);
+    CHECK(strstr(out, "Build epoch:   1780000000") != NULL);
+    CHECK(strstr(out, "Type:          GeoLite2-Country") != NULL);
+    CHECK(strstr(out, "IP version:    IPv6") != NULL);
+    CHECK(strstr(out, "Languages:     en") != NULL);
+    CHECK(strstr(out, "bordergate test database") != NULL);
+}
+
 /* The embedded database, when the tests run from a tree that has it. */
 static void test_embedded(void)
 {
@@ -709,6 +749,7 @@ int main(void)
     RUN(test_writer_errors);
     RUN(test_age);
     RUN(test_cache);
+    RUN(test_mmdblookup);
     RUN(test_embedded);
     cleanup();
     return bg_test_done();
