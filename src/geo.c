@@ -203,12 +203,13 @@ static bool starts_with_ci(const char *s, const char *prefix)
 
 static bg_geo_schema_t schema_detect(const char *type)
 {
-    if (starts_with_ci(type, "GeoIP2") || starts_with_ci(type, "GeoLite2") || starts_with_ci(type, "GeoIP-") ||
-        starts_with_ci(type, "DBIP"))
+    if (starts_with_ci(type, "GeoIP2") || starts_with_ci(type, "GeoLite2") || starts_with_ci(type, "GeoIP-"))
         return BG_GEO_SCHEMA_MAXMIND;
     /* ip-location-db (sapics) names its files "country ipv4", "country ipv6", "country ipvAll". */
     if (starts_with_ci(type, "country ipv"))
         return BG_GEO_SCHEMA_DBIP;
+    /* DB-IP's own downloads ("DBIP-Country-Lite") use the GeoIP2 layout, repackagers use
+     * country_code: anything else gets both, iso_code first. */
     return BG_GEO_SCHEMA_AUTO;
 }
 

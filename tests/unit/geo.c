@@ -245,7 +245,14 @@ static void test_schema_forced_and_unknown_type(void)
         bg_geo_close(g);
     }
     if ((g = open_ok(dl, BG_GEO_SCHEMA_AUTO, true))) {
-        CHECK_INT(bg_geo_schema(g), BG_GEO_SCHEMA_MAXMIND);
+        CHECK_INT(bg_geo_schema(g), BG_GEO_SCHEMA_AUTO); /* DB-IP's own files: both layouts */
+        CHECK_GEO(g, NULL, 0, "127.0.0.2", "FI");
+        bg_geo_close(g);
+    }
+    const char *dd = build_db("f-dd.mmdb", ((dbopts_t){.schema = MMDBW_DBIP, .type = "DBIP-Country-Lite"}),
+                              "127.0.0.2=EE");
+    if ((g = open_ok(dd, BG_GEO_SCHEMA_AUTO, true))) {
+        CHECK_GEO(g, NULL, 0, "127.0.0.2", "EE");
         bg_geo_close(g);
     }
 }
