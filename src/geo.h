@@ -22,8 +22,8 @@ typedef struct bg_geo bg_geo_t; /* an open database, read-only, shared by all wo
 /** Open PATH (MMDB_MODE_MMAP) and settle the schema: AUTO reads the metadata database_type
  *  (GeoIP2-*, GeoLite2-* → country.iso_code; ip-location-db "country ipv4|ipv6|ipvAll" →
  *  country_code; anything else, DB-IP's own "DBIP-Country-Lite" included, tries both,
- *  iso_code first). registered_fallback: use
- *  registered_country.iso_code when country is absent (MaxMind layout only).
+ *  iso_code first). registered_fallback: use registered_country.iso_code when country is
+ *  absent (MaxMind layout only).
  *  Returns 0 and a handle in *out (free with bg_geo_close), or -1 with *out NULL and a one-line
  *  message in err (missing, empty, corrupt or unsupported file). Never crashes on any file. */
 int bg_geo_open(const char *path, bg_geo_schema_t schema, bool registered_fallback, bg_geo_t **out,
