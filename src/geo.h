@@ -25,7 +25,8 @@ typedef struct bg_geo bg_geo_t; /* an open database, read-only, shared by all wo
  *  iso_code first). registered_fallback: use registered_country.iso_code when country is
  *  absent (MaxMind layout only).
  *  Returns 0 and a handle in *out (free with bg_geo_close), or -1 with *out NULL and a one-line
- *  message in err (missing, empty, corrupt or unsupported file). Never crashes on any file. */
+ *  message in err (missing, empty, corrupt or unsupported file); never crashes on a bad file.
+ *  Replace a database by rename, never in place: a mapped file truncated under us can SIGBUS. */
 int bg_geo_open(const char *path, bg_geo_schema_t schema, bool registered_fallback, bg_geo_t **out,
                 char *err, size_t errlen);
 /** Unmap and free. NULL is ignored. No lookup may be running on it. */
