@@ -13,6 +13,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -738,6 +739,49 @@ static void test_reveal(void)
     bg_keyring_destroy(other);
 }
 
+/* ---- workers share one keyring ----------------------------------------------------------- */
+
+typedef struct {
+    const bg_keyring_t *k;
+    const char *want; /* the token made on the main thread */
+    int bad;
+} mt_arg_t;
+
+static void *mt_worker(void *p)
+{
+    mt_arg_t *a = p;
+    bg_buf_t t, o;
+    bg_buf_init(&t), bg_buf_init(&o);
+    for (int i = 0; i < 3000; i++) {
+        bg_buf_reset(&t), bg_buf_reset(&o);
+        if (bg_seal_token(a->k, "dave@example.net", 16, &t) != 0 || strcmp(t.data, a->want) != 0 ||
+            bg_seal_open_token(a->k, t.data, t.len, &o) != 0 || o.len != 16)
+            a->bad++;
+    }
+    bg_buf_dispose(&t), bg_buf_dispose(&o);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    bg_keyring_t *k = ring_with("k1", 1, "k2", 2, 2);
+    bg_buf_t want;
+    bg_buf_init(&want);
+    CHECK_INT(bg_seal_token(k, "dave@example.net", 16, &want), 0);
+    pthread_t th[4];
+    mt_arg_t args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (mt_arg_t){k, want.data, 0};
+        CHECK_INT(pthread_create(&th[i], NULL, mt_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(args[i].bad, 0);
+    }
+    bg_buf_dispose(&want);
+    bg_keyring_destroy(k);
+}
+
 /* ---- timing (printed, not asserted) ------------------------------------------------------- */
 
 static double secs(void)
@@ -793,6 +837,7 @@ int main(void)
     RUN(test_openssl_cli_ctr);
     RUN(test_rewrite_json);
     RUN(test_reveal);
+    RUN(test_threads);
     RUN(test_timing);
     if (tmpdir[0]) {
         char cmd[128];
