@@ -130,14 +130,14 @@ static void violation(const bg_config_t *cfg, const bg_vendor_t *v, bg_decision_
     if (v->on_violation == BG_VIOLATION_ENCRYPT && cfg->encryption.keys_dir) {
         d->decision = BG_DECISION_ENCRYPT;
         d->seal_categories = seal & KNOWN_CATS;
-        trail(d, "violation %s: vendor on_violation encrypt: seal the personal data", d->reason);
+        trail(d, "rule 6: violation (%s): vendor on_violation encrypt: seal the personal data", d->reason);
     } else {
         d->decision = BG_DECISION_BLOCK;
         d->seal_categories = 0;
         if (v->on_violation == BG_VIOLATION_ENCRYPT)
-            trail(d, "violation %s: on_violation encrypt but no encryption keys configured: block", d->reason);
+            trail(d, "rule 6: violation (%s): on_violation encrypt but no keys configured: block", d->reason);
         else
-            trail(d, "violation %s: vendor on_violation block", d->reason);
+            trail(d, "rule 6: violation (%s): vendor on_violation block", d->reason);
     }
     finish(cfg, d);
 }
@@ -306,7 +306,6 @@ void bg_policy_decide(const bg_config_t *cfg, const bg_vendor_t *v, const bg_pol
             trail(d, "rule 5: a body of unknown categories cannot be covered by %s's approved categories",
                   v->name);
         }
-        trail(d, "rule 6: violation");
         violation(cfg, v, d, missing);
         return;
     }
@@ -320,7 +319,6 @@ void bg_policy_decide(const bg_config_t *cfg, const bg_vendor_t *v, const bg_pol
         set_reason(d, "no_transfer_basis");
     if (!v->has_scc && !v->bcr)
         trail(d, "rule 5: vendor %s has no SCC or BCR", v->name);
-    trail(d, "rule 6: no valid transfer basis");
     d->mechanism = BG_MECH_NONE;
     d->scc_module = 0;
     d->scc_reference = NULL;
