@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #define ID (1u << BG_CAT_IDENTIFIER)
 #define DEV (1u << BG_CAT_DEVICE)
@@ -456,6 +457,31 @@ static void test_null_inputs(void)
     CHECK_INT(d.action, BG_DECISION_BLOCK);
 }
 
+/* Printed, not asserted: the cost of one decision on the data plane. */
+static void test_timing(void)
+{
+    bg_config_t cfg;
+    bg_vendor_t v;
+    row_t r = {.basis = B_SCC, .approved = APPROVED};
+    make_config(&cfg, false, false);
+    make_vendor(&v, &r);
+    bg_policy_input_t in = {.country = "US", .dest_kind = BG_DEST_ADEQUATE, .scope = BG_SCOPE_DPF,
+                            .region_covered = true, .categories = ID | DEV};
+    bg_decision_t d;
+    const int N = 200000;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int allowed = 0;
+    for (int i = 0; i < N; i++) {
+        bg_policy_decide(&cfg, &v, &in, day(2026, 11, 29) + i, &d);
+        allowed += d.decision == BG_DECISION_ALLOW;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    CHECK_INT(allowed, N);
+    double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / N;
+    fprintf(stderr, "  timing: bg_policy_decide (US, SCC, 2 categories, 5 trail lines) %.0f ns\n", ns);
+}
+
 int main(void)
 {
     RUN(test_matrix);
@@ -465,5 +491,6 @@ int main(void)
     RUN(test_long_reason);
     RUN(test_trail_and_seal);
     RUN(test_null_inputs);
+    RUN(test_timing);
     return bg_test_done();
 }
