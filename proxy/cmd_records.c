@@ -189,7 +189,7 @@ static void put_csv(const char *s, bool last)
 static void put_md(const char *s)
 {
     for (; *s; s++) {
-        if (*s == '|' || *s == '\\' || *s == '`' || *s == '*' || *s == '_')
+        if (*s == '|' || *s == '\\' || *s == '`' || *s == '*')
             putchar('\\');
         putchar(*s == '\n' || *s == '\r' ? ' ' : *s);
     }
