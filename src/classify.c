@@ -307,7 +307,7 @@ static kinfo_t key_info(const bg_classifier_t *c, const char *k, size_t n)
         r.flags |= K_AI;
     if (!r.flags && (ends(nk, l, "id") || ends(nk, l, "ms") || ends(nk, l, "at") || ends(nk, l, "ts") ||
                      has(nk, l, "order") || has(nk, l, "tracking") || has(nk, l, "invoice") ||
-                     has(nk, l, "reference") || has(nk, l, "number") || has(nk, l, "timestamp") ||
+                     has(nk, l, "reference") || has(nk, l, "timestamp") ||
                      has(nk, l, "duration") || has(nk, l, "count") || has(nk, l, "hash") || has(nk, l, "checksum")))
         r.flags |= K_IDNUM;
     return r;
@@ -678,6 +678,11 @@ static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, con
 static const char *const phone_kw[] = {"phone", "tel", "mobile", "cell", "call", "fax", "desk", "reach",
                                        "contact", "sms", "whatsapp", "dial", "text", "answer", "messag",
                                        "ring", "office", "landline", "hotline"};
+static const char *const number_kw[] = {"number", "no.", "nr."};
+static const char *const not_phone_kw[] = {"order", "card", "account", "tracking", "ref", "invoice", "confirm",
+                                           "serial", "model", "ticket", "case", "customer", "policy", "iban",
+                                           "routing", "passport", "licen", "ssn", "social", "tax", "zip",
+                                           "postal", "member", "employee", "booking", "transaction", "id "};
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
 static const char *const imei_kw[] = {"imei"};
@@ -727,8 +732,25 @@ static size_t ipv6_at(const unsigned char *t, size_t n, size_t i)
     return bg_detect_ipv6_valid((const char *)t + i, e - i) ? e : 0;
 }
 
-/* MAC: hh:hh:hh:hh:hh:hh (or '-'), or Cisco hhhh.hhhh.hhhh. */
+static size_t mac_shape(const unsigned char *t, size_t n, size_t i);
+
+/* MAC: hh:hh:hh:hh:hh:hh (or '-'), or Cisco hhhh.hhhh.hhhh; not all-zero or broadcast. */
 static size_t mac_at(const unsigned char *t, size_t n, size_t i)
+{
+    size_t e = mac_shape(t, n, i);
+    if (!e)
+        return 0;
+    bool zero = true, ff = true;
+    for (size_t k = i; k < e; k++) {
+        if (!ishx(t[k]))
+            continue;
+        zero &= t[k] == '0';
+        ff &= lower(t[k]) == 'f';
+    }
+    return zero || ff ? 0 : e;
+}
+
+static size_t mac_shape(const unsigned char *t, size_t n, size_t i)
 {
     if (i + 14 <= n && ishx(t[i]) && ishx(t[i + 1]) && ishx(t[i + 2]) && ishx(t[i + 3]) && t[i + 4] == '.') {
         bool ok = true;
@@ -972,27 +994,40 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
     if (kw_before(t, i, 40, phone_kw, sizeof phone_kw / sizeof phone_kw[0]) ||
         kw_after(t, n, p.end, 12, phone_kw_after, sizeof phone_kw_after / sizeof phone_kw_after[0]))
         return p.end;
+    /* "my number is ...": a number word and no word saying which kind of number it is. */
+    if (kw_before(t, i, 32, number_kw, sizeof number_kw / sizeof number_kw[0]) &&
+        !kw_before(t, i, 40, not_phone_kw, sizeof not_phone_kw / sizeof not_phone_kw[0]))
+        return p.end;
     return 0;
 }
 
 /* IBAN at an uppercase letter: CCdd then alphanumerics in optional groups of four. */
 static size_t iban_at(const unsigned char *t, size_t n, size_t i)
 {
-    if (i + 15 > n || !(cls[t[i]] & CU) || !(cls[t[i + 1]] & CU) || !isd(t[i + 2]) || !isd(t[i + 3]))
+    if (i + 15 > n || !(cls[t[i]] & (CU | CL)) || !(cls[t[i + 1]] & (CU | CL)) || !isd(t[i + 2]) || !isd(t[i + 3]))
         return 0;
-    char cc[3] = {(char)t[i], (char)t[i + 1], 0};
+    /* One case throughout: "gb82west..." or "GB82WEST...", not prose. */
+    bool up = (cls[t[i]] & CU) != 0;
+    if (((cls[t[i + 1]] & CU) != 0) != up)
+        return 0;
+    char cc[3] = {(char)(t[i] & ~0x20), (char)(t[i + 1] & ~0x20), 0};
     int want = bg_detect_iban_length(cc);
     if (!want)
         return 0;
     size_t j = i, got = 0;
-    while (j < n && got < (size_t)want) {
+    unsigned char sep = 0;
+    char buf[40];
+    unsigned want_case = up ? CU : CL;
+    while (j < n && got < (size_t)want && got < sizeof buf) {
         unsigned c = t[j];
-        if (isd(c) || (cls[c] & CU)) {
-            got++;
+        if (isd(c) || (cls[c] & want_case)) {
+            buf[got++] = (char)(isd(c) ? c : (c & ~0x20u));
             j++;
             continue;
         }
-        if (c == ' ' && got % 4 == 0 && j + 1 < n && (isd(t[j + 1]) || (cls[t[j + 1]] & CU))) {
+        if ((c == ' ' || c == '-') && (sep == 0 || sep == c) && got % 4 == 0 && j + 1 < n &&
+            (isd(t[j + 1]) || (cls[t[j + 1]] & want_case))) {
+            sep = (unsigned char)c;
             j++;
             continue;
         }
@@ -1000,7 +1035,7 @@ static size_t iban_at(const unsigned char *t, size_t n, size_t i)
     }
     if (got != (size_t)want || (j < n && isal(t[j])))
         return 0;
-    return bg_detect_iban_valid((const char *)t + i, j - i) ? j : 0;
+    return bg_detect_iban_valid(buf, got) ? j : 0;
 }
 
 /* UK NINO: two letters (with the HMRC exclusions), six digits (pairs may be spaced), A–D. */
@@ -1186,13 +1221,13 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
             colon = true;
             break;
         }
-    if (colon && (e = ipv6_at(t, n, i))) {
+    if (colon && prev != ':' && (e = ipv6_at(t, n, i))) {
         *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
         return e;
     }
     if (fl & F_CLIENTIP)
         return 0;
-    if (i + 2 < n && (t[i + 2] == ':' || t[i + 2] == '-' || t[i + 4] == '.') && (e = mac_at(t, n, i))) {
+    if (i + 2 < n && (t[i + 2] == ':' || t[i + 2] == '-' || (i + 4 < n && t[i + 4] == '.')) && (e = mac_at(t, n, i))) {
         *det = BG_DET_MAC_ADDRESS;
         return e;
     }
@@ -1235,7 +1270,7 @@ static size_t letter_start(const scan_t *s, const unsigned char *t, size_t n, si
                 colon = true;
                 break;
             }
-    if (colon && (e = ipv6_at(t, n, i))) {
+    if (colon && (!i || t[i - 1] != ':') && (e = ipv6_at(t, n, i))) {
         *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
         return e;
     }
@@ -1254,7 +1289,7 @@ static size_t letter_start(const scan_t *s, const unsigned char *t, size_t n, si
         *det = BG_DET_API_KEY;
         return e;
     }
-    if ((cl & CU) && (e = iban_at(t, n, i))) {
+    if ((e = iban_at(t, n, i))) {
         *det = BG_DET_IBAN;
         return e;
     }
@@ -1316,7 +1351,7 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             if (!(fl & (F_NOPHONE | F_CLIENTIP)) && (e = phone_at(t, n, i, false)))
                 det = BG_DET_PHONE;
         } else if (c == ':') {
-            if ((e = ipv6_at(t, n, i)))
+            if ((!i || t[i - 1] != ':') && (e = ipv6_at(t, n, i)))
                 det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
         } else {
             e = letter_start(s, t, n, i, fl, &det);

@@ -70,7 +70,7 @@ static bool iin_ok(const char *d, size_t len)
         return len >= 14 && len <= 19;
     if (p4 == 2131 || p4 == 1800) /* JCB (15 digits) */
         return len == 15;
-    if (p4 >= 3528 && p4 <= 3589) /* JCB */
+    if (p2 == 35) /* JCB (3528-3589 assigned; issuers' test ranges use all of 35) */
         return len >= 16 && len <= 19;
     if (p4 == 6011 || (p3 >= 644 && p3 <= 649) || p2 == 65 || (p6 >= 622126 && p6 <= 622925)) /* Discover */
         return len >= 16 && len <= 19;
@@ -83,6 +83,8 @@ static bool iin_ok(const char *d, size_t len)
         return len >= 12 && len <= 19;
     if (p2 == 60) /* RuPay */
         return len == 16;
+    if (p1 == 1) /* UATP */
+        return len == 15;
     return false;
 }
 
