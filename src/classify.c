@@ -2296,17 +2296,22 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     }
     s.base = body;
     switch (out->body_kind) {
-    case BG_BODY_JSON:
+    case BG_BODY_JSON: {
+        size_t before = out->nfindings;
         reason = scan_json(&s, body, blen);
         if (reason && ctl == 0) {
-            /* Sniffed, not declared: read it as text rather than refuse it. */
+            /* Sniffed, not declared: read it as text rather than refuse it, dropping what the
+             * JSON attempt found so that the text scan's spans do not overlap them. */
             reason = NULL;
             out->body_kind = BG_BODY_TEXT;
+            while (out->nfindings > before)
+                out->counts[out->findings[--out->nfindings].detector]--;
             s.recent_from = out->nfindings;
             val_t v = {0, (const unsigned char *)body, blen, NULL, false};
             scan_text(&s, &v, 0);
         }
         break;
+    }
     case BG_BODY_FORM:
         scan_params(&s, 0, blen);
         break;
