@@ -1,0 +1,2339 @@
+/*
+ * classify.c — the classifier: routes headers, the target and the body to value scanners and
+ * runs the detectors (validators in detect.c, JSON tokens from json.c). One pass over each
+ * part: values with key context (JSON path, form/query name, cookie name, header name) are
+ * checked by key rules first, then every value goes through one text scanner that tries the
+ * pattern detectors only at token starts (digits, '+', '(', letters of known prefixes).
+ * Findings are byte spans into the caller's buffers; overlapping spans resolve to the longest.
+ * Pure: no globals, no clocks; the classifier is read-only after create. Any thread.
+ */
+#include "classify.h"
+
+#include "json.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Detector table and key rules                                                               */
+
+static const struct {
+    const char *name;
+    uint8_t cat;
+} builtin[BG_DET__BUILTIN] = {
+    {"email", BG_CAT_IDENTIFIER},       {"phone", BG_CAT_IDENTIFIER},      {"ip_address", BG_CAT_DEVICE},
+    {"card_number", BG_CAT_FINANCIAL},  {"iban", BG_CAT_FINANCIAL},        {"us_ssn", BG_CAT_IDENTIFIER},
+    {"uk_nino", BG_CAT_IDENTIFIER},     {"jwt", BG_CAT_CREDENTIAL},        {"bearer_token", BG_CAT_CREDENTIAL},
+    {"api_key", BG_CAT_CREDENTIAL},     {"session_cookie", BG_CAT_CREDENTIAL}, {"coordinates", BG_CAT_LOCATION},
+    {"mac_address", BG_CAT_DEVICE},     {"imei", BG_CAT_DEVICE},           {"device_id", BG_CAT_DEVICE},
+    {"user_agent", BG_CAT_DEVICE},      {"client_ip", BG_CAT_DEVICE},      {"person_name", BG_CAT_IDENTIFIER},
+    {"date_of_birth", BG_CAT_IDENTIFIER}, {"ai_prompt", BG_CAT_AI_INTERACTION}, {"file_upload", BG_CAT_CONTENT},
+};
+
+/* Key flags: what a JSON key, form/query parameter, cookie or header name says about its value. */
+enum {
+    K_NAME = 1u << 0,      /* a person's name (first_name, holder_name ...) */
+    K_NAME_BARE = 1u << 1, /* "name": a person's unless the object is a product */
+    K_PRODUCT = 1u << 2,   /* a sibling that makes "name" a product's (sku, price ...) */
+    K_NONPERSON = 1u << 3, /* a parent key whose "name" is not a person's (product, company ...) */
+    K_DOB = 1u << 4,
+    K_PHONE = 1u << 5,
+    K_LAT = 1u << 6,
+    K_LNG = 1u << 7,
+    K_GEO = 1u << 8,       /* holds a "lat,lon" pair */
+    K_DEVICE = 1u << 9,
+    K_IMEI = 1u << 10,
+    K_CRED = 1u << 11,
+    K_SSN = 1u << 12,
+    K_NINO = 1u << 13,
+    K_VERSION = 1u << 14,  /* dotted numbers here are versions, not IPv4 */
+    K_IDNUM = 1u << 15,    /* numbers here are ids/timestamps, not cards or phones */
+    K_AI = 1u << 16,       /* messages/prompt/input/content on an AI route */
+    K_AI_TEXT = 1u << 17,  /* text/parts below an AI key */
+    K_CUSTOM = 1u << 18,
+    /* header names */
+    H_SKIP = 1u << 20,
+    H_UA = 1u << 21,
+    H_CLIENTIP = 1u << 22,
+    H_AUTH = 1u << 23,
+    H_COOKIE = 1u << 24,
+    H_APIKEY = 1u << 25,
+    H_SESSION = 1u << 26,
+    H_URL = 1u << 27,
+};
+
+static const struct {
+    const char *key; /* normalized: lowercase letters and digits only */
+    uint32_t flags;
+} key_rules[] = {
+    {"name", K_NAME_BARE},
+    {"firstname", K_NAME}, {"lastname", K_NAME}, {"fullname", K_NAME}, {"surname", K_NAME},
+    {"givenname", K_NAME}, {"familyname", K_NAME}, {"middlename", K_NAME}, {"holdername", K_NAME},
+    {"cardholder", K_NAME}, {"cardholdername", K_NAME}, {"accountholder", K_NAME},
+    {"accountholdername", K_NAME}, {"displayname", K_NAME}, {"maidenname", K_NAME}, {"fname", K_NAME},
+    {"lname", K_NAME}, {"forename", K_NAME}, {"contactname", K_NAME}, {"customername", K_NAME},
+    {"billingname", K_NAME}, {"shippingname", K_NAME}, {"recipientname", K_NAME}, {"sendername", K_NAME},
+    {"patientname", K_NAME}, {"personname", K_NAME}, {"legalname", K_NAME}, {"realname", K_NAME},
+    {"sku", K_PRODUCT | K_IDNUM}, {"price", K_PRODUCT}, {"productid", K_PRODUCT | K_IDNUM},
+    {"productname", K_PRODUCT}, {"brand", K_PRODUCT | K_NONPERSON}, {"quantity", K_PRODUCT}, {"qty", K_PRODUCT},
+    {"upc", K_PRODUCT | K_IDNUM}, {"ean", K_PRODUCT | K_IDNUM}, {"gtin", K_PRODUCT | K_IDNUM},
+    {"category", K_PRODUCT | K_NONPERSON}, {"model", K_PRODUCT | K_NONPERSON}, {"variant", K_PRODUCT},
+    {"stock", K_PRODUCT}, {"unitprice", K_PRODUCT}, {"listprice", K_PRODUCT}, {"catalog", K_PRODUCT},
+    {"inventory", K_PRODUCT}, {"manufacturer", K_PRODUCT}, {"itemid", K_PRODUCT | K_IDNUM},
+    {"product", K_PRODUCT | K_NONPERSON}, {"products", K_NONPERSON}, {"item", K_NONPERSON},
+    {"items", K_NONPERSON}, {"company", K_NONPERSON}, {"organization", K_NONPERSON},
+    {"organisation", K_NONPERSON}, {"org", K_NONPERSON}, {"merchant", K_NONPERSON}, {"vendor", K_NONPERSON},
+    {"app", K_NONPERSON}, {"application", K_NONPERSON}, {"file", K_NONPERSON}, {"files", K_NONPERSON},
+    {"event", K_NONPERSON}, {"plan", K_NONPERSON}, {"project", K_NONPERSON}, {"team", K_NONPERSON},
+    {"service", K_NONPERSON}, {"store", K_NONPERSON}, {"shop", K_NONPERSON}, {"tag", K_NONPERSON},
+    {"tags", K_NONPERSON}, {"group", K_NONPERSON}, {"country", K_NONPERSON}, {"city", K_NONPERSON},
+    {"region", K_NONPERSON}, {"repository", K_NONPERSON}, {"repo", K_NONPERSON}, {"package", K_NONPERSON},
+    {"dataset", K_NONPERSON}, {"device", K_NONPERSON}, {"browser", K_NONPERSON}, {"os", K_NONPERSON},
+    {"platform", K_NONPERSON}, {"campaign", K_NONPERSON}, {"metric", K_NONPERSON}, {"field", K_NONPERSON},
+    {"attribute", K_NONPERSON}, {"feature", K_NONPERSON}, {"bank", K_NONPERSON}, {"currency", K_NONPERSON},
+    {"dob", K_DOB}, {"birthdate", K_DOB}, {"dateofbirth", K_DOB}, {"birthday", K_DOB}, {"bday", K_DOB},
+    {"phone", K_PHONE}, {"tel", K_PHONE}, {"telephone", K_PHONE}, {"mobile", K_PHONE}, {"msisdn", K_PHONE},
+    {"cell", K_PHONE}, {"cellphone", K_PHONE}, {"phonenumber", K_PHONE}, {"mobilenumber", K_PHONE},
+    {"fax", K_PHONE}, {"telefon", K_PHONE}, {"telefono", K_PHONE}, {"whatsapp", K_PHONE},
+    {"lat", K_LAT}, {"latitude", K_LAT}, {"lng", K_LNG}, {"lon", K_LNG}, {"long", K_LNG}, {"longitude", K_LNG},
+    {"location", K_GEO}, {"loc", K_GEO}, {"position", K_GEO}, {"pos", K_GEO}, {"coords", K_GEO},
+    {"coordinates", K_GEO}, {"coordinate", K_GEO}, {"geo", K_GEO}, {"gps", K_GEO}, {"geolocation", K_GEO},
+    {"lastfix", K_GEO}, {"fix", K_GEO}, {"latlng", K_GEO}, {"latlon", K_GEO}, {"lnglat", K_GEO},
+    {"ll", K_GEO}, {"geopoint", K_GEO}, {"lastlocation", K_GEO}, {"currentlocation", K_GEO},
+    {"deviceid", K_DEVICE}, {"idfa", K_DEVICE}, {"idfv", K_DEVICE}, {"gaid", K_DEVICE}, {"adid", K_DEVICE},
+    {"aaid", K_DEVICE}, {"advertisingid", K_DEVICE}, {"androidid", K_DEVICE}, {"udid", K_DEVICE},
+    {"deviceuuid", K_DEVICE}, {"hardwareid", K_DEVICE}, {"installationid", K_DEVICE}, {"installid", K_DEVICE},
+    {"macaddress", K_DEVICE}, {"mac", K_DEVICE}, {"wifimac", K_DEVICE}, {"bssid", K_DEVICE},
+    {"imei", K_DEVICE | K_IMEI}, {"imeisv", K_DEVICE | K_IMEI}, {"meid", K_DEVICE},
+    {"xdeviceid", K_DEVICE},
+    {"apikey", K_CRED}, {"apisecret", K_CRED}, {"secret", K_CRED}, {"clientsecret", K_CRED},
+    {"token", K_CRED}, {"accesstoken", K_CRED}, {"refreshtoken", K_CRED}, {"idtoken", K_CRED},
+    {"authtoken", K_CRED}, {"sessiontoken", K_CRED}, {"bearertoken", K_CRED}, {"password", K_CRED},
+    {"passwd", K_CRED}, {"pwd", K_CRED}, {"passphrase", K_CRED}, {"privatekey", K_CRED},
+    {"secretkey", K_CRED}, {"auth", K_CRED}, {"sessionid", K_CRED}, {"sessid", K_CRED}, {"sid", K_CRED},
+    {"jwt", K_CRED}, {"credential", K_CRED}, {"credentials", K_CRED},
+    {"ssn", K_SSN}, {"socialsecuritynumber", K_SSN}, {"socialsecurity", K_SSN}, {"ssnumber", K_SSN},
+    {"nino", K_NINO}, {"ninumber", K_NINO}, {"nationalinsurancenumber", K_NINO}, {"nationalinsurance", K_NINO},
+    {"v", K_VERSION}, {"ver", K_VERSION}, {"version", K_VERSION}, {"appversion", K_VERSION},
+    {"osversion", K_VERSION}, {"sdkversion", K_VERSION}, {"build", K_VERSION}, {"osbuild", K_VERSION},
+    {"buildnumber", K_VERSION}, {"release", K_VERSION}, {"firmware", K_VERSION}, {"fw", K_VERSION},
+    {"clientversion", K_VERSION}, {"apiversion", K_VERSION}, {"oid", K_VERSION}, {"section", K_VERSION},
+    {"id", K_IDNUM}, {"orderid", K_IDNUM}, {"ordernumber", K_IDNUM}, {"order", K_IDNUM},
+    {"trackingnumber", K_IDNUM}, {"tracking", K_IDNUM}, {"trackingid", K_IDNUM}, {"invoice", K_IDNUM},
+    {"invoiceid", K_IDNUM}, {"invoicenumber", K_IDNUM}, {"reference", K_IDNUM}, {"ref", K_IDNUM},
+    {"isbn", K_IDNUM}, {"requestid", K_IDNUM}, {"traceid", K_IDNUM}, {"spanid", K_IDNUM},
+    {"correlationid", K_IDNUM}, {"transactionid", K_IDNUM}, {"txid", K_IDNUM}, {"timestamp", K_IDNUM},
+    {"ts", K_IDNUM}, {"createdat", K_IDNUM}, {"updatedat", K_IDNUM}, {"count", K_IDNUM}, {"total", K_IDNUM},
+    {"page", K_IDNUM}, {"perpage", K_IDNUM}, {"ticket", K_IDNUM}, {"batch", K_IDNUM}, {"etag", K_IDNUM},
+    {"messages", K_AI}, {"prompt", K_AI}, {"prompts", K_AI}, {"input", K_AI}, {"inputs", K_AI},
+    {"content", K_AI}, {"contents", K_AI}, {"instructions", K_AI}, {"system", K_AI},
+    {"text", K_AI_TEXT}, {"parts", K_AI_TEXT},
+    /* header names (normalized) */
+    {"host", H_SKIP}, {"contenttype", H_SKIP}, {"contentlength", H_SKIP}, {"contentencoding", H_SKIP},
+    {"transferencoding", H_SKIP}, {"connection", H_SKIP}, {"keepalive", H_SKIP}, {"te", H_SKIP},
+    {"trailer", H_SKIP}, {"upgrade", H_SKIP}, {"xrequestid", H_SKIP | K_IDNUM}, {"requestid", H_SKIP | K_IDNUM},
+    {"xcorrelationid", H_SKIP}, {"correlationid", H_SKIP | K_IDNUM}, {"traceparent", H_SKIP}, {"tracestate", H_SKIP},
+    {"b3", H_SKIP}, {"xamzntraceid", H_SKIP}, {"xcloudtracecontext", H_SKIP}, {"cachecontrol", H_SKIP},
+    {"pragma", H_SKIP}, {"ifnonematch", H_SKIP}, {"ifmatch", H_SKIP}, {"ifmodifiedsince", H_SKIP},
+    {"ifunmodifiedsince", H_SKIP}, {"expect", H_SKIP}, {"date", H_SKIP}, {"xforwardedproto", H_SKIP},
+    {"xforwardedhost", H_SKIP}, {"xforwardedport", H_SKIP}, {"via", H_SKIP}, {"dnt", H_SKIP},
+    {"upgradeinsecurerequests", H_SKIP}, {"origin", H_SKIP}, {"priority", H_SKIP}, {"range", H_SKIP},
+    {"idempotencykey", H_SKIP}, {"xidempotencykey", H_SKIP}, {"contentmd5", H_SKIP}, {"digest", H_SKIP},
+    {"xhttpmethodoverride", H_SKIP}, {"xrequestedwith", H_SKIP}, {"xb3traceid", H_SKIP},
+    {"xb3spanid", H_SKIP}, {"xb3parentspanid", H_SKIP}, {"xb3sampled", H_SKIP}, {"xtraceid", H_SKIP},
+    {"useragent", H_UA}, {"xforwardedfor", H_CLIENTIP}, {"xrealip", H_CLIENTIP}, {"forwarded", H_CLIENTIP},
+    {"trueclientip", H_CLIENTIP}, {"cfconnectingip", H_CLIENTIP}, {"xclientip", H_CLIENTIP},
+    {"xoriginalforwardedfor", H_CLIENTIP}, {"xclusterclientip", H_CLIENTIP}, {"fastlyclientip", H_CLIENTIP},
+    {"authorization", H_AUTH}, {"proxyauthorization", H_AUTH}, {"cookie", H_COOKIE},
+    {"xapikey", H_APIKEY}, {"apikey", H_APIKEY}, {"xauthtoken", H_APIKEY}, {"xaccesstoken", H_APIKEY},
+    {"xgoogapikey", H_APIKEY}, {"xamzsecuritytoken", H_APIKEY}, {"privatetoken", H_APIKEY},
+    {"ocpapimsubscriptionkey", H_APIKEY}, {"xfunctionskey", H_APIKEY}, {"xapitoken", H_APIKEY},
+    {"xsessiontoken", H_SESSION}, {"xsessionid", H_SESSION}, {"referer", H_URL}, {"location", H_URL},
+};
+
+#define KEY_MAX 40
+#define KT_SIZE 1024 /* power of two, > 2x the rules */
+
+typedef struct {
+    char key[KEY_MAX + 1];
+    uint8_t len;
+    uint32_t flags;
+    int16_t custom; /* custom detector index or -1 */
+} kslot_t;
+
+typedef struct {
+    char *name;
+    uint8_t cat;
+    char *prefix;
+    size_t prefix_len;
+    int digits;
+    bool has_keys;
+} custom_t;
+
+struct bg_classifier {
+    unsigned ndet;
+    const char **names; /* built-in names are static; custom ones point into custom[] */
+    uint8_t *cats;
+    bool *enabled;
+    custom_t *custom;
+    size_t ncustom;
+    kslot_t *kt; /* open addressing, len 0 = empty */
+};
+
+static inline unsigned lower(unsigned c) { return c - 'A' < 26u ? c + 32 : c; }
+
+/* Normalize a key to lowercase letters and digits (at most KEY_MAX); returns its length. */
+static size_t key_norm(const char *k, size_t n, char out[KEY_MAX + 1])
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < KEY_MAX; i++) {
+        unsigned c = lower((unsigned char)k[i]);
+        if ((c - 'a' < 26u) || (c - '0' < 10u))
+            out[o++] = (char)c;
+    }
+    out[o] = 0;
+    return o;
+}
+
+static inline uint32_t key_hash(const char *k, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 16777619u;
+    return h;
+}
+
+static kslot_t *kt_slot(kslot_t *kt, const char *k, size_t n, bool insert)
+{
+    uint32_t h = key_hash(k, n) & (KT_SIZE - 1);
+    for (unsigned probe = 0; probe < KT_SIZE; probe++, h = (h + 1) & (KT_SIZE - 1)) {
+        kslot_t *s = &kt[h];
+        if (s->len == 0)
+            return insert ? s : NULL;
+        if (s->len == n && memcmp(s->key, k, n) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static void kt_add(kslot_t *kt, const char *k, size_t n, uint32_t flags, int custom)
+{
+    if (n == 0 || n > KEY_MAX)
+        return;
+    kslot_t *s = kt_slot(kt, k, n, true);
+    if (!s)
+        return;
+    if (s->len == 0) {
+        memcpy(s->key, k, n);
+        s->key[n] = 0;
+        s->len = (uint8_t)n;
+        s->custom = -1;
+    }
+    s->flags |= flags;
+    if (custom >= 0 && s->custom < 0)
+        s->custom = (int16_t)custom;
+}
+
+static inline bool has(const char *k, size_t n, const char *sub)
+{
+    size_t l = strlen(sub);
+    return l <= n && memmem(k, n, sub, l) != NULL;
+}
+static inline bool ends(const char *k, size_t n, const char *suf)
+{
+    size_t l = strlen(suf);
+    return l <= n && memcmp(k + n - l, suf, l) == 0;
+}
+
+typedef struct {
+    uint32_t flags;
+    int custom;
+} kinfo_t;
+
+/* Flags of a key: the exact table first, then a few word rules for compound keys. */
+static kinfo_t key_info(const bg_classifier_t *c, const char *k, size_t n)
+{
+    char nk[KEY_MAX + 1];
+    size_t l = key_norm(k, n, nk);
+    kinfo_t r = {0, -1};
+    if (l == 0)
+        return r;
+    const kslot_t *s = kt_slot(c->kt, nk, l, false);
+    if (s) {
+        r.flags = s->flags;
+        r.custom = s->custom;
+        return r;
+    }
+    if (l < 4)
+        return r;
+    if (has(nk, l, "phone") || has(nk, l, "mobile") || has(nk, l, "msisdn"))
+        r.flags |= K_PHONE;
+    else if ((has(nk, l, "password") || has(nk, l, "passwd") || has(nk, l, "secret") || has(nk, l, "apikey") ||
+              has(nk, l, "accesstoken") || has(nk, l, "refreshtoken") || has(nk, l, "authtoken") ||
+              has(nk, l, "sessiontoken") || has(nk, l, "bearertoken") || has(nk, l, "sessionid") ||
+              has(nk, l, "privatekey")) &&
+             !has(nk, l, "csrf") && !has(nk, l, "xsrf"))
+        r.flags |= K_CRED;
+    else if (has(nk, l, "deviceid") || has(nk, l, "advertisingid") || has(nk, l, "idfa") ||
+             has(nk, l, "macaddress") || has(nk, l, "hardwareid"))
+        r.flags |= K_DEVICE;
+    else if (has(nk, l, "imei"))
+        r.flags |= K_DEVICE | K_IMEI;
+    else if (has(nk, l, "birth"))
+        r.flags |= K_DOB;
+    else if (has(nk, l, "socialsecurity"))
+        r.flags |= K_SSN;
+    else if (has(nk, l, "nationalinsurance"))
+        r.flags |= K_NINO;
+    else if (ends(nk, l, "latitude") || (l >= 5 && ends(nk, l, "lat")))
+        r.flags |= K_LAT;
+    else if (ends(nk, l, "longitude") || (l >= 5 && (ends(nk, l, "lng") || ends(nk, l, "lon"))))
+        r.flags |= K_LNG;
+    else if (ends(nk, l, "name") && l > 4) {
+        static const char *const who[] = {"first", "last", "full", "given", "family", "middle", "holder",
+                                          "display", "maiden", "contact", "customer", "recipient", "sender",
+                                          "billing", "shipping", "person", "patient", "legal", "sur"};
+        for (size_t i = 0; i < sizeof who / sizeof who[0]; i++)
+            if (has(nk, l - 4, who[i]))
+                r.flags |= K_NAME;
+    } else if (ends(nk, l, "version") || ends(nk, l, "build"))
+        r.flags |= K_VERSION;
+    else if (has(nk, l, "location") || has(nk, l, "coord") || has(nk, l, "latlng") || has(nk, l, "latlon"))
+        r.flags |= K_GEO;
+    else if (has(nk, l, "prompt"))
+        r.flags |= K_AI;
+    if (!r.flags && (ends(nk, l, "id") || ends(nk, l, "ms") || ends(nk, l, "at") || ends(nk, l, "ts") ||
+                     has(nk, l, "order") || has(nk, l, "tracking") || has(nk, l, "invoice") ||
+                     has(nk, l, "reference") || has(nk, l, "timestamp") ||
+                     has(nk, l, "duration") || has(nk, l, "count") || has(nk, l, "hash") || has(nk, l, "checksum")))
+        r.flags |= K_IDNUM;
+    return r;
+}
+
+bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t errlen)
+{
+    bg_classifier_t *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    size_t ncustom = cfg ? cfg->classification.ncustom : 0;
+    c->ndet = BG_DET__BUILTIN + (unsigned)ncustom;
+    c->names = calloc(c->ndet, sizeof *c->names);
+    c->cats = calloc(c->ndet, 1);
+    c->enabled = calloc(c->ndet, sizeof *c->enabled);
+    c->custom = calloc(ncustom ? ncustom : 1, sizeof *c->custom);
+    c->kt = calloc(KT_SIZE, sizeof *c->kt);
+    if (!c->names || !c->cats || !c->enabled || !c->custom || !c->kt)
+        abort();
+    for (unsigned i = 0; i < BG_DET__BUILTIN; i++) {
+        c->names[i] = builtin[i].name;
+        c->cats[i] = builtin[i].cat;
+        c->enabled[i] = !cfg || cfg->classification.all || cfg->classification.ndetectors == 0;
+    }
+    for (size_t i = 0; i < sizeof key_rules / sizeof key_rules[0]; i++)
+        kt_add(c->kt, key_rules[i].key, strlen(key_rules[i].key), key_rules[i].flags, -1);
+    for (size_t i = 0; i < ncustom; i++) {
+        const bg_custom_detector_t *d = &cfg->classification.custom[i];
+        custom_t *u = &c->custom[c->ncustom];
+        if (!d->name || !*d->name) {
+            snprintf(err, errlen, "custom detector %zu has no name", i + 1);
+            goto fail;
+        }
+        for (unsigned k = 0; k < BG_DET__BUILTIN + c->ncustom; k++)
+            if (strcmp(c->names[k], d->name) == 0) {
+                snprintf(err, errlen, "custom detector '%s' repeats a detector name", d->name);
+                goto fail;
+            }
+        if (d->category >= BG_CAT__COUNT) {
+            snprintf(err, errlen, "custom detector '%s' has no valid category", d->name);
+            goto fail;
+        }
+        if (d->nkeys == 0 && (!d->prefix || !*d->prefix)) {
+            snprintf(err, errlen, "custom detector '%s' needs keys or a prefix", d->name);
+            goto fail;
+        }
+        u->name = strdup(d->name);
+        u->prefix = d->prefix && *d->prefix ? strdup(d->prefix) : NULL;
+        if (!u->name || (d->prefix && *d->prefix && !u->prefix))
+            abort();
+        u->prefix_len = u->prefix ? strlen(u->prefix) : 0;
+        u->digits = d->digits;
+        u->cat = (uint8_t)d->category;
+        u->has_keys = d->nkeys > 0;
+        unsigned id = BG_DET__BUILTIN + (unsigned)c->ncustom;
+        c->names[id] = u->name;
+        c->cats[id] = u->cat;
+        c->enabled[id] = true;
+        c->ncustom++;
+        for (size_t k = 0; k < d->nkeys; k++) {
+            char nk[KEY_MAX + 1];
+            size_t l = key_norm(d->keys[k], strlen(d->keys[k]), nk);
+            kt_add(c->kt, nk, l, K_CUSTOM, (int)i);
+        }
+    }
+    if (cfg && !cfg->classification.all) {
+        for (size_t i = 0; i < cfg->classification.ndetectors; i++) {
+            const char *nm = cfg->classification.detectors[i];
+            int id = bg_classifier_detector_find(c, nm);
+            if (id < 0) {
+                snprintf(err, errlen, "unknown detector '%s'", nm);
+                goto fail;
+            }
+            c->enabled[id] = true;
+        }
+    }
+    return c;
+fail:
+    bg_classifier_destroy(c);
+    return NULL;
+}
+
+void bg_classifier_destroy(bg_classifier_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->ncustom; i++) {
+        free(c->custom[i].name);
+        free(c->custom[i].prefix);
+    }
+    free(c->custom);
+    free(c->names);
+    free(c->cats);
+    free(c->enabled);
+    free(c->kt);
+    free(c);
+}
+
+unsigned bg_classifier_ndetectors(const bg_classifier_t *c) { return c->ndet; }
+
+const char *bg_classifier_detector_name(const bg_classifier_t *c, unsigned id)
+{
+    return id < c->ndet ? c->names[id] : NULL;
+}
+
+int bg_classifier_detector_category(const bg_classifier_t *c, unsigned id)
+{
+    return id < c->ndet ? c->cats[id] : -1;
+}
+
+int bg_classifier_detector_find(const bg_classifier_t *c, const char *name)
+{
+    for (unsigned i = 0; i < c->ndet; i++)
+        if (c->names[i] && strcmp(c->names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *bg_where_name(int where)
+{
+    static const char *const n[] = {"header", "path", "query", "body"};
+    return where >= 0 && where < 4 ? n[where] : "body";
+}
+
+const char *bg_body_kind_name(int kind)
+{
+    static const char *const n[] = {"none", "json", "form", "multipart", "text", "other"};
+    return kind >= 0 && kind < 6 ? n[kind] : "other";
+}
+
+void bg_classification_init(bg_classification_t *out, const bg_classifier_t *c)
+{
+    memset(out, 0, sizeof *out);
+    out->counts = calloc(c->ndet, sizeof *out->counts);
+    out->findings = malloc(BG_MAX_FINDINGS * sizeof *out->findings);
+    if (!out->counts || !out->findings)
+        abort();
+    bg_buf_init(&out->inflated);
+}
+
+void bg_classification_dispose(bg_classification_t *out)
+{
+    free(out->counts);
+    if (out->findings)
+        OPENSSL_cleanse(out->findings, out->nfindings * sizeof *out->findings);
+    free(out->findings);
+    bg_buf_dispose_secure(&out->inflated);
+    memset(out, 0, sizeof *out);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Scan state and findings                                                                    */
+
+#define MAX_FRAMES (BG_JSON_MAX_DEPTH + 1)
+#define MAX_PENDING 64
+#define RECENT 8 /* findings looked at for overlap: spans arrive in order within one value */
+
+typedef struct {
+    uint8_t is_obj;
+    uint8_t product;     /* the object has a product-ish key */
+    uint32_t kflags;     /* object: flags of the current key; array: flags of the key holding it */
+    uint32_t inherit;    /* flags inherited from ancestors (K_AI) */
+    int custom;          /* custom detector of the current key */
+    uint32_t key_off, key_len; /* current key in the body (raw) */
+    uint32_t index;      /* array: element index */
+} frame_t;
+
+typedef struct {
+    unsigned depth;
+    uint32_t off, len;
+    bool encoded;
+    char path[64];
+} pending_t;
+
+typedef struct {
+    const bg_classifier_t *c;
+    bg_classification_t *out;
+    const char *base;   /* the buffer offsets refer to */
+    uint8_t where;
+    uint16_t header;
+    bool json_string;
+    bool ai_route;
+    const char *path;   /* non-JSON path text */
+    size_t path_len;
+    frame_t *frames;    /* JSON only */
+    unsigned nframes;
+    pending_t *pending;
+    size_t npending;
+    size_t recent_from; /* findings before this index are from another location */
+    char *dec;          /* scratch for decoded values (wiped at the end) */
+    uint32_t *map;
+    size_t cap;
+} scan_t;
+
+/* A value to scan: decoded text and how its bytes map back to the base buffer. */
+typedef struct {
+    size_t rawoff;       /* the value's offset in base */
+    const unsigned char *t;
+    size_t n;
+    const uint32_t *map; /* NULL: identity; else map[k] = raw offset (from rawoff) of t[k], map[n] = raw len */
+    bool plus;           /* form encoding: '+' is a space */
+} val_t;
+
+static void scratch(scan_t *s, size_t n)
+{
+    if (n + 1 <= s->cap)
+        return;
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < n + 1)
+        cap *= 2;
+    if (s->dec)
+        OPENSSL_cleanse(s->dec, s->cap);
+    free(s->dec);
+    free(s->map);
+    s->dec = malloc(cap);
+    s->map = malloc(cap * sizeof *s->map);
+    if (!s->dec || !s->map)
+        abort();
+    s->cap = cap;
+}
+
+static void json_path(const scan_t *s, char out[64])
+{
+    size_t o = 0;
+    out[o++] = '$';
+    for (unsigned f = 0; f < s->nframes && o < 63; f++) {
+        const frame_t *fr = &s->frames[f];
+        if (fr->is_obj) {
+            if (fr->key_len == (uint32_t)-1)
+                break;
+            out[o++] = '.';
+            for (uint32_t k = 0; k < fr->key_len && o < 63; k++)
+                out[o++] = s->base[fr->key_off + k];
+        } else {
+            char tmp[16];
+            int l = snprintf(tmp, sizeof tmp, "[%u]", fr->index);
+            for (int k = 0; k < l && o < 63; k++)
+                out[o++] = tmp[k];
+        }
+    }
+    out[o] = 0;
+}
+
+static void set_path(bg_finding_t *f, const scan_t *s, const char *path)
+{
+    if (path) {
+        memcpy(f->path, path, 64);
+    } else if (s->frames) {
+        json_path(s, f->path);
+    } else {
+        size_t l = s->path_len < 63 ? s->path_len : 63;
+        if (l)
+            memcpy(f->path, s->path, l);
+        f->path[l] = 0;
+    }
+}
+
+/* Record a finding at base[off, off+len). Overlap with a recent finding keeps the longer
+ * (the earlier on a tie); the category is recorded either way. */
+static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool encoded, const char *path)
+{
+    const bg_classifier_t *c = s->c;
+    bg_classification_t *out = s->out;
+    if (det >= c->ndet || !c->enabled[det] || len == 0)
+        return;
+    out->categories |= 1u << c->cats[det];
+    size_t from = out->nfindings > RECENT ? out->nfindings - RECENT : 0;
+    if (from < s->recent_from)
+        from = s->recent_from;
+    size_t a = off, b = off + len;
+    for (size_t i = from; i < out->nfindings; i++) {
+        bg_finding_t *f = &out->findings[i];
+        if (f->where != s->where || f->header != s->header)
+            continue;
+        if (a < (size_t)f->offset + f->length && (size_t)f->offset < b) {
+            if (len <= f->length)
+                return;
+            /* The new span is longer: it replaces every recent finding it overlaps. */
+            size_t w = from;
+            for (size_t r = from; r < out->nfindings; r++) {
+                bg_finding_t *g = &out->findings[r];
+                if (g->where == s->where && g->header == s->header && a < (size_t)g->offset + g->length &&
+                    (size_t)g->offset < b) {
+                    out->counts[g->detector]--;
+                    continue;
+                }
+                out->findings[w++] = *g;
+            }
+            out->nfindings = w;
+            break;
+        }
+    }
+    out->counts[det]++;
+    if (out->nfindings >= BG_MAX_FINDINGS) {
+        out->findings_truncated = true;
+        return;
+    }
+    bg_finding_t *f = &out->findings[out->nfindings++];
+    f->detector = (uint16_t)det;
+    f->category = c->cats[det];
+    f->where = s->where;
+    f->json_string = s->json_string;
+    f->encoded = encoded;
+    f->header = s->header;
+    f->offset = (uint32_t)off;
+    f->length = (uint32_t)len;
+    set_path(f, s, path);
+}
+
+static inline size_t vmap(const val_t *v, size_t k) { return v->map ? v->map[k] : k; }
+
+/* Emit decoded span t[a, b) of a value. */
+static void emit_v(scan_t *s, unsigned det, const val_t *v, size_t a, size_t b)
+{
+    size_t ra = vmap(v, a), rb = vmap(v, b);
+    bool enc = rb - ra != b - a || (v->plus && memchr(s->base + v->rawoff + ra, '+', rb - ra));
+    emit_path(s, det, v->rawoff + ra, rb - ra, enc, NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Character classes and small matchers                                                       */
+
+enum { CD = 1, CU = 2, CL = 4, CHX = 8, CP = 16, CC = 32, CB = 64 };
+#define CA (CD | CU | CL)
+static const uint8_t cls[256] = {
+    ['0' ... '9'] = CD | CHX,
+    ['A' ... 'F'] = CU | CHX, ['G' ... 'Z'] = CU,
+    ['a' ... 'f'] = CL | CHX, ['g' ... 'z'] = CL,
+    ['+'] = CP, ['('] = CP, [':'] = CC,
+    ['-'] = CB, ['_'] = CB,
+};
+
+static inline bool isd(unsigned c) { return c - '0' < 10u; }
+static inline bool isal(unsigned c) { return (cls[c] & CA) != 0; }
+static inline bool ishx(unsigned c) { return (cls[c] & CHX) != 0; }
+static inline bool is_b64url(unsigned c) { return (cls[c] & (CA | CB)) != 0; }
+
+/* Is a keyword (lowercase) within `win` bytes before t[i]? */
+static bool kw_before(const unsigned char *t, size_t i, size_t win, const char *const *kws, size_t nkw)
+{
+    size_t from = i > win ? i - win : 0;
+    char buf[96];
+    size_t l = 0;
+    for (size_t k = from; k < i && l < sizeof buf; k++)
+        buf[l++] = (char)lower(t[k]);
+    for (size_t k = 0; k < nkw; k++) {
+        size_t kl = strlen(kws[k]);
+        if (kl <= l && memmem(buf, l, kws[k], kl))
+            return true;
+    }
+    return false;
+}
+
+static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, const char *const *kws, size_t nkw)
+{
+    char buf[32];
+    size_t l = 0;
+    for (size_t k = e; k < n && l < win && l < sizeof buf; k++)
+        buf[l++] = (char)lower(t[k]);
+    for (size_t k = 0; k < nkw; k++) {
+        size_t kl = strlen(kws[k]);
+        if (kl <= l && memmem(buf, l, kws[k], kl))
+            return true;
+    }
+    return false;
+}
+
+static const char *const phone_kw[] = {"phone", "tel", "mobile", "cell", "call", "fax", "desk", "reach",
+                                       "contact", "sms", "whatsapp", "dial", "text", "answer", "messag",
+                                       "ring", "office", "landline", "hotline"};
+static const char *const number_kw[] = {"number", "no.", "nr."};
+static const char *const not_phone_kw[] = {"order", "card", "account", "tracking", "ref", "invoice", "confirm",
+                                           "serial", "model", "ticket", "case", "customer", "policy", "iban",
+                                           "routing", "passport", "licen", "ssn", "social", "tax", "zip",
+                                           "postal", "member", "employee", "booking", "transaction", "id "};
+static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
+static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
+static const char *const imei_kw[] = {"imei"};
+
+/* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts. */
+static size_t ipv4_at(const unsigned char *t, size_t n, size_t i)
+{
+    size_t j = i;
+    while (j < n && (isd(t[j]) || t[j] == '.'))
+        j++;
+    size_t e = j;
+    while (e > i && t[e - 1] == '.')
+        e--;
+    if (e - i < 7 || e - i > 15)
+        return 0;
+    if (e < n && isal(t[e]))
+        return 0;
+    if (j < n && isal(t[j]))
+        return 0;
+    return bg_detect_ipv4_valid((const char *)t + i, e - i) ? e : 0;
+}
+
+/* IPv6 at t[i]: a maximal run of hex digits, colons and dots (+ %zone). */
+static size_t ipv6_at(const unsigned char *t, size_t n, size_t i)
+{
+    size_t j = i, colons = 0;
+    while (j < n && (ishx(t[j]) || t[j] == ':' || t[j] == '.')) {
+        colons += t[j] == ':';
+        j++;
+    }
+    if (colons < 2)
+        return 0;
+    size_t e = j;
+    while (e > i && t[e - 1] == '.')
+        e--;
+    if (e > i + 1 && t[e - 1] == ':' && t[e - 2] != ':')
+        e--;
+    if (e == j && j < n && t[j] == '%') {
+        size_t z = j + 1;
+        while (z < n && (isal(t[z]) || t[z] == '_'))
+            z++;
+        if (z > j + 1)
+            e = j = z;
+    }
+    if (j < n && isal(t[j]) && e == j)
+        return 0;
+    return bg_detect_ipv6_valid((const char *)t + i, e - i) ? e : 0;
+}
+
+static size_t mac_shape(const unsigned char *t, size_t n, size_t i);
+
+/* MAC: hh:hh:hh:hh:hh:hh (or '-'), or Cisco hhhh.hhhh.hhhh; not all-zero or broadcast. */
+static size_t mac_at(const unsigned char *t, size_t n, size_t i)
+{
+    size_t e = mac_shape(t, n, i);
+    if (!e)
+        return 0;
+    bool zero = true, ff = true;
+    for (size_t k = i; k < e; k++) {
+        if (!ishx(t[k]))
+            continue;
+        zero &= t[k] == '0';
+        ff &= lower(t[k]) == 'f';
+    }
+    return zero || ff ? 0 : e;
+}
+
+static size_t mac_shape(const unsigned char *t, size_t n, size_t i)
+{
+    if (i + 14 <= n && ishx(t[i]) && ishx(t[i + 1]) && ishx(t[i + 2]) && ishx(t[i + 3]) && t[i + 4] == '.') {
+        bool ok = true;
+        for (size_t k = 0; k < 14 && ok; k++)
+            ok = (k == 4 || k == 9) ? t[i + k] == '.' : ishx(t[i + k]);
+        if (ok && (i + 14 == n || (!isal(t[i + 14]) && !(t[i + 14] == '.' && i + 15 < n && ishx(t[i + 15])))))
+            return i + 14;
+    }
+    if (i + 17 > n || !ishx(t[i]) || !ishx(t[i + 1]))
+        return 0;
+    unsigned char sep = t[i + 2];
+    if (sep != ':' && sep != '-')
+        return 0;
+    for (size_t k = 0; k < 17; k++) {
+        if (k % 3 == 2) {
+            if (t[i + k] != sep)
+                return 0;
+        } else if (!ishx(t[i + k])) {
+            return 0;
+        }
+    }
+    if (i + 17 < n && (isal(t[i + 17]) || (t[i + 17] == sep && i + 18 < n && ishx(t[i + 18]))))
+        return 0;
+    return i + 17;
+}
+
+/* Digit groups: from t[i], digits separated by single ' ' or '-' (one kind). */
+typedef struct {
+    size_t end;       /* after the last digit */
+    unsigned digits;
+    unsigned ngroups;
+    unsigned glen[8];
+    unsigned char sep;
+} groups_t;
+
+static void groups_at(const unsigned char *t, size_t n, size_t i, groups_t *g)
+{
+    memset(g, 0, sizeof *g);
+    size_t j = i;
+    for (;;) {
+        size_t st = j;
+        while (j < n && isd(t[j]))
+            j++;
+        if (g->ngroups < 8)
+            g->glen[g->ngroups] = (unsigned)(j - st);
+        g->ngroups++;
+        g->digits += (unsigned)(j - st);
+        g->end = j;
+        if (g->digits > 19 || g->ngroups >= 8)
+            return;
+        if (j + 1 < n && (t[j] == ' ' || t[j] == '-') && isd(t[j + 1]) && (g->sep == 0 || g->sep == t[j])) {
+            g->sep = t[j];
+            j++;
+            continue;
+        }
+        return;
+    }
+}
+
+static size_t card_at(const unsigned char *t, size_t n, size_t i, const groups_t *g)
+{
+    size_t e;
+    if (g->glen[0] >= 12) {
+        e = i + g->glen[0];
+        if (g->glen[0] > 19)
+            return 0;
+    } else {
+        if (g->digits < 12 || g->digits > 19 || g->ngroups < 2)
+            return 0;
+        for (unsigned k = 0; k < g->ngroups && k < 8; k++)
+            if (g->glen[k] < 2 || g->glen[k] > 6)
+                return 0;
+        e = g->end;
+    }
+    if (e < n && (isal(t[e]) || ((t[e] == '.' || t[e] == ',') && e + 1 < n && isd(t[e + 1]))))
+        return 0;
+    return bg_detect_card_valid((const char *)t + i, e - i) ? e : 0;
+}
+
+static size_t ssn_at(const unsigned char *t, size_t n, size_t i, bool context)
+{
+    if (i + 11 <= n && (t[i + 3] == '-' || t[i + 3] == ' ' || t[i + 3] == '.') && t[i + 6] == t[i + 3]) {
+        bool ok = true;
+        for (size_t k = 0; k < 11 && ok; k++)
+            ok = (k == 3 || k == 6) ? true : isd(t[i + k]);
+        size_t e = i + 11;
+        if (ok && (e == n || (!isal(t[e]) && !((t[e] == '-' || t[e] == '.') && e + 1 < n && isd(t[e + 1])))))
+            return bg_detect_ssn_valid((const char *)t + i, 11) ? e : 0;
+    }
+    if (context && i + 9 <= n) {
+        for (size_t k = 0; k < 9; k++)
+            if (!isd(t[i + k]))
+                return 0;
+        if (i + 9 < n && isal(t[i + 9]))
+            return 0;
+        return bg_detect_ssn_valid((const char *)t + i, 9) ? i + 9 : 0;
+    }
+    return 0;
+}
+
+/* IMEI: 15 digits with Luhn, as "NN-NNNNNN-NNNNNN-N" (or spaces) or plain with context. */
+static size_t imei_at(const unsigned char *t, size_t n, size_t i, const groups_t *g, bool context)
+{
+    bool formatted = g->ngroups == 4 && g->glen[0] == 2 && g->glen[1] == 6 && g->glen[2] == 6 && g->glen[3] == 1;
+    bool plain = context && g->ngroups == 1 && g->glen[0] == 15;
+    if (!formatted && !plain)
+        return 0;
+    if (g->end < n && isal(t[g->end]))
+        return 0;
+    return bg_detect_luhn((const char *)t + i, g->end - i) ? g->end : 0;
+}
+
+/* Phone: '+'? digits with single separators ( -./) and parentheses; an optional extension. */
+typedef struct {
+    size_t end;
+    unsigned digits;
+    bool plus, nanp, date;
+} phone_t;
+
+static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
+{
+    memset(p, 0, sizeof *p);
+    size_t j = i;
+    if (t[j] == '+') {
+        p->plus = true;
+        j++;
+    }
+    unsigned glen[8] = {0}, ng = 0, seps = 0, paren = 0, popen = 0;
+    unsigned char sepkind[8] = {0};
+    size_t last = 0;
+    unsigned cur = 0;
+    while (j < n) {
+        unsigned c = t[j];
+        if (isd(c)) {
+            p->digits++;
+            cur++;
+            j++;
+            last = j;
+            seps = 0;
+            continue;
+        }
+        if (cur) {
+            if (ng < 8)
+                glen[ng] = cur;
+            ng++;
+            cur = 0;
+        }
+        if (c == '(') {
+            if (popen || (j > i && isd(t[j - 1])))
+                break;
+            popen = 1;
+            paren = 1;
+            j++;
+            continue;
+        }
+        if (c == ')') {
+            if (!popen)
+                break;
+            popen = 0;
+            j++;
+            continue;
+        }
+        if (c == ' ' || c == '-' || c == '.' || c == '/') {
+            if (seps >= 1 || j + 1 >= n)
+                break;
+            seps++;
+            if (ng && ng <= 8)
+                sepkind[ng - 1] = (unsigned char)c;
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (cur) {
+        if (ng < 8)
+            glen[ng] = cur;
+        ng++;
+    }
+    if (!last)
+        return false;
+    size_t e = last;
+    /* Extension: "x123", " x123", " ext. 123", " ext 123". */
+    size_t k = e;
+    if (k < n && t[k] == ' ')
+        k++;
+    if (k < n && (t[k] == 'x' || t[k] == 'X')) {
+        k++;
+    } else if (k + 3 <= n && lower(t[k]) == 'e' && lower(t[k + 1]) == 'x' && lower(t[k + 2]) == 't') {
+        k += 3;
+        if (k < n && t[k] == '.')
+            k++;
+        if (k < n && t[k] == ' ')
+            k++;
+    } else {
+        k = 0;
+    }
+    if (k && k < n && isd(t[k])) {
+        size_t x = k;
+        while (x < n && isd(t[x]) && x - k < 6)
+            x++;
+        if (x == n || !isal(t[x]))
+            e = x;
+    }
+    if (e < n && (isal(t[e]) || t[e] == '@'))
+        return false;
+    if (e < n && (t[e] == '.' || t[e] == ',') && e + 1 < n && isd(t[e + 1]))
+        return false;
+    p->end = e;
+    unsigned ngr = ng < 8 ? ng : 8;
+    /* (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, 1-ddd-ddd-dddd */
+    if (!p->plus) {
+        if (ngr == 3 && glen[0] == 3 && glen[1] == 3 && glen[2] == 4 &&
+            (paren || (sepkind[0] == sepkind[1] && (sepkind[0] == '-' || sepkind[0] == '.'))))
+            p->nanp = true;
+        if (ngr == 4 && glen[0] == 1 && glen[1] == 3 && glen[2] == 3 && glen[3] == 4 && sepkind[0] == '-')
+            p->nanp = true;
+        /* Dates: yyyy-mm-dd, dd/mm/yyyy, dd.mm.yyyy */
+        if (ngr == 3 && ((glen[0] == 4 && glen[1] <= 2 && glen[2] <= 2) || (glen[0] <= 2 && glen[1] <= 2 && glen[2] == 4)) &&
+            !paren)
+            p->date = true;
+    }
+    return true;
+}
+
+/* A phone in free text (or under a phone key when keyed). */
+static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
+{
+    phone_t p;
+    if (!phone_parse(t, n, i, &p))
+        return 0;
+    if (p.digits < 7 || p.digits > 15)
+        return 0;
+    if (keyed)
+        return p.end;
+    if (p.date)
+        return 0;
+    if (p.plus)
+        return p.digits >= 8 && t[i + 1] != '0' ? p.end : 0;
+    if (p.nanp)
+        return p.end;
+    if (kw_before(t, i, 40, phone_kw, sizeof phone_kw / sizeof phone_kw[0]) ||
+        kw_after(t, n, p.end, 12, phone_kw_after, sizeof phone_kw_after / sizeof phone_kw_after[0]))
+        return p.end;
+    /* "my number is ...": a number word and no word saying which kind of number it is. */
+    if (kw_before(t, i, 32, number_kw, sizeof number_kw / sizeof number_kw[0]) &&
+        !kw_before(t, i, 40, not_phone_kw, sizeof not_phone_kw / sizeof not_phone_kw[0]))
+        return p.end;
+    return 0;
+}
+
+/* IBAN at an uppercase letter: CCdd then alphanumerics in optional groups of four. */
+static size_t iban_at(const unsigned char *t, size_t n, size_t i)
+{
+    if (i + 15 > n || !(cls[t[i]] & (CU | CL)) || !(cls[t[i + 1]] & (CU | CL)) || !isd(t[i + 2]) || !isd(t[i + 3]))
+        return 0;
+    /* One case throughout: "gb82west..." or "GB82WEST...", not prose. */
+    bool up = (cls[t[i]] & CU) != 0;
+    if (((cls[t[i + 1]] & CU) != 0) != up)
+        return 0;
+    char cc[3] = {(char)(t[i] & ~0x20), (char)(t[i + 1] & ~0x20), 0};
+    int want = bg_detect_iban_length(cc);
+    if (!want)
+        return 0;
+    size_t j = i, got = 0;
+    unsigned char sep = 0;
+    char buf[40];
+    unsigned want_case = up ? CU : CL;
+    while (j < n && got < (size_t)want && got < sizeof buf) {
+        unsigned c = t[j];
+        if (isd(c) || (cls[c] & want_case)) {
+            buf[got++] = (char)(isd(c) ? c : (c & ~0x20u));
+            j++;
+            continue;
+        }
+        if ((c == ' ' || c == '-') && (sep == 0 || sep == c) && got % 4 == 0 && j + 1 < n &&
+            (isd(t[j + 1]) || (cls[t[j + 1]] & want_case))) {
+            sep = (unsigned char)c;
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (got != (size_t)want || (j < n && isal(t[j])))
+        return 0;
+    return bg_detect_iban_valid(buf, got) ? j : 0;
+}
+
+/* UK NINO: two letters (with the HMRC exclusions), six digits (pairs may be spaced), A–D. */
+static size_t nino_at(const unsigned char *t, size_t n, size_t i)
+{
+    if (i + 9 > n)
+        return 0;
+    unsigned a = lower(t[i]), b = lower(t[i + 1]);
+    if (a - 'a' >= 26u || b - 'a' >= 26u)
+        return 0;
+    if (strchr("dfiquv", (int)a) || strchr("dfioquv", (int)b))
+        return 0;
+    char pfx[3] = {(char)a, (char)b, 0};
+    static const char *const bad[] = {"bg", "gb", "nk", "kn", "tn", "nt", "zz"};
+    for (size_t k = 0; k < 7; k++)
+        if (strcmp(pfx, bad[k]) == 0)
+            return 0;
+    size_t j = i + 2, d = 0;
+    bool spaced = false;
+    while (j < n && d < 6) {
+        if (isd(t[j])) {
+            d++;
+            j++;
+        } else if (t[j] == ' ' && d % 2 == 0 && j + 1 < n && isd(t[j + 1])) {
+            spaced = true;
+            j++;
+        } else {
+            break;
+        }
+    }
+    if (d != 6)
+        return 0;
+    if (j < n && t[j] == ' ' && (spaced || true))
+        j++;
+    if (j >= n)
+        return 0;
+    unsigned s = lower(t[j]);
+    if (s < 'a' || s > 'd')
+        return 0;
+    j++;
+    if (j < n && isal(t[j]))
+        return 0;
+    /* The letters agree in case (a sentence's "Is 12 34 56 a" is not a NINO). */
+    bool up = (cls[t[i]] & CU) != 0;
+    if (((cls[t[i + 1]] & CU) != 0) != up || ((cls[t[j - 1]] & CU) != 0) != up)
+        return 0;
+    return j;
+}
+
+/* JWT: three base64url segments, the first two JSON ("eyJ"). */
+static size_t jwt_at(const unsigned char *t, size_t n, size_t i)
+{
+    if (i + 3 > n || memcmp(t + i, "eyJ", 3) != 0)
+        return 0;
+    size_t j = i, seg = 0, len = 0;
+    while (j < n) {
+        if (is_b64url(t[j])) {
+            len++;
+            j++;
+            continue;
+        }
+        if (t[j] == '.' && seg < 2 && len >= 10) {
+            seg++;
+            len = 0;
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (seg != 2 || (len == 0 && (j < n && t[j] == '.')))
+        return 0;
+    return j;
+}
+
+/* Known API key shapes: a vendor prefix then enough key characters. */
+static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
+{
+    static const struct {
+        const char *p;
+        unsigned min;
+    } pre[] = {{"sk_live_", 16}, {"sk_test_", 16}, {"rk_live_", 16}, {"rk_test_", 16}, {"whsec_", 16},
+               {"AKIA", 16},     {"ASIA", 16},     {"ghp_", 30},     {"gho_", 30},     {"ghu_", 30},
+               {"ghs_", 30},     {"ghr_", 30},     {"github_pat_", 30}, {"xoxb-", 20}, {"xoxp-", 20},
+               {"xoxa-", 20},    {"AIza", 30},     {"glpat-", 20},   {"sk-proj-", 20}, {"sk-ant-", 20},
+               {"sk-", 32},      {"SG.", 40},      {"hf_", 30},      {"npm_", 30}};
+    for (size_t k = 0; k < sizeof pre / sizeof pre[0]; k++) {
+        size_t pl = strlen(pre[k].p);
+        if (i + pl > n || t[i] != (unsigned char)pre[k].p[0] || memcmp(t + i, pre[k].p, pl) != 0)
+            continue;
+        size_t j = i + pl;
+        while (j < n && (is_b64url(t[j]) || t[j] == '.'))
+            j++;
+        while (j > i + pl && t[j - 1] == '.')
+            j--;
+        if (j - i - pl < pre[k].min)
+            return 0;
+        /* Keys mix character kinds; a long run of one letter is prose or padding. */
+        unsigned kinds = 0;
+        for (size_t x = i + pl; x < j; x++)
+            kinds |= isd(t[x]) ? 1 : (cls[t[x]] & CU) ? 2 : (cls[t[x]] & CL) ? 4 : 8;
+        if (__builtin_popcount(kinds) < 2)
+            return 0;
+        return j;
+    }
+    return 0;
+}
+
+/* E-mail around t[at] == '@': local part back, domain forward. */
+static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a, size_t *b)
+{
+    size_t s = at;
+    while (s > 0 && (isal(t[s - 1]) || t[s - 1] == '.' || t[s - 1] == '_' || t[s - 1] == '%' ||
+                     t[s - 1] == '+' || t[s - 1] == '-'))
+        s--;
+    while (s < at && (t[s] == '.' || t[s] == '+' || t[s] == '-'))
+        s++;
+    size_t e = at + 1;
+    while (e < n && (isal(t[e]) || t[e] == '.' || t[e] == '-'))
+        e++;
+    while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-'))
+        e--;
+    if (s == at || e <= at + 1)
+        return false;
+    if (!bg_detect_email_valid((const char *)t + s, e - s))
+        return false;
+    *a = s;
+    *b = e;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The text scanner: every value, free text and header goes through here                       */
+
+enum {
+    F_NOCARD = 1,    /* ids and timestamps: no cards */
+    F_NOPHONE = 2,
+    F_NOIP = 4,      /* version strings */
+    F_CLIENTIP = 8,  /* client-IP headers: only addresses, reported as client_ip */
+    F_SSNCTX = 16,   /* bare 9 digits are an SSN here */
+    F_IMEICTX = 32,
+};
+
+static size_t custom_text_at(const scan_t *s, const unsigned char *t, size_t n, size_t i, unsigned *det)
+{
+    const bg_classifier_t *c = s->c;
+    for (size_t k = 0; k < c->ncustom; k++) {
+        const custom_t *u = &c->custom[k];
+        if (u->has_keys || !u->prefix || i + u->prefix_len > n || memcmp(t + i, u->prefix, u->prefix_len) != 0)
+            continue;
+        size_t j = i + u->prefix_len;
+        if (u->digits >= 0) {
+            size_t st = j;
+            while (j < n && isd(t[j]))
+                j++;
+            if (j - st != (size_t)u->digits || (j < n && isal(t[j])))
+                continue;
+        } else {
+            size_t st = j;
+            while (j < n && (isal(t[j]) || t[j] == '-' || t[j] == '_'))
+                j++;
+            if (j == st)
+                continue;
+        }
+        *det = BG_DET__BUILTIN + (unsigned)k;
+        return j;
+    }
+    return 0;
+}
+
+static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det)
+{
+    size_t e;
+    unsigned prev = i ? t[i - 1] : ' ';
+    /* Versions: "Chrome/120.0.1.2", "v=3.14.22.190", "version 1.2.3.4". */
+    bool version = prev == '/' || (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3])));
+    if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i))) {
+        *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
+        return e;
+    }
+    bool colon = false;
+    for (size_t k = i + 1; k < n && k <= i + 4; k++)
+        if (t[k] == ':') {
+            colon = true;
+            break;
+        }
+    if (colon && prev != ':' && (e = ipv6_at(t, n, i))) {
+        *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
+        return e;
+    }
+    if (fl & F_CLIENTIP)
+        return 0;
+    if (i + 2 < n && (t[i + 2] == ':' || t[i + 2] == '-' || (i + 4 < n && t[i + 4] == '.')) && (e = mac_at(t, n, i))) {
+        *det = BG_DET_MAC_ADDRESS;
+        return e;
+    }
+    groups_t g;
+    groups_at(t, n, i, &g);
+    if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g))) {
+        *det = BG_DET_CARD_NUMBER;
+        return e;
+    }
+    if (g.digits == 9 || (i + 11 <= n && g.glen[0] == 3)) {
+        bool ctx = (fl & F_SSNCTX) || (g.ngroups == 1 && g.digits == 9 &&
+                                       kw_before(t, i, 40, ssn_kw, sizeof ssn_kw / sizeof ssn_kw[0]));
+        if ((e = ssn_at(t, n, i, ctx))) {
+            *det = BG_DET_US_SSN;
+            return e;
+        }
+    }
+    if (g.digits == 15) {
+        bool ctx = (fl & F_IMEICTX) || kw_before(t, i, 24, imei_kw, 1);
+        if ((e = imei_at(t, n, i, &g, ctx))) {
+            *det = BG_DET_IMEI;
+            return e;
+        }
+    }
+    if (!(fl & F_NOPHONE) && (e = phone_at(t, n, i, false))) {
+        *det = BG_DET_PHONE;
+        return e;
+    }
+    return 0;
+}
+
+static size_t letter_start(const scan_t *s, const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det)
+{
+    unsigned cl = cls[t[i]];
+    size_t e;
+    bool colon = false;
+    if (cl & CHX)
+        for (size_t k = i + 1; k < n && k <= i + 4; k++)
+            if (t[k] == ':') {
+                colon = true;
+                break;
+            }
+    if (colon && (!i || t[i - 1] != ':') && (e = ipv6_at(t, n, i))) {
+        *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
+        return e;
+    }
+    if (fl & F_CLIENTIP)
+        return 0;
+    if ((cl & CHX) && i + 2 < n && (t[i + 2] == ':' || t[i + 2] == '-' || (i + 4 < n && t[i + 4] == '.')) &&
+        (e = mac_at(t, n, i))) {
+        *det = BG_DET_MAC_ADDRESS;
+        return e;
+    }
+    if (t[i] == 'e' && (e = jwt_at(t, n, i))) {
+        *det = BG_DET_JWT;
+        return e;
+    }
+    if ((e = apikey_at(t, n, i))) {
+        *det = BG_DET_API_KEY;
+        return e;
+    }
+    if ((e = iban_at(t, n, i))) {
+        *det = BG_DET_IBAN;
+        return e;
+    }
+    if ((e = nino_at(t, n, i))) {
+        *det = BG_DET_UK_NINO;
+        return e;
+    }
+    if (s->c->ncustom && (e = custom_text_at(s, t, n, i, det)))
+        return e;
+    return 0;
+}
+
+#define MAX_EMAILS 32
+
+static void scan_text(scan_t *s, const val_t *v, unsigned fl)
+{
+    const unsigned char *t = v->t;
+    size_t n = v->n;
+    size_t ea[MAX_EMAILS], eb[MAX_EMAILS], ne = 0, ei = 0;
+    if (!(fl & F_CLIENTIP)) {
+        const unsigned char *p = memchr(t, '@', n);
+        while (p) {
+            size_t at = (size_t)(p - t), a, b;
+            if (email_around(t, n, at, &a, &b)) {
+                emit_v(s, BG_DET_EMAIL, v, a, b);
+                if (ne < MAX_EMAILS) {
+                    ea[ne] = a;
+                    eb[ne] = b;
+                    ne++;
+                }
+                at = b > at ? b - 1 : at;
+            }
+            p = at + 1 < n ? memchr(t + at + 1, '@', n - at - 1) : NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = t[i], cl = cls[c];
+        if (!cl || (cl & CB))
+            continue;
+        if (i) {
+            unsigned p = t[i - 1];
+            if (cls[p] & CA)
+                continue;
+            /* Inside a dotted or dashed number ("1.2.3.4.5", "978-3-16"): not a start. */
+            if ((cl & CD) && (p == '.' || (p == '-' && i >= 2 && isd(t[i - 2]))))
+                continue;
+        }
+        while (ei < ne && eb[ei] <= i)
+            ei++;
+        if (ei < ne && ea[ei] <= i) {
+            i = eb[ei] - 1;
+            continue;
+        }
+        size_t e = 0;
+        unsigned det = 0;
+        if (cl & CD)
+            e = digit_start(t, n, i, fl, &det);
+        else if (c == '+' || c == '(') {
+            if (!(fl & (F_NOPHONE | F_CLIENTIP)) && (e = phone_at(t, n, i, false)))
+                det = BG_DET_PHONE;
+        } else if (c == ':') {
+            if ((!i || t[i - 1] != ':') && (e = ipv6_at(t, n, i)))
+                det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
+        } else {
+            e = letter_start(s, t, n, i, fl, &det);
+        }
+        if (e > i) {
+            if (ei < ne && ea[ei] < e)
+                continue; /* would cut into an e-mail */
+            emit_v(s, det, v, i, e);
+            i = e - 1;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Key rules over whole values                                                                */
+
+static bool person_ok(const unsigned char *t, size_t n, bool strict)
+{
+    if (n < 2 || n > 100)
+        return false;
+    unsigned letters = 0, upper = 0, other = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = t[i];
+        if (cls[c] & CU)
+            letters++, upper++;
+        else if (cls[c] & CL)
+            letters++;
+        else if (c >= 0x80)
+            letters++, other++;
+        else if (c != ' ' && c != '.' && c != '\'' && c != '-' && c != ',')
+            return false;
+    }
+    if (letters < 2)
+        return false;
+    return !strict || upper || other;
+}
+
+static bool dob_ok(const unsigned char *t, size_t n)
+{
+    if (n > 40)
+        return false;
+    unsigned d = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = t[i];
+        if (isd(c))
+            d++;
+        else if (!isal(c) && c != ' ' && c != '-' && c != '/' && c != '.' && c != ',' && c != ':' && c != '+')
+            return false;
+    }
+    return d >= 4 && d <= 14;
+}
+
+/* A decimal number in [-lim, lim]; *end after it. */
+static bool coord_num(const unsigned char *t, size_t n, size_t *i, double lim)
+{
+    size_t j = *i;
+    char buf[32];
+    size_t l = 0;
+    if (j < n && (t[j] == '-' || t[j] == '+'))
+        buf[l++] = (char)t[j++];
+    size_t st = j;
+    bool dot = false;
+    while (j < n && l < sizeof buf - 1 && (isd(t[j]) || (t[j] == '.' && !dot))) {
+        dot |= t[j] == '.';
+        buf[l++] = (char)t[j++];
+    }
+    if (j == st || !isd(t[st]) || !isd(t[j - 1]))
+        return false;
+    buf[l] = 0;
+    double v = strtod(buf, NULL);
+    if (v < -lim || v > lim)
+        return false;
+    *i = j;
+    return true;
+}
+
+static bool coord_pair(const unsigned char *t, size_t n)
+{
+    size_t i = 0;
+    if (!coord_num(t, n, &i, 90) || !memchr(t, '.', i))
+        return false;
+    size_t m = i;
+    while (i < n && t[i] == ' ')
+        i++;
+    if (i >= n || (t[i] != ',' && t[i] != ';'))
+        return false;
+    i++;
+    while (i < n && t[i] == ' ')
+        i++;
+    size_t st = i;
+    if (!coord_num(t, n, &i, 180) || !memchr(t + st, '.', i - st))
+        return false;
+    (void)m;
+    return i == n;
+}
+
+static bool custom_value(const custom_t *u, const unsigned char *t, size_t n)
+{
+    size_t j = 0;
+    if (u->prefix) {
+        if (n < u->prefix_len || memcmp(t, u->prefix, u->prefix_len) != 0)
+            return false;
+        j = u->prefix_len;
+    }
+    if (u->digits >= 0) {
+        if (n - j != (size_t)u->digits)
+            return false;
+        for (; j < n; j++)
+            if (!isd(t[j]))
+                return false;
+        return true;
+    }
+    return n > 0;
+}
+
+/* Scan one value with its key context. ai: the value is an AI prompt/response here. */
+static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare_name)
+{
+    const unsigned char *t = v->t;
+    uint32_t k = ki.flags;
+    size_t a = 0, b = v->n;
+    while (a < b && (t[a] == ' ' || t[a] == '\t'))
+        a++;
+    while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\t'))
+        b--;
+    if (a == b)
+        return;
+    const unsigned char *w = t + a;
+    size_t wn = b - a;
+    if ((k & K_CUSTOM) && ki.custom >= 0 && custom_value(&s->c->custom[ki.custom], w, wn)) {
+        emit_v(s, BG_DET__BUILTIN + (unsigned)ki.custom, v, a, b);
+        return;
+    }
+    if (ai)
+        emit_v(s, BG_DET_AI_PROMPT, v, a, b);
+    unsigned fl = 0;
+    if (k & K_CRED) {
+        size_t x = a;
+        static const char *const schemes[] = {"bearer ", "basic ", "token ", "bot "};
+        for (size_t q = 0; q < 4; q++) {
+            size_t sl = strlen(schemes[q]);
+            if (b - x > sl && bg_span_ieq((const char *)t + x, sl, schemes[q]))
+                x += sl;
+        }
+        while (x < b && t[x] == ' ')
+            x++;
+        bool space = memchr(t + x, ' ', b - x) != NULL;
+        if (b - x >= 8 && !space) {
+            emit_v(s, jwt_at(t, b, x) == b ? BG_DET_JWT : BG_DET_API_KEY, v, x, b);
+            return;
+        }
+    }
+    if (k & K_DEVICE) {
+        bool tok = wn >= 8 && wn <= 128, zeros = true;
+        for (size_t i = 0; i < wn && tok; i++) {
+            tok = isal(w[i]) || w[i] == '-' || w[i] == ':' || w[i] == '.' || w[i] == '_';
+            zeros &= w[i] == '0' || w[i] == '-';
+        }
+        if (tok && !zeros) {
+            unsigned det = BG_DET_DEVICE_ID;
+            if (mac_at(t, b, a) == b)
+                det = BG_DET_MAC_ADDRESS;
+            else if (k & K_IMEI) {
+                char d[20];
+                size_t nd = 0;
+                for (size_t i = 0; i < wn && nd < 20; i++)
+                    if (isd(w[i]))
+                        d[nd++] = (char)w[i];
+                if (nd == 15 && bg_detect_luhn(d, nd))
+                    det = BG_DET_IMEI;
+            }
+            emit_v(s, det, v, a, b);
+            return;
+        }
+    }
+    if (k & (K_LAT | K_LNG)) {
+        size_t i = a;
+        if (coord_num(t, b, &i, (k & K_LAT) ? 90 : 180) && i == b) {
+            emit_v(s, BG_DET_COORDINATES, v, a, b);
+            return;
+        }
+    }
+    if ((k & K_GEO) && coord_pair(w, wn)) {
+        emit_v(s, BG_DET_COORDINATES, v, a, b);
+        return;
+    }
+    if (k & K_PHONE) {
+        if (phone_at(t, b, a, true) == b) {
+            emit_v(s, BG_DET_PHONE, v, a, b);
+            return;
+        }
+    }
+    if (k & K_SSN) {
+        if (bg_detect_ssn_valid((const char *)w, wn)) {
+            emit_v(s, BG_DET_US_SSN, v, a, b);
+            return;
+        }
+        fl |= F_SSNCTX;
+    }
+    if ((k & K_NINO) && nino_at(t, b, a) == b) {
+        emit_v(s, BG_DET_UK_NINO, v, a, b);
+        return;
+    }
+    if ((k & K_DOB) && dob_ok(w, wn)) {
+        emit_v(s, BG_DET_DATE_OF_BIRTH, v, a, b);
+        return;
+    }
+    if ((k & K_NAME) && person_ok(w, wn, false)) {
+        emit_v(s, BG_DET_PERSON_NAME, v, a, b);
+        return;
+    }
+    if (bare_name && (k & K_NAME_BARE) && person_ok(w, wn, true)) {
+        emit_v(s, BG_DET_PERSON_NAME, v, a, b);
+        return;
+    }
+    if (k & K_IMEI)
+        fl |= F_IMEICTX;
+    if (k & K_VERSION)
+        fl |= F_NOIP;
+    if (k & K_IDNUM)
+        fl |= F_NOCARD | F_NOPHONE;
+    scan_text(s, v, fl);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JSON                                                                                       */
+
+static void make_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, size_t n, bool escaped)
+{
+    v->rawoff = rawoff;
+    v->plus = false;
+    if (!escaped) {
+        v->t = (const unsigned char *)raw;
+        v->n = n;
+        v->map = NULL;
+        return;
+    }
+    scratch(s, n);
+    v->n = bg_json_unescape(raw, n, s->dec, s->map);
+    v->t = (const unsigned char *)s->dec;
+    v->map = s->map;
+}
+
+static void flush_pending(scan_t *s, unsigned depth, bool product)
+{
+    while (s->npending && s->pending[s->npending - 1].depth == depth) {
+        pending_t *p = &s->pending[--s->npending];
+        if (!product) {
+            s->json_string = true;
+            emit_path(s, BG_DET_PERSON_NAME, p->off, p->len, p->encoded, p->path);
+        }
+    }
+}
+
+static const char *scan_json(scan_t *s, const char *body, size_t n)
+{
+    bg_json_t j;
+    bg_json_init(&j, body, n, BG_JSON_MAX_DEPTH);
+    frame_t frames[MAX_FRAMES];
+    pending_t pending[MAX_PENDING];
+    s->frames = frames;
+    s->nframes = 0;
+    s->pending = pending;
+    s->npending = 0;
+    bg_json_token_t tok;
+    int rc;
+    while ((rc = bg_json_next(&j, &tok)) > 0) {
+        frame_t *top = s->nframes ? &frames[s->nframes - 1] : NULL;
+        switch (tok.type) {
+        case BG_JSON_OBJ_START:
+        case BG_JSON_ARR_START: {
+            if (s->nframes >= MAX_FRAMES)
+                return "json_too_deep";
+            frame_t *f = &frames[s->nframes];
+            f->is_obj = tok.type == BG_JSON_OBJ_START;
+            f->product = 0;
+            f->kflags = !f->is_obj && top ? top->kflags : 0;
+            f->custom = !f->is_obj && top ? top->custom : -1;
+            f->inherit = top ? (top->inherit | (top->kflags & K_AI)) : 0;
+            f->key_off = 0;
+            f->key_len = (uint32_t)-1;
+            f->index = 0;
+            s->nframes++;
+            break;
+        }
+        case BG_JSON_OBJ_END:
+        case BG_JSON_ARR_END:
+            if (top && top->is_obj)
+                flush_pending(s, s->nframes, top->product);
+            s->nframes--;
+            if (s->nframes && !frames[s->nframes - 1].is_obj)
+                frames[s->nframes - 1].index++;
+            break;
+        case BG_JSON_KEY: {
+            kinfo_t ki;
+            if (tok.escaped) {
+                char kb[128];
+                size_t kl = tok.len < sizeof kb ? tok.len : sizeof kb;
+                kl = bg_json_unescape(body + tok.start, kl, kb, NULL);
+                ki = key_info(s->c, kb, kl);
+            } else {
+                ki = key_info(s->c, body + tok.start, tok.len);
+            }
+            top->key_off = tok.start;
+            top->key_len = tok.len;
+            top->kflags = ki.flags;
+            top->custom = ki.custom;
+            if (ki.flags & K_PRODUCT)
+                top->product = 1;
+            break;
+        }
+        case BG_JSON_STRING:
+        case BG_JSON_NUMBER: {
+            bool str = tok.type == BG_JSON_STRING;
+            kinfo_t ki = {top ? top->kflags : 0, top ? top->custom : -1};
+            uint32_t inh = top ? top->inherit : 0;
+            val_t v;
+            make_val(s, &v, tok.start, body + tok.start, tok.len, tok.escaped);
+            s->json_string = str;
+            bool ai = s->ai_route && str &&
+                      ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || (top && !top->is_obj))));
+            if (str && top && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
+                uint32_t parent = s->nframes >= 2 ? frames[s->nframes - 2].kflags : 0;
+                if (!(parent & K_NONPERSON) && !top->product && person_ok(v.t, v.n, true)) {
+                    if (s->npending < MAX_PENDING) {
+                        pending_t *p = &pending[s->npending++];
+                        p->depth = s->nframes;
+                        p->off = tok.start;
+                        p->len = tok.len;
+                        p->encoded = tok.escaped;
+                        json_path(s, p->path);
+                    } else {
+                        emit_v(s, BG_DET_PERSON_NAME, &v, 0, v.n);
+                    }
+                    ki.flags &= ~K_NAME_BARE;
+                    if (top && !top->is_obj)
+                        top->index++;
+                    break;
+                }
+                ki.flags &= ~K_NAME_BARE;
+            }
+            scan_value(s, ki, &v, ai, false);
+            if (top && !top->is_obj)
+                top->index++;
+            break;
+        }
+        default:
+            if (top && !top->is_obj)
+                top->index++;
+            break;
+        }
+    }
+    s->json_string = false;
+    const char *reason = NULL;
+    if (rc == BG_JSON_EDEPTH)
+        reason = "json_too_deep";
+    else if (rc < 0)
+        reason = "malformed_json";
+    /* Names still pending in unclosed objects are reported: fail towards personal data. */
+    while (s->npending) {
+        pending_t *p = &s->pending[--s->npending];
+        s->json_string = true;
+        emit_path(s, BG_DET_PERSON_NAME, p->off, p->len, p->encoded, p->path);
+    }
+    s->json_string = false;
+    s->frames = NULL;
+    s->nframes = 0;
+    s->pending = NULL;
+    return reason;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Target, form, multipart                                                                    */
+
+static inline int hexv(unsigned c)
+{
+    if (isd(c))
+        return (int)(c - '0');
+    c |= 0x20;
+    return c - 'a' < 6u ? (int)(c - 'a' + 10) : -1;
+}
+
+/* Percent-decode r[0..n) ('+' as space when plus) into out; map as in val_t. */
+static size_t pct_decode(const char *r, size_t n, bool plus, char *out, uint32_t *map)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (map)
+            map[o] = (uint32_t)i;
+        unsigned c = (unsigned char)r[i];
+        int h, l;
+        if (c == '%' && i + 2 < n && (h = hexv((unsigned char)r[i + 1])) >= 0 &&
+            (l = hexv((unsigned char)r[i + 2])) >= 0) {
+            out[o++] = (char)(h << 4 | l);
+            i += 3;
+        } else {
+            out[o++] = plus && c == '+' ? ' ' : (char)c;
+            i++;
+        }
+    }
+    if (map)
+        map[o] = (uint32_t)n;
+    return o;
+}
+
+static void make_pct_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, size_t n, bool plus)
+{
+    v->rawoff = rawoff;
+    v->plus = plus;
+    if (!memchr(raw, '%', n) && !(plus && memchr(raw, '+', n))) {
+        v->t = (const unsigned char *)raw;
+        v->n = n;
+        v->map = NULL;
+        return;
+    }
+    scratch(s, n);
+    v->n = pct_decode(raw, n, plus, s->dec, s->map);
+    v->t = (const unsigned char *)s->dec;
+    v->map = s->map;
+}
+
+/* name=value&name=value at base[off, off+len) (query string or form body). */
+static void scan_params(scan_t *s, size_t off, size_t len)
+{
+    const char *p = s->base + off, *end = p + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *kend = eq ? eq : pe;
+        char key[128];
+        size_t kl = (size_t)(kend - p) < sizeof key ? (size_t)(kend - p) : sizeof key;
+        kl = pct_decode(p, kl, true, key, NULL);
+        s->path = key;
+        s->path_len = kl;
+        kinfo_t ki = key_info(s->c, key, kl);
+        if (eq) {
+            val_t v;
+            make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
+            bool ai = s->ai_route && (ki.flags & K_AI);
+            scan_value(s, ki, &v, ai, true);
+        }
+        p = pe + 1;
+    }
+    s->path = NULL;
+    s->path_len = 0;
+}
+
+static void scan_target(scan_t *s, const char *target, size_t n)
+{
+    s->base = target;
+    s->where = BG_WHERE_PATH;
+    s->header = 0;
+    s->recent_from = s->out->nfindings;
+    const char *q = memchr(target, '?', n);
+    const char *hash = memchr(target, '#', n);
+    size_t plen = q ? (size_t)(q - target) : hash ? (size_t)(hash - target) : n;
+    /* Absolute-form targets: skip scheme and authority. */
+    size_t i = 0;
+    const char *ss = plen >= 3 ? memmem(target, plen, "://", 3) : NULL;
+    if (ss)
+        i = (size_t)(ss - target) + 3;
+    s->path = "path";
+    s->path_len = 4;
+    while (i < plen) {
+        while (i < plen && target[i] == '/')
+            i++;
+        size_t st = i;
+        while (i < plen && target[i] != '/')
+            i++;
+        if (i > st) {
+            val_t v;
+            make_pct_val(s, &v, st, target + st, i - st, false);
+            scan_text(s, &v, 0);
+        }
+    }
+    if (q) {
+        size_t qs = (size_t)(q - target) + 1;
+        size_t qe = hash && hash > q ? (size_t)(hash - target) : n;
+        s->where = BG_WHERE_QUERY;
+        s->recent_from = s->out->nfindings;
+        scan_params(s, qs, qe - qs);
+    }
+    s->path = NULL;
+    s->path_len = 0;
+}
+
+/* A parameter of a header value: `name=value` or `name="value"` after a ';'. */
+static bool header_param(const char *v, size_t n, const char *name, const char **out, size_t *outlen)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] != ';')
+            continue;
+        size_t j = i + 1;
+        while (j < n && (v[j] == ' ' || v[j] == '\t'))
+            j++;
+        if (j + nl < n && bg_span_ieq(v + j, nl, name) && v[j + nl] == '=') {
+            j += nl + 1;
+            if (j < n && v[j] == '"') {
+                size_t st = ++j;
+                while (j < n && v[j] != '"')
+                    j++;
+                if (j >= n)
+                    return false;
+                *out = v + st;
+                *outlen = j - st;
+                return true;
+            }
+            size_t st = j;
+            while (j < n && v[j] != ';' && v[j] != ' ' && v[j] != '\t')
+                j++;
+            *out = v + st;
+            *outlen = j - st;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *memfind(const char *h, size_t hn, const char *nd, size_t nn)
+{
+    return nn <= hn ? memmem(h, hn, nd, nn) : NULL;
+}
+
+static const char *scan_multipart(scan_t *s, const char *body, size_t n, const char *ct, size_t ctlen)
+{
+    const char *bnd;
+    size_t bl;
+    if (!header_param(ct, ctlen, "boundary", &bnd, &bl) || bl == 0 || bl > 70)
+        return "malformed_multipart";
+    char delim[80];
+    delim[0] = '\r';
+    delim[1] = '\n';
+    delim[2] = delim[3] = '-';
+    memcpy(delim + 4, bnd, bl);
+    size_t dl = bl + 4;
+    /* The first delimiter may open the body (no CRLF before it). */
+    const char *p;
+    if (n >= dl - 2 && memcmp(body, delim + 2, dl - 2) == 0)
+        p = body + dl - 2;
+    else {
+        p = memfind(body, n, delim, dl);
+        if (!p)
+            return "malformed_multipart";
+        p += dl;
+    }
+    const char *end = body + n;
+    for (;;) {
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+            return NULL; /* close delimiter */
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+            return "malformed_multipart";
+        p += 2;
+        const char *hend = memfind(p, (size_t)(end - p), "\r\n\r\n", 4);
+        const char *content;
+        if (hend)
+            content = hend + 4;
+        else if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+            content = p + 2, hend = p;
+        else
+            return "malformed_multipart";
+        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
+            hend = p;
+            content = p + 2;
+        }
+        /* Content-Disposition: form-data; name="x"; filename="y" */
+        const char *name = NULL, *fname = NULL;
+        size_t namel = 0, fnamel = 0;
+        bool file = false;
+        for (const char *h = p; h < hend;) {
+            const char *le = memfind(h, (size_t)(hend - h), "\r\n", 2);
+            if (!le)
+                le = hend;
+            const char *colon = memchr(h, ':', (size_t)(le - h));
+            if (colon && bg_span_ieq(h, (size_t)(colon - h), "content-disposition")) {
+                const char *hv = colon + 1;
+                size_t hvl = (size_t)(le - hv);
+                header_param(hv, hvl, "name", &name, &namel);
+                if (header_param(hv, hvl, "filename", &fname, &fnamel) ||
+                    header_param(hv, hvl, "filename*", &fname, &fnamel))
+                    file = true;
+            }
+            h = le + 2;
+        }
+        const char *next = memfind(content, (size_t)(end - content), delim, dl);
+        if (!next)
+            return "malformed_multipart";
+        char key[64];
+        size_t kl = name ? (namel < sizeof key ? namel : sizeof key) : 0;
+        if (kl)
+            memcpy(key, name, kl);
+        s->path = key;
+        s->path_len = kl;
+        s->recent_from = s->out->nfindings;
+        size_t coff = (size_t)(content - body), clen = (size_t)(next - content);
+        if (file) {
+            if (clen)
+                emit_path(s, BG_DET_FILE_UPLOAD, coff, clen, false, NULL);
+            else if (s->c->enabled[BG_DET_FILE_UPLOAD])
+                s->out->categories |= 1u << BG_CAT_CONTENT;
+        } else {
+            kinfo_t ki = key_info(s->c, key, kl);
+            val_t v = {coff, (const unsigned char *)content, clen, NULL, false};
+            scan_value(s, ki, &v, s->ai_route && (ki.flags & K_AI), true);
+        }
+        s->path = NULL;
+        s->path_len = 0;
+        p = next + dl;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Headers                                                                                    */
+
+static bool long_random(const char *v, size_t n)
+{
+    if (n < 20)
+        return false;
+    unsigned kinds = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned char)v[i];
+        if (isd(c))
+            kinds |= 1;
+        else if (cls[c] & CU)
+            kinds |= 2;
+        else if (cls[c] & CL)
+            kinds |= 4;
+        else if (c == '-' || c == '_' || c == '.' || c == '%' || c == '+' || c == '/' || c == '=' || c == '~')
+            kinds |= 8;
+        else
+            return false;
+    }
+    return (kinds & 1) && (kinds & 6);
+}
+
+static bool session_name(const char *k, size_t n)
+{
+    char nk[KEY_MAX + 1];
+    size_t l = key_norm(k, n, nk);
+    if (has(nk, l, "csrf") || has(nk, l, "xsrf"))
+        return false;
+    static const char *const sub[] = {"sess", "sid", "auth", "token", "jwt", "login", "remember", "sso", "identity"};
+    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+        if (has(nk, l, sub[i]))
+            return true;
+    return false;
+}
+
+static void scan_cookie(scan_t *s, const char *v, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == ';'))
+            i++;
+        size_t ns = i;
+        while (i < n && v[i] != '=' && v[i] != ';')
+            i++;
+        size_t ne = i;
+        if (i >= n || v[i] != '=') {
+            continue;
+        }
+        i++;
+        size_t vs = i;
+        while (i < n && v[i] != ';')
+            i++;
+        size_t ve = i;
+        while (ve > vs && v[ve - 1] == ' ')
+            ve--;
+        if (ve - vs >= 2 && v[vs] == '"' && v[ve - 1] == '"')
+            vs++, ve--;
+        if (ve == vs)
+            continue;
+        if ((session_name(v + ns, ne - ns) && ve - vs >= 8) || long_random(v + vs, ve - vs)) {
+            emit_path(s, BG_DET_SESSION_COOKIE, vs, ve - vs, false, NULL);
+            continue;
+        }
+        kinfo_t ki = key_info(s->c, v + ns, ne - ns);
+        val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false};
+        scan_value(s, ki, &val, false, false);
+    }
+}
+
+static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
+{
+    const char *v = h->value;
+    size_t n = h->value_len;
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return;
+    /* Prefix families that carry nothing personal. */
+    if ((h->name_len >= 6 && bg_span_ieq(h->name, 6, "accept")) ||
+        (h->name_len >= 10 && bg_span_ieq(h->name, 10, "sec-fetch-")) ||
+        (h->name_len >= 7 && bg_span_ieq(h->name, 7, "sec-ch-")) ||
+        (h->name_len >= 5 && bg_span_ieq(h->name, 5, "x-b3-")))
+        return;
+    kinfo_t ki = key_info(s->c, h->name, h->name_len);
+    /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. */
+    char norm[KEY_MAX + 1];
+    size_t nl = key_norm(h->name, h->name_len, norm);
+    if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL)) && nl > 1 &&
+        norm[0] == 'x') {
+        kinfo_t k2 = key_info(s->c, norm + 1, nl - 1);
+        ki.flags |= k2.flags & ~(H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL);
+        if (ki.custom < 0)
+            ki.custom = k2.custom;
+    }
+    s->base = v;
+    s->where = BG_WHERE_HEADER;
+    s->header = idx;
+    s->path = h->name;
+    s->path_len = h->name_len;
+    s->recent_from = s->out->nfindings;
+    uint32_t f = ki.flags;
+    if (f & H_SKIP)
+        return;
+    if (f & H_UA) {
+        emit_path(s, BG_DET_USER_AGENT, 0, n, false, NULL);
+        return;
+    }
+    if (f & H_CLIENTIP) {
+        val_t val = {0, (const unsigned char *)v, n, NULL, false};
+        scan_text(s, &val, F_CLIENTIP);
+        return;
+    }
+    if (f & H_AUTH) {
+        size_t i = 0;
+        while (i < n && v[i] != ' ')
+            i++;
+        size_t st = i < n ? i : 0;
+        while (st < n && v[st] == ' ')
+            st++;
+        if (st < n) {
+            const unsigned char *t = (const unsigned char *)v;
+            emit_path(s, jwt_at(t, n, st) == n ? BG_DET_JWT : BG_DET_BEARER_TOKEN, st, n - st, false, NULL);
+        }
+        return;
+    }
+    if (f & H_COOKIE) {
+        scan_cookie(s, v, n);
+        return;
+    }
+    if (f & (H_APIKEY | H_SESSION)) {
+        emit_path(s, (f & H_SESSION) ? BG_DET_SESSION_COOKIE : BG_DET_API_KEY, 0, n, false, NULL);
+        return;
+    }
+    val_t val;
+    if (f & H_URL)
+        make_pct_val(s, &val, 0, v, n, true);
+    else
+        val = (val_t){0, (const unsigned char *)v, n, NULL, false};
+    scan_value(s, ki, &val, false, false);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Bodies                                                                                     */
+
+static const bg_header_t *find_header(const bg_classify_input_t *in, const char *name)
+{
+    for (size_t i = 0; i < in->nheaders; i++)
+        if (bg_span_ieq(in->headers[i].name, in->headers[i].name_len, name))
+            return &in->headers[i];
+    return NULL;
+}
+
+static void trim(const char **p, size_t *n)
+{
+    while (*n && (**p == ' ' || **p == '\t'))
+        (*p)++, (*n)--;
+    while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+/* Inflate body into out->inflated. Returns NULL or an unscannable reason. */
+static const char *inflate_body(const char *body, size_t n, bool gzip, uint64_t limit, bg_buf_t *dst)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    /* gzip: gzip framing only; deflate: zlib framing, or raw deflate as some senders do. */
+    int wbits = gzip ? 15 + 16 : 15;
+    if (!gzip && n >= 1 && (((unsigned char)body[0] & 0x0f) != 8 ||
+                            (n >= 2 && (((unsigned char)body[0] << 8) | (unsigned char)body[1]) % 31 != 0)))
+        wbits = -15;
+    if (inflateInit2(&z, wbits) != Z_OK)
+        return "malformed_gzip";
+    z.next_in = (Bytef *)(uintptr_t)body;
+    z.avail_in = (uInt)(n > UINT32_MAX ? UINT32_MAX : n);
+    const char *reason = NULL;
+    int rc = Z_OK;
+    while (rc != Z_STREAM_END) {
+        if (dst->len >= limit) {
+            reason = "inflate_limit";
+            break;
+        }
+        size_t room = 64 * 1024;
+        if (room > limit - dst->len + 1)
+            room = (size_t)(limit - dst->len + 1);
+        bg_buf_reserve(dst, room);
+        z.next_out = (Bytef *)dst->data + dst->len;
+        z.avail_out = (uInt)room;
+        rc = inflate(&z, Z_NO_FLUSH);
+        dst->len += room - z.avail_out;
+        dst->data[dst->len] = 0;
+        if (dst->len > limit) {
+            reason = "inflate_limit";
+            break;
+        }
+        if (rc == Z_STREAM_END)
+            break;
+        if (rc == Z_BUF_ERROR && z.avail_in == 0) {
+            reason = "truncated_gzip";
+            break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            reason = "malformed_gzip";
+            break;
+        }
+        if (z.avail_in == 0 && z.avail_out != 0) {
+            reason = "truncated_gzip";
+            break;
+        }
+    }
+    inflateEnd(&z);
+    return reason;
+}
+
+static bg_body_kind_t body_kind(const char *ct, size_t ctl, const char *body, size_t n)
+{
+    if (ctl == 0) {
+        size_t i = 0;
+        while (i < n && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+            i++;
+        if (i < n && (body[i] == '{' || body[i] == '['))
+            return BG_BODY_JSON;
+        size_t look = n < 512 ? n : 512;
+        return memchr(body, 0, look) ? BG_BODY_OTHER : BG_BODY_TEXT;
+    }
+    const char *semi = memchr(ct, ';', ctl);
+    size_t ml = semi ? (size_t)(semi - ct) : ctl;
+    trim(&ct, &ml);
+    const char *slash = memchr(ct, '/', ml);
+    if (!slash)
+        return BG_BODY_OTHER;
+    const char *sub = slash + 1;
+    size_t tl = (size_t)(slash - ct), sl = ml - tl - 1;
+    if (bg_span_ieq(ct, ml, "application/x-www-form-urlencoded"))
+        return BG_BODY_FORM;
+    if (bg_span_ieq(ct, ml, "multipart/form-data"))
+        return BG_BODY_MULTIPART;
+    if (bg_span_ieq(sub, sl, "json") || (sl > 5 && bg_span_ieq(sub + sl - 5, 5, "+json")))
+        return (bg_span_ieq(ct, tl, "application") || bg_span_ieq(ct, tl, "text")) ? BG_BODY_JSON : BG_BODY_OTHER;
+    if (bg_span_ieq(ct, tl, "text"))
+        return BG_BODY_TEXT;
+    if (bg_span_ieq(ct, tl, "application") &&
+        (bg_span_ieq(sub, sl, "xml") || (sl > 4 && bg_span_ieq(sub + sl - 4, 4, "+xml")) ||
+         bg_span_ieq(sub, sl, "graphql") || bg_span_ieq(sub, sl, "x-ndjson") || bg_span_ieq(sub, sl, "jsonl") ||
+         bg_span_ieq(sub, sl, "javascript") || bg_span_ieq(sub, sl, "csv") || bg_span_ieq(sub, sl, "yaml") ||
+         bg_span_ieq(sub, sl, "x-yaml")))
+        return BG_BODY_TEXT;
+    return BG_BODY_OTHER;
+}
+
+int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_classification_t *out)
+{
+    if (!c || !in || !out || !out->counts || !out->findings)
+        return -1;
+    memset(out->counts, 0, c->ndet * sizeof *out->counts);
+    out->categories = 0;
+    out->nfindings = 0;
+    out->findings_truncated = false;
+    out->unscannable = false;
+    out->unscannable_reason = NULL;
+    out->body_kind = BG_BODY_NONE;
+    out->body_inflated = false;
+    if (out->inflated.data)
+        OPENSSL_cleanse(out->inflated.data, out->inflated.len);
+    bg_buf_reset(&out->inflated);
+
+    scan_t s;
+    memset(&s, 0, sizeof s);
+    s.c = c;
+    s.out = out;
+    s.ai_route = in->ai_route;
+
+    for (size_t i = 0; i < in->nheaders && i < UINT16_MAX; i++)
+        scan_header(&s, &in->headers[i], (uint16_t)i);
+    if (in->target && in->target_len)
+        scan_target(&s, in->target, in->target_len);
+
+    const char *ct = NULL, *ce = NULL;
+    size_t ctl = 0, cel = 0;
+    const bg_header_t *h = find_header(in, "content-type");
+    if (h) {
+        ct = h->value;
+        ctl = h->value_len;
+        trim(&ct, &ctl);
+    }
+    h = find_header(in, "content-encoding");
+    if (h) {
+        ce = h->value;
+        cel = h->value_len;
+        trim(&ce, &cel);
+    }
+    const char *body = in->body;
+    size_t blen = in->body ? in->body_len : 0;
+    const char *reason = NULL;
+    s.where = BG_WHERE_BODY;
+    s.header = 0;
+    s.recent_from = out->nfindings;
+    if (blen == 0 && !in->body_truncated)
+        goto done;
+    out->body_kind = body_kind(ct, ctl, body, blen);
+    if (in->body_truncated) {
+        reason = "body_too_large";
+        goto done;
+    }
+    if (cel && !bg_span_ieq(ce, cel, "identity")) {
+        bool gz = bg_span_ieq(ce, cel, "gzip") || bg_span_ieq(ce, cel, "x-gzip");
+        bool df = bg_span_ieq(ce, cel, "deflate");
+        if (!gz && !df) {
+            reason = "unknown_encoding";
+            goto done;
+        }
+        uint64_t limit = in->max_inflate ? in->max_inflate : 16u << 20;
+        if (limit > UINT32_MAX)
+            limit = UINT32_MAX;
+        reason = inflate_body(body, blen, gz, limit, &out->inflated);
+        if (reason)
+            goto done;
+        out->body_inflated = true;
+        body = out->inflated.data ? out->inflated.data : "";
+        blen = out->inflated.len;
+        if (!ctl)
+            out->body_kind = body_kind(ct, ctl, body, blen);
+    }
+    if (blen > UINT32_MAX) {
+        reason = "body_too_large";
+        goto done;
+    }
+    s.base = body;
+    switch (out->body_kind) {
+    case BG_BODY_JSON: {
+        size_t before = out->nfindings;
+        reason = scan_json(&s, body, blen);
+        if (reason && ctl == 0) {
+            /* Sniffed, not declared: read it as text rather than refuse it, dropping what the
+             * JSON attempt found so that the text scan's spans do not overlap them. */
+            reason = NULL;
+            out->body_kind = BG_BODY_TEXT;
+            while (out->nfindings > before)
+                out->counts[out->findings[--out->nfindings].detector]--;
+            s.recent_from = out->nfindings;
+            val_t v = {0, (const unsigned char *)body, blen, NULL, false};
+            scan_text(&s, &v, 0);
+        }
+        break;
+    }
+    case BG_BODY_FORM:
+        scan_params(&s, 0, blen);
+        break;
+    case BG_BODY_MULTIPART:
+        reason = scan_multipart(&s, body, blen, ct, ctl);
+        break;
+    case BG_BODY_TEXT: {
+        val_t v = {0, (const unsigned char *)body, blen, NULL, false};
+        scan_text(&s, &v, 0);
+        break;
+    }
+    default:
+        break;
+    }
+done:
+    if (reason) {
+        out->unscannable = true;
+        out->unscannable_reason = reason;
+    }
+    if (s.dec)
+        OPENSSL_cleanse(s.dec, s.cap);
+    free(s.dec);
+    free(s.map);
+    return 0;
+}

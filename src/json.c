@@ -1,0 +1,446 @@
+/*
+ * json.c — see json.h. A pull tokenizer with an explicit state and a bounded container stack:
+ * each call consumes whitespace and exactly one token. Strings are scanned eight bytes at a
+ * time (SWAR) for the bytes that need attention (quote, backslash, control, non-ASCII) because
+ * string bytes are most of a JSON body and the classifier's throughput depends on them.
+ */
+#include "json.h"
+
+#include <string.h>
+
+enum { S_VALUE, S_ARR_FIRST, S_OBJ_FIRST, S_KEY, S_COLON, S_AFTER, S_DONE };
+enum { C_OBJ = 1, C_ARR = 2 };
+
+void bg_json_init(bg_json_t *j, const char *p, size_t n, unsigned max_depth)
+{
+    j->p = (const unsigned char *)p;
+    j->n = n;
+    j->pos = 0;
+    j->depth = 0;
+    j->max_depth = max_depth == 0 || max_depth > BG_JSON_MAX_DEPTH ? BG_JSON_MAX_DEPTH : max_depth;
+    j->state = S_VALUE;
+    j->error = 0;
+}
+
+static inline int fail(bg_json_t *j, int e)
+{
+    j->error = e;
+    return e;
+}
+
+/* Bytes of a valid UTF-8 sequence starting at p[0] (>= 0x80), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+    if (c >= 0xc2 && c <= 0xdf)
+        return avail >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        if (avail < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xe0 && p[1] < 0xa0)
+            return 0; /* overlong */
+        if (c == 0xed && p[1] >= 0xa0)
+            return 0; /* UTF-16 surrogate */
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (avail < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xf0 && p[1] < 0x90)
+            return 0;
+        if (c == 0xf4 && p[1] >= 0x90)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+static inline int hexval(unsigned c)
+{
+    if (c >= '0' && c <= '9')
+        return (int)(c - '0');
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return (int)(c - 'a' + 10);
+    return -1;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Scan a string body from j->pos (just after the opening quote). Returns 0 and sets *end to the
+ * closing quote's offset, or an error. */
+static int scan_string(bg_json_t *j, size_t *end, bool *escaped)
+{
+    const unsigned char *p = j->p;
+    size_t i = j->pos, n = j->n;
+    bool esc = false;
+    for (;;) {
+        /* Fast path: skip 8 plain ASCII bytes at a time. */
+        while (i + 8 <= n) {
+            uint64_t x;
+            memcpy(&x, p + i, 8);
+            uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+            uint64_t zq = (q - ONES) & ~q, zb = (b - ONES) & ~b;
+            uint64_t ctl = (x - ONES * 0x20) & ~x; /* high bit where byte < 0x20 (or >= 0x80) */
+            if (((zq | zb | ctl | x) & HIGHS) != 0)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            return BG_JSON_ETRUNC;
+        unsigned c = p[i];
+        if (c == '"') {
+            *end = i;
+            *escaped = esc;
+            return 0;
+        }
+        if (c == '\\') {
+            esc = true;
+            if (i + 1 >= n)
+                return BG_JSON_ETRUNC;
+            unsigned e = p[i + 1];
+            if (e == 'u') {
+                if (i + 6 > n)
+                    return BG_JSON_ETRUNC;
+                for (int k = 2; k < 6; k++)
+                    if (hexval(p[i + k]) < 0)
+                        return BG_JSON_EINVAL;
+                i += 6;
+            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+                       e == 't') {
+                i += 2;
+            } else {
+                return BG_JSON_EINVAL;
+            }
+            continue;
+        }
+        if (c < 0x20)
+            return BG_JSON_EINVAL;
+        if (c >= 0x80) {
+            size_t l = utf8_len(p + i, n - i);
+            if (l == 0) {
+                /* A sequence cut by the end of input is truncation, not garbage. */
+                if (n - i < 4 && c >= 0xc2 && c <= 0xf4) {
+                    size_t k = i + 1;
+                    while (k < n && (p[k] & 0xc0) == 0x80)
+                        k++;
+                    if (k == n)
+                        return BG_JSON_ETRUNC;
+                }
+                return BG_JSON_EINVAL;
+            }
+            i += l;
+            continue;
+        }
+        i++;
+    }
+}
+
+static int scan_number(bg_json_t *j, size_t *end)
+{
+    const unsigned char *p = j->p;
+    size_t i = j->pos, n = j->n;
+    if (i < n && p[i] == '-')
+        i++;
+    if (i >= n)
+        return BG_JSON_ETRUNC;
+    if (p[i] == '0') {
+        i++;
+    } else if (p[i] >= '1' && p[i] <= '9') {
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    } else {
+        return BG_JSON_EINVAL;
+    }
+    if (i < n && p[i] == '.') {
+        i++;
+        if (i >= n)
+            return BG_JSON_ETRUNC;
+        if (!(p[i] >= '0' && p[i] <= '9'))
+            return BG_JSON_EINVAL;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        if (i >= n)
+            return BG_JSON_ETRUNC;
+        if (!(p[i] >= '0' && p[i] <= '9'))
+            return BG_JSON_EINVAL;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    }
+    /* A number at the very end of a top-level document is complete; inside a container the
+     * caller sees the truncation at the next token. A number must not run into letters. */
+    if (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '.' ||
+                  (p[i] >= '0' && p[i] <= '9')))
+        return BG_JSON_EINVAL;
+    *end = i;
+    return 0;
+}
+
+static int literal(bg_json_t *j, const char *word, size_t wl)
+{
+    size_t avail = j->n - j->pos;
+    size_t k = avail < wl ? avail : wl;
+    if (memcmp(j->p + j->pos, word, k) != 0)
+        return BG_JSON_EINVAL;
+    if (avail < wl)
+        return BG_JSON_ETRUNC;
+    if (j->pos + wl < j->n) {
+        unsigned c = j->p[j->pos + wl];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            return BG_JSON_EINVAL;
+    }
+    return 0;
+}
+
+/* After a value: what may follow depends on the enclosing container. */
+static inline void value_done(bg_json_t *j) { j->state = j->depth ? S_AFTER : S_DONE; }
+
+int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
+{
+    if (j->error)
+        return j->error;
+    const unsigned char *p = j->p;
+    size_t n = j->n;
+    for (;;) {
+        while (j->pos < n && (p[j->pos] == ' ' || p[j->pos] == '\n' || p[j->pos] == '\r' || p[j->pos] == '\t'))
+            j->pos++;
+        if (j->pos >= n) {
+            if (j->state == S_DONE)
+                return 0;
+            return fail(j, BG_JSON_ETRUNC);
+        }
+        unsigned c = p[j->pos];
+        switch (j->state) {
+        case S_DONE:
+            return fail(j, BG_JSON_EINVAL);
+        case S_COLON:
+            if (c != ':')
+                return fail(j, BG_JSON_EINVAL);
+            j->pos++;
+            j->state = S_VALUE;
+            continue;
+        case S_AFTER:
+            if (c == ',') {
+                j->pos++;
+                j->state = j->stack[j->depth - 1] == C_OBJ ? S_KEY : S_VALUE;
+                continue;
+            }
+            if ((c == '}' && j->stack[j->depth - 1] == C_OBJ) || (c == ']' && j->stack[j->depth - 1] == C_ARR)) {
+                tok->type = c == '}' ? BG_JSON_OBJ_END : BG_JSON_ARR_END;
+                tok->start = (uint32_t)j->pos;
+                tok->len = 1;
+                tok->escaped = false;
+                j->pos++;
+                j->depth--;
+                value_done(j);
+                return 1;
+            }
+            return fail(j, BG_JSON_EINVAL);
+        case S_OBJ_FIRST:
+        case S_KEY: {
+            if (c == '}' && j->state == S_OBJ_FIRST) {
+                tok->type = BG_JSON_OBJ_END;
+                tok->start = (uint32_t)j->pos;
+                tok->len = 1;
+                tok->escaped = false;
+                j->pos++;
+                j->depth--;
+                value_done(j);
+                return 1;
+            }
+            if (c != '"')
+                return fail(j, BG_JSON_EINVAL);
+            j->pos++;
+            size_t end;
+            bool esc;
+            int rc = scan_string(j, &end, &esc);
+            if (rc < 0)
+                return fail(j, rc);
+            tok->type = BG_JSON_KEY;
+            tok->start = (uint32_t)j->pos;
+            tok->len = (uint32_t)(end - j->pos);
+            tok->escaped = esc;
+            j->pos = end + 1;
+            j->state = S_COLON;
+            return 1;
+        }
+        case S_ARR_FIRST:
+            if (c == ']') {
+                tok->type = BG_JSON_ARR_END;
+                tok->start = (uint32_t)j->pos;
+                tok->len = 1;
+                tok->escaped = false;
+                j->pos++;
+                j->depth--;
+                value_done(j);
+                return 1;
+            }
+            /* fall through */
+        case S_VALUE:
+        default: {
+            tok->escaped = false;
+            tok->start = (uint32_t)j->pos;
+            if (c == '{' || c == '[') {
+                if (j->depth >= j->max_depth)
+                    return fail(j, BG_JSON_EDEPTH);
+                j->stack[j->depth++] = c == '{' ? C_OBJ : C_ARR;
+                tok->type = c == '{' ? BG_JSON_OBJ_START : BG_JSON_ARR_START;
+                tok->len = 1;
+                j->pos++;
+                j->state = c == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
+                return 1;
+            }
+            if (c == '"') {
+                j->pos++;
+                size_t end;
+                bool esc;
+                int rc = scan_string(j, &end, &esc);
+                if (rc < 0)
+                    return fail(j, rc);
+                tok->type = BG_JSON_STRING;
+                tok->start = (uint32_t)j->pos;
+                tok->len = (uint32_t)(end - j->pos);
+                tok->escaped = esc;
+                j->pos = end + 1;
+                value_done(j);
+                return 1;
+            }
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                size_t end;
+                int rc = scan_number(j, &end);
+                if (rc < 0)
+                    return fail(j, rc);
+                tok->type = BG_JSON_NUMBER;
+                tok->len = (uint32_t)(end - j->pos);
+                j->pos = end;
+                value_done(j);
+                return 1;
+            }
+            static const struct { char c; const char *w; size_t l; bg_json_type_t t; } lits[] = {
+                {'t', "true", 4, BG_JSON_TRUE}, {'f', "false", 5, BG_JSON_FALSE}, {'n', "null", 4, BG_JSON_NULL}};
+            for (size_t k = 0; k < 3; k++) {
+                if (c != (unsigned char)lits[k].c)
+                    continue;
+                int rc = literal(j, lits[k].w, lits[k].l);
+                if (rc < 0)
+                    return fail(j, rc);
+                tok->type = lits[k].t;
+                tok->len = (uint32_t)lits[k].l;
+                j->pos += lits[k].l;
+                value_done(j);
+                return 1;
+            }
+            return fail(j, BG_JSON_EINVAL);
+        }
+        }
+    }
+}
+
+static size_t put_utf8(char *out, uint32_t cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+static int hex4(const unsigned char *p, size_t avail, uint32_t *out)
+{
+    if (avail < 4)
+        return -1;
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | (uint32_t)h;
+    }
+    *out = v;
+    return 0;
+}
+
+size_t bg_json_unescape(const char *s, size_t n, char *out, uint32_t *map)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+    while (i < n) {
+        size_t at = i;
+        if (p[i] != '\\' || i + 1 >= n) {
+            if (map)
+                map[o] = (uint32_t)at;
+            out[o++] = (char)p[i++];
+            continue;
+        }
+        unsigned e = p[i + 1];
+        char ch = 0;
+        switch (e) {
+        case 'b': ch = '\b'; break;
+        case 'f': ch = '\f'; break;
+        case 'n': ch = '\n'; break;
+        case 'r': ch = '\r'; break;
+        case 't': ch = '\t'; break;
+        case 'u': break;
+        default: ch = (char)e; break;
+        }
+        if (e != 'u') {
+            if (map)
+                map[o] = (uint32_t)at;
+            out[o++] = ch;
+            i += 2;
+            continue;
+        }
+        uint32_t cp;
+        if (hex4(p + i + 2, n - i - 2, &cp) != 0) {
+            /* Not validated input: copy the backslash through. */
+            if (map)
+                map[o] = (uint32_t)at;
+            out[o++] = (char)p[i++];
+            continue;
+        }
+        i += 6;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            uint32_t lo;
+            if (i + 6 <= n && p[i] == '\\' && p[i + 1] == 'u' && hex4(p + i + 2, n - i - 2, &lo) == 0 &&
+                lo >= 0xdc00 && lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            } else {
+                cp = 0xfffd;
+            }
+        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+            cp = 0xfffd;
+        }
+        char tmp[4];
+        size_t l = put_utf8(tmp, cp);
+        for (size_t k = 0; k < l; k++) {
+            if (map)
+                map[o] = (uint32_t)at;
+            out[o++] = tmp[k];
+        }
+    }
+    if (map)
+        map[o] = (uint32_t)n;
+    return o;
+}

@@ -1,0 +1,175 @@
+/*
+ * unit/json.c — the strict JSON tokenizer: token sequences and spans, RFC 8259 rejections,
+ * truncation at every prefix, a 100k-deep document against the depth limit, escapes with
+ * surrogate pairs and the raw-offset map. Inputs end at an unreadable page so any over-read
+ * crashes. Single-threaded.
+ */
+#include "json.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Copy s so that its last byte is the last readable byte before a PROT_NONE page. */
+static char *guarded(const char *s, size_t n, void **map, size_t *maplen)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = ((n + pg - 1) / pg + 1) * pg;
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        abort();
+    mprotect(m + len - pg, pg, PROT_NONE);
+    char *p = m + len - pg - n;
+    memcpy(p, s, n);
+    *map = m;
+    *maplen = len;
+    return p;
+}
+
+/* Tokenize s; returns the final rc and writes a compact trace ("{k:s,n,[t]}") into trace. */
+static int tokenize(const char *s, size_t n, char *trace, size_t cap)
+{
+    void *m;
+    size_t ml;
+    char *p = guarded(s, n, &m, &ml);
+    bg_json_t j;
+    bg_json_token_t t;
+    bg_json_init(&j, p, n, 0);
+    size_t o = 0;
+    int rc;
+    while ((rc = bg_json_next(&j, &t)) > 0 && o + 2 < cap) {
+        static const char sym[] = "?{}[]ksntfz";
+        trace[o++] = sym[t.type];
+    }
+    trace[o] = 0;
+    munmap(m, ml);
+    return rc;
+}
+
+static void test_valid_sequences(void)
+{
+    char tr[256];
+    CHECK_INT(tokenize("{}", 2, tr, sizeof tr), 0);
+    CHECK_STR(tr, "{}");
+    const char *doc = " {\"a\": [1, -2.5e+3, \"x\", true, false, null, {}, []], \"b\": {\"c\": \"\\u00e9\"}} ";
+    CHECK_INT(tokenize(doc, strlen(doc), tr, sizeof tr), 0);
+    CHECK_STR(tr, "{k[nnstfz{}[]]k{ks}}");
+    CHECK_INT(tokenize("42", 2, tr, sizeof tr), 0);
+    CHECK_STR(tr, "n");
+    CHECK_INT(tokenize("\"x\"", 3, tr, sizeof tr), 0);
+    CHECK_INT(tokenize("-0", 2, tr, sizeof tr), 0);
+    CHECK_INT(tokenize("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", 11, tr, sizeof tr), 0);
+}
+
+static void test_spans(void)
+{
+    const char *doc = "{\"key\":\"va\\\"lue\",\"n\":123}";
+    bg_json_t j;
+    bg_json_token_t t;
+    bg_json_init(&j, doc, strlen(doc), 0);
+    CHECK_INT(bg_json_next(&j, &t), 1);
+    CHECK_INT(t.type, BG_JSON_OBJ_START);
+    CHECK_INT(bg_json_next(&j, &t), 1);
+    CHECK_INT(t.type, BG_JSON_KEY);
+    CHECK_SPAN(doc + t.start, t.len, "key");
+    CHECK(!t.escaped);
+    CHECK_INT(bg_json_depth(&j), 1);
+    CHECK_INT(bg_json_next(&j, &t), 1);
+    CHECK_INT(t.type, BG_JSON_STRING);
+    CHECK_SPAN(doc + t.start, t.len, "va\\\"lue");
+    CHECK(t.escaped);
+    CHECK_INT(bg_json_next(&j, &t), 1);
+    CHECK_INT(bg_json_next(&j, &t), 1);
+    CHECK_INT(t.type, BG_JSON_NUMBER);
+    CHECK_SPAN(doc + t.start, t.len, "123");
+    CHECK_INT(bg_json_next(&j, &t), 1);
+    CHECK_INT(t.type, BG_JSON_OBJ_END);
+    CHECK_INT(bg_json_next(&j, &t), 0);
+}
+
+static void test_invalid(void)
+{
+    static const char *const bad[] = {
+        "{,}", "[1,]", "{\"a\":1,}", "[01]", "[1.]", "[.5]", "[+1]", "[1e]", "{a:1}", "['x']", "[\"\\x\"]",
+        "[\"\\u12g4\"]", "[\"a\x01\"]", "[tru]", "[nul1]", "[1 2]", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "]",
+        "}", "[}", "{]", "[1]x", "[1] [2]", "NaN", "[Infinity]", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+        "\"\xff\"", "[1,,2]", "[\"\t\"]", "{\"a\":1}}", "truex", "[1true]",
+    };
+    char tr[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = tokenize(bad[i], strlen(bad[i]), tr, sizeof tr);
+        if (rc != BG_JSON_EINVAL)
+            bg_test_fail(__FILE__, __LINE__, "bad[%zu] %s: rc %d, want EINVAL", i, bad[i], rc);
+    }
+}
+
+static void test_truncated_prefixes(void)
+{
+    const char *doc = "{\"a\":[1,\"x\\u00e9\\ud83d\\ude00\",true,{\"b\":null}],\"c\":-1.5e3}";
+    size_t n = strlen(doc);
+    char tr[256];
+    for (size_t k = 0; k < n; k++) {
+        int rc = tokenize(doc, k, tr, sizeof tr);
+        if (rc != BG_JSON_ETRUNC)
+            bg_test_fail(__FILE__, __LINE__, "prefix %zu: rc %d, want ETRUNC", k, rc);
+    }
+    CHECK_INT(tokenize(doc, n, tr, sizeof tr), 0);
+    /* A UTF-8 sequence cut by the end is truncation too. */
+    CHECK_INT(tokenize("\"\xe2\x82", 3, tr, sizeof tr), BG_JSON_ETRUNC);
+}
+
+static void test_deep_nesting(void)
+{
+    size_t n = 100000;
+    char *s = malloc(n);
+    memset(s, '[', n);
+    char tr[512];
+    CHECK_INT(tokenize(s, n, tr, sizeof tr), BG_JSON_EDEPTH);
+    /* Exactly at the limit is fine. */
+    char ok[2 * BG_JSON_MAX_DEPTH];
+    memset(ok, '[', BG_JSON_MAX_DEPTH);
+    memset(ok + BG_JSON_MAX_DEPTH, ']', BG_JSON_MAX_DEPTH);
+    CHECK_INT(tokenize(ok, sizeof ok, tr, sizeof tr), 0);
+    /* A smaller limit. */
+    bg_json_t j;
+    bg_json_token_t t;
+    bg_json_init(&j, "[[[1]]]", 7, 2);
+    int rc;
+    while ((rc = bg_json_next(&j, &t)) > 0)
+        ;
+    CHECK_INT(rc, BG_JSON_EDEPTH);
+    free(s);
+}
+
+static void test_unescape(void)
+{
+    const char *raw = "a\\u0040b\\n\\ud83d\\ude00\\udc00z\\/";
+    size_t n = strlen(raw);
+    char out[64];
+    uint32_t map[64];
+    size_t o = bg_json_unescape(raw, n, out, map);
+    CHECK_INT(o, 1 + 1 + 1 + 1 + 4 + 3 + 1 + 1);
+    CHECK(memcmp(out, "a@b\n\xf0\x9f\x98\x80\xef\xbf\xbdz/", o) == 0);
+    CHECK_INT(map[0], 0);
+    CHECK_INT(map[1], 1);  /* '@' comes from the \u0040 at 1 */
+    CHECK_INT(map[2], 7);  /* 'b' */
+    CHECK_INT(map[3], 8);  /* \n */
+    CHECK_INT(map[4], 10); /* the surrogate pair starts at 10 */
+    CHECK_INT(map[7], 10);
+    CHECK_INT(map[8], 22); /* lone low surrogate → U+FFFD */
+    CHECK_INT(map[o], n);
+    CHECK_INT(bg_json_unescape("plain", 5, out, NULL), 5);
+}
+
+int main(void)
+{
+    RUN(test_valid_sequences);
+    RUN(test_spans);
+    RUN(test_invalid);
+    RUN(test_truncated_prefixes);
+    RUN(test_deep_nesting);
+    RUN(test_unescape);
+    return bg_test_done();
+}
