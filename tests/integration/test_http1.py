@@ -31,7 +31,6 @@ def env():
     vendors = [
         h.vendor("echo", ["echo.test", "*.wild.test"], e.up.port),
         h.vendor("nginx", ["nginx.test"], e.nginx.port),
-        h.vendor("small", ["small.test"], e.up.port, max_body="64KiB"),
         h.vendor("refused", ["refused.test"], e.refused),
     ]
     e.gw = h.Gateway(h.gateway_config(vendors, workers=2), name="http1").start()
@@ -116,8 +115,11 @@ def chunked_request_body():
 
 @test
 def head_and_status_passthrough():
-    r = via("echo.test", "/bytes/500", "-I")
-    eq((r.status, r.body, r.headers.get("content-length")), (200, b"", "500"))
+    c = h.Conn(env().port)
+    c.send(h.request("HEAD", "/bytes/500", "echo.test") + h.request("GET", "/bytes/3", "echo.test"))
+    r = c.read_response(head=True)
+    eq((r.status, r.headers.get("content-length")), (200, "500"), "HEAD")
+    eq(c.read_response().body, b"012", "the next response follows the bodiless HEAD response")
     for st in (201, 404, 503):
         eq(via("echo.test", "/status/%d" % st).status, st, "status %d passed through" % st)
     r = via("echo.test", "/status/204")
@@ -360,9 +362,17 @@ def too_many_headers_431():
 
 @test
 def body_over_vendor_max_body_413():
-    e = env()
-    r = via("small.test", "/fits", "--data-binary", "z" * 60000)
-    eq((r.status, e.up.last()["body_len"]), (200, 60000), "60000 bytes under 64 KiB")
+    # its own gateway: a vendor with `max_body: 64KiB`
+    e = Env()
+    e.up = h.upstream()
+    e.gw = h.Gateway(h.gateway_config([h.vendor("small", ["small.test"], e.up.port,
+                                                 max_body="64KiB")]), name="maxbody").start()
+    h.defer(e.gw.stop)
+    e.port = e.gw.port()
+    r = h.curl("-H", "Host: small.test", "--data-binary", "z" * 60000,
+               "http://127.0.0.1:%d/fits" % e.port)
+    eq((r.status, e.up.last()["body_len"] if e.up.count() else None), (200, 60000),
+       "60000 bytes under 64 KiB")
     before = e.up.count()
     eq(_status_of(e, h.request("POST", "/cl", "small.test", body="z" * 70000)), 413, "Content-Length")
     big = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in [b"z" * 10000] * 7) + b"0\r\n\r\n"
