@@ -575,7 +575,9 @@ class Nginx:
         else:
             loc = 'default_type text/plain; return 200 "%s";' % self.body
         d = self.dir
-        conf = """daemon off;
+        # as root, workers would run as nobody and could not read the 0700 temp dir
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf = user + """daemon off;
 master_process on;
 worker_processes 1;
 pid {d}/nginx.pid;
@@ -715,7 +717,7 @@ class Conn:
         if ssl_context is not None:
             s = ssl_context.wrap_socket(s, server_hostname=server_hostname or host)
         self.sock = s
-        self.buf = b""
+        self.buf = bytearray()
         self.timeout = timeout
         if _running[0]:
             defer(self.close)
@@ -741,13 +743,16 @@ class Conn:
     def _line(self):
         while b"\r\n" not in self.buf:
             self._fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
+        i = self.buf.index(b"\r\n")
+        line = bytes(self.buf[:i])
+        del self.buf[:i + 2]
         return line
 
     def _exact(self, n):
         while len(self.buf) < n:
             self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
         return out
 
     def read_response(self, head=False, interim=False):
@@ -775,7 +780,7 @@ class Conn:
                 got.append(r)
                 continue
             break
-        body = b""
+        body = bytearray()
         te = (hdrs.get("transfer-encoding") or "").lower()
         if head or status in (204, 304):
             pass
@@ -789,15 +794,18 @@ class Conn:
                 body += self._exact(size)
                 self._exact(2)
         elif hdrs.get("content-length") is not None:
-            body = self._exact(int(hdrs.get("content-length")))
+            n = int(hdrs.get("content-length"))
+            while len(self.buf) < n:
+                self._fill()
+            body = self._exact(n)
         else:  # close-delimited
             try:
                 while True:
                     self._fill()
             except Closed:
                 pass
-            body, self.buf = self.buf, b""
-        return Response(status, reason, hdrs, body, got)
+            body, self.buf = bytes(self.buf), bytearray()
+        return Response(status, reason, hdrs, bytes(body), got)
 
     def read_until_close(self, timeout=None):
         """Read until EOF; returns the bytes (raises Failure when still open after timeout)."""
@@ -806,7 +814,7 @@ class Conn:
             while time.monotonic() < end:
                 self._fill(max(0.01, end - time.monotonic()))
         except Closed:
-            out, self.buf = self.buf, b""
+            out, self.buf = bytes(self.buf), bytearray()
             return out
         except socket.timeout:
             pass

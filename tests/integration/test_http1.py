@@ -8,6 +8,7 @@ upstream failures (refused, reset, timeout, close mid-body) and SIGTERM draining
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -468,7 +469,8 @@ def upstream_close_mid_body_is_a_transfer_error():
 def upstream_timeout_504():
     up = h.upstream()
     g = h.Gateway(h.gateway_config([h.vendor("slow", ["slow.test"], up.port)],
-                                   limits={"upstream_timeout": "1s"}), name="timeout").start()
+                                   limits={"upstream_timeout": "1s", "header_timeout": "1s"}),
+                  name="timeout").start()
     h.defer(g.stop)
     t0 = time.monotonic()
     r = h.curl("-H", "Host: slow.test", "http://127.0.0.1:%d/delay/3000" % g.port())
@@ -476,6 +478,71 @@ def upstream_timeout_504():
     eq(r.status, 504, repr(r))
     check(0.8 <= dt < 2.8, "504 after %.2fs (timeout 1s)" % dt)
     eq(h.curl("-H", "Host: slow.test", "http://127.0.0.1:%d/quick" % g.port()).status, 200)
+    # a client that never finishes its head is dropped after header_timeout (1s)
+    c = h.Conn(g.port(), timeout=5)
+    c.send("GET /slowloris HTTP/1.1\r\nHost: slow.test\r\nX-A: ")
+    t0 = time.monotonic()
+    try:
+        rest = c.read_until_close(timeout=4)
+    except (ConnectionResetError, h.Closed):
+        rest = b""
+    dt = time.monotonic() - t0
+    check(dt < 3, "incomplete head dropped after %.2fs (header_timeout 1s)" % dt)
+    check(rest == b"" or rest.startswith(b"HTTP/1.1 408"), "only a 408 or nothing: %r" % rest[:80])
+
+
+@test
+def concurrent_clients():
+    e = env()
+    results = []
+
+    def worker(i):
+        try:
+            c = h.Conn(e.port, timeout=10)
+            for j in range(5):
+                c.send(h.request("GET", "/par/%d/%d" % (i, j), "echo.test"))
+                r = c.read_response()
+                results.append((r.status, r.json()["target"] == "/par/%d/%d" % (i, j)))
+            c.close()
+        except Exception as ex:  # recorded as a failure below
+            results.append((repr(ex), False))
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(40)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    eq(len(results), 200, "responses")
+    eq([r for r in results if r != (200, True)], [], "bad responses")
+
+
+def _rss_kb(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@test
+def slow_client_does_not_make_the_gateway_buffer():
+    static = os.path.join(h.tmpdir(), "static")
+    os.makedirs(static, exist_ok=True)
+    size = 64 << 20
+    with open(os.path.join(static, "big.bin"), "wb") as f:
+        f.truncate(size)
+    n = h.Nginx(static_dir=static).start()
+    h.defer(n.stop)
+    g = h.Gateway(h.gateway_config([h.vendor("static", ["static.test"], n.port)]),
+                  name="backpressure").start()
+    h.defer(g.stop)
+    c = h.Conn(g.port(), timeout=10)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    rss0 = _rss_kb(g.proc.pid)
+    c.send(h.request("GET", "/big.bin", "static.test"))
+    time.sleep(2)  # the client reads nothing
+    grown = _rss_kb(g.proc.pid) - rss0
+    check(grown < 24 * 1024, "gateway RSS grew by %d KiB while the client did not read" % grown)
+    r = c.read_response()
+    eq((r.status, len(r.body)), (200, size))
 
 
 @test
@@ -497,6 +564,11 @@ def sigterm_drains_in_flight_request():
     eq(rc, 0, "exit code after drain")
     check(time.monotonic() - t0 < 10, "drained promptly")
     check(not h.wait_port(g.port(), timeout=0.3), "listener closed after exit")
+
+
+@test
+def main_gateway_exits_0_on_sigterm():
+    env().gw.stop(timeout=10)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ class _Reader:
 
     def __init__(self, sock):
         self.sock = sock
-        self.buf = b""
+        self.buf = bytearray()
 
     def _fill(self):
         data = self.sock.recv(65536)
@@ -61,19 +61,23 @@ class _Reader:
         self.buf += data
 
     def until(self, delim, limit):
+        start = 0
         while True:
-            i = self.buf.find(delim)
+            i = self.buf.find(delim, start)
             if i >= 0:
-                out, self.buf = self.buf[: i + len(delim)], self.buf[i + len(delim):]
+                out = bytes(self.buf[: i + len(delim)])
+                del self.buf[: i + len(delim)]
                 return out
             if len(self.buf) > limit:
                 raise ValueError("line or head too long")
+            start = max(0, len(self.buf) - len(delim) + 1)
             self._fill()
 
     def exactly(self, n):
         while len(self.buf) < n:
             self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
         return out
 
 
