@@ -200,7 +200,7 @@ static void respond(bg_conn_t *c, int status, const char *ctype, const char *bod
     if (ctype)
         bg_buf_printf(&b, "Content-Type: %s\r\n", ctype);
     bg_buf_printf(&b, "Content-Length: %zu\r\n", blen);
-    if (c->ex)
+    if (c->ex && c->ex->vendor) /* only routed exchanges leave a record under this id */
         bg_buf_printf(&b, "X-Transfer-Id: %s\r\n", c->ex->id);
     if (extra)
         bg_buf_puts(&b, extra);
@@ -229,7 +229,7 @@ static void respond_problem(bg_conn_t *c, int status, const char *type, const ch
         bg_buf_json_escape(&b, detail, strlen(detail));
         bg_buf_puts(&b, "\"");
     }
-    if (c->ex)
+    if (c->ex && c->ex->vendor)
         bg_buf_printf(&b, ",\"transfer_id\":\"%s\"", c->ex->id);
     bg_buf_puts(&b, "}");
     respond(c, status, "application/problem+json", b.data, b.len, "Cache-Control: no-store\r\n", close);
@@ -715,7 +715,7 @@ static void act(bg_conn_t *c)
         bg_buf_t body;
         bg_buf_init(&body);
         bg_exchange_problem_451(ex, &body);
-        char extra[256];
+        char extra[400];
         char host[200];
         if (gethostname(host, sizeof host) != 0)
             snprintf(host, sizeof host, "localhost");
@@ -811,7 +811,9 @@ static void start_forward(bg_conn_t *c)
     struct sockaddr_storage addr = d->addr;
     set_port(&addr, v->upstream.port);
     char key[200];
-    snprintf(key, sizeof key, "%s|%s|%u|%d|%s", v->name, d->ip, v->upstream.port, v->upstream.tls, ex->host);
+    /* Truncation only makes two long keys share a pool slot check; strcmp on the full key
+     * would be better, but names this long do not occur (vendor names and hosts are short). */
+    snprintf(key, sizeof key, "%.60s|%.47s|%u|%d|%.80s", v->name, d->ip, v->upstream.port, v->upstream.tls, ex->host);
     SSL_CTX *ctx = ex->rt->vendor_ctx[ex->vendor_index];
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
@@ -941,10 +943,14 @@ static void send_response_head(bg_conn_t *c, const bg_h1_response_t *resp)
     for (size_t i = 0; i < resp->nheaders; i++)
         if (bg_span_ieq(resp->headers[i].name, resp->headers[i].name_len, "connection"))
             conn = resp->headers[i].value, conn_len = resp->headers[i].value_len;
+    bool head = bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
+    /* HEAD and 304 answers carry the representation's Content-Length, not a body's: keep it. */
+    bool keep_length = head || resp->status == 304;
+    bool bodiless = keep_length || resp->status == 204 || resp->status < 200;
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bg_header_t *hd = &resp->headers[i];
         if (bg_h1_is_hop_by_hop(hd->name, hd->name_len, conn, conn_len) ||
-            bg_span_ieq(hd->name, hd->name_len, "content-length") ||
+            (!keep_length && bg_span_ieq(hd->name, hd->name_len, "content-length")) ||
             bg_span_ieq(hd->name, hd->name_len, "x-transfer-id"))
             continue;
         bg_buf_append(&h, hd->name, hd->name_len);
@@ -953,16 +959,17 @@ static void send_response_head(bg_conn_t *c, const bg_h1_response_t *resp)
         bg_buf_puts(&h, "\r\n");
     }
     bg_buf_printf(&h, "X-Transfer-Id: %s\r\n", ex->id);
-    bool head = bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
     c->resp_chunked_out = false;
-    if (c->resp_framing == RF_LENGTH || (head && resp->content_length >= 0)) {
+    if (bodiless) {
+        /* no framing of our own */
+    } else if (c->resp_framing == RF_LENGTH) {
         bg_buf_printf(&h, "Content-Length: %lld\r\n", (long long)resp->content_length);
     } else if (c->resp_framing == RF_CHUNKED || c->resp_framing == RF_CLOSE) {
         if (ex->req.minor_version >= 1)
             c->resp_chunked_out = true, bg_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
         else
             c->close_after = true;
-    } else if (resp->status >= 200 && resp->status != 204 && resp->status != 304 && !head) {
+    } else {
         bg_buf_puts(&h, "Content-Length: 0\r\n");
     }
     if (c->close_after || c->w->draining)
