@@ -1,9 +1,11 @@
 /*
  * exchange.h — one request/response through the gateway, independent of the protocol it
- * arrived on: the routed vendor, the request (method, authority, target, headers, body
- * prefix), the classification, the destination and the decision, and the counters that
- * end up in the transfer record. The codec (http1 conn.c today) fills the request part
- * and drives the steps; bg_exchange_decide is protocol-neutral. One worker thread.
+ * arrived on. A codec (HTTP/1.1 in conn.c; HTTP/2 streams later) parses a request head into
+ * ex->req, calls bg_exchange_start, feeds the body with bg_exchange_body / _body_end, and
+ * implements bg_downstream_t to carry the answer back. The exchange routes, classifies,
+ * decides per destination address, blocks or forwards (sealing values under `encrypt`) to
+ * exactly the allowed address, relays the response with back-pressure, and writes the
+ * transfer record. One worker thread owns it.
  */
 #ifndef BG_EXCHANGE_H
 #define BG_EXCHANGE_H
@@ -16,6 +18,29 @@
 
 typedef struct bg_exchange bg_exchange_t;
 
+/* The codec side of an exchange. Every call is on the worker thread. */
+typedef struct {
+    /** Send the response head. `headers` are end-to-end fields (framing and hop-by-hop
+     *  removed, X-Transfer-Id included); body_len is the exact body length, or -1 when the
+     *  body streams (the codec frames it); bodiless: no body follows whatever the headers say
+     *  (HEAD, 204, 304, 1xx). */
+    void (*head)(bg_exchange_t *ex, int status, const bg_header_t *headers, size_t n, int64_t body_len,
+                 bool bodiless);
+    /** Send response body bytes (already decoded from the vendor's framing). */
+    void (*body)(bg_exchange_t *ex, const char *p, size_t n);
+    /** The response is complete and recorded: the codec destroys the exchange (possibly
+     *  closing when ex->body_done is false: the rest of the request is still on the wire). */
+    void (*end)(bg_exchange_t *ex);
+    /** The response cannot be completed (vendor failed mid-body): reset/close. The codec
+     *  destroys the exchange with bg_exchange_cancel. */
+    void (*abort)(bg_exchange_t *ex);
+    /** Bytes queued towards the client (for back-pressure). */
+    size_t (*pending)(bg_exchange_t *ex);
+    /** Stop / restart delivering request body bytes. */
+    void (*pause_request)(bg_exchange_t *ex);
+    void (*resume_request)(bg_exchange_t *ex);
+} bg_downstream_t;
+
 /* Candidate destination addresses and the decision reached for each. */
 typedef struct {
     struct sockaddr_storage addr;
@@ -25,28 +50,36 @@ typedef struct {
     bg_decision_t dec;
 } bg_dest_t;
 
+enum { BG_EX_NEW, BG_EX_BODY, BG_EX_DECIDING, BG_EX_FORWARD, BG_EX_DONE };
+
 struct bg_exchange {
     bg_worker_t *w;
     bg_runtime_t *rt;            /* the snapshot this exchange started on (retained) */
+    const bg_downstream_t *down;
+    void *down_ctx;              /* the codec's connection or stream */
+    int state;
     const bg_vendor_t *vendor;
     int vendor_index;
     int64_t start_ms;
     uint64_t start_hr;           /* uv_hrtime at start */
     char id[27];
     const char *protocol;        /* "http/1.1" | "h2" */
-    char caller[288];
+    char caller[288];            /* client address, or the mTLS subject */
+    char client_ip[48];          /* for X-Forwarded-For */
+    bool client_tls;             /* for X-Forwarded-Proto */
 
-    /* Request: the raw head is copied so headers stay valid while the input buffer moves. */
-    char *head;
+    /* Request, filled by the codec before bg_exchange_start. */
+    char *head;                  /* owned copy of the bytes req points into (may be NULL) */
     size_t head_len;
-    bg_h1_request_t req;
+    bg_h1_request_t req;         /* method, target, host, headers, framing flags */
     char host[256];              /* lowercased, without port */
     const char *target;          /* origin-form path + query */
     size_t target_len;
     bg_buf_t body;               /* decoded body prefix, at most max_body_scan bytes */
+    bg_buf_t pending;            /* body bytes beyond max_body_scan, held until the decision */
     uint64_t body_total;         /* decoded bytes received so far */
     bool body_done;
-    bool body_over_scan;         /* the body is longer than max_body_scan */
+    bool body_over_scan;
 
     /* Decision. */
     bg_classification_t cls;
@@ -56,6 +89,21 @@ struct bg_exchange {
     int chosen;                  /* index into dests, -1 none */
     bg_decision_t dec;           /* the decision taken (copy of the chosen dest's) */
     const char *error;           /* a failure before the decision (e.g. "dns_failed") */
+    uv_getaddrinfo_t *gai;
+
+    /* Forwarding and the vendor's response. */
+    bg_upstream_t *up;
+    bool up_stream_body;         /* the body streams to the vendor as chunked */
+    bool retried;
+    bool resp_started;
+    bg_buf_t out_head, out_body, rin, rbody, resp_head;
+    bool resp_head_done;
+    int resp_framing;
+    int64_t resp_remaining;
+    bg_h1_chunked_t resp_dec;
+    bool resp_keep_alive;
+    bool resp_reveal;
+    bool reveal_failed;          /* the body to reveal outgrew its bound */
 
     /* Outcome. */
     int status;
@@ -64,17 +112,29 @@ struct bg_exchange {
 };
 
 /** Start an exchange on worker w (retains the worker's runtime). */
-bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const char *caller);
-/** Release everything (runtime ref, buffers wiped: they held request data). */
+bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const char *caller,
+                                  const bg_downstream_t *down, void *down_ctx);
+/** Route and check the request head in ex->req: answers 403/405/413 itself (then the state is
+ *  DONE and down->end has been called), else the state is BODY. */
+void bg_exchange_start(bg_exchange_t *ex);
+/** Decoded request body bytes / the end of the body. */
+void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n);
+void bg_exchange_body_end(bg_exchange_t *ex);
+/** The client's queue drained below the back-pressure mark. */
+void bg_exchange_drained(bg_exchange_t *ex);
+/** The codec is going away (client closed or reset): stop everything, record what happened,
+ *  and free the exchange. No downstream call is made after this. */
+void bg_exchange_cancel(bg_exchange_t *ex);
+/** Free the exchange (after down->end). */
 void bg_exchange_destroy(bg_exchange_t *ex);
+
+/* Pieces shared with `explain` (no network): */
 /** Route host (port stripped, lowercased into ex->host): 0 found, -1 none. */
 int bg_exchange_route(bg_exchange_t *ex, const char *host, size_t len);
 /** Classify the request (headers, target, body prefix). */
 void bg_exchange_classify(bg_exchange_t *ex);
 /** Given the candidate addresses, decide each and choose. Sets ex->dec and ex->chosen. */
 void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs, size_t naddrs);
-/** Write the transfer record and count metrics (once). */
-void bg_exchange_record(bg_exchange_t *ex);
 /** Fill a RFC 9457 problem+json body for a 451 into out. */
 void bg_exchange_problem_451(bg_exchange_t *ex, bg_buf_t *out);
 
