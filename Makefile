@@ -25,7 +25,7 @@ HEADERS  := $(wildcard src/*.h proxy/*.h tests/unit/*.h)
 
 # Debian packages: libraries, then the tools the tests and benchmarks drive.
 DEB_PKGS := build-essential pkg-config libuv1-dev libnghttp2-dev libssl-dev libmaxminddb-dev \
-            libyaml-dev zlib1g-dev curl nghttp2-client nginx-light python3 openssl
+            libyaml-dev zlib1g-dev curl nghttp2-client nginx-light python3 openssl prometheus clang
 
 .PHONY: all deps test unit run clean bench fuzz certs geoip-update demo
 all: $(BUILD)/bordergate $(TOOLS)
@@ -63,8 +63,13 @@ certs:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@[ -f certs/gateway.crt ] || sh certs/gen-certs.sh certs
+	@sh certs/gen-certs.sh certs
+	@sh certs/gen-key.sh config/keys k1 >/dev/null
+	@mkdir -p records
 	$(BUILD)/bordergate run -c config/bordergate.yaml
+
+geoip-update:
+	@sh config/geoip/update.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

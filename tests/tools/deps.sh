@@ -18,7 +18,11 @@ if ! apt-get install -y --no-install-recommends $missing >/tmp/bg-deps.log 2>&1;
   fi
 fi
 # Debian starts nginx on install; the tests run their own, so the system one must not hold port 80.
+# Same for prometheus (installed for promtool only).
 if echo "$missing" | grep -q nginx; then
   (systemctl stop nginx || service nginx stop || nginx -s stop) >/dev/null 2>&1 || true
+fi
+if echo "$missing" | grep -q prometheus; then
+  (systemctl stop prometheus || service prometheus stop || pkill -x prometheus) >/dev/null 2>&1 || true
 fi
 echo "deps: installed:$missing"
