@@ -109,6 +109,16 @@ struct bg_exchange {
     int status;
     uint64_t bytes_in, bytes_out;
     bool recorded;
+
+    /* fsync: always — the answer waits until the record is on disk. */
+    bool awaiting_record;
+    bool cancelled;              /* the codec went away while we waited */
+    int deferred;                /* what to do once the record is durable */
+    bool hold_tail;              /* keep the response's last byte (or whole bodiless head) until then */
+    bool head_held;              /* resp_head holds a bodiless response head not yet sent */
+    bg_header_t dh[8];           /* a deferred gateway answer: headers (pointing to stable strings) */
+    size_t ndh;
+    struct bg_exchange *done_next;
 };
 
 /** Start an exchange on worker w (retains the worker's runtime). */
@@ -125,6 +135,8 @@ void bg_exchange_drained(bg_exchange_t *ex);
 /** The codec is going away (client closed or reset): stop everything, record what happened,
  *  and free the exchange. No downstream call is made after this. */
 void bg_exchange_cancel(bg_exchange_t *ex);
+/** Worker thread: the exchange's record is durable (fsync: always); resume its answer. */
+void bg_exchange_record_done(bg_exchange_t *ex);
 /** Free the exchange (after down->end). */
 void bg_exchange_destroy(bg_exchange_t *ex);
 

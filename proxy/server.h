@@ -77,7 +77,7 @@ struct bg_worker {
     uv_timer_t sweep;                   /* idle pool and drain checks */
     bool draining;
     uint64_t drain_deadline;
-    struct bg_record_done *done_head;   /* records written (fsync: always) waiting to resume */
+    struct bg_exchange *done_head;      /* exchanges whose record is on disk (fsync: always), to resume */
     pthread_mutex_t done_lock;
 };
 

@@ -6,6 +6,7 @@
  */
 #include "server.h"
 
+#include "exchange.h"
 #include "log.h"
 #include "upstream.h"
 
@@ -71,6 +72,16 @@ static void async_cb(uv_async_t *a)
         w->rt = rt;
         bg_runtime_release(old); /* exchanges in flight keep their own reference */
     }
+    /* Exchanges whose record reached the disk (fsync: always). */
+    pthread_mutex_lock(&w->done_lock);
+    bg_exchange_t *done = w->done_head;
+    w->done_head = NULL;
+    pthread_mutex_unlock(&w->done_lock);
+    while (done) {
+        bg_exchange_t *next = done->done_next;
+        bg_exchange_record_done(done);
+        done = next;
+    }
     if (atomic_load(&w->stop))
         begin_drain(w);
 }
@@ -113,6 +124,7 @@ int bg_worker_init(bg_worker_t *w, bg_server_t *s, unsigned id, bg_runtime_t *rt
     w->rt = bg_runtime_retain(rt);
     atomic_init(&w->pending_rt, NULL);
     atomic_init(&w->stop, false);
+    pthread_mutex_init(&w->done_lock, NULL);
     int r = uv_loop_init(&w->loop);
     if (r < 0)
         return r;
@@ -143,6 +155,7 @@ int bg_worker_init(bg_worker_t *w, bg_server_t *s, unsigned id, bg_runtime_t *rt
 void bg_worker_dispose(bg_worker_t *w)
 {
     uv_loop_close(&w->loop);
+    pthread_mutex_destroy(&w->done_lock);
     bg_runtime_t *p = atomic_exchange(&w->pending_rt, NULL);
     if (p)
         bg_runtime_release(p);

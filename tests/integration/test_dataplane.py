@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Data-plane behaviours owned by exchange.c: records under fsync: always (the answer waits
+until the record is on disk), cancellation while a record is pending, and the exchange's
+accounting (bytes, status) in the record."""
+import json
+import os
+import socket
+import time
+
+import harness as h
+from harness import test, check, eq
+
+
+def records(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@h.once
+def env():
+    e = type("E", (), {})()
+    e.up = h.upstream()
+    us = h.vendor("us-nobasis", ["us.test"], e.up.port, addresses=["127.0.0.3"], regions=["US"],
+                  entity={"name": "US Inc.", "country": "US"}, basis="none")
+    de = h.vendor("de", ["de.test"], e.up.port)
+    cfg = h.gateway_config([us, de])
+    cfg["records"]["fsync"] = "always"
+    e.records = cfg["records"]["path"]
+    e.g = h.Gateway(cfg).start()
+    return e
+
+
+@test
+def blocked_answer_waits_for_its_record():
+    e = env()
+    for i in range(20):
+        r = h.curl("-H", "Host: us.test", "http://127.0.0.1:%d/collect?email=a%d@example.com" % (e.g.port(), i))
+        eq(r.status, 451, repr(r))
+        tid = r.headers.get("x-transfer-id")
+        ids = [x["id"] for x in records(e.records)]
+        check(tid in ids, "record %s on disk when the 451 arrived" % tid)
+
+
+@test
+def forwarded_answer_is_recorded_before_the_next_request():
+    e = env()
+    c = h.Conn(e.g.port())
+    for i in range(20):
+        c.send(h.request("POST", "/echo", "de.test", [("Content-Type", "application/json")],
+                         b'{"email":"b%d@example.com"}' % i))
+        resp = c.read_response()
+        eq(resp.status, 200)
+        tid = resp.headers.get("x-transfer-id")
+        rec = [x for x in records(e.records) if x["id"] == tid]
+        eq(len(rec), 1, "record %s written once before the answer completed" % tid)
+        eq((rec[0]["status"], rec[0]["decision"], rec[0]["reason"]), (200, "allow", "domestic"))
+        check(rec[0]["bytes_in"] > 0 and rec[0]["bytes_out"] > 0, "bytes counted: %r" % rec[0])
+    c.close()
+
+
+@test
+def bodiless_and_chunked_answers_wait_too():
+    e = env()
+    for path, method in (("/status/204", "GET"), ("/bytes/10", "HEAD"), ("/chunked/5000", "GET")):
+        c = h.Conn(e.g.port())
+        c.send(h.request(method, path, "de.test"))
+        resp = c.read_response(head=(method == "HEAD"))
+        tid = resp.headers.get("x-transfer-id")
+        check(tid in [x["id"] for x in records(e.records)], "%s %s: record on disk first" % (method, path))
+        c.close()
+
+
+@test
+def client_gone_while_record_pending_does_not_crash():
+    e = env()
+    for i in range(50):
+        s = socket.create_connection(("127.0.0.1", e.g.port()))
+        s.sendall(b"GET /x?email=z%d@example.com HTTP/1.1\r\nHost: us.test\r\n\r\n" % i)
+        s.close()
+    time.sleep(0.5)
+    check(e.g.alive(), "gateway alive after 50 abandoned exchanges")
+    r = h.curl("-H", "Host: de.test", "http://127.0.0.1:%d/echo" % e.g.port())
+    eq(r.status, 200, "still serving")
+
+
+if __name__ == "__main__":
+    h.main()
