@@ -7,6 +7,7 @@
  * idle timeout between requests and between body reads. One worker thread owns it.
  */
 #include "exchange.h"
+#include "h2.h"
 #include "log.h"
 #include "stream.h"
 
@@ -46,6 +47,7 @@ struct bg_conn {
     bool req_paused;
     bool resp_chunked_out;
     bool resp_has_body;
+    bg_h2_t *h2;          /* non-NULL: this connection speaks HTTP/2 (ALPN h2 or the h2c preface) */
 };
 
 static void process(bg_conn_t *c);
@@ -92,6 +94,10 @@ static void conn_close(bg_conn_t *c)
         bg_exchange_t *ex = c->ex;
         c->ex = NULL;
         bg_exchange_cancel(ex);
+    }
+    if (c->h2) {
+        bg_h2_destroy(c->h2);
+        c->h2 = NULL;
     }
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
@@ -417,6 +423,40 @@ static void process(bg_conn_t *c)
     c->in_process = false;
 }
 
+/* ---- HTTP/2 hand-over ------------------------------------------------------------------- */
+
+static void h2_check_done(bg_conn_t *c)
+{
+    if (c->h2 && bg_h2_done(c->h2)) {
+        if (c->stream.write_pending == 0)
+            conn_close(c);
+        else
+            begin_close(c);
+    }
+}
+
+static void h2_feed(bg_conn_t *c, const char *p, size_t n)
+{
+    arm_idle(c); /* an HTTP/2 connection that stays silent for idle_timeout is closed */
+    if (bg_h2_feed(c->h2, p, n) < 0) {
+        begin_close(c);
+        return;
+    }
+    h2_check_done(c);
+}
+
+static bool h2_start(bg_conn_t *c)
+{
+    c->h2 = bg_h2_create(c->w, &c->stream, c->subject[0] ? c->subject : c->peer, c->client_ip, c->tls);
+    if (!c->h2) {
+        conn_close(c);
+        return false;
+    }
+    if (c->w->draining)
+        bg_h2_shutdown(c->h2);
+    return true;
+}
+
 /* ---- stream callbacks -------------------------------------------------------------------- */
 
 static void on_open(bg_stream_t *s)
@@ -424,6 +464,8 @@ static void on_open(bg_stream_t *s)
     bg_conn_t *c = s->data;
     if (c->tls)
         bg_stream_peer_subject(s, c->subject, sizeof c->subject);
+    if (c->tls && strcmp(bg_stream_alpn(s), "h2") == 0)
+        h2_start(c);
 }
 
 static void on_data(bg_stream_t *s, const char *p, size_t n)
@@ -431,6 +473,33 @@ static void on_data(bg_stream_t *s, const char *p, size_t n)
     bg_conn_t *c = s->data;
     if (c->state == CS_CLOSING)
         return; /* lingering: discard */
+    if (c->h2) {
+        h2_feed(c, p, n);
+        return;
+    }
+    if (!c->tls && c->state == CS_HEAD && c->ex == NULL && c->in.len < BG_H2_PREFACE_LEN) {
+        /* h2c by prior knowledge: the preface cannot be an HTTP/1.1 request line ("PRI" is no
+         * method we route), so the first bytes decide. */
+        size_t have = c->in.len + n < BG_H2_PREFACE_LEN ? c->in.len + n : BG_H2_PREFACE_LEN;
+        bg_buf_append(&c->in, p, n);
+        if (memcmp(c->in.data, BG_H2_PREFACE, have) == 0) {
+            if (have < BG_H2_PREFACE_LEN) {
+                arm_header(c);
+                return; /* not sure yet */
+            }
+            if (!h2_start(c))
+                return;
+            bg_buf_t in = c->in;
+            bg_buf_init(&c->in);
+            h2_feed(c, in.data, in.len);
+            bg_buf_dispose(&in);
+            return;
+        }
+        if (c->state == CS_HEAD)
+            arm_header(c);
+        process(c);
+        return;
+    }
     bg_buf_append(&c->in, p, n);
     if (c->state == CS_HEAD)
         arm_header(c);
@@ -441,6 +510,10 @@ static void on_eof(bg_stream_t *s)
 {
     bg_conn_t *c = s->data;
     c->peer_eof = true;
+    if (c->h2) {
+        conn_close(c); /* an HTTP/2 client that stops sending has left: cancel its streams */
+        return;
+    }
     if (c->state == CS_CLOSING) {
         if (c->stream.write_pending == 0)
             conn_close(c);
@@ -470,6 +543,11 @@ static void on_drain(bg_stream_t *s)
     if (c->state == CS_CLOSING) {
         if (c->stream.eof)
             conn_close(c);
+        return;
+    }
+    if (c->h2) {
+        bg_h2_drained(c->h2);
+        h2_check_done(c);
         return;
     }
     if (c->ex)
@@ -526,6 +604,11 @@ void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li)
 
 void bg_conn_drain(bg_conn_t *c)
 {
+    if (c->h2) {
+        bg_h2_shutdown(c->h2);
+        h2_check_done(c);
+        return;
+    }
     c->close_after = true;
     if (c->state == CS_HEAD && c->in.len == 0)
         conn_close(c);
