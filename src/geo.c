@@ -1,7 +1,8 @@
 /*
  * geo.c — the country of a destination address: CIDR overrides (most specific wins), then a
  * MaxMind DB file through libmaxminddb (MMDB_MODE_MMAP). Invariants: an opened bg_geo_t is
- * never written again, so lookups from any thread need no lock; a lookup allocates nothing;
+ * never written again (but for its atomic refcount), so lookups from any thread need no lock;
+ * a lookup allocates nothing;
  * every failure (bad sockaddr, database error, odd value) ends as "" (unknown), never as a
  * guess. Addresses are handled in one 16-byte form: IPv4 (and IPv4-mapped IPv6) as
  * ::ffff:a.b.c.d. The per-worker cache is a two-way set-associative table owned by one loop
@@ -13,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <maxminddb.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include <sys/stat.h>
 
 struct bg_geo {
+    atomic_int refcount; /* the only field written after open */
     MMDB_s mmdb;
     bg_geo_schema_t schema; /* MAXMIND, DBIP, or AUTO = try both */
     bool registered_fallback;
@@ -311,6 +314,7 @@ int bg_geo_open(const char *path, bg_geo_schema_t schema, bool registered_fallba
     geo->schema = schema == BG_GEO_SCHEMA_AUTO ? schema_detect(geo->type) : schema;
     if (probe(geo, err, errlen, path) != 0)
         goto fail;
+    atomic_init(&geo->refcount, 1);
     *out = geo;
     return 0;
 fail:
@@ -320,9 +324,16 @@ fail:
     return -1;
 }
 
+bg_geo_t *bg_geo_retain(bg_geo_t *geo)
+{
+    if (geo)
+        atomic_fetch_add_explicit(&geo->refcount, 1, memory_order_relaxed);
+    return geo;
+}
+
 void bg_geo_close(bg_geo_t *geo)
 {
-    if (!geo)
+    if (!geo || atomic_fetch_sub_explicit(&geo->refcount, 1, memory_order_acq_rel) != 1)
         return;
     MMDB_close(&geo->mmdb);
     free(geo);

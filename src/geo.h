@@ -29,8 +29,12 @@ typedef struct bg_geo bg_geo_t; /* an open database, read-only, shared by all wo
  *  Replace a database by rename, never in place: a mapped file truncated under us can SIGBUS. */
 int bg_geo_open(const char *path, bg_geo_schema_t schema, bool registered_fallback, bg_geo_t **out,
                 char *err, size_t errlen);
-/** Unmap and free. NULL is ignored. No lookup may be running on it. */
+/** Drop a reference (bg_geo_open returns one); the last one unmaps and frees. NULL is ignored.
+ *  Thread-safe; no lookup may still be running on the handle when its last reference goes. */
 void bg_geo_close(bg_geo_t *geo);
+/** Take another reference (e.g. one per config snapshot or worker across a SIGHUP reopen).
+ *  Returns geo. Thread-safe. */
+bg_geo_t *bg_geo_retain(bg_geo_t *geo);
 
 /** Country of an address (AF_INET, AF_INET6; IPv4-mapped IPv6 is treated as IPv4): overrides
  *  first (the most specific matching CIDR wins), then the database. Writes "XX\0" (upper case)

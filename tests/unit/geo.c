@@ -145,6 +145,11 @@ static void test_maxmind_v6(void)
     CHECK_GEO(g, NULL, 0, "127.0.0.5", "");
     CHECK_GEO(g, NULL, 0, "11.0.0.0", "");
     CHECK_GEO(g, NULL, 0, "::2", "");
+    /* References: the handle stays usable until the last one is dropped (ASan would see). */
+    CHECK(bg_geo_retain(g) == g);
+    bg_geo_close(g);
+    CHECK_GEO(g, NULL, 0, "127.0.0.2", "DE");
+    CHECK(bg_geo_retain(NULL) == NULL);
     bg_geo_close(g);
 }
 
