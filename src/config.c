@@ -1694,12 +1694,15 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
         }
     }
     v->ai = (v->categories & (1u << BG_CAT_AI_INTERACTION)) != 0;
+    /* A basis that is present but broken is reported once, not again as "no basis". */
+    size_t basis_errors = c->d->nerrors;
     if ((f = mget(n, "scc")))
         parse_scc(c, v, f);
     if ((f = mget(n, "dpf")))
         parse_dpf(c, v, f);
     if ((f = mget(n, "bcr")))
         get_bool(c, f, "bcr", &v->bcr);
+    basis_errors = c->d->nerrors - basis_errors;
     if ((f = mget(n, "on_violation"))) {
         int e = get_enum(c, f, "on_violation", viol);
         if (e >= 0)
@@ -1723,7 +1726,7 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
         if (no_basis && (v->has_scc || v->bcr || (v->has_dpf && v->dpf.certified)))
             ERR(c, f->pos, "vendor '%s': basis: none contradicts its scc, dpf or bcr", v->name);
     }
-    if (regs && regs->kind == BG_YNODE_SEQ && c->regions_ok && cfg->jurisdiction_region >= 0)
+    if (regs && regs->kind == BG_YNODE_SEQ && c->regions_ok && cfg->jurisdiction_region >= 0 && !basis_errors)
         check_basis(c, v, regs, no_basis);
 }
 

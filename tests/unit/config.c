@@ -921,6 +921,9 @@ static void test_err_vendors(void)
                "t.yaml:9:19: vendor 'a': scc module must be 1, 2, 3 or 4 (Decision 2021/914), got '5'");
     EXPECT_ERR(BASE VENDOR_A "    scc: {module: 0, signed: 2024-01-01, expires: 2027-01-01}\n", 1,
                "t.yaml:9:19: vendor 'a': scc module must be 1, 2, 3 or 4 (Decision 2021/914), got '0'");
+    /* A broken basis is one problem: no second "no transfer basis" message for it. */
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [US], scc: {module: 9}}\n", 3,
+               "t.yaml:6:64: vendor 'a': scc module must be 1, 2, 3 or 4 (Decision 2021/914), got '9'");
     EXPECT_ERR(BASE VENDOR_A "    scc: {module: 2, signed: 2024-03-01, expires: 2023-03-01}\n", 1,
                "t.yaml:9:51: vendor 'a': scc expires 2023-03-01 is not after signed 2024-03-01");
     EXPECT_ERR(BASE VENDOR_A "    scc: {module: 2, signed: 2024-02-30, expires: 2027-03-01}\n", 1,
