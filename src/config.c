@@ -366,9 +366,18 @@ bool bg_country_valid(const char *s)
 {
     if (!s || !(s[0] >= 'A' && s[0] <= 'Z') || !(s[1] >= 'A' && s[1] <= 'Z') || s[2])
         return false;
-    for (size_t i = 0; i + 1 < sizeof iso_codes; i += 2)
-        if (iso_codes[i] == s[0] && iso_codes[i + 1] == s[1])
+    /* Binary search over the sorted pairs: this runs for every request's destination. */
+    size_t lo = 0, hi = (sizeof iso_codes - 1) / 2;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = iso_codes[2 * mid] != s[0] ? iso_codes[2 * mid] - s[0] : iso_codes[2 * mid + 1] - s[1];
+        if (cmp == 0)
             return true;
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
 }
 
@@ -866,18 +875,23 @@ static int region_index(const bg_config_t *cfg, const char *name)
     return -1;
 }
 
+/* Two-letter codes compared as one 16-bit value: these run for every request's destination. */
+static inline uint16_t cc16(const char *cc) { return (uint16_t)((unsigned char)cc[0] << 8 | (unsigned char)cc[1]); }
+
 static bool region_has(const bg_region_t *r, const char *cc)
 {
+    uint16_t want = cc16(cc);
     for (size_t i = 0; i < r->ncountries; i++)
-        if (r->countries[i][0] == cc[0] && r->countries[i][1] == cc[1])
+        if (cc16(r->countries[i]) == want)
             return true;
     return false;
 }
 
 static const bg_adequacy_t *adequacy_of(const bg_config_t *cfg, const char *cc)
 {
+    uint16_t want = cc16(cc);
     for (size_t i = 0; i < cfg->nadequacy; i++)
-        if (cfg->adequacy[i].country[0] == cc[0] && cfg->adequacy[i].country[1] == cc[1])
+        if (cc16(cfg->adequacy[i].country) == want)
             return &cfg->adequacy[i];
     return NULL;
 }
@@ -2078,6 +2092,20 @@ void bg_config_release(bg_config_t *cfg)
 
 /* ------------------------------------------------------------------ lookups */
 
+static inline int ascii_lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
+
+/* host[0..len) equals the lowercase NUL-terminated h, ignoring ASCII case (h is stored lowercase). */
+static bool host_eq(const char *host, size_t len, const char *h)
+{
+    size_t i = 0;
+    for (; i < len; i++)
+        if (h[i] == 0 || ascii_lower((unsigned char)host[i]) != h[i])
+            return false;
+    return h[i] == 0;
+}
+
+/* Linear over the vendors' hosts: the struct is public and may be built by hand, so there is no
+ * private index to rely on. A few hundred hosts cost a few microseconds. */
 const bg_vendor_t *bg_config_route(const bg_config_t *cfg, const char *host, size_t len)
 {
     if (!cfg || !host)
@@ -2086,10 +2114,11 @@ const bg_vendor_t *bg_config_route(const bg_config_t *cfg, const char *host, siz
         len--;
     if (len == 0 || len > 253)
         return NULL;
+    int first = ascii_lower((unsigned char)host[0]);
     for (size_t i = 0; i < cfg->nvendors; i++)
         for (size_t k = 0; k < cfg->vendors[i].nhosts; k++) {
             const char *h = cfg->vendors[i].hosts[k];
-            if (h[0] != '*' && bg_span_ieq(host, len, h))
+            if (h[0] == first && host_eq(host, len, h))
                 return &cfg->vendors[i];
         }
     /* Wildcards: the longest matching suffix wins; "*.x.com" needs a non-empty label before ".x.com". */
@@ -2101,8 +2130,7 @@ const bg_vendor_t *bg_config_route(const bg_config_t *cfg, const char *host, siz
             if (h[0] != '*')
                 continue;
             size_t sl = strlen(h + 1);
-            if (len > sl + 0 && sl > bestlen && host[len - sl - 1] != '.' &&
-                bg_span_ieq2(host + len - sl, sl, h + 1, sl)) {
+            if (len > sl && sl > bestlen && host[len - sl - 1] != '.' && host_eq(host + len - sl, sl, h + 1)) {
                 best = &cfg->vendors[i];
                 bestlen = sl;
             }
