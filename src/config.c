@@ -1043,28 +1043,35 @@ static void parse_listen(ctx_t *c, const bg_ynode_t *n)
             continue;
         if (!(a = require(c, it, "address", "listener")))
             continue;
+        /* Fill the next slot; it only counts when the address parsed, but its tls block is
+         * checked either way so every problem is reported. */
         bg_listen_t *l = &cfg->listen[cfg->nlisten];
-        if (!get_sockaddr(c, a, "listen address", &l->address))
-            continue;
+        bool addr_ok = get_sockaddr(c, a, "listen address", &l->address);
         l->pos = a->pos;
-        cfg->nlisten++;
-        for (size_t j = 0; j + 1 < cfg->nlisten; j++)
+        for (size_t j = 0; addr_ok && j < cfg->nlisten; j++)
             if (same_sockaddr(&cfg->listen[j].address, &l->address)) {
                 ERR(c, a->pos, "listen address %s is already used by the listener at line %d", qn(c, a),
                     cfg->listen[j].pos.line);
                 break;
             }
-        if (!(t = mget(it, "tls")))
-            continue;
-        if (!want(c, t, BG_YNODE_MAP, "listener tls") || !check_keys(c, t, tls_keys, "listener tls"))
-            continue;
-        l->tls = true;
-        if ((v = require(c, t, "certificate", "listener tls")))
-            get_path(c, v, "tls certificate", false, &l->certificate);
-        if ((v = require(c, t, "key", "listener tls")))
-            get_path(c, v, "tls key", false, &l->key);
-        if ((v = mget(t, "client_ca")))
-            get_path(c, v, "tls client_ca", false, &l->client_ca);
+        if ((t = mget(it, "tls")) && want(c, t, BG_YNODE_MAP, "listener tls") &&
+            check_keys(c, t, tls_keys, "listener tls")) {
+            l->tls = true;
+            if ((v = require(c, t, "certificate", "listener tls")))
+                get_path(c, v, "tls certificate", false, &l->certificate);
+            if ((v = require(c, t, "key", "listener tls")))
+                get_path(c, v, "tls key", false, &l->key);
+            if ((v = mget(t, "client_ca")))
+                get_path(c, v, "tls client_ca", false, &l->client_ca);
+        }
+        if (addr_ok) {
+            cfg->nlisten++;
+        } else {
+            free(l->certificate);
+            free(l->key);
+            free(l->client_ca);
+            memset(l, 0, sizeof *l);
+        }
     }
 }
 
@@ -1925,13 +1932,60 @@ static void parse_jurisdiction(ctx_t *c, const bg_ynode_t *n)
     free(cands);
 }
 
+/* Position of a "FILE:LINE:COL: ..." message as a sort key: the regions file's messages first,
+ * then the config's, each by line and column. Anything else sorts last. */
+static uint64_t msg_key(const char *m, const char *name, const char *regions)
+{
+    uint64_t group;
+    size_t skip;
+    if (regions && strncmp(m, regions, strlen(regions)) == 0 && m[strlen(regions)] == ':') {
+        group = 0;
+        skip = strlen(regions);
+    } else if (strncmp(m, name, strlen(name)) == 0 && m[strlen(name)] == ':') {
+        group = 1;
+        skip = strlen(name);
+    } else {
+        return UINT64_MAX;
+    }
+    const char *p = m + skip + 1;
+    uint64_t line = 0, col = 0;
+    if (parse_u64(&p, &line) != 0 || *p != ':')
+        return group << 62; /* "FILE: message": first in its file */
+    p++;
+    if (parse_u64(&p, &col) != 0)
+        col = 0;
+    if (line > 0x3fffffff)
+        line = 0x3fffffff;
+    if (col > 0xffffffff)
+        col = 0xffffffff;
+    return group << 62 | line << 32 | col;
+}
+
+/* Sort the messages a load added (from index `from`) into file order; stable, so messages at
+ * one position keep the order they were found in. At most MAX_DIAG + 1 entries. */
+static void sort_messages(char **list, size_t from, size_t n, const char *name, const char *regions)
+{
+    if (n > MAX_DIAG) /* keep the "too many problems" line last */
+        n = MAX_DIAG;
+    for (size_t i = from + 1; i < n; i++) {
+        char *m = list[i];
+        uint64_t k = msg_key(m, name, regions);
+        size_t j = i;
+        while (j > from && msg_key(list[j - 1], name, regions) > k) {
+            list[j] = list[j - 1];
+            j--;
+        }
+        list[j] = m;
+    }
+}
+
 static int load(const char *name, const char *data, size_t len, int64_t now_s, bg_config_t **out, bg_diag_t *d)
 {
     static const char *const top_keys[] = {"jurisdiction", "mode", "listen", "admin", "workers", "user",
                                            "pid_file", "limits", "geoip", "regions", "classification",
                                            "encryption", "records", "vendors", NULL};
     static const char *const modes[] = {"enforce", "report-only", NULL};
-    size_t before = d->nerrors;
+    size_t before = d->nerrors, wbefore = d->nwarnings;
     bg_config_t *cfg = xcalloc(1, sizeof *cfg);
     set_defaults(cfg);
     cfg->path = xstrdup(name);
@@ -2040,6 +2094,8 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
         if (cfg->vendors[i].max_body == 0)
             cfg->vendors[i].max_body = cfg->limits.max_body;
 
+    sort_messages(d->errors, before, d->nerrors, name, cfg->regions_path);
+    sort_messages(d->warnings, wbefore, d->nwarnings, name, cfg->regions_path);
     if (d->nerrors != before)
         goto fail;
     bg_ydoc_dispose(&doc);
