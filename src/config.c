@@ -366,9 +366,18 @@ bool bg_country_valid(const char *s)
 {
     if (!s || !(s[0] >= 'A' && s[0] <= 'Z') || !(s[1] >= 'A' && s[1] <= 'Z') || s[2])
         return false;
-    for (size_t i = 0; i + 1 < sizeof iso_codes; i += 2)
-        if (iso_codes[i] == s[0] && iso_codes[i + 1] == s[1])
+    /* Binary search over the sorted pairs: this runs for every request's destination. */
+    size_t lo = 0, hi = (sizeof iso_codes - 1) / 2;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = iso_codes[2 * mid] != s[0] ? iso_codes[2 * mid] - s[0] : iso_codes[2 * mid + 1] - s[1];
+        if (cmp == 0)
             return true;
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
 }
 
@@ -866,18 +875,23 @@ static int region_index(const bg_config_t *cfg, const char *name)
     return -1;
 }
 
+/* Two-letter codes compared as one 16-bit value: these run for every request's destination. */
+static inline uint16_t cc16(const char *cc) { return (uint16_t)((unsigned char)cc[0] << 8 | (unsigned char)cc[1]); }
+
 static bool region_has(const bg_region_t *r, const char *cc)
 {
+    uint16_t want = cc16(cc);
     for (size_t i = 0; i < r->ncountries; i++)
-        if (r->countries[i][0] == cc[0] && r->countries[i][1] == cc[1])
+        if (cc16(r->countries[i]) == want)
             return true;
     return false;
 }
 
 static const bg_adequacy_t *adequacy_of(const bg_config_t *cfg, const char *cc)
 {
+    uint16_t want = cc16(cc);
     for (size_t i = 0; i < cfg->nadequacy; i++)
-        if (cfg->adequacy[i].country[0] == cc[0] && cfg->adequacy[i].country[1] == cc[1])
+        if (cc16(cfg->adequacy[i].country) == want)
             return &cfg->adequacy[i];
     return NULL;
 }
@@ -1029,28 +1043,35 @@ static void parse_listen(ctx_t *c, const bg_ynode_t *n)
             continue;
         if (!(a = require(c, it, "address", "listener")))
             continue;
+        /* Fill the next slot; it only counts when the address parsed, but its tls block is
+         * checked either way so every problem is reported. */
         bg_listen_t *l = &cfg->listen[cfg->nlisten];
-        if (!get_sockaddr(c, a, "listen address", &l->address))
-            continue;
+        bool addr_ok = get_sockaddr(c, a, "listen address", &l->address);
         l->pos = a->pos;
-        cfg->nlisten++;
-        for (size_t j = 0; j + 1 < cfg->nlisten; j++)
+        for (size_t j = 0; addr_ok && j < cfg->nlisten; j++)
             if (same_sockaddr(&cfg->listen[j].address, &l->address)) {
                 ERR(c, a->pos, "listen address %s is already used by the listener at line %d", qn(c, a),
                     cfg->listen[j].pos.line);
                 break;
             }
-        if (!(t = mget(it, "tls")))
-            continue;
-        if (!want(c, t, BG_YNODE_MAP, "listener tls") || !check_keys(c, t, tls_keys, "listener tls"))
-            continue;
-        l->tls = true;
-        if ((v = require(c, t, "certificate", "listener tls")))
-            get_path(c, v, "tls certificate", false, &l->certificate);
-        if ((v = require(c, t, "key", "listener tls")))
-            get_path(c, v, "tls key", false, &l->key);
-        if ((v = mget(t, "client_ca")))
-            get_path(c, v, "tls client_ca", false, &l->client_ca);
+        if ((t = mget(it, "tls")) && want(c, t, BG_YNODE_MAP, "listener tls") &&
+            check_keys(c, t, tls_keys, "listener tls")) {
+            l->tls = true;
+            if ((v = require(c, t, "certificate", "listener tls")))
+                get_path(c, v, "tls certificate", false, &l->certificate);
+            if ((v = require(c, t, "key", "listener tls")))
+                get_path(c, v, "tls key", false, &l->key);
+            if ((v = mget(t, "client_ca")))
+                get_path(c, v, "tls client_ca", false, &l->client_ca);
+        }
+        if (addr_ok) {
+            cfg->nlisten++;
+        } else {
+            free(l->certificate);
+            free(l->key);
+            free(l->client_ca);
+            memset(l, 0, sizeof *l);
+        }
     }
 }
 
@@ -1694,12 +1715,15 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
         }
     }
     v->ai = (v->categories & (1u << BG_CAT_AI_INTERACTION)) != 0;
+    /* A basis that is present but broken is reported once, not again as "no basis". */
+    size_t basis_errors = c->d->nerrors;
     if ((f = mget(n, "scc")))
         parse_scc(c, v, f);
     if ((f = mget(n, "dpf")))
         parse_dpf(c, v, f);
     if ((f = mget(n, "bcr")))
         get_bool(c, f, "bcr", &v->bcr);
+    basis_errors = c->d->nerrors - basis_errors;
     if ((f = mget(n, "on_violation"))) {
         int e = get_enum(c, f, "on_violation", viol);
         if (e >= 0)
@@ -1723,7 +1747,7 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
         if (no_basis && (v->has_scc || v->bcr || (v->has_dpf && v->dpf.certified)))
             ERR(c, f->pos, "vendor '%s': basis: none contradicts its scc, dpf or bcr", v->name);
     }
-    if (regs && regs->kind == BG_YNODE_SEQ && c->regions_ok && cfg->jurisdiction_region >= 0)
+    if (regs && regs->kind == BG_YNODE_SEQ && c->regions_ok && cfg->jurisdiction_region >= 0 && !basis_errors)
         check_basis(c, v, regs, no_basis);
 }
 
@@ -1908,13 +1932,60 @@ static void parse_jurisdiction(ctx_t *c, const bg_ynode_t *n)
     free(cands);
 }
 
+/* Position of a "FILE:LINE:COL: ..." message as a sort key: the regions file's messages first,
+ * then the config's, each by line and column. Anything else sorts last. */
+static uint64_t msg_key(const char *m, const char *name, const char *regions)
+{
+    uint64_t group;
+    size_t skip;
+    if (regions && strncmp(m, regions, strlen(regions)) == 0 && m[strlen(regions)] == ':') {
+        group = 0;
+        skip = strlen(regions);
+    } else if (strncmp(m, name, strlen(name)) == 0 && m[strlen(name)] == ':') {
+        group = 1;
+        skip = strlen(name);
+    } else {
+        return UINT64_MAX;
+    }
+    const char *p = m + skip + 1;
+    uint64_t line = 0, col = 0;
+    if (parse_u64(&p, &line) != 0 || *p != ':')
+        return group << 62; /* "FILE: message": first in its file */
+    p++;
+    if (parse_u64(&p, &col) != 0)
+        col = 0;
+    if (line > 0x3fffffff)
+        line = 0x3fffffff;
+    if (col > 0xffffffff)
+        col = 0xffffffff;
+    return group << 62 | line << 32 | col;
+}
+
+/* Sort the messages a load added (from index `from`) into file order; stable, so messages at
+ * one position keep the order they were found in. At most MAX_DIAG + 1 entries. */
+static void sort_messages(char **list, size_t from, size_t n, const char *name, const char *regions)
+{
+    if (n > MAX_DIAG) /* keep the "too many problems" line last */
+        n = MAX_DIAG;
+    for (size_t i = from + 1; i < n; i++) {
+        char *m = list[i];
+        uint64_t k = msg_key(m, name, regions);
+        size_t j = i;
+        while (j > from && msg_key(list[j - 1], name, regions) > k) {
+            list[j] = list[j - 1];
+            j--;
+        }
+        list[j] = m;
+    }
+}
+
 static int load(const char *name, const char *data, size_t len, int64_t now_s, bg_config_t **out, bg_diag_t *d)
 {
     static const char *const top_keys[] = {"jurisdiction", "mode", "listen", "admin", "workers", "user",
                                            "pid_file", "limits", "geoip", "regions", "classification",
                                            "encryption", "records", "vendors", NULL};
     static const char *const modes[] = {"enforce", "report-only", NULL};
-    size_t before = d->nerrors;
+    size_t before = d->nerrors, wbefore = d->nwarnings;
     bg_config_t *cfg = xcalloc(1, sizeof *cfg);
     set_defaults(cfg);
     cfg->path = xstrdup(name);
@@ -2023,6 +2094,8 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
         if (cfg->vendors[i].max_body == 0)
             cfg->vendors[i].max_body = cfg->limits.max_body;
 
+    sort_messages(d->errors, before, d->nerrors, name, cfg->regions_path);
+    sort_messages(d->warnings, wbefore, d->nwarnings, name, cfg->regions_path);
     if (d->nerrors != before)
         goto fail;
     bg_ydoc_dispose(&doc);
@@ -2075,6 +2148,20 @@ void bg_config_release(bg_config_t *cfg)
 
 /* ------------------------------------------------------------------ lookups */
 
+static inline int ascii_lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
+
+/* host[0..len) equals the lowercase NUL-terminated h, ignoring ASCII case (h is stored lowercase). */
+static bool host_eq(const char *host, size_t len, const char *h)
+{
+    size_t i = 0;
+    for (; i < len; i++)
+        if (h[i] == 0 || ascii_lower((unsigned char)host[i]) != h[i])
+            return false;
+    return h[i] == 0;
+}
+
+/* Linear over the vendors' hosts: the struct is public and may be built by hand, so there is no
+ * private index to rely on. A few hundred hosts cost a few microseconds. */
 const bg_vendor_t *bg_config_route(const bg_config_t *cfg, const char *host, size_t len)
 {
     if (!cfg || !host)
@@ -2083,10 +2170,11 @@ const bg_vendor_t *bg_config_route(const bg_config_t *cfg, const char *host, siz
         len--;
     if (len == 0 || len > 253)
         return NULL;
+    int first = ascii_lower((unsigned char)host[0]);
     for (size_t i = 0; i < cfg->nvendors; i++)
         for (size_t k = 0; k < cfg->vendors[i].nhosts; k++) {
             const char *h = cfg->vendors[i].hosts[k];
-            if (h[0] != '*' && bg_span_ieq(host, len, h))
+            if (h[0] == first && host_eq(host, len, h))
                 return &cfg->vendors[i];
         }
     /* Wildcards: the longest matching suffix wins; "*.x.com" needs a non-empty label before ".x.com". */
@@ -2098,8 +2186,7 @@ const bg_vendor_t *bg_config_route(const bg_config_t *cfg, const char *host, siz
             if (h[0] != '*')
                 continue;
             size_t sl = strlen(h + 1);
-            if (len > sl + 0 && sl > bestlen && host[len - sl - 1] != '.' &&
-                bg_span_ieq2(host + len - sl, sl, h + 1, sl)) {
+            if (len > sl && sl > bestlen && host[len - sl - 1] != '.' && host_eq(host + len - sl, sl, h + 1)) {
                 best = &cfg->vendors[i];
                 bestlen = sl;
             }

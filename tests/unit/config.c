@@ -921,6 +921,9 @@ static void test_err_vendors(void)
                "t.yaml:9:19: vendor 'a': scc module must be 1, 2, 3 or 4 (Decision 2021/914), got '5'");
     EXPECT_ERR(BASE VENDOR_A "    scc: {module: 0, signed: 2024-01-01, expires: 2027-01-01}\n", 1,
                "t.yaml:9:19: vendor 'a': scc module must be 1, 2, 3 or 4 (Decision 2021/914), got '0'");
+    /* A broken basis is one problem: no second "no transfer basis" message for it. */
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [US], scc: {module: 9}}\n", 3,
+               "t.yaml:6:64: vendor 'a': scc module must be 1, 2, 3 or 4 (Decision 2021/914), got '9'");
     EXPECT_ERR(BASE VENDOR_A "    scc: {module: 2, signed: 2024-03-01, expires: 2023-03-01}\n", 1,
                "t.yaml:9:51: vendor 'a': scc expires 2023-03-01 is not after signed 2024-03-01");
     EXPECT_ERR(BASE VENDOR_A "    scc: {module: 2, signed: 2024-02-30, expires: 2027-03-01}\n", 1,
@@ -1044,6 +1047,9 @@ static void test_err_listen(void)
                "listen:\n  - address: 127.0.0.1\n",
                1,
                "t.yaml:5:14: bad listen address '127.0.0.1': expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080");
+    /* A bad address does not hide the listener's other problems. */
+    EXPECT_ERR(HEAD3 "listen:\n  - address: 1.2.3.4\n    tls: {certificate: @/none.crt, key: @/gw.key}\n", 2,
+               with_tmp("t.yaml:6:24: tls certificate: cannot read '%s/none.crt': No such file or directory"));
     EXPECT_ERR("jurisdiction: EEA\nregions: @/regions.yaml\ngeoip: {database: @/geo.mmdb}\n"
                "listen:\n  - address: localhost:8080\n",
                1,
@@ -1087,6 +1093,15 @@ static void test_err_collects_all(void)
     CHECK(has(d.errors, d.nerrors, "t.yaml:8:23: host 'a.example' is on two vendors: 'a' (line 7) and 'a'"));
     CHECK(has(d.errors, d.nerrors,
               "t.yaml:8:65: vendor 'a': scc module must be 1, 2, 3 or 4 (Decision 2021/914), got '9'"));
+    /* Reported in file order, whatever order the sections were checked in. */
+    int prev_line = 0, prev_col = 0;
+    for (size_t i = 0; i < d.nerrors; i++) {
+        int line = 0, col = 0;
+        CHECK_INT(sscanf(d.errors[i], "t.yaml:%d:%d:", &line, &col), 2);
+        CHECK(line > prev_line || (line == prev_line && col >= prev_col));
+        prev_line = line;
+        prev_col = col;
+    }
     if (d.nerrors != 7)
         dump(&d);
     bg_diag_dispose(&d);
