@@ -14,6 +14,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -875,6 +877,82 @@ static void test_full_disk(void)
     CHECK_INT(WEXITSTATUS(st), 0);
 }
 
+/* A really full file system: a 256 KiB tmpfs in a private mount namespace (root only; the
+ * mount disappears with the child). write(2) fails with ENOSPC; deleting a filler file and a
+ * reopen bring the writer back. Exit 77: cannot mount here (skipped). */
+static void tmpfs_child(void)
+{
+    char dir[] = "/tmp/bg-records-tmpfs-XXXXXX";
+    if (!mkdtemp(dir))
+        _exit(77);
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", dir, "tmpfs", 0, "size=256k") != 0) {
+        rmdir(dir);
+        _exit(77);
+    }
+    char p[128], filler[128], out[2048];
+    snprintf(p, sizeof p, "%s/t.jsonl", dir);
+    snprintf(filler, sizeof filler, "%s/filler", dir);
+    static char junk[64 * 1024];
+    spit(filler, junk, sizeof junk);
+    bg_config_t c = cfg_for(p, 0, 0, BG_FSYNC_ALWAYS);
+    bg_records_t *w = NULL;
+    char err[256];
+    CHECK_INT(bg_records_open(&c, &w, err, sizeof err), 0);
+    if (!w)
+        return;
+    reset_waiter();
+    int rc = 0;
+    uint64_t sent = 0;
+    for (int i = 0; i < 100000 && rc == 0; i++) {
+        rc = submit_n(w, 0, (uint64_t)i, 1);
+        sent += rc == 0;
+        if (i % 50 == 0)
+            usleep(1000);
+    }
+    CHECK_INT(rc, -EIO);
+    CHECK(!bg_records_healthy(w));
+    CHECK(wait_done(sent, 5000));
+    CHECK_INT(waiter.last_error, -ENOSPC);
+    char *files[1] = {p};
+    CHECK_INT(verify(files, 1, out, sizeof out), 0);
+    CHECK_INT(count_lines(p), waiter.ok);
+    CHECK_INT(unlink(filler), 0);
+    bg_records_reopen(w);
+    for (int i = 0; i < 200 && !bg_records_healthy(w); i++)
+        usleep(10000);
+    CHECK(bg_records_healthy(w));
+    uint64_t before = waiter.ok + waiter.failed;
+    CHECK_INT(submit_n(w, 0, 500000, 10), 0);
+    CHECK(wait_done(before + 10, 5000));
+    bg_records_close(w);
+    CHECK_INT(verify(files, 1, out, sizeof out), 0);
+    CHECK_INT(count_lines(p), waiter.ok);
+    umount(dir);
+    rmdir(dir);
+}
+
+static void test_full_tmpfs(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        bg_test_failed_now = 0;
+        tmpfs_child();
+        fflush(NULL);
+        _exit(bg_test_failed_now ? 1 : 0);
+    }
+    int st = 0;
+    CHECK(pid > 0);
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st));
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+        fprintf(stderr, "  (cannot mount a tmpfs here: ENOSPC test skipped; the RLIMIT_FSIZE test still ran)\n");
+        return;
+    }
+    CHECK_INT(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/bg-records-XXXXXX");
@@ -892,6 +970,7 @@ int main(void)
     RUN(test_restart_torn_and_reopen);
     RUN(test_retention);
     RUN(test_full_disk);
+    RUN(test_full_tmpfs);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
