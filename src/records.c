@@ -506,6 +506,10 @@ static void *writer_main(void *arg)
         w->reopen_req = false;
         pthread_mutex_unlock(&w->mu);
 
+        /* Reopen before writing what was taken with the request: a record submitted after
+         * bg_records_reopen returned must land in the new file. */
+        if (reopen)
+            reopen_now(w);
         if (k) {
             process(w, batch, k, status);
             for (size_t i = 0; i < k; i++) {
@@ -519,8 +523,6 @@ static void *writer_main(void *arg)
             if (rc != 0)
                 mark_failed(w, "fsync", -rc);
         }
-        if (reopen)
-            reopen_now(w);
         if (mono_ms() - w->last_retention_ms >= RETENTION_CHECK_MS)
             retention(w);
         pthread_mutex_lock(&w->mu);

@@ -85,10 +85,12 @@ int bg_records_json_string(const char *v, size_t vn, char *out, size_t outlen);
  *  next string into out and returns true, false at the end (or on a non-string element). */
 bool bg_records_json_array_next(const char *v, size_t vn, size_t *pos, char *out, size_t outlen);
 
-/* Internal to records_*.c (the writer encodes bodies on the submitting thread, chains them on
- * its own): the record up to but excluding ,"prev"; and appending ,"prev"…,"hash"…} to a body
- * that starts at out->data[start]. */
+/* Internal to records_*.c: the writer encodes bodies on the submitting thread and chains them
+ * on its own. Not for other modules. */
+/** Append the record up to but excluding its ,"prev" member to out. Pure. */
 void bg_records_encode_body(const bg_record_t *r, bg_buf_t *out);
+/** Complete a body that starts at out->data[start]: append ,"prev":"<prev>", hash the canonical
+ *  form, append ,"hash":"<hash>"} and write the hash into hash_out (may alias prev). Pure. */
 void bg_records_chain_body(bg_buf_t *out, size_t start, const char prev[65], char hash_out[65]);
 
 typedef struct bg_records bg_records_t; /* the writer: one thread, a bounded queue */

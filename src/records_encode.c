@@ -26,12 +26,28 @@ void bg_record_id_make(int64_t ts_ms, unsigned worker, uint64_t seq, char out[27
     out[26] = 0;
 }
 
+/* Plain appends, not printf: this runs once per transfer on the workers. */
 static void put_str(bg_buf_t *b, const char *key, const char *val)
 {
-    bg_buf_printf(b, ",\"%s\":\"", key);
+    bg_buf_append(b, ",\"", 2);
+    bg_buf_puts(b, key);
+    bg_buf_append(b, "\":\"", 3);
     if (val)
         bg_buf_json_escape(b, val, strlen(val));
     bg_buf_append(b, "\"", 1);
+}
+
+static void put_u64(bg_buf_t *b, const char *key, uint64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof tmp;
+    do
+        tmp[--n] = (char)('0' + v % 10);
+    while ((v /= 10) && n);
+    bg_buf_append(b, ",\"", 2);
+    bg_buf_puts(b, key);
+    bg_buf_append(b, "\":", 2);
+    bg_buf_append(b, tmp + n, sizeof tmp - n);
 }
 
 /* Everything up to (and excluding) the ,"prev" member. */
@@ -74,9 +90,11 @@ static void encode_body(const bg_record_t *r, bg_buf_t *b)
     }
     bg_buf_printf(b, ",\"decision\":\"%s\"", bg_decision_name(r->decision));
     put_str(b, "reason", r->reason);
-    bg_buf_printf(b, ",\"enforced\":%s,\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu",
-                  r->enforced ? "true" : "false", r->status, (unsigned long long)r->bytes_in,
-                  (unsigned long long)r->bytes_out, (unsigned long long)r->duration_ms);
+    bg_buf_puts(b, r->enforced ? ",\"enforced\":true" : ",\"enforced\":false");
+    bg_buf_printf(b, ",\"status\":%d", r->status);
+    put_u64(b, "bytes_in", r->bytes_in);
+    put_u64(b, "bytes_out", r->bytes_out);
+    put_u64(b, "duration_ms", r->duration_ms);
     put_str(b, "protocol", r->protocol);
     put_str(b, "config_version", r->config_version);
 }
