@@ -206,9 +206,9 @@ static inline uint32_t key_hash(const char *k, size_t n)
     return h;
 }
 
-static kslot_t *kt_slot(kslot_t *kt, const char *k, size_t n, bool insert)
+static kslot_t *kt_slot_h(kslot_t *kt, const char *k, size_t n, bool insert, uint32_t h)
 {
-    uint32_t h = key_hash(k, n) & (KT_SIZE - 1);
+    h &= KT_SIZE - 1;
     for (unsigned probe = 0; probe < KT_SIZE; probe++, h = (h + 1) & (KT_SIZE - 1)) {
         kslot_t *s = &kt[h];
         if (s->len == 0)
@@ -217,6 +217,11 @@ static kslot_t *kt_slot(kslot_t *kt, const char *k, size_t n, bool insert)
             return s;
     }
     return NULL;
+}
+
+static kslot_t *kt_slot(kslot_t *kt, const char *k, size_t n, bool insert)
+{
+    return kt_slot_h(kt, k, n, insert, key_hash(k, n));
 }
 
 static void kt_add(kslot_t *kt, const char *k, size_t n, uint32_t flags, int custom)
@@ -253,40 +258,126 @@ typedef struct {
     int custom;
 } kinfo_t;
 
-/* Flags of a key: the exact table first, then a few word rules for compound keys. */
-static kinfo_t key_info(const bg_classifier_t *c, const char *k, size_t n)
+/* Word rules for compound keys the exact table does not hold (nk normalized, l >= 4). One pass
+ * over the key, dispatching on each letter to the few words that start with it. */
+enum { W_PHONE = 1, W_CRED = 2, W_NOCRED = 4, W_DEVICE = 8, W_IMEI = 16, W_DOB = 32, W_SSN = 64, W_NINO = 128,
+       W_GEO = 256, W_AI = 512, W_ID = 1024 };
+
+static inline bool at_word(const char *nk, size_t l, size_t i, const char *w, size_t wl)
 {
-    char nk[KEY_MAX + 1];
-    size_t l = key_norm(k, n, nk);
+    return i + wl <= l && memcmp(nk + i, w, wl) == 0;
+}
+#define AT(w) at_word(nk, l, i, w, sizeof w - 1)
+
+static kinfo_t key_words(const char *nk, size_t l)
+{
     kinfo_t r = {0, -1};
-    if (l == 0)
-        return r;
-    const kslot_t *s = kt_slot(c->kt, nk, l, false);
-    if (s) {
-        r.flags = s->flags;
-        r.custom = s->custom;
-        return r;
+    unsigned w = 0;
+    for (size_t i = 0; i < l; i++) {
+        switch (nk[i]) {
+        case 'a':
+            if (AT("apikey") || AT("accesstoken") || AT("authtoken"))
+                w |= W_CRED;
+            else if (AT("advertisingid"))
+                w |= W_DEVICE;
+            break;
+        case 'b':
+            if (AT("birth"))
+                w |= W_DOB;
+            else if (AT("bearertoken"))
+                w |= W_CRED;
+            break;
+        case 'c':
+            if (AT("csrf"))
+                w |= W_NOCRED;
+            else if (AT("coord"))
+                w |= W_GEO;
+            else if (AT("count") || AT("checksum"))
+                w |= W_ID;
+            break;
+        case 'd':
+            if (AT("deviceid"))
+                w |= W_DEVICE;
+            else if (AT("duration"))
+                w |= W_ID;
+            break;
+        case 'h':
+            if (AT("hardwareid"))
+                w |= W_DEVICE;
+            else if (AT("hash"))
+                w |= W_ID;
+            break;
+        case 'i':
+            if (AT("imei"))
+                w |= W_IMEI;
+            else if (AT("idfa"))
+                w |= W_DEVICE;
+            else if (AT("invoice"))
+                w |= W_ID;
+            break;
+        case 'l':
+            if (AT("location") || AT("latlng") || AT("latlon"))
+                w |= W_GEO;
+            break;
+        case 'm':
+            if (AT("mobile") || AT("msisdn"))
+                w |= W_PHONE;
+            else if (AT("macaddress"))
+                w |= W_DEVICE;
+            break;
+        case 'n':
+            if (AT("nationalinsurance"))
+                w |= W_NINO;
+            break;
+        case 'o':
+            if (AT("order"))
+                w |= W_ID;
+            break;
+        case 'p':
+            if (AT("phone"))
+                w |= W_PHONE;
+            else if (AT("password") || AT("passwd") || AT("privatekey"))
+                w |= W_CRED;
+            else if (AT("prompt"))
+                w |= W_AI;
+            break;
+        case 'r':
+            if (AT("refreshtoken"))
+                w |= W_CRED;
+            else if (AT("reference"))
+                w |= W_ID;
+            break;
+        case 's':
+            if (AT("secret") || AT("sessiontoken") || AT("sessionid"))
+                w |= W_CRED;
+            else if (AT("socialsecurity"))
+                w |= W_SSN;
+            break;
+        case 't':
+            if (AT("tracking") || AT("timestamp"))
+                w |= W_ID;
+            break;
+        case 'x':
+            if (AT("xsrf"))
+                w |= W_NOCRED;
+            break;
+        default:
+            break;
+        }
     }
-    if (l < 4)
-        return r;
-    if (has(nk, l, "phone") || has(nk, l, "mobile") || has(nk, l, "msisdn"))
+    if (w & W_PHONE)
         r.flags |= K_PHONE;
-    else if ((has(nk, l, "password") || has(nk, l, "passwd") || has(nk, l, "secret") || has(nk, l, "apikey") ||
-              has(nk, l, "accesstoken") || has(nk, l, "refreshtoken") || has(nk, l, "authtoken") ||
-              has(nk, l, "sessiontoken") || has(nk, l, "bearertoken") || has(nk, l, "sessionid") ||
-              has(nk, l, "privatekey")) &&
-             !has(nk, l, "csrf") && !has(nk, l, "xsrf"))
+    else if ((w & W_CRED) && !(w & W_NOCRED))
         r.flags |= K_CRED;
-    else if (has(nk, l, "deviceid") || has(nk, l, "advertisingid") || has(nk, l, "idfa") ||
-             has(nk, l, "macaddress") || has(nk, l, "hardwareid"))
+    else if (w & W_DEVICE)
         r.flags |= K_DEVICE;
-    else if (has(nk, l, "imei"))
+    else if (w & W_IMEI)
         r.flags |= K_DEVICE | K_IMEI;
-    else if (has(nk, l, "birth"))
+    else if (w & W_DOB)
         r.flags |= K_DOB;
-    else if (has(nk, l, "socialsecurity"))
+    else if (w & W_SSN)
         r.flags |= K_SSN;
-    else if (has(nk, l, "nationalinsurance"))
+    else if (w & W_NINO)
         r.flags |= K_NINO;
     else if (ends(nk, l, "latitude") || (l >= 5 && ends(nk, l, "lat")))
         r.flags |= K_LAT;
@@ -301,17 +392,16 @@ static kinfo_t key_info(const bg_classifier_t *c, const char *k, size_t n)
                 r.flags |= K_NAME;
     } else if (ends(nk, l, "version") || ends(nk, l, "build"))
         r.flags |= K_VERSION;
-    else if (has(nk, l, "location") || has(nk, l, "coord") || has(nk, l, "latlng") || has(nk, l, "latlon"))
+    else if (w & W_GEO)
         r.flags |= K_GEO;
-    else if (has(nk, l, "prompt"))
+    else if (w & W_AI)
         r.flags |= K_AI;
-    if (!r.flags && (ends(nk, l, "id") || ends(nk, l, "ms") || ends(nk, l, "at") || ends(nk, l, "ts") ||
-                     has(nk, l, "order") || has(nk, l, "tracking") || has(nk, l, "invoice") ||
-                     has(nk, l, "reference") || has(nk, l, "timestamp") ||
-                     has(nk, l, "duration") || has(nk, l, "count") || has(nk, l, "hash") || has(nk, l, "checksum")))
+    if (!r.flags && ((w & W_ID) || ends(nk, l, "id") || ends(nk, l, "ms") || ends(nk, l, "at") || ends(nk, l, "ts")))
         r.flags |= K_IDNUM;
     return r;
 }
+#undef AT
+
 
 bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t errlen)
 {
@@ -482,9 +572,21 @@ typedef struct {
     char path[64];
 } pending_t;
 
+#define KCACHE 64 /* per-call cache of key rules: bodies repeat their keys */
+
+typedef struct {
+    uint32_t hash;
+    uint8_t len;
+    char key[KEY_MAX + 1];
+    uint32_t flags;
+    int custom;
+} kcache_t;
+
 typedef struct {
     const bg_classifier_t *c;
     bg_classification_t *out;
+    kcache_t *kcache;
+    uint64_t kc_valid;
     const char *base;   /* the buffer offsets refer to */
     uint8_t where;
     uint16_t header;
@@ -510,6 +612,40 @@ typedef struct {
     const uint32_t *map; /* NULL: identity; else map[k] = raw offset (from rawoff) of t[k], map[n] = raw len */
     bool plus;           /* form encoding: '+' is a space */
 } val_t;
+
+/* key_info with a per-call cache for the word rules (a body repeats its keys). */
+static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+{
+    char nk[KEY_MAX + 1];
+    size_t l = key_norm(k, n, nk);
+    kinfo_t r = {0, -1};
+    if (l == 0)
+        return r;
+    uint32_t h = key_hash(nk, l);
+    const kslot_t *e = kt_slot_h(s->c->kt, nk, l, false, h);
+    if (e) {
+        r.flags = e->flags;
+        r.custom = e->custom;
+        return r;
+    }
+    if (l < 4)
+        return r;
+    unsigned slot = h & (KCACHE - 1);
+    kcache_t *kc = &s->kcache[slot];
+    if ((s->kc_valid >> slot & 1) && kc->hash == h && kc->len == l && memcmp(kc->key, nk, l) == 0) {
+        r.flags = kc->flags;
+        r.custom = kc->custom;
+        return r;
+    }
+    r = key_words(nk, l);
+    kc->hash = h;
+    kc->len = (uint8_t)l;
+    memcpy(kc->key, nk, l);
+    kc->flags = r.flags;
+    kc->custom = r.custom;
+    s->kc_valid |= 1ull << slot;
+    return r;
+}
 
 static void scratch(scan_t *s, size_t n)
 {
@@ -1046,6 +1182,8 @@ static size_t nino_at(const unsigned char *t, size_t n, size_t i)
     unsigned a = lower(t[i]), b = lower(t[i + 1]);
     if (a - 'a' >= 26u || b - 'a' >= 26u)
         return 0;
+    if (!isd(t[i + 2]) && !(t[i + 2] == ' ' && isd(t[i + 3])))
+        return 0;
     if (strchr("dfiquv", (int)a) || strchr("dfioquv", (int)b))
         return 0;
     char pfx[3] = {(char)a, (char)b, 0};
@@ -1113,6 +1251,9 @@ static size_t jwt_at(const unsigned char *t, size_t n, size_t i)
 /* Known API key shapes: a vendor prefix then enough key characters. */
 static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
 {
+    /* Only letters that start a known prefix get here at all. */
+    if (!strchr("srwAgxhnSa", t[i]))
+        return 0;
     static const struct {
         const char *p;
         unsigned min;
@@ -1122,8 +1263,10 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
                {"xoxa-", 20},    {"AIza", 30},     {"glpat-", 20},   {"sk-proj-", 20}, {"sk-ant-", 20},
                {"sk-", 32},      {"SG.", 40},      {"hf_", 30},      {"npm_", 30}};
     for (size_t k = 0; k < sizeof pre / sizeof pre[0]; k++) {
+        if (t[i] != (unsigned char)pre[k].p[0] || i + 1 >= n || t[i + 1] != (unsigned char)pre[k].p[1])
+            continue;
         size_t pl = strlen(pre[k].p);
-        if (i + pl > n || t[i] != (unsigned char)pre[k].p[0] || memcmp(t + i, pre[k].p, pl) != 0)
+        if (i + pl > n || memcmp(t + i, pre[k].p, pl) != 0)
             continue;
         size_t j = i + pl;
         while (j < n && (is_b64url(t[j]) || t[j] == '.'))
@@ -1651,9 +1794,9 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 char kb[128];
                 size_t kl = tok.len < sizeof kb ? tok.len : sizeof kb;
                 kl = bg_json_unescape(body + tok.start, kl, kb, NULL);
-                ki = key_info(s->c, kb, kl);
+                ki = key_info_s(s, kb, kl);
             } else {
-                ki = key_info(s->c, body + tok.start, tok.len);
+                ki = key_info_s(s, body + tok.start, tok.len);
             }
             top->key_off = tok.start;
             top->key_len = tok.len;
@@ -1787,7 +1930,7 @@ static void scan_params(scan_t *s, size_t off, size_t len)
         kl = pct_decode(p, kl, true, key, NULL);
         s->path = key;
         s->path_len = kl;
-        kinfo_t ki = key_info(s->c, key, kl);
+        kinfo_t ki = key_info_s(s, key, kl);
         if (eq) {
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
@@ -1956,7 +2099,7 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
             else if (s->c->enabled[BG_DET_FILE_UPLOAD])
                 s->out->categories |= 1u << BG_CAT_CONTENT;
         } else {
-            kinfo_t ki = key_info(s->c, key, kl);
+            kinfo_t ki = key_info_s(s, key, kl);
             val_t v = {coff, (const unsigned char *)content, clen, NULL, false};
             scan_value(s, ki, &v, s->ai_route && (ki.flags & K_AI), true);
         }
@@ -2031,7 +2174,7 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
             emit_path(s, BG_DET_SESSION_COOKIE, vs, ve - vs, false, NULL);
             continue;
         }
-        kinfo_t ki = key_info(s->c, v + ns, ne - ns);
+        kinfo_t ki = key_info_s(s, v + ns, ne - ns);
         val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false};
         scan_value(s, ki, &val, false, false);
     }
@@ -2051,13 +2194,13 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         (h->name_len >= 7 && bg_span_ieq(h->name, 7, "sec-ch-")) ||
         (h->name_len >= 5 && bg_span_ieq(h->name, 5, "x-b3-")))
         return;
-    kinfo_t ki = key_info(s->c, h->name, h->name_len);
+    kinfo_t ki = key_info_s(s, h->name, h->name_len);
     /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. */
     char norm[KEY_MAX + 1];
     size_t nl = key_norm(h->name, h->name_len, norm);
     if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL)) && nl > 1 &&
         norm[0] == 'x') {
-        kinfo_t k2 = key_info(s->c, norm + 1, nl - 1);
+        kinfo_t k2 = key_info_s(s, norm + 1, nl - 1);
         ki.flags |= k2.flags & ~(H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL);
         if (ki.custom < 0)
             ki.custom = k2.custom;
@@ -2234,7 +2377,9 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     bg_buf_reset(&out->inflated);
 
     scan_t s;
+    kcache_t kcache[KCACHE];
     memset(&s, 0, sizeof s);
+    s.kcache = kcache;
     s.c = c;
     s.out = out;
     s.ai_route = in->ai_route;
