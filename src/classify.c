@@ -775,6 +775,22 @@ static const uint8_t cls[256] = {
     ['+'] = CP, ['('] = CP, [':'] = CC,
     ['-'] = CB, ['_'] = CB,
 };
+/* First two letters of the API key prefixes apikey_at knows. */
+static inline bool key_start(unsigned c, unsigned c1)
+{
+    switch (c) {
+    case 's': return c1 == 'k';
+    case 'r': return c1 == 'k';
+    case 'w': return c1 == 'h';
+    case 'A': return c1 == 'K' || c1 == 'S' || c1 == 'I';
+    case 'g': return c1 == 'h' || c1 == 'i' || c1 == 'l';
+    case 'x': return c1 == 'o';
+    case 'S': return c1 == 'G';
+    case 'h': return c1 == 'f';
+    case 'n': return c1 == 'p';
+    default: return false;
+    }
+}
 
 static inline bool isd(unsigned c) { return c - '0' < 10u; }
 static inline bool isal(unsigned c) { return (cls[c] & CA) != 0; }
@@ -1184,7 +1200,10 @@ static size_t nino_at(const unsigned char *t, size_t n, size_t i)
         return 0;
     if (!isd(t[i + 2]) && !(t[i + 2] == ' ' && isd(t[i + 3])))
         return 0;
-    if (strchr("dfiquv", (int)a) || strchr("dfioquv", (int)b))
+    /* First letter not D F I Q U V; second not D F I O Q U V. */
+    static const uint32_t bad1 = 1u << 3 | 1u << 5 | 1u << 8 | 1u << 16 | 1u << 20 | 1u << 21;
+    static const uint32_t bad2 = bad1 | 1u << 14;
+    if ((bad1 >> (a - 'a') & 1) || (bad2 >> (b - 'a') & 1))
         return 0;
     char pfx[3] = {(char)a, (char)b, 0};
     static const char *const bad[] = {"bg", "gb", "nk", "kn", "tn", "nt", "zz"};
@@ -1252,7 +1271,7 @@ static size_t jwt_at(const unsigned char *t, size_t n, size_t i)
 static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
 {
     /* Only letters that start a known prefix get here at all. */
-    if (!strchr("srwAgxhnSa", t[i]))
+    if (i + 1 >= n || !key_start(t[i], t[i + 1]))
         return 0;
     static const struct {
         const char *p;
@@ -1488,6 +1507,18 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
         }
         size_t e = 0;
         unsigned det = 0;
+        if ((cl & (CU | CL)) && !s->c->ncustom) {
+            /* Cheap gate for words: only shapes that some detector can start. */
+            unsigned c1 = i + 1 < n ? t[i + 1] : 0, c2 = i + 2 < n ? t[i + 2] : 0;
+            bool maybe = isd(c2) || c2 == ' ' || c2 == ':' || c2 == '-' || c1 == ':' ||
+                         (i + 3 < n && t[i + 3] == ':') || (i + 4 < n && (t[i + 4] == ':' || t[i + 4] == '.')) ||
+                         (c == 'e' && c1 == 'y') || key_start(c, c1);
+            if (!maybe) {
+                while (i + 1 < n && (cls[t[i + 1]] & CA))
+                    i++;
+                continue;
+            }
+        }
         if (cl & CD)
             e = digit_start(t, n, i, fl, &det);
         else if (c == '+' || c == '(') {
@@ -1504,6 +1535,10 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
                 continue; /* would cut into an e-mail */
             emit_v(s, det, v, i, e);
             i = e - 1;
+        } else if (cl & CA) {
+            /* Nothing starts here: skip the rest of the word. */
+            while (i + 1 < n && (cls[t[i + 1]] & CA))
+                i++;
         }
     }
 }
