@@ -838,6 +838,7 @@ static const char *const not_phone_kw[] = {"order", "card", "account", "tracking
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
 static const char *const imei_kw[] = {"imei"};
+static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
 /* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts. */
 static size_t ipv4_at(const unsigned char *t, size_t n, size_t i)
@@ -1118,6 +1119,10 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
             (paren || (sepkind[0] == sepkind[1] && (sepkind[0] == '-' || sepkind[0] == '.'))))
             p->nanp = true;
         if (ngr == 4 && glen[0] == 1 && glen[1] == 3 && glen[2] == 3 && glen[3] == 4 && sepkind[0] == '-')
+            p->nanp = true;
+        /* "425 882 9090": spaces only with a valid NANP area code and exchange (first digit 2-9). */
+        if (ngr == 3 && glen[0] == 3 && glen[1] == 3 && glen[2] == 4 && !paren && sepkind[0] == ' ' &&
+            sepkind[1] == ' ' && t[i] >= '2' && t[i + 4] >= '2')
             p->nanp = true;
         /* Dates: yyyy-mm-dd, dd/mm/yyyy, dd.mm.yyyy */
         if (ngr == 3 && ((glen[0] == 4 && glen[1] <= 2 && glen[2] <= 2) || (glen[0] <= 2 && glen[1] <= 2 && glen[2] == 4)) &&
@@ -1417,6 +1422,16 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
     if (!(fl & F_NOPHONE) && (e = phone_at(t, n, i, false))) {
         *det = BG_DET_PHONE;
         return e;
+    }
+    /* A date right after "date of birth", "DOB", "born": 1990-01-31, 31/01/1990, 31.01.1990. */
+    size_t g0 = i + g.glen[0];
+    if ((g.glen[0] == 4 || g.glen[0] <= 2) && g0 + 1 < n && (t[g0] == '-' || t[g0] == '/' || t[g0] == '.') &&
+        isd(t[g0 + 1]) && kw_before(t, i, 24, dob_kw, sizeof dob_kw / sizeof dob_kw[0])) {
+        phone_t p;
+        if (phone_parse(t, n, i, &p) && p.date) {
+            *det = BG_DET_DATE_OF_BIRTH;
+            return p.end;
+        }
     }
     return 0;
 }
@@ -2440,6 +2455,8 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     }
     const char *body = in->body;
     size_t blen = in->body ? in->body_len : 0;
+    s.path = NULL;
+    s.path_len = 0;
     const char *reason = NULL;
     s.where = BG_WHERE_BODY;
     s.header = 0;

@@ -194,6 +194,25 @@ static void test_phone_context(void)
     CHECK_INT(count("phone"), 0);
     text("The invoice number is 12345678");
     CHECK_INT(count("phone"), 0);
+    s = "ring 425 882 9090";
+    text(s);
+    CHECK_FOUND("phone", s, "425 882 9090");
+    text("lot 125 882 9090"); /* no NANP area code starts with 1 */
+    CHECK_INT(count("phone"), 0);
+}
+
+static void test_text_dob_and_paths(void)
+{
+    const char *s = "Date of birth: 31/01/1990, joined 2024-10-13";
+    reset_headers();
+    add_header("Content-Type", "text/plain");
+    add_header("X-Note", "none");
+    classify_full(NULL, s, strlen(s), false);
+    CHECK_INT(count("date_of_birth"), 1);
+    CHECK_FOUND("date_of_birth", s, "31/01/1990");
+    /* A text body's finding names no key: not the last header scanned. */
+    CHECK_STR(nth("date_of_birth", 0)->path, "");
+    CHECK_INT(nth("date_of_birth", 0)->where, BG_WHERE_BODY);
 }
 
 static void test_jwt_and_api_keys(void)
@@ -619,6 +638,7 @@ int main(void)
     RUN(test_text_detectors_offsets);
     RUN(test_text_lookalikes);
     RUN(test_phone_context);
+    RUN(test_text_dob_and_paths);
     RUN(test_jwt_and_api_keys);
     RUN(test_json_paths_offsets);
     RUN(test_json_escapes);
