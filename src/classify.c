@@ -2355,6 +2355,20 @@ static const char *inflate_body(const char *body, size_t n, bool gzip, uint64_t 
             reason = "inflate_limit";
             break;
         }
+        if (rc == Z_STREAM_END && z.avail_in > 0) {
+            /* Bytes after the end: further gzip members (decoders concatenate them, so they are
+             * scanned too); after a deflate stream they are garbage that must not pass unseen. */
+            if (!gzip) {
+                reason = "malformed_gzip";
+                break;
+            }
+            if (inflateReset(&z) != Z_OK) {
+                reason = "malformed_gzip";
+                break;
+            }
+            rc = Z_OK;
+            continue;
+        }
         if (rc == Z_STREAM_END)
             break;
         if (rc == Z_BUF_ERROR && z.avail_in == 0) {
@@ -2475,6 +2489,9 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
             reason = "unknown_encoding";
             goto done;
         }
+        /* A declared binary type is not scanned: no need to inflate it. */
+        if (ctl && out->body_kind == BG_BODY_OTHER)
+            goto done;
         uint64_t limit = in->max_inflate ? in->max_inflate : 16u << 20;
         if (limit > UINT32_MAX)
             limit = UINT32_MAX;

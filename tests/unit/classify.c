@@ -527,6 +527,29 @@ static void test_gzip(void)
     classify_full(NULL, "not gzip at all", 15, false);
     CHECK(R.unscannable);
     CHECK_STR(R.unscannable_reason, "malformed_gzip");
+    /* Two gzip members: the second is scanned too (decoders concatenate them). */
+    const char *p1 = "{\"a\":\"x\",", *p2 = "\"b\":\"ann@example.com\"}";
+    n = gz(p1, strlen(p1), buf, sizeof buf, 15 + 16);
+    n += gz(p2, strlen(p2), buf + n, sizeof buf - n, 15 + 16);
+    classify_full(NULL, (const char *)buf, n, false);
+    CHECK(!R.unscannable);
+    CHECK_INT(R.inflated.len, strlen(p1) + strlen(p2));
+    CHECK_INT(count("email"), 1);
+    /* Garbage after a deflate stream is not ignored. */
+    H[1].value = "deflate";
+    H[1].value_len = 7;
+    n = gz(plain, strlen(plain), buf, sizeof buf, 15);
+    memcpy(buf + n, "TRAILING", 8);
+    classify_full(NULL, (const char *)buf, n + 8, false);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "malformed_gzip");
+    /* A declared binary type is not inflated nor scanned. */
+    H[0].value = "image/png";
+    H[0].value_len = 9;
+    classify_full(NULL, "\x89PNG garbage", 12, false);
+    CHECK(!R.unscannable);
+    CHECK(!R.body_inflated);
+    CHECK_INT(R.body_kind, BG_BODY_OTHER);
 }
 
 static void test_zip_bomb(void)
