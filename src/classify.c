@@ -617,11 +617,20 @@ typedef struct {
 static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
-    size_t l = key_norm(k, n, nk);
+    /* Normalize and hash in one pass (key_norm + key_hash). */
+    size_t l = 0;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n && l < KEY_MAX; i++) {
+        unsigned c = lower((unsigned char)k[i]);
+        if ((c - 'a' < 26u) || (c - '0' < 10u)) {
+            nk[l++] = (char)c;
+            h = (h ^ c) * 16777619u;
+        }
+    }
+    nk[l] = 0;
     kinfo_t r = {0, -1};
     if (l == 0)
         return r;
-    uint32_t h = key_hash(nk, l);
     const kslot_t *e = kt_slot_h(s->c->kt, nk, l, false, h);
     if (e) {
         r.flags = e->flags;
