@@ -592,6 +592,7 @@ typedef struct {
     uint16_t header;
     bool json_string;
     bool ai_route;
+    bool cats_only;     /* inside a span already reported whole: record categories only */
     const char *path;   /* non-JSON path text */
     size_t path_len;
     frame_t *frames;    /* JSON only */
@@ -719,6 +720,8 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
     if (det >= c->ndet || !c->enabled[det] || len == 0)
         return;
     out->categories |= 1u << c->cats[det];
+    if (s->cats_only)
+        return;
     size_t from = out->nfindings > RECENT ? out->nfindings - RECENT : 0;
     if (from < s->recent_from)
         from = s->recent_from;
@@ -1687,8 +1690,14 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
         emit_v(s, BG_DET__BUILTIN + (unsigned)ki.custom, v, a, b);
         return;
     }
-    if (ai)
+    if (ai) {
+        /* The prompt is sealed whole; what is inside it still adds its categories. */
         emit_v(s, BG_DET_AI_PROMPT, v, a, b);
+        s->cats_only = true;
+        scan_text(s, v, 0);
+        s->cats_only = false;
+        return;
+    }
     unsigned fl = 0;
     if (k & K_CRED) {
         size_t x = a;

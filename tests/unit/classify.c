@@ -351,6 +351,13 @@ static void test_ai_route(void)
     classify_full(NULL, b, strlen(b), false);
     CHECK_INT(count("ai_prompt"), 0);
     CHECK_INT(count("email"), 1);
+    /* Many findings inside one prompt: still one span, no overlaps. */
+    b = "{\"prompt\":\"a@b.example c@d.example e@f.example g@h.example i@j.example k@l.example m@n.example "
+        "o@p.example q@r.example s@t.example 4111111111111111\"}";
+    classify_full(NULL, b, strlen(b), true);
+    CHECK_INT(R.nfindings, 1);
+    CHECK_INT(count("ai_prompt"), 1);
+    CHECK(R.categories & (1u << BG_CAT_FINANCIAL));
 }
 
 /* ---------------------------------------------------------------- headers, path, query, form */
