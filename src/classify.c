@@ -593,6 +593,8 @@ typedef struct {
     bool json_string;
     bool ai_route;
     bool cats_only;     /* inside a span already reported whole: record categories only */
+    size_t (*espan)[2]; /* e-mail spans of the value being scanned (grown as needed) */
+    size_t espan_cap;
     const char *path;   /* non-JSON path text */
     size_t path_len;
     frame_t *frames;    /* JSON only */
@@ -1491,24 +1493,26 @@ static size_t letter_start(const scan_t *s, const unsigned char *t, size_t n, si
     return 0;
 }
 
-#define MAX_EMAILS 32
-
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
 {
     const unsigned char *t = v->t;
     size_t n = v->n;
-    size_t ea[MAX_EMAILS], eb[MAX_EMAILS], ne = 0, ei = 0;
+    size_t ne = 0, ei = 0;
     if (!(fl & F_CLIENTIP)) {
         const unsigned char *p = memchr(t, '@', n);
         while (p) {
             size_t at = (size_t)(p - t), a, b;
             if (email_around(t, n, at, &a, &b)) {
                 emit_v(s, BG_DET_EMAIL, v, a, b);
-                if (ne < MAX_EMAILS) {
-                    ea[ne] = a;
-                    eb[ne] = b;
-                    ne++;
+                if (ne == s->espan_cap) {
+                    s->espan_cap = s->espan_cap ? 2 * s->espan_cap : 16;
+                    s->espan = realloc(s->espan, s->espan_cap * sizeof *s->espan);
+                    if (!s->espan)
+                        abort();
                 }
+                s->espan[ne][0] = a;
+                s->espan[ne][1] = b;
+                ne++;
                 at = b > at ? b - 1 : at;
             }
             p = at + 1 < n ? memchr(t + at + 1, '@', n - at - 1) : NULL;
@@ -1526,10 +1530,10 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             if ((cl & CD) && (p == '.' || (p == '-' && i >= 2 && isd(t[i - 2]))))
                 continue;
         }
-        while (ei < ne && eb[ei] <= i)
+        while (ei < ne && s->espan[ei][1] <= i)
             ei++;
-        if (ei < ne && ea[ei] <= i) {
-            i = eb[ei] - 1;
+        if (ei < ne && s->espan[ei][0] <= i) {
+            i = s->espan[ei][1] - 1;
             continue;
         }
         size_t e = 0;
@@ -1558,7 +1562,7 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             e = letter_start(s, t, n, i, fl, &det);
         }
         if (e > i) {
-            if (ei < ne && ea[ei] < e)
+            if (ei < ne && s->espan[ei][0] < e)
                 continue; /* would cut into an e-mail */
             emit_v(s, det, v, i, e);
             i = e - 1;
@@ -2567,5 +2571,6 @@ done:
         OPENSSL_cleanse(s.dec, s.cap);
     free(s.dec);
     free(s.map);
+    free(s.espan);
     return 0;
 }
