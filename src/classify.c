@@ -206,9 +206,9 @@ static inline uint32_t key_hash(const char *k, size_t n)
     return h;
 }
 
-static kslot_t *kt_slot(kslot_t *kt, const char *k, size_t n, bool insert)
+static kslot_t *kt_slot_h(kslot_t *kt, const char *k, size_t n, bool insert, uint32_t h)
 {
-    uint32_t h = key_hash(k, n) & (KT_SIZE - 1);
+    h &= KT_SIZE - 1;
     for (unsigned probe = 0; probe < KT_SIZE; probe++, h = (h + 1) & (KT_SIZE - 1)) {
         kslot_t *s = &kt[h];
         if (s->len == 0)
@@ -217,6 +217,11 @@ static kslot_t *kt_slot(kslot_t *kt, const char *k, size_t n, bool insert)
             return s;
     }
     return NULL;
+}
+
+static kslot_t *kt_slot(kslot_t *kt, const char *k, size_t n, bool insert)
+{
+    return kt_slot_h(kt, k, n, insert, key_hash(k, n));
 }
 
 static void kt_add(kslot_t *kt, const char *k, size_t n, uint32_t flags, int custom)
@@ -253,40 +258,126 @@ typedef struct {
     int custom;
 } kinfo_t;
 
-/* Flags of a key: the exact table first, then a few word rules for compound keys. */
-static kinfo_t key_info(const bg_classifier_t *c, const char *k, size_t n)
+/* Word rules for compound keys the exact table does not hold (nk normalized, l >= 4). One pass
+ * over the key, dispatching on each letter to the few words that start with it. */
+enum { W_PHONE = 1, W_CRED = 2, W_NOCRED = 4, W_DEVICE = 8, W_IMEI = 16, W_DOB = 32, W_SSN = 64, W_NINO = 128,
+       W_GEO = 256, W_AI = 512, W_ID = 1024 };
+
+static inline bool at_word(const char *nk, size_t l, size_t i, const char *w, size_t wl)
 {
-    char nk[KEY_MAX + 1];
-    size_t l = key_norm(k, n, nk);
+    return i + wl <= l && memcmp(nk + i, w, wl) == 0;
+}
+#define AT(w) at_word(nk, l, i, w, sizeof w - 1)
+
+static kinfo_t key_words(const char *nk, size_t l)
+{
     kinfo_t r = {0, -1};
-    if (l == 0)
-        return r;
-    const kslot_t *s = kt_slot(c->kt, nk, l, false);
-    if (s) {
-        r.flags = s->flags;
-        r.custom = s->custom;
-        return r;
+    unsigned w = 0;
+    for (size_t i = 0; i < l; i++) {
+        switch (nk[i]) {
+        case 'a':
+            if (AT("apikey") || AT("accesstoken") || AT("authtoken"))
+                w |= W_CRED;
+            else if (AT("advertisingid"))
+                w |= W_DEVICE;
+            break;
+        case 'b':
+            if (AT("birth"))
+                w |= W_DOB;
+            else if (AT("bearertoken"))
+                w |= W_CRED;
+            break;
+        case 'c':
+            if (AT("csrf"))
+                w |= W_NOCRED;
+            else if (AT("coord"))
+                w |= W_GEO;
+            else if (AT("count") || AT("checksum"))
+                w |= W_ID;
+            break;
+        case 'd':
+            if (AT("deviceid"))
+                w |= W_DEVICE;
+            else if (AT("duration"))
+                w |= W_ID;
+            break;
+        case 'h':
+            if (AT("hardwareid"))
+                w |= W_DEVICE;
+            else if (AT("hash"))
+                w |= W_ID;
+            break;
+        case 'i':
+            if (AT("imei"))
+                w |= W_IMEI;
+            else if (AT("idfa"))
+                w |= W_DEVICE;
+            else if (AT("invoice"))
+                w |= W_ID;
+            break;
+        case 'l':
+            if (AT("location") || AT("latlng") || AT("latlon"))
+                w |= W_GEO;
+            break;
+        case 'm':
+            if (AT("mobile") || AT("msisdn"))
+                w |= W_PHONE;
+            else if (AT("macaddress"))
+                w |= W_DEVICE;
+            break;
+        case 'n':
+            if (AT("nationalinsurance"))
+                w |= W_NINO;
+            break;
+        case 'o':
+            if (AT("order"))
+                w |= W_ID;
+            break;
+        case 'p':
+            if (AT("phone"))
+                w |= W_PHONE;
+            else if (AT("password") || AT("passwd") || AT("privatekey"))
+                w |= W_CRED;
+            else if (AT("prompt"))
+                w |= W_AI;
+            break;
+        case 'r':
+            if (AT("refreshtoken"))
+                w |= W_CRED;
+            else if (AT("reference"))
+                w |= W_ID;
+            break;
+        case 's':
+            if (AT("secret") || AT("sessiontoken") || AT("sessionid"))
+                w |= W_CRED;
+            else if (AT("socialsecurity"))
+                w |= W_SSN;
+            break;
+        case 't':
+            if (AT("tracking") || AT("timestamp"))
+                w |= W_ID;
+            break;
+        case 'x':
+            if (AT("xsrf"))
+                w |= W_NOCRED;
+            break;
+        default:
+            break;
+        }
     }
-    if (l < 4)
-        return r;
-    if (has(nk, l, "phone") || has(nk, l, "mobile") || has(nk, l, "msisdn"))
+    if (w & W_PHONE)
         r.flags |= K_PHONE;
-    else if ((has(nk, l, "password") || has(nk, l, "passwd") || has(nk, l, "secret") || has(nk, l, "apikey") ||
-              has(nk, l, "accesstoken") || has(nk, l, "refreshtoken") || has(nk, l, "authtoken") ||
-              has(nk, l, "sessiontoken") || has(nk, l, "bearertoken") || has(nk, l, "sessionid") ||
-              has(nk, l, "privatekey")) &&
-             !has(nk, l, "csrf") && !has(nk, l, "xsrf"))
+    else if ((w & W_CRED) && !(w & W_NOCRED))
         r.flags |= K_CRED;
-    else if (has(nk, l, "deviceid") || has(nk, l, "advertisingid") || has(nk, l, "idfa") ||
-             has(nk, l, "macaddress") || has(nk, l, "hardwareid"))
+    else if (w & W_DEVICE)
         r.flags |= K_DEVICE;
-    else if (has(nk, l, "imei"))
+    else if (w & W_IMEI)
         r.flags |= K_DEVICE | K_IMEI;
-    else if (has(nk, l, "birth"))
+    else if (w & W_DOB)
         r.flags |= K_DOB;
-    else if (has(nk, l, "socialsecurity"))
+    else if (w & W_SSN)
         r.flags |= K_SSN;
-    else if (has(nk, l, "nationalinsurance"))
+    else if (w & W_NINO)
         r.flags |= K_NINO;
     else if (ends(nk, l, "latitude") || (l >= 5 && ends(nk, l, "lat")))
         r.flags |= K_LAT;
@@ -301,17 +392,16 @@ static kinfo_t key_info(const bg_classifier_t *c, const char *k, size_t n)
                 r.flags |= K_NAME;
     } else if (ends(nk, l, "version") || ends(nk, l, "build"))
         r.flags |= K_VERSION;
-    else if (has(nk, l, "location") || has(nk, l, "coord") || has(nk, l, "latlng") || has(nk, l, "latlon"))
+    else if (w & W_GEO)
         r.flags |= K_GEO;
-    else if (has(nk, l, "prompt"))
+    else if (w & W_AI)
         r.flags |= K_AI;
-    if (!r.flags && (ends(nk, l, "id") || ends(nk, l, "ms") || ends(nk, l, "at") || ends(nk, l, "ts") ||
-                     has(nk, l, "order") || has(nk, l, "tracking") || has(nk, l, "invoice") ||
-                     has(nk, l, "reference") || has(nk, l, "timestamp") ||
-                     has(nk, l, "duration") || has(nk, l, "count") || has(nk, l, "hash") || has(nk, l, "checksum")))
+    if (!r.flags && ((w & W_ID) || ends(nk, l, "id") || ends(nk, l, "ms") || ends(nk, l, "at") || ends(nk, l, "ts")))
         r.flags |= K_IDNUM;
     return r;
 }
+#undef AT
+
 
 bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t errlen)
 {
@@ -482,14 +572,29 @@ typedef struct {
     char path[64];
 } pending_t;
 
+#define KCACHE 64 /* per-call cache of key rules: bodies repeat their keys */
+
+typedef struct {
+    uint32_t hash;
+    uint8_t len;
+    char key[KEY_MAX + 1];
+    uint32_t flags;
+    int custom;
+} kcache_t;
+
 typedef struct {
     const bg_classifier_t *c;
     bg_classification_t *out;
+    kcache_t *kcache;
+    uint64_t kc_valid;
     const char *base;   /* the buffer offsets refer to */
     uint8_t where;
     uint16_t header;
     bool json_string;
     bool ai_route;
+    bool cats_only;     /* inside a span already reported whole: record categories only */
+    size_t (*espan)[2]; /* e-mail spans of the value being scanned (grown as needed) */
+    size_t espan_cap;
     const char *path;   /* non-JSON path text */
     size_t path_len;
     frame_t *frames;    /* JSON only */
@@ -510,6 +615,49 @@ typedef struct {
     const uint32_t *map; /* NULL: identity; else map[k] = raw offset (from rawoff) of t[k], map[n] = raw len */
     bool plus;           /* form encoding: '+' is a space */
 } val_t;
+
+/* key_info with a per-call cache for the word rules (a body repeats its keys). */
+static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+{
+    char nk[KEY_MAX + 1];
+    /* Normalize and hash in one pass (key_norm + key_hash). */
+    size_t l = 0;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n && l < KEY_MAX; i++) {
+        unsigned c = lower((unsigned char)k[i]);
+        if ((c - 'a' < 26u) || (c - '0' < 10u)) {
+            nk[l++] = (char)c;
+            h = (h ^ c) * 16777619u;
+        }
+    }
+    nk[l] = 0;
+    kinfo_t r = {0, -1};
+    if (l == 0)
+        return r;
+    const kslot_t *e = kt_slot_h(s->c->kt, nk, l, false, h);
+    if (e) {
+        r.flags = e->flags;
+        r.custom = e->custom;
+        return r;
+    }
+    if (l < 4)
+        return r;
+    unsigned slot = h & (KCACHE - 1);
+    kcache_t *kc = &s->kcache[slot];
+    if ((s->kc_valid >> slot & 1) && kc->hash == h && kc->len == l && memcmp(kc->key, nk, l) == 0) {
+        r.flags = kc->flags;
+        r.custom = kc->custom;
+        return r;
+    }
+    r = key_words(nk, l);
+    kc->hash = h;
+    kc->len = (uint8_t)l;
+    memcpy(kc->key, nk, l);
+    kc->flags = r.flags;
+    kc->custom = r.custom;
+    s->kc_valid |= 1ull << slot;
+    return r;
+}
 
 static void scratch(scan_t *s, size_t n)
 {
@@ -574,6 +722,8 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
     if (det >= c->ndet || !c->enabled[det] || len == 0)
         return;
     out->categories |= 1u << c->cats[det];
+    if (s->cats_only)
+        return;
     size_t from = out->nfindings > RECENT ? out->nfindings - RECENT : 0;
     if (from < s->recent_from)
         from = s->recent_from;
@@ -639,6 +789,22 @@ static const uint8_t cls[256] = {
     ['+'] = CP, ['('] = CP, [':'] = CC,
     ['-'] = CB, ['_'] = CB,
 };
+/* First two letters of the API key prefixes apikey_at knows. */
+static inline bool key_start(unsigned c, unsigned c1)
+{
+    switch (c) {
+    case 's': return c1 == 'k';
+    case 'r': return c1 == 'k';
+    case 'w': return c1 == 'h';
+    case 'A': return c1 == 'K' || c1 == 'S' || c1 == 'I';
+    case 'g': return c1 == 'h' || c1 == 'i' || c1 == 'l';
+    case 'x': return c1 == 'o';
+    case 'S': return c1 == 'G';
+    case 'h': return c1 == 'f';
+    case 'n': return c1 == 'p';
+    default: return false;
+    }
+}
 
 static inline bool isd(unsigned c) { return c - '0' < 10u; }
 static inline bool isal(unsigned c) { return (cls[c] & CA) != 0; }
@@ -686,6 +852,7 @@ static const char *const not_phone_kw[] = {"order", "card", "account", "tracking
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
 static const char *const imei_kw[] = {"imei"};
+static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
 /* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts. */
 static size_t ipv4_at(const unsigned char *t, size_t n, size_t i)
@@ -967,6 +1134,10 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
             p->nanp = true;
         if (ngr == 4 && glen[0] == 1 && glen[1] == 3 && glen[2] == 3 && glen[3] == 4 && sepkind[0] == '-')
             p->nanp = true;
+        /* "425 882 9090": spaces only with a valid NANP area code and exchange (first digit 2-9). */
+        if (ngr == 3 && glen[0] == 3 && glen[1] == 3 && glen[2] == 4 && !paren && sepkind[0] == ' ' &&
+            sepkind[1] == ' ' && t[i] >= '2' && t[i + 4] >= '2')
+            p->nanp = true;
         /* Dates: yyyy-mm-dd, dd/mm/yyyy, dd.mm.yyyy */
         if (ngr == 3 && ((glen[0] == 4 && glen[1] <= 2 && glen[2] <= 2) || (glen[0] <= 2 && glen[1] <= 2 && glen[2] == 4)) &&
             !paren)
@@ -1046,7 +1217,12 @@ static size_t nino_at(const unsigned char *t, size_t n, size_t i)
     unsigned a = lower(t[i]), b = lower(t[i + 1]);
     if (a - 'a' >= 26u || b - 'a' >= 26u)
         return 0;
-    if (strchr("dfiquv", (int)a) || strchr("dfioquv", (int)b))
+    if (!isd(t[i + 2]) && !(t[i + 2] == ' ' && isd(t[i + 3])))
+        return 0;
+    /* First letter not D F I Q U V; second not D F I O Q U V. */
+    static const uint32_t bad1 = 1u << 3 | 1u << 5 | 1u << 8 | 1u << 16 | 1u << 20 | 1u << 21;
+    static const uint32_t bad2 = bad1 | 1u << 14;
+    if ((bad1 >> (a - 'a') & 1) || (bad2 >> (b - 'a') & 1))
         return 0;
     char pfx[3] = {(char)a, (char)b, 0};
     static const char *const bad[] = {"bg", "gb", "nk", "kn", "tn", "nt", "zz"};
@@ -1113,6 +1289,9 @@ static size_t jwt_at(const unsigned char *t, size_t n, size_t i)
 /* Known API key shapes: a vendor prefix then enough key characters. */
 static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
 {
+    /* Only letters that start a known prefix get here at all. */
+    if (i + 1 >= n || !key_start(t[i], t[i + 1]))
+        return 0;
     static const struct {
         const char *p;
         unsigned min;
@@ -1122,8 +1301,10 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
                {"xoxa-", 20},    {"AIza", 30},     {"glpat-", 20},   {"sk-proj-", 20}, {"sk-ant-", 20},
                {"sk-", 32},      {"SG.", 40},      {"hf_", 30},      {"npm_", 30}};
     for (size_t k = 0; k < sizeof pre / sizeof pre[0]; k++) {
+        if (t[i] != (unsigned char)pre[k].p[0] || i + 1 >= n || t[i + 1] != (unsigned char)pre[k].p[1])
+            continue;
         size_t pl = strlen(pre[k].p);
-        if (i + pl > n || t[i] != (unsigned char)pre[k].p[0] || memcmp(t + i, pre[k].p, pl) != 0)
+        if (i + pl > n || memcmp(t + i, pre[k].p, pl) != 0)
             continue;
         size_t j = i + pl;
         while (j < n && (is_b64url(t[j]) || t[j] == '.'))
@@ -1256,6 +1437,16 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
         *det = BG_DET_PHONE;
         return e;
     }
+    /* A date right after "date of birth", "DOB", "born": 1990-01-31, 31/01/1990, 31.01.1990. */
+    size_t g0 = i + g.glen[0];
+    if ((g.glen[0] == 4 || g.glen[0] <= 2) && g0 + 1 < n && (t[g0] == '-' || t[g0] == '/' || t[g0] == '.') &&
+        isd(t[g0 + 1]) && kw_before(t, i, 24, dob_kw, sizeof dob_kw / sizeof dob_kw[0])) {
+        phone_t p;
+        if (phone_parse(t, n, i, &p) && p.date) {
+            *det = BG_DET_DATE_OF_BIRTH;
+            return p.end;
+        }
+    }
     return 0;
 }
 
@@ -1302,24 +1493,26 @@ static size_t letter_start(const scan_t *s, const unsigned char *t, size_t n, si
     return 0;
 }
 
-#define MAX_EMAILS 32
-
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
 {
     const unsigned char *t = v->t;
     size_t n = v->n;
-    size_t ea[MAX_EMAILS], eb[MAX_EMAILS], ne = 0, ei = 0;
+    size_t ne = 0, ei = 0;
     if (!(fl & F_CLIENTIP)) {
         const unsigned char *p = memchr(t, '@', n);
         while (p) {
             size_t at = (size_t)(p - t), a, b;
             if (email_around(t, n, at, &a, &b)) {
                 emit_v(s, BG_DET_EMAIL, v, a, b);
-                if (ne < MAX_EMAILS) {
-                    ea[ne] = a;
-                    eb[ne] = b;
-                    ne++;
+                if (ne == s->espan_cap) {
+                    s->espan_cap = s->espan_cap ? 2 * s->espan_cap : 16;
+                    s->espan = realloc(s->espan, s->espan_cap * sizeof *s->espan);
+                    if (!s->espan)
+                        abort();
                 }
+                s->espan[ne][0] = a;
+                s->espan[ne][1] = b;
+                ne++;
                 at = b > at ? b - 1 : at;
             }
             p = at + 1 < n ? memchr(t + at + 1, '@', n - at - 1) : NULL;
@@ -1337,14 +1530,26 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             if ((cl & CD) && (p == '.' || (p == '-' && i >= 2 && isd(t[i - 2]))))
                 continue;
         }
-        while (ei < ne && eb[ei] <= i)
+        while (ei < ne && s->espan[ei][1] <= i)
             ei++;
-        if (ei < ne && ea[ei] <= i) {
-            i = eb[ei] - 1;
+        if (ei < ne && s->espan[ei][0] <= i) {
+            i = s->espan[ei][1] - 1;
             continue;
         }
         size_t e = 0;
         unsigned det = 0;
+        if ((cl & (CU | CL)) && !s->c->ncustom) {
+            /* Cheap gate for words: only shapes that some detector can start. */
+            unsigned c1 = i + 1 < n ? t[i + 1] : 0, c2 = i + 2 < n ? t[i + 2] : 0;
+            bool maybe = isd(c2) || c2 == ' ' || c2 == ':' || c2 == '-' || c1 == ':' ||
+                         (i + 3 < n && t[i + 3] == ':') || (i + 4 < n && (t[i + 4] == ':' || t[i + 4] == '.')) ||
+                         (c == 'e' && c1 == 'y') || key_start(c, c1);
+            if (!maybe) {
+                while (i + 1 < n && (cls[t[i + 1]] & CA))
+                    i++;
+                continue;
+            }
+        }
         if (cl & CD)
             e = digit_start(t, n, i, fl, &det);
         else if (c == '+' || c == '(') {
@@ -1357,10 +1562,14 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             e = letter_start(s, t, n, i, fl, &det);
         }
         if (e > i) {
-            if (ei < ne && ea[ei] < e)
+            if (ei < ne && s->espan[ei][0] < e)
                 continue; /* would cut into an e-mail */
             emit_v(s, det, v, i, e);
             i = e - 1;
+        } else if (cl & CA) {
+            /* Nothing starts here: skip the rest of the word. */
+            while (i + 1 < n && (cls[t[i + 1]] & CA))
+                i++;
         }
     }
 }
@@ -1485,8 +1694,14 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
         emit_v(s, BG_DET__BUILTIN + (unsigned)ki.custom, v, a, b);
         return;
     }
-    if (ai)
+    if (ai) {
+        /* The prompt is sealed whole; what is inside it still adds its categories. */
         emit_v(s, BG_DET_AI_PROMPT, v, a, b);
+        s->cats_only = true;
+        scan_text(s, v, 0);
+        s->cats_only = false;
+        return;
+    }
     unsigned fl = 0;
     if (k & K_CRED) {
         size_t x = a;
@@ -1651,9 +1866,9 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 char kb[128];
                 size_t kl = tok.len < sizeof kb ? tok.len : sizeof kb;
                 kl = bg_json_unescape(body + tok.start, kl, kb, NULL);
-                ki = key_info(s->c, kb, kl);
+                ki = key_info_s(s, kb, kl);
             } else {
-                ki = key_info(s->c, body + tok.start, tok.len);
+                ki = key_info_s(s, body + tok.start, tok.len);
             }
             top->key_off = tok.start;
             top->key_len = tok.len;
@@ -1787,7 +2002,7 @@ static void scan_params(scan_t *s, size_t off, size_t len)
         kl = pct_decode(p, kl, true, key, NULL);
         s->path = key;
         s->path_len = kl;
-        kinfo_t ki = key_info(s->c, key, kl);
+        kinfo_t ki = key_info_s(s, key, kl);
         if (eq) {
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
@@ -1956,7 +2171,7 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
             else if (s->c->enabled[BG_DET_FILE_UPLOAD])
                 s->out->categories |= 1u << BG_CAT_CONTENT;
         } else {
-            kinfo_t ki = key_info(s->c, key, kl);
+            kinfo_t ki = key_info_s(s, key, kl);
             val_t v = {coff, (const unsigned char *)content, clen, NULL, false};
             scan_value(s, ki, &v, s->ai_route && (ki.flags & K_AI), true);
         }
@@ -2031,7 +2246,7 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
             emit_path(s, BG_DET_SESSION_COOKIE, vs, ve - vs, false, NULL);
             continue;
         }
-        kinfo_t ki = key_info(s->c, v + ns, ne - ns);
+        kinfo_t ki = key_info_s(s, v + ns, ne - ns);
         val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false};
         scan_value(s, ki, &val, false, false);
     }
@@ -2051,13 +2266,13 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         (h->name_len >= 7 && bg_span_ieq(h->name, 7, "sec-ch-")) ||
         (h->name_len >= 5 && bg_span_ieq(h->name, 5, "x-b3-")))
         return;
-    kinfo_t ki = key_info(s->c, h->name, h->name_len);
+    kinfo_t ki = key_info_s(s, h->name, h->name_len);
     /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. */
     char norm[KEY_MAX + 1];
     size_t nl = key_norm(h->name, h->name_len, norm);
     if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL)) && nl > 1 &&
         norm[0] == 'x') {
-        kinfo_t k2 = key_info(s->c, norm + 1, nl - 1);
+        kinfo_t k2 = key_info_s(s, norm + 1, nl - 1);
         ki.flags |= k2.flags & ~(H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL);
         if (ki.custom < 0)
             ki.custom = k2.custom;
@@ -2162,6 +2377,20 @@ static const char *inflate_body(const char *body, size_t n, bool gzip, uint64_t 
             reason = "inflate_limit";
             break;
         }
+        if (rc == Z_STREAM_END && z.avail_in > 0) {
+            /* Bytes after the end: further gzip members (decoders concatenate them, so they are
+             * scanned too); after a deflate stream they are garbage that must not pass unseen. */
+            if (!gzip) {
+                reason = "malformed_gzip";
+                break;
+            }
+            if (inflateReset(&z) != Z_OK) {
+                reason = "malformed_gzip";
+                break;
+            }
+            rc = Z_OK;
+            continue;
+        }
         if (rc == Z_STREAM_END)
             break;
         if (rc == Z_BUF_ERROR && z.avail_in == 0) {
@@ -2234,7 +2463,9 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     bg_buf_reset(&out->inflated);
 
     scan_t s;
+    kcache_t kcache[KCACHE];
     memset(&s, 0, sizeof s);
+    s.kcache = kcache;
     s.c = c;
     s.out = out;
     s.ai_route = in->ai_route;
@@ -2260,6 +2491,8 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     }
     const char *body = in->body;
     size_t blen = in->body ? in->body_len : 0;
+    s.path = NULL;
+    s.path_len = 0;
     const char *reason = NULL;
     s.where = BG_WHERE_BODY;
     s.header = 0;
@@ -2278,6 +2511,9 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
             reason = "unknown_encoding";
             goto done;
         }
+        /* A declared binary type is not scanned: no need to inflate it. */
+        if (ctl && out->body_kind == BG_BODY_OTHER)
+            goto done;
         uint64_t limit = in->max_inflate ? in->max_inflate : 16u << 20;
         if (limit > UINT32_MAX)
             limit = UINT32_MAX;
@@ -2335,5 +2571,6 @@ done:
         OPENSSL_cleanse(s.dec, s.cap);
     free(s.dec);
     free(s.map);
+    free(s.espan);
     return 0;
 }

@@ -1,0 +1,692 @@
+/*
+ * unit/classify.c — the classifier: each detector's validator and look-alikes, exact byte
+ * offsets in headers, path, query and bodies (JSON, form, multipart, text, gzip), key rules
+ * (product names, request ids, versions), overlap resolution, limits (zip bomb, depth, findings
+ * cap, truncated bodies) and custom detectors. Single-threaded.
+ */
+#include "classify.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static bg_classifier_t *C;
+static bg_classification_t R;
+static bg_header_t H[16];
+static size_t NH;
+
+static void reset_headers(void) { NH = 0; }
+static void add_header(const char *n, const char *v)
+{
+    H[NH++] = (bg_header_t){n, strlen(n), v, strlen(v)};
+}
+
+static void classify_full(const char *target, const char *body, size_t blen, bool ai)
+{
+    bg_classify_input_t in = {H, NH, target, target ? strlen(target) : 0, body, blen, false, ai, 0};
+    CHECK_INT(bg_classify(C, &in, &R), 0);
+}
+
+static void body_as(const char *ct, const char *body)
+{
+    reset_headers();
+    if (ct)
+        add_header("Content-Type", ct);
+    classify_full(NULL, body, strlen(body), false);
+}
+
+static int det(const char *name) { return bg_classifier_detector_find(C, name); }
+
+/* The i-th finding of detector `name` (or NULL). */
+static const bg_finding_t *nth(const char *name, int i)
+{
+    int d = det(name);
+    for (size_t k = 0; k < R.nfindings; k++)
+        if (R.findings[k].detector == d && i-- == 0)
+            return &R.findings[k];
+    return NULL;
+}
+
+static unsigned count(const char *name) { return R.counts[det(name)]; }
+
+/* Assert a finding of `name` covering exactly `want` in buf. */
+#define CHECK_FOUND(name, buf, want)                                                                 \
+    do {                                                                                             \
+        const bg_finding_t *_f = nth(name, 0);                                                       \
+        if (!_f)                                                                                     \
+            bg_test_fail(__FILE__, __LINE__, "no %s finding (want \"%s\")", name, want);             \
+        else                                                                                         \
+            CHECK_SPAN((buf) + _f->offset, _f->length, want);                                        \
+    } while (0)
+
+static void text(const char *s) { body_as("text/plain", s); }
+
+/* ---------------------------------------------------------------- validators */
+
+static void test_luhn_and_cards(void)
+{
+    CHECK(bg_detect_luhn("79927398713", 11));
+    CHECK(!bg_detect_luhn("79927398710", 11));
+    CHECK(bg_detect_card_valid("4111111111111111", 16));
+    CHECK(bg_detect_card_valid("4111 1111 1111 1111", 19));
+    CHECK(bg_detect_card_valid("378282246310005", 15));     /* Amex */
+    CHECK(bg_detect_card_valid("5555555555554444", 16));    /* Mastercard */
+    CHECK(bg_detect_card_valid("2223003122003222", 16));    /* Mastercard 2-series */
+    CHECK(bg_detect_card_valid("6011111111111117", 16));    /* Discover */
+    CHECK(bg_detect_card_valid("3530111333300000", 16));    /* JCB */
+    CHECK(!bg_detect_card_valid("4111111111111112", 16));   /* Luhn fails */
+    CHECK(!bg_detect_card_valid("9111111111111119", 16));   /* no issuer 9 */
+    CHECK(!bg_detect_card_valid("378282246310005000", 18)); /* Amex is 15 digits */
+    CHECK(!bg_detect_card_valid("0000000000000000", 16));
+    CHECK(!bg_detect_card_valid("41111111111", 11));
+}
+
+static void test_iban_validator(void)
+{
+    CHECK(bg_detect_iban_valid("GB82WEST12345698765432", 22));
+    CHECK(bg_detect_iban_valid("GB82 WEST 1234 5698 7654 32", 27));
+    CHECK(bg_detect_iban_valid("DE89370400440532013000", 22));
+    CHECK(bg_detect_iban_valid("NO9386011117947", 15));
+    CHECK(!bg_detect_iban_valid("GB82WEST12345698765433", 22)); /* mod 97 */
+    CHECK(!bg_detect_iban_valid("GB82WEST1234569876543", 21));  /* length for GB */
+    CHECK(!bg_detect_iban_valid("QQ82WEST12345698765432", 22)); /* no such country */
+    CHECK_INT(bg_detect_iban_length("FR"), 27);
+    CHECK_INT(bg_detect_iban_length("US"), 0);
+}
+
+static void test_ssn_validator(void)
+{
+    CHECK(bg_detect_ssn_valid("078-05-1123", 11));
+    CHECK(bg_detect_ssn_valid("536-22-1234", 11));
+    CHECK(bg_detect_ssn_valid("536 22 1234", 11));
+    CHECK(bg_detect_ssn_valid("536221234", 9));
+    CHECK(!bg_detect_ssn_valid("000-12-3456", 11));
+    CHECK(!bg_detect_ssn_valid("666-12-3456", 11));
+    CHECK(!bg_detect_ssn_valid("912-12-3456", 11));
+    CHECK(!bg_detect_ssn_valid("536-00-1234", 11));
+    CHECK(!bg_detect_ssn_valid("536-22-0000", 11));
+    CHECK(!bg_detect_ssn_valid("536-22.1234", 11));
+    CHECK(!bg_detect_ssn_valid("123-45-6789", 11));
+}
+
+static void test_email_ip_validators(void)
+{
+    CHECK(bg_detect_email_valid("ann.lee+x@mail.example.com", 26));
+    CHECK(bg_detect_email_valid("a@xn--80ak6aa92e.com", 20));
+    CHECK(!bg_detect_email_valid("logo@2x.png", 11));
+    CHECK(!bg_detect_email_valid("lodash@4.17.21", 14));
+    CHECK(!bg_detect_email_valid("a..b@example.com", 16));
+    CHECK(!bg_detect_email_valid("a@b", 3));
+    CHECK(bg_detect_ipv4_valid("192.168.1.1", 11));
+    CHECK(!bg_detect_ipv4_valid("192.168.1.256", 13));
+    CHECK(!bg_detect_ipv4_valid("192.168.01.1", 12));
+    CHECK(!bg_detect_ipv4_valid("1.2.3", 5));
+    CHECK(!bg_detect_ipv4_valid("1.2.3.4.5", 9));
+    CHECK(bg_detect_ipv6_valid("2001:db8::1", 11));
+    CHECK(bg_detect_ipv6_valid("::ffff:192.168.1.1", 18));
+    CHECK(bg_detect_ipv6_valid("fe80::1%eth0", 12));
+    CHECK(bg_detect_ipv6_valid("2001:db8:0:0:0:0:2:1", 20));
+    CHECK(!bg_detect_ipv6_valid("2001::db8::1", 12));
+    CHECK(!bg_detect_ipv6_valid("12:34:56", 8));
+    CHECK(!bg_detect_ipv6_valid("1:2:3:4:5:6:7:8:9", 17));
+    CHECK(!bg_detect_ipv6_valid("::", 2));
+    CHECK(!bg_detect_ipv6_valid("12345::1", 8));
+}
+
+/* ---------------------------------------------------------------- free text */
+
+static void test_text_detectors_offsets(void)
+{
+    const char *s = "Mail ann.lee@example.com or call (415) 555-0132, card 4111 1111 1111 1111, "
+                    "IBAN GB82 WEST 1234 5698 7654 32, SSN 078-05-1123, NI AB 12 34 56 C, from 203.0.113.7 "
+                    "and 2001:db8::1, MAC 00:1A:2B:3C:4D:5E, IMEI 49-015420-323751-8.";
+    text(s);
+    CHECK_INT(R.body_kind, BG_BODY_TEXT);
+    CHECK_FOUND("email", s, "ann.lee@example.com");
+    CHECK_INT(nth("email", 0)->offset, 5);
+    CHECK_FOUND("phone", s, "(415) 555-0132");
+    CHECK_INT(nth("phone", 0)->offset, 33);
+    CHECK_FOUND("card_number", s, "4111 1111 1111 1111");
+    CHECK_FOUND("iban", s, "GB82 WEST 1234 5698 7654 32");
+    CHECK_FOUND("us_ssn", s, "078-05-1123");
+    CHECK_FOUND("uk_nino", s, "AB 12 34 56 C");
+    CHECK_FOUND("ip_address", s, "203.0.113.7");
+    const bg_finding_t *v6 = nth("ip_address", 1);
+    CHECK(v6 != NULL);
+    if (v6)
+        CHECK_SPAN(s + v6->offset, v6->length, "2001:db8::1");
+    CHECK_FOUND("mac_address", s, "00:1A:2B:3C:4D:5E");
+    CHECK_FOUND("imei", s, "49-015420-323751-8");
+    CHECK_INT(R.nfindings, 10);
+    CHECK(R.categories & (1u << BG_CAT_FINANCIAL));
+    CHECK(R.categories & (1u << BG_CAT_DEVICE));
+    CHECK(R.categories & (1u << BG_CAT_IDENTIFIER));
+    CHECK_INT(R.nfindings, count("email") + count("phone") + count("card_number") + count("iban") +
+                               count("us_ssn") + count("uk_nino") + count("ip_address") +
+                               count("mac_address") + count("imei"));
+}
+
+static void test_text_lookalikes(void)
+{
+    /* Luhn-failing 16 digits, a 20-digit run containing a valid card, timestamps, order numbers,
+     * versions, OIDs, invalid SSNs, broken IBAN checksums, a retina asset, a package version,
+     * times and short hex runs, a date, broadcast MAC. */
+    text("order 4111111111111112; ref 41111111111111110000; ts 1705514597087; "
+         "Chrome/120.0.5807.148; v=3.14.22.190; oid 1.3.6.1.4.1.23067; 1.2.3.4.5; "
+         "claim 666-12-3456 and 536-22-0000; GB82WEST12345698765433; logo@2x.png lodash@4.17.21; "
+         "at 12:34:56 ratio 1:2:3:4 build bb:61:e0:91:fa on 2024-10-13; FF:FF:FF:FF:FF:FF; "
+         "zip 49865; isbn 978-3-16-148410-0; std::cout");
+    CHECK_INT(R.nfindings, 0);
+    CHECK_INT(R.categories, 0);
+}
+
+static void test_phone_context(void)
+{
+    const char *s = "Phone: 040 379 2455";
+    text(s);
+    CHECK_FOUND("phone", s, "040 379 2455");
+    s = "You can reach me on +44 20 7946 0958 x123 today";
+    text(s);
+    CHECK_FOUND("phone", s, "+44 20 7946 0958 x123");
+    /* Digits without context or phone shape are not phones. */
+    text("Meet me at 7943 2027 Prospect St");
+    CHECK_INT(count("phone"), 0);
+    text("The invoice number is 12345678");
+    CHECK_INT(count("phone"), 0);
+    s = "ring 425 882 9090";
+    text(s);
+    CHECK_FOUND("phone", s, "425 882 9090");
+    text("lot 125 882 9090"); /* no NANP area code starts with 1 */
+    CHECK_INT(count("phone"), 0);
+}
+
+static void test_text_dob_and_paths(void)
+{
+    const char *s = "Date of birth: 31/01/1990, joined 2024-10-13";
+    reset_headers();
+    add_header("Content-Type", "text/plain");
+    add_header("X-Note", "none");
+    classify_full(NULL, s, strlen(s), false);
+    CHECK_INT(count("date_of_birth"), 1);
+    CHECK_FOUND("date_of_birth", s, "31/01/1990");
+    /* A text body's finding names no key: not the last header scanned. */
+    CHECK_STR(nth("date_of_birth", 0)->path, "");
+    CHECK_INT(nth("date_of_birth", 0)->where, BG_WHERE_BODY);
+}
+
+static void test_jwt_and_api_keys(void)
+{
+    const char *s = "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U "
+                    "key sk_live_4eC39HqLyjWDarjtT1zdp7dc and AKIAIOSFODNN7EXAMPLE";
+    text(s);
+    CHECK_FOUND("jwt", s, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U");
+    CHECK_FOUND("api_key", s, "sk_live_4eC39HqLyjWDarjtT1zdp7dc");
+    CHECK_INT(count("api_key"), 2);
+    CHECK(R.categories == (1u << BG_CAT_CREDENTIAL));
+    /* A base64 image and a SHA-256 are not credentials. */
+    text("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ "
+         "3dd6f8cfae21eadab69bcbddae12535219baef86fbd9e1054eb2819adc75fbcf");
+    CHECK_INT(R.nfindings, 0);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static void test_json_paths_offsets(void)
+{
+    const char *b = "{\"user\":{\"first_name\":\"Audie\",\"email\":\"a.b@example.com\",\"phone\":\"(947) 336-6384\","
+                    "\"dob\":\"1965-09-18\",\"app_version\":\"2.12.2.1\"},\"items\":[{\"n\":1},{\"ip\":\"10.0.0.1\"}],"
+                    "\"lat\":45.22251,\"lon\":-137.68676}";
+    body_as("application/json", b);
+    CHECK_INT(R.body_kind, BG_BODY_JSON);
+    CHECK(!R.unscannable);
+    CHECK_FOUND("person_name", b, "Audie");
+    CHECK_STR(nth("person_name", 0)->path, "$.user.first_name");
+    CHECK_FOUND("email", b, "a.b@example.com");
+    CHECK_STR(nth("email", 0)->path, "$.user.email");
+    CHECK_INT(nth("email", 0)->json_string, 1);
+    CHECK_FOUND("phone", b, "(947) 336-6384");
+    CHECK_FOUND("date_of_birth", b, "1965-09-18");
+    CHECK_FOUND("ip_address", b, "10.0.0.1");
+    CHECK_STR(nth("ip_address", 0)->path, "$.items[1].ip");
+    CHECK_INT(count("ip_address"), 1); /* the app_version is not an address */
+    CHECK_INT(count("coordinates"), 2);
+    CHECK_STR(nth("coordinates", 0)->path, "$.lat");
+    CHECK_INT(nth("coordinates", 0)->json_string, 0);
+    CHECK_FOUND("coordinates", b, "45.22251");
+    CHECK(R.categories & (1u << BG_CAT_LOCATION));
+}
+
+static void test_json_escapes(void)
+{
+    const char *b = "{\"e\\u006dail\":\"ann\\u0040example.com\",\"note\":\"tel +44 20 7946 0958\"}";
+    body_as("application/json", b);
+    CHECK_FOUND("email", b, "ann\\u0040example.com");
+    CHECK_INT(nth("email", 0)->encoded, 1);
+    CHECK_FOUND("phone", b, "+44 20 7946 0958");
+    CHECK_INT(nth("phone", 0)->encoded, 0);
+}
+
+static void test_json_names_and_siblings(void)
+{
+    const char *b = "{\"name\":\"Awesome Metal Keyboard\",\"sku\":\"SKU-84144\",\"price\":981.89,\"version\":\"9.2.18.188\"}";
+    body_as("application/json", b);
+    CHECK_INT(R.nfindings, 0);
+    b = "{\"contacts\":[{\"name\":\"Robyn Rolfson\",\"mobile\":\"+14692294179\"}],\"product\":{\"name\":\"Widget Pro\"}}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 1);
+    CHECK_FOUND("person_name", b, "Robyn Rolfson");
+    CHECK_STR(nth("person_name", 0)->path, "$.contacts[0].name");
+    CHECK_FOUND("phone", b, "+14692294179");
+    /* The product key may come after the name: the decision waits for the object's end. */
+    b = "{\"name\":\"Frozen Bike\",\"id\":7,\"price\":3}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 0);
+    b = "{\"card\":{\"number\":\"4111-1111-1111-1111\",\"holder_name\":\"Dennis Franecki\"}}";
+    body_as("application/json", b);
+    CHECK_FOUND("card_number", b, "4111-1111-1111-1111");
+    CHECK_FOUND("person_name", b, "Dennis Franecki");
+}
+
+static void test_json_keys_lookalikes(void)
+{
+    body_as("application/json",
+            "{\"request_id\":\"80ea35a5-ed12-49fc-90bb-fc53c517fc22\",\"trace_id\":\"876d053ac202ff2c28c4ab12ef16adfb\","
+            "\"order_id\":\"4111111111111111\",\"created_at_ms\":1705514597087,\"duration_ms\":8377762,"
+            "\"chart\":{\"x\":86.82301,\"y\":-63.50127},\"ratio\":\"40.58781,-105.72384\","
+            "\"dependency\":\"lodash@4.17.21\",\"time\":\"12:34:56\",\"color\":\"#cd9bd8\",\"version\":\"1.2.3.4\"}");
+    CHECK_INT(R.nfindings, 0);
+    const char *b = "{\"device\":{\"device_id\":\"80ea35a5-ed12-49fc-90bb-fc53c517fc22\",\"imei\":\"87-071186-498874-5\","
+                    "\"idfa\":\"00000000-0000-0000-0000-000000000000\"},\"last_fix\":\"-1.59444,-85.77912\"}";
+    body_as("application/json", b);
+    CHECK_FOUND("device_id", b, "80ea35a5-ed12-49fc-90bb-fc53c517fc22");
+    CHECK_INT(count("device_id"), 1); /* an all-zero advertising id means "limit ad tracking" */
+    CHECK_INT(count("imei"), 1);
+    CHECK_FOUND("coordinates", b, "-1.59444,-85.77912");
+    b = "{\"api_key\":\"sk_live_qHZ2DDsUJwwMOLCii4q595uT5FVZLWBJ\",\"password\":\"hunter2hunter2\",\"csrf_token\":\"abcdefghijkl\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("api_key"), 2);
+    CHECK_FOUND("api_key", b, "sk_live_qHZ2DDsUJwwMOLCii4q595uT5FVZLWBJ");
+    b = "{\"applicant\":{\"ssn\":\"670-85-8156\",\"nino\":\"PS 41 83 70 C\"},\"claim_no\":\"097-51-0000\"}";
+    body_as("application/json", b);
+    CHECK_FOUND("us_ssn", b, "670-85-8156");
+    CHECK_INT(count("us_ssn"), 1);
+    CHECK_FOUND("uk_nino", b, "PS 41 83 70 C");
+}
+
+static void test_json_unscannable(void)
+{
+    body_as("application/json", "{\"a\":1,}");
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "malformed_json");
+    body_as("application/json", "{\"email\":\"ann@example.com\",\"x\":[1,2");
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "malformed_json");
+    CHECK_INT(count("email"), 1); /* what was read before the cut is still reported */
+    size_t n = 100000;
+    char *deep = malloc(n + 1);
+    memset(deep, '[', n);
+    deep[n] = 0;
+    body_as("application/json", deep);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "json_too_deep");
+    free(deep);
+    /* No Content-Type: sniffed as JSON, and broken JSON falls back to text, not unscannable. */
+    body_as(NULL, "{ call me at (415) 555-0132");
+    CHECK(!R.unscannable);
+    CHECK_INT(count("phone"), 1);
+}
+
+static void test_ai_route(void)
+{
+    const char *b = "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"Mail ann@example.com please\"}]}";
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    classify_full(NULL, b, strlen(b), true);
+    CHECK_FOUND("ai_prompt", b, "Mail ann@example.com please");
+    CHECK_INT(count("ai_prompt"), 1);
+    CHECK_INT(count("email"), 0); /* inside the longer prompt span: one finding, the longest */
+    CHECK(R.categories & (1u << BG_CAT_AI_INTERACTION));
+    CHECK(R.categories & (1u << BG_CAT_IDENTIFIER)); /* ...but its category still counts */
+    classify_full(NULL, b, strlen(b), false);
+    CHECK_INT(count("ai_prompt"), 0);
+    CHECK_INT(count("email"), 1);
+    /* Many findings inside one prompt: still one span, no overlaps. */
+    b = "{\"prompt\":\"a@b.example c@d.example e@f.example g@h.example i@j.example k@l.example m@n.example "
+        "o@p.example q@r.example s@t.example 4111111111111111\"}";
+    classify_full(NULL, b, strlen(b), true);
+    CHECK_INT(R.nfindings, 1);
+    CHECK_INT(count("ai_prompt"), 1);
+    CHECK(R.categories & (1u << BG_CAT_FINANCIAL));
+}
+
+/* ---------------------------------------------------------------- headers, path, query, form */
+
+static void test_headers(void)
+{
+    reset_headers();
+    add_header("Host", "api.example.com");
+    add_header("Content-Type", "application/json");
+    add_header("Accept", "*/*");
+    add_header("X-Request-Id", "620476c1-43ad-4d5c-a7a6-c5780eb765ef");
+    add_header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.5807.148");
+    add_header("X-Forwarded-For", "191.239.0.215, dbab:4dfa:d0fe:daee:cd91:4aa9:5fbf:bebc");
+    add_header("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N");
+    add_header("Cookie", "theme=dark; session_id=qtlNekstvfIPNzYHavPJ03RlmBhjMhzR6dNA7L0N9vR; lang=en");
+    add_header("X-Api-Key", "abc123def456");
+    add_header("X-Device-Id", "47:25:09:1f:4b:5a");
+    add_header("If-None-Match", "W/\"c004d331afd175ef287222db18417bc2d37f1d5f\"");
+    classify_full(NULL, NULL, 0, false);
+    CHECK_INT(count("user_agent"), 1);
+    CHECK_INT(nth("user_agent", 0)->header, 4);
+    CHECK_STR(nth("user_agent", 0)->path, "User-Agent");
+    CHECK_INT(count("client_ip"), 2);
+    CHECK_INT(nth("client_ip", 0)->offset, 0);
+    CHECK_INT(nth("client_ip", 0)->length, 13);
+    CHECK_INT(nth("client_ip", 1)->offset, 15);
+    CHECK_INT(nth("client_ip", 1)->length, 39);
+    CHECK_INT(count("jwt"), 1);
+    CHECK_INT(nth("jwt", 0)->offset, 7);
+    CHECK_INT(count("session_cookie"), 1);
+    CHECK_INT(nth("session_cookie", 0)->offset, 23);
+    CHECK_INT(nth("session_cookie", 0)->length, 43);
+    CHECK_INT(count("api_key"), 1);
+    CHECK_INT(count("mac_address"), 1);
+    CHECK_INT(count("ip_address"), 0);
+    CHECK_INT(count("device_id"), 0);
+    CHECK_INT(R.nfindings, 7);
+    CHECK_INT(R.body_kind, BG_BODY_NONE);
+    /* Basic credentials and an opaque bearer token. */
+    reset_headers();
+    add_header("Authorization", "Basic YWxhZGRpbjpvcGVuc2VzYW1l");
+    classify_full(NULL, NULL, 0, false);
+    CHECK_INT(count("bearer_token"), 1);
+    CHECK_INT(nth("bearer_token", 0)->offset, 6);
+}
+
+static void test_path_and_query(void)
+{
+    const char *t = "/users/alice%40example.com/cards/4111111111111111?email=Judson.Ullrich%40hotmail.com"
+                    "&lat=-67.95149&lng=89.0226&device_id=1c359fda-74b4-4f3c-9ff5-c2f462873e9a&v=19.16.4.139&page=9";
+    reset_headers();
+    classify_full(t, NULL, 0, false);
+    const bg_finding_t *f = nth("email", 0);
+    CHECK(f && f->where == BG_WHERE_PATH);
+    CHECK_FOUND("email", t, "alice%40example.com");
+    CHECK_INT(f ? f->encoded : 0, 1);
+    CHECK_FOUND("card_number", t, "4111111111111111");
+    f = nth("email", 1);
+    CHECK(f && f->where == BG_WHERE_QUERY);
+    if (f) {
+        CHECK_SPAN(t + f->offset, f->length, "Judson.Ullrich%40hotmail.com");
+        CHECK_STR(f->path, "email");
+    }
+    CHECK_INT(count("coordinates"), 2);
+    CHECK_INT(count("device_id"), 1);
+    CHECK_INT(count("ip_address"), 0);
+    CHECK_INT(R.nfindings, 6);
+}
+
+static void test_form(void)
+{
+    const char *b = "name=Giovanna+Casper&email=Gino_Dare%40gmail.com&phone=%2B13296548251&ssn=183-62-1047"
+                    "&newsletter=on&csrf_token=9loPRSpLCgK1vyVBNSUlj1q3DgzJyMLj";
+    body_as("application/x-www-form-urlencoded", b);
+    CHECK_INT(R.body_kind, BG_BODY_FORM);
+    CHECK_FOUND("person_name", b, "Giovanna+Casper");
+    CHECK_INT(nth("person_name", 0)->encoded, 1);
+    CHECK_FOUND("email", b, "Gino_Dare%40gmail.com");
+    CHECK_FOUND("phone", b, "%2B13296548251");
+    CHECK_FOUND("us_ssn", b, "183-62-1047");
+    CHECK_INT(R.nfindings, 4);
+    body_as("application/x-www-form-urlencoded", "q=abscido+verto&page=5&filter=in_stock&color=%2388e174");
+    CHECK_INT(R.nfindings, 0);
+}
+
+static void test_multipart(void)
+{
+    const char *b = "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nann@example.com\r\n"
+                    "--XyZ\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"cv.pdf\"\r\n"
+                    "Content-Type: application/pdf\r\n\r\n%PDF-1.4 binary\r\n--XyZ--\r\n";
+    body_as("multipart/form-data; boundary=XyZ", b);
+    CHECK_INT(R.body_kind, BG_BODY_MULTIPART);
+    CHECK(!R.unscannable);
+    CHECK_FOUND("email", b, "ann@example.com");
+    CHECK_STR(nth("email", 0)->path, "email");
+    CHECK_FOUND("file_upload", b, "%PDF-1.4 binary");
+    CHECK_STR(nth("file_upload", 0)->path, "doc");
+    CHECK(R.categories & (1u << BG_CAT_CONTENT));
+    body_as("multipart/form-data; boundary=XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end");
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "malformed_multipart");
+    body_as("multipart/form-data", "--XyZ\r\n\r\n");
+    CHECK_STR(R.unscannable_reason, "malformed_multipart");
+}
+
+static void test_other_bodies(void)
+{
+    body_as("application/octet-stream", "4111111111111111 ann@example.com");
+    CHECK_INT(R.body_kind, BG_BODY_OTHER);
+    CHECK_INT(R.nfindings, 0);
+    CHECK(!R.unscannable);
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    add_header("Content-Encoding", "br");
+    classify_full(NULL, "xx", 2, false);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "unknown_encoding");
+    /* A body cut at max_body_scan. */
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    bg_classify_input_t in = {H, NH, NULL, 0, "{\"a\":", 5, true, false, 0};
+    CHECK_INT(bg_classify(C, &in, &R), 0);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "body_too_large");
+}
+
+/* ---------------------------------------------------------------- gzip */
+
+static size_t gz(const char *in, size_t n, unsigned char *out, size_t cap, int wbits)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    deflateInit2(&z, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    deflate(&z, Z_FINISH);
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    return len;
+}
+
+static void test_gzip(void)
+{
+    const char *plain = "{\"contact\":{\"email\":\"zoe@example.org\"}}";
+    unsigned char buf[4096];
+    size_t n = gz(plain, strlen(plain), buf, sizeof buf, 15 + 16);
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    add_header("Content-Encoding", "gzip");
+    classify_full(NULL, (const char *)buf, n, false);
+    CHECK(!R.unscannable);
+    CHECK(R.body_inflated);
+    CHECK_INT(R.inflated.len, strlen(plain));
+    CHECK_FOUND("email", R.inflated.data, "zoe@example.org");
+    CHECK_INT(nth("email", 0)->offset, 21);
+    /* deflate = zlib framing; raw deflate is accepted too. */
+    H[1].value = "deflate";
+    H[1].value_len = 7;
+    n = gz(plain, strlen(plain), buf, sizeof buf, 15);
+    classify_full(NULL, (const char *)buf, n, false);
+    CHECK_INT(count("email"), 1);
+    n = gz(plain, strlen(plain), buf, sizeof buf, -15);
+    classify_full(NULL, (const char *)buf, n, false);
+    CHECK_INT(count("email"), 1);
+    /* Truncated and corrupt streams. */
+    H[1].value = "gzip";
+    H[1].value_len = 4;
+    n = gz(plain, strlen(plain), buf, sizeof buf, 15 + 16);
+    classify_full(NULL, (const char *)buf, n / 2, false);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "truncated_gzip");
+    classify_full(NULL, "not gzip at all", 15, false);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "malformed_gzip");
+    /* Two gzip members: the second is scanned too (decoders concatenate them). */
+    const char *p1 = "{\"a\":\"x\",", *p2 = "\"b\":\"ann@example.com\"}";
+    n = gz(p1, strlen(p1), buf, sizeof buf, 15 + 16);
+    n += gz(p2, strlen(p2), buf + n, sizeof buf - n, 15 + 16);
+    classify_full(NULL, (const char *)buf, n, false);
+    CHECK(!R.unscannable);
+    CHECK_INT(R.inflated.len, strlen(p1) + strlen(p2));
+    CHECK_INT(count("email"), 1);
+    /* Garbage after a deflate stream is not ignored. */
+    H[1].value = "deflate";
+    H[1].value_len = 7;
+    n = gz(plain, strlen(plain), buf, sizeof buf, 15);
+    memcpy(buf + n, "TRAILING", 8);
+    classify_full(NULL, (const char *)buf, n + 8, false);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "malformed_gzip");
+    /* A declared binary type is not inflated nor scanned. */
+    H[0].value = "image/png";
+    H[0].value_len = 9;
+    classify_full(NULL, "\x89PNG garbage", 12, false);
+    CHECK(!R.unscannable);
+    CHECK(!R.body_inflated);
+    CHECK_INT(R.body_kind, BG_BODY_OTHER);
+}
+
+static void test_zip_bomb(void)
+{
+    size_t big = 64u << 20; /* 64 MiB of zeros compress to ~64 KiB */
+    char *zeros = calloc(1, big);
+    size_t cap = big / 100;
+    unsigned char *buf = malloc(cap);
+    size_t n = gz(zeros, big, buf, cap, 15 + 16);
+    CHECK(n < 200000);
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    add_header("Content-Encoding", "gzip");
+    bg_classify_input_t in = {H, NH, NULL, 0, (const char *)buf, n, false, false, 1u << 20};
+    CHECK_INT(bg_classify(C, &in, &R), 0);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "inflate_limit");
+    CHECK(R.inflated.len <= (1u << 20) + 1);
+    in.max_inflate = 0; /* default bound: 16 MiB */
+    CHECK_INT(bg_classify(C, &in, &R), 0);
+    CHECK_STR(R.unscannable_reason, "inflate_limit");
+    free(zeros);
+    free(buf);
+}
+
+/* ---------------------------------------------------------------- limits, config */
+
+static void test_findings_cap(void)
+{
+    size_t k = 2000;
+    char *b = malloc(k * 20 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < k; i++)
+        o += (size_t)sprintf(b + o, "u%04zu@example.com ", i);
+    body_as("text/plain", b);
+    CHECK_INT(R.nfindings, BG_MAX_FINDINGS);
+    CHECK(R.findings_truncated);
+    CHECK_INT(count("email"), k);
+    free(b);
+}
+
+static void test_detector_table(void)
+{
+    CHECK_INT(bg_classifier_ndetectors(C), BG_DET__BUILTIN);
+    CHECK_STR(bg_classifier_detector_name(C, 0), "email");
+    CHECK_STR(bg_classifier_detector_name(C, BG_DET_FILE_UPLOAD), "file_upload");
+    CHECK_INT(bg_classifier_detector_category(C, BG_DET_CARD_NUMBER), BG_CAT_FINANCIAL);
+    CHECK_INT(bg_classifier_detector_category(C, BG_DET_AI_PROMPT), BG_CAT_AI_INTERACTION);
+    CHECK(bg_classifier_detector_name(C, 999) == NULL);
+    CHECK_INT(bg_classifier_detector_category(C, 999), -1);
+}
+
+static void test_config_custom_and_lists(void)
+{
+    bg_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *keys[] = {"customer_no", "cust_id"};
+    /* Keys and a prefix: only values under the keys. A prefix alone: anywhere in text. */
+    bg_custom_detector_t cd[2] = {{"customer_number", BG_CAT_IDENTIFIER, keys, 2, "CUST-", 8},
+                                  {"employee_id", BG_CAT_IDENTIFIER, NULL, 0, "EMP-", 6}};
+    char *list[] = {"email", "customer_number", "employee_id"};
+    cfg.classification.all = false;
+    cfg.classification.detectors = list;
+    cfg.classification.ndetectors = 3;
+    cfg.classification.custom = cd;
+    cfg.classification.ncustom = 2;
+    char err[128] = "";
+    bg_classifier_t *c = bg_classifier_create(&cfg, err, sizeof err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_INT(bg_classifier_ndetectors(c), BG_DET__BUILTIN + 2);
+    CHECK_STR(bg_classifier_detector_name(c, BG_DET__BUILTIN), "customer_number");
+    bg_classification_t r;
+    bg_classification_init(&r, c);
+    const char *b = "{\"cust_id\":\"CUST-12345678\",\"other\":\"see CUST-87654321, EMP-123456 and EMP-1\",\"email\":\"a@b.example\","
+                    "\"phone\":\"+14155550132\"}";
+    bg_header_t h = {"Content-Type", 12, "application/json", 16};
+    bg_classify_input_t in = {&h, 1, NULL, 0, b, strlen(b), false, false, 0};
+    CHECK_INT(bg_classify(c, &in, &r), 0);
+    CHECK_INT(r.counts[BG_DET__BUILTIN], 1);
+    CHECK_INT(r.counts[BG_DET__BUILTIN + 1], 1);
+    CHECK_INT(r.counts[BG_DET_EMAIL], 1);
+    CHECK_INT(r.counts[BG_DET_PHONE], 0); /* not in the list: disabled */
+    CHECK_INT(r.nfindings, 3);
+    CHECK_INT(r.categories, 1u << BG_CAT_IDENTIFIER);
+    if (r.nfindings)
+        CHECK_SPAN(b + r.findings[0].offset, r.findings[0].length, "CUST-12345678");
+    bg_classification_dispose(&r);
+    bg_classifier_destroy(c);
+    char *badlist[] = {"email", "no_such_detector", "x"};
+    cfg.classification.detectors = badlist;
+    c = bg_classifier_create(&cfg, err, sizeof err);
+    CHECK(c == NULL);
+    CHECK(strstr(err, "no_such_detector") != NULL);
+}
+
+int main(void)
+{
+    char err[128];
+    C = bg_classifier_create(NULL, err, sizeof err);
+    if (!C)
+        return 1;
+    bg_classification_init(&R, C);
+    RUN(test_luhn_and_cards);
+    RUN(test_iban_validator);
+    RUN(test_ssn_validator);
+    RUN(test_email_ip_validators);
+    RUN(test_text_detectors_offsets);
+    RUN(test_text_lookalikes);
+    RUN(test_phone_context);
+    RUN(test_text_dob_and_paths);
+    RUN(test_jwt_and_api_keys);
+    RUN(test_json_paths_offsets);
+    RUN(test_json_escapes);
+    RUN(test_json_names_and_siblings);
+    RUN(test_json_keys_lookalikes);
+    RUN(test_json_unscannable);
+    RUN(test_ai_route);
+    RUN(test_headers);
+    RUN(test_path_and_query);
+    RUN(test_form);
+    RUN(test_multipart);
+    RUN(test_other_bodies);
+    RUN(test_gzip);
+    RUN(test_zip_bomb);
+    RUN(test_findings_cap);
+    RUN(test_detector_table);
+    RUN(test_config_custom_and_lists);
+    bg_classification_dispose(&R);
+    bg_classifier_destroy(C);
+    return bg_test_done();
+}
