@@ -12,20 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-/* bg_cli_usage_error lives in main.c, which the fuzz builds (all of proxy/ but main.c) leave
- * out. This weak copy keeps them linking; the binary uses main.c's definition. */
-__attribute__((weak)) int bg_cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bordergate: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    fprintf(stderr, "Run 'bordergate %s%s-h' for usage.\n", cmd ? cmd : "", cmd ? " " : "");
-    return 2;
-}
-
 static const char usage[] =
     "usage: bordergate check -c FILE\n"
     "\n"

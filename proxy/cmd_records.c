@@ -13,21 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The same output as bg_cli_usage_error (cli.h), which lives in main.c: the fuzz builds link
- * every proxy source except main.c, so this file must not depend on it. */
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bordergate: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    fprintf(stderr, "Run 'bordergate %s -h' for usage.\n", cmd);
-    return 2;
-}
-
 static const char verify_usage[] =
     "usage: bordergate records verify FILE...\n"
     "\n"
@@ -62,11 +47,11 @@ static int cmd_verify(int argc, char **argv)
             return 0;
         }
         if (argv[i][0] == '-' && argv[i][1])
-            return usage_error("records verify", "unknown flag '%s'", argv[i]);
+            return bg_cli_usage_error("records verify", "unknown flag '%s'", argv[i]);
         nfiles++;
     }
     if (nfiles == 0)
-        return usage_error("records verify", "verify needs at least one FILE");
+        return bg_cli_usage_error("records verify", "verify needs at least one FILE");
     return bg_records_verify(argv + 1, (size_t)(argc - 1), stdout) == 0 ? 0 : 1;
 }
 
@@ -251,19 +236,19 @@ static int cmd_report(int argc, char **argv)
         }
         if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc) {
-                rc = usage_error("records report", "%s needs a value", a);
+                rc = bg_cli_usage_error("records report", "%s needs a value", a);
                 goto done;
             }
             const char *v = argv[++i];
             if (strcmp(a, "--format") == 0) {
                 if (strcmp(v, "md") && strcmp(v, "csv") && strcmp(v, "json")) {
-                    rc = usage_error("records report", "unknown format '%s' (md, csv or json)", v);
+                    rc = bg_cli_usage_error("records report", "unknown format '%s' (md, csv or json)", v);
                     goto done;
                 }
                 format = v;
             } else {
                 if (!date_ok(v)) {
-                    rc = usage_error("records report", "%s: '%s' is not a date (YYYY-MM-DD)", a, v);
+                    rc = bg_cli_usage_error("records report", "%s: '%s' is not a date (YYYY-MM-DD)", a, v);
                     goto done;
                 }
                 if (strcmp(a, "--from") == 0)
@@ -274,13 +259,13 @@ static int cmd_report(int argc, char **argv)
             continue;
         }
         if (a[0] == '-' && a[1]) {
-            rc = usage_error("records report", "unknown flag '%s'", a);
+            rc = bg_cli_usage_error("records report", "unknown flag '%s'", a);
             goto done;
         }
         files[nfiles++] = argv[i];
     }
     if (nfiles == 0) {
-        rc = usage_error("records report", "report needs at least one FILE");
+        rc = bg_cli_usage_error("records report", "report needs at least one FILE");
         goto done;
     }
     for (size_t f = 0; f < nfiles; f++) {
@@ -392,5 +377,5 @@ int bg_cmd_records(int argc, char **argv)
         return cmd_verify(argc - 1, argv + 1);
     if (strcmp(argv[1], "report") == 0)
         return cmd_report(argc - 1, argv + 1);
-    return usage_error("records", "unknown subcommand '%s' (verify or report)", argv[1]);
+    return bg_cli_usage_error("records", "unknown subcommand '%s' (verify or report)", argv[1]);
 }

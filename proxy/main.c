@@ -7,7 +7,6 @@
 
 #include <openssl/ssl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +24,6 @@ static const char usage[] =
     "  reload -c FILE            ask the running gateway to reload its config\n"
     "  help [COMMAND]            this text, or a command's help (also COMMAND -h)\n"
     "  --version                 print the version\n";
-
-int bg_cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bordergate: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    fprintf(stderr, "Run 'bordergate %s%s-h' for usage.\n", cmd ? cmd : "", cmd ? " " : "");
-    return 2;
-}
 
 typedef struct {
     const char *name;
@@ -106,6 +93,7 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit must give the records writer EFBIG, not kill us */
     OPENSSL_init_ssl(0, NULL);
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
         if (strcmp(cmd, commands[c].name) == 0)
