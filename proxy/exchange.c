@@ -257,6 +257,10 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         bg_log_error("transfer record not written", "id", ex->id, "vendor", ex->vendor->name);
     bg_metrics_transfer(s->metrics, ex->w->id, ex->vendor->name, d ? d->country : "", region,
                         ex->dec.decision, ex->dec.mechanism, (double)dur_ns / 1e9);
+    if (r.categories)
+        bg_metrics_categories(s->metrics, ex->w->id, ex->vendor->name, r.categories);
+    if (ex->dec.decision == BG_DECISION_BLOCK)
+        bg_metrics_block(s->metrics, ex->w->id, ex->vendor->name, ex->dec.reason);
     bg_buf_dispose(&path);
     return rc < 0 ? -1 : 0;
 }
