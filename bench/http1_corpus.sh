@@ -12,9 +12,10 @@ trap 'kill $(cat $T/pid 2>/dev/null) 2>/dev/null; rm -rf $T' EXIT
 PORT=18080
 cat > $T/bg.yaml <<YAML
 jurisdiction: EEA
-listen: [{ address: "127.0.0.1:$PORT" }]
+listen: [{ address: "127.0.0.1:$PORT", vendor: corpus-backend }]
 admin: { address: "127.0.0.1:18081" }
 workers: 1
+limits: { oversize_body: personal }   # a body it cannot read (e.g. Content-Encoding: chunked) counts as personal data; the vendor is domestic
 geoip:
   database: config/geoip/dbip-country-lite.mmdb
   overrides: [{ network: 127.0.0.0/8, country: DE }]
@@ -23,7 +24,7 @@ vendors:
   - name: corpus-backend
     entity: { name: "Corpus Backend", country: DE }
     role: processor
-    hosts: [localhost, a, hypnotoad.o, hypnotoad.org, www.example.com, github.com, foo, example.o, example.com]
+    hosts: [localhost, a, example.org, hypnotoad.o, hypnotoad.org, www.example.com, github.com, foo, example.o, example.com]
     upstream: { addresses: [127.0.0.1], port: 9099, tls: false }
     regions: [EEA]
     categories: [identifier, device, location, usage, content, credential, ai_interaction, financial, child]

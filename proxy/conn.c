@@ -293,6 +293,7 @@ static void start_request(bg_conn_t *c, size_t head_len)
     c->state = CS_EXCHANGE;
     snprintf(ex->client_ip, sizeof ex->client_ip, "%s", c->client_ip);
     ex->client_tls = c->tls;
+    ex->listener = c->li;
     ex->head = malloc(head_len);
     if (!ex->head)
         abort();

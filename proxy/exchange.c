@@ -25,6 +25,7 @@ bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const ch
     ex->down = down;
     ex->down_ctx = down_ctx;
     ex->vendor_index = -1;
+    ex->listener = -1;
     ex->chosen = -1;
     ex->start_ms = bg_now_ms();
     ex->start_hr = uv_hrtime();
@@ -437,7 +438,15 @@ void bg_exchange_start(bg_exchange_t *ex)
         ex->target = req->absolute_form ? req->path : req->target;
         ex->target_len = req->absolute_form ? req->path_len : req->target_len;
     }
-    if (bg_exchange_route(ex, req->host, req->host_len) < 0) {
+    const bg_config_t *cfg = ex->rt->cfg;
+    const bg_listen_t *l = ex->listener >= 0 && (size_t)ex->listener < cfg->nlisten ? &cfg->listen[ex->listener] : NULL;
+    if (req->host_len == 0 && l && l->vendor && l->vendor_index >= 0 && (size_t)l->vendor_index < cfg->nvendors) {
+        /* No Host (HTTP/1.0): the listener names the vendor; its first host is the authority. */
+        ex->vendor = &cfg->vendors[l->vendor_index];
+        ex->vendor_index = l->vendor_index;
+        const char *h0 = ex->vendor->nhosts ? ex->vendor->hosts[0] : "";
+        snprintf(ex->host, sizeof ex->host, "%s", strncmp(h0, "*.", 2) == 0 ? h0 + 2 : h0);
+    } else if (bg_exchange_route(ex, req->host, req->host_len) < 0) {
         char host[256];
         snprintf(host, sizeof host, "%.*s", (int)(req->host_len < 255 ? req->host_len : 255), req->host);
         respond_problem(ex, 403, "unknown-vendor", "Destination is not an approved vendor", "host", host);
@@ -684,7 +693,10 @@ static int build_upstream_request(bg_exchange_t *ex, bool encrypt)
         bg_buf_append(h, ex->target, ex->target_len);
     }
     bg_buf_puts(h, " HTTP/1.1\r\nHost: ");
-    bg_buf_append(h, ex->req.host, ex->req.host_len);
+    if (ex->req.host_len)
+        bg_buf_append(h, ex->req.host, ex->req.host_len);
+    else
+        bg_buf_puts(h, ex->host);
     bg_buf_puts(h, "\r\n");
     const char *xff = NULL, *via = NULL;
     size_t xff_len = 0, via_len = 0;

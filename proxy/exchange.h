@@ -67,6 +67,7 @@ struct bg_exchange {
     char caller[288];            /* client address, or the mTLS subject */
     char client_ip[48];          /* for X-Forwarded-For */
     bool client_tls;             /* for X-Forwarded-Proto */
+    int listener;                /* index into cfg->listen, -1 unknown */
 
     /* Request, filled by the codec before bg_exchange_start. */
     char *head;                  /* owned copy of the bytes req points into (may be NULL) */

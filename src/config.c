@@ -1023,7 +1023,7 @@ done:
 
 static void parse_listen(ctx_t *c, const bg_ynode_t *n)
 {
-    static const char *const keys[] = {"address", "tls", NULL};
+    static const char *const keys[] = {"address", "tls", "vendor", NULL};
     static const char *const tls_keys[] = {"certificate", "key", "client_ca", NULL};
     bg_config_t *cfg = c->cfg;
     if (!want(c, n, BG_YNODE_SEQ, "listen"))
@@ -1048,6 +1048,9 @@ static void parse_listen(ctx_t *c, const bg_ynode_t *n)
         bg_listen_t *l = &cfg->listen[cfg->nlisten];
         bool addr_ok = get_sockaddr(c, a, "listen address", &l->address);
         l->pos = a->pos;
+        l->vendor_index = -1;
+        if ((v = mget(it, "vendor")) && get_str(c, v, "listener vendor", &l->vendor))
+            l->vendor_pos = v->pos;
         for (size_t j = 0; addr_ok && j < cfg->nlisten; j++)
             if (same_sockaddr(&cfg->listen[j].address, &l->address)) {
                 ERR(c, a->pos, "listen address %s is already used by the listener at line %d", qn(c, a),
@@ -1070,6 +1073,7 @@ static void parse_listen(ctx_t *c, const bg_ynode_t *n)
             free(l->certificate);
             free(l->key);
             free(l->client_ca);
+            free(l->vendor);
             memset(l, 0, sizeof *l);
         }
     }
@@ -1826,6 +1830,7 @@ static void config_free(bg_config_t *cfg)
         free(cfg->listen[i].certificate);
         free(cfg->listen[i].key);
         free(cfg->listen[i].client_ca);
+        free(cfg->listen[i].vendor);
     }
     free(cfg->listen);
     free(cfg->admin.address.text);
@@ -2093,6 +2098,16 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
     for (size_t i = 0; i < cfg->nvendors; i++)
         if (cfg->vendors[i].max_body == 0)
             cfg->vendors[i].max_body = cfg->limits.max_body;
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        bg_listen_t *l = &cfg->listen[i];
+        if (!l->vendor)
+            continue;
+        for (size_t j = 0; j < cfg->nvendors && l->vendor_index < 0; j++)
+            if (strcmp(cfg->vendors[j].name, l->vendor) == 0)
+                l->vendor_index = (int)j;
+        if (l->vendor_index < 0)
+            bg_diag_error(d, name, l->vendor_pos, "listener vendor '%s' is not a vendor in this config", l->vendor);
+    }
 
     sort_messages(d->errors, before, d->nerrors, name, cfg->regions_path);
     sort_messages(d->warnings, wbefore, d->nwarnings, name, cfg->regions_path);

@@ -71,6 +71,9 @@ typedef struct {
     char *certificate; /* paths, resolved relative to the config file's directory? no: to the CWD */
     char *key;
     char *client_ca; /* NULL: no client certificates asked */
+    char *vendor;    /* `vendor:` the vendor for requests that carry no Host (HTTP/1.0), NULL: none */
+    int vendor_index; /* resolved index into vendors, -1 when none */
+    bg_pos_t vendor_pos;
     bg_pos_t pos;
 } bg_listen_t;
 

@@ -85,5 +85,25 @@ def client_gone_while_record_pending_does_not_crash():
     eq(r.status, 200, "still serving")
 
 
+@test
+def listener_vendor_routes_requests_without_host():
+    up = h.upstream()
+    v = h.vendor("legacy", ["legacy.test"], up.port)
+    cfg = h.gateway_config([v], listen=[{"address": None, "vendor": "legacy"}, {"address": None}])
+    g = h.Gateway(cfg).start()
+    (r,), c = h.raw(g.port(0), b"GET /old HTTP/1.0\r\n\r\n")
+    c.close()
+    eq(r.status, 200, "HTTP/1.0 without Host on the vendor's listener")
+    eq(up.last()["headers"][0], ["Host", "legacy.test"], "the vendor's host is the authority")
+    (r,), c = h.raw(g.port(1), b"GET /old HTTP/1.0\r\n\r\n")
+    c.close()
+    eq(r.status, 403, "no Host and no listener vendor")
+    g.stop()
+    bad = h.gateway_config([v], listen=[{"address": None, "vendor": "legacyy"}])
+    res = h.run([h.BINARY, "check", "-c", h.write_config(bad, "bad.yaml")])
+    eq(res.returncode, 1, res.stderr)
+    check("listener vendor 'legacyy' is not a vendor" in res.stderr, res.stderr)
+
+
 if __name__ == "__main__":
     h.main()
