@@ -5,6 +5,7 @@
  * stderr and never fail. Usage errors exit 2. Main thread only.
  */
 #include "cli.h"
+#include "server.h"
 #include "config.h"
 
 #include <stdarg.h>
@@ -48,18 +49,34 @@ int bg_cmd_check(int argc, char **argv)
 
     bg_diag_t d;
     bg_config_t *cfg = NULL;
+    bg_runtime_t *rt = NULL;
     bg_diag_init(&d);
-    int rc = bg_config_load(file, (int64_t)time(NULL), &cfg, &d);
+    int64_t now = (int64_t)time(NULL);
+    int rc = bg_config_load(file, now, &cfg, &d);
+    if (rc == 0) {
+        /* Open what `run` opens (TLS certificates and keys, the GeoIP database, the encryption
+         * keys, the classifier), so that a config check passes exactly when a start would. */
+        rc = bg_runtime_create(cfg, &rt, &d);
+        if (rc == 0) {
+            cfg = NULL; /* owned by the runtime now */
+            int age = rt->geo ? bg_geo_age_days(rt->geo, now) : -1;
+            if (age > 60)
+                fprintf(stderr, "%s: warning: the GeoIP database %s is %d days old (update it: make geoip-update)\n",
+                        file, rt->cfg->geoip.database, age);
+        }
+    }
     for (size_t i = 0; i < d.nwarnings; i++)
         fprintf(stderr, "%s\n", d.warnings[i]);
     for (size_t i = 0; i < d.nerrors; i++)
         fprintf(stderr, "%s\n", d.errors[i]);
     if (rc == 0) {
-        printf("%s: OK (%zu listener%s, %zu vendor%s, version %.12s\xe2\x80\xa6)\n", file, cfg->nlisten,
-               cfg->nlisten == 1 ? "" : "s", cfg->nvendors, cfg->nvendors == 1 ? "" : "s", cfg->version);
+        const bg_config_t *c = rt->cfg;
+        printf("%s: OK (%zu listener%s, %zu vendor%s, version %.12s\xe2\x80\xa6)\n", file, c->nlisten,
+               c->nlisten == 1 ? "" : "s", c->nvendors, c->nvendors == 1 ? "" : "s", c->version);
     } else {
         fprintf(stderr, "%s: invalid (%zu error%s)\n", file, d.nerrors, d.nerrors == 1 ? "" : "s");
     }
+    bg_runtime_release(rt);
     bg_config_release(cfg);
     bg_diag_dispose(&d);
     return rc == 0 ? 0 : 1;

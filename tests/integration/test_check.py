@@ -48,9 +48,14 @@ def setup(tmp):
     shutil.copy(os.path.join(ROOT, "config/bordergate.yaml"), os.path.join(tmp, "default.yaml"))
     os.makedirs(os.path.join(tmp, "config"), exist_ok=True)
     shutil.copy(os.path.join(ROOT, "config/regions.yaml"), os.path.join(tmp, "config/regions.yaml"))
-    for p in ("certs/gateway.crt", "certs/gateway.key", "config/keys/k1.key",
-              "config/geoip/dbip-country-lite.mmdb"):
-        touch(os.path.join(tmp, p))
+    # Real files: check opens what run opens (certificates, keys, the GeoIP database).
+    subprocess.run(["sh", os.path.join(ROOT, "certs/gen-certs.sh"), os.path.join(tmp, "certs")], check=True,
+                   capture_output=True)
+    subprocess.run(["sh", os.path.join(ROOT, "certs/gen-key.sh"), os.path.join(tmp, "config/keys"), "k1"],
+                   check=True, capture_output=True)
+    os.makedirs(os.path.join(tmp, "config/geoip"), exist_ok=True)
+    shutil.copy(os.path.join(ROOT, "config/geoip/dbip-country-lite.mmdb"),
+                os.path.join(tmp, "config/geoip/dbip-country-lite.mmdb"))
 
 
 def write(tmp, name, text):
@@ -72,9 +77,21 @@ def main():
         rc, out, err = run(["check", "-c", "example.yaml"], tmp)
         check("example: exit 0", rc == 0, f"rc={rc} err={err!r}")
         check("example: one OK line", ok_line.match(out) is not None, repr(out))
-        # Warnings (the example's DPF date may have passed) never fail and are FILE:LINE:COL: warning:.
+        # Warnings (the example's DPF date may have passed, the GeoIP database may be old) never fail
+        # and are FILE:LINE:COL: warning: (FILE: warning: for a file-wide one).
         check("example: stderr only warnings",
-              all(re.match(r"^example\.yaml:\d+:\d+: warning: ", l) for l in err.splitlines()), repr(err))
+              all(re.match(r"^example\.yaml:(\d+:\d+:)? warning: ", l) for l in err.splitlines()), repr(err))
+        # The database age warning: 61 days old warns, 10 days old does not.
+        mkmmdb = os.path.join(os.path.dirname(BIN), "tests", "tools", "mkmmdb")
+        import time as _t
+        for days, warned in ((61, True), (10, False)):
+            db = os.path.join(tmp, "config/geoip/dbip-country-lite.mmdb")
+            subprocess.run([mkmmdb, db, "--schema", "dbip", "--build-epoch", str(int(_t.time()) - days * 86400),
+                            "127.0.0.2/32=DE"], check=True, capture_output=True)
+            rc3, _, err3 = run(["check", "-c", "example.yaml"], tmp)
+            got = re.search(r"^example\.yaml: warning: the GeoIP database .* is %d days old" % days, err3, re.M)
+            check("example: GeoIP database %d days old %s" % (days, "warns" if warned else "does not warn"),
+                  rc3 == 0 and (got is not None) == warned, repr(err3))
 
         rc2, out2, _ = run(["check", "--config", "example.yaml"], tmp)
         rc3, out3, _ = run(["check", "--config=example.yaml"], tmp)
