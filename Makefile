@@ -66,6 +66,10 @@ run: deps
 	@[ -f certs/gateway.crt ] || sh certs/gen-certs.sh certs
 	$(BUILD)/bordergate run -c config/bordergate.yaml
 
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/tools/demo.sh
+
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/compare.sh
