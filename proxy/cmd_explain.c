@@ -548,7 +548,7 @@ static void render_text(const report_t *r)
         bg_buf_t pb;
         bg_buf_init(&pb);
         bg_exchange_problem_451(ex, &pb);
-        printf("answer:      451 Unavailable For Legal Reasons, nothing is sent to the vendor\n             %s\n",
+        printf("answer:      451 Unavailable For Legal Reasons, nothing is sent to the vendor (explain writes no\n             record: the transfer id is illustrative)\n             %s\n",
                pb.data);
         bg_buf_dispose(&pb);
     } else {

@@ -251,6 +251,20 @@ else
 fi
 
 echo
+echo "   \$ bordergate explain -c config/demo.yaml --address 127.0.0.3 --address 127.0.0.4"
+if (cd "$tmp" && "$BIN" explain -c config/demo.yaml --address 127.0.0.3 --address 127.0.0.4) >"$tmp/where.out" 2>&1 &&
+   grep -q '^127.0.0.3: country JP, region adequate' "$tmp/where.out" &&
+   grep -q '^127.0.0.4: country US, region adequate (adequate, scope dpf)' "$tmp/where.out"; then
+  sed 's/^/   /' "$tmp/where.out"
+  summary="$summary$(printf '\n   %-7s %s' ok "explain --address: JP adequate, US adequate only under the DPF")"
+else
+  sed 's/^/   /' "$tmp/where.out"
+  echo "   UNEXPECTED:  explain --address did not place 127.0.0.3 in JP and 127.0.0.4 in the US"
+  fails=$((fails + 1))
+  summary="$summary$(printf '\n   %-7s %s' FAILED "explain --address")"
+fi
+
+echo
 echo "== $((n + 2)). The transfer records are hash-chained: bordergate records verify"
 if (cd "$tmp" && "$BIN" records verify records/transfers.jsonl) >"$tmp/verify.out" 2>&1; then
   sed 's/^/   /' "$tmp/verify.out"
