@@ -248,6 +248,19 @@ def no_address_is_an_error_unless_resolve():
 
 
 @test
+def resolve_uses_getaddrinfo_only_when_asked():
+    # `localhost` resolves from /etc/hosts: no network needed.
+    v = vendor("local", ["localhost"], 80, regions=["EEA"])
+    del v["upstream"]["addresses"]
+    cfg = config([v], name="resolve.yaml")
+    explain("--url", "http://localhost/x", cfg=cfg, want_rc=1)
+    d = explain_json("--url", "http://localhost/x?email=" + EMAIL, "--resolve", cfg=cfg)
+    addrs = [x["address"] for x in d["destinations"]]
+    check("127.0.0.1" in addrs or "::1" in addrs, "localhost resolved to %r" % addrs)
+    eq(d["decision"], "allow")
+
+
+@test
 def address_alone():
     d = explain_json("--address", "127.0.0.4", "--address", "127.0.0.1", "--address", "::1")
     eq([(a["address"], a["country"], a["region"], a["kind"]) for a in d["addresses"]],
