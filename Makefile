@@ -71,6 +71,10 @@ run: deps
 geoip-update:
 	@sh config/geoip/update.sh
 
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/tools/demo.sh
+
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/compare.sh

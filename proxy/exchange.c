@@ -58,7 +58,8 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         free(ex->head);
     }
     free(ex->dests);
-    bg_metrics_inflight(ex->w->server->metrics, ex->w->id, -1);
+    if (ex->w) /* NULL for exchanges built by `explain` */
+        bg_metrics_inflight(ex->w->server->metrics, ex->w->id, -1);
     bg_runtime_release(ex->rt);
     free(ex);
 }
@@ -151,7 +152,7 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
         bg_dest_t *d = &ex->dests[i];
         d->addr = addrs[i];
         addr_to_ip(&addrs[i], d->ip, sizeof d->ip);
-        bg_geo_cache_lookup(ex->w->geo_cache, ex->rt->geo, cfg->geoip.overrides, cfg->geoip.noverrides,
+        bg_geo_cache_lookup(ex->w ? ex->w->geo_cache : NULL, ex->rt->geo, cfg->geoip.overrides, cfg->geoip.noverrides,
                             (const struct sockaddr *)&addrs[i], d->country);
         bg_adequacy_scope_t scope = BG_SCOPE_FULL;
         d->kind = bg_config_dest_kind(cfg, d->country, &scope);
@@ -676,9 +677,7 @@ static bool request_is_hop(const bg_exchange_t *ex, const bg_header_t *h)
     return bg_h1_is_hop_by_hop(h->name, h->name_len, conn, conn_len);
 }
 
-/* Build the request for the vendor into out_head (and out_body when rewritten).
- * Returns 0, or -1 when sealing failed (the caller blocks). */
-static int build_upstream_request(bg_exchange_t *ex, bool encrypt)
+int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
 {
     bg_buf_t *h = &ex->out_head;
     bg_buf_reset(h);
@@ -808,7 +807,7 @@ static void act(bg_exchange_t *ex)
         block(ex, ex->rt->keys ? "encrypt_unscannable_body" : "encrypt_no_keys");
         return;
     }
-    if (build_upstream_request(ex, encrypt) < 0) {
+    if (bg_exchange_build_request(ex, encrypt) < 0) {
         block(ex, "seal_failed");
         return;
     }

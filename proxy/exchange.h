@@ -138,7 +138,7 @@ void bg_exchange_drained(bg_exchange_t *ex);
 void bg_exchange_cancel(bg_exchange_t *ex);
 /** Worker thread: the exchange's record is durable (fsync: always); resume its answer. */
 void bg_exchange_record_done(bg_exchange_t *ex);
-/** Free the exchange (after down->end). */
+/** Free the exchange (after down->end). ex->w may be NULL (an exchange built by `explain`). */
 void bg_exchange_destroy(bg_exchange_t *ex);
 
 /* Pieces shared with `explain` (no network): */
@@ -146,8 +146,13 @@ void bg_exchange_destroy(bg_exchange_t *ex);
 int bg_exchange_route(bg_exchange_t *ex, const char *host, size_t len);
 /** Classify the request (headers, target, body prefix). */
 void bg_exchange_classify(bg_exchange_t *ex);
-/** Given the candidate addresses, decide each and choose. Sets ex->dec and ex->chosen. */
+/** Given the candidate addresses, decide each and choose. Sets ex->dec and ex->chosen. Uses the
+ *  worker's GeoIP cache, or none when ex->w is NULL (`explain`). */
 void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs, size_t naddrs);
+/** Build the request for the vendor into ex->out_head (and ex->out_body when the body was
+ *  rewritten; empty: send ex->body as is), sealing the personal-data values under `encrypt`.
+ *  Returns 0, or -1 when sealing failed (the caller blocks). Both buffers stay owned by ex. */
+int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt);
 /** Fill a RFC 9457 problem+json body for a 451 into out. */
 void bg_exchange_problem_451(bg_exchange_t *ex, bg_buf_t *out);
 
