@@ -1449,7 +1449,9 @@ static void parse_upstream(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
     }
     if ((f = mget(n, "protocol"))) {
         int e = get_enum(c, f, "upstream.protocol", protos);
-        if (e >= 0)
+        if (e == BG_PROTO_HTTP2)
+            ERR(c, f->pos, "upstream.protocol: http2 towards vendors is not supported yet (vendors are spoken to in HTTP/1.1); use auto or http1");
+        else if (e >= 0)
             v->upstream.protocol = (bg_upstream_proto_t)e;
     }
     if ((f = mget(n, "addresses")) && want(c, f, BG_YNODE_SEQ, "upstream.addresses")) {
