@@ -819,6 +819,8 @@ static void act(bg_exchange_t *ex)
 static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg)
 {
     static const char *const kinds[] = {"connect", "tls", "timeout", "closed", "protocol"};
+    if (kind == BG_UP_CONNECT_FAILED || kind == BG_UP_TLS_FAILED || kind == BG_UP_TIMEOUT)
+        bg_upstream_circuit_report(ex->w, ex->circuit, false);
     bg_log_warn("upstream failed", "vendor", ex->vendor->name, "address",
                 ex->chosen >= 0 ? ex->dests[ex->chosen].ip : "", "kind", kinds[kind], "error", msg, "id", ex->id);
     bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, ex->vendor->name, kinds[kind]);
@@ -886,6 +888,14 @@ static void start_forward(bg_exchange_t *ex)
     SSL_CTX *ctx = ex->rt->vendor_ctx[ex->vendor_index];
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
+    snprintf(ex->circuit, sizeof ex->circuit, "%.60s|%.47s|%u", v->name, d->ip, v->upstream.port);
+    if (!bg_upstream_circuit_allow(ex->w, ex->circuit)) {
+        /* The address failed repeatedly: fail fast rather than pile up connections to it. */
+        bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, v->name, "circuit_open");
+        respond_problem(ex, 503, "upstream-circuit-open", "Vendor address is failing; retry later", "vendor",
+                        v->name);
+        return;
+    }
     bg_buf_reset(&ex->rin);
     ex->resp_head_done = false;
     ex->resp_started = false;
@@ -1116,6 +1126,7 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
     }
     ex->resp_reveal = ex->vendor->reveal_responses && ex->rt->keys && ex->resp_framing != RF_NONE;
     ex->resp_head_done = true;
+    bg_upstream_circuit_report(ex->w, ex->circuit, true);
     ex->hold_tail = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS;
     if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
         /* Nothing but the head: hold all of it until the record is durable. */

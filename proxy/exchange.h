@@ -105,6 +105,7 @@ struct bg_exchange {
     bool resp_keep_alive;
     bool resp_reveal;
     bool reveal_failed;          /* the body to reveal outgrew its bound */
+    char circuit[128];           /* the vendor address's circuit key (upstream.h) */
 
     /* Outcome. */
     int status;

@@ -221,3 +221,78 @@ void bg_upstream_sweep(bg_worker_t *w, uint64_t max_idle_ms)
         up = next;
     }
 }
+
+/* ---- circuit breaking ------------------------------------------------------------------ */
+
+#define BG_CIRCUIT_SLOTS 256
+
+struct bg_circuit {
+    char key[128];
+    uint32_t failures;
+    uint64_t open_until; /* uv_now; 0: closed */
+    uint64_t last_used;
+};
+
+static struct bg_circuit *circuit_find(bg_worker_t *w, const char *key, bool create)
+{
+    if (!w->circuits) {
+        if (!create)
+            return NULL;
+        w->circuits = calloc(BG_CIRCUIT_SLOTS, sizeof *w->circuits);
+        if (!w->circuits)
+            abort();
+    }
+    struct bg_circuit *victim = &w->circuits[0];
+    for (size_t i = 0; i < BG_CIRCUIT_SLOTS; i++) {
+        struct bg_circuit *c = &w->circuits[i];
+        if (c->key[0] && strncmp(c->key, key, sizeof c->key - 1) == 0)
+            return c;
+        if (!c->key[0] || c->last_used < victim->last_used)
+            victim = c; /* an empty slot, else the least recently used */
+    }
+    if (!create)
+        return NULL;
+    memset(victim, 0, sizeof *victim);
+    snprintf(victim->key, sizeof victim->key, "%s", key);
+    return victim;
+}
+
+bool bg_upstream_circuit_allow(bg_worker_t *w, const char *key)
+{
+    struct bg_circuit *c = circuit_find(w, key, false);
+    if (!c || c->failures < BG_CIRCUIT_THRESHOLD)
+        return true;
+    uint64_t now = uv_now(&w->loop);
+    c->last_used = now;
+    if (now < c->open_until)
+        return false;
+    /* Half open: one trial now; the rest keep failing fast for another period unless it succeeds. */
+    c->open_until = now + BG_CIRCUIT_OPEN_MS;
+    return true;
+}
+
+void bg_upstream_circuit_report(bg_worker_t *w, const char *key, bool ok)
+{
+    struct bg_circuit *c = circuit_find(w, key, !ok);
+    if (!c)
+        return;
+    uint64_t now = uv_now(&w->loop);
+    c->last_used = now;
+    if (ok) {
+        if (c->failures >= BG_CIRCUIT_THRESHOLD)
+            bg_log_info("vendor address recovered: circuit closed", "address", c->key);
+        c->failures = 0;
+        c->open_until = 0;
+        return;
+    }
+    if (++c->failures == BG_CIRCUIT_THRESHOLD)
+        bg_log_warn("vendor address failing: circuit open", "address", c->key);
+    if (c->failures >= BG_CIRCUIT_THRESHOLD)
+        c->open_until = now + BG_CIRCUIT_OPEN_MS;
+}
+
+void bg_upstream_circuit_dispose(bg_worker_t *w)
+{
+    free(w->circuits);
+    w->circuits = NULL;
+}

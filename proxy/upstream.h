@@ -59,6 +59,18 @@ void bg_upstream_pause(bg_upstream_t *up);
 void bg_upstream_resume(bg_upstream_t *up);
 /** The owner is done: keep-alive into the pool when reusable, else close. No callback after this. */
 void bg_upstream_release(bg_upstream_t *up, bool reusable);
+/* Circuit breaking per vendor address (per worker): after BG_CIRCUIT_THRESHOLD consecutive
+ * connect, TLS or timeout failures the address is failed fast for BG_CIRCUIT_OPEN_MS; then one
+ * trial request per period is let through, and its success closes the circuit again. */
+#define BG_CIRCUIT_THRESHOLD 5
+#define BG_CIRCUIT_OPEN_MS 10000
+/** Whether a request may go to the address `key` now (false: fail fast). */
+bool bg_upstream_circuit_allow(bg_worker_t *w, const char *key);
+/** Report the outcome of a request to `key`: ok (a response head arrived) or a failure. */
+void bg_upstream_circuit_report(bg_worker_t *w, const char *key, bool ok);
+/** Free the worker's circuit table. */
+void bg_upstream_circuit_dispose(bg_worker_t *w);
+
 /** Close idle connections older than max_idle_ms (all when 0). */
 void bg_upstream_sweep(bg_worker_t *w, uint64_t max_idle_ms);
 

@@ -161,6 +161,7 @@ void bg_worker_dispose(bg_worker_t *w)
         bg_runtime_release(p);
     bg_runtime_release(w->rt);
     bg_geo_cache_destroy(w->geo_cache);
+    bg_upstream_circuit_dispose(w);
     while (w->dns) {
         bg_dns_entry_t *e = w->dns;
         w->dns = e->next;

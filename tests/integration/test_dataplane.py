@@ -105,5 +105,20 @@ def listener_vendor_routes_requests_without_host():
     check("listener vendor 'legacyy' is not a vendor" in res.stderr, res.stderr)
 
 
+@test
+def failing_vendor_address_is_failed_fast_after_five_failures():
+    dead = h.free_port()  # nothing listens there: connection refused
+    cfg = h.gateway_config([h.vendor("dead", ["dead.test"], dead)])
+    g = h.Gateway(cfg).start()
+    statuses = [h.curl("-H", "Host: dead.test", "http://127.0.0.1:%d/x" % g.port()).status for _ in range(7)]
+    eq(statuses, [502] * 5 + [503] * 2, "five refusals, then the circuit is open")
+    m = h.http_get(g.admin_port, "/metrics")
+    body = m[2] if isinstance(m, tuple) else m
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    check('bordergate_upstream_errors_total{vendor="dead",kind="circuit_open"} 2' in text, text[-2000:])
+    check('bordergate_upstream_errors_total{vendor="dead",kind="connect"} 5' in text, "five connect errors")
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
