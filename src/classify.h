@@ -87,7 +87,8 @@ typedef struct {
 } bg_finding_t;
 
 typedef struct {
-    uint32_t categories;          /* bitmask of 1u << bg_category_t */
+    uint32_t categories;          /* bitmask of 1u << bg_category_t; includes detections subsumed by a
+                                     longer overlapping finding (e.g. an e-mail inside an AI prompt) */
     uint32_t *counts;             /* per detector id, bg_classifier_ndetectors() long */
     bg_finding_t *findings;       /* at most BG_MAX_FINDINGS; beyond, counts go on */
     size_t nfindings;
