@@ -290,13 +290,22 @@ int bg_cmd_scan(int argc, char **argv)
             return bg_cli_usage_error("scan", "more than one FILE");
         file = a;
     }
+    /* With -c, the config's detectors list and custom detectors apply. */
+    bg_config_t *cfg = NULL;
     if (config) {
-        /* Custom detectors need the config module (config.c), which this build does not have yet. */
-        fprintf(stderr, "bordergate: scan: -c is not available in this build (config module missing)\n");
-        return 1;
+        bg_diag_t d;
+        bg_diag_init(&d);
+        if (bg_config_load(config, bg_now_ms() / 1000, &cfg, &d) != 0) {
+            for (size_t i = 0; i < d.nerrors; i++)
+                fprintf(stderr, "%s\n", d.errors[i]);
+            bg_diag_dispose(&d);
+            return 1;
+        }
+        bg_diag_dispose(&d);
     }
     char err[256] = "";
-    bg_classifier_t *c = bg_classifier_create(NULL, err, sizeof err);
+    bg_classifier_t *c = bg_classifier_create(cfg, err, sizeof err);
+    bg_config_release(cfg);
     if (!c) {
         fprintf(stderr, "bordergate: scan: %s\n", err);
         return 1;

@@ -122,13 +122,32 @@ def test_jsonl_and_usage():
     check("help exit 0", r.returncode == 0 and b"usage" in r.stdout, r.returncode)
 
 
+def test_custom_detector_from_config():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cfg = tmpfile(("jurisdiction: EEA\nlisten: [{address: \"127.0.0.1:1\"}]\n"
+                   "geoip: {database: %s/config/geoip/dbip-country-lite.mmdb}\n"
+                   "regions: %s/config/regions.yaml\n"
+                   "classification:\n  custom:\n    - {name: customer_number, category: identifier, "
+                   "keys: [customer_no], prefix: \"CUST-\", digits: 8}\nvendors: []\n" % (root, root)).encode())
+    rc, lines, _ = scan(["-c", cfg, "--content-type", "application/json"],
+                     b'{"customer_no":"CUST-12345678","other":"CUST-12345678","customer_no2":"CUST-1234"}')
+    f = findings(lines)
+    check("custom detector found once, by key", rc == 0 and [(x["detector"], x["path"], x["offset"], x["length"])
+                                                              for x in f] == [("customer_number", "$.customer_no", 16, 13)], f)
+    rc, lines, _ = scan(["--content-type", "application/json"], b'{"customer_no":"CUST-12345678"}')
+    check("without -c the custom detector is absent", rc == 0 and findings(lines) == [], lines)
+    bad = tmpfile(b"jurisdiction: [\n")
+    rc, _, _ = scan(["-c", bad], b"{}")
+    check("bad config exit 1", rc == 1, rc)
+
+
 if __name__ == "__main__":
     if not os.path.exists(BIN):
         print("missing %s (run make)" % BIN, file=sys.stderr)
         print("0 passed, 1 failed")
         sys.exit(1)
     for t in [test_json_body, test_headers_and_query, test_form_multipart, test_gzip_and_bomb, test_ai_and_text,
-              test_jsonl_and_usage]:
+              test_jsonl_and_usage, test_custom_detector_from_config]:
         try:
             t()
         except Exception as e:  # a crash in one test is one failure, the rest still run
