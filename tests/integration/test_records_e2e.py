@@ -247,7 +247,7 @@ def records_verify_passes_then_fails_on_tampering():
             f.write("".join(new_lines))
         rc, out = verify(p)
         eq(rc, 1, "%s: exit code (%s)" % (name, out.strip()))
-        check(re.search(r"\b%d\b" % want_line, out), "%s: line %d not named in %r" % (name, want_line, out))
+        check(re.search(r"\.tampered:%d:" % want_line, out), "%s: FILE:%d: not in %r" % (name, want_line, out))
 
     edited = list(lines)
     edited[2] = edited[2].replace('"status":', '"status":1', 1)
