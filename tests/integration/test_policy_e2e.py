@@ -19,7 +19,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Gateway, check, eq, gateway_config, key_dir, main, once, raw,  # noqa: E402
+from harness import (Conn, Failure, Gateway, check, eq, gateway_config, key_dir, main, once, raw,  # noqa: E402
                      read_records, record_files, request, scan_records, test, upstream, vendor,
                      wait_record)
 
@@ -296,6 +296,23 @@ def encrypt_text_body_is_sealed_whole_as_jwe():
         eq(plain.decode(), text, "JWE opened (second implementation)")
 
 
+@test
+def encrypt_seals_client_ip_headers_too():
+    """X-Forwarded-For / X-Real-IP from the caller are `device` data (client_ip): under encrypt
+    the vendor must not receive them in clear (the gateway may append its own hop)."""
+    gw, ups = env()
+    before = len(received(ups["127.0.0.3"], "sealed-noreveal.example"))
+    r = send(gw, "sealed-noreveal.example", "/v1/x",
+             [("X-Forwarded-For", "198.51.100.7"), ("X-Real-IP", "198.51.100.8")])
+    eq(r.status, 200, "status")
+    rec = wait_record(records_path(gw), r.headers.get("x-transfer-id"))
+    eq((rec["decision"], rec["detections"].get("client_ip")), ("encrypt", 2), "record")
+    up = received(ups["127.0.0.3"], "sealed-noreveal.example")[before]
+    eq(header(up, "X-Real-IP")[:9], "bgtok:v1:", "X-Real-IP")
+    leaked = [(n, v) for n, v in up["headers"] if "198.51.100.7" in v or "198.51.100.8" in v]
+    eq(leaked, [], "client addresses the vendor received in clear")
+
+
 # ---- report-only ---------------------------------------------------------------------------
 
 @test
@@ -360,6 +377,25 @@ def category_not_approved_is_451_naming_the_category():
     # data in approved categories only (none here) goes through
     r = send(gw, "scc-narrow.example", "/v1/events?page=3")
     eq(r.status, 200, "no personal data")
+
+
+@test
+def head_request_blocked_451_has_no_body_and_keeps_the_connection_in_sync():
+    """RFC 9110 9.3.2: a response to HEAD has no content. A 451 to HEAD that carries its
+    problem body desynchronises every keep-alive client: the next response is read from the
+    middle of the JSON."""
+    gw, ups = env()
+    c = Conn(gw.port())
+    c.send(request("HEAD", "/v1/events?email=%s" % urllib.parse.quote(EMAIL, safe=""), "nobasis-us.example")
+           + request("GET", "/v1/ping", "nobasis-us.example"))
+    first = c.read_response(head=True)
+    eq(first.status, 451, "HEAD status")
+    check(first.headers.get("x-transfer-id"), "HEAD 451 without X-Transfer-Id")
+    try:
+        second = c.read_response()
+    except Failure as e:
+        raise Failure("the response after HEAD 451 is unreadable (body sent to HEAD?): %s" % e)
+    eq(second.status, 200, "the request after HEAD")
 
 
 @test
