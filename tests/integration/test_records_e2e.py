@@ -209,6 +209,42 @@ def record_of_an_upstream_failure_502():
 
 
 @test
+def personal_data_in_the_path_is_redacted_in_the_record():
+    gw = env()
+    rec, got = do(gw, "GET", "/v1/users/%s/orders?x=1" % EMAIL.replace("@", "%40"), "crm.example")
+    eq(got[0], 200, "status")
+    check(rec["path"].startswith("/v1/users/") and rec["path"].endswith("/orders"), "path %r" % rec["path"])
+    check("mustermann" not in rec["path"] and "example.com" not in rec["path"], "path %r" % rec["path"])
+    eq(rec["detections"], {"email": 1}, "detections")
+
+
+@test
+def metrics_agree_with_the_records():
+    gw = env()
+    time.sleep(0.2)
+    recs = read_records(gw.cfg["records"]["path"])
+    m = parse_metrics(http_get(gw.admin_port, "/metrics")[2].decode())
+    eq(msum(m, "bordergate_transfers_total"), len(recs), "sum of transfers_total vs records")
+    for vname in sorted({r["vendor"] for r in recs}):
+        for dec in ("allow", "block", "encrypt"):
+            want = sum(1 for r in recs if r["vendor"] == vname and r["decision"] == dec)
+            eq(msum(m, "bordergate_transfers_total", vendor=vname, decision=dec), want,
+               "transfers_total{vendor=%s,decision=%s}" % (vname, dec))
+    eq(msum(m, "bordergate_upstream_errors_total", vendor="down-de", kind="connect"),
+       sum(1 for r in recs if r["vendor"] == "down-de" and r["status"] == 502), "upstream_errors_total{down-de,connect}")
+    eq(msum(m, "bordergate_personal_data_findings_total", detector="email"),
+       sum(r["detections"].get("email", 0) for r in recs), "findings_total{detector=email}")
+    expires = datetime.datetime.combine(TODAY + datetime.timedelta(days=300), datetime.time(),
+                                        datetime.timezone.utc).timestamp()
+    eq(msum(m, "bordergate_transfer_basis_expiry_timestamp_seconds", vendor="scc-us", basis="scc"), expires,
+       "transfer_basis_expiry_timestamp_seconds{scc-us,scc}")
+    eq(msum(m, "bordergate_records_written_total"), len(recs), "records_written_total")
+    check(msum(m, "bordergate_geoip_database_build_timestamp_seconds") > 1.5e9, "geoip build timestamp")
+    st, _, body = http_get(gw.admin_port, "/readyz")
+    eq(st, 200, "/readyz %r" % body)
+
+
+@test
 def chain_and_ids_hold_across_the_file():
     gw = env()
     lines = open(gw.cfg["records"]["path"], encoding="utf-8").read().splitlines()
