@@ -13,9 +13,12 @@ outside the namespace changes. Ends with "N passed, N failed".
 import datetime
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -147,6 +150,29 @@ def unknown_country_fails_closed():
         check(rec["dest_country"] in ("", "ZZ", "XX"), "dest_country %r" % rec["dest_country"])
         eq(rec["dest_region"], "unknown", "dest_region")
     eq(up.count(), 0, "requests at the vendor")
+    gw.stop()
+
+
+@test
+def database_is_reopened_on_sighup():
+    up = upstream(host="127.0.0.3")
+    live = os.path.join(tmpdir(), "live.mmdb")
+    shutil.copy(geoip_db({"127.0.0.3/32": "US"}, "live-us.mmdb"), live)
+    cfg = own_records(gateway_config([vendor("eu", ["eu.example"], up.port, addresses=["127.0.0.3"])]), "reload")
+    cfg["geoip"] = {"database": live}
+    gw = Gateway(cfg, name="reload").start()
+    eq(send(gw, "eu.example", b"").status, 451, "127.0.0.3 in US: outside the vendor's EEA")
+    shutil.copy(geoip_db({"127.0.0.3/32": "DE"}, "live-de.mmdb"), live + ".new")
+    os.rename(live + ".new", live)  # replaced atomically, as geoip-update does
+    mark = gw.mark()
+    gw.signal(signal.SIGHUP)
+    end = time.monotonic() + 5
+    while "reload" not in gw.stderr_since(mark) and time.monotonic() < end:
+        time.sleep(0.05)
+    r = send(gw, "eu.example", b"")
+    eq(r.status, 200, "after SIGHUP the new database says DE")
+    eq(rec_of(gw, r)["dest_country"], "DE", "record dest_country")
+    eq(up.count(), 1, "requests at the vendor")
     gw.stop()
 
 

@@ -12,11 +12,13 @@ makes /readyz 503 and blocks new transfers with `records_unavailable`.
 Ends with "N passed, N failed".
 """
 import datetime
+import glob
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -298,6 +300,39 @@ def records_verify_passes_then_fails_on_tampering():
     body = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
     forged = body[:-1] + ',"hash":"%s"}\n' % hashlib.sha256(body.encode()).hexdigest()
     variant("rehashed-edit", lines[:1] + [forged] + lines[2:], 3)
+
+
+@test
+def rotation_and_sigusr1_reopen_keep_one_chain_across_files():
+    up = upstream(host="127.0.0.2")
+    cfg = gateway_config([vendor("crm-de", ["crm.example"], up.port, addresses=["127.0.0.2"])])
+    base = os.path.join(tmpdir(), "records-rotate", "transfers.jsonl")
+    cfg["records"] = {"path": base, "rotate_size": "4KiB", "fsync": "batch"}
+    gw = Gateway(cfg, name="rotate").start()
+    ids = []
+    for i in range(30):
+        ids.append(exchange(gw.port(), request("GET", "/v1/r?i=%d" % i, "crm.example"))[1]["x-transfer-id"])
+    wait_record(base, ids[-1])
+    # logrotate: move the file away, then SIGUSR1 makes the gateway open a new one
+    moved = base + ".logrotated"
+    os.rename(base, moved)
+    gw.signal(signal.SIGUSR1)
+    time.sleep(0.3)
+    for i in range(5):
+        ids.append(exchange(gw.port(), request("GET", "/v1/r2?i=%d" % i, "crm.example"))[1]["x-transfer-id"])
+    gw.stop()
+    rotated = sorted(p for p in glob.glob(base + ".*") if p != moved)
+    check(len(rotated) >= 3, "rotate_size 4KiB made only %d rotated files" % len(rotated))
+    files = rotated + [moved, base]
+    for p in files:
+        check(os.path.getsize(p) <= 4096 + 1024, "%s is %d bytes" % (p, os.path.getsize(p)))
+    recs = [r for p in files for r in read_records(p)]
+    eq([r["id"] for r in recs], ids, "records across the files, in order")
+    rc, out = verify(*files)
+    eq(rc, 0, "verify across %d files: %s" % (len(files), out))
+    eq(read_records(base)[0]["prev"], read_records(moved)[-1]["hash"], "the reopened file continues the chain")
+    rc, out = verify(*(files[:1] + files[2:]))
+    eq(rc, 1, "verify with a file left out: %s" % out)
 
 
 # ---- load, SIGTERM, metrics --------------------------------------------------------------
