@@ -154,6 +154,32 @@ def unknown_country_fails_closed():
 
 
 @test
+def iso_quirks_and_ipv4_mapped_addresses():
+    """GR (not EL) and the EU's outermost regions (GF) are inside the EEA; an IPv4-mapped IPv6
+    address takes its IPv4 entry; Canada is adequate (commercial scope)."""
+    ips = ("127.0.0.6", "127.0.0.7", "127.0.0.2", "127.0.0.8")
+    ups = {ip: upstream(host=ip) for ip in ips}
+    vs = [vendor("v-gf", ["gf.example"], ups["127.0.0.6"].port, addresses=["127.0.0.6"]),
+          vendor("v-gr", ["gr.example"], ups["127.0.0.7"].port, addresses=["127.0.0.7"]),
+          vendor("v-mapped", ["mapped.example"], ups["127.0.0.2"].port, addresses=["::ffff:127.0.0.2"]),
+          vendor("v-ca", ["ca.example"], ups["127.0.0.8"].port, addresses=["127.0.0.8"], regions=["CA"])]
+    cfg = with_db(own_records(gateway_config(vs), "quirks"),
+                  {"127.0.0.6/32": "GF", "127.0.0.7/32": "GR", "127.0.0.2/32": "DE", "127.0.0.8/32": "CA"},
+                  "quirks.mmdb")
+    gw = Gateway(cfg, name="quirks").start()
+    want = {"gf.example": ("127.0.0.6", "GF", "EEA", "domestic"), "gr.example": ("127.0.0.7", "GR", "EEA", "domestic"),
+            "mapped.example": ("::ffff:127.0.0.2", "DE", "EEA", "domestic"),
+            "ca.example": ("127.0.0.8", "CA", "adequate", "adequacy")}
+    for host, w in want.items():
+        r = send(gw, host)
+        eq(r.status, 200, host)
+        rec = rec_of(gw, r)
+        eq((rec["dest_ip"], rec["dest_country"], rec["dest_region"], rec["mechanism"]), w, host)
+    eq([ups[ip].count() for ip in ips], [1, 1, 1, 1], "requests at each vendor")
+    gw.stop()
+
+
+@test
 def database_is_reopened_on_sighup():
     up = upstream(host="127.0.0.3")
     live = os.path.join(tmpdir(), "live.mmdb")
