@@ -11,6 +11,8 @@
   SIGTERMed (then SIGKILLed) at exit, even after a crash or a signal: nothing outlives the test;
 - clients: curl() -> (status, headers, body), Conn for raw bytes over TCP or TLS with an HTTP/1.1
   response reader that knows Content-Length, chunked and close-delimited bodies.
+- transfer records: read_records(), wait_record(path, id), record_files(), scan_records() (feeds
+  records to `bordergate scan` and returns the findings, ip_address on caller/dest_ip excepted).
 Tests run with the project root as the working directory (relative config paths resolve there).
 """
 
