@@ -11,6 +11,8 @@
   SIGTERMed (then SIGKILLed) at exit, even after a crash or a signal: nothing outlives the test;
 - clients: curl() -> (status, headers, body), Conn for raw bytes over TCP or TLS with an HTTP/1.1
   response reader that knows Content-Length, chunked and close-delimited bodies.
+- transfer records: read_records(), wait_record(path, id), record_files(), scan_records() (feeds
+  records to `bordergate scan` and returns the findings, ip_address on caller/dest_ip excepted).
 Tests run with the project root as the working directory (relative config paths resolve there).
 """
 
@@ -883,3 +885,69 @@ def request(method, target, host, headers=(), body=b"", version="HTTP/1.1"):
     if body and not names & {"content-length", "transfer-encoding"}:
         lines.append("Content-Length: %d" % len(body))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# --------------------------------------------------------------------------------------------
+# Transfer records (used by the end-to-end suites)
+
+def read_records(path):
+    """The transfer records in a JSONL file, as dicts (a missing file reads as none)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def wait_record(path, rid, timeout=5.0):
+    """Wait until the record with id rid is in the file; returns it (Failure on timeout)."""
+    end = time.monotonic() + timeout
+    while True:
+        for r in read_records(path):
+            if r.get("id") == rid:
+                return r
+        if time.monotonic() > end:
+            raise Failure("no record with id %s in %s after %.1fs" % (rid, path, timeout))
+        time.sleep(0.05)
+
+
+def record_files(root=None):
+    """Every transfer record file under root (default: this test file's temp dir)."""
+    out = []
+    for d, _, files in os.walk(root or tmpdir()):
+        out += [os.path.join(d, f) for f in files if ".jsonl" in f]
+    return sorted(out)
+
+
+# Record fields that hold network addresses by design (the calling service, the vendor's
+# server): the ip_address detector fires on them, and they are not a data subject's value.
+RECORD_ADDRESS_FIELDS = ("caller", "dest_ip")
+
+
+def scan_records(records, exempt=RECORD_ADDRESS_FIELDS, batch=2000):
+    """Feed records to `bordergate scan --content-type application/json` (as JSON arrays of
+    up to `batch` records) and return every finding (dicts as printed) except ip_address on
+    the `exempt` top-level fields. An unscannable batch is returned as a finding too."""
+    found = []
+    for i in range(0, len(records), batch):
+        chunk = records[i:i + batch]
+        body = json.dumps(chunk, separators=(",", ":"))
+        r = run([BINARY, "scan", "-", "--content-type", "application/json",
+                 "--max-body-scan", str(len(body) + 1024)], input=body, timeout=120)
+        if r.returncode != 0:
+            raise Failure("bordergate scan failed (%d): %s" % (r.returncode, r.stderr[-500:]))
+        for line in r.stdout.splitlines():
+            if not line.strip():
+                continue
+            f = json.loads(line)
+            if f.get("summary"):
+                if f.get("unscannable"):
+                    found.append(f)
+                continue
+            p = f.get("path", "")
+            field = p.split("]", 1)[1].lstrip(".") if p.startswith("$[") and "]" in p else p
+            if f.get("detector") == "ip_address" and field in exempt:
+                continue
+            f["record"] = chunk[int(p[2:p.index("]")])] if p.startswith("$[") else None
+            found.append(f)
+    return found
