@@ -328,9 +328,11 @@ static bool record_and_wait(bg_exchange_t *ex, int deferred)
 
 static void send_deferred(bg_exchange_t *ex)
 {
+    /* A HEAD request gets the head only (RFC 9110 9.3.2), or a keep-alive client loses sync. */
+    bool head = ex->req.method && bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
     bg_metrics_request(ex->w->server->metrics, ex->w->id, ex->status);
-    ex->down->head(ex, ex->status, ex->dh, ex->ndh, (int64_t)ex->rbody.len, false);
-    if (ex->rbody.len)
+    ex->down->head(ex, ex->status, ex->dh, ex->ndh, (int64_t)ex->rbody.len, head);
+    if (ex->rbody.len && !head)
         ex->down->body(ex, ex->rbody.data, ex->rbody.len);
 }
 
@@ -697,8 +699,9 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     else
         bg_buf_puts(h, ex->host);
     bg_buf_puts(h, "\r\n");
-    const char *xff = NULL, *via = NULL;
-    size_t xff_len = 0, via_len = 0;
+    const char *via = NULL;
+    size_t via_len = 0;
+    int xff = -1;
     bool body_sealed_whole = false;
     if (seal && ex->body.len) {
         bool by_field = (ex->cls.body_kind == BG_BODY_JSON || ex->cls.body_kind == BG_BODY_FORM) &&
@@ -723,7 +726,7 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
             bg_span_ieq(hd->name, hd->name_len, "x-forwarded-proto"))
             continue;
         if (bg_span_ieq(hd->name, hd->name_len, "x-forwarded-for")) {
-            xff = hd->value, xff_len = hd->value_len;
+            xff = (int)i;
             continue;
         }
         if (bg_span_ieq(hd->name, hd->name_len, "via")) {
@@ -747,8 +750,15 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
         bg_buf_puts(h, "Content-Type: application/jose\r\n");
     /* The caller's address is the hop we know; keep the chain that came before it. */
     bg_buf_puts(h, "X-Forwarded-For: ");
-    if (xff) {
-        bg_buf_append(h, xff, xff_len);
+    if (xff >= 0) {
+        /* The chain the client sent is client data: sealed like any header when encrypting. */
+        const bg_header_t *hd = &ex->req.headers[xff];
+        if (seal) {
+            if (seal_spans(ex, BG_WHERE_HEADER, xff, hd->value, hd->value_len, h) < 0)
+                return -1;
+        } else {
+            bg_buf_append(h, hd->value, hd->value_len);
+        }
         bg_buf_puts(h, ", ");
     }
     bg_buf_printf(h, "%s\r\nX-Forwarded-Proto: %s\r\nVia: ", ex->client_ip, ex->client_tls ? "https" : "http");
