@@ -297,7 +297,7 @@ enum { RF_NONE, RF_LENGTH, RF_CHUNKED, RF_CLOSE };
 static void decide(bg_exchange_t *ex);
 static void start_forward(bg_exchange_t *ex);
 
-enum { DEFER_NONE, DEFER_END, DEFER_RESPOND };
+enum { DEFER_NONE, DEFER_END, DEFER_RESPOND, DEFER_TAIL };
 
 static void record_done_cb(void *arg, int status)
 {
@@ -326,14 +326,20 @@ static bool record_and_wait(bg_exchange_t *ex, int deferred)
     return false;
 }
 
-static void send_deferred(bg_exchange_t *ex)
+static bool is_head(const bg_exchange_t *ex)
 {
-    /* A HEAD request gets the head only (RFC 9110 9.3.2), or a keep-alive client loses sync. */
-    bool head = ex->req.method && bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
+    return ex->req.method && bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
+}
+
+/* Send a gateway answer's head and the first `upto` bytes of its body (ex->rbody). A HEAD
+ * request gets the head only (RFC 9110 9.3.2), or a keep-alive client loses sync. */
+static void send_answer(bg_exchange_t *ex, size_t upto)
+{
+    bool head = is_head(ex);
     bg_metrics_request(ex->w->server->metrics, ex->w->id, ex->status);
     ex->down->head(ex, ex->status, ex->dh, ex->ndh, (int64_t)ex->rbody.len, head);
-    if (ex->rbody.len && !head)
-        ex->down->body(ex, ex->rbody.data, ex->rbody.len);
+    if (upto && !head)
+        ex->down->body(ex, ex->rbody.data, upto);
 }
 
 static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp);
@@ -346,7 +352,9 @@ void bg_exchange_record_done(bg_exchange_t *ex)
         return;
     }
     if (ex->deferred == DEFER_RESPOND) {
-        send_deferred(ex);
+        send_answer(ex, ex->rbody.len);
+    } else if (ex->deferred == DEFER_TAIL) {
+        ex->down->body(ex, ex->rbody.data + ex->rbody.len - 1, 1);
     } else {
         /* A relayed answer: its held head (bodiless) or last byte completes it now. */
         if (ex->head_held) {
@@ -401,11 +409,22 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         bg_upstream_release(ex->up, false);
         ex->up = NULL;
     }
-    if (record_and_wait(ex, DEFER_RESPOND))
+    bool always = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS && ex->vendor && !ex->recorded;
+    if (always && (is_head(ex) || blen == 0)) {
+        /* Nothing to hold back but the head: it waits for the record. */
+        if (record_and_wait(ex, DEFER_RESPOND))
+            return;
+        always = false;
+    }
+    /* The record is written after the answer went out, so it counts the bytes sent; under
+     * fsync: always the answer's last byte waits until the record is durable. */
+    send_answer(ex, always ? blen - 1 : blen);
+    if (always && record_and_wait(ex, DEFER_TAIL))
         return;
+    if (always)
+        ex->down->body(ex, ex->rbody.data + blen - 1, 1);
     if (ex->vendor && !ex->recorded)
         exchange_record(ex, NULL);
-    send_deferred(ex);
     ex->down->end(ex);
 }
 
