@@ -199,6 +199,9 @@ static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
     } else {
         bg_stream_write(&c->stream, p, n);
     }
+    /* A client that stops reading its answer gets idle_timeout to start again. */
+    if (c->stream.write_pending > (1u << 20) && !uv_is_active((uv_handle_t *)&c->timer))
+        arm_idle(c);
 }
 
 static void dn_end(bg_exchange_t *ex)
@@ -551,8 +554,11 @@ static void on_drain(bg_stream_t *s)
         h2_check_done(c);
         return;
     }
-    if (c->ex)
+    if (c->ex) {
+        if (c->state == CS_EXCHANGE && c->req_body_done)
+            uv_timer_stop(&c->timer); /* reading again: the idle clock stops */
         bg_exchange_drained(c->ex);
+    }
 }
 
 static const bg_stream_callbacks_t conn_callbacks = {

@@ -1218,8 +1218,9 @@ void bg_exchange_cancel(bg_exchange_t *ex)
         return;
     }
     if (ex->state != BG_EX_DONE && ex->vendor && !ex->recorded) {
-        if (!ex->status)
-            ex->status = 499; /* the client went away before an answer */
+        /* The answer never completed: the client went away (499), unless the vendor broke it. */
+        if (ex->status < 500)
+            ex->status = 499;
         exchange_record(ex, NULL);
     }
     ex->state = BG_EX_DONE;

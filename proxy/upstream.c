@@ -182,8 +182,21 @@ int bg_upstream_writev(bg_upstream_t *up, const uv_buf_t *bufs, size_t n)
     return bg_stream_writev(&up->stream, bufs, n);
 }
 
-void bg_upstream_pause(bg_upstream_t *up) { bg_stream_read_stop(&up->stream); }
-void bg_upstream_resume(bg_upstream_t *up) { bg_stream_read_start(&up->stream); }
+/* While the client is slow to read, the vendor is not the one being silent: the response
+ * timeout waits with the reading. */
+void bg_upstream_pause(bg_upstream_t *up)
+{
+    bg_stream_read_stop(&up->stream);
+    if (up->timeout_ms)
+        uv_timer_stop(&up->timer);
+}
+
+void bg_upstream_resume(bg_upstream_t *up)
+{
+    bg_stream_read_start(&up->stream);
+    if (up->timeout_ms && !up->dead)
+        uv_timer_start(&up->timer, timer_cb, up->timeout_ms, up->timeout_ms);
+}
 
 void bg_upstream_release(bg_upstream_t *up, bool reusable)
 {

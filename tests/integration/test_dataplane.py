@@ -120,5 +120,42 @@ def failing_vendor_address_is_failed_fast_after_five_failures():
     g.stop()
 
 
+@test
+def client_that_stops_reading_is_dropped_after_idle_timeout():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("big", ["big.test"], up.port)], limits={"idle_timeout": "1s"})
+    g = h.Gateway(cfg).start()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    s.connect(("127.0.0.1", g.port()))
+    s.sendall(b"GET /bytes/50000000 HTTP/1.1\r\nHost: big.test\r\n\r\n")
+    time.sleep(4)  # read nothing: the gateway's queue fills, then idle_timeout runs out
+    rss = int(open("/proc/%d/status" % g.proc.pid).read().split("VmRSS:")[1].split()[0])
+    check(rss < 64 * 1024, "gateway RSS bounded while the client stalls: %d kB" % rss)
+    got, eof, t0 = 0, False, time.time()
+    s.settimeout(2)
+    try:
+        while time.time() - t0 < 8:
+            d = s.recv(1 << 20)
+            if not d:
+                eof = True
+                break
+            got += len(d)
+    except (ConnectionResetError, socket.timeout):
+        eof = True
+    s.close()
+    check(eof, "the gateway closed the stalled connection")
+    check(got < 50000000, "the stalled client did not get the whole body (%d bytes)" % got)
+    recs = []
+    for _ in range(50):
+        recs = records(cfg["records"]["path"])
+        if recs:
+            break
+        time.sleep(0.1)
+    eq([r["status"] for r in recs], [499], "recorded as a client that went away")
+    check(g.alive(), "gateway alive")
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
