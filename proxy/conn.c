@@ -47,6 +47,7 @@ struct bg_conn {
     bool req_paused;
     bool resp_chunked_out;
     bool resp_has_body;
+    int caller_bucket;    /* index into server->caller_conns, -1 when not counted */
     bg_h2_t *h2;          /* non-NULL: this connection speaks HTTP/2 (ALPN h2 or the h2c preface) */
 };
 
@@ -90,6 +91,8 @@ static void conn_close(bg_conn_t *c)
         c->next->prev = c->prev;
     w->nconns--;
     bg_metrics_conn(w->server->metrics, w->id, -1);
+    if (c->caller_bucket >= 0)
+        atomic_fetch_sub_explicit(&w->server->caller_conns[c->caller_bucket], 1, memory_order_relaxed);
     if (c->ex) {
         bg_exchange_t *ex = c->ex;
         c->ex = NULL;
@@ -583,6 +586,7 @@ void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li)
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
+    c->caller_bucket = -1;
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -604,6 +608,20 @@ void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li)
         } else {
             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->client_ip, sizeof c->client_ip);
             snprintf(c->peer, sizeof c->peer, "[%s]:%u", c->client_ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+        }
+    }
+    if (cfg->limits.max_connections_per_caller) {
+        /* One counter per hashed address, shared by the workers (SO_REUSEPORT spreads a caller's
+         * connections over them); a collision can only make the limit stricter. */
+        uint32_t hsh = 2166136261u;
+        for (const char *p = c->client_ip; *p; p++)
+            hsh = (hsh ^ (uint8_t)*p) * 16777619u;
+        c->caller_bucket = (int)(hsh % BG_CALLER_BUCKETS);
+        unsigned n = atomic_fetch_add_explicit(&w->server->caller_conns[c->caller_bucket], 1, memory_order_relaxed);
+        if (n >= cfg->limits.max_connections_per_caller) {
+            bg_log_debug("per-caller connection limit", "peer", c->peer);
+            conn_close(c);
+            return;
         }
     }
     arm_idle(c);

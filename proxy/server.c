@@ -142,6 +142,9 @@ int bg_server_run(const char *config_path)
         return 1;
     }
     s->metrics = bg_metrics_create(s->nworkers);
+    s->caller_conns = calloc(BG_CALLER_BUCKETS, sizeof *s->caller_conns);
+    if (!s->caller_conns)
+        abort();
     s->workers = calloc(s->nworkers, sizeof *s->workers);
     size_t nl = cfg->nlisten;
     fds = calloc(s->nworkers * (nl ? nl : 1), sizeof *fds);
@@ -238,6 +241,7 @@ out:
     if (cfg->pid_file && rc == 0)
         unlink(cfg->pid_file);
     bg_metrics_destroy(s->metrics);
+    free(s->caller_conns);
     free(s->workers);
     bg_runtime_release(s->rt);
     if (rc == 0)

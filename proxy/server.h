@@ -95,7 +95,10 @@ struct bg_server {
     atomic_bool stopping;
     char *config_path;
     atomic_uint_least64_t generation;
+    atomic_uint *caller_conns;  /* open connections per hashed client address (all workers) */
 };
+
+#define BG_CALLER_BUCKETS 4096
 
 /** Listen, start the workers and run until SIGTERM/SIGINT. Returns the exit code. */
 int bg_server_run(const char *config_path);

@@ -1108,8 +1108,8 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
 {
     static const char *const keys[] = {
         "max_body_scan", "max_body", "oversize_body", "header_timeout", "idle_timeout", "upstream_connect_timeout",
-        "upstream_timeout", "drain_timeout", "max_connections", "max_header_size", "max_headers", "max_uri",
-        "max_inflate", NULL};
+        "upstream_timeout", "drain_timeout", "max_connections", "max_connections_per_caller", "max_header_size",
+        "max_headers", "max_uri", "max_inflate", NULL};
     static const char *const oversize[] = {"block", "personal", NULL};
     bg_config_t *cfg = c->cfg;
     const bg_ynode_t *v;
@@ -1140,6 +1140,9 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
         get_duration(c, v, "limits.drain_timeout", &cfg->limits.drain_timeout_ms);
     if ((v = mget(n, "max_connections")) && get_uint(c, v, "limits.max_connections", 1, 10000000, &u))
         cfg->limits.max_connections = (uint32_t)u;
+    if ((v = mget(n, "max_connections_per_caller")) &&
+        get_uint(c, v, "limits.max_connections_per_caller", 0, 10000000, &u))
+        cfg->limits.max_connections_per_caller = (uint32_t)u;
     if ((v = mget(n, "max_header_size")) && get_size(c, v, "limits.max_header_size", 1024, 16u << 20, &u))
         cfg->limits.max_header_size = (uint32_t)u;
     if ((v = mget(n, "max_headers")) && get_uint(c, v, "limits.max_headers", 1, 100000, &u))

@@ -186,6 +186,7 @@ typedef struct bg_config {
         uint64_t upstream_timeout_ms;         /* default 30 s */
         uint64_t drain_timeout_ms;            /* default 30 s */
         uint32_t max_connections;             /* default 10000 */
+        uint32_t max_connections_per_caller;  /* per client address; default 0: no limit */
         uint32_t max_header_size;             /* default 16 KiB (431 beyond) */
         uint32_t max_headers;                 /* default 100 (431 beyond) */
         uint32_t max_uri;                     /* default 8 KiB (414 beyond) */

@@ -157,5 +157,27 @@ def client_that_stops_reading_is_dropped_after_idle_timeout():
     g.stop()
 
 
+@test
+def per_caller_connection_limit():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("pc", ["pc.test"], up.port)], limits={"max_connections_per_caller": 3},
+                           workers=2)
+    g = h.Gateway(cfg).start()
+    held = [h.Conn(g.port()) for _ in range(3)]
+    for c in held:  # each one really is open and served
+        c.send(h.request("GET", "/echo", "pc.test"))
+        eq(c.read_response().status, 200)
+    extra = h.Conn(g.port())
+    check(extra.is_closed(timeout=2.0), "the 4th connection from the same caller is closed")
+    held[0].close()
+    time.sleep(0.3)
+    again = h.Conn(g.port())
+    again.send(h.request("GET", "/echo", "pc.test"))
+    eq(again.read_response().status, 200, "a slot freed by a close is usable again")
+    for c in held[1:] + [again]:
+        c.close()
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()

@@ -634,6 +634,25 @@ static void test_default_config(void)
     bg_config_release(c);
 }
 
+static void test_upstream_http2_refused(void)
+{
+    const char *yaml = "jurisdiction: EEA\n"
+                       "listen: [{address: \"127.0.0.1:8080\"}]\n"
+                       "geoip: {database: config/geoip/dbip-country-lite.mmdb}\n"
+                       "vendors:\n"
+                       "  - name: v\n"
+                       "    hosts: [v.example]\n"
+                       "    upstream: {protocol: http2}\n"
+                       "    regions: [EEA]\n";
+    bg_config_t *cfg = NULL;
+    bg_diag_t d;
+    bg_diag_init(&d);
+    CHECK_INT(bg_config_load_buffer("h2.yaml", yaml, strlen(yaml), 0, &cfg, &d), -1);
+    CHECK(cfg == NULL);
+    CHECK(d.nerrors >= 1 && strstr(d.errors[0], "h2.yaml:7:26: upstream.protocol: http2 towards vendors is not supported yet") != NULL);
+    bg_diag_dispose(&d);
+}
+
 static void test_full_fields(void)
 {
     bg_config_t *c = EXPECT_OK(
@@ -670,7 +689,7 @@ static void test_full_fields(void)
         "      client_key: @/gw.key\n"
         "      sni: sni.full.example\n"
         "      addresses: [203.0.113.10, \"2001:db8::7\"]\n"
-        "      protocol: http2\n"
+        "      protocol: http1\n"
         "    regions: [CA, APAC, adequate]\n"
         "    categories: [identifier, ai_interaction]\n"
         "    scc: {module: 4, reference: R-1, signed: 2024-02-29, expires: 2030-01-01}\n"
@@ -724,7 +743,7 @@ static void test_full_fields(void)
     CHECK_INT(v->upstream.naddresses, 2);
     CHECK_STR(v->upstream.addresses[1].text, "2001:db8::7");
     CHECK_INT(ntohs(((struct sockaddr_in6 *)&v->upstream.addresses[1].addr)->sin6_port), 8443);
-    CHECK_INT(v->upstream.protocol, BG_PROTO_HTTP2);
+    CHECK_INT(v->upstream.protocol, BG_PROTO_HTTP1);
     CHECK_INT(v->nregions, 3);
     CHECK(!v->regions[0].is_region);
     CHECK_STR(v->regions[1].name, "APAC");
@@ -1300,6 +1319,7 @@ int main(void)
     RUN(test_example_config);
     RUN(test_default_config);
     RUN(test_full_fields);
+    RUN(test_upstream_http2_refused);
     RUN(test_admin_off_and_port_default);
     RUN(test_err_yaml);
     RUN(test_err_bounds);
