@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int bind_listener(const bg_listen_t *l, char *err, size_t errlen)
+int bg_listener_bind(const bg_listen_t *l, char *err, size_t errlen)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&l->address.addr;
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -28,6 +29,8 @@ static int bind_listener(const bg_listen_t *l, char *err, size_t errlen)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
         bind(fd, sa, l->address.addrlen) < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", l->address.text, strerror(errno));
@@ -35,6 +38,18 @@ static int bind_listener(const bg_listen_t *l, char *err, size_t errlen)
         return -1;
     }
     return fd;
+}
+
+bool bg_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 }
 
 static void log_diag(const bg_diag_t *d)
@@ -73,8 +88,44 @@ int bg_server_reload(bg_server_t *s)
         return -1;
     }
     rt->generation = atomic_fetch_add(&s->generation, 1) + 1;
-    for (unsigned i = 0; i < s->nworkers; i++)
-        bg_worker_publish(&s->workers[i], bg_runtime_retain(rt));
+    /* Listeners the running config does not have yet get one socket per worker now, so that a
+     * bind error fails the reload instead of a worker. */
+    const bg_config_t *ncfg = rt->cfg, *ocfg = s->rt->cfg;
+    size_t nl = ncfg->nlisten;
+    int *fds = malloc((s->nworkers * nl + 1) * sizeof *fds);
+    if (!fds)
+        abort();
+    for (size_t i = 0; i < s->nworkers * nl; i++)
+        fds[i] = -1;
+    for (size_t li = 0; li < nl; li++) {
+        bool exists = false;
+        for (size_t j = 0; j < ocfg->nlisten && !exists; j++)
+            exists = bg_sockaddr_equal(&ocfg->listen[j].address.addr, &ncfg->listen[li].address.addr);
+        for (unsigned wi = 0; !exists && wi < s->nworkers; wi++) {
+            char err[256];
+            if ((fds[wi * nl + li] = bg_listener_bind(&ncfg->listen[li], err, sizeof err)) < 0) {
+                bg_log_error("reload failed: keeping the running config", "error", err);
+                for (size_t i = 0; i < s->nworkers * nl; i++)
+                    if (fds[i] >= 0)
+                        close(fds[i]);
+                free(fds);
+                bg_runtime_release(rt);
+                bg_metrics_config_reload(s->metrics, false);
+                return -1;
+            }
+        }
+    }
+    /* Per worker, the fds for each listener index. */
+    int *mine = malloc((nl + 1) * sizeof *mine);
+    if (!mine)
+        abort();
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        for (size_t li = 0; li < nl; li++)
+            mine[li] = fds[i * nl + li];
+        bg_worker_publish(&s->workers[i], bg_runtime_retain(rt), mine, nl);
+    }
+    free(mine);
+    free(fds);
     bg_runtime_t *old = s->rt;
     s->rt = rt;
     bg_runtime_release(old);
@@ -156,7 +207,7 @@ int bg_server_run(const char *config_path)
     for (unsigned wi = 0; wi < s->nworkers; wi++)
         for (size_t li = 0; li < nl; li++) {
             lidx[li] = (int)li;
-            if ((fds[wi * nl + li] = bind_listener(&cfg->listen[li], err, sizeof err)) < 0) {
+            if ((fds[wi * nl + li] = bg_listener_bind(&cfg->listen[li], err, sizeof err)) < 0) {
                 bg_log_error(err);
                 goto out;
             }

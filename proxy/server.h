@@ -61,11 +61,9 @@ struct bg_worker {
     pthread_t thread;
     uv_async_t async;                   /* wakes the loop for reload and stop */
     bg_runtime_t *rt;                   /* the worker's own reference to the current runtime */
-    bg_runtime_t *_Atomic pending_rt;   /* published by the main thread */
     atomic_bool stop;
-    uv_tcp_t *listeners;
-    size_t nlisteners;
-    int *listener_index;                /* cfg->listen index of each */
+    struct bg_listener *listeners;      /* this worker's listening sockets */
+    struct bg_publish *_Atomic pending_listen; /* with a published runtime: sockets for new listeners */
     bg_conn_t *conns;                   /* every open client connection (for drain) */
     size_t nconns;
     bg_upstream_t *idle;                /* idle upstream connections, most recent first */
@@ -100,6 +98,11 @@ struct bg_server {
 
 #define BG_CALLER_BUCKETS 4096
 
+/** Whether two listen addresses are the same socket address. */
+bool bg_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/** Bind (SO_REUSEPORT, non-blocking) a socket for listener l: the fd, or -1 with err. */
+int bg_listener_bind(const bg_listen_t *l, char *err, size_t errlen);
+
 /** Listen, start the workers and run until SIGTERM/SIGINT. Returns the exit code. */
 int bg_server_run(const char *config_path);
 /** Reload the config from its path (main thread): 0, or -1 with errors logged (the old one stays). */
@@ -112,7 +115,10 @@ int bg_worker_init(bg_worker_t *w, bg_server_t *s, unsigned id, bg_runtime_t *rt
 /** Free what the worker owns after its thread ended. */
 void bg_worker_dispose(bg_worker_t *w);
 int bg_worker_start(bg_worker_t *w);
-void bg_worker_publish(bg_worker_t *w, bg_runtime_t *rt); /* main thread: hand a new runtime (consumes a ref) */
+/** Main thread: hand a new runtime (consumes a ref) with, per cfg->listen[i] of it, a bound
+ *  socket for a listener the worker does not have yet, or -1 (fds is copied; NULL: none new).
+ *  Listeners the new config no longer names are closed by the worker. */
+void bg_worker_publish(bg_worker_t *w, bg_runtime_t *rt, const int *fds, size_t nfds);
 void bg_worker_stop(bg_worker_t *w);                      /* main thread: drain and stop */
 
 /* conn.c: a client connection accepted on listener `li`. */

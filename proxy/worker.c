@@ -12,14 +12,106 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* A listening socket of this worker; `index` follows the worker's current runtime. */
+typedef struct bg_listener {
+    uv_tcp_t tcp;
+    int index;                     /* cfg->listen index */
+    struct sockaddr_storage addr;  /* what it is bound to (identity across reloads) */
+    bool seen;                     /* scratch: matched while applying a reload */
+    struct bg_listener *next;
+} bg_listener_t;
+
+/* A runtime published by the main thread together with sockets for its new listeners. */
+typedef struct bg_publish {
+    bg_runtime_t *rt;
+    size_t nfds;
+    int fds[];
+} bg_publish_t;
 
 static void listener_cb(uv_stream_t *server, int status)
 {
     bg_worker_t *w = server->loop->data;
     if (status < 0)
         return;
-    int li = *(int *)server->data;
-    bg_conn_accept(w, server, li);
+    bg_listener_t *l = server->data;
+    bg_conn_accept(w, server, l->index);
+}
+
+static void listener_closed(uv_handle_t *h) { free(h->data); }
+
+static int listener_open(bg_worker_t *w, int fd, int index, const struct sockaddr_storage *addr)
+{
+    bg_listener_t *l = calloc(1, sizeof *l);
+    if (!l)
+        abort();
+    l->index = index;
+    l->addr = *addr;
+    uv_tcp_init(&w->loop, &l->tcp);
+    l->tcp.data = l;
+    int r = uv_tcp_open(&l->tcp, fd);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&l->tcp, 1024, listener_cb);
+    if (r < 0) {
+        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+        return r;
+    }
+    l->next = w->listeners;
+    w->listeners = l;
+    return 0;
+}
+
+/* Swap in a published runtime: keep listeners whose address is still configured (their index
+ * follows the new config), open the new ones, close the ones that are gone. */
+static void apply_publish(bg_worker_t *w, bg_publish_t *p)
+{
+    const bg_config_t *cfg = p->rt->cfg;
+    for (bg_listener_t *l = w->listeners; l; l = l->next)
+        l->seen = false;
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        bg_listener_t *l = w->listeners;
+        while (l && (l->seen || !bg_sockaddr_equal(&l->addr, &cfg->listen[i].address.addr)))
+            l = l->next;
+        if (l) {
+            l->seen = true;
+            l->index = (int)i;
+            continue;
+        }
+        if (w->draining || i >= p->nfds || p->fds[i] < 0)
+            continue;
+        int fd = p->fds[i];
+        p->fds[i] = -1;
+        if (listener_open(w, fd, (int)i, &cfg->listen[i].address.addr) < 0)
+            bg_log_error("cannot listen after reload", "address", cfg->listen[i].address.text);
+        else
+            w->listeners->seen = true, bg_log_info("listening", "address", cfg->listen[i].address.text);
+    }
+    for (bg_listener_t **pl = &w->listeners; *pl;) {
+        bg_listener_t *l = *pl;
+        if (l->seen) {
+            pl = &l->next;
+            continue;
+        }
+        *pl = l->next;
+        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+    }
+    for (size_t i = 0; i < p->nfds; i++)
+        if (p->fds[i] >= 0)
+            close(p->fds[i]);
+    bg_runtime_t *old = w->rt;
+    w->rt = p->rt;
+    bg_runtime_release(old); /* exchanges in flight keep their own reference */
+    free(p);
+}
+
+static void publish_free(bg_publish_t *p)
+{
+    for (size_t i = 0; i < p->nfds; i++)
+        if (p->fds[i] >= 0)
+            close(p->fds[i]);
+    bg_runtime_release(p->rt);
+    free(p);
 }
 
 static void close_and_forget(uv_handle_t *h)
@@ -54,8 +146,11 @@ static void begin_drain(bg_worker_t *w)
         return;
     w->draining = true;
     w->drain_deadline = uv_now(&w->loop) + w->rt->cfg->limits.drain_timeout_ms;
-    for (size_t i = 0; i < w->nlisteners; i++)
-        uv_close((uv_handle_t *)&w->listeners[i], close_and_forget);
+    while (w->listeners) {
+        bg_listener_t *l = w->listeners;
+        w->listeners = l->next;
+        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+    }
     for (bg_conn_t *c = w->conns, *next; c; c = next) {
         next = bg_conn_next(c);
         bg_conn_drain(c);
@@ -66,12 +161,9 @@ static void begin_drain(bg_worker_t *w)
 static void async_cb(uv_async_t *a)
 {
     bg_worker_t *w = a->data;
-    bg_runtime_t *rt = atomic_exchange(&w->pending_rt, NULL);
-    if (rt) {
-        bg_runtime_t *old = w->rt;
-        w->rt = rt;
-        bg_runtime_release(old); /* exchanges in flight keep their own reference */
-    }
+    bg_publish_t *p = atomic_exchange(&w->pending_listen, NULL);
+    if (p)
+        apply_publish(w, p);
     /* Exchanges whose record reached the disk (fsync: always). */
     pthread_mutex_lock(&w->done_lock);
     bg_exchange_t *done = w->done_head;
@@ -101,11 +193,18 @@ int bg_worker_start(bg_worker_t *w)
     return r ? -r : 0;
 }
 
-void bg_worker_publish(bg_worker_t *w, bg_runtime_t *rt)
+void bg_worker_publish(bg_worker_t *w, bg_runtime_t *rt, const int *fds, size_t nfds)
 {
-    bg_runtime_t *old = atomic_exchange(&w->pending_rt, rt);
+    bg_publish_t *p = malloc(sizeof *p + nfds * sizeof(int));
+    if (!p)
+        abort();
+    p->rt = rt;
+    p->nfds = nfds;
+    for (size_t i = 0; i < nfds; i++)
+        p->fds[i] = fds[i];
+    bg_publish_t *old = atomic_exchange(&w->pending_listen, p);
     if (old)
-        bg_runtime_release(old); /* published twice before the worker looked: drop the older */
+        publish_free(old); /* published twice before the worker looked: the newer one wins */
     uv_async_send(&w->async);
 }
 
@@ -122,7 +221,7 @@ int bg_worker_init(bg_worker_t *w, bg_server_t *s, unsigned id, bg_runtime_t *rt
     w->id = id;
     w->server = s;
     w->rt = bg_runtime_retain(rt);
-    atomic_init(&w->pending_rt, NULL);
+    atomic_init(&w->pending_listen, NULL);
     atomic_init(&w->stop, false);
     pthread_mutex_init(&w->done_lock, NULL);
     int r = uv_loop_init(&w->loop);
@@ -135,20 +234,9 @@ int bg_worker_init(bg_worker_t *w, bg_server_t *s, unsigned id, bg_runtime_t *rt
     w->sweep.data = w;
     uv_timer_start(&w->sweep, sweep_cb, 1000, 1000);
     w->geo_cache = bg_geo_cache_create(4096);
-    w->listeners = calloc(nfds ? nfds : 1, sizeof *w->listeners);
-    w->listener_index = calloc(nfds ? nfds : 1, sizeof *w->listener_index);
-    if (!w->listeners || !w->listener_index)
-        abort();
-    w->nlisteners = nfds;
-    for (size_t i = 0; i < nfds; i++) {
-        w->listener_index[i] = lidx[i];
-        uv_tcp_init(&w->loop, &w->listeners[i]);
-        w->listeners[i].data = &w->listener_index[i];
-        if ((r = uv_tcp_open(&w->listeners[i], fds[i])) < 0)
+    for (size_t i = 0; i < nfds; i++)
+        if ((r = listener_open(w, fds[i], lidx[i], &rt->cfg->listen[lidx[i]].address.addr)) < 0)
             return r;
-        if ((r = uv_listen((uv_stream_t *)&w->listeners[i], 1024, listener_cb)) < 0)
-            return r;
-    }
     return 0;
 }
 
@@ -156,9 +244,9 @@ void bg_worker_dispose(bg_worker_t *w)
 {
     uv_loop_close(&w->loop);
     pthread_mutex_destroy(&w->done_lock);
-    bg_runtime_t *p = atomic_exchange(&w->pending_rt, NULL);
+    bg_publish_t *p = atomic_exchange(&w->pending_listen, NULL);
     if (p)
-        bg_runtime_release(p);
+        publish_free(p);
     bg_runtime_release(w->rt);
     bg_geo_cache_destroy(w->geo_cache);
     bg_upstream_circuit_dispose(w);
@@ -169,6 +257,4 @@ void bg_worker_dispose(bg_worker_t *w)
         free(e->addrs);
         free(e);
     }
-    free(w->listeners);
-    free(w->listener_index);
 }

@@ -179,5 +179,39 @@ def per_caller_connection_limit():
     g.stop()
 
 
+@test
+def reload_opens_new_listeners_and_closes_removed_ones():
+    import signal
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("rl", ["rl.test"], up.port)], workers=2)
+    g = h.Gateway(cfg).start()
+    old_port = g.port()
+    new_addr = "127.0.0.1:%d" % h.free_port()
+    cfg["listen"] = [{"address": new_addr}]
+    h.write_config(cfg, g.name + ".yaml")  # the file the gateway was started with
+    mark = g.mark()
+    g.signal(signal.SIGHUP)
+    h.wait_port(h.port_of(new_addr), timeout=5)
+    time.sleep(0.3)
+    r = h.curl("-H", "Host: rl.test", "http://%s/echo" % new_addr)
+    eq(r.status, 200, "the new listener serves")
+    r = h.curl("-H", "Host: rl.test", "http://127.0.0.1:%d/echo" % old_port)
+    check(r.status is None or r.status == 0 or r.rc != 0, "the removed listener is closed: %r" % r)
+    check("config reloaded" in g.stderr_since(mark), g.stderr_since(mark))
+    # A listener that cannot be bound fails the reload and keeps everything as it was.
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    cfg["listen"] = [{"address": new_addr}, {"address": "127.0.0.1:%d" % blocker.getsockname()[1]}]
+    h.write_config(cfg, g.name + ".yaml")
+    mark = g.mark()
+    g.signal(signal.SIGHUP)
+    time.sleep(1.0)
+    check("reload failed" in g.stderr_since(mark), g.stderr_since(mark))
+    eq(h.curl("-H", "Host: rl.test", "http://%s/echo" % new_addr).status, 200, "still serving after a failed reload")
+    blocker.close()
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
