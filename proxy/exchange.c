@@ -42,6 +42,8 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         return;
     if (ex->up)
         bg_upstream_release(ex->up, false);
+    if (ex->queued && ex->w)
+        bg_upstream_unqueue(ex->w, ex->pool_key, ex);
     if (ex->gai)
         ex->gai->data = NULL; /* the resolver callback frees the request */
     if (ex->cls_ready)
@@ -912,8 +914,9 @@ static void start_forward(bg_exchange_t *ex)
         ((struct sockaddr_in *)&addr)->sin_port = htons(v->upstream.port);
     else
         ((struct sockaddr_in6 *)&addr)->sin6_port = htons(v->upstream.port);
-    char key[200];
-    snprintf(key, sizeof key, "%.60s|%.47s|%u|%d|%.80s", v->name, d->ip, v->upstream.port, v->upstream.tls, ex->host);
+    char *key = ex->pool_key;
+    snprintf(key, sizeof ex->pool_key, "%.60s|%.47s|%u|%d|%.80s", v->name, d->ip, v->upstream.port, v->upstream.tls,
+             ex->host);
     SSL_CTX *ctx = ex->rt->vendor_ctx[ex->vendor_index];
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
@@ -929,14 +932,36 @@ static void start_forward(bg_exchange_t *ex)
     ex->resp_head_done = false;
     ex->resp_started = false;
     ex->state = BG_EX_FORWARD;
+    unsigned nw = ex->w->server->nworkers ? ex->w->server->nworkers : 1;
+    uint32_t per_worker = (v->upstream.max_connections + nw - 1) / nw;
     ex->up = bg_upstream_acquire(ex->w, key, (const struct sockaddr *)&addr, ctx, sni, v->upstream.verify ? sni : NULL,
-                                 ex->rt->cfg->limits.upstream_connect_timeout_ms, ex, &err);
+                                 ex->rt->cfg->limits.upstream_connect_timeout_ms, per_worker, ex, &err);
+    if (!ex->up && err == BG_UP_QUEUED) {
+        ex->queued = true; /* bg_upstream_slot_cb or bg_upstream_queue_timeout_cb follows */
+        return;
+    }
     if (!ex->up) {
         upstream_failed(ex, BG_UP_CONNECT_FAILED, uv_strerror(err));
         return;
     }
     if (ex->up->ready)
         send_request(ex);
+}
+
+void bg_upstream_slot_cb(void *owner)
+{
+    bg_exchange_t *ex = owner;
+    ex->queued = false;
+    start_forward(ex);
+}
+
+void bg_upstream_queue_timeout_cb(void *owner)
+{
+    bg_exchange_t *ex = owner;
+    ex->queued = false;
+    bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, ex->vendor->name, "queue_timeout");
+    respond_problem(ex, 503, "upstream-busy", "Vendor connection limit reached; retry later", "vendor",
+                    ex->vendor->name);
 }
 
 void bg_upstream_ready_cb(bg_upstream_t *up, void *owner)

@@ -106,6 +106,8 @@ struct bg_exchange {
     bool resp_reveal;
     bool reveal_failed;          /* the body to reveal outgrew its bound */
     char circuit[128];           /* the vendor address's circuit key (upstream.h) */
+    char pool_key[200];          /* the upstream pool key */
+    bool queued;                 /* waiting for a connection slot of the address */
 
     /* Outcome. */
     int status;

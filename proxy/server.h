@@ -75,6 +75,7 @@ struct bg_worker {
     uv_timer_t sweep;                   /* idle pool and drain checks */
     bool draining;
     uint64_t drain_deadline;
+    struct bg_upkey *upkeys;            /* per vendor address: open connections, waiters (upstream.c) */
     struct bg_circuit *circuits;        /* per vendor address: consecutive failures (upstream.c) */
     struct bg_exchange *done_head;      /* exchanges whose record is on disk (fsync: always), to resume */
     pthread_mutex_t done_lock;

@@ -11,6 +11,119 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- per-address accounting ------------------------------------------------------------ */
+
+typedef struct bg_waiter {
+    void *owner;
+    uint64_t since;
+    struct bg_waiter *next;
+} bg_waiter_t;
+
+struct bg_upkey {
+    char key[200];
+    uint32_t conns;          /* open (connecting, busy or idle) */
+    bg_waiter_t *head, *tail;
+    struct bg_upkey *next;
+};
+
+static struct bg_upkey *upkey_get(bg_worker_t *w, const char *key, bool create)
+{
+    for (struct bg_upkey *k = w->upkeys; k; k = k->next)
+        if (strcmp(k->key, key) == 0)
+            return k;
+    if (!create)
+        return NULL;
+    struct bg_upkey *k = calloc(1, sizeof *k);
+    if (!k)
+        abort();
+    snprintf(k->key, sizeof k->key, "%s", key);
+    k->next = w->upkeys;
+    w->upkeys = k;
+    return k;
+}
+
+static void upkey_maybe_free(bg_worker_t *w, struct bg_upkey *k)
+{
+    if (k->conns || k->head)
+        return;
+    for (struct bg_upkey **p = &w->upkeys; *p; p = &(*p)->next)
+        if (*p == k) {
+            *p = k->next;
+            free(k);
+            return;
+        }
+}
+
+/* A connection of k closed or went idle: the first waiter may try again. */
+static void upkey_wake(bg_worker_t *w, struct bg_upkey *k)
+{
+    bg_waiter_t *wt = k->head;
+    if (!wt) {
+        upkey_maybe_free(w, k);
+        return;
+    }
+    k->head = wt->next;
+    if (!k->head)
+        k->tail = NULL;
+    void *owner = wt->owner;
+    free(wt);
+    bg_upstream_slot_cb(owner);
+}
+
+void bg_upstream_unqueue(bg_worker_t *w, const char *key, void *owner)
+{
+    struct bg_upkey *k = upkey_get(w, key, false);
+    if (!k)
+        return;
+    bg_waiter_t *prev = NULL;
+    for (bg_waiter_t *wt = k->head; wt; prev = wt, wt = wt->next) {
+        if (wt->owner != owner)
+            continue;
+        if (prev)
+            prev->next = wt->next;
+        else
+            k->head = wt->next;
+        if (k->tail == wt)
+            k->tail = prev;
+        free(wt);
+        break;
+    }
+    upkey_maybe_free(w, k);
+}
+
+void bg_upstream_queue_expire(bg_worker_t *w, uint64_t max_wait_ms)
+{
+    uint64_t now = uv_now(&w->loop);
+    for (struct bg_upkey *k = w->upkeys, *next; k; k = next) {
+        next = k->next;
+        while (k->head && now - k->head->since >= max_wait_ms) {
+            bg_waiter_t *wt = k->head;
+            k->head = wt->next;
+            if (!k->head)
+                k->tail = NULL;
+            void *owner = wt->owner;
+            free(wt);
+            bg_upstream_queue_timeout_cb(owner);
+        }
+    }
+}
+
+void bg_upstream_slots_dispose(bg_worker_t *w)
+{
+    while (w->upkeys) {
+        struct bg_upkey *k = w->upkeys;
+        w->upkeys = k->next;
+        while (k->head) {
+            bg_waiter_t *wt = k->head;
+            k->head = wt->next;
+            free(wt);
+        }
+        free(k);
+    }
+}
+
+/* ---- connections ---------------------------------------------------------------------- */
+
 static void pool_remove(bg_worker_t *w, bg_upstream_t *up)
 {
     for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next)
@@ -47,6 +160,12 @@ static void up_close(bg_upstream_t *up)
     uv_timer_stop(&up->timer);
     uv_close((uv_handle_t *)&up->timer, handle_closed);
     bg_stream_close(&up->stream);
+    if (up->slot) {
+        struct bg_upkey *k = up->slot;
+        up->slot = NULL;
+        k->conns--;
+        upkey_wake(up->w, k);
+    }
 }
 
 static void on_open(bg_stream_t *s)
@@ -132,7 +251,7 @@ static void timer_cb(uv_timer_t *t)
 
 bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
                                    SSL_CTX *ctx, const char *sni, const char *verify_host,
-                                   uint64_t connect_timeout_ms, void *owner, int *err)
+                                   uint64_t connect_timeout_ms, uint32_t max_conns, void *owner, int *err)
 {
     for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next) {
         bg_upstream_t *up = *p;
@@ -146,12 +265,30 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
         bg_stream_read_start(&up->stream);
         return up;
     }
+    struct bg_upkey *k = upkey_get(w, key, true);
+    if (max_conns && k->conns >= max_conns) {
+        /* At the bound: wait for a connection of this address to close or become idle. */
+        bg_waiter_t *wt = calloc(1, sizeof *wt);
+        if (!wt)
+            abort();
+        wt->owner = owner;
+        wt->since = uv_now(&w->loop);
+        if (k->tail)
+            k->tail->next = wt;
+        else
+            k->head = wt;
+        k->tail = wt;
+        *err = BG_UP_QUEUED;
+        return NULL;
+    }
     bg_upstream_t *up = calloc(1, sizeof *up);
     if (!up)
         abort();
     up->w = w;
     snprintf(up->key, sizeof up->key, "%s", key);
     up->owner = owner;
+    up->slot = k;
+    k->conns++;
     int r = bg_stream_init(&up->stream, &w->loop, &up_callbacks, up);
     uv_timer_init(&w->loop, &up->timer);
     up->timer.data = up;
@@ -214,6 +351,10 @@ void bg_upstream_release(bg_upstream_t *up, bool reusable)
     up->next = up->w->idle;
     up->w->idle = up;
     up->w->nidle++;
+    if (up->slot && up->slot->head) {
+        upkey_wake(up->w, up->slot); /* a waiter takes this idle connection */
+        return;
+    }
     if (up->w->nidle > BG_UPSTREAM_MAX_IDLE) {
         /* Drop the oldest (the tail). */
         bg_upstream_t *last = up->w->idle;

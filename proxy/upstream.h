@@ -21,6 +21,10 @@ typedef enum {
     BG_UP_PROTOCOL,        /* the vendor spoke ambiguous HTTP: 502 */
 } bg_upstream_error_t;
 
+#define BG_UP_QUEUED 1 /* *err from bg_upstream_acquire: the address is at its limit, the owner waits */
+
+struct bg_upkey; /* private: per-address accounting and wait queue */
+
 struct bg_upstream {
     bg_stream_t stream;      /* private */
     uv_timer_t timer;        /* private */
@@ -34,6 +38,7 @@ struct bg_upstream {
     uint64_t idle_since;     /* private */
     uint64_t timeout_ms;     /* private: current timer period */
     struct bg_upstream *next;/* private: idle list */
+    struct bg_upkey *slot;   /* private: the address's accounting */
 };
 
 /* Implemented by the owner (conn.c). */
@@ -43,13 +48,23 @@ void bg_upstream_eof_cb(bg_upstream_t *up, void *owner);
 void bg_upstream_error_cb(bg_upstream_t *up, void *owner, bg_upstream_error_t kind, const char *msg);
 void bg_upstream_drain_cb(bg_upstream_t *up, void *owner);
 
-/** An idle pooled connection for key, or a new one connecting to addr (with TLS when ctx).
- *  bg_upstream_ready_cb follows (on the next loop turn for a pooled one... no: a pooled one is
- *  returned with ready = true and no callback). NULL only if the connect could not start (then
- *  *err is a libuv error). */
+/** An idle pooled connection for key (returned with ready = true, no callback), or a new one
+ *  connecting to addr (with TLS when ctx; bg_upstream_ready_cb follows). At most max_conns
+ *  connections per key are open on this worker: beyond, NULL with *err = BG_UP_QUEUED and the
+ *  owner waits in a FIFO until bg_upstream_slot_cb (acquire again) or, after max_wait_ms,
+ *  bg_upstream_queue_timeout_cb. NULL with a negative *err when the connect could not start. */
 bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
                                    SSL_CTX *ctx, const char *sni, const char *verify_host,
-                                   uint64_t connect_timeout_ms, void *owner, int *err);
+                                   uint64_t connect_timeout_ms, uint32_t max_conns, void *owner, int *err);
+/* Implemented by the owner (exchange.c). */
+void bg_upstream_slot_cb(void *owner);
+void bg_upstream_queue_timeout_cb(void *owner);
+/** The owner no longer waits for key (it went away). */
+void bg_upstream_unqueue(bg_worker_t *w, const char *key, void *owner);
+/** Owners queued longer than max_wait_ms get bg_upstream_queue_timeout_cb (sweep timer). */
+void bg_upstream_queue_expire(bg_worker_t *w, uint64_t max_wait_ms);
+/** Free the worker's per-address accounting (after every connection closed). */
+void bg_upstream_slots_dispose(bg_worker_t *w);
 /** Arm (or re-arm) the response timeout: fires bg_upstream_error_cb(TIMEOUT) after ms of silence. */
 void bg_upstream_set_timeout(bg_upstream_t *up, uint64_t ms);
 /** Send bytes to the vendor. */

@@ -123,6 +123,7 @@ static void sweep_cb(uv_timer_t *t)
 {
     bg_worker_t *w = t->data;
     bg_upstream_sweep(w, w->draining ? 0 : w->rt->cfg->limits.idle_timeout_ms);
+    bg_upstream_queue_expire(w, w->rt->cfg->limits.upstream_connect_timeout_ms);
     if (!w->draining)
         return;
     if (w->nconns == 0 || uv_now(&w->loop) >= w->drain_deadline) {
@@ -250,6 +251,7 @@ void bg_worker_dispose(bg_worker_t *w)
     bg_runtime_release(w->rt);
     bg_geo_cache_destroy(w->geo_cache);
     bg_upstream_circuit_dispose(w);
+    bg_upstream_slots_dispose(w);
     while (w->dns) {
         bg_dns_entry_t *e = w->dns;
         w->dns = e->next;

@@ -1421,7 +1421,7 @@ static bool get_upstream_addr(ctx_t *c, const bg_ynode_t *n, uint16_t port, bg_s
 static void parse_upstream(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
 {
     static const char *const keys[] = {"port", "tls", "verify", "ca", "client_certificate", "client_key",
-                                       "sni", "addresses", "protocol", NULL};
+                                       "sni", "addresses", "protocol", "max_connections", NULL};
     static const char *const protos[] = {"auto", "http1", "http2", NULL};
     const bg_ynode_t *f;
     uint64_t port = 0;
@@ -1450,6 +1450,9 @@ static void parse_upstream(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
             ERR(c, f->pos, "upstream.sni: '%s' is not a host name", qn(c, f));
         free(tmp);
     }
+    uint64_t mc;
+    if ((f = mget(n, "max_connections")) && get_uint(c, f, "upstream.max_connections", 1, 1000000, &mc))
+        v->upstream.max_connections = (uint32_t)mc;
     if ((f = mget(n, "protocol"))) {
         int e = get_enum(c, f, "upstream.protocol", protos);
         if (e == BG_PROTO_HTTP2)
@@ -2100,9 +2103,12 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
         parse_records(&c, v);
     if ((v = mget(root, "vendors")))
         parse_vendors(&c, v, mget(root, "encryption") != NULL);
-    for (size_t i = 0; i < cfg->nvendors; i++)
+    for (size_t i = 0; i < cfg->nvendors; i++) {
         if (cfg->vendors[i].max_body == 0)
             cfg->vendors[i].max_body = cfg->limits.max_body;
+        if (cfg->vendors[i].upstream.max_connections == 0)
+            cfg->vendors[i].upstream.max_connections = 256;
+    }
     for (size_t i = 0; i < cfg->nlisten; i++) {
         bg_listen_t *l = &cfg->listen[i];
         if (!l->vendor)

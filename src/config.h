@@ -117,6 +117,7 @@ typedef struct {
         bg_sockaddr_t *addresses; /* pinned addresses (port = upstream.port), NULL: DNS */
         size_t naddresses;
         bg_upstream_proto_t protocol;
+        uint32_t max_connections; /* open connections per vendor address, gateway-wide; default 256 */
     } upstream;
     bg_region_ref_t *regions;
     size_t nregions;

@@ -213,5 +213,38 @@ def reload_opens_new_listeners_and_closes_removed_ones():
     g.stop()
 
 
+@test
+def connections_per_vendor_address_are_bounded_and_requests_queue():
+    import threading
+    up = h.upstream()
+    v = h.vendor("narrow", ["narrow.test"], up.port, addresses=["127.0.0.1"])
+    v["upstream"]["max_connections"] = 2
+    cfg = h.gateway_config([v], limits={"upstream_connect_timeout": "2s"})
+    g = h.Gateway(cfg).start()
+    results = []
+
+    def one(i):
+        results.append(h.curl("-H", "Host: narrow.test", "http://127.0.0.1:%d/delay/400?i=%d" % (g.port(), i)).status)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    eq(sorted(results), [200] * 6, "every queued request was served")
+    conns = {r["conn"] for r in up.requests if r["target"].startswith("/delay/400")}
+    check(len(conns) <= 2, "at most 2 connections to the address: %r" % conns)
+    # A request that waits longer than the connect timeout for a slot gets 503.
+    results.clear()
+    ts = [threading.Thread(target=lambda: results.append(h.curl(
+        "-H", "Host: narrow.test", "http://127.0.0.1:%d/delay/4500" % g.port()).status)) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    eq(sorted(results), [200, 200, 503], "the third waited past the connect timeout")
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
