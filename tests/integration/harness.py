@@ -883,3 +883,72 @@ def request(method, target, host, headers=(), body=b"", version="HTTP/1.1"):
     if body and not names & {"content-length", "transfer-encoding"}:
         lines.append("Content-Length: %d" % len(body))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# --------------------------------------------------------------------------------------------
+# Operations helpers (records files, admin endpoints, metrics)
+
+def read_records(path):
+    """The transfer records in a JSON-lines file (an empty list when it does not exist)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def wait_record(path, rid, timeout=5.0):
+    """Wait until the record with id `rid` is in `path`; returns it (Failure on timeout)."""
+    end = time.monotonic() + timeout
+    while True:
+        for r in read_records(path):
+            if r.get("id") == rid:
+                return r
+        if time.monotonic() > end:
+            raise Failure("record %s not in %s after %.1fs" % (rid, path, timeout))
+        time.sleep(0.05)
+
+
+def http_post(port, path, body=b"", host="127.0.0.1", headers=None, timeout=10):
+    """A plain POST with http.client; returns (status, headers dict lowercased, body)."""
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request("POST", path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def metric(admin_port, name, labels=None):
+    """The value of one sample from the admin listener's /metrics (labels: a dict that must be a
+    subset of the sample's labels; the first match wins), or None when absent."""
+    st, _, body = http_get(admin_port, "/metrics")
+    if st != 200:
+        raise Failure("/metrics answered %d" % st)
+    for line in body.decode().splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        head, _, val = line.rpartition(" ")
+        lname, _, lab = head.partition("{")
+        if lname != name:
+            continue
+        have = {}
+        for part in lab.rstrip("}").split(","):
+            if "=" in part:
+                k, v = part.split("=", 1)
+                have[k.strip()] = v.strip().strip('"')
+        if all(have.get(k) == str(v) for k, v in (labels or {}).items()):
+            return float(val)
+    return None
+
+
+def wait_until(fn, timeout=5.0, interval=0.05, msg="condition"):
+    """Poll fn() until it returns a truthy value; returns it (Failure on timeout)."""
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise Failure("%s not reached within %.1fs" % (msg, timeout))
+        time.sleep(interval)
