@@ -383,5 +383,93 @@ def slowloris_is_cut_at_header_timeout_while_normal_requests_flow():
     g.stop()
 
 
+def _nobody_tree():
+    """A 0755 directory outside the 0700 test dir with records/ owned by nobody; returns
+    (dir, nobody passwd entry)."""
+    nobody = pwd.getpwnam("nobody")
+    d = tempfile.mkdtemp(prefix="bg-ops-nobody-")
+    h.defer(shutil.rmtree, d, True)
+    os.chmod(d, 0o755)
+    os.makedirs(os.path.join(d, "records"))
+    os.chown(os.path.join(d, "records"), nobody.pw_uid, nobody.pw_gid)
+    return d, nobody
+
+
+@test
+def pid_file_in_root_owned_run_dir_with_user():
+    # The systemd layout: /run/bordergate is root's; the gateway starts as root, binds, drops to
+    # `user:`. The pid file must still be written (before the drop, as nginx does), or
+    # `bordergate reload` and logrotate's postrotate cannot find the process.
+    if os.geteuid() != 0:
+        return
+    up = h.upstream()
+    d, nobody = _nobody_tree()
+    run = os.path.join(d, "run")
+    os.makedirs(run, mode=0o755)
+    cfg = base(up, user="nobody", pid_file=os.path.join(run, "bordergate.pid"))
+    cfg["records"]["path"] = os.path.join(d, "records", "transfers.jsonl")
+    g = h.Gateway(cfg).start()
+    eq(get(g.port(), "a.test")[0], 200, "serving as nobody")
+    time.sleep(0.2)
+    check(os.path.exists(cfg["pid_file"]), "pid file written in a root-owned directory; log: %r"
+          % g.stderr()[-600:])
+    g.stop()
+
+
+@test
+def reload_after_dropping_privileges_with_readable_files():
+    # After `user:` the reload re-reads config, regions, GeoIP and keys as that user: files the
+    # user can read (keys owned by it, mode 0600) must reload fine.
+    if os.geteuid() != 0:
+        return
+    up = h.upstream()
+    d, nobody = _nobody_tree()
+    kd = os.path.join(d, "keys")
+    shutil.copytree(h.key_dir(), kd)
+    for p in [kd] + [os.path.join(kd, f) for f in os.listdir(kd)]:
+        os.chown(p, nobody.pw_uid, nobody.pw_gid)
+    db = os.path.join(d, "geo.mmdb")
+    shutil.copy(h.geoip_db(), db)
+    os.chmod(db, 0o644)
+    cfg = base(up, user="nobody")
+    cfg["records"]["path"] = os.path.join(d, "records", "transfers.jsonl")
+    cfg["encryption"] = {"keys": kd, "active_key": "k1"}
+    cfg["geoip"] = {"database": db}
+    g = h.Gateway(cfg, name="nobody-reload")
+    g.path = os.path.join(d, "bordergate.yaml")
+    with open(g.path, "w") as f:
+        f.write(h.to_yaml(cfg))
+    os.chmod(g.path, 0o644)
+    g.start()
+    with open(g.path, "w") as f:
+        f.write(h.to_yaml(with_b(cfg, up)))
+    m = g.mark()
+    g.signal(signal.SIGHUP)
+    h.wait_until(lambda: reloads(g, "success") == 1 or "reload failed" in g.stderr_since(m), msg="reload outcome")
+    eq(reloads(g, "success"), 1, "reload as nobody; log: %r" % g.stderr_since(m)[-800:])
+    eq(get(g.port(), "b.test")[0], 200, "b.test routed")
+    g.stop()
+
+
+@test
+def sigterm_drain_is_bounded_by_drain_timeout():
+    up = h.upstream()
+    cfg = base(up, limits={"drain_timeout": "1s"})
+    recs = cfg["records"]["path"]
+    g = h.Gateway(cfg).start()
+    c = h.Conn(g.port(), timeout=10)
+    c.send(h.request("GET", "/delay/6000", "a.test"))
+    h.wait_until(lambda: up.count() >= 1, msg="request upstream")
+    t0 = time.monotonic()
+    g.signal(signal.SIGTERM)
+    rc = g.proc.wait(8)
+    dt = time.monotonic() - t0
+    eq(rc, 0, "exit code")
+    check(dt < 2.5, "exit within drain_timeout 1s (+ slack), took %.2fs" % dt)
+    check(c.is_closed(2), "the unfinished exchange's connection is closed")
+    recs_ = h.read_records(recs)
+    eq([r["path"] for r in recs_], ["/delay/6000"], "the cut exchange is recorded too")
+
+
 if __name__ == "__main__":
     h.main()
