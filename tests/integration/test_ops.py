@@ -471,5 +471,23 @@ def sigterm_drain_is_bounded_by_drain_timeout():
     eq([r["path"] for r in recs_], ["/delay/6000"], "the cut exchange is recorded too")
 
 
+@test
+def slow_post_stalled_body_is_closed_at_idle_timeout():
+    up = h.upstream()
+    cfg = base(up, limits={"idle_timeout": "2s", "header_timeout": "2s"})
+    g = h.Gateway(cfg).start()
+    c = h.Conn(g.port(), timeout=6)
+    c.send(h.request("POST", "/echo", "a.test", [("Content-Type", "application/json"), ("Content-Length", "100")]))
+    t0 = time.monotonic()
+    c.send(b'{"email":"jane')  # 14 of 100 bytes, then nothing
+    got = c.read_until_close(6)
+    dt = time.monotonic() - t0
+    check(1.8 <= dt < 3.5, "closed after idle_timeout 2s, took %.2fs" % dt)
+    check(got == b"" or got.startswith(b"HTTP/1.1 408"), "nothing or a 408: %r" % got[:80])
+    eq(up.count(), 0, "nothing of the unfinished body reached the vendor")
+    eq(get(g.port(), "a.test")[0], 200, "still serving")
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
