@@ -951,3 +951,49 @@ def scan_records(records, exempt=RECORD_ADDRESS_FIELDS, batch=2000):
             f["record"] = chunk[int(p[2:p.index("]")])] if p.startswith("$[") else None
             found.append(f)
     return found
+
+
+def http_post(port, path, body=b"", host="127.0.0.1", headers=None, timeout=10):
+    """A plain POST with http.client; returns (status, headers dict lowercased, body)."""
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request("POST", path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def metric(admin_port, name, labels=None):
+    """The value of one sample from the admin listener's /metrics (labels: a dict that must be a
+    subset of the sample's labels; the first match wins), or None when absent."""
+    st, _, body = http_get(admin_port, "/metrics")
+    if st != 200:
+        raise Failure("/metrics answered %d" % st)
+    for line in body.decode().splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        head, _, val = line.rpartition(" ")
+        lname, _, lab = head.partition("{")
+        if lname != name:
+            continue
+        have = {}
+        for part in lab.rstrip("}").split(","):
+            if "=" in part:
+                k, v = part.split("=", 1)
+                have[k.strip()] = v.strip().strip('"')
+        if all(have.get(k) == str(v) for k, v in (labels or {}).items()):
+            return float(val)
+    return None
+
+
+def wait_until(fn, timeout=5.0, interval=0.05, msg="condition"):
+    """Poll fn() until it returns a truthy value; returns it (Failure on timeout)."""
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise Failure("%s not reached within %.1fs" % (msg, timeout))
+        time.sleep(interval)
