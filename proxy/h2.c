@@ -28,6 +28,7 @@
 #define H2_MAX_RESETS 200                /* client RST_STREAMs per window (CVE-2023-44487) */
 #define H2_MAX_CONTROL 10000             /* SETTINGS + PING + PRIORITY + empty frames per window */
 #define H2_HARD_MAX_HEADER_LIST (64 * 1024)
+#define H2_DISCARD_MAX (16u << 20)       /* request bytes dropped after an early answer before RST */
 
 typedef struct {
     uint32_t name_off, name_len, value_off, value_len;
@@ -54,7 +55,9 @@ struct h2_stream {
 
     /* Request body flow control. */
     bool paused;
+    bool reset_sent;        /* RST_STREAM NO_ERROR after discarding too much */
     size_t unconsumed;      /* delivered while paused: the window reopens on resume */
+    uint64_t discarded;     /* body bytes dropped after the answer */
 
     /* Response. */
     bool resp_submitted;
@@ -431,7 +434,14 @@ static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags, int32_
     if (st && st->pending_start)
         stream_start(st); /* data follows: the client means it */
     if (!st || !st->ex || st->ex_ended) {
-        nghttp2_session_consume(session, id, len); /* discarded: reopen the windows */
+        /* Answered already: discard (reopening the windows) so the client can finish its
+         * upload and read the answer; beyond a bound, ask it to stop (RFC 9113 8.1). Some
+         * clients treat that reset as an error, hence the grace. */
+        nghttp2_session_consume(session, id, len);
+        if (st && (st->discarded += len) > H2_DISCARD_MAX && !st->reset_sent && st->out_eof) {
+            st->reset_sent = true;
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+        }
         return 0;
     }
     bool was_paused = st->paused;
@@ -461,21 +471,6 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t id, uint32_t err
     }
     stream_release_exchange(st);
     stream_free(st);
-    return 0;
-}
-
-static int on_frame_send_cb(nghttp2_session *session, const nghttp2_frame *frame, void *user)
-{
-    (void)user;
-    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
-        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
-        return 0;
-    h2_stream_t *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (st && !st->end_stream) {
-        /* The answer is complete before the request: ask the client to stop sending
-         * (RFC 9113 8.1). */
-        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
-    }
     return 0;
 }
 
@@ -739,7 +734,6 @@ bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, c
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv_cb);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close_cb);
-    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send_cb);
 
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, 100);            /* SETTINGS/PING acks a client does not read */
