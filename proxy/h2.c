@@ -786,8 +786,14 @@ int bg_h2_feed(bg_h2_t *s, const char *p, size_t n)
     ssize_t r = nghttp2_session_mem_recv(s->session, (const uint8_t *)p, n);
     s->depth--;
     if (r < 0) {
-        bg_log_debug("http2 protocol error", "caller", s->caller, "error", nghttp2_strerror((int)r));
-        /* nghttp2 queued a GOAWAY for protocol errors it detected itself. */
+        bool flood = r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ||
+                     r == NGHTTP2_ERR_TOO_MANY_SETTINGS;
+        if (flood)
+            bg_log_warn("http2 flood: closing connection", "caller", s->caller, "kind", nghttp2_strerror((int)r));
+        else
+            bg_log_debug("http2 protocol error", "caller", s->caller, "error", nghttp2_strerror((int)r));
+        /* A fatal error queues nothing by itself: say why before the close. */
+        nghttp2_session_terminate_session(s->session, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
         s->dead = true;
     }
     start_pending(s);

@@ -221,6 +221,199 @@ def large_download():
     check(r.body == h.pattern(4 << 20), "body intact")
 
 
+# ---- protocol behaviour on raw frames ------------------------------------------------------
+
+@test
+def malformed_streams_are_reset_alone():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.request(1, "GET", "de.test", "/echo", extra=[("X-Upper", "1")])          # uppercase name
+    c.request(3, "GET", "de.test", "/echo", extra=[("connection", "close")])   # connection-specific
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 5,
+                 hpack_literal(":method", "GET") + hpack_literal(":scheme", "http") +
+                 hpack_literal(":authority", "de.test")))                       # no :path
+    c.request(7, "GET", "de.test", "/echo?ok=1")
+    got = c.responses({1, 3, 5, 7})
+    for sid in (1, 3, 5):
+        eq(c.resets.get(sid), 1, "stream %d reset with PROTOCOL_ERROR" % sid)
+    eq(got[7]["status"], 200, "the good stream on the same connection")
+
+
+@test
+def no_authority_is_reset_and_unknown_host_403():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1,
+                 hpack_literal(":method", "GET") + hpack_literal(":scheme", "http") +
+                 hpack_literal(":path", "/echo")))
+    c.request(3, "GET", "nowhere.test", "/echo")
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 5,
+                 hpack_literal(":method", "GET") + hpack_literal(":scheme", "http") +
+                 hpack_literal(":path", "/echo") + hpack_literal("host", "de.test")))
+    got = c.responses({1, 3, 5})
+    eq(c.resets.get(1), 1, "no :authority and no host: PROTOCOL_ERROR")
+    eq(got[3]["status"], 403)
+    eq(got[5]["status"], 200, "Host stands in for :authority")
+
+
+@test
+def client_reset_cancels_and_records_499():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.request(1, "GET", "de.test", "/delay/800")
+    time.sleep(0.3)
+    c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))  # CANCEL
+    c.request(3, "GET", "de.test", "/echo")
+    got = c.responses({3})
+    eq(got[3]["status"], 200)
+    time.sleep(0.8)
+    recs = [r for r in records() if r["path"] == "/delay/800" and r["protocol"] == "h2"]
+    check(recs and recs[-1]["status"] == 499, "cancelled stream recorded as 499: %r" % recs[-1:])
+
+
+@test
+def blocked_large_upload_gets_451_without_reaching_upstream():
+    e = env()
+    e.up.clear()
+    path = os.path.join(h.tmpdir(), "upload-pd.txt")
+    with open(path, "w") as f:
+        f.write("contact jane.doe@example.com " + "x" * (2 << 20))
+    r = h2c("us.test", "/collect", "-H", "Content-Type: text/plain", "--data-binary", "@" + path,
+            timeout=30)
+    eq(r.status, 451, repr(r))
+    eq(e.up.count(), 0, "nothing reached the vendor")
+    still_serving()
+
+
+# ---- floods ------------------------------------------------------------------------------
+
+def send_quietly(c, data):
+    try:
+        c.send(data)
+        return True
+    except OSError:
+        return False
+
+
+@test
+def rapid_reset_flood_is_cut_off():
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+    sid = 1
+    sent = 0
+    for _ in range(50):
+        batch = b""
+        for _ in range(100):
+            batch += frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack_request("GET", "de.test", "/echo"))
+            batch += frame(RST_STREAM, 0, sid, struct.pack(">I", 8))
+            sid += 2
+        if not send_quietly(c, batch):
+            break
+        sent += 100
+    closed = c.drain(5)
+    check(closed, "connection closed after the flood")
+    check(c.goaway is not None and c.goaway[1] in (0xb, 0x2), "GOAWAY ENHANCE_YOUR_CALM: %r" % (c.goaway,))
+    check(sent < 5000 or c.goaway, "cut off before all 5000 resets: sent %d" % sent)
+    check(e.up.count() < 20, "reset streams did not reach the vendor: %d" % e.up.count())
+    still_serving()
+
+
+@test
+def continuation_flood_is_cut_off():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    ok = send_quietly(c, frame(HEADERS, END_STREAM, 1, hpack_request("GET", "de.test", "/echo")))
+    n = 0
+    while ok and n < 2000:
+        ok = send_quietly(c, frame(CONTINUATION, 0, 1, hpack_literal("x-c%d" % n, "v" * 100)))
+        n += 1
+    check(c.drain(5), "connection closed (sent %d CONTINUATION frames)" % n)
+    check(c.goaway is not None, "GOAWAY sent")
+    still_serving()
+
+
+@test
+def settings_flood_is_cut_off():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    n = 0
+    ok = True
+    # Never read: acks pile up, or the control-frame budget runs out.
+    while ok and n < 50000:
+        ok = send_quietly(c, frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535)) * 100)
+        n += 100
+    check(c.drain(5), "connection closed after %d SETTINGS" % n)
+    still_serving()
+
+
+@test
+def ping_flood_is_cut_off():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    n = 0
+    ok = True
+    while ok and n < 50000:
+        ok = send_quietly(c, frame(PING, 0, 0, b"12345678") * 100)
+        n += 100
+    check(c.drain(5), "connection closed after %d PINGs" % n)
+    still_serving()
+
+
+@test
+def hpack_bomb_is_refused():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    # One 4000-byte field into the dynamic table (literal with incremental indexing), then a
+    # block that references it thousands of times: ~60 MB of header list from 15 KB of frame.
+    big = b"\x40\x06x-bomb" + b"\x7f" + bytes([0x81, 0x1e]) + b"a" * 4000  # 127 + 3841 = 3968
+    big = b"\x40\x06x-bomb\x7f\x81\x1e" + b"a" * (127 + 0x01 + (0x1e << 7))
+    head = hpack_request("GET", "de.test", "/echo")
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, head + big))
+    bomb = head + b"\xbe" * 15000  # index 62: the newest dynamic entry
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 3, bomb))
+    c.request(5, "GET", "de.test", "/echo?after=bomb")
+    got = c.responses({1, 3, 5})
+    eq(got[1]["status"], 200, "4 KB header is fine")
+    eq(got[3]["status"], 431, "the bomb is refused on its stream")
+    eq(got[5]["status"], 200, "the connection carries on")
+    still_serving()
+
+
+# ---- shutdown ----------------------------------------------------------------------------
+
+@test
+def goaway_on_shutdown_lets_inflight_finish():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("de", ["de.test"], up.port)])
+    gw = h.Gateway(cfg, name="h2drain").start()
+    c = H2Conn(gw.port())
+    c.handshake()
+    c.request(1, "GET", "de.test", "/delay/1200")
+    time.sleep(0.3)
+    gw.signal(signal.SIGTERM)
+    got = c.responses({1}, timeout=10)
+    eq(got[1]["status"], 200, "the in-flight stream completed")
+    check(c.goaway is not None, "GOAWAY received")
+    eq(c.goaway[1], 0, "NO_ERROR")
+    check(c.goaway[0] >= 1, "last stream id covers the in-flight stream: %r" % (c.goaway,))
+    check(c.drain(5), "the connection closes once the stream is done")
+    c.close()
+    try:
+        rc = gw.proc.wait(5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    eq(rc, 0, "the gateway exits on its own once the stream is done")
+
+
 # ---- raw frames --------------------------------------------------------------------------
 
 def frame(ftype, flags, sid, payload=b""):
