@@ -207,7 +207,8 @@ static void stream_answer(h2_stream_t *st, int status, const char *why)
     bg_log_debug("http2 request rejected", "caller", s->caller, "status", bg_h1_reason(status), "why", why);
 }
 
-/* The head is complete and the stream was not reset: build the exchange's request and start it. */
+/* The head is complete and the stream was not reset: build the exchange's request and start it.
+ * Called with depth > 0 (nothing is sent, so the stream outlives the call). */
 static void stream_start(h2_stream_t *st)
 {
     bg_h2_t *s = st->s;
@@ -552,11 +553,15 @@ static void flush(bg_h2_t *s)
 /* After a read: start the streams whose head arrived and that were not reset meanwhile. */
 static void start_pending(bg_h2_t *s)
 {
+    /* No sending while starting: an exchange that answers at once must not see its stream
+     * closed and freed under it (flush runs after). */
+    s->depth++;
     for (size_t i = 0; i < s->npending && !s->dead; i++) {
         h2_stream_t *st = nghttp2_session_get_stream_user_data(s->session, s->pending[i]);
         if (st && st->pending_start)
             stream_start(st);
     }
+    s->depth--;
     s->npending = 0;
     if (s->pending_cap > 64) {
         free(s->pending);
