@@ -288,6 +288,98 @@ def blocked_large_upload_gets_451_without_reaching_upstream():
     still_serving()
 
 
+@test
+def upload_to_stalled_vendor_is_bounded_by_flow_control():
+    """A vendor that never reads: the gateway's windows stop reopening, so the client cannot
+    push an unbounded body into the gateway."""
+    e = env()
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        ls.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(ls.accept()[0])  # accepted, never read
+            except OSError:
+                pass
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+
+    def cleanup():
+        stop.set()
+        t.join(1)
+        for x in held:
+            x.close()
+        ls.close()
+    h.defer(cleanup)
+    cfg = h.gateway_config([h.vendor("stall", ["stall.test"], ls.getsockname()[1], max_body="1GiB")],
+                           limits={"max_body_scan": "64KiB", "oversize_body": "personal"})
+    gw = h.Gateway(cfg, name="h2stall").start()
+    c = H2Conn(gw.port())
+    c.handshake()
+    c.request(1, "POST", "stall.test", "/upload", extra=[("content-type", "application/octet-stream")],
+              end=False)
+    conn_win = stream_win = 65535
+    sent = 0
+    chunk = b"z" * 16384
+    c.sock.setblocking(False)
+    last_growth = time.monotonic()
+    end = time.monotonic() + 6
+    while time.monotonic() < end and time.monotonic() - last_growth < 1.5:
+        # Take every WINDOW_UPDATE / SETTINGS the gateway sent.
+        try:
+            while True:
+                d = c.sock.recv(65536)
+                if not d:
+                    break
+                c.buf += d
+        except BlockingIOError:
+            pass
+        while len(c.buf) >= 9 and len(c.buf) >= 9 + int.from_bytes(c.buf[:3], "big"):
+            n = int.from_bytes(c.buf[:3], "big")
+            ftype, flags, sid = c.buf[3], c.buf[4], int.from_bytes(c.buf[5:9], "big")
+            payload = bytes(c.buf[9:9 + n])
+            del c.buf[:9 + n]
+            if ftype == WINDOW_UPDATE:
+                inc = int.from_bytes(payload, "big")
+                if sid == 0:
+                    conn_win += inc
+                else:
+                    stream_win += inc
+            elif ftype == SETTINGS and not flags & ACK:
+                for i in range(0, len(payload), 6):
+                    ident, val = struct.unpack(">HI", payload[i:i + 6])
+                    if ident == 4:
+                        stream_win += val - 65535
+                c.sock.setblocking(True)
+                c.send(frame(SETTINGS, ACK, 0))
+                c.sock.setblocking(False)
+        room = min(conn_win, stream_win, len(chunk))
+        if room > 0:
+            try:
+                c.sock.setblocking(True)
+                c.send(frame(DATA, 0, 1, chunk[:room]))
+                c.sock.setblocking(False)
+            except OSError:
+                break
+            conn_win -= room
+            stream_win -= room
+            sent += room
+            last_growth = time.monotonic()
+        else:
+            time.sleep(0.01)
+    # The vendor socket and our socket buffers absorb a few MiB; the gateway itself holds at
+    # most its 1 MiB back-pressure mark plus one stream window.
+    check(sent < 24 << 20, "client could push only a bounded amount: %d bytes" % sent)
+    check(time.monotonic() - last_growth >= 1.5, "the windows stopped reopening (sent %d)" % sent)
+    check(gw.alive(), "gateway alive")
+    print("  stalled vendor: client pushed %d bytes before the windows closed" % sent)
+
+
 # ---- floods ------------------------------------------------------------------------------
 
 def send_quietly(c, data):
