@@ -119,6 +119,9 @@ static h2_stream_t *stream_new(bg_h2_t *s, int32_t id)
 static void stream_free(h2_stream_t *st)
 {
     bg_h2_t *s = st->s;
+    /* Bytes held back while paused still count against the connection window. */
+    if (st->unconsumed)
+        nghttp2_session_consume_connection(s->session, st->unconsumed);
     if (st->prev)
         st->prev->next = st->next;
     else
@@ -662,6 +665,11 @@ static void dn_end(bg_exchange_t *ex)
         nghttp2_submit_rst_stream(s->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     }
     st->out_eof = true;
+    if (st->unconsumed) {
+        /* Held back while paused and now dropped with the exchange: reopen the windows. */
+        nghttp2_session_consume(s->session, st->id, st->unconsumed);
+        st->unconsumed = 0;
+    }
     nghttp2_session_resume_data(s->session, st->id);
     flush(s); /* may close the stream: st is not used after this */
 }

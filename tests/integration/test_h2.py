@@ -198,6 +198,24 @@ def many_streams_with_h2load():
 
 
 @test
+def head_204_and_chunked_answers():
+    r = h2c("de.test", "/bytes/1234", "-I")
+    eq(r.status, 200, repr(r))
+    eq(r.headers.get("content-length"), "1234", "HEAD keeps the representation's length")
+    r = h2c("de.test", "/status/204")
+    eq((r.status, r.body), (204, b""))
+    check("content-length" not in r.headers, "no length on 204: %r" % r.headers)
+    r = h2c("de.test", "/chunked/20000")
+    eq(r.status, 200)
+    eq(r.body, h.pattern(20000))
+    check("transfer-encoding" not in r.headers, "no connection-specific fields: %r" % r.headers)
+    r = h2c("de.test", "/hop")
+    eq(r.status, 200)
+    check("x-up-hop" not in r.headers and "keep-alive" not in r.headers and "connection" not in r.headers,
+          "hop-by-hop fields dropped: %r" % r.headers)
+
+
+@test
 def large_upload_under_flow_control():
     e = env()
     e.up.clear()
@@ -378,6 +396,31 @@ def upload_to_stalled_vendor_is_bounded_by_flow_control():
     check(time.monotonic() - last_growth >= 1.5, "the windows stopped reopening (sent %d)" % sent)
     check(gw.alive(), "gateway alive")
     print("  stalled vendor: client pushed %d bytes before the windows closed" % sent)
+
+
+@test
+def answered_uploads_give_their_window_back():
+    """Streams answered (451) while their body was held back: the bytes held count against the
+    connection window and must be released, or the connection stalls after a few of them."""
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+    body = b"contact jane.doe@example.com " + b"x" * (200 << 10)
+    for i in range(8):
+        sid = 1 + 2 * i
+        c.request(sid, "POST", "us.test", "/collect", extra=[("content-type", "text/plain")], end=False)
+        c.send_body(sid, body, end=False)
+        got = c.responses({sid})
+        eq(got[sid]["status"], 451, "stream %d" % sid)
+        # The client leaves the stream open (its upload "unfinished").
+    big = b"y" * (900 << 10)
+    c.request(17, "POST", "de.test", "/bytes/10", extra=[("content-type", "application/octet-stream")],
+              end=False)
+    c.send_body(17, big)
+    got = c.responses({17})
+    eq(got[17]["status"], 200)
+    eq(e.up.last()["body_len"], len(big))
 
 
 # ---- floods ------------------------------------------------------------------------------
@@ -664,12 +707,16 @@ class H2Conn:
         self.hpack = _Hpack()
         self.goaway = None
         self.resets = {}
+        self.cwin, self.swin0, self.swin = 65535, 65535, {}  # the gateway's windows for our DATA
+        self.unread = []  # frames read while sending, for responses()
         h.defer(self.close)
 
     def send(self, data):
         self.sock.sendall(data)
 
-    def handshake(self, settings=b""):
+    def handshake(self, settings=struct.pack(">HI", 4, (1 << 30))):
+        """Preface, SETTINGS (by default a 1 GiB initial window: we never send WINDOW_UPDATE
+        for streams) and a 1 GiB connection window."""
         self.send(PREFACE + frame(SETTINGS, 0, 0, settings) +
                   frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", (1 << 30))))
 
@@ -677,7 +724,48 @@ class H2Conn:
         self.send(frame(HEADERS, END_HEADERS | (END_STREAM if end else 0), sid,
                         hpack_request(method, authority, path, extra)))
 
-    def read_frame(self, timeout=None):
+    def send_body(self, sid, data, end=True, timeout=10.0):
+        """Send DATA on sid within the peer's flow-control windows (reading WINDOW_UPDATEs and
+        SETTINGS as needed). Raises Failure when the windows stay shut."""
+        self.swin.setdefault(sid, self.swin0)
+        deadline = time.monotonic() + timeout
+        off = 0
+        while off < len(data):
+            room = min(self.cwin, self.swin[sid], 16384, len(data) - off)
+            if room <= 0:
+                check(time.monotonic() < deadline, "windows shut: connection %d, stream %d, %d of %d sent"
+                      % (self.cwin, self.swin[sid], off, len(data)))
+                f = self.read_frame(max(0.1, deadline - time.monotonic()), fresh=True)
+                check(f is not None, "connection closed while sending a body")
+                self.unread.append(f)
+                continue
+            last = off + room == len(data)
+            self.send(frame(DATA, END_STREAM if (end and last) else 0, sid, data[off:off + room]))
+            self.cwin -= room
+            self.swin[sid] -= room
+            off += room
+        if not data and end:
+            self.send(frame(DATA, END_STREAM, sid))
+
+    def _window(self, f):
+        ftype, flags, sid, payload = f
+        if ftype == WINDOW_UPDATE:
+            inc = int.from_bytes(payload, "big") & 0x7fffffff
+            if sid == 0:
+                self.cwin += inc
+            elif sid in self.swin:
+                self.swin[sid] += inc
+        elif ftype == SETTINGS and not flags & ACK:
+            for i in range(0, len(payload), 6):
+                ident, val = struct.unpack(">HI", payload[i:i + 6])
+                if ident == 4:
+                    for k in self.swin:
+                        self.swin[k] += val - self.swin0
+                    self.swin0 = val
+
+    def read_frame(self, timeout=None, fresh=False):
+        if self.unread and not fresh:
+            return self.unread.pop(0)
         self.sock.settimeout(timeout or 5.0)
         while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
             try:
@@ -699,6 +787,7 @@ class H2Conn:
                            int.from_bytes(payload[4:8], "big"))
         if ftype == RST_STREAM:
             self.resets[sid] = int.from_bytes(payload[:4], "big")
+        self._window((ftype, flags, sid, payload))
         return ftype, flags, sid, payload
 
     def responses(self, sids, timeout=10.0):
