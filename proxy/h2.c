@@ -66,7 +66,6 @@ struct h2_stream {
     size_t out_off;
     bool out_eof;
     bool ex_ended;          /* down->end was called: destroy (not cancel) the exchange */
-    bool in_dn;             /* inside a downstream call from the exchange */
     bool closed;            /* nghttp2 closed the stream; kept only until the exchange lets go */
 };
 
@@ -92,10 +91,13 @@ struct bg_h2 {
     uint32_t max_header_list;
     uint32_t max_headers;
     bg_buf_t wbuf;
+    uv_check_t check;       /* the exchanges' output is sent once per loop turn */
+    bool check_active;
 };
 
 static const bg_downstream_t h2_downstream;
 static void flush(bg_h2_t *s);
+static void schedule(bg_h2_t *s);
 static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
                        nghttp2_data_source *source, void *user);
 
@@ -469,8 +471,9 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t id, uint32_t err
     nghttp2_session_set_stream_user_data(session, id, NULL);
     st->closed = true;
     st->pending_start = false;
-    if (st->ex && (st->in_dn || (!st->ex_ended && st->resp_submitted && st->out_eof))) {
-        /* The exchange is on the stack or about to call end: it lets go in dn_end/dn_abort. */
+    if (st->ex && !st->ex_ended && st->resp_submitted && st->out_eof) {
+        /* A bodiless answer went out and the exchange is about to call end (it may wait for
+         * its record first): it lets go in dn_end/dn_abort. */
         return 0;
     }
     stream_release_exchange(st);
@@ -553,6 +556,26 @@ static void flush(bg_h2_t *s)
     }
 }
 
+static void check_cb(uv_check_t *h)
+{
+    bg_h2_t *s = h->data;
+    uv_check_stop(h);
+    s->check_active = false;
+    flush(s);
+}
+
+/* Exchanges answer from upstream callbacks: what they hand over in one loop turn leaves in one
+ * write, after the I/O phase. Also keeps sending (and so stream closes) off their stacks. */
+static void schedule(bg_h2_t *s)
+{
+    if (s->check_active || s->depth > 0) {
+        s->want_flush = true;
+        return;
+    }
+    s->check_active = true;
+    uv_check_start(&s->check, check_cb);
+}
+
 /* After a read: start the streams whose head arrived and that were not reset meanwhile. */
 static void start_pending(bg_h2_t *s)
 {
@@ -632,9 +655,7 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
     bg_buf_dispose(&nb);
     free(offs);
     free(nva);
-    st->in_dn = true;
-    flush(s);
-    st->in_dn = false;
+    schedule(s);
 }
 
 static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
@@ -644,9 +665,7 @@ static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
         return;
     bg_buf_append(&st->out, p, n);
     nghttp2_session_resume_data(st->s->session, st->id);
-    st->in_dn = true;
-    flush(st->s);
-    st->in_dn = false;
+    schedule(st->s);
 }
 
 static void dn_end(bg_exchange_t *ex)
@@ -657,7 +676,7 @@ static void dn_end(bg_exchange_t *ex)
     if (st->closed) {
         stream_release_exchange(st);
         stream_free(st);
-        flush(s);
+        schedule(s);
         return;
     }
     if (!st->resp_submitted) {
@@ -671,7 +690,7 @@ static void dn_end(bg_exchange_t *ex)
         st->unconsumed = 0;
     }
     nghttp2_session_resume_data(s->session, st->id);
-    flush(s); /* may close the stream: st is not used after this */
+    schedule(s);
 }
 
 static void dn_abort(bg_exchange_t *ex)
@@ -685,7 +704,7 @@ static void dn_abort(bg_exchange_t *ex)
     } else {
         nghttp2_submit_rst_stream(s->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     }
-    flush(s);
+    schedule(s);
 }
 
 static size_t dn_pending(bg_exchange_t *ex)
@@ -703,7 +722,7 @@ static void dn_resume(bg_exchange_t *ex)
     if (st->unconsumed && !st->closed) {
         nghttp2_session_consume(st->s->session, st->id, st->unconsumed);
         st->unconsumed = 0;
-        flush(st->s); /* WINDOW_UPDATE */
+        schedule(st->s); /* WINDOW_UPDATE */
     }
 }
 
@@ -718,6 +737,8 @@ static const bg_downstream_t h2_downstream = {
 };
 
 /* ---- the session -------------------------------------------------------------------------- */
+
+static void free_cb(uv_handle_t *h) { free(h->data); }
 
 bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, const char *client_ip, bool tls)
 {
@@ -739,6 +760,8 @@ bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, c
     s->max_headers = cfg->limits.max_headers && cfg->limits.max_headers < BG_H1_MAX_HEADERS ? cfg->limits.max_headers
                                                                                           : BG_H1_MAX_HEADERS;
     bg_buf_init(&s->wbuf);
+    uv_check_init(&w->loop, &s->check);
+    s->check.data = s;
 
     if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
         goto fail;
@@ -785,7 +808,7 @@ fail:
     if (s->session)
         nghttp2_session_del(s->session);
     bg_buf_dispose(&s->wbuf);
-    free(s);
+    uv_close((uv_handle_t *)&s->check, free_cb);
     return NULL;
 }
 
@@ -849,7 +872,9 @@ void bg_h2_destroy(bg_h2_t *s)
         stream_free(st);
     }
     nghttp2_session_del(s->session);
+    s->session = NULL;
     bg_buf_dispose(&s->wbuf);
     free(s->pending);
-    free(s);
+    s->pending = NULL;
+    uv_close((uv_handle_t *)&s->check, free_cb); /* s is freed once libuv lets go of the handle */
 }
