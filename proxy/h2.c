@@ -5,8 +5,10 @@
  * paused), and bg_downstream_t implemented per stream (HEADERS + a deferred data provider).
  * Invariants: nghttp2 is never re-entered for sending from inside its own callbacks (depth);
  * a stream's exchange is destroyed only after down->end or cancelled when the stream dies;
- * output stops while the client's write queue holds more than 1 MiB. Floods: resets and
- * control frames are counted per connection in a 10 s window (GOAWAY beyond a bound);
+ * output stops while the client's write queue holds more than 1 MiB, and what exchanges hand
+ * over is sent once per loop turn (a uv_check). Floods: resets (the client's, and ours for
+ * malformed frames) and control frames are counted per connection in a 10 s window (GOAWAY
+ * beyond a bound);
  * CONTINUATION, SETTINGS and ACK queues are bounded by nghttp2 options. One worker thread.
  */
 #include "h2.h"
@@ -432,6 +434,13 @@ static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame
     }
 }
 
+static int on_invalid_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, int lib_error, void *user)
+{
+    (void)session, (void)frame, (void)lib_error;
+    flood_count(user, true); /* nghttp2 resets the stream: a reset the client caused */
+    return 0;
+}
+
 static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
                                  void *user)
 {
@@ -770,6 +779,7 @@ bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, c
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv_cb);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close_cb);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame_recv_cb);
 
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, 100);            /* SETTINGS/PING acks a client does not read */

@@ -459,6 +459,28 @@ def rapid_reset_flood_is_cut_off():
 
 
 @test
+def malformed_stream_flood_is_cut_off():
+    """Rapid reset by proxy: streams the gateway must reset itself (malformed) count too."""
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+    sid = 1
+    for _ in range(10):
+        batch = b""
+        for _ in range(50):
+            batch += frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                           hpack_request("GET", "de.test", "/echo", extra=[("connection", "x")]))
+            sid += 2
+        if not send_quietly(c, batch):
+            break
+    check(c.drain(5), "connection closed")
+    check(c.goaway is not None and c.goaway[1] == 0xb, "GOAWAY ENHANCE_YOUR_CALM: %r" % (c.goaway,))
+    eq(e.up.count(), 0, "malformed streams never reached the vendor")
+    still_serving()
+
+
+@test
 def continuation_flood_is_cut_off():
     e = env()
     c = H2Conn(e.plain)
