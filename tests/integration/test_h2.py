@@ -239,6 +239,31 @@ def large_download():
     check(r.body == h.pattern(4 << 20), "body intact")
 
 
+@test
+def fsync_always_answers_wait_for_records():
+    """Under fsync: always the exchange answers (or ends) only once the record is on disk; the
+    h2 stream must carry those deferred heads and ends like any other."""
+    up = h.upstream()
+    us = h.vendor("us-nobasis", ["us.test"], up.port, addresses=["127.0.0.3"], regions=["US"],
+                  entity={"name": "US Inc.", "country": "US"}, basis="none")
+    cfg = h.gateway_config([us, h.vendor("de", ["de.test"], up.port)])
+    cfg["records"]["fsync"] = "always"
+    path = cfg["records"]["path"]
+    gw = h.Gateway(cfg, name="h2fsync").start()
+
+    def on_disk(tid):
+        with open(path) as f:
+            return any(json.loads(line)["id"] == tid for line in f if line.strip())
+    base = "http://127.0.0.1:%d" % gw.port()
+    for host, target, want in (("de.test", "/echo", 200), ("de.test", "/status/204", 204),
+                               ("de.test", "/chunked/30000", 200), ("us.test", "/c?email=a@example.com", 451)):
+        r = h.curl("--http2-prior-knowledge", "-H", "Host: " + host, base + target)
+        eq(r.status, want, "%s %s: %r" % (host, target, r))
+        tid = r.headers.get("x-transfer-id")
+        check(tid and on_disk(tid), "%s: record on disk when the answer arrived" % target)
+    eq(gw.stop(), 0)
+
+
 # ---- protocol behaviour on raw frames ------------------------------------------------------
 
 @test
