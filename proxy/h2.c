@@ -1,16 +1,890 @@
 /*
- * h2.c — PLACEHOLDER until the HTTP/2 codec lands: refuses HTTP/2 (the connection is closed),
- * so nothing is ever forwarded unchecked. Replaced wholesale by its owner.
+ * h2.c — HTTP/2 towards clients (RFC 9113) on an nghttp2 server session: one exchange per
+ * stream, the request head rebuilt into the exchange's bg_h1_request_t, request DATA fed to
+ * it under flow control (a window is reopened only for bytes the exchange took while not
+ * paused), and bg_downstream_t implemented per stream (HEADERS + a deferred data provider).
+ * Invariants: nghttp2 is never re-entered for sending from inside its own callbacks (depth);
+ * a stream's exchange is destroyed only after down->end or cancelled when the stream dies;
+ * output stops while the client's write queue holds more than 1 MiB, and what exchanges hand
+ * over is sent once per loop turn (a uv_check). Floods: resets (the client's, and ours for
+ * malformed frames) and control frames are counted per connection in a 10 s window (GOAWAY
+ * beyond a bound);
+ * CONTINUATION, SETTINGS and ACK queues are bounded by nghttp2 options. One worker thread.
  */
 #include "h2.h"
 
+#include "exchange.h"
+#include "log.h"
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H2_MAX_STREAMS 100
+#define H2_STREAM_WINDOW (256 * 1024)    /* request bytes a stream may have in flight unconsumed */
+#define H2_CONN_WINDOW (1024 * 1024)     /* ... and the whole connection */
+#define H2_WRITE_HIGH (1u << 20)         /* stop producing while this much waits for the socket */
+#define H2_WRITE_CHUNK (64 * 1024)       /* coalesce frames into one write up to this size */
+#define H2_FLOOD_WINDOW_MS 10000
+#define H2_MAX_RESETS 200                /* client RST_STREAMs per window (CVE-2023-44487) */
+#define H2_MAX_CONTROL 10000             /* SETTINGS + PING + PRIORITY + empty frames per window */
+#define H2_HARD_MAX_HEADER_LIST (64 * 1024)
+#define H2_DISCARD_MAX (16u << 20)       /* request bytes dropped after an early answer before RST */
+
+typedef struct {
+    uint32_t name_off, name_len, value_off, value_len;
+} h2_field_t;
+
+typedef struct h2_stream h2_stream_t;
+
+struct h2_stream {
+    bg_h2_t *s;
+    int32_t id;
+    h2_stream_t *prev, *next;
+    bg_exchange_t *ex;
+
+    /* Request head being collected. */
+    bg_buf_t hb;            /* names and values back to back */
+    h2_field_t *fields;
+    size_t nfields, cap;
+    size_t nregular;        /* regular fields other than cookie */
+    size_t list_size;       /* RFC 9113 6.5.2 size: name + value + 32 per field */
+    int reject_status;      /* answer this without an exchange (431, 400) */
+    const char *reject_why;
+    bool pending_start;     /* head complete: start after this read unless reset first */
+    bool end_stream;        /* the client finished its request */
+
+    /* Request body flow control. */
+    bool paused;
+    bool reset_sent;        /* RST_STREAM NO_ERROR after discarding too much */
+    size_t unconsumed;      /* delivered while paused: the window reopens on resume */
+    uint64_t discarded;     /* body bytes dropped after the answer */
+
+    /* Response. */
+    bool resp_submitted;
+    bool bodiless;
+    bg_buf_t out;
+    size_t out_off;
+    bool out_eof;
+    bool ex_ended;          /* down->end was called: destroy (not cancel) the exchange */
+    bool closed;            /* nghttp2 closed the stream; kept only until the exchange lets go */
+};
+
+struct bg_h2 {
+    bg_worker_t *w;
+    bg_stream_t *stream;
+    nghttp2_session *session;
+    char caller[288];
+    char client_ip[48];
+    bool tls;
+    int depth;              /* inside nghttp2 (recv or send) */
+    bool want_flush;
+    bool dead;              /* fatal session error or flood: stop talking */
+    bool shutting_down;
+    bool goaway_final;
+    bool fin_sent;
+    h2_stream_t *streams;
+    size_t nstreams;
+    int32_t *pending;       /* stream ids whose head completed during this read */
+    size_t npending, pending_cap;
+    uint64_t window_start;  /* flood accounting */
+    uint32_t resets, control;
+    uint32_t max_header_list;
+    uint32_t max_headers;
+    bg_buf_t wbuf;
+    uv_check_t check;       /* the exchanges' output is sent once per loop turn */
+    bool check_active;
+};
+
+static const bg_downstream_t h2_downstream;
+static void flush(bg_h2_t *s);
+static void schedule(bg_h2_t *s);
+static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
+                       nghttp2_data_source *source, void *user);
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+static h2_stream_t *stream_new(bg_h2_t *s, int32_t id)
+{
+    h2_stream_t *st = calloc(1, sizeof *st);
+    if (!st)
+        abort();
+    st->s = s;
+    st->id = id;
+    st->next = s->streams;
+    if (s->streams)
+        s->streams->prev = st;
+    s->streams = st;
+    s->nstreams++;
+    return st;
+}
+
+static void stream_free(h2_stream_t *st)
+{
+    bg_h2_t *s = st->s;
+    /* Bytes held back while paused still count against the connection window. */
+    if (st->unconsumed)
+        nghttp2_session_consume_connection(s->session, st->unconsumed);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        s->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    s->nstreams--;
+    bg_buf_dispose_secure(&st->hb);
+    bg_buf_dispose_secure(&st->out);
+    free(st->fields);
+    free(st);
+}
+
+/* Let go of the stream's exchange: destroyed after its end, cancelled (recorded as 499) before. */
+static void stream_release_exchange(h2_stream_t *st)
+{
+    bg_exchange_t *ex = st->ex;
+    st->ex = NULL;
+    if (!ex)
+        return;
+    if (st->ex_ended)
+        bg_exchange_destroy(ex);
+    else
+        bg_exchange_cancel(ex);
+}
+
+static size_t stream_buffered(const h2_stream_t *st) { return st->out.len - st->out_off; }
+
+/* ---- flood accounting --------------------------------------------------------------------- */
+
+static bool flood_count(bg_h2_t *s, bool reset)
+{
+    uint64_t now = uv_now(&s->w->loop);
+    if (now - s->window_start > H2_FLOOD_WINDOW_MS) {
+        s->window_start = now;
+        s->resets = s->control = 0;
+    }
+    if (reset)
+        s->resets++;
+    else
+        s->control++;
+    if (s->resets <= H2_MAX_RESETS && s->control <= H2_MAX_CONTROL)
+        return false;
+    if (!s->dead) {
+        bg_log_warn("http2 flood: closing connection", "caller", s->caller, "kind", reset ? "rst_stream" : "control");
+        nghttp2_session_terminate_session(s->session, NGHTTP2_ENHANCE_YOUR_CALM);
+        s->dead = true;
+    }
+    return true;
+}
+
+/* ---- request head ------------------------------------------------------------------------- */
+
+static bool field_is(const h2_stream_t *st, const h2_field_t *f, const char *name)
+{
+    size_t n = strlen(name);
+    return f->name_len == n && memcmp(st->hb.data + f->name_off, name, n) == 0;
+}
+
+/* Answer a request the gateway refuses before any exchange (too large, malformed): a small
+ * problem+json body on this stream only. */
+static void stream_answer(h2_stream_t *st, int status, const char *why)
+{
+    bg_h2_t *s = st->s;
+    bg_buf_reset(&st->out);
+    st->out_off = 0;
+    bg_buf_printf(&st->out, "{\"type\":\"https://bordergate.dev/problems/bad-request\",\"title\":\"%s\",\"status\":%d,\"detail\":\"",
+                  bg_h1_reason(status), status);
+    bg_buf_json_escape(&st->out, why, strlen(why));
+    bg_buf_puts(&st->out, "\"}");
+    st->out_eof = true;
+    st->ex_ended = true;
+    char sbuf[8], lbuf[24];
+    snprintf(sbuf, sizeof sbuf, "%d", status);
+    snprintf(lbuf, sizeof lbuf, "%zu", st->out.len);
+    nghttp2_nv nva[] = {
+        {(uint8_t *)":status", (uint8_t *)sbuf, 7, strlen(sbuf), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/problem+json", 12, 24, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"cache-control", (uint8_t *)"no-store", 13, 8, NGHTTP2_NV_FLAG_NONE},
+    };
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = read_cb};
+    st->resp_submitted = true;
+    nghttp2_submit_response(s->session, st->id, nva, BG_ARRAY_SIZE(nva), &prd);
+    bg_metrics_request(s->w->server->metrics, s->w->id, status);
+    bg_log_debug("http2 request rejected", "caller", s->caller, "status", bg_h1_reason(status), "why", why);
+}
+
+/* The head is complete and the stream was not reset: build the exchange's request and start it.
+ * Called with depth > 0 (nothing is sent, so the stream outlives the call). */
+static void stream_start(h2_stream_t *st)
+{
+    bg_h2_t *s = st->s;
+    st->pending_start = false;
+    if (st->reject_status) {
+        stream_answer(st, st->reject_status, st->reject_why);
+        return;
+    }
+    /* Join cookie crumbs into one field (RFC 9113 8.2.3) at the end of the block. */
+    size_t ncookies = 0, cookie_total = 0;
+    uint32_t cookie_off = 0;
+    for (size_t i = 0; i < st->nfields; i++)
+        if (field_is(st, &st->fields[i], "cookie"))
+            cookie_total += st->fields[i].value_len + 2;
+    bg_buf_reserve(&st->hb, cookie_total + 1); /* the appends below read from hb itself */
+    for (size_t i = 0; i < st->nfields; i++) {
+        const h2_field_t *f = &st->fields[i];
+        if (!field_is(st, f, "cookie"))
+            continue;
+        if (ncookies++ == 0) {
+            cookie_off = (uint32_t)st->hb.len;
+        } else {
+            bg_buf_append(&st->hb, "; ", 2);
+        }
+        bg_buf_append(&st->hb, st->hb.data + f->value_off, f->value_len);
+    }
+    uint32_t cookie_len = ncookies ? (uint32_t)st->hb.len - cookie_off : 0;
+
+    bg_exchange_t *ex = bg_exchange_create(s->w, "h2", s->caller, &h2_downstream, st);
+    st->ex = ex;
+    snprintf(ex->client_ip, sizeof ex->client_ip, "%s", s->client_ip);
+    ex->client_tls = s->tls;
+    ex->head_len = st->hb.len;
+    ex->head = malloc(ex->head_len ? ex->head_len : 1);
+    if (!ex->head)
+        abort();
+    if (st->hb.len)
+        memcpy(ex->head, st->hb.data, st->hb.len);
+    ex->bytes_in = st->list_size;
+    const char *base = ex->head;
+    bg_h1_request_t *req = &ex->req;
+    req->minor_version = 1;
+    req->keep_alive = true;
+    req->content_length = -1;
+    const char *authority = NULL, *host = NULL;
+    size_t authority_len = 0, host_len = 0;
+    for (size_t i = 0; i < st->nfields; i++) {
+        const h2_field_t *f = &st->fields[i];
+        const char *name = base + f->name_off, *value = base + f->value_off;
+        if (f->name_len && name[0] == ':') {
+            if (field_is(st, f, ":method"))
+                req->method = value, req->method_len = f->value_len;
+            else if (field_is(st, f, ":path"))
+                req->target = value, req->target_len = f->value_len;
+            else if (field_is(st, f, ":authority"))
+                authority = value, authority_len = f->value_len;
+            continue;
+        }
+        if (field_is(st, f, "cookie"))
+            continue;
+        if (field_is(st, f, "host"))
+            host = value, host_len = f->value_len;
+        if (field_is(st, f, "content-length")) {
+            int64_t v = 0;
+            for (size_t k = 0; k < f->value_len && v < ((int64_t)1 << 50); k++)
+                v = v * 10 + (value[k] - '0'); /* nghttp2 checked the digits */
+            req->content_length = v;
+        }
+        req->headers[req->nheaders++] = (bg_header_t){name, f->name_len, value, f->value_len};
+    }
+    if (ncookies)
+        req->headers[req->nheaders++] = (bg_header_t){"cookie", 6, base + cookie_off, cookie_len};
+    req->host = authority ? authority : host;
+    req->host_len = authority ? authority_len : host_len;
+    if (!req->method)
+        req->method = "", req->method_len = 0;
+    if (!req->target)
+        req->target = "", req->target_len = 0;
+    req->path = req->target;
+    req->path_len = req->target_len;
+    req->chunked = !st->end_stream && req->content_length < 0;
+    ex->target = req->target;
+    ex->target_len = req->target_len;
+    /* The collected head now lives in ex->head. */
+    OPENSSL_cleanse(st->hb.data, st->hb.len);
+    bg_buf_dispose(&st->hb);
+    free(st->fields);
+    st->fields = NULL;
+    st->nfields = st->cap = 0;
+    if (!req->host) {
+        st->ex = NULL;
+        bg_exchange_cancel(ex);
+        stream_answer(st, 400, "no :authority or host");
+        return;
+    }
+    bg_exchange_start(ex);
+    if (st->ex == ex && st->end_stream && !st->ex_ended)
+        bg_exchange_body_end(ex);
+}
+
+static void queue_start(bg_h2_t *s, int32_t id)
+{
+    if (s->npending == s->pending_cap) {
+        s->pending_cap = s->pending_cap ? s->pending_cap * 2 : 16;
+        s->pending = realloc(s->pending, s->pending_cap * sizeof *s->pending);
+        if (!s->pending)
+            abort();
+    }
+    s->pending[s->npending++] = id;
+}
+
+/* ---- nghttp2 callbacks -------------------------------------------------------------------- */
+
+static int on_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    bg_h2_t *s = user;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* trailers: checked by nghttp2, then dropped */
+    h2_stream_t *st = stream_new(s, frame->hd.stream_id);
+    nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, st);
+    return 0;
+}
+
+static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
+                        const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
+{
+    bg_h2_t *s = user;
+    (void)flags;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    h2_stream_t *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (!st || st->reject_status)
+        return 0; /* decoded (HPACK state must advance) but not kept */
+    st->list_size += namelen + valuelen + 32;
+    if (st->list_size > s->max_header_list) {
+        st->reject_status = 431, st->reject_why = "request header list too large";
+        return 0;
+    }
+    bool pseudo = namelen && name[0] == ':';
+    bool cookie = namelen == 6 && memcmp(name, "cookie", 6) == 0;
+    if (!pseudo && !cookie && ++st->nregular + 1 > s->max_headers) { /* + the joined cookie */
+        st->reject_status = 431, st->reject_why = "too many request header fields";
+        return 0;
+    }
+    if (st->nfields == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 16;
+        st->fields = realloc(st->fields, st->cap * sizeof *st->fields);
+        if (!st->fields)
+            abort();
+    }
+    h2_field_t *f = &st->fields[st->nfields++];
+    f->name_off = (uint32_t)st->hb.len;
+    f->name_len = (uint32_t)namelen;
+    bg_buf_append(&st->hb, name, namelen);
+    f->value_off = (uint32_t)st->hb.len;
+    f->value_len = (uint32_t)valuelen;
+    bg_buf_append(&st->hb, value, valuelen);
+    return 0;
+}
+
+static void stream_body_end(h2_stream_t *st)
+{
+    st->end_stream = true;
+    if (st->pending_start)
+        return; /* stream_start sees end_stream */
+    if (st->ex && !st->ex_ended)
+        bg_exchange_body_end(st->ex);
+}
+
+static int on_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    bg_h2_t *s = user;
+    h2_stream_t *st = frame->hd.stream_id ? nghttp2_session_get_stream_user_data(session, frame->hd.stream_id) : NULL;
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (!st)
+            return 0;
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+                st->end_stream = true;
+            if (s->dead || s->goaway_final) {
+                nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
+                return 0;
+            }
+            st->pending_start = true;
+            queue_start(s, st->id);
+        } else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+            stream_body_end(st);
+        }
+        return 0;
+    case NGHTTP2_DATA:
+        if (frame->hd.length == 0 && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            flood_count(s, false); /* empty DATA frames cost work and carry nothing */
+        if (st && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            stream_body_end(st);
+        return 0;
+    case NGHTTP2_RST_STREAM:
+        flood_count(s, true);
+        return 0;
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PRIORITY:
+        flood_count(s, false);
+        return 0;
+    case NGHTTP2_PING:
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) && s->shutting_down && !s->goaway_final) {
+            /* The client has seen the shutdown notice: streams it opened before are known. */
+            s->goaway_final = true;
+            nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session),
+                                  NGHTTP2_NO_ERROR, NULL, 0);
+        } else {
+            flood_count(s, false);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int on_invalid_frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, int lib_error, void *user)
+{
+    (void)session, (void)frame, (void)lib_error;
+    flood_count(user, true); /* nghttp2 resets the stream: a reset the client caused */
+    return 0;
+}
+
+static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                                 void *user)
+{
+    (void)flags, (void)user;
+    h2_stream_t *st = nghttp2_session_get_stream_user_data(session, id);
+    if (st && st->pending_start)
+        stream_start(st); /* data follows: the client means it */
+    if (!st || !st->ex || st->ex_ended) {
+        /* Answered already: discard (reopening the windows) so the client can finish its
+         * upload and read the answer; beyond a bound, ask it to stop (RFC 9113 8.1). Some
+         * clients treat that reset as an error, hence the grace. */
+        nghttp2_session_consume(session, id, len);
+        if (st && (st->discarded += len) > H2_DISCARD_MAX && !st->reset_sent && st->out_eof) {
+            st->reset_sent = true;
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+        }
+        return 0;
+    }
+    bool was_paused = st->paused;
+    bg_exchange_t *ex = st->ex;
+    bg_exchange_body(ex, (const char *)data, len);
+    if (st->ex != ex || st->ex_ended)
+        nghttp2_session_consume(session, id, len); /* the exchange answered: the rest is discarded */
+    else if (was_paused || st->paused)
+        st->unconsumed += len; /* held by the exchange: the window stays closed until resume */
+    else
+        nghttp2_session_consume(session, id, len);
+    return 0;
+}
+
+static int on_stream_close_cb(nghttp2_session *session, int32_t id, uint32_t error_code, void *user)
+{
+    (void)user, (void)error_code;
+    h2_stream_t *st = nghttp2_session_get_stream_user_data(session, id);
+    if (!st)
+        return 0;
+    nghttp2_session_set_stream_user_data(session, id, NULL);
+    st->closed = true;
+    st->pending_start = false;
+    if (st->ex && !st->ex_ended && st->resp_submitted && st->out_eof) {
+        /* A bodiless answer went out and the exchange is about to call end (it may wait for
+         * its record first): it lets go in dn_end/dn_abort. */
+        return 0;
+    }
+    stream_release_exchange(st);
+    stream_free(st);
+    return 0;
+}
+
+/* The data provider of every response: what the exchange gave us, then EOF once it ended. */
+static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
+                       nghttp2_data_source *source, void *user)
+{
+    (void)session, (void)id, (void)user;
+    h2_stream_t *st = source->ptr;
+    size_t have = stream_buffered(st);
+    if (have == 0 && !st->out_eof)
+        return NGHTTP2_ERR_DEFERRED;
+    size_t n = have < length ? have : length;
+    memcpy(buf, st->out.data + st->out_off, n);
+    st->out_off += n;
+    if (st->out_off == st->out.len) {
+        OPENSSL_cleanse(st->out.data, st->out.len);
+        bg_buf_reset(&st->out);
+        st->out_off = 0;
+        if (st->out_eof)
+            *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (st->out_off > (64u << 10) && st->out_off * 2 > st->out.len) {
+        OPENSSL_cleanse(st->out.data, st->out_off);
+        bg_buf_consume(&st->out, st->out_off);
+        st->out_off = 0;
+    }
+    if (st->ex && !st->ex_ended && stream_buffered(st) < (H2_WRITE_HIGH / 2))
+        bg_exchange_drained(st->ex); /* the vendor may send more */
+    return (ssize_t)n;
+}
+
+/* ---- sending ------------------------------------------------------------------------------ */
+
+static bool session_done(const bg_h2_t *s)
+{
+    if (s->dead)
+        return !nghttp2_session_want_write(s->session) || s->stream->closing;
+    if (!nghttp2_session_want_read(s->session) && !nghttp2_session_want_write(s->session))
+        return true;
+    return s->shutting_down && s->nstreams == 0 && !nghttp2_session_want_write(s->session);
+}
+
+static void flush(bg_h2_t *s)
+{
+    if (s->depth > 0) {
+        s->want_flush = true;
+        return;
+    }
+    s->depth++;
+    s->want_flush = false;
+    while (s->stream->write_pending <= H2_WRITE_HIGH && !s->stream->closing) {
+        const uint8_t *p = NULL;
+        ssize_t n = nghttp2_session_mem_send(s->session, &p);
+        if (n < 0) {
+            bg_log_debug("http2 send failed", "caller", s->caller, "error", nghttp2_strerror((int)n));
+            s->dead = true;
+            break;
+        }
+        if (n == 0)
+            break;
+        bg_buf_append(&s->wbuf, p, (size_t)n);
+        if (s->wbuf.len >= H2_WRITE_CHUNK) {
+            bg_stream_write(s->stream, s->wbuf.data, s->wbuf.len);
+            bg_buf_reset(&s->wbuf);
+        }
+    }
+    if (s->wbuf.len) {
+        bg_stream_write(s->stream, s->wbuf.data, s->wbuf.len);
+        bg_buf_reset(&s->wbuf);
+    }
+    s->depth--;
+    /* A shutdown that just finished: the FIN makes the client close, and the connection with it. */
+    if (s->shutting_down && !s->dead && !s->fin_sent && session_done(s) && !s->stream->closing) {
+        s->fin_sent = true;
+        bg_stream_shutdown(s->stream);
+    }
+}
+
+static void check_cb(uv_check_t *h)
+{
+    bg_h2_t *s = h->data;
+    uv_check_stop(h);
+    s->check_active = false;
+    flush(s);
+}
+
+/* Exchanges answer from upstream callbacks: what they hand over in one loop turn leaves in one
+ * write, after the I/O phase. Also keeps sending (and so stream closes) off their stacks. */
+static void schedule(bg_h2_t *s)
+{
+    if (s->check_active || s->depth > 0) {
+        s->want_flush = true;
+        return;
+    }
+    s->check_active = true;
+    uv_check_start(&s->check, check_cb);
+}
+
+/* After a read: start the streams whose head arrived and that were not reset meanwhile. */
+static void start_pending(bg_h2_t *s)
+{
+    /* No sending while starting: an exchange that answers at once must not see its stream
+     * closed and freed under it (flush runs after). */
+    s->depth++;
+    for (size_t i = 0; i < s->npending && !s->dead; i++) {
+        h2_stream_t *st = nghttp2_session_get_stream_user_data(s->session, s->pending[i]);
+        if (st && st->pending_start)
+            stream_start(st);
+    }
+    s->depth--;
+    s->npending = 0;
+    if (s->pending_cap > 64) {
+        free(s->pending);
+        s->pending = NULL;
+        s->pending_cap = 0;
+    }
+}
+
+/* ---- the exchange's answer (bg_downstream_t) ---------------------------------------------- */
+
+static bool connection_specific(const char *n, size_t len)
+{
+    return bg_span_ieq(n, len, "connection") || bg_span_ieq(n, len, "keep-alive") ||
+           bg_span_ieq(n, len, "proxy-connection") || bg_span_ieq(n, len, "transfer-encoding") ||
+           bg_span_ieq(n, len, "upgrade") || bg_span_ieq(n, len, "te") || bg_span_ieq(n, len, "trailer");
+}
+
+static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t n, int64_t body_len, bool bodiless)
+{
+    h2_stream_t *st = ex->down_ctx;
+    bg_h2_t *s = st->s;
+    if (st->closed || st->resp_submitted)
+        return;
+    /* Names lowercased into one buffer; offsets first, pointers once it stops moving. */
+    bg_buf_t nb;
+    bg_buf_init(&nb);
+    size_t *offs = malloc((n + 2) * sizeof *offs);
+    nghttp2_nv *nva = malloc((n + 2) * sizeof *nva);
+    if (!offs || !nva)
+        abort();
+    char sbuf[8], lbuf[24];
+    snprintf(sbuf, sizeof sbuf, "%d", status);
+    size_t k = 0;
+    nva[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)sbuf, 7, strlen(sbuf), NGHTTP2_NV_FLAG_NONE};
+    for (size_t i = 0; i < n; i++) {
+        if (connection_specific(h[i].name, h[i].name_len) || h[i].name_len == 0)
+            continue;
+        offs[k] = nb.len;
+        for (size_t j = 0; j < h[i].name_len; j++) {
+            char c = h[i].name[j];
+            c = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            bg_buf_append(&nb, &c, 1);
+        }
+        nva[k++] = (nghttp2_nv){NULL, (uint8_t *)h[i].value, h[i].name_len, h[i].value_len, NGHTTP2_NV_FLAG_NONE};
+    }
+    for (size_t i = 1; i < k; i++)
+        nva[i].name = (uint8_t *)nb.data + offs[i];
+    if (!bodiless && body_len >= 0) {
+        snprintf(lbuf, sizeof lbuf, "%lld", (long long)body_len);
+        nva[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE};
+    }
+    size_t hbytes = 0;
+    for (size_t i = 0; i < k; i++)
+        hbytes += nva[i].namelen + nva[i].valuelen + 4;
+    ex->bytes_out += hbytes;
+    st->bodiless = bodiless;
+    st->resp_submitted = true;
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = read_cb};
+    bool no_body = bodiless || body_len == 0;
+    if (no_body)
+        st->out_eof = true;
+    int rv = nghttp2_submit_response(s->session, st->id, nva, k, no_body ? NULL : &prd);
+    if (rv < 0)
+        bg_log_debug("http2 response not submitted", "caller", s->caller, "error", nghttp2_strerror(rv));
+    bg_buf_dispose(&nb);
+    free(offs);
+    free(nva);
+    schedule(s);
+}
+
+static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
+{
+    h2_stream_t *st = ex->down_ctx;
+    if (st->closed || st->bodiless || st->out_eof || n == 0)
+        return;
+    bg_buf_append(&st->out, p, n);
+    nghttp2_session_resume_data(st->s->session, st->id);
+    schedule(st->s);
+}
+
+static void dn_end(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    bg_h2_t *s = st->s;
+    st->ex_ended = true;
+    if (st->closed) {
+        stream_release_exchange(st);
+        stream_free(st);
+        schedule(s);
+        return;
+    }
+    if (!st->resp_submitted) {
+        /* Nothing was answered (cannot happen with the exchange's paths): reset. */
+        nghttp2_submit_rst_stream(s->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    }
+    st->out_eof = true;
+    if (st->unconsumed) {
+        /* Held back while paused and now dropped with the exchange: reopen the windows. */
+        nghttp2_session_consume(s->session, st->id, st->unconsumed);
+        st->unconsumed = 0;
+    }
+    nghttp2_session_resume_data(s->session, st->id);
+    schedule(s);
+}
+
+static void dn_abort(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    bg_h2_t *s = st->s;
+    st->ex = NULL;
+    bg_exchange_cancel(ex);
+    if (st->closed) {
+        stream_free(st);
+    } else {
+        nghttp2_submit_rst_stream(s->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    }
+    schedule(s);
+}
+
+static size_t dn_pending(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    return stream_buffered(st) + st->s->stream->write_pending;
+}
+
+static void dn_pause(bg_exchange_t *ex) { ((h2_stream_t *)ex->down_ctx)->paused = true; }
+
+static void dn_resume(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    st->paused = false;
+    if (st->unconsumed && !st->closed) {
+        nghttp2_session_consume(st->s->session, st->id, st->unconsumed);
+        st->unconsumed = 0;
+        schedule(st->s); /* WINDOW_UPDATE */
+    }
+}
+
+static const bg_downstream_t h2_downstream = {
+    .head = dn_head,
+    .body = dn_body,
+    .end = dn_end,
+    .abort = dn_abort,
+    .pending = dn_pending,
+    .pause_request = dn_pause,
+    .resume_request = dn_resume,
+};
+
+/* ---- the session -------------------------------------------------------------------------- */
+
+static void free_cb(uv_handle_t *h) { free(h->data); }
+
 bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, const char *client_ip, bool tls)
 {
-    (void)w, (void)stream, (void)caller, (void)client_ip, (void)tls;
+    bg_h2_t *s = calloc(1, sizeof *s);
+    nghttp2_session_callbacks *cbs = NULL;
+    nghttp2_option *opt = NULL;
+    if (!s)
+        abort();
+    s->w = w;
+    s->stream = stream;
+    s->tls = tls;
+    snprintf(s->caller, sizeof s->caller, "%s", caller);
+    snprintf(s->client_ip, sizeof s->client_ip, "%s", client_ip);
+    s->window_start = uv_now(&w->loop);
+    const bg_config_t *cfg = w->rt->cfg;
+    s->max_header_list = cfg->limits.max_header_size ? cfg->limits.max_header_size : 16384;
+    if (s->max_header_list > H2_HARD_MAX_HEADER_LIST)
+        s->max_header_list = H2_HARD_MAX_HEADER_LIST;
+    s->max_headers = cfg->limits.max_headers && cfg->limits.max_headers < BG_H1_MAX_HEADERS ? cfg->limits.max_headers
+                                                                                          : BG_H1_MAX_HEADERS;
+    bg_buf_init(&s->wbuf);
+    uv_check_init(&w->loop, &s->check);
+    s->check.data = s;
+
+    if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
+        goto fail;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close_cb);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame_recv_cb);
+
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_outbound_ack(opt, 100);            /* SETTINGS/PING acks a client does not read */
+    nghttp2_option_set_max_settings(opt, 32);                 /* entries per SETTINGS frame */
+    nghttp2_option_set_max_continuations(opt, 8);             /* CONTINUATION flood (CVE-2024-28182) */
+    nghttp2_option_set_stream_reset_rate_limit(opt, H2_MAX_RESETS, H2_MAX_RESETS / 10); /* backstop */
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096); /* our encoder's memory */
+    nghttp2_option_set_no_closed_streams(opt, 1);
+    nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+    if (nghttp2_session_server_new2(&s->session, cbs, s, opt) != 0)
+        goto fail;
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    cbs = NULL;
+    opt = NULL;
+
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s->max_header_list},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, 4096},
+    };
+    if (nghttp2_submit_settings(s->session, NGHTTP2_FLAG_NONE, iv, BG_ARRAY_SIZE(iv)) != 0)
+        goto fail;
+    /* The connection window grows from the protocol's 64 KiB to our bound. */
+    if (nghttp2_session_set_local_window_size(s->session, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0)
+        goto fail;
+    flush(s);
+    return s;
+fail:
+    if (cbs)
+        nghttp2_session_callbacks_del(cbs);
+    if (opt)
+        nghttp2_option_del(opt);
+    if (s->session)
+        nghttp2_session_del(s->session);
+    bg_buf_dispose(&s->wbuf);
+    uv_close((uv_handle_t *)&s->check, free_cb);
     return NULL;
 }
-int bg_h2_feed(bg_h2_t *s, const char *p, size_t n) { (void)s, (void)p, (void)n; return -1; }
-void bg_h2_drained(bg_h2_t *s) { (void)s; }
-void bg_h2_shutdown(bg_h2_t *s) { (void)s; }
-bool bg_h2_done(const bg_h2_t *s) { (void)s; return true; }
-void bg_h2_destroy(bg_h2_t *s) { (void)s; }
+
+int bg_h2_feed(bg_h2_t *s, const char *p, size_t n)
+{
+    if (s->dead) {
+        flush(s);
+        return -1;
+    }
+    s->depth++;
+    ssize_t r = nghttp2_session_mem_recv(s->session, (const uint8_t *)p, n);
+    s->depth--;
+    if (r < 0) {
+        bool flood = r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ||
+                     r == NGHTTP2_ERR_TOO_MANY_SETTINGS;
+        if (flood)
+            bg_log_warn("http2 flood: closing connection", "caller", s->caller, "kind", nghttp2_strerror((int)r));
+        else
+            bg_log_debug("http2 protocol error", "caller", s->caller, "error", nghttp2_strerror((int)r));
+        /* A fatal error queues nothing by itself: say why before the close. */
+        nghttp2_session_terminate_session(s->session, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+        s->dead = true;
+    }
+    start_pending(s);
+    flush(s);
+    return s->dead ? -1 : 0;
+}
+
+void bg_h2_drained(bg_h2_t *s)
+{
+    flush(s);
+    for (h2_stream_t *st = s->streams; st; st = st->next)
+        if (st->ex && !st->ex_ended && stream_buffered(st) < H2_WRITE_HIGH / 2)
+            bg_exchange_drained(st->ex);
+}
+
+void bg_h2_shutdown(bg_h2_t *s)
+{
+    if (s->shutting_down)
+        return;
+    s->shutting_down = true;
+    /* A notice first (GOAWAY with the maximum id), then a PING: its ACK proves the client saw
+     * the notice, and the final GOAWAY names the last stream we took (on_frame_recv_cb). */
+    nghttp2_submit_shutdown_notice(s->session);
+    uint8_t data[8] = {'b', 'g', 'd', 'r', 'a', 'i', 'n', 0};
+    nghttp2_submit_ping(s->session, NGHTTP2_FLAG_NONE, data);
+    flush(s);
+}
+
+bool bg_h2_done(const bg_h2_t *s) { return session_done(s); }
+
+void bg_h2_destroy(bg_h2_t *s)
+{
+    if (!s)
+        return;
+    while (s->streams) {
+        h2_stream_t *st = s->streams;
+        if (!st->closed)
+            nghttp2_session_set_stream_user_data(s->session, st->id, NULL);
+        stream_release_exchange(st);
+        stream_free(st);
+    }
+    nghttp2_session_del(s->session);
+    s->session = NULL;
+    bg_buf_dispose(&s->wbuf);
+    free(s->pending);
+    s->pending = NULL;
+    uv_close((uv_handle_t *)&s->check, free_cb); /* s is freed once libuv lets go of the handle */
+}

@@ -1,0 +1,904 @@
+#!/usr/bin/env python3
+"""test_h2.py -- issue 8 (downstream half): HTTP/2 from clients to build/bordergate, over TLS
+by ALPN h2 and cleartext h2c by prior knowledge, through to the HTTP/1.1 test upstream.
+Real clients: curl --http2 / --http2-prior-knowledge, nghttp (several URIs on one
+connection), h2load (many streams). Floods (rapid reset, CONTINUATION, SETTINGS, PING, HPACK
+bomb) are raw frames from Python over a socket; after each, the gateway must still serve
+another connection. Records say protocol "h2"."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import check, eq, test  # noqa: E402
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = range(10)
+END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
+
+
+class Env:
+    pass
+
+
+@h.once
+def env():
+    e = Env()
+    e.up = h.upstream()
+    us = h.vendor("us-nobasis", ["us.test"], e.up.port, addresses=["127.0.0.3"], regions=["US"],
+                  entity={"name": "US Inc.", "country": "US"}, basis="none")
+    de = h.vendor("de", ["de.test"], e.up.port)
+    tls = {"certificate": h.cert("gateway.crt"), "key": h.cert("gateway.key")}
+    cfg = h.gateway_config([us, de], listen=[{"address": None}, {"address": None, "tls": tls}],
+                           limits={"max_body_scan": "64KiB", "max_body": "32MiB",
+                                   "oversize_body": "personal"})
+    e.records = cfg["records"]["path"]
+    e.gw = h.Gateway(cfg, name="h2").start()
+    e.plain, e.tls = e.gw.port(0), e.gw.port(1)
+    return e
+
+
+def records():
+    p = env().records
+    if not os.path.exists(p):
+        return []
+    with open(p) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def record_of(tid, timeout=3.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for r in records():
+            if r["id"] == tid:
+                return r
+        time.sleep(0.05)
+    raise h.Failure("no record %s" % tid)
+
+
+def h2c(host, path, *args, timeout=20):
+    return h.curl("--http2-prior-knowledge", "-H", "Host: " + host, *args,
+                  "http://127.0.0.1:%d%s" % (env().plain, path), timeout=timeout)
+
+
+def h2tls(host, path, *args, timeout=20):
+    return h.curl("--http2", "--cacert", h.cert("ca.crt"), "-H", "Host: " + host, *args,
+                  "https://localhost:%d%s" % (env().tls, path), timeout=timeout)
+
+
+def hdrs(rec):
+    return h.Headers([tuple(x) for x in rec["headers"]])
+
+
+def still_serving():
+    r = h2c("de.test", "/echo")
+    eq(r.status, 200, "another connection still served: %r" % r)
+    check(env().gw.alive(), "gateway alive")
+
+
+# ---- real clients ------------------------------------------------------------------------
+
+@test
+def h2c_get_reaches_upstream():
+    e = env()
+    e.up.clear()
+    r = h2c("de.test", "/echo?x=1", "-H", "X-Test: one")
+    eq(r.status, 200, repr(r))
+    check(r.raw_headers.startswith(b"HTTP/2 200"), "answered over HTTP/2: %r" % r.raw_headers[:40])
+    rec = e.up.last()
+    eq((rec["method"], rec["target"], rec["version"]), ("GET", "/echo?x=1", "HTTP/1.1"))
+    hd = hdrs(rec)
+    eq(hd.get("host"), "de.test")
+    eq(hd.get("x-test"), "one")
+    eq(hd.get("via"), "2 bordergate")
+    eq(hd.get("x-forwarded-for"), "127.0.0.1")
+    eq(hd.get("x-forwarded-proto"), "http")
+    tid = r.headers.get("x-transfer-id")
+    check(tid, "x-transfer-id in the answer")
+    rr = record_of(tid)
+    eq((rr["protocol"], rr["status"], rr["decision"]), ("h2", 200, "allow"))
+
+
+@test
+def h2_tls_alpn_get_and_post():
+    e = env()
+    e.up.clear()
+    r = h2tls("de.test", "/echo")
+    eq(r.status, 200, repr(r))
+    check(r.raw_headers.startswith(b"HTTP/2 200"), "ALPN h2: %r" % r.raw_headers[:40])
+    hd = hdrs(e.up.last())
+    eq(hd.get("x-forwarded-proto"), "https")
+    eq(hd.get("via"), "2 bordergate")
+    body = '{"note":"hello over h2"}'
+    r = h2tls("de.test", "/echo", "-H", "Content-Type: application/json", "--data-binary", body)
+    eq(r.status, 200, repr(r))
+    rec = e.up.last()
+    eq((rec["method"], rec["body"]), ("POST", body))
+    eq(hdrs(rec).get("content-length"), str(len(body)))
+
+
+@test
+def http11_client_still_gets_http11_over_tls():
+    r = h.curl("--http1.1", "--cacert", h.cert("ca.crt"), "-H", "Host: de.test",
+               "https://localhost:%d/echo" % env().tls)
+    eq(r.status, 200, repr(r))
+    check(r.raw_headers.startswith(b"HTTP/1.1 200"), "%r" % r.raw_headers[:40])
+
+
+@test
+def h2c_post_without_length_streams_body():
+    e = env()
+    e.up.clear()
+    # curl sends a chunked-upload request as DATA frames without content-length over h2.
+    r = h2c("de.test", "/echo", "-H", "Transfer-Encoding: chunked", "--data-binary", "abc=def")
+    eq(r.status, 200, repr(r))
+    rec = e.up.last()
+    eq(rec["body"], "abc=def")
+
+
+@test
+def cookies_are_joined():
+    e = env()
+    e.up.clear()
+    r = h2c("de.test", "/echo", "-H", "Cookie: a=1", "-H", "Cookie: b=2")
+    eq(r.status, 200, repr(r))
+    eq(hdrs(e.up.last()).get_all("cookie"), ["a=1; b=2"])
+
+
+@test
+def blocked_stream_gets_451_while_others_succeed():
+    e = env()
+    nghttp = shutil.which("nghttp")
+    check(nghttp, "nghttp (nghttp2-client) installed")
+    base = "http://127.0.0.1:%d" % e.plain
+    # One connection, several streams: de.test allowed, us.test (no basis) with personal data.
+    out = h.run([nghttp, "-n", "-s", "-v", "-H", ":authority: de.test", base + "/echo?a=1",
+                 base + "/echo?a=2", base + "/echo?a=3"], timeout=20)
+    eq(out.returncode, 0, out.stderr[-500:])
+    eq(out.stdout.count(":status: 200"), 3, out.stdout[-2000:])
+    # A mixed connection: nghttp sends one :authority for all, so mix by raw frames instead.
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.request(1, "GET", "de.test", "/echo?i=1")
+    c.request(3, "GET", "us.test", "/collect?email=jane@example.com")
+    c.request(5, "GET", "de.test", "/echo?i=2")
+    got = c.responses({1, 3, 5})
+    eq(got[1]["status"], 200)
+    eq(got[5]["status"], 200)
+    eq(got[3]["status"], 451)
+    problem = json.loads(got[3]["body"])
+    eq(problem["status"], 451)
+    check("transfer_id" in problem, "problem names the record: %r" % problem)
+    eq(got[3]["headers"].get("content-type"), "application/problem+json")
+    rr = record_of(problem["transfer_id"])
+    eq((rr["protocol"], rr["decision"], rr["status"]), ("h2", "block", 451))
+    c.close()
+
+
+@test
+def many_streams_with_h2load():
+    e = env()
+    h2load = shutil.which("h2load")
+    check(h2load, "h2load installed")
+    out = h.run([h2load, "-n", "400", "-c", "2", "-m", "50", "-H", ":authority: de.test",
+                 "http://127.0.0.1:%d/bytes/2000" % e.plain], timeout=60)
+    eq(out.returncode, 0, out.stderr[-500:])
+    check("400 succeeded" in out.stdout and "0 failed" in out.stdout and "0 errored" in out.stdout,
+          out.stdout[-1500:])
+    check("status codes: 400 2xx" in out.stdout, out.stdout[-800:])
+
+
+@test
+def head_204_and_chunked_answers():
+    r = h2c("de.test", "/bytes/1234", "-I")
+    eq(r.status, 200, repr(r))
+    eq(r.headers.get("content-length"), "1234", "HEAD keeps the representation's length")
+    r = h2c("de.test", "/status/204")
+    eq((r.status, r.body), (204, b""))
+    check("content-length" not in r.headers, "no length on 204: %r" % r.headers)
+    r = h2c("de.test", "/chunked/20000")
+    eq(r.status, 200)
+    eq(r.body, h.pattern(20000))
+    check("transfer-encoding" not in r.headers, "no connection-specific fields: %r" % r.headers)
+    r = h2c("de.test", "/hop")
+    eq(r.status, 200)
+    check("x-up-hop" not in r.headers and "keep-alive" not in r.headers and "connection" not in r.headers,
+          "hop-by-hop fields dropped: %r" % r.headers)
+
+
+@test
+def large_upload_under_flow_control():
+    e = env()
+    e.up.clear()
+    path = os.path.join(h.tmpdir(), "upload.bin")
+    data = h.pattern(8 << 20)
+    with open(path, "wb") as f:
+        f.write(data)
+    r = h2c("de.test", "/bytes/10", "-H", "Content-Type: application/octet-stream",
+            "--data-binary", "@" + path, timeout=60)
+    eq(r.status, 200, repr(r))
+    rec = e.up.last()
+    eq(rec["body_len"], len(data))
+    check(rec["body"].encode("latin-1") == data, "8 MiB arrived intact")
+
+
+@test
+def large_download():
+    r = h2tls("de.test", "/bytes/%d" % (4 << 20))
+    eq(r.status, 200, repr(r))
+    eq(len(r.body), 4 << 20)
+    check(r.body == h.pattern(4 << 20), "body intact")
+
+
+@test
+def fsync_always_answers_wait_for_records():
+    """Under fsync: always the exchange answers (or ends) only once the record is on disk; the
+    h2 stream must carry those deferred heads and ends like any other."""
+    up = h.upstream()
+    us = h.vendor("us-nobasis", ["us.test"], up.port, addresses=["127.0.0.3"], regions=["US"],
+                  entity={"name": "US Inc.", "country": "US"}, basis="none")
+    cfg = h.gateway_config([us, h.vendor("de", ["de.test"], up.port)])
+    cfg["records"]["fsync"] = "always"
+    path = cfg["records"]["path"]
+    gw = h.Gateway(cfg, name="h2fsync").start()
+
+    def on_disk(tid):
+        with open(path) as f:
+            return any(json.loads(line)["id"] == tid for line in f if line.strip())
+    base = "http://127.0.0.1:%d" % gw.port()
+    for host, target, want in (("de.test", "/echo", 200), ("de.test", "/status/204", 204),
+                               ("de.test", "/chunked/30000", 200), ("us.test", "/c?email=a@example.com", 451)):
+        r = h.curl("--http2-prior-knowledge", "-H", "Host: " + host, base + target)
+        eq(r.status, want, "%s %s: %r" % (host, target, r))
+        tid = r.headers.get("x-transfer-id")
+        check(tid and on_disk(tid), "%s: record on disk when the answer arrived" % target)
+    eq(gw.stop(), 0)
+
+
+# ---- protocol behaviour on raw frames ------------------------------------------------------
+
+@test
+def malformed_streams_are_reset_alone():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.request(1, "GET", "de.test", "/echo", extra=[("X-Upper", "1")])          # uppercase name
+    c.request(3, "GET", "de.test", "/echo", extra=[("connection", "close")])   # connection-specific
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 5,
+                 hpack_literal(":method", "GET") + hpack_literal(":scheme", "http") +
+                 hpack_literal(":authority", "de.test")))                       # no :path
+    c.request(7, "GET", "de.test", "/echo?ok=1")
+    got = c.responses({1, 3, 5, 7})
+    for sid in (1, 3, 5):
+        eq(c.resets.get(sid), 1, "stream %d reset with PROTOCOL_ERROR" % sid)
+    eq(got[7]["status"], 200, "the good stream on the same connection")
+
+
+@test
+def no_authority_is_reset_and_unknown_host_403():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1,
+                 hpack_literal(":method", "GET") + hpack_literal(":scheme", "http") +
+                 hpack_literal(":path", "/echo")))
+    c.request(3, "GET", "nowhere.test", "/echo")
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 5,
+                 hpack_literal(":method", "GET") + hpack_literal(":scheme", "http") +
+                 hpack_literal(":path", "/echo") + hpack_literal("host", "de.test")))
+    got = c.responses({1, 3, 5})
+    eq(c.resets.get(1), 1, "no :authority and no host: PROTOCOL_ERROR")
+    eq(got[3]["status"], 403)
+    eq(got[5]["status"], 200, "Host stands in for :authority")
+
+
+@test
+def client_reset_cancels_and_records_499():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.request(1, "GET", "de.test", "/delay/800")
+    time.sleep(0.3)
+    c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))  # CANCEL
+    c.request(3, "GET", "de.test", "/echo")
+    got = c.responses({3})
+    eq(got[3]["status"], 200)
+    time.sleep(0.8)
+    recs = [r for r in records() if r["path"] == "/delay/800" and r["protocol"] == "h2"]
+    check(recs and recs[-1]["status"] == 499, "cancelled stream recorded as 499: %r" % recs[-1:])
+
+
+@test
+def blocked_large_upload_gets_451_without_reaching_upstream():
+    e = env()
+    e.up.clear()
+    path = os.path.join(h.tmpdir(), "upload-pd.txt")
+    with open(path, "w") as f:
+        f.write("contact jane.doe@example.com " + "x" * (2 << 20))
+    r = h2c("us.test", "/collect", "-H", "Content-Type: text/plain", "--data-binary", "@" + path,
+            timeout=30)
+    eq(r.status, 451, repr(r))
+    eq(e.up.count(), 0, "nothing reached the vendor")
+    still_serving()
+
+
+@test
+def upload_to_stalled_vendor_is_bounded_by_flow_control():
+    """A vendor that never reads: the gateway's windows stop reopening, so the client cannot
+    push an unbounded body into the gateway."""
+    e = env()
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        ls.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(ls.accept()[0])  # accepted, never read
+            except OSError:
+                pass
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+
+    def cleanup():
+        stop.set()
+        t.join(1)
+        for x in held:
+            x.close()
+        ls.close()
+    h.defer(cleanup)
+    cfg = h.gateway_config([h.vendor("stall", ["stall.test"], ls.getsockname()[1], max_body="1GiB")],
+                           limits={"max_body_scan": "64KiB", "oversize_body": "personal"})
+    gw = h.Gateway(cfg, name="h2stall").start()
+    c = H2Conn(gw.port())
+    c.handshake()
+    c.request(1, "POST", "stall.test", "/upload", extra=[("content-type", "application/octet-stream")],
+              end=False)
+    conn_win = stream_win = 65535
+    sent = 0
+    chunk = b"z" * 16384
+    c.sock.setblocking(False)
+    last_growth = time.monotonic()
+    end = time.monotonic() + 6
+    while time.monotonic() < end and time.monotonic() - last_growth < 1.5:
+        # Take every WINDOW_UPDATE / SETTINGS the gateway sent.
+        try:
+            while True:
+                d = c.sock.recv(65536)
+                if not d:
+                    break
+                c.buf += d
+        except BlockingIOError:
+            pass
+        while len(c.buf) >= 9 and len(c.buf) >= 9 + int.from_bytes(c.buf[:3], "big"):
+            n = int.from_bytes(c.buf[:3], "big")
+            ftype, flags, sid = c.buf[3], c.buf[4], int.from_bytes(c.buf[5:9], "big")
+            payload = bytes(c.buf[9:9 + n])
+            del c.buf[:9 + n]
+            if ftype == WINDOW_UPDATE:
+                inc = int.from_bytes(payload, "big")
+                if sid == 0:
+                    conn_win += inc
+                else:
+                    stream_win += inc
+            elif ftype == SETTINGS and not flags & ACK:
+                for i in range(0, len(payload), 6):
+                    ident, val = struct.unpack(">HI", payload[i:i + 6])
+                    if ident == 4:
+                        stream_win += val - 65535
+                c.sock.setblocking(True)
+                c.send(frame(SETTINGS, ACK, 0))
+                c.sock.setblocking(False)
+        room = min(conn_win, stream_win, len(chunk))
+        if room > 0:
+            try:
+                c.sock.setblocking(True)
+                c.send(frame(DATA, 0, 1, chunk[:room]))
+                c.sock.setblocking(False)
+            except OSError:
+                break
+            conn_win -= room
+            stream_win -= room
+            sent += room
+            last_growth = time.monotonic()
+        else:
+            time.sleep(0.01)
+    # The vendor socket and our socket buffers absorb a few MiB; the gateway itself holds at
+    # most its 1 MiB back-pressure mark plus one stream window.
+    check(sent < 24 << 20, "client could push only a bounded amount: %d bytes" % sent)
+    check(time.monotonic() - last_growth >= 1.5, "the windows stopped reopening (sent %d)" % sent)
+    check(gw.alive(), "gateway alive")
+    print("  stalled vendor: client pushed %d bytes before the windows closed" % sent)
+
+
+@test
+def answered_uploads_give_their_window_back():
+    """Streams answered (451) while their body was held back: the bytes held count against the
+    connection window and must be released, or the connection stalls after a few of them."""
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+    body = b"contact jane.doe@example.com " + b"x" * (200 << 10)
+    for i in range(8):
+        sid = 1 + 2 * i
+        c.request(sid, "POST", "us.test", "/collect", extra=[("content-type", "text/plain")], end=False)
+        c.send_body(sid, body, end=False)
+        got = c.responses({sid})
+        eq(got[sid]["status"], 451, "stream %d" % sid)
+        # The client leaves the stream open (its upload "unfinished").
+    big = b"y" * (900 << 10)
+    c.request(17, "POST", "de.test", "/bytes/10", extra=[("content-type", "application/octet-stream")],
+              end=False)
+    c.send_body(17, big)
+    got = c.responses({17})
+    eq(got[17]["status"], 200)
+    eq(e.up.last()["body_len"], len(big))
+
+
+# ---- floods ------------------------------------------------------------------------------
+
+def send_quietly(c, data):
+    try:
+        c.send(data)
+        return True
+    except OSError:
+        return False
+
+
+@test
+def rapid_reset_flood_is_cut_off():
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+    sid = 1
+    sent = 0
+    for _ in range(50):
+        batch = b""
+        for _ in range(100):
+            batch += frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack_request("GET", "de.test", "/echo"))
+            batch += frame(RST_STREAM, 0, sid, struct.pack(">I", 8))
+            sid += 2
+        if not send_quietly(c, batch):
+            break
+        sent += 100
+    closed = c.drain(5)
+    check(closed, "connection closed after the flood")
+    check(c.goaway is not None and c.goaway[1] in (0xb, 0x2), "GOAWAY ENHANCE_YOUR_CALM: %r" % (c.goaway,))
+    check(sent < 5000 or c.goaway, "cut off before all 5000 resets: sent %d" % sent)
+    check(e.up.count() < 20, "reset streams did not reach the vendor: %d" % e.up.count())
+    still_serving()
+
+
+@test
+def malformed_stream_flood_is_cut_off():
+    """Rapid reset by proxy: streams the gateway must reset itself (malformed) count too."""
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+    sid = 1
+    for _ in range(10):
+        batch = b""
+        for _ in range(50):
+            batch += frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                           hpack_request("GET", "de.test", "/echo", extra=[("connection", "x")]))
+            sid += 2
+        if not send_quietly(c, batch):
+            break
+    check(c.drain(5), "connection closed")
+    check(c.goaway is not None and c.goaway[1] == 0xb, "GOAWAY ENHANCE_YOUR_CALM: %r" % (c.goaway,))
+    eq(e.up.count(), 0, "malformed streams never reached the vendor")
+    still_serving()
+
+
+@test
+def continuation_flood_is_cut_off():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    ok = send_quietly(c, frame(HEADERS, END_STREAM, 1, hpack_request("GET", "de.test", "/echo")))
+    n = 0
+    while ok and n < 2000:
+        ok = send_quietly(c, frame(CONTINUATION, 0, 1, hpack_literal("x-c%d" % n, "v" * 100)))
+        n += 1
+    check(c.drain(5), "connection closed (sent %d CONTINUATION frames)" % n)
+    check(c.goaway is not None, "GOAWAY sent")
+    still_serving()
+
+
+@test
+def settings_flood_is_cut_off():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    n = 0
+    ok = True
+    # Never read: acks pile up, or the control-frame budget runs out.
+    while ok and n < 50000:
+        ok = send_quietly(c, frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535)) * 100)
+        n += 100
+    check(c.drain(5), "connection closed after %d SETTINGS" % n)
+    still_serving()
+
+
+@test
+def ping_flood_is_cut_off():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    n = 0
+    ok = True
+    while ok and n < 50000:
+        ok = send_quietly(c, frame(PING, 0, 0, b"12345678") * 100)
+        n += 100
+    check(c.drain(5), "connection closed after %d PINGs" % n)
+    still_serving()
+
+
+@test
+def hpack_bomb_is_refused():
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    # One 4000-byte field into the dynamic table (literal with incremental indexing), then a
+    # block that references it thousands of times: ~60 MB of header list from 15 KB of frame.
+    big = b"\x40\x06x-bomb" + b"\x7f" + bytes([0x81, 0x1e]) + b"a" * 4000  # 127 + 3841 = 3968
+    big = b"\x40\x06x-bomb\x7f\x81\x1e" + b"a" * (127 + 0x01 + (0x1e << 7))
+    head = hpack_request("GET", "de.test", "/echo")
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, head + big))
+    bomb = head + b"\xbe" * 15000  # index 62: the newest dynamic entry
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 3, bomb))
+    c.request(5, "GET", "de.test", "/echo?after=bomb")
+    got = c.responses({1, 3, 5})
+    eq(got[1]["status"], 200, "4 KB header is fine")
+    eq(got[3]["status"], 431, "the bomb is refused on its stream")
+    eq(got[5]["status"], 200, "the connection carries on")
+    still_serving()
+
+
+# ---- shutdown ----------------------------------------------------------------------------
+
+@test
+def goaway_on_shutdown_lets_inflight_finish():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("de", ["de.test"], up.port)])
+    gw = h.Gateway(cfg, name="h2drain").start()
+    c = H2Conn(gw.port())
+    c.handshake()
+    c.request(1, "GET", "de.test", "/delay/1200")
+    time.sleep(0.3)
+    gw.signal(signal.SIGTERM)
+    got = c.responses({1}, timeout=10)
+    eq(got[1]["status"], 200, "the in-flight stream completed")
+    check(c.goaway is not None, "GOAWAY received")
+    eq(c.goaway[1], 0, "NO_ERROR")
+    check(c.goaway[0] >= 1, "last stream id covers the in-flight stream: %r" % (c.goaway,))
+    check(c.drain(5), "the connection closes once the stream is done")
+    c.close()
+    try:
+        rc = gw.proc.wait(5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    eq(rc, 0, "the gateway exits on its own once the stream is done")
+
+
+# ---- raw frames --------------------------------------------------------------------------
+
+def frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+def hpack_literal(name, value):
+    """A literal header field without indexing, new name (RFC 7541 6.2.2), short strings."""
+    name, value = name.encode(), value.encode()
+    assert len(name) < 127 and len(value) < 127
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def hpack_request(method, authority, path, extra=()):
+    block = hpack_literal(":method", method) + hpack_literal(":scheme", "http") + \
+        hpack_literal(":path", path) + hpack_literal(":authority", authority)
+    for n, v in extra:
+        block += hpack_literal(n, v)
+    return block
+
+
+def hpack_decode(block):
+    """Just enough HPACK to read our responses: indexed/literal fields, Huffman-free or not."""
+    # Let nghttp2 answer in literals? It uses Huffman and the dynamic table; decode fully.
+    return _Hpack().decode(block)
+
+
+class _Hpack:
+    STATIC = [None, (":authority", ""), (":method", "GET"), (":method", "POST"), (":path", "/"),
+              (":path", "/index.html"), (":scheme", "http"), (":scheme", "https"), (":status", "200"),
+              (":status", "204"), (":status", "206"), (":status", "304"), (":status", "400"),
+              (":status", "404"), (":status", "500")] + [(n, "") for n in (
+                  "accept-charset accept-encoding accept-language accept-ranges accept "
+                  "access-control-allow-origin age allow authorization cache-control "
+                  "content-disposition content-encoding content-language content-length "
+                  "content-location content-range content-type cookie date etag expect expires "
+                  "from host if-match if-modified-since if-none-match if-range "
+                  "if-unmodified-since last-modified link location max-forwards "
+                  "proxy-authenticate proxy-authorization range referer refresh retry-after "
+                  "server set-cookie strict-transport-security transfer-encoding user-agent vary "
+                  "via www-authenticate").split()]
+
+    def __init__(self):
+        self.dyn = []
+
+    def _int(self, b, i, prefix):
+        mask = (1 << prefix) - 1
+        v = b[i] & mask
+        i += 1
+        if v < mask:
+            return v, i
+        m = 0
+        while True:
+            v += (b[i] & 0x7f) << m
+            m += 7
+            i += 1
+            if not b[i - 1] & 0x80:
+                return v, i
+
+    def _str(self, b, i):
+        huff = b[i] & 0x80
+        n, i = self._int(b, i, 7)
+        s = bytes(b[i:i + n])
+        return (_huffman_decode(s) if huff else s).decode("latin-1"), i + n
+
+    def _get(self, idx):
+        if idx < len(self.STATIC):
+            return self.STATIC[idx]
+        return self.dyn[idx - len(self.STATIC)]
+
+    def decode(self, b):
+        out = []
+        i = 0
+        while i < len(b):
+            c = b[i]
+            if c & 0x80:
+                idx, i = self._int(b, i, 7)
+                out.append(self._get(idx))
+            elif c & 0x40 or (c & 0xf0) in (0x00, 0x10):
+                incr = bool(c & 0x40)
+                idx, i = self._int(b, i, 6 if incr else 4)
+                name = self._get(idx)[0] if idx else None
+                if name is None:
+                    name, i = self._str(b, i)
+                value, i = self._str(b, i)
+                out.append((name, value))
+                if incr:
+                    self.dyn.insert(0, (name, value))
+            elif c & 0x20:
+                _, i = self._int(b, i, 5)  # table size update
+            else:
+                raise ValueError("bad hpack byte %x" % c)
+        return out
+
+
+def _build_huffman():
+    # RFC 7541 Appendix B, as (code, bits) per symbol 0..256.
+    codes = """1ff8 13,7fffd8 23,fffffe2 28,fffffe3 28,fffffe4 28,fffffe5 28,fffffe6 28,fffffe7 28,
+fffffe8 28,ffffea 24,3ffffffc 30,fffffe9 28,fffffea 28,3ffffffd 30,fffffeb 28,fffffec 28,
+fffffed 28,fffffee 28,fffffef 28,ffffff0 28,ffffff1 28,ffffff2 28,3ffffffe 30,ffffff3 28,
+ffffff4 28,ffffff5 28,ffffff6 28,ffffff7 28,ffffff8 28,ffffff9 28,ffffffa 28,ffffffb 28,
+14 6,3f8 10,3f9 10,ffa 12,1ff9 13,15 6,f8 8,7fa 11,3fa 10,3fb 10,f9 8,7fb 11,fa 8,16 6,17 6,18 6,
+0 5,1 5,2 5,19 6,1a 6,1b 6,1c 6,1d 6,1e 6,1f 6,5c 7,fb 8,7ffc 15,20 6,ffb 12,3fc 10,1ffa 13,
+21 6,5d 7,5e 7,5f 7,60 7,61 7,62 7,63 7,64 7,65 7,66 7,67 7,68 7,69 7,6a 7,6b 7,6c 7,6d 7,6e 7,
+6f 7,70 7,71 7,72 7,fc 8,73 7,fd 8,1ffb 13,7fff0 19,1ffc 13,3ffc 14,22 6,7ffd 15,3 5,23 6,4 5,
+24 6,5 5,25 6,26 6,27 6,6 5,74 7,75 7,28 6,29 6,2a 6,7 5,2b 6,76 7,2c 6,8 5,9 5,2d 6,77 7,78 7,
+79 7,7a 7,7b 7,7ffe 15,7fc 11,3ffd 14,1ffd 13,ffffffc 28,fffe6 20,3fffd2 22,fffe7 20,fffe8 20,
+3fffd3 22,3fffd4 22,3fffd5 22,7fffd9 23,3fffd6 22,7fffda 23,7fffdb 23,7fffdc 23,7fffdd 23,
+7fffde 23,ffffeb 24,7fffdf 23,ffffec 24,ffffed 24,3fffd7 22,7fffe0 23,ffffee 24,7fffe1 23,
+7fffe2 23,7fffe3 23,7fffe4 23,1fffdc 21,3fffd8 22,7fffe5 23,3fffd9 22,7fffe6 23,7fffe7 23,
+ffffef 24,3fffda 22,1fffdd 21,fffe9 20,3fffdb 22,3fffdc 22,7fffe8 23,7fffe9 23,1fffde 21,
+7fffea 23,3fffdd 22,3fffde 22,fffff0 24,1fffdf 21,3fffdf 22,7fffeb 23,7fffec 23,1fffe0 21,
+1fffe1 21,3fffe0 22,1fffe2 21,7fffed 23,3fffe1 22,7fffee 23,7fffef 23,fffea 20,3fffe2 22,
+3fffe3 22,3fffe4 22,7ffff0 23,3fffe5 22,3fffe6 22,7ffff1 23,3ffffe0 26,3ffffe1 26,fffeb 20,
+7fff1 19,3fffe7 22,7ffff2 23,3fffe8 22,1ffffec 25,3ffffe2 26,3ffffe3 26,3ffffe4 26,7ffffde 27,
+7ffffdf 27,3ffffe5 26,fffff1 24,1ffffed 25,7fff2 19,1fffe3 21,3ffffe6 26,7ffffe0 27,7ffffe1 27,
+3ffffe7 26,7ffffe2 27,fffff2 24,1fffe4 21,1fffe5 21,3ffffe8 26,3ffffe9 26,ffffffd 28,
+7ffffe3 27,7ffffe4 27,7ffffe5 27,fffec 20,fffff3 24,fffed 20,1fffe6 21,3fffe9 22,1fffe7 21,
+1fffe8 21,7ffff3 23,3fffea 22,3fffeb 22,1ffffee 25,1ffffef 25,fffff4 24,fffff5 24,3ffffea 26,
+7ffff4 23,3ffffeb 26,7ffffe6 27,3ffffec 26,3ffffed 26,7ffffe7 27,7ffffe8 27,7ffffe9 27,
+7ffffea 27,7ffffeb 27,ffffffe 28,7ffffec 27,7ffffed 27,7ffffee 27,7ffffef 27,7fffff0 27,
+3ffffee 26,3fffffff 30"""
+    table = {}
+    for sym, item in enumerate(x.strip() for x in codes.replace("\n", "").split(",")):
+        code, bits = item.split()
+        table[(int(bits), int(code, 16))] = sym
+    return table
+
+
+_HUFF = _build_huffman()
+
+
+def _huffman_decode(data):
+    out = bytearray()
+    code = bits = 0
+    for byte in data:
+        for k in range(7, -1, -1):
+            code = (code << 1) | ((byte >> k) & 1)
+            bits += 1
+            sym = _HUFF.get((bits, code))
+            if sym is not None:
+                if sym == 256:
+                    return bytes(out)
+                out.append(sym)
+                code = bits = 0
+    return bytes(out)
+
+
+class H2Conn:
+    """A raw HTTP/2 client over plain TCP (h2c prior knowledge)."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.hpack = _Hpack()
+        self.goaway = None
+        self.resets = {}
+        self.cwin, self.swin0, self.swin = 65535, 65535, {}  # the gateway's windows for our DATA
+        self.unread = []  # frames read while sending, for responses()
+        h.defer(self.close)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def handshake(self, settings=struct.pack(">HI", 4, (1 << 30))):
+        """Preface, SETTINGS (by default a 1 GiB initial window: we never send WINDOW_UPDATE
+        for streams) and a 1 GiB connection window."""
+        self.send(PREFACE + frame(SETTINGS, 0, 0, settings) +
+                  frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", (1 << 30))))
+
+    def request(self, sid, method, authority, path, extra=(), end=True):
+        self.send(frame(HEADERS, END_HEADERS | (END_STREAM if end else 0), sid,
+                        hpack_request(method, authority, path, extra)))
+
+    def send_body(self, sid, data, end=True, timeout=10.0):
+        """Send DATA on sid within the peer's flow-control windows (reading WINDOW_UPDATEs and
+        SETTINGS as needed). Raises Failure when the windows stay shut."""
+        self.swin.setdefault(sid, self.swin0)
+        deadline = time.monotonic() + timeout
+        off = 0
+        while off < len(data):
+            room = min(self.cwin, self.swin[sid], 16384, len(data) - off)
+            if room <= 0:
+                check(time.monotonic() < deadline, "windows shut: connection %d, stream %d, %d of %d sent"
+                      % (self.cwin, self.swin[sid], off, len(data)))
+                f = self.read_frame(max(0.1, deadline - time.monotonic()), fresh=True)
+                check(f is not None, "connection closed while sending a body")
+                self.unread.append(f)
+                continue
+            last = off + room == len(data)
+            self.send(frame(DATA, END_STREAM if (end and last) else 0, sid, data[off:off + room]))
+            self.cwin -= room
+            self.swin[sid] -= room
+            off += room
+        if not data and end:
+            self.send(frame(DATA, END_STREAM, sid))
+
+    def _window(self, f):
+        ftype, flags, sid, payload = f
+        if ftype == WINDOW_UPDATE:
+            inc = int.from_bytes(payload, "big") & 0x7fffffff
+            if sid == 0:
+                self.cwin += inc
+            elif sid in self.swin:
+                self.swin[sid] += inc
+        elif ftype == SETTINGS and not flags & ACK:
+            for i in range(0, len(payload), 6):
+                ident, val = struct.unpack(">HI", payload[i:i + 6])
+                if ident == 4:
+                    for k in self.swin:
+                        self.swin[k] += val - self.swin0
+                    self.swin0 = val
+
+    def read_frame(self, timeout=None, fresh=False):
+        if self.unread and not fresh:
+            return self.unread.pop(0)
+        self.sock.settimeout(timeout or 5.0)
+        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+            try:
+                d = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                d = b""
+            if not d:
+                return None
+            self.buf += d
+        n = int.from_bytes(self.buf[:3], "big")
+        ftype, flags = self.buf[3], self.buf[4]
+        sid = int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
+        payload = bytes(self.buf[9:9 + n])
+        del self.buf[:9 + n]
+        if ftype == SETTINGS and not flags & ACK:
+            self.send(frame(SETTINGS, ACK, 0))
+        if ftype == GOAWAY:
+            self.goaway = (int.from_bytes(payload[:4], "big") & 0x7fffffff,
+                           int.from_bytes(payload[4:8], "big"))
+        if ftype == RST_STREAM:
+            self.resets[sid] = int.from_bytes(payload[:4], "big")
+        self._window((ftype, flags, sid, payload))
+        return ftype, flags, sid, payload
+
+    def responses(self, sids, timeout=10.0):
+        """Read until every stream in sids has ended (or was reset); returns
+        {sid: {"status", "headers", "body"}}."""
+        got = {s: {"status": None, "headers": h.Headers(), "body": b""} for s in sids}
+        open_ = set(sids)
+        end = time.monotonic() + timeout
+        while open_ and time.monotonic() < end:
+            f = self.read_frame(max(0.1, end - time.monotonic()))
+            if f is None:
+                break
+            ftype, flags, sid, payload = f
+            if ftype == HEADERS and sid in got:
+                block = payload
+                if flags & 0x8:
+                    block = block[1:len(block) - block[0]]
+                if flags & 0x20:
+                    block = block[5:]
+                while not flags & END_HEADERS:
+                    f2 = self.read_frame()
+                    block += f2[3]
+                    flags |= f2[1] & END_HEADERS
+                for n, v in self.hpack.decode(block):
+                    if n == ":status":
+                        got[sid]["status"] = int(v)
+                    else:
+                        got[sid]["headers"].append((n, v))
+                if flags & END_STREAM:
+                    open_.discard(sid)
+            elif ftype == DATA and sid in got:
+                body = payload
+                if flags & 0x8:
+                    body = body[1:len(body) - body[0]]
+                got[sid]["body"] += body
+                if flags & END_STREAM:
+                    open_.discard(sid)
+            elif ftype == RST_STREAM and sid in open_:
+                open_.discard(sid)
+            elif ftype == GOAWAY:
+                pass
+        check(not open_, "streams %s did not finish" % sorted(open_))
+        return got
+
+    def drain(self, timeout=3.0):
+        """Read frames until the connection closes or goes quiet; returns whether it closed."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                f = self.read_frame(max(0.05, end - time.monotonic()))
+            except (socket.timeout, TimeoutError):
+                return False
+            except OSError:
+                return True
+            if f is None:
+                return True
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    h.main()
