@@ -132,6 +132,11 @@ static void begin_close(bg_conn_t *c)
 static void timer_cb(uv_timer_t *t)
 {
     bg_conn_t *c = t->data;
+    if (c->h2 && bg_h2_busy(c->h2)) {
+        /* Streams are waiting on vendors (each bounded by the upstream timeouts): not idle. */
+        uv_timer_start(&c->timer, timer_cb, c->w->rt->cfg->limits.idle_timeout_ms, 0);
+        return;
+    }
     if (c->state == CS_HEAD && c->in.len > 0) {
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         bg_stream_write(&c->stream, r408, sizeof r408 - 1);

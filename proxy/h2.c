@@ -888,3 +888,5 @@ void bg_h2_destroy(bg_h2_t *s)
     s->pending = NULL;
     uv_close((uv_handle_t *)&s->check, free_cb); /* s is freed once libuv lets go of the handle */
 }
+
+bool bg_h2_busy(const bg_h2_t *s) { return s->nstreams > 0; }

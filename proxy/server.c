@@ -181,6 +181,7 @@ int bg_server_run(const char *config_path)
     s->config_path = (char *)config_path;
     int rc = 1;
     int *fds = NULL, *lidx = NULL;
+    char *pid_file = NULL;
     unsigned started = 0;
     if (load_runtime(config_path, &s->rt) < 0)
         return 1;
@@ -227,17 +228,20 @@ int bg_server_run(const char *config_path)
             goto out;
         }
     }
-    if (cfg->user && drop_privileges(cfg->user) < 0)
-        goto out;
+    /* The pid file is written while still privileged (its directory is usually root's), and
+     * its path kept: after a reload the startup config is gone. */
     if (cfg->pid_file) {
         FILE *f = fopen(cfg->pid_file, "w");
         if (f) {
             fprintf(f, "%d\n", (int)getpid());
             fclose(f);
+            pid_file = strdup(cfg->pid_file);
         } else {
             bg_log_warn("cannot write pid file", "path", cfg->pid_file, "error", strerror(errno));
         }
     }
+    if (cfg->user && drop_privileges(cfg->user) < 0)
+        goto out;
     uv_signal_init(s->loop, &s->sig_term);
     uv_signal_init(s->loop, &s->sig_int);
     uv_signal_init(s->loop, &s->sig_hup);
@@ -289,8 +293,11 @@ out:
         uv_run(s->loop, UV_RUN_NOWAIT);
         uv_loop_close(s->loop);
     }
-    if (cfg->pid_file && rc == 0)
-        unlink(cfg->pid_file);
+    if (pid_file) {
+        if (rc == 0)
+            unlink(pid_file); /* may fail after dropping privileges; systemd's RuntimeDirectory cleans up */
+        free(pid_file);
+    }
     bg_metrics_destroy(s->metrics);
     free(s->caller_conns);
     free(s->workers);

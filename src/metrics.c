@@ -405,7 +405,7 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
     header(out, "bordergate_config_reloads_total", "counter", "Configuration reloads by result.");
     bg_buf_printf(out, "bordergate_config_reloads_total{result=\"success\"} %llu\n",
                   (unsigned long long)atomic_load(&m->reloads_ok));
-    bg_buf_printf(out, "bordergate_config_reloads_total{result=\"failure\"} %llu\n",
+    bg_buf_printf(out, "bordergate_config_reloads_total{result=\"error\"} %llu\n",
                   (unsigned long long)atomic_load(&m->reloads_failed));
 
     if (records) {

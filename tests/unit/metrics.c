@@ -94,7 +94,7 @@ static void test_sums_across_workers(void)
     CHECK_LINE(&b, "bordergate_http_responses_total{code=\"5xx\"} 2");
     CHECK_LINE(&b, "bordergate_http_responses_total{code=\"other\"} 2");
     CHECK_LINE(&b, "bordergate_config_reloads_total{result=\"success\"} 2");
-    CHECK_LINE(&b, "bordergate_config_reloads_total{result=\"failure\"} 1");
+    CHECK_LINE(&b, "bordergate_config_reloads_total{result=\"error\"} 1");
     /* Histogram: 6 × 2 ms for allow; cumulative buckets, +Inf = _count. */
     CHECK_LINE(&b, "bordergate_request_duration_seconds_bucket{decision=\"allow\",le=\"0.001\"} 0");
     CHECK_LINE(&b, "bordergate_request_duration_seconds_bucket{decision=\"allow\",le=\"0.0025\"} 6");
