@@ -45,6 +45,7 @@ struct bg_conn {
     bg_h1_chunked_t req_dec;
     bool req_body_done;
     bool req_paused;
+    uint64_t body_deadline; /* uv_now by which the body part held before the decision must be in */
     bool resp_chunked_out;
     bool resp_has_body;
     int caller_bucket;    /* index into server->caller_conns, -1 when not counted */
@@ -137,10 +138,14 @@ static void timer_cb(uv_timer_t *t)
         uv_timer_start(&c->timer, timer_cb, c->w->rt->cfg->limits.idle_timeout_ms, 0);
         return;
     }
-    if (c->state == CS_HEAD && c->in.len > 0) {
+    bool waiting_body = c->state == CS_EXCHANGE && c->ex && c->ex->state == BG_EX_BODY;
+    if ((c->state == CS_HEAD && c->in.len > 0) || waiting_body) {
+        /* The request is incomplete and nothing was answered yet: say so before closing. */
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         bg_stream_write(&c->stream, r408, sizeof r408 - 1);
         bg_metrics_request(c->w->server->metrics, c->w->id, 408);
+        if (waiting_body)
+            c->ex->status = 408;
     }
     conn_close(c);
 }
@@ -321,6 +326,7 @@ static void start_request(bg_conn_t *c, size_t head_len)
     c->req_remaining = req->chunked ? -1 : (req->content_length > 0 ? req->content_length : 0);
     c->req_body_done = !req->chunked && c->req_remaining == 0;
     c->req_paused = false;
+    c->body_deadline = uv_now(&c->w->loop) + cfg->limits.body_timeout_ms;
     bg_h1_chunked_init(&c->req_dec);
     if (!req->keep_alive || c->w->draining)
         c->close_after = true;
@@ -407,8 +413,17 @@ static void step(bg_conn_t *c)
             return;
         if (!c->req_body_done) {
             if (c->req_paused || c->in.len == 0) {
-                if (!c->req_paused)
-                    arm_idle(c); /* a slow body gets the idle timeout per read */
+                if (!c->req_paused) {
+                    /* A slow body gets the idle timeout per read, and while the gateway still holds
+                     * it for the decision, a deadline in all (slow POST gains nothing). */
+                    arm_idle(c);
+                    if (c->ex->state == BG_EX_BODY) {
+                        uint64_t now = uv_now(&c->w->loop);
+                        uint64_t left = c->body_deadline > now ? c->body_deadline - now : 1;
+                        if (left < c->w->rt->cfg->limits.idle_timeout_ms)
+                            uv_timer_start(&c->timer, timer_cb, left, 0);
+                    }
+                }
                 return;
             }
             feed_body(c);

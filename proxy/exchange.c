@@ -1244,7 +1244,7 @@ void bg_exchange_cancel(bg_exchange_t *ex)
     }
     if (ex->state != BG_EX_DONE && ex->vendor && !ex->recorded) {
         /* The answer never completed: the client went away (499), unless the vendor broke it. */
-        if (ex->status < 500)
+        if (!ex->status || (ex->resp_started && ex->status < 500))
             ex->status = 499;
         exchange_record(ex, NULL);
     }

@@ -1107,7 +1107,8 @@ static void parse_admin(ctx_t *c, const bg_ynode_t *n)
 static void parse_limits(ctx_t *c, const bg_ynode_t *n)
 {
     static const char *const keys[] = {
-        "max_body_scan", "max_body", "oversize_body", "header_timeout", "idle_timeout", "upstream_connect_timeout",
+        "max_body_scan", "max_body", "oversize_body", "header_timeout", "idle_timeout", "body_timeout",
+        "upstream_connect_timeout",
         "upstream_timeout", "drain_timeout", "max_connections", "max_connections_per_caller", "max_header_size",
         "max_headers", "max_uri", "max_inflate", NULL};
     static const char *const oversize[] = {"block", "personal", NULL};
@@ -1132,6 +1133,8 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
         get_duration(c, v, "limits.header_timeout", &cfg->limits.header_timeout_ms);
     if ((v = mget(n, "idle_timeout")))
         get_duration(c, v, "limits.idle_timeout", &cfg->limits.idle_timeout_ms);
+    if ((v = mget(n, "body_timeout")))
+        get_duration(c, v, "limits.body_timeout", &cfg->limits.body_timeout_ms);
     if ((v = mget(n, "upstream_connect_timeout")))
         get_duration(c, v, "limits.upstream_connect_timeout", &cfg->limits.upstream_connect_timeout_ms);
     if ((v = mget(n, "upstream_timeout")))
@@ -1903,6 +1906,7 @@ static void set_defaults(bg_config_t *cfg)
     cfg->limits.oversize_body = BG_OVERSIZE_BLOCK;
     cfg->limits.header_timeout_ms = 10000;
     cfg->limits.idle_timeout_ms = 60000;
+    cfg->limits.body_timeout_ms = 60000;
     cfg->limits.upstream_connect_timeout_ms = 5000;
     cfg->limits.upstream_timeout_ms = 30000;
     cfg->limits.drain_timeout_ms = 30000;

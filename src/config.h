@@ -183,6 +183,7 @@ typedef struct bg_config {
         bg_oversize_t oversize_body;
         uint64_t header_timeout_ms;  /* default 10 s */
         uint64_t idle_timeout_ms;    /* default 60 s */
+        uint64_t body_timeout_ms;    /* default 60 s: the body part held before the decision must arrive in this time */
         uint64_t upstream_connect_timeout_ms; /* default 5 s */
         uint64_t upstream_timeout_ms;         /* default 30 s */
         uint64_t drain_timeout_ms;            /* default 30 s */

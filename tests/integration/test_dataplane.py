@@ -246,5 +246,39 @@ def connections_per_vendor_address_are_bounded_and_requests_queue():
     g.stop()
 
 
+@test
+def slow_post_is_cut_at_body_timeout():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("sp", ["sp.test"], up.port)],
+                           limits={"idle_timeout": "10s", "body_timeout": "2s"})
+    g = h.Gateway(cfg).start()
+    s = socket.create_connection(("127.0.0.1", g.port()))
+    s.sendall(b"POST /slow HTTP/1.1\r\nHost: sp.test\r\nContent-Length: 100\r\n\r\n")
+    t0, closed, answer = time.time(), False, b""
+    s.settimeout(0.5)
+    while time.time() - t0 < 8:
+        try:
+            s.sendall(b"x")  # one byte every half second: never idle, never done
+        except OSError:
+            closed = True
+            break
+        try:
+            d = s.recv(4096)
+            if not d:
+                closed = True
+                break
+            answer += d
+        except socket.timeout:
+            pass
+    took = time.time() - t0
+    s.close()
+    check(closed and took < 5, "closed after %.1fs (body_timeout 2s, idle 10s)" % took)
+    check(answer.startswith(b"HTTP/1.1 408"), "408 before closing: %r" % answer[:40])
+    eq([r["target"] for r in up.requests if r["target"] == "/slow"], [], "nothing reached the vendor")
+    recs = h.wait_until(lambda: [r for r in records(cfg["records"]["path"]) if r["vendor"] == "sp"], msg="record")
+    eq([r["status"] for r in recs], [408], "recorded as 408")
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
