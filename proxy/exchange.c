@@ -150,6 +150,10 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
         bg_policy_decide(cfg, v, &in, now_s, &ex->dec);
         return;
     }
+    uint64_t hits0 = 0, miss0 = 0;
+    bg_geo_cache_t *gc = ex->w ? ex->w->geo_cache : NULL;
+    if (gc)
+        bg_geo_cache_stats(gc, &hits0, &miss0);
     for (size_t i = 0; i < naddrs; i++) {
         bg_dest_t *d = &ex->dests[i];
         d->addr = addrs[i];
@@ -165,6 +169,11 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
         bg_policy_decide(cfg, v, &in, now_s, &d->dec);
         if (ex->chosen < 0 && d->dec.action != BG_DECISION_BLOCK)
             ex->chosen = (int)i;
+    }
+    if (gc) {
+        uint64_t hits1 = 0, miss1 = 0;
+        bg_geo_cache_stats(gc, &hits1, &miss1);
+        bg_metrics_geo_lookups(ex->w->server->metrics, ex->w->id, hits1 - hits0, miss1 - miss0);
     }
     /* No allowed address: the first one's decision explains the block. */
     ex->dec = ex->dests[ex->chosen >= 0 ? ex->chosen : 0].dec;

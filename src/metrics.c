@@ -51,6 +51,7 @@ typedef struct {
     atomic_uint_least64_t sum_ns[BG_DECISION__COUNT];
     atomic_int_least64_t conns, inflight;
     atomic_uint_least64_t responses[6]; /* 1xx..5xx, other */
+    atomic_uint_least64_t geo[2];       /* destination lookups: answered by the cache, looked up */
 } worker_t;
 
 struct bg_metrics {
@@ -276,6 +277,14 @@ void bg_metrics_request(bg_metrics_t *m, unsigned w, int status)
     bump(&m->workers[w]->responses[cls], 1);
 }
 
+void bg_metrics_geo_lookups(bg_metrics_t *m, unsigned w, uint64_t cache_hits, uint64_t lookups)
+{
+    if (!m || w >= m->nworkers)
+        return;
+    bump(&m->workers[w]->geo[0], cache_hits);
+    bump(&m->workers[w]->geo[1], lookups);
+}
+
 void bg_metrics_config_reload(bg_metrics_t *m, bool ok)
 {
     if (!m)
@@ -438,6 +447,15 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
                "Build time of the GeoIP database in use, Unix seconds.");
         bg_buf_printf(out, "bordergate_geoip_database_build_timestamp_seconds %lld\n", (long long)geoip_build_epoch);
     }
+
+    uint64_t geo[2] = {0, 0};
+    for (unsigned i = 0; i < m->nworkers; i++)
+        for (int k = 0; k < 2; k++)
+            geo[k] += atomic_load_explicit(&m->workers[i]->geo[k], memory_order_relaxed);
+    header(out, "bordergate_geoip_lookups_total", "counter",
+           "Destination address lookups (overrides, then the GeoIP database), by whether the worker's cache answered.");
+    bg_buf_printf(out, "bordergate_geoip_lookups_total{result=\"cache_hit\"} %llu\n", (unsigned long long)geo[0]);
+    bg_buf_printf(out, "bordergate_geoip_lookups_total{result=\"lookup\"} %llu\n", (unsigned long long)geo[1]);
 
     header(out, "bordergate_metrics_series_dropped_total", "counter",
            "Label combinations not recorded because a worker's series table was full.");

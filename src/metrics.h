@@ -53,8 +53,10 @@ void bg_metrics_inflight(bg_metrics_t *m, unsigned w, int delta);
 /** Every HTTP response sent to a client: bordergate_http_responses_total{code="1xx".."5xx"|"other"}. */
 void bg_metrics_request(bg_metrics_t *m, unsigned w, int status);
 
-/** From the main thread: bordergate_config_reloads_total{result="success"|"failure"}. */
+/** From the main thread: bordergate_config_reloads_total{result="success"|"error"}. */
 void bg_metrics_config_reload(bg_metrics_t *m, bool ok);
+/** Destination address lookups by worker w: answered by its cache, and looked up. Worker w only. */
+void bg_metrics_geo_lookups(bg_metrics_t *m, unsigned w, uint64_t cache_hits, uint64_t lookups);
 
 /** Append the Prometheus text format (0.0.4) to out: HELP and TYPE for every family, series
  *  sorted, histogram buckets cumulative with +Inf, _sum and _count, label values escaped.

@@ -280,5 +280,17 @@ def slow_post_is_cut_at_body_timeout():
     g.stop()
 
 
+@test
+def geoip_lookups_are_counted_in_metrics():
+    up = h.upstream()
+    g = h.Gateway(h.gateway_config([h.vendor("geo", ["geo.test"], up.port)])).start()
+    for _ in range(5):
+        eq(h.curl("-H", "Host: geo.test", "http://127.0.0.1:%d/echo" % g.port()).status, 200)
+    hit = h.metric(g.admin_port, "bordergate_geoip_lookups_total", {"result": "cache_hit"})
+    miss = h.metric(g.admin_port, "bordergate_geoip_lookups_total", {"result": "lookup"})
+    eq((hit, miss), (4.0, 1.0), "one lookup, then the worker's cache answers")
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
