@@ -234,6 +234,10 @@ def mtls_with_client_certificate_works():
             h.cert("client.key"), port=e.mtls)
     eq(r.status, 200, repr(r))
     eq(e.good.last()["target"], "/authed")
+    # The record names the caller by its certificate subject.
+    tid = r.headers.get("x-transfer-id")
+    rec = h.wait_record(e.gw.cfg["records"]["path"], tid)
+    check(rec["caller"].startswith("CN=svc-demo"), "caller is the mTLS subject: %r" % rec["caller"])
 
 
 @test
