@@ -144,8 +144,16 @@ static void timer_cb(uv_timer_t *t)
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         bg_stream_write(&c->stream, r408, sizeof r408 - 1);
         bg_metrics_request(c->w->server->metrics, c->w->id, 408);
-        if (waiting_body)
-            c->ex->status = 408;
+        if (waiting_body) {
+            bg_exchange_t *ex = c->ex;
+            c->ex = NULL;
+            ex->status = 408;
+            bg_exchange_cancel(ex); /* recorded as 408 */
+        }
+        /* The client may still be sending: a lingering close lets it read the 408 first. */
+        c->in.len = 0;
+        begin_close(c);
+        return;
     }
     conn_close(c);
 }
