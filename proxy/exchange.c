@@ -697,16 +697,34 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
     return bg_seal_rewrite(ex->rt->keys, src, n, spans, k, out);
 }
 
+/* Hop-by-hop: the fixed set, or a name listed in ANY Connection field of the message. */
+static bool is_hop(const bg_header_t *fields, size_t n, const bg_header_t *h)
+{
+    if (bg_h1_is_hop_by_hop(h->name, h->name_len, NULL, 0))
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (bg_span_ieq(fields[i].name, fields[i].name_len, "connection") &&
+            bg_h1_is_hop_by_hop(h->name, h->name_len, fields[i].value, fields[i].value_len))
+            return true;
+    return false;
+}
+
 static bool request_is_hop(const bg_exchange_t *ex, const bg_header_t *h)
 {
-    const char *conn = NULL;
-    size_t conn_len = 0;
-    for (size_t i = 0; i < ex->req.nheaders; i++)
-        if (bg_span_ieq(ex->req.headers[i].name, ex->req.headers[i].name_len, "connection")) {
-            conn = ex->req.headers[i].value;
-            conn_len = ex->req.headers[i].value_len;
-        }
-    return bg_h1_is_hop_by_hop(h->name, h->name_len, conn, conn_len);
+    return is_hop(ex->req.headers, ex->req.nheaders, h);
+}
+
+/* Whether a request may be sent again after a reused connection broke before any answer: only
+ * idempotent methods (RFC 9110 9.2.2); a POST might have been acted on. */
+static bool may_retry(const bg_exchange_t *ex, const bg_upstream_t *up)
+{
+    static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    if (ex->resp_head_done || ex->rin.len || !up->reused || ex->retried || !ex->body_done || ex->up_stream_body)
+        return false;
+    for (size_t i = 0; i < sizeof idem / sizeof idem[0]; i++)
+        if (bg_span_ieq(ex->req.method, ex->req.method_len, idem[i]))
+            return true;
+    return false;
 }
 
 int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
@@ -841,6 +859,14 @@ static void act(bg_exchange_t *ex)
         block(ex, NULL);
         return;
     }
+    if (ex->chosen < 0) {
+        /* Report-only lets a would-be block through, but with no address (DNS failed) there is
+         * nothing to connect to: the transfer fails, recorded with the decision it would have had. */
+        bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, ex->vendor->name, "no_address");
+        respond_problem(ex, 502, "upstream-failed", "No address to connect to for this vendor", "vendor",
+                        ex->vendor->name);
+        return;
+    }
     bool encrypt = ex->dec.action == BG_DECISION_ENCRYPT;
     if (encrypt && (!ex->rt->keys || !ex->body_done || ex->body_over_scan)) {
         /* Cannot seal what we cannot see whole, or without keys. */
@@ -924,8 +950,11 @@ static void start_forward(bg_exchange_t *ex)
     else
         ((struct sockaddr_in6 *)&addr)->sin6_port = htons(v->upstream.port);
     char *key = ex->pool_key;
-    snprintf(key, sizeof ex->pool_key, "%.60s|%.47s|%u|%d|%.80s", v->name, d->ip, v->upstream.port, v->upstream.tls,
-             ex->host);
+    SSL_CTX *kctx = ex->rt->vendor_ctx[ex->vendor_index];
+    /* The TLS context is part of the key: a reload that changes a vendor's TLS settings (CA,
+     * verify, client certificate) must not reuse connections made under the old ones. */
+    snprintf(key, sizeof ex->pool_key, "%.60s|%.47s|%u|%d|%.80s|%p", v->name, d->ip, v->upstream.port, v->upstream.tls,
+             ex->host, (void *)kctx);
     SSL_CTX *ctx = ex->rt->vendor_ctx[ex->vendor_index];
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
@@ -1075,11 +1104,6 @@ static bool relay_body(bg_exchange_t *ex, char *p, size_t n, bool *extra)
 /* Relay the vendor's response head to the codec. */
 static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
 {
-    const char *conn = NULL;
-    size_t conn_len = 0;
-    for (size_t i = 0; i < resp->nheaders; i++)
-        if (bg_span_ieq(resp->headers[i].name, resp->headers[i].name_len, "connection"))
-            conn = resp->headers[i].value, conn_len = resp->headers[i].value_len;
     bool head = bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
     /* HEAD and 304 answers carry the representation's Content-Length, not a body's: keep it. */
     bool keep_length = head || resp->status == 304;
@@ -1088,7 +1112,7 @@ static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
     size_t n = 0;
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bg_header_t *hd = &resp->headers[i];
-        if (bg_h1_is_hop_by_hop(hd->name, hd->name_len, conn, conn_len) ||
+        if (is_hop(resp->headers, resp->nheaders, hd) ||
             (!keep_length && bg_span_ieq(hd->name, hd->name_len, "content-length")) ||
             bg_span_ieq(hd->name, hd->name_len, "x-transfer-id"))
             continue;
@@ -1222,8 +1246,7 @@ void bg_upstream_eof_cb(bg_upstream_t *up, void *owner)
         complete(ex, false);
         return;
     }
-    if (!ex->resp_head_done && ex->rin.len == 0 && up->reused && !ex->retried && ex->body_done &&
-        !ex->up_stream_body) {
+    if (may_retry(ex, up)) {
         /* A kept-alive connection the vendor had closed: try once more on a fresh one. */
         ex->retried = true;
         start_forward(ex);
@@ -1236,8 +1259,7 @@ void bg_upstream_error_cb(bg_upstream_t *up, void *owner, bg_upstream_error_t ki
 {
     bg_exchange_t *ex = owner;
     ex->up = NULL;
-    if (kind == BG_UP_CLOSED && !ex->resp_head_done && ex->rin.len == 0 && up->reused && !ex->retried &&
-        ex->body_done && !ex->up_stream_body) {
+    if (kind == BG_UP_CLOSED && may_retry(ex, up)) {
         ex->retried = true;
         start_forward(ex);
         return;
