@@ -4,6 +4,7 @@
  * prices, product names next to skus, prose, UUID request ids) and header-only requests.
  * Prints MB/s per body size and ns per header-only request, single thread.
  *   build/tests/tools/classify_bench [seconds-per-case (default 1)]
+ *   build/tests/tools/classify_bench -n ITER   fixed iterations per case (for callgrind instruction counts)
  */
 #include "classify.h"
 
@@ -84,6 +85,7 @@ static void make_body(bg_buf_t *b, size_t target, bool pii)
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
+    long fixed = argc > 2 && strcmp(argv[1], "-n") == 0 ? atol(argv[2]) : 0; /* iterations, not time */
     char err[128];
     bg_classifier_t *c = bg_classifier_create(NULL, err, sizeof err);
     bg_classification_t r;
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
                     bg_classify(c, &in, &r);
                 iters += 8;
                 t1 = now_s();
-            } while (t1 - t0 < secs);
+            } while (fixed ? (long)iters < fixed : t1 - t0 < secs);
             double mbps = (double)body.len * iters / (t1 - t0) / 1e6;
             printf("%-8zu %-9s %10zu %10.0f %9zu %s\n", sizes[k], pii ? "with" : "without", body.len, mbps,
                    r.nfindings, r.unscannable ? r.unscannable_reason : "no");
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
             bg_classify(c, &in, &r);
         iters += 1000;
         t1 = now_s();
-    } while (t1 - t0 < secs);
+    } while (fixed ? (long)iters < fixed * 100 : t1 - t0 < secs);
     printf("header-only request (%zu headers + query): %.0f ns/request, %zu findings\n", sizeof h / sizeof h[0],
            (t1 - t0) / iters * 1e9, r.nfindings);
     bg_buf_dispose(&body);
