@@ -56,7 +56,8 @@ static const char *const frags[] = {
     "ab:cd:ef:01:23:45", "12:ab", "::", "1.2.3.4.5", "978-3-16-148410-0", "+", "(", "@", "@@", "a@b.c",
     "me@127.0.0.1", "http://www.example.hu/path?q=1", "Ann@Lee", "ANN LEE", "Dr. Ann Lee", "anne", "sk_test_x",
     "AB 12 34 56", "6011 0000 0000 0004", "3530111333300000", "12 34 56 78 90 12", "0049 30 901820",
-    "+1 (415) 555-2671 ext. 12", "555-0100", "1-800-555-0199", "31/12/2025", "GR1601101250000000012300695",
+    "+1 (415) 555-2671 ext. 12", "AKIAABCDEFGHIJKLMNOPabc", "AIzaSyABCDEFGHIJKLMNOPQRSTUVWXYZabcdef",
+    "abcd.efab.cdef", "ab:cd:ef:ab:cd:ef", "abcd::ef", "eyJabcdefghijkl.eyJabcdefghijkl.abcdef", "Is it", "555-0100", "1-800-555-0199", "31/12/2025", "GR1601101250000000012300695",
 };
 
 static void frag(bg_buf_t *b)
