@@ -582,11 +582,22 @@ typedef struct {
     int custom;
 } kcache_t;
 
+#define RKCACHE 64 /* per-call cache of whole raw keys → rules: no normalising a repeated key */
+#define RKEY_MAX 32
+
+typedef struct {
+    uint8_t len;
+    char key[RKEY_MAX];
+    kinfo_t ki;
+} rkcache_t;
+
 typedef struct {
     const bg_classifier_t *c;
     bg_classification_t *out;
     kcache_t *kcache;
     uint64_t kc_valid;
+    rkcache_t *rkcache;
+    uint64_t rk_valid;
     const char *base;   /* the buffer offsets refer to */
     uint8_t where;
     uint16_t header;
@@ -617,7 +628,7 @@ typedef struct {
 } val_t;
 
 /* key_info with a per-call cache for the word rules (a body repeats its keys). */
-static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+static kinfo_t key_info_slow(scan_t *s, const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
     /* Normalize and hash in one pass (key_norm + key_hash). */
@@ -656,6 +667,38 @@ static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
     kc->flags = r.flags;
     kc->custom = r.custom;
     s->kc_valid |= 1ull << slot;
+    return r;
+}
+
+/* Hash of a raw key from its first and last eight bytes and its length (keys are short). */
+static inline unsigned rk_slot(const char *k, size_t n)
+{
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, k, 8);
+        memcpy(&b, k + n - 8, 8);
+    } else {
+        memcpy(&a, k, n);
+    }
+    uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
+    return (unsigned)(h >> 58); /* RKCACHE == 64 */
+}
+
+/* The rules for a raw key: a direct-mapped cache over the exact bytes (the result is a pure
+ * function of them), else normalise, hash and look up. */
+static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+{
+    if (n == 0 || n > RKEY_MAX)
+        return key_info_slow(s, k, n);
+    unsigned slot = rk_slot(k, n);
+    rkcache_t *e = &s->rkcache[slot];
+    if ((s->rk_valid >> slot & 1) && e->len == n && memcmp(e->key, k, n) == 0)
+        return e->ki;
+    kinfo_t r = key_info_slow(s, k, n);
+    e->len = (uint8_t)n;
+    memcpy(e->key, k, n);
+    e->ki = r;
+    s->rk_valid |= 1ull << slot;
     return r;
 }
 
@@ -2464,8 +2507,10 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
 
     scan_t s;
     kcache_t kcache[KCACHE];
+    rkcache_t rkcache[RKCACHE];
     memset(&s, 0, sizeof s);
     s.kcache = kcache;
+    s.rkcache = rkcache;
     s.c = c;
     s.out = out;
     s.ai_route = in->ai_route;
