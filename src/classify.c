@@ -585,7 +585,7 @@ typedef struct {
     int custom;
 } kcache_t;
 
-#define RKCACHE 64 /* per-call cache of whole raw keys → rules: no normalising a repeated key */
+#define RKCACHE 256 /* per-call cache of whole raw keys → rules: no normalising a repeated key */
 #define RKEY_MAX 32
 
 typedef struct {
@@ -600,7 +600,7 @@ typedef struct {
     kcache_t *kcache;
     uint64_t kc_valid;
     rkcache_t *rkcache;
-    uint64_t rk_valid;
+    uint64_t rk_valid[RKCACHE / 64];
     const char *base;   /* the buffer offsets refer to */
     uint8_t where;
     uint16_t header;
@@ -684,7 +684,7 @@ static inline unsigned rk_slot(const char *k, size_t n)
         memcpy(&a, k, n);
     }
     uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
-    return (unsigned)(h >> 58); /* RKCACHE == 64 */
+    return (unsigned)(h >> 56); /* RKCACHE == 256 */
 }
 
 /* The rules for a raw key: a direct-mapped cache over the exact bytes (the result is a pure
@@ -695,13 +695,13 @@ static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
         return key_info_slow(s, k, n);
     unsigned slot = rk_slot(k, n);
     rkcache_t *e = &s->rkcache[slot];
-    if ((s->rk_valid >> slot & 1) && e->len == n && memcmp(e->key, k, n) == 0)
+    if ((s->rk_valid[slot / 64] >> (slot % 64) & 1) && e->len == n && memcmp(e->key, k, n) == 0)
         return e->ki;
     kinfo_t r = key_info_slow(s, k, n);
     e->len = (uint8_t)n;
     memcpy(e->key, k, n);
     e->ki = r;
-    s->rk_valid |= 1ull << slot;
+    s->rk_valid[slot / 64] |= 1ull << (slot % 64);
     return r;
 }
 
@@ -737,9 +737,16 @@ static void json_path(const scan_t *s, char out[64])
                 out[o++] = s->base[fr->key_off + k];
         } else {
             char tmp[16];
-            int l = snprintf(tmp, sizeof tmp, "[%u]", fr->index);
-            for (int k = 0; k < l && o < 63; k++)
-                out[o++] = tmp[k];
+            int l = 0;
+            uint32_t x = fr->index;
+            tmp[l++] = ']';
+            do {
+                tmp[l++] = (char)('0' + x % 10);
+                x /= 10;
+            } while (x);
+            tmp[l++] = '[';
+            while (l > 0 && o < 63)
+                out[o++] = tmp[--l];
         }
     }
     out[o] = 0;
@@ -857,34 +864,44 @@ static inline bool isal(unsigned c) { return (cls[c] & CA) != 0; }
 static inline bool ishx(unsigned c) { return (cls[c] & CHX) != 0; }
 static inline bool is_b64url(unsigned c) { return (cls[c] & (CA | CB)) != 0; }
 
-/* Is a keyword (lowercase) within `win` bytes before t[i]? */
-static bool kw_before(const unsigned char *t, size_t i, size_t win, const char *const *kws, size_t nkw)
+/* Does a keyword (lowercase) occur in t[a, b), compared case-insensitively? In place: no copy,
+ * no memmem; a first-byte test rejects almost every position. */
+static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
 {
-    size_t from = i > win ? i - win : 0;
-    char buf[96];
-    size_t l = 0;
-    for (size_t k = from; k < i && l < sizeof buf; k++)
-        buf[l++] = (char)lower(t[k]);
     for (size_t k = 0; k < nkw; k++) {
+        const unsigned char *w = (const unsigned char *)kws[k];
         size_t kl = strlen(kws[k]);
-        if (kl <= l && memmem(buf, l, kws[k], kl))
-            return true;
+        if (kl > b - a)
+            continue;
+        for (size_t x = a; x + kl <= b; x++) {
+            if (lower(t[x]) != w[0])
+                continue;
+            size_t y = 1;
+            while (y < kl && lower(t[x + y]) == w[y])
+                y++;
+            if (y == kl)
+                return true;
+        }
     }
     return false;
 }
 
+/* Is a keyword (lowercase) within `win` bytes before t[i]? (At most 96 bytes are looked at.) */
+static bool kw_before(const unsigned char *t, size_t i, size_t win, const char *const *kws, size_t nkw)
+{
+    size_t from = i > win ? i - win : 0;
+    size_t to = i - from > 96 ? from + 96 : i;
+    return kw_in(t, from, to, kws, nkw);
+}
+
 static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, const char *const *kws, size_t nkw)
 {
-    char buf[32];
-    size_t l = 0;
-    for (size_t k = e; k < n && l < win && l < sizeof buf; k++)
-        buf[l++] = (char)lower(t[k]);
-    for (size_t k = 0; k < nkw; k++) {
-        size_t kl = strlen(kws[k]);
-        if (kl <= l && memmem(buf, l, kws[k], kl))
-            return true;
-    }
-    return false;
+    size_t l = n > e ? n - e : 0;
+    if (l > win)
+        l = win;
+    if (l > 32)
+        l = 32;
+    return kw_in(t, e, e + l, kws, nkw);
 }
 
 static const char *const phone_kw[] = {"phone", "tel", "mobile", "cell", "call", "fax", "desk", "reach",

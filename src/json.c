@@ -229,7 +229,8 @@ int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
     const unsigned char *p = j->p;
     size_t n = j->n;
     for (;;) {
-        while (j->pos < n && (p[j->pos] == ' ' || p[j->pos] == '\n' || p[j->pos] == '\r' || p[j->pos] == '\t'))
+        while (j->pos < n && p[j->pos] <= ' ' &&
+               (p[j->pos] == ' ' || p[j->pos] == '\n' || p[j->pos] == '\r' || p[j->pos] == '\t'))
             j->pos++;
         if (j->pos >= n) {
             if (j->state == S_DONE)
