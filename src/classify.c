@@ -589,9 +589,10 @@ typedef struct {
 #define RKEY_MAX 32
 
 typedef struct {
+    uint64_t a, b;       /* fingerprint (rk_print) */
     uint8_t len;
-    char key[RKEY_MAX];
     kinfo_t ki;
+    char key[RKEY_MAX]; /* the bytes, kept only when len > 16 */
 } rkcache_t;
 
 typedef struct {
@@ -673,35 +674,64 @@ static kinfo_t key_info_slow(scan_t *s, const char *k, size_t n)
     return r;
 }
 
-/* Hash of a raw key from its first and last eight bytes and its length (keys are short). */
-static inline unsigned rk_slot(const char *k, size_t n)
+/* A raw key's fingerprint: for n <= 16, (n, a, b) is the key itself (first and last eight bytes,
+ * or overlapping halves / three bytes for shorter keys), so comparing it is an exact compare. */
+static inline void rk_print(const char *k, size_t n, uint64_t *a, uint64_t *b)
 {
-    uint64_t a = 0, b = 0;
     if (n >= 8) {
-        memcpy(&a, k, 8);
-        memcpy(&b, k + n - 8, 8);
+        memcpy(a, k, 8);
+        memcpy(b, k + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, k, 4);
+        memcpy(&hi, k + n - 4, 4);
+        *a = lo | (uint64_t)hi << 32;
+        *b = 0;
     } else {
-        memcpy(&a, k, n);
+        *a = (unsigned char)k[0] | (uint64_t)(unsigned char)k[n / 2] << 8 | (uint64_t)(unsigned char)k[n - 1] << 16;
+        *b = 0;
     }
-    uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
-    return (unsigned)(h >> 56); /* RKCACHE == 256 */
 }
 
-/* The rules for a raw key: a direct-mapped cache over the exact bytes (the result is a pure
- * function of them), else normalise, hash and look up. */
+#define RK_PROBES 4
+
+/* The rules for a raw key: a small open-addressed cache over the exact bytes (the result is a
+ * pure function of them), else normalise, hash and look up. */
 static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
 {
     if (n == 0 || n > RKEY_MAX)
         return key_info_slow(s, k, n);
-    unsigned slot = rk_slot(k, n);
-    rkcache_t *e = &s->rkcache[slot];
-    if ((s->rk_valid[slot / 64] >> (slot % 64) & 1) && e->len == n && memcmp(e->key, k, n) == 0)
-        return e->ki;
+    uint64_t a, b;
+    rk_print(k, n, &a, &b);
+    uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
+    unsigned slot = (unsigned)(h >> 56); /* RKCACHE == 256 */
+    for (unsigned p = 0; p < RK_PROBES; p++) {
+        unsigned x = (slot + p) & (RKCACHE - 1);
+        rkcache_t *e = &s->rkcache[x];
+        if (!(s->rk_valid[x / 64] >> (x % 64) & 1)) {
+            /* Not cached: compute and fill this free slot. */
+            kinfo_t r = key_info_slow(s, k, n);
+            e->len = (uint8_t)n;
+            e->a = a;
+            e->b = b;
+            if (n > 16)
+                memcpy(e->key, k, n);
+            e->ki = r;
+            s->rk_valid[x / 64] |= 1ull << (x % 64);
+            return r;
+        }
+        if (e->len == n && e->a == a && e->b == b && (n <= 16 || memcmp(e->key, k, n) == 0))
+            return e->ki;
+    }
+    /* The probe window is full (many distinct keys): overwrite its first slot. */
     kinfo_t r = key_info_slow(s, k, n);
+    rkcache_t *e = &s->rkcache[slot];
     e->len = (uint8_t)n;
-    memcpy(e->key, k, n);
+    e->a = a;
+    e->b = b;
+    if (n > 16)
+        memcpy(e->key, k, n);
     e->ki = r;
-    s->rk_valid[slot / 64] |= 1ull << (slot % 64);
     return r;
 }
 
