@@ -894,9 +894,8 @@ static inline bool isal(unsigned c) { return (cls[c] & CA) != 0; }
 static inline bool ishx(unsigned c) { return (cls[c] & CHX) != 0; }
 static inline bool is_b64url(unsigned c) { return (cls[c] & (CA | CB)) != 0; }
 
-/* Does a keyword (lowercase) occur in t[a, b), compared case-insensitively? In place: no copy,
- * no memmem; a first-byte test rejects almost every position. */
-static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
+/* kw_in for keyword lists that do not all start with a letter: every position, every keyword. */
+static bool kw_in_slow(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
 {
     for (size_t k = 0; k < nkw; k++) {
         const unsigned char *w = (const unsigned char *)kws[k];
@@ -904,12 +903,40 @@ static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const 
         if (kl > b - a)
             continue;
         for (size_t x = a; x + kl <= b; x++) {
-            if (lower(t[x]) != w[0])
-                continue;
-            size_t y = 1;
+            size_t y = 0;
             while (y < kl && lower(t[x + y]) == w[y])
                 y++;
             if (y == kl)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Does a keyword (lowercase) occur in t[a, b), compared case-insensitively? In place: no copy,
+ * no memmem; a first-byte test rejects almost every position. */
+static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
+{
+    /* The keywords' first letters: one pass over the window finds the few places to compare. */
+    uint32_t firsts = 0;
+    for (size_t k = 0; k < nkw; k++) {
+        unsigned f = (unsigned char)kws[k][0];
+        if (f - 'a' >= 26u)
+            return kw_in_slow(t, a, b, kws, nkw);
+        firsts |= 1u << (f - 'a');
+    }
+    for (size_t x = a; x < b; x++) {
+        unsigned c = lower(t[x]) - 'a';
+        if (c >= 26u || !(firsts >> c & 1))
+            continue;
+        for (size_t k = 0; k < nkw; k++) {
+            const unsigned char *w = (const unsigned char *)kws[k];
+            if ((unsigned)w[0] - 'a' != c)
+                continue;
+            size_t y = 1;
+            while (w[y] && x + y < b && lower(t[x + y]) == w[y])
+                y++;
+            if (!w[y])
                 return true;
         }
     }
@@ -1627,6 +1654,23 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
      * detectors have prefixes of their own, so with them every value is scanned. */
     if (!s->c->ncustom && !has_candidate(t, n))
         return;
+    /* A short number ("100001", "12.34", "-7", "1.2.3"): every detector that can fire on digits,
+     * dots, '-' and '+' alone needs 7 or more digits (phone 7, SSN 9, card 12, MAC 12, IMEI 15) or
+     * three dots (IPv4); the keyword rules (date of birth) need letters. Nothing to scan. */
+    if (!s->c->ncustom) {
+        size_t digits = 0, dots = 0, k = 0;
+        for (; k < n; k++) {
+            unsigned c = t[k];
+            if (isd(c))
+                digits++;
+            else if (c == '.')
+                dots++;
+            else if (c != '-' && c != '+')
+                break;
+        }
+        if (k == n && digits < 7 && dots < 3)
+            return;
+    }
     if (!(fl & F_CLIENTIP)) {
         const unsigned char *p = memchr(t, '@', n);
         while (p) {
