@@ -406,6 +406,24 @@ static kinfo_t key_words(const char *nk, size_t l)
 #undef AT
 
 
+/* Keys (normalised) seen on most requests; their word-rule results are memoised at create. */
+static const char *const common_keys[] = {
+    "host", "accept", "acceptencoding", "acceptlanguage", "xrequestid", "requestid", "cachecontrol",
+    "contenttype", "contentlength", "contentencoding", "connection", "pragma", "origin", "xcorrelationid",
+    "correlationid", "traceparent", "tracestate", "xb3traceid", "xforwardedproto", "forwardedproto",
+    "xforwardedhost", "forwardedhost", "xforwardedport", "forwardedport", "ifnonematch", "ifmodifiedsince",
+    "date", "etag", "upgradeinsecurerequests", "expect", "range", "xamzdate", "amzdate",
+    "xamzcontentsha256", "amzcontentsha256", "idempotencykey", "stripeversion", "anthropicversion",
+    "openaiorganization", "openaiproject", "keepalive", "transferencoding", "xhttpmethodoverride",
+    "page", "perpage", "pagesize", "limit", "offset", "sort", "order", "fields", "filter", "include",
+    "expand", "cursor", "status", "type", "kind", "created", "createdat", "updatedat", "updatedatms",
+    "timestamp", "data", "items", "results", "total", "count", "description", "title", "tags",
+    "metadata", "metrics", "views", "ratio", "priority", "active", "score", "price", "quantity", "sku",
+    "currency", "amount", "model", "temperature", "maxtokens", "stream", "role", "tools", "event",
+    "events", "properties", "context", "locale", "language", "enabled", "value", "values", "label",
+    "labels", "source", "target", "format", "options", "settings", "state", "code", "message",
+};
+
 bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t errlen)
 {
     bg_classifier_t *c = calloc(1, sizeof *c);
@@ -465,6 +483,24 @@ bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t 
             size_t l = key_norm(d->keys[k], strlen(d->keys[k]), nk);
             kt_add(c->kt, nk, l, K_CUSTOM, (int)i);
         }
+    }
+    /* Common header, query and body keys get their word-rule result precomputed into the table
+     * (only keys the table does not hold yet, so exact and custom rules are untouched): the
+     * per-request path then finds them with one lookup instead of running the word rules. */
+    for (size_t i = 0; i < sizeof common_keys / sizeof common_keys[0]; i++) {
+        const char *k = common_keys[i];
+        size_t l = strlen(k);
+        if (l < 4 || l > KEY_MAX || kt_slot(c->kt, k, l, false))
+            continue;
+        kinfo_t r = key_words(k, l);
+        kslot_t *e = kt_slot(c->kt, k, l, true);
+        if (!e)
+            break;
+        memcpy(e->key, k, l);
+        e->key[l] = 0;
+        e->len = (uint8_t)l;
+        e->flags = r.flags;
+        e->custom = (int16_t)r.custom;
     }
     if (cfg && !cfg->classification.all) {
         for (size_t i = 0; i < cfg->classification.ndetectors; i++) {
@@ -2382,13 +2418,11 @@ static bool session_name(const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
     size_t l = key_norm(k, n, nk);
-    if (has(nk, l, "csrf") || has(nk, l, "xsrf"))
+    static const char *const csrf[] = {"csrf", "xsrf"};
+    if (kw_in((const unsigned char *)nk, 0, l, csrf, 2))
         return false;
     static const char *const sub[] = {"sess", "sid", "auth", "token", "jwt", "login", "remember", "sso", "identity"};
-    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-        if (has(nk, l, sub[i]))
-            return true;
-    return false;
+    return kw_in((const unsigned char *)nk, 0, l, sub, sizeof sub / sizeof sub[0]);
 }
 
 static void scan_cookie(scan_t *s, const char *v, size_t n)
@@ -2415,7 +2449,7 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
             vs++, ve--;
         if (ve == vs)
             continue;
-        if ((session_name(v + ns, ne - ns) && ve - vs >= 8) || long_random(v + vs, ve - vs)) {
+        if ((ve - vs >= 8 && session_name(v + ns, ne - ns)) || long_random(v + vs, ve - vs)) {
             emit_path(s, BG_DET_SESSION_COOKIE, vs, ve - vs, false, NULL);
             continue;
         }
@@ -2423,6 +2457,15 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
         val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false};
         scan_value(s, ki, &val, false, false);
     }
+}
+
+/* Does p start with the lowercase literal lit[0..l) (ASCII, case-insensitive)? p has l bytes. */
+static inline bool prefix_ieq(const char *p, const char *lit, size_t l)
+{
+    for (size_t i = 0; i < l; i++)
+        if (lower((unsigned char)p[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
 }
 
 static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
@@ -2434,15 +2477,22 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
     if (n == 0)
         return;
     /* Prefix families that carry nothing personal. */
-    if ((h->name_len >= 6 && bg_span_ieq(h->name, 6, "accept")) ||
-        (h->name_len >= 10 && bg_span_ieq(h->name, 10, "sec-fetch-")) ||
-        (h->name_len >= 7 && bg_span_ieq(h->name, 7, "sec-ch-")) ||
-        (h->name_len >= 5 && bg_span_ieq(h->name, 5, "x-b3-")))
+    if ((h->name_len >= 6 && prefix_ieq(h->name, "accept", 6)) ||
+        (h->name_len >= 10 && prefix_ieq(h->name, "sec-fetch-", 10)) ||
+        (h->name_len >= 7 && prefix_ieq(h->name, "sec-ch-", 7)) ||
+        (h->name_len >= 5 && prefix_ieq(h->name, "x-b3-", 5)))
         return;
     kinfo_t ki = key_info_s(s, h->name, h->name_len);
     /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. */
     char norm[KEY_MAX + 1];
-    size_t nl = key_norm(h->name, h->name_len, norm);
+    size_t nl = 0;
+    /* The normalised name is only needed when it starts with 'x' (its first letter or digit). */
+    size_t fx = 0;
+    while (fx < h->name_len && !((unsigned)(lower((unsigned char)h->name[fx]) - 'a') < 26u ||
+                                 (unsigned)((unsigned char)h->name[fx] - '0') < 10u))
+        fx++;
+    if (fx < h->name_len && lower((unsigned char)h->name[fx]) == 'x')
+        nl = key_norm(h->name, h->name_len, norm);
     if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL)) && nl > 1 &&
         norm[0] == 'x') {
         kinfo_t k2 = key_info_s(s, norm + 1, nl - 1);
