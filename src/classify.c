@@ -1890,6 +1890,11 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
 {
     const unsigned char *t = v->t;
     uint32_t k = ki.flags;
+    /* No key rule and no prompt: only the text detectors apply (blank values find nothing). */
+    if (!k && !ai) {
+        scan_text(s, v, 0);
+        return;
+    }
     size_t a = 0, b = v->n;
     while (a < b && (t[a] == ' ' || t[a] == '\t'))
         a++;

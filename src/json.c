@@ -73,7 +73,7 @@ static inline int hexval(unsigned c)
 
 /* Scan a string body from p[i] (just after the opening quote). Returns 0 and sets *end to the
  * closing quote's offset, or an error. */
-static inline int scan_string(const unsigned char *p, size_t i, size_t n, size_t *end, bool *escaped)
+static inline __attribute__((always_inline)) int scan_string(const unsigned char *p, size_t i, size_t n, size_t *end, bool *escaped)
 {
     bool esc = false;
     for (;;) {
