@@ -297,6 +297,11 @@ int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
             tok->escaped = esc;
             pos = end + 1;
             state = S_COLON;
+            /* Compact JSON: the colon follows at once; take it now rather than on the next call. */
+            if (pos < n && p[pos] == ':') {
+                pos++;
+                state = S_VALUE;
+            }
             SAVE();
             return 1;
         }
