@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <zlib.h>
 
 /* ------------------------------------------------------------------------------------------ */
@@ -403,6 +406,24 @@ static kinfo_t key_words(const char *nk, size_t l)
 #undef AT
 
 
+/* Keys (normalised) seen on most requests; their word-rule results are memoised at create. */
+static const char *const common_keys[] = {
+    "host", "accept", "acceptencoding", "acceptlanguage", "xrequestid", "requestid", "cachecontrol",
+    "contenttype", "contentlength", "contentencoding", "connection", "pragma", "origin", "xcorrelationid",
+    "correlationid", "traceparent", "tracestate", "xb3traceid", "xforwardedproto", "forwardedproto",
+    "xforwardedhost", "forwardedhost", "xforwardedport", "forwardedport", "ifnonematch", "ifmodifiedsince",
+    "date", "etag", "upgradeinsecurerequests", "expect", "range", "xamzdate", "amzdate",
+    "xamzcontentsha256", "amzcontentsha256", "idempotencykey", "stripeversion", "anthropicversion",
+    "openaiorganization", "openaiproject", "keepalive", "transferencoding", "xhttpmethodoverride",
+    "page", "perpage", "pagesize", "limit", "offset", "sort", "order", "fields", "filter", "include",
+    "expand", "cursor", "status", "type", "kind", "created", "createdat", "updatedat", "updatedatms",
+    "timestamp", "data", "items", "results", "total", "count", "description", "title", "tags",
+    "metadata", "metrics", "views", "ratio", "priority", "active", "score", "price", "quantity", "sku",
+    "currency", "amount", "model", "temperature", "maxtokens", "stream", "role", "tools", "event",
+    "events", "properties", "context", "locale", "language", "enabled", "value", "values", "label",
+    "labels", "source", "target", "format", "options", "settings", "state", "code", "message",
+};
+
 bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t errlen)
 {
     bg_classifier_t *c = calloc(1, sizeof *c);
@@ -462,6 +483,24 @@ bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t 
             size_t l = key_norm(d->keys[k], strlen(d->keys[k]), nk);
             kt_add(c->kt, nk, l, K_CUSTOM, (int)i);
         }
+    }
+    /* Common header, query and body keys get their word-rule result precomputed into the table
+     * (only keys the table does not hold yet, so exact and custom rules are untouched): the
+     * per-request path then finds them with one lookup instead of running the word rules. */
+    for (size_t i = 0; i < sizeof common_keys / sizeof common_keys[0]; i++) {
+        const char *k = common_keys[i];
+        size_t l = strlen(k);
+        if (l < 4 || l > KEY_MAX || kt_slot(c->kt, k, l, false))
+            continue;
+        kinfo_t r = key_words(k, l);
+        kslot_t *e = kt_slot(c->kt, k, l, true);
+        if (!e)
+            break;
+        memcpy(e->key, k, l);
+        e->key[l] = 0;
+        e->len = (uint8_t)l;
+        e->flags = r.flags;
+        e->custom = (int16_t)r.custom;
     }
     if (cfg && !cfg->classification.all) {
         for (size_t i = 0; i < cfg->classification.ndetectors; i++) {
@@ -582,11 +621,23 @@ typedef struct {
     int custom;
 } kcache_t;
 
+#define RKCACHE 256 /* per-call cache of whole raw keys → rules: no normalising a repeated key */
+#define RKEY_MAX 32
+
+typedef struct {
+    uint64_t a, b;       /* fingerprint (rk_print) */
+    uint8_t len;
+    kinfo_t ki;
+    char key[RKEY_MAX]; /* the bytes, kept only when len > 16 */
+} rkcache_t;
+
 typedef struct {
     const bg_classifier_t *c;
     bg_classification_t *out;
     kcache_t *kcache;
     uint64_t kc_valid;
+    rkcache_t *rkcache;
+    uint64_t rk_valid[RKCACHE / 64];
     const char *base;   /* the buffer offsets refer to */
     uint8_t where;
     uint16_t header;
@@ -617,7 +668,7 @@ typedef struct {
 } val_t;
 
 /* key_info with a per-call cache for the word rules (a body repeats its keys). */
-static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+static kinfo_t key_info_slow(scan_t *s, const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
     /* Normalize and hash in one pass (key_norm + key_hash). */
@@ -659,6 +710,67 @@ static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
     return r;
 }
 
+/* A raw key's fingerprint: for n <= 16, (n, a, b) is the key itself (first and last eight bytes,
+ * or overlapping halves / three bytes for shorter keys), so comparing it is an exact compare. */
+static inline void rk_print(const char *k, size_t n, uint64_t *a, uint64_t *b)
+{
+    if (n >= 8) {
+        memcpy(a, k, 8);
+        memcpy(b, k + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, k, 4);
+        memcpy(&hi, k + n - 4, 4);
+        *a = lo | (uint64_t)hi << 32;
+        *b = 0;
+    } else {
+        *a = (unsigned char)k[0] | (uint64_t)(unsigned char)k[n / 2] << 8 | (uint64_t)(unsigned char)k[n - 1] << 16;
+        *b = 0;
+    }
+}
+
+#define RK_PROBES 4
+
+/* The rules for a raw key: a small open-addressed cache over the exact bytes (the result is a
+ * pure function of them), else normalise, hash and look up. */
+static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+{
+    if (n == 0 || n > RKEY_MAX)
+        return key_info_slow(s, k, n);
+    uint64_t a, b;
+    rk_print(k, n, &a, &b);
+    uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
+    unsigned slot = (unsigned)(h >> 56); /* RKCACHE == 256 */
+    for (unsigned p = 0; p < RK_PROBES; p++) {
+        unsigned x = (slot + p) & (RKCACHE - 1);
+        rkcache_t *e = &s->rkcache[x];
+        if (!(s->rk_valid[x / 64] >> (x % 64) & 1)) {
+            /* Not cached: compute and fill this free slot. */
+            kinfo_t r = key_info_slow(s, k, n);
+            e->len = (uint8_t)n;
+            e->a = a;
+            e->b = b;
+            if (n > 16)
+                memcpy(e->key, k, n);
+            e->ki = r;
+            s->rk_valid[x / 64] |= 1ull << (x % 64);
+            return r;
+        }
+        if (e->len == n && e->a == a && e->b == b && (n <= 16 || memcmp(e->key, k, n) == 0))
+            return e->ki;
+    }
+    /* The probe window is full (many distinct keys): overwrite its first slot. */
+    kinfo_t r = key_info_slow(s, k, n);
+    rkcache_t *e = &s->rkcache[slot];
+    e->len = (uint8_t)n;
+    e->a = a;
+    e->b = b;
+    if (n > 16)
+        memcpy(e->key, k, n);
+    e->ki = r;
+    return r;
+}
+
 static void scratch(scan_t *s, size_t n)
 {
     if (n + 1 <= s->cap)
@@ -691,9 +803,16 @@ static void json_path(const scan_t *s, char out[64])
                 out[o++] = s->base[fr->key_off + k];
         } else {
             char tmp[16];
-            int l = snprintf(tmp, sizeof tmp, "[%u]", fr->index);
-            for (int k = 0; k < l && o < 63; k++)
-                out[o++] = tmp[k];
+            int l = 0;
+            uint32_t x = fr->index;
+            tmp[l++] = ']';
+            do {
+                tmp[l++] = (char)('0' + x % 10);
+                x /= 10;
+            } while (x);
+            tmp[l++] = '[';
+            while (l > 0 && o < 63)
+                out[o++] = tmp[--l];
         }
     }
     out[o] = 0;
@@ -811,34 +930,71 @@ static inline bool isal(unsigned c) { return (cls[c] & CA) != 0; }
 static inline bool ishx(unsigned c) { return (cls[c] & CHX) != 0; }
 static inline bool is_b64url(unsigned c) { return (cls[c] & (CA | CB)) != 0; }
 
-/* Is a keyword (lowercase) within `win` bytes before t[i]? */
-static bool kw_before(const unsigned char *t, size_t i, size_t win, const char *const *kws, size_t nkw)
+/* kw_in for keyword lists that do not all start with a letter: every position, every keyword. */
+static bool kw_in_slow(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
 {
-    size_t from = i > win ? i - win : 0;
-    char buf[96];
-    size_t l = 0;
-    for (size_t k = from; k < i && l < sizeof buf; k++)
-        buf[l++] = (char)lower(t[k]);
     for (size_t k = 0; k < nkw; k++) {
+        const unsigned char *w = (const unsigned char *)kws[k];
         size_t kl = strlen(kws[k]);
-        if (kl <= l && memmem(buf, l, kws[k], kl))
-            return true;
+        if (kl > b - a)
+            continue;
+        for (size_t x = a; x + kl <= b; x++) {
+            size_t y = 0;
+            while (y < kl && lower(t[x + y]) == w[y])
+                y++;
+            if (y == kl)
+                return true;
+        }
     }
     return false;
 }
 
-static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, const char *const *kws, size_t nkw)
+/* Does a keyword (lowercase) occur in t[a, b), compared case-insensitively? In place: no copy,
+ * no memmem; a first-byte test rejects almost every position. */
+static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
 {
-    char buf[32];
-    size_t l = 0;
-    for (size_t k = e; k < n && l < win && l < sizeof buf; k++)
-        buf[l++] = (char)lower(t[k]);
+    /* The keywords' first letters: one pass over the window finds the few places to compare. */
+    uint32_t firsts = 0;
     for (size_t k = 0; k < nkw; k++) {
-        size_t kl = strlen(kws[k]);
-        if (kl <= l && memmem(buf, l, kws[k], kl))
-            return true;
+        unsigned f = (unsigned char)kws[k][0];
+        if (f - 'a' >= 26u)
+            return kw_in_slow(t, a, b, kws, nkw);
+        firsts |= 1u << (f - 'a');
+    }
+    for (size_t x = a; x < b; x++) {
+        unsigned c = lower(t[x]) - 'a';
+        if (c >= 26u || !(firsts >> c & 1))
+            continue;
+        for (size_t k = 0; k < nkw; k++) {
+            const unsigned char *w = (const unsigned char *)kws[k];
+            if ((unsigned)w[0] - 'a' != c)
+                continue;
+            size_t y = 1;
+            while (w[y] && x + y < b && lower(t[x + y]) == w[y])
+                y++;
+            if (!w[y])
+                return true;
+        }
     }
     return false;
+}
+
+/* Is a keyword (lowercase) within `win` bytes before t[i]? (At most 96 bytes are looked at.) */
+static bool kw_before(const unsigned char *t, size_t i, size_t win, const char *const *kws, size_t nkw)
+{
+    size_t from = i > win ? i - win : 0;
+    size_t to = i - from > 96 ? from + 96 : i;
+    return kw_in(t, from, to, kws, nkw);
+}
+
+static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, const char *const *kws, size_t nkw)
+{
+    size_t l = n > e ? n - e : 0;
+    if (l > win)
+        l = win;
+    if (l > 32)
+        l = 32;
+    return kw_in(t, e, e + l, kws, nkw);
 }
 
 static const char *const phone_kw[] = {"phone", "tel", "mobile", "cell", "call", "fax", "desk", "reach",
@@ -1493,11 +1649,64 @@ static size_t letter_start(const scan_t *s, const unsigned char *t, size_t n, si
     return 0;
 }
 
+/* Bytes without which no built-in detector can start in a text: digits, '+', '(', ':' (phone,
+ * IPv6 and number starts), '@' (e-mail), '.', '-', '_' (the separators of MACs, JWTs and API key
+ * prefixes) and 'A' (AKIA/ASIA/AIza keys, the only letter-only ones). '/' rides along because
+ * it sits inside the '-'..':' range. A superset is safe: it only decides whether to look. */
+static const uint8_t cand[256] = {
+    ['-' ... ':'] = 1, ['+'] = 1, ['('] = 1, ['@'] = 1, ['A'] = 1, ['_'] = 1,
+};
+
+/* Does t[0..n) hold a candidate byte? 16 bytes a step with SSE2 (x86-64 baseline), else a table. */
+static bool has_candidate(const unsigned char *t, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i lo1 = _mm_set1_epi8('-'), w1 = _mm_set1_epi8(':' - '-');
+    const __m128i lo2 = _mm_set1_epi8('@'), w2 = _mm_set1_epi8('A' - '@');
+    const __m128i plus = _mm_set1_epi8('+'), paren = _mm_set1_epi8('('), us = _mm_set1_epi8('_');
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
+        __m128i y1 = _mm_sub_epi8(x, lo1), y2 = _mm_sub_epi8(x, lo2);
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(y1, w1), y1), _mm_cmpeq_epi8(_mm_min_epu8(y2, w2), y2));
+        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, plus), _mm_or_si128(_mm_cmpeq_epi8(x, paren),
+                                                                              _mm_cmpeq_epi8(x, us))));
+        if (_mm_movemask_epi8(m))
+            return true;
+    }
+#endif
+    for (; i < n; i++)
+        if (cand[t[i]])
+            return true;
+    return false;
+}
+
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
 {
     const unsigned char *t = v->t;
     size_t n = v->n;
     size_t ne = 0, ei = 0;
+    /* Most values (words, names, enums) hold no candidate byte: nothing to scan. Custom text
+     * detectors have prefixes of their own, so with them every value is scanned. */
+    if (!s->c->ncustom && !has_candidate(t, n))
+        return;
+    /* A short number ("100001", "12.34", "-7", "1.2.3"): every detector that can fire on digits,
+     * dots, '-' and '+' alone needs 7 or more digits (phone 7, SSN 9, card 12, MAC 12, IMEI 15) or
+     * three dots (IPv4); the keyword rules (date of birth) need letters. Nothing to scan. */
+    if (!s->c->ncustom) {
+        size_t digits = 0, dots = 0, k = 0;
+        for (; k < n; k++) {
+            unsigned c = t[k];
+            if (isd(c))
+                digits++;
+            else if (c == '.')
+                dots++;
+            else if (c != '-' && c != '+')
+                break;
+        }
+        if (k == n && digits < 7 && dots < 3)
+            return;
+    }
     if (!(fl & F_CLIENTIP)) {
         const unsigned char *p = memchr(t, '@', n);
         while (p) {
@@ -1681,6 +1890,11 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
 {
     const unsigned char *t = v->t;
     uint32_t k = ki.flags;
+    /* No key rule and no prompt: only the text detectors apply (blank values find nothing). */
+    if (!k && !ai) {
+        scan_text(s, v, 0);
+        return;
+    }
     size_t a = 0, b = v->n;
     while (a < b && (t[a] == ' ' || t[a] == '\t'))
         a++;
@@ -2209,13 +2423,11 @@ static bool session_name(const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
     size_t l = key_norm(k, n, nk);
-    if (has(nk, l, "csrf") || has(nk, l, "xsrf"))
+    static const char *const csrf[] = {"csrf", "xsrf"};
+    if (kw_in((const unsigned char *)nk, 0, l, csrf, 2))
         return false;
     static const char *const sub[] = {"sess", "sid", "auth", "token", "jwt", "login", "remember", "sso", "identity"};
-    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-        if (has(nk, l, sub[i]))
-            return true;
-    return false;
+    return kw_in((const unsigned char *)nk, 0, l, sub, sizeof sub / sizeof sub[0]);
 }
 
 static void scan_cookie(scan_t *s, const char *v, size_t n)
@@ -2242,7 +2454,7 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
             vs++, ve--;
         if (ve == vs)
             continue;
-        if ((session_name(v + ns, ne - ns) && ve - vs >= 8) || long_random(v + vs, ve - vs)) {
+        if ((ve - vs >= 8 && session_name(v + ns, ne - ns)) || long_random(v + vs, ve - vs)) {
             emit_path(s, BG_DET_SESSION_COOKIE, vs, ve - vs, false, NULL);
             continue;
         }
@@ -2250,6 +2462,15 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
         val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false};
         scan_value(s, ki, &val, false, false);
     }
+}
+
+/* Does p start with the lowercase literal lit[0..l) (ASCII, case-insensitive)? p has l bytes. */
+static inline bool prefix_ieq(const char *p, const char *lit, size_t l)
+{
+    for (size_t i = 0; i < l; i++)
+        if (lower((unsigned char)p[i]) != (unsigned char)lit[i])
+            return false;
+    return true;
 }
 
 static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
@@ -2261,15 +2482,22 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
     if (n == 0)
         return;
     /* Prefix families that carry nothing personal. */
-    if ((h->name_len >= 6 && bg_span_ieq(h->name, 6, "accept")) ||
-        (h->name_len >= 10 && bg_span_ieq(h->name, 10, "sec-fetch-")) ||
-        (h->name_len >= 7 && bg_span_ieq(h->name, 7, "sec-ch-")) ||
-        (h->name_len >= 5 && bg_span_ieq(h->name, 5, "x-b3-")))
+    if ((h->name_len >= 6 && prefix_ieq(h->name, "accept", 6)) ||
+        (h->name_len >= 10 && prefix_ieq(h->name, "sec-fetch-", 10)) ||
+        (h->name_len >= 7 && prefix_ieq(h->name, "sec-ch-", 7)) ||
+        (h->name_len >= 5 && prefix_ieq(h->name, "x-b3-", 5)))
         return;
     kinfo_t ki = key_info_s(s, h->name, h->name_len);
     /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. */
     char norm[KEY_MAX + 1];
-    size_t nl = key_norm(h->name, h->name_len, norm);
+    size_t nl = 0;
+    /* The normalised name is only needed when it starts with 'x' (its first letter or digit). */
+    size_t fx = 0;
+    while (fx < h->name_len && !((unsigned)(lower((unsigned char)h->name[fx]) - 'a') < 26u ||
+                                 (unsigned)((unsigned char)h->name[fx] - '0') < 10u))
+        fx++;
+    if (fx < h->name_len && lower((unsigned char)h->name[fx]) == 'x')
+        nl = key_norm(h->name, h->name_len, norm);
     if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL)) && nl > 1 &&
         norm[0] == 'x') {
         kinfo_t k2 = key_info_s(s, norm + 1, nl - 1);
@@ -2464,8 +2692,10 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
 
     scan_t s;
     kcache_t kcache[KCACHE];
+    rkcache_t rkcache[RKCACHE];
     memset(&s, 0, sizeof s);
     s.kcache = kcache;
+    s.rkcache = rkcache;
     s.c = c;
     s.out = out;
     s.ai_route = in->ai_route;

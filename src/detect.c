@@ -232,9 +232,15 @@ bool bg_detect_email_valid(const char *s, size_t n)
                 for (size_t k = 0; k < len; k++)
                     if (!is_alpha((unsigned char)t[k]))
                         return false;
-                for (size_t k = 0; k < sizeof not_tld / sizeof not_tld[0]; k++)
-                    if (bg_span_ieq(t, len, not_tld[k]))
-                        return false;
+                /* File extensions are at most 5 letters: only those lengths are compared. */
+                if (len <= 5) {
+                    char lt[6];
+                    for (size_t k = 0; k < len; k++)
+                        lt[k] = (char)(t[k] | 0x20); /* letters only here */
+                    for (size_t k = 0; k < sizeof not_tld / sizeof not_tld[0]; k++)
+                        if (strlen(not_tld[k]) == len && memcmp(not_tld[k], lt, len) == 0)
+                            return false;
+                }
                 return labels >= 2;
             }
             lstart = i + 1;

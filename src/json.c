@@ -7,6 +7,9 @@
 #include "json.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 enum { S_VALUE, S_ARR_FIRST, S_OBJ_FIRST, S_KEY, S_COLON, S_AFTER, S_DONE };
 enum { C_OBJ = 1, C_ARR = 2 };
@@ -68,15 +71,31 @@ static inline int hexval(unsigned c)
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-/* Scan a string body from j->pos (just after the opening quote). Returns 0 and sets *end to the
+/* Scan a string body from p[i] (just after the opening quote). Returns 0 and sets *end to the
  * closing quote's offset, or an error. */
-static int scan_string(bg_json_t *j, size_t *end, bool *escaped)
+static inline __attribute__((always_inline)) int scan_string(const unsigned char *p, size_t i, size_t n, size_t *end, bool *escaped)
 {
-    const unsigned char *p = j->p;
-    size_t i = j->pos, n = j->n;
     bool esc = false;
     for (;;) {
-        /* Fast path: skip 8 plain ASCII bytes at a time. */
+#if defined(__SSE2__)
+        /* Fast path: 16 bytes a step; a signed compare with 0x20 flags controls and non-ASCII at
+         * once, and the mask says where the first byte needing attention is. */
+        {
+            const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+            while (i + 16 <= n) {
+                __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+                __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)),
+                                         _mm_cmplt_epi8(x, sp));
+                unsigned mask = (unsigned)_mm_movemask_epi8(m);
+                if (mask) {
+                    i += (unsigned)__builtin_ctz(mask);
+                    goto special;
+                }
+                i += 16;
+            }
+        }
+#endif
+        /* Portable path (and the SSE2 tail): 8 plain ASCII bytes at a time. */
         while (i + 8 <= n) {
             uint64_t x;
             memcpy(&x, p + i, 8);
@@ -87,6 +106,9 @@ static int scan_string(bg_json_t *j, size_t *end, bool *escaped)
                 break;
             i += 8;
         }
+#if defined(__SSE2__)
+    special:
+#endif
         if (i >= n)
             return BG_JSON_ETRUNC;
         unsigned c = p[i];
@@ -137,10 +159,8 @@ static int scan_string(bg_json_t *j, size_t *end, bool *escaped)
     }
 }
 
-static int scan_number(bg_json_t *j, size_t *end)
+static inline int scan_number(const unsigned char *p, size_t i, size_t n, size_t *end)
 {
-    const unsigned char *p = j->p;
-    size_t i = j->pos, n = j->n;
     if (i < n && p[i] == '-')
         i++;
     if (i >= n)
@@ -182,144 +202,163 @@ static int scan_number(bg_json_t *j, size_t *end)
     return 0;
 }
 
-static int literal(bg_json_t *j, const char *word, size_t wl)
+static int literal(const unsigned char *p, size_t pos, size_t n, const char *word, size_t wl)
 {
-    size_t avail = j->n - j->pos;
+    size_t avail = n - pos;
     size_t k = avail < wl ? avail : wl;
-    if (memcmp(j->p + j->pos, word, k) != 0)
+    if (memcmp(p + pos, word, k) != 0)
         return BG_JSON_EINVAL;
     if (avail < wl)
         return BG_JSON_ETRUNC;
-    if (j->pos + wl < j->n) {
-        unsigned c = j->p[j->pos + wl];
+    if (pos + wl < n) {
+        unsigned c = p[pos + wl];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
             return BG_JSON_EINVAL;
     }
     return 0;
 }
 
-/* After a value: what may follow depends on the enclosing container. */
-static inline void value_done(bg_json_t *j) { j->state = j->depth ? S_AFTER : S_DONE; }
+/* The tokenizer's position and state live in locals while it runs (the stores to *tok would
+ * otherwise force them back to memory); every exit writes them back. */
+#define SAVE() (j->pos = pos, j->state = state, j->depth = depth)
+#define FAIL(e) (SAVE(), fail(j, (e)))
+#define DONE_VALUE() (state = depth ? S_AFTER : S_DONE)
 
 int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
 {
     if (j->error)
         return j->error;
     const unsigned char *p = j->p;
-    size_t n = j->n;
+    size_t n = j->n, pos = j->pos;
+    int state = j->state;
+    unsigned depth = j->depth;
     for (;;) {
-        while (j->pos < n && (p[j->pos] == ' ' || p[j->pos] == '\n' || p[j->pos] == '\r' || p[j->pos] == '\t'))
-            j->pos++;
-        if (j->pos >= n) {
-            if (j->state == S_DONE)
+        while (pos < n && p[pos] <= ' ' && (p[pos] == ' ' || p[pos] == '\n' || p[pos] == '\r' || p[pos] == '\t'))
+            pos++;
+        if (pos >= n) {
+            if (state == S_DONE) {
+                SAVE();
                 return 0;
-            return fail(j, BG_JSON_ETRUNC);
+            }
+            return FAIL(BG_JSON_ETRUNC);
         }
-        unsigned c = p[j->pos];
-        switch (j->state) {
+        unsigned c = p[pos];
+        switch (state) {
         case S_DONE:
-            return fail(j, BG_JSON_EINVAL);
+            return FAIL(BG_JSON_EINVAL);
         case S_COLON:
             if (c != ':')
-                return fail(j, BG_JSON_EINVAL);
-            j->pos++;
-            j->state = S_VALUE;
+                return FAIL(BG_JSON_EINVAL);
+            pos++;
+            state = S_VALUE;
             continue;
         case S_AFTER:
             if (c == ',') {
-                j->pos++;
-                j->state = j->stack[j->depth - 1] == C_OBJ ? S_KEY : S_VALUE;
+                pos++;
+                state = j->stack[depth - 1] == C_OBJ ? S_KEY : S_VALUE;
                 continue;
             }
-            if ((c == '}' && j->stack[j->depth - 1] == C_OBJ) || (c == ']' && j->stack[j->depth - 1] == C_ARR)) {
+            if ((c == '}' && j->stack[depth - 1] == C_OBJ) || (c == ']' && j->stack[depth - 1] == C_ARR)) {
                 tok->type = c == '}' ? BG_JSON_OBJ_END : BG_JSON_ARR_END;
-                tok->start = (uint32_t)j->pos;
+                tok->start = (uint32_t)pos;
                 tok->len = 1;
                 tok->escaped = false;
-                j->pos++;
-                j->depth--;
-                value_done(j);
+                pos++;
+                depth--;
+                DONE_VALUE();
+                SAVE();
                 return 1;
             }
-            return fail(j, BG_JSON_EINVAL);
+            return FAIL(BG_JSON_EINVAL);
         case S_OBJ_FIRST:
         case S_KEY: {
-            if (c == '}' && j->state == S_OBJ_FIRST) {
+            if (c == '}' && state == S_OBJ_FIRST) {
                 tok->type = BG_JSON_OBJ_END;
-                tok->start = (uint32_t)j->pos;
+                tok->start = (uint32_t)pos;
                 tok->len = 1;
                 tok->escaped = false;
-                j->pos++;
-                j->depth--;
-                value_done(j);
+                pos++;
+                depth--;
+                DONE_VALUE();
+                SAVE();
                 return 1;
             }
             if (c != '"')
-                return fail(j, BG_JSON_EINVAL);
-            j->pos++;
+                return FAIL(BG_JSON_EINVAL);
+            pos++;
             size_t end;
             bool esc;
-            int rc = scan_string(j, &end, &esc);
+            int rc = scan_string(p, pos, n, &end, &esc);
             if (rc < 0)
-                return fail(j, rc);
+                return FAIL(rc);
             tok->type = BG_JSON_KEY;
-            tok->start = (uint32_t)j->pos;
-            tok->len = (uint32_t)(end - j->pos);
+            tok->start = (uint32_t)pos;
+            tok->len = (uint32_t)(end - pos);
             tok->escaped = esc;
-            j->pos = end + 1;
-            j->state = S_COLON;
+            pos = end + 1;
+            state = S_COLON;
+            /* Compact JSON: the colon follows at once; take it now rather than on the next call. */
+            if (pos < n && p[pos] == ':') {
+                pos++;
+                state = S_VALUE;
+            }
+            SAVE();
             return 1;
         }
         case S_ARR_FIRST:
             if (c == ']') {
                 tok->type = BG_JSON_ARR_END;
-                tok->start = (uint32_t)j->pos;
+                tok->start = (uint32_t)pos;
                 tok->len = 1;
                 tok->escaped = false;
-                j->pos++;
-                j->depth--;
-                value_done(j);
+                pos++;
+                depth--;
+                DONE_VALUE();
+                SAVE();
                 return 1;
             }
             /* fall through */
         case S_VALUE:
         default: {
             tok->escaped = false;
-            tok->start = (uint32_t)j->pos;
-            if (c == '{' || c == '[') {
-                if (j->depth >= j->max_depth)
-                    return fail(j, BG_JSON_EDEPTH);
-                j->stack[j->depth++] = c == '{' ? C_OBJ : C_ARR;
-                tok->type = c == '{' ? BG_JSON_OBJ_START : BG_JSON_ARR_START;
-                tok->len = 1;
-                j->pos++;
-                j->state = c == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
-                return 1;
-            }
+            tok->start = (uint32_t)pos;
             if (c == '"') {
-                j->pos++;
+                pos++;
                 size_t end;
                 bool esc;
-                int rc = scan_string(j, &end, &esc);
+                int rc = scan_string(p, pos, n, &end, &esc);
                 if (rc < 0)
-                    return fail(j, rc);
+                    return FAIL(rc);
                 tok->type = BG_JSON_STRING;
-                tok->start = (uint32_t)j->pos;
-                tok->len = (uint32_t)(end - j->pos);
+                tok->start = (uint32_t)pos;
+                tok->len = (uint32_t)(end - pos);
                 tok->escaped = esc;
-                j->pos = end + 1;
-                value_done(j);
+                pos = end + 1;
+                DONE_VALUE();
+                SAVE();
+                return 1;
+            }
+            if (c == '{' || c == '[') {
+                if (depth >= j->max_depth)
+                    return FAIL(BG_JSON_EDEPTH);
+                j->stack[depth++] = c == '{' ? C_OBJ : C_ARR;
+                tok->type = c == '{' ? BG_JSON_OBJ_START : BG_JSON_ARR_START;
+                tok->len = 1;
+                pos++;
+                state = c == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
+                SAVE();
                 return 1;
             }
             if (c == '-' || (c >= '0' && c <= '9')) {
                 size_t end;
-                int rc = scan_number(j, &end);
+                int rc = scan_number(p, pos, n, &end);
                 if (rc < 0)
-                    return fail(j, rc);
+                    return FAIL(rc);
                 tok->type = BG_JSON_NUMBER;
-                tok->len = (uint32_t)(end - j->pos);
-                j->pos = end;
-                value_done(j);
+                tok->len = (uint32_t)(end - pos);
+                pos = end;
+                DONE_VALUE();
+                SAVE();
                 return 1;
             }
             static const struct { char c; const char *w; size_t l; bg_json_type_t t; } lits[] = {
@@ -327,20 +366,25 @@ int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
             for (size_t k = 0; k < 3; k++) {
                 if (c != (unsigned char)lits[k].c)
                     continue;
-                int rc = literal(j, lits[k].w, lits[k].l);
+                int rc = literal(p, pos, n, lits[k].w, lits[k].l);
                 if (rc < 0)
-                    return fail(j, rc);
+                    return FAIL(rc);
                 tok->type = lits[k].t;
                 tok->len = (uint32_t)lits[k].l;
-                j->pos += lits[k].l;
-                value_done(j);
+                pos += lits[k].l;
+                DONE_VALUE();
+                SAVE();
                 return 1;
             }
-            return fail(j, BG_JSON_EINVAL);
+            return FAIL(BG_JSON_EINVAL);
         }
         }
     }
 }
+
+#undef SAVE
+#undef FAIL
+#undef DONE_VALUE
 
 static size_t put_utf8(char *out, uint32_t cp)
 {

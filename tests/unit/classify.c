@@ -654,6 +654,82 @@ static void test_config_custom_and_lists(void)
     CHECK(strstr(err, "no_such_detector") != NULL);
 }
 
+/* ---------------------------------------------------------------- fast paths (issue 5 performance) */
+
+/* The candidate-byte pre-pass and the short-number skip must not hide what the full scan finds. */
+static void test_fast_paths_text(void)
+{
+    const char *s = "id AKIAABCDEFGHIJKLMNOPabc end"; /* a key of letters only: no digit, no separator */
+    text(s);
+    CHECK_FOUND("api_key", s, "AKIAABCDEFGHIJKLMNOPabc");
+    s = "router abcd.efab.cdef up"; /* a MAC of hex letters, Cisco dots */
+    text(s);
+    CHECK_FOUND("mac_address", s, "abcd.efab.cdef");
+    s = "PHONE 040 379 2455"; /* keyword context, upper case */
+    text(s);
+    CHECK_FOUND("phone", s, "040 379 2455");
+    /* Plain words and short numbers: nothing, with or without the fast paths. */
+    body_as("application/json", "{\"a\":\"12.34\",\"b\":100001,\"c\":\"1.2.3\",\"d\":\"-7\",\"e\":\"hello world\",\"f\":-0.5}");
+    CHECK_INT(R.nfindings, 0);
+    CHECK_INT(R.categories, 0);
+    /* ... but seven digits and three dots are looked at. */
+    s = "{\"x\":\"10.0.0.1\",\"y\":4111111111111111}";
+    body_as("application/json", s);
+    CHECK_FOUND("ip_address", s, "10.0.0.1");
+    CHECK_FOUND("card_number", s, "4111111111111111");
+    s = "{\"note\":\"call me: 415.555.2671\"}";
+    body_as("application/json", s);
+    CHECK_FOUND("phone", s, "415.555.2671");
+}
+
+/* The per-call key cache: many distinct keys (the cache overflows), long keys (compared byte by
+ * byte), escaped keys, and the same key found again after all of them. */
+static void test_fast_paths_keys(void)
+{
+    char *b = malloc(64 * 1024);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    size_t o = 0;
+    o += (size_t)sprintf(b + o, "{\"first_name\":\"Ann\",\"customer_primary_phone_number\":\"4155552671\"");
+    for (int i = 0; i < 600; i++)
+        o += (size_t)sprintf(b + o, ",\"key_%d\":\"v\"", i);
+    o += (size_t)sprintf(b + o, ",\"a_very_long_key_name_for_the_cache_phone\":\"4155552671\""
+                                ",\"customer_primary_phone_number\":\"4155552672\",\"first_name\":\"Bea\""
+                                ",\"\\u0066irst_name\":\"Cid\",\"item\":{\"sku\":\"X-1\",\"name\":\"Steel Chair\"}}");
+    body_as("application/json", b);
+    CHECK(!R.unscannable);
+    CHECK_INT(count("phone"), 3);
+    CHECK_INT(count("person_name"), 3);
+    const bg_finding_t *f = nth("phone", 2);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->path, "$.customer_primary_phone_number");
+    f = nth("person_name", 2);
+    if (f)
+        CHECK_SPAN(b + f->offset, f->length, "Cid");
+    free(b);
+}
+
+/* Common header names (precomputed key rules) and cookies. */
+static void test_fast_paths_headers(void)
+{
+    reset_headers();
+    add_header("X-Request-Id", "620476c1-43ad-4d5c-a7a6-c5780eb765ef");
+    add_header("Cache-Control", "no-cache");
+    add_header("Accept-Language", "en-GB,en;q=0.9");
+    add_header("X-Phone", "+14155552671");
+    add_header("Cookie", "theme=dark; sessionid=abcdefgh12345678; csrftoken=abcdefgh12345678");
+    classify_full("/v2/orders?page=2&per_page=50&sort=-created_at&tel=%2B14155552671", NULL, 0, false);
+    CHECK_INT(count("phone"), 2);
+    CHECK_INT(count("session_cookie"), 1);
+    CHECK_INT(count("device_id"), 0);
+    const bg_finding_t *f = nth("session_cookie", 0);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_SPAN(H[4].value + f->offset, f->length, "abcdefgh12345678");
+}
+
 int main(void)
 {
     char err[128];
@@ -686,6 +762,9 @@ int main(void)
     RUN(test_findings_cap);
     RUN(test_detector_table);
     RUN(test_config_custom_and_lists);
+    RUN(test_fast_paths_text);
+    RUN(test_fast_paths_keys);
+    RUN(test_fast_paths_headers);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();

@@ -63,6 +63,43 @@ static void test_valid_sequences(void)
     CHECK_INT(tokenize("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", 11, tr, sizeof tr), 0);
 }
 
+/* The 16-byte string scan: a special byte (quote, escape, control, UTF-8) at every position of a
+ * long string, and the string's end at every distance from the buffer's end. */
+static void test_long_strings(void)
+{
+    char doc[128], tr[64];
+    for (int at = 0; at < 48; at++) {
+        char v[64];
+        memset(v, 'a', 48);
+        v[48] = 0;
+        /* an escape at `at`: one string token, escaped */
+        int n = snprintf(doc, sizeof doc, "{\"k\":\"%.*s\\n%s\"}", at, v, v + at);
+        CHECK_INT(tokenize(doc, (size_t)n, tr, sizeof tr), 0);
+        CHECK_STR(tr, "{ks}");
+        /* a control byte at `at`: invalid */
+        n = snprintf(doc, sizeof doc, "[\"%.*s\x01%s\"]", at, v, v + at);
+        CHECK_INT(tokenize(doc, (size_t)n, tr, sizeof tr), BG_JSON_EINVAL);
+        /* a two-byte UTF-8 sequence at `at`: valid; cut in half at the end: truncated */
+        n = snprintf(doc, sizeof doc, "[\"%.*s\xc3\xa9%s\"]", at, v, v + at);
+        CHECK_INT(tokenize(doc, (size_t)n, tr, sizeof tr), 0);
+        n = snprintf(doc, sizeof doc, "\"%.*s\xc3", at, v);
+        CHECK_INT(tokenize(doc, (size_t)n, tr, sizeof tr), BG_JSON_ETRUNC);
+        /* a string of `at` bytes ending right at the buffer's end */
+        n = snprintf(doc, sizeof doc, "\"%.*s\"", at, v);
+        CHECK_INT(tokenize(doc, (size_t)n, tr, sizeof tr), 0);
+        CHECK_STR(tr, "s");
+    }
+    /* Spaced and compact documents tokenize alike; a missing colon is still an error. */
+    const char *a = "{\"a\":1,\"b\":[\"x\",{\"c\":null}]}", *b = "{ \"a\" : 1 , \"b\" : [ \"x\" , { \"c\" :null } ] }";
+    char ta[64];
+    CHECK_INT(tokenize(a, strlen(a), ta, sizeof ta), 0);
+    CHECK_INT(tokenize(b, strlen(b), tr, sizeof tr), 0);
+    CHECK_STR(ta, tr);
+    CHECK_INT(tokenize("{\"a\" 1}", 7, tr, sizeof tr), BG_JSON_EINVAL);
+    CHECK_INT(tokenize("{\"a\":", 5, tr, sizeof tr), BG_JSON_ETRUNC);
+    CHECK_INT(tokenize("{\"a\"::1}", 8, tr, sizeof tr), BG_JSON_EINVAL);
+}
+
 static void test_spans(void)
 {
     const char *doc = "{\"key\":\"va\\\"lue\",\"n\":123}";
@@ -171,5 +208,6 @@ int main(void)
     RUN(test_truncated_prefixes);
     RUN(test_deep_nesting);
     RUN(test_unescape);
+    RUN(test_long_strings);
     return bg_test_done();
 }
