@@ -134,8 +134,10 @@ static void timer_cb(uv_timer_t *t)
 {
     bg_conn_t *c = t->data;
     if (c->h2 && bg_h2_busy(c->h2)) {
-        /* Streams are waiting on vendors (each bounded by the upstream timeouts): not idle. */
-        uv_timer_start(&c->timer, timer_cb, c->w->rt->cfg->limits.idle_timeout_ms, 0);
+        /* Streams are waiting on vendors (each bounded by the upstream timeouts) or on their
+         * bodies (bounded here): not idle. Look again in a second. */
+        bg_h2_expire(c->h2, c->w->rt->cfg->limits.body_timeout_ms);
+        uv_timer_start(&c->timer, timer_cb, 1000, 0);
         return;
     }
     bool waiting_body = c->state == CS_EXCHANGE && c->ex && c->ex->state == BG_EX_BODY;
@@ -476,6 +478,12 @@ static void h2_feed(bg_conn_t *c, const char *p, size_t n)
     if (bg_h2_feed(c->h2, p, n) < 0) {
         begin_close(c);
         return;
+    }
+    if (bg_h2_busy(c->h2)) {
+        /* A client that keeps the connection alive with other frames still gets its stalled
+         * bodies timed out, and the timer looks again every second. */
+        bg_h2_expire(c->h2, c->w->rt->cfg->limits.body_timeout_ms);
+        uv_timer_start(&c->timer, timer_cb, 1000, 0);
     }
     h2_check_done(c);
 }

@@ -319,8 +319,9 @@ static void record_done_cb(void *arg, int status)
     pthread_mutex_lock(&w->done_lock);
     ex->done_next = w->done_head;
     w->done_head = ex;
+    if (!w->async_closed)
+        uv_async_send(&w->async); /* else freed by bg_worker_dispose after the writer closed */
     pthread_mutex_unlock(&w->done_lock);
-    uv_async_send(&w->async);
 }
 
 /* Under fsync: always, submit the record and continue in bg_exchange_record_done once it is on
@@ -355,6 +356,23 @@ static void send_answer(bg_exchange_t *ex, size_t upto)
 
 static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp);
 
+/* A relayed answer's held head (bodiless) or last byte (fsync: always) completes it now. */
+static void send_held(bg_exchange_t *ex)
+{
+    if (ex->head_held) {
+        bg_h1_response_t resp;
+        bool head = bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
+        bg_h1_parse_response(ex->resp_head.data, ex->resp_head.len, head, &resp); /* parsed before */
+        ex->hold_tail = false;
+        ex->head_held = false;
+        send_response_head(ex, &resp);
+    }
+    if (ex->hold_tail && ex->rbody.len) {
+        ex->down->body(ex, ex->rbody.data, ex->rbody.len);
+        bg_buf_reset(&ex->rbody);
+    }
+}
+
 void bg_exchange_record_done(bg_exchange_t *ex)
 {
     ex->awaiting_record = false;
@@ -367,16 +385,7 @@ void bg_exchange_record_done(bg_exchange_t *ex)
     } else if (ex->deferred == DEFER_TAIL) {
         ex->down->body(ex, ex->rbody.data + ex->rbody.len - 1, 1);
     } else {
-        /* A relayed answer: its held head (bodiless) or last byte completes it now. */
-        if (ex->head_held) {
-            bg_h1_response_t resp;
-            bool head = bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
-            bg_h1_parse_response(ex->resp_head.data, ex->resp_head.len, head, &resp); /* parsed before */
-            ex->hold_tail = false;
-            send_response_head(ex, &resp);
-        }
-        if (ex->rbody.len)
-            ex->down->body(ex, ex->rbody.data, ex->rbody.len);
+        send_held(ex);
     }
     ex->down->end(ex);
 }
@@ -395,6 +404,7 @@ static void finish(bg_exchange_t *ex)
         return;
     if (ex->vendor && !ex->recorded)
         exchange_record(ex, NULL);
+    send_held(ex); /* the record did not wait (the writer refused it): the answer completes anyway */
     ex->down->end(ex);
 }
 
@@ -539,6 +549,12 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         bg_buf_append(&ex->pending, p, n);
         ex->down->pause_request(ex);
     }
+}
+
+void bg_exchange_timeout(bg_exchange_t *ex)
+{
+    if (ex->state == BG_EX_BODY)
+        respond_problem(ex, 408, "request-timeout", "Request body not received in time", NULL, NULL);
 }
 
 void bg_exchange_body_end(bg_exchange_t *ex)

@@ -134,6 +134,9 @@ void bg_exchange_start(bg_exchange_t *ex);
 /** Decoded request body bytes / the end of the body. */
 void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n);
 void bg_exchange_body_end(bg_exchange_t *ex);
+/** The codec's body deadline passed: if the exchange still waits for the body it holds for the
+ *  decision, answer 408 (recorded); otherwise nothing. */
+void bg_exchange_timeout(bg_exchange_t *ex);
 /** The client's queue drained below the back-pressure mark. */
 void bg_exchange_drained(bg_exchange_t *ex);
 /** The codec is going away (client closed or reset): stop everything, record what happened,

@@ -54,6 +54,7 @@ struct h2_stream {
     const char *reject_why;
     bool pending_start;     /* head complete: start after this read unless reset first */
     bool end_stream;        /* the client finished its request */
+    uint64_t started;       /* uv_now when the exchange started (body deadline) */
 
     /* Request body flow control. */
     bool paused;
@@ -245,6 +246,7 @@ static void stream_start(h2_stream_t *st)
     uint32_t cookie_len = ncookies ? (uint32_t)st->hb.len - cookie_off : 0;
 
     bg_exchange_t *ex = bg_exchange_create(s->w, "h2", s->caller, &h2_downstream, st);
+    st->started = uv_now(&s->w->loop);
     st->ex = ex;
     snprintf(ex->client_ip, sizeof ex->client_ip, "%s", s->client_ip);
     ex->client_tls = s->tls;
@@ -890,3 +892,14 @@ void bg_h2_destroy(bg_h2_t *s)
 }
 
 bool bg_h2_busy(const bg_h2_t *s) { return s->nstreams > 0; }
+
+void bg_h2_expire(bg_h2_t *s, uint64_t body_timeout_ms)
+{
+    uint64_t now = uv_now(&s->w->loop);
+    for (h2_stream_t *st = s->streams, *next; st; st = next) {
+        next = st->next;
+        if (st->ex && !st->end_stream && !st->closed && now - st->started >= body_timeout_ms)
+            bg_exchange_timeout(st->ex); /* 408 on this stream only */
+    }
+    schedule(s);
+}

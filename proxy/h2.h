@@ -34,6 +34,9 @@ void bg_h2_shutdown(bg_h2_t *s);
 /** Whether the session is finished (no open streams, nothing to send, peer or we said GOAWAY)
  *  and the connection can be closed. */
 bool bg_h2_done(const bg_h2_t *s);
+/** Answer 408 on every stream whose request body (the part held for the decision) has not
+ *  arrived within body_timeout_ms of its head. */
+void bg_h2_expire(bg_h2_t *s, uint64_t body_timeout_ms);
 /** Whether any stream is open (an idle connection timer must not cut them). */
 bool bg_h2_busy(const bg_h2_t *s);
 /** Free the session; every open exchange is cancelled (recorded as 499). */

@@ -280,6 +280,10 @@ out:
     }
     for (unsigned wi = 0; wi < started; wi++)
         pthread_join(s->workers[wi].thread, NULL);
+    /* Every queued record is on disk before we exit; records whose exchange waited for them are
+     * handed back to their (stopped) worker and freed with it below. */
+    bg_records_close(s->records);
+    s->records = NULL;
     for (unsigned wi = 0; wi < s->nworkers && s->loop; wi++)
         if (s->workers[wi].loop.data)
             bg_worker_dispose(&s->workers[wi]);
@@ -288,7 +292,6 @@ out:
             close(fds[i]);
     free(fds);
     free(lidx);
-    bg_records_close(s->records); /* every queued record is on disk before we exit */
     if (s->loop) {
         uv_run(s->loop, UV_RUN_NOWAIT);
         uv_loop_close(s->loop);

@@ -79,6 +79,7 @@ struct bg_worker {
     struct bg_circuit *circuits;        /* per vendor address: consecutive failures (upstream.c) */
     struct bg_exchange *done_head;      /* exchanges whose record is on disk (fsync: always), to resume */
     pthread_mutex_t done_lock;
+    bool async_closed;                  /* under done_lock: the loop no longer takes wake-ups */
 };
 
 struct bg_server {

@@ -137,6 +137,10 @@ static void sweep_cb(uv_timer_t *t)
         bg_upstream_sweep(w, 0);
         uv_timer_stop(&w->sweep);
         uv_close((uv_handle_t *)&w->sweep, close_and_forget);
+        /* From now on the records writer must not wake this loop (see record_done_cb). */
+        pthread_mutex_lock(&w->done_lock);
+        w->async_closed = true;
+        pthread_mutex_unlock(&w->done_lock);
         uv_close((uv_handle_t *)&w->async, close_and_forget);
     }
 }
@@ -243,6 +247,12 @@ int bg_worker_init(bg_worker_t *w, bg_server_t *s, unsigned id, bg_runtime_t *rt
 
 void bg_worker_dispose(bg_worker_t *w)
 {
+    /* Exchanges whose record the writer finished after the loop stopped (their client is gone). */
+    while (w->done_head) {
+        bg_exchange_t *ex = w->done_head;
+        w->done_head = ex->done_next;
+        bg_exchange_destroy(ex);
+    }
     uv_loop_close(&w->loop);
     pthread_mutex_destroy(&w->done_lock);
     bg_publish_t *p = atomic_exchange(&w->pending_listen, NULL);

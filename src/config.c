@@ -1119,7 +1119,7 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
         return;
     check_keys(c, n, keys, "limits");
     if ((v = mget(n, "max_body_scan")))
-        get_size(c, v, "limits.max_body_scan", 1, 1ull << 40, &cfg->limits.max_body_scan);
+        get_size(c, v, "limits.max_body_scan", 1, 1ull << 30, &cfg->limits.max_body_scan); /* held in memory and written in one buffer */
     if ((v = mget(n, "max_body")))
         get_size(c, v, "limits.max_body", 1, 1ull << 50, &cfg->limits.max_body);
     if ((v = mget(n, "max_inflate")))
