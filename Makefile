@@ -25,7 +25,7 @@ HEADERS  := $(wildcard src/*.h proxy/*.h tests/unit/*.h)
 
 # Debian packages: libraries, then the tools the tests and benchmarks drive.
 DEB_PKGS := build-essential pkg-config libuv1-dev libnghttp2-dev libssl-dev libmaxminddb-dev \
-            libyaml-dev zlib1g-dev curl nghttp2-client nginx-light python3 openssl prometheus clang
+            libyaml-dev zlib1g-dev curl nghttp2-client nginx-light python3 openssl prometheus clang mmdb-bin xxd
 
 .PHONY: all deps test unit run clean bench fuzz certs geoip-update demo
 all: $(BUILD)/bordergate $(TOOLS)
