@@ -5,6 +5,7 @@
  * string bytes are most of a JSON body and the classifier's throughput depends on them.
  */
 #include "json.h"
+#include "util.h"
 
 #include <string.h>
 #if defined(__SSE2__)
@@ -386,30 +387,6 @@ int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
 #undef FAIL
 #undef DONE_VALUE
 
-static size_t put_utf8(char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 static int hex4(const unsigned char *p, size_t avail, uint32_t *out)
 {
     if (avail < 4)
@@ -477,7 +454,7 @@ size_t bg_json_unescape(const char *s, size_t n, char *out, uint32_t *map)
             cp = 0xfffd;
         }
         char tmp[4];
-        size_t l = put_utf8(tmp, cp);
+        size_t l = bg_utf8_put(tmp, cp);
         for (size_t k = 0; k < l; k++) {
             if (map)
                 map[o] = (uint32_t)at;

@@ -242,30 +242,6 @@ bool bg_records_json_member(const char *p, size_t n, const char *key, const char
     }
 }
 
-static size_t put_utf8(char *out, unsigned cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Decode the string starting at v[*i] (a quote); advances *i past the closing quote. */
 static int decode_string(const char *v, size_t vn, size_t *i, char *out, size_t outlen)
 {
@@ -294,7 +270,7 @@ static int decode_string(const char *v, size_t vn, size_t *i, char *out, size_t 
                 }
                 if (cp >= 0xd800 && cp <= 0xdfff)
                     cp = 0xfffd; /* a lone surrogate */
-                tl = put_utf8(tmp, cp);
+                tl = bg_utf8_put(tmp, cp);
             } else {
                 static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
                 tmp[0] = to[strchr(from, e) - from];

@@ -40,6 +40,9 @@ void bg_buf_consume(bg_buf_t *b, size_t n);
 /** Empty the buffer, keeping its storage. */
 static inline void bg_buf_reset(bg_buf_t *b) { b->len = 0; if (b->data) b->data[0] = 0; }
 
+/** Encode code point cp (<= 0x10FFFF) as UTF-8 into out[0..4); returns the byte count (1-4). */
+size_t bg_utf8_put(char out[4], uint32_t cp);
+
 /** SHA-256 of p[0..n) as 64 lowercase hex digits and a NUL into out[65]. */
 void bg_sha256_hex(const void *p, size_t n, char out[65]);
 
