@@ -48,6 +48,7 @@ struct bg_records {
     item_t *q;
     size_t qhead, qlen;
     bool stopping, reopen_req;
+    bool sleeping;          /* under mu: the writer waits on nonempty (only then is a signal needed) */
 
     /* shared, atomics (read by any thread) */
     atomic_bool healthy;
@@ -489,8 +490,20 @@ static void *writer_main(void *arg)
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000;
             }
-            if (pthread_cond_timedwait(&w->nonempty, &w->mu, &ts) == ETIMEDOUT)
+            w->sleeping = true;
+            int rc = pthread_cond_timedwait(&w->nonempty, &w->mu, &ts);
+            w->sleeping = false;
+            if (rc == ETIMEDOUT)
                 break;
+            if (w->qlen && w->qlen < BATCH_MAX / 4 && w->fsync_mode != BG_FSYNC_ALWAYS && !w->stopping) {
+                /* Woken by the first record of a burst: let a few more arrive so that one write(2)
+                 * carries many (the workers do not wake us again meanwhile). Not under `always`,
+                 * where an answer waits for its record. */
+                pthread_mutex_unlock(&w->mu);
+                struct timespec nap = {0, 1000000};
+                nanosleep(&nap, NULL);
+                pthread_mutex_lock(&w->mu);
+            }
         }
         size_t k = w->qlen < BATCH_MAX ? w->qlen : BATCH_MAX;
         for (size_t i = 0; i < k; i++) {
@@ -660,7 +673,10 @@ int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *
     w->q[(w->qhead + w->qlen) % QUEUE_CAP] = (item_t){b.data, b.len, done, arg};
     w->qlen++;
     atomic_store_explicit(&w->depth, w->qlen, memory_order_relaxed);
-    pthread_cond_signal(&w->nonempty);
+    /* A busy writer finds the record when it looks at the queue again (under the same lock):
+     * only a sleeping one needs waking, which saves a futex wake per record under load. */
+    if (w->sleeping)
+        pthread_cond_signal(&w->nonempty);
     pthread_mutex_unlock(&w->mu);
     return 0;
 }
