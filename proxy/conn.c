@@ -48,6 +48,7 @@ struct bg_conn {
     uint64_t body_deadline; /* uv_now by which the body part held before the decision must be in */
     bool resp_chunked_out;
     bool resp_has_body;
+    bg_buf_t head_out;    /* a response head held to go out with the first body bytes (one write) */
     int caller_bucket;    /* index into server->caller_conns, -1 when not counted */
     bg_h2_t *h2;          /* non-NULL: this connection speaks HTTP/2 (ALPN h2 or the h2c preface) */
 };
@@ -60,6 +61,7 @@ static const bg_downstream_t h1_downstream;
 static void conn_free(bg_conn_t *c)
 {
     bg_buf_dispose_secure(&c->in);
+    bg_buf_dispose(&c->head_out);
     free(c);
 }
 
@@ -181,47 +183,69 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
     bg_conn_t *c = ex->down_ctx;
     if (!c->req_body_done || c->w->draining)
         c->close_after = true; /* the rest of the request is still on the wire, or we stop */
-    bg_buf_t b;
-    bg_buf_init(&b);
-    bg_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, bg_h1_reason(status));
+    bg_buf_t *b = &c->head_out;
+    bg_buf_reset(b);
+    char line[64];
+    int ll = snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
+    bg_buf_append(b, line, (size_t)ll);
+    bg_buf_puts(b, bg_h1_reason(status));
+    bg_buf_append(b, "\r\n", 2);
     for (size_t i = 0; i < n; i++) {
-        bg_buf_append(&b, h[i].name, h[i].name_len);
-        bg_buf_puts(&b, ": ");
-        bg_buf_append(&b, h[i].value, h[i].value_len);
-        bg_buf_puts(&b, "\r\n");
+        bg_buf_reserve(b, h[i].name_len + h[i].value_len + 4);
+        bg_buf_append(b, h[i].name, h[i].name_len);
+        bg_buf_append(b, ": ", 2);
+        bg_buf_append(b, h[i].value, h[i].value_len);
+        bg_buf_append(b, "\r\n", 2);
     }
     c->resp_chunked_out = false;
     c->resp_has_body = !bodiless;
     if (!bodiless) {
-        if (body_len >= 0)
-            bg_buf_printf(&b, "Content-Length: %lld\r\n", (long long)body_len);
-        else if (ex->req.minor_version >= 1)
-            c->resp_chunked_out = true, bg_buf_puts(&b, "Transfer-Encoding: chunked\r\n");
+        if (body_len >= 0) {
+            ll = snprintf(line, sizeof line, "Content-Length: %lld\r\n", (long long)body_len);
+            bg_buf_append(b, line, (size_t)ll);
+        } else if (ex->req.minor_version >= 1) {
+            c->resp_chunked_out = true, bg_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+        }
         else
             c->close_after = true; /* HTTP/1.0: the close delimits the body */
     }
     if (c->close_after)
-        bg_buf_puts(&b, "Connection: close\r\n");
-    bg_buf_puts(&b, "\r\n");
-    bg_stream_write(&c->stream, b.data, b.len);
-    ex->bytes_out += b.len;
-    bg_buf_dispose(&b);
+        bg_buf_puts(b, "Connection: close\r\n");
+    bg_buf_append(b, "\r\n", 2);
+    ex->bytes_out += b->len;
+    /* Held until the first body bytes or the end: head and body leave in one write. */
 }
+
+static void flush_head(bg_conn_t *c)
+{
+    if (c->head_out.len) {
+        bg_stream_write(&c->stream, c->head_out.data, c->head_out.len);
+        bg_buf_reset(&c->head_out);
+    }
+}
+
+static void dn_flush(bg_exchange_t *ex) { flush_head(ex->down_ctx); }
 
 static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
 {
     bg_conn_t *c = ex->down_ctx;
     if (!c->resp_has_body || n == 0)
         return;
+    uv_buf_t bufs[4];
+    size_t nb = 0;
+    char hdr[24];
+    if (c->head_out.len)
+        bufs[nb++] = uv_buf_init(c->head_out.data, (unsigned)c->head_out.len);
     if (c->resp_chunked_out) {
-        char hdr[24];
         int hl = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
-        uv_buf_t bufs[3] = {uv_buf_init(hdr, (unsigned)hl), uv_buf_init((char *)p, (unsigned)n),
-                            uv_buf_init("\r\n", 2)};
-        bg_stream_writev(&c->stream, bufs, 3);
+        bufs[nb++] = uv_buf_init(hdr, (unsigned)hl);
+        bufs[nb++] = uv_buf_init((char *)p, (unsigned)n);
+        bufs[nb++] = uv_buf_init("\r\n", 2);
     } else {
-        bg_stream_write(&c->stream, p, n);
+        bufs[nb++] = uv_buf_init((char *)p, (unsigned)n);
     }
+    bg_stream_writev(&c->stream, bufs, nb);
+    bg_buf_reset(&c->head_out);
     /* A client that stops reading its answer gets idle_timeout to start again. */
     if (c->stream.write_pending > (1u << 20) && !uv_is_active((uv_handle_t *)&c->timer))
         arm_idle(c);
@@ -231,7 +255,8 @@ static void dn_end(bg_exchange_t *ex)
 {
     bg_conn_t *c = ex->down_ctx;
     if (c->resp_chunked_out)
-        bg_stream_write(&c->stream, "0\r\n\r\n", 5);
+        bg_buf_append(&c->head_out, "0\r\n\r\n", 5);
+    flush_head(c);
     c->resp_chunked_out = false;
     if (!c->req_body_done)
         c->close_after = true;
@@ -252,12 +277,17 @@ static void dn_end(bg_exchange_t *ex)
 static void dn_abort(bg_exchange_t *ex)
 {
     bg_conn_t *c = ex->down_ctx;
+    bg_buf_reset(&c->head_out); /* a broken answer: nothing more goes out */
     c->ex = NULL;
     bg_exchange_cancel(ex);
     conn_close(c);
 }
 
-static size_t dn_pending(bg_exchange_t *ex) { return ((bg_conn_t *)ex->down_ctx)->stream.write_pending; }
+static size_t dn_pending(bg_exchange_t *ex)
+{
+    bg_conn_t *c = ex->down_ctx;
+    return c->stream.write_pending + c->head_out.len;
+}
 
 static void dn_pause(bg_exchange_t *ex)
 {
@@ -280,6 +310,7 @@ static const bg_downstream_t h1_downstream = {
     .body = dn_body,
     .end = dn_end,
     .abort = dn_abort,
+    .flush = dn_flush,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,

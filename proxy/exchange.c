@@ -1249,6 +1249,9 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
     bg_buf_init(&ex->rin);
     rest.len -= (size_t)r;
     memmove(rest.data, rest.data + r, rest.len);
+    if (!rest.len && ex->resp_started && !ex->head_held && !ex->resp_reveal && ex->resp_framing != RF_NONE &&
+        ex->down->flush)
+        ex->down->flush(ex); /* the body comes in a later read: the head goes out now */
     if (ex->state == BG_EX_FORWARD && relay_body(ex, rest.data, rest.len, &extra))
         complete(ex, extra);
     bg_buf_dispose(&rest);

@@ -36,6 +36,9 @@ typedef struct {
     void (*abort)(bg_exchange_t *ex);
     /** Bytes queued towards the client (for back-pressure). */
     size_t (*pending)(bg_exchange_t *ex);
+    /** Optional (may be NULL): push out anything the codec held back to coalesce writes (a
+     *  response head waiting for its first body bytes). Called when a vendor read is done. */
+    void (*flush)(bg_exchange_t *ex);
     /** Stop / restart delivering request body bytes. */
     void (*pause_request)(bg_exchange_t *ex);
     void (*resume_request)(bg_exchange_t *ex);
