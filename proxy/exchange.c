@@ -135,6 +135,7 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
     ex->ndests = naddrs;
     ex->chosen = -1;
     bg_policy_input_t in = {
+        .no_trail = ex->w != NULL, /* only `explain` (no worker) prints the rules that fired */
         .categories = ex->cls_ready ? ex->cls.categories : 0,
         .unscannable = ex->cls_ready && ex->cls.unscannable,
         .unscannable_reason = ex->cls_ready ? ex->cls.unscannable_reason : NULL,

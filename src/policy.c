@@ -24,7 +24,7 @@
 static void trail(bg_decision_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void trail(bg_decision_t *d, const char *fmt, ...)
 {
-    if (d->ntrail >= BG_POLICY_TRAIL_MAX)
+    if (d->no_trail || d->ntrail >= BG_POLICY_TRAIL_MAX)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -147,6 +147,7 @@ void bg_policy_decide(const bg_config_t *cfg, const bg_vendor_t *v, const bg_pol
 {
     bg_decision_t *d = out;
     memset(d, 0, sizeof *d);
+    d->no_trail = in && in->no_trail;
     char cats[72], date1[11], date2[11]; /* 23 + 72 < sizeof reason: the list is never cut by the reason */
 
     if (!cfg || !v || !in) {

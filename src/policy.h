@@ -24,6 +24,7 @@ typedef struct {
     const char *unscannable_reason; /* e.g. "too_large", "malformed_json" */
     const char *error;            /* non-NULL: something failed before the decision (e.g. "lookup_failed",
                                      "records_unavailable"): block with this reason */
+    bool no_trail;                /* skip writing trail[] (the data plane; `explain` wants it) */
 } bg_policy_input_t;
 
 #define BG_POLICY_TRAIL_MAX 12
@@ -48,6 +49,7 @@ typedef struct {
                                      whole (JWE). */
     char trail[BG_POLICY_TRAIL_MAX][BG_POLICY_TRAIL_LEN]; /* the rules that fired, in order, for `explain` */
     int ntrail;
+    bool no_trail;                /* copied from the input */
 } bg_decision_t;
 
 /** Decide what to do with one request (rules of issue 6, see policy.c for the order). cfg, v and in

@@ -429,6 +429,18 @@ static void test_trail_and_seal(void)
     CHECK(saw_scc);
     CHECK(strstr(d.trail[d.ntrail - 1], "encrypt") != NULL);
 
+    /* The data plane asks for no trail: the same decision, no text. */
+    bg_decision_t q;
+    in.no_trail = true;
+    bg_policy_decide(&cfg, &v, &in, day(2026, 11, 29), &q);
+    CHECK_INT(q.decision, d.decision);
+    CHECK_INT(q.action, d.action);
+    CHECK_INT(q.mechanism, d.mechanism);
+    CHECK_STR(q.reason, d.reason);
+    CHECK_INT(q.seal_categories, d.seal_categories);
+    CHECK_INT(q.ntrail, 0);
+    in.no_trail = false;
+
     /* no basis: every category found is sealed */
     v.has_scc = false;
     bg_policy_decide(&cfg, &v, &in, day(2026, 11, 29), &d);
