@@ -1219,6 +1219,10 @@ static void parse_classification(ctx_t *c, const bg_ynode_t *n)
                 ERR(c, v->pos, "classification.detectors: expected 'all' or a list of detector names, got %s",
                     kind_desc(c, v));
         } else if (want(c, v, BG_YNODE_SEQ, "classification.detectors")) {
+            if (v->n == 0)
+                /* No detector means no personal data is ever found: every transfer would pass. */
+                ERR(c, v->pos, "classification.detectors: an empty list would find no personal data at all; "
+                               "list at least one detector, or use all");
             cfg->classification.all = false;
             cfg->classification.detectors = xcalloc(v->n, sizeof(char *));
             for (size_t i = 0; i < v->n; i++) {

@@ -634,6 +634,22 @@ static void test_default_config(void)
     bg_config_release(c);
 }
 
+static void test_empty_detector_list_refused(void)
+{
+    const char *yaml = "jurisdiction: EEA\n"
+                       "listen: [{address: \"127.0.0.1:8080\"}]\n"
+                       "geoip: {database: config/geoip/dbip-country-lite.mmdb}\n"
+                       "classification: {detectors: []}\n"
+                       "vendors: []\n";
+    bg_config_t *cfg = NULL;
+    bg_diag_t d;
+    bg_diag_init(&d);
+    CHECK_INT(bg_config_load_buffer("e.yaml", yaml, strlen(yaml), 0, &cfg, &d), -1);
+    CHECK(d.nerrors >= 1 && strstr(d.errors[0], "e.yaml:4:29: classification.detectors: an empty list") != NULL);
+    bg_config_release(cfg);
+    bg_diag_dispose(&d);
+}
+
 static void test_upstream_http2_refused(void)
 {
     const char *yaml = "jurisdiction: EEA\n"
@@ -1320,6 +1336,7 @@ int main(void)
     RUN(test_default_config);
     RUN(test_full_fields);
     RUN(test_upstream_http2_refused);
+    RUN(test_empty_detector_list_refused);
     RUN(test_admin_off_and_port_default);
     RUN(test_err_yaml);
     RUN(test_err_bounds);
