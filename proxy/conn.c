@@ -50,6 +50,8 @@ struct bg_conn {
     bool resp_has_body;
     bg_buf_t head_out;    /* a response head held to go out with the first body bytes (one write) */
     int caller_bucket;    /* index into server->caller_conns, -1 when not counted */
+    int lslot;            /* the listener's limits slot, -1 none */
+    bool lslot_counted;   /* counted in the slot's open connections */
     bg_h2_t *h2;          /* non-NULL: this connection speaks HTTP/2 (ALPN h2 or the h2c preface) */
 };
 
@@ -96,6 +98,8 @@ static void conn_close(bg_conn_t *c)
     bg_metrics_conn(w->server->metrics, w->id, -1);
     if (c->caller_bucket >= 0)
         atomic_fetch_sub_explicit(&w->server->caller_conns[c->caller_bucket], 1, memory_order_relaxed);
+    if (c->lslot_counted)
+        atomic_fetch_sub_explicit(&w->server->lslots[c->lslot].conns, 1, memory_order_relaxed);
     if (c->ex) {
         bg_exchange_t *ex = c->ex;
         c->ex = NULL;
@@ -351,6 +355,7 @@ static void start_request(bg_conn_t *c, size_t head_len)
     snprintf(ex->client_ip, sizeof ex->client_ip, "%s", c->client_ip);
     ex->client_tls = c->tls;
     ex->listener = c->li;
+    ex->lslot = c->lslot;
     ex->head = malloc(head_len);
     if (!ex->head)
         abort();
@@ -521,7 +526,7 @@ static void h2_feed(bg_conn_t *c, const char *p, size_t n)
 
 static bool h2_start(bg_conn_t *c)
 {
-    c->h2 = bg_h2_create(c->w, &c->stream, c->subject[0] ? c->subject : c->peer, c->client_ip, c->tls);
+    c->h2 = bg_h2_create(c->w, &c->stream, c->subject[0] ? c->subject : c->peer, c->client_ip, c->tls, c->li, c->lslot);
     if (!c->h2) {
         conn_close(c);
         return false;
@@ -640,7 +645,7 @@ static const bg_stream_callbacks_t conn_callbacks = {
     .on_closed = stream_closed,
 };
 
-void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li)
+void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li, int slot)
 {
     const bg_config_t *cfg = w->rt->cfg;
     bg_conn_t *c = calloc(1, sizeof *c);
@@ -654,6 +659,7 @@ void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li)
     c->timer.data = c;
     c->open_handles = 2;
     c->caller_bucket = -1;
+    c->lslot = slot;
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -677,16 +683,25 @@ void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li)
             snprintf(c->peer, sizeof c->peer, "[%s]:%u", c->client_ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
         }
     }
+    uint32_t lmax = li >= 0 && (size_t)li < cfg->nlisten ? cfg->listen[li].max_connections : 0;
+    if (lmax && slot >= 0) {
+        /* Counted across the workers in the listener's slot, so the bound is exact. */
+        c->lslot_counted = true;
+        if (atomic_fetch_add_explicit(&w->server->lslots[slot].conns, 1, memory_order_relaxed) >= lmax) {
+            bg_log_debug("listener connection limit", "peer", c->peer);
+            bg_metrics_limited(w->server->metrics, w->id, "listener", "connections");
+            conn_close(c);
+            return;
+        }
+    }
     if (cfg->limits.max_connections_per_caller) {
         /* One counter per hashed address, shared by the workers (SO_REUSEPORT spreads a caller's
          * connections over them); a collision can only make the limit stricter. */
-        uint32_t hsh = 2166136261u;
-        for (const char *p = c->client_ip; *p; p++)
-            hsh = (hsh ^ (uint8_t)*p) * 16777619u;
-        c->caller_bucket = (int)(hsh % BG_CALLER_BUCKETS);
+        c->caller_bucket = bg_server_caller_bucket(c->client_ip);
         unsigned n = atomic_fetch_add_explicit(&w->server->caller_conns[c->caller_bucket], 1, memory_order_relaxed);
         if (n >= cfg->limits.max_connections_per_caller) {
             bg_log_debug("per-caller connection limit", "peer", c->peer);
+            bg_metrics_limited(w->server->metrics, w->id, "caller", "connections");
             conn_close(c);
             return;
         }

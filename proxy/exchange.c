@@ -26,6 +26,7 @@ bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const ch
     ex->down_ctx = down_ctx;
     ex->vendor_index = -1;
     ex->listener = -1;
+    ex->lslot = -1;
     ex->chosen = -1;
     ex->start_ms = bg_now_ms();
     ex->start_hr = uv_hrtime();
@@ -470,10 +471,45 @@ static void respond_problem(bg_exchange_t *ex, int status, const char *type, con
     bg_buf_dispose(&b);
 }
 
+/* Request-rate limits of the listener and of the caller (shared by the workers): 429 with
+ * Retry-After when over. Checked before anything is routed or classified, so a flood costs
+ * little; nothing was sent anywhere, so, like a 403, no transfer record. */
+static bool rate_limited(bg_exchange_t *ex)
+{
+    const bg_config_t *cfg = ex->rt->cfg;
+    const bg_listen_t *l = ex->listener >= 0 && (size_t)ex->listener < cfg->nlisten ? &cfg->listen[ex->listener] : NULL;
+    uint32_t crate = cfg->limits.requests_per_second_per_caller;
+    if (!ex->w || ((!l || !l->requests_per_second || ex->lslot < 0) && !crate))
+        return false;
+    bg_server_t *s = ex->w->server;
+    uint64_t now = uv_hrtime(), wait = 0;
+    const char *scope = NULL;
+    if (l && l->requests_per_second && ex->lslot >= 0 &&
+        (wait = bg_ratelimit_take(&s->lslots[ex->lslot].rate, now, l->requests_per_second, l->request_burst)))
+        scope = "listener";
+    else if (crate && (wait = bg_ratelimit_take(&s->caller_rate[bg_server_caller_bucket(ex->client_ip)], now, crate,
+                                                cfg->limits.request_burst_per_caller)))
+        scope = "caller";
+    if (!scope)
+        return false;
+    bg_metrics_limited(s->metrics, ex->w->id, scope, "requests");
+    snprintf(ex->retry_after, sizeof ex->retry_after, "%llu", (unsigned long long)((wait + 999999999ull) / 1000000000ull));
+    bg_header_t h[2] = {{"Cache-Control", 13, "no-store", 8},
+                        {"Retry-After", 11, ex->retry_after, strlen(ex->retry_after)}};
+    char body[200];
+    int n = snprintf(body, sizeof body,
+                     "{\"type\":\"https://bordergate.dev/problems/rate-limited\",\"title\":\"Too many requests\","
+                     "\"status\":429,\"limit\":\"%s\"}", scope);
+    respond(ex, 429, "application/problem+json", body, (size_t)n, h, 2);
+    return true;
+}
+
 void bg_exchange_start(bg_exchange_t *ex)
 {
     bg_h1_request_t *req = &ex->req;
     ex->state = BG_EX_BODY;
+    if (rate_limited(ex))
+        return;
     if (bg_span_ieq(req->method, req->method_len, "CONNECT")) {
         respond_problem(ex, 405, "method-not-allowed", "CONNECT is not supported", NULL, NULL);
         return;

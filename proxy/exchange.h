@@ -71,6 +71,8 @@ struct bg_exchange {
     char client_ip[48];          /* for X-Forwarded-For */
     bool client_tls;             /* for X-Forwarded-Proto */
     int listener;                /* index into cfg->listen, -1 unknown */
+    int lslot;                   /* the listener's limits slot (server.h), -1 none */
+    char retry_after[16];        /* a 429's Retry-After value */
 
     /* Request, filled by the codec before bg_exchange_start. */
     char *head;                  /* owned copy of the bytes req points into (may be NULL) */

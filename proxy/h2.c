@@ -79,6 +79,7 @@ struct bg_h2 {
     char caller[288];
     char client_ip[48];
     bool tls;
+    int li, lslot;          /* the listener (cfg->listen index, limits slot) */
     int depth;              /* inside nghttp2 (recv or send) */
     bool want_flush;
     bool dead;              /* fatal session error or flood: stop talking */
@@ -250,6 +251,8 @@ static void stream_start(h2_stream_t *st)
     st->ex = ex;
     snprintf(ex->client_ip, sizeof ex->client_ip, "%s", s->client_ip);
     ex->client_tls = s->tls;
+    ex->listener = s->li;
+    ex->lslot = s->lslot;
     ex->head_len = st->hb.len;
     ex->head = malloc(ex->head_len ? ex->head_len : 1);
     if (!ex->head)
@@ -751,7 +754,8 @@ static const bg_downstream_t h2_downstream = {
 
 static void free_cb(uv_handle_t *h) { free(h->data); }
 
-bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, const char *client_ip, bool tls)
+bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, const char *client_ip, bool tls,
+                      int li, int lslot)
 {
     bg_h2_t *s = calloc(1, sizeof *s);
     nghttp2_session_callbacks *cbs = NULL;
@@ -761,6 +765,8 @@ bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, c
     s->w = w;
     s->stream = stream;
     s->tls = tls;
+    s->li = li;
+    s->lslot = lslot;
     snprintf(s->caller, sizeof s->caller, "%s", caller);
     snprintf(s->client_ip, sizeof s->client_ip, "%s", client_ip);
     s->window_start = uv_now(&w->loop);

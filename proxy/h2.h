@@ -21,9 +21,11 @@ typedef struct bg_h2 bg_h2_t;
 #define BG_H2_PREFACE_LEN 24
 
 /** Start a server session on `stream` (owned by the caller's connection; writes go to it) and
- *  queue the server SETTINGS. caller/client_ip/tls describe the client for the exchanges.
+ *  queue the server SETTINGS. caller/client_ip/tls describe the client for the exchanges; li
+ *  and lslot the listener it came in on (cfg->listen index and limits slot, -1 unknown).
  *  Returns NULL on failure (the caller closes the connection). */
-bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, const char *client_ip, bool tls);
+bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, const char *client_ip, bool tls,
+                      int li, int lslot);
 /** Bytes from the client. Returns 0, or negative when the connection must be closed (protocol
  *  error, flood): GOAWAY has been queued when possible. */
 int bg_h2_feed(bg_h2_t *s, const char *p, size_t n);

@@ -52,6 +52,56 @@ bool bg_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_s
     return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 }
 
+void bg_server_assign_slots(bg_server_t *s, const bg_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        const bg_listen_t *l = &cfg->listen[i];
+        int k = bg_server_slot(s, &l->address.addr);
+        if (k < 0) {
+            size_t n = atomic_load(&s->nlslots);
+            if (n == BG_LISTEN_SLOTS) {
+                /* Only after hundreds of distinct addresses over the process's life. */
+                bg_log_warn("too many listen addresses: this one's limits are not enforced", "address",
+                            l->address.text);
+                continue;
+            }
+            s->lslots[n].addr = l->address.addr;
+            atomic_store(&s->nlslots, n + 1); /* publishes the address (seq_cst) */
+            k = (int)n;
+        }
+        bg_listen_slot_t *sl = &s->lslots[k];
+        if (sl->rps != l->requests_per_second || sl->burst != l->request_burst) {
+            atomic_store(&sl->rate, 0);
+            sl->rps = l->requests_per_second;
+            sl->burst = l->request_burst;
+        }
+    }
+    if (s->caller_rps != cfg->limits.requests_per_second_per_caller ||
+        s->caller_burst != cfg->limits.request_burst_per_caller) {
+        for (size_t i = 0; i < BG_CALLER_BUCKETS; i++)
+            atomic_store_explicit(&s->caller_rate[i], 0, memory_order_relaxed);
+        s->caller_rps = cfg->limits.requests_per_second_per_caller;
+        s->caller_burst = cfg->limits.request_burst_per_caller;
+    }
+}
+
+int bg_server_slot(bg_server_t *s, const struct sockaddr_storage *addr)
+{
+    size_t n = atomic_load(&s->nlslots);
+    for (size_t i = 0; i < n; i++)
+        if (bg_sockaddr_equal(&s->lslots[i].addr, addr))
+            return (int)i;
+    return -1;
+}
+
+int bg_server_caller_bucket(const char *client_ip)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = client_ip; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return (int)(h % BG_CALLER_BUCKETS);
+}
+
 static void log_diag(const bg_diag_t *d)
 {
     for (size_t i = 0; i < d->nwarnings; i++)
@@ -115,6 +165,7 @@ int bg_server_reload(bg_server_t *s)
             }
         }
     }
+    bg_server_assign_slots(s, ncfg);
     /* Per worker, the fds for each listener index. */
     int *mine = malloc((nl + 1) * sizeof *mine);
     if (!mine)
@@ -195,8 +246,11 @@ int bg_server_run(const char *config_path)
     }
     s->metrics = bg_metrics_create(s->nworkers);
     s->caller_conns = calloc(BG_CALLER_BUCKETS, sizeof *s->caller_conns);
-    if (!s->caller_conns)
+    s->caller_rate = calloc(BG_CALLER_BUCKETS, sizeof *s->caller_rate);
+    s->lslots = calloc(BG_LISTEN_SLOTS, sizeof *s->lslots);
+    if (!s->caller_conns || !s->caller_rate || !s->lslots)
         abort();
+    bg_server_assign_slots(s, cfg);
     s->workers = calloc(s->nworkers, sizeof *s->workers);
     size_t nl = cfg->nlisten;
     fds = calloc(s->nworkers * (nl ? nl : 1), sizeof *fds);
@@ -303,6 +357,8 @@ out:
     }
     bg_metrics_destroy(s->metrics);
     free(s->caller_conns);
+    free(s->caller_rate);
+    free(s->lslots);
     free(s->workers);
     bg_runtime_release(s->rt);
     if (rc == 0)

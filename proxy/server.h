@@ -13,6 +13,7 @@
 #include "config.h"
 #include "geo.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "records.h"
 #include "seal.h"
 
@@ -96,9 +97,32 @@ struct bg_server {
     char *config_path;
     atomic_uint_least64_t generation;
     atomic_uint *caller_conns;  /* open connections per hashed client address (all workers) */
+    bg_ratelimit_t *caller_rate;/* request-rate limiter per hashed client address (all workers) */
+    struct bg_listen_slot *lslots; /* per listen address ever configured: limits shared by the workers */
+    atomic_size_t nlslots;      /* slots [0, nlslots) are filled; written by the main thread only */
+    uint32_t caller_rps, caller_burst; /* main thread: what caller_rate was counted for */
 };
 
 #define BG_CALLER_BUCKETS 4096
+#define BG_LISTEN_SLOTS 256
+
+/* The shared state of one listen address, kept across reloads (connections accepted before a
+ * reload still count against the listener after it). */
+typedef struct bg_listen_slot {
+    struct sockaddr_storage addr; /* written once, before nlslots covers the slot */
+    atomic_uint conns;            /* open client connections (all workers) */
+    bg_ratelimit_t rate;          /* request-rate limiter (all workers) */
+    uint32_t rps, burst;          /* main thread: what `rate` was counted for */
+} bg_listen_slot_t;
+
+/** Main thread, before any worker sees cfg: give every listener of cfg a slot, and start afresh
+ *  the rate limiters whose rate or burst cfg changes (their state is counted in the old rate's
+ *  intervals). */
+void bg_server_assign_slots(bg_server_t *s, const bg_config_t *cfg);
+/** The slot of a listen address, or -1 (no slot: its limits are not enforced). Any thread. */
+int bg_server_slot(bg_server_t *s, const struct sockaddr_storage *addr);
+/** The caller bucket (index into caller_conns and caller_rate) of a client address text. */
+int bg_server_caller_bucket(const char *client_ip);
 
 /** Whether two listen addresses are the same socket address. */
 bool bg_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
@@ -123,8 +147,9 @@ int bg_worker_start(bg_worker_t *w);
 void bg_worker_publish(bg_worker_t *w, bg_runtime_t *rt, const int *fds, size_t nfds);
 void bg_worker_stop(bg_worker_t *w);                      /* main thread: drain and stop */
 
-/* conn.c: a client connection accepted on listener `li`. */
-void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li);
+/* conn.c: a client connection accepted on listener `li` (cfg->listen index) with limits slot
+ * `slot` (-1: none). */
+void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li, int slot);
 void bg_conn_drain(bg_conn_t *c); /* finish the current exchange, then close */
 void bg_conn_force_close(bg_conn_t *c);
 bg_conn_t *bg_conn_next(bg_conn_t *c);

@@ -18,6 +18,7 @@
 typedef struct bg_listener {
     uv_tcp_t tcp;
     int index;                     /* cfg->listen index */
+    int slot;                      /* the server's limits slot for this address, -1 none */
     struct sockaddr_storage addr;  /* what it is bound to (identity across reloads) */
     bool seen;                     /* scratch: matched while applying a reload */
     struct bg_listener *next;
@@ -36,7 +37,7 @@ static void listener_cb(uv_stream_t *server, int status)
     if (status < 0)
         return;
     bg_listener_t *l = server->data;
-    bg_conn_accept(w, server, l->index);
+    bg_conn_accept(w, server, l->index, l->slot);
 }
 
 static void listener_closed(uv_handle_t *h) { free(h->data); }
@@ -48,6 +49,7 @@ static int listener_open(bg_worker_t *w, int fd, int index, const struct sockadd
         abort();
     l->index = index;
     l->addr = *addr;
+    l->slot = bg_server_slot(w->server, addr);
     uv_tcp_init(&w->loop, &l->tcp);
     l->tcp.data = l;
     int r = uv_tcp_open(&l->tcp, fd);

@@ -1023,7 +1023,8 @@ done:
 
 static void parse_listen(ctx_t *c, const bg_ynode_t *n)
 {
-    static const char *const keys[] = {"address", "tls", "vendor", NULL};
+    static const char *const keys[] = {"address", "tls", "vendor", "max_connections", "requests_per_second",
+                                       "request_burst", NULL};
     static const char *const tls_keys[] = {"certificate", "key", "client_ca", NULL};
     bg_config_t *cfg = c->cfg;
     if (!want(c, n, BG_YNODE_SEQ, "listen"))
@@ -1051,6 +1052,16 @@ static void parse_listen(ctx_t *c, const bg_ynode_t *n)
         l->vendor_index = -1;
         if ((v = mget(it, "vendor")) && get_str(c, v, "listener vendor", &l->vendor))
             l->vendor_pos = v->pos;
+        uint64_t u;
+        if ((v = mget(it, "max_connections")) && get_uint(c, v, "listener max_connections", 0, 10000000, &u))
+            l->max_connections = (uint32_t)u;
+        if ((v = mget(it, "requests_per_second")) &&
+            get_uint(c, v, "listener requests_per_second", 0, 100000000, &u))
+            l->requests_per_second = (uint32_t)u;
+        if ((v = mget(it, "request_burst")) && get_uint(c, v, "listener request_burst", 1, 100000000, &u))
+            l->request_burst = (uint32_t)u;
+        if (!l->request_burst)
+            l->request_burst = l->requests_per_second;
         for (size_t j = 0; addr_ok && j < cfg->nlisten; j++)
             if (same_sockaddr(&cfg->listen[j].address, &l->address)) {
                 ERR(c, a->pos, "listen address %s is already used by the listener at line %d", qn(c, a),
@@ -1110,7 +1121,7 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
         "max_body_scan", "max_body", "oversize_body", "header_timeout", "idle_timeout", "body_timeout",
         "upstream_connect_timeout",
         "upstream_timeout", "drain_timeout", "max_connections", "max_connections_per_caller", "max_header_size",
-        "max_headers", "max_uri", "max_inflate", NULL};
+        "max_headers", "max_uri", "max_inflate", "requests_per_second_per_caller", "request_burst_per_caller", NULL};
     static const char *const oversize[] = {"block", "personal", NULL};
     bg_config_t *cfg = c->cfg;
     const bg_ynode_t *v;
@@ -1146,6 +1157,14 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
     if ((v = mget(n, "max_connections_per_caller")) &&
         get_uint(c, v, "limits.max_connections_per_caller", 0, 10000000, &u))
         cfg->limits.max_connections_per_caller = (uint32_t)u;
+    if ((v = mget(n, "requests_per_second_per_caller")) &&
+        get_uint(c, v, "limits.requests_per_second_per_caller", 0, 100000000, &u))
+        cfg->limits.requests_per_second_per_caller = (uint32_t)u;
+    if ((v = mget(n, "request_burst_per_caller")) &&
+        get_uint(c, v, "limits.request_burst_per_caller", 1, 100000000, &u))
+        cfg->limits.request_burst_per_caller = (uint32_t)u;
+    if (!cfg->limits.request_burst_per_caller)
+        cfg->limits.request_burst_per_caller = cfg->limits.requests_per_second_per_caller;
     if ((v = mget(n, "max_header_size")) && get_size(c, v, "limits.max_header_size", 1024, 16u << 20, &u))
         cfg->limits.max_header_size = (uint32_t)u;
     if ((v = mget(n, "max_headers")) && get_uint(c, v, "limits.max_headers", 1, 100000, &u))

@@ -74,6 +74,9 @@ typedef struct {
     char *vendor;    /* `vendor:` the vendor for requests that carry no Host (HTTP/1.0), NULL: none */
     int vendor_index; /* resolved index into vendors, -1 when none */
     bg_pos_t vendor_pos;
+    uint32_t max_connections;     /* open client connections on this listener (all workers); 0: no limit */
+    uint32_t requests_per_second; /* requests accepted per second on this listener; 0: no limit */
+    uint32_t request_burst;       /* back-to-back requests allowed above that rate; default: one second's worth */
     bg_pos_t pos;
 } bg_listen_t;
 
@@ -189,6 +192,8 @@ typedef struct bg_config {
         uint64_t drain_timeout_ms;            /* default 30 s */
         uint32_t max_connections;             /* default 10000 */
         uint32_t max_connections_per_caller;  /* per client address; default 0: no limit */
+        uint32_t requests_per_second_per_caller; /* per client address; default 0: no limit (429 beyond) */
+        uint32_t request_burst_per_caller;    /* default: one second's worth */
         uint32_t max_header_size;             /* default 16 KiB (431 beyond) */
         uint32_t max_headers;                 /* default 100 (431 beyond) */
         uint32_t max_uri;                     /* default 8 KiB (414 beyond) */

@@ -17,7 +17,7 @@
 #define LABELS_MAX 1024
 #define VALUE_MAX 128
 
-enum { F_TRANSFERS, F_CATEGORIES, F_BLOCKS, F_FINDINGS, F_UPSTREAM, F__COUNT };
+enum { F_TRANSFERS, F_CATEGORIES, F_BLOCKS, F_FINDINGS, F_UPSTREAM, F_LIMITED, F__COUNT };
 
 static const struct {
     const char *name, *help;
@@ -27,6 +27,7 @@ static const struct {
     {"bordergate_blocks_total", "Blocked transfers by vendor and reason code."},
     {"bordergate_personal_data_findings_total", "Personal-data findings by category and detector."},
     {"bordergate_upstream_errors_total", "Errors talking to vendors, by vendor and kind."},
+    {"bordergate_limited_total", "Connections and requests refused by a limit, by scope and kind."},
 };
 
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -251,6 +252,18 @@ void bg_metrics_upstream_error(bg_metrics_t *m, unsigned w, const char *vendor, 
     put_label(key, &k, "vendor", vendor);
     put_label(key, &k, "kind", kind);
     series_add(m->workers[w], F_UPSTREAM, key, 1);
+}
+
+void bg_metrics_limited(bg_metrics_t *m, unsigned w, const char *scope, const char *kind)
+{
+    if (!m || w >= m->nworkers)
+        return;
+    char key[LABELS_MAX];
+    size_t k = 0;
+    key[0] = 0;
+    put_label(key, &k, "scope", scope);
+    put_label(key, &k, "kind", kind);
+    series_add(m->workers[w], F_LIMITED, key, 1);
 }
 
 void bg_metrics_conn(bg_metrics_t *m, unsigned w, int delta)

@@ -46,6 +46,9 @@ void bg_metrics_categories(bg_metrics_t *m, unsigned w, const char *vendor, uint
 void bg_metrics_block(bg_metrics_t *m, unsigned w, const char *vendor, const char *reason);
 /** bordergate_upstream_errors_total{vendor,kind}; kind is a fixed code ("connect", "tls", ...). */
 void bg_metrics_upstream_error(bg_metrics_t *m, unsigned w, const char *vendor, const char *kind);
+/** A connection or request refused by a limit: bordergate_limited_total{scope,kind}; scope is
+ *  "listener" or "caller", kind "connections" or "requests" (fixed codes). */
+void bg_metrics_limited(bg_metrics_t *m, unsigned w, const char *scope, const char *kind);
 /** Open connections gauge (bordergate_open_connections): delta +1 on accept, -1 on close. */
 void bg_metrics_conn(bg_metrics_t *m, unsigned w, int delta);
 /** In-flight exchanges gauge (bordergate_inflight_exchanges). */

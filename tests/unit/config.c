@@ -669,6 +669,31 @@ static void test_upstream_http2_refused(void)
     bg_diag_dispose(&d);
 }
 
+static void test_limits_per_listener_and_caller(void)
+{
+    bg_config_t *c = EXPECT_OK("jurisdiction: EEA\n"
+                               "regions: @/regions.yaml\n"
+                               "geoip: {database: @/geo.mmdb}\n"
+                               "listen:\n"
+                               "  - {address: 127.0.0.1:8080, max_connections: 100, requests_per_second: 50}\n"
+                               "  - {address: 127.0.0.1:8081, requests_per_second: 5, request_burst: 20}\n"
+                               "  - {address: 127.0.0.1:8082}\n"
+                               "limits: {requests_per_second_per_caller: 7}\n" VENDOR_A);
+    if (!c)
+        return;
+    CHECK_INT(c->listen[0].max_connections, 100);
+    CHECK_INT(c->listen[0].requests_per_second, 50);
+    CHECK_INT(c->listen[0].request_burst, 50); /* one second's worth by default */
+    CHECK_INT(c->listen[1].request_burst, 20);
+    CHECK_INT(c->listen[2].max_connections, 0);
+    CHECK_INT(c->listen[2].requests_per_second, 0);
+    CHECK_INT(c->limits.requests_per_second_per_caller, 7);
+    CHECK_INT(c->limits.request_burst_per_caller, 7);
+    bg_config_release(c);
+    EXPECT_ERR(BASE "limits: {request_burst_per_caller: 0}\n" VENDOR_A, 1,
+               "t.yaml:5:35: limits.request_burst_per_caller: must be between 1 and 100000000");
+}
+
 static void test_full_fields(void)
 {
     bg_config_t *c = EXPECT_OK(
@@ -1325,6 +1350,7 @@ int main(void)
 {
     setup();
     RUN(test_parse_size);
+    RUN(test_limits_per_listener_and_caller);
     RUN(test_parse_duration);
     RUN(test_parse_date);
     RUN(test_parse_cidr);

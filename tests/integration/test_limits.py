@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Connection and request-rate limits per listener and per caller (issue 9): the bound is exact
+across worker threads, a refused request is a 429 problem+json with Retry-After that never
+reaches the vendor, other listeners and other callers are not affected, the limiter refills,
+HTTP/2 streams are counted like HTTP/1.1 requests, and every refusal is in /metrics."""
+import json
+import socket
+import subprocess
+import time
+
+import harness as h
+from harness import test, check, eq
+
+
+def conn_from(src, port):
+    """A raw client connection from source address `src` (another caller on loopback)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(5.0)
+    s.connect(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c = h.Conn.__new__(h.Conn)
+    c.sock, c.buf, c.timeout = s, bytearray(), 5.0
+    h.defer(c.close)
+    return c
+
+
+def burst(c, n, host):
+    """n keep-alive GETs on c, one after the other: the list of responses."""
+    out = []
+    for i in range(n):
+        c.send(h.request("GET", "/echo?i=%d" % i, host))
+        out.append(c.read_response())
+    return out
+
+
+def limited(admin_port, scope, kind):
+    return h.metric(admin_port, "bordergate_limited_total", {"scope": scope, "kind": kind}) or 0
+
+
+@test
+def listener_request_rate_is_exact_across_workers_and_refills():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("rl", ["rl.test"], up.port)], workers=2,
+                           listen=[{"address": None, "requests_per_second": 2, "request_burst": 6},
+                                   {"address": None}])
+    g = h.Gateway(cfg).start()
+    # Three connections land on both workers (SO_REUSEPORT); together they get exactly the burst.
+    conns = [h.Conn(g.port()) for _ in range(3)]
+    got = []
+    for _ in range(4):
+        for c in conns:
+            got += burst(c, 1, "rl.test")
+    statuses = [r.status for r in got]
+    eq(statuses.count(200), 6, "exactly the burst passes: %r" % statuses)
+    eq(statuses.count(429), 6, "the rest is refused: %r" % statuses)
+    eq(up.count(), 6, "a refused request never reaches the vendor")
+    r = next(r for r in got if r.status == 429)
+    eq(r.headers.get("Content-Type"), "application/problem+json")
+    eq(r.headers.get("Cache-Control"), "no-store")
+    ra = int(r.headers.get("Retry-After"))
+    check(1 <= ra <= 1, "Retry-After is the seconds until the next slot (2/s → 1): %r" % ra)
+    body = r.json()
+    eq(body["status"], 429)
+    eq(body["limit"], "listener")
+    # The connection stays usable (a 429 is an answer, not an error).
+    time.sleep(0.6)  # 2/s: one slot back after 0.5 s
+    eq(burst(conns[0], 1, "rl.test")[0].status, 200, "the limiter refills at its rate")
+    eq(burst(conns[0], 1, "rl.test")[0].status, 429, "... and only at its rate")
+    # The other listener has no limit.
+    other = h.Conn(g.port(1))
+    eq([r.status for r in burst(other, 10, "rl.test")], [200] * 10, "the second listener is not limited")
+    eq(limited(g.admin_port, "listener", "requests"), 7)
+    eq(limited(g.admin_port, "caller", "requests"), 0)
+    g.stop()
+
+
+@test
+def caller_request_rate_limits_one_caller_not_the_others():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("cr", ["cr.test"], up.port)], workers=2,
+                           limits={"requests_per_second_per_caller": 1, "request_burst_per_caller": 5})
+    g = h.Gateway(cfg).start()
+    a1, a2 = conn_from("127.0.0.1", g.port()), conn_from("127.0.0.1", g.port())
+    got = burst(a1, 4, "cr.test") + burst(a2, 4, "cr.test")
+    statuses = [r.status for r in got]
+    eq(statuses.count(200), 5, "one caller over two connections gets its burst: %r" % statuses)
+    eq(statuses.count(429), 3, statuses)
+    eq(next(r for r in got if r.status == 429).json()["limit"], "caller")
+    b = conn_from("127.0.0.9", g.port())
+    eq([r.status for r in burst(b, 5, "cr.test")], [200] * 5, "another caller has its own budget")
+    eq(burst(b, 1, "cr.test")[0].status, 429, "... which runs out too")
+    eq(limited(g.admin_port, "caller", "requests"), 4)
+    eq(up.count(), 10)
+    g.stop()
+
+
+@test
+def http2_streams_count_as_requests():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("h2", ["h2.test"], up.port)],
+                           limits={"requests_per_second_per_caller": 1, "request_burst_per_caller": 5})
+    g = h.Gateway(cfg).start()
+    # nghttp speaks h2c by prior knowledge and sends all eight streams on one connection.
+    r = subprocess.run(["nghttp", "-v", "-n", "-H", ":authority: h2.test"] +
+                       ["http://127.0.0.1:%d/echo?s=%d" % (g.port(), i) for i in range(8)],
+                       capture_output=True, text=True, timeout=30)
+    codes = [line.split()[-1] for line in r.stdout.splitlines() if ":status:" in line]
+    eq(len(codes), 8, "an answer on every stream: %r %s" % (codes, r.stderr[-500:]))
+    eq(codes.count("200"), 5, repr(codes))
+    eq(codes.count("429"), 3, repr(codes))
+    eq(up.count(), 5)
+    eq(limited(g.admin_port, "caller", "requests"), 3)
+    g.stop()
+
+
+@test
+def listener_connection_limit_is_exact_across_workers():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("lc", ["lc.test"], up.port)], workers=2,
+                           listen=[{"address": None, "max_connections": 3}, {"address": None}])
+    g = h.Gateway(cfg).start()
+    time.sleep(0.5)  # the readiness probe's connection must be gone before we count
+    held = [h.Conn(g.port()) for _ in range(3)]
+    for c in held:
+        eq(burst(c, 1, "lc.test")[0].status, 200)
+    extra = h.Conn(g.port())
+    check(extra.is_closed(timeout=2.0), "the 4th connection on the listener is closed")
+    other = h.Conn(g.port(1))
+    eq(burst(other, 1, "lc.test")[0].status, 200, "another listener is not affected")
+    held[0].close()
+    time.sleep(0.3)
+    again = h.Conn(g.port())
+    eq(burst(again, 1, "lc.test")[0].status, 200, "a slot freed by a close is usable again")
+    eq(limited(g.admin_port, "listener", "connections"), 1)
+    g.stop()
+
+
+@test
+def limits_survive_a_reload_and_follow_the_new_config():
+    import signal
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("rr", ["rr.test"], up.port)],
+                           listen=[{"address": None, "requests_per_second": 1, "request_burst": 2}])
+    g = h.Gateway(cfg).start()
+    c = h.Conn(g.port())
+    eq([r.status for r in burst(c, 3, "rr.test")], [200, 200, 429])
+    cfg["listen"][0]["request_burst"] = 50
+    cfg["listen"][0]["requests_per_second"] = 50
+    h.write_config(cfg, g.name + ".yaml")
+    mark = g.mark()
+    g.signal(signal.SIGHUP)
+    h.wait_until(lambda: "config reloaded" in g.stderr_since(mark), msg="reload")
+    statuses = [r.status for r in burst(c, 20, "rr.test")]
+    eq(statuses.count(200), 20, "the new, higher limit applies: %r" % statuses)
+    g.stop()
+
+
+@test
+def config_errors_name_the_place():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("ce", ["ce.test"], up.port)],
+                           listen=[{"address": None, "request_burst": 0, "max_connections": -1}],
+                           limits={"requests_per_second_per_caller": "fast"})
+    path = h.write_config(cfg, "bad-limits.yaml")
+    r = h.run([h.BINARY, "check", "-c", path])
+    out = r.stdout + r.stderr
+    check(r.returncode != 0, "check fails: %s" % out)
+    for what in ("listener request_burst", "listener max_connections", "limits.requests_per_second_per_caller"):
+        check(any(what in line and line.startswith(path + ":") for line in out.splitlines()),
+              "an error with FILE:LINE:COL names %s:\n%s" % (what, out))
+
+
+if __name__ == "__main__":
+    h.main()
