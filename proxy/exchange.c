@@ -588,6 +588,20 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
     }
 }
 
+void bg_exchange_scan_cut(bg_exchange_t *ex)
+{
+    if (ex->state != BG_EX_BODY || ex->body_over_scan || ex->body_done)
+        return;
+    ex->body_over_scan = true;
+    ex->down->pause_request(ex);
+    decide(ex);
+}
+
+size_t bg_exchange_held(const bg_exchange_t *ex)
+{
+    return ex->state == BG_EX_BODY ? ex->body.len + ex->pending.len : 0;
+}
+
 void bg_exchange_timeout(bg_exchange_t *ex)
 {
     if (ex->state == BG_EX_BODY)

@@ -142,6 +142,12 @@ void bg_exchange_body_end(bg_exchange_t *ex);
 /** The codec's body deadline passed: if the exchange still waits for the body it holds for the
  *  decision, answer 408 (recorded); otherwise nothing. */
 void bg_exchange_timeout(bg_exchange_t *ex);
+/** The codec cannot hold more of this exchange's body (its connection's budget for held bodies is
+ *  spent): decide on the part received, as when max_body_scan is reached (the body counts as
+ *  unscannable; the rest waits, paused). Nothing when the exchange no longer waits for its body. */
+void bg_exchange_scan_cut(bg_exchange_t *ex);
+/** Body bytes the exchange holds while it waits for them to decide (0 once decided). */
+size_t bg_exchange_held(const bg_exchange_t *ex);
 /** The client's queue drained below the back-pressure mark. */
 void bg_exchange_drained(bg_exchange_t *ex);
 /** The codec is going away (client closed or reset): stop everything, record what happened,

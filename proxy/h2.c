@@ -446,6 +446,35 @@ static int on_invalid_frame_recv_cb(nghttp2_session *session, const nghttp2_fram
     return 0;
 }
 
+/* Bodies held for classification are bounded per stream (max_body_scan) and, together, per
+ * connection (limits.max_body_scan_per_connection): while the streams waiting for their bodies
+ * hold more than that, the largest holder is decided on what it has (its body counts as
+ * unscannable, which the policy treats per oversize_body: fail closed). Cutting instead of
+ * withholding window updates cannot deadlock streams that all wait for more of their bodies. */
+static void enforce_held_budget(bg_h2_t *s)
+{
+    const bg_config_t *cfg = s->w->rt->cfg;
+    uint64_t budget = cfg->limits.max_body_scan_per_connection; /* one stream may always hold a full scan */
+    if (budget < cfg->limits.max_body_scan)
+        budget = cfg->limits.max_body_scan;
+    for (int guard = 0; guard <= H2_MAX_STREAMS; guard++) { /* each turn moves one exchange out of BODY */
+        uint64_t held = 0;
+        size_t most = 0;
+        h2_stream_t *big = NULL;
+        for (h2_stream_t *st = s->streams; st; st = st->next) {
+            size_t n = st->ex && !st->ex_ended ? bg_exchange_held(st->ex) : 0;
+            held += n;
+            if (n > most)
+                most = n, big = st;
+        }
+        if (held <= budget || !big)
+            return;
+        bg_log_debug("h2 held bodies over the connection budget: deciding the largest on its prefix", "peer",
+                     s->caller);
+        bg_exchange_scan_cut(big->ex); /* may end (and free) the stream: not touched again */
+    }
+}
+
 static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
                                  void *user)
 {
@@ -473,6 +502,7 @@ static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags, int32_
         st->unconsumed += len; /* held by the exchange: the window stays closed until resume */
     else
         nghttp2_session_consume(session, id, len);
+    enforce_held_budget(st->s);
     return 0;
 }
 

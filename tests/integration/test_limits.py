@@ -5,7 +5,9 @@ reaches the vendor, other listeners and other callers are not affected, the limi
 HTTP/2 streams are counted like HTTP/1.1 requests, and every refusal is in /metrics."""
 import json
 import socket
+import struct
 import subprocess
+import threading
 import time
 
 import harness as h
@@ -111,6 +113,82 @@ def http2_streams_count_as_requests():
     eq(codes.count("429"), 3, repr(codes))
     eq(up.count(), 5)
     eq(limited(g.admin_port, "caller", "requests"), 3)
+    g.stop()
+
+
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+def hpack_literal(name, value):
+    """A header field as an HPACK literal without indexing, new name, no Huffman (RFC 7541 6.2.2)."""
+    def s(b):
+        assert len(b) < 127
+        return bytes([len(b)]) + b
+    return b"\x00" + s(name.encode()) + s(value.encode())
+
+
+@test
+def http2_bodies_held_per_connection_are_bounded():
+    """Five streams each send 200 KiB and wait: over the 512 KiB connection budget the largest
+    holders are decided on what they have (unscannable → blocked, fail closed); the ones that fit
+    finish normally. Nothing deadlocks and nothing waits for a timeout."""
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("hb", ["hb.test"], up.port)],
+                           limits={"max_body_scan": "256KiB", "max_body_scan_per_connection": "512KiB"})
+    g = h.Gateway(cfg).start()
+    def hb_records():
+        return [r for r in h.read_records(cfg["records"]["path"]) if r["vendor"] == "hb"]
+    s = socket.create_connection(("127.0.0.1", g.port()), 10)
+    frames = []
+    def reader():
+        buf = b""
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    return
+                buf += d
+                while len(buf) >= 9:
+                    n = int.from_bytes(buf[:3], "big")
+                    if len(buf) < 9 + n:
+                        break
+                    frames.append((buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF))
+                    buf = buf[9 + n:]
+        except OSError:
+            return
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    # Big receive windows: the answers (echoing 192 KiB) must not wait for our WINDOW_UPDATEs.
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, struct.pack(">HI", 4, 0x7FFFFFFF)) +
+              h2_frame(8, 0, 0, struct.pack(">I", 0x7FFFFFFF - 65535)))
+    ids = [1, 3, 5, 7, 9]
+    chunk = b"a" * 16384
+    for sid in ids:
+        block = (hpack_literal(":method", "POST") + hpack_literal(":scheme", "http") +
+                 hpack_literal(":authority", "hb.test") + hpack_literal(":path", "/echo?s=%d" % sid) +
+                 hpack_literal("content-type", "text/plain"))
+        s.sendall(h2_frame(1, 0x4, sid, block))  # END_HEADERS, no END_STREAM
+        for _ in range(12):  # 192 KiB, within the stream window (256 KiB)
+            s.sendall(h2_frame(0, 0, sid, chunk))
+    time.sleep(0.5)
+    recs = hb_records()
+    blocked = [r for r in recs if r.get("decision") == "block"]
+    eq(len(blocked), 3, "three streams were over the connection budget: %r" % recs)
+    for r in blocked:
+        check("unscannable" in r.get("reason", ""), r)
+    eq(up.count(), 0, "nothing forwarded yet: the two that fit still wait for their bodies")
+    for sid in ids:
+        s.sendall(h2_frame(0, 0x1, sid))  # END_STREAM on every stream (the blocked ones are answered)
+    h.wait_until(lambda: up.count() == 2, timeout=15, msg="the two streams within the budget reach the vendor")
+    h.wait_until(lambda: len(hb_records()) == 5, timeout=15,
+                 msg="five records")
+    statuses = sorted(r["status"] for r in hb_records())
+    eq(statuses, [200, 200, 451, 451, 451])
+    eq(sorted(len(r["body"]) if isinstance(r.get("body"), str) else r.get("body_len") for r in up.requests),
+       [192 * 1024, 192 * 1024], "the two bodies arrived whole")
+    s.close()
+    check(g.alive(), "gateway alive")
     g.stop()
 
 
