@@ -28,19 +28,8 @@ H2_C=${BENCH_H2_CLIENTS:-32}
 H2_M=${BENCH_H2_STREAMS:-16}
 LEGS=${BENCH_LEGS:-"nginx haproxy bordergate bg-fsync-never bg-geo-mmdb bg-classify-iban h2-nginx h2-bordergate"}
 
-need() { # command, package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  [ -x "/usr/sbin/$1" ] && return 0
-  echo "bench: installing $2" >&2
-  if [ "$(id -u)" != 0 ]; then echo "bench: not root; run: apt-get install -y $2" >&2; exit 1; fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "$2" >/tmp/bg-bench-deps.log 2>&1 ||
-    { apt-get update >>/tmp/bg-bench-deps.log 2>&1 &&
-      apt-get install -y --no-install-recommends "$2" >>/tmp/bg-bench-deps.log 2>&1; } ||
-    { echo "bench: could not install $2 (see /tmp/bg-bench-deps.log)" >&2; exit 1; }
-  # Debian starts the packaged service on install; the benchmark runs its own.
-  (systemctl stop "$2" || service "$2" stop) >/dev/null 2>&1 || true
-}
+BG_TAG=bench
+. "$(dirname "$0")/lib.sh"
 need wrk wrk
 need haproxy haproxy
 need nginx nginx-light
@@ -50,22 +39,9 @@ need openssl openssl
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/bg-bench.XXXXXX")
-PIDS=""
-cleanup() {
-  for p in $PIDS; do kill "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_dir
 
-ports=$(python3 -c 'import socket
-ss=[socket.socket() for _ in range(8)]
-[s.bind(("127.0.0.1",0)) for s in ss]
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
-set -- $ports
+set -- $(free_ports 8)
 UP_PORT=$1 NGINX_PORT=$2 HAPROXY_PORT=$3 BG_PORT=$4 BG_ADMIN=$5 BG_TLS_PORT=$6 NGINX_H2_PORT=$7
 
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
@@ -117,18 +93,6 @@ open(sys.argv[1], "w").write(doc)
 PY
 render post.lua.tmpl "$DIR/post.lua" 0
 
-wait_port() { # port → 0 when it accepts within 5 s
-  python3 - "$1" <<'PY'
-import socket, sys, time
-end = time.time() + 5
-while time.time() < end:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-PY
-}
 
 hwm_kb() { # pid → VmHWM summed over the pid and its children, in kB
   total=0

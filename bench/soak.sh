@@ -8,7 +8,8 @@
 #   2. slow connections: wrk baseline req/s (SLOW_WRK_SECONDS, 10), then the same wrk run while
 #      SLOW_CONNS (2000) connections each send one header byte per second (re-opened when the
 #      gateway closes them at header_timeout); prints both req/s and the ratio (target >= 0.90);
-#   3. soak: SOAK_SECONDS (300) of mixed traffic (allowed GET, blocked POST, encrypted POST) with
+#   3. soak: SOAK_SECONDS (300) of mixed traffic (HTTP/1.1 with wrk: allowed GET, blocked POST,
+#      encrypted POST; HTTP/2 with h2load beside it: allowed GET, encrypted POST) with
 #      the gateway's RSS sampled every 10 s; prints the series, statuses, and the growth after
 #      warm-up (WARMUP_SECONDS, 60). Rotated record files are deleted as it goes (disk bounded).
 # Env also: BG_BUILD (build) WRK_CONNS (50) WORKERS (1) BENCH_KEEP (keep the temp dir).
@@ -28,56 +29,23 @@ WARMUP_SECONDS=${WARMUP_SECONDS:-60}
 CONNS=${WRK_CONNS:-50}
 WORKERS=${WORKERS:-1}
 
-need() { # command, package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  [ -x "/usr/sbin/$1" ] && return 0
-  echo "soak: installing $2" >&2
-  [ "$(id -u)" = 0 ] || { echo "soak: not root; run: apt-get install -y $2" >&2; exit 1; }
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "$2" >/tmp/bg-soak-deps.log 2>&1 ||
-    { apt-get update >>/tmp/bg-soak-deps.log 2>&1 &&
-      apt-get install -y --no-install-recommends "$2" >>/tmp/bg-soak-deps.log 2>&1; } ||
-    { echo "soak: could not install $2 (see /tmp/bg-soak-deps.log)" >&2; exit 1; }
-  (systemctl stop "$2" || service "$2" stop) >/dev/null 2>&1 || true
-}
+BG_TAG=soak
+. "$(dirname "$0")/lib.sh"
 need wrk wrk
 need nginx nginx-light
 need python3 python3
 need curl curl
+need h2load nghttp2-client
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$BIN" ] || { echo "soak: $BIN is not built (make)" >&2; exit 1; }
 [ -x "$MKMMDB" ] || { echo "soak: $MKMMDB is not built (make)" >&2; exit 1; }
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/bg-soak.XXXXXX")
-PIDS=""
-cleanup() {
-  for p in $PIDS; do kill "$p" 2>/dev/null; done
-  sleep 0.5
-  for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_dir
 ulimit -n 65536 2>/dev/null || ulimit -n 20000 2>/dev/null || true
 
-set -- $(python3 -c 'import socket
-ss=[socket.socket() for _ in range(3)]
-[s.bind(("127.0.0.1",0)) for s in ss]
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+set -- $(free_ports 3)
 UP_PORT=$1 BG_PORT=$2 ADMIN_PORT=$3
 
-wait_port() { # port → 0 when it accepts within 5 s
-  python3 - "$1" <<'PY'
-import socket, sys, time
-end = time.time() + 5
-while time.time() < end:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-PY
-}
 metric() { # name{labels} → value (0 when absent)
   curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v m="$1" 'index($0, m" ") == 1 {print $2; f=1} END {if (!f) print 0}'
 }
@@ -309,9 +277,16 @@ cat "$DIR/slow.txt"
 
 # --- 3. soak --------------------------------------------------------------------------------------
 echo
-echo "## 3. soak: ${SOAK_SECONDS}s of mixed traffic (allowed GET, blocked POST, encrypted POST), RSS every 10s"
+echo "## 3. soak: ${SOAK_SECONDS}s of mixed traffic (HTTP/1.1 allowed GET, blocked POST, encrypted POST; HTTP/2 allowed GET, encrypted POST), RSS every 10s"
 wrk -t2 -c"$CONNS" -d"${SOAK_SECONDS}s" -s "$DIR/mixed.lua" "http://127.0.0.1:$BG_PORT/" >"$DIR/wrk-soak.txt" 2>&1 &
 WRK=$!
+# HTTP/2 beside it (h2c by prior knowledge): allowed GETs, and encrypted POSTs carrying an e-mail.
+printf '{"email":"jane@example.com","note":"soak"}' >"$DIR/h2-post.json"
+h2load -D "$SOAK_SECONDS" -c 4 -m 8 -H ':authority: de.soak.test' "http://127.0.0.1:$BG_PORT/h2" >"$DIR/h2-get.txt" 2>&1 &
+H2A=$!
+h2load -D "$SOAK_SECONDS" -c 2 -m 4 -H ':authority: encrypt.soak.test' -H 'content-type: application/json' \
+  -d "$DIR/h2-post.json" "http://127.0.0.1:$BG_PORT/h2" >"$DIR/h2-post.txt" 2>&1 &
+H2B=$!
 t=0
 SERIES=""
 printf "t_s rss_kib\n"
@@ -328,6 +303,7 @@ while kill -0 "$WRK" 2>/dev/null; do
   find "$DIR/records" -name 'transfers.jsonl?*' -delete 2>/dev/null
 done
 wait "$WRK"
+wait "$H2A" "$H2B" 2>/dev/null
 echo "$SERIES" | tr ' ' '\n' | awk -F: -v w="$WARMUP_SECONDS" '
   $1 >= w && !b { b = $2; bt = $1 }  { last = $2; lt = $1; if ($2 > max) max = $2 }
   END { if (b) printf "RSS after warm-up (t=%ds): %d KiB; last (t=%ds): %d KiB; max %d KiB; growth %.1f%% (target <= 5%%)\n",
@@ -337,6 +313,9 @@ echo "wrk: $(awk '/requests in/ {print $1, "requests,"}' "$DIR/wrk-soak.txt") $(
 grep '^statuses:' "$DIR/wrk-soak.txt" || true
 set -- $(wrk_errors "$DIR/wrk-soak.txt")
 echo "socket errors: $2  (non-2xx $1 includes the intended 451s)"
+for f in h2-get h2-post; do
+  echo "h2load $f: $(grep -E '^requests:' "$DIR/$f.txt")  $(grep -E '^status codes:' "$DIR/$f.txt")"
+done
 kill -0 "$GW" 2>/dev/null && echo "gateway alive at the end" || echo "GATEWAY DIED (see $DIR/bordergate.out)"
 kill "$GW"
 i=0; while kill -0 "$GW" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

@@ -1,0 +1,53 @@
+# lib.sh — shell helpers shared by the bench/ scripts (sourced, not run). Set BG_TAG (the
+# script's name for messages) before sourcing. Provides: need CMD PKG (apt-get install when
+# missing, then stop the packaged service), wait_port PORT (0 when 127.0.0.1:PORT accepts
+# within 5 s), free_ports N (N free loopback ports on one line), bench_dir (mktemp a work dir in
+# $DIR; PIDS listed there are killed and the dir removed on exit unless BENCH_KEEP is set).
+BG_TAG=${BG_TAG:-bench}
+
+need() { # command, package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$1" ] && return 0
+  echo "$BG_TAG: installing $2" >&2
+  if [ "$(id -u)" != 0 ]; then echo "$BG_TAG: not root; run: apt-get install -y $2" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "$2" >"/tmp/bg-$BG_TAG-deps.log" 2>&1 ||
+    { apt-get update >>"/tmp/bg-$BG_TAG-deps.log" 2>&1 &&
+      apt-get install -y --no-install-recommends "$2" >>"/tmp/bg-$BG_TAG-deps.log" 2>&1; } ||
+    { echo "$BG_TAG: could not install $2 (see /tmp/bg-$BG_TAG-deps.log)" >&2; exit 1; }
+  # Debian starts the packaged service on install; the scripts run their own.
+  (systemctl stop "$2" || service "$2" stop) >/dev/null 2>&1 || true
+}
+
+wait_port() { # port → 0 when it accepts within 5 s
+  python3 - "$1" <<'PY'
+import socket, sys, time
+end = time.time() + 5
+while time.time() < end:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+PY
+}
+
+free_ports() { # n → n free loopback ports
+  python3 -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+[s.bind(("127.0.0.1", 0)) for s in ss]
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
+
+bench_dir() {
+  DIR=$(mktemp -d "${TMPDIR:-/tmp}/bg-$BG_TAG.XXXXXX")
+  PIDS=""
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+bench_cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null; done
+  sleep 0.3
+  for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$DIR"
+}
