@@ -12,6 +12,8 @@
 #      encrypted POST; HTTP/2 with h2load beside it: allowed GET, encrypted POST) with
 #      the gateway's RSS sampled every 10 s; prints the series, statuses, and the growth after
 #      warm-up (WARMUP_SECONDS, 60). Rotated record files are deleted as it goes (disk bounded).
+#   4. large bodies: BIG_SECONDS (20) of wrk -cBIG_CONNS (100) POSTs of 512 KiB and 4 MiB beside
+#      h2load 4 MiB uploads; prints the gateway peak RSS against the bound the limits set.
 # Env also: BG_BUILD (build) WRK_CONNS (50) WORKERS (1) BENCH_KEEP (keep the temp dir).
 # Everything it starts is stopped on exit. Needs: wrk, nginx, python3, curl (apt-get when missing).
 set -u
@@ -26,6 +28,8 @@ SLOW_CONNS=${SLOW_CONNS:-2000}
 SLOW_WRK_SECONDS=${SLOW_WRK_SECONDS:-10}
 SOAK_SECONDS=${SOAK_SECONDS:-300}
 WARMUP_SECONDS=${WARMUP_SECONDS:-60}
+BIG_SECONDS=${BIG_SECONDS:-20}
+BIG_CONNS=${BIG_CONNS:-100}
 CONNS=${WRK_CONNS:-50}
 WORKERS=${WORKERS:-1}
 
@@ -316,6 +320,51 @@ echo "socket errors: $2  (non-2xx $1 includes the intended 451s)"
 for f in h2-get h2-post; do
   echo "h2load $f: $(grep -E '^requests:' "$DIR/$f.txt")  $(grep -E '^status codes:' "$DIR/$f.txt")"
 done
+# --- 4. large bodies ------------------------------------------------------------------------------
+echo
+echo "## 4. a flood of large bodies: ${BIG_SECONDS}s, wrk -c$BIG_CONNS POSTs of 512 KiB (held, scanned, forwarded) and 4 MiB (over max_body_scan: blocked), h2load 4 MiB uploads beside it"
+cat >"$DIR/big.lua" <<'EOF'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  counts = {}
+  n = 0
+  local small = string.rep("lorem ipsum dolor sit amet ", 19418)   -- 512 KiB of text
+  local big = string.rep("x", 4 * 1024 * 1024)
+  reqs = {
+    wrk.format("POST", "/upload", { ["Host"] = "de.soak.test", ["Content-Type"] = "text/plain" }, small),
+    wrk.format("POST", "/upload", { ["Host"] = "de.soak.test", ["Content-Type"] = "text/plain" }, big),
+  }
+end
+function request() n = n + 1; return reqs[(n % 2) + 1] end
+function response(status, headers, body) counts[status] = (counts[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(threads) do for k, v in pairs(t:get("counts")) do total[k] = (total[k] or 0) + v end end
+  local out = {}
+  for k, v in pairs(total) do table.insert(out, k .. "=" .. v) end
+  table.sort(out)
+  io.write("statuses: " .. table.concat(out, " ") .. "\n")
+end
+EOF
+head -c 4194304 /dev/zero | tr '\0' y >"$DIR/big.bin"
+HWM0=$(awk '/^VmHWM:/ {print $2}' "/proc/$GW/status")
+wrk -t2 -c"$BIG_CONNS" -d"${BIG_SECONDS}s" -s "$DIR/big.lua" "http://127.0.0.1:$BG_PORT/" >"$DIR/wrk-big.txt" 2>&1 &
+WB=$!
+h2load -D "$BIG_SECONDS" -c 4 -m 16 -H ':authority: de.soak.test' -H 'content-type: text/plain' \
+  -d "$DIR/big.bin" "http://127.0.0.1:$BG_PORT/h2big" >"$DIR/h2-big.txt" 2>&1 &
+HB=$!
+PEAK=0
+while kill -0 "$WB" 2>/dev/null; do
+  r=$(rss_kb "$GW"); [ "$r" -gt "$PEAK" ] && PEAK=$r
+  sleep 1
+done
+wait "$WB" "$HB" 2>/dev/null
+HWM1=$(awk '/^VmHWM:/ {print $2}' "/proc/$GW/status")
+echo "wrk: $(awk '/requests in/ {print $1, "requests,", $5, "read"}' "$DIR/wrk-big.txt")  $(grep '^statuses:' "$DIR/wrk-big.txt")"
+echo "h2load: $(grep -E '^requests:' "$DIR/h2-big.txt")  $(grep -E '^status codes:' "$DIR/h2-big.txt")"
+echo "gateway RSS: peak sampled $PEAK KiB; VmHWM before $HWM0 KiB, after $HWM1 KiB; after the flood $(rss_kb "$GW") KiB"
+echo "held-body bound: ($BIG_CONNS HTTP/1.1 connections + 4 h2 connections x min(16 streams, max_body_scan_per_connection)) x max_body_scan"
 kill -0 "$GW" 2>/dev/null && echo "gateway alive at the end" || echo "GATEWAY DIED (see $DIR/bordergate.out)"
 kill "$GW"
 i=0; while kill -0 "$GW" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
