@@ -61,8 +61,10 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         free(ex->head);
     }
     free(ex->dests);
-    if (ex->w) /* NULL for exchanges built by `explain` */
+    if (ex->w) { /* NULL for exchanges built by `explain` */
+        ex->w->held_bytes -= ex->held_counted;
         bg_metrics_inflight(ex->w->server->metrics, ex->w->id, -1);
+    }
     bg_runtime_release(ex->rt);
     free(ex);
 }
@@ -540,6 +542,16 @@ void bg_exchange_start(bg_exchange_t *ex)
         bg_exchange_body_end(ex);
 }
 
+/* Count the request body bytes the exchange holds in its worker's total (limits.max_body_scan_total). */
+static void held_sync(bg_exchange_t *ex)
+{
+    if (!ex->w)
+        return;
+    size_t now = ex->body.len + ex->pending.len;
+    ex->w->held_bytes = ex->w->held_bytes - ex->held_counted + now;
+    ex->held_counted = now;
+}
+
 void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
 {
     if (ex->state == BG_EX_DONE || n == 0)
@@ -555,15 +567,27 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         return;
     }
     if (ex->state == BG_EX_BODY || ex->state == BG_EX_DECIDING || (ex->state == BG_EX_FORWARD && !ex->up_stream_body)) {
-        uint64_t limit = ex->rt->cfg->limits.max_body_scan;
+        const bg_config_t *cfg = ex->rt->cfg;
+        uint64_t limit = cfg->limits.max_body_scan;
+        if (ex->w && ex->state == BG_EX_BODY) {
+            /* The worker's share of max_body_scan_total: past it, this body is decided on what
+             * came so far (unscannable), so held bodies cannot exhaust memory however many
+             * connections send them. */
+            uint64_t share = cfg->limits.max_body_scan_total / (ex->w->server->nworkers ? ex->w->server->nworkers : 1);
+            uint64_t room = share > ex->w->held_bytes ? share - ex->w->held_bytes : 0;
+            if (ex->body.len + room < limit)
+                limit = ex->body.len + room;
+        }
         size_t fit = 0;
         if (ex->state == BG_EX_BODY && !ex->body_over_scan && ex->body.len < limit)
             fit = (size_t)(limit - ex->body.len) < n ? (size_t)(limit - ex->body.len) : n;
         bg_buf_append(&ex->body, p, fit);
+        held_sync(ex);
         if (fit < n) {
             /* Over the scan limit: hold what came (bounded by what the codec delivers before it
              * pauses) and decide on the prefix. */
             bg_buf_append(&ex->pending, p + fit, n - fit);
+            held_sync(ex);
             if (!ex->body_over_scan) {
                 ex->body_over_scan = true;
                 ex->down->pause_request(ex);
@@ -584,6 +608,7 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
             ex->down->pause_request(ex);
     } else {
         bg_buf_append(&ex->pending, p, n);
+        held_sync(ex);
         ex->down->pause_request(ex);
     }
 }

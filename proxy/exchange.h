@@ -86,6 +86,7 @@ struct bg_exchange {
     uint64_t body_total;         /* decoded bytes received so far */
     bool body_done;
     bool body_over_scan;
+    size_t held_counted;         /* body + pending bytes counted in w->held_bytes */
 
     /* Decision. */
     bg_classification_t cls;

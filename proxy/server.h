@@ -73,6 +73,7 @@ struct bg_worker {
     bg_dns_entry_t *dns;
     size_t ndns;
     uint64_t seq;                       /* record ids */
+    uint64_t held_bytes;                /* request body bytes its exchanges hold (exchange.c) */
     uv_timer_t sweep;                   /* idle pool and drain checks */
     bool draining;
     uint64_t drain_deadline;

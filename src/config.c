@@ -1118,8 +1118,8 @@ static void parse_admin(ctx_t *c, const bg_ynode_t *n)
 static void parse_limits(ctx_t *c, const bg_ynode_t *n)
 {
     static const char *const keys[] = {
-        "max_body_scan", "max_body_scan_per_connection", "max_body", "oversize_body", "header_timeout", "idle_timeout", "body_timeout",
-        "upstream_connect_timeout",
+        "max_body_scan", "max_body_scan_per_connection", "max_body_scan_total", "max_body", "oversize_body",
+        "header_timeout", "idle_timeout", "body_timeout", "upstream_connect_timeout",
         "upstream_timeout", "drain_timeout", "max_connections", "max_connections_per_caller", "max_header_size",
         "max_headers", "max_uri", "max_inflate", "requests_per_second_per_caller", "request_burst_per_caller", NULL};
     static const char *const oversize[] = {"block", "personal", NULL};
@@ -1134,6 +1134,8 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
     if ((v = mget(n, "max_body_scan_per_connection")))
         get_size(c, v, "limits.max_body_scan_per_connection", 1, 1ull << 40,
                  &cfg->limits.max_body_scan_per_connection);
+    if ((v = mget(n, "max_body_scan_total")))
+        get_size(c, v, "limits.max_body_scan_total", 1, 1ull << 44, &cfg->limits.max_body_scan_total);
     if ((v = mget(n, "max_body")))
         get_size(c, v, "limits.max_body", 1, 1ull << 50, &cfg->limits.max_body);
     if ((v = mget(n, "max_inflate")))
@@ -1929,6 +1931,7 @@ static void set_defaults(bg_config_t *cfg)
     cfg->workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
     cfg->limits.max_body_scan = 1u << 20;
     cfg->limits.max_body_scan_per_connection = 16u << 20;
+    cfg->limits.max_body_scan_total = 512u << 20;
     cfg->limits.max_body = 64u << 20;
     cfg->limits.oversize_body = BG_OVERSIZE_BLOCK;
     cfg->limits.header_timeout_ms = 10000;

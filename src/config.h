@@ -183,6 +183,7 @@ typedef struct bg_config {
     struct {
         uint64_t max_body_scan;   /* default 1 MiB */
         uint64_t max_body_scan_per_connection; /* default 16 MiB: bodies held by one HTTP/2 connection's streams */
+        uint64_t max_body_scan_total; /* default 512 MiB: bodies held by all exchanges (split per worker) */
         uint64_t max_body;        /* default 64 MiB: larger request bodies get 413 */
         bg_oversize_t oversize_body;
         uint64_t header_timeout_ms;  /* default 10 s */

@@ -193,6 +193,35 @@ def http2_bodies_held_per_connection_are_bounded():
 
 
 @test
+def bodies_held_by_all_connections_are_bounded():
+    """max_body_scan_total bounds what every exchange together holds for classification: three
+    HTTP/1.1 clients each send 400 KiB of a 600 KiB body against a 1 MiB total; the one that would
+    pass the bound is decided on what it sent (unscannable → 451), the others finish normally."""
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("tb", ["tb.test"], up.port)],
+                           limits={"max_body_scan": "768KiB", "max_body_scan_total": "1MiB"})
+    g = h.Gateway(cfg).start()
+    head = h.request("POST", "/up", "tb.test", headers=[("Content-Type", "text/plain"),
+                                                       ("Content-Length", str(600 * 1024))])
+    conns = [h.Conn(g.port()) for _ in range(3)]
+    for c in conns:
+        c.send(head + b"a" * (400 * 1024))
+        time.sleep(0.3)
+    r3 = conns[2].read_response()
+    eq(r3.status, 451, "the third body passes the total bound: %r" % r3)
+    check("unscannable" in r3.json().get("reason", ""), r3.json())
+    for c in conns[:2]:
+        c.send(b"a" * (200 * 1024))
+        eq(c.read_response().status, 200, "the bodies within the bound complete")
+    eq(up.count(), 2)
+    # Memory came back: the next body is scanned whole again.
+    c = h.Conn(g.port())
+    c.send(head + b"a" * (600 * 1024))
+    eq(c.read_response().status, 200)
+    g.stop()
+
+
+@test
 def listener_connection_limit_is_exact_across_workers():
     up = h.upstream()
     cfg = h.gateway_config([h.vendor("lc", ["lc.test"], up.port)], workers=2,
