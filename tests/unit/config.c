@@ -691,7 +691,7 @@ static void test_limits_per_listener_and_caller(void)
     CHECK_INT(c->limits.request_burst_per_caller, 7);
     bg_config_release(c);
     EXPECT_ERR(BASE "limits: {request_burst_per_caller: 0}\n" VENDOR_A, 1,
-               "t.yaml:5:35: limits.request_burst_per_caller: must be between 1 and 100000000");
+               "t.yaml:5:36: limits.request_burst_per_caller: expected a number from 1 to 100000000, got '0'");
 }
 
 static void test_full_fields(void)
