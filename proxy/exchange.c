@@ -267,6 +267,7 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         .bytes_out = ex->bytes_out,
         .duration_ms = dur_ns / 1000000,
         .protocol = ex->protocol,
+        .upstream_protocol = ex->up_protocol,
         .config_version = cfg->version,
     };
     int rc = bg_records_submit(s->records, &r, done, ex);

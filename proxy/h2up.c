@@ -118,6 +118,7 @@ static ssize_t read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len
     if (n) {
         memcpy(buf, s->out.data + s->out_off, n);
         s->out_off += n;
+        s->last = uv_now(&s->c->up->w->loop); /* the vendor opened its window: not silent */
         if (s->out_off == s->out.len || s->out_off > 65536) {
             OPENSSL_cleanse(s->out.data, s->out_off);
             bg_buf_consume(&s->out, s->out_off);

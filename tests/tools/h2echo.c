@@ -6,7 +6,7 @@
  * /stall (never answers), /cut (half a body, then GOAWAY and close), /refuse-once (the first
  * one gets GOAWAY below its stream id), /echo-body (the request body back, as JSON),
  * /big?n=N (N bytes of body), /_stats (connections accepted so far).
- * Usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS]. One thread per connection; test only.
+ * Usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS [ADDRESS (default 127.0.0.1)]]. One thread per connection; test only.
  */
 #include <arpa/inet.h>
 #include <nghttp2/nghttp2.h>
@@ -301,6 +301,7 @@ static void *serve(void *arg)
     conn_t *c = arg;
     if (SSL_accept(c->ssl) != 1)
         goto out;
+    c->conn = atomic_fetch_add(&nconns, 1) + 1; /* counted once TLS is up (port probes are not) */
     const unsigned char *alpn = NULL;
     unsigned alen = 0;
     SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
@@ -367,7 +368,7 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, c
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS]\n");
+        fprintf(stderr, "usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS [ADDRESS]]\n");
         return 2;
     }
     if (argc > 4)
@@ -384,7 +385,8 @@ int main(int argc, char **argv)
     int one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, argc > 5 ? argv[5] : "127.0.0.1", &a.sin_addr) != 1)
+        return 2;
     if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 128) != 0) {
         perror("h2echo: bind");
         return 1;
@@ -396,7 +398,6 @@ int main(int argc, char **argv)
         if (fd < 0)
             continue;
         conn_t *c = calloc(1, sizeof *c);
-        c->conn = atomic_fetch_add(&nconns, 1) + 1;
         c->ssl = SSL_new(ctx);
         SSL_set_fd(c->ssl, fd);
         pthread_t t;
