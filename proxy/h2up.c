@@ -1,9 +1,10 @@
 /*
  * h2up.c — see h2up.h. One nghttp2 client session per pooled vendor connection. A stream
  * lives from bg_h2up_open until nghttp2 closes it; its exchange may leave earlier
- * (bg_h2up_stream_release detaches it and resets the stream). Exchange callbacks are never
- * made from inside nghttp2_session_mem_send, and sending is never started from inside
- * nghttp2_session_mem_recv (depth counter): the session is not re-entered. Worker thread.
+ * (bg_h2up_stream_release detaches it and resets the stream). Sending is never started from
+ * inside nghttp2 (depth counter: a flush asked for meanwhile is picked up by the running send
+ * loop or done after mem_recv returns), so the session is not re-entered. Exchanges hear of
+ * their stream (head, body, end, error) from inside mem_recv only. Worker thread.
  */
 #include "h2up.h"
 
@@ -34,6 +35,8 @@ struct bg_h2up_stream {
     bool head_done;
     bool head_bad;
     bool paused;
+    bool heard;                /* any frame of this stream arrived from the vendor */
+    bool on_reused;            /* opened on a connection that had carried streams before */
     size_t unconsumed;         /* DATA bytes delivered while paused, not yet acknowledged */
     uint64_t timeout_ms, last;
     struct bg_h2up_stream *prev, *next;
@@ -44,6 +47,7 @@ struct bg_h2up {
     nghttp2_session *ng;
     bg_h2up_stream_t *streams; /* every stream not yet closed by nghttp2 (attached or not) */
     size_t nstreams;
+    uint64_t nopened;
     int depth;
     bool want_flush;
     bool lost;
@@ -144,6 +148,8 @@ static int on_header_cb(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     if (f->hd.type != NGHTTP2_HEADERS)
         return 0;
     bg_h2up_stream_t *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (s)
+        s->heard = true;
     if (!s || s->head_done || s->head_bad)
         return 0; /* trailers are not relayed */
     if (s->head.len + namelen + valuelen + 32 > H2UP_MAX_HEAD) {
@@ -220,6 +226,8 @@ static int on_data_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const uint
     bg_h2up_t *c = user;
     nghttp2_session_consume_connection(ng, len);
     bg_h2up_stream_t *s = nghttp2_session_get_stream_user_data(ng, id);
+    if (s)
+        s->heard = true;
     if (!s || !s->ex || !s->head_done) {
         nghttp2_session_consume_stream(ng, id, len);
         return 0;
@@ -331,16 +339,15 @@ void bg_h2up_lost(bg_h2up_t *c, bg_upstream_error_t kind, const char *msg)
     if (c->lost)
         return;
     c->lost = true;
-    /* Streams the vendor never acknowledged (above its GOAWAY's last stream id, or not yet
-     * sent) were not processed: the exchange may try them again elsewhere. */
-    int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
-    (void)last;
+    /* Like a kept-alive HTTP/1.1 connection that the vendor closed as we reused it: a stream
+     * on a reused connection that heard nothing back may be tried again (idempotent only; the
+     * exchange decides). */
     for (bg_h2up_stream_t *s = c->streams; s; s = s->next) {
         bg_exchange_t *ex = s->ex;
         if (!ex)
             continue;
         s->ex = NULL;
-        bool refused = s->id <= 0;
+        bool refused = kind == BG_UP_CLOSED && s->on_reused && !s->heard;
         bg_exchange_resp_error(ex, kind, msg, refused);
     }
 }
@@ -461,6 +468,7 @@ bg_h2up_stream_t *bg_h2up_open(bg_h2up_t *c, bg_exchange_t *ex, const char *head
     s->c = c;
     s->ex = ex;
     s->has_body = has_body;
+    s->on_reused = c->nopened++ > 0;
     s->timeout_ms = timeout_ms;
     s->last = uv_now(&c->up->w->loop);
     bg_buf_init(&s->out);

@@ -261,6 +261,33 @@ def encrypt_vendor_gets_tokens_over_h2_and_client_gets_plaintext():
     eq((rec["decision"], rec["status"], rec.get("upstream_protocol")), ("encrypt", 200, "h2"))
 
 
+@test
+def fsync_always_and_head_requests_over_h2():
+    # A gateway of its own with fsync: always: the answer's last byte (or a bodiless head) waits
+    # for the record on disk; HEAD ends at the response head even if the vendor sends DATA.
+    e = env()
+    cfg = h.gateway_config([h2vendor("h2v", "h2.vendor.test", e.echo)])
+    cfg["records"]["fsync"] = "always"
+    cfg["records"]["path"] = os.path.join(h.tmpdir(), "records-fsync", "transfers.jsonl")  # a chain of its own
+    gw = h.Gateway(cfg, name="h2up-fsync").start()
+    base = "http://127.0.0.1:%d" % gw.port()
+    for path, n in (("/big?n=100000", 100000), ("/big?n=1", 1)):
+        r = h.curl("--http1.1", "-H", "Host: h2.vendor.test", base + path)
+        eq((r.status, len(r.body)), (200, n), repr(r)[:200])
+        rec = h.wait_record(cfg["records"]["path"], r.headers.get("x-transfer-id"))
+        eq((rec["status"], rec.get("upstream_protocol")), (200, "h2"))
+        check(rec["bytes_out"] >= n, "bytes_out %d counts the %d body bytes" % (rec["bytes_out"], n))
+    r = h.curl("--http2-prior-knowledge", "-H", "Host: h2.vendor.test", base + "/echo")
+    eq(r.status, 200, repr(r))
+    eq(r.json()["proto"], "h2")
+    r = h.curl("--http1.1", "-I", "-H", "Host: h2.vendor.test", base + "/echo")
+    eq(r.status, 200, repr(r))
+    check(b"{" not in r.body, "no body after a HEAD answer (curl -I prints only the head): %r" % r.body)
+    check(r.headers.get("content-length"), "HEAD keeps the representation's length: %r" % r.headers)
+    eq(h.curl("--http1.1", "-H", "Host: h2.vendor.test", base + "/echo").status, 200, "still serving")
+    gw.stop()
+
+
 # ---- failures ----------------------------------------------------------------------------------
 
 @test
