@@ -205,8 +205,10 @@ void bg_upstream_h2_stream_done(bg_upstream_t *up)
 {
     if (up->dead)
         return;
-    if (bg_h2up_nstreams(up->h2) == 0)
+    if (bg_h2up_nstreams(up->h2) == 0) {
         up->idle_since = uv_now(&up->w->loop);
+        uv_timer_stop(&up->timer); /* no stream to time out until the next one */
+    }
     if (bg_h2up_finished(up->h2) || (up->w->draining && bg_h2up_nstreams(up->h2) == 0)) {
         up_close(up);
         return;
@@ -330,8 +332,11 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
 {
     struct bg_upkey *k0 = upkey_get(w, key, false);
     for (bg_upstream_t *c = k0 ? k0->h2 : NULL; c; c = c->h2next)
-        if (!c->dead && !c->stream.eof && bg_h2up_available(c->h2))
+        if (!c->dead && !c->stream.eof && bg_h2up_available(c->h2)) {
+            if (!uv_is_active((uv_handle_t *)&c->timer)) /* stopped while it had no streams */
+                uv_timer_start(&c->timer, h2_tick_cb, 100, 100);
             return c; /* a stream on a shared HTTP/2 connection */
+        }
     for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next) {
         bg_upstream_t *up = *p;
         if (strcmp(up->key, key) != 0 || up->stream.eof)

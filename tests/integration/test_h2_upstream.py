@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -178,6 +179,32 @@ def large_download_under_back_pressure():
     eq(r.headers.get("content-length"), str(n))
     r = h2c("h2.vendor.test", "/big?n=%d" % n, timeout=60)
     eq((r.status, len(r.body)), (200, n))
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@test
+def slow_client_holds_the_vendor_stream_window():
+    # The client reads nothing for 2 s: the gateway stops acknowledging the vendor's DATA, so
+    # it buffers about a stream window plus its own back-pressure mark, not the 64 MiB body.
+    e = env()
+    size = 64 << 20
+    c = h.Conn(e.plain, timeout=15)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    rss0 = rss_kb(e.gw.proc.pid)
+    c.send(h.request("GET", "/big?n=%d" % size, "h2.vendor.test"))
+    time.sleep(2.5)  # longer than upstream_timeout: a paused stream does not time out
+    grown = rss_kb(e.gw.proc.pid) - rss0
+    check(grown < 24 * 1024, "gateway RSS grew by %d KiB while the client did not read" % grown)
+    r = c.read_response()
+    eq((r.status, len(r.body)), (200, size))
+    c.close()
 
 
 # ---- HTTP/2 clients to an HTTP/2 vendor --------------------------------------------------------

@@ -1,7 +1,7 @@
 /*
- * h2echo.c — test upstream for HTTP/2 towards vendors: a TLS server (ALPN h2, falls back to a
- * minimal HTTP/1.1 for clients that do not offer h2) answering each stream with JSON of what
- * it saw: protocol, method, :path, :authority, :scheme, headers, body length and SHA-256,
+ * h2echo.c — test upstream for HTTP/2 towards vendors: a TLS server (ALPN h2; a minimal
+ * HTTP/1.1, Content-Length bodies only, for clients that do not offer h2) answering each
+ * stream with JSON of what it saw: protocol, method, :path, :authority, :scheme, headers, body length and SHA-256,
  * connection number. Paths with special behaviour: /rst (RST_STREAM before answering),
  * /stall (never answers), /cut (half a body, then GOAWAY and close), /refuse-once (the first
  * one gets GOAWAY below its stream id), /echo-body (the request body back, as JSON),
@@ -9,6 +9,8 @@
  * Usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS [ADDRESS (default 127.0.0.1)]]. One thread per connection; test only.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -397,6 +399,7 @@ int main(int argc, char **argv)
         int fd = accept(ls, NULL, NULL);
         if (fd < 0)
             continue;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* WINDOW_UPDATEs go at once */
         conn_t *c = calloc(1, sizeof *c);
         c->ssl = SSL_new(ctx);
         SSL_set_fd(c->ssl, fd);
