@@ -26,6 +26,8 @@ struct bg_upkey {
     char key[200];
     uint32_t conns;          /* open (connecting, busy or idle) */
     bg_upstream_t *h2;       /* HTTP/2 connections (multiplexed; counted in conns) */
+    uint32_t connecting;     /* connections not yet open (TCP + TLS) */
+    bool h2_seen;            /* the last handshake of this address chose h2 */
     bg_waiter_t *head, *tail;
     struct bg_upkey *next;
 };
@@ -164,6 +166,9 @@ static void up_close(bg_upstream_t *up)
     if (up->dead)
         return;
     up->dead = true;
+    if (up->connecting && up->slot)
+        up->slot->connecting--;
+    up->connecting = false;
     if (up->h2) {
         /* Streams still open fail (no-op when the caller already said why). */
         bg_h2up_lost(up->h2, BG_UP_CLOSED, "connection closed");
@@ -221,6 +226,12 @@ static void on_open(bg_stream_t *s)
     bg_upstream_t *up = s->data;
     up->ready = true;
     uv_timer_stop(&up->timer);
+    if (up->connecting && up->slot)
+        up->slot->connecting--;
+    up->connecting = false;
+    bool was_h2 = up->slot && up->slot->h2_seen;
+    if (up->slot)
+        up->slot->h2_seen = strcmp(bg_stream_alpn(s), "h2") == 0;
     if (strcmp(bg_stream_alpn(s), "h2") == 0 && up->slot) {
         /* Multiplexed from now on: no single owner; the exchange that connected opens the
          * first stream in its ready callback, then the waiters take theirs. */
@@ -236,8 +247,17 @@ static void on_open(bg_stream_t *s)
         h2_wake(up);
         return;
     }
-    if (up->owner)
-        bg_upstream_ready_cb(up, up->owner);
+    /* Not HTTP/2 after all (the vendor changed): waiters that held back for a shared
+     * connection try again (each opens its own, or queues for the bound). */
+    struct bg_upkey *k = up->slot;
+    size_t nwait = 0;
+    for (bg_waiter_t *wt = was_h2 && k ? k->head : NULL; wt; wt = wt->next)
+        nwait++;
+    void *owner = up->owner;
+    if (owner)
+        bg_upstream_ready_cb(up, owner);
+    while (nwait-- && k && k->head && !up->dead && k->connecting == 0)
+        upkey_wake(up->w, k);
 }
 
 static void on_data(bg_stream_t *s, const char *p, size_t n)
@@ -328,7 +348,8 @@ static void timer_cb(uv_timer_t *t)
 
 bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
                                    SSL_CTX *ctx, const char *sni, const char *verify_host,
-                                   uint64_t connect_timeout_ms, uint32_t max_conns, void *owner, int *err)
+                                   uint64_t connect_timeout_ms, uint32_t max_conns, bool expect_h2, void *owner,
+                                   int *err)
 {
     struct bg_upkey *k0 = upkey_get(w, key, false);
     for (bg_upstream_t *c = k0 ? k0->h2 : NULL; c; c = c->h2next)
@@ -350,7 +371,7 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
         return up;
     }
     struct bg_upkey *k = upkey_get(w, key, true);
-    if (max_conns && k->conns >= max_conns) {
+    if ((max_conns && k->conns >= max_conns) || ((expect_h2 || k->h2_seen) && k->connecting)) {
         /* At the bound: wait for a connection of this address to close or become idle. */
         bg_waiter_t *wt = calloc(1, sizeof *wt);
         if (!wt)
@@ -373,6 +394,8 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
     up->owner = owner;
     up->slot = k;
     k->conns++;
+    k->connecting++;
+    up->connecting = true;
     int r = bg_stream_init(&up->stream, &w->loop, &up_callbacks, up);
     uv_timer_init(&w->loop, &up->timer);
     up->timer.data = up;

@@ -61,6 +61,7 @@ def env():
     e.mux = start_echo()                         # its own, to count connections
     e.narrow = start_echo(max_streams=4)         # MAX_CONCURRENT_STREAMS 4
     e.echo_us = start_echo("127.0.0.3")
+    e.cold = start_echo()                        # first contact under a burst
     e.h1 = h.upstream(tls=(h.cert("vendor.crt"), h.cert("vendor.key")))  # HTTP/1.1 only
     vendors = [
         h2vendor("h2v", "h2.vendor.test", e.echo),
@@ -68,6 +69,7 @@ def env():
         h2vendor("narrow", "narrow.vendor.test", e.narrow, max_connections=2),
         h2vendor("pin1", "pin1.vendor.test", e.echo, protocol="http1"),
         h2vendor("pin2", "pin2.vendor.test", e.echo, protocol="http2"),
+        h2vendor("cold", "cold.vendor.test", e.cold, protocol="http2"),
         h2vendor("pin2-h1only", "h1only.vendor.test", e.h1.port, protocol="http2"),
         us(h2vendor("us-nobasis", "us.vendor.test", e.echo_us, "127.0.0.3", basis="none")),
         us(h2vendor("sealed", "sealed.vendor.test", e.echo_us, "127.0.0.3", basis="none",
@@ -240,6 +242,18 @@ def many_streams_share_one_vendor_connection():
     check("300 succeeded" in out.stdout and "status codes: 300 2xx" in out.stdout, out.stdout[-1200:])
     # One connection from the gateway for all 301 requests, plus our own /_stats connection.
     eq(echo_stats(e.mux), 2, "connections the vendor accepted")
+
+
+@test
+def a_burst_to_a_new_http2_vendor_waits_for_one_connection():
+    # protocol: http2 and no connection yet: 30 streams at once do not open 30 connections;
+    # they wait for the first handshake and share it.
+    e = env()
+    out = h.run([shutil.which("h2load"), "-n", "60", "-c", "1", "-m", "30",
+                 "-H", ":authority: cold.vendor.test", url("/echo")], timeout=60)
+    eq(out.returncode, 0, out.stderr[-500:])
+    check("60 succeeded" in out.stdout and "status codes: 60 2xx" in out.stdout, out.stdout[-1200:])
+    eq(echo_stats(e.cold), 2, "connections the vendor accepted (the gateway's and ours)")
 
 
 @test
