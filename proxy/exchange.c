@@ -2,7 +2,9 @@
  * exchange.c — the protocol-neutral steps of one transfer: route, classify, decide per
  * destination address, record. Runs on the worker thread that owns the exchange. The
  * decision is made for every candidate address of the vendor; the upstream then connects
- * to exactly the address whose classification allowed it (no second lookup).
+ * to exactly the address whose classification allowed it (no second lookup). The vendor's
+ * answer comes from the HTTP/1.1 parser here or from an HTTP/2 stream (h2up.c, through
+ * bg_exchange_resp_*); both end in accept_head / relay_body / complete / upstream_failed.
  */
 #include "exchange.h"
 
