@@ -108,10 +108,10 @@ def record_of(tid, timeout=5.0):
     return h.wait_record(env().records, tid, timeout)
 
 
-def echo_stats(port):
+def echo_stats(port, key="connections"):
     r = h.curl("--http2", "--cacert", h.cert("ca.crt"), "https://localhost:%d/_stats" % port)
     eq(r.status, 200, repr(r))
-    return r.json()["connections"]
+    return r.json()[key]
 
 
 # ---- HTTP/1.1 clients to an HTTP/2 vendor ------------------------------------------------------
@@ -327,6 +327,29 @@ def fsync_always_and_head_requests_over_h2():
     check(r.headers.get("content-length"), "HEAD keeps the representation's length: %r" % r.headers)
     eq(h.curl("--http1.1", "-H", "Host: h2.vendor.test", base + "/echo").status, 200, "still serving")
     gw.stop()
+
+
+@test
+def idle_h2_connection_leaves_the_pool():
+    # idle_timeout 1s: the shared connection, idle after its stream, is closed by the sweep;
+    # the next request opens a new one and works.
+    e = env()
+    port = start_echo()
+    cfg = h.gateway_config([h2vendor("idle", "idle.vendor.test", port)], limits={"idle_timeout": "1s"})
+    cfg["records"]["path"] = os.path.join(h.tmpdir(), "records-idle", "transfers.jsonl")
+    gw = h.Gateway(cfg, name="h2up-idle").start()
+    base = "http://127.0.0.1:%d/echo" % gw.port()
+    r = h.curl("--http1.1", "-H", "Host: idle.vendor.test", base)
+    eq(r.status, 200, repr(r))
+    first = r.json()["conn"]
+    eq(echo_stats(port, "active"), 2, "the gateway's connection (and ours) open")
+    h.wait_until(lambda: echo_stats(port, "active") == 1, timeout=6, msg="idle connection closed")
+    r = h.curl("--http1.1", "-H", "Host: idle.vendor.test", base)
+    eq(r.status, 200, repr(r))
+    check(r.json()["conn"] != first, "served on a new vendor connection, not the closed one")
+    eq(r.json()["proto"], "h2")
+    gw.stop()
+    del e
 
 
 # ---- failures ----------------------------------------------------------------------------------

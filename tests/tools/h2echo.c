@@ -5,7 +5,7 @@
  * connection number. Paths with special behaviour: /rst (RST_STREAM before answering),
  * /stall (never answers), /cut (half a body, then GOAWAY and close), /refuse-once (the first
  * one gets GOAWAY below its stream id), /echo-body (the request body back, as JSON),
- * /big?n=N (N bytes of body), /_stats (connections accepted so far).
+ * /big?n=N (N bytes of body), /_stats (connections accepted so far, and still open).
  * Usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS [ADDRESS (default 127.0.0.1)]]. One thread per connection; test only.
  */
 #include <arpa/inet.h>
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 static atomic_int nconns;
+static atomic_int nactive;
 static atomic_int refused_once;
 static uint32_t max_streams = 100;
 
@@ -169,7 +170,8 @@ static void respond(nghttp2_session *s, conn_t *c, req_t *r)
         snprintf(clen, sizeof clen, "%llu", (unsigned long long)r->big_left);
     } else if (strcmp(r->path, "/_stats") == 0) {
         r->resp = malloc(64);
-        r->rlen = (size_t)snprintf(r->resp, 64, "{\"connections\":%d}", atomic_load(&nconns));
+        r->rlen = (size_t)snprintf(r->resp, 64, "{\"connections\":%d,\"active\":%d}", atomic_load(&nconns),
+                                   atomic_load(&nactive));
     } else {
         make_json(c, r, "h2");
     }
@@ -304,6 +306,7 @@ static void *serve(void *arg)
     if (SSL_accept(c->ssl) != 1)
         goto out;
     c->conn = atomic_fetch_add(&nconns, 1) + 1; /* counted once TLS is up (port probes are not) */
+    atomic_fetch_add(&nactive, 1);
     const unsigned char *alpn = NULL;
     unsigned alen = 0;
     SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
@@ -340,6 +343,8 @@ static void *serve(void *arg)
 done:
     nghttp2_session_del(s);
 out:
+    if (c->conn)
+        atomic_fetch_sub(&nactive, 1);
     while (c->reqs) {
         req_t *r = c->reqs;
         c->reqs = r->next;
