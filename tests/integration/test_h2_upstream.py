@@ -170,6 +170,12 @@ def h1_chunked_large_upload_streams_under_flow_control():
     eq((j["proto"], j["body_len"]), ("h2", len(data)))
     eq(j["body_sha256"], hashlib.sha256(data).hexdigest())
     check("transfer-encoding" not in j["headers"], "no Transfer-Encoding over h2: %r" % j["headers"])
+    # The same from an HTTP/2 client: flow control on both sides of the gateway.
+    r = h2c("h2.vendor.test", "/upload", "-H", "Content-Type: application/octet-stream",
+            "--data-binary", "@" + path, timeout=60)
+    eq(r.status, 200, repr(r))
+    j = r.json()
+    eq((j["proto"], j["body_len"], j["body_sha256"]), ("h2", len(data), hashlib.sha256(data).hexdigest()))
 
 
 @test
