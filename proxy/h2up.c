@@ -4,7 +4,8 @@
  * (bg_h2up_stream_release detaches it and resets the stream). Sending is never started from
  * inside nghttp2 (depth counter: a flush asked for meanwhile is picked up by the running send
  * loop or done after mem_recv returns), so the session is not re-entered. Exchanges hear of
- * their stream (head, body, end, error) from inside mem_recv only. Worker thread.
+ * their stream (head, body, end, error) from mem_recv, the timer tick or the connection's
+ * loss, never from inside mem_send. Worker thread.
  */
 #include "h2up.h"
 
@@ -421,6 +422,7 @@ bg_h2up_stream_t *bg_h2up_open(bg_h2up_t *c, bg_exchange_t *ex, const char *head
     size_t n = 4;
     const char *method = copy, *target = NULL, *authority = "";
     size_t mlen = 0, tlen = 0, alen = 0;
+    bool too_many = false;
     char *line = copy, *end = copy + head_len;
     char *eol = memchr(line, '\r', (size_t)(end - line));
     char *sp1 = eol ? memchr(line, ' ', (size_t)(eol - line)) : NULL;
@@ -454,8 +456,16 @@ bg_h2up_stream_t *bg_h2up_open(bg_h2up_t *c, bg_exchange_t *ex, const char *head
             continue;
         if (bg_span_ieq(line, nl, "te") && !bg_span_ieq(v, vl, "trailers"))
             continue; /* RFC 9113 8.2.2: TE may only say "trailers" */
-        if (n < H2UP_MAX_FIELDS + 4)
-            nv[n++] = make_nv(line, nl, v, vl);
+        if (n == H2UP_MAX_FIELDS + 4) {
+            too_many = true; /* never drop a field silently */
+            break;
+        }
+        nv[n++] = make_nv(line, nl, v, vl);
+    }
+    if (too_many) {
+        OPENSSL_cleanse(copy, head_len);
+        free(copy);
+        return NULL;
     }
     nv[0] = make_nv(":method", 7, method, mlen);
     nv[1] = make_nv(":scheme", 7, "https", 5);
