@@ -2,10 +2,13 @@
  * exchange.c — the protocol-neutral steps of one transfer: route, classify, decide per
  * destination address, record. Runs on the worker thread that owns the exchange. The
  * decision is made for every candidate address of the vendor; the upstream then connects
- * to exactly the address whose classification allowed it (no second lookup).
+ * to exactly the address whose classification allowed it (no second lookup). The vendor's
+ * answer comes from the HTTP/1.1 parser here or from an HTTP/2 stream (h2up.c, through
+ * bg_exchange_resp_*); both end in accept_head / relay_body / complete / upstream_failed.
  */
 #include "exchange.h"
 
+#include "h2up.h"
 #include "log.h"
 #include "upstream.h"
 
@@ -43,6 +46,8 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         return;
     if (ex->up)
         bg_upstream_release(ex->up, false);
+    if (ex->h2s)
+        bg_h2up_stream_release(ex->h2s);
     if (ex->queued && ex->w)
         bg_upstream_unqueue(ex->w, ex->pool_key, ex);
     if (ex->gai)
@@ -267,6 +272,7 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         .bytes_out = ex->bytes_out,
         .duration_ms = dur_ns / 1000000,
         .protocol = ex->protocol,
+        .upstream_protocol = ex->up_protocol,
         .config_version = cfg->version,
     };
     int rc = bg_records_submit(s->records, &r, done, ex);
@@ -307,7 +313,8 @@ void bg_exchange_problem_451(bg_exchange_t *ex, bg_buf_t *out)
 #define BG_BACKPRESSURE (1u << 20) /* bytes queued towards one peer before we pause the other */
 #define BG_REVEAL_MAX (8u << 20)   /* response bytes buffered to open tokens */
 
-enum { RF_NONE, RF_LENGTH, RF_CHUNKED, RF_CLOSE };
+/* RF_EVENT: the upstream codec frames the body itself (HTTP/2 DATA until END_STREAM). */
+enum { RF_NONE, RF_LENGTH, RF_CHUNKED, RF_CLOSE, RF_EVENT };
 
 static void decide(bg_exchange_t *ex);
 static void start_forward(bg_exchange_t *ex);
@@ -404,6 +411,10 @@ static void finish(bg_exchange_t *ex)
         bg_upstream_release(ex->up, false);
         ex->up = NULL;
     }
+    if (ex->h2s) {
+        bg_h2up_stream_release(ex->h2s);
+        ex->h2s = NULL;
+    }
     if (record_and_wait(ex, DEFER_END))
         return;
     if (ex->vendor && !ex->recorded)
@@ -433,6 +444,10 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
     if (ex->up) {
         bg_upstream_release(ex->up, false);
         ex->up = NULL;
+    }
+    if (ex->h2s) {
+        bg_h2up_stream_release(ex->h2s);
+        ex->h2s = NULL;
     }
     bool always = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS && ex->vendor && !ex->recorded;
     if (always && (is_head(ex) || blen == 0)) {
@@ -606,6 +621,10 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         bg_upstream_writev(ex->up, bufs, 3);
         if (ex->up->stream.write_pending > BG_BACKPRESSURE)
             ex->down->pause_request(ex);
+    } else if (ex->h2s) {
+        bg_h2up_stream_write(ex->h2s, p, n);
+        if (ex->h2s && bg_h2up_stream_pending(ex->h2s) > BG_BACKPRESSURE)
+            ex->down->pause_request(ex);
     } else {
         bg_buf_append(&ex->pending, p, n);
         held_sync(ex);
@@ -644,6 +663,9 @@ void bg_exchange_body_end(bg_exchange_t *ex)
     }
     if (ex->state == BG_EX_FORWARD && ex->up_stream_body && ex->up && ex->up->ready && !ex->pending.len) {
         bg_upstream_write(ex->up, "0\r\n\r\n", 5);
+        ex->up_stream_body = false;
+    } else if (ex->state == BG_EX_FORWARD && ex->up_stream_body && ex->h2s && !ex->pending.len) {
+        bg_h2up_stream_end(ex->h2s);
         ex->up_stream_body = false;
     }
 }
@@ -986,6 +1008,10 @@ static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const c
         bg_upstream_release(ex->up, false);
         ex->up = NULL;
     }
+    if (ex->h2s) {
+        bg_h2up_stream_release(ex->h2s);
+        ex->h2s = NULL;
+    }
     if (ex->resp_started) {
         /* Part of the response is out: the only honest signal left is to break the stream. */
         ex->status = 502;
@@ -998,8 +1024,54 @@ static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const c
                     ex->vendor->name);
 }
 
+/* The connection chose HTTP/2: the request becomes a stream on it, and the connection goes
+ * back to being shared (ex->up is cleared). */
+static void send_request_h2(bg_exchange_t *ex)
+{
+    bg_upstream_t *up = ex->up;
+    const bg_buf_t *body = ex->out_body.len ? &ex->out_body : &ex->body;
+    ex->up = NULL;
+    ex->up_protocol = "h2";
+    bool has_body = ex->up_stream_body || body->len;
+    ex->h2s = bg_h2up_open(up->h2, ex, ex->out_head.data, ex->out_head.len, has_body,
+                           ex->rt->cfg->limits.upstream_timeout_ms);
+    if (!ex->h2s) {
+        upstream_failed(ex, BG_UP_PROTOCOL, "cannot open an HTTP/2 stream");
+        return;
+    }
+    if (!has_body)
+        return;
+    if (ex->up_stream_body) {
+        bg_h2up_stream_write(ex->h2s, ex->body.data, ex->body.len);
+        if (ex->h2s)
+            bg_h2up_stream_write(ex->h2s, ex->pending.data, ex->pending.len);
+        bg_buf_reset(&ex->pending);
+        if (!ex->h2s)
+            return;
+        if (ex->body_done) {
+            bg_h2up_stream_end(ex->h2s);
+            ex->up_stream_body = false;
+        } else {
+            ex->down->resume_request(ex); /* the rest streams through as it arrives */
+        }
+        return;
+    }
+    bg_h2up_stream_write(ex->h2s, body->data, body->len);
+    if (ex->h2s)
+        bg_h2up_stream_end(ex->h2s);
+}
+
 static void send_request(bg_exchange_t *ex)
 {
+    if (ex->up->h2) {
+        send_request_h2(ex);
+        return;
+    }
+    if (ex->vendor->upstream.protocol == BG_PROTO_HTTP2) {
+        upstream_failed(ex, BG_UP_PROTOCOL, "vendor did not negotiate HTTP/2 (upstream.protocol: http2)");
+        return;
+    }
+    ex->up_protocol = "http/1.1";
     const bg_buf_t *body = ex->out_body.len ? &ex->out_body : &ex->body;
     uv_buf_t bufs[5];
     size_t nb = 0;
@@ -1065,7 +1137,8 @@ static void start_forward(bg_exchange_t *ex)
     unsigned nw = ex->w->server->nworkers ? ex->w->server->nworkers : 1;
     uint32_t per_worker = (v->upstream.max_connections + nw - 1) / nw;
     ex->up = bg_upstream_acquire(ex->w, key, (const struct sockaddr *)&addr, ctx, sni, v->upstream.verify ? sni : NULL,
-                                 ex->rt->cfg->limits.upstream_connect_timeout_ms, per_worker, ex, &err);
+                                 ex->rt->cfg->limits.upstream_connect_timeout_ms, per_worker,
+                                 v->upstream.protocol == BG_PROTO_HTTP2, ex, &err);
     if (!ex->up && err == BG_UP_QUEUED) {
         ex->queued = true; /* bg_upstream_slot_cb or bg_upstream_queue_timeout_cb follows */
         return;
@@ -1112,6 +1185,10 @@ void bg_upstream_drain_cb(bg_upstream_t *up, void *owner)
 
 static void response_done(bg_exchange_t *ex, bool upstream_reusable)
 {
+    if (ex->h2s) {
+        bg_h2up_stream_release(ex->h2s);
+        ex->h2s = NULL;
+    }
     if (ex->up) {
         bg_upstream_release(ex->up, upstream_reusable && ex->resp_keep_alive && ex->body_done && !ex->up_stream_body);
         ex->up = NULL;
@@ -1135,12 +1212,16 @@ static void write_body_piece(bg_exchange_t *ex, const char *p, size_t n)
     ex->down->body(ex, p, n);
     if (ex->up && ex->down->pending(ex) > BG_BACKPRESSURE)
         bg_upstream_pause(ex->up);
+    else if (ex->h2s && ex->down->pending(ex) > BG_BACKPRESSURE)
+        bg_h2up_stream_pause(ex->h2s);
 }
 
 void bg_exchange_drained(bg_exchange_t *ex)
 {
     if (ex->up && ex->state == BG_EX_FORWARD)
         bg_upstream_resume(ex->up);
+    else if (ex->h2s && ex->state == BG_EX_FORWARD)
+        bg_h2up_stream_resume(ex->h2s);
 }
 
 /* Relay response body bytes; returns true when the response is complete. */
@@ -1153,6 +1234,22 @@ static bool relay_body(bg_exchange_t *ex, char *p, size_t n, bool *extra)
     }
     if (ex->reveal_failed)
         return true;
+    if (ex->resp_framing == RF_EVENT) {
+        if (ex->hold_tail && !ex->resp_reveal && n) {
+            /* fsync: always — the end is not known in advance: keep the latest byte back; it
+             * goes out once the record is on disk (send_held). */
+            if (ex->rbody.len) {
+                ex->down->body(ex, ex->rbody.data, ex->rbody.len);
+                bg_buf_reset(&ex->rbody);
+            }
+            write_body_piece(ex, p, n - 1);
+            bg_buf_append(&ex->rbody, p + n - 1, 1);
+            ex->bytes_out += 1;
+        } else {
+            write_body_piece(ex, p, n);
+        }
+        return ex->reveal_failed;
+    }
     if (ex->resp_framing == RF_LENGTH) {
         size_t take = n < (uint64_t)ex->resp_remaining ? n : (size_t)ex->resp_remaining;
         if (ex->hold_tail && !ex->resp_reveal && take && take == (uint64_t)ex->resp_remaining) {
@@ -1212,8 +1309,8 @@ static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
     }
     h[n++] = (bg_header_t){"X-Transfer-Id", 13, ex->id, strlen(ex->id)};
     int64_t len = -1;
-    if (ex->resp_framing == RF_LENGTH)
-        len = resp->content_length;
+    if (ex->resp_framing == RF_LENGTH || (ex->resp_framing == RF_EVENT && resp->content_length >= 0))
+        len = resp->content_length; /* HTTP/2: nghttp2 holds the DATA to the declared length */
     else if (ex->resp_framing == RF_NONE && !bodiless)
         len = 0;
     ex->status = resp->status;
@@ -1255,6 +1352,30 @@ static void complete(bg_exchange_t *ex, bool extra)
         send_revealed(ex);
     else
         response_done(ex, !extra);
+}
+
+/* The vendor's final response head, parsed from `raw` (its HTTP/1.1 form), with ex->resp_framing
+ * set: relay it, or hold it for the record (fsync: always) or for the revealed body. */
+static void accept_head(bg_exchange_t *ex, const bg_h1_response_t *resp, const char *raw, size_t rawlen)
+{
+    ex->resp_reveal = ex->vendor->reveal_responses && ex->rt->keys && ex->resp_framing != RF_NONE;
+    ex->resp_head_done = true;
+    bg_upstream_circuit_report(ex->w, ex->circuit, true);
+    ex->hold_tail = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS;
+    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
+        /* Nothing but the head: hold all of it until the record is durable. */
+        ex->head_held = true;
+        bg_buf_reset(&ex->resp_head);
+        bg_buf_append(&ex->resp_head, raw, rawlen);
+        ex->status = resp->status;
+        ex->resp_started = true;
+    } else if (ex->resp_reveal) {
+        /* The head goes out with the revealed body's length once the body is complete. */
+        bg_buf_reset(&ex->resp_head);
+        bg_buf_append(&ex->resp_head, raw, rawlen);
+    } else {
+        send_response_head(ex, resp);
+    }
 }
 
 void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n)
@@ -1303,24 +1424,7 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
     } else {
         ex->resp_framing = RF_NONE;
     }
-    ex->resp_reveal = ex->vendor->reveal_responses && ex->rt->keys && ex->resp_framing != RF_NONE;
-    ex->resp_head_done = true;
-    bg_upstream_circuit_report(ex->w, ex->circuit, true);
-    ex->hold_tail = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS;
-    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
-        /* Nothing but the head: hold all of it until the record is durable. */
-        ex->head_held = true;
-        bg_buf_reset(&ex->resp_head);
-        bg_buf_append(&ex->resp_head, ex->rin.data, (size_t)r);
-        ex->status = resp.status;
-        ex->resp_started = true;
-    } else if (ex->resp_reveal) {
-        /* The head goes out with the revealed body's length once the body is complete. */
-        bg_buf_reset(&ex->resp_head);
-        bg_buf_append(&ex->resp_head, ex->rin.data, (size_t)r);
-    } else {
-        send_response_head(ex, &resp);
-    }
+    accept_head(ex, &resp, ex->rin.data, (size_t)r);
     bg_buf_t rest = ex->rin;
     bg_buf_init(&ex->rin);
     rest.len -= (size_t)r;
@@ -1360,6 +1464,81 @@ void bg_upstream_error_cb(bg_upstream_t *up, void *owner, bg_upstream_error_t ki
         return;
     }
     upstream_failed(ex, kind, msg);
+}
+
+/* ---- response events from HTTP/2 streams (h2up.c) ------------------------------------ */
+
+void bg_exchange_resp_head(bg_exchange_t *ex, const char *head, size_t len, bool ends)
+{
+    if (ends)
+        ex->h2s = NULL;
+    if (ex->state != BG_EX_FORWARD || ex->resp_head_done)
+        return;
+    bool head_req = is_head(ex);
+    bg_h1_response_t resp;
+    int r = bg_h1_parse_response(head, len, head_req, &resp);
+    if (r < 0 || (size_t)r != len || resp.status < 200) {
+        upstream_failed(ex, BG_UP_PROTOCOL, r < 0 && resp.error ? resp.error : "malformed HTTP/2 response head");
+        return;
+    }
+    ex->resp_keep_alive = true;
+    bool bodiless = head_req || resp.status == 204 || resp.status == 304;
+    ex->resp_framing = ends || bodiless ? RF_NONE : RF_EVENT;
+    accept_head(ex, &resp, head, len);
+    if (ex->state != BG_EX_FORWARD)
+        return;
+    if (ex->resp_framing == RF_NONE) {
+        complete(ex, false);
+        return;
+    }
+    if (ex->resp_started && !ex->head_held && !ex->resp_reveal && ex->down->flush)
+        ex->down->flush(ex);
+}
+
+void bg_exchange_resp_body(bg_exchange_t *ex, const char *p, size_t n)
+{
+    bool extra = false;
+    if (ex->state != BG_EX_FORWARD || !ex->resp_head_done)
+        return;
+    if (relay_body(ex, (char *)p, n, &extra))
+        complete(ex, extra);
+}
+
+void bg_exchange_resp_end(bg_exchange_t *ex)
+{
+    ex->h2s = NULL;
+    if (ex->state != BG_EX_FORWARD)
+        return;
+    if (!ex->resp_head_done) {
+        upstream_failed(ex, BG_UP_PROTOCOL, "stream ended without a response");
+        return;
+    }
+    complete(ex, false);
+}
+
+void bg_exchange_resp_error(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg, bool refused)
+{
+    static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    ex->h2s = NULL;
+    if (ex->state != BG_EX_FORWARD)
+        return;
+    if (refused && !ex->resp_head_done && !ex->retried && ex->body_done && !ex->up_stream_body) {
+        /* Never processed (GOAWAY above the vendor's last stream, REFUSED_STREAM): like the
+         * HTTP/1.1 retry, an idempotent request goes once more on a new connection. */
+        for (size_t i = 0; i < sizeof idem / sizeof idem[0]; i++)
+            if (bg_span_ieq(ex->req.method, ex->req.method_len, idem[i])) {
+                ex->retried = true;
+                start_forward(ex);
+                return;
+            }
+    }
+    upstream_failed(ex, kind, msg);
+}
+
+void bg_exchange_req_drained(bg_exchange_t *ex)
+{
+    if (ex->state == BG_EX_FORWARD && !ex->body_done)
+        ex->down->resume_request(ex);
 }
 
 void bg_exchange_cancel(bg_exchange_t *ex)

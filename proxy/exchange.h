@@ -5,7 +5,10 @@
  * implements bg_downstream_t to carry the answer back. The exchange routes, classifies,
  * decides per destination address, blocks or forwards (sealing values under `encrypt`) to
  * exactly the allowed address, relays the response with back-pressure, and writes the
- * transfer record. One worker thread owns it.
+ * transfer record. The vendor's answer arrives as response events (head, body bytes, end or
+ * error): from the HTTP/1.1 parser in exchange.c, or from an HTTP/2 stream (h2up.c) through
+ * bg_exchange_resp_*; reveal, records, metrics, fsync holds, 502/504 and back-pressure are
+ * the same for both. One worker thread owns it.
  */
 #ifndef BG_EXCHANGE_H
 #define BG_EXCHANGE_H
@@ -14,6 +17,7 @@
 #include "http1.h"
 #include "policy.h"
 #include "server.h"
+#include "upstream.h"
 #include "util.h"
 
 typedef struct bg_exchange bg_exchange_t;
@@ -99,8 +103,10 @@ struct bg_exchange {
     uv_getaddrinfo_t *gai;
 
     /* Forwarding and the vendor's response. */
-    bg_upstream_t *up;
-    bool up_stream_body;         /* the body streams to the vendor as chunked */
+    bg_upstream_t *up;           /* an HTTP/1.1 connection (or one still connecting) */
+    struct bg_h2up_stream *h2s;  /* or the HTTP/2 stream to the vendor (h2up.h) */
+    const char *up_protocol;     /* what the vendor side spoke: "http/1.1" | "h2", NULL before */
+    bool up_stream_body;         /* the body streams to the vendor (chunked, or DATA frames) */
     bool retried;
     bool resp_started;
     bg_buf_t out_head, out_body, rin, rbody, resp_head;
@@ -156,6 +162,20 @@ void bg_exchange_drained(bg_exchange_t *ex);
 void bg_exchange_cancel(bg_exchange_t *ex);
 /** Worker thread: the exchange's record is durable (fsync: always); resume its answer. */
 void bg_exchange_record_done(bg_exchange_t *ex);
+/* Response events from an upstream that frames by itself (HTTP/2 streams, h2up.c). The
+ * stream is the exchange's (ex->h2s) until the end or an error: those detach it. */
+/** The vendor's final response head in HTTP/1.1 form (status line, fields, empty line);
+ *  ends: no body follows and the stream is already detached. */
+void bg_exchange_resp_head(bg_exchange_t *ex, const char *head, size_t len, bool ends);
+/** Response body bytes (back-pressure: the exchange pauses ex->h2s while the client lags). */
+void bg_exchange_resp_body(bg_exchange_t *ex, const char *p, size_t n);
+/** The response is complete (END_STREAM); the stream is detached. */
+void bg_exchange_resp_end(bg_exchange_t *ex);
+/** The stream failed (reset, GOAWAY, connection loss, timeout); it is detached. refused: the
+ *  vendor never processed it, so an idempotent request may be tried on a new connection. */
+void bg_exchange_resp_error(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg, bool refused);
+/** The request body queued on ex->h2s drained below the back-pressure mark. */
+void bg_exchange_req_drained(bg_exchange_t *ex);
 /** Free the exchange (after down->end). ex->w may be NULL (an exchange built by `explain`). */
 void bg_exchange_destroy(bg_exchange_t *ex);
 

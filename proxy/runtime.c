@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const unsigned char alpn_h1[] = "\x08http/1.1"; /* towards vendors */
+/* Towards vendors, by upstream.protocol: auto offers both (h2 preferred), else only the one. */
+static const unsigned char alpn_h1[] = "\x08http/1.1";
+static const unsigned char alpn_h2[] = "\x02h2";
 /* Towards clients, in our preference order: HTTP/2 first, then HTTP/1.1. */
 static const unsigned char alpn_ours[] = "\x02h2\x08http/1.1";
 
@@ -94,7 +96,12 @@ static SSL_CTX *vendor_ctx(const bg_vendor_t *v, bg_diag_t *diag, const char *fi
         }
     }
     SSL_CTX_set_verify(ctx, v->upstream.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof alpn_h1 - 1);
+    if (v->upstream.protocol == BG_PROTO_HTTP1)
+        SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof alpn_h1 - 1);
+    else if (v->upstream.protocol == BG_PROTO_HTTP2)
+        SSL_CTX_set_alpn_protos(ctx, alpn_h2, sizeof alpn_h2 - 1);
+    else
+        SSL_CTX_set_alpn_protos(ctx, alpn_ours, sizeof alpn_ours - 1);
     return ctx;
 fail:
     SSL_CTX_free(ctx);

@@ -2,10 +2,13 @@
  * upstream.c — see upstream.h. A connection is either owned by one exchange or idle in the
  * worker's pool; idle connections that the vendor closes are dropped on their EOF. Timers
  * cover connect + TLS handshake (connect timeout) and every wait for response bytes
- * (response timeout, re-armed on each read).
+ * (response timeout, re-armed on each read). A connection whose handshake chose ALPN h2 is
+ * never owned by one exchange: it sits on its address's HTTP/2 list, carries a stream per
+ * exchange (h2up.c), and its timer ticks the streams' response timeouts.
  */
 #include "upstream.h"
 
+#include "h2up.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -22,6 +25,9 @@ typedef struct bg_waiter {
 struct bg_upkey {
     char key[200];
     uint32_t conns;          /* open (connecting, busy or idle) */
+    bg_upstream_t *h2;       /* HTTP/2 connections (multiplexed; counted in conns) */
+    uint32_t connecting;     /* connections not yet open (TCP + TLS) */
+    bool h2_seen;            /* the last handshake of this address chose h2 */
     bg_waiter_t *head, *tail;
     struct bg_upkey *next;
 };
@@ -135,18 +141,24 @@ static void pool_remove(bg_worker_t *w, bg_upstream_t *up)
         }
 }
 
+static void up_free(bg_upstream_t *up)
+{
+    bg_h2up_destroy(up->h2);
+    free(up);
+}
+
 static void handle_closed(uv_handle_t *h)
 {
     bg_upstream_t *up = h->data;
     if (--up->open_handles == 0)
-        free(up);
+        up_free(up);
 }
 
 static void stream_closed(bg_stream_t *s)
 {
     bg_upstream_t *up = s->data;
     if (--up->open_handles == 0)
-        free(up);
+        up_free(up);
 }
 
 static void up_close(bg_upstream_t *up)
@@ -154,8 +166,20 @@ static void up_close(bg_upstream_t *up)
     if (up->dead)
         return;
     up->dead = true;
-    if (!up->owner && up->ready)
+    if (up->connecting && up->slot)
+        up->slot->connecting--;
+    up->connecting = false;
+    if (up->h2) {
+        /* Streams still open fail (no-op when the caller already said why). */
+        bg_h2up_lost(up->h2, BG_UP_CLOSED, "connection closed");
+        for (bg_upstream_t **p = up->slot ? &up->slot->h2 : NULL; p && *p; p = &(*p)->h2next)
+            if (*p == up) {
+                *p = up->h2next;
+                break;
+            }
+    } else if (!up->owner && up->ready) {
         pool_remove(up->w, up);
+    }
     up->owner = NULL;
     uv_timer_stop(&up->timer);
     uv_close((uv_handle_t *)&up->timer, handle_closed);
@@ -168,18 +192,82 @@ static void up_close(bg_upstream_t *up)
     }
 }
 
+static void h2_tick_cb(uv_timer_t *t)
+{
+    bg_upstream_t *up = t->data;
+    if (!up->dead && up->h2)
+        bg_h2up_tick(up->h2, uv_now(&up->w->loop));
+}
+
+/* Waiters for the address take streams of an HTTP/2 connection while it has room. */
+static void h2_wake(bg_upstream_t *up)
+{
+    while (!up->dead && up->slot && up->slot->head && bg_h2up_available(up->h2))
+        upkey_wake(up->w, up->slot);
+}
+
+void bg_upstream_h2_stream_done(bg_upstream_t *up)
+{
+    if (up->dead)
+        return;
+    if (bg_h2up_nstreams(up->h2) == 0) {
+        up->idle_since = uv_now(&up->w->loop);
+        uv_timer_stop(&up->timer); /* no stream to time out until the next one */
+    }
+    if (bg_h2up_finished(up->h2) || (up->w->draining && bg_h2up_nstreams(up->h2) == 0)) {
+        up_close(up);
+        return;
+    }
+    h2_wake(up);
+}
+
 static void on_open(bg_stream_t *s)
 {
     bg_upstream_t *up = s->data;
     up->ready = true;
     uv_timer_stop(&up->timer);
-    if (up->owner)
-        bg_upstream_ready_cb(up, up->owner);
+    if (up->connecting && up->slot)
+        up->slot->connecting--;
+    up->connecting = false;
+    bool was_h2 = up->slot && up->slot->h2_seen;
+    if (up->slot)
+        up->slot->h2_seen = strcmp(bg_stream_alpn(s), "h2") == 0;
+    if (strcmp(bg_stream_alpn(s), "h2") == 0 && up->slot) {
+        /* Multiplexed from now on: no single owner; the exchange that connected opens the
+         * first stream in its ready callback, then the waiters take theirs. */
+        up->h2 = bg_h2up_create(up);
+        up->h2next = up->slot->h2;
+        up->slot->h2 = up;
+        up->idle_since = uv_now(&up->w->loop);
+        uv_timer_start(&up->timer, h2_tick_cb, 100, 100);
+        void *owner = up->owner;
+        up->owner = NULL;
+        if (owner)
+            bg_upstream_ready_cb(up, owner);
+        h2_wake(up);
+        return;
+    }
+    /* Not HTTP/2 after all (the vendor changed): waiters that held back for a shared
+     * connection try again (each opens its own, or queues for the bound). */
+    struct bg_upkey *k = up->slot;
+    size_t nwait = 0;
+    for (bg_waiter_t *wt = was_h2 && k ? k->head : NULL; wt; wt = wt->next)
+        nwait++;
+    void *owner = up->owner;
+    if (owner)
+        bg_upstream_ready_cb(up, owner);
+    while (nwait-- && k && k->head && !up->dead && k->connecting == 0)
+        upkey_wake(up->w, k);
 }
 
 static void on_data(bg_stream_t *s, const char *p, size_t n)
 {
     bg_upstream_t *up = s->data;
+    if (up->h2) {
+        if (bg_h2up_recv(up->h2, p, n) < 0 || bg_h2up_finished(up->h2))
+            up_close(up);
+        return;
+    }
     if (!up->owner) {
         /* Bytes from an idle connection: the vendor is confused; never reuse it. */
         up_close(up);
@@ -193,6 +281,8 @@ static void on_data(bg_stream_t *s, const char *p, size_t n)
 static void on_eof(bg_stream_t *s)
 {
     bg_upstream_t *up = s->data;
+    if (up->h2)
+        bg_h2up_lost(up->h2, BG_UP_CLOSED, "closed by the vendor");
     void *owner = up->owner;
     if (owner) {
         up->owner = NULL;
@@ -205,6 +295,11 @@ static void on_error(bg_stream_t *s, int err, const char *what)
 {
     bg_upstream_t *up = s->data;
     void *owner = up->owner;
+    if (up->h2) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s: %s", what, uv_strerror(err));
+        bg_h2up_lost(up->h2, BG_UP_CLOSED, msg);
+    }
     if (!owner) {
         up_close(up); /* idle connection: just goes away */
         return;
@@ -226,7 +321,9 @@ static void on_error(bg_stream_t *s, int err, const char *what)
 static void on_drain(bg_stream_t *s)
 {
     bg_upstream_t *up = s->data;
-    if (up->owner)
+    if (up->h2 && !up->dead)
+        bg_h2up_drain(up->h2);
+    else if (up->owner)
         bg_upstream_drain_cb(up, up->owner);
 }
 
@@ -251,8 +348,16 @@ static void timer_cb(uv_timer_t *t)
 
 bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
                                    SSL_CTX *ctx, const char *sni, const char *verify_host,
-                                   uint64_t connect_timeout_ms, uint32_t max_conns, void *owner, int *err)
+                                   uint64_t connect_timeout_ms, uint32_t max_conns, bool expect_h2, void *owner,
+                                   int *err)
 {
+    struct bg_upkey *k0 = upkey_get(w, key, false);
+    for (bg_upstream_t *c = k0 ? k0->h2 : NULL; c; c = c->h2next)
+        if (!c->dead && !c->stream.eof && bg_h2up_available(c->h2)) {
+            if (!uv_is_active((uv_handle_t *)&c->timer)) /* stopped while it had no streams */
+                uv_timer_start(&c->timer, h2_tick_cb, 100, 100);
+            return c; /* a stream on a shared HTTP/2 connection */
+        }
     for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next) {
         bg_upstream_t *up = *p;
         if (strcmp(up->key, key) != 0 || up->stream.eof)
@@ -266,7 +371,7 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
         return up;
     }
     struct bg_upkey *k = upkey_get(w, key, true);
-    if (max_conns && k->conns >= max_conns) {
+    if ((max_conns && k->conns >= max_conns) || ((expect_h2 || k->h2_seen) && k->connecting)) {
         /* At the bound: wait for a connection of this address to close or become idle. */
         bg_waiter_t *wt = calloc(1, sizeof *wt);
         if (!wt)
@@ -289,6 +394,8 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
     up->owner = owner;
     up->slot = k;
     k->conns++;
+    k->connecting++;
+    up->connecting = true;
     int r = bg_stream_init(&up->stream, &w->loop, &up_callbacks, up);
     uv_timer_init(&w->loop, &up->timer);
     up->timer.data = up;
@@ -367,6 +474,18 @@ void bg_upstream_release(bg_upstream_t *up, bool reusable)
 void bg_upstream_sweep(bg_worker_t *w, uint64_t max_idle_ms)
 {
     uint64_t now = uv_now(&w->loop);
+    /* HTTP/2 connections without streams count as idle. */
+    for (struct bg_upkey *k = w->upkeys, *knext; k; k = knext) {
+        knext = k->next;
+        k->conns++; /* keep k while its connections close */
+        for (bg_upstream_t *c = k->h2, *next; c; c = next) {
+            next = c->h2next;
+            if (bg_h2up_nstreams(c->h2) == 0 && (max_idle_ms == 0 || now - c->idle_since >= max_idle_ms))
+                up_close(c);
+        }
+        k->conns--;
+        upkey_maybe_free(w, k);
+    }
     bg_upstream_t *up = w->idle;
     while (up) {
         bg_upstream_t *next = up->next;

@@ -39,6 +39,9 @@ struct bg_upstream {
     uint64_t timeout_ms;     /* private: current timer period */
     struct bg_upstream *next;/* private: idle list */
     struct bg_upkey *slot;   /* private: the address's accounting */
+    struct bg_h2up *h2;      /* read-only: the HTTP/2 session when ALPN chose h2 (h2up.h), else NULL */
+    struct bg_upstream *h2next; /* private: the address's HTTP/2 connections */
+    bool connecting;         /* private: counted in its address's connecting */
 };
 
 /* Implemented by the owner (conn.c). */
@@ -48,14 +51,21 @@ void bg_upstream_eof_cb(bg_upstream_t *up, void *owner);
 void bg_upstream_error_cb(bg_upstream_t *up, void *owner, bg_upstream_error_t kind, const char *msg);
 void bg_upstream_drain_cb(bg_upstream_t *up, void *owner);
 
-/** An idle pooled connection for key (returned with ready = true, no callback), or a new one
- *  connecting to addr (with TLS when ctx; bg_upstream_ready_cb follows). At most max_conns
+/** An HTTP/2 connection of key with room for another stream (ready, h2 set, no owner: the
+ *  caller opens a stream with bg_h2up_open), else an idle pooled connection for key
+ *  (returned with ready = true, no callback), or a new one
+ *  connecting to addr (with TLS when ctx; bg_upstream_ready_cb follows, with h2 set when the
+ *  handshake chose HTTP/2: the connection then has no owner and serves many). At most max_conns
  *  connections per key are open on this worker: beyond, NULL with *err = BG_UP_QUEUED and the
  *  owner waits in a FIFO until bg_upstream_slot_cb (acquire again) or, after max_wait_ms,
- *  bg_upstream_queue_timeout_cb. NULL with a negative *err when the connect could not start. */
+ *  bg_upstream_queue_timeout_cb. NULL with a negative *err when the connect could not start.
+ *  expect_h2 (the vendor is pinned to HTTP/2), or an earlier connection of key that chose h2:
+ *  while a connection of key is still connecting, the owner waits for it (one shared HTTP/2
+ *  connection rather than one connection each) instead of opening another. */
 bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
                                    SSL_CTX *ctx, const char *sni, const char *verify_host,
-                                   uint64_t connect_timeout_ms, uint32_t max_conns, void *owner, int *err);
+                                   uint64_t connect_timeout_ms, uint32_t max_conns, bool expect_h2, void *owner,
+                                   int *err);
 /* Implemented by the owner (exchange.c). */
 void bg_upstream_slot_cb(void *owner);
 void bg_upstream_queue_timeout_cb(void *owner);

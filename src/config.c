@@ -1486,8 +1486,8 @@ static void parse_upstream(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
         v->upstream.max_connections = (uint32_t)mc;
     if ((f = mget(n, "protocol"))) {
         int e = get_enum(c, f, "upstream.protocol", protos);
-        if (e == BG_PROTO_HTTP2)
-            ERR(c, f->pos, "upstream.protocol: http2 towards vendors is not supported yet (vendors are spoken to in HTTP/1.1); use auto or http1");
+        if (e == BG_PROTO_HTTP2 && !v->upstream.tls)
+            ERR(c, f->pos, "vendor '%s': upstream.protocol: http2 needs upstream tls: true (HTTP/2 to vendors is negotiated by ALPN; cleartext h2c is not spoken)", v->name);
         else if (e >= 0)
             v->upstream.protocol = (bg_upstream_proto_t)e;
     }

@@ -50,7 +50,9 @@ typedef struct {
     int status;
     uint64_t bytes_in, bytes_out;
     uint64_t duration_ms;
-    const char *protocol; /* "http/1.1" | "h2" */
+    const char *protocol; /* "http/1.1" | "h2": what the client spoke */
+    const char *upstream_protocol; /* "http/1.1" | "h2": what the vendor spoke; NULL (not written) when
+                                    * nothing was sent to it */
     const char *config_version;
 } bg_record_t;
 
@@ -63,7 +65,7 @@ void bg_record_id_make(int64_t ts_ms, unsigned worker, uint64_t seq, char out[27
  *  hash (canonical form above) into hash_out[65]. Member order: ts id caller vendor host method
  *  path dest_ip dest_country dest_region cross_border categories detections mechanism
  *  [scc_module scc_reference] decision reason enforced status bytes_in bytes_out duration_ms
- *  protocol config_version prev hash. Pure. */
+ *  protocol [upstream_protocol] config_version prev hash. Pure. */
 void bg_record_encode(const bg_record_t *r, const char prev_hash[65], bg_buf_t *out, char hash_out[65]);
 
 /** Check one line (no newline) of a record file: 0 when it is a well-formed record whose hash

@@ -96,6 +96,8 @@ static void encode_body(const bg_record_t *r, bg_buf_t *b)
     put_u64(b, "bytes_out", r->bytes_out);
     put_u64(b, "duration_ms", r->duration_ms);
     put_str(b, "protocol", r->protocol);
+    if (r->upstream_protocol)
+        put_str(b, "upstream_protocol", r->upstream_protocol);
     put_str(b, "config_version", r->config_version);
 }
 

@@ -107,7 +107,7 @@ TYPES = {"ts": str, "id": str, "caller": str, "vendor": str, "host": str, "metho
          "dest_ip": str, "dest_country": str, "dest_region": str, "cross_border": bool, "categories": list,
          "detections": dict, "mechanism": str, "decision": str, "reason": str, "enforced": bool, "status": int,
          "bytes_in": int, "bytes_out": int, "duration_ms": int, "protocol": str, "config_version": str,
-         "prev": str, "hash": str, "scc_module": int, "scc_reference": str}
+         "prev": str, "hash": str, "scc_module": int, "scc_reference": str, "upstream_protocol": str}
 
 
 def check_common(rec, sent, got, t0, t1, gw):

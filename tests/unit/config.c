@@ -650,7 +650,7 @@ static void test_empty_detector_list_refused(void)
     bg_diag_dispose(&d);
 }
 
-static void test_upstream_http2_refused(void)
+static void test_upstream_http2_needs_tls(void)
 {
     const char *yaml = "jurisdiction: EEA\n"
                        "listen: [{address: \"127.0.0.1:8080\"}]\n"
@@ -658,14 +658,30 @@ static void test_upstream_http2_refused(void)
                        "vendors:\n"
                        "  - name: v\n"
                        "    hosts: [v.example]\n"
-                       "    upstream: {protocol: http2}\n"
+                       "    upstream: {tls: false, protocol: http2}\n"
                        "    regions: [EEA]\n";
     bg_config_t *cfg = NULL;
     bg_diag_t d;
     bg_diag_init(&d);
     CHECK_INT(bg_config_load_buffer("h2.yaml", yaml, strlen(yaml), 0, &cfg, &d), -1);
     CHECK(cfg == NULL);
-    CHECK(d.nerrors >= 1 && strstr(d.errors[0], "h2.yaml:7:26: upstream.protocol: http2 towards vendors is not supported yet") != NULL);
+    CHECK(d.nerrors >= 1 &&
+          strstr(d.errors[0], "h2.yaml:7:38: vendor 'v': upstream.protocol: http2 needs upstream tls: true") != NULL);
+    bg_diag_dispose(&d);
+
+    /* Over TLS, http2 pins the vendor to HTTP/2. */
+    const char *ok = "jurisdiction: EEA\n"
+                     "listen: [{address: \"127.0.0.1:8080\"}]\n"
+                     "geoip: {database: config/geoip/dbip-country-lite.mmdb}\n"
+                     "vendors:\n"
+                     "  - name: v\n"
+                     "    hosts: [v.example]\n"
+                     "    upstream: {tls: true, protocol: http2}\n"
+                     "    regions: [EEA]\n";
+    bg_diag_init(&d);
+    CHECK_INT(bg_config_load_buffer("h2.yaml", ok, strlen(ok), 0, &cfg, &d), 0);
+    CHECK(cfg != NULL && cfg->vendors[0].upstream.protocol == BG_PROTO_HTTP2);
+    bg_config_release(cfg);
     bg_diag_dispose(&d);
 }
 
@@ -1361,7 +1377,7 @@ int main(void)
     RUN(test_example_config);
     RUN(test_default_config);
     RUN(test_full_fields);
-    RUN(test_upstream_http2_refused);
+    RUN(test_upstream_http2_needs_tls);
     RUN(test_empty_detector_list_refused);
     RUN(test_admin_off_and_port_default);
     RUN(test_err_yaml);

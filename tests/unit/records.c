@@ -195,6 +195,27 @@ static void field(const char *line, const char *key, const char *want)
         bg_test_fail(__FILE__, __LINE__, "%s: got \"%s\", want \"%s\"", key, got, want);
 }
 
+/* The vendor side's protocol is written after the client's when something was sent, and the
+ * line still verifies. */
+static void test_encode_upstream_protocol(void)
+{
+    bg_record_t r = sample(1764412800123, "ID2");
+    r.upstream_protocol = "h2";
+    bg_buf_t b;
+    bg_buf_init(&b);
+    char hash[65], prev[65], p2[65], h2[65];
+    memset(prev, 'a', 64);
+    prev[64] = 0;
+    bg_record_encode(&r, prev, &b, hash);
+    CHECK(bg_records_json_valid(b.data, b.len));
+    field(b.data, "upstream_protocol", "h2");
+    CHECK(strstr(b.data, "\"protocol\":\"h2\",\"upstream_protocol\":\"h2\",\"config_version\"") != NULL);
+    const char *why = NULL;
+    CHECK_INT(bg_record_check_line(b.data, b.len, p2, h2, &why), 0);
+    CHECK(strcmp(h2, hash) == 0);
+    bg_buf_dispose(&b);
+}
+
 static void test_encode_fields(void)
 {
     bg_record_t r = sample(1764412800123, "ID1");
@@ -232,6 +253,7 @@ static void test_encode_fields(void)
     field(b.data, "bytes_out", "56789");
     field(b.data, "duration_ms", "42");
     field(b.data, "protocol", "h2");
+    CHECK(!bg_records_json_member(b.data, b.len, "upstream_protocol", &(const char *){NULL}, &(size_t){0}));
     field(b.data, "config_version", "c0ffee");
     field(b.data, "prev", prev);
     field(b.data, "hash", hash);
@@ -961,6 +983,7 @@ int main(void)
     RUN(test_id);
     RUN(test_encode_golden);
     RUN(test_encode_fields);
+    RUN(test_encode_upstream_protocol);
     RUN(test_encode_cost);
     RUN(test_json_reader);
     RUN(test_verify_tampering);
