@@ -2045,9 +2045,19 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     s->nframes = 0;
     s->pending = pending;
     s->npending = 0;
-    bg_json_token_t tok;
-    int rc;
-    while ((rc = bg_json_next(&j, &tok)) > 0) {
+    bg_json_token_t toks[64]; /* tokenized in batches: no call per token */
+    size_t ntok = 0, ti = 0;
+    int rc = 1;
+    for (;;) {
+        if (ti == ntok) {
+            if (rc <= 0)
+                break;
+            rc = bg_json_next_many(&j, toks, sizeof toks / sizeof toks[0], &ntok);
+            ti = 0;
+            if (ntok == 0)
+                break;
+        }
+        const bg_json_token_t tok = toks[ti++];
         frame_t *top = s->nframes ? &frames[s->nframes - 1] : NULL;
         switch (tok.type) {
         case BG_JSON_OBJ_START:

@@ -219,20 +219,20 @@ static int literal(const unsigned char *p, size_t pos, size_t n, const char *wor
     return 0;
 }
 
-/* The tokenizer's position and state live in locals while it runs (the stores to *tok would
- * otherwise force them back to memory); every exit writes them back. */
-#define SAVE() (j->pos = pos, j->state = state, j->depth = depth)
-#define FAIL(e) (SAVE(), fail(j, (e)))
+/* One token. The position and state live in the caller's locals (io): inlined into the two
+ * drivers below they stay in registers across tokens (the stores to *tok would otherwise force
+ * them back to memory). The drivers write them back to *j on every exit. */
+#define SAVE() (*io_pos = pos, *io_state = state, *io_depth = depth)
+#define FAIL(e) (SAVE(), (e))
 #define DONE_VALUE() (state = depth ? S_AFTER : S_DONE)
 
-int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
+static inline __attribute__((always_inline)) int next_token(bg_json_t *j, size_t *io_pos, int *io_state,
+                                                            unsigned *io_depth, bg_json_token_t *tok)
 {
-    if (j->error)
-        return j->error;
     const unsigned char *p = j->p;
-    size_t n = j->n, pos = j->pos;
-    int state = j->state;
-    unsigned depth = j->depth;
+    size_t n = j->n, pos = *io_pos;
+    int state = *io_state;
+    unsigned depth = *io_depth;
     for (;;) {
         while (pos < n && p[pos] <= ' ' && (p[pos] == ' ' || p[pos] == '\n' || p[pos] == '\r' || p[pos] == '\t'))
             pos++;
@@ -386,6 +386,38 @@ int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
 #undef SAVE
 #undef FAIL
 #undef DONE_VALUE
+
+int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
+{
+    if (j->error)
+        return j->error;
+    size_t pos = j->pos;
+    int state = j->state;
+    unsigned depth = j->depth;
+    int rc = next_token(j, &pos, &state, &depth, tok);
+    j->pos = pos;
+    j->state = state;
+    j->depth = depth;
+    return rc < 0 ? fail(j, rc) : rc;
+}
+
+int bg_json_next_many(bg_json_t *j, bg_json_token_t *toks, size_t max, size_t *count)
+{
+    *count = 0;
+    if (j->error)
+        return j->error;
+    size_t pos = j->pos, k = 0;
+    int state = j->state, rc = 1;
+    unsigned depth = j->depth;
+    while (k < max && (rc = next_token(j, &pos, &state, &depth, &toks[k])) > 0)
+        k++;
+    j->pos = pos;
+    j->state = state;
+    j->depth = depth;
+    *count = k;
+    return rc < 0 ? fail(j, rc) : rc;
+}
+
 
 static int hex4(const unsigned char *p, size_t avail, uint32_t *out)
 {
