@@ -1657,23 +1657,39 @@ static const uint8_t cand[256] = {
     ['-' ... ':'] = 1, ['+'] = 1, ['('] = 1, ['@'] = 1, ['A'] = 1, ['_'] = 1,
 };
 
-/* Does t[0..n) hold a candidate byte? 16 bytes a step with SSE2 (x86-64 baseline), else a table. */
-static bool has_candidate(const unsigned char *t, size_t n)
-{
-    size_t i = 0;
 #if defined(__SSE2__)
+/* Bit k set when x's byte k is a candidate byte (the cand[] set). */
+static inline unsigned cand_mask16(__m128i x)
+{
     const __m128i lo1 = _mm_set1_epi8('-'), w1 = _mm_set1_epi8(':' - '-');
     const __m128i lo2 = _mm_set1_epi8('@'), w2 = _mm_set1_epi8('A' - '@');
     const __m128i plus = _mm_set1_epi8('+'), paren = _mm_set1_epi8('('), us = _mm_set1_epi8('_');
-    for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
-        __m128i y1 = _mm_sub_epi8(x, lo1), y2 = _mm_sub_epi8(x, lo2);
-        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(y1, w1), y1), _mm_cmpeq_epi8(_mm_min_epu8(y2, w2), y2));
-        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, plus), _mm_or_si128(_mm_cmpeq_epi8(x, paren),
-                                                                              _mm_cmpeq_epi8(x, us))));
-        if (_mm_movemask_epi8(m))
-            return true;
+    __m128i y1 = _mm_sub_epi8(x, lo1), y2 = _mm_sub_epi8(x, lo2);
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(y1, w1), y1), _mm_cmpeq_epi8(_mm_min_epu8(y2, w2), y2));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, plus), _mm_or_si128(_mm_cmpeq_epi8(x, paren),
+                                                                          _mm_cmpeq_epi8(x, us))));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* Does t[0..n) hold a candidate byte? 16 bytes a step with SSE2 (x86-64 baseline), else a table.
+ * end: how far the buffer under t may be read (NULL: t + n); a short value then costs one load
+ * masked to its length instead of a byte loop. */
+static inline bool has_candidate(const unsigned char *t, size_t n, const unsigned char *end)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    if (n >= 16) {
+        for (; i + 16 <= n; i += 16)
+            if (cand_mask16(_mm_loadu_si128((const __m128i *)(const void *)(t + i))))
+                return true;
+        /* The last bytes: one load that overlaps what was already seen. */
+        return i < n && cand_mask16(_mm_loadu_si128((const __m128i *)(const void *)(t + n - 16))) != 0;
     }
+    if (end && (size_t)(end - t) >= 16)
+        return (cand_mask16(_mm_loadu_si128((const __m128i *)(const void *)t)) & ((1u << n) - 1)) != 0;
+#else
+    (void)end;
 #endif
     for (; i < n; i++)
         if (cand[t[i]])
@@ -1681,32 +1697,39 @@ static bool has_candidate(const unsigned char *t, size_t n)
     return false;
 }
 
+/* Would scan_text(t[0..n)) return at once, finding nothing, whatever its flags? Its early exits,
+ * shared with scan_json's fast path so that the two stay one rule. */
+static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
+{
+    /* Custom text detectors have prefixes of their own, so with them every value is scanned. */
+    if (s->c->ncustom)
+        return false;
+    /* Most values (words, names, enums) hold no candidate byte: nothing to scan. */
+    if (!has_candidate(t, n, end))
+        return true;
+    /* A short number ("100001", "12.34", "-7", "1.2.3"): every detector that can fire on digits,
+     * dots, '-' and '+' alone needs 7 or more digits (phone 7, SSN 9, card 12, MAC 12, IMEI 15) or
+     * three dots (IPv4); the keyword rules (date of birth) need letters. Nothing to scan. */
+    size_t digits = 0, dots = 0, k = 0;
+    for (; k < n; k++) {
+        unsigned c = t[k];
+        if (isd(c))
+            digits++;
+        else if (c == '.')
+            dots++;
+        else if (c != '-' && c != '+')
+            break;
+    }
+    return k == n && digits < 7 && dots < 3;
+}
+
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
 {
     const unsigned char *t = v->t;
     size_t n = v->n;
     size_t ne = 0, ei = 0;
-    /* Most values (words, names, enums) hold no candidate byte: nothing to scan. Custom text
-     * detectors have prefixes of their own, so with them every value is scanned. */
-    if (!s->c->ncustom && !has_candidate(t, n))
+    if (text_quick_skip(s, t, n, NULL))
         return;
-    /* A short number ("100001", "12.34", "-7", "1.2.3"): every detector that can fire on digits,
-     * dots, '-' and '+' alone needs 7 or more digits (phone 7, SSN 9, card 12, MAC 12, IMEI 15) or
-     * three dots (IPv4); the keyword rules (date of birth) need letters. Nothing to scan. */
-    if (!s->c->ncustom) {
-        size_t digits = 0, dots = 0, k = 0;
-        for (; k < n; k++) {
-            unsigned c = t[k];
-            if (isd(c))
-                digits++;
-            else if (c == '.')
-                dots++;
-            else if (c != '-' && c != '+')
-                break;
-        }
-        if (k == n && digits < 7 && dots < 3)
-            return;
-    }
     if (!(fl & F_CLIENTIP)) {
         const unsigned char *p = memchr(t, '@', n);
         while (p) {
@@ -1885,6 +1908,9 @@ static bool custom_value(const custom_t *u, const unsigned char *t, size_t n)
     return n > 0;
 }
 
+/* The key flags scan_value applies to a value itself; the others only steer scan_text. */
+#define VALUE_RULES (K_CUSTOM | K_CRED | K_DEVICE | K_LAT | K_LNG | K_GEO | K_PHONE | K_SSN | K_NINO | K_DOB | K_NAME)
+
 /* Scan one value with its key context. ai: the value is an AI prompt/response here. */
 static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare_name)
 {
@@ -2045,6 +2071,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     s->nframes = 0;
     s->pending = pending;
     s->npending = 0;
+    const unsigned char *bend = (const unsigned char *)body + n;
     bg_json_token_t toks[64]; /* tokenized in batches: no call per token */
     size_t ntok = 0, ti = 0;
     int rc = 1;
@@ -2132,7 +2159,10 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 }
                 ki.flags &= ~K_NAME_BARE;
             }
-            scan_value(s, ki, &v, ai, false);
+            /* Most values have no rule of their key to apply and nothing a text detector could
+             * start on: skip the call chain (scan_value would only reach scan_text's early exit). */
+            if (ai || (ki.flags & VALUE_RULES) || !text_quick_skip(s, v.t, v.n, tok.escaped ? NULL : bend))
+                scan_value(s, ki, &v, ai, false);
             if (top && !top->is_obj)
                 top->index++;
             break;
