@@ -160,7 +160,7 @@ static inline __attribute__((always_inline)) int scan_string(const unsigned char
     }
 }
 
-static inline int scan_number(const unsigned char *p, size_t i, size_t n, size_t *end)
+static inline __attribute__((always_inline)) int scan_number(const unsigned char *p, size_t i, size_t n, size_t *end)
 {
     if (i < n && p[i] == '-')
         i++;
@@ -221,10 +221,58 @@ static int literal(const unsigned char *p, size_t pos, size_t n, const char *wor
 
 /* One token. The position and state live in the caller's locals (io): inlined into the two
  * drivers below they stay in registers across tokens (the stores to *tok would otherwise force
- * them back to memory). The drivers write them back to *j on every exit. */
+ * them back to memory). The drivers write them back to *j on every exit. Each state is a label
+ * and a transition jumps straight to the next one (compact JSON: ',' then '"' is a key without
+ * a trip round a dispatch loop). Every state skips whitespace first, and at the end of input
+ * only S_DONE is complete. */
 #define SAVE() (*io_pos = pos, *io_state = state, *io_depth = depth)
 #define FAIL(e) (SAVE(), (e))
 #define DONE_VALUE() (state = depth ? S_AFTER : S_DONE)
+#define IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
+/* Skip whitespace; at the end of input fail as truncated; else c = the next byte. */
+#define NEXT_BYTE()                                                                                                    \
+    do {                                                                                                               \
+        while (pos < n && p[pos] <= ' ' && IS_WS(p[pos]))                                                              \
+            pos++;                                                                                                     \
+        if (pos >= n)                                                                                                  \
+            return FAIL(BG_JSON_ETRUNC);                                                                               \
+        c = p[pos];                                                                                                    \
+    } while (0)
+#define CLOSE(t)                                                                                                       \
+    do {                                                                                                               \
+        tok->type = (t);                                                                                               \
+        tok->start = (uint32_t)pos;                                                                                    \
+        tok->len = 1;                                                                                                  \
+        tok->escaped = false;                                                                                          \
+        pos++;                                                                                                         \
+        depth--;                                                                                                       \
+        DONE_VALUE();                                                                                                  \
+        SAVE();                                                                                                        \
+        return 1;                                                                                                      \
+    } while (0)
+
+/* A literal at p[pos] when at least wl + 1 bytes remain (the common case): constant-size compares. */
+#define LITERAL(word, wl, t)                                                                                           \
+    do {                                                                                                               \
+        int rc_;                                                                                                       \
+        if (n - pos > (wl))                                                                                            \
+            rc_ = memcmp(p + pos, word, wl) != 0 || (cls_alnum(p[pos + (wl)])) ? BG_JSON_EINVAL : 0;                   \
+        else                                                                                                           \
+            rc_ = literal(p, pos, n, word, wl);                                                                        \
+        if (rc_ < 0)                                                                                                   \
+            return FAIL(rc_);                                                                                          \
+        tok->type = (t);                                                                                               \
+        tok->len = (wl);                                                                                               \
+        pos += (wl);                                                                                                   \
+        DONE_VALUE();                                                                                                  \
+        SAVE();                                                                                                        \
+        return 1;                                                                                                      \
+    } while (0)
+
+static inline bool cls_alnum(unsigned c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
 static inline __attribute__((always_inline)) int next_token(bg_json_t *j, size_t *io_pos, int *io_state,
                                                             unsigned *io_depth, bg_json_token_t *tok)
@@ -233,159 +281,152 @@ static inline __attribute__((always_inline)) int next_token(bg_json_t *j, size_t
     size_t n = j->n, pos = *io_pos;
     int state = *io_state;
     unsigned depth = *io_depth;
-    for (;;) {
-        while (pos < n && p[pos] <= ' ' && (p[pos] == ' ' || p[pos] == '\n' || p[pos] == '\r' || p[pos] == '\t'))
-            pos++;
-        if (pos >= n) {
-            if (state == S_DONE) {
-                SAVE();
-                return 0;
-            }
-            return FAIL(BG_JSON_ETRUNC);
+    unsigned c;
+    switch (state) {
+    case S_AFTER: goto after;
+    case S_KEY: goto key;
+    case S_OBJ_FIRST: goto obj_first;
+    case S_ARR_FIRST: goto arr_first;
+    case S_COLON: goto colon;
+    case S_DONE: goto done;
+    default: goto value;
+    }
+
+after:
+    NEXT_BYTE();
+    if (c == ',') {
+        pos++;
+        if (j->stack[depth - 1] == C_OBJ) {
+            state = S_KEY;
+            goto key;
         }
-        unsigned c = p[pos];
-        switch (state) {
-        case S_DONE:
-            return FAIL(BG_JSON_EINVAL);
-        case S_COLON:
-            if (c != ':')
-                return FAIL(BG_JSON_EINVAL);
-            pos++;
-            state = S_VALUE;
-            continue;
-        case S_AFTER:
-            if (c == ',') {
-                pos++;
-                state = j->stack[depth - 1] == C_OBJ ? S_KEY : S_VALUE;
-                continue;
-            }
-            if ((c == '}' && j->stack[depth - 1] == C_OBJ) || (c == ']' && j->stack[depth - 1] == C_ARR)) {
-                tok->type = c == '}' ? BG_JSON_OBJ_END : BG_JSON_ARR_END;
-                tok->start = (uint32_t)pos;
-                tok->len = 1;
-                tok->escaped = false;
-                pos++;
-                depth--;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            return FAIL(BG_JSON_EINVAL);
-        case S_OBJ_FIRST:
-        case S_KEY: {
-            if (c == '}' && state == S_OBJ_FIRST) {
-                tok->type = BG_JSON_OBJ_END;
-                tok->start = (uint32_t)pos;
-                tok->len = 1;
-                tok->escaped = false;
-                pos++;
-                depth--;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            if (c != '"')
-                return FAIL(BG_JSON_EINVAL);
-            pos++;
-            size_t end;
-            bool esc;
-            int rc = scan_string(p, pos, n, &end, &esc);
-            if (rc < 0)
-                return FAIL(rc);
-            tok->type = BG_JSON_KEY;
-            tok->start = (uint32_t)pos;
-            tok->len = (uint32_t)(end - pos);
-            tok->escaped = esc;
-            pos = end + 1;
-            state = S_COLON;
-            /* Compact JSON: the colon follows at once; take it now rather than on the next call. */
-            if (pos < n && p[pos] == ':') {
-                pos++;
-                state = S_VALUE;
-            }
-            SAVE();
-            return 1;
-        }
-        case S_ARR_FIRST:
-            if (c == ']') {
-                tok->type = BG_JSON_ARR_END;
-                tok->start = (uint32_t)pos;
-                tok->len = 1;
-                tok->escaped = false;
-                pos++;
-                depth--;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            /* fall through */
-        case S_VALUE:
-        default: {
-            tok->escaped = false;
-            tok->start = (uint32_t)pos;
-            if (c == '"') {
-                pos++;
-                size_t end;
-                bool esc;
-                int rc = scan_string(p, pos, n, &end, &esc);
-                if (rc < 0)
-                    return FAIL(rc);
-                tok->type = BG_JSON_STRING;
-                tok->start = (uint32_t)pos;
-                tok->len = (uint32_t)(end - pos);
-                tok->escaped = esc;
-                pos = end + 1;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            if (c == '{' || c == '[') {
-                if (depth >= j->max_depth)
-                    return FAIL(BG_JSON_EDEPTH);
-                j->stack[depth++] = c == '{' ? C_OBJ : C_ARR;
-                tok->type = c == '{' ? BG_JSON_OBJ_START : BG_JSON_ARR_START;
-                tok->len = 1;
-                pos++;
-                state = c == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
-                SAVE();
-                return 1;
-            }
-            if (c == '-' || (c >= '0' && c <= '9')) {
-                size_t end;
-                int rc = scan_number(p, pos, n, &end);
-                if (rc < 0)
-                    return FAIL(rc);
-                tok->type = BG_JSON_NUMBER;
-                tok->len = (uint32_t)(end - pos);
-                pos = end;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            static const struct { char c; const char *w; size_t l; bg_json_type_t t; } lits[] = {
-                {'t', "true", 4, BG_JSON_TRUE}, {'f', "false", 5, BG_JSON_FALSE}, {'n', "null", 4, BG_JSON_NULL}};
-            for (size_t k = 0; k < 3; k++) {
-                if (c != (unsigned char)lits[k].c)
-                    continue;
-                int rc = literal(p, pos, n, lits[k].w, lits[k].l);
-                if (rc < 0)
-                    return FAIL(rc);
-                tok->type = lits[k].t;
-                tok->len = (uint32_t)lits[k].l;
-                pos += lits[k].l;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            return FAIL(BG_JSON_EINVAL);
-        }
-        }
+        state = S_VALUE;
+        goto value;
+    }
+    if (c == '}' && j->stack[depth - 1] == C_OBJ)
+        CLOSE(BG_JSON_OBJ_END);
+    if (c == ']' && j->stack[depth - 1] == C_ARR)
+        CLOSE(BG_JSON_ARR_END);
+    return FAIL(BG_JSON_EINVAL);
+
+obj_first:
+    NEXT_BYTE();
+    if (c == '}')
+        CLOSE(BG_JSON_OBJ_END);
+    goto key_c;
+key:
+    NEXT_BYTE();
+key_c:
+    if (c != '"')
+        return FAIL(BG_JSON_EINVAL);
+    pos++;
+    {
+        size_t end;
+        bool esc;
+        int rc = scan_string(p, pos, n, &end, &esc);
+        if (rc < 0)
+            return FAIL(rc);
+        tok->type = BG_JSON_KEY;
+        tok->start = (uint32_t)pos;
+        tok->len = (uint32_t)(end - pos);
+        tok->escaped = esc;
+        pos = end + 1;
+    }
+    state = S_COLON;
+    /* Compact JSON: the colon follows at once; take it now rather than on the next call. */
+    if (pos < n && p[pos] == ':') {
+        pos++;
+        state = S_VALUE;
+    }
+    SAVE();
+    return 1;
+
+colon:
+    NEXT_BYTE();
+    if (c != ':')
+        return FAIL(BG_JSON_EINVAL);
+    pos++;
+    state = S_VALUE;
+    goto value;
+
+done:
+    while (pos < n && p[pos] <= ' ' && IS_WS(p[pos]))
+        pos++;
+    if (pos >= n) {
+        SAVE();
+        return 0;
+    }
+    return FAIL(BG_JSON_EINVAL);
+
+arr_first:
+    NEXT_BYTE();
+    if (c == ']')
+        CLOSE(BG_JSON_ARR_END);
+    goto value_c;
+value:
+    NEXT_BYTE();
+value_c:
+    tok->escaped = false;
+    tok->start = (uint32_t)pos;
+    switch (c) {
+    case '"': {
+        pos++;
+        size_t end;
+        bool esc;
+        int rc = scan_string(p, pos, n, &end, &esc);
+        if (rc < 0)
+            return FAIL(rc);
+        tok->type = BG_JSON_STRING;
+        tok->start = (uint32_t)pos;
+        tok->len = (uint32_t)(end - pos);
+        tok->escaped = esc;
+        pos = end + 1;
+        DONE_VALUE();
+        SAVE();
+        return 1;
+    }
+    case '{':
+    case '[':
+        if (depth >= j->max_depth)
+            return FAIL(BG_JSON_EDEPTH);
+        j->stack[depth++] = c == '{' ? C_OBJ : C_ARR;
+        tok->type = c == '{' ? BG_JSON_OBJ_START : BG_JSON_ARR_START;
+        tok->len = 1;
+        pos++;
+        state = c == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
+        SAVE();
+        return 1;
+    case '-':
+    case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9': {
+        size_t end;
+        int rc = scan_number(p, pos, n, &end);
+        if (rc < 0)
+            return FAIL(rc);
+        tok->type = BG_JSON_NUMBER;
+        tok->len = (uint32_t)(end - pos);
+        pos = end;
+        DONE_VALUE();
+        SAVE();
+        return 1;
+    }
+    case 't':
+        LITERAL("true", 4, BG_JSON_TRUE);
+    case 'f':
+        LITERAL("false", 5, BG_JSON_FALSE);
+    case 'n':
+        LITERAL("null", 4, BG_JSON_NULL);
+    default:
+        return FAIL(BG_JSON_EINVAL);
     }
 }
 
 #undef SAVE
 #undef FAIL
 #undef DONE_VALUE
+#undef IS_WS
+#undef NEXT_BYTE
+#undef CLOSE
+#undef LITERAL
 
 int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
 {
