@@ -665,6 +665,7 @@ typedef struct {
     size_t n;
     const uint32_t *map; /* NULL: identity; else map[k] = raw offset (from rawoff) of t[k], map[n] = raw len */
     bool plus;           /* form encoding: '+' is a space */
+    bool not_quick;      /* text_quick_skip was asked and said no: scan_text need not ask again */
 } val_t;
 
 /* key_info with a per-call cache for the word rules (a body repeats its keys). */
@@ -1723,12 +1724,29 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
     return k == n && digits < 7 && dots < 3;
 }
 
+/* text_quick_skip for a JSON number token (digits, '-', '.', and 'e', 'E', '+' in an exponent):
+ * one sign and one dot at most, so more than 9 bytes hold 8 or more digits, and an exponent
+ * letter ends the short-number rule's run of number bytes. */
+static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n)
+{
+    if (s->c->ncustom || n > 9)
+        return false;
+    unsigned digits = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned c = t[k];
+        if ((c | 0x20) == 'e')
+            return false;
+        digits += isd(c);
+    }
+    return digits < 7;
+}
+
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
 {
     const unsigned char *t = v->t;
     size_t n = v->n;
     size_t ne = 0, ei = 0;
-    if (text_quick_skip(s, t, n, NULL))
+    if (!v->not_quick && text_quick_skip(s, t, n, NULL))
         return;
     if (!(fl & F_CLIENTIP)) {
         const unsigned char *p = memchr(t, '@', n);
@@ -2038,6 +2056,7 @@ static void make_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, size_t
 {
     v->rawoff = rawoff;
     v->plus = false;
+    v->not_quick = false;
     if (!escaped) {
         v->t = (const unsigned char *)raw;
         v->n = n;
@@ -2072,6 +2091,11 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     s->pending = pending;
     s->npending = 0;
     const unsigned char *bend = (const unsigned char *)body + n;
+    const bool ai_route = s->ai_route;
+    /* The frame depth and the innermost frame live in locals (s->nframes is written back on each
+     * change, for json_path): stores into frames would otherwise force reloads of *s. */
+    unsigned nf = 0;
+    frame_t *top = NULL;
     bg_json_token_t toks[64]; /* tokenized in batches: no call per token */
     size_t ntok = 0, ti = 0;
     int rc = 1;
@@ -2084,45 +2108,47 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             if (ntok == 0)
                 break;
         }
-        const bg_json_token_t tok = toks[ti++];
-        frame_t *top = s->nframes ? &frames[s->nframes - 1] : NULL;
-        switch (tok.type) {
+        const bg_json_token_t *tk = &toks[ti++];
+        switch (tk->type) {
         case BG_JSON_OBJ_START:
         case BG_JSON_ARR_START: {
-            if (s->nframes >= MAX_FRAMES)
+            if (nf >= MAX_FRAMES)
                 return "json_too_deep";
-            frame_t *f = &frames[s->nframes];
-            f->is_obj = tok.type == BG_JSON_OBJ_START;
+            frame_t *f = &frames[nf];
+            bool obj = tk->type == BG_JSON_OBJ_START;
+            f->is_obj = obj;
             f->product = 0;
-            f->kflags = !f->is_obj && top ? top->kflags : 0;
-            f->custom = !f->is_obj && top ? top->custom : -1;
+            f->kflags = !obj && top ? top->kflags : 0;
+            f->custom = !obj && top ? top->custom : -1;
             f->inherit = top ? (top->inherit | (top->kflags & K_AI)) : 0;
             f->key_off = 0;
             f->key_len = (uint32_t)-1;
             f->index = 0;
-            s->nframes++;
+            s->nframes = ++nf;
+            top = f;
             break;
         }
         case BG_JSON_OBJ_END:
         case BG_JSON_ARR_END:
-            if (top && top->is_obj)
-                flush_pending(s, s->nframes, top->product);
-            s->nframes--;
-            if (s->nframes && !frames[s->nframes - 1].is_obj)
-                frames[s->nframes - 1].index++;
+            if (top && top->is_obj && s->npending)
+                flush_pending(s, nf, top->product);
+            s->nframes = --nf;
+            top = nf ? &frames[nf - 1] : NULL;
+            if (top && !top->is_obj)
+                top->index++;
             break;
         case BG_JSON_KEY: {
             kinfo_t ki;
-            if (tok.escaped) {
+            if (tk->escaped) {
                 char kb[128];
-                size_t kl = tok.len < sizeof kb ? tok.len : sizeof kb;
-                kl = bg_json_unescape(body + tok.start, kl, kb, NULL);
+                size_t kl = tk->len < sizeof kb ? tk->len : sizeof kb;
+                kl = bg_json_unescape(body + tk->start, kl, kb, NULL);
                 ki = key_info_s(s, kb, kl);
             } else {
-                ki = key_info_s(s, body + tok.start, tok.len);
+                ki = key_info_s(s, body + tk->start, tk->len);
             }
-            top->key_off = tok.start;
-            top->key_len = tok.len;
+            top->key_off = tk->start;
+            top->key_len = tk->len;
             top->kflags = ki.flags;
             top->custom = ki.custom;
             if (ki.flags & K_PRODUCT)
@@ -2131,38 +2157,44 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
         }
         case BG_JSON_STRING:
         case BG_JSON_NUMBER: {
-            bool str = tok.type == BG_JSON_STRING;
+            bool str = tk->type == BG_JSON_STRING;
             kinfo_t ki = {top ? top->kflags : 0, top ? top->custom : -1};
             uint32_t inh = top ? top->inherit : 0;
-            val_t v;
-            make_val(s, &v, tok.start, body + tok.start, tok.len, tok.escaped);
-            s->json_string = str;
-            bool ai = s->ai_route && str &&
+            bool ai = ai_route && str &&
                       ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || (top && !top->is_obj))));
+            /* Most values have no rule of their key to apply and nothing a text detector could
+             * start on: skip the call chain (scan_value would only reach scan_text's early exit). */
+            if (!tk->escaped && !ai && !(ki.flags & (VALUE_RULES | K_NAME_BARE)) &&
+                (str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
+                     : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len))) {
+                if (top && !top->is_obj)
+                    top->index++;
+                break;
+            }
+            val_t v;
+            make_val(s, &v, tk->start, body + tk->start, tk->len, tk->escaped);
+            s->json_string = str;
             if (str && top && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
-                uint32_t parent = s->nframes >= 2 ? frames[s->nframes - 2].kflags : 0;
+                uint32_t parent = nf >= 2 ? frames[nf - 2].kflags : 0;
                 if (!(parent & K_NONPERSON) && !top->product && person_ok(v.t, v.n, true)) {
                     if (s->npending < MAX_PENDING) {
                         pending_t *p = &pending[s->npending++];
-                        p->depth = s->nframes;
-                        p->off = tok.start;
-                        p->len = tok.len;
-                        p->encoded = tok.escaped;
+                        p->depth = nf;
+                        p->off = tk->start;
+                        p->len = tk->len;
+                        p->encoded = tk->escaped;
                         json_path(s, p->path);
                     } else {
                         emit_v(s, BG_DET_PERSON_NAME, &v, 0, v.n);
                     }
-                    ki.flags &= ~K_NAME_BARE;
-                    if (top && !top->is_obj)
-                        top->index++;
-                    break;
+                    break; /* the top is an object: no index to count */
                 }
                 ki.flags &= ~K_NAME_BARE;
             }
-            /* Most values have no rule of their key to apply and nothing a text detector could
-             * start on: skip the call chain (scan_value would only reach scan_text's early exit). */
-            if (ai || (ki.flags & VALUE_RULES) || !text_quick_skip(s, v.t, v.n, tok.escaped ? NULL : bend))
+            if (ai || (ki.flags & VALUE_RULES) || !text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend)) {
+                v.not_quick = !ai && !(ki.flags & VALUE_RULES);
                 scan_value(s, ki, &v, ai, false);
+            }
             if (top && !top->is_obj)
                 top->index++;
             break;
@@ -2230,6 +2262,7 @@ static void make_pct_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, si
 {
     v->rawoff = rawoff;
     v->plus = plus;
+    v->not_quick = false;
     if (!memchr(raw, '%', n) && !(plus && memchr(raw, '+', n))) {
         v->t = (const unsigned char *)raw;
         v->n = n;
@@ -2426,7 +2459,7 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
                 s->out->categories |= 1u << BG_CAT_CONTENT;
         } else {
             kinfo_t ki = key_info_s(s, key, kl);
-            val_t v = {coff, (const unsigned char *)content, clen, NULL, false};
+            val_t v = {coff, (const unsigned char *)content, clen, NULL, false, false};
             scan_value(s, ki, &v, s->ai_route && (ki.flags & K_AI), true);
         }
         s->path = NULL;
@@ -2499,7 +2532,7 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
             continue;
         }
         kinfo_t ki = key_info_s(s, v + ns, ne - ns);
-        val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false};
+        val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false, false};
         scan_value(s, ki, &val, false, false);
     }
 }
@@ -2559,7 +2592,7 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         return;
     }
     if (f & H_CLIENTIP) {
-        val_t val = {0, (const unsigned char *)v, n, NULL, false};
+        val_t val = {0, (const unsigned char *)v, n, NULL, false, false};
         scan_text(s, &val, F_CLIENTIP);
         return;
     }
@@ -2588,7 +2621,7 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
     if (f & H_URL)
         make_pct_val(s, &val, 0, v, n, true);
     else
-        val = (val_t){0, (const unsigned char *)v, n, NULL, false};
+        val = (val_t){0, (const unsigned char *)v, n, NULL, false, false};
     scan_value(s, ki, &val, false, false);
 }
 
@@ -2813,7 +2846,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
             while (out->nfindings > before)
                 out->counts[out->findings[--out->nfindings].detector]--;
             s.recent_from = out->nfindings;
-            val_t v = {0, (const unsigned char *)body, blen, NULL, false};
+            val_t v = {0, (const unsigned char *)body, blen, NULL, false, false};
             scan_text(&s, &v, 0);
         }
         break;
@@ -2825,7 +2858,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
         reason = scan_multipart(&s, body, blen, ct, ctl);
         break;
     case BG_BODY_TEXT: {
-        val_t v = {0, (const unsigned char *)body, blen, NULL, false};
+        val_t v = {0, (const unsigned char *)body, blen, NULL, false, false};
         scan_text(&s, &v, 0);
         break;
     }
