@@ -732,15 +732,20 @@ static inline void rk_print(const char *k, size_t n, uint64_t *a, uint64_t *b)
 
 #define RK_PROBES 4
 
+static inline uint64_t rk_hash(uint64_t a, uint64_t b, size_t n)
+{
+    return (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
+}
+
 /* The rules for a raw key: a small open-addressed cache over the exact bytes (the result is a
  * pure function of them), else normalise, hash and look up. */
-static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k, size_t n)
 {
     if (n == 0 || n > RKEY_MAX)
         return key_info_slow(s, k, n);
     uint64_t a, b;
     rk_print(k, n, &a, &b);
-    uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
+    uint64_t h = rk_hash(a, b, n);
     unsigned slot = (unsigned)(h >> 56); /* RKCACHE == 256 */
     for (unsigned p = 0; p < RK_PROBES; p++) {
         unsigned x = (slot + p) & (RKCACHE - 1);
@@ -770,6 +775,21 @@ static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
         memcpy(e->key, k, n);
     e->ki = r;
     return r;
+}
+
+/* key_info_probe's first probe, inline: a body repeats its keys, so this is the common case. */
+static inline kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+{
+    if (n - 1 < RKEY_MAX) {
+        uint64_t a, b;
+        rk_print(k, n, &a, &b);
+        unsigned x = (unsigned)(rk_hash(a, b, n) >> 56);
+        const rkcache_t *e = &s->rkcache[x];
+        if ((s->rk_valid[x / 64] >> (x % 64) & 1) && e->len == n && e->a == a && e->b == b &&
+            (n <= 16 || memcmp(e->key, k, n) == 0))
+            return e->ki;
+    }
+    return key_info_probe(s, k, n);
 }
 
 static void scratch(scan_t *s, size_t n)
