@@ -10,6 +10,7 @@
 #include "classify.h"
 
 #include "json.h"
+#include "json_core.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -2116,19 +2117,15 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
      * change, for json_path): stores into frames would otherwise force reloads of *s. */
     unsigned nf = 0;
     frame_t *top = NULL;
-    bg_json_token_t toks[64]; /* tokenized in batches: no call per token */
-    size_t ntok = 0, ti = 0;
-    int rc = 1;
-    for (;;) {
-        if (ti == ntok) {
-            if (rc <= 0)
-                break;
-            rc = bg_json_next_many(&j, toks, sizeof toks / sizeof toks[0], &ntok);
-            ti = 0;
-            if (ntok == 0)
-                break;
-        }
-        const bg_json_token_t *tk = &toks[ti++];
+    /* The tokenizer's core inlined: its position and state stay in registers, and each token's
+     * type is known where it is made. */
+    size_t jpos = j.pos;
+    int jstate = j.state;
+    unsigned jdepth = j.depth;
+    int rc;
+    bg_json_token_t tok;
+    const bg_json_token_t *tk = &tok;
+    while ((rc = bgj_next_token(&j, &jpos, &jstate, &jdepth, &tok)) > 0) {
         switch (tk->type) {
         case BG_JSON_OBJ_START:
         case BG_JSON_ARR_START: {
