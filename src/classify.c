@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
 #include <emmintrin.h>
 #endif
 #include <zlib.h>
@@ -1679,7 +1679,7 @@ static const uint8_t cand[256] = {
     ['-' ... ':'] = 1, ['+'] = 1, ['('] = 1, ['@'] = 1, ['A'] = 1, ['_'] = 1,
 };
 
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
 /* Bit k set when x's byte k is a candidate byte (the cand[] set). */
 static inline unsigned cand_mask16(__m128i x)
 {
@@ -1700,7 +1700,7 @@ static inline unsigned cand_mask16(__m128i x)
 static inline bool has_candidate(const unsigned char *t, size_t n, const unsigned char *end)
 {
     size_t i = 0;
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
     if (n >= 16) {
         for (; i + 16 <= n; i += 16)
             if (cand_mask16(_mm_loadu_si128((const __m128i *)(const void *)(t + i))))
@@ -1762,6 +1762,43 @@ static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, si
     return digits < 7;
 }
 
+/* Where the text scanner may start a detector in t[base, base+16) ∩ [0, n): bit k for t[base+k]
+ * when that byte is a letter, digit, '+', '(' or ':' and the byte before it is not a letter or
+ * digit (a word is looked at from its first byte only). *prev_alnum carries the last byte's
+ * class from one block to the next. 16 bytes a step with SSE2; a byte loop otherwise. */
+static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t n, unsigned *prev_alnum)
+{
+    size_t len = n - base < 16 ? n - base : 16;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    __m128i x;
+    if (len == 16) {
+        x = _mm_loadu_si128((const __m128i *)(const void *)(t + base));
+    } else {
+        unsigned char pad[16] = {0}; /* NUL is no class: beyond n nothing starts */
+        memcpy(pad, t + base, len);
+        x = _mm_loadu_si128((const __m128i *)(const void *)pad);
+    }
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    __m128i alnum = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d),
+                                 _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l));
+    __m128i other = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')), _mm_cmpeq_epi8(x, _mm_set1_epi8('('))),
+                                 _mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
+    unsigned am = (unsigned)_mm_movemask_epi8(alnum);
+    unsigned em = am | (unsigned)_mm_movemask_epi8(other);
+#else
+    unsigned am = 0, em = 0;
+    for (size_t k = 0; k < len; k++) {
+        unsigned cl = cls[t[base + k]];
+        am |= (unsigned)((cl & CA) != 0) << k;
+        em |= (unsigned)(cl && !(cl & CB)) << k;
+    }
+#endif
+    unsigned starts = em & ~((am << 1) | *prev_alnum) & 0xffffu;
+    *prev_alnum = am >> 15 & 1;
+    return starts;
+}
+
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
 {
     const unsigned char *t = v->t;
@@ -1789,58 +1826,57 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             p = at + 1 < n ? memchr(t + at + 1, '@', n - at - 1) : NULL;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = t[i], cl = cls[c];
-        if (!cl || (cl & CB))
-            continue;
-        if (i) {
-            unsigned p = t[i - 1];
-            if (cls[p] & CA)
+    /* The start positions come from a bit mask per 16 bytes (start_mask16); positions below
+     * `from` were consumed by a finding or an e-mail. */
+    size_t from = 0;
+    unsigned prev_alnum = 0;
+    for (size_t base = 0; base < n; base += 16) {
+        unsigned m = start_mask16(t, base, n, &prev_alnum);
+        while (m) {
+            size_t i = base + (unsigned)__builtin_ctz(m);
+            m &= m - 1;
+            if (i < from)
                 continue;
+            unsigned c = t[i], cl = cls[c];
             /* Inside a dotted or dashed number ("1.2.3.4.5", "978-3-16"): not a start. */
-            if ((cl & CD) && (p == '.' || (p == '-' && i >= 2 && isd(t[i - 2]))))
+            if (i && (cl & CD) && (t[i - 1] == '.' || (t[i - 1] == '-' && i >= 2 && isd(t[i - 2]))))
                 continue;
-        }
-        while (ei < ne && s->espan[ei][1] <= i)
-            ei++;
-        if (ei < ne && s->espan[ei][0] <= i) {
-            i = s->espan[ei][1] - 1;
-            continue;
-        }
-        size_t e = 0;
-        unsigned det = 0;
-        if ((cl & (CU | CL)) && !s->c->ncustom) {
-            /* Cheap gate for words: only shapes that some detector can start. */
-            unsigned c1 = i + 1 < n ? t[i + 1] : 0, c2 = i + 2 < n ? t[i + 2] : 0;
-            bool maybe = isd(c2) || c2 == ' ' || c2 == ':' || c2 == '-' || c1 == ':' ||
-                         (i + 3 < n && t[i + 3] == ':') || (i + 4 < n && (t[i + 4] == ':' || t[i + 4] == '.')) ||
-                         (c == 'e' && c1 == 'y') || key_start(c, c1);
-            if (!maybe) {
-                while (i + 1 < n && (cls[t[i + 1]] & CA))
-                    i++;
+            while (ei < ne && s->espan[ei][1] <= i)
+                ei++;
+            if (ei < ne && s->espan[ei][0] <= i) {
+                from = s->espan[ei][1];
                 continue;
             }
-        }
-        if (cl & CD)
-            e = digit_start(t, n, i, fl, &det);
-        else if (c == '+' || c == '(') {
-            if (!(fl & (F_NOPHONE | F_CLIENTIP)) && (e = phone_at(t, n, i, false)))
-                det = BG_DET_PHONE;
-        } else if (c == ':') {
-            if ((!i || t[i - 1] != ':') && (e = ipv6_at(t, n, i)))
-                det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
-        } else {
-            e = letter_start(s, t, n, i, fl, &det);
-        }
-        if (e > i) {
-            if (ei < ne && s->espan[ei][0] < e)
-                continue; /* would cut into an e-mail */
-            emit_v(s, det, v, i, e);
-            i = e - 1;
-        } else if (cl & CA) {
-            /* Nothing starts here: skip the rest of the word. */
-            while (i + 1 < n && (cls[t[i + 1]] & CA))
-                i++;
+            size_t e = 0;
+            unsigned det = 0;
+            if ((cl & (CU | CL)) && !s->c->ncustom) {
+                /* Cheap gate for words: only shapes that some detector can start. (A word's other
+                 * letters are not starts: the mask skips the rest of it.) */
+                unsigned c1 = i + 1 < n ? t[i + 1] : 0, c2 = i + 2 < n ? t[i + 2] : 0;
+                bool maybe = isd(c2) || c2 == ' ' || c2 == ':' || c2 == '-' || c1 == ':' ||
+                             (i + 3 < n && t[i + 3] == ':') || (i + 4 < n && (t[i + 4] == ':' || t[i + 4] == '.')) ||
+                             (c == 'e' && c1 == 'y') || key_start(c, c1);
+                if (!maybe)
+                    continue;
+            }
+            if (cl & CD)
+                e = digit_start(t, n, i, fl, &det);
+            else if (c == '+' || c == '(') {
+                if (!(fl & (F_NOPHONE | F_CLIENTIP)) && (e = phone_at(t, n, i, false)))
+                    det = BG_DET_PHONE;
+            } else if (c == ':') {
+                if ((!i || t[i - 1] != ':') && (e = ipv6_at(t, n, i)))
+                    det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
+            } else {
+                e = letter_start(s, t, n, i, fl, &det);
+            }
+            if (e > i) {
+                if (ei < ne && s->espan[ei][0] < e)
+                    continue; /* would cut into an e-mail */
+                emit_v(s, det, v, i, e);
+                from = e;
+            }
+            /* Else nothing starts here, and the rest of a word is not a start either. */
         }
     }
 }

@@ -11,7 +11,7 @@
 #include "json.h"
 
 #include <string.h>
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
 #include <emmintrin.h>
 #endif
 
@@ -63,7 +63,7 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
 {
     bool esc = false;
     for (;;) {
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
         /* Fast path: 16 bytes a step; a signed compare with 0x20 flags controls and non-ASCII at
          * once, and the mask says where the first byte needing attention is. */
         {
@@ -92,7 +92,7 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
                 break;
             i += 8;
         }
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
     special:
 #endif
         if (i >= n)
