@@ -2217,12 +2217,15 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                       ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || (top && !top->is_obj))));
             /* Most values have no rule of their key to apply and nothing a text detector could
              * start on: skip the call chain (scan_value would only reach scan_text's early exit). */
-            if (!tk->escaped && !ai && !(ki.flags & (VALUE_RULES | K_NAME_BARE)) &&
-                (str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
-                     : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len))) {
-                if (top && !top->is_obj)
-                    top->index++;
-                break;
+            int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
+            if (!tk->escaped && !ai && !(ki.flags & (VALUE_RULES | K_NAME_BARE))) {
+                quick = str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
+                            : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len);
+                if (quick) {
+                    if (top && !top->is_obj)
+                        top->index++;
+                    break;
+                }
             }
             val_t v;
             make_val(s, &v, tk->start, body + tk->start, tk->len, tk->escaped);
@@ -2244,7 +2247,8 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 }
                 ki.flags &= ~K_NAME_BARE;
             }
-            if (ai || (ki.flags & VALUE_RULES) || !text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend)) {
+            if (ai || (ki.flags & VALUE_RULES) ||
+                !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend))) {
                 v.not_quick = !ai && !(ki.flags & VALUE_RULES);
                 scan_value(s, ki, &v, ai, false);
             }
