@@ -975,6 +975,8 @@ static bool kw_in_slow(const unsigned char *t, size_t a, size_t b, const char *c
  * no memmem; a first-byte test rejects almost every position. */
 static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
 {
+    if (a >= b)
+        return false; /* an empty window (a number at the start of a value) holds no keyword */
     /* The keywords' first letters: one pass over the window finds the few places to compare. */
     uint32_t firsts = 0;
     for (size_t k = 0; k < nkw; k++) {
