@@ -1,15 +1,14 @@
 /*
  * json.c — see json.h. A pull tokenizer with an explicit state and a bounded container stack:
- * each call consumes whitespace and exactly one token. Strings are scanned eight bytes at a
- * time (SWAR) for the bytes that need attention (quote, backslash, control, non-ASCII) because
- * string bytes are most of a JSON body and the classifier's throughput depends on them.
+ * each call consumes whitespace and exactly one token. The tokenizer itself is json_core.h
+ * (inline, so that the classifier's walk can inline it too); this file wraps it with the sticky
+ * error state, and decodes string escapes. Pure, any thread.
  */
 #include "json.h"
 #include "json_core.h"
 #include "util.h"
 
 #include <string.h>
-
 
 void bg_json_init(bg_json_t *j, const char *p, size_t n, unsigned max_depth)
 {
@@ -28,8 +27,6 @@ static inline int fail(bg_json_t *j, int e)
     return e;
 }
 
-/* Bytes of a valid UTF-8 sequence starting at p[0] (>= 0x80), or 0. */
-
 int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
 {
     if (j->error)
@@ -43,24 +40,6 @@ int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
     j->depth = depth;
     return rc < 0 ? fail(j, rc) : rc;
 }
-
-int bg_json_next_many(bg_json_t *j, bg_json_token_t *toks, size_t max, size_t *count)
-{
-    *count = 0;
-    if (j->error)
-        return j->error;
-    size_t pos = j->pos, k = 0;
-    int state = j->state, rc = 1;
-    unsigned depth = j->depth;
-    while (k < max && (rc = bgj_next_token(j, &pos, &state, &depth, &toks[k])) > 0)
-        k++;
-    j->pos = pos;
-    j->state = state;
-    j->depth = depth;
-    *count = k;
-    return rc < 0 ? fail(j, rc) : rc;
-}
-
 
 static int hex4(const unsigned char *p, size_t avail, uint32_t *out)
 {

@@ -52,10 +52,6 @@ typedef struct {
 void bg_json_init(bg_json_t *j, const char *p, size_t n, unsigned max_depth);
 /** Next token into *tok: returns 1, 0 at the end of a complete document, or a BG_JSON_E* error. */
 int bg_json_next(bg_json_t *j, bg_json_token_t *tok);
-/** Up to max tokens into toks[0..*count) in one call (the same tokens bg_json_next would give, without
- *  a call per token). Returns 1 when toks filled up (call again), 0 at the end of a complete
- *  document, or a BG_JSON_E* error after the *count good tokens before it. */
-int bg_json_next_many(bg_json_t *j, bg_json_token_t *toks, size_t max, size_t *count);
 /** Current nesting depth (objects/arrays open). */
 static inline unsigned bg_json_depth(const bg_json_t *j) { return j->depth; }
 /** Decode string contents s[0..n) (already validated by the tokenizer) into out (room for n bytes:
