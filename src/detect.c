@@ -237,9 +237,14 @@ bool bg_detect_email_valid(const char *s, size_t n)
                     char lt[6];
                     for (size_t k = 0; k < len; k++)
                         lt[k] = (char)(t[k] | 0x20); /* letters only here */
-                    for (size_t k = 0; k < sizeof not_tld / sizeof not_tld[0]; k++)
-                        if (not_tld[k][len] == 0 && memcmp(not_tld[k], lt, len) == 0) /* len <= 5 */
+                    for (size_t k = 0; k < sizeof not_tld / sizeof not_tld[0]; k++) {
+                        const char *w = not_tld[k]; /* in place: most differ at the first letter */
+                        size_t q = 0;
+                        while (q < len && w[q] == lt[q])
+                            q++;
+                        if (q == len && w[len] == 0) /* len <= 5 */
                             return false;
+                    }
                 }
                 return labels >= 2;
             }
