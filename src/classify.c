@@ -1784,8 +1784,9 @@ static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t 
     __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
     __m128i alnum = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d),
                                  _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l));
-    __m128i other = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')), _mm_cmpeq_epi8(x, _mm_set1_epi8('('))),
-                                 _mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
+    __m128i other =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')), _mm_cmpeq_epi8(x, _mm_set1_epi8('('))),
+                     _mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
     unsigned am = (unsigned)_mm_movemask_epi8(alnum);
     unsigned em = am | (unsigned)_mm_movemask_epi8(other);
 #else

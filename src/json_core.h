@@ -61,7 +61,8 @@ static inline int bgj_hexval(unsigned c)
 
 /* Scan a string body from p[i] (just after the opening quote). Returns 0 and sets *end to the
  * closing quote's offset, or an error. */
-static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned char *p, size_t i, size_t n, size_t *end, bool *escaped)
+static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned char *p, size_t i, size_t n,
+                                                                 size_t *end, bool *escaped)
 {
     bool esc = false;
     for (;;) {
@@ -72,8 +73,8 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
             const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
             while (i + 16 <= n) {
                 __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-                __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)),
-                                         _mm_cmplt_epi8(x, sp));
+                __m128i m =
+                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)), _mm_cmplt_epi8(x, sp));
                 unsigned mask = (unsigned)_mm_movemask_epi8(m);
                 if (mask) {
                     i += (unsigned)__builtin_ctz(mask);
@@ -117,8 +118,7 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
                     if (bgj_hexval(p[i + k]) < 0)
                         return BG_JSON_EINVAL;
                 i += 6;
-            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
-                       e == 't') {
+            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
                 i += 2;
             } else {
                 return BG_JSON_EINVAL;
@@ -147,7 +147,8 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
     }
 }
 
-static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n, size_t *end)
+static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n,
+                                                                 size_t *end)
 {
     if (i < n && p[i] == '-')
         i++;
@@ -183,8 +184,8 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
     }
     /* A number at the very end of a top-level document is complete; inside a container the
      * caller sees the truncation at the next token. A number must not run into letters. */
-    if (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '.' ||
-                  (p[i] >= '0' && p[i] <= '9')))
+    if (i < n &&
+        ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '.' || (p[i] >= '0' && p[i] <= '9')))
         return BG_JSON_EINVAL;
     *end = i;
     return 0;
@@ -218,15 +219,15 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
 #define BGJ_DONE_VALUE() (state = depth ? BGJ_S_AFTER : BGJ_S_DONE)
 #define BGJ_IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
 /* Skip whitespace; at the end of input fail as truncated; else c = the next byte. */
-#define BGJ_NEXT_BYTE()                                                                                                    \
+#define BGJ_NEXT_BYTE()                                                                                                \
     do {                                                                                                               \
-        while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))                                                              \
+        while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))                                                          \
             pos++;                                                                                                     \
         if (pos >= n)                                                                                                  \
-            return BGJ_FAIL(BG_JSON_ETRUNC);                                                                               \
+            return BGJ_FAIL(BG_JSON_ETRUNC);                                                                           \
         c = p[pos];                                                                                                    \
     } while (0)
-#define BGJ_CLOSE(t)                                                                                                       \
+#define BGJ_CLOSE(t)                                                                                                   \
     do {                                                                                                               \
         tok->type = (t);                                                                                               \
         tok->start = (uint32_t)pos;                                                                                    \
@@ -234,26 +235,26 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
         tok->escaped = false;                                                                                          \
         pos++;                                                                                                         \
         depth--;                                                                                                       \
-        BGJ_DONE_VALUE();                                                                                                  \
-        BGJ_SAVE();                                                                                                        \
+        BGJ_DONE_VALUE();                                                                                              \
+        BGJ_SAVE();                                                                                                    \
         return 1;                                                                                                      \
     } while (0)
 
 /* A bgj_literal at p[pos] when at least wl + 1 bytes remain (the common case): constant-size compares. */
-#define BGJ_LITERAL(word, wl, t)                                                                                           \
+#define BGJ_LITERAL(word, wl, t)                                                                                       \
     do {                                                                                                               \
         int rc_;                                                                                                       \
         if (n - pos > (wl))                                                                                            \
-            rc_ = memcmp(p + pos, word, wl) != 0 || (bgj_cls_alnum(p[pos + (wl)])) ? BG_JSON_EINVAL : 0;                   \
+            rc_ = memcmp(p + pos, word, wl) != 0 || (bgj_cls_alnum(p[pos + (wl)])) ? BG_JSON_EINVAL : 0;               \
         else                                                                                                           \
-            rc_ = bgj_literal(p, pos, n, word, wl);                                                                        \
+            rc_ = bgj_literal(p, pos, n, word, wl);                                                                    \
         if (rc_ < 0)                                                                                                   \
-            return BGJ_FAIL(rc_);                                                                                          \
+            return BGJ_FAIL(rc_);                                                                                      \
         tok->type = (t);                                                                                               \
         tok->len = (wl);                                                                                               \
         pos += (wl);                                                                                                   \
-        BGJ_DONE_VALUE();                                                                                                  \
-        BGJ_SAVE();                                                                                                        \
+        BGJ_DONE_VALUE();                                                                                              \
+        BGJ_SAVE();                                                                                                    \
         return 1;                                                                                                      \
     } while (0)
 
@@ -263,7 +264,7 @@ static inline bool bgj_cls_alnum(unsigned c)
 }
 
 static inline __attribute__((always_inline)) int bgj_next_token(bg_json_t *j, size_t *io_pos, int *io_state,
-                                                            unsigned *io_depth, bg_json_token_t *tok)
+                                                                unsigned *io_depth, bg_json_token_t *tok)
 {
     const unsigned char *p = j->p;
     size_t n = j->n, pos = *io_pos;
@@ -385,7 +386,16 @@ value_c:
         BGJ_SAVE();
         return 1;
     case '-':
-    case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9': {
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9': {
         size_t end;
         int rc = bgj_scan_number(p, pos, n, &end);
         if (rc < 0)
@@ -397,14 +407,10 @@ value_c:
         BGJ_SAVE();
         return 1;
     }
-    case 't':
-        BGJ_LITERAL("true", 4, BG_JSON_TRUE);
-    case 'f':
-        BGJ_LITERAL("false", 5, BG_JSON_FALSE);
-    case 'n':
-        BGJ_LITERAL("null", 4, BG_JSON_NULL);
-    default:
-        return BGJ_FAIL(BG_JSON_EINVAL);
+    case 't': BGJ_LITERAL("true", 4, BG_JSON_TRUE);
+    case 'f': BGJ_LITERAL("false", 5, BG_JSON_FALSE);
+    case 'n': BGJ_LITERAL("null", 4, BG_JSON_NULL);
+    default: return BGJ_FAIL(BG_JSON_EINVAL);
     }
 }
 
