@@ -10,12 +10,13 @@
 #include "classify.h"
 
 #include "json.h"
+#include "json_core.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
 #include <emmintrin.h>
 #endif
 #include <zlib.h>
@@ -665,6 +666,7 @@ typedef struct {
     size_t n;
     const uint32_t *map; /* NULL: identity; else map[k] = raw offset (from rawoff) of t[k], map[n] = raw len */
     bool plus;           /* form encoding: '+' is a space */
+    bool not_quick;      /* text_quick_skip was asked and said no: scan_text need not ask again */
 } val_t;
 
 /* key_info with a per-call cache for the word rules (a body repeats its keys). */
@@ -731,15 +733,20 @@ static inline void rk_print(const char *k, size_t n, uint64_t *a, uint64_t *b)
 
 #define RK_PROBES 4
 
+static inline uint64_t rk_hash(uint64_t a, uint64_t b, size_t n)
+{
+    return (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
+}
+
 /* The rules for a raw key: a small open-addressed cache over the exact bytes (the result is a
  * pure function of them), else normalise, hash and look up. */
-static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k, size_t n)
 {
     if (n == 0 || n > RKEY_MAX)
         return key_info_slow(s, k, n);
     uint64_t a, b;
     rk_print(k, n, &a, &b);
-    uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
+    uint64_t h = rk_hash(a, b, n);
     unsigned slot = (unsigned)(h >> 56); /* RKCACHE == 256 */
     for (unsigned p = 0; p < RK_PROBES; p++) {
         unsigned x = (slot + p) & (RKCACHE - 1);
@@ -769,6 +776,21 @@ static kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
         memcpy(e->key, k, n);
     e->ki = r;
     return r;
+}
+
+/* key_info_probe's first probe, inline: a body repeats its keys, so this is the common case. */
+static inline kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+{
+    if (n - 1 < RKEY_MAX) {
+        uint64_t a, b;
+        rk_print(k, n, &a, &b);
+        unsigned x = (unsigned)(rk_hash(a, b, n) >> 56);
+        const rkcache_t *e = &s->rkcache[x];
+        if ((s->rk_valid[x / 64] >> (x % 64) & 1) && e->len == n && e->a == a && e->b == b &&
+            (n <= 16 || memcmp(e->key, k, n) == 0))
+            return e->ki;
+    }
+    return key_info_probe(s, k, n);
 }
 
 static void scratch(scan_t *s, size_t n)
@@ -953,6 +975,8 @@ static bool kw_in_slow(const unsigned char *t, size_t a, size_t b, const char *c
  * no memmem; a first-byte test rejects almost every position. */
 static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
 {
+    if (a >= b)
+        return false; /* an empty window (a number at the start of a value) holds no keyword */
     /* The keywords' first letters: one pass over the window finds the few places to compare. */
     uint32_t firsts = 0;
     for (size_t k = 0; k < nkw; k++) {
@@ -1657,23 +1681,39 @@ static const uint8_t cand[256] = {
     ['-' ... ':'] = 1, ['+'] = 1, ['('] = 1, ['@'] = 1, ['A'] = 1, ['_'] = 1,
 };
 
-/* Does t[0..n) hold a candidate byte? 16 bytes a step with SSE2 (x86-64 baseline), else a table. */
-static bool has_candidate(const unsigned char *t, size_t n)
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+/* Bit k set when x's byte k is a candidate byte (the cand[] set). */
+static inline unsigned cand_mask16(__m128i x)
 {
-    size_t i = 0;
-#if defined(__SSE2__)
     const __m128i lo1 = _mm_set1_epi8('-'), w1 = _mm_set1_epi8(':' - '-');
     const __m128i lo2 = _mm_set1_epi8('@'), w2 = _mm_set1_epi8('A' - '@');
     const __m128i plus = _mm_set1_epi8('+'), paren = _mm_set1_epi8('('), us = _mm_set1_epi8('_');
-    for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
-        __m128i y1 = _mm_sub_epi8(x, lo1), y2 = _mm_sub_epi8(x, lo2);
-        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(y1, w1), y1), _mm_cmpeq_epi8(_mm_min_epu8(y2, w2), y2));
-        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, plus), _mm_or_si128(_mm_cmpeq_epi8(x, paren),
-                                                                              _mm_cmpeq_epi8(x, us))));
-        if (_mm_movemask_epi8(m))
-            return true;
+    __m128i y1 = _mm_sub_epi8(x, lo1), y2 = _mm_sub_epi8(x, lo2);
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(y1, w1), y1), _mm_cmpeq_epi8(_mm_min_epu8(y2, w2), y2));
+    m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, plus), _mm_or_si128(_mm_cmpeq_epi8(x, paren),
+                                                                          _mm_cmpeq_epi8(x, us))));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* Does t[0..n) hold a candidate byte? 16 bytes a step with SSE2 (x86-64 baseline), else a table.
+ * end: how far the buffer under t may be read (NULL: t + n); a short value then costs one load
+ * masked to its length instead of a byte loop. */
+static inline bool has_candidate(const unsigned char *t, size_t n, const unsigned char *end)
+{
+    size_t i = 0;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    if (n >= 16) {
+        for (; i + 16 <= n; i += 16)
+            if (cand_mask16(_mm_loadu_si128((const __m128i *)(const void *)(t + i))))
+                return true;
+        /* The last bytes: one load that overlaps what was already seen. */
+        return i < n && cand_mask16(_mm_loadu_si128((const __m128i *)(const void *)(t + n - 16))) != 0;
     }
+    if (end && (size_t)(end - t) >= 16)
+        return (cand_mask16(_mm_loadu_si128((const __m128i *)(const void *)t)) & ((1u << n) - 1)) != 0;
+#else
+    (void)end;
 #endif
     for (; i < n; i++)
         if (cand[t[i]])
@@ -1681,32 +1721,94 @@ static bool has_candidate(const unsigned char *t, size_t n)
     return false;
 }
 
+/* Would scan_text(t[0..n)) return at once, finding nothing, whatever its flags? Its early exits,
+ * shared with scan_json's fast path so that the two stay one rule. */
+static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
+{
+    /* Custom text detectors have prefixes of their own, so with them every value is scanned. */
+    if (s->c->ncustom)
+        return false;
+    /* Most values (words, names, enums) hold no candidate byte: nothing to scan. */
+    if (!has_candidate(t, n, end))
+        return true;
+    /* A short number ("100001", "12.34", "-7", "1.2.3"): every detector that can fire on digits,
+     * dots, '-' and '+' alone needs 7 or more digits (phone 7, SSN 9, card 12, MAC 12, IMEI 15) or
+     * three dots (IPv4); the keyword rules (date of birth) need letters. Nothing to scan. */
+    size_t digits = 0, dots = 0, k = 0;
+    for (; k < n; k++) {
+        unsigned c = t[k];
+        if (isd(c))
+            digits++;
+        else if (c == '.')
+            dots++;
+        else if (c != '-' && c != '+')
+            break;
+    }
+    return k == n && digits < 7 && dots < 3;
+}
+
+/* text_quick_skip for a JSON number token (digits, '-', '.', and 'e', 'E', '+' in an exponent):
+ * one sign and one dot at most, so more than 9 bytes hold 8 or more digits, and an exponent
+ * letter ends the short-number rule's run of number bytes. */
+static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n)
+{
+    if (s->c->ncustom || n > 9)
+        return false;
+    unsigned digits = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned c = t[k];
+        if ((c | 0x20) == 'e')
+            return false;
+        digits += isd(c);
+    }
+    return digits < 7;
+}
+
+/* Where the text scanner may start a detector in t[base, base+16) ∩ [0, n): bit k for t[base+k]
+ * when that byte is a letter, digit, '+', '(' or ':' and the byte before it is not a letter or
+ * digit (a word is looked at from its first byte only). *prev_alnum carries the last byte's
+ * class from one block to the next. 16 bytes a step with SSE2; a byte loop otherwise. */
+static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t n, unsigned *prev_alnum)
+{
+    size_t len = n - base < 16 ? n - base : 16;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    __m128i x;
+    if (len == 16) {
+        x = _mm_loadu_si128((const __m128i *)(const void *)(t + base));
+    } else {
+        unsigned char pad[16] = {0}; /* NUL is no class: beyond n nothing starts */
+        memcpy(pad, t + base, len);
+        x = _mm_loadu_si128((const __m128i *)(const void *)pad);
+    }
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    __m128i alnum = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d),
+                                 _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l));
+    __m128i other =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')), _mm_cmpeq_epi8(x, _mm_set1_epi8('('))),
+                     _mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
+    unsigned am = (unsigned)_mm_movemask_epi8(alnum);
+    unsigned em = am | (unsigned)_mm_movemask_epi8(other);
+#else
+    unsigned am = 0, em = 0;
+    for (size_t k = 0; k < len; k++) {
+        unsigned cl = cls[t[base + k]];
+        am |= (unsigned)((cl & CA) != 0) << k;
+        em |= (unsigned)(cl && !(cl & CB)) << k;
+    }
+#endif
+    unsigned starts = em & ~((am << 1) | *prev_alnum) & 0xffffu;
+    *prev_alnum = am >> 15 & 1;
+    return starts;
+}
+
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
 {
     const unsigned char *t = v->t;
     size_t n = v->n;
     size_t ne = 0, ei = 0;
-    /* Most values (words, names, enums) hold no candidate byte: nothing to scan. Custom text
-     * detectors have prefixes of their own, so with them every value is scanned. */
-    if (!s->c->ncustom && !has_candidate(t, n))
+    if (!v->not_quick && text_quick_skip(s, t, n, NULL))
         return;
-    /* A short number ("100001", "12.34", "-7", "1.2.3"): every detector that can fire on digits,
-     * dots, '-' and '+' alone needs 7 or more digits (phone 7, SSN 9, card 12, MAC 12, IMEI 15) or
-     * three dots (IPv4); the keyword rules (date of birth) need letters. Nothing to scan. */
-    if (!s->c->ncustom) {
-        size_t digits = 0, dots = 0, k = 0;
-        for (; k < n; k++) {
-            unsigned c = t[k];
-            if (isd(c))
-                digits++;
-            else if (c == '.')
-                dots++;
-            else if (c != '-' && c != '+')
-                break;
-        }
-        if (k == n && digits < 7 && dots < 3)
-            return;
-    }
     if (!(fl & F_CLIENTIP)) {
         const unsigned char *p = memchr(t, '@', n);
         while (p) {
@@ -1727,58 +1829,57 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             p = at + 1 < n ? memchr(t + at + 1, '@', n - at - 1) : NULL;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = t[i], cl = cls[c];
-        if (!cl || (cl & CB))
-            continue;
-        if (i) {
-            unsigned p = t[i - 1];
-            if (cls[p] & CA)
+    /* The start positions come from a bit mask per 16 bytes (start_mask16); positions below
+     * `from` were consumed by a finding or an e-mail. */
+    size_t from = 0;
+    unsigned prev_alnum = 0;
+    for (size_t base = 0; base < n; base += 16) {
+        unsigned m = start_mask16(t, base, n, &prev_alnum);
+        while (m) {
+            size_t i = base + (unsigned)__builtin_ctz(m);
+            m &= m - 1;
+            if (i < from)
                 continue;
+            unsigned c = t[i], cl = cls[c];
             /* Inside a dotted or dashed number ("1.2.3.4.5", "978-3-16"): not a start. */
-            if ((cl & CD) && (p == '.' || (p == '-' && i >= 2 && isd(t[i - 2]))))
+            if (i && (cl & CD) && (t[i - 1] == '.' || (t[i - 1] == '-' && i >= 2 && isd(t[i - 2]))))
                 continue;
-        }
-        while (ei < ne && s->espan[ei][1] <= i)
-            ei++;
-        if (ei < ne && s->espan[ei][0] <= i) {
-            i = s->espan[ei][1] - 1;
-            continue;
-        }
-        size_t e = 0;
-        unsigned det = 0;
-        if ((cl & (CU | CL)) && !s->c->ncustom) {
-            /* Cheap gate for words: only shapes that some detector can start. */
-            unsigned c1 = i + 1 < n ? t[i + 1] : 0, c2 = i + 2 < n ? t[i + 2] : 0;
-            bool maybe = isd(c2) || c2 == ' ' || c2 == ':' || c2 == '-' || c1 == ':' ||
-                         (i + 3 < n && t[i + 3] == ':') || (i + 4 < n && (t[i + 4] == ':' || t[i + 4] == '.')) ||
-                         (c == 'e' && c1 == 'y') || key_start(c, c1);
-            if (!maybe) {
-                while (i + 1 < n && (cls[t[i + 1]] & CA))
-                    i++;
+            while (ei < ne && s->espan[ei][1] <= i)
+                ei++;
+            if (ei < ne && s->espan[ei][0] <= i) {
+                from = s->espan[ei][1];
                 continue;
             }
-        }
-        if (cl & CD)
-            e = digit_start(t, n, i, fl, &det);
-        else if (c == '+' || c == '(') {
-            if (!(fl & (F_NOPHONE | F_CLIENTIP)) && (e = phone_at(t, n, i, false)))
-                det = BG_DET_PHONE;
-        } else if (c == ':') {
-            if ((!i || t[i - 1] != ':') && (e = ipv6_at(t, n, i)))
-                det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
-        } else {
-            e = letter_start(s, t, n, i, fl, &det);
-        }
-        if (e > i) {
-            if (ei < ne && s->espan[ei][0] < e)
-                continue; /* would cut into an e-mail */
-            emit_v(s, det, v, i, e);
-            i = e - 1;
-        } else if (cl & CA) {
-            /* Nothing starts here: skip the rest of the word. */
-            while (i + 1 < n && (cls[t[i + 1]] & CA))
-                i++;
+            size_t e = 0;
+            unsigned det = 0;
+            if ((cl & (CU | CL)) && !s->c->ncustom) {
+                /* Cheap gate for words: only shapes that some detector can start. (A word's other
+                 * letters are not starts: the mask skips the rest of it.) */
+                unsigned c1 = i + 1 < n ? t[i + 1] : 0, c2 = i + 2 < n ? t[i + 2] : 0;
+                bool maybe = isd(c2) || c2 == ' ' || c2 == ':' || c2 == '-' || c1 == ':' ||
+                             (i + 3 < n && t[i + 3] == ':') || (i + 4 < n && (t[i + 4] == ':' || t[i + 4] == '.')) ||
+                             (c == 'e' && c1 == 'y') || key_start(c, c1);
+                if (!maybe)
+                    continue;
+            }
+            if (cl & CD)
+                e = digit_start(t, n, i, fl, &det);
+            else if (c == '+' || c == '(') {
+                if (!(fl & (F_NOPHONE | F_CLIENTIP)) && (e = phone_at(t, n, i, false)))
+                    det = BG_DET_PHONE;
+            } else if (c == ':') {
+                if ((!i || t[i - 1] != ':') && (e = ipv6_at(t, n, i)))
+                    det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
+            } else {
+                e = letter_start(s, t, n, i, fl, &det);
+            }
+            if (e > i) {
+                if (ei < ne && s->espan[ei][0] < e)
+                    continue; /* would cut into an e-mail */
+                emit_v(s, det, v, i, e);
+                from = e;
+            }
+            /* Else nothing starts here, and the rest of a word is not a start either. */
         }
     }
 }
@@ -1884,6 +1985,9 @@ static bool custom_value(const custom_t *u, const unsigned char *t, size_t n)
     }
     return n > 0;
 }
+
+/* The key flags scan_value applies to a value itself; the others only steer scan_text. */
+#define VALUE_RULES (K_CUSTOM | K_CRED | K_DEVICE | K_LAT | K_LNG | K_GEO | K_PHONE | K_SSN | K_NINO | K_DOB | K_NAME)
 
 /* Scan one value with its key context. ai: the value is an AI prompt/response here. */
 static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare_name)
@@ -2012,6 +2116,7 @@ static void make_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, size_t
 {
     v->rawoff = rawoff;
     v->plus = false;
+    v->not_quick = false;
     if (!escaped) {
         v->t = (const unsigned char *)raw;
         v->n = n;
@@ -2045,47 +2150,61 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     s->nframes = 0;
     s->pending = pending;
     s->npending = 0;
-    bg_json_token_t tok;
+    const unsigned char *bend = (const unsigned char *)body + n;
+    const bool ai_route = s->ai_route;
+    /* The frame depth and the innermost frame live in locals (s->nframes is written back on each
+     * change, for json_path): stores into frames would otherwise force reloads of *s. */
+    unsigned nf = 0;
+    frame_t *top = NULL;
+    /* The tokenizer's core inlined: its position and state stay in registers, and each token's
+     * type is known where it is made. */
+    size_t jpos = j.pos;
+    int jstate = j.state;
+    unsigned jdepth = j.depth;
     int rc;
-    while ((rc = bg_json_next(&j, &tok)) > 0) {
-        frame_t *top = s->nframes ? &frames[s->nframes - 1] : NULL;
-        switch (tok.type) {
+    bg_json_token_t tok;
+    const bg_json_token_t *tk = &tok;
+    while ((rc = bgj_next_token(&j, &jpos, &jstate, &jdepth, &tok)) > 0) {
+        switch (tk->type) {
         case BG_JSON_OBJ_START:
         case BG_JSON_ARR_START: {
-            if (s->nframes >= MAX_FRAMES)
+            if (nf >= MAX_FRAMES)
                 return "json_too_deep";
-            frame_t *f = &frames[s->nframes];
-            f->is_obj = tok.type == BG_JSON_OBJ_START;
+            frame_t *f = &frames[nf];
+            bool obj = tk->type == BG_JSON_OBJ_START;
+            f->is_obj = obj;
             f->product = 0;
-            f->kflags = !f->is_obj && top ? top->kflags : 0;
-            f->custom = !f->is_obj && top ? top->custom : -1;
+            f->kflags = !obj && top ? top->kflags : 0;
+            f->custom = !obj && top ? top->custom : -1;
             f->inherit = top ? (top->inherit | (top->kflags & K_AI)) : 0;
             f->key_off = 0;
             f->key_len = (uint32_t)-1;
             f->index = 0;
-            s->nframes++;
+            s->nframes = ++nf;
+            top = f;
             break;
         }
         case BG_JSON_OBJ_END:
         case BG_JSON_ARR_END:
-            if (top && top->is_obj)
-                flush_pending(s, s->nframes, top->product);
-            s->nframes--;
-            if (s->nframes && !frames[s->nframes - 1].is_obj)
-                frames[s->nframes - 1].index++;
+            if (top && top->is_obj && s->npending)
+                flush_pending(s, nf, top->product);
+            s->nframes = --nf;
+            top = nf ? &frames[nf - 1] : NULL;
+            if (top && !top->is_obj)
+                top->index++;
             break;
         case BG_JSON_KEY: {
             kinfo_t ki;
-            if (tok.escaped) {
+            if (tk->escaped) {
                 char kb[128];
-                size_t kl = tok.len < sizeof kb ? tok.len : sizeof kb;
-                kl = bg_json_unescape(body + tok.start, kl, kb, NULL);
+                size_t kl = tk->len < sizeof kb ? tk->len : sizeof kb;
+                kl = bg_json_unescape(body + tk->start, kl, kb, NULL);
                 ki = key_info_s(s, kb, kl);
             } else {
-                ki = key_info_s(s, body + tok.start, tok.len);
+                ki = key_info_s(s, body + tk->start, tk->len);
             }
-            top->key_off = tok.start;
-            top->key_len = tok.len;
+            top->key_off = tk->start;
+            top->key_len = tk->len;
             top->kflags = ki.flags;
             top->custom = ki.custom;
             if (ki.flags & K_PRODUCT)
@@ -2094,35 +2213,48 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
         }
         case BG_JSON_STRING:
         case BG_JSON_NUMBER: {
-            bool str = tok.type == BG_JSON_STRING;
+            bool str = tk->type == BG_JSON_STRING;
             kinfo_t ki = {top ? top->kflags : 0, top ? top->custom : -1};
             uint32_t inh = top ? top->inherit : 0;
-            val_t v;
-            make_val(s, &v, tok.start, body + tok.start, tok.len, tok.escaped);
-            s->json_string = str;
-            bool ai = s->ai_route && str &&
+            bool ai = ai_route && str &&
                       ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || (top && !top->is_obj))));
-            if (str && top && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
-                uint32_t parent = s->nframes >= 2 ? frames[s->nframes - 2].kflags : 0;
-                if (!(parent & K_NONPERSON) && !top->product && person_ok(v.t, v.n, true)) {
-                    if (s->npending < MAX_PENDING) {
-                        pending_t *p = &pending[s->npending++];
-                        p->depth = s->nframes;
-                        p->off = tok.start;
-                        p->len = tok.len;
-                        p->encoded = tok.escaped;
-                        json_path(s, p->path);
-                    } else {
-                        emit_v(s, BG_DET_PERSON_NAME, &v, 0, v.n);
-                    }
-                    ki.flags &= ~K_NAME_BARE;
+            /* Most values have no rule of their key to apply and nothing a text detector could
+             * start on: skip the call chain (scan_value would only reach scan_text's early exit). */
+            int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
+            if (!tk->escaped && !ai && !(ki.flags & (VALUE_RULES | K_NAME_BARE))) {
+                quick = str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
+                            : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len);
+                if (quick) {
                     if (top && !top->is_obj)
                         top->index++;
                     break;
                 }
+            }
+            val_t v;
+            make_val(s, &v, tk->start, body + tk->start, tk->len, tk->escaped);
+            s->json_string = str;
+            if (str && top && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
+                uint32_t parent = nf >= 2 ? frames[nf - 2].kflags : 0;
+                if (!(parent & K_NONPERSON) && !top->product && person_ok(v.t, v.n, true)) {
+                    if (s->npending < MAX_PENDING) {
+                        pending_t *p = &pending[s->npending++];
+                        p->depth = nf;
+                        p->off = tk->start;
+                        p->len = tk->len;
+                        p->encoded = tk->escaped;
+                        json_path(s, p->path);
+                    } else {
+                        emit_v(s, BG_DET_PERSON_NAME, &v, 0, v.n);
+                    }
+                    break; /* the top is an object: no index to count */
+                }
                 ki.flags &= ~K_NAME_BARE;
             }
-            scan_value(s, ki, &v, ai, false);
+            if (ai || (ki.flags & VALUE_RULES) ||
+                !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend))) {
+                v.not_quick = !ai && !(ki.flags & VALUE_RULES);
+                scan_value(s, ki, &v, ai, false);
+            }
             if (top && !top->is_obj)
                 top->index++;
             break;
@@ -2190,6 +2322,7 @@ static void make_pct_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, si
 {
     v->rawoff = rawoff;
     v->plus = plus;
+    v->not_quick = false;
     if (!memchr(raw, '%', n) && !(plus && memchr(raw, '+', n))) {
         v->t = (const unsigned char *)raw;
         v->n = n;
@@ -2386,7 +2519,7 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
                 s->out->categories |= 1u << BG_CAT_CONTENT;
         } else {
             kinfo_t ki = key_info_s(s, key, kl);
-            val_t v = {coff, (const unsigned char *)content, clen, NULL, false};
+            val_t v = {coff, (const unsigned char *)content, clen, NULL, false, false};
             scan_value(s, ki, &v, s->ai_route && (ki.flags & K_AI), true);
         }
         s->path = NULL;
@@ -2459,7 +2592,7 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
             continue;
         }
         kinfo_t ki = key_info_s(s, v + ns, ne - ns);
-        val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false};
+        val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false, false};
         scan_value(s, ki, &val, false, false);
     }
 }
@@ -2519,7 +2652,7 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         return;
     }
     if (f & H_CLIENTIP) {
-        val_t val = {0, (const unsigned char *)v, n, NULL, false};
+        val_t val = {0, (const unsigned char *)v, n, NULL, false, false};
         scan_text(s, &val, F_CLIENTIP);
         return;
     }
@@ -2548,7 +2681,7 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
     if (f & H_URL)
         make_pct_val(s, &val, 0, v, n, true);
     else
-        val = (val_t){0, (const unsigned char *)v, n, NULL, false};
+        val = (val_t){0, (const unsigned char *)v, n, NULL, false, false};
     scan_value(s, ki, &val, false, false);
 }
 
@@ -2773,7 +2906,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
             while (out->nfindings > before)
                 out->counts[out->findings[--out->nfindings].detector]--;
             s.recent_from = out->nfindings;
-            val_t v = {0, (const unsigned char *)body, blen, NULL, false};
+            val_t v = {0, (const unsigned char *)body, blen, NULL, false, false};
             scan_text(&s, &v, 0);
         }
         break;
@@ -2785,7 +2918,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
         reason = scan_multipart(&s, body, blen, ct, ctl);
         break;
     case BG_BODY_TEXT: {
-        val_t v = {0, (const unsigned char *)body, blen, NULL, false};
+        val_t v = {0, (const unsigned char *)body, blen, NULL, false, false};
         scan_text(&s, &v, 0);
         break;
     }

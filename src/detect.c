@@ -195,9 +195,9 @@ bool bg_detect_ssn_valid(const char *s, size_t n)
 }
 
 /* File extensions that look like TLDs after an '@' in asset names ("logo@2x.png"). */
-static const char *const not_tld[] = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "css", "js",
-                                      "mjs", "ts", "json", "map", "html", "htm", "pdf", "txt", "xml", "zip",
-                                      "gz", "tgz", "woff", "woff2", "ttf", "mp4", "mp3", "wav", "avif"};
+static const char not_tld[][6] = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "css", "js",
+                                  "mjs", "ts", "json", "map", "html", "htm", "pdf", "txt", "xml", "zip",
+                                  "gz", "tgz", "woff", "woff2", "ttf", "mp4", "mp3", "wav", "avif"};
 
 bool bg_detect_email_valid(const char *s, size_t n)
 {
@@ -237,9 +237,14 @@ bool bg_detect_email_valid(const char *s, size_t n)
                     char lt[6];
                     for (size_t k = 0; k < len; k++)
                         lt[k] = (char)(t[k] | 0x20); /* letters only here */
-                    for (size_t k = 0; k < sizeof not_tld / sizeof not_tld[0]; k++)
-                        if (strlen(not_tld[k]) == len && memcmp(not_tld[k], lt, len) == 0)
+                    for (size_t k = 0; k < sizeof not_tld / sizeof not_tld[0]; k++) {
+                        const char *w = not_tld[k]; /* in place: most differ at the first letter */
+                        size_t q = 0;
+                        while (q < len && w[q] == lt[q])
+                            q++;
+                        if (q == len && w[len] == 0) /* len <= 5 */
                             return false;
+                    }
                 }
                 return labels >= 2;
             }

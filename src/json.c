@@ -1,19 +1,14 @@
 /*
  * json.c — see json.h. A pull tokenizer with an explicit state and a bounded container stack:
- * each call consumes whitespace and exactly one token. Strings are scanned eight bytes at a
- * time (SWAR) for the bytes that need attention (quote, backslash, control, non-ASCII) because
- * string bytes are most of a JSON body and the classifier's throughput depends on them.
+ * each call consumes whitespace and exactly one token. The tokenizer itself is json_core.h
+ * (inline, so that the classifier's walk can inline it too); this file wraps it with the sticky
+ * error state, and decodes string escapes. Pure, any thread.
  */
 #include "json.h"
+#include "json_core.h"
 #include "util.h"
 
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-enum { S_VALUE, S_ARR_FIRST, S_OBJ_FIRST, S_KEY, S_COLON, S_AFTER, S_DONE };
-enum { C_OBJ = 1, C_ARR = 2 };
 
 void bg_json_init(bg_json_t *j, const char *p, size_t n, unsigned max_depth)
 {
@@ -22,7 +17,7 @@ void bg_json_init(bg_json_t *j, const char *p, size_t n, unsigned max_depth)
     j->pos = 0;
     j->depth = 0;
     j->max_depth = max_depth == 0 || max_depth > BG_JSON_MAX_DEPTH ? BG_JSON_MAX_DEPTH : max_depth;
-    j->state = S_VALUE;
+    j->state = BGJ_S_VALUE;
     j->error = 0;
 }
 
@@ -32,360 +27,19 @@ static inline int fail(bg_json_t *j, int e)
     return e;
 }
 
-/* Bytes of a valid UTF-8 sequence starting at p[0] (>= 0x80), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned c = p[0];
-    if (c >= 0xc2 && c <= 0xdf)
-        return avail >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        if (avail < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-            return 0;
-        if (c == 0xe0 && p[1] < 0xa0)
-            return 0; /* overlong */
-        if (c == 0xed && p[1] >= 0xa0)
-            return 0; /* UTF-16 surrogate */
-        return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (avail < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
-            return 0;
-        if (c == 0xf0 && p[1] < 0x90)
-            return 0;
-        if (c == 0xf4 && p[1] >= 0x90)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
-static inline int hexval(unsigned c)
-{
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return (int)(c - 'a' + 10);
-    return -1;
-}
-
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* Scan a string body from p[i] (just after the opening quote). Returns 0 and sets *end to the
- * closing quote's offset, or an error. */
-static inline __attribute__((always_inline)) int scan_string(const unsigned char *p, size_t i, size_t n, size_t *end, bool *escaped)
-{
-    bool esc = false;
-    for (;;) {
-#if defined(__SSE2__)
-        /* Fast path: 16 bytes a step; a signed compare with 0x20 flags controls and non-ASCII at
-         * once, and the mask says where the first byte needing attention is. */
-        {
-            const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
-            while (i + 16 <= n) {
-                __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-                __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)),
-                                         _mm_cmplt_epi8(x, sp));
-                unsigned mask = (unsigned)_mm_movemask_epi8(m);
-                if (mask) {
-                    i += (unsigned)__builtin_ctz(mask);
-                    goto special;
-                }
-                i += 16;
-            }
-        }
-#endif
-        /* Portable path (and the SSE2 tail): 8 plain ASCII bytes at a time. */
-        while (i + 8 <= n) {
-            uint64_t x;
-            memcpy(&x, p + i, 8);
-            uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-            uint64_t zq = (q - ONES) & ~q, zb = (b - ONES) & ~b;
-            uint64_t ctl = (x - ONES * 0x20) & ~x; /* high bit where byte < 0x20 (or >= 0x80) */
-            if (((zq | zb | ctl | x) & HIGHS) != 0)
-                break;
-            i += 8;
-        }
-#if defined(__SSE2__)
-    special:
-#endif
-        if (i >= n)
-            return BG_JSON_ETRUNC;
-        unsigned c = p[i];
-        if (c == '"') {
-            *end = i;
-            *escaped = esc;
-            return 0;
-        }
-        if (c == '\\') {
-            esc = true;
-            if (i + 1 >= n)
-                return BG_JSON_ETRUNC;
-            unsigned e = p[i + 1];
-            if (e == 'u') {
-                if (i + 6 > n)
-                    return BG_JSON_ETRUNC;
-                for (int k = 2; k < 6; k++)
-                    if (hexval(p[i + k]) < 0)
-                        return BG_JSON_EINVAL;
-                i += 6;
-            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
-                       e == 't') {
-                i += 2;
-            } else {
-                return BG_JSON_EINVAL;
-            }
-            continue;
-        }
-        if (c < 0x20)
-            return BG_JSON_EINVAL;
-        if (c >= 0x80) {
-            size_t l = utf8_len(p + i, n - i);
-            if (l == 0) {
-                /* A sequence cut by the end of input is truncation, not garbage. */
-                if (n - i < 4 && c >= 0xc2 && c <= 0xf4) {
-                    size_t k = i + 1;
-                    while (k < n && (p[k] & 0xc0) == 0x80)
-                        k++;
-                    if (k == n)
-                        return BG_JSON_ETRUNC;
-                }
-                return BG_JSON_EINVAL;
-            }
-            i += l;
-            continue;
-        }
-        i++;
-    }
-}
-
-static inline int scan_number(const unsigned char *p, size_t i, size_t n, size_t *end)
-{
-    if (i < n && p[i] == '-')
-        i++;
-    if (i >= n)
-        return BG_JSON_ETRUNC;
-    if (p[i] == '0') {
-        i++;
-    } else if (p[i] >= '1' && p[i] <= '9') {
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
-    } else {
-        return BG_JSON_EINVAL;
-    }
-    if (i < n && p[i] == '.') {
-        i++;
-        if (i >= n)
-            return BG_JSON_ETRUNC;
-        if (!(p[i] >= '0' && p[i] <= '9'))
-            return BG_JSON_EINVAL;
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
-    }
-    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-        i++;
-        if (i < n && (p[i] == '+' || p[i] == '-'))
-            i++;
-        if (i >= n)
-            return BG_JSON_ETRUNC;
-        if (!(p[i] >= '0' && p[i] <= '9'))
-            return BG_JSON_EINVAL;
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
-    }
-    /* A number at the very end of a top-level document is complete; inside a container the
-     * caller sees the truncation at the next token. A number must not run into letters. */
-    if (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '.' ||
-                  (p[i] >= '0' && p[i] <= '9')))
-        return BG_JSON_EINVAL;
-    *end = i;
-    return 0;
-}
-
-static int literal(const unsigned char *p, size_t pos, size_t n, const char *word, size_t wl)
-{
-    size_t avail = n - pos;
-    size_t k = avail < wl ? avail : wl;
-    if (memcmp(p + pos, word, k) != 0)
-        return BG_JSON_EINVAL;
-    if (avail < wl)
-        return BG_JSON_ETRUNC;
-    if (pos + wl < n) {
-        unsigned c = p[pos + wl];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            return BG_JSON_EINVAL;
-    }
-    return 0;
-}
-
-/* The tokenizer's position and state live in locals while it runs (the stores to *tok would
- * otherwise force them back to memory); every exit writes them back. */
-#define SAVE() (j->pos = pos, j->state = state, j->depth = depth)
-#define FAIL(e) (SAVE(), fail(j, (e)))
-#define DONE_VALUE() (state = depth ? S_AFTER : S_DONE)
-
 int bg_json_next(bg_json_t *j, bg_json_token_t *tok)
 {
     if (j->error)
         return j->error;
-    const unsigned char *p = j->p;
-    size_t n = j->n, pos = j->pos;
+    size_t pos = j->pos;
     int state = j->state;
     unsigned depth = j->depth;
-    for (;;) {
-        while (pos < n && p[pos] <= ' ' && (p[pos] == ' ' || p[pos] == '\n' || p[pos] == '\r' || p[pos] == '\t'))
-            pos++;
-        if (pos >= n) {
-            if (state == S_DONE) {
-                SAVE();
-                return 0;
-            }
-            return FAIL(BG_JSON_ETRUNC);
-        }
-        unsigned c = p[pos];
-        switch (state) {
-        case S_DONE:
-            return FAIL(BG_JSON_EINVAL);
-        case S_COLON:
-            if (c != ':')
-                return FAIL(BG_JSON_EINVAL);
-            pos++;
-            state = S_VALUE;
-            continue;
-        case S_AFTER:
-            if (c == ',') {
-                pos++;
-                state = j->stack[depth - 1] == C_OBJ ? S_KEY : S_VALUE;
-                continue;
-            }
-            if ((c == '}' && j->stack[depth - 1] == C_OBJ) || (c == ']' && j->stack[depth - 1] == C_ARR)) {
-                tok->type = c == '}' ? BG_JSON_OBJ_END : BG_JSON_ARR_END;
-                tok->start = (uint32_t)pos;
-                tok->len = 1;
-                tok->escaped = false;
-                pos++;
-                depth--;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            return FAIL(BG_JSON_EINVAL);
-        case S_OBJ_FIRST:
-        case S_KEY: {
-            if (c == '}' && state == S_OBJ_FIRST) {
-                tok->type = BG_JSON_OBJ_END;
-                tok->start = (uint32_t)pos;
-                tok->len = 1;
-                tok->escaped = false;
-                pos++;
-                depth--;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            if (c != '"')
-                return FAIL(BG_JSON_EINVAL);
-            pos++;
-            size_t end;
-            bool esc;
-            int rc = scan_string(p, pos, n, &end, &esc);
-            if (rc < 0)
-                return FAIL(rc);
-            tok->type = BG_JSON_KEY;
-            tok->start = (uint32_t)pos;
-            tok->len = (uint32_t)(end - pos);
-            tok->escaped = esc;
-            pos = end + 1;
-            state = S_COLON;
-            /* Compact JSON: the colon follows at once; take it now rather than on the next call. */
-            if (pos < n && p[pos] == ':') {
-                pos++;
-                state = S_VALUE;
-            }
-            SAVE();
-            return 1;
-        }
-        case S_ARR_FIRST:
-            if (c == ']') {
-                tok->type = BG_JSON_ARR_END;
-                tok->start = (uint32_t)pos;
-                tok->len = 1;
-                tok->escaped = false;
-                pos++;
-                depth--;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            /* fall through */
-        case S_VALUE:
-        default: {
-            tok->escaped = false;
-            tok->start = (uint32_t)pos;
-            if (c == '"') {
-                pos++;
-                size_t end;
-                bool esc;
-                int rc = scan_string(p, pos, n, &end, &esc);
-                if (rc < 0)
-                    return FAIL(rc);
-                tok->type = BG_JSON_STRING;
-                tok->start = (uint32_t)pos;
-                tok->len = (uint32_t)(end - pos);
-                tok->escaped = esc;
-                pos = end + 1;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            if (c == '{' || c == '[') {
-                if (depth >= j->max_depth)
-                    return FAIL(BG_JSON_EDEPTH);
-                j->stack[depth++] = c == '{' ? C_OBJ : C_ARR;
-                tok->type = c == '{' ? BG_JSON_OBJ_START : BG_JSON_ARR_START;
-                tok->len = 1;
-                pos++;
-                state = c == '{' ? S_OBJ_FIRST : S_ARR_FIRST;
-                SAVE();
-                return 1;
-            }
-            if (c == '-' || (c >= '0' && c <= '9')) {
-                size_t end;
-                int rc = scan_number(p, pos, n, &end);
-                if (rc < 0)
-                    return FAIL(rc);
-                tok->type = BG_JSON_NUMBER;
-                tok->len = (uint32_t)(end - pos);
-                pos = end;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            static const struct { char c; const char *w; size_t l; bg_json_type_t t; } lits[] = {
-                {'t', "true", 4, BG_JSON_TRUE}, {'f', "false", 5, BG_JSON_FALSE}, {'n', "null", 4, BG_JSON_NULL}};
-            for (size_t k = 0; k < 3; k++) {
-                if (c != (unsigned char)lits[k].c)
-                    continue;
-                int rc = literal(p, pos, n, lits[k].w, lits[k].l);
-                if (rc < 0)
-                    return FAIL(rc);
-                tok->type = lits[k].t;
-                tok->len = (uint32_t)lits[k].l;
-                pos += lits[k].l;
-                DONE_VALUE();
-                SAVE();
-                return 1;
-            }
-            return FAIL(BG_JSON_EINVAL);
-        }
-        }
-    }
+    int rc = bgj_next_token(j, &pos, &state, &depth, tok);
+    j->pos = pos;
+    j->state = state;
+    j->depth = depth;
+    return rc < 0 ? fail(j, rc) : rc;
 }
-
-#undef SAVE
-#undef FAIL
-#undef DONE_VALUE
 
 static int hex4(const unsigned char *p, size_t avail, uint32_t *out)
 {
@@ -393,7 +47,7 @@ static int hex4(const unsigned char *p, size_t avail, uint32_t *out)
         return -1;
     uint32_t v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(p[k]);
+        int h = bgj_hexval(p[k]);
         if (h < 0)
             return -1;
         v = v << 4 | (uint32_t)h;

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The fuzz build links proxy/*.c without main.c, whose CLI helper the commands call. Weak, so a
- * build that links the real one keeps it. */
+/* The fuzz build links every proxy/ file except main.c, whose CLI helper the commands call. Weak,
+ * so a build that links the real one keeps it. */
 __attribute__((weak)) int bg_cli_usage_error(const char *cmd, const char *fmt, ...);
 __attribute__((weak)) int bg_cli_usage_error(const char *cmd, const char *fmt, ...)
 {

@@ -5,6 +5,7 @@
  * Prints MB/s per body size and ns per header-only request, single thread.
  *   build/tests/tools/classify_bench [seconds-per-case (default 1)]
  *   build/tests/tools/classify_bench -n ITER   fixed iterations per case (for callgrind instruction counts)
+ *   build/tests/tools/classify_bench -n ITER with|without   only the bodies with (without) personal data
  */
 #include "classify.h"
 
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
     long fixed = argc > 2 && strcmp(argv[1], "-n") == 0 ? atol(argv[2]) : 0; /* iterations, not time */
+    int only = fixed && argc > 3 ? (strcmp(argv[3], "with") == 0 ? 1 : strcmp(argv[3], "without") == 0 ? 0 : -1) : -1;
     char err[128];
     bg_classifier_t *c = bg_classifier_create(NULL, err, sizeof err);
     bg_classification_t r;
@@ -96,6 +98,8 @@ int main(int argc, char **argv)
     bg_buf_init(&body);
     printf("%-8s %-9s %10s %10s %9s %s\n", "body", "pii", "bytes", "MB/s", "findings", "unscannable");
     for (int pii = 0; pii < 2; pii++) {
+        if (only >= 0 && pii != only)
+            continue;
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
             make_body(&body, sizes[k], pii);
             bg_classify_input_t in = {&ct, 1, "/v1/records", 11, body.data, body.len, false, false, 0};

@@ -1,11 +1,18 @@
 /*
  * unit/json.c — the strict JSON tokenizer: token sequences and spans, RFC 8259 rejections,
  * truncation at every prefix, a 100k-deep document against the depth limit, escapes with
- * surrogate pairs and the raw-offset map. Inputs end at an unreadable page so any over-read
- * crashes. Single-threaded.
+ * surrogate pairs and the raw-offset map; the portable core against the SSE2 one on generated,
+ * cut and mutated documents. Inputs end at an unreadable page so any over-read crashes.
+ * Single-threaded.
  */
 #include "json.h"
 #include "test.h"
+
+/* The tokenizer's core again, built here without SIMD (the library's copy uses SSE2 on x86-64):
+ * test_portable_path checks that the two give the same tokens. */
+#define BG_NO_SIMD
+#include "json_core.h"
+#undef BG_NO_SIMD
 
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +207,97 @@ static void test_unescape(void)
     CHECK_INT(bg_json_unescape("plain", 5, out, NULL), 5);
 }
 
+static uint64_t rng = 0x6a09e667f3bcc909ULL;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+/* A random document of JSON-ish pieces (some wrong on purpose) into b; returns its length. */
+static size_t gen_doc(char *b, size_t cap, int depth)
+{
+    static const char *const atoms[] = {
+        "\"abc\"", "\"\"", "\"a\\\"b\"", "\"\\u00e9x\"", "\"caf\xc3\xa9\"", "\"\\ud83d\\ude00\"", "\"bad\\x\"",
+        "\"\xff\"", "\"tab\there\"", "\"0123456789abcdef0123456789 \\n long enough for two blocks\"",
+        "\"\xe2\x82\xac twenty-three bytes \xf0\x9f\x98\x80\"", "0", "-0", "12", "-7.25", "1e10", "2E-3", "01",
+        "1.", "-", "12a", "1700000123456", "true", "false", "null", "tru", "nulll", " ", "\n", "\t",
+    };
+    size_t o = 0;
+    int k = (int)(rnd() % (depth > 5 ? 3 : 6));
+    if (k < 3) {
+        const char *a = atoms[rnd() % (sizeof atoms / sizeof atoms[0])];
+        size_t l = strlen(a);
+        if (l < cap) {
+            memcpy(b, a, l);
+            o = l;
+        }
+        return o;
+    }
+    bool obj = k < 5;
+    b[o++] = obj ? '{' : '[';
+    int m = (int)(rnd() % 4);
+    for (int i = 0; i < m && o + 16 < cap; i++) {
+        if (i)
+            b[o++] = rnd() % 16 ? ',' : ' ';
+        if (obj) {
+            memcpy(b + o, rnd() % 8 ? "\"key\": " : "\"k\\u0041\"", 8);
+            o += 8;
+        }
+        o += gen_doc(b + o, cap - o - 2, depth + 1);
+    }
+    b[o++] = obj ? (rnd() % 16 ? '}' : ']') : (rnd() % 16 ? ']' : '}');
+    return o;
+}
+
+/* Same tokens, spans and final code from the library (SSE2) and the portable inline core. */
+static bool same_tokens(const char *s, size_t n, unsigned max_depth)
+{
+    void *m;
+    size_t ml;
+    char *p = guarded(s, n, &m, &ml);
+    bg_json_t a, b;
+    bg_json_init(&a, p, n, max_depth);
+    bg_json_init(&b, p, n, max_depth);
+    size_t pos = b.pos;
+    int state = b.state, ra, rb;
+    unsigned depth = b.depth;
+    bool same = true;
+    do {
+        bg_json_token_t ta, tb;
+        ra = bg_json_next(&a, &ta);
+        rb = bgj_next_token(&b, &pos, &state, &depth, &tb);
+        same = ra == rb && (ra <= 0 || (ta.type == tb.type && ta.start == tb.start && ta.len == tb.len &&
+                                        ta.escaped == tb.escaped));
+    } while (same && ra > 0);
+    munmap(m, ml);
+    return same;
+}
+
+static void test_portable_path(void)
+{
+    static char doc[4096], mut[4096];
+    unsigned differ = 0, docs = 0;
+    for (int it = 0; it < 3000; it++) {
+        size_t n = gen_doc(doc, sizeof doc, 0);
+        unsigned md = rnd() % 4 ? 0 : 1 + rnd() % 4;
+        differ += !same_tokens(doc, n, md);
+        for (size_t cut = 0; cut < n; cut += 1 + rnd() % 7)
+            differ += !same_tokens(doc, cut, md);
+        for (int k = 0; k < 4 && n; k++) {
+            static const char sp[] = "\"\\{}[],:0-e.tfn \x01\x80\xc3";
+            memcpy(mut, doc, n);
+            mut[rnd() % n] = sp[rnd() % (sizeof sp - 1)];
+            differ += !same_tokens(mut, n, md);
+        }
+        docs++;
+    }
+    CHECK_INT(docs, 3000);
+    CHECK_INT(differ, 0);
+}
+
 int main(void)
 {
     RUN(test_valid_sequences);
@@ -209,5 +307,6 @@ int main(void)
     RUN(test_deep_nesting);
     RUN(test_unescape);
     RUN(test_long_strings);
+    RUN(test_portable_path);
     return bg_test_done();
 }
