@@ -1,7 +1,7 @@
 #!/bin/sh
 # leakcheck.sh — the gateway under `valgrind --leak-check=full` through a short run of everything it
 # does (issue 9; not part of `make test`; stops by itself). On loopback: Debian's nginx as the vendor
-# (plain, and TLS offering h2 and http/1.1 with certificates made here), bordergate on a plain and a
+# (plain, and TLS offering h2 and http/1.1 with certificates made here: the gateway speaks HTTP/2 to it), bordergate on a plain and a
 # TLS listener with vendors that allow, block (451) and encrypt; traffic from curl (HTTP/1.1, h2 over
 # TLS), h2load (h2c) and raw slow/aborted clients; two reloads (one bad) and SIGUSR1 in between;
 # then SIGTERM. Prints valgrind's error and leak summary and exits non-zero when valgrind reports
@@ -167,7 +167,7 @@ kill -TERM "$GW"
 i=0; while kill -0 "$GW" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 wait "$GW"; RC=$?
 echo "gateway (valgrind) exit status: $RC (0 = no valgrind error, 99 = valgrind found one)"
-echo "records written: $(cat "$DIR"/records/transfers.jsonl* | wc -l)"
+echo "records written: $(cat "$DIR"/records/transfers.jsonl* | wc -l); vendor side: $(cat "$DIR"/records/transfers.jsonl* | grep -o '"upstream_protocol":"[^"]*"' | sort | uniq -c | tr -s ' \n' ' ')"
 grep -E "ERROR SUMMARY|total heap usage|All heap blocks|definitely lost|indirectly lost|possibly lost|still reachable|suppressed:" "$DIR/valgrind.log" | sed 's/^==[0-9]*== */valgrind: /'
 if [ "$RC" != 0 ]; then
   echo "leakcheck: FAILED; valgrind log follows" >&2
