@@ -26,36 +26,63 @@ void bg_record_id_make(int64_t ts_ms, unsigned worker, uint64_t seq, char out[27
     out[26] = 0;
 }
 
-/* Plain appends, not printf: this runs once per transfer on the workers. */
-static void put_str(bg_buf_t *b, const char *key, const char *val)
+/* Plain appends, not printf: this runs once per transfer on the workers. Keys are literals
+ * (their strlen folds at compile time). */
+static inline void put_lit(bg_buf_t *b, const char *s) { bg_buf_append(b, s, strlen(s)); }
+
+static inline void put_key(bg_buf_t *b, const char *key, const char *tail)
 {
     bg_buf_append(b, ",\"", 2);
-    bg_buf_puts(b, key);
-    bg_buf_append(b, "\":\"", 3);
+    put_lit(b, key);
+    put_lit(b, tail);
+}
+
+static inline void put_str(bg_buf_t *b, const char *key, const char *val)
+{
+    put_key(b, key, "\":\"");
     if (val)
-        bg_buf_json_escape(b, val, strlen(val));
+        bg_buf_append_json(b, val, strlen(val));
     bg_buf_append(b, "\"", 1);
 }
 
-static void put_u64(bg_buf_t *b, const char *key, uint64_t v)
+static inline void put_u64(bg_buf_t *b, const char *key, uint64_t v)
 {
-    char tmp[24];
-    size_t n = sizeof tmp;
-    do
-        tmp[--n] = (char)('0' + v % 10);
-    while ((v /= 10) && n);
-    bg_buf_append(b, ",\"", 2);
-    bg_buf_puts(b, key);
-    bg_buf_append(b, "\":", 2);
-    bg_buf_append(b, tmp + n, sizeof tmp - n);
+    put_key(b, key, "\":");
+    bg_buf_append_u64(b, v);
+}
+
+static void put2(char *p, unsigned v) { p[0] = (char)('0' + v / 10 % 10), p[1] = (char)('0' + v % 10); }
+
+/* "YYYY-MM-DDThh:mm:ss.mmmZ" as bg_format_rfc3339_ms writes it, without gmtime and snprintf. */
+static void put_ts(bg_buf_t *b, int64_t ms)
+{
+    int y = 0;
+    unsigned mo = 0, d = 0;
+    int64_t s = ms / 1000, days = s / 86400;
+    if (ms >= 0)
+        bg_civil_from_days(days, &y, &mo, &d);
+    if (ms < 0 || y > 9999) {
+        char ts[32];
+        bg_format_rfc3339_ms(ms, ts);
+        put_lit(b, ts);
+        return;
+    }
+    unsigned sod = (unsigned)(s % 86400), msec = (unsigned)(ms % 1000);
+    char t[24];
+    put2(t, (unsigned)y / 100), put2(t + 2, (unsigned)y % 100);
+    t[4] = '-', put2(t + 5, mo), t[7] = '-', put2(t + 8, d), t[10] = 'T';
+    put2(t + 11, sod / 3600), t[13] = ':', put2(t + 14, sod / 60 % 60), t[16] = ':', put2(t + 17, sod % 60);
+    t[19] = '.', t[20] = (char)('0' + msec / 100), put2(t + 21, msec % 100), t[23] = 'Z';
+    bg_buf_append(b, t, sizeof t);
 }
 
 /* Everything up to (and excluding) the ,"prev" member. */
 static void encode_body(const bg_record_t *r, bg_buf_t *b)
 {
-    char ts[32];
-    bg_format_rfc3339_ms(r->ts_ms, ts);
-    bg_buf_printf(b, "{\"ts\":\"%s\"", ts);
+    bg_buf_reserve(b, 768); /* a typical line: one allocation */
+    put_lit(b, "{\"ts\":\"");
+    put_ts(b, r->ts_ms);
+    bg_buf_append(b, "\"", 1);
     put_str(b, "id", r->id);
     put_str(b, "caller", r->caller);
     put_str(b, "vendor", r->vendor);
@@ -65,33 +92,46 @@ static void encode_body(const bg_record_t *r, bg_buf_t *b)
     put_str(b, "dest_ip", r->dest_ip);
     put_str(b, "dest_country", r->dest_country);
     put_str(b, "dest_region", r->dest_region);
-    bg_buf_printf(b, ",\"cross_border\":%s,\"categories\":[", r->cross_border ? "true" : "false");
+    put_lit(b, r->cross_border ? ",\"cross_border\":true,\"categories\":[" : ",\"cross_border\":false,\"categories\":[");
     bool first = true;
     for (int c = 0; c < BG_CAT__COUNT; c++)
         if (r->categories & (1u << c)) {
-            bg_buf_printf(b, "%s\"%s\"", first ? "" : ",", bg_category_name(c));
+            put_lit(b, first ? "\"" : ",\"");
+            put_lit(b, bg_category_name(c));
+            bg_buf_append(b, "\"", 1);
             first = false;
         }
-    bg_buf_puts(b, "],\"detections\":{");
+    put_lit(b, "],\"detections\":{");
     first = true;
     for (size_t i = 0; i < r->ndetectors; i++) {
         if (!r->detector_counts || !r->detector_names || r->detector_counts[i] == 0)
             continue;
         const char *n = r->detector_names[i] ? r->detector_names[i] : "";
-        bg_buf_puts(b, first ? "\"" : ",\"");
-        bg_buf_json_escape(b, n, strlen(n));
-        bg_buf_printf(b, "\":%u", (unsigned)r->detector_counts[i]);
+        put_lit(b, first ? "\"" : ",\"");
+        bg_buf_append_json(b, n, strlen(n));
+        bg_buf_append(b, "\":", 2);
+        bg_buf_append_u64(b, r->detector_counts[i]);
         first = false;
     }
-    bg_buf_printf(b, "},\"mechanism\":\"%s\"", bg_mechanism_name(r->mechanism));
+    put_lit(b, "},\"mechanism\":\"");
+    put_lit(b, bg_mechanism_name(r->mechanism));
+    bg_buf_append(b, "\"", 1);
     if (r->mechanism == BG_MECH_SCC) {
-        bg_buf_printf(b, ",\"scc_module\":%d", r->scc_module);
+        put_lit(b, ",\"scc_module\":");
+        if (r->scc_module < 0)
+            bg_buf_append(b, "-", 1);
+        bg_buf_append_u64(b, r->scc_module < 0 ? (uint64_t)(-(int64_t)r->scc_module) : (uint64_t)r->scc_module);
         put_str(b, "scc_reference", r->scc_reference);
     }
-    bg_buf_printf(b, ",\"decision\":\"%s\"", bg_decision_name(r->decision));
+    put_lit(b, ",\"decision\":\"");
+    put_lit(b, bg_decision_name(r->decision));
+    bg_buf_append(b, "\"", 1);
     put_str(b, "reason", r->reason);
-    bg_buf_puts(b, r->enforced ? ",\"enforced\":true" : ",\"enforced\":false");
-    bg_buf_printf(b, ",\"status\":%d", r->status);
+    put_lit(b, r->enforced ? ",\"enforced\":true" : ",\"enforced\":false");
+    put_lit(b, ",\"status\":");
+    if (r->status < 0)
+        bg_buf_append(b, "-", 1);
+    bg_buf_append_u64(b, r->status < 0 ? (uint64_t)(-(int64_t)r->status) : (uint64_t)r->status);
     put_u64(b, "bytes_in", r->bytes_in);
     put_u64(b, "bytes_out", r->bytes_out);
     put_u64(b, "duration_ms", r->duration_ms);

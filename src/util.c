@@ -90,6 +90,36 @@ void bg_buf_json_escape(bg_buf_t *b, const char *s, size_t n)
     }
 }
 
+/* Bytes a JSON string cannot hold as they are: controls, DEL, the quote and the backslash. */
+static bool json_plain(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f; }
+
+void bg_buf_append_json(bg_buf_t *b, const char *s, size_t n)
+{
+    /* Runs of plain bytes are copied whole; the rest goes through bg_buf_json_escape, so the
+     * output is the same byte for byte. */
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && json_plain((unsigned char)s[j]))
+            j++;
+        if (j > i)
+            bg_buf_append(b, s + i, j - i);
+        if (j < n)
+            bg_buf_json_escape(b, s + j, 1);
+        i = j + 1;
+    }
+}
+
+void bg_buf_append_u64(bg_buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof tmp;
+    do
+        tmp[--n] = (char)('0' + v % 10);
+    while ((v /= 10) && n);
+    bg_buf_append(b, tmp + n, sizeof tmp - n);
+}
+
 void bg_buf_consume(bg_buf_t *b, size_t n)
 {
     if (n >= b->len) {
@@ -180,4 +210,18 @@ int64_t bg_days_from_civil(int y, unsigned m, unsigned d)
     const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + (int64_t)doe - 719468;
+}
+
+void bg_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    /* Howard Hinnant's civil_from_days, the inverse of bg_days_from_civil. */
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yoe + era * 400 + (*m <= 2));
 }

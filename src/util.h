@@ -35,6 +35,11 @@ void bg_buf_puts(bg_buf_t *b, const char *s);
 void bg_buf_printf(bg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Append s as the inside of a JSON string (escaped, no quotes). */
 void bg_buf_json_escape(bg_buf_t *b, const char *s, size_t n);
+/** Append s as the inside of a JSON string: the same bytes as bg_buf_json_escape, with runs
+ *  that need no escape copied whole (the data plane's record fields). */
+void bg_buf_append_json(bg_buf_t *b, const char *s, size_t n);
+/** Append v in decimal. */
+void bg_buf_append_u64(bg_buf_t *b, uint64_t v);
 /** Drop the first n bytes (n <= len). */
 void bg_buf_consume(bg_buf_t *b, size_t n);
 /** Empty the buffer, keeping its storage. */
@@ -58,5 +63,7 @@ int64_t bg_now_ms(void);
 char *bg_format_rfc3339_ms(int64_t ms, char out[32]);
 /** Days since 1970-01-01 of a proleptic Gregorian date (no validation). */
 int64_t bg_days_from_civil(int y, unsigned m, unsigned d);
+/** The proleptic Gregorian date of a day count since 1970-01-01 (inverse of the above). */
+void bg_civil_from_days(int64_t days, int *y, unsigned *m, unsigned *d);
 
 #endif
