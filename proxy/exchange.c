@@ -11,15 +11,20 @@
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const char *caller,
                                   const bg_downstream_t *down, void *down_ctx)
 {
-    bg_exchange_t *ex = calloc(1, sizeof *ex);
+    bg_exchange_t *ex = malloc(sizeof *ex);
     if (!ex)
         abort();
+    /* Zeroed but for the parser's header array (4 KiB per exchange), which the codec fills and
+     * nothing reads past req.nheaders. */
+    memset(ex, 0, offsetof(bg_exchange_t, req.headers));
+    memset(&ex->req.nheaders, 0, sizeof *ex - offsetof(bg_exchange_t, req.nheaders));
     ex->w = w;
     ex->rt = bg_runtime_retain(w->rt);
     ex->down = down;
@@ -30,7 +35,7 @@ bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const ch
     ex->start_ms = bg_now_ms();
     ex->start_hr = uv_hrtime();
     ex->protocol = protocol;
-    snprintf(ex->caller, sizeof ex->caller, "%s", caller);
+    bg_str_copy(ex->caller, sizeof ex->caller, caller, SIZE_MAX);
     bg_record_id_make(ex->start_ms, w->id, w->seq++, ex->id);
     bg_metrics_inflight(w->server->metrics, w->id, 1);
     return ex;
@@ -220,7 +225,7 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
     bg_buf_init(&path);
     redacted_path(ex, &path);
     char method[24];
-    snprintf(method, sizeof method, "%.*s", (int)(ex->req.method_len < 20 ? ex->req.method_len : 20), ex->req.method);
+    bg_str_copy(method, sizeof method, ex->req.method, ex->req.method_len < 20 ? ex->req.method_len : 20);
 
     unsigned ndet = bg_classifier_ndetectors(ex->rt->classifier);
     const char *names[256];
@@ -303,6 +308,7 @@ void bg_exchange_problem_451(bg_exchange_t *ex, bg_buf_t *out)
 
 #define BG_BACKPRESSURE (1u << 20) /* bytes queued towards one peer before we pause the other */
 #define BG_REVEAL_MAX (8u << 20)   /* response bytes buffered to open tokens */
+#define BG_BODY_PRESIZE_MAX (256u << 10) /* request bodies up to this are buffered at their exact size */
 
 enum { RF_NONE, RF_LENGTH, RF_CHUNKED, RF_CLOSE };
 
@@ -523,6 +529,12 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         size_t fit = 0;
         if (ex->state == BG_EX_BODY && !ex->body_over_scan && ex->body.len < limit)
             fit = (size_t)(limit - ex->body.len) < n ? (size_t)(limit - ex->body.len) : n;
+        if (fit && !ex->body.data && !ex->req.chunked && ex->req.content_length > 0 &&
+            (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX)
+            /* The announced size, not the next power of two (half the bytes to wipe at the end);
+             * bounded so an announced length alone cannot make us allocate much. */
+            bg_buf_reserve_exact(&ex->body, (uint64_t)ex->req.content_length < limit ? (size_t)ex->req.content_length
+                                                                                      : (size_t)limit);
         bg_buf_append(&ex->body, p, fit);
         if (fit < n) {
             /* Over the scan limit: hold what came (bounded by what the codec delivers before it
@@ -826,19 +838,25 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
         }
         bg_buf_puts(h, ", ");
     }
-    bg_buf_printf(h, "%s\r\nX-Forwarded-Proto: %s\r\nVia: ", ex->client_ip, ex->client_tls ? "https" : "http");
+    bg_buf_puts(h, ex->client_ip);
+    bg_buf_puts(h, ex->client_tls ? "\r\nX-Forwarded-Proto: https\r\nVia: " : "\r\nX-Forwarded-Proto: http\r\nVia: ");
     if (via) {
         bg_buf_append(h, via, via_len);
         bg_buf_puts(h, ", ");
     }
     if (strcmp(ex->protocol, "h2") == 0)
         bg_buf_puts(h, "2 bordergate\r\n");
+    else if (ex->req.minor_version == 0 || ex->req.minor_version == 1)
+        bg_buf_puts(h, ex->req.minor_version ? "1.1 bordergate\r\n" : "1.0 bordergate\r\n");
     else
         bg_buf_printf(h, "1.%d bordergate\r\n", ex->req.minor_version);
     if (ex->body_done) {
         size_t blen = ex->out_body.len ? ex->out_body.len : ex->body.len;
-        if (blen || ex->req.content_length >= 0 || ex->req.chunked)
-            bg_buf_printf(h, "Content-Length: %zu\r\n", blen);
+        if (blen || ex->req.content_length >= 0 || ex->req.chunked) {
+            bg_buf_puts(h, "Content-Length: ");
+            bg_buf_append_u64(h, blen);
+            bg_buf_puts(h, "\r\n");
+        }
         ex->up_stream_body = false;
     } else {
         bg_buf_puts(h, "Transfer-Encoding: chunked\r\n");
@@ -957,6 +975,46 @@ static void send_request(bg_exchange_t *ex)
     }
 }
 
+/* The pool and circuit keys, as snprintf "%.60s|%.47s|%u[|%d|%.80s|%p]" would write them, without
+ * the formatting (once per forwarded request). */
+static size_t key_put(char *out, size_t cap, size_t pos, const char *s, size_t max)
+{
+    return pos + (pos < cap ? bg_str_copy(out + pos, cap - pos, s, max) : 0);
+}
+
+static size_t key_put_u64(char *out, size_t cap, size_t pos, uint64_t v, bool hex)
+{
+    char tmp[24];
+    size_t n = sizeof tmp - 1;
+    tmp[n] = 0;
+    do
+        tmp[--n] = "0123456789abcdef"[hex ? v % 16 : v % 10];
+    while ((v /= hex ? 16 : 10));
+    return key_put(out, cap, pos, tmp + n, SIZE_MAX);
+}
+
+static size_t circuit_key_make(char *out, size_t cap, const bg_vendor_t *v, const char *ip)
+{
+    size_t pos = key_put(out, cap, 0, v->name, 60);
+    pos = key_put(out, cap, pos, "|", 1);
+    pos = key_put(out, cap, pos, ip, 47);
+    pos = key_put(out, cap, pos, "|", 1);
+    return key_put_u64(out, cap, pos, v->upstream.port, false);
+}
+
+static void pool_key_make(char *out, size_t cap, const bg_vendor_t *v, const char *ip, const char *host, const void *ctx)
+{
+    size_t pos = circuit_key_make(out, cap, v, ip);
+    pos = key_put(out, cap, pos, v->upstream.tls ? "|1|" : "|0|", 3);
+    pos = key_put(out, cap, pos, host, 80);
+    if (ctx) {
+        pos = key_put(out, cap, pos, "|0x", 3);
+        key_put_u64(out, cap, pos, (uintptr_t)ctx, true);
+    } else {
+        key_put(out, cap, pos, "|(nil)", 6);
+    }
+}
+
 static void start_forward(bg_exchange_t *ex)
 {
     const bg_vendor_t *v = ex->vendor;
@@ -970,12 +1028,11 @@ static void start_forward(bg_exchange_t *ex)
     SSL_CTX *kctx = ex->rt->vendor_ctx[ex->vendor_index];
     /* The TLS context is part of the key: a reload that changes a vendor's TLS settings (CA,
      * verify, client certificate) must not reuse connections made under the old ones. */
-    snprintf(key, sizeof ex->pool_key, "%.60s|%.47s|%u|%d|%.80s|%p", v->name, d->ip, v->upstream.port, v->upstream.tls,
-             ex->host, (void *)kctx);
+    pool_key_make(key, sizeof ex->pool_key, v, d->ip, ex->host, kctx);
     SSL_CTX *ctx = ex->rt->vendor_ctx[ex->vendor_index];
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
-    snprintf(ex->circuit, sizeof ex->circuit, "%.60s|%.47s|%u", v->name, d->ip, v->upstream.port);
+    circuit_key_make(ex->circuit, sizeof ex->circuit, v, d->ip);
     if (!bg_upstream_circuit_allow(ex->w, ex->circuit)) {
         /* The address failed repeatedly: fail fast rather than pile up connections to it. */
         bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, v->name, "circuit_open");

@@ -41,6 +41,17 @@ void bg_buf_reserve(bg_buf_t *b, size_t n)
     b->cap = cap;
 }
 
+void bg_buf_reserve_exact(bg_buf_t *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return;
+    char *p = realloc(b->data, b->len + n + 1);
+    if (!p)
+        abort();
+    b->data = p;
+    b->cap = b->len + n + 1;
+}
+
 void bg_buf_append(bg_buf_t *b, const void *p, size_t n)
 {
     bg_buf_reserve(b, n);
@@ -224,4 +235,16 @@ void bg_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
     *d = doy - (153 * mp + 2) / 5 + 1;
     *m = mp < 10 ? mp + 3 : mp - 9;
     *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+size_t bg_str_copy(char *dst, size_t cap, const char *src, size_t max)
+{
+    if (cap == 0)
+        return 0;
+    size_t n = 0;
+    while (n < max && n + 1 < cap && src[n])
+        n++;
+    memcpy(dst, src, n);
+    dst[n] = 0;
+    return n;
 }

@@ -27,6 +27,9 @@ void bg_buf_dispose(bg_buf_t *b);
 void bg_buf_dispose_secure(bg_buf_t *b);
 /** Make room for at least n more bytes. */
 void bg_buf_reserve(bg_buf_t *b, size_t n);
+/** Make room for exactly n more bytes (and the NUL) when the size is known in advance: no
+ *  doubling, so a secure dispose wipes no more than was needed. */
+void bg_buf_reserve_exact(bg_buf_t *b, size_t n);
 /** Append n bytes. */
 void bg_buf_append(bg_buf_t *b, const void *p, size_t n);
 /** Append a NUL-terminated string. */
@@ -63,6 +66,9 @@ int64_t bg_now_ms(void);
 char *bg_format_rfc3339_ms(int64_t ms, char out[32]);
 /** Days since 1970-01-01 of a proleptic Gregorian date (no validation). */
 int64_t bg_days_from_civil(int y, unsigned m, unsigned d);
+/** Copy at most max bytes of the string src (and never more than cap - 1) into dst with a NUL,
+ *  like snprintf(dst, cap, "%.*s", max, src) without the formatting; returns the bytes copied. */
+size_t bg_str_copy(char *dst, size_t cap, const char *src, size_t max);
 /** The proleptic Gregorian date of a day count since 1970-01-01 (inverse of the above). */
 void bg_civil_from_days(int64_t days, int *y, unsigned *m, unsigned *d);
 
