@@ -35,21 +35,27 @@ done
 sed -n '/^python3 - "\$DIR\/body.json"/,/^PY$/p' "$ROOT/bench/compare.sh" | sed '1s/.*/python3 - "$DIR\/body.json" <<'"'"'PY'"'"'/' >"$DIR/mkbody.sh"
 DIR="$DIR" sh "$DIR/mkbody.sh" || { echo "body failed" >&2; exit 1; }
 nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & PIDS="$PIDS $!"
-valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" \
+valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/callgrind.out.%p" \
   "$BUILD/bordergate" --log-level warn run -c "$DIR/bordergate.yaml" >"$DIR/bg.out" 2>&1 &
 VG=$!; PIDS="$PIDS $VG"
 i=0; until curl -s -o /dev/null -H 'Host: bench.test' "http://127.0.0.1:$PORT/" 2>/dev/null; do
   i=$((i+1)); [ $i -gt 200 ] && { echo "gateway did not start" >&2; cat "$DIR/bg.out" >&2; exit 1; }; sleep 0.2; done
-total() { callgrind_control -d "$1" "$VG" >/dev/null 2>&1; sleep 0.3
-  f=$(ls -t "$OUT"/callgrind.out.$VG.* 2>/dev/null | head -1)
-  grep -h '^summary:\|^totals:' "$f" | head -1 | awk '{print $2}'; }
+dump() { # part → prints "total worker-thread other-threads" Ir of that part (one file per thread)
+  callgrind_control -d "$1" "$VG" >/dev/null 2>&1; sleep 0.5
+  for f in "$OUT"/callgrind.out.$VG.$2-*; do
+    printf '%s %s\n' "$(grep -h '^summary:\|^totals:' "$f" | head -1 | awk '{print $2}')" "$f"
+  done | sort -n | awk '{ t += $1; if ($1 > w) w = $1 } END { printf "%.0f %.0f %.0f\n", t, w, t - w }'
+}
+PART=0
 run() { # kind n
   python3 "$ROOT/bench/h1_client.py" "$PORT" 300 "$1" "$DIR/body.json" || exit 1
   callgrind_control -z "$VG" >/dev/null 2>&1; sleep 0.2
   python3 "$ROOT/bench/h1_client.py" "$PORT" "$2" "$1" "$DIR/body.json" || exit 1
   sleep 1.5   # the records writer gathers bursts for 1 ms; let it finish
-  ir=$(total "$1" "$2")
-  echo "$1: N=$2 Ir=$ir Ir/request=$((ir / $2))   ($(ls -t "$OUT"/callgrind.out.$VG.* | head -1))"
+  PART=$((PART + 1))
+  set -- "$1" "$2" $(dump "$1" "$PART")
+  echo "$1: N=$2 Ir/request=$(($3 / $2)) (busiest thread, the worker: $(($4 / $2)); other threads, mostly the records writer's SHA-256 chain: $(($5 / $2)))"
 }
 run get "$GET_N"
 run post "$POST_N"
+echo "callgrind files (one per thread and part): $OUT/callgrind.out.$VG.*"

@@ -122,7 +122,21 @@ void bg_exchange_classify(bg_exchange_t *ex)
 static void addr_to_ip(const struct sockaddr_storage *ss, char *out, size_t outlen)
 {
     out[0] = 0;
-    if (ss->ss_family == AF_INET)
+    if (ss->ss_family == AF_INET && outlen >= INET_ADDRSTRLEN) {
+        /* Dotted quad by hand (inet_ntop goes through sprintf): once per destination per request. */
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+        size_t n = 0;
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                out[n++] = '.';
+            if (a[i] >= 100)
+                out[n++] = (char)('0' + a[i] / 100);
+            if (a[i] >= 10)
+                out[n++] = (char)('0' + a[i] / 10 % 10);
+            out[n++] = (char)('0' + a[i] % 10);
+        }
+        out[n] = 0;
+    } else if (ss->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)outlen);
     else if (ss->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)outlen);
@@ -726,13 +740,16 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
     return bg_seal_rewrite(ex->rt->keys, src, n, spans, k, out);
 }
 
+/* A header name against a lower-case literal: lengths first (most names differ in length). */
+#define NAME_IS(p, n, lit) ((n) == sizeof(lit) - 1 && bg_span_ieq2((p), (n), (lit), sizeof(lit) - 1))
+
 /* Hop-by-hop: the fixed set, or a name listed in ANY Connection field of the message. */
 static bool is_hop(const bg_header_t *fields, size_t n, const bg_header_t *h)
 {
     if (bg_h1_is_hop_by_hop(h->name, h->name_len, NULL, 0))
         return true;
     for (size_t i = 0; i < n; i++)
-        if (bg_span_ieq(fields[i].name, fields[i].name_len, "connection") &&
+        if (NAME_IS(fields[i].name, fields[i].name_len, "connection") &&
             bg_h1_is_hop_by_hop(h->name, h->name_len, fields[i].value, fields[i].value_len))
             return true;
     return false;
@@ -1187,8 +1204,8 @@ static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bg_header_t *hd = &resp->headers[i];
         if (is_hop(resp->headers, resp->nheaders, hd) ||
-            (!keep_length && bg_span_ieq(hd->name, hd->name_len, "content-length")) ||
-            bg_span_ieq(hd->name, hd->name_len, "x-transfer-id"))
+            (!keep_length && NAME_IS(hd->name, hd->name_len, "content-length")) ||
+            NAME_IS(hd->name, hd->name_len, "x-transfer-id"))
             continue;
         h[n++] = *hd;
     }

@@ -30,6 +30,11 @@ void bg_buf_reserve(bg_buf_t *b, size_t n);
 /** Make room for exactly n more bytes (and the NUL) when the size is known in advance: no
  *  doubling, so a secure dispose wipes no more than was needed. */
 void bg_buf_reserve_exact(bg_buf_t *b, size_t n);
+/** Make room for n bytes and return where they go; bg_buf_commit(b, k) then adds the k <= n
+ *  bytes written there (for encoders that write many small pieces). */
+char *bg_buf_space(bg_buf_t *b, size_t n);
+/** Add k bytes written at bg_buf_space's pointer (k no more than the n asked for). */
+void bg_buf_commit(bg_buf_t *b, size_t k);
 /** Append n bytes. */
 void bg_buf_append(bg_buf_t *b, const void *p, size_t n);
 /** Append a NUL-terminated string. */

@@ -314,6 +314,42 @@ static void test_encode_matches_reference(void)
         bg_buf_dispose(&got);
         bg_buf_dispose(&ref);
     }
+    /* The same through the record: every byte value in a path, a reason and a detector name. */
+    char str[3 * 255 + 1];
+    for (int c = 1; c < 256; c++)
+        str[3 * (c - 1)] = 'a', str[3 * (c - 1) + 1] = (char)c, str[3 * (c - 1) + 2] = 'z';
+    str[sizeof str - 1] = 0;
+    bg_record_t r = sample(1764412800123, "ID");
+    r.path = str;
+    r.reason = str;
+    const char *dn[1] = {str};
+    uint32_t dc[1] = {4294967295u};
+    r.detector_names = dn;
+    r.detector_counts = dc;
+    r.ndetectors = 1;
+    r.scc_module = -7;
+    r.status = -1;
+    bg_buf_reset(&b);
+    bg_record_encode(&r, BG_RECORD_GENESIS, &b, hash);
+    bg_buf_t esc;
+    bg_buf_init(&esc);
+    bg_buf_puts(&esc, ",\"path\":\"");
+    bg_buf_json_escape(&esc, str, strlen(str));
+    bg_buf_puts(&esc, "\",\"dest_ip\"");
+    CHECK(strstr(b.data, esc.data) != NULL);
+    bg_buf_reset(&esc);
+    bg_buf_puts(&esc, "\"detections\":{\"");
+    bg_buf_json_escape(&esc, str, strlen(str));
+    bg_buf_puts(&esc, "\":4294967295},");
+    CHECK(strstr(b.data, esc.data) != NULL);
+    bg_buf_reset(&esc);
+    bg_buf_puts(&esc, ",\"reason\":\"");
+    bg_buf_json_escape(&esc, str, strlen(str));
+    bg_buf_puts(&esc, "\",\"enforced\"");
+    CHECK(strstr(b.data, esc.data) != NULL);
+    CHECK(strstr(b.data, ",\"scc_module\":-7,") != NULL);
+    CHECK(strstr(b.data, ",\"status\":-1,") != NULL);
+    bg_buf_dispose(&esc);
     bg_buf_t u;
     bg_buf_init(&u);
     bg_buf_append_u64(&u, 0);
