@@ -195,13 +195,21 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
     }
     bg_buf_puts(b, bg_h1_reason(status));
     bg_buf_append(b, "\r\n", 2);
+    /* The field lines in one reservation, written with a cursor. */
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += h[i].name_len + h[i].value_len + 4;
+    char *base = bg_buf_space(b, need), *p = base;
     for (size_t i = 0; i < n; i++) {
-        bg_buf_reserve(b, h[i].name_len + h[i].value_len + 4);
-        bg_buf_append(b, h[i].name, h[i].name_len);
-        bg_buf_append(b, ": ", 2);
-        bg_buf_append(b, h[i].value, h[i].value_len);
-        bg_buf_append(b, "\r\n", 2);
+        memcpy(p, h[i].name, h[i].name_len);
+        p += h[i].name_len;
+        *p++ = ':', *p++ = ' ';
+        if (h[i].value_len)
+            memcpy(p, h[i].value, h[i].value_len);
+        p += h[i].value_len;
+        *p++ = '\r', *p++ = '\n';
     }
+    bg_buf_commit(b, (size_t)(p - base));
     c->resp_chunked_out = false;
     c->resp_has_body = !bodiless;
     if (!bodiless) {
