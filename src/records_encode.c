@@ -49,10 +49,18 @@ static char *w_json(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
+        /* A run of plain bytes (all of it, mostly) is copied at once. */
+        size_t j = i;
+        while (j < n && !json_special[(unsigned char)s[j]])
+            j++;
+        if (j > i) {
+            p = w_mem(p, s + i, j - i);
+            if (j == n)
+                break;
+            i = j;
+        }
         unsigned char c = (unsigned char)s[i];
-        if (!json_special[c]) {
-            *p++ = (char)c;
-        } else if (c == '"' || c == '\\') {
+        if (c == '"' || c == '\\') {
             *p++ = '\\', *p++ = (char)c;
         } else {
             p = W_LIT(p, "\\u00");
