@@ -623,14 +623,12 @@ static void on_data(bg_stream_t *s, const char *p, size_t n)
             bg_buf_dispose(&in);
             return;
         }
-        if (c->state == CS_HEAD)
-            arm_header(c);
-        process(c);
+        process(c); /* arms the header deadline if the head is still partial (below) */
         return;
     }
     bg_buf_append(&c->in, p, n);
-    if (c->state == CS_HEAD)
-        arm_header(c);
+    /* No header deadline here: a head that came whole starts its exchange at once (which stops
+     * the idle clock), and step() arms the deadline for one that is still partial. */
     process(c);
 }
 
