@@ -411,15 +411,16 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, size_t he
     if (!req->keep_alive || c->w->draining)
         c->close_after = true;
     bool expect = req->expect_continue && !c->req_body_done;
+    bool body_here = c->in.len > head_len; /* body bytes came with the head */
     /* The head stays at the front of c->in until the body that follows it in the same read has
      * been handed over: the body is not moved down first (one copy less of every POST). */
     bg_exchange_start(ex);
-    if (c->ex == ex && !c->req_body_done && !c->req_paused && c->in.len > head_len)
+    if (c->ex == ex && !c->req_body_done && !c->req_paused && body_here)
         feed_body(c, head_len);
     else
         bg_buf_consume(&c->in, head_len);
-    /* Still waiting for the body (routed, within limits): now ask for it. */
-    if (c->ex == ex && expect && c->in.len == 0) {
+    /* Still waiting for the body (routed, within limits) and none of it came yet: ask for it. */
+    if (c->ex == ex && expect && !body_here) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         bg_stream_write(&c->stream, cont, sizeof cont - 1);
     }
