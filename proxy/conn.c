@@ -12,6 +12,7 @@
 #include "stream.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,24 +190,37 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
         c->close_after = true; /* the rest of the request is still on the wire, or we stop */
     bg_buf_t *b = &c->head_out;
     bg_buf_reset(b);
-    char line[64];
-    int ll = snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
-    bg_buf_append(b, line, (size_t)ll);
+    if (status >= 100 && status <= 999) {
+        char line[13] = "HTTP/1.1 000 ";
+        line[9] = (char)('0' + status / 100), line[10] = (char)('0' + status / 10 % 10), line[11] = (char)('0' + status % 10);
+        bg_buf_append(b, line, sizeof line);
+    } else {
+        bg_buf_printf(b, "HTTP/1.1 %d ", status);
+    }
     bg_buf_puts(b, bg_h1_reason(status));
     bg_buf_append(b, "\r\n", 2);
+    /* The field lines in one reservation, written with a cursor. */
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += h[i].name_len + h[i].value_len + 4;
+    char *base = bg_buf_space(b, need), *p = base;
     for (size_t i = 0; i < n; i++) {
-        bg_buf_reserve(b, h[i].name_len + h[i].value_len + 4);
-        bg_buf_append(b, h[i].name, h[i].name_len);
-        bg_buf_append(b, ": ", 2);
-        bg_buf_append(b, h[i].value, h[i].value_len);
-        bg_buf_append(b, "\r\n", 2);
+        memcpy(p, h[i].name, h[i].name_len);
+        p += h[i].name_len;
+        *p++ = ':', *p++ = ' ';
+        if (h[i].value_len)
+            memcpy(p, h[i].value, h[i].value_len);
+        p += h[i].value_len;
+        *p++ = '\r', *p++ = '\n';
     }
+    bg_buf_commit(b, (size_t)(p - base));
     c->resp_chunked_out = false;
     c->resp_has_body = !bodiless;
     if (!bodiless) {
         if (body_len >= 0) {
-            ll = snprintf(line, sizeof line, "Content-Length: %lld\r\n", (long long)body_len);
-            bg_buf_append(b, line, (size_t)ll);
+            bg_buf_append(b, "Content-Length: ", 16);
+            bg_buf_append_u64(b, (uint64_t)body_len);
+            bg_buf_append(b, "\r\n", 2);
         } else if (ex->req.minor_version >= 1) {
             c->resp_chunked_out = true, bg_buf_puts(b, "Transfer-Encoding: chunked\r\n");
         }
@@ -346,13 +360,40 @@ static void reject(bg_conn_t *c, int status, const char *why)
     begin_close(c);
 }
 
-static void start_request(bg_conn_t *c, size_t head_len)
+static void feed_body(bg_conn_t *c, size_t skip);
+
+/* A pointer into the parsed head at `from` moved to the same byte of its copy at `to`. */
+static const char *rebase(const char *p, const char *from, size_t len, const char *to)
+{
+    uintptr_t u = (uintptr_t)p, f = (uintptr_t)from;
+    return p && u >= f && u - f <= len ? to + (u - f) : p;
+}
+
+/* The request parsed from c->in, re-pointed into the exchange's copy of the head (instead of
+ * parsing the copy again); only the headers in use are copied. */
+static void request_move(bg_h1_request_t *dst, const bg_h1_request_t *src, const char *from, size_t len, const char *to)
+{
+    memcpy(dst, src, offsetof(bg_h1_request_t, headers));
+    memcpy(&dst->nheaders, &src->nheaders, sizeof *dst - offsetof(bg_h1_request_t, nheaders));
+    dst->method = rebase(src->method, from, len, to);
+    dst->target = rebase(src->target, from, len, to);
+    dst->host = rebase(src->host, from, len, to);
+    dst->path = rebase(src->path, from, len, to);
+    for (size_t i = 0; i < src->nheaders; i++) {
+        bg_header_t *h = &dst->headers[i];
+        *h = src->headers[i];
+        h->name = rebase(h->name, from, len, to);
+        h->value = rebase(h->value, from, len, to);
+    }
+}
+
+static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, size_t head_len)
 {
     const bg_config_t *cfg = c->w->rt->cfg;
     bg_exchange_t *ex = bg_exchange_create(c->w, "http/1.1", c->subject[0] ? c->subject : c->peer, &h1_downstream, c);
     c->ex = ex;
     c->state = CS_EXCHANGE;
-    snprintf(ex->client_ip, sizeof ex->client_ip, "%s", c->client_ip);
+    bg_str_copy(ex->client_ip, sizeof ex->client_ip, c->client_ip, SIZE_MAX);
     ex->client_tls = c->tls;
     ex->listener = c->li;
     ex->lslot = c->lslot;
@@ -362,9 +403,7 @@ static void start_request(bg_conn_t *c, size_t head_len)
     memcpy(ex->head, c->in.data, head_len);
     ex->head_len = head_len;
     ex->bytes_in = head_len;
-    bg_h1_limits_t lim = {cfg->limits.max_header_size, cfg->limits.max_headers, cfg->limits.max_uri};
-    bg_h1_parse_request(ex->head, head_len, &lim, &ex->req); /* the same bytes: cannot fail now */
-    bg_buf_consume(&c->in, head_len);
+    request_move(&ex->req, parsed, c->in.data, head_len, ex->head);
     const bg_h1_request_t *req = &ex->req;
     c->timer_is_header = false;
     uv_timer_stop(&c->timer);
@@ -377,18 +416,30 @@ static void start_request(bg_conn_t *c, size_t head_len)
     if (!req->keep_alive || c->w->draining)
         c->close_after = true;
     bool expect = req->expect_continue && !c->req_body_done;
+    bool body_here = c->in.len > head_len; /* body bytes came with the head */
+    /* The head stays at the front of c->in until the body that follows it in the same read has
+     * been handed over: the body is not moved down first (one copy less of every POST). */
     bg_exchange_start(ex);
-    /* Still waiting for the body (routed, within limits): now ask for it. */
-    if (c->ex == ex && expect && c->in.len == 0) {
+    if (c->ex == ex && !c->req_body_done && !c->req_paused && body_here)
+        feed_body(c, head_len);
+    else
+        bg_buf_consume(&c->in, head_len);
+    /* Still waiting for the body (routed, within limits) and none of it came yet: ask for it. */
+    if (c->ex == ex && expect && !body_here) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         bg_stream_write(&c->stream, cont, sizeof cont - 1);
     }
 }
 
-/* Feed buffered request body bytes to the exchange while it takes them. */
-static void feed_body(bg_conn_t *c)
+/* Feed buffered request body bytes to the exchange while it takes them. The first `skip` bytes of
+ * c->in are already used (a request head): dropped with the first body bytes taken. */
+static void feed_body(bg_conn_t *c, size_t skip)
 {
-    while (c->ex && !c->req_body_done && !c->req_paused && c->in.len > 0) {
+    if (skip && c->req_chunked) {
+        bg_buf_consume(&c->in, skip);
+        skip = 0;
+    }
+    while (c->ex && !c->req_body_done && !c->req_paused && c->in.len > skip) {
         bg_exchange_t *ex = c->ex;
         if (c->req_chunked) {
             size_t consumed = 0, outlen = 0;
@@ -411,18 +462,22 @@ static void feed_body(bg_conn_t *c)
                 return;
             }
         } else {
-            size_t n = c->in.len < (uint64_t)c->req_remaining ? c->in.len : (size_t)c->req_remaining;
+            size_t avail = c->in.len - skip;
+            size_t n = avail < (uint64_t)c->req_remaining ? avail : (size_t)c->req_remaining;
             c->req_remaining -= (int64_t)n;
             if (c->req_remaining == 0)
                 c->req_body_done = true;
             /* The exchange may end inside the call; the input buffer stays valid (the
              * connection is freed only in its close callback). */
-            bg_exchange_body(ex, c->in.data, n);
-            bg_buf_consume(&c->in, n);
+            bg_exchange_body(ex, c->in.data + skip, n);
+            bg_buf_consume(&c->in, skip + n);
+            skip = 0;
             if (c->req_body_done && c->ex == ex)
                 bg_exchange_body_end(ex);
         }
     }
+    if (skip)
+        bg_buf_consume(&c->in, skip);
 }
 
 static void step(bg_conn_t *c)
@@ -451,7 +506,7 @@ static void step(bg_conn_t *c)
                 reject(c, req.status ? req.status : 400, req.error ? req.error : "malformed request");
                 return;
             }
-            start_request(c, (size_t)r);
+            start_request(c, &req, (size_t)r);
             continue;
         }
         /* CS_EXCHANGE */
@@ -472,7 +527,7 @@ static void step(bg_conn_t *c)
                 }
                 return;
             }
-            feed_body(c);
+            feed_body(c, 0);
             continue;
         }
         /* Pipelined input waits for the answer; stop reading when too much piles up. */
@@ -574,14 +629,12 @@ static void on_data(bg_stream_t *s, const char *p, size_t n)
             bg_buf_dispose(&in);
             return;
         }
-        if (c->state == CS_HEAD)
-            arm_header(c);
-        process(c);
+        process(c); /* arms the header deadline if the head is still partial (below) */
         return;
     }
     bg_buf_append(&c->in, p, n);
-    if (c->state == CS_HEAD)
-        arm_header(c);
+    /* No header deadline here: a head that came whole starts its exchange at once (which stops
+     * the idle clock), and step() arms the deadline for one that is still partial. */
     process(c);
 }
 

@@ -14,15 +14,20 @@
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const char *caller,
                                   const bg_downstream_t *down, void *down_ctx)
 {
-    bg_exchange_t *ex = calloc(1, sizeof *ex);
+    bg_exchange_t *ex = malloc(sizeof *ex);
     if (!ex)
         abort();
+    /* Zeroed but for the parser's header array (4 KiB per exchange), which the codec fills and
+     * nothing reads past req.nheaders. */
+    memset(ex, 0, offsetof(bg_exchange_t, req.headers));
+    memset(&ex->req.nheaders, 0, sizeof *ex - offsetof(bg_exchange_t, req.nheaders));
     ex->w = w;
     ex->rt = bg_runtime_retain(w->rt);
     ex->down = down;
@@ -34,7 +39,7 @@ bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const ch
     ex->start_ms = bg_now_ms();
     ex->start_hr = uv_hrtime();
     ex->protocol = protocol;
-    snprintf(ex->caller, sizeof ex->caller, "%s", caller);
+    bg_str_copy(ex->caller, sizeof ex->caller, caller, SIZE_MAX);
     bg_record_id_make(ex->start_ms, w->id, w->seq++, ex->id);
     bg_metrics_inflight(w->server->metrics, w->id, 1);
     return ex;
@@ -125,7 +130,21 @@ void bg_exchange_classify(bg_exchange_t *ex)
 static void addr_to_ip(const struct sockaddr_storage *ss, char *out, size_t outlen)
 {
     out[0] = 0;
-    if (ss->ss_family == AF_INET)
+    if (ss->ss_family == AF_INET && outlen >= INET_ADDRSTRLEN) {
+        /* Dotted quad by hand (inet_ntop goes through sprintf): once per destination per request. */
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+        size_t n = 0;
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                out[n++] = '.';
+            if (a[i] >= 100)
+                out[n++] = (char)('0' + a[i] / 100);
+            if (a[i] >= 10)
+                out[n++] = (char)('0' + a[i] / 10 % 10);
+            out[n++] = (char)('0' + a[i] % 10);
+        }
+        out[n] = 0;
+    } else if (ss->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)outlen);
     else if (ss->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)outlen);
@@ -228,7 +247,7 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
     bg_buf_init(&path);
     redacted_path(ex, &path);
     char method[24];
-    snprintf(method, sizeof method, "%.*s", (int)(ex->req.method_len < 20 ? ex->req.method_len : 20), ex->req.method);
+    bg_str_copy(method, sizeof method, ex->req.method, ex->req.method_len < 20 ? ex->req.method_len : 20);
 
     unsigned ndet = bg_classifier_ndetectors(ex->rt->classifier);
     const char *names[256];
@@ -312,6 +331,7 @@ void bg_exchange_problem_451(bg_exchange_t *ex, bg_buf_t *out)
 
 #define BG_BACKPRESSURE (1u << 20) /* bytes queued towards one peer before we pause the other */
 #define BG_REVEAL_MAX (8u << 20)   /* response bytes buffered to open tokens */
+#define BG_BODY_PRESIZE_MAX (256u << 10) /* request bodies up to this are buffered at their exact size */
 
 /* RF_EVENT: the upstream codec frames the body itself (HTTP/2 DATA until END_STREAM). */
 enum { RF_NONE, RF_LENGTH, RF_CHUNKED, RF_CLOSE, RF_EVENT };
@@ -596,6 +616,12 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         size_t fit = 0;
         if (ex->state == BG_EX_BODY && !ex->body_over_scan && ex->body.len < limit)
             fit = (size_t)(limit - ex->body.len) < n ? (size_t)(limit - ex->body.len) : n;
+        if (fit && !ex->body.data && !ex->req.chunked && ex->req.content_length > 0 &&
+            (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX)
+            /* The announced size, not the next power of two (half the bytes to wipe at the end);
+             * bounded so an announced length alone cannot make us allocate much. */
+            bg_buf_reserve_exact(&ex->body, (uint64_t)ex->req.content_length < limit ? (size_t)ex->req.content_length
+                                                                                      : (size_t)limit);
         bg_buf_append(&ex->body, p, fit);
         held_sync(ex);
         if (fit < n) {
@@ -811,13 +837,16 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
     return bg_seal_rewrite(ex->rt->keys, src, n, spans, k, out);
 }
 
+/* A header name against a lower-case literal: lengths first (most names differ in length). */
+#define NAME_IS(p, n, lit) ((n) == sizeof(lit) - 1 && bg_span_ieq2((p), (n), (lit), sizeof(lit) - 1))
+
 /* Hop-by-hop: the fixed set, or a name listed in ANY Connection field of the message. */
 static bool is_hop(const bg_header_t *fields, size_t n, const bg_header_t *h)
 {
     if (bg_h1_is_hop_by_hop(h->name, h->name_len, NULL, 0))
         return true;
     for (size_t i = 0; i < n; i++)
-        if (bg_span_ieq(fields[i].name, fields[i].name_len, "connection") &&
+        if (NAME_IS(fields[i].name, fields[i].name_len, "connection") &&
             bg_h1_is_hop_by_hop(h->name, h->name_len, fields[i].value, fields[i].value_len))
             return true;
     return false;
@@ -923,19 +952,25 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
         }
         bg_buf_puts(h, ", ");
     }
-    bg_buf_printf(h, "%s\r\nX-Forwarded-Proto: %s\r\nVia: ", ex->client_ip, ex->client_tls ? "https" : "http");
+    bg_buf_puts(h, ex->client_ip);
+    bg_buf_puts(h, ex->client_tls ? "\r\nX-Forwarded-Proto: https\r\nVia: " : "\r\nX-Forwarded-Proto: http\r\nVia: ");
     if (via) {
         bg_buf_append(h, via, via_len);
         bg_buf_puts(h, ", ");
     }
     if (strcmp(ex->protocol, "h2") == 0)
         bg_buf_puts(h, "2 bordergate\r\n");
+    else if (ex->req.minor_version == 0 || ex->req.minor_version == 1)
+        bg_buf_puts(h, ex->req.minor_version ? "1.1 bordergate\r\n" : "1.0 bordergate\r\n");
     else
         bg_buf_printf(h, "1.%d bordergate\r\n", ex->req.minor_version);
     if (ex->body_done) {
         size_t blen = ex->out_body.len ? ex->out_body.len : ex->body.len;
-        if (blen || ex->req.content_length >= 0 || ex->req.chunked)
-            bg_buf_printf(h, "Content-Length: %zu\r\n", blen);
+        if (blen || ex->req.content_length >= 0 || ex->req.chunked) {
+            bg_buf_puts(h, "Content-Length: ");
+            bg_buf_append_u64(h, blen);
+            bg_buf_puts(h, "\r\n");
+        }
         ex->up_stream_body = false;
     } else {
         bg_buf_puts(h, "Transfer-Encoding: chunked\r\n");
@@ -1104,6 +1139,46 @@ static void send_request(bg_exchange_t *ex)
     }
 }
 
+/* The pool and circuit keys, as snprintf "%.60s|%.47s|%u[|%d|%.80s|%p]" would write them, without
+ * the formatting (once per forwarded request). */
+static size_t key_put(char *out, size_t cap, size_t pos, const char *s, size_t max)
+{
+    return pos + (pos < cap ? bg_str_copy(out + pos, cap - pos, s, max) : 0);
+}
+
+static size_t key_put_u64(char *out, size_t cap, size_t pos, uint64_t v, bool hex)
+{
+    char tmp[24];
+    size_t n = sizeof tmp - 1;
+    tmp[n] = 0;
+    do
+        tmp[--n] = "0123456789abcdef"[hex ? v % 16 : v % 10];
+    while ((v /= hex ? 16 : 10));
+    return key_put(out, cap, pos, tmp + n, SIZE_MAX);
+}
+
+static size_t circuit_key_make(char *out, size_t cap, const bg_vendor_t *v, const char *ip)
+{
+    size_t pos = key_put(out, cap, 0, v->name, 60);
+    pos = key_put(out, cap, pos, "|", 1);
+    pos = key_put(out, cap, pos, ip, 47);
+    pos = key_put(out, cap, pos, "|", 1);
+    return key_put_u64(out, cap, pos, v->upstream.port, false);
+}
+
+static void pool_key_make(char *out, size_t cap, const bg_vendor_t *v, const char *ip, const char *host, const void *ctx)
+{
+    size_t pos = circuit_key_make(out, cap, v, ip);
+    pos = key_put(out, cap, pos, v->upstream.tls ? "|1|" : "|0|", 3);
+    pos = key_put(out, cap, pos, host, 80);
+    if (ctx) {
+        pos = key_put(out, cap, pos, "|0x", 3);
+        key_put_u64(out, cap, pos, (uintptr_t)ctx, true);
+    } else {
+        key_put(out, cap, pos, "|(nil)", 6);
+    }
+}
+
 static void start_forward(bg_exchange_t *ex)
 {
     const bg_vendor_t *v = ex->vendor;
@@ -1117,12 +1192,11 @@ static void start_forward(bg_exchange_t *ex)
     SSL_CTX *kctx = ex->rt->vendor_ctx[ex->vendor_index];
     /* The TLS context is part of the key: a reload that changes a vendor's TLS settings (CA,
      * verify, client certificate) must not reuse connections made under the old ones. */
-    snprintf(key, sizeof ex->pool_key, "%.60s|%.47s|%u|%d|%.80s|%p", v->name, d->ip, v->upstream.port, v->upstream.tls,
-             ex->host, (void *)kctx);
+    pool_key_make(key, sizeof ex->pool_key, v, d->ip, ex->host, kctx);
     SSL_CTX *ctx = ex->rt->vendor_ctx[ex->vendor_index];
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
-    snprintf(ex->circuit, sizeof ex->circuit, "%.60s|%.47s|%u", v->name, d->ip, v->upstream.port);
+    circuit_key_make(ex->circuit, sizeof ex->circuit, v, d->ip);
     if (!bg_upstream_circuit_allow(ex->w, ex->circuit)) {
         /* The address failed repeatedly: fail fast rather than pile up connections to it. */
         bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, v->name, "circuit_open");
@@ -1302,8 +1376,8 @@ static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bg_header_t *hd = &resp->headers[i];
         if (is_hop(resp->headers, resp->nheaders, hd) ||
-            (!keep_length && bg_span_ieq(hd->name, hd->name_len, "content-length")) ||
-            bg_span_ieq(hd->name, hd->name_len, "x-transfer-id"))
+            (!keep_length && NAME_IS(hd->name, hd->name_len, "content-length")) ||
+            NAME_IS(hd->name, hd->name_len, "x-transfer-id"))
             continue;
         h[n++] = *hd;
     }

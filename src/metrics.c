@@ -44,8 +44,17 @@ typedef struct {
     atomic_uint_least64_t value;
 } series_t;
 
+/* The inputs of the worker's last bg_metrics_transfer and the series they named: consecutive
+ * transfers mostly repeat them, and the key then need not be built and hashed again. */
+typedef struct {
+    series_t *series; /* NULL: nothing remembered */
+    char vendor[64], country[8], region[32];
+    int decision, mech;
+} transfer_memo_t;
+
 typedef struct {
     series_t slots[SLOTS];
+    transfer_memo_t memo; /* owner only */
     unsigned nseries; /* owner only */
     atomic_uint_least64_t dropped;
     atomic_uint_least64_t buckets[BG_DECISION__COUNT][NBUCKETS + 1]; /* per bucket, last = above 30 s */
@@ -134,7 +143,8 @@ static void put_label(char *key, size_t *len, const char *name, const char *valu
     *len = n;
 }
 
-static void series_add(worker_t *wk, unsigned family, const char *key, uint64_t n)
+/* Returns the series counted, or NULL when the table was full (counted as dropped). */
+static series_t *series_add(worker_t *wk, unsigned family, const char *key, uint64_t n)
 {
     uint32_t h = 2166136261u ^ family;
     for (const char *p = key; *p; p++)
@@ -145,7 +155,7 @@ static void series_add(worker_t *wk, unsigned family, const char *key, uint64_t 
         if (!lab) {
             if (wk->nseries >= BG_METRICS_SERIES_MAX) {
                 bump(&wk->dropped, 1);
-                return;
+                return NULL;
             }
             char *copy = strdup(key);
             if (!copy)
@@ -155,15 +165,28 @@ static void series_add(worker_t *wk, unsigned family, const char *key, uint64_t 
             atomic_store_explicit(&s->value, n, memory_order_relaxed);
             atomic_store_explicit(&s->labels, copy, memory_order_release);
             wk->nseries++;
-            return;
+            return s;
         }
         if (s->hash == h && s->family == family && strcmp(lab, key) == 0) {
             bump(&s->value, n);
-            return;
+            return s;
         }
     }
     bump(&wk->dropped, 1);
+    return NULL;
 }
+
+/* Copy s into a memo field; false when it does not fit (then nothing is remembered). */
+static bool memo_put(char *dst, size_t cap, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n >= cap)
+        return false;
+    memcpy(dst, s ? s : "", n + 1);
+    return true;
+}
+
+static bool memo_eq(const char *memo, const char *s) { return strcmp(memo, s ? s : "") == 0; }
 
 void bg_metrics_transfer(bg_metrics_t *m, unsigned w, const char *vendor, const char *dest_country,
                          const char *dest_region, bg_decision_kind_t decision, bg_mechanism_t mech,
@@ -172,15 +195,26 @@ void bg_metrics_transfer(bg_metrics_t *m, unsigned w, const char *vendor, const 
     if (!m || w >= m->nworkers)
         return;
     worker_t *wk = m->workers[w];
-    char key[LABELS_MAX];
-    size_t n = 0;
-    key[0] = 0;
-    put_label(key, &n, "vendor", vendor);
-    put_label(key, &n, "dest_country", dest_country);
-    put_label(key, &n, "dest_region", dest_region);
-    put_label(key, &n, "decision", bg_decision_name(decision));
-    put_label(key, &n, "mechanism", bg_mechanism_name(mech));
-    series_add(wk, F_TRANSFERS, key, 1);
+    transfer_memo_t *mo = &wk->memo;
+    if (mo->series && mo->decision == (int)decision && mo->mech == (int)mech && memo_eq(mo->vendor, vendor) &&
+        memo_eq(mo->country, dest_country) && memo_eq(mo->region, dest_region)) {
+        bump(&mo->series->value, 1);
+    } else {
+        char key[LABELS_MAX];
+        size_t n = 0;
+        key[0] = 0;
+        put_label(key, &n, "vendor", vendor);
+        put_label(key, &n, "dest_country", dest_country);
+        put_label(key, &n, "dest_region", dest_region);
+        put_label(key, &n, "decision", bg_decision_name(decision));
+        put_label(key, &n, "mechanism", bg_mechanism_name(mech));
+        mo->series = series_add(wk, F_TRANSFERS, key, 1);
+        mo->decision = (int)decision;
+        mo->mech = (int)mech;
+        if (!memo_put(mo->vendor, sizeof mo->vendor, vendor) || !memo_put(mo->country, sizeof mo->country, dest_country) ||
+            !memo_put(mo->region, sizeof mo->region, dest_region))
+            mo->series = NULL;
+    }
     unsigned d = decision < BG_DECISION__COUNT ? (unsigned)decision : BG_DECISION_BLOCK;
     if (!(duration_s >= 0)) /* also catches NaN */
         duration_s = 0;

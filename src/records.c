@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -62,6 +63,8 @@ struct bg_records {
     bool dirty;
     int64_t last_sync_ms, last_retention_ms;
     bg_buf_t wbuf;
+    EVP_MD *md;             /* SHA-256, fetched once (NULL: bg_sha256_hex per record) */
+    EVP_MD_CTX *mdctx;
 };
 
 static int64_t mono_ms(void)
@@ -421,7 +424,7 @@ static void process(bg_records_t *w, item_t *items, size_t k, int *status)
         }
         size_t start = w->wbuf.len;
         bg_buf_append(&w->wbuf, items[i].body, items[i].len);
-        bg_records_chain_body(&w->wbuf, start, w->head, w->head);
+        bg_records_chain_body_ctx(&w->wbuf, start, w->head, w->head, w->mdctx, w->md);
         bg_buf_append(&w->wbuf, "\n", 1);
     }
     if ((rc = flush(w, chunk_head, k - first)) != 0)
@@ -580,6 +583,8 @@ static void free_writer(bg_records_t *w)
     free(w->base);
     free(w->q);
     bg_buf_dispose(&w->wbuf);
+    EVP_MD_CTX_free(w->mdctx);
+    EVP_MD_free(w->md);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->nonempty);
     pthread_cond_destroy(&w->nonfull);
@@ -605,6 +610,8 @@ int bg_records_open(const bg_config_t *cfg, bg_records_t **out, char *err, size_
     w->retention_days = cfg->records.retention_days;
     w->fsync_mode = cfg->records.fsync;
     bg_buf_init(&w->wbuf);
+    w->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    w->mdctx = EVP_MD_CTX_new();
     pthread_mutex_init(&w->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -20,6 +20,8 @@
 #include "types.h"
 #include "util.h"
 
+#include <openssl/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +96,10 @@ void bg_records_encode_body(const bg_record_t *r, bg_buf_t *out);
 /** Complete a body that starts at out->data[start]: append ,"prev":"<prev>", hash the canonical
  *  form, append ,"hash":"<hash>"} and write the hash into hash_out (may alias prev). Pure. */
 void bg_records_chain_body(bg_buf_t *out, size_t start, const char prev[65], char hash_out[65]);
+/** The same with a digest context the caller keeps across records (the writer thread's: no
+ *  algorithm fetch and no context allocation per record). md: SHA-256 (EVP_MD_fetch). */
+void bg_records_chain_body_ctx(bg_buf_t *out, size_t start, const char prev[65], char hash_out[65],
+                               EVP_MD_CTX *ctx, const EVP_MD *md);
 
 typedef struct bg_records bg_records_t; /* the writer: one thread, a bounded queue */
 

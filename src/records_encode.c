@@ -26,94 +26,228 @@ void bg_record_id_make(int64_t ts_ms, unsigned worker, uint64_t seq, char out[27
     out[26] = 0;
 }
 
-/* Plain appends, not printf: this runs once per transfer on the workers. */
-static void put_str(bg_buf_t *b, const char *key, const char *val)
+/* The body is written in one pass into space reserved for its worst case (every string byte
+ * escaped as \u00XX): no printf, no per-piece bounds checks. This runs once per transfer on the
+ * workers. The escapes are bg_buf_json_escape's, byte for byte. */
+static const uint8_t json_special[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+    ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
+};
+
+static inline char *w_mem(char *p, const char *s, size_t n)
 {
-    bg_buf_append(b, ",\"", 2);
-    bg_buf_puts(b, key);
-    bg_buf_append(b, "\":\"", 3);
-    if (val)
-        bg_buf_json_escape(b, val, strlen(val));
-    bg_buf_append(b, "\"", 1);
+    memcpy(p, s, n);
+    return p + n;
 }
 
-static void put_u64(bg_buf_t *b, const char *key, uint64_t v)
+#define W_LIT(p, lit) w_mem((p), (lit), sizeof(lit) - 1)
+
+static char *w_json(char *p, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        /* A run of plain bytes (all of it, mostly) is copied at once. */
+        size_t j = i;
+        while (j < n && !json_special[(unsigned char)s[j]])
+            j++;
+        if (j > i) {
+            p = w_mem(p, s + i, j - i);
+            if (j == n)
+                break;
+            i = j;
+        }
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *p++ = '\\', *p++ = (char)c;
+        } else {
+            p = W_LIT(p, "\\u00");
+            *p++ = hex[c >> 4], *p++ = hex[c & 15];
+        }
+    }
+    return p;
+}
+
+static char *w_u64(char *p, uint64_t v)
 {
     char tmp[24];
     size_t n = sizeof tmp;
     do
         tmp[--n] = (char)('0' + v % 10);
     while ((v /= 10) && n);
-    bg_buf_append(b, ",\"", 2);
-    bg_buf_puts(b, key);
-    bg_buf_append(b, "\":", 2);
-    bg_buf_append(b, tmp + n, sizeof tmp - n);
+    return w_mem(p, tmp + n, sizeof tmp - n);
 }
+
+static char *w_int(char *p, int v)
+{
+    if (v < 0)
+        *p++ = '-';
+    return w_u64(p, v < 0 ? (uint64_t)(-(int64_t)v) : (uint64_t)v);
+}
+
+/* ,"key":"escaped value" — key is a literal. */
+#define W_STR(p, key, val) w_str((p), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (val))
+
+static char *w_str(char *p, const char *head, size_t hn, const char *val)
+{
+    p = w_mem(p, head, hn);
+    if (val)
+        p = w_json(p, val, strlen(val));
+    *p++ = '"';
+    return p;
+}
+
+static void put2(char *p, unsigned v) { p[0] = (char)('0' + v / 10 % 10), p[1] = (char)('0' + v % 10); }
+
+/* "YYYY-MM-DDThh:mm:ss.mmmZ" as bg_format_rfc3339_ms writes it, without gmtime and snprintf. */
+static char *w_ts(char *p, int64_t ms)
+{
+    int y = 0;
+    unsigned mo = 0, d = 0;
+    int64_t s = ms / 1000, days = s / 86400;
+    if (ms >= 0)
+        bg_civil_from_days(days, &y, &mo, &d);
+    if (ms < 0 || y > 9999) {
+        char ts[32];
+        bg_format_rfc3339_ms(ms, ts);
+        return w_mem(p, ts, strlen(ts));
+    }
+    unsigned sod = (unsigned)(s % 86400), msec = (unsigned)(ms % 1000);
+    put2(p, (unsigned)y / 100), put2(p + 2, (unsigned)y % 100);
+    p[4] = '-', put2(p + 5, mo), p[7] = '-', put2(p + 8, d), p[10] = 'T';
+    put2(p + 11, sod / 3600), p[13] = ':', put2(p + 14, sod / 60 % 60), p[16] = ':', put2(p + 17, sod % 60);
+    p[19] = '.', p[20] = (char)('0' + msec / 100), put2(p + 21, msec % 100), p[23] = 'Z';
+    return p + 24;
+}
+
+static size_t slen(const char *s) { return s ? strlen(s) : 0; }
 
 /* Everything up to (and excluding) the ,"prev" member. */
 static void encode_body(const bg_record_t *r, bg_buf_t *b)
 {
-    char ts[32];
-    bg_format_rfc3339_ms(r->ts_ms, ts);
-    bg_buf_printf(b, "{\"ts\":\"%s\"", ts);
-    put_str(b, "id", r->id);
-    put_str(b, "caller", r->caller);
-    put_str(b, "vendor", r->vendor);
-    put_str(b, "host", r->host);
-    put_str(b, "method", r->method);
-    put_str(b, "path", r->path);
-    put_str(b, "dest_ip", r->dest_ip);
-    put_str(b, "dest_country", r->dest_country);
-    put_str(b, "dest_region", r->dest_region);
-    bg_buf_printf(b, ",\"cross_border\":%s,\"categories\":[", r->cross_border ? "true" : "false");
+    /* Worst case: the fixed text (keys, literals, numbers, names) under 1 KiB, plus 6 bytes per
+     * string byte (\u00XX) and per detector-name byte. */
+    size_t strings = slen(r->id) + slen(r->caller) + slen(r->vendor) + slen(r->host) + slen(r->method) +
+                     slen(r->path) + slen(r->dest_ip) + slen(r->dest_country) + slen(r->dest_region) +
+                     slen(r->scc_reference) + slen(r->reason) + slen(r->protocol) + slen(r->upstream_protocol) +
+                     slen(r->config_version);
+    size_t dets = 0;
+    for (size_t i = 0; r->detector_counts && r->detector_names && i < r->ndetectors; i++)
+        dets += slen(r->detector_names[i]) * 6 + 32;
+    size_t bound = 1024 + 6 * strings + dets;
+    char *base = bg_buf_space(b, bound), *p = base;
+    p = W_LIT(p, "{\"ts\":\"");
+    p = w_ts(p, r->ts_ms);
+    *p++ = '"';
+    p = W_STR(p, "id", r->id);
+    p = W_STR(p, "caller", r->caller);
+    p = W_STR(p, "vendor", r->vendor);
+    p = W_STR(p, "host", r->host);
+    p = W_STR(p, "method", r->method);
+    p = W_STR(p, "path", r->path);
+    p = W_STR(p, "dest_ip", r->dest_ip);
+    p = W_STR(p, "dest_country", r->dest_country);
+    p = W_STR(p, "dest_region", r->dest_region);
+    if (r->cross_border)
+        p = W_LIT(p, ",\"cross_border\":true,\"categories\":[");
+    else
+        p = W_LIT(p, ",\"cross_border\":false,\"categories\":[");
     bool first = true;
     for (int c = 0; c < BG_CAT__COUNT; c++)
         if (r->categories & (1u << c)) {
-            bg_buf_printf(b, "%s\"%s\"", first ? "" : ",", bg_category_name(c));
+            if (!first)
+                *p++ = ',';
+            *p++ = '"';
+            const char *name = bg_category_name(c);
+            p = w_mem(p, name, strlen(name));
+            *p++ = '"';
             first = false;
         }
-    bg_buf_puts(b, "],\"detections\":{");
+    p = W_LIT(p, "],\"detections\":{");
     first = true;
     for (size_t i = 0; i < r->ndetectors; i++) {
         if (!r->detector_counts || !r->detector_names || r->detector_counts[i] == 0)
             continue;
         const char *n = r->detector_names[i] ? r->detector_names[i] : "";
-        bg_buf_puts(b, first ? "\"" : ",\"");
-        bg_buf_json_escape(b, n, strlen(n));
-        bg_buf_printf(b, "\":%u", (unsigned)r->detector_counts[i]);
+        if (!first)
+            *p++ = ',';
+        *p++ = '"';
+        p = w_json(p, n, strlen(n));
+        *p++ = '"', *p++ = ':';
+        p = w_u64(p, r->detector_counts[i]);
         first = false;
     }
-    bg_buf_printf(b, "},\"mechanism\":\"%s\"", bg_mechanism_name(r->mechanism));
+    p = W_LIT(p, "},\"mechanism\":\"");
+    const char *mech = bg_mechanism_name(r->mechanism);
+    p = w_mem(p, mech, strlen(mech));
+    *p++ = '"';
     if (r->mechanism == BG_MECH_SCC) {
-        bg_buf_printf(b, ",\"scc_module\":%d", r->scc_module);
-        put_str(b, "scc_reference", r->scc_reference);
+        p = W_LIT(p, ",\"scc_module\":");
+        p = w_int(p, r->scc_module);
+        p = W_STR(p, "scc_reference", r->scc_reference);
     }
-    bg_buf_printf(b, ",\"decision\":\"%s\"", bg_decision_name(r->decision));
-    put_str(b, "reason", r->reason);
-    bg_buf_puts(b, r->enforced ? ",\"enforced\":true" : ",\"enforced\":false");
-    bg_buf_printf(b, ",\"status\":%d", r->status);
-    put_u64(b, "bytes_in", r->bytes_in);
-    put_u64(b, "bytes_out", r->bytes_out);
-    put_u64(b, "duration_ms", r->duration_ms);
-    put_str(b, "protocol", r->protocol);
+    p = W_LIT(p, ",\"decision\":\"");
+    const char *dec = bg_decision_name(r->decision);
+    p = w_mem(p, dec, strlen(dec));
+    *p++ = '"';
+    p = W_STR(p, "reason", r->reason);
+    if (r->enforced)
+        p = W_LIT(p, ",\"enforced\":true");
+    else
+        p = W_LIT(p, ",\"enforced\":false");
+    p = W_LIT(p, ",\"status\":");
+    p = w_int(p, r->status);
+    p = W_LIT(p, ",\"bytes_in\":");
+    p = w_u64(p, r->bytes_in);
+    p = W_LIT(p, ",\"bytes_out\":");
+    p = w_u64(p, r->bytes_out);
+    p = W_LIT(p, ",\"duration_ms\":");
+    p = w_u64(p, r->duration_ms);
+    p = W_STR(p, "protocol", r->protocol);
     if (r->upstream_protocol)
-        put_str(b, "upstream_protocol", r->upstream_protocol);
-    put_str(b, "config_version", r->config_version);
+        p = W_STR(p, "upstream_protocol", r->upstream_protocol);
+    p = W_STR(p, "config_version", r->config_version);
+    bg_buf_commit(b, (size_t)(p - base));
 }
 
 /* Append ,"prev":"P"} to a body at out[start..], hash it, then insert ,"hash":"H" before the
  * closing brace. Shared by bg_record_encode and the writer (which encodes bodies on the
  * submitting thread and chains them on its own). */
-void bg_records_chain_body(bg_buf_t *out, size_t start, const char prev[65], char hash_out[65])
+static void chain(bg_buf_t *out, size_t start, const char prev[65], char hash_out[65], EVP_MD_CTX *ctx,
+                  const EVP_MD *md)
 {
     bg_buf_puts(out, ",\"prev\":\"");
     bg_buf_append(out, prev, 64);
     bg_buf_puts(out, "\"}");
-    bg_sha256_hex(out->data + start, out->len - start, hash_out);
+    unsigned char d[32];
+    unsigned int dlen = 0;
+    if (ctx && md && EVP_DigestInit_ex2(ctx, md, NULL) == 1 &&
+        EVP_DigestUpdate(ctx, out->data + start, out->len - start) == 1 && EVP_DigestFinal_ex(ctx, d, &dlen) == 1 &&
+        dlen == 32) {
+        static const char hex[] = "0123456789abcdef";
+        for (int i = 0; i < 32; i++)
+            hash_out[2 * i] = hex[d[i] >> 4], hash_out[2 * i + 1] = hex[d[i] & 15];
+        hash_out[64] = 0;
+    } else {
+        bg_sha256_hex(out->data + start, out->len - start, hash_out);
+    }
     out->len--; /* drop the brace, then append the hash member and the brace again */
     bg_buf_puts(out, ",\"hash\":\"");
     bg_buf_append(out, hash_out, 64);
     bg_buf_puts(out, "\"}");
+}
+
+void bg_records_chain_body(bg_buf_t *out, size_t start, const char prev[65], char hash_out[65])
+{
+    chain(out, start, prev, hash_out, NULL, NULL);
+}
+
+void bg_records_chain_body_ctx(bg_buf_t *out, size_t start, const char prev[65], char hash_out[65],
+                               EVP_MD_CTX *ctx, const EVP_MD *md)
+{
+    chain(out, start, prev, hash_out, ctx, md);
 }
 
 void bg_records_encode_body(const bg_record_t *r, bg_buf_t *out) { encode_body(r, out); }

@@ -41,6 +41,29 @@ void bg_buf_reserve(bg_buf_t *b, size_t n)
     b->cap = cap;
 }
 
+void bg_buf_reserve_exact(bg_buf_t *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return;
+    char *p = realloc(b->data, b->len + n + 1);
+    if (!p)
+        abort();
+    b->data = p;
+    b->cap = b->len + n + 1;
+}
+
+char *bg_buf_space(bg_buf_t *b, size_t n)
+{
+    bg_buf_reserve(b, n);
+    return b->data + b->len;
+}
+
+void bg_buf_commit(bg_buf_t *b, size_t k)
+{
+    b->len += k;
+    b->data[b->len] = 0;
+}
+
 void bg_buf_append(bg_buf_t *b, const void *p, size_t n)
 {
     bg_buf_reserve(b, n);
@@ -88,6 +111,43 @@ void bg_buf_json_escape(bg_buf_t *b, const char *s, size_t n)
             bg_buf_append(b, &s[i], 1);
         }
     }
+}
+
+/* Bytes a JSON string cannot hold as they are: controls, DEL, the quote and the backslash. */
+static const uint8_t json_special[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+    ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
+};
+static bool json_plain(unsigned char c) { return !json_special[c]; }
+
+void bg_buf_append_json(bg_buf_t *b, const char *s, size_t n)
+{
+    /* Runs of plain bytes are copied whole; the rest goes through bg_buf_json_escape, so the
+     * output is the same byte for byte. */
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && json_plain((unsigned char)s[j]))
+            j++;
+        if (j > i)
+            bg_buf_append(b, s + i, j - i);
+        if (j < n)
+            bg_buf_json_escape(b, s + j, 1);
+        i = j + 1;
+    }
+}
+
+void bg_buf_append_u64(bg_buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof tmp;
+    do
+        tmp[--n] = (char)('0' + v % 10);
+    while ((v /= 10) && n);
+    bg_buf_append(b, tmp + n, sizeof tmp - n);
 }
 
 void bg_buf_consume(bg_buf_t *b, size_t n)
@@ -180,4 +240,28 @@ int64_t bg_days_from_civil(int y, unsigned m, unsigned d)
     const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + (int64_t)doe - 719468;
+}
+
+void bg_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    /* Howard Hinnant's civil_from_days, the inverse of bg_days_from_civil. */
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+size_t bg_str_copy(char *dst, size_t cap, const char *src, size_t max)
+{
+    if (cap == 0)
+        return 0;
+    size_t n = strnlen(src, max < cap - 1 ? max : cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+    return n;
 }

@@ -27,6 +27,14 @@ void bg_buf_dispose(bg_buf_t *b);
 void bg_buf_dispose_secure(bg_buf_t *b);
 /** Make room for at least n more bytes. */
 void bg_buf_reserve(bg_buf_t *b, size_t n);
+/** Make room for exactly n more bytes (and the NUL) when the size is known in advance: no
+ *  doubling, so a secure dispose wipes no more than was needed. */
+void bg_buf_reserve_exact(bg_buf_t *b, size_t n);
+/** Make room for n bytes and return where they go; bg_buf_commit(b, k) then adds the k <= n
+ *  bytes written there (for encoders that write many small pieces). */
+char *bg_buf_space(bg_buf_t *b, size_t n);
+/** Add k bytes written at bg_buf_space's pointer (k no more than the n asked for). */
+void bg_buf_commit(bg_buf_t *b, size_t k);
 /** Append n bytes. */
 void bg_buf_append(bg_buf_t *b, const void *p, size_t n);
 /** Append a NUL-terminated string. */
@@ -35,6 +43,11 @@ void bg_buf_puts(bg_buf_t *b, const char *s);
 void bg_buf_printf(bg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Append s as the inside of a JSON string (escaped, no quotes). */
 void bg_buf_json_escape(bg_buf_t *b, const char *s, size_t n);
+/** Append s as the inside of a JSON string: the same bytes as bg_buf_json_escape, with runs
+ *  that need no escape copied whole (the data plane's record fields). */
+void bg_buf_append_json(bg_buf_t *b, const char *s, size_t n);
+/** Append v in decimal. */
+void bg_buf_append_u64(bg_buf_t *b, uint64_t v);
 /** Drop the first n bytes (n <= len). */
 void bg_buf_consume(bg_buf_t *b, size_t n);
 /** Empty the buffer, keeping its storage. */
@@ -58,5 +71,10 @@ int64_t bg_now_ms(void);
 char *bg_format_rfc3339_ms(int64_t ms, char out[32]);
 /** Days since 1970-01-01 of a proleptic Gregorian date (no validation). */
 int64_t bg_days_from_civil(int y, unsigned m, unsigned d);
+/** Copy at most max bytes of the string src (and never more than cap - 1) into dst with a NUL,
+ *  like snprintf(dst, cap, "%.*s", max, src) without the formatting; returns the bytes copied. */
+size_t bg_str_copy(char *dst, size_t cap, const char *src, size_t max);
+/** The proleptic Gregorian date of a day count since 1970-01-01 (inverse of the above). */
+void bg_civil_from_days(int64_t days, int *y, unsigned *m, unsigned *d);
 
 #endif

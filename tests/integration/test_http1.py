@@ -196,6 +196,17 @@ def expect_100_continue():
     eq(e.up.last()["body"], "hello world")
     r = via("echo.test", "/expect-curl", "-H", "Expect: 100-continue", "--data-binary", "y" * 40000)
     eq((r.status, e.up.last()["body_len"]), (200, 40000))
+    # The body sent along with the head (no wait for the 100): no interim answer, only the final
+    # one, and the next request on the connection is read from the right place.
+    c = h.Conn(e.port)
+    c.send(b"POST /expect-eager HTTP/1.1\r\nHost: echo.test\r\nContent-Length: 11\r\n"
+           b"Expect: 100-continue\r\n\r\nhello world")
+    r = c.read_response(interim=True)
+    eq(r.status, 200, "final answer first (no 100 once the body came)")
+    eq((r.json()["target"], r.json()["body"]), ("/expect-eager", "hello world"))
+    c.send(h.request("GET", "/after", "echo.test"))
+    r = c.read_response(interim=True)
+    eq((r.status, r.json()["target"]), (200, "/after"))
 
 
 @test

@@ -190,6 +190,50 @@ static void test_bounded_series(void)
     bg_metrics_destroy(m);
 }
 
+/* bg_metrics_transfer remembers the last inputs' series: a change in any one input, and a full
+ * table (nothing to remember), still count in the right series. */
+static void test_transfer_memo(void)
+{
+    bg_metrics_t *m = bg_metrics_create(1);
+    char v[8];
+    strcpy(v, "acme");
+    for (int i = 0; i < 3; i++)
+        bg_metrics_transfer(m, 0, v, "US", "third_country", BG_DECISION_ALLOW, BG_MECH_SCC, 0.001);
+    strcpy(v, "acmf"); /* the same pointer, another vendor */
+    bg_metrics_transfer(m, 0, v, "US", "third_country", BG_DECISION_ALLOW, BG_MECH_SCC, 0.001);
+    bg_metrics_transfer(m, 0, "acme", "DE", "third_country", BG_DECISION_ALLOW, BG_MECH_SCC, 0.001);
+    bg_metrics_transfer(m, 0, "acme", "DE", "eea", BG_DECISION_ALLOW, BG_MECH_SCC, 0.001);
+    bg_metrics_transfer(m, 0, "acme", "DE", "eea", BG_DECISION_BLOCK, BG_MECH_SCC, 0.001);
+    bg_metrics_transfer(m, 0, "acme", "DE", "eea", BG_DECISION_BLOCK, BG_MECH_NONE, 0.001);
+    bg_metrics_transfer(m, 0, "acme", "DE", "eea", BG_DECISION_BLOCK, BG_MECH_NONE, 0.001);
+    bg_metrics_transfer(m, 0, "acme", "", NULL, BG_DECISION_BLOCK, BG_MECH_NONE, 0.001);
+    bg_metrics_transfer(m, 0, "acme", NULL, "", BG_DECISION_BLOCK, BG_MECH_NONE, 0.001);
+    bg_buf_t b;
+    bg_buf_init(&b);
+    bg_metrics_render(m, NULL, NULL, 0, &b);
+    CHECK_LINE(&b, "bordergate_transfers_total{vendor=\"acme\",dest_country=\"US\",dest_region=\"third_country\",decision=\"allow\",mechanism=\"scc\"} 3");
+    CHECK_LINE(&b, "bordergate_transfers_total{vendor=\"acmf\",dest_country=\"US\",dest_region=\"third_country\",decision=\"allow\",mechanism=\"scc\"} 1");
+    CHECK_LINE(&b, "bordergate_transfers_total{vendor=\"acme\",dest_country=\"DE\",dest_region=\"third_country\",decision=\"allow\",mechanism=\"scc\"} 1");
+    CHECK_LINE(&b, "bordergate_transfers_total{vendor=\"acme\",dest_country=\"DE\",dest_region=\"eea\",decision=\"allow\",mechanism=\"scc\"} 1");
+    CHECK_LINE(&b, "bordergate_transfers_total{vendor=\"acme\",dest_country=\"DE\",dest_region=\"eea\",decision=\"block\",mechanism=\"scc\"} 1");
+    CHECK_LINE(&b, "bordergate_transfers_total{vendor=\"acme\",dest_country=\"DE\",dest_region=\"eea\",decision=\"block\",mechanism=\"none\"} 2");
+    CHECK_LINE(&b, "bordergate_transfers_total{vendor=\"acme\",dest_country=\"unknown\",dest_region=\"unknown\",decision=\"block\",mechanism=\"none\"} 2");
+    /* Full table: the transfer is dropped every time, never counted in a remembered series. */
+    char vendor[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(vendor, sizeof vendor, "v%d", i);
+        bg_metrics_upstream_error(m, 0, vendor, "connect");
+    }
+    bg_metrics_transfer(m, 0, "new", "US", "x", BG_DECISION_ALLOW, BG_MECH_SCC, 0.001);
+    bg_metrics_transfer(m, 0, "new", "US", "x", BG_DECISION_ALLOW, BG_MECH_SCC, 0.001);
+    bg_buf_reset(&b);
+    bg_metrics_render(m, NULL, NULL, 0, &b);
+    CHECK(strstr(b.data, "vendor=\"new\"") == NULL);
+    CHECK_LINE(&b, "bordergate_metrics_series_dropped_total 913");
+    bg_buf_dispose(&b);
+    bg_metrics_destroy(m);
+}
+
 typedef struct {
     bg_metrics_t *m;
     unsigned w;
@@ -317,6 +361,7 @@ int main(void)
     RUN(test_sums_across_workers);
     RUN(test_escaping_and_config);
     RUN(test_bounded_series);
+    RUN(test_transfer_memo);
     RUN(test_concurrent_scrape);
     RUN(test_promtool);
     RUN(test_hot_path_cost);

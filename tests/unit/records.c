@@ -293,6 +293,95 @@ static void test_encode_fields(void)
     bg_buf_dispose(&b);
 }
 
+/* The encoder formats times and escapes strings without printf: the same bytes as
+ * bg_format_rfc3339_ms and bg_buf_json_escape, across leap years, centuries and every byte. */
+static void test_encode_matches_reference(void)
+{
+    int64_t samples[] = {0, 1, 999, 1000, 86399999, 86400000, 951782400000 /* 2000-02-29 */,
+                         951868800000 /* 2000-03-01 */, 4107542399999 /* 2100-02-28T23:59:59.999 */,
+                         1764412800123, 253402300799999 /* 9999-12-31T23:59:59.999 */};
+    bg_buf_t b;
+    bg_buf_init(&b);
+    char hash[65], want[32];
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < BG_ARRAY_SIZE(samples) + 20000; i++) {
+        int64_t ms;
+        if (i < BG_ARRAY_SIZE(samples)) {
+            ms = samples[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            ms = (int64_t)(x % 253402300800000ull);
+        }
+        bg_record_t r = sample(ms, "ID");
+        bg_buf_reset(&b);
+        bg_record_encode(&r, BG_RECORD_GENESIS, &b, hash);
+        bg_format_rfc3339_ms(ms, want);
+        if (b.len < 8 + strlen(want) || memcmp(b.data + 7, want, strlen(want)) != 0 || b.data[7 + strlen(want)] != '"') {
+            bg_test_fail(__FILE__, __LINE__, "ts %lld: got %.30s, want %s", (long long)ms, b.data + 7, want);
+            break;
+        }
+    }
+    /* Every byte value, alone and inside plain runs. */
+    char s[3 * 256];
+    for (int c = 0; c < 256; c++)
+        s[3 * c] = 'a', s[3 * c + 1] = (char)c, s[3 * c + 2] = 'z';
+    for (size_t len = 0; len <= sizeof s; len += (len < 10 ? 1 : 37)) {
+        bg_buf_t got, ref;
+        bg_buf_init(&got);
+        bg_buf_init(&ref);
+        bg_buf_append_json(&got, s, len);
+        bg_buf_json_escape(&ref, s, len);
+        CHECK_INT((int)got.len, (int)ref.len);
+        CHECK(got.len == ref.len && (got.len == 0 || memcmp(got.data, ref.data, got.len) == 0));
+        bg_buf_dispose(&got);
+        bg_buf_dispose(&ref);
+    }
+    /* The same through the record: every byte value in a path, a reason and a detector name. */
+    char str[3 * 255 + 1];
+    for (int c = 1; c < 256; c++)
+        str[3 * (c - 1)] = 'a', str[3 * (c - 1) + 1] = (char)c, str[3 * (c - 1) + 2] = 'z';
+    str[sizeof str - 1] = 0;
+    bg_record_t r = sample(1764412800123, "ID");
+    r.path = str;
+    r.reason = str;
+    const char *dn[1] = {str};
+    uint32_t dc[1] = {4294967295u};
+    r.detector_names = dn;
+    r.detector_counts = dc;
+    r.ndetectors = 1;
+    r.scc_module = -7;
+    r.status = -1;
+    bg_buf_reset(&b);
+    bg_record_encode(&r, BG_RECORD_GENESIS, &b, hash);
+    bg_buf_t esc;
+    bg_buf_init(&esc);
+    bg_buf_puts(&esc, ",\"path\":\"");
+    bg_buf_json_escape(&esc, str, strlen(str));
+    bg_buf_puts(&esc, "\",\"dest_ip\"");
+    CHECK(strstr(b.data, esc.data) != NULL);
+    bg_buf_reset(&esc);
+    bg_buf_puts(&esc, "\"detections\":{\"");
+    bg_buf_json_escape(&esc, str, strlen(str));
+    bg_buf_puts(&esc, "\":4294967295},");
+    CHECK(strstr(b.data, esc.data) != NULL);
+    bg_buf_reset(&esc);
+    bg_buf_puts(&esc, ",\"reason\":\"");
+    bg_buf_json_escape(&esc, str, strlen(str));
+    bg_buf_puts(&esc, "\",\"enforced\"");
+    CHECK(strstr(b.data, esc.data) != NULL);
+    CHECK(strstr(b.data, ",\"scc_module\":-7,") != NULL);
+    CHECK(strstr(b.data, ",\"status\":-1,") != NULL);
+    bg_buf_dispose(&esc);
+    bg_buf_t u;
+    bg_buf_init(&u);
+    bg_buf_append_u64(&u, 0);
+    bg_buf_append(&u, " ", 1);
+    bg_buf_append_u64(&u, UINT64_MAX);
+    CHECK_STR(u.data, "0 18446744073709551615");
+    bg_buf_dispose(&u);
+    bg_buf_dispose(&b);
+}
+
 static void test_encode_cost(void)
 {
     bg_record_t r = sample(1764412800123, "01KB8Y3QXV0003000000000002");
@@ -984,6 +1073,7 @@ int main(void)
     RUN(test_encode_golden);
     RUN(test_encode_fields);
     RUN(test_encode_upstream_protocol);
+    RUN(test_encode_matches_reference);
     RUN(test_encode_cost);
     RUN(test_json_reader);
     RUN(test_verify_tampering);

@@ -1,0 +1,61 @@
+#!/bin/sh
+# callgrind.sh — instructions per HTTP/1.1 request on the gateway, repeatable on a loaded machine.
+# Starts the bench upstream (nginx, 1 KiB answer) and bordergate with the bench config (one worker,
+# all detectors, policy, records fsync batch) under valgrind --tool=callgrind, warms up, zeroes the
+# counters, drives N keep-alive GETs then (separately) N POSTs of the bench's 16 KiB JSON body from
+# one connection, and prints Ir per request for each (all gateway threads, the records writer too).
+# Env: CG_GET_N (20000) CG_POST_N (5000) BG_BUILD (build) CG_OUT (keep callgrind.out.* there).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BG_BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+GET_N=${CG_GET_N:-20000}
+POST_N=${CG_POST_N:-5000}
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/bg-cg.XXXXXX")
+OUT=${CG_OUT:-$DIR}
+mkdir -p "$OUT" "$DIR/records" "$DIR/certs"
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$DIR/records"; }
+trap cleanup EXIT
+set -- $(python3 -c 'import socket
+ss=[socket.socket() for _ in range(4)]
+[s.bind(("127.0.0.1",0)) for s in ss]
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+UP=$1 PORT=$2 ADMIN=$3 TLSP=$4
+sh "$ROOT/certs/gen-certs.sh" "$DIR/certs" >/dev/null 2>&1 || { echo "gen-certs failed" >&2; exit 1; }
+BODY_1K=$(head -c 1023 /dev/zero | tr '\0' x)
+for f in upstream-nginx.conf bordergate.yaml; do
+  sed -e "s|@DIR@|$DIR|g" -e "s|@UPSTREAM_PORT@|$UP|g" -e "s|@BODY_1K@|$BODY_1K|g" \
+      -e "s|@ADMIN_PORT@|$ADMIN|g" -e "s|@TLS_PORT@|$TLSP|g" -e "s|@PORT@|$PORT|g" \
+      -e "s|@FSYNC@|batch|g" -e "s|@DETECTORS@|all|g" \
+      -e "s|@OVERRIDES@|[{ network: \"127.0.0.1/32\", country: DE }]|g" \
+      -e "s|@GEOIP_DB@|$ROOT/config/geoip/dbip-country-lite.mmdb|g" "$ROOT/bench/$f.tmpl" >"$DIR/$f"
+done
+# the same 16 KiB JSON body as compare.sh
+sed -n '/^python3 - "\$DIR\/body.json"/,/^PY$/p' "$ROOT/bench/compare.sh" | sed '1s/.*/python3 - "$DIR\/body.json" <<'"'"'PY'"'"'/' >"$DIR/mkbody.sh"
+DIR="$DIR" sh "$DIR/mkbody.sh" || { echo "body failed" >&2; exit 1; }
+nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & PIDS="$PIDS $!"
+valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/callgrind.out.%p" \
+  "$BUILD/bordergate" --log-level warn run -c "$DIR/bordergate.yaml" >"$DIR/bg.out" 2>&1 &
+VG=$!; PIDS="$PIDS $VG"
+i=0; until curl -s -o /dev/null -H 'Host: bench.test' "http://127.0.0.1:$PORT/" 2>/dev/null; do
+  i=$((i+1)); [ $i -gt 200 ] && { echo "gateway did not start" >&2; cat "$DIR/bg.out" >&2; exit 1; }; sleep 0.2; done
+dump() { # part → prints "total worker-thread other-threads" Ir of that part (one file per thread)
+  callgrind_control -d "$1" "$VG" >/dev/null 2>&1; sleep 0.5
+  for f in "$OUT"/callgrind.out.$VG.$2-*; do
+    printf '%s %s\n' "$(grep -h '^summary:\|^totals:' "$f" | head -1 | awk '{print $2}')" "$f"
+  done | sort -n | awk '{ t += $1; if ($1 > w) w = $1 } END { printf "%.0f %.0f %.0f\n", t, w, t - w }'
+}
+PART=0
+run() { # kind n
+  python3 "$ROOT/bench/h1_client.py" "$PORT" 300 "$1" "$DIR/body.json" || exit 1
+  callgrind_control -z "$VG" >/dev/null 2>&1; sleep 0.2
+  python3 "$ROOT/bench/h1_client.py" "$PORT" "$2" "$1" "$DIR/body.json" || exit 1
+  sleep 1.5   # the records writer gathers bursts for 1 ms; let it finish
+  PART=$((PART + 1))
+  set -- "$1" "$2" $(dump "$1" "$PART")
+  echo "$1: N=$2 Ir/request=$(($3 / $2)) (busiest thread, the worker: $(($4 / $2)); other threads, mostly the records writer's SHA-256 chain: $(($5 / $2)))"
+}
+run get "$GET_N"
+run post "$POST_N"
+echo "callgrind files (one per thread and part): $OUT/callgrind.out.$VG.*"
