@@ -253,6 +253,17 @@ void bg_metrics_categories(bg_metrics_t *m, unsigned w, const char *vendor, uint
         }
 }
 
+/* +1 on the series of family f with two labels. */
+static void add2(worker_t *wk, unsigned f, const char *k1, const char *v1, const char *k2, const char *v2)
+{
+    char key[LABELS_MAX];
+    size_t k = 0;
+    key[0] = 0;
+    put_label(key, &k, k1, v1);
+    put_label(key, &k, k2, v2);
+    series_add(wk, f, key, 1);
+}
+
 void bg_metrics_block(bg_metrics_t *m, unsigned w, const char *vendor, const char *reason)
 {
     if (!m || w >= m->nworkers)
@@ -268,36 +279,19 @@ void bg_metrics_block(bg_metrics_t *m, unsigned w, const char *vendor, const cha
         code[n++] = c;
     }
     code[n] = 0;
-    char key[LABELS_MAX];
-    size_t k = 0;
-    key[0] = 0;
-    put_label(key, &k, "vendor", vendor);
-    put_label(key, &k, "reason", code);
-    series_add(m->workers[w], F_BLOCKS, key, 1);
+    add2(m->workers[w], F_BLOCKS, "vendor", vendor, "reason", code);
 }
 
 void bg_metrics_upstream_error(bg_metrics_t *m, unsigned w, const char *vendor, const char *kind)
 {
-    if (!m || w >= m->nworkers)
-        return;
-    char key[LABELS_MAX];
-    size_t k = 0;
-    key[0] = 0;
-    put_label(key, &k, "vendor", vendor);
-    put_label(key, &k, "kind", kind);
-    series_add(m->workers[w], F_UPSTREAM, key, 1);
+    if (m && w < m->nworkers)
+        add2(m->workers[w], F_UPSTREAM, "vendor", vendor, "kind", kind);
 }
 
 void bg_metrics_limited(bg_metrics_t *m, unsigned w, const char *scope, const char *kind)
 {
-    if (!m || w >= m->nworkers)
-        return;
-    char key[LABELS_MAX];
-    size_t k = 0;
-    key[0] = 0;
-    put_label(key, &k, "scope", scope);
-    put_label(key, &k, "kind", kind);
-    series_add(m->workers[w], F_LIMITED, key, 1);
+    if (m && w < m->nworkers)
+        add2(m->workers[w], F_LIMITED, "scope", scope, "kind", kind);
 }
 
 void bg_metrics_conn(bg_metrics_t *m, unsigned w, int delta)

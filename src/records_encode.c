@@ -28,14 +28,7 @@ void bg_record_id_make(int64_t ts_ms, unsigned worker, uint64_t seq, char out[27
 
 /* The body is written in one pass into space reserved for its worst case (every string byte
  * escaped as \u00XX): no printf, no per-piece bounds checks. This runs once per transfer on the
- * workers. The escapes are bg_buf_json_escape's, byte for byte. */
-static const uint8_t json_special[256] = {
-    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
-    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
-    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
-    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
-    ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
-};
+ * workers. The escapes are bg_buf_json_escape's, byte for byte (the same bg_json_special table). */
 
 static inline char *w_mem(char *p, const char *s, size_t n)
 {
@@ -51,7 +44,7 @@ static char *w_json(char *p, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         /* A run of plain bytes (all of it, mostly) is copied at once. */
         size_t j = i;
-        while (j < n && !json_special[(unsigned char)s[j]])
+        while (j < n && !bg_json_special[(unsigned char)s[j]])
             j++;
         if (j > i) {
             p = w_mem(p, s + i, j - i);

@@ -113,15 +113,14 @@ void bg_buf_json_escape(bg_buf_t *b, const char *s, size_t n)
     }
 }
 
-/* Bytes a JSON string cannot hold as they are: controls, DEL, the quote and the backslash. */
-static const uint8_t json_special[256] = {
+const uint8_t bg_json_special[256] = {
     [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
     [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
     [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
     [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
     ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
 };
-static bool json_plain(unsigned char c) { return !json_special[c]; }
+static bool json_plain(unsigned char c) { return !bg_json_special[c]; }
 
 void bg_buf_append_json(bg_buf_t *b, const char *s, size_t n)
 {

@@ -43,6 +43,8 @@ void bg_buf_puts(bg_buf_t *b, const char *s);
 void bg_buf_printf(bg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Append s as the inside of a JSON string (escaped, no quotes). */
 void bg_buf_json_escape(bg_buf_t *b, const char *s, size_t n);
+/** 1 for the bytes a JSON string cannot hold as they are (controls, DEL, '"', '\\'), else 0. */
+extern const uint8_t bg_json_special[256];
 /** Append s as the inside of a JSON string: the same bytes as bg_buf_json_escape, with runs
  *  that need no escape copied whole (the data plane's record fields). */
 void bg_buf_append_json(bg_buf_t *b, const char *s, size_t n);
