@@ -669,6 +669,13 @@ int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *
         bg_buf_dispose(&b);
         return -E2BIG;
     }
+    /* The encoder reserved its worst case (several KiB); a queued record keeps only its bytes,
+     * so a full queue (a slow disk) holds QUEUE_CAP records' worth, not that many worst cases. */
+    if (b.cap > b.len + 64) {
+        char *d = realloc(b.data, b.len + 1); /* with its NUL */
+        if (d)
+            b.data = d, b.cap = b.len + 1;
+    }
     pthread_mutex_lock(&w->mu);
     while (w->qlen == QUEUE_CAP && atomic_load(&w->healthy))
         pthread_cond_wait(&w->nonfull, &w->mu);
