@@ -354,7 +354,7 @@ static int on_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *fr
 {
     bg_h2_t *s = user;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: checked by nghttp2, then dropped */
+        return 0; /* trailers: their stream exists; on_header_cb keeps them */
     h2_stream_t *st = stream_new(s, frame->hd.stream_id);
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, st);
     return 0;
