@@ -44,6 +44,7 @@ struct bg_conn {
     bool req_chunked;
     int64_t req_remaining;
     bg_h1_chunked_t req_dec;
+    bg_buf_t req_trailers;  /* the chunked request's trailer section (req_dec keeps it here) */
     bool req_body_done;
     bool req_paused;
     uint64_t body_deadline; /* uv_now by which the body part held before the decision must be in */
@@ -65,6 +66,7 @@ static void conn_free(bg_conn_t *c)
 {
     bg_buf_dispose_secure(&c->in);
     bg_buf_dispose(&c->head_out);
+    bg_buf_dispose_secure(&c->req_trailers);
     free(c);
 }
 
@@ -292,6 +294,27 @@ static void dn_end(bg_exchange_t *ex)
         process(c);
 }
 
+/* The response's trailers go in the last chunk when the answer is chunked; otherwise (a length
+ * was declared, or HTTP/1.0) there is nowhere to put them and they are dropped (RFC 9110 6.5.1). */
+static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
+{
+    bg_conn_t *c = ex->down_ctx;
+    if (!c->resp_chunked_out)
+        return;
+    bg_buf_t *b = &c->head_out;
+    size_t before = b->len;
+    bg_buf_append(b, "0\r\n", 3);
+    for (size_t i = 0; i < n; i++) {
+        bg_buf_append(b, f[i].name, f[i].name_len);
+        bg_buf_append(b, ": ", 2);
+        bg_buf_append(b, f[i].value, f[i].value_len);
+        bg_buf_append(b, "\r\n", 2);
+    }
+    bg_buf_append(b, "\r\n", 2);
+    ex->bytes_out += b->len - before;
+    c->resp_chunked_out = false; /* the last chunk is written: dn_end adds none */
+}
+
 static void dn_abort(bg_exchange_t *ex)
 {
     bg_conn_t *c = ex->down_ctx;
@@ -329,6 +352,7 @@ static const bg_downstream_t h1_downstream = {
     .end = dn_end,
     .abort = dn_abort,
     .flush = dn_flush,
+    .trailers = dn_trailers,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,
@@ -358,6 +382,15 @@ static void reject(bg_conn_t *c, int status, const char *why)
     bg_metrics_request(c->w->server->metrics, c->w->id, status);
     c->in.len = 0;
     begin_close(c);
+}
+
+/* A chunked request's trailer section is kept (bounded by BG_H1_TRAILER_MAX) for the exchange. */
+static void req_trailers_capture(bg_conn_t *c)
+{
+    bg_buf_reset(&c->req_trailers);
+    bg_buf_reserve(&c->req_trailers, BG_H1_TRAILER_MAX);
+    c->req_dec.trailers = c->req_trailers.data;
+    c->req_dec.trailers_cap = BG_H1_TRAILER_MAX;
 }
 
 static void feed_body(bg_conn_t *c, size_t skip);
@@ -413,6 +446,8 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, size_t he
     c->req_paused = false;
     c->body_deadline = uv_now(&c->w->loop) + cfg->limits.body_timeout_ms;
     bg_h1_chunked_init(&c->req_dec);
+    if (req->chunked)
+        req_trailers_capture(c);
     if (!req->keep_alive || c->w->draining)
         c->close_after = true;
     bool expect = req->expect_continue && !c->req_body_done;
@@ -456,6 +491,8 @@ static void feed_body(bg_conn_t *c, size_t skip)
             bg_buf_consume(&c->in, consumed);
             if (done) {
                 c->req_body_done = true;
+                if (c->ex == ex && c->req_dec.trailers_len)
+                    bg_exchange_trailers(ex, c->req_dec.trailers, c->req_dec.trailers_len, false);
                 if (c->ex == ex)
                     bg_exchange_body_end(ex);
             } else if (consumed == 0) {

@@ -66,6 +66,13 @@ void bg_exchange_destroy(bg_exchange_t *ex)
     bg_buf_dispose_secure(&ex->rin);
     bg_buf_dispose_secure(&ex->rbody);
     bg_buf_dispose(&ex->resp_head);
+    bg_buf_dispose_secure(&ex->out_trailers);
+    bg_buf_dispose_secure(&ex->resp_traw);
+    bg_buf_dispose_secure(&ex->resp_trailers);
+    if (ex->trailer_store) {
+        OPENSSL_cleanse(ex->trailer_store, ex->trailer_store_len);
+        free(ex->trailer_store);
+    }
     if (ex->head) {
         OPENSSL_cleanse(ex->head, ex->head_len);
         free(ex->head);
@@ -404,6 +411,19 @@ static void send_held(bg_exchange_t *ex)
     }
 }
 
+/* The vendor's trailer fields kept by resp_trailers_keep go to the codec, once, after the
+ * last body byte and before the end. Their bytes count in bytes_out (the record's figure). */
+static void send_trailers(bg_exchange_t *ex)
+{
+    if (!ex->resp_trailers.len)
+        return;
+    bg_header_t f[BG_H1_MAX_HEADERS];
+    int n = bg_h1_split_fields(ex->resp_trailers.data, ex->resp_trailers.len, f, BG_H1_MAX_HEADERS);
+    if (n > 0 && ex->down->trailers)
+        ex->down->trailers(ex, f, (size_t)n);
+    bg_buf_dispose_secure(&ex->resp_trailers);
+}
+
 void bg_exchange_record_done(bg_exchange_t *ex)
 {
     ex->awaiting_record = false;
@@ -417,6 +437,7 @@ void bg_exchange_record_done(bg_exchange_t *ex)
         ex->down->body(ex, ex->rbody.data + ex->rbody.len - 1, 1);
     } else {
         send_held(ex);
+        send_trailers(ex);
     }
     ex->down->end(ex);
 }
@@ -435,11 +456,14 @@ static void finish(bg_exchange_t *ex)
         bg_h2up_stream_release(ex->h2s);
         ex->h2s = NULL;
     }
+    if (!ex->hold_tail)
+        send_trailers(ex); /* nothing held back: before the record, which counts their bytes */
     if (record_and_wait(ex, DEFER_END))
         return;
     if (ex->vendor && !ex->recorded)
         exchange_record(ex, NULL);
     send_held(ex); /* the record did not wait (the writer refused it): the answer completes anyway */
+    send_trailers(ex);
     ex->down->end(ex);
 }
 
@@ -658,6 +682,56 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
     }
 }
 
+void bg_exchange_trailers(bg_exchange_t *ex, const char *lines, size_t len, bool oversize)
+{
+    if (ex->state == BG_EX_DONE || ex->trailer_store || (!len && !oversize))
+        return;
+    ex->bytes_in += len;
+    if (ex->state != BG_EX_BODY) {
+        /* The decision was taken before they came (the body streamed past max_body_scan): they
+         * were never classified, so they do not travel (fail closed). */
+        bg_log_info("request trailers dropped", "reason", "after_decision", "vendor", ex->vendor->name, "id", ex->id);
+        return;
+    }
+    const bg_config_t *cfg = ex->rt->cfg;
+    bg_header_t f[BG_H1_MAX_HEADERS];
+    int n = oversize ? -1 : bg_h1_split_fields(lines, len, f, BG_H1_MAX_HEADERS);
+    /* Trailers are header fields sent late: together with the head they stay within the limits. */
+    size_t total = len;
+    for (size_t i = 0; i < ex->req.nheaders; i++)
+        total += ex->req.headers[i].name_len + ex->req.headers[i].value_len + 4;
+    if (n < 0 || total > cfg->limits.max_header_size || ex->req.nheaders + (size_t)n > cfg->limits.max_headers ||
+        ex->req.nheaders + (size_t)n > BG_H1_MAX_HEADERS) {
+        respond_problem(ex, 431, "trailers-too-large", "Request trailer fields too large", NULL, NULL);
+        return;
+    }
+    ex->trailer_store = malloc(len ? len : 1);
+    if (!ex->trailer_store)
+        abort();
+    ex->trailer_store_len = len;
+    size_t off = 0, dropped = 0;
+    for (int i = 0; i < n; i++) {
+        if (!bg_h1_trailer_allowed(f[i].name, f[i].name_len)) {
+            dropped++;
+            continue;
+        }
+        /* name and value fit: together they are shorter than their line. */
+        bg_header_t *t = &ex->req.headers[ex->req.nheaders++];
+        memcpy(ex->trailer_store + off, f[i].name, f[i].name_len);
+        t->name = ex->trailer_store + off, t->name_len = f[i].name_len;
+        off += f[i].name_len;
+        memcpy(ex->trailer_store + off, f[i].value, f[i].value_len);
+        t->value = ex->trailer_store + off, t->value_len = f[i].value_len;
+        off += f[i].value_len;
+        ex->ntrailers++;
+    }
+    if (dropped) {
+        char nd[24];
+        snprintf(nd, sizeof nd, "%zu", dropped);
+        bg_log_debug("request trailer fields not allowed in trailers dropped", "count", nd, "id", ex->id);
+    }
+}
+
 void bg_exchange_scan_cut(bg_exchange_t *ex)
 {
     if (ex->state != BG_EX_BODY || ex->body_over_scan || ex->body_done)
@@ -870,6 +944,32 @@ static bool may_retry(const bg_exchange_t *ex, const bg_upstream_t *up)
     return false;
 }
 
+/* The request trailers (the last ex->ntrailers of req.headers, classified with the head) into
+ * ex->out_trailers as field lines, sealed like headers; their names announced in a Trailer field
+ * of the head h (RFC 9110 6.6.2). */
+static int build_trailers(bg_exchange_t *ex, bool seal, bg_buf_t *h)
+{
+    size_t first = ex->req.nheaders - ex->ntrailers;
+    bg_buf_puts(h, "Trailer: ");
+    for (size_t i = first; i < ex->req.nheaders; i++) {
+        const bg_header_t *hd = &ex->req.headers[i];
+        if (i > first)
+            bg_buf_puts(h, ", ");
+        bg_buf_append(h, hd->name, hd->name_len);
+        bg_buf_append(&ex->out_trailers, hd->name, hd->name_len);
+        bg_buf_puts(&ex->out_trailers, ": ");
+        if (seal) {
+            if (seal_spans(ex, BG_WHERE_HEADER, (int)i, hd->value, hd->value_len, &ex->out_trailers) < 0)
+                return -1;
+        } else {
+            bg_buf_append(&ex->out_trailers, hd->value, hd->value_len);
+        }
+        bg_buf_puts(&ex->out_trailers, "\r\n");
+    }
+    bg_buf_puts(h, "\r\n");
+    return 0;
+}
+
 int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
 {
     bg_buf_t *h = &ex->out_head;
@@ -910,7 +1010,8 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
             body_sealed_whole = true;
         }
     }
-    for (size_t i = 0; i < ex->req.nheaders; i++) {
+    size_t nhead = ex->req.nheaders - ex->ntrailers; /* the trailers go after the body */
+    for (size_t i = 0; i < nhead; i++) {
         const bg_header_t *hd = &ex->req.headers[i];
         if (request_is_hop(ex, hd) || bg_span_ieq(hd->name, hd->name_len, "host") ||
             bg_span_ieq(hd->name, hd->name_len, "content-length") || bg_span_ieq(hd->name, hd->name_len, "expect") ||
@@ -964,7 +1065,13 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
         bg_buf_puts(h, ex->req.minor_version ? "1.1 bordergate\r\n" : "1.0 bordergate\r\n");
     else
         bg_buf_printf(h, "1.%d bordergate\r\n", ex->req.minor_version);
-    if (ex->body_done) {
+    bg_buf_reset(&ex->out_trailers);
+    if (ex->ntrailers && build_trailers(ex, seal, h) < 0)
+        return -1;
+    if (ex->body_done && ex->ntrailers) {
+        bg_buf_puts(h, "Transfer-Encoding: chunked\r\n"); /* only chunked carries trailers in HTTP/1.1 */
+        ex->up_stream_body = false;
+    } else if (ex->body_done) {
         size_t blen = ex->out_body.len ? ex->out_body.len : ex->body.len;
         if (blen || ex->req.content_length >= 0 || ex->req.chunked) {
             bg_buf_puts(h, "Content-Length: ");
@@ -1067,7 +1174,7 @@ static void send_request_h2(bg_exchange_t *ex)
     const bg_buf_t *body = ex->out_body.len ? &ex->out_body : &ex->body;
     ex->up = NULL;
     ex->up_protocol = "h2";
-    bool has_body = ex->up_stream_body || body->len;
+    bool has_body = ex->up_stream_body || body->len || ex->ntrailers;
     ex->h2s = bg_h2up_open(up->h2, ex, ex->out_head.data, ex->out_head.len, has_body,
                            ex->rt->cfg->limits.upstream_timeout_ms);
     if (!ex->h2s) {
@@ -1092,8 +1199,32 @@ static void send_request_h2(bg_exchange_t *ex)
         return;
     }
     bg_h2up_stream_write(ex->h2s, body->data, body->len);
-    if (ex->h2s)
+    if (ex->h2s && ex->ntrailers)
+        bg_h2up_stream_trailers(ex->h2s, ex->out_trailers.data, ex->out_trailers.len);
+    else if (ex->h2s)
         bg_h2up_stream_end(ex->h2s);
+}
+
+/* A whole request with trailers to an HTTP/1.1 vendor: the body as one chunk, then the last
+ * chunk with the trailer section (build_request chose chunked framing). */
+static void send_request_trailers(bg_exchange_t *ex, const bg_buf_t *body)
+{
+    uv_buf_t bufs[6];
+    size_t nb = 0;
+    char hdr[24];
+    bufs[nb++] = uv_buf_init(ex->out_head.data, (unsigned)ex->out_head.len);
+    if (body->len) {
+        int hl = snprintf(hdr, sizeof hdr, "%zx\r\n", body->len);
+        bufs[nb++] = uv_buf_init(hdr, (unsigned)hl);
+        bufs[nb++] = uv_buf_init(body->data, (unsigned)body->len);
+        bufs[nb++] = uv_buf_init("\r\n0\r\n", 5);
+    } else {
+        bufs[nb++] = uv_buf_init("0\r\n", 3);
+    }
+    bufs[nb++] = uv_buf_init(ex->out_trailers.data, (unsigned)ex->out_trailers.len);
+    bufs[nb++] = uv_buf_init("\r\n", 2);
+    bg_upstream_writev(ex->up, bufs, nb);
+    bg_upstream_set_timeout(ex->up, ex->rt->cfg->limits.upstream_timeout_ms);
 }
 
 static void send_request(bg_exchange_t *ex)
@@ -1123,6 +1254,9 @@ static void send_request(bg_exchange_t *ex)
                 bufs[nb++] = uv_buf_init(ex->pending.data, (unsigned)ex->pending.len);
             bufs[nb++] = uv_buf_init("\r\n", 2);
         }
+    } else if (ex->ntrailers) {
+        send_request_trailers(ex, body);
+        return;
     } else if (body->len) {
         bufs[nb++] = uv_buf_init(body->data, (unsigned)body->len);
     }
@@ -1298,6 +1432,38 @@ void bg_exchange_drained(bg_exchange_t *ex)
         bg_h2up_stream_resume(ex->h2s);
 }
 
+/* A chunked response's trailer section is kept by the decoder (bounded by BG_H1_TRAILER_MAX). */
+static void resp_trailers_capture(bg_exchange_t *ex)
+{
+    bg_buf_reset(&ex->resp_traw);
+    bg_buf_reserve(&ex->resp_traw, BG_H1_TRAILER_MAX);
+    ex->resp_dec.trailers = ex->resp_traw.data;
+    ex->resp_dec.trailers_cap = BG_H1_TRAILER_MAX;
+}
+
+/* The vendor's trailer fields: those allowed in trailers are kept for send_trailers; a block
+ * over limits.max_header_size is dropped whole (the response itself is fine) and logged. */
+static void resp_trailers_keep(bg_exchange_t *ex, const char *lines, size_t len, bool oversize)
+{
+    bg_buf_reset(&ex->resp_trailers);
+    if (!len && !oversize)
+        return;
+    bg_header_t f[BG_H1_MAX_HEADERS];
+    int n = oversize ? -1 : bg_h1_split_fields(lines, len, f, BG_H1_MAX_HEADERS);
+    if (n < 0 || len > ex->rt->cfg->limits.max_header_size || (size_t)n > ex->rt->cfg->limits.max_headers) {
+        bg_log_warn("response trailers dropped", "reason", "too_large", "vendor", ex->vendor->name, "id", ex->id);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!bg_h1_trailer_allowed(f[i].name, f[i].name_len))
+            continue;
+        bg_buf_append(&ex->resp_trailers, f[i].name, f[i].name_len);
+        bg_buf_puts(&ex->resp_trailers, ": ");
+        bg_buf_append(&ex->resp_trailers, f[i].value, f[i].value_len);
+        bg_buf_puts(&ex->resp_trailers, "\r\n");
+    }
+}
+
 /* Relay response body bytes; returns true when the response is complete. */
 static bool relay_body(bg_exchange_t *ex, char *p, size_t n, bool *extra)
 {
@@ -1352,6 +1518,7 @@ static bool relay_body(bg_exchange_t *ex, char *p, size_t n, bool *extra)
             p += consumed;
             n -= consumed;
             if (ex->resp_dec.done) {
+                resp_trailers_keep(ex, ex->resp_dec.trailers, ex->resp_dec.trailers_len, false);
                 *extra = n > 0;
                 return ex->state == BG_EX_FORWARD;
             }
@@ -1489,6 +1656,7 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
     if (resp.chunked) {
         ex->resp_framing = RF_CHUNKED;
         bg_h1_chunked_init(&ex->resp_dec);
+        resp_trailers_capture(ex);
     } else if (resp.close_delimited) {
         ex->resp_framing = RF_CLOSE;
         ex->resp_keep_alive = false;
@@ -1576,6 +1744,13 @@ void bg_exchange_resp_body(bg_exchange_t *ex, const char *p, size_t n)
         return;
     if (relay_body(ex, (char *)p, n, &extra))
         complete(ex, extra);
+}
+
+void bg_exchange_resp_trailers(bg_exchange_t *ex, const char *lines, size_t len, bool oversize)
+{
+    if (ex->state != BG_EX_FORWARD || !ex->resp_head_done)
+        return;
+    resp_trailers_keep(ex, lines, len, oversize);
 }
 
 void bg_exchange_resp_end(bg_exchange_t *ex)

@@ -44,6 +44,10 @@ typedef struct {
      *  response head waiting for its first body bytes). Called when a vendor read is done. */
     void (*flush)(bg_exchange_t *ex);
     /** Stop / restart delivering request body bytes. */
+    /** Optional (may be NULL): the response's trailer fields (already filtered: only fields
+     *  allowed in trailers), just before end. The codec sends them if its framing can (an
+     *  HTTP/1.1 chunked answer, an HTTP/2 stream with a body) and drops them otherwise. */
+    void (*trailers)(bg_exchange_t *ex, const bg_header_t *fields, size_t n);
     void (*pause_request)(bg_exchange_t *ex);
     void (*resume_request)(bg_exchange_t *ex);
 } bg_downstream_t;
@@ -91,6 +95,9 @@ struct bg_exchange {
     bool body_done;
     bool body_over_scan;
     size_t held_counted;         /* body + pending bytes counted in w->held_bytes */
+    size_t ntrailers;            /* the last ntrailers of req.headers are request trailers */
+    char *trailer_store;         /* owned bytes those trailer fields point into */
+    size_t trailer_store_len;
 
     /* Decision. */
     bg_classification_t cls;
@@ -107,6 +114,9 @@ struct bg_exchange {
     struct bg_h2up_stream *h2s;  /* or the HTTP/2 stream to the vendor (h2up.h) */
     const char *up_protocol;     /* what the vendor side spoke: "http/1.1" | "h2", NULL before */
     bool up_stream_body;         /* the body streams to the vendor (chunked, or DATA frames) */
+    bg_buf_t out_trailers;       /* request trailer lines for the vendor ("name: value\r\n", sealed) */
+    bg_buf_t resp_traw;          /* the vendor's chunked trailer section as decoded (HTTP/1.1) */
+    bg_buf_t resp_trailers;      /* response trailer lines kept for the client (filtered) */
     bool retried;
     bool resp_started;
     bg_buf_t out_head, out_body, rin, rbody, resp_head;
@@ -146,6 +156,12 @@ void bg_exchange_start(bg_exchange_t *ex);
 /** Decoded request body bytes / the end of the body. */
 void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n);
 void bg_exchange_body_end(bg_exchange_t *ex);
+/** The request's trailer section, as field lines "name: value\r\n", before _body_end. Fields not
+ *  allowed in trailers are dropped; the rest are classified with the headers and go to the
+ *  vendor as trailers. oversize: the codec's own bound was passed. Over the header limits
+ *  (counted with the head) the exchange answers 431 itself. Once the decision is taken (the
+ *  body streamed past max_body_scan) they cannot be classified: dropped, logged. */
+void bg_exchange_trailers(bg_exchange_t *ex, const char *lines, size_t len, bool oversize);
 /** The codec's body deadline passed: if the exchange still waits for the body it holds for the
  *  decision, answer 408 (recorded); otherwise nothing. */
 void bg_exchange_timeout(bg_exchange_t *ex);
@@ -169,6 +185,10 @@ void bg_exchange_record_done(bg_exchange_t *ex);
 void bg_exchange_resp_head(bg_exchange_t *ex, const char *head, size_t len, bool ends);
 /** Response body bytes (back-pressure: the exchange pauses ex->h2s while the client lags). */
 void bg_exchange_resp_body(bg_exchange_t *ex, const char *p, size_t n);
+/** The vendor's trailer fields in HTTP/1.1 form ("name: value\r\n" lines), just before
+ *  bg_exchange_resp_end. oversize: over the stream's bound (dropped and logged, as is a block
+ *  over limits.max_header_size). */
+void bg_exchange_resp_trailers(bg_exchange_t *ex, const char *lines, size_t len, bool oversize);
 /** The response is complete (END_STREAM); the stream is detached. */
 void bg_exchange_resp_end(bg_exchange_t *ex);
 /** The stream failed (reset, GOAWAY, connection loss, timeout); it is detached. refused: the

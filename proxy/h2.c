@@ -55,6 +55,8 @@ struct h2_stream {
     bool pending_start;     /* head complete: start after this read unless reset first */
     bool end_stream;        /* the client finished its request */
     uint64_t started;       /* uv_now when the exchange started (body deadline) */
+    bg_buf_t tr_in;         /* request trailers ("name: value\r\n"), handed over at END_STREAM */
+    bool tr_over;           /* ... beyond the header list bound */
 
     /* Request body flow control. */
     bool paused;
@@ -68,6 +70,8 @@ struct h2_stream {
     bg_buf_t out;
     size_t out_off;
     bool out_eof;
+    bool has_provider;      /* the response was submitted with a data provider (trailers can follow) */
+    bg_buf_t tr_out;        /* response trailers ("name: value\r\n", names lowercased), after the DATA */
     bool ex_ended;          /* down->end was called: destroy (not cancel) the exchange */
     bool closed;            /* nghttp2 closed the stream; kept only until the exchange lets go */
 };
@@ -137,6 +141,8 @@ static void stream_free(h2_stream_t *st)
     s->nstreams--;
     bg_buf_dispose_secure(&st->hb);
     bg_buf_dispose_secure(&st->out);
+    bg_buf_dispose_secure(&st->tr_in);
+    bg_buf_dispose_secure(&st->tr_out);
     free(st->fields);
     free(st);
 }
@@ -218,6 +224,14 @@ static void stream_answer(h2_stream_t *st, int status, const char *why)
 
 /* The head is complete and the stream was not reset: build the exchange's request and start it.
  * Called with depth > 0 (nothing is sent, so the stream outlives the call). */
+/* The request's trailing HEADERS go to the exchange just before the end of its body. */
+static void stream_trailers(h2_stream_t *st)
+{
+    if (st->ex && !st->ex_ended && (st->tr_in.len || st->tr_over))
+        bg_exchange_trailers(st->ex, st->tr_in.data, st->tr_in.len, st->tr_over);
+    bg_buf_dispose_secure(&st->tr_in);
+}
+
 static void stream_start(h2_stream_t *st)
 {
     bg_h2_t *s = st->s;
@@ -318,6 +332,8 @@ static void stream_start(h2_stream_t *st)
     }
     bg_exchange_start(ex);
     if (st->ex == ex && st->end_stream && !st->ex_ended)
+        stream_trailers(st);
+    if (st->ex == ex && st->end_stream && !st->ex_ended)
         bg_exchange_body_end(ex);
 }
 
@@ -338,7 +354,7 @@ static int on_begin_headers_cb(nghttp2_session *session, const nghttp2_frame *fr
 {
     bg_h2_t *s = user;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: checked by nghttp2, then dropped */
+        return 0; /* trailers: their stream exists; on_header_cb keeps them */
     h2_stream_t *st = stream_new(s, frame->hd.stream_id);
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, st);
     return 0;
@@ -349,6 +365,22 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame, co
 {
     bg_h2_t *s = user;
     (void)flags;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        /* Request trailers (nghttp2 checked: END_STREAM, no pseudo-fields): kept, bounded like a
+         * header list, for stream_trailers. */
+        h2_stream_t *tst = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (!tst || tst->tr_over)
+            return 0;
+        if (tst->tr_in.len + namelen + valuelen + 32 > s->max_header_list) {
+            tst->tr_over = true;
+            return 0;
+        }
+        bg_buf_append(&tst->tr_in, name, namelen);
+        bg_buf_append(&tst->tr_in, ": ", 2);
+        bg_buf_append(&tst->tr_in, value, valuelen);
+        bg_buf_append(&tst->tr_in, "\r\n", 2);
+        return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     h2_stream_t *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
@@ -386,6 +418,8 @@ static void stream_body_end(h2_stream_t *st)
     st->end_stream = true;
     if (st->pending_start)
         return; /* stream_start sees end_stream */
+    if (st->ex && !st->ex_ended)
+        stream_trailers(st);
     if (st->ex && !st->ex_ended)
         bg_exchange_body_end(st->ex);
 }
@@ -525,6 +559,21 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t id, uint32_t err
     return 0;
 }
 
+/* The response trailers as a HEADERS frame with END_STREAM (from inside read_cb, as nghttp2
+ * allows). 0, or -1 (then the DATA ends the stream and they are lost). */
+static int submit_trailers(h2_stream_t *st)
+{
+    bg_header_t f[BG_H1_MAX_HEADERS];
+    nghttp2_nv nv[BG_H1_MAX_HEADERS];
+    int n = bg_h1_split_fields(st->tr_out.data, st->tr_out.len, f, BG_H1_MAX_HEADERS);
+    if (n <= 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        nv[i] = (nghttp2_nv){(uint8_t *)f[i].name, (uint8_t *)f[i].value, f[i].name_len, f[i].value_len,
+                             NGHTTP2_NV_FLAG_NONE};
+    return nghttp2_submit_trailer(st->s->session, st->id, nv, (size_t)n) == 0 ? 0 : -1;
+}
+
 /* The data provider of every response: what the exchange gave us, then EOF once it ended. */
 static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
                        nghttp2_data_source *source, void *user)
@@ -541,8 +590,11 @@ static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_
         OPENSSL_cleanse(st->out.data, st->out.len);
         bg_buf_reset(&st->out);
         st->out_off = 0;
-        if (st->out_eof)
+        if (st->out_eof) {
             *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+            if (st->tr_out.len && submit_trailers(st) == 0)
+                *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS ends it */
+        }
     } else if (st->out_off > (64u << 10) && st->out_off * 2 > st->out.len) {
         OPENSSL_cleanse(st->out.data, st->out_off);
         bg_buf_consume(&st->out, st->out_off);
@@ -693,6 +745,7 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
     bool no_body = bodiless || body_len == 0;
     if (no_body)
         st->out_eof = true;
+    st->has_provider = !no_body;
     int rv = nghttp2_submit_response(s->session, st->id, nva, k, no_body ? NULL : &prd);
     if (rv < 0)
         bg_log_debug("http2 response not submitted", "caller", s->caller, "error", nghttp2_strerror(rv));
@@ -737,6 +790,27 @@ static void dn_end(bg_exchange_t *ex)
     schedule(s);
 }
 
+/* Response trailers: sent after the DATA when the response has a data provider; a response
+ * submitted without one (no body) already ended its stream, so they are dropped. */
+static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
+{
+    h2_stream_t *st = ex->down_ctx;
+    if (st->closed || !st->has_provider || st->out_eof)
+        return;
+    bg_buf_reset(&st->tr_out);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < f[i].name_len; j++) {
+            char c = f[i].name[j];
+            c = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            bg_buf_append(&st->tr_out, &c, 1);
+        }
+        bg_buf_append(&st->tr_out, ": ", 2);
+        bg_buf_append(&st->tr_out, f[i].value, f[i].value_len);
+        bg_buf_append(&st->tr_out, "\r\n", 2);
+        ex->bytes_out += f[i].name_len + f[i].value_len + 4;
+    }
+}
+
 static void dn_abort(bg_exchange_t *ex)
 {
     h2_stream_t *st = ex->down_ctx;
@@ -775,6 +849,7 @@ static const bg_downstream_t h2_downstream = {
     .body = dn_body,
     .end = dn_end,
     .abort = dn_abort,
+    .trailers = dn_trailers,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,

@@ -33,6 +33,9 @@ struct bg_h2up_stream {
     bool deferred;             /* the data source said DEFERRED */
     bool was_full;             /* pending went over the mark: tell the exchange when it drains */
     bg_buf_t head;             /* response head in HTTP/1.1 form */
+    bg_buf_t tout;             /* request trailer lines, sent after the body (names lowercased) */
+    bg_buf_t tin;              /* response trailer lines as received */
+    bool tin_over;             /* ... beyond H2UP_MAX_HEAD: dropped by the exchange */
     bool head_done;
     bool head_bad;
     bool paused;
@@ -73,6 +76,8 @@ static void stream_free(bg_h2up_stream_t *s)
 {
     bg_buf_dispose_secure(&s->out);
     bg_buf_dispose(&s->head);
+    bg_buf_dispose_secure(&s->tout);
+    bg_buf_dispose_secure(&s->tin);
     free(s);
 }
 
@@ -111,6 +116,21 @@ static void flush(bg_h2up_t *c)
     }
 }
 
+static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen);
+
+/* The request trailers as a HEADERS frame (from inside read_cb, as nghttp2 allows). */
+static int submit_trailers(bg_h2up_stream_t *s)
+{
+    bg_header_t f[BG_H1_MAX_HEADERS];
+    nghttp2_nv nv[BG_H1_MAX_HEADERS];
+    int n = bg_h1_split_fields(s->tout.data, s->tout.len, f, BG_H1_MAX_HEADERS);
+    if (n <= 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        nv[i] = make_nv(f[i].name, f[i].name_len, f[i].value, f[i].value_len);
+    return nghttp2_submit_trailer(s->c->ng, s->id, nv, (size_t)n) == 0 ? 0 : -1;
+}
+
 static ssize_t read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                        nghttp2_data_source *src, void *user)
 {
@@ -132,6 +152,8 @@ static ssize_t read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len
     }
     if (s->out_off == s->out.len && s->out_eof) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (s->tout.len && submit_trailers(s) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS ends the stream */
         return (ssize_t)n;
     }
     if (n == 0) {
@@ -151,8 +173,22 @@ static int on_header_cb(nghttp2_session *ng, const nghttp2_frame *f, const uint8
     bg_h2up_stream_t *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (s)
         s->heard = true;
+    if (s && s->head_done && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        /* Trailers: kept in HTTP/1.1 form for the exchange, bounded like a head. */
+        if (s->tin_over || (namelen && name[0] == ':'))
+            return 0;
+        if (s->tin.len + namelen + valuelen + 4 > H2UP_MAX_HEAD) {
+            s->tin_over = true;
+            return 0;
+        }
+        bg_buf_append(&s->tin, name, namelen);
+        bg_buf_puts(&s->tin, ": ");
+        bg_buf_append(&s->tin, value, valuelen);
+        bg_buf_puts(&s->tin, "\r\n");
+        return 0;
+    }
     if (!s || s->head_done || s->head_bad)
-        return 0; /* trailers are not relayed */
+        return 0;
     if (s->head.len + namelen + valuelen + 32 > H2UP_MAX_HEAD) {
         s->head_bad = true;
         return 0;
@@ -216,6 +252,8 @@ static int on_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *f, void *u
     if (end && s->head_done) {
         bg_exchange_t *ex = s->ex;
         s->ex = NULL; /* the exchange finishes and lets go of the stream */
+        if (s->tin.len || s->tin_over)
+            bg_exchange_resp_trailers(ex, s->tin.data, s->tin.len, s->tin_over);
         bg_exchange_resp_end(ex);
     }
     return 0;
@@ -523,6 +561,19 @@ void bg_h2up_stream_end(bg_h2up_stream_t *s)
         nghttp2_session_resume_data(s->c->ng, s->id);
     }
     flush(s->c);
+}
+
+void bg_h2up_stream_trailers(bg_h2up_stream_t *s, const char *lines, size_t len)
+{
+    bg_buf_reset(&s->tout);
+    bg_buf_append(&s->tout, lines, len);
+    for (size_t i = 0; i < s->tout.len; i++) /* HTTP/2 field names are lowercase (RFC 9113 8.2.1) */
+        if (s->tout.data[i] >= 'A' && s->tout.data[i] <= 'Z')
+            s->tout.data[i] = (char)(s->tout.data[i] + 32);
+        else if (s->tout.data[i] == ':')
+            for (i++; i < s->tout.len && s->tout.data[i] != '\n'; i++) /* values keep their case */
+                ;
+    bg_h2up_stream_end(s);
 }
 
 size_t bg_h2up_stream_pending(const bg_h2up_stream_t *s) { return s->out.len - s->out_off; }

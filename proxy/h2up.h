@@ -50,6 +50,9 @@ bg_h2up_stream_t *bg_h2up_open(bg_h2up_t *c, struct bg_exchange *ex, const char 
 void bg_h2up_stream_write(bg_h2up_stream_t *s, const char *p, size_t n);
 /** The request body is complete (END_STREAM after what is queued). */
 void bg_h2up_stream_end(bg_h2up_stream_t *s);
+/** The request body is complete and the trailer section `lines` ("name: value\r\n", copied)
+ *  follows it as a HEADERS frame with END_STREAM (RFC 9113 8.1). */
+void bg_h2up_stream_trailers(bg_h2up_stream_t *s, const char *lines, size_t len);
 /** Request body bytes queued and not yet handed to the session. */
 size_t bg_h2up_stream_pending(const bg_h2up_stream_t *s);
 /** Stop / restart acknowledging response DATA (client back-pressure); paused streams do

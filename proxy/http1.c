@@ -824,6 +824,10 @@ int bg_h1_chunked_decode(bg_h1_chunked_t *d, char *buf, size_t len, size_t *cons
         } else if (d->state >= CH_TRAILER0) {
             if (++d->trailer_bytes > CHUNK_TRAILER_MAX)
                 goto fail;
+            /* Keep the field lines (not the final CRLF) for a caller that relays them. */
+            if (d->trailers && d->state <= CH_TRAILER_LF && !(d->state == CH_TRAILER0 && c == '\r') &&
+                d->trailers_len < d->trailers_cap)
+                d->trailers[d->trailers_len++] = (char)c;
         }
         switch (d->state) {
         case CH_SIZE0:
@@ -974,6 +978,67 @@ out:
     *consumed = r;
     *out_len = w;
     return rc;
+}
+
+int bg_h1_split_fields(const char *buf, size_t len, bg_header_t *out, size_t max)
+{
+    size_t n = 0;
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol ? eol + 1 : end;
+        const char *le = eol ? eol : end;
+        if (le > p && le[-1] == '\r')
+            le--;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        if (colon && colon > p) {
+            if (n == max)
+                return -1;
+            const char *v = colon + 1;
+            while (v < le && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *ve = le;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            out[n++] = (bg_header_t){p, (size_t)(colon - p), v, (size_t)(ve - v)};
+        }
+        p = next;
+    }
+    return (int)n;
+}
+
+/* Fields a trailer section must not carry (RFC 9110 6.5.1: "a sender MUST NOT generate a
+ * trailer field unless [it] knows the corresponding header field name's definition permits
+ * the field to be sent in trailers"; recipients process trailers after the content, so
+ * anything needed to frame, route, authenticate or interpret the content is refused). */
+static const char *const trailer_forbidden[] = {
+    "content-length", "transfer-encoding",                 /* framing (RFC 9112 6, 9110 8.6) */
+    "host",                                                /* routing (RFC 9110 7.2) */
+    "authorization", "www-authenticate", "authentication-info", /* authentication (RFC 9110 11) */
+    "cookie", "set-cookie",                                /* state (RFC 6265): a late cookie is never applied */
+    "content-type", "content-encoding", "content-range",   /* needed to process the content (RFC 9110 8) */
+    "content-language", "content-location", "digest", "content-digest", "repr-digest",
+    "cache-control", "expires", "age", "pragma", "vary",   /* caching (RFC 9111): decided at the head */
+    "expect", "max-forwards", "range", "if-match", "if-none-match", /* request controls (RFC 9110 10.1, 13) */
+    "if-modified-since", "if-unmodified-since", "if-range",
+    "date", "location", "retry-after", "set-cookie2",      /* response controls (RFC 9110 10.2) */
+    "via", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", /* the gateway's own */
+    "x-transfer-id",
+};
+
+bool bg_h1_trailer_allowed(const char *name, size_t len)
+{
+    if (len == 0 || name[0] == ':')
+        return false; /* pseudo-fields never travel in trailers (RFC 9113 8.1) */
+    /* Hop-by-hop fields (Connection, TE, Trailer, Upgrade, Proxy-*) end at the hop (RFC 9110 7.6.1). */
+    if (bg_h1_is_hop_by_hop(name, len, NULL, 0))
+        return false;
+    if (len > 6 && lit_ieq(name, "proxy-", 6))
+        return false;
+    for (size_t i = 0; i < sizeof trailer_forbidden / sizeof trailer_forbidden[0]; i++)
+        if (strlen(trailer_forbidden[i]) == len && lit_ieq(name, trailer_forbidden[i], len))
+            return false;
+    return true;
 }
 
 bool bg_h1_is_hop_by_hop(const char *name, size_t len, const char *connection, size_t connection_len)

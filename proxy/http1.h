@@ -18,6 +18,7 @@
 #define BG_H1_PARTIAL (-2)
 #define BG_H1_ERROR (-1)
 #define BG_H1_MAX_HEADERS 128 /* hard array size; the configured limit may be lower */
+#define BG_H1_TRAILER_MAX 8192 /* a chunked body's whole trailer section; beyond: BG_H1_ERROR */
 
 typedef struct {
     uint32_t max_header_bytes; /* request line + headers; beyond: 431 (414 if the line alone is over max_uri) */
@@ -79,6 +80,12 @@ typedef struct {
     uint32_t line_len;  /* private: bytes of the current size/trailer line, bounded */
     uint32_t trailer_bytes; /* private */
     bool done;          /* public: the last chunk and the trailers have been read */
+    /* Optional, set by the caller after init: the trailer field lines ("name:value\r\n" as
+     * sent, without the final empty line) are copied here, at most trailers_cap bytes (give
+     * BG_H1_TRAILER_MAX to keep them all). trailers_len: bytes stored. */
+    char *trailers;
+    uint32_t trailers_cap;
+    uint32_t trailers_len;
 } bg_h1_chunked_t;
 
 void bg_h1_chunked_init(bg_h1_chunked_t *d);
@@ -86,13 +93,28 @@ void bg_h1_chunked_init(bg_h1_chunked_t *d);
 /** Decode chunked framing in place: data bytes are moved to the front of buf. On return
  *  *consumed is the input bytes used and *out_len the data bytes now at buf[0..*out_len).
  *  Returns 0 (call again with more input unless d->done), or BG_H1_ERROR (bad framing,
- *  size overflow, oversized line or trailers). Trailers are validated and dropped. */
+ *  size overflow, oversized line or trailers). Trailers are validated, and kept in
+ *  d->trailers when the caller gave a buffer (dropped otherwise). */
 int bg_h1_chunked_decode(bg_h1_chunked_t *d, char *buf, size_t len, size_t *consumed, size_t *out_len);
 
 /** Whether a header name is hop-by-hop (Connection, Keep-Alive, Proxy-Connection, TE,
  *  Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate), or is
  *  named in the message's Connection header (`connection` may be NULL). */
 bool bg_h1_is_hop_by_hop(const char *name, size_t len, const char *connection, size_t connection_len);
+
+/** Split field lines "name:OWS value OWS\r\n" (a chunked trailer section as the decoder keeps
+ *  it, or a head's field lines) into out[0..max). Lines without a colon are skipped. Returns
+ *  the number of fields, or -1 when there are more than max. Fields point into buf. */
+int bg_h1_split_fields(const char *buf, size_t len, bg_header_t *out, size_t max);
+
+/** Whether a field may travel in a trailer section (RFC 9110 6.5.1): false for the fields a
+ *  recipient needs before the content or that must not be appended late — framing
+ *  (Content-Length, Transfer-Encoding), routing (Host, :pseudo), hop-by-hop, authentication
+ *  (Authorization, Proxy-*, WWW-Authenticate), cookies, controls (Cache-Control, Expect, TE,
+ *  Range, If-*, Max-Forwards, Pragma), content metadata (Content-Type/-Encoding/-Range/...),
+ *  response controls (Age, Date, Expires, Location, Retry-After, Vary), and the gateway's
+ *  own fields (Via, Forwarded, X-Forwarded-*, X-Transfer-Id). See http1.c for each reason. */
+bool bg_h1_trailer_allowed(const char *name, size_t len);
 
 /** The reason phrase for a status code ("OK", "Unavailable For Legal Reasons" ...). */
 const char *bg_h1_reason(int status);

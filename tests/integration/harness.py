@@ -783,6 +783,7 @@ class Conn:
                 continue
             break
         body = bytearray()
+        trailers = Headers()
         te = (hdrs.get("transfer-encoding") or "").lower()
         if head or status in (204, 304):
             pass
@@ -790,8 +791,12 @@ class Conn:
             while True:
                 size = int(self._line().split(b";")[0].strip(), 16)
                 if size == 0:
-                    while self._line():
-                        pass
+                    while True:
+                        t = self._line().decode("latin-1")
+                        if not t:
+                            break
+                        n, _, v = t.partition(":")
+                        trailers.append((n.strip(), v.strip()))
                     break
                 body += self._exact(size)
                 self._exact(2)
@@ -807,7 +812,9 @@ class Conn:
             except Closed:
                 pass
             body, self.buf = bytes(self.buf), bytearray()
-        return Response(status, reason, hdrs, bytes(body), got)
+        r = Response(status, reason, hdrs, bytes(body), got)
+        r.trailers = trailers  # a chunked body's trailer section (empty otherwise)
+        return r
 
     def read_until_close(self, timeout=None):
         """Read until EOF; returns the bytes (raises Failure when still open after timeout)."""

@@ -364,6 +364,29 @@ class Upstream:
                     sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
                 sock.sendall(b"0\r\n\r\n")
             return keep
+        if name == "trailers":
+            # The echo JSON, chunked, then a trailer section: fields a client may get, and fields
+            # not allowed in trailers (the gateway must drop those). /trailers/big adds a 6,000-byte
+            # field; /trailers/length declares Content-Length instead (no trailers possible).
+            body = json.dumps(rec).encode()
+            if arg == "length":
+                return self._send(sock, 200, [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(body)))], body, keep, head)
+            sock.sendall(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\nTrailer: Grpc-Status, Grpc-Message\r\n%s\r\n"
+                          % ("" if keep else "Connection: close\r\n")).encode())
+            if head:
+                return keep
+            half = len(body) // 2
+            sock.sendall(b"%x\r\n%s\r\n%x\r\n%s\r\n" % (half, body[:half], len(body) - half, body[half:]))
+            tr = ["Grpc-Status: 0", "Grpc-Message: all good", "X-Checksum: abc123",
+                  "Content-Length: 5", "Transfer-Encoding: gzip", "Host: evil.example",
+                  "Set-Cookie: s=1", "Authorization: Bearer x", "Cache-Control: no-cache",
+                  "Content-Type: text/evil", "Connection: close", "TE: trailers"]
+            if arg == "big":
+                tr.append("X-Big: " + "b" * 6000)
+            sock.sendall(("0\r\n" + "".join(t + "\r\n" for t in tr) + "\r\n").encode())
+            return keep
         if name == "close-mid-body":
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n"
                          + pattern(10))

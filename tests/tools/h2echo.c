@@ -5,7 +5,10 @@
  * connection number. Paths with special behaviour: /rst (RST_STREAM before answering),
  * /stall (never answers), /cut (half a body, then GOAWAY and close), /refuse-once (the first
  * one gets GOAWAY below its stream id), /echo-body (the request body back, as JSON),
- * /big?n=N (N bytes of body), /_stats (connections accepted so far, and still open).
+ * /big?n=N (N bytes of body), /_stats (connections accepted so far, and still open),
+ * /trailers (the JSON, then trailers: grpc-status, grpc-message, x-checksum and fields not allowed
+ * in trailers; /trailers?cl also declares content-length; /trailers?big adds a 20,000-byte field).
+ * Request trailers are echoed in the JSON as "trailers".
  * Usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS [ADDRESS (default 127.0.0.1)]]. One thread per connection; test only.
  */
 #include <arpa/inet.h>
@@ -34,6 +37,10 @@ typedef struct req {
     char method[16], path[512], authority[256], scheme[16];
     char *hdrs;      /* JSON object members */
     size_t hlen, hcap;
+    char *trs;       /* request trailers, JSON object members */
+    size_t tlen, tcap;
+    bool trailer_frame; /* the request ended with a trailing HEADERS frame */
+    bool send_trailers;
     EVP_MD_CTX *md;
     uint64_t body_len;
     char *body;      /* kept for /echo-body (bounded) */
@@ -104,14 +111,15 @@ static void make_json(conn_t *c, req_t *r, const char *proto)
     char hex[65];
     for (int i = 0; i < 32; i++)
         sprintf(hex + 2 * i, "%02x", dig[i]);
-    size_t cap = r->hlen + 2048;
+    size_t cap = r->hlen + r->tlen + 2048;
     r->resp = malloc(cap);
     r->rlen = (size_t)snprintf(r->resp, cap,
                                "{\"proto\":\"%s\",\"conn\":%d,\"stream\":%d,\"method\":\"%s\",\"path\":\"%s\","
                                "\"authority\":\"%s\",\"scheme\":\"%s\",\"body_len\":%llu,\"body_sha256\":\"%s\","
-                               "\"headers\":{%.*s}}",
+                               "\"headers\":{%.*s},\"trailer_frame\":%s,\"trailers\":{%.*s}}",
                                proto, c->conn, r->id, r->method, r->path, r->authority, r->scheme,
-                               (unsigned long long)r->body_len, hex, (int)r->hlen, r->hdrs ? r->hdrs : "");
+                               (unsigned long long)r->body_len, hex, (int)r->hlen, r->hdrs ? r->hdrs : "",
+                               r->trailer_frame ? "true" : "false", (int)r->tlen, r->trs ? r->trs : "");
 }
 
 static ssize_t resp_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
@@ -138,8 +146,27 @@ static ssize_t resp_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
     size_t n = r->rlen - r->roff < length ? r->rlen - r->roff : length;
     memcpy(buf, r->resp + r->roff, n);
     r->roff += n;
-    if (r->roff == r->rlen)
+    if (r->roff == r->rlen) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (r->send_trailers) {
+            static char big[20001];
+            if (!big[0])
+                memset(big, 'b', sizeof big - 1);
+            nghttp2_nv tv[] = {
+                {(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, 0},
+                {(uint8_t *)"grpc-message", (uint8_t *)"all good", 12, 8, 0},
+                {(uint8_t *)"x-checksum", (uint8_t *)"abc123", 10, 6, 0},
+                {(uint8_t *)"set-cookie", (uint8_t *)"s=1", 10, 3, 0},
+                {(uint8_t *)"authorization", (uint8_t *)"Bearer x", 13, 8, 0},
+                {(uint8_t *)"cache-control", (uint8_t *)"no-cache", 13, 8, 0},
+                {(uint8_t *)"content-type", (uint8_t *)"text/evil", 12, 9, 0},
+                {(uint8_t *)"x-big", (uint8_t *)big, 5, sizeof big - 1, 0},
+            };
+            bool with_big = strstr(r->path, "big") != NULL;
+            if (nghttp2_submit_trailer(s, id, tv, with_big ? 8 : 7) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
+    }
     return (ssize_t)n;
 }
 
@@ -172,10 +199,15 @@ static void respond(nghttp2_session *s, conn_t *c, req_t *r)
         r->resp = malloc(64);
         r->rlen = (size_t)snprintf(r->resp, 64, "{\"connections\":%d,\"active\":%d}", atomic_load(&nconns),
                                    atomic_load(&nactive));
+    } else if (strncmp(r->path, "/trailers", 9) == 0) {
+        make_json(c, r, "h2");
+        r->send_trailers = true;
+        if (strstr(r->path, "cl"))
+            snprintf(clen, sizeof clen, "%zu", r->rlen); /* else no length: the gateway frames it */
     } else {
         make_json(c, r, "h2");
     }
-    if (!clen[0] && strcmp(r->path, "/cut") != 0)
+    if (!clen[0] && strcmp(r->path, "/cut") != 0 && !r->send_trailers)
         snprintf(clen, sizeof clen, "%zu", r->rlen);
     nghttp2_nv nv[4] = {
         {(uint8_t *)":status", (uint8_t *)"200", 7, 3, 0},
@@ -217,6 +249,15 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     (void)s, (void)flags;
     if (!r)
         return 0;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        r->trailer_frame = true;
+        raw(&r->trs, &r->tlen, &r->tcap, r->tlen ? ",\"" : "\"");
+        jesc(&r->trs, &r->tlen, &r->tcap, (const char *)name, nlen);
+        raw(&r->trs, &r->tlen, &r->tcap, "\":\"");
+        jesc(&r->trs, &r->tlen, &r->tcap, (const char *)val, vlen);
+        raw(&r->trs, &r->tlen, &r->tcap, "\"");
+        return 0;
+    }
     if (nlen == 7 && !memcmp(name, ":method", 7))
         cp(r->method, sizeof r->method, val, vlen);
     else if (nlen == 5 && !memcmp(name, ":path", 5))
@@ -350,6 +391,7 @@ out:
         c->reqs = r->next;
         EVP_MD_CTX_free(r->md);
         free(r->hdrs);
+        free(r->trs);
         free(r->body);
         free(r->resp);
         free(r);

@@ -808,6 +808,94 @@ static void test_chunked_state(void)
     CHECK_INT(used, 0);
 }
 
+/* The trailer section is kept (field lines, without the final CRLF) whatever the split, and
+ * bounded by the caller's buffer; without a buffer nothing is written anywhere. */
+static void test_chunked_trailers_kept(void)
+{
+    const char *s = "5\r\nhello\r\n0\r\nGrpc-Status: 0\r\nX-Empty:\r\nX-Sum:  abc \t\r\n\r\nNEXT";
+    const char *want = "Grpc-Status: 0\r\nX-Empty:\r\nX-Sum:  abc \t\r\n";
+    size_t n = strlen(s);
+    for (size_t step = 1; step <= n; step++) {
+        bg_h1_chunked_t d;
+        bg_h1_chunked_init(&d);
+        char tb[BG_H1_TRAILER_MAX];
+        d.trailers = tb;
+        d.trailers_cap = sizeof tb;
+        size_t pos = 0;
+        while (pos < n && !d.done) {
+            size_t take = step < n - pos ? step : n - pos;
+            char *g = guarded(s + pos, take);
+            size_t used = 0, out = 0;
+            CHECK_INT(bg_h1_chunked_decode(&d, g, take, &used, &out), 0);
+            pos += used;
+        }
+        CHECK(d.done);
+        CHECK_INT(pos, n - 4);
+        CHECK_INT(d.trailers_len, strlen(want));
+        CHECK(memcmp(tb, want, strlen(want)) == 0);
+    }
+    /* no trailers: nothing kept */
+    bg_h1_chunked_t d;
+    bg_h1_chunked_init(&d);
+    char tb[8];
+    d.trailers = tb;
+    d.trailers_cap = sizeof tb;
+    char e[] = "0\r\n\r\n";
+    size_t used, out;
+    CHECK_INT(bg_h1_chunked_decode(&d, e, 5, &used, &out), 0);
+    CHECK(d.done);
+    CHECK_INT(d.trailers_len, 0);
+    /* a small buffer keeps a prefix, never more */
+    bg_h1_chunked_init(&d);
+    d.trailers = tb;
+    d.trailers_cap = sizeof tb;
+    char f[] = "0\r\nLong-Name: value\r\n\r\n";
+    CHECK_INT(bg_h1_chunked_decode(&d, f, strlen(f), &used, &out), 0);
+    CHECK(d.done);
+    CHECK_INT(d.trailers_len, 8);
+    CHECK(memcmp(tb, "Long-Nam", 8) == 0);
+    /* over BG_H1_TRAILER_MAX: an error, as before */
+    static char big[BG_H1_TRAILER_MAX + 64];
+    memcpy(big, "0\r\nX: ", 6);
+    memset(big + 6, 'a', sizeof big - 6 - 4);
+    memcpy(big + sizeof big - 4, "\r\n\r\n", 4);
+    bg_h1_chunked_init(&d);
+    CHECK_INT(bg_h1_chunked_decode(&d, big, sizeof big, &used, &out), BG_H1_ERROR);
+}
+
+static void test_split_fields(void)
+{
+    bg_header_t f[4];
+    const char *s = "Grpc-Status: 0\r\nX-Empty:\r\nno colon\r\nX-Sum: \t abc \t\r\n";
+    CHECK_INT(bg_h1_split_fields(s, strlen(s), f, 4), 3);
+    CHECK(f[0].name_len == 11 && memcmp(f[0].name, "Grpc-Status", 11) == 0);
+    CHECK(f[0].value_len == 1 && f[0].value[0] == '0');
+    CHECK(f[1].name_len == 7 && f[1].value_len == 0);
+    CHECK(f[2].name_len == 5 && f[2].value_len == 3 && memcmp(f[2].value, "abc", 3) == 0);
+    CHECK_INT(bg_h1_split_fields(s, strlen(s), f, 2), -1);
+    CHECK_INT(bg_h1_split_fields("", 0, f, 4), 0);
+    /* no final CRLF, bare LF */
+    CHECK_INT(bg_h1_split_fields("a: 1\nb: 2", 9, f, 4), 2);
+    CHECK(f[1].value_len == 1 && f[1].value[0] == '2');
+}
+
+static void test_trailer_allowed(void)
+{
+    static const char *no[] = {"Content-Length", "transfer-encoding", "Host", "Authorization", "Cookie",
+                               "Set-Cookie", "Content-Type", "Content-Encoding", "Cache-Control", "TE",
+                               "Trailer", "Connection", "Keep-Alive", "Upgrade", "Proxy-Authorization",
+                               "Proxy-Anything", "Expect", "Range", "If-Match", "Max-Forwards", "Via",
+                               "X-Forwarded-For", "X-Transfer-Id", ":status", ":path", "", "Location", "Date"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (bg_h1_trailer_allowed(no[i], strlen(no[i])))
+            bg_test_fail(__FILE__, __LINE__, "%s allowed in trailers", no[i]);
+    static const char *yes[] = {"Grpc-Status", "grpc-message", "X-Checksum", "Server-Timing", "Content-MD5x",
+                                "Hostx", "X-Cookie"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!bg_h1_trailer_allowed(yes[i], strlen(yes[i])))
+            bg_test_fail(__FILE__, __LINE__, "%s refused in trailers", yes[i]);
+}
+
 /* ---- helpers ---------------------------------------------------------------------------- */
 
 static void test_hop_by_hop(void)
@@ -876,6 +964,9 @@ int main(void)
     RUN(test_chunked_valid);
     RUN(test_chunked_invalid);
     RUN(test_chunked_state);
+    RUN(test_chunked_trailers_kept);
+    RUN(test_split_fields);
+    RUN(test_trailer_allowed);
     RUN(test_hop_by_hop);
     RUN(test_reason);
     return bg_test_done();
