@@ -1736,8 +1736,13 @@ static bool digits_quiet(const unsigned char *t, size_t n)
 {
     if (n == 9 || n == 15)
         return false;
-    if (n >= 12 && n <= 19)
+    if (n >= 12 && n <= 19) {
+        /* Issuer prefixes starting with 1 (UATP, JCB 1800) are 15 digits long (detect.c iin_ok):
+         * millisecond timestamps need no card check. */
+        if (t[0] == '1')
+            return true;
         return !bg_detect_card_valid((const char *)t, n);
+    }
     return true;
 }
 
@@ -1748,7 +1753,7 @@ static bool digits_quiet(const unsigned char *t, size_t n)
  * at most 6 (no card, no SSN in either form, no IMEI), phone_parse counts at most 6 digits (and
  * 'x' is no hex digit: no extension) and the date-of-birth keywords hold letters beyond a-f. A
  * letter start: jwt_at needs "eyJ", apikey_at a key_start pair ('A' then K, S or I), iban_at and
- * nino_at a digit (or ' ') after two letters. */
+ * nino_at a digit (or ' ') after two letters: where a group starts that way, they are asked. */
 static bool uuid_quiet(const unsigned char *t, size_t n)
 {
     if (n != 36)
@@ -1774,7 +1779,7 @@ static bool uuid_quiet(const unsigned char *t, size_t n)
     static const uint8_t gs[5] = {0, 9, 14, 19, 24};
     for (unsigned g = 0; g < 5; g++) {
         const unsigned char *p = t + gs[g];
-        if (!isd(p[0]) && !isd(p[1]) && isd(p[2]))
+        if (!isd(p[0]) && !isd(p[1]) && isd(p[2]) && (iban_at(t, n, gs[g]) || nino_at(t, n, gs[g])))
             return false;
     }
     return true;
