@@ -1721,6 +1721,123 @@ static inline bool has_candidate(const unsigned char *t, size_t n, const unsigne
     return false;
 }
 
+/* Shape pre-filters: values that are exactly one common non-personal shape, for which scan_text
+ * is shown (below, detector by detector) to find nothing whatever its flags. A text has no '@'
+ * (no e-mail) in any of them, and custom detectors are ruled out by the caller. Starts are the
+ * bytes start_mask16 gives: an alphanumeric, '+', '(' or ':' after a non-alphanumeric. */
+
+/* n bytes, all digits: a bare integer ("1700000000000"). Its only start is t[0], a digit:
+ * ipv4_at needs dots (bg_detect_ipv4_valid), there is no ':' (IPv6) and no separator (MAC);
+ * groups_at sees one group of n digits, so card_at is bg_detect_card_valid(t, n) for 12..19
+ * digits and nothing for more (glen > 19); SSN needs 9 digits and IMEI 15 (with context:
+ * excluded); phone_at needs 7..15 digits and, without '+', groups (NANP) or a keyword, and
+ * there is no byte before or after to hold one; date of birth needs a separator. */
+static bool digits_quiet(const unsigned char *t, size_t n)
+{
+    if (n == 9 || n == 15)
+        return false;
+    if (n >= 12 && n <= 19) {
+        /* Issuer prefixes starting with 1 (UATP, JCB 1800) are 15 digits long (detect.c iin_ok):
+         * millisecond timestamps need no card check. */
+        if (t[0] == '1')
+            return true;
+        return !bg_detect_card_valid((const char *)t, n);
+    }
+    return true;
+}
+
+/* 8-4-4-4-12 hex digits (either case), no run of digits and dashes with more than 6 digits, and
+ * no group starting letter, letter, digit. Starts: the groups' first bytes (groups hold 4 or
+ * more bytes, so t[i+2] is no MAC separator and there is no '.' or ':': no MAC, no IPv6, no
+ * IPv4). A digit start: its run of digits and dashes holds at most 6 digits, so groups_at counts
+ * at most 6 (no card, no SSN in either form, no IMEI), phone_parse counts at most 6 digits (and
+ * 'x' is no hex digit: no extension) and the date-of-birth keywords hold letters beyond a-f. A
+ * letter start: jwt_at needs "eyJ", apikey_at a key_start pair ('A' then K, S or I), iban_at and
+ * nino_at a digit (or ' ') after two letters: where a group starts that way, they are asked. */
+static bool uuid_quiet(const unsigned char *t, size_t n)
+{
+    if (n != 36)
+        return false;
+    unsigned run = 0;
+    for (size_t k = 0; k < 36; k++) {
+        unsigned c = t[k];
+        bool dash = k == 8 || k == 13 || k == 18 || k == 23;
+        if (dash) {
+            if (c != '-')
+                return false;
+            continue;
+        }
+        if (isd(c)) {
+            if (++run > 6)
+                return false;
+        } else if (ishx(c)) {
+            run = 0;
+        } else {
+            return false;
+        }
+    }
+    static const uint8_t gs[5] = {0, 9, 14, 19, 24};
+    for (unsigned g = 0; g < 5; g++) {
+        const unsigned char *p = t + gs[g];
+        if (!isd(p[0]) && !isd(p[1]) && isd(p[2]) && (iban_at(t, n, gs[g]) || nino_at(t, n, gs[g])))
+            return false;
+    }
+    return true;
+}
+
+/* An ISO-8601 timestamp: dddd-dd-ddTdd:dd:dd, then .d{1,9}, then Z or +dd:dd / -dd:dd, each
+ * optional. Starts: t[0] (the date: no dots for IPv4, no ':' within 4 bytes, groups 4-2-2 with 8
+ * digits, then 'T', a letter, ends phone_parse with a failure and no keyword precedes t[0]); the
+ * date's later digits follow "d-" (inside a dashed number: not starts); 'T' and ':' follow a
+ * digit (not starts); the minutes (prev ':' so no IPv6; ':' at +2 but no sixth group, so no
+ * MAC; 2 digits then ':'); the seconds (2 digits then '.', 'Z', '+', '-' or the end: IPv4 needs
+ * four parts, phone_parse stops at 'Z' (a letter: fails) or counts at most 11 digits with no
+ * keyword (the text's only letters are T and Z); no separator after 2 digits for a date); the
+ * fraction follows '.' (not a start); the offset's hours after '+' (2 digits then ':': one colon
+ * is no IPv6, the MAC shapes need 14 or 17 bytes) or after "d-" (not a start); its minutes
+ * after ':' (2 digits at the end). */
+static bool iso_time_quiet(const unsigned char *t, size_t n)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    if (n < 19)
+        return false;
+    for (size_t k = 0; k < 19; k++)
+        if (shape[k] == 'd' ? !isd(t[k]) : t[k] != (unsigned char)shape[k])
+            return false;
+    size_t k = 19;
+    if (k < n && t[k] == '.') {
+        size_t f = ++k;
+        while (k < n && isd(t[k]) && k - f < 10)
+            k++;
+        if (k == f || k - f > 9)
+            return false;
+    }
+    if (k < n && t[k] == 'Z')
+        k++;
+    else if (k + 6 == n && (t[k] == '+' || t[k] == '-') && isd(t[k + 1]) && isd(t[k + 2]) && t[k + 3] == ':' &&
+             isd(t[k + 4]) && isd(t[k + 5]))
+        k += 6;
+    return k == n;
+}
+
+/* An uppercase code, 1 to 6 letters, '-', 1 to 6 digits ("SKU-00042"): at most 13 bytes. Starts:
+ * t[0] (a letter: no ':' (IPv6); MAC shapes need 14 or 17 bytes; no lowercase 'e' (JWT);
+ * API keys need 16 or more bytes after a prefix; an IBAN 15 bytes; a NINO two letters then a
+ * digit or ' ', where here comes a letter or '-') and the digits after '-' (at most 6 digits
+ * to the end: no IPv4, card, SSN, IMEI or phone, and no separator for a date). */
+static bool code_quiet(const unsigned char *t, size_t n)
+{
+    size_t k = 0;
+    while (k < n && k < 7 && (cls[t[k]] & CU))
+        k++;
+    if (k == 0 || k > 6 || k >= n || t[k] != '-')
+        return false;
+    size_t d = ++k;
+    while (k < n && isd(t[k]))
+        k++;
+    return k == n && k > d && k - d <= 6;
+}
+
 /* Would scan_text(t[0..n)) return at once, finding nothing, whatever its flags? Its early exits,
  * shared with scan_json's fast path so that the two stay one rule. */
 static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
@@ -1744,7 +1861,14 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
         else if (c != '-' && c != '+')
             break;
     }
-    return k == n && digits < 7 && dots < 3;
+    if (k == n)
+        return (digits < 7 && dots < 3) || (digits == n && digits_quiet(t, n));
+    /* The shapes above, told apart by where the run of number bytes stopped. */
+    if (k == 10 && t[10] == 'T')
+        return iso_time_quiet(t, n);
+    if (n == 36)
+        return uuid_quiet(t, n);
+    return k == 0 && n <= 13 && code_quiet(t, n);
 }
 
 /* text_quick_skip for a JSON number token (digits, '-', '.', and 'e', 'E', '+' in an exponent):
@@ -1752,8 +1876,14 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
  * letter ends the short-number rule's run of number bytes. */
 static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n)
 {
-    if (s->c->ncustom || n > 9)
+    if (s->c->ncustom)
         return false;
+    if (n > 9) {
+        for (size_t k = 0; k < n; k++)
+            if (!isd(t[k]))
+                return false;
+        return digits_quiet(t, n); /* a bare integer: text_quick_skip's rule for all digits */
+    }
     unsigned digits = 0;
     for (size_t k = 0; k < n; k++) {
         unsigned c = t[k];

@@ -6,6 +6,7 @@
  *   build/tests/tools/classify_bench [seconds-per-case (default 1)]
  *   build/tests/tools/classify_bench -n ITER   fixed iterations per case (for callgrind instruction counts)
  *   build/tests/tools/classify_bench -n ITER with|without   only the bodies with (without) personal data
+ *   build/tests/tools/classify_bench -n ITER headers        only the header-only requests (ITER*100, in 1000s)
  */
 #include "classify.h"
 
@@ -87,7 +88,8 @@ int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
     long fixed = argc > 2 && strcmp(argv[1], "-n") == 0 ? atol(argv[2]) : 0; /* iterations, not time */
-    int only = fixed && argc > 3 ? (strcmp(argv[3], "with") == 0 ? 1 : strcmp(argv[3], "without") == 0 ? 0 : -1) : -1;
+    int only = fixed && argc > 3 ? (strcmp(argv[3], "with") == 0 ? 1 : strcmp(argv[3], "without") == 0 ? 0
+                                                       : strcmp(argv[3], "headers") == 0 ? 2 : -1) : -1;
     char err[128];
     bg_classifier_t *c = bg_classifier_create(NULL, err, sizeof err);
     bg_classification_t r;

@@ -711,6 +711,42 @@ static void test_fast_paths_keys(void)
     free(b);
 }
 
+/* The shape pre-filters (UUID, ISO-8601 timestamp, bare integer, SKU-style code) skip only what
+ * finds nothing: their look-alikes that are personal data are still found. */
+static void test_fast_paths_shapes(void)
+{
+    /* The shapes themselves, as strings and numbers under neutral keys: nothing. */
+    body_as("application/json", "{\"request_id\":\"620476c1-43ad-4d5c-a7a6-c5780eb765ef\","
+                                "\"r2\":\"ab12cdef-43ad-4d5c-a7a6-c5780eb765ef\",\"created_at\":\"2026-11-29T12:34:56.789Z\","
+                                "\"t2\":\"2026-11-29T12:34:56.123456789+01:00\",\"t3\":\"2026-11-29T12:34:56-05:00\","
+                                "\"ms\":1700000000000,\"ms2\":\"1700000000000\",\"sku\":\"SKU-00042\",\"big\":12345678901234567890}");
+    CHECK_INT(R.nfindings, 0);
+    CHECK_INT(R.categories, 0);
+    /* A 13-digit Visa number (digits only, as number and as string) is still a card. */
+    const char *s = "{\"n\":4222222222222}";
+    body_as("application/json", s);
+    CHECK_FOUND("card_number", s, "4222222222222");
+    s = "{\"n\":\"4222222222222\"}";
+    body_as("application/json", s);
+    CHECK_FOUND("card_number", s, "4222222222222");
+    /* A UUID-shaped value holding an IBAN (BE, 16 characters in groups of four). */
+    s = "{\"id\":\"BE685390-0754-7034-abcd-0123456789ab\"}";
+    body_as("application/json", s);
+    CHECK_FOUND("iban", s, "BE685390-0754-7034");
+    s = "{\"x\":\"BE30A1B2-C3D4-E5F6-ABCD-0123ABCD4567\"}"; /* short digit runs: the shape rule asks iban_at */
+    body_as("application/json", s);
+    CHECK_FOUND("iban", s, "BE30A1B2-C3D4-E5F6");
+    /* A UUID with a long run of digits is scanned (a 12-digit group can hold a card; under a
+     * neutral key: "id" is an identifier number, where cards are not looked for). */
+    s = "{\"x\":\"aaaaaaaa-bbbb-cccc-dddd-501800000009\"}";
+    body_as("application/json", s);
+    CHECK_INT(count("card_number"), 1);
+    /* A timestamp next to a phone keyword is still not a phone; a phone is. */
+    s = "{\"note\":\"phone 2026-11-29T12:34:56Z\",\"tel_at\":\"+14155552671\"}";
+    body_as("application/json", s);
+    CHECK_INT(count("phone"), 1);
+}
+
 /* Common header names (precomputed key rules) and cookies. */
 static void test_fast_paths_headers(void)
 {
@@ -763,6 +799,7 @@ int main(void)
     RUN(test_detector_table);
     RUN(test_config_custom_and_lists);
     RUN(test_fast_paths_text);
+    RUN(test_fast_paths_shapes);
     RUN(test_fast_paths_keys);
     RUN(test_fast_paths_headers);
     bg_classification_dispose(&R);
