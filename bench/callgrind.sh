@@ -17,10 +17,9 @@ mkdir -p "$OUT" "$DIR/records" "$DIR/certs"
 PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$DIR/records"; }
 trap cleanup EXIT
-set -- $(python3 -c 'import socket
-ss=[socket.socket() for _ in range(4)]
-[s.bind(("127.0.0.1",0)) for s in ss]
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+BG_TAG=callgrind
+. "$ROOT/bench/lib.sh"
+set -- $(free_ports 4)
 UP=$1 PORT=$2 ADMIN=$3 TLSP=$4
 sh "$ROOT/certs/gen-certs.sh" "$DIR/certs" >/dev/null 2>&1 || { echo "gen-certs failed" >&2; exit 1; }
 BODY_1K=$(head -c 1023 /dev/zero | tr '\0' x)
