@@ -738,6 +738,19 @@ static inline uint64_t rk_hash(uint64_t a, uint64_t b, size_t n)
     return (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
 }
 
+/* Compute a raw key's rules and keep them in cache entry e under its fingerprint (a, b). */
+static kinfo_t rk_fill(rkcache_t *e, scan_t *s, const char *k, size_t n, uint64_t a, uint64_t b)
+{
+    kinfo_t r = key_info_slow(s, k, n);
+    e->len = (uint8_t)n;
+    e->a = a;
+    e->b = b;
+    if (n > 16)
+        memcpy(e->key, k, n);
+    e->ki = r;
+    return r;
+}
+
 /* The rules for a raw key: a small open-addressed cache over the exact bytes (the result is a
  * pure function of them), else normalise, hash and look up. */
 static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k, size_t n)
@@ -753,13 +766,7 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
         rkcache_t *e = &s->rkcache[x];
         if (!(s->rk_valid[x / 64] >> (x % 64) & 1)) {
             /* Not cached: compute and fill this free slot. */
-            kinfo_t r = key_info_slow(s, k, n);
-            e->len = (uint8_t)n;
-            e->a = a;
-            e->b = b;
-            if (n > 16)
-                memcpy(e->key, k, n);
-            e->ki = r;
+            kinfo_t r = rk_fill(e, s, k, n, a, b);
             s->rk_valid[x / 64] |= 1ull << (x % 64);
             return r;
         }
@@ -767,15 +774,7 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
             return e->ki;
     }
     /* The probe window is full (many distinct keys): overwrite its first slot. */
-    kinfo_t r = key_info_slow(s, k, n);
-    rkcache_t *e = &s->rkcache[slot];
-    e->len = (uint8_t)n;
-    e->a = a;
-    e->b = b;
-    if (n > 16)
-        memcpy(e->key, k, n);
-    e->ki = r;
-    return r;
+    return rk_fill(&s->rkcache[slot], s, k, n, a, b);
 }
 
 /* key_info_probe's first probe, inline: a body repeats its keys, so this is the common case. */
