@@ -407,6 +407,26 @@ def vendor(name, hosts, port, tls=False, **kw):
     return v
 
 
+def us_vendor(v):
+    """Move a test vendor (from vendor()) to the US: region and entity country."""
+    v["regions"] = ["US"]
+    v["entity"]["country"] = "US"
+    return v
+
+
+def h2echo(addr="127.0.0.1", max_streams=100):
+    """Start build/tests/tools/h2echo (the HTTP/2 TLS test vendor, vendor.crt) on addr; its port."""
+    binary = os.path.join(BUILD_DIR, "tests", "tools", "h2echo")
+    if not os.access(binary, os.X_OK):
+        raise Failure("%s is not built (make)" % binary)
+    port = free_port()
+    p = spawn([binary, str(port), cert("vendor.crt"), cert("vendor.key"), str(max_streams), addr],
+              log_name="h2echo-%d.log" % port)
+    if not wait_port(port, addr, 10, p):
+        raise Failure("h2echo did not start on %s:%d" % (addr, port))
+    return port
+
+
 def gateway_config(vendors, listen=None, limits=None, workers=1, **extra):
     """A complete config for tests: one plain loopback listener (unless `listen` is given: a
     list of listen entries, where an address of None gets a free port), an admin listener,

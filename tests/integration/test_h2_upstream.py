@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
 
-H2ECHO = os.path.join(h.BUILD_DIR, "tests", "tools", "h2echo")
 EMAIL = "jane.doe@example.com"
 
 
@@ -30,15 +29,7 @@ class Env:
     pass
 
 
-def start_echo(addr="127.0.0.1", max_streams=100):
-    if not os.access(H2ECHO, os.X_OK):
-        raise h.Failure("%s is not built (make)" % H2ECHO)
-    port = h.free_port()
-    p = h.spawn([H2ECHO, str(port), h.cert("vendor.crt"), h.cert("vendor.key"), str(max_streams), addr],
-                log_name="h2echo-%d.log" % port)
-    if not h.wait_port(port, addr, 10, p):
-        raise h.Failure("h2echo did not start on %s:%d" % (addr, port))
-    return port
+start_echo = h.h2echo
 
 
 def h2vendor(name, host, port, addr="127.0.0.1", max_connections=None, **kw):
@@ -48,10 +39,7 @@ def h2vendor(name, host, port, addr="127.0.0.1", max_connections=None, **kw):
     return v
 
 
-def us(v):
-    v["regions"] = ["US"]
-    v["entity"]["country"] = "US"
-    return v
+us = h.us_vendor
 
 
 @h.once

@@ -20,7 +20,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
 
-H2ECHO = os.path.join(h.BUILD_DIR, "tests", "tools", "h2echo")
 EMAIL = "jane.doe@example.com"
 # Fields a trailer section must not carry (the gateway drops them; see http1.c).
 FORBIDDEN = ["Content-Length: 5", "Transfer-Encoding: gzip", "Host: evil.example", "Authorization: Bearer x",
@@ -33,21 +32,10 @@ class Env:
     pass
 
 
-def start_echo(addr="127.0.0.1"):
-    if not os.access(H2ECHO, os.X_OK):
-        raise h.Failure("%s is not built (make)" % H2ECHO)
-    port = h.free_port()
-    p = h.spawn([H2ECHO, str(port), h.cert("vendor.crt"), h.cert("vendor.key"), "100", addr],
-                log_name="h2echo-%d.log" % port)
-    if not h.wait_port(port, addr, 10, p):
-        raise h.Failure("h2echo did not start on %s:%d" % (addr, port))
-    return port
+start_echo = h.h2echo
 
 
-def us(v):
-    v["regions"] = ["US"]
-    v["entity"]["country"] = "US"
-    return v
+us = h.us_vendor
 
 
 @h.once
