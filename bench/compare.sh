@@ -8,7 +8,8 @@
 # Every leg runs BENCH_ROUNDS times, interleaved (even rounds in reverse order); the tables give the
 # median, the spread (min–max) and the load average. A leg that cannot run prints "n/a".
 # Env: BENCH_DURATION (10s) BENCH_CONNECTIONS (50) BENCH_THREADS (1) BENCH_ROUNDS (2) BENCH_PIN (0;
-# 1: proxy on CPU 0, upstream and load generator on CPU 1) BENCH_H2_REQUESTS (100000) BENCH_H2_CLIENTS
+# 1: proxy on CPU 0, upstream and load generator on CPU 1) BENCH_H2_REQUESTS (unset: a timed run of
+# BENCH_DURATION after a 1 s warm-up, like wrk; a number: that many requests) BENCH_H2_CLIENTS
 # (32) BENCH_H2_STREAMS (16) BENCH_LEGS (all; a subset of: nginx haproxy bordergate bg-fsync-never
 # bg-geo-mmdb bg-classify-iban h2-nginx h2-bordergate) BG_BUILD (build) BENCH_OUT (also write the
 # tables there) BENCH_KEEP (keep the temp dir). Installs missing tools with apt-get. Everything it
@@ -23,7 +24,9 @@ CONNS=${BENCH_CONNECTIONS:-50}
 THREADS=${BENCH_THREADS:-1}
 PIN=${BENCH_PIN:-0}
 ROUNDS=${BENCH_ROUNDS:-2}
-H2_N=${BENCH_H2_REQUESTS:-100000}
+H2_N=${BENCH_H2_REQUESTS:-}
+if [ -n "$H2_N" ]; then H2_RUN="-n $H2_N"; H2_DESC="-n $H2_N"
+else H2_RUN="-D ${DURATION%s} --warm-up-time=1"; H2_DESC="-D ${DURATION%s} --warm-up-time=1 (a timed run)"; fi
 H2_C=${BENCH_H2_CLIENTS:-32}
 H2_M=${BENCH_H2_STREAMS:-16}
 LEGS=${BENCH_LEGS:-"nginx haproxy bordergate bg-fsync-never bg-geo-mmdb bg-classify-iban h2-nginx h2-bordergate"}
@@ -150,14 +153,14 @@ wrk_leg() {
   done
 }
 
-# h2_leg NAME PORT PID ROUND: h2load over TLS (ALPN h2), -n H2_N -c H2_C -m H2_M, one thread.
+# h2_leg NAME PORT PID ROUND: h2load over TLS (ALPN h2), H2_RUN -c H2_C -m H2_M, one thread.
 h2_leg() {
   name=$1 port=$2 pid=$3 round=$4
   $LOAD_CPU h2load -n 5000 -c "$H2_C" -m "$H2_M" -H ':authority: bench.test' \
     "https://127.0.0.1:$port/" >/dev/null 2>&1   # warm-up, not measured
   l=$(load1)
   out="$DIR/h2load-$name-r$round.txt" log="$DIR/h2load-$name-r$round.log"
-  $LOAD_CPU h2load -n "$H2_N" -c "$H2_C" -m "$H2_M" -H ':authority: bench.test' --log-file="$log" \
+  $LOAD_CPU h2load $H2_RUN -c "$H2_C" -m "$H2_M" -H ':authority: bench.test' --log-file="$log" \
     "https://127.0.0.1:$port/" >"$out" 2>&1
   rps=$(awk '/^finished in/ {gsub(",",""); printf "%.0f", $4}' "$out")
   mean=$(to_ms "$(awk '/^time for request:/ {print $6}' "$out")")
@@ -266,7 +269,7 @@ done
 
 python3 - "$RES" \
   "wrk -t$THREADS -c$CONNS -d$DURATION --latency (keep-alive GET; POST of a 16 KiB JSON body via post.lua), 1 s warm-up" \
-  "h2load -n $H2_N -c $H2_C -m $H2_M -t 1 over TLS (ALPN h2), 5,000-request warm-up" \
+  "h2load $H2_DESC -c $H2_C -m $H2_M -t 1 over TLS (ALPN h2), 5,000-request warm-up" \
   "one worker per proxy; upstream: nginx returning 1 KiB; pinning: $PINNING; $(nproc) CPUs; $ROUNDS rounds, interleaved; $(date -u +%Y-%m-%dT%H:%MZ)" \
   >"$DIR/table.md" <<'PY'
 import statistics, sys
