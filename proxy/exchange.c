@@ -308,8 +308,10 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
                         ex->dec.decision, ex->dec.mechanism, (double)dur_ns / 1e9);
     if (r.categories)
         bg_metrics_categories(s->metrics, ex->w->id, ex->vendor->name, r.categories);
-    if (ex->dec.decision == BG_DECISION_BLOCK)
+    if (ex->dec.decision == BG_DECISION_BLOCK && ex->dec.enforced)
         bg_metrics_block(s->metrics, ex->w->id, ex->vendor->name, ex->dec.reason);
+    else if (ex->dec.decision == BG_DECISION_BLOCK)
+        bg_metrics_would_block(s->metrics, ex->w->id, ex->vendor->name, ex->dec.reason);
     bg_buf_dispose(&path);
     return rc < 0 ? -1 : 0;
 }

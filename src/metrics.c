@@ -17,7 +17,7 @@
 #define LABELS_MAX 1024
 #define VALUE_MAX 128
 
-enum { F_TRANSFERS, F_CATEGORIES, F_BLOCKS, F_FINDINGS, F_UPSTREAM, F_LIMITED, F__COUNT };
+enum { F_TRANSFERS, F_CATEGORIES, F_BLOCKS, F_WOULD_BLOCK, F_FINDINGS, F_UPSTREAM, F_LIMITED, F__COUNT };
 
 static const struct {
     const char *name, *help;
@@ -25,6 +25,8 @@ static const struct {
     {"bordergate_transfers_total", "Transfers that reached a decision, by vendor, destination and legal mechanism."},
     {"bordergate_transfer_categories_total", "Transfers carrying each personal-data category, by vendor."},
     {"bordergate_blocks_total", "Blocked transfers by vendor and reason code."},
+    {"bordergate_report_only_blocks_total",
+     "Transfers mode report-only would have blocked and forwarded unchanged, by vendor and reason code."},
     {"bordergate_personal_data_findings_total", "Personal-data findings by category and detector."},
     {"bordergate_upstream_errors_total", "Errors talking to vendors, by vendor and kind."},
     {"bordergate_limited_total", "Connections and requests refused by a limit, by scope and kind."},
@@ -264,7 +266,8 @@ static void add2(worker_t *wk, unsigned f, const char *k1, const char *v1, const
     series_add(wk, f, key, 1);
 }
 
-void bg_metrics_block(bg_metrics_t *m, unsigned w, const char *vendor, const char *reason)
+/* +1 on family f (blocks or would-be blocks) for vendor and the reason's leading code. */
+static void add_block(bg_metrics_t *m, unsigned w, unsigned f, const char *vendor, const char *reason)
 {
     if (!m || w >= m->nworkers)
         return;
@@ -279,7 +282,17 @@ void bg_metrics_block(bg_metrics_t *m, unsigned w, const char *vendor, const cha
         code[n++] = c;
     }
     code[n] = 0;
-    add2(m->workers[w], F_BLOCKS, "vendor", vendor, "reason", code);
+    add2(m->workers[w], f, "vendor", vendor, "reason", code);
+}
+
+void bg_metrics_block(bg_metrics_t *m, unsigned w, const char *vendor, const char *reason)
+{
+    add_block(m, w, F_BLOCKS, vendor, reason);
+}
+
+void bg_metrics_would_block(bg_metrics_t *m, unsigned w, const char *vendor, const char *reason)
+{
+    add_block(m, w, F_WOULD_BLOCK, vendor, reason);
 }
 
 void bg_metrics_upstream_error(bg_metrics_t *m, unsigned w, const char *vendor, const char *kind)

@@ -44,6 +44,10 @@ void bg_metrics_categories(bg_metrics_t *m, unsigned w, const char *vendor, uint
  *  (the leading [A-Za-z0-9_] run, lowercased, at most 48 chars: "no_basis: identifier" →
  *  "no_basis"), so the label set stays bounded. (Addition to the brief.) */
 void bg_metrics_block(bg_metrics_t *m, unsigned w, const char *vendor, const char *reason);
+/** A block that `mode: report-only` did not enforce (the transfer went out unchanged):
+ *  bordergate_report_only_blocks_total{vendor,reason}, reason code as for bg_metrics_block. It is
+ *  not counted in bordergate_blocks_total, which counts only transfers that were stopped. */
+void bg_metrics_would_block(bg_metrics_t *m, unsigned w, const char *vendor, const char *reason);
 /** bordergate_upstream_errors_total{vendor,kind}; kind is a fixed code ("connect", "tls", ...). */
 void bg_metrics_upstream_error(bg_metrics_t *m, unsigned w, const char *vendor, const char *kind);
 /** A connection or request refused by a limit: bordergate_limited_total{scope,kind}; scope is

@@ -19,7 +19,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Conn, Failure, Gateway, check, eq, gateway_config, key_dir, main, once, raw,  # noqa: E402
+from harness import (Conn, Failure, Gateway, check, eq, gateway_config, key_dir, main, metric, once, raw,  # noqa: E402
                      read_records, record_files, request, scan_records, test, upstream, vendor,
                      wait_record)
 
@@ -330,6 +330,10 @@ def report_only_forwards_a_would_be_block_and_records_it():
     rec = wait_record(records_path(gw), r.headers.get("x-transfer-id"))
     eq((rec["decision"], rec["enforced"], rec["reason"], rec["status"]),
        ("block", False, "no_transfer_basis", 200), "record")
+    # nothing was stopped: a would-be block has its own counter, not bordergate_blocks_total
+    eq(metric(gw.admin_port, "bordergate_blocks_total", {"vendor": "nobasis-us"}), None, "blocks_total")
+    eq(metric(gw.admin_port, "bordergate_report_only_blocks_total",
+              {"vendor": "nobasis-us", "reason": "no_transfer_basis"}), 1.0, "report_only_blocks_total")
     gw.stop()
 
 

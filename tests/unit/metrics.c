@@ -57,6 +57,7 @@ static void test_sums_across_workers(void)
     bg_metrics_block(m, 1, "acme", "no_basis: identifier,device");
     bg_metrics_block(m, 2, "acme", "NO_BASIS");
     bg_metrics_block(m, 0, "acme", "");
+    bg_metrics_would_block(m, 2, "acme", "no_transfer_basis: identifier");
     bg_metrics_upstream_error(m, 0, "acme", "connect");
     bg_metrics_upstream_error(m, 1, "acme", "connect");
     bg_metrics_conn(m, 0, 1);
@@ -86,6 +87,8 @@ static void test_sums_across_workers(void)
     CHECK_LINE(&b, "bordergate_transfer_categories_total{vendor=\"acme\",category=\"device\"} 1");
     CHECK_LINE(&b, "bordergate_blocks_total{vendor=\"acme\",reason=\"no_basis\"} 2");
     CHECK_LINE(&b, "bordergate_blocks_total{vendor=\"acme\",reason=\"unknown\"} 1");
+    CHECK_INT(count_prefix(&b, "bordergate_blocks_total{"), 2); /* the report-only one is not a block */
+    CHECK_LINE(&b, "bordergate_report_only_blocks_total{vendor=\"acme\",reason=\"no_transfer_basis\"} 1");
     CHECK_LINE(&b, "bordergate_upstream_errors_total{vendor=\"acme\",kind=\"connect\"} 2");
     CHECK_LINE(&b, "bordergate_open_connections 2");
     CHECK_LINE(&b, "bordergate_inflight_exchanges 1");
