@@ -1,0 +1,57 @@
+#!/bin/sh
+# h2_callgrind.sh — instructions per HTTP/2 request over TLS (downstream h2, ALPN h2) on the gateway,
+# repeatable on a loaded machine (issue 8's h2 leg without the noise). Starts the bench upstream
+# (nginx, HTTP/1.1, 1 KiB answer) and bordergate with the bench config (one worker, all detectors,
+# policy, records fsync batch) under valgrind --tool=callgrind, warms up with h2load, zeroes the
+# counters, drives N GETs with h2load over TLS (-c C -m M, one thread) and prints Ir per request:
+# all gateway threads, the worker thread (the busiest), and the rest (mostly the records writer).
+# Env: CG_H2_N (20000) CG_H2_C (8) CG_H2_M (16) BG_BUILD (build) CG_OUT (keep callgrind.out.* there).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BG_BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+N=${CG_H2_N:-20000}
+C=${CG_H2_C:-8}
+M=${CG_H2_M:-16}
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/bg-h2cg.XXXXXX")
+OUT=${CG_OUT:-$DIR}
+mkdir -p "$OUT" "$DIR/records" "$DIR/certs"
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$DIR/records"; }
+trap cleanup EXIT
+BG_TAG=h2-callgrind
+. "$ROOT/bench/lib.sh"
+need h2load nghttp2-client
+set -- $(free_ports 4)
+UP=$1 PORT=$2 ADMIN=$3 TLSP=$4
+sh "$ROOT/certs/gen-certs.sh" "$DIR/certs" >/dev/null 2>&1 || { echo "gen-certs failed" >&2; exit 1; }
+BODY_1K=$(head -c 1023 /dev/zero | tr '\0' x)
+for f in upstream-nginx.conf bordergate.yaml; do
+  sed -e "s|@DIR@|$DIR|g" -e "s|@UPSTREAM_PORT@|$UP|g" -e "s|@BODY_1K@|$BODY_1K|g" \
+      -e "s|@ADMIN_PORT@|$ADMIN|g" -e "s|@TLS_PORT@|$TLSP|g" -e "s|@PORT@|$PORT|g" \
+      -e "s|@FSYNC@|batch|g" -e "s|@DETECTORS@|all|g" \
+      -e "s|@OVERRIDES@|[{ network: \"127.0.0.1/32\", country: DE }]|g" \
+      -e "s|@GEOIP_DB@|$ROOT/config/geoip/dbip-country-lite.mmdb|g" "$ROOT/bench/$f.tmpl" >"$DIR/$f"
+done
+nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & PIDS="$PIDS $!"
+valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/callgrind.out.%p" \
+  "$BUILD/bordergate" --log-level warn run -c "$DIR/bordergate.yaml" >"$DIR/bg.out" 2>&1 &
+VG=$!; PIDS="$PIDS $VG"
+i=0; until [ "$(curl -sk --http2 -o /dev/null -w '%{http_code}' -H 'Host: bench.test' "https://127.0.0.1:$TLSP/" 2>/dev/null)" = 200 ]; do
+  i=$((i+1)); [ $i -gt 300 ] && { echo "gateway did not start" >&2; cat "$DIR/bg.out" >&2; exit 1; }; sleep 0.2; done
+h2() { # n → h2load over TLS, fails unless every request succeeded with 2xx
+  h2load -n "$1" -c "$C" -m "$M" -t 1 -H ':authority: bench.test' "https://127.0.0.1:$TLSP/" >"$DIR/h2load.txt" 2>&1
+  grep -q "requests: $1 total, $1 started, $1 done, $1 succeeded" "$DIR/h2load.txt" &&
+    grep -q "status codes: $1 2xx" "$DIR/h2load.txt" || { echo "h2load failed:" >&2; tail -15 "$DIR/h2load.txt" >&2; exit 1; }
+}
+h2 2000
+sleep 1
+callgrind_control -z "$VG" >/dev/null 2>&1; sleep 0.2
+h2 "$N"
+sleep 1.5   # the records writer gathers bursts for 1 ms; let it finish
+callgrind_control -d h2 "$VG" >/dev/null 2>&1; sleep 0.5
+set -- $(for f in "$OUT"/callgrind.out.$VG.1-*; do
+  grep -h '^summary:\|^totals:' "$f" | head -1 | awk '{print $2}'
+done | sort -n | awk '{ t += $1; if ($1 > w) w = $1 } END { printf "%.0f %.0f %.0f\n", t, w, t - w }')
+echo "h2 over TLS (h2load -c $C -m $M): N=$N Ir/request=$(($1 / N)) (busiest thread, the worker: $(($2 / N)); other threads, mostly the records writer: $(($3 / N)))"
+echo "callgrind files (one per thread): $OUT/callgrind.out.$VG.1-*"
