@@ -694,48 +694,93 @@ static void start_pending(bg_h2_t *s)
 
 /* ---- the exchange's answer (bg_downstream_t) ---------------------------------------------- */
 
+/* Whether a (mixed-case) name is connection-specific (RFC 9113 8.2.2): dispatched on length so a
+ * response head costs one comparison per field, not seven. */
 static bool connection_specific(const char *n, size_t len)
 {
-    return bg_span_ieq(n, len, "connection") || bg_span_ieq(n, len, "keep-alive") ||
-           bg_span_ieq(n, len, "proxy-connection") || bg_span_ieq(n, len, "transfer-encoding") ||
-           bg_span_ieq(n, len, "upgrade") || bg_span_ieq(n, len, "te") || bg_span_ieq(n, len, "trailer");
+    switch (len) {
+    case 2:
+        return bg_span_ieq(n, len, "te");
+    case 7:
+        return bg_span_ieq(n, len, "upgrade") || bg_span_ieq(n, len, "trailer");
+    case 10:
+        return bg_span_ieq(n, len, "connection") || bg_span_ieq(n, len, "keep-alive");
+    case 16:
+        return bg_span_ieq(n, len, "proxy-connection");
+    case 17:
+        return bg_span_ieq(n, len, "transfer-encoding");
+    default:
+        return false;
+    }
 }
 
+/* Decimal digits of v at p (room for 20); returns the length. */
+static size_t put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Fields whose values differ on every response (or must not be kept by a shared HPACK state):
+ * sent as literals never indexed, so they do not churn the encoder's dynamic table (each new
+ * entry there evicts reusable ones and lengthens every later search of that name's bucket). */
+static bool no_index(const char *lname, size_t len)
+{
+    return (len == 13 && memcmp(lname, "x-transfer-id", 13) == 0) ||
+           (len == 10 && memcmp(lname, "set-cookie", 10) == 0);
+}
+
+/* The response head goes out as given, names lowercased and connection-specific fields dropped.
+ * Names and values are copied once into the stream's own buffer (hb, free once the request head
+ * moved to the exchange), which lives until the stream is freed — after nghttp2 serialized the
+ * HEADERS or dropped it with the stream — so nghttp2 takes them without another copy. */
 static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t n, int64_t body_len, bool bodiless)
 {
     h2_stream_t *st = ex->down_ctx;
     bg_h2_t *s = st->s;
     if (st->closed || st->resp_submitted)
         return;
-    /* Names lowercased into one buffer; offsets first, pointers once it stops moving. */
-    bg_buf_t nb;
-    bg_buf_init(&nb);
-    size_t *offs = malloc((n + 2) * sizeof *offs);
-    nghttp2_nv *nva = malloc((n + 2) * sizeof *nva);
-    if (!offs || !nva)
-        abort();
-    char sbuf[8], lbuf[24];
-    snprintf(sbuf, sizeof sbuf, "%d", status);
-    size_t k = 0;
-    nva[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)sbuf, 7, strlen(sbuf), NGHTTP2_NV_FLAG_NONE};
+    if (n > BG_H1_MAX_HEADERS + 1)
+        n = BG_H1_MAX_HEADERS + 1;
+    nghttp2_nv nva[BG_H1_MAX_HEADERS + 3];
+    size_t need = 4 + 21;
+    for (size_t i = 0; i < n; i++)
+        need += h[i].name_len + h[i].value_len;
+    bg_buf_reset(&st->hb);
+    char *base = bg_buf_space(&st->hb, need), *p = base;
+    const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    size_t k = 0, hbytes = 0;
+    size_t sl = put_u64(p, (uint64_t)(status > 0 && status < 1000 ? status : 500));
+    nva[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)p, 7, sl, nocopy};
+    p += sl;
     for (size_t i = 0; i < n; i++) {
-        if (connection_specific(h[i].name, h[i].name_len) || h[i].name_len == 0)
+        size_t nl = h[i].name_len, vl = h[i].value_len;
+        if (nl == 0 || connection_specific(h[i].name, nl))
             continue;
-        offs[k] = nb.len;
-        for (size_t j = 0; j < h[i].name_len; j++) {
+        char *name = p;
+        for (size_t j = 0; j < nl; j++) {
             char c = h[i].name[j];
-            c = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-            bg_buf_append(&nb, &c, 1);
+            name[j] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
-        nva[k++] = (nghttp2_nv){NULL, (uint8_t *)h[i].value, h[i].name_len, h[i].value_len, NGHTTP2_NV_FLAG_NONE};
+        p += nl;
+        memcpy(p, h[i].value, vl);
+        uint8_t flags = nocopy | (no_index(name, nl) ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
+        nva[k++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)p, nl, vl, flags};
+        p += vl;
     }
-    for (size_t i = 1; i < k; i++)
-        nva[i].name = (uint8_t *)nb.data + offs[i];
     if (!bodiless && body_len >= 0) {
-        snprintf(lbuf, sizeof lbuf, "%lld", (long long)body_len);
-        nva[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE};
+        size_t ll = put_u64(p, (uint64_t)body_len);
+        nva[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)p, 14, ll, nocopy};
+        p += ll;
     }
-    size_t hbytes = 0;
+    bg_buf_commit(&st->hb, (size_t)(p - base));
     for (size_t i = 0; i < k; i++)
         hbytes += nva[i].namelen + nva[i].valuelen + 4;
     ex->bytes_out += hbytes;
@@ -749,9 +794,6 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
     int rv = nghttp2_submit_response(s->session, st->id, nva, k, no_body ? NULL : &prd);
     if (rv < 0)
         bg_log_debug("http2 response not submitted", "caller", s->caller, "error", nghttp2_strerror(rv));
-    bg_buf_dispose(&nb);
-    free(offs);
-    free(nva);
     schedule(s);
 }
 
