@@ -31,6 +31,7 @@
 #define H2_MAX_CONTROL 10000             /* SETTINGS + PING + PRIORITY + empty frames per window */
 #define H2_HARD_MAX_HEADER_LIST (64 * 1024)
 #define H2_DISCARD_MAX (16u << 20)       /* request bytes dropped after an early answer before RST */
+#define H2_INLINE_FIELDS 16
 
 typedef struct {
     uint32_t name_off, name_len, value_off, value_len;
@@ -45,8 +46,8 @@ struct h2_stream {
     bg_exchange_t *ex;
 
     /* Request head being collected. */
-    bg_buf_t hb;            /* names and values back to back */
-    h2_field_t *fields;
+    bg_buf_t hb;            /* names and values back to back; later the response head (dn_head) */
+    h2_field_t *fields;     /* inl, or the heap beyond H2_INLINE_FIELDS */
     size_t nfields, cap;
     size_t nregular;        /* regular fields other than cookie */
     size_t list_size;       /* RFC 9113 6.5.2 size: name + value + 32 per field */
@@ -69,11 +70,13 @@ struct h2_stream {
     bool bodiless;
     bg_buf_t out;
     size_t out_off;
+    bool out_moved;         /* out was compacted: stale bytes may sit beyond out.len */
     bool out_eof;
     bool has_provider;      /* the response was submitted with a data provider (trailers can follow) */
     bg_buf_t tr_out;        /* response trailers ("name: value\r\n", names lowercased), after the DATA */
     bool ex_ended;          /* down->end was called: destroy (not cancel) the exchange */
     bool closed;            /* nghttp2 closed the stream; kept only until the exchange lets go */
+    h2_field_t inl[H2_INLINE_FIELDS]; /* the usual request head needs no allocation */
 };
 
 struct bg_h2 {
@@ -123,6 +126,8 @@ static h2_stream_t *stream_new(bg_h2_t *s, int32_t id)
         s->streams->prev = st;
     s->streams = st;
     s->nstreams++;
+    st->fields = st->inl;
+    st->cap = H2_INLINE_FIELDS;
     return st;
 }
 
@@ -139,11 +144,18 @@ static void stream_free(h2_stream_t *st)
     if (st->next)
         st->next->prev = st->prev;
     s->nstreams--;
-    bg_buf_dispose_secure(&st->hb);
-    bg_buf_dispose_secure(&st->out);
+    /* hb only grows between its cleanses; out's bytes beyond its length were cleansed when it
+     * was emptied (read_cb), unless a compaction left copies there. */
+    if (st->hb.data)
+        OPENSSL_cleanse(st->hb.data, st->hb.len);
+    bg_buf_dispose(&st->hb);
+    if (st->out.data)
+        OPENSSL_cleanse(st->out.data, st->out_moved ? st->out.cap : st->out.len);
+    bg_buf_dispose(&st->out);
     bg_buf_dispose_secure(&st->tr_in);
     bg_buf_dispose_secure(&st->tr_out);
-    free(st->fields);
+    if (st->fields != st->inl)
+        free(st->fields);
     free(st);
 }
 
@@ -263,7 +275,7 @@ static void stream_start(h2_stream_t *st)
     bg_exchange_t *ex = bg_exchange_create(s->w, "h2", s->caller, &h2_downstream, st);
     st->started = uv_now(&s->w->loop);
     st->ex = ex;
-    snprintf(ex->client_ip, sizeof ex->client_ip, "%s", s->client_ip);
+    memcpy(ex->client_ip, s->client_ip, sizeof ex->client_ip); /* same size, NUL-terminated */
     ex->client_tls = s->tls;
     ex->listener = s->li;
     ex->lslot = s->lslot;
@@ -321,7 +333,8 @@ static void stream_start(h2_stream_t *st)
     /* The collected head now lives in ex->head. */
     OPENSSL_cleanse(st->hb.data, st->hb.len);
     bg_buf_dispose(&st->hb);
-    free(st->fields);
+    if (st->fields != st->inl)
+        free(st->fields);
     st->fields = NULL;
     st->nfields = st->cap = 0;
     if (!req->host) {
@@ -398,18 +411,25 @@ static int on_header_cb(nghttp2_session *session, const nghttp2_frame *frame, co
         return 0;
     }
     if (st->nfields == st->cap) {
-        st->cap = st->cap ? st->cap * 2 : 16;
-        st->fields = realloc(st->fields, st->cap * sizeof *st->fields);
-        if (!st->fields)
+        size_t cap = st->cap ? st->cap * 2 : H2_INLINE_FIELDS;
+        h2_field_t *nf = malloc(cap * sizeof *nf);
+        if (!nf)
             abort();
+        memcpy(nf, st->fields, st->nfields * sizeof *nf);
+        if (st->fields != st->inl)
+            free(st->fields);
+        st->fields = nf;
+        st->cap = cap;
     }
     h2_field_t *f = &st->fields[st->nfields++];
+    char *p = bg_buf_space(&st->hb, namelen + valuelen);
+    memcpy(p, name, namelen);
+    memcpy(p + namelen, value, valuelen);
     f->name_off = (uint32_t)st->hb.len;
     f->name_len = (uint32_t)namelen;
-    bg_buf_append(&st->hb, name, namelen);
-    f->value_off = (uint32_t)st->hb.len;
+    f->value_off = (uint32_t)(st->hb.len + namelen);
     f->value_len = (uint32_t)valuelen;
-    bg_buf_append(&st->hb, value, valuelen);
+    bg_buf_commit(&st->hb, namelen + valuelen);
     return 0;
 }
 
@@ -599,6 +619,7 @@ static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_
         OPENSSL_cleanse(st->out.data, st->out_off);
         bg_buf_consume(&st->out, st->out_off);
         st->out_off = 0;
+        st->out_moved = true;
     }
     if (st->ex && !st->ex_ended && stream_buffered(st) < (H2_WRITE_HIGH / 2))
         bg_exchange_drained(st->ex); /* the vendor may send more */
@@ -957,6 +978,8 @@ bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, c
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s->max_header_list},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, 4096},
+        /* RFC 9218 instead of the RFC 7540 dependency tree: its scheduler is cheaper per frame. */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(s->session, NGHTTP2_FLAG_NONE, iv, BG_ARRAY_SIZE(iv)) != 0)
         goto fail;
