@@ -185,6 +185,36 @@ def blocked_stream_gets_451_while_others_succeed():
 
 
 @test
+def response_heads_keep_the_hpack_table_for_what_repeats():
+    # x-transfer-id differs on every answer: sent never-indexed it stays out of the dynamic
+    # table (where it would evict reusable fields), while the fields that repeat get indexed.
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    blocks = []
+    decode = c.hpack.decode
+    c.hpack.decode = lambda b: (blocks.append(bytes(b)), decode(b))[1]
+    ids = set()
+    for k in range(12):
+        sid = 1 + 2 * k
+        c.request(sid, "GET", "de.test", "/echo?n=%d" % k)
+        got = c.responses({sid})
+        eq(got[sid]["status"], 200)
+        tid = got[sid]["headers"].get("x-transfer-id")
+        check(tid, "x-transfer-id on answer %d: %r" % (k, got[sid]["headers"]))
+        ids.add(tid)
+    eq(len(ids), 12, "one id per answer")
+    names = [n for n, _ in c.hpack.dyn]
+    check("x-transfer-id" not in names, "x-transfer-id kept out of the dynamic table: %r" % names)
+    check("content-type" in names, "repeating fields indexed: %r" % names)
+    # The last heads: x-transfer-id's name and value as literals, the rest mostly table indexes.
+    check(all(len(b) < len(blocks[0]) for b in blocks[2:]), "later heads shorter: %r" % [len(b) for b in blocks])
+    tid = sorted(ids)[0]
+    eq(record_of(tid)["protocol"], "h2")
+    c.close()
+
+
+@test
 def many_streams_with_h2load():
     e = env()
     h2load = shutil.which("h2load")
