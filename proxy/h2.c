@@ -101,6 +101,7 @@ struct bg_h2 {
     uint32_t resets, control;
     uint32_t max_header_list;
     uint32_t max_headers;
+    uint32_t tid_sent;      /* x-transfer-id fields sent (no_index) */
     bg_buf_t wbuf;
     uv_check_t check;       /* the exchanges' output is sent once per loop turn */
     bool check_active;
@@ -330,9 +331,9 @@ static void stream_start(h2_stream_t *st)
     req->chunked = !st->end_stream && req->content_length < 0;
     ex->target = req->target;
     ex->target_len = req->target_len;
-    /* The collected head now lives in ex->head. */
+    /* The collected head now lives in ex->head; hb's memory is kept for the response head. */
     OPENSSL_cleanse(st->hb.data, st->hb.len);
-    bg_buf_dispose(&st->hb);
+    st->hb.len = 0;
     if (st->fields != st->inl)
         free(st->fields);
     st->fields = NULL;
@@ -751,11 +752,14 @@ static size_t put_u64(char *p, uint64_t v)
 
 /* Fields whose values differ on every response (or must not be kept by a shared HPACK state):
  * sent as literals never indexed, so they do not churn the encoder's dynamic table (each new
- * entry there evicts reusable ones and lengthens every later search of that name's bucket). */
-static bool no_index(const char *lname, size_t len)
+ * entry there evicts reusable ones and lengthens every later search of that name's bucket).
+ * One x-transfer-id in 256 is indexed, so that its name stays in the table and the others
+ * refer to it instead of spelling it out. */
+static bool no_index(bg_h2_t *s, const char *lname, size_t len)
 {
-    return (len == 13 && memcmp(lname, "x-transfer-id", 13) == 0) ||
-           (len == 10 && memcmp(lname, "set-cookie", 10) == 0);
+    if (len == 13 && memcmp(lname, "x-transfer-id", 13) == 0)
+        return (s->tid_sent++ & 255) != 0;
+    return len == 10 && memcmp(lname, "set-cookie", 10) == 0;
 }
 
 /* The response head goes out as given, names lowercased and connection-specific fields dropped.
@@ -792,7 +796,7 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
         }
         p += nl;
         memcpy(p, h[i].value, vl);
-        uint8_t flags = nocopy | (no_index(name, nl) ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
+        uint8_t flags = nocopy | (no_index(s, name, nl) ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
         nva[k++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)p, nl, vl, flags};
         p += vl;
     }
