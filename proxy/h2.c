@@ -146,7 +146,7 @@ static void stream_free(h2_stream_t *st)
         st->next->prev = st->prev;
     s->nstreams--;
     /* hb only grows between its cleanses; out's bytes beyond its length were cleansed when it
-     * was emptied (read_cb), unless a compaction left copies there. */
+     * was emptied (send_data_cb), unless a compaction left copies there. */
     if (st->hb.data)
         OPENSSL_cleanse(st->hb.data, st->hb.len);
     bg_buf_dispose(&st->hb);
@@ -595,36 +595,85 @@ static int submit_trailers(h2_stream_t *st)
     return nghttp2_submit_trailer(st->s->session, st->id, nv, (size_t)n) == 0 ? 0 : -1;
 }
 
-/* The data provider of every response: what the exchange gave us, then EOF once it ended. */
+/* The data provider of every response: what the exchange gave us, then EOF once it ended.
+ * Nothing is copied here (NO_COPY): send_data_cb writes the frame from st->out. */
 static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
                        nghttp2_data_source *source, void *user)
 {
-    (void)session, (void)id, (void)user;
+    (void)session, (void)id, (void)buf, (void)user;
     h2_stream_t *st = source->ptr;
     size_t have = stream_buffered(st);
     if (have == 0 && !st->out_eof)
         return NGHTTP2_ERR_DEFERRED;
     size_t n = have < length ? have : length;
-    memcpy(buf, st->out.data + st->out_off, n);
-    st->out_off += n;
-    if (st->out_off == st->out.len) {
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == have && st->out_eof) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (st->tr_out.len && submit_trailers(st) == 0)
+            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS ends it */
+    }
+    return (ssize_t)n;
+}
+
+/* Whether the client's socket has taken enough for now (nghttp2 keeps the frame for later). */
+static bool send_blocked(const bg_h2_t *s)
+{
+    return s->stream->closing || s->stream->write_pending > H2_WRITE_HIGH;
+}
+
+/* Frames nghttp2 serialized are gathered in wbuf; every H2_WRITE_CHUNK they go to the stream
+ * (one SSL_write), the rest at the end of flush. */
+static void send_gathered(bg_h2_t *s)
+{
+    if (s->wbuf.len >= H2_WRITE_CHUNK) {
+        bg_stream_write(s->stream, s->wbuf.data, s->wbuf.len);
+        bg_buf_reset(&s->wbuf);
+    }
+}
+
+static ssize_t send_cb(nghttp2_session *session, const uint8_t *data, size_t length, int flags, void *user)
+{
+    bg_h2_t *s = user;
+    (void)session, (void)flags;
+    if (send_blocked(s))
+        return NGHTTP2_ERR_WOULDBLOCK;
+    bg_buf_append(&s->wbuf, data, length);
+    send_gathered(s);
+    return (ssize_t)length;
+}
+
+/* A DATA frame of a response: its header, then `length` bytes straight from the stream's buffer
+ * (never padded: no padding callback is set). */
+static int send_data_cb(nghttp2_session *session, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+                        nghttp2_data_source *source, void *user)
+{
+    bg_h2_t *s = user;
+    h2_stream_t *st = source->ptr;
+    (void)session, (void)frame;
+    if (send_blocked(s))
+        return NGHTTP2_ERR_WOULDBLOCK;
+    char *p = bg_buf_space(&s->wbuf, 9 + length);
+    memcpy(p, framehd, 9);
+    if (length)
+        memcpy(p + 9, st->out.data + st->out_off, length);
+    bg_buf_commit(&s->wbuf, 9 + length);
+    st->out_off += length;
+    if (length == 0) {
+        /* an empty DATA that only ends the stream */
+    } else if (st->out_off == st->out.len) {
         OPENSSL_cleanse(st->out.data, st->out.len);
         bg_buf_reset(&st->out);
         st->out_off = 0;
-        if (st->out_eof) {
-            *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-            if (st->tr_out.len && submit_trailers(st) == 0)
-                *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS ends it */
-        }
     } else if (st->out_off > (64u << 10) && st->out_off * 2 > st->out.len) {
         OPENSSL_cleanse(st->out.data, st->out_off);
         bg_buf_consume(&st->out, st->out_off);
         st->out_off = 0;
         st->out_moved = true;
     }
+    send_gathered(s);
     if (st->ex && !st->ex_ended && stream_buffered(st) < (H2_WRITE_HIGH / 2))
         bg_exchange_drained(st->ex); /* the vendor may send more */
-    return (ssize_t)n;
+    return 0;
 }
 
 /* ---- sending ------------------------------------------------------------------------------ */
@@ -646,20 +695,11 @@ static void flush(bg_h2_t *s)
     }
     s->depth++;
     s->want_flush = false;
-    while (s->stream->write_pending <= H2_WRITE_HIGH && !s->stream->closing) {
-        const uint8_t *p = NULL;
-        ssize_t n = nghttp2_session_mem_send(s->session, &p);
-        if (n < 0) {
-            bg_log_debug("http2 send failed", "caller", s->caller, "error", nghttp2_strerror((int)n));
+    if (!send_blocked(s)) {
+        int rv = nghttp2_session_send(s->session); /* frames arrive in send_cb / send_data_cb */
+        if (rv < 0) {
+            bg_log_debug("http2 send failed", "caller", s->caller, "error", nghttp2_strerror(rv));
             s->dead = true;
-            break;
-        }
-        if (n == 0)
-            break;
-        bg_buf_append(&s->wbuf, p, (size_t)n);
-        if (s->wbuf.len >= H2_WRITE_CHUNK) {
-            bg_stream_write(s->stream, s->wbuf.data, s->wbuf.len);
-            bg_buf_reset(&s->wbuf);
         }
     }
     if (s->wbuf.len) {
@@ -954,6 +994,8 @@ bg_h2_t *bg_h2_create(bg_worker_t *w, bg_stream_t *stream, const char *caller, c
 
     if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
         goto fail;
+    nghttp2_session_callbacks_set_send_callback(cbs, send_cb);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, send_data_cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
