@@ -229,6 +229,23 @@ def many_streams_with_h2load():
 
 
 @test
+def concurrent_streams_keep_their_vendor_connections_pooled():
+    # 2 connections x 60 streams need ~120 vendor connections at once; between bursts they stay
+    # pooled (a per-worker idle bound below that closed most and reconnected for the next burst).
+    e = env()
+    h2load = shutil.which("h2load")
+    check(h2load, "h2load installed")
+    argv = [h2load, "-c", "2", "-m", "60", "-H", ":authority: de.test", "http://127.0.0.1:%d/echo" % e.plain]
+    out = h.run(argv[:1] + ["-n", "240"] + argv[1:], timeout=60)
+    check("240 succeeded" in out.stdout, out.stdout[-800:])
+    before = e.up.connections
+    out = h.run(argv[:1] + ["-n", "1200"] + argv[1:], timeout=120)
+    check("1200 succeeded" in out.stdout and "status codes: 1200 2xx" in out.stdout, out.stdout[-800:])
+    opened = e.up.connections - before
+    check(opened <= 30, "vendor connections opened for 1200 requests after warm-up: %d" % opened)
+
+
+@test
 def head_204_and_chunked_answers():
     r = h2c("de.test", "/bytes/1234", "-I")
     eq(r.status, 200, repr(r))
