@@ -1,16 +1,20 @@
 /*
- * stream.c — see stream.h. TLS runs over a pair of memory BIOs: ciphertext read from the
- * socket is written to rbio, SSL_read yields plaintext; whatever OpenSSL puts in wbio is
- * flushed to the socket after every operation. One worker thread owns a stream.
+ * stream.c — see stream.h. TLS runs over memory: ciphertext read from the socket is written to
+ * a memory BIO (rbio), SSL_read yields plaintext; OpenSSL's records go to a BIO of our own (wbio)
+ * that appends them to the stream's tls_out buffer, and everything there is handed to the socket
+ * in one write after every operation (no second copy out of a memory BIO, one syscall for all the
+ * records of a flush). One worker thread owns a stream; the BIO method is made once per process.
  */
 #include "stream.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BG_STREAM_RDBUF 16384
+#define BG_STREAM_OUT_KEEP (128 * 1024) /* a larger tls_out is freed once flushed */
 
 typedef struct {
     uv_write_t req;
@@ -27,6 +31,9 @@ static void close_cb(uv_handle_t *h)
     s->ssl = NULL;
     free(s->rdbuf);
     s->rdbuf = NULL;
+    free(s->tls_out);
+    s->tls_out = NULL;
+    s->tls_out_len = s->tls_out_cap = 0;
     if (s->cb->on_closed)
         s->cb->on_closed(s);
 }
@@ -97,16 +104,89 @@ static int raw_write(bg_stream_t *s, const char *p, size_t n)
     return 0;
 }
 
+/* ---- the write BIO: records appended to s->tls_out ----------------------------------------- */
+
+static int out_bio_write_ex(BIO *b, const char *p, size_t n, size_t *written)
+{
+    bg_stream_t *s = BIO_get_data(b);
+    *written = 0;
+    if (!s)
+        return 0;
+    if (n > s->tls_out_cap - s->tls_out_len) {
+        size_t cap = s->tls_out_cap ? s->tls_out_cap : 16384 + 512;
+        while (cap - s->tls_out_len < n)
+            cap *= 2;
+        char *q = realloc(s->tls_out, cap);
+        if (!q)
+            abort();
+        s->tls_out = q;
+        s->tls_out_cap = cap;
+    }
+    memcpy(s->tls_out + s->tls_out_len, p, n);
+    s->tls_out_len += n;
+    *written = n;
+    return 1;
+}
+
+static long out_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num, (void)ptr;
+    bg_stream_t *s = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; /* flush_tls writes after every SSL call */
+    case BIO_CTRL_WPENDING:
+        return s ? (long)s->tls_out_len : 0;
+    case BIO_CTRL_PENDING:
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int out_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *out_method;
+
+static void out_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "bordergate tls out");
+    if (m && BIO_meth_set_write_ex(m, out_bio_write_ex) && BIO_meth_set_ctrl(m, out_bio_ctrl) &&
+        BIO_meth_set_create(m, out_bio_create)) {
+        out_method = m;
+        return;
+    }
+    BIO_meth_free(m);
+}
+
+static BIO *out_bio_new(bg_stream_t *s)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, out_method_make);
+    BIO *b = out_method ? BIO_new(out_method) : NULL;
+    if (b)
+        BIO_set_data(b, s);
+    return b;
+}
+
+/* Everything OpenSSL produced goes to the socket in one write. */
 static int flush_tls(bg_stream_t *s)
 {
-    char buf[16384];
-    int n;
-    while ((n = BIO_read(s->wbio, buf, sizeof buf)) > 0) {
-        int r = raw_write(s, buf, (size_t)n);
-        if (r < 0)
-            return r;
+    if (!s->tls_out_len)
+        return 0;
+    size_t n = s->tls_out_len;
+    s->tls_out_len = 0;
+    int r = raw_write(s, s->tls_out, n);
+    if (s->tls_out_cap > BG_STREAM_OUT_KEEP) {
+        free(s->tls_out);
+        s->tls_out = NULL;
+        s->tls_out_cap = 0;
     }
-    return 0;
+    return r;
 }
 
 static void tls_error(bg_stream_t *s, const char *what)
@@ -231,7 +311,7 @@ static int setup_tls(bg_stream_t *s, SSL_CTX *ctx, bool server)
     if (!s->rdbuf)
         abort();
     s->rbio = BIO_new(BIO_s_mem());
-    s->wbio = BIO_new(BIO_s_mem());
+    s->wbio = out_bio_new(s);
     if (!s->rbio || !s->wbio) {
         BIO_free(s->rbio);
         BIO_free(s->wbio);

@@ -38,6 +38,8 @@ struct bg_stream {
     bool eof;              /* read-only */
     bool tls_server;       /* private */
     char *rdbuf;           /* private: 16 KiB TLS plaintext buffer */
+    char *tls_out;         /* private: TLS records not yet handed to the socket */
+    size_t tls_out_len, tls_out_cap;
 };
 
 /** Initialise on loop; 0 or a negative libuv error. The stream must be closed with

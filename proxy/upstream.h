@@ -11,7 +11,11 @@
 #include "server.h"
 #include "stream.h"
 
-#define BG_UPSTREAM_MAX_IDLE 64 /* per worker, all keys together */
+/* Idle HTTP/1.1 vendor connections kept per worker, all keys together. HTTP/2 clients multiplex:
+ * 32 connections x 16 streams need hundreds of vendor connections at once, and a smaller pool
+ * closed most of them after each burst only to reconnect for the next (one TCP connect and close
+ * per three h2 requests). Idle ones are still swept after limits.idle_timeout. */
+#define BG_UPSTREAM_MAX_IDLE 512
 
 typedef enum {
     BG_UP_CONNECT_FAILED,  /* refused, unreachable: 502 */

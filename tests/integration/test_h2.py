@@ -185,6 +185,37 @@ def blocked_stream_gets_451_while_others_succeed():
 
 
 @test
+def response_heads_keep_the_hpack_table_for_what_repeats():
+    # x-transfer-id differs on every answer: sent never-indexed it stays out of the dynamic
+    # table (where it would evict reusable fields), while the fields that repeat get indexed.
+    e = env()
+    c = H2Conn(e.plain)
+    c.handshake()
+    blocks = []
+    decode = c.hpack.decode
+    c.hpack.decode = lambda b: (blocks.append(bytes(b)), decode(b))[1]
+    ids = set()
+    for k in range(12):
+        sid = 1 + 2 * k
+        c.request(sid, "GET", "de.test", "/echo?n=%d" % k)
+        got = c.responses({sid})
+        eq(got[sid]["status"], 200)
+        tid = got[sid]["headers"].get("x-transfer-id")
+        check(tid, "x-transfer-id on answer %d: %r" % (k, got[sid]["headers"]))
+        ids.add(tid)
+    eq(len(ids), 12, "one id per answer")
+    names = [n for n, _ in c.hpack.dyn]
+    # One is indexed (its name is then referred to by the others), not one per answer.
+    check(names.count("x-transfer-id") <= 1, "x-transfer-id kept out of the dynamic table: %r" % names)
+    check("content-type" in names, "repeating fields indexed: %r" % names)
+    # The last heads: x-transfer-id's name and value as literals, the rest mostly table indexes.
+    check(all(len(b) < len(blocks[0]) for b in blocks[2:]), "later heads shorter: %r" % [len(b) for b in blocks])
+    tid = sorted(ids)[0]
+    eq(record_of(tid)["protocol"], "h2")
+    c.close()
+
+
+@test
 def many_streams_with_h2load():
     e = env()
     h2load = shutil.which("h2load")
@@ -195,6 +226,23 @@ def many_streams_with_h2load():
     check("400 succeeded" in out.stdout and "0 failed" in out.stdout and "0 errored" in out.stdout,
           out.stdout[-1500:])
     check("status codes: 400 2xx" in out.stdout, out.stdout[-800:])
+
+
+@test
+def concurrent_streams_keep_their_vendor_connections_pooled():
+    # 2 connections x 60 streams need ~120 vendor connections at once; between bursts they stay
+    # pooled (a per-worker idle bound below that closed most and reconnected for the next burst).
+    e = env()
+    h2load = shutil.which("h2load")
+    check(h2load, "h2load installed")
+    argv = [h2load, "-c", "2", "-m", "60", "-H", ":authority: de.test", "http://127.0.0.1:%d/echo" % e.plain]
+    out = h.run(argv[:1] + ["-n", "240"] + argv[1:], timeout=60)
+    check("240 succeeded" in out.stdout, out.stdout[-800:])
+    before = e.up.connections
+    out = h.run(argv[:1] + ["-n", "1200"] + argv[1:], timeout=120)
+    check("1200 succeeded" in out.stdout and "status codes: 1200 2xx" in out.stdout, out.stdout[-800:])
+    opened = e.up.connections - before
+    check(opened <= 30, "vendor connections opened for 1200 requests after warm-up: %d" % opened)
 
 
 @test

@@ -119,12 +119,13 @@ def nghttp(host, path, body=None, trailers=(), timeout=20):
     r = h.run(argv, timeout=timeout)
     # The body has no newline of its own: the next frame line follows it directly.
     out = re.sub(r"(?<=[^\n])(\[\s*\d+\.\d+\] (?:recv|send) )", "\n\\1", r.stdout)
-    # nghttp -v: "[ t] recv (stream_id=N) name: value" per received field; frames as
+    # nghttp -v: "[ t] recv (stream_id=N) name: value" per received field ("(stream_id=N,
+    # sensitive)" for one sent never-indexed, like x-transfer-id); frames as
     # "[ t] recv HEADERS frame <...>" / "recv DATA frame"; the body is printed between them.
     headers, trailers_got, seen_data, status = {}, {}, False, None
     body_parts = []
     for line in out.split("\n"):
-        m = re.match(r"^\[\s*[\d.]+\] recv \(stream_id=\d+\) (:?[^:]+): (.*)$", line)
+        m = re.match(r"^\[\s*[\d.]+\] recv \(stream_id=\d+(?:, sensitive)?\) (:?[^:]+): (.*)$", line)
         if m:
             (trailers_got if seen_data else headers)[m.group(1)] = m.group(2)
             continue
