@@ -632,6 +632,21 @@ typedef struct {
     char key[RKEY_MAX]; /* the bytes, kept only when len > 16 */
 } rkcache_t;
 
+/* Values scan_text looked at and found nothing in, per scan_json call: a body repeats its values
+ * (notes, enums, currencies, free-text defaults), and the text detectors are a pure function of
+ * the value's bytes and its key's flags (scan_value), so a repeat with the same key flags finds
+ * nothing again. Only raw (unescaped) values, named by their first occurrence in the body, which
+ * stays put during the walk; an entry is (rk_print fingerprint, length, flags), and the bytes are
+ * compared when the fingerprint does not hold them all (n > 16). Fixed size: a full slot is
+ * overwritten. */
+#define QMEMO 64
+
+typedef struct {
+    uint64_t a, b;
+    uint32_t off, len;
+    uint32_t flags;
+} qmemo_t;
+
 typedef struct {
     const bg_classifier_t *c;
     bg_classification_t *out;
@@ -654,6 +669,9 @@ typedef struct {
     pending_t *pending;
     size_t npending;
     size_t recent_from; /* findings before this index are from another location */
+    size_t nemit;       /* emit_path calls so far: a scan that leaves it unchanged found nothing */
+    qmemo_t *qmemo;     /* JSON only: values that found nothing (scan_value_memo) */
+    uint64_t qm_valid;  /* which qmemo entries are filled */
     char *dec;          /* scratch for decoded values (wiped at the end) */
     uint32_t *map;
     size_t cap;
@@ -859,6 +877,7 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
 {
     const bg_classifier_t *c = s->c;
     bg_classification_t *out = s->out;
+    s->nemit++;
     if (det >= c->ndet || !c->enabled[det] || len == 0)
         return;
     out->categories |= 1u << c->cats[det];
@@ -1471,18 +1490,26 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
     /* Only letters that start a known prefix get here at all. */
     if (i + 1 >= n || !key_start(t[i], t[i + 1]))
         return 0;
+#define PRE(s, m) {s, sizeof s - 1, m}
     static const struct {
         const char *p;
-        unsigned min;
-    } pre[] = {{"sk_live_", 16}, {"sk_test_", 16}, {"rk_live_", 16}, {"rk_test_", 16}, {"whsec_", 16},
-               {"AKIA", 16},     {"ASIA", 16},     {"ghp_", 30},     {"gho_", 30},     {"ghu_", 30},
-               {"ghs_", 30},     {"ghr_", 30},     {"github_pat_", 30}, {"xoxb-", 20}, {"xoxp-", 20},
-               {"xoxa-", 20},    {"AIza", 30},     {"glpat-", 20},   {"sk-proj-", 20}, {"sk-ant-", 20},
-               {"sk-", 32},      {"SG.", 40},      {"hf_", 30},      {"npm_", 30}};
-    for (size_t k = 0; k < sizeof pre / sizeof pre[0]; k++) {
+        unsigned len, min;
+    } pre[] = {PRE("sk_live_", 16), PRE("sk_test_", 16), PRE("rk_live_", 16), PRE("rk_test_", 16),
+               PRE("whsec_", 16),   PRE("AKIA", 16),     PRE("ASIA", 16),     PRE("ghp_", 30),
+               PRE("gho_", 30),     PRE("ghu_", 30),     PRE("ghs_", 30),     PRE("ghr_", 30),
+               PRE("github_pat_", 30), PRE("xoxb-", 20), PRE("xoxp-", 20),    PRE("xoxa-", 20),
+               PRE("AIza", 30),     PRE("glpat-", 20),   PRE("sk-proj-", 20), PRE("sk-ant-", 20),
+               PRE("sk-", 32),      PRE("SG.", 40),      PRE("hf_", 30),      PRE("npm_", 30)};
+#undef PRE
+    /* The prefixes in table order from the first one with t[i]'s letter: first[] holds that
+     * index, so a word is compared with its own letter's prefixes only (the first that matches
+     * still decides, as in one pass over the whole table). */
+    static const uint8_t first[128] = {['s'] = 0, ['r'] = 2, ['w'] = 4, ['A'] = 5, ['g'] = 7,
+                                       ['x'] = 13, ['S'] = 21, ['h'] = 22, ['n'] = 23};
+    for (size_t k = first[t[i] & 0x7f]; k < sizeof pre / sizeof pre[0]; k++) {
         if (t[i] != (unsigned char)pre[k].p[0] || i + 1 >= n || t[i + 1] != (unsigned char)pre[k].p[1])
             continue;
-        size_t pl = strlen(pre[k].p);
+        size_t pl = pre[k].len;
         if (i + pl > n || memcmp(t + i, pre[k].p, pl) != 0)
             continue;
         size_t j = i + pl;
@@ -2269,8 +2296,35 @@ static void flush_pending(scan_t *s, unsigned depth, bool product)
     }
 }
 
+/* scan_value for a raw value with no key rule (flags ki) at body[off, off + v->n) that
+ * text_quick_skip did not wave through: skipped when the same bytes under the same key flags
+ * found nothing before in this body. Out of line: the JSON walk's loop stays small. */
+static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val_t *v, const char *body, size_t off)
+{
+    uint64_t a, b;
+    rk_print((const char *)v->t, v->n, &a, &b);
+    unsigned x = (unsigned)(rk_hash(a, b, v->n) >> 58); /* QMEMO == 64 */
+    qmemo_t *e = &s->qmemo[x];
+    if ((s->qm_valid >> x & 1) && e->len == v->n && e->flags == ki.flags && e->a == a && e->b == b &&
+        (v->n <= 16 || memcmp(body + e->off, v->t, v->n) == 0))
+        return;
+    size_t nemit = s->nemit;
+    scan_value(s, ki, v, false, false);
+    if (s->nemit == nemit && off + v->n <= UINT32_MAX) {
+        e->a = a;
+        e->b = b;
+        e->off = (uint32_t)off;
+        e->len = (uint32_t)v->n;
+        e->flags = ki.flags;
+        s->qm_valid |= 1ull << x;
+    }
+}
+
 static const char *scan_json(scan_t *s, const char *body, size_t n)
 {
+    qmemo_t qmemo[QMEMO];
+    s->qmemo = qmemo;
+    s->qm_valid = 0;
     bg_json_t j;
     bg_json_init(&j, body, n, BG_JSON_MAX_DEPTH);
     frame_t frames[MAX_FRAMES];
@@ -2379,8 +2433,12 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 }
                 ki.flags &= ~K_NAME_BARE;
             }
-            if (ai || (ki.flags & VALUE_RULES) ||
-                !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend))) {
+            if (quick == 0) {
+                /* A raw value with no key rule that text_quick_skip could not wave through. */
+                v.not_quick = true;
+                scan_value_memo(s, ki, &v, body, tk->start);
+            } else if (ai || (ki.flags & VALUE_RULES) ||
+                       !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend))) {
                 v.not_quick = !ai && !(ki.flags & VALUE_RULES);
                 scan_value(s, ki, &v, ai, false);
             }
