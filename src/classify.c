@@ -1780,10 +1780,49 @@ static bool digits_quiet(const unsigned char *t, size_t n)
  * 'x' is no hex digit: no extension) and the date-of-birth keywords hold letters beyond a-f. A
  * letter start: jwt_at needs "eyJ", apikey_at a key_start pair ('A' then K, S or I), iban_at and
  * nino_at a digit (or ' ') after two letters: where a group starts that way, they are asked. */
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+/* Bit k: x's byte k is a digit (*dig) or a hex letter, either case (*hexl). */
+static inline void hex_masks16(__m128i x, unsigned *dig, unsigned *hexl)
+{
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    *dig = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+    *hexl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l));
+}
+#endif
+
 static bool uuid_quiet(const unsigned char *t, size_t n)
 {
     if (n != 36)
         return false;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    /* The same rules on bit masks over the 36 bytes (three loads, the last overlapping): the
+     * dashes exactly at 8, 13, 18, 23, hex everywhere else, and, with the dashes squeezed out
+     * (fixed places), no 7 digits in a row between hex letters. */
+    {
+        unsigned d0, h0, d1, h1, d2, h2;
+        hex_masks16(_mm_loadu_si128((const __m128i *)(const void *)t), &d0, &h0);
+        hex_masks16(_mm_loadu_si128((const __m128i *)(const void *)(t + 16)), &d1, &h1);
+        hex_masks16(_mm_loadu_si128((const __m128i *)(const void *)(t + 20)), &d2, &h2);
+        uint64_t dig = d0 | (uint64_t)d1 << 16 | (uint64_t)(d2 >> 12) << 32;
+        uint64_t hex = dig | h0 | (uint64_t)h1 << 16 | (uint64_t)(h2 >> 12) << 32;
+        const uint64_t dashes = 1ull << 8 | 1ull << 13 | 1ull << 18 | 1ull << 23, all = (1ull << 36) - 1;
+        if (hex != (all & ~dashes) || t[8] != '-' || t[13] != '-' || t[18] != '-' || t[23] != '-')
+            return false;
+        uint64_t q = (dig & 0xff) | (dig >> 9 & 0xf) << 8 | (dig >> 14 & 0xf) << 12 | (dig >> 19 & 0xf) << 16 |
+                     (dig >> 24 & 0xfff) << 20; /* 32 digit bits, dashes removed */
+        uint64_t r2 = q & q >> 1, r4 = r2 & r2 >> 2, r7 = r4 & r4 >> 3; /* bit k: q[k..k+6] all set */
+        if (r7)
+            return false;
+        /* A group starting letter, letter, digit: asked below (rare). */
+        bool ask = false;
+        static const uint8_t gs[5] = {0, 9, 14, 19, 24};
+        for (unsigned g = 0; g < 5; g++)
+            ask |= (dig >> gs[g] & 7) == 4;
+        if (!ask)
+            return true;
+    }
+#endif
     unsigned run = 0;
     for (size_t k = 0; k < 36; k++) {
         unsigned c = t[k];
@@ -1824,12 +1863,33 @@ static bool uuid_quiet(const unsigned char *t, size_t n)
  * after ':' (2 digits at the end). */
 static bool iso_time_quiet(const unsigned char *t, size_t n)
 {
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
     if (n < 19)
         return false;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    /* The 19-byte shape with two loads (t[0..16) and t[3..19)): digits where it says 'd', its
+     * own bytes elsewhere. */
+    {
+        const __m128i lit0 = _mm_setr_epi8(0, 0, 0, 0, '-', 0, 0, '-', 0, 0, 'T', 0, 0, ':', 0, 0);
+        const __m128i lit1 = _mm_setr_epi8(0, '-', 0, 0, '-', 0, 0, 'T', 0, 0, ':', 0, 0, ':', 0, 0);
+        const unsigned dm0 = 0xffffu & ~(1u << 4 | 1u << 7 | 1u << 10 | 1u << 13);
+        const unsigned dm1 = 0xffffu & ~(1u << 1 | 1u << 4 | 1u << 7 | 1u << 10 | 1u << 13);
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)t);
+        __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(t + 3));
+        __m128i d0 = _mm_sub_epi8(x0, _mm_set1_epi8('0')), d1 = _mm_sub_epi8(x1, _mm_set1_epi8('0'));
+        unsigned g0 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d0, _mm_set1_epi8(9)), d0));
+        unsigned g1 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d1, _mm_set1_epi8(9)), d1));
+        unsigned e0 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, lit0));
+        unsigned e1 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, lit1));
+        if ((g0 & dm0) != dm0 || (e0 & ~dm0 & 0xffffu) != (~dm0 & 0xffffu) || (g1 & dm1) != dm1 ||
+            (e1 & ~dm1 & 0xffffu) != (~dm1 & 0xffffu))
+            return false;
+    }
+#else
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
     for (size_t k = 0; k < 19; k++)
         if (shape[k] == 'd' ? !isd(t[k]) : t[k] != (unsigned char)shape[k])
             return false;
+#endif
     size_t k = 19;
     if (k < n && t[k] == '.') {
         size_t f = ++k;

@@ -4,7 +4,8 @@
  * look-alike fragments, escapes, UTF-8, truncations and byte mutations) plus, optionally, the
  * `text` of each line of JSONL files, and prints every finding (detector, where, header, offset,
  * length, flags, path) and the categories/unscannable state per input. A second corpus repeats
- * values within a document (the JSON walk's memo of values that found nothing). Run it from two builds
+ * values within a document (the JSON walk's memo of values that found nothing), a third is
+ * UUID- and timestamp-shaped values and their near misses (the shape pre-filters). Run it from two builds
  * and diff the outputs: they must be identical. Single thread; output is plain text on stdout.
  *   build/tests/tools/classify_diff [N-synthetic (default 20000)] [file.jsonl ...] > out.txt
  */
@@ -395,6 +396,34 @@ int main(int argc, char **argv)
     for (int k = 0; k < 6; k++)
         bg_buf_dispose(&rep_pool[k]);
     rep_mode = false;
+    /* The shape corpus: UUID- and timestamp-shaped values (the shape pre-filters' bit-mask
+     * rules) with digit-heavy groups, letters, and one byte changed, under neutral keys. */
+    for (long i = 0; i < nsyn / 4; i++) {
+        char v[48], label[32];
+        static const char hexd[] = "0123456789abcdefABCDEF0123456789";
+        if (rnd() % 2) {
+            for (int k = 0; k < 36; k++)
+                v[k] = (k == 8 || k == 13 || k == 18 || k == 23) ? '-'
+                       : rnd() % 3 ? (char)('0' + rnd() % 10) : hexd[rnd() % 32];
+            v[36] = 0;
+            if (rnd() % 4 == 0) /* a 12-digit group that is a card (Maestro, Luhn) */
+                memcpy(v + 24, PICK(((const char *const[]){"501800000009", "501800000008", "5018a0000009"})), 12);
+            if (rnd() % 4 == 0) /* a group that starts an IBAN or a NINO */
+                memcpy(v + PICK(((const int[]){0, 9, 14, 19, 24})),
+                       PICK(((const char *const[]){"BE68", "GB82", "AB12", "be68", "QQ12"})), 4);
+        } else {
+            snprintf(v, sizeof v, "%04u-%02u-%02uT%02u:%02u:%02u%s", rnd() % 10000, rnd() % 100, rnd() % 100,
+                     rnd() % 100, rnd() % 100, rnd() % 100,
+                     PICK(((const char *const[]){"", "Z", ".5Z", ".123456789Z", "+01:00", "-05:30", ".1234567890Z"})));
+        }
+        size_t vl = strlen(v);
+        if (rnd() % 3 == 0)
+            v[rnd() % vl] = PICK(((const char[]){'0', '9', 'a', 'F', 'g', '-', ':', 'T', '.', ' ', 'Z', '/'}));
+        bg_buf_reset(&b);
+        bg_buf_printf(&b, "{\"x\":\"%s\",\"y\":[\"%s\"]}", v, v);
+        snprintf(label, sizeof label, "U%ld/json", i);
+        run_body("application/json", b.data, b.len, false, label);
+    }
     for (int a = 2; a < argc; a++)
         jsonl_file(argv[a]);
     bg_buf_dispose(&b);
