@@ -1814,13 +1814,12 @@ static bool uuid_quiet(const unsigned char *t, size_t n)
         uint64_t r2 = q & q >> 1, r4 = r2 & r2 >> 2, r7 = r4 & r4 >> 3; /* bit k: q[k..k+6] all set */
         if (r7)
             return false;
-        /* A group starting letter, letter, digit: asked below (rare). */
-        bool ask = false;
+        /* A group starting letter, letter, digit: iban_at and nino_at are asked, as below. */
         static const uint8_t gs[5] = {0, 9, 14, 19, 24};
         for (unsigned g = 0; g < 5; g++)
-            ask |= (dig >> gs[g] & 7) == 4;
-        if (!ask)
-            return true;
+            if ((dig >> gs[g] & 7) == 4 && (iban_at(t, n, gs[g]) || nino_at(t, n, gs[g])))
+                return false;
+        return true;
     }
 #endif
     unsigned run = 0;
@@ -1960,10 +1959,25 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
 /* text_quick_skip for a JSON number token (digits, '-', '.', and 'e', 'E', '+' in an exponent):
  * one sign and one dot at most, so more than 9 bytes hold 8 or more digits, and an exponent
  * letter ends the short-number rule's run of number bytes. */
-static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n)
+static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
 {
     if (s->c->ncustom)
         return false;
+    if (n <= 8 && end - t >= 8) {
+        /* Eight bytes at once (end: how far the buffer may be read): no exponent letter in the
+         * first n, and the grammar's one '-' and one '.' at most leave n - 2 or more digits, so
+         * only n >= 7 counts them. */
+        uint64_t x;
+        memcpy(&x, t, 8);
+        uint64_t v = (x | BGJ_ONES * 0x20) ^ (BGJ_ONES * 'e'); /* zero byte where 'e' or 'E' */
+        v |= n == 8 ? 0 : ~0ull << (8 * n);                   /* bytes past the token: not zero */
+        uint64_t nz = (((v & ~BGJ_HIGHS) + ~BGJ_HIGHS) | v) & BGJ_HIGHS;
+        if (nz != BGJ_HIGHS)
+            return false;
+        if (n < 7)
+            return true;
+        return n - (t[0] == '-') - (memchr(t, '.', n) != NULL) < 7;
+    }
     if (n > 9) {
         for (size_t k = 0; k < n; k++)
             if (!isd(t[k]))
@@ -2466,7 +2480,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
             if (!tk->escaped && !ai && !(ki.flags & (VALUE_RULES | K_NAME_BARE))) {
                 quick = str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
-                            : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len);
+                            : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend);
                 if (quick) {
                     if (top && !top->is_obj)
                         top->index++;
