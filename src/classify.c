@@ -670,6 +670,8 @@ typedef struct {
     size_t npending;
     size_t recent_from; /* findings before this index are from another location */
     size_t nemit;       /* emit_path calls so far: a scan that leaves it unchanged found nothing */
+    size_t max_end;     /* no finding added since recent_from was max_end_from ends after this */
+    size_t max_end_from;
     qmemo_t *qmemo;     /* JSON only: values that found nothing (scan_value_memo) */
     uint64_t qm_valid;  /* which qmemo entries are filled */
     char *dec;          /* scratch for decoded values (wiped at the end) */
@@ -887,7 +889,13 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
     if (from < s->recent_from)
         from = s->recent_from;
     size_t a = off, b = off + len;
-    for (size_t i = from; i < out->nfindings; i++) {
+    /* Findings since recent_from all end at or before max_end: a span starting there overlaps
+     * none of them (the common case: spans arrive in order), and the loop is skipped. */
+    if (s->max_end_from != s->recent_from) {
+        s->max_end_from = s->recent_from;
+        s->max_end = 0;
+    }
+    for (size_t i = a < s->max_end ? from : out->nfindings; i < out->nfindings; i++) {
         bg_finding_t *f = &out->findings[i];
         if (f->where != s->where || f->header != s->header)
             continue;
@@ -915,6 +923,8 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
         return;
     }
     bg_finding_t *f = &out->findings[out->nfindings++];
+    if (b > s->max_end)
+        s->max_end = b;
     f->detector = (uint16_t)det;
     f->category = c->cats[det];
     f->where = s->where;
