@@ -1933,6 +1933,39 @@ static bool code_quiet(const unsigned char *t, size_t n)
     return k == n && k > d && k - d <= 6;
 }
 
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+/* text_quick_skip's rules below for a value of at most 16 bytes, from one 16-byte load (the
+ * buffer holds t[0..16)): the candidate test, the run of number bytes, the short-number rule and
+ * the code shape as bit masks over t[0..n). (The timestamp and UUID shapes need 19 or more bytes.) */
+static inline bool text_quick_skip16(const unsigned char *t, size_t n)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)t);
+    unsigned all = (1u << n) - 1;
+    if (!(cand_mask16(x) & all))
+        return true;
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    unsigned dig = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d)) & all;
+    unsigned dot = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) & all;
+    unsigned sign = (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')), _mm_cmpeq_epi8(x, _mm_set1_epi8('+'))));
+    unsigned k = (unsigned)__builtin_ctz(~(dig | dot | (sign & all))); /* the run of number bytes */
+    if (k == n) {
+        unsigned digits = (unsigned)__builtin_popcount(dig), dots = (unsigned)__builtin_popcount(dot);
+        return (digits < 7 && dots < 3) || (digits == n && digits_quiet(t, n));
+    }
+    if (k != 0 || n > 13)
+        return false;
+    /* code_quiet: 1 to 6 uppercase letters, '-', then 1 to 6 digits to the end. */
+    __m128i u = _mm_sub_epi8(x, _mm_set1_epi8('A'));
+    unsigned up = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(u, _mm_set1_epi8(25)), u));
+    unsigned lead = (unsigned)__builtin_ctz(~up);
+    if (lead == 0 || lead > 6 || lead >= n || t[lead] != '-')
+        return false;
+    unsigned nd = (unsigned)n - lead - 1, want = ((1u << nd) - 1) << (lead + 1);
+    return nd >= 1 && nd <= 6 && (dig & want) == want;
+}
+#endif
+
 /* Would scan_text(t[0..n)) return at once, finding nothing, whatever its flags? Its early exits,
  * shared with scan_json's fast path so that the two stay one rule. */
 static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
@@ -1940,6 +1973,10 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
     /* Custom text detectors have prefixes of their own, so with them every value is scanned. */
     if (s->c->ncustom)
         return false;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    if (n <= 16 && end && end - t >= 16)
+        return text_quick_skip16(t, n);
+#endif
     /* Most values (words, names, enums) hold no candidate byte: nothing to scan. */
     if (!has_candidate(t, n, end))
         return true;
