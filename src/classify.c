@@ -693,12 +693,21 @@ typedef struct {
 static kinfo_t key_info_slow(scan_t *s, const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
-    /* Normalize and hash in one pass (key_norm + key_hash). */
+    /* Normalize and hash in one pass (key_norm + key_hash): knorm maps a byte to the lowercase
+     * letter or digit it keeps, 0 for the bytes dropped. */
+    static const uint8_t knorm[256] = {
+#define KN_L(c) [c] = c, [c - 32] = c
+        KN_L('a'), KN_L('b'), KN_L('c'), KN_L('d'), KN_L('e'), KN_L('f'), KN_L('g'), KN_L('h'), KN_L('i'),
+        KN_L('j'), KN_L('k'), KN_L('l'), KN_L('m'), KN_L('n'), KN_L('o'), KN_L('p'), KN_L('q'), KN_L('r'),
+        KN_L('s'), KN_L('t'), KN_L('u'), KN_L('v'), KN_L('w'), KN_L('x'), KN_L('y'), KN_L('z'),
+#undef KN_L
+        ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7',
+        ['8'] = '8', ['9'] = '9'};
     size_t l = 0;
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n && l < KEY_MAX; i++) {
-        unsigned c = lower((unsigned char)k[i]);
-        if ((c - 'a' < 26u) || (c - '0' < 10u)) {
+        unsigned c = knorm[(unsigned char)k[i]];
+        if (c) {
             nk[l++] = (char)c;
             h = (h ^ c) * 16777619u;
         }
@@ -3098,6 +3107,8 @@ static bg_body_kind_t body_kind(const char *ct, size_t ctl, const char *body, si
         return BG_BODY_OTHER;
     const char *sub = slash + 1;
     size_t tl = (size_t)(slash - ct), sl = ml - tl - 1;
+    if (bg_span_ieq(ct, ml, "application/json")) /* the common case first: the rules below say JSON */
+        return BG_BODY_JSON;
     if (bg_span_ieq(ct, ml, "application/x-www-form-urlencoded"))
         return BG_BODY_FORM;
     if (bg_span_ieq(ct, ml, "multipart/form-data"))
