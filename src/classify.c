@@ -5,6 +5,7 @@
  * checked by key rules first, then every value goes through one text scanner that tries the
  * pattern detectors only at token starts (digits, '+', '(', letters of known prefixes).
  * Findings are byte spans into the caller's buffers; overlapping spans resolve to the longest.
+ * Per call, the JSON walk remembers raw values that found nothing (a repeat is not rescanned).
  * Pure: no globals, no clocks; the classifier is read-only after create. Any thread.
  */
 #include "classify.h"
@@ -632,6 +633,21 @@ typedef struct {
     char key[RKEY_MAX]; /* the bytes, kept only when len > 16 */
 } rkcache_t;
 
+/* Values scan_text looked at and found nothing in, per scan_json call: a body repeats its values
+ * (notes, enums, currencies, free-text defaults), and the text detectors are a pure function of
+ * the value's bytes and its key's flags (scan_value), so a repeat with the same key flags finds
+ * nothing again. Only raw (unescaped) values, named by their first occurrence in the body, which
+ * stays put during the walk; an entry is (rk_print fingerprint, length, flags), and the bytes are
+ * compared when the fingerprint does not hold them all (n > 16). Fixed size: a full slot is
+ * overwritten. */
+#define QMEMO 64
+
+typedef struct {
+    uint64_t a, b;
+    uint32_t off, len;
+    uint32_t flags;
+} qmemo_t;
+
 typedef struct {
     const bg_classifier_t *c;
     bg_classification_t *out;
@@ -654,6 +670,11 @@ typedef struct {
     pending_t *pending;
     size_t npending;
     size_t recent_from; /* findings before this index are from another location */
+    size_t nemit;       /* emit_path calls so far: a scan that leaves it unchanged found nothing */
+    size_t max_end;     /* no finding added since recent_from was max_end_from ends after this */
+    size_t max_end_from;
+    qmemo_t *qmemo;     /* JSON only: values that found nothing (scan_value_memo) */
+    uint64_t qm_valid;  /* which qmemo entries are filled */
     char *dec;          /* scratch for decoded values (wiped at the end) */
     uint32_t *map;
     size_t cap;
@@ -673,12 +694,21 @@ typedef struct {
 static kinfo_t key_info_slow(scan_t *s, const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
-    /* Normalize and hash in one pass (key_norm + key_hash). */
+    /* Normalize and hash in one pass (key_norm + key_hash): knorm maps a byte to the lowercase
+     * letter or digit it keeps, 0 for the bytes dropped. */
+    static const uint8_t knorm[256] = {
+#define KN_L(c) [c] = c, [c - 32] = c
+        KN_L('a'), KN_L('b'), KN_L('c'), KN_L('d'), KN_L('e'), KN_L('f'), KN_L('g'), KN_L('h'), KN_L('i'),
+        KN_L('j'), KN_L('k'), KN_L('l'), KN_L('m'), KN_L('n'), KN_L('o'), KN_L('p'), KN_L('q'), KN_L('r'),
+        KN_L('s'), KN_L('t'), KN_L('u'), KN_L('v'), KN_L('w'), KN_L('x'), KN_L('y'), KN_L('z'),
+#undef KN_L
+        ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7',
+        ['8'] = '8', ['9'] = '9'};
     size_t l = 0;
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n && l < KEY_MAX; i++) {
-        unsigned c = lower((unsigned char)k[i]);
-        if ((c - 'a' < 26u) || (c - '0' < 10u)) {
+        unsigned c = knorm[(unsigned char)k[i]];
+        if (c) {
             nk[l++] = (char)c;
             h = (h ^ c) * 16777619u;
         }
@@ -859,6 +889,7 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
 {
     const bg_classifier_t *c = s->c;
     bg_classification_t *out = s->out;
+    s->nemit++;
     if (det >= c->ndet || !c->enabled[det] || len == 0)
         return;
     out->categories |= 1u << c->cats[det];
@@ -868,7 +899,13 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
     if (from < s->recent_from)
         from = s->recent_from;
     size_t a = off, b = off + len;
-    for (size_t i = from; i < out->nfindings; i++) {
+    /* Findings since recent_from all end at or before max_end: a span starting there overlaps
+     * none of them (the common case: spans arrive in order), and the loop is skipped. */
+    if (s->max_end_from != s->recent_from) {
+        s->max_end_from = s->recent_from;
+        s->max_end = 0;
+    }
+    for (size_t i = a < s->max_end ? from : out->nfindings; i < out->nfindings; i++) {
         bg_finding_t *f = &out->findings[i];
         if (f->where != s->where || f->header != s->header)
             continue;
@@ -896,6 +933,8 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
         return;
     }
     bg_finding_t *f = &out->findings[out->nfindings++];
+    if (b > s->max_end)
+        s->max_end = b;
     f->detector = (uint16_t)det;
     f->category = c->cats[det];
     f->where = s->where;
@@ -1471,18 +1510,26 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
     /* Only letters that start a known prefix get here at all. */
     if (i + 1 >= n || !key_start(t[i], t[i + 1]))
         return 0;
+#define PRE(s, m) {s, sizeof s - 1, m}
     static const struct {
         const char *p;
-        unsigned min;
-    } pre[] = {{"sk_live_", 16}, {"sk_test_", 16}, {"rk_live_", 16}, {"rk_test_", 16}, {"whsec_", 16},
-               {"AKIA", 16},     {"ASIA", 16},     {"ghp_", 30},     {"gho_", 30},     {"ghu_", 30},
-               {"ghs_", 30},     {"ghr_", 30},     {"github_pat_", 30}, {"xoxb-", 20}, {"xoxp-", 20},
-               {"xoxa-", 20},    {"AIza", 30},     {"glpat-", 20},   {"sk-proj-", 20}, {"sk-ant-", 20},
-               {"sk-", 32},      {"SG.", 40},      {"hf_", 30},      {"npm_", 30}};
-    for (size_t k = 0; k < sizeof pre / sizeof pre[0]; k++) {
+        unsigned len, min;
+    } pre[] = {PRE("sk_live_", 16), PRE("sk_test_", 16), PRE("rk_live_", 16), PRE("rk_test_", 16),
+               PRE("whsec_", 16),   PRE("AKIA", 16),     PRE("ASIA", 16),     PRE("ghp_", 30),
+               PRE("gho_", 30),     PRE("ghu_", 30),     PRE("ghs_", 30),     PRE("ghr_", 30),
+               PRE("github_pat_", 30), PRE("xoxb-", 20), PRE("xoxp-", 20),    PRE("xoxa-", 20),
+               PRE("AIza", 30),     PRE("glpat-", 20),   PRE("sk-proj-", 20), PRE("sk-ant-", 20),
+               PRE("sk-", 32),      PRE("SG.", 40),      PRE("hf_", 30),      PRE("npm_", 30)};
+#undef PRE
+    /* The prefixes in table order from the first one with t[i]'s letter: first[] holds that
+     * index, so a word is compared with its own letter's prefixes only (the first that matches
+     * still decides, as in one pass over the whole table). */
+    static const uint8_t first[128] = {['s'] = 0, ['r'] = 2, ['w'] = 4, ['A'] = 5, ['g'] = 7,
+                                       ['x'] = 13, ['S'] = 21, ['h'] = 22, ['n'] = 23};
+    for (size_t k = first[t[i] & 0x7f]; k < sizeof pre / sizeof pre[0]; k++) {
         if (t[i] != (unsigned char)pre[k].p[0] || i + 1 >= n || t[i + 1] != (unsigned char)pre[k].p[1])
             continue;
-        size_t pl = strlen(pre[k].p);
+        size_t pl = pre[k].len;
         if (i + pl > n || memcmp(t + i, pre[k].p, pl) != 0)
             continue;
         size_t j = i + pl;
@@ -1753,10 +1800,48 @@ static bool digits_quiet(const unsigned char *t, size_t n)
  * 'x' is no hex digit: no extension) and the date-of-birth keywords hold letters beyond a-f. A
  * letter start: jwt_at needs "eyJ", apikey_at a key_start pair ('A' then K, S or I), iban_at and
  * nino_at a digit (or ' ') after two letters: where a group starts that way, they are asked. */
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+/* Bit k: x's byte k is a digit (*dig) or a hex letter, either case (*hexl). */
+static inline void hex_masks16(__m128i x, unsigned *dig, unsigned *hexl)
+{
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    *dig = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+    *hexl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l));
+}
+#endif
+
 static bool uuid_quiet(const unsigned char *t, size_t n)
 {
     if (n != 36)
         return false;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    /* The same rules on bit masks over the 36 bytes (three loads, the last overlapping): the
+     * dashes exactly at 8, 13, 18, 23, hex everywhere else, and, with the dashes squeezed out
+     * (fixed places), no 7 digits in a row between hex letters. */
+    {
+        unsigned d0, h0, d1, h1, d2, h2;
+        hex_masks16(_mm_loadu_si128((const __m128i *)(const void *)t), &d0, &h0);
+        hex_masks16(_mm_loadu_si128((const __m128i *)(const void *)(t + 16)), &d1, &h1);
+        hex_masks16(_mm_loadu_si128((const __m128i *)(const void *)(t + 20)), &d2, &h2);
+        uint64_t dig = d0 | (uint64_t)d1 << 16 | (uint64_t)(d2 >> 12) << 32;
+        uint64_t hex = dig | h0 | (uint64_t)h1 << 16 | (uint64_t)(h2 >> 12) << 32;
+        const uint64_t dashes = 1ull << 8 | 1ull << 13 | 1ull << 18 | 1ull << 23, all = (1ull << 36) - 1;
+        if (hex != (all & ~dashes) || t[8] != '-' || t[13] != '-' || t[18] != '-' || t[23] != '-')
+            return false;
+        uint64_t q = (dig & 0xff) | (dig >> 9 & 0xf) << 8 | (dig >> 14 & 0xf) << 12 | (dig >> 19 & 0xf) << 16 |
+                     (dig >> 24 & 0xfff) << 20; /* 32 digit bits, dashes removed */
+        uint64_t r2 = q & q >> 1, r4 = r2 & r2 >> 2, r7 = r4 & r4 >> 3; /* bit k: q[k..k+6] all set */
+        if (r7)
+            return false;
+        /* A group starting letter, letter, digit: iban_at and nino_at are asked, as below. */
+        static const uint8_t gs[5] = {0, 9, 14, 19, 24};
+        for (unsigned g = 0; g < 5; g++)
+            if ((dig >> gs[g] & 7) == 4 && (iban_at(t, n, gs[g]) || nino_at(t, n, gs[g])))
+                return false;
+        return true;
+    }
+#endif
     unsigned run = 0;
     for (size_t k = 0; k < 36; k++) {
         unsigned c = t[k];
@@ -1797,12 +1882,33 @@ static bool uuid_quiet(const unsigned char *t, size_t n)
  * after ':' (2 digits at the end). */
 static bool iso_time_quiet(const unsigned char *t, size_t n)
 {
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
     if (n < 19)
         return false;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    /* The 19-byte shape with two loads (t[0..16) and t[3..19)): digits where it says 'd', its
+     * own bytes elsewhere. */
+    {
+        const __m128i lit0 = _mm_setr_epi8(0, 0, 0, 0, '-', 0, 0, '-', 0, 0, 'T', 0, 0, ':', 0, 0);
+        const __m128i lit1 = _mm_setr_epi8(0, '-', 0, 0, '-', 0, 0, 'T', 0, 0, ':', 0, 0, ':', 0, 0);
+        const unsigned dm0 = 0xffffu & ~(1u << 4 | 1u << 7 | 1u << 10 | 1u << 13);
+        const unsigned dm1 = 0xffffu & ~(1u << 1 | 1u << 4 | 1u << 7 | 1u << 10 | 1u << 13);
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)t);
+        __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(t + 3));
+        __m128i d0 = _mm_sub_epi8(x0, _mm_set1_epi8('0')), d1 = _mm_sub_epi8(x1, _mm_set1_epi8('0'));
+        unsigned g0 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d0, _mm_set1_epi8(9)), d0));
+        unsigned g1 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d1, _mm_set1_epi8(9)), d1));
+        unsigned e0 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, lit0));
+        unsigned e1 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, lit1));
+        if ((g0 & dm0) != dm0 || (e0 & ~dm0 & 0xffffu) != (~dm0 & 0xffffu) || (g1 & dm1) != dm1 ||
+            (e1 & ~dm1 & 0xffffu) != (~dm1 & 0xffffu))
+            return false;
+    }
+#else
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
     for (size_t k = 0; k < 19; k++)
         if (shape[k] == 'd' ? !isd(t[k]) : t[k] != (unsigned char)shape[k])
             return false;
+#endif
     size_t k = 19;
     if (k < n && t[k] == '.') {
         size_t f = ++k;
@@ -1837,6 +1943,39 @@ static bool code_quiet(const unsigned char *t, size_t n)
     return k == n && k > d && k - d <= 6;
 }
 
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+/* text_quick_skip's rules below for a value of at most 16 bytes, from one 16-byte load (the
+ * buffer holds t[0..16)): the candidate test, the run of number bytes, the short-number rule and
+ * the code shape as bit masks over t[0..n). (The timestamp and UUID shapes need 19 or more bytes.) */
+static inline bool text_quick_skip16(const unsigned char *t, size_t n)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)t);
+    unsigned all = (1u << n) - 1;
+    if (!(cand_mask16(x) & all))
+        return true;
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    unsigned dig = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d)) & all;
+    unsigned dot = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) & all;
+    unsigned sign = (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')), _mm_cmpeq_epi8(x, _mm_set1_epi8('+'))));
+    unsigned k = (unsigned)__builtin_ctz(~(dig | dot | (sign & all))); /* the run of number bytes */
+    if (k == n) {
+        unsigned digits = (unsigned)__builtin_popcount(dig), dots = (unsigned)__builtin_popcount(dot);
+        return (digits < 7 && dots < 3) || (digits == n && digits_quiet(t, n));
+    }
+    if (k != 0 || n > 13)
+        return false;
+    /* code_quiet: 1 to 6 uppercase letters, '-', then 1 to 6 digits to the end. */
+    __m128i u = _mm_sub_epi8(x, _mm_set1_epi8('A'));
+    unsigned up = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(u, _mm_set1_epi8(25)), u));
+    unsigned lead = (unsigned)__builtin_ctz(~up);
+    if (lead == 0 || lead > 6 || lead >= n || t[lead] != '-')
+        return false;
+    unsigned nd = (unsigned)n - lead - 1, want = ((1u << nd) - 1) << (lead + 1);
+    return nd >= 1 && nd <= 6 && (dig & want) == want;
+}
+#endif
+
 /* Would scan_text(t[0..n)) return at once, finding nothing, whatever its flags? Its early exits,
  * shared with scan_json's fast path so that the two stay one rule. */
 static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
@@ -1844,6 +1983,10 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
     /* Custom text detectors have prefixes of their own, so with them every value is scanned. */
     if (s->c->ncustom)
         return false;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    if (n <= 16 && end && end - t >= 16)
+        return text_quick_skip16(t, n);
+#endif
     /* Most values (words, names, enums) hold no candidate byte: nothing to scan. */
     if (!has_candidate(t, n, end))
         return true;
@@ -1873,10 +2016,25 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
 /* text_quick_skip for a JSON number token (digits, '-', '.', and 'e', 'E', '+' in an exponent):
  * one sign and one dot at most, so more than 9 bytes hold 8 or more digits, and an exponent
  * letter ends the short-number rule's run of number bytes. */
-static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n)
+static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
 {
     if (s->c->ncustom)
         return false;
+    if (n <= 8 && end - t >= 8) {
+        /* Eight bytes at once (end: how far the buffer may be read): no exponent letter in the
+         * first n, and the grammar's one '-' and one '.' at most leave n - 2 or more digits, so
+         * only n >= 7 counts them. */
+        uint64_t x;
+        memcpy(&x, t, 8);
+        uint64_t v = (x | BGJ_ONES * 0x20) ^ (BGJ_ONES * 'e'); /* zero byte where 'e' or 'E' */
+        v |= n == 8 ? 0 : ~0ull << (8 * n);                   /* bytes past the token: not zero */
+        uint64_t nz = (((v & ~BGJ_HIGHS) + ~BGJ_HIGHS) | v) & BGJ_HIGHS;
+        if (nz != BGJ_HIGHS)
+            return false;
+        if (n < 7)
+            return true;
+        return n - (t[0] == '-') - (memchr(t, '.', n) != NULL) < 7;
+    }
     if (n > 9) {
         for (size_t k = 0; k < n; k++)
             if (!isd(t[k]))
@@ -2269,8 +2427,35 @@ static void flush_pending(scan_t *s, unsigned depth, bool product)
     }
 }
 
+/* scan_value for a raw value with no key rule (flags ki) at body[off, off + v->n) that
+ * text_quick_skip did not wave through: skipped when the same bytes under the same key flags
+ * found nothing before in this body. Out of line: the JSON walk's loop stays small. */
+static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val_t *v, const char *body, size_t off)
+{
+    uint64_t a, b;
+    rk_print((const char *)v->t, v->n, &a, &b);
+    unsigned x = (unsigned)(rk_hash(a, b, v->n) >> 58); /* QMEMO == 64 */
+    qmemo_t *e = &s->qmemo[x];
+    if ((s->qm_valid >> x & 1) && e->len == v->n && e->flags == ki.flags && e->a == a && e->b == b &&
+        (v->n <= 16 || memcmp(body + e->off, v->t, v->n) == 0))
+        return;
+    size_t nemit = s->nemit;
+    scan_value(s, ki, v, false, false);
+    if (s->nemit == nemit && off + v->n <= UINT32_MAX) {
+        e->a = a;
+        e->b = b;
+        e->off = (uint32_t)off;
+        e->len = (uint32_t)v->n;
+        e->flags = ki.flags;
+        s->qm_valid |= 1ull << x;
+    }
+}
+
 static const char *scan_json(scan_t *s, const char *body, size_t n)
 {
+    qmemo_t qmemo[QMEMO];
+    s->qmemo = qmemo;
+    s->qm_valid = 0;
     bg_json_t j;
     bg_json_init(&j, body, n, BG_JSON_MAX_DEPTH);
     frame_t frames[MAX_FRAMES];
@@ -2352,7 +2537,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
             if (!tk->escaped && !ai && !(ki.flags & (VALUE_RULES | K_NAME_BARE))) {
                 quick = str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
-                            : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len);
+                            : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend);
                 if (quick) {
                     if (top && !top->is_obj)
                         top->index++;
@@ -2379,8 +2564,12 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 }
                 ki.flags &= ~K_NAME_BARE;
             }
-            if (ai || (ki.flags & VALUE_RULES) ||
-                !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend))) {
+            if (quick == 0) {
+                /* A raw value with no key rule that text_quick_skip could not wave through. */
+                v.not_quick = true;
+                scan_value_memo(s, ki, &v, body, tk->start);
+            } else if (ai || (ki.flags & VALUE_RULES) ||
+                       !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend))) {
                 v.not_quick = !ai && !(ki.flags & VALUE_RULES);
                 scan_value(s, ki, &v, ai, false);
             }
@@ -2919,6 +3108,8 @@ static bg_body_kind_t body_kind(const char *ct, size_t ctl, const char *body, si
         return BG_BODY_OTHER;
     const char *sub = slash + 1;
     size_t tl = (size_t)(slash - ct), sl = ml - tl - 1;
+    if (bg_span_ieq(ct, ml, "application/json")) /* the common case first: the rules below say JSON */
+        return BG_BODY_JSON;
     if (bg_span_ieq(ct, ml, "application/x-www-form-urlencoded"))
         return BG_BODY_FORM;
     if (bg_span_ieq(ct, ml, "multipart/form-data"))

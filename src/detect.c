@@ -234,15 +234,16 @@ bool bg_detect_email_valid(const char *s, size_t n)
                         return false;
                 /* File extensions are at most 5 letters: only those lengths are compared. */
                 if (len <= 5) {
-                    char lt[6];
+                    /* The TLD lowercased and zero-padded to six bytes, as the table's entries
+                     * are: one 8-byte compare per entry (the two bytes past six stay zero). */
+                    char lt[8] = {0};
                     for (size_t k = 0; k < len; k++)
                         lt[k] = (char)(t[k] | 0x20); /* letters only here */
+                    uint64_t lw, ww = 0;
+                    memcpy(&lw, lt, 8);
                     for (size_t k = 0; k < sizeof not_tld / sizeof not_tld[0]; k++) {
-                        const char *w = not_tld[k]; /* in place: most differ at the first letter */
-                        size_t q = 0;
-                        while (q < len && w[q] == lt[q])
-                            q++;
-                        if (q == len && w[len] == 0) /* len <= 5 */
+                        memcpy(&ww, not_tld[k], sizeof not_tld[k]);
+                        if (ww == lw)
                             return false;
                     }
                 }

@@ -7,6 +7,9 @@
  *   build/tests/tools/classify_bench -n ITER   fixed iterations per case (for callgrind instruction counts)
  *   build/tests/tools/classify_bench -n ITER with|without   only the bodies with (without) personal data
  *   build/tests/tools/classify_bench -n ITER headers        only the header-only requests (ITER*100, in 1000s)
+ *   build/tests/tools/classify_bench -n ITER post           only the POST leg's body (bench/compare.sh, issue #3)
+ * The `post` corpus is the 16 KiB body bench/compare.sh sends (built the same way as its python
+ * snippet: order items with sku/qty/price_cents/note, an e-mail every 10th item, a "pad" string).
  */
 #include "classify.h"
 
@@ -72,6 +75,35 @@ static void record(bg_buf_t *b, int i, bool pii)
     bg_buf_puts(b, "}");
 }
 
+/* bench/compare.sh's POST body, byte for byte: json.dumps of {"order_id", "items"} grown while
+ * it fits in 16384 - 40 bytes, then a "pad" string filling it to exactly 16384 bytes. */
+static void make_post(bg_buf_t *b)
+{
+    bg_buf_t it;
+    bg_buf_init(&it);
+    bg_buf_reset(b);
+    bg_buf_puts(b, "{\"order_id\": \"ORD-2026-000123\", \"items\": [");
+    for (int i = 0;; i++) {
+        bg_buf_reset(&it);
+        bg_buf_printf(&it, "{\"sku\": \"SKU-%06d\", \"qty\": %d, \"price_cents\": %d, "
+                           "\"note\": \"standard shipping, gift wrap: no\"", i, i % 7 + 1, 1999 + i);
+        if (i % 10 == 0)
+            bg_buf_printf(&it, ", \"email\": \"customer%d@example.com\"", i);
+        bg_buf_puts(&it, "}");
+        if (b->len + (i ? 2 : 0) + it.len + 2 > 16384 - 40)
+            break;
+        if (i)
+            bg_buf_puts(b, ", ");
+        bg_buf_append(b, it.data, it.len);
+    }
+    bg_buf_puts(b, "], \"pad\": \""); /* doc[:-1] + ', "pad": "': the doc's "]}" less its '}' */
+    size_t pad = 16384 - b->len - 2;
+    for (size_t k = 0; k < pad; k++)
+        bg_buf_puts(b, "p");
+    bg_buf_puts(b, "\"}");
+    bg_buf_dispose(&it);
+}
+
 static void make_body(bg_buf_t *b, size_t target, bool pii)
 {
     bg_buf_reset(b);
@@ -88,8 +120,9 @@ int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
     long fixed = argc > 2 && strcmp(argv[1], "-n") == 0 ? atol(argv[2]) : 0; /* iterations, not time */
-    int only = fixed && argc > 3 ? (strcmp(argv[3], "with") == 0 ? 1 : strcmp(argv[3], "without") == 0 ? 0
-                                                       : strcmp(argv[3], "headers") == 0 ? 2 : -1) : -1;
+    const char *mode = fixed && argc > 3 ? argv[3] : NULL;
+    int only = !mode ? -1 : strcmp(mode, "with") == 0 ? 1 : strcmp(mode, "without") == 0 ? 0
+             : strcmp(mode, "headers") == 0 ? 2 : strcmp(mode, "post") == 0 ? 3 : -1;
     char err[128];
     bg_classifier_t *c = bg_classifier_create(NULL, err, sizeof err);
     bg_classification_t r;
@@ -98,12 +131,16 @@ int main(int argc, char **argv)
     static const size_t sizes[] = {1024, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024};
     bg_buf_t body;
     bg_buf_init(&body);
-    printf("%-8s %-9s %10s %10s %9s %s\n", "body", "pii", "bytes", "MB/s", "findings", "unscannable");
-    for (int pii = 0; pii < 2; pii++) {
-        if (only >= 0 && pii != only)
+    printf("%-8s %-9s %10s %10s %10s %9s %s\n", "body", "pii", "bytes", "MB/s", "ns/body", "findings", "unscannable");
+    /* pii 0: without, 1: with, 2: the POST leg's body (one size). */
+    for (int pii = 0; pii < 3; pii++) {
+        if (only >= 0 && pii != (only == 3 ? 2 : only))
             continue;
-        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-            make_body(&body, sizes[k], pii);
+        for (size_t k = 0; k < (pii == 2 ? 1 : sizeof sizes / sizeof sizes[0]); k++) {
+            if (pii == 2)
+                make_post(&body);
+            else
+                make_body(&body, sizes[k], pii);
             bg_classify_input_t in = {&ct, 1, "/v1/records", 11, body.data, body.len, false, false, 0};
             bg_classify(c, &in, &r); /* warm up */
             size_t iters = 0;
@@ -115,10 +152,13 @@ int main(int argc, char **argv)
                 t1 = now_s();
             } while (fixed ? (long)iters < fixed : t1 - t0 < secs);
             double mbps = (double)body.len * iters / (t1 - t0) / 1e6;
-            printf("%-8zu %-9s %10zu %10.0f %9zu %s\n", sizes[k], pii ? "with" : "without", body.len, mbps,
+            printf("%-8zu %-9s %10zu %10.0f %10.0f %9zu %s\n", pii == 2 ? body.len : sizes[k],
+                   pii == 2 ? "post" : pii ? "with" : "without", body.len, mbps, (t1 - t0) / iters * 1e9,
                    r.nfindings, r.unscannable ? r.unscannable_reason : "no");
         }
     }
+    if (only == 3 || only == 0 || only == 1)
+        goto done;
     /* Header-only requests: a typical set (one with personal data in cookie/UA/XFF). */
     bg_header_t h[] = {
         {"Host", 0, "api.vendor.example", 0},
@@ -148,6 +188,7 @@ int main(int argc, char **argv)
     } while (fixed ? (long)iters < fixed * 100 : t1 - t0 < secs);
     printf("header-only request (%zu headers + query): %.0f ns/request, %zu findings\n", sizeof h / sizeof h[0],
            (t1 - t0) / iters * 1e9, r.nfindings);
+done:
     bg_buf_dispose(&body);
     bg_classification_dispose(&r);
     bg_classifier_destroy(c);

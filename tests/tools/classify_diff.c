@@ -3,7 +3,9 @@
  * large deterministic corpus (JSON, form, text, query and header inputs built from PII-like and
  * look-alike fragments, escapes, UTF-8, truncations and byte mutations) plus, optionally, the
  * `text` of each line of JSONL files, and prints every finding (detector, where, header, offset,
- * length, flags, path) and the categories/unscannable state per input. Run it from two builds
+ * length, flags, path) and the categories/unscannable state per input. A second corpus repeats
+ * values within a document (the JSON walk's memo of values that found nothing), a third is
+ * UUID- and timestamp-shaped values and their near misses (the shape pre-filters). Run it from two builds
  * and diff the outputs: they must be identical. Single thread; output is plain text on stdout.
  *   build/tests/tools/classify_diff [N-synthetic (default 20000)] [file.jsonl ...] > out.txt
  */
@@ -106,6 +108,12 @@ static void jfrag(bg_buf_t *b)
     bg_buf_dispose(&t);
 }
 
+/* Repeat mode (the second corpus): string values are mostly drawn from a small pool built per
+ * document, so a body repeats its values under the same and under other keys, as API bodies do
+ * (the classifier's memo of values that found nothing must not change an answer). */
+static bool rep_mode;
+static bg_buf_t rep_pool[6];
+
 static void jvalue(bg_buf_t *b, int depth)
 {
     unsigned r = rnd() % 16;
@@ -130,7 +138,12 @@ static void jvalue(bg_buf_t *b, int depth)
         bg_buf_puts(b, "]");
     } else if (r < 12) {
         bg_buf_puts(b, "\"");
-        jfrag(b);
+        if (rep_mode && rnd() % 4) {
+            const bg_buf_t *v = &rep_pool[rnd() % 6];
+            bg_buf_append(b, v->data, v->len);
+        } else {
+            jfrag(b);
+        }
         bg_buf_puts(b, "\"");
     } else if (r < 14) {
         static const char *const nums[] = {"0", "-1", "3.5", "14155552671", "4111111111111111", "48.8566",
@@ -143,8 +156,13 @@ static void jvalue(bg_buf_t *b, int depth)
 
 static void json_doc(bg_buf_t *b)
 {
+    if (rep_mode)
+        for (int k = 0; k < 6; k++) {
+            bg_buf_reset(&rep_pool[k]);
+            jfrag(&rep_pool[k]);
+        }
     bg_buf_puts(b, "{");
-    int n = 1 + (int)(rnd() % 8);
+    int n = 1 + (int)(rnd() % (rep_mode ? 24 : 8));
     for (int i = 0; i < n; i++) {
         bg_buf_printf(b, "%s\n  \"%s\": ", i ? "," : "", PICK(keys));
         jvalue(b, 0);
@@ -357,6 +375,54 @@ int main(int argc, char **argv)
             snprintf(label, sizeof label, "S%ld", i);
             all_views(b.data, b.len, label);
         }
+    }
+    /* The repeat corpus: a quarter as many JSON documents whose values repeat (see rep_mode). */
+    rep_mode = true;
+    for (int k = 0; k < 6; k++)
+        bg_buf_init(&rep_pool[k]);
+    for (long i = 0; i < nsyn / 4; i++) {
+        char label[32];
+        bg_buf_reset(&b);
+        json_doc(&b);
+        snprintf(label, sizeof label, "R%ld/json", i);
+        run_body("application/json", b.data, b.len, rnd() % 8 == 0, label);
+        if (b.len) {
+            size_t at = rnd() % b.len;
+            b.data[at] = (char)PICK(((const char[]){'"', '\\', ',', ':', '{', ']', 'x', '\x01', '\xc3', ' '}));
+            snprintf(label, sizeof label, "R%ld/json-mut", i);
+            run_body("application/json", b.data, b.len, false, label);
+        }
+    }
+    for (int k = 0; k < 6; k++)
+        bg_buf_dispose(&rep_pool[k]);
+    rep_mode = false;
+    /* The shape corpus: UUID- and timestamp-shaped values (the shape pre-filters' bit-mask
+     * rules) with digit-heavy groups, letters, and one byte changed, under neutral keys. */
+    for (long i = 0; i < nsyn / 4; i++) {
+        char v[48], label[32];
+        static const char hexd[] = "0123456789abcdefABCDEF0123456789";
+        if (rnd() % 2) {
+            for (int k = 0; k < 36; k++)
+                v[k] = (k == 8 || k == 13 || k == 18 || k == 23) ? '-'
+                       : rnd() % 3 ? (char)('0' + rnd() % 10) : hexd[rnd() % 32];
+            v[36] = 0;
+            if (rnd() % 4 == 0) /* a 12-digit group that is a card (Maestro, Luhn) */
+                memcpy(v + 24, PICK(((const char *const[]){"501800000009", "501800000008", "5018a0000009"})), 12);
+            if (rnd() % 4 == 0) /* a group that starts an IBAN or a NINO */
+                memcpy(v + PICK(((const int[]){0, 9, 14, 19, 24})),
+                       PICK(((const char *const[]){"BE68", "GB82", "AB12", "be68", "QQ12"})), 4);
+        } else {
+            snprintf(v, sizeof v, "%04u-%02u-%02uT%02u:%02u:%02u%s", rnd() % 10000, rnd() % 100, rnd() % 100,
+                     rnd() % 100, rnd() % 100, rnd() % 100,
+                     PICK(((const char *const[]){"", "Z", ".5Z", ".123456789Z", "+01:00", "-05:30", ".1234567890Z"})));
+        }
+        size_t vl = strlen(v);
+        if (rnd() % 3 == 0)
+            v[rnd() % vl] = PICK(((const char[]){'0', '9', 'a', 'F', 'g', '-', ':', 'T', '.', ' ', 'Z', '/'}));
+        bg_buf_reset(&b);
+        bg_buf_printf(&b, "{\"x\":\"%s\",\"y\":[\"%s\"]}", v, v);
+        snprintf(label, sizeof label, "U%ld/json", i);
+        run_body("application/json", b.data, b.len, false, label);
     }
     for (int a = 2; a < argc; a++)
         jsonl_file(argv[a]);

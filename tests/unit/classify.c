@@ -747,6 +747,52 @@ static void test_fast_paths_shapes(void)
     CHECK_INT(count("phone"), 1);
 }
 
+/* The JSON walk's memo of values that found nothing: a repeat is skipped only when its bytes
+ * and its key's flags are the same. Values that find something are found at every repeat; the
+ * same bytes under a key that changes the rules, and a value sharing the memo's fingerprint
+ * (length, first and last eight bytes) but not its middle, are scanned again. */
+static void test_fast_paths_repeats(void)
+{
+    char *b = malloc(64 * 1024);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    size_t o = 0;
+    o += (size_t)sprintf(b + o, "{\"items\":[");
+    for (int i = 0; i < 200; i++)
+        o += (size_t)sprintf(b + o, "%s{\"note\":\"standard shipping, gift wrap: no\",\"mail\":\"ann@example.com\","
+                                    "\"ref\":\"ORD-2026-000123\"}", i ? "," : "");
+    o += (size_t)sprintf(b + o, "]}");
+    body_as("application/json", b);
+    CHECK(!R.unscannable);
+    CHECK_INT(count("email"), 200);
+    CHECK_INT(R.nfindings, 200);
+    const bg_finding_t *f = nth("email", 199);
+    CHECK(f != NULL);
+    if (f) {
+        CHECK_SPAN(b + f->offset, f->length, "ann@example.com");
+        CHECK_STR(f->path, "$.items[199].mail");
+    }
+    /* The same bytes under "version" (no IP there) and then under "note" (an IP). */
+    const char *s = "{\"version\":\"build 10.20.30.40 ok\",\"note\":\"build 10.20.30.40 ok\"}";
+    body_as("application/json", s);
+    CHECK_INT(count("ip_address"), 1);
+    f = nth("ip_address", 0);
+    if (f)
+        CHECK_INT(f->offset, (long)(strstr(s, "note") - s + 7 + 6)); /* after note":" and "build " */
+    /* Same length, same first and last eight bytes, a different middle. */
+    s = "{\"a\":\"standard shipping: aaaaaaaaaaa gift wrap\",\"b\":\"standard shipping: 10.20.30.40 gift wrap\","
+        "\"c\":\"standard shipping: aaaaaaaaaaa gift wrap\"}";
+    body_as("application/json", s);
+    CHECK_INT(count("ip_address"), 1);
+    CHECK_FOUND("ip_address", s, "10.20.30.40");
+    /* Short values (the fingerprint is the value): "1.2.3.4" found each time, "1.2.3:4" never. */
+    s = "{\"a\":\"x 1.2.3:4\",\"b\":\"x 1.2.3.4\",\"c\":\"x 1.2.3:4\",\"d\":\"x 1.2.3.4\"}";
+    body_as("application/json", s);
+    CHECK_INT(count("ip_address"), 2);
+    free(b);
+}
+
 /* Common header names (precomputed key rules) and cookies. */
 static void test_fast_paths_headers(void)
 {
@@ -800,6 +846,7 @@ int main(void)
     RUN(test_config_custom_and_lists);
     RUN(test_fast_paths_text);
     RUN(test_fast_paths_shapes);
+    RUN(test_fast_paths_repeats);
     RUN(test_fast_paths_keys);
     RUN(test_fast_paths_headers);
     bg_classification_dispose(&R);
