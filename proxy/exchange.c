@@ -18,16 +18,78 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Destroyed exchanges a worker keeps, with their buffers, so that a request in the steady state
+ * allocates nothing here: no exchange, head copy, destination array, request or response
+ * buffers. Bounded in number and in what each keeps; every buffer is wiped before it is kept. */
+#define BG_EX_SPARES 64
+#define BG_EX_KEEP_BODY (32u << 10) /* a kept request body buffer (the bench's 16 KiB fits) */
+#define BG_EX_KEEP_BUF (16u << 10)  /* a kept head / response buffer */
+
+/* What a recycled exchange hands to the next one. */
+typedef struct {
+    bg_buf_t body, out_head, rin, resp_head;
+    char *head_store;
+    size_t head_cap;
+    bg_dest_t *dests;
+    size_t dests_cap;
+} ex_kept_t;
+
+static void kept_take(bg_exchange_t *ex, ex_kept_t *k)
+{
+    k->body = ex->body, k->out_head = ex->out_head, k->rin = ex->rin, k->resp_head = ex->resp_head;
+    k->head_store = ex->head_store, k->head_cap = ex->head_cap;
+    k->dests = ex->dests, k->dests_cap = ex->dests_cap;
+}
+
+static void kept_give(bg_exchange_t *ex, const ex_kept_t *k)
+{
+    ex->body = k->body, ex->out_head = k->out_head, ex->rin = k->rin, ex->resp_head = k->resp_head;
+    ex->head_store = k->head_store, ex->head_cap = k->head_cap;
+    ex->dests = k->dests, ex->dests_cap = k->dests_cap;
+}
+
+/* How a kept buffer is wiped: not at all (nothing private in it), its bytes up to len (a buffer
+ * only ever appended to: nothing was written past len), or whole (consumed or reset buffers
+ * leave older bytes past len). */
+enum { WIPE_NONE, WIPE_LEN, WIPE_CAP };
+
+/* Keep a buffer's storage (wiped, empty) when it is small enough; free it otherwise. */
+static void buf_recycle(bg_buf_t *b, size_t keep_max, int wipe)
+{
+    if (!b->data)
+        return;
+    if (b->cap > keep_max + 1) {
+        if (wipe != WIPE_NONE)
+            bg_buf_dispose_secure(b);
+        else
+            bg_buf_dispose(b);
+        return;
+    }
+    if (wipe != WIPE_NONE)
+        OPENSSL_cleanse(b->data, wipe == WIPE_LEN ? b->len : b->cap);
+    b->len = 0;
+    b->data[0] = 0;
+}
+
 bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const char *caller,
                                   const bg_downstream_t *down, void *down_ctx)
 {
-    bg_exchange_t *ex = malloc(sizeof *ex);
-    if (!ex)
-        abort();
+    ex_kept_t kept = {0};
+    bg_exchange_t *ex = w->spares;
+    if (ex) {
+        w->spares = ex->done_next;
+        w->nspares--;
+        kept_take(ex, &kept);
+    } else {
+        ex = malloc(sizeof *ex);
+        if (!ex)
+            abort();
+    }
     /* Zeroed but for the parser's header array (4 KiB per exchange), which the codec fills and
      * nothing reads past req.nheaders. */
     memset(ex, 0, offsetof(bg_exchange_t, req.headers));
     memset(&ex->req.nheaders, 0, sizeof *ex - offsetof(bg_exchange_t, req.nheaders));
+    kept_give(ex, &kept);
     ex->w = w;
     ex->rt = bg_runtime_retain(w->rt);
     ex->down = down;
@@ -45,6 +107,40 @@ bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const ch
     return ex;
 }
 
+void bg_exchange_set_head(bg_exchange_t *ex, const char *src, size_t len)
+{
+    if (ex->head_cap < len || !ex->head_store) {
+        size_t cap = len < 1024 ? 1024 : len;
+        if (ex->head_store) {
+            OPENSSL_cleanse(ex->head_store, ex->head_cap);
+            free(ex->head_store);
+        }
+        ex->head_store = malloc(cap);
+        if (!ex->head_store)
+            abort();
+        ex->head_cap = cap;
+    }
+    memcpy(ex->head_store, src, len);
+    ex->head = ex->head_store;
+    ex->head_len = len;
+}
+
+void bg_exchange_spares_free(bg_worker_t *w)
+{
+    while (w->spares) {
+        bg_exchange_t *ex = w->spares;
+        w->spares = ex->done_next;
+        bg_buf_dispose(&ex->body); /* wiped when kept */
+        bg_buf_dispose(&ex->out_head);
+        bg_buf_dispose(&ex->rin);
+        bg_buf_dispose(&ex->resp_head);
+        free(ex->head_store);
+        free(ex->dests);
+        free(ex);
+    }
+    w->nspares = 0;
+}
+
 void bg_exchange_destroy(bg_exchange_t *ex)
 {
     if (!ex)
@@ -59,13 +155,9 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         ex->gai->data = NULL; /* the resolver callback frees the request */
     if (ex->cls_ready)
         bg_classification_dispose(&ex->cls);
-    bg_buf_dispose_secure(&ex->body);
     bg_buf_dispose_secure(&ex->pending);
-    bg_buf_dispose_secure(&ex->out_head);
     bg_buf_dispose_secure(&ex->out_body);
-    bg_buf_dispose_secure(&ex->rin);
     bg_buf_dispose_secure(&ex->rbody);
-    bg_buf_dispose(&ex->resp_head);
     bg_buf_dispose_secure(&ex->out_trailers);
     bg_buf_dispose_secure(&ex->resp_traw);
     bg_buf_dispose_secure(&ex->resp_trailers);
@@ -73,16 +165,45 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         OPENSSL_cleanse(ex->trailer_store, ex->trailer_store_len);
         free(ex->trailer_store);
     }
-    if (ex->head) {
+    if (ex->head && ex->head != ex->head_store) { /* a codec's own copy (h2.c) */
         OPENSSL_cleanse(ex->head, ex->head_len);
         free(ex->head);
     }
-    free(ex->dests);
-    if (ex->w) { /* NULL for exchanges built by `explain` */
-        ex->w->held_bytes -= ex->held_counted;
-        bg_metrics_inflight(ex->w->server->metrics, ex->w->id, -1);
+    bg_worker_t *w = ex->w; /* NULL for exchanges built by `explain` */
+    bool keep = w && w->nspares < BG_EX_SPARES;
+    if (keep) {
+        buf_recycle(&ex->body, BG_EX_KEEP_BODY, WIPE_LEN); /* append-only (bg_exchange_body) */
+        buf_recycle(&ex->out_head, BG_EX_KEEP_BUF, WIPE_CAP);
+        buf_recycle(&ex->rin, BG_EX_KEEP_BUF, WIPE_CAP);
+        buf_recycle(&ex->resp_head, BG_EX_KEEP_BUF, WIPE_NONE);
+        if (ex->head_store && ex->head == ex->head_store)
+            OPENSSL_cleanse(ex->head_store, ex->head_len); /* earlier heads were wiped in their turn */
+        if (ex->head_store && ex->head_cap > BG_EX_KEEP_BUF) {
+            free(ex->head_store);
+            ex->head_store = NULL, ex->head_cap = 0;
+        }
+    } else {
+        bg_buf_dispose_secure(&ex->body);
+        bg_buf_dispose_secure(&ex->out_head);
+        bg_buf_dispose_secure(&ex->rin);
+        bg_buf_dispose(&ex->resp_head);
+        if (ex->head_store) {
+            OPENSSL_cleanse(ex->head_store, ex->head_cap);
+            free(ex->head_store);
+        }
+        free(ex->dests);
+    }
+    if (w) {
+        w->held_bytes -= ex->held_counted;
+        bg_metrics_inflight(w->server->metrics, w->id, -1);
     }
     bg_runtime_release(ex->rt);
+    if (keep) {
+        ex->done_next = w->spares;
+        w->spares = ex;
+        w->nspares++;
+        return;
+    }
     free(ex);
 }
 
@@ -162,10 +283,15 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
     const bg_config_t *cfg = ex->rt->cfg;
     const bg_vendor_t *v = ex->vendor;
     int64_t now_s = ex->start_ms / 1000;
-    free(ex->dests);
-    ex->dests = calloc(naddrs ? naddrs : 1, sizeof *ex->dests);
-    if (!ex->dests)
-        abort();
+    size_t need = naddrs ? naddrs : 1;
+    if (ex->dests_cap < need) {
+        free(ex->dests);
+        ex->dests = malloc(need * sizeof *ex->dests);
+        if (!ex->dests)
+            abort();
+        ex->dests_cap = need;
+    }
+    memset(ex->dests, 0, need * sizeof *ex->dests);
     ex->ndests = naddrs;
     ex->chosen = -1;
     bg_policy_input_t in = {
@@ -640,7 +766,7 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         size_t fit = 0;
         if (ex->state == BG_EX_BODY && !ex->body_over_scan && ex->body.len < limit)
             fit = (size_t)(limit - ex->body.len) < n ? (size_t)(limit - ex->body.len) : n;
-        if (fit && !ex->body.data && !ex->req.chunked && ex->req.content_length > 0 &&
+        if (fit && ex->body.len == 0 && !ex->req.chunked && ex->req.content_length > 0 &&
             (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX)
             /* The announced size, not the next power of two (half the bytes to wipe at the end);
              * bounded so an announced length alone cannot make us allocate much. */
