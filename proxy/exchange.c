@@ -1040,21 +1040,44 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
 /* A header name against a lower-case literal: lengths first (most names differ in length). */
 #define NAME_IS(p, n, lit) ((n) == sizeof(lit) - 1 && bg_span_ieq2((p), (n), (lit), sizeof(lit) - 1))
 
+/* The Connection fields of a message, found once per message rather than once per field. */
+typedef struct {
+    const bg_header_t *conn[8];
+    size_t n;
+    const bg_header_t *all; /* more than 8 Connection fields: look through all nall again */
+    size_t nall;
+} hop_set_t;
+
+static void hop_set_init(hop_set_t *hs, const bg_header_t *fields, size_t n)
+{
+    hs->n = 0, hs->all = NULL, hs->nall = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!NAME_IS(fields[i].name, fields[i].name_len, "connection"))
+            continue;
+        if (hs->n == sizeof hs->conn / sizeof hs->conn[0]) {
+            hs->all = fields, hs->nall = n;
+            return;
+        }
+        hs->conn[hs->n++] = &fields[i];
+    }
+}
+
 /* Hop-by-hop: the fixed set, or a name listed in ANY Connection field of the message. */
-static bool is_hop(const bg_header_t *fields, size_t n, const bg_header_t *h)
+static bool is_hop(const hop_set_t *hs, const bg_header_t *h)
 {
     if (bg_h1_is_hop_by_hop(h->name, h->name_len, NULL, 0))
         return true;
-    for (size_t i = 0; i < n; i++)
-        if (NAME_IS(fields[i].name, fields[i].name_len, "connection") &&
-            bg_h1_is_hop_by_hop(h->name, h->name_len, fields[i].value, fields[i].value_len))
+    if (hs->all) {
+        for (size_t i = 0; i < hs->nall; i++)
+            if (NAME_IS(hs->all[i].name, hs->all[i].name_len, "connection") &&
+                bg_h1_is_hop_by_hop(h->name, h->name_len, hs->all[i].value, hs->all[i].value_len))
+                return true;
+        return false;
+    }
+    for (size_t i = 0; i < hs->n; i++)
+        if (bg_h1_is_hop_by_hop(h->name, h->name_len, hs->conn[i]->value, hs->conn[i]->value_len))
             return true;
     return false;
-}
-
-static bool request_is_hop(const bg_exchange_t *ex, const bg_header_t *h)
-{
-    return is_hop(ex->req.headers, ex->req.nheaders, h);
 }
 
 /* Whether a request may be sent again after a reused connection broke before any answer: only
@@ -1137,22 +1160,24 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
         }
     }
     size_t nhead = ex->req.nheaders - ex->ntrailers; /* the trailers go after the body */
+    hop_set_t hops;
+    hop_set_init(&hops, ex->req.headers, ex->req.nheaders);
     for (size_t i = 0; i < nhead; i++) {
         const bg_header_t *hd = &ex->req.headers[i];
-        if (request_is_hop(ex, hd) || bg_span_ieq(hd->name, hd->name_len, "host") ||
-            bg_span_ieq(hd->name, hd->name_len, "content-length") || bg_span_ieq(hd->name, hd->name_len, "expect") ||
-            bg_span_ieq(hd->name, hd->name_len, "x-forwarded-proto"))
+        if (is_hop(&hops, hd) || NAME_IS(hd->name, hd->name_len, "host") ||
+            NAME_IS(hd->name, hd->name_len, "content-length") || NAME_IS(hd->name, hd->name_len, "expect") ||
+            NAME_IS(hd->name, hd->name_len, "x-forwarded-proto"))
             continue;
-        if (bg_span_ieq(hd->name, hd->name_len, "x-forwarded-for")) {
+        if (NAME_IS(hd->name, hd->name_len, "x-forwarded-for")) {
             xff = (int)i;
             continue;
         }
-        if (bg_span_ieq(hd->name, hd->name_len, "via")) {
+        if (NAME_IS(hd->name, hd->name_len, "via")) {
             via = hd->value, via_len = hd->value_len;
             continue;
         }
-        if (body_sealed_whole && (bg_span_ieq(hd->name, hd->name_len, "content-type") ||
-                                  bg_span_ieq(hd->name, hd->name_len, "content-encoding")))
+        if (body_sealed_whole && (NAME_IS(hd->name, hd->name_len, "content-type") ||
+                                  NAME_IS(hd->name, hd->name_len, "content-encoding")))
             continue;
         bg_buf_append(h, hd->name, hd->name_len);
         bg_buf_puts(h, ": ");
@@ -1426,9 +1451,11 @@ static size_t circuit_key_make(char *out, size_t cap, const bg_vendor_t *v, cons
     return key_put_u64(out, cap, pos, v->upstream.port, false);
 }
 
-static void pool_key_make(char *out, size_t cap, const bg_vendor_t *v, const char *ip, const char *host, const void *ctx)
+/* The pool key: the circuit key (made once, passed in) then |tls|host|ctx. */
+static void pool_key_make(char *out, size_t cap, const char *circuit, size_t circuit_len, const bg_vendor_t *v,
+                          const char *host, const void *ctx)
 {
-    size_t pos = circuit_key_make(out, cap, v, ip);
+    size_t pos = key_put(out, cap, 0, circuit, circuit_len);
     pos = key_put(out, cap, pos, v->upstream.tls ? "|1|" : "|0|", 3);
     pos = key_put(out, cap, pos, host, 80);
     if (ctx) {
@@ -1452,11 +1479,11 @@ static void start_forward(bg_exchange_t *ex)
     SSL_CTX *kctx = ex->rt->vendor_ctx[ex->vendor_index];
     /* The TLS context is part of the key: a reload that changes a vendor's TLS settings (CA,
      * verify, client certificate) must not reuse connections made under the old ones. */
-    pool_key_make(key, sizeof ex->pool_key, v, d->ip, ex->host, kctx);
+    size_t clen = circuit_key_make(ex->circuit, sizeof ex->circuit, v, d->ip);
+    pool_key_make(key, sizeof ex->pool_key, ex->circuit, clen, v, ex->host, kctx);
     SSL_CTX *ctx = ex->rt->vendor_ctx[ex->vendor_index];
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
-    circuit_key_make(ex->circuit, sizeof ex->circuit, v, d->ip);
     if (!bg_upstream_circuit_allow(ex->w, ex->circuit)) {
         /* The address failed repeatedly: fail fast rather than pile up connections to it. */
         bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, v->name, "circuit_open");
@@ -1666,9 +1693,11 @@ static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
     bool bodiless = keep_length || resp->status == 204 || resp->status < 200;
     bg_header_t h[BG_H1_MAX_HEADERS + 1];
     size_t n = 0;
+    hop_set_t hops;
+    hop_set_init(&hops, resp->headers, resp->nheaders);
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bg_header_t *hd = &resp->headers[i];
-        if (is_hop(resp->headers, resp->nheaders, hd) ||
+        if (is_hop(&hops, hd) ||
             (!keep_length && NAME_IS(hd->name, hd->name_len, "content-length")) ||
             NAME_IS(hd->name, hd->name_len, "x-transfer-id"))
             continue;
