@@ -66,7 +66,7 @@ static void buf_recycle(bg_buf_t *b, size_t keep_max, int wipe)
         return;
     }
     if (wipe != WIPE_NONE)
-        OPENSSL_cleanse(b->data, wipe == WIPE_LEN ? b->len : b->cap);
+        bg_wipe(b->data, wipe == WIPE_LEN ? b->len : b->cap);
     b->len = 0;
     b->data[0] = 0;
 }
@@ -112,7 +112,7 @@ void bg_exchange_set_head(bg_exchange_t *ex, const char *src, size_t len)
     if (ex->head_cap < len || !ex->head_store) {
         size_t cap = len < 1024 ? 1024 : len;
         if (ex->head_store) {
-            OPENSSL_cleanse(ex->head_store, ex->head_cap);
+            bg_wipe(ex->head_store, ex->head_cap);
             free(ex->head_store);
         }
         ex->head_store = malloc(cap);
@@ -162,11 +162,11 @@ void bg_exchange_destroy(bg_exchange_t *ex)
     bg_buf_dispose_secure(&ex->resp_traw);
     bg_buf_dispose_secure(&ex->resp_trailers);
     if (ex->trailer_store) {
-        OPENSSL_cleanse(ex->trailer_store, ex->trailer_store_len);
+        bg_wipe(ex->trailer_store, ex->trailer_store_len);
         free(ex->trailer_store);
     }
     if (ex->head && ex->head != ex->head_store) { /* a codec's own copy (h2.c) */
-        OPENSSL_cleanse(ex->head, ex->head_len);
+        bg_wipe(ex->head, ex->head_len);
         free(ex->head);
     }
     bg_worker_t *w = ex->w; /* NULL for exchanges built by `explain` */
@@ -177,7 +177,7 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         buf_recycle(&ex->rin, BG_EX_KEEP_BUF, WIPE_CAP);
         buf_recycle(&ex->resp_head, BG_EX_KEEP_BUF, WIPE_NONE);
         if (ex->head_store && ex->head == ex->head_store)
-            OPENSSL_cleanse(ex->head_store, ex->head_len); /* earlier heads were wiped in their turn */
+            bg_wipe(ex->head_store, ex->head_len); /* earlier heads were wiped in their turn */
         if (ex->head_store && ex->head_cap > BG_EX_KEEP_BUF) {
             free(ex->head_store);
             ex->head_store = NULL, ex->head_cap = 0;
@@ -188,7 +188,7 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         bg_buf_dispose_secure(&ex->rin);
         bg_buf_dispose(&ex->resp_head);
         if (ex->head_store) {
-            OPENSSL_cleanse(ex->head_store, ex->head_cap);
+            bg_wipe(ex->head_store, ex->head_cap);
             free(ex->head_store);
         }
         free(ex->dests);
