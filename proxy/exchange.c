@@ -27,7 +27,7 @@
 
 /* What a recycled exchange hands to the next one. */
 typedef struct {
-    bg_buf_t body, out_head, rin, resp_head;
+    bg_buf_t body, out_head, rin, resp_head, rec_path;
     char *head_store;
     size_t head_cap;
     bg_dest_t *dests;
@@ -37,6 +37,7 @@ typedef struct {
 static void kept_take(bg_exchange_t *ex, ex_kept_t *k)
 {
     k->body = ex->body, k->out_head = ex->out_head, k->rin = ex->rin, k->resp_head = ex->resp_head;
+    k->rec_path = ex->rec_path;
     k->head_store = ex->head_store, k->head_cap = ex->head_cap;
     k->dests = ex->dests, k->dests_cap = ex->dests_cap;
 }
@@ -44,6 +45,7 @@ static void kept_take(bg_exchange_t *ex, ex_kept_t *k)
 static void kept_give(bg_exchange_t *ex, const ex_kept_t *k)
 {
     ex->body = k->body, ex->out_head = k->out_head, ex->rin = k->rin, ex->resp_head = k->resp_head;
+    ex->rec_path = k->rec_path;
     ex->head_store = k->head_store, ex->head_cap = k->head_cap;
     ex->dests = k->dests, ex->dests_cap = k->dests_cap;
 }
@@ -134,6 +136,7 @@ void bg_exchange_spares_free(bg_worker_t *w)
         bg_buf_dispose(&ex->out_head);
         bg_buf_dispose(&ex->rin);
         bg_buf_dispose(&ex->resp_head);
+        bg_buf_dispose(&ex->rec_path);
         free(ex->head_store);
         free(ex->dests);
         free(ex);
@@ -176,6 +179,7 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         buf_recycle(&ex->out_head, BG_EX_KEEP_BUF, WIPE_CAP);
         buf_recycle(&ex->rin, BG_EX_KEEP_BUF, WIPE_CAP);
         buf_recycle(&ex->resp_head, BG_EX_KEEP_BUF, WIPE_NONE);
+        buf_recycle(&ex->rec_path, BG_EX_KEEP_BUF, WIPE_CAP);
         if (ex->head_store && ex->head == ex->head_store)
             bg_wipe(ex->head_store, ex->head_len); /* earlier heads were wiped in their turn */
         if (ex->head_store && ex->head_cap > BG_EX_KEEP_BUF) {
@@ -187,6 +191,7 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         bg_buf_dispose_secure(&ex->out_head);
         bg_buf_dispose_secure(&ex->rin);
         bg_buf_dispose(&ex->resp_head);
+        bg_buf_dispose_secure(&ex->rec_path);
         if (ex->head_store) {
             bg_wipe(ex->head_store, ex->head_cap);
             free(ex->head_store);
@@ -376,9 +381,9 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
     const bg_config_t *cfg = ex->rt->cfg;
     const bg_dest_t *d = ex->ndests ? &ex->dests[ex->chosen >= 0 ? ex->chosen : 0] : NULL;
     uint64_t dur_ns = uv_hrtime() - ex->start_hr;
-    bg_buf_t path;
-    bg_buf_init(&path);
-    redacted_path(ex, &path);
+    bg_buf_t *path = &ex->rec_path;
+    bg_buf_reset(path);
+    redacted_path(ex, path);
     char method[24];
     bg_str_copy(method, sizeof method, ex->req.method, ex->req.method_len < 20 ? ex->req.method_len : 20);
 
@@ -404,7 +409,7 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         .vendor = ex->vendor->name,
         .host = ex->host,
         .method = method,
-        .path = path.data ? path.data : "/",
+        .path = path->data ? path->data : "/",
         .dest_ip = d ? d->ip : "",
         .dest_country = d ? d->country : "",
         .dest_region = region,
@@ -436,7 +441,6 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         bg_metrics_categories(s->metrics, ex->w->id, ex->vendor->name, r.categories);
     if (ex->dec.decision == BG_DECISION_BLOCK)
         bg_metrics_block(s->metrics, ex->w->id, ex->vendor->name, ex->dec.reason);
-    bg_buf_dispose(&path);
     return rc < 0 ? -1 : 0;
 }
 
