@@ -415,6 +415,27 @@ static void test_encode_escapes_every_position(void)
     bg_buf_dispose(&esc);
 }
 
+/* The queued copy (on the stack when it fits, else through a buffer) is the body, byte for byte. */
+static void test_encode_body_dup(void)
+{
+    static char longpath[6000];
+    memset(longpath, 'p', sizeof longpath - 1);
+    for (int big = 0; big < 2; big++) {
+        bg_record_t r = sample(1764412800123, "01KB8Y3QXV0003000000000002");
+        if (big)
+            r.path = longpath; /* worst case over the 4 KiB stack space */
+        bg_buf_t b;
+        bg_buf_init(&b);
+        bg_records_encode_body(&r, &b);
+        size_t n = 0;
+        char *d = bg_records_encode_body_dup(&r, &n);
+        CHECK_INT(n, b.len);
+        CHECK(d && memcmp(d, b.data, b.len) == 0 && d[n] == 0);
+        free(d);
+        bg_buf_dispose(&b);
+    }
+}
+
 static void test_encode_cost(void)
 {
     bg_record_t r = sample(1764412800123, "01KB8Y3QXV0003000000000002");
@@ -1108,6 +1129,7 @@ int main(void)
     RUN(test_encode_upstream_protocol);
     RUN(test_encode_matches_reference);
     RUN(test_encode_escapes_every_position);
+    RUN(test_encode_body_dup);
     RUN(test_encode_cost);
     RUN(test_json_reader);
     RUN(test_verify_tampering);
