@@ -1835,7 +1835,7 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
         ex->down->flush(ex); /* the body comes in a later read: the head goes out now */
     if (ex->state == BG_EX_FORWARD && relay_body(ex, rest.data, rest.len, &extra))
         complete(ex, extra);
-    bg_buf_dispose(&rest);
+    bg_buf_dispose_secure(&rest); /* the vendor's head and first body bytes, as rin itself would be */
 }
 
 void bg_upstream_eof_cb(bg_upstream_t *up, void *owner)
