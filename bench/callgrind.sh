@@ -3,7 +3,8 @@
 # Starts the bench upstream (nginx, 1 KiB answer) and bordergate with the bench config (one worker,
 # all detectors, policy, records fsync batch) under valgrind --tool=callgrind, warms up, zeroes the
 # counters, drives N keep-alive GETs then (separately) N POSTs of the bench's 16 KiB JSON body from
-# one connection, and prints Ir per request for each (all gateway threads, the records writer too).
+# one connection, and prints Ir per request for each (all gateway threads, the records writer too;
+# the worker's with and without bg_classify, whose inclusive cost callgrind_annotate reports).
 # Env: CG_GET_N (20000) CG_POST_N (5000) BG_BUILD (build) CG_OUT (keep callgrind.out.* there).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,11 +40,20 @@ valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/call
 VG=$!; PIDS="$PIDS $VG"
 i=0; until curl -s -o /dev/null -H 'Host: bench.test' "http://127.0.0.1:$PORT/" 2>/dev/null; do
   i=$((i+1)); [ $i -gt 200 ] && { echo "gateway did not start" >&2; cat "$DIR/bg.out" >&2; exit 1; }; sleep 0.2; done
-dump() { # part → prints "total worker-thread other-threads" Ir of that part (one file per thread)
+dump() { # part → prints "total worker-thread other-threads classifier" Ir of that part (one file per
+  # thread; classifier: bg_classify's inclusive cost on the worker, the part that is not the data plane)
   callgrind_control -d "$1" "$VG" >/dev/null 2>&1; sleep 0.5
+  for f in "$OUT"/callgrind.out.$VG.$2-*; do # a dump is complete once its totals: line is out
+    i=0; until grep -q '^totals:' "$f" || [ $i -gt 100 ]; do i=$((i+1)); sleep 0.1; done
+  done
   for f in "$OUT"/callgrind.out.$VG.$2-*; do
     printf '%s %s\n' "$(grep -h '^summary:\|^totals:' "$f" | head -1 | awk '{print $2}')" "$f"
-  done | sort -n | awk '{ t += $1; if ($1 > w) w = $1 } END { printf "%.0f %.0f %.0f\n", t, w, t - w }'
+  done | sort -n | awk '{ t += $1; if ($1 > w) { w = $1; wf = $2 } } END { printf "%.0f %.0f %.0f %s\n", t, w, t - w, wf }' |
+  while read -r t w o wf; do
+    # (from /: run inside the tree, callgrind_annotate splits a function by how its file is spelt)
+    c=$(cd / && callgrind_annotate --inclusive=yes "$wf" 2>/dev/null | awk '/[:]bg_classify [[]/ { gsub(",", "", $1); print $1; exit }')
+    echo "$t $w $o ${c:-0}"
+  done
 }
 PART=0
 run() { # kind n
@@ -53,7 +63,7 @@ run() { # kind n
   sleep 1.5   # the records writer gathers bursts for 1 ms; let it finish
   PART=$((PART + 1))
   set -- "$1" "$2" $(dump "$1" "$PART")
-  echo "$1: N=$2 Ir/request=$(($3 / $2)) (busiest thread, the worker: $(($4 / $2)); other threads, mostly the records writer's SHA-256 chain: $(($5 / $2)))"
+  echo "$1: N=$2 Ir/request=$(($3 / $2)) (busiest thread, the worker: $(($4 / $2)), of which the classifier $(($6 / $2)), the rest $((($4 - $6) / $2)); other threads, mostly the records writer's SHA-256 chain: $(($5 / $2)))"
 }
 run get "$GET_N"
 run post "$POST_N"

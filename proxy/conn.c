@@ -420,7 +420,10 @@ static void request_move(bg_h1_request_t *dst, const bg_h1_request_t *src, const
     }
 }
 
-static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, size_t head_len)
+/* Start the exchange for a head parsed from `src` (c->in, or the read buffer itself); `more`
+ * bytes follow the head in src. Neither feeds the body nor consumes the head: the caller does,
+ * from wherever the bytes are. */
+static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, const char *src, size_t head_len, size_t more)
 {
     const bg_config_t *cfg = c->w->rt->cfg;
     bg_exchange_t *ex = bg_exchange_create(c->w, "http/1.1", c->subject[0] ? c->subject : c->peer, &h1_downstream, c);
@@ -430,13 +433,9 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, size_t he
     ex->client_tls = c->tls;
     ex->listener = c->li;
     ex->lslot = c->lslot;
-    ex->head = malloc(head_len);
-    if (!ex->head)
-        abort();
-    memcpy(ex->head, c->in.data, head_len);
-    ex->head_len = head_len;
+    bg_exchange_set_head(ex, src, head_len);
     ex->bytes_in = head_len;
-    request_move(&ex->req, parsed, c->in.data, head_len, ex->head);
+    request_move(&ex->req, parsed, src, head_len, ex->head);
     const bg_h1_request_t *req = &ex->req;
     c->timer_is_header = false;
     uv_timer_stop(&c->timer);
@@ -451,19 +450,30 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, size_t he
     if (!req->keep_alive || c->w->draining)
         c->close_after = true;
     bool expect = req->expect_continue && !c->req_body_done;
-    bool body_here = c->in.len > head_len; /* body bytes came with the head */
-    /* The head stays at the front of c->in until the body that follows it in the same read has
-     * been handed over: the body is not moved down first (one copy less of every POST). */
     bg_exchange_start(ex);
-    if (c->ex == ex && !c->req_body_done && !c->req_paused && body_here)
-        feed_body(c, head_len);
-    else
-        bg_buf_consume(&c->in, head_len);
     /* Still waiting for the body (routed, within limits) and none of it came yet: ask for it. */
-    if (c->ex == ex && expect && !body_here) {
+    if (c->ex == ex && expect && more == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         bg_stream_write(&c->stream, cont, sizeof cont - 1);
     }
+}
+
+/* Hand up to n bytes of a Content-Length body at p to the exchange; returns how many it took
+ * (fewer when the body ends inside p, the exchange pauses the request or goes away). */
+static size_t feed_span(bg_conn_t *c, const char *p, size_t n)
+{
+    bg_exchange_t *ex = c->ex;
+    if (!ex || c->req_body_done || c->req_paused || c->req_chunked || n == 0)
+        return 0;
+    size_t take = n < (uint64_t)c->req_remaining ? n : (size_t)c->req_remaining;
+    c->req_remaining -= (int64_t)take;
+    if (c->req_remaining == 0)
+        c->req_body_done = true;
+    /* The exchange may end inside the call; c stays valid (freed only in its close callback). */
+    bg_exchange_body(ex, p, take);
+    if (c->req_body_done && c->ex == ex)
+        bg_exchange_body_end(ex);
+    return take;
 }
 
 /* Feed buffered request body bytes to the exchange while it takes them. The first `skip` bytes of
@@ -499,18 +509,9 @@ static void feed_body(bg_conn_t *c, size_t skip)
                 return;
             }
         } else {
-            size_t avail = c->in.len - skip;
-            size_t n = avail < (uint64_t)c->req_remaining ? avail : (size_t)c->req_remaining;
-            c->req_remaining -= (int64_t)n;
-            if (c->req_remaining == 0)
-                c->req_body_done = true;
-            /* The exchange may end inside the call; the input buffer stays valid (the
-             * connection is freed only in its close callback). */
-            bg_exchange_body(ex, c->in.data + skip, n);
+            size_t n = feed_span(c, c->in.data + skip, c->in.len - skip);
             bg_buf_consume(&c->in, skip + n);
             skip = 0;
-            if (c->req_body_done && c->ex == ex)
-                bg_exchange_body_end(ex);
         }
     }
     if (skip)
@@ -543,7 +544,15 @@ static void step(bg_conn_t *c)
                 reject(c, req.status ? req.status : 400, req.error ? req.error : "malformed request");
                 return;
             }
-            start_request(c, &req, (size_t)r);
+            size_t head_len = (size_t)r;
+            bool body_here = c->in.len > head_len;
+            start_request(c, &req, c->in.data, head_len, c->in.len - head_len);
+            /* The head stays at the front of c->in until the body that follows it in the same
+             * read has been handed over: the body is not moved down first. */
+            if (c->ex && !c->req_body_done && !c->req_paused && body_here)
+                feed_body(c, head_len);
+            else
+                bg_buf_consume(&c->in, head_len);
             continue;
         }
         /* CS_EXCHANGE */
@@ -572,6 +581,36 @@ static void step(bg_conn_t *c)
             bg_stream_read_stop(&c->stream);
         return;
     }
+}
+
+/* Nothing is buffered: take requests and Content-Length bodies straight from the read buffer
+ * (the body's one copy is the exchange's held copy, or none when it streams on to the vendor).
+ * Returns the bytes used; the caller buffers the rest (a partial or malformed head, a chunked
+ * body, bytes past a pause or pipelined behind an answer in progress) and runs process(),
+ * which handles them exactly as before. */
+static size_t take_direct(bg_conn_t *c, const char *p, size_t n)
+{
+    size_t used = 0;
+    c->in_process = true; /* an answer completing inside asks for process() again (kick) */
+    while (used < n && !c->closing && c->state != CS_CLOSING) {
+        if (c->state == CS_HEAD) {
+            const bg_config_t *cfg = c->w->rt->cfg;
+            bg_h1_limits_t lim = {cfg->limits.max_header_size, cfg->limits.max_headers, cfg->limits.max_uri};
+            bg_h1_request_t req;
+            int r = bg_h1_parse_request(p + used, n - used, &lim, &req);
+            if (r <= 0)
+                break;
+            start_request(c, &req, p + used, (size_t)r, n - used - (size_t)r);
+            used += (size_t)r;
+            continue;
+        }
+        size_t k = c->state == CS_EXCHANGE ? feed_span(c, p + used, n - used) : 0;
+        if (k == 0)
+            break;
+        used += k;
+    }
+    c->in_process = false;
+    return used;
 }
 
 static void process(bg_conn_t *c)
@@ -648,7 +687,10 @@ static void on_data(bg_stream_t *s, const char *p, size_t n)
         h2_feed(c, p, n);
         return;
     }
-    if (!c->tls && c->state == CS_HEAD && c->ex == NULL && c->in.len < BG_H2_PREFACE_LEN) {
+    bool preface = !c->tls && c->state == CS_HEAD && c->ex == NULL && c->in.len < BG_H2_PREFACE_LEN;
+    if (preface && c->in.len == 0 && memcmp(p, BG_H2_PREFACE, n < BG_H2_PREFACE_LEN ? n : BG_H2_PREFACE_LEN) != 0)
+        preface = false; /* the first bytes already rule HTTP/2 out: nothing to hold for it */
+    if (preface) {
         /* h2c by prior knowledge: the preface cannot be an HTTP/1.1 request line ("PRI" is no
          * method we route), so the first bytes decide. */
         size_t have = c->in.len + n < BG_H2_PREFACE_LEN ? c->in.len + n : BG_H2_PREFACE_LEN;
@@ -669,7 +711,12 @@ static void on_data(bg_stream_t *s, const char *p, size_t n)
         process(c); /* arms the header deadline if the head is still partial (below) */
         return;
     }
-    bg_buf_append(&c->in, p, n);
+    if (c->in.len == 0 && !c->in_process) {
+        size_t used = take_direct(c, p, n);
+        p += used, n -= used;
+    }
+    if (n && !c->closing && c->state != CS_CLOSING)
+        bg_buf_append(&c->in, p, n);
     /* No header deadline here: a head that came whole starts its exchange at once (which stops
      * the idle clock), and step() arms the deadline for one that is still partial. */
     process(c);

@@ -18,16 +18,80 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Destroyed exchanges a worker keeps, with their buffers, so that a request in the steady state
+ * allocates nothing here: no exchange, head copy, destination array, request or response
+ * buffers. Bounded in number and in what each keeps; every buffer is wiped before it is kept. */
+#define BG_EX_SPARES 64
+#define BG_EX_KEEP_BODY (32u << 10) /* a kept request body buffer (the bench's 16 KiB fits) */
+#define BG_EX_KEEP_BUF (16u << 10)  /* a kept head / response buffer */
+
+/* What a recycled exchange hands to the next one. */
+typedef struct {
+    bg_buf_t body, out_head, rin, resp_head, rec_path;
+    char *head_store;
+    size_t head_cap;
+    bg_dest_t *dests;
+    size_t dests_cap;
+} ex_kept_t;
+
+static void kept_take(bg_exchange_t *ex, ex_kept_t *k)
+{
+    k->body = ex->body, k->out_head = ex->out_head, k->rin = ex->rin, k->resp_head = ex->resp_head;
+    k->rec_path = ex->rec_path;
+    k->head_store = ex->head_store, k->head_cap = ex->head_cap;
+    k->dests = ex->dests, k->dests_cap = ex->dests_cap;
+}
+
+static void kept_give(bg_exchange_t *ex, const ex_kept_t *k)
+{
+    ex->body = k->body, ex->out_head = k->out_head, ex->rin = k->rin, ex->resp_head = k->resp_head;
+    ex->rec_path = k->rec_path;
+    ex->head_store = k->head_store, ex->head_cap = k->head_cap;
+    ex->dests = k->dests, ex->dests_cap = k->dests_cap;
+}
+
+/* How a kept buffer is wiped: not at all (nothing private in it), its bytes up to len (a buffer
+ * only ever appended to: nothing was written past len), or whole (consumed or reset buffers
+ * leave older bytes past len). */
+enum { WIPE_NONE, WIPE_LEN, WIPE_CAP };
+
+/* Keep a buffer's storage (wiped, empty) when it is small enough; free it otherwise. */
+static void buf_recycle(bg_buf_t *b, size_t keep_max, int wipe)
+{
+    if (!b->data)
+        return;
+    if (b->cap > keep_max + 1) {
+        if (wipe != WIPE_NONE)
+            bg_buf_dispose_secure(b);
+        else
+            bg_buf_dispose(b);
+        return;
+    }
+    if (wipe != WIPE_NONE)
+        bg_wipe(b->data, wipe == WIPE_LEN ? b->len : b->cap);
+    b->len = 0;
+    b->data[0] = 0;
+}
+
 bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const char *caller,
                                   const bg_downstream_t *down, void *down_ctx)
 {
-    bg_exchange_t *ex = malloc(sizeof *ex);
-    if (!ex)
-        abort();
+    ex_kept_t kept = {0};
+    bg_exchange_t *ex = w->spares;
+    if (ex) {
+        w->spares = ex->done_next;
+        w->nspares--;
+        kept_take(ex, &kept);
+    } else {
+        ex = malloc(sizeof *ex);
+        if (!ex)
+            abort();
+    }
     /* Zeroed but for the parser's header array (4 KiB per exchange), which the codec fills and
      * nothing reads past req.nheaders. */
     memset(ex, 0, offsetof(bg_exchange_t, req.headers));
     memset(&ex->req.nheaders, 0, sizeof *ex - offsetof(bg_exchange_t, req.nheaders));
+    kept_give(ex, &kept);
     ex->w = w;
     ex->rt = bg_runtime_retain(w->rt);
     ex->down = down;
@@ -45,6 +109,41 @@ bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const ch
     return ex;
 }
 
+void bg_exchange_set_head(bg_exchange_t *ex, const char *src, size_t len)
+{
+    if (ex->head_cap < len || !ex->head_store) {
+        size_t cap = len < 1024 ? 1024 : len;
+        if (ex->head_store) {
+            bg_wipe(ex->head_store, ex->head_cap);
+            free(ex->head_store);
+        }
+        ex->head_store = malloc(cap);
+        if (!ex->head_store)
+            abort();
+        ex->head_cap = cap;
+    }
+    memcpy(ex->head_store, src, len);
+    ex->head = ex->head_store;
+    ex->head_len = len;
+}
+
+void bg_exchange_spares_free(bg_worker_t *w)
+{
+    while (w->spares) {
+        bg_exchange_t *ex = w->spares;
+        w->spares = ex->done_next;
+        bg_buf_dispose(&ex->body); /* wiped when kept */
+        bg_buf_dispose(&ex->out_head);
+        bg_buf_dispose(&ex->rin);
+        bg_buf_dispose(&ex->resp_head);
+        bg_buf_dispose(&ex->rec_path);
+        free(ex->head_store);
+        free(ex->dests);
+        free(ex);
+    }
+    w->nspares = 0;
+}
+
 void bg_exchange_destroy(bg_exchange_t *ex)
 {
     if (!ex)
@@ -59,30 +158,57 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         ex->gai->data = NULL; /* the resolver callback frees the request */
     if (ex->cls_ready)
         bg_classification_dispose(&ex->cls);
-    bg_buf_dispose_secure(&ex->body);
     bg_buf_dispose_secure(&ex->pending);
-    bg_buf_dispose_secure(&ex->out_head);
     bg_buf_dispose_secure(&ex->out_body);
-    bg_buf_dispose_secure(&ex->rin);
     bg_buf_dispose_secure(&ex->rbody);
-    bg_buf_dispose(&ex->resp_head);
     bg_buf_dispose_secure(&ex->out_trailers);
     bg_buf_dispose_secure(&ex->resp_traw);
     bg_buf_dispose_secure(&ex->resp_trailers);
     if (ex->trailer_store) {
-        OPENSSL_cleanse(ex->trailer_store, ex->trailer_store_len);
+        bg_wipe(ex->trailer_store, ex->trailer_store_len);
         free(ex->trailer_store);
     }
-    if (ex->head) {
-        OPENSSL_cleanse(ex->head, ex->head_len);
+    if (ex->head && ex->head != ex->head_store) { /* a codec's own copy (h2.c) */
+        bg_wipe(ex->head, ex->head_len);
         free(ex->head);
     }
-    free(ex->dests);
-    if (ex->w) { /* NULL for exchanges built by `explain` */
-        ex->w->held_bytes -= ex->held_counted;
-        bg_metrics_inflight(ex->w->server->metrics, ex->w->id, -1);
+    bg_worker_t *w = ex->w; /* NULL for exchanges built by `explain` */
+    bool keep = w && w->nspares < BG_EX_SPARES;
+    if (keep) {
+        buf_recycle(&ex->body, BG_EX_KEEP_BODY, WIPE_LEN); /* append-only (bg_exchange_body) */
+        buf_recycle(&ex->out_head, BG_EX_KEEP_BUF, WIPE_CAP);
+        buf_recycle(&ex->rin, BG_EX_KEEP_BUF, WIPE_CAP);
+        buf_recycle(&ex->resp_head, BG_EX_KEEP_BUF, WIPE_NONE);
+        buf_recycle(&ex->rec_path, BG_EX_KEEP_BUF, WIPE_CAP);
+        if (ex->head_store && ex->head == ex->head_store)
+            bg_wipe(ex->head_store, ex->head_len); /* earlier heads were wiped in their turn */
+        if (ex->head_store && ex->head_cap > BG_EX_KEEP_BUF) {
+            free(ex->head_store);
+            ex->head_store = NULL, ex->head_cap = 0;
+        }
+    } else {
+        bg_buf_dispose_secure(&ex->body);
+        bg_buf_dispose_secure(&ex->out_head);
+        bg_buf_dispose_secure(&ex->rin);
+        bg_buf_dispose(&ex->resp_head);
+        bg_buf_dispose_secure(&ex->rec_path);
+        if (ex->head_store) {
+            bg_wipe(ex->head_store, ex->head_cap);
+            free(ex->head_store);
+        }
+        free(ex->dests);
+    }
+    if (w) {
+        w->held_bytes -= ex->held_counted;
+        bg_metrics_inflight(w->server->metrics, w->id, -1);
     }
     bg_runtime_release(ex->rt);
+    if (keep) {
+        ex->done_next = w->spares;
+        w->spares = ex;
+        w->nspares++;
+        return;
+    }
     free(ex);
 }
 
@@ -162,10 +288,15 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
     const bg_config_t *cfg = ex->rt->cfg;
     const bg_vendor_t *v = ex->vendor;
     int64_t now_s = ex->start_ms / 1000;
-    free(ex->dests);
-    ex->dests = calloc(naddrs ? naddrs : 1, sizeof *ex->dests);
-    if (!ex->dests)
-        abort();
+    size_t need = naddrs ? naddrs : 1;
+    if (ex->dests_cap < need) {
+        free(ex->dests);
+        ex->dests = malloc(need * sizeof *ex->dests);
+        if (!ex->dests)
+            abort();
+        ex->dests_cap = need;
+    }
+    memset(ex->dests, 0, need * sizeof *ex->dests);
     ex->ndests = naddrs;
     ex->chosen = -1;
     bg_policy_input_t in = {
@@ -250,9 +381,9 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
     const bg_config_t *cfg = ex->rt->cfg;
     const bg_dest_t *d = ex->ndests ? &ex->dests[ex->chosen >= 0 ? ex->chosen : 0] : NULL;
     uint64_t dur_ns = uv_hrtime() - ex->start_hr;
-    bg_buf_t path;
-    bg_buf_init(&path);
-    redacted_path(ex, &path);
+    bg_buf_t *path = &ex->rec_path;
+    bg_buf_reset(path);
+    redacted_path(ex, path);
     char method[24];
     bg_str_copy(method, sizeof method, ex->req.method, ex->req.method_len < 20 ? ex->req.method_len : 20);
 
@@ -278,7 +409,7 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         .vendor = ex->vendor->name,
         .host = ex->host,
         .method = method,
-        .path = path.data ? path.data : "/",
+        .path = path->data ? path->data : "/",
         .dest_ip = d ? d->ip : "",
         .dest_country = d ? d->country : "",
         .dest_region = region,
@@ -312,7 +443,6 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         bg_metrics_block(s->metrics, ex->w->id, ex->vendor->name, ex->dec.reason);
     else if (ex->dec.decision == BG_DECISION_BLOCK)
         bg_metrics_would_block(s->metrics, ex->w->id, ex->vendor->name, ex->dec.reason);
-    bg_buf_dispose(&path);
     return rc < 0 ? -1 : 0;
 }
 
@@ -642,7 +772,7 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         size_t fit = 0;
         if (ex->state == BG_EX_BODY && !ex->body_over_scan && ex->body.len < limit)
             fit = (size_t)(limit - ex->body.len) < n ? (size_t)(limit - ex->body.len) : n;
-        if (fit && !ex->body.data && !ex->req.chunked && ex->req.content_length > 0 &&
+        if (fit && ex->body.len == 0 && !ex->req.chunked && ex->req.content_length > 0 &&
             (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX)
             /* The announced size, not the next power of two (half the bytes to wipe at the end);
              * bounded so an announced length alone cannot make us allocate much. */
@@ -916,21 +1046,44 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
 /* A header name against a lower-case literal: lengths first (most names differ in length). */
 #define NAME_IS(p, n, lit) ((n) == sizeof(lit) - 1 && bg_span_ieq2((p), (n), (lit), sizeof(lit) - 1))
 
+/* The Connection fields of a message, found once per message rather than once per field. */
+typedef struct {
+    const bg_header_t *conn[8];
+    size_t n;
+    const bg_header_t *all; /* more than 8 Connection fields: look through all nall again */
+    size_t nall;
+} hop_set_t;
+
+static void hop_set_init(hop_set_t *hs, const bg_header_t *fields, size_t n)
+{
+    hs->n = 0, hs->all = NULL, hs->nall = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!NAME_IS(fields[i].name, fields[i].name_len, "connection"))
+            continue;
+        if (hs->n == sizeof hs->conn / sizeof hs->conn[0]) {
+            hs->all = fields, hs->nall = n;
+            return;
+        }
+        hs->conn[hs->n++] = &fields[i];
+    }
+}
+
 /* Hop-by-hop: the fixed set, or a name listed in ANY Connection field of the message. */
-static bool is_hop(const bg_header_t *fields, size_t n, const bg_header_t *h)
+static bool is_hop(const hop_set_t *hs, const bg_header_t *h)
 {
     if (bg_h1_is_hop_by_hop(h->name, h->name_len, NULL, 0))
         return true;
-    for (size_t i = 0; i < n; i++)
-        if (NAME_IS(fields[i].name, fields[i].name_len, "connection") &&
-            bg_h1_is_hop_by_hop(h->name, h->name_len, fields[i].value, fields[i].value_len))
+    if (hs->all) {
+        for (size_t i = 0; i < hs->nall; i++)
+            if (NAME_IS(hs->all[i].name, hs->all[i].name_len, "connection") &&
+                bg_h1_is_hop_by_hop(h->name, h->name_len, hs->all[i].value, hs->all[i].value_len))
+                return true;
+        return false;
+    }
+    for (size_t i = 0; i < hs->n; i++)
+        if (bg_h1_is_hop_by_hop(h->name, h->name_len, hs->conn[i]->value, hs->conn[i]->value_len))
             return true;
     return false;
-}
-
-static bool request_is_hop(const bg_exchange_t *ex, const bg_header_t *h)
-{
-    return is_hop(ex->req.headers, ex->req.nheaders, h);
 }
 
 /* Whether a request may be sent again after a reused connection broke before any answer: only
@@ -1013,22 +1166,24 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
         }
     }
     size_t nhead = ex->req.nheaders - ex->ntrailers; /* the trailers go after the body */
+    hop_set_t hops;
+    hop_set_init(&hops, ex->req.headers, ex->req.nheaders);
     for (size_t i = 0; i < nhead; i++) {
         const bg_header_t *hd = &ex->req.headers[i];
-        if (request_is_hop(ex, hd) || bg_span_ieq(hd->name, hd->name_len, "host") ||
-            bg_span_ieq(hd->name, hd->name_len, "content-length") || bg_span_ieq(hd->name, hd->name_len, "expect") ||
-            bg_span_ieq(hd->name, hd->name_len, "x-forwarded-proto"))
+        if (is_hop(&hops, hd) || NAME_IS(hd->name, hd->name_len, "host") ||
+            NAME_IS(hd->name, hd->name_len, "content-length") || NAME_IS(hd->name, hd->name_len, "expect") ||
+            NAME_IS(hd->name, hd->name_len, "x-forwarded-proto"))
             continue;
-        if (bg_span_ieq(hd->name, hd->name_len, "x-forwarded-for")) {
+        if (NAME_IS(hd->name, hd->name_len, "x-forwarded-for")) {
             xff = (int)i;
             continue;
         }
-        if (bg_span_ieq(hd->name, hd->name_len, "via")) {
+        if (NAME_IS(hd->name, hd->name_len, "via")) {
             via = hd->value, via_len = hd->value_len;
             continue;
         }
-        if (body_sealed_whole && (bg_span_ieq(hd->name, hd->name_len, "content-type") ||
-                                  bg_span_ieq(hd->name, hd->name_len, "content-encoding")))
+        if (body_sealed_whole && (NAME_IS(hd->name, hd->name_len, "content-type") ||
+                                  NAME_IS(hd->name, hd->name_len, "content-encoding")))
             continue;
         bg_buf_append(h, hd->name, hd->name_len);
         bg_buf_puts(h, ": ");
@@ -1302,9 +1457,11 @@ static size_t circuit_key_make(char *out, size_t cap, const bg_vendor_t *v, cons
     return key_put_u64(out, cap, pos, v->upstream.port, false);
 }
 
-static void pool_key_make(char *out, size_t cap, const bg_vendor_t *v, const char *ip, const char *host, const void *ctx)
+/* The pool key: the circuit key (made once, passed in) then |tls|host|ctx. */
+static void pool_key_make(char *out, size_t cap, const char *circuit, size_t circuit_len, const bg_vendor_t *v,
+                          const char *host, const void *ctx)
 {
-    size_t pos = circuit_key_make(out, cap, v, ip);
+    size_t pos = key_put(out, cap, 0, circuit, circuit_len);
     pos = key_put(out, cap, pos, v->upstream.tls ? "|1|" : "|0|", 3);
     pos = key_put(out, cap, pos, host, 80);
     if (ctx) {
@@ -1328,11 +1485,11 @@ static void start_forward(bg_exchange_t *ex)
     SSL_CTX *kctx = ex->rt->vendor_ctx[ex->vendor_index];
     /* The TLS context is part of the key: a reload that changes a vendor's TLS settings (CA,
      * verify, client certificate) must not reuse connections made under the old ones. */
-    pool_key_make(key, sizeof ex->pool_key, v, d->ip, ex->host, kctx);
+    size_t clen = circuit_key_make(ex->circuit, sizeof ex->circuit, v, d->ip);
+    pool_key_make(key, sizeof ex->pool_key, ex->circuit, clen, v, ex->host, kctx);
     SSL_CTX *ctx = ex->rt->vendor_ctx[ex->vendor_index];
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
-    circuit_key_make(ex->circuit, sizeof ex->circuit, v, d->ip);
     if (!bg_upstream_circuit_allow(ex->w, ex->circuit)) {
         /* The address failed repeatedly: fail fast rather than pile up connections to it. */
         bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, v->name, "circuit_open");
@@ -1542,9 +1699,11 @@ static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
     bool bodiless = keep_length || resp->status == 204 || resp->status < 200;
     bg_header_t h[BG_H1_MAX_HEADERS + 1];
     size_t n = 0;
+    hop_set_t hops;
+    hop_set_init(&hops, resp->headers, resp->nheaders);
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bg_header_t *hd = &resp->headers[i];
-        if (is_hop(resp->headers, resp->nheaders, hd) ||
+        if (is_hop(&hops, hd) ||
             (!keep_length && NAME_IS(hd->name, hd->name_len, "content-length")) ||
             NAME_IS(hd->name, hd->name_len, "x-transfer-id"))
             continue;
@@ -1678,7 +1837,7 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
         ex->down->flush(ex); /* the body comes in a later read: the head goes out now */
     if (ex->state == BG_EX_FORWARD && relay_body(ex, rest.data, rest.len, &extra))
         complete(ex, extra);
-    bg_buf_dispose(&rest);
+    bg_buf_dispose_secure(&rest); /* the vendor's head and first body bytes, as rin itself would be */
 }
 
 void bg_upstream_eof_cb(bg_upstream_t *up, void *owner)

@@ -85,11 +85,13 @@ struct bg_exchange {
     /* Request, filled by the codec before bg_exchange_start. */
     char *head;                  /* owned copy of the bytes req points into (may be NULL) */
     size_t head_len;
+    char *head_store;            /* bg_exchange_set_head's storage, kept when the exchange is recycled */
+    size_t head_cap;
     bg_h1_request_t req;         /* method, target, host, headers, framing flags */
     char host[256];              /* lowercased, without port */
     const char *target;          /* origin-form path + query */
     size_t target_len;
-    bg_buf_t body;               /* decoded body prefix, at most max_body_scan bytes */
+    bg_buf_t body;               /* decoded body prefix, at most max_body_scan bytes; only appended to */
     bg_buf_t pending;            /* body bytes beyond max_body_scan, held until the decision */
     uint64_t body_total;         /* decoded bytes received so far */
     bool body_done;
@@ -104,6 +106,8 @@ struct bg_exchange {
     bool cls_ready;
     bg_dest_t *dests;
     size_t ndests;
+    size_t dests_cap;            /* dests allocated (kept when the exchange is recycled) */
+    bg_buf_t rec_path;           /* the record's redacted path (kept when the exchange is recycled) */
     int chosen;                  /* index into dests, -1 none */
     bg_decision_t dec;           /* the decision taken (copy of the chosen dest's) */
     const char *error;           /* a failure before the decision (e.g. "dns_failed") */
@@ -150,6 +154,11 @@ struct bg_exchange {
 /** Start an exchange on worker w (retains the worker's runtime). */
 bg_exchange_t *bg_exchange_create(bg_worker_t *w, const char *protocol, const char *caller,
                                   const bg_downstream_t *down, void *down_ctx);
+/** Copy a request head of len bytes into storage the exchange owns (ex->head, reused from a
+ *  recycled exchange when large enough); the codec then points ex->req into it. */
+void bg_exchange_set_head(bg_exchange_t *ex, const char *src, size_t len);
+/** Free the exchanges worker w keeps for reuse (at worker teardown). */
+void bg_exchange_spares_free(bg_worker_t *w);
 /** Route and check the request head in ex->req: answers 403/405/413 itself (then the state is
  *  DONE and down->end has been called), else the state is BODY. */
 void bg_exchange_start(bg_exchange_t *ex);

@@ -80,6 +80,8 @@ struct bg_worker {
     struct bg_upkey *upkeys;            /* per vendor address: open connections, waiters (upstream.c) */
     struct bg_circuit *circuits;        /* per vendor address: consecutive failures (upstream.c) */
     struct bg_exchange *done_head;      /* exchanges whose record is on disk (fsync: always), to resume */
+    struct bg_exchange *spares;         /* destroyed exchanges kept with their buffers for reuse (exchange.c) */
+    size_t nspares;
     pthread_mutex_t done_lock;
     bool async_closed;                  /* under done_lock: the loop no longer takes wake-ups */
 };

@@ -255,6 +255,7 @@ void bg_worker_dispose(bg_worker_t *w)
         w->done_head = ex->done_next;
         bg_exchange_destroy(ex);
     }
+    bg_exchange_spares_free(w);
     uv_loop_close(&w->loop);
     pthread_mutex_destroy(&w->done_lock);
     bg_publish_t *p = atomic_exchange(&w->pending_listen, NULL);

@@ -662,19 +662,14 @@ int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *
 {
     if (!atomic_load_explicit(&w->healthy, memory_order_acquire))
         return -EIO;
+    /* A queued record keeps only its bytes, so a full queue (a slow disk) holds QUEUE_CAP
+     * records' worth, not that many worst cases of the encoder. */
     bg_buf_t b;
-    bg_buf_init(&b);
-    bg_records_encode_body(r, &b);
+    b.data = bg_records_encode_body_dup(r, &b.len);
+    b.cap = b.len + 1;
     if (b.len + 160 > BG_RECORD_MAX_LINE) {
         bg_buf_dispose(&b);
         return -E2BIG;
-    }
-    /* The encoder reserved its worst case (several KiB); a queued record keeps only its bytes,
-     * so a full queue (a slow disk) holds QUEUE_CAP records' worth, not that many worst cases. */
-    if (b.cap > b.len + 64) {
-        char *d = realloc(b.data, b.len + 1); /* with its NUL */
-        if (d)
-            b.data = d, b.cap = b.len + 1;
     }
     pthread_mutex_lock(&w->mu);
     while (w->qlen == QUEUE_CAP && atomic_load(&w->healthy))

@@ -93,6 +93,9 @@ bool bg_records_json_array_next(const char *v, size_t vn, size_t *pos, char *out
  * on its own. Not for other modules. */
 /** Append the record up to but excluding its ,"prev" member to out. Pure. */
 void bg_records_encode_body(const bg_record_t *r, bg_buf_t *out);
+/** The same body in a malloc'd string of exactly its bytes and a NUL (*len bytes); the caller
+ *  frees it. Encoded on the stack when its worst case fits (one allocation, no resizing). */
+char *bg_records_encode_body_dup(const bg_record_t *r, size_t *len);
 /** Complete a body that starts at out->data[start]: append ,"prev":"<prev>", hash the canonical
  *  form, append ,"hash":"<hash>"} and write the hash into hash_out (may alias prev). Pure. */
 void bg_records_chain_body(bg_buf_t *out, size_t start, const char prev[65], char hash_out[65]);

@@ -38,12 +38,26 @@ static inline char *w_mem(char *p, const char *s, size_t n)
 
 #define W_LIT(p, lit) w_mem((p), (lit), sizeof(lit) - 1)
 
+/* Whether any of the 8 bytes in x is special for JSON (bg_json_special: below 0x20, '"', '\\'
+ * or 0x7f). Exact: the has-zero-byte and has-less-than tests never report a byte that is not. */
+static inline bool word_special(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\'), d = x ^ (ones * 0x7f);
+    uint64_t lt = (x - ones * 0x20) & ~x;
+    uint64_t z = ((q - ones) & ~q) | ((b - ones) & ~b) | ((d - ones) & ~d);
+    return ((lt | z) & highs) != 0;
+}
+
 static char *w_json(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
-        /* A run of plain bytes (all of it, mostly) is copied at once. */
+        /* A run of plain bytes (all of it, mostly) is copied at once; eight are looked at per
+         * step until a word holds a special byte. */
         size_t j = i;
+        for (uint64_t x; j + 8 <= n && (memcpy(&x, s + j, 8), !word_special(x));)
+            j += 8;
         while (j < n && !bg_json_special[(unsigned char)s[j]])
             j++;
         if (j > i) {
@@ -117,11 +131,10 @@ static char *w_ts(char *p, int64_t ms)
 
 static size_t slen(const char *s) { return s ? strlen(s) : 0; }
 
-/* Everything up to (and excluding) the ,"prev" member. */
-static void encode_body(const bg_record_t *r, bg_buf_t *b)
+/* Worst case of the body: the fixed text (keys, literals, numbers, names) under 1 KiB, plus 6
+ * bytes per string byte (\u00XX) and per detector-name byte. */
+static size_t encode_bound(const bg_record_t *r)
 {
-    /* Worst case: the fixed text (keys, literals, numbers, names) under 1 KiB, plus 6 bytes per
-     * string byte (\u00XX) and per detector-name byte. */
     size_t strings = slen(r->id) + slen(r->caller) + slen(r->vendor) + slen(r->host) + slen(r->method) +
                      slen(r->path) + slen(r->dest_ip) + slen(r->dest_country) + slen(r->dest_region) +
                      slen(r->scc_reference) + slen(r->reason) + slen(r->protocol) + slen(r->upstream_protocol) +
@@ -129,8 +142,13 @@ static void encode_body(const bg_record_t *r, bg_buf_t *b)
     size_t dets = 0;
     for (size_t i = 0; r->detector_counts && r->detector_names && i < r->ndetectors; i++)
         dets += slen(r->detector_names[i]) * 6 + 32;
-    size_t bound = 1024 + 6 * strings + dets;
-    char *base = bg_buf_space(b, bound), *p = base;
+    return 1024 + 6 * strings + dets;
+}
+
+/* Everything up to (and excluding) the ,"prev" member, written at p (encode_bound bytes free);
+ * returns the end. */
+static char *encode_into(const bg_record_t *r, char *p)
+{
     p = W_LIT(p, "{\"ts\":\"");
     p = w_ts(p, r->ts_ms);
     *p++ = '"';
@@ -202,7 +220,35 @@ static void encode_body(const bg_record_t *r, bg_buf_t *b)
     if (r->upstream_protocol)
         p = W_STR(p, "upstream_protocol", r->upstream_protocol);
     p = W_STR(p, "config_version", r->config_version);
-    bg_buf_commit(b, (size_t)(p - base));
+    return p;
+}
+
+static void encode_body(const bg_record_t *r, bg_buf_t *b)
+{
+    char *base = bg_buf_space(b, encode_bound(r));
+    bg_buf_commit(b, (size_t)(encode_into(r, base) - base));
+}
+
+char *bg_records_encode_body_dup(const bg_record_t *r, size_t *len)
+{
+    char tmp[4096];
+    size_t bound = encode_bound(r);
+    if (bound > sizeof tmp) {
+        bg_buf_t b;
+        bg_buf_init(&b);
+        encode_body(r, &b);
+        *len = b.len;
+        char *d = realloc(b.data, b.len + 1); /* keeps only its bytes (and the NUL) */
+        return d ? d : b.data;
+    }
+    size_t n = (size_t)(encode_into(r, tmp) - tmp);
+    char *d = malloc(n + 1);
+    if (!d)
+        abort();
+    memcpy(d, tmp, n);
+    d[n] = 0;
+    *len = n;
+    return d;
 }
 
 /* Append ,"prev":"P"} to a body at out[start..], hash it, then insert ,"hash":"H" before the

@@ -19,6 +19,10 @@ typedef struct {
     size_t cap; /* private */
 } bg_buf_t;
 
+/** Zero n bytes at p in a way the compiler may not drop (as OPENSSL_cleanse / explicit_bzero),
+ *  with 16-byte stores: for buffers that held personal data, wiped on every request. */
+void bg_wipe(void *p, size_t n);
+
 /** Initialise an empty buffer (no allocation). */
 void bg_buf_init(bg_buf_t *b);
 /** Free the storage; the buffer is empty and reusable afterwards. */

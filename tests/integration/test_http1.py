@@ -209,6 +209,88 @@ def expect_100_continue():
     eq((r.status, r.json()["target"]), (200, "/after"))
 
 
+def _vendor_sees(rec, target, body, extra=()):
+    """The echo upstream's record rec is exactly this request: target, body, and of the fields
+    the client sent only X-* ones named in extra (nothing from an earlier request)."""
+    eq(rec["target"], target, "target at the vendor")
+    eq((rec["body_len"], rec["body"].encode("latin-1")), (len(body), body), "body at the vendor (%s)" % target)
+    xs = [(n.lower(), v) for n, v in rec["headers"] if n.lower().startswith("x-t-")]
+    eq(xs, [(n.lower(), v) for n, v in extra], "X-T- fields at the vendor (%s)" % target)
+
+
+@test
+def bodies_arrive_whole_however_the_reads_fall():
+    """Content-Length bodies are taken straight from the read buffer when nothing is buffered:
+    whole request, head alone then the body in pieces, a body split with the next request glued
+    to its tail, pipelined requests of different sizes. The vendor gets exactly each request."""
+    e = env()
+    big, small = pattern_bytes(20000), b"tiny"
+    c = h.Conn(e.port, timeout=8)
+    # 1: three pipelined requests in one write: a large POST, a small POST, a GET.
+    c.send(h.request("POST", "/s/1", "echo.test", [("X-T-A", "1"), ("X-T-B", "2")], body=big)
+           + h.request("POST", "/s/2", "echo.test", body=small)
+           + h.request("GET", "/s/3", "echo.test", [("X-T-C", "3")]))
+    for target in ("/s/1", "/s/2", "/s/3"):
+        r = c.read_response()
+        eq(r.status, 200, target)
+    recs = {r["target"]: r for r in e.up.requests if r["target"].startswith("/s/")}
+    _vendor_sees(recs["/s/1"], "/s/1", big, [("X-T-A", "1"), ("X-T-B", "2")])
+    _vendor_sees(recs["/s/2"], "/s/2", small)
+    _vendor_sees(recs["/s/3"], "/s/3", b"", [("X-T-C", "3")])
+    # 2: the head alone, then the body in three pieces (separate reads, each fed as it comes).
+    req = h.request("POST", "/s/4", "echo.test", body=big)
+    cut = req.index(b"\r\n\r\n") + 4
+    for piece in (req[:cut], req[cut:cut + 7], req[cut + 7:cut + 9000], req[cut + 9000:]):
+        c.send(piece)
+        time.sleep(0.05)
+    r = c.read_response()
+    eq((r.status, r.json()["target"], r.json()["body_len"]), (200, "/s/4", len(big)))
+    # 3: the head and half of the body, then the rest with the next request behind it.
+    req = h.request("POST", "/s/5", "echo.test", body=big)
+    half = len(req) - len(big) // 2
+    c.send(req[:half])
+    time.sleep(0.05)
+    c.send(req[half:] + h.request("POST", "/s/6", "echo.test", [("X-T-D", "4")], body=small))
+    r5, r6 = c.read_response(), c.read_response()
+    eq((r5.status, r6.status), (200, 200))
+    eq((r5.json()["body"].encode("latin-1"), r6.json()["body"]), (big, "tiny"))
+    _vendor_sees(r6.json(), "/s/6", small, [("X-T-D", "4")])
+    # 4: a head cut in the middle (buffered), then its end and the body.
+    req = h.request("POST", "/s/7", "echo.test", [("X-T-E", "5")], body=small)
+    c.send(req[:20])
+    time.sleep(0.05)
+    c.send(req[20:])
+    r = c.read_response()
+    _vendor_sees(r.json(), "/s/7", small, [("X-T-E", "5")])
+    check(not c.is_closed(0.2), "connection kept alive through it all")
+
+
+@test
+def recycled_exchanges_carry_nothing_over():
+    """Exchanges and their buffers are reused on a worker: a long head with many fields and a
+    large body, then a short request, must reach the vendor without a byte of the first."""
+    e = env()
+    c = h.Conn(e.port, timeout=8)
+    many = [("X-T-%02d" % i, "v%d-" % i + "z" * 300) for i in range(20)]
+    c.send(h.request("PUT", "/r/long/" + "p" * 3000 + "?q=" + "w" * 2000, "echo.test", many,
+                     body=pattern_bytes(30000)))
+    r = c.read_response()
+    eq((r.status, r.json()["body_len"]), (200, 30000))
+    _vendor_sees(r.json(), "/r/long/" + "p" * 3000 + "?q=" + "w" * 2000, pattern_bytes(30000), many)
+    for i in range(3):
+        c.send(h.request("POST", "/r/short/%d" % i, "echo.test", body=b"ab"))
+        r = c.read_response()
+        eq(r.status, 200)
+        _vendor_sees(r.json(), "/r/short/%d" % i, b"ab")
+        eq(len(r.body), int(r.headers.get("content-length")), "answer length")
+    c.send(h.request("GET", "/r/get", "echo.test"))
+    _vendor_sees(c.read_response().json(), "/r/get", b"")
+
+
+def pattern_bytes(n):
+    return bytes((i * 7 + i // 251) % 94 + 33 for i in range(n))
+
+
 @test
 def absolute_form_is_forwarded_in_origin_form():
     e = env()

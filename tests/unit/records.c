@@ -382,6 +382,60 @@ static void test_encode_matches_reference(void)
     bg_buf_dispose(&b);
 }
 
+/* Plain runs are scanned eight bytes at a time: one byte of each kind at every position of a
+ * 1..40-byte string (so at every place in a word and in the byte tail) escapes as the reference. */
+static void test_encode_escapes_every_position(void)
+{
+    static const unsigned char kinds[] = {0x01, 0x1f, '"', '\\', 0x7f, 0x20, 0x21, 0x5b, 0x7e, 0x80, 0xa2, 0xff};
+    char str[41], hash[65];
+    bg_buf_t b, esc;
+    bg_buf_init(&b);
+    bg_buf_init(&esc);
+    size_t bad = 0;
+    for (size_t k = 0; k < sizeof kinds; k++)
+        for (size_t len = 1; len <= 40; len++)
+            for (size_t at = 0; at < len; at++) {
+                memset(str, 'q', len);
+                str[at] = (char)kinds[k];
+                str[len] = 0;
+                bg_record_t r = sample(1764412800123, "ID");
+                r.path = str;
+                bg_buf_reset(&b);
+                bg_record_encode(&r, BG_RECORD_GENESIS, &b, hash);
+                bg_buf_reset(&esc);
+                bg_buf_puts(&esc, ",\"path\":\"");
+                bg_buf_json_escape(&esc, str, len);
+                bg_buf_puts(&esc, "\",\"dest_ip\"");
+                if (!strstr(b.data, esc.data) && bad++ < 3)
+                    bg_test_fail(__FILE__, __LINE__, "byte 0x%02x at %zu of %zu: want %s in %s", kinds[k], at, len,
+                                 esc.data, b.data);
+            }
+    CHECK_INT(bad, 0);
+    bg_buf_dispose(&b);
+    bg_buf_dispose(&esc);
+}
+
+/* The queued copy (on the stack when it fits, else through a buffer) is the body, byte for byte. */
+static void test_encode_body_dup(void)
+{
+    static char longpath[6000];
+    memset(longpath, 'p', sizeof longpath - 1);
+    for (int big = 0; big < 2; big++) {
+        bg_record_t r = sample(1764412800123, "01KB8Y3QXV0003000000000002");
+        if (big)
+            r.path = longpath; /* worst case over the 4 KiB stack space */
+        bg_buf_t b;
+        bg_buf_init(&b);
+        bg_records_encode_body(&r, &b);
+        size_t n = 0;
+        char *d = bg_records_encode_body_dup(&r, &n);
+        CHECK_INT(n, b.len);
+        CHECK(d && memcmp(d, b.data, b.len) == 0 && d[n] == 0);
+        free(d);
+        bg_buf_dispose(&b);
+    }
+}
+
 static void test_encode_cost(void)
 {
     bg_record_t r = sample(1764412800123, "01KB8Y3QXV0003000000000002");
@@ -1074,6 +1128,8 @@ int main(void)
     RUN(test_encode_fields);
     RUN(test_encode_upstream_protocol);
     RUN(test_encode_matches_reference);
+    RUN(test_encode_escapes_every_position);
+    RUN(test_encode_body_dup);
     RUN(test_encode_cost);
     RUN(test_json_reader);
     RUN(test_verify_tampering);
