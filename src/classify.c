@@ -885,8 +885,9 @@ static void json_path(const scan_t *s, char out[64])
             if (fr->key_len == (uint32_t)-1)
                 break;
             out[o++] = '.';
-            for (uint32_t k = 0; k < fr->key_len && o < 63; k++)
-                out[o++] = s->base[fr->key_off + k];
+            size_t kl = fr->key_len < 63 - o ? fr->key_len : 63 - o;
+            memcpy(out + o, s->base + fr->key_off, kl);
+            o += kl;
         } else {
             char tmp[16];
             int l = 0;
