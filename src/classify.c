@@ -1983,6 +1983,15 @@ static bool code_quiet(const unsigned char *t, size_t n)
 }
 
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
+/* Bits set in a 16-bit mask, inline (without -mpopcnt __builtin_popcount is a libgcc call). */
+static inline unsigned pop16(unsigned x)
+{
+    x = x - ((x >> 1) & 0x5555u);
+    x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+    x = (x + (x >> 4)) & 0x0f0fu;
+    return (x + (x >> 8)) & 0x1fu;
+}
+
 /* text_quick_skip's rules below for a value of at most 16 bytes, from one 16-byte load (the
  * buffer holds t[0..16)): the candidate test, the run of number bytes, the short-number rule and
  * the code shape as bit masks over t[0..n). (The timestamp and UUID shapes need 19 or more bytes.) */
@@ -1999,7 +2008,7 @@ static inline bool text_quick_skip16(const unsigned char *t, size_t n)
         _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')), _mm_cmpeq_epi8(x, _mm_set1_epi8('+'))));
     unsigned k = (unsigned)__builtin_ctz(~(dig | dot | (sign & all))); /* the run of number bytes */
     if (k == n) {
-        unsigned digits = (unsigned)__builtin_popcount(dig), dots = (unsigned)__builtin_popcount(dot);
+        unsigned digits = pop16(dig), dots = pop16(dot);
         return (digits < 7 && dots < 3) || (digits == n && digits_quiet(t, n));
     }
     if (k != 0 || n > 13)
