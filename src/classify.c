@@ -3056,8 +3056,9 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
 
 static const bg_header_t *find_header(const bg_classify_input_t *in, const char *name)
 {
+    size_t nl = strlen(name); /* once, not per header; most names differ in length already */
     for (size_t i = 0; i < in->nheaders; i++)
-        if (bg_span_ieq(in->headers[i].name, in->headers[i].name_len, name))
+        if (in->headers[i].name_len == nl && bg_span_ieq2(in->headers[i].name, nl, name, nl))
             return &in->headers[i];
     return NULL;
 }
