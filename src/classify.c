@@ -2739,7 +2739,13 @@ static void scan_target(scan_t *s, const char *target, size_t n)
     size_t plen = q ? (size_t)(q - target) : hash ? (size_t)(hash - target) : n;
     /* Absolute-form targets: skip scheme and authority. */
     size_t i = 0;
-    const char *ss = plen >= 3 ? memmem(target, plen, "://", 3) : NULL;
+    /* The first "://" (memmem's set-up costs more than a ':' scan of an origin-form path). */
+    const char *ss = NULL, *pend = target + plen;
+    for (const char *c = memchr(target, ':', plen); c; c = memchr(c + 1, ':', (size_t)(pend - c - 1)))
+        if (pend - c >= 3 && c[1] == '/' && c[2] == '/') {
+            ss = c;
+            break;
+        }
     if (ss)
         i = (size_t)(ss - target) + 3;
     s->path = "path";
