@@ -747,6 +747,31 @@ static void test_fast_paths_shapes(void)
     CHECK_INT(count("phone"), 1);
 }
 
+/* The memo of values that found nothing compares a 17..32-byte value's middle as well as its
+ * fingerprint: a value with the same length and the same first and last eight bytes but an
+ * e-mail in the middle is scanned, at each middle position the compare covers. */
+static void test_memo_middle(void)
+{
+    /* "standard" ... "wrap: no": the ':' makes it a value the memo keeps (text_quick_skip says no). */
+    static const char *const mids[][2] = {
+        {" shipping, gift ", " x ann@ex.io x  "}, /* 32 bytes */
+        {" shipping, gi", " ann@ex.io   "},       /* 29 */
+        {" shipping,  ", "   ann@ex.io"},         /* 28: the e-mail ends where the tail starts */
+        {" shipp ", " a@b.io"},                   /* 23 */
+    };
+    for (size_t i = 0; i < sizeof mids / sizeof mids[0]; i++) {
+        char b[256];
+        snprintf(b, sizeof b, "{\"a\":\"standard%swrap: no\",\"b\":\"standard%swrap: no\"}", mids[i][0],
+                 mids[i][1]);
+        body_as("application/json", b);
+        CHECK_INT(count("email"), 1);
+        const bg_finding_t *f = nth("email", 0);
+        CHECK(f != NULL);
+        if (f)
+            CHECK_STR(f->path, "$.b");
+    }
+}
+
 /* The findings array starts small and grows: a fresh classification per size around each
  * growth step keeps every finding in order with its span and path, up to the bound; the same
  * classification reused for a smaller body after a large one starts over. */
@@ -895,6 +920,7 @@ int main(void)
     RUN(test_zip_bomb);
     RUN(test_findings_cap);
     RUN(test_findings_growth);
+    RUN(test_memo_middle);
     RUN(test_detector_table);
     RUN(test_config_custom_and_lists);
     RUN(test_fast_paths_text);
