@@ -569,24 +569,59 @@ const char *bg_body_kind_name(int kind)
     return kind >= 0 && kind < 6 ? n[kind] : "other";
 }
 
+/* The findings array starts inside the counts block (one small malloc per exchange: with the
+ * built-in detectors 84 + 11 x 80 bytes, within glibc's per-thread cache; no 80 KiB block for
+ * the arena to grow and trim around) and grows x4 into its own block up to BG_MAX_FINDINGS.
+ * findings_cap == FINDINGS_FIRST means the array is the inline one. */
+#define FINDINGS_FIRST 11
+
+static size_t counts_bytes(unsigned ndet)
+{
+    size_t n = ndet * sizeof(uint32_t), a = _Alignof(bg_finding_t);
+    return (n + a - 1) / a * a;
+}
+
 void bg_classification_init(bg_classification_t *out, const bg_classifier_t *c)
 {
     memset(out, 0, sizeof *out);
-    out->counts = calloc(c->ndet, sizeof *out->counts);
-    out->findings = malloc(BG_MAX_FINDINGS * sizeof *out->findings);
-    if (!out->counts || !out->findings)
+    size_t cb = counts_bytes(c->ndet);
+    char *blk = malloc(cb + FINDINGS_FIRST * sizeof *out->findings);
+    if (!blk)
         abort();
+    memset(blk, 0, c->ndet * sizeof *out->counts);
+    out->counts = (uint32_t *)(void *)blk;
+    out->findings = (bg_finding_t *)(void *)(blk + cb);
+    out->findings_cap = FINDINGS_FIRST;
     bg_buf_init(&out->inflated);
 }
 
 void bg_classification_dispose(bg_classification_t *out)
 {
-    free(out->counts);
     if (out->findings)
         OPENSSL_cleanse(out->findings, out->nfindings * sizeof *out->findings);
-    free(out->findings);
+    if (out->findings_cap != FINDINGS_FIRST)
+        free(out->findings);
+    free(out->counts);
     bg_buf_dispose_secure(&out->inflated);
     memset(out, 0, sizeof *out);
+}
+
+/* Room for one more finding (nfindings == findings_cap < BG_MAX_FINDINGS): move the array to a
+ * block four times larger; the old copy is wiped. */
+__attribute__((noinline, cold)) static void findings_grow(bg_classification_t *out)
+{
+    size_t cap = out->findings_cap * 4;
+    if (cap > BG_MAX_FINDINGS)
+        cap = BG_MAX_FINDINGS;
+    bg_finding_t *f = malloc(cap * sizeof *f);
+    if (!f)
+        abort();
+    memcpy(f, out->findings, out->nfindings * sizeof *f);
+    OPENSSL_cleanse(out->findings, out->nfindings * sizeof *f);
+    if (out->findings_cap != FINDINGS_FIRST)
+        free(out->findings);
+    out->findings = f;
+    out->findings_cap = cap;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -850,8 +885,9 @@ static void json_path(const scan_t *s, char out[64])
             if (fr->key_len == (uint32_t)-1)
                 break;
             out[o++] = '.';
-            for (uint32_t k = 0; k < fr->key_len && o < 63; k++)
-                out[o++] = s->base[fr->key_off + k];
+            size_t kl = fr->key_len < 63 - o ? fr->key_len : 63 - o;
+            memcpy(out + o, s->base + fr->key_off, kl);
+            o += kl;
         } else {
             char tmp[16];
             int l = 0;
@@ -928,9 +964,12 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
         }
     }
     out->counts[det]++;
-    if (out->nfindings >= BG_MAX_FINDINGS) {
-        out->findings_truncated = true;
-        return;
+    if (out->nfindings >= out->findings_cap) {
+        if (out->nfindings >= BG_MAX_FINDINGS) {
+            out->findings_truncated = true;
+            return;
+        }
+        findings_grow(out);
     }
     bg_finding_t *f = &out->findings[out->nfindings++];
     if (b > s->max_end)
@@ -1944,6 +1983,15 @@ static bool code_quiet(const unsigned char *t, size_t n)
 }
 
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
+/* Bits set in a 16-bit mask, inline (without -mpopcnt __builtin_popcount is a libgcc call). */
+static inline unsigned pop16(unsigned x)
+{
+    x = x - ((x >> 1) & 0x5555u);
+    x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+    x = (x + (x >> 4)) & 0x0f0fu;
+    return (x + (x >> 8)) & 0x1fu;
+}
+
 /* text_quick_skip's rules below for a value of at most 16 bytes, from one 16-byte load (the
  * buffer holds t[0..16)): the candidate test, the run of number bytes, the short-number rule and
  * the code shape as bit masks over t[0..n). (The timestamp and UUID shapes need 19 or more bytes.) */
@@ -1960,7 +2008,7 @@ static inline bool text_quick_skip16(const unsigned char *t, size_t n)
         _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')), _mm_cmpeq_epi8(x, _mm_set1_epi8('+'))));
     unsigned k = (unsigned)__builtin_ctz(~(dig | dot | (sign & all))); /* the run of number bytes */
     if (k == n) {
-        unsigned digits = (unsigned)__builtin_popcount(dig), dots = (unsigned)__builtin_popcount(dot);
+        unsigned digits = pop16(dig), dots = pop16(dot);
         return (digits < 7 && dots < 3) || (digits == n && digits_quiet(t, n));
     }
     if (k != 0 || n > 13)
@@ -2430,6 +2478,20 @@ static void flush_pending(scan_t *s, unsigned depth, bool product)
 /* scan_value for a raw value with no key rule (flags ki) at body[off, off + v->n) that
  * text_quick_skip did not wave through: skipped when the same bytes under the same key flags
  * found nothing before in this body. Out of line: the JSON walk's loop stays small. */
+/* p[0..n) == q[0..n) for n > 16 when their first and last eight bytes are known equal: up to 32
+ * bytes the middle is the words at 8 and n - 16 (no call), beyond that memcmp. */
+static inline bool mid_eq(const char *p, const char *q, size_t n)
+{
+    if (n > 32)
+        return memcmp(p, q, n) == 0;
+    uint64_t p1, p2, q1, q2;
+    memcpy(&p1, p + 8, 8);
+    memcpy(&q1, q + 8, 8);
+    memcpy(&p2, p + n - 16, 8);
+    memcpy(&q2, q + n - 16, 8);
+    return p1 == q1 && p2 == q2;
+}
+
 static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val_t *v, const char *body, size_t off)
 {
     uint64_t a, b;
@@ -2437,7 +2499,7 @@ static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val
     unsigned x = (unsigned)(rk_hash(a, b, v->n) >> 58); /* QMEMO == 64 */
     qmemo_t *e = &s->qmemo[x];
     if ((s->qm_valid >> x & 1) && e->len == v->n && e->flags == ki.flags && e->a == a && e->b == b &&
-        (v->n <= 16 || memcmp(body + e->off, v->t, v->n) == 0))
+        (v->n <= 16 || mid_eq(body + e->off, (const char *)v->t, v->n)))
         return;
     size_t nemit = s->nemit;
     scan_value(s, ki, v, false, false);
@@ -2691,7 +2753,13 @@ static void scan_target(scan_t *s, const char *target, size_t n)
     size_t plen = q ? (size_t)(q - target) : hash ? (size_t)(hash - target) : n;
     /* Absolute-form targets: skip scheme and authority. */
     size_t i = 0;
-    const char *ss = plen >= 3 ? memmem(target, plen, "://", 3) : NULL;
+    /* The first "://" (memmem's set-up costs more than a ':' scan of an origin-form path). */
+    const char *ss = NULL, *pend = target + plen;
+    for (const char *c = memchr(target, ':', plen); c; c = memchr(c + 1, ':', (size_t)(pend - c - 1)))
+        if (pend - c >= 3 && c[1] == '/' && c[2] == '/') {
+            ss = c;
+            break;
+        }
     if (ss)
         i = (size_t)(ss - target) + 3;
     s->path = "path";
@@ -3008,8 +3076,9 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
 
 static const bg_header_t *find_header(const bg_classify_input_t *in, const char *name)
 {
+    size_t nl = strlen(name); /* once, not per header; most names differ in length already */
     for (size_t i = 0; i < in->nheaders; i++)
-        if (bg_span_ieq(in->headers[i].name, in->headers[i].name_len, name))
+        if (in->headers[i].name_len == nl && bg_span_ieq2(in->headers[i].name, nl, name, nl))
             return &in->headers[i];
     return NULL;
 }

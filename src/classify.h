@@ -92,6 +92,7 @@ typedef struct {
     uint32_t *counts;             /* per detector id, bg_classifier_ndetectors() long */
     bg_finding_t *findings;       /* at most BG_MAX_FINDINGS; beyond, counts go on */
     size_t nfindings;
+    size_t findings_cap;          /* allocated: starts small (in the counts block), grows x4 */
     bool findings_truncated;
     bool unscannable;             /* the body could not be read: policy treats it per oversize_body */
     const char *unscannable_reason; /* static: "body_too_large", "malformed_json", "json_too_deep",
@@ -111,7 +112,8 @@ typedef struct {
     uint64_t max_inflate; /* bound on the inflated size (0 = 16 MiB) */
 } bg_classify_input_t;
 
-/** Prepare out for bg_classify (allocates the counts and findings arrays). */
+/** Prepare out for bg_classify (one small block: the counts and the first few findings; the
+ *  findings array grows as bg_classify needs, up to BG_MAX_FINDINGS). */
 void bg_classification_init(bg_classification_t *out, const bg_classifier_t *c);
 /** Free what out holds; the inflated body is wiped first. */
 void bg_classification_dispose(bg_classification_t *out);

@@ -109,31 +109,123 @@ bool bg_detect_card_valid(const char *s, size_t n)
 }
 
 /* Registered IBAN lengths (SWIFT registry plus the partial/experimental members in common use). */
-static const struct {
-    char cc[3];
-    uint8_t len;
-} iban_len[] = {
-    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AO", 25}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16}, {"BF", 28},
-    {"BG", 22}, {"BH", 22}, {"BI", 27}, {"BJ", 28}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CI", 28}, {"CM", 27},
-    {"CR", 22}, {"CV", 25}, {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"DZ", 26},
-    {"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GA", 27}, {"GB", 22},
-    {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GQ", 27}, {"GR", 27}, {"GT", 28}, {"GW", 25}, {"HN", 28}, {"HR", 21},
-    {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IR", 26}, {"IS", 26}, {"IT", 27}, {"JO", 30}, {"KM", 27},
-    {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20}, {"LV", 21}, {"LY", 25},
-    {"MA", 28}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MG", 27}, {"MK", 19}, {"ML", 28}, {"MN", 20}, {"MR", 27},
-    {"MT", 31}, {"MU", 30}, {"MZ", 25}, {"NE", 28}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23}, {"PK", 24},
-    {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"RU", 33}, {"SA", 24}, {"SC", 31},
-    {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"SN", 28}, {"SO", 23}, {"ST", 25}, {"SV", 28},
-    {"TD", 27}, {"TG", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
-    {"YE", 30},
-};
-
 int bg_detect_iban_length(const char *cc)
 {
-    for (size_t i = 0; i < sizeof iban_len / sizeof iban_len[0]; i++)
-        if (iban_len[i].cc[0] == cc[0] && iban_len[i].cc[1] == cc[1])
-            return iban_len[i].len;
-    return 0;
+    /* One switch on the two letters (a compare tree) rather than a walk of the table. */
+    switch ((unsigned)(unsigned char)cc[0] << 8 | (unsigned char)cc[1]) {
+#define BG_IBAN_CC(a, b, l) case (unsigned)(a) << 8 | (unsigned)(b): return l;
+    BG_IBAN_CC('A', 'D', 24)
+    BG_IBAN_CC('A', 'E', 23)
+    BG_IBAN_CC('A', 'L', 28)
+    BG_IBAN_CC('A', 'O', 25)
+    BG_IBAN_CC('A', 'T', 20)
+    BG_IBAN_CC('A', 'Z', 28)
+    BG_IBAN_CC('B', 'A', 20)
+    BG_IBAN_CC('B', 'E', 16)
+    BG_IBAN_CC('B', 'F', 28)
+    BG_IBAN_CC('B', 'G', 22)
+    BG_IBAN_CC('B', 'H', 22)
+    BG_IBAN_CC('B', 'I', 27)
+    BG_IBAN_CC('B', 'J', 28)
+    BG_IBAN_CC('B', 'R', 29)
+    BG_IBAN_CC('B', 'Y', 28)
+    BG_IBAN_CC('C', 'H', 21)
+    BG_IBAN_CC('C', 'I', 28)
+    BG_IBAN_CC('C', 'M', 27)
+    BG_IBAN_CC('C', 'R', 22)
+    BG_IBAN_CC('C', 'V', 25)
+    BG_IBAN_CC('C', 'Y', 28)
+    BG_IBAN_CC('C', 'Z', 24)
+    BG_IBAN_CC('D', 'E', 22)
+    BG_IBAN_CC('D', 'J', 27)
+    BG_IBAN_CC('D', 'K', 18)
+    BG_IBAN_CC('D', 'O', 28)
+    BG_IBAN_CC('D', 'Z', 26)
+    BG_IBAN_CC('E', 'E', 20)
+    BG_IBAN_CC('E', 'G', 29)
+    BG_IBAN_CC('E', 'S', 24)
+    BG_IBAN_CC('F', 'I', 18)
+    BG_IBAN_CC('F', 'K', 18)
+    BG_IBAN_CC('F', 'O', 18)
+    BG_IBAN_CC('F', 'R', 27)
+    BG_IBAN_CC('G', 'A', 27)
+    BG_IBAN_CC('G', 'B', 22)
+    BG_IBAN_CC('G', 'E', 22)
+    BG_IBAN_CC('G', 'I', 23)
+    BG_IBAN_CC('G', 'L', 18)
+    BG_IBAN_CC('G', 'Q', 27)
+    BG_IBAN_CC('G', 'R', 27)
+    BG_IBAN_CC('G', 'T', 28)
+    BG_IBAN_CC('G', 'W', 25)
+    BG_IBAN_CC('H', 'N', 28)
+    BG_IBAN_CC('H', 'R', 21)
+    BG_IBAN_CC('H', 'U', 28)
+    BG_IBAN_CC('I', 'E', 22)
+    BG_IBAN_CC('I', 'L', 23)
+    BG_IBAN_CC('I', 'Q', 23)
+    BG_IBAN_CC('I', 'R', 26)
+    BG_IBAN_CC('I', 'S', 26)
+    BG_IBAN_CC('I', 'T', 27)
+    BG_IBAN_CC('J', 'O', 30)
+    BG_IBAN_CC('K', 'M', 27)
+    BG_IBAN_CC('K', 'W', 30)
+    BG_IBAN_CC('K', 'Z', 20)
+    BG_IBAN_CC('L', 'B', 28)
+    BG_IBAN_CC('L', 'C', 32)
+    BG_IBAN_CC('L', 'I', 21)
+    BG_IBAN_CC('L', 'T', 20)
+    BG_IBAN_CC('L', 'U', 20)
+    BG_IBAN_CC('L', 'V', 21)
+    BG_IBAN_CC('L', 'Y', 25)
+    BG_IBAN_CC('M', 'A', 28)
+    BG_IBAN_CC('M', 'C', 27)
+    BG_IBAN_CC('M', 'D', 24)
+    BG_IBAN_CC('M', 'E', 22)
+    BG_IBAN_CC('M', 'G', 27)
+    BG_IBAN_CC('M', 'K', 19)
+    BG_IBAN_CC('M', 'L', 28)
+    BG_IBAN_CC('M', 'N', 20)
+    BG_IBAN_CC('M', 'R', 27)
+    BG_IBAN_CC('M', 'T', 31)
+    BG_IBAN_CC('M', 'U', 30)
+    BG_IBAN_CC('M', 'Z', 25)
+    BG_IBAN_CC('N', 'E', 28)
+    BG_IBAN_CC('N', 'I', 28)
+    BG_IBAN_CC('N', 'L', 18)
+    BG_IBAN_CC('N', 'O', 15)
+    BG_IBAN_CC('O', 'M', 23)
+    BG_IBAN_CC('P', 'K', 24)
+    BG_IBAN_CC('P', 'L', 28)
+    BG_IBAN_CC('P', 'S', 29)
+    BG_IBAN_CC('P', 'T', 25)
+    BG_IBAN_CC('Q', 'A', 29)
+    BG_IBAN_CC('R', 'O', 24)
+    BG_IBAN_CC('R', 'S', 22)
+    BG_IBAN_CC('R', 'U', 33)
+    BG_IBAN_CC('S', 'A', 24)
+    BG_IBAN_CC('S', 'C', 31)
+    BG_IBAN_CC('S', 'D', 18)
+    BG_IBAN_CC('S', 'E', 24)
+    BG_IBAN_CC('S', 'I', 19)
+    BG_IBAN_CC('S', 'K', 24)
+    BG_IBAN_CC('S', 'M', 27)
+    BG_IBAN_CC('S', 'N', 28)
+    BG_IBAN_CC('S', 'O', 23)
+    BG_IBAN_CC('S', 'T', 25)
+    BG_IBAN_CC('S', 'V', 28)
+    BG_IBAN_CC('T', 'D', 27)
+    BG_IBAN_CC('T', 'G', 28)
+    BG_IBAN_CC('T', 'L', 23)
+    BG_IBAN_CC('T', 'N', 24)
+    BG_IBAN_CC('T', 'R', 26)
+    BG_IBAN_CC('U', 'A', 29)
+    BG_IBAN_CC('V', 'A', 22)
+    BG_IBAN_CC('V', 'G', 24)
+    BG_IBAN_CC('X', 'K', 20)
+    BG_IBAN_CC('Y', 'E', 30)
+#undef BG_IBAN_CC
+    default: return 0;
+    }
 }
 
 bool bg_detect_iban_valid(const char *s, size_t n)
@@ -194,10 +286,48 @@ bool bg_detect_ssn_valid(const char *s, size_t n)
     return same != 9;
 }
 
-/* File extensions that look like TLDs after an '@' in asset names ("logo@2x.png"). */
-static const char not_tld[][6] = {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "css", "js",
-                                  "mjs", "ts", "json", "map", "html", "htm", "pdf", "txt", "xml", "zip",
-                                  "gz", "tgz", "woff", "woff2", "ttf", "mp4", "mp3", "wav", "avif"};
+/* File extensions that look like TLDs after an '@' in asset names ("logo@2x.png"), as the
+ * zero-padded little-endian word of their lowercase letters: a switch is a compare tree. */
+#define BG_W(a, b, c, d, e) \
+    ((uint64_t)(a) | (uint64_t)(b) << 8 | (uint64_t)(c) << 16 | (uint64_t)(d) << 24 | (uint64_t)(e) << 32)
+static bool not_tld(uint64_t w)
+{
+    switch (w) {
+    case BG_W('p', 'n', 'g', 0, 0): /* png */
+    case BG_W('j', 'p', 'g', 0, 0): /* jpg */
+    case BG_W('j', 'p', 'e', 'g', 0): /* jpeg */
+    case BG_W('g', 'i', 'f', 0, 0): /* gif */
+    case BG_W('s', 'v', 'g', 0, 0): /* svg */
+    case BG_W('w', 'e', 'b', 'p', 0): /* webp */
+    case BG_W('i', 'c', 'o', 0, 0): /* ico */
+    case BG_W('b', 'm', 'p', 0, 0): /* bmp */
+    case BG_W('c', 's', 's', 0, 0): /* css */
+    case BG_W('j', 's', 0, 0, 0): /* js */
+    case BG_W('m', 'j', 's', 0, 0): /* mjs */
+    case BG_W('t', 's', 0, 0, 0): /* ts */
+    case BG_W('j', 's', 'o', 'n', 0): /* json */
+    case BG_W('m', 'a', 'p', 0, 0): /* map */
+    case BG_W('h', 't', 'm', 'l', 0): /* html */
+    case BG_W('h', 't', 'm', 0, 0): /* htm */
+    case BG_W('p', 'd', 'f', 0, 0): /* pdf */
+    case BG_W('t', 'x', 't', 0, 0): /* txt */
+    case BG_W('x', 'm', 'l', 0, 0): /* xml */
+    case BG_W('z', 'i', 'p', 0, 0): /* zip */
+    case BG_W('g', 'z', 0, 0, 0): /* gz */
+    case BG_W('t', 'g', 'z', 0, 0): /* tgz */
+    case BG_W('w', 'o', 'f', 'f', 0): /* woff */
+    case BG_W('w', 'o', 'f', 'f', '2'): /* woff2 */
+    case BG_W('t', 't', 'f', 0, 0): /* ttf */
+    case BG_W('m', 'p', '4', 0, 0): /* mp4 */
+    case BG_W('m', 'p', '3', 0, 0): /* mp3 */
+    case BG_W('w', 'a', 'v', 0, 0): /* wav */
+    case BG_W('a', 'v', 'i', 'f', 0): /* avif */
+        return true;
+    default:
+        return false;
+    }
+}
+#undef BG_W
 
 bool bg_detect_email_valid(const char *s, size_t n)
 {
@@ -234,18 +364,13 @@ bool bg_detect_email_valid(const char *s, size_t n)
                         return false;
                 /* File extensions are at most 5 letters: only those lengths are compared. */
                 if (len <= 5) {
-                    /* The TLD lowercased and zero-padded to six bytes, as the table's entries
-                     * are: one 8-byte compare per entry (the two bytes past six stay zero). */
-                    char lt[8] = {0};
+                    /* The TLD lowercased, one byte a letter from the low end, zero-padded:
+                     * the word not_tld's cases are written as. */
+                    uint64_t lw = 0;
                     for (size_t k = 0; k < len; k++)
-                        lt[k] = (char)(t[k] | 0x20); /* letters only here */
-                    uint64_t lw, ww = 0;
-                    memcpy(&lw, lt, 8);
-                    for (size_t k = 0; k < sizeof not_tld / sizeof not_tld[0]; k++) {
-                        memcpy(&ww, not_tld[k], sizeof not_tld[k]);
-                        if (ww == lw)
-                            return false;
-                    }
+                        lw |= (uint64_t)((unsigned char)t[k] | 0x20) << (8 * k); /* letters only here */
+                    if (not_tld(lw))
+                        return false;
                 }
                 return labels >= 2;
             }

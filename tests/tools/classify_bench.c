@@ -8,11 +8,16 @@
  *   build/tests/tools/classify_bench -n ITER with|without   only the bodies with (without) personal data
  *   build/tests/tools/classify_bench -n ITER headers        only the header-only requests (ITER*100, in 1000s)
  *   build/tests/tools/classify_bench -n ITER post           only the POST leg's body (bench/compare.sh, issue #3)
+ *   build/tests/tools/classify_bench -n ITER percall        per-request fixed costs as proxy/exchange.c pays
+ *       them (init + classify + dispose per request, on a worker thread): a 1 KiB body with personal
+ *       data (ITER requests) and the header-only request (ITER*100)
+ *   build/tests/tools/classify_bench -n ITER percall body|headers   only one of the two
  * The `post` corpus is the 16 KiB body bench/compare.sh sends (built the same way as its python
  * snippet: order items with sku/qty/price_cents/note, an e-mail every 10th item, a "pad" string).
  */
 #include "classify.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,15 +121,97 @@ static void make_body(bg_buf_t *b, size_t target, bool pii)
     bg_buf_puts(b, "]}");
 }
 
+/* The header-only request: a typical set (one with personal data in cookie/UA/XFF). */
+static bg_header_t hdrs[] = {
+    {"Host", 0, "api.vendor.example", 0},
+    {"User-Agent", 0, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36", 0},
+    {"Accept", 0, "application/json", 0},
+    {"Accept-Encoding", 0, "gzip, br", 0},
+    {"Accept-Language", 0, "en-GB,en;q=0.9", 0},
+    {"X-Request-Id", 0, "620476c1-43ad-4d5c-a7a6-c5780eb765ef", 0},
+    {"Authorization", 0, "Bearer abcdefghijklmnopqrstuvwxyz012345", 0},
+    {"Cookie", 0, "theme=dark; lang=en", 0},
+    {"X-Forwarded-For", 0, "203.0.113.7", 0},
+    {"Cache-Control", 0, "no-cache", 0},
+};
+static const char *const hdr_target = "/v2/orders?page=2&per_page=50&sort=-created_at";
+
+static void hdrs_fill(void)
+{
+    for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) { /* lengths from the strings: no over-read */
+        hdrs[i].name_len = strlen(hdrs[i].name);
+        hdrs[i].value_len = strlen(hdrs[i].value);
+    }
+}
+
+typedef struct {
+    const bg_classifier_t *c;
+    long iters;
+    const char *which; /* NULL: both; "body" or "headers" */
+} percall_t;
+
+/* Worker thread (glibc gives it a non-main arena, as the proxy's workers have): each request
+ * gets its own bg_classification_t, as proxy/exchange.c does. */
+static void *percall_cb(void *arg)
+{
+    percall_t *p = arg;
+    bg_header_t ct = {"Content-Type", 12, "application/json", 16};
+    bg_buf_t body;
+    bg_buf_init(&body);
+    make_body(&body, 1024, true);
+    bg_classify_input_t in = {&ct, 1, "/v1/records", 11, body.data, body.len, false, false, 0};
+    size_t nf = 0;
+    long biters = p->which && strcmp(p->which, "body") != 0 ? 0 : p->iters;
+    double t0 = now_s();
+    for (long i = 0; i < biters; i++) {
+        bg_classification_t r;
+        bg_classification_init(&r, p->c);
+        bg_classify(p->c, &in, &r);
+        nf = r.nfindings;
+        bg_classification_dispose(&r);
+    }
+    double t1 = now_s();
+    if (biters)
+        printf("per-call 1 KiB body with personal data (%zu bytes): %.0f ns/request, %zu findings\n", body.len,
+               (t1 - t0) / biters * 1e9, nf);
+    bg_classify_input_t hin = {hdrs, sizeof hdrs / sizeof hdrs[0], hdr_target, strlen(hdr_target), NULL, 0,
+                               false, false, 0};
+    long hiters = p->which && strcmp(p->which, "headers") != 0 ? 0 : p->iters * 100;
+    t0 = now_s();
+    for (long i = 0; i < hiters; i++) {
+        bg_classification_t r;
+        bg_classification_init(&r, p->c);
+        bg_classify(p->c, &hin, &r);
+        nf = r.nfindings;
+        bg_classification_dispose(&r);
+    }
+    t1 = now_s();
+    if (hiters)
+        printf("per-call header-only request: %.0f ns/request, %zu findings\n", (t1 - t0) / hiters * 1e9, nf);
+    bg_buf_dispose(&body);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
     long fixed = argc > 2 && strcmp(argv[1], "-n") == 0 ? atol(argv[2]) : 0; /* iterations, not time */
     const char *mode = fixed && argc > 3 ? argv[3] : NULL;
     int only = !mode ? -1 : strcmp(mode, "with") == 0 ? 1 : strcmp(mode, "without") == 0 ? 0
-             : strcmp(mode, "headers") == 0 ? 2 : strcmp(mode, "post") == 0 ? 3 : -1;
+             : strcmp(mode, "headers") == 0 ? 2 : strcmp(mode, "post") == 0 ? 3
+             : strcmp(mode, "percall") == 0 ? 4 : -1;
     char err[128];
     bg_classifier_t *c = bg_classifier_create(NULL, err, sizeof err);
+    hdrs_fill();
+    if (only == 4) {
+        percall_t p = {c, fixed, argc > 4 ? argv[4] : NULL};
+        pthread_t t;
+        if (pthread_create(&t, NULL, percall_cb, &p) != 0)
+            return 1;
+        pthread_join(t, NULL);
+        bg_classifier_destroy(c);
+        return 0;
+    }
     bg_classification_t r;
     bg_classification_init(&r, c);
     bg_header_t ct = {"Content-Type", 12, "application/json", 16};
@@ -159,25 +246,10 @@ int main(int argc, char **argv)
     }
     if (only == 3 || only == 0 || only == 1)
         goto done;
-    /* Header-only requests: a typical set (one with personal data in cookie/UA/XFF). */
-    bg_header_t h[] = {
-        {"Host", 0, "api.vendor.example", 0},
-        {"User-Agent", 0, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36", 0},
-        {"Accept", 0, "application/json", 0},
-        {"Accept-Encoding", 0, "gzip, br", 0},
-        {"Accept-Language", 0, "en-GB,en;q=0.9", 0},
-        {"X-Request-Id", 0, "620476c1-43ad-4d5c-a7a6-c5780eb765ef", 0},
-        {"Authorization", 0, "Bearer abcdefghijklmnopqrstuvwxyz012345", 0},
-        {"Cookie", 0, "theme=dark; lang=en", 0},
-        {"X-Forwarded-For", 0, "203.0.113.7", 0},
-        {"Cache-Control", 0, "no-cache", 0},
-    };
-    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) { /* lengths from the strings: no over-read */
-        h[i].name_len = strlen(h[i].name);
-        h[i].value_len = strlen(h[i].value);
-    }
-    const char *target = "/v2/orders?page=2&per_page=50&sort=-created_at";
-    bg_classify_input_t in = {h, sizeof h / sizeof h[0], target, strlen(target), NULL, 0, false, false, 0};
+    /* Header-only requests. */
+    bg_header_t *h = hdrs;
+    const char *target = hdr_target;
+    bg_classify_input_t in = {h, sizeof hdrs / sizeof hdrs[0], target, strlen(target), NULL, 0, false, false, 0};
     size_t iters = 0;
     double t0 = now_s(), t1;
     do {
@@ -186,7 +258,7 @@ int main(int argc, char **argv)
         iters += 1000;
         t1 = now_s();
     } while (fixed ? (long)iters < fixed * 100 : t1 - t0 < secs);
-    printf("header-only request (%zu headers + query): %.0f ns/request, %zu findings\n", sizeof h / sizeof h[0],
+    printf("header-only request (%zu headers + query): %.0f ns/request, %zu findings\n", sizeof hdrs / sizeof hdrs[0],
            (t1 - t0) / iters * 1e9, r.nfindings);
 done:
     bg_buf_dispose(&body);

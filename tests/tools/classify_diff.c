@@ -5,7 +5,9 @@
  * `text` of each line of JSONL files, and prints every finding (detector, where, header, offset,
  * length, flags, path) and the categories/unscannable state per input. A second corpus repeats
  * values within a document (the JSON walk's memo of values that found nothing), a third is
- * UUID- and timestamp-shaped values and their near misses (the shape pre-filters). Run it from two builds
+ * UUID- and timestamp-shaped values and their near misses (the shape pre-filters), a fourth targets
+ * in absolute form and their near misses and header sets naming the body's type in other
+ * spellings (the scheme skip, find_header). Run it from two builds
  * and diff the outputs: they must be identical. Single thread; output is plain text on stdout.
  *   build/tests/tools/classify_diff [N-synthetic (default 20000)] [file.jsonl ...] > out.txt
  */
@@ -423,6 +425,60 @@ int main(int argc, char **argv)
         bg_buf_printf(&b, "{\"x\":\"%s\",\"y\":[\"%s\"]}", v, v);
         snprintf(label, sizeof label, "U%ld/json", i);
         run_body("application/json", b.data, b.len, false, label);
+    }
+    /* The target and header-set corpus: absolute-form targets and ':' / '/' near misses (the
+     * scheme-and-authority skip), and bodies whose Content-Type / Content-Encoding headers are
+     * spelled in other cases, cut or lengthened, or come after other headers (find_header). */
+    for (long i = 0; i < nsyn / 8; i++) {
+        char label[32];
+        bg_buf_t t;
+        bg_buf_init(&t);
+        bg_buf_puts(&t, PICK(((const char *const[]){"", "http://", "https://", "h:", ":", "://", "a:/", "::", "x:/",
+                                                   "/", "//", "ftp:/x://"})));
+        bg_buf_puts(&t, PICK(((const char *const[]){"", "api.example.com", "ann@example.com:8080", "u:p@host",
+                                                   "203.0.113.7", "[2001:db8::1]:443"})));
+        int nseg = (int)(rnd() % 4);
+        for (int k = 0; k < nseg; k++) {
+            bg_buf_puts(&t, PICK(((const char *const[]){"/", "//", ":", "/:", "://", ":/"})));
+            bg_buf_reset(&b);
+            frag(&b);
+            bg_buf_append(&t, b.data, b.len < 40 ? b.len : 40);
+        }
+        if (rnd() % 2)
+            bg_buf_printf(&t, "?email=%s&tel=%s", PICK(((const char *const[]){"a%40b.co", "x://y", "ann@example.com"})),
+                          PICK(((const char *const[]){"%2B14155550123", "12", "http://a"})));
+        if (t.len) {
+            if (rnd() % 4 == 0)
+                t.data[rnd() % t.len] = PICK(((const char[]){':', '/', '?', '#', '@'}));
+        }
+        bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0};
+        bg_classify(cl, &in, &res);
+        snprintf(label, sizeof label, "T%ld/target", i);
+        dump(label);
+        bg_buf_dispose(&t);
+
+        static const char *const ctn[] = {"Content-Type", "content-type", "CONTENT-TYPE", "Content-Typ",
+                                          "Content-Types", "X-Content-Type", "Content-type"};
+        static const char *const cen[] = {"Content-Encoding", "content-encoding", "Content-Encodin", "Content-Encodings"};
+        static const char *const ctv[] = {"application/json", "text/plain", "application/x-www-form-urlencoded"};
+        bg_header_t h[4];
+        size_t nh = 0;
+        if (rnd() % 2)
+            h[nh++] = (bg_header_t){"Accept", 6, "application/json", 16};
+        const char *cn = PICK(ctn), *cv = PICK(ctv);
+        h[nh++] = (bg_header_t){cn, strlen(cn), cv, strlen(cv)};
+        if (rnd() % 3 == 0) {
+            const char *en = PICK(cen), *ev = PICK(((const char *const[]){"identity", "gzip", "br", "Identity"}));
+            h[nh++] = (bg_header_t){en, strlen(en), ev, strlen(ev)};
+        }
+        if (rnd() % 2)
+            h[nh++] = (bg_header_t){"content-TYPE", 12, "text/plain", 10};
+        const char *body = strcmp(cv, "application/x-www-form-urlencoded") == 0 ? "email=ann%40example.com&n=1"
+                                                                              : "{\"email\":\"ann@example.com\"}";
+        bg_classify_input_t hin = {h, nh, "/v1/x", 5, body, strlen(body), false, false, 0};
+        bg_classify(cl, &hin, &res);
+        snprintf(label, sizeof label, "T%ld/headers", i);
+        dump(label);
     }
     for (int a = 2; a < argc; a++)
         jsonl_file(argv[a]);

@@ -747,6 +747,83 @@ static void test_fast_paths_shapes(void)
     CHECK_INT(count("phone"), 1);
 }
 
+/* The memo of values that found nothing compares a 17..32-byte value's middle as well as its
+ * fingerprint: a value with the same length and the same first and last eight bytes but an
+ * e-mail in the middle is scanned, at each middle position the compare covers. */
+static void test_memo_middle(void)
+{
+    /* "standard" ... "wrap: no": the ':' makes it a value the memo keeps (text_quick_skip says no). */
+    static const char *const mids[][2] = {
+        {" shipping, gift ", " x ann@ex.io x  "}, /* 32 bytes */
+        {" shipping, gi", " ann@ex.io   "},       /* 29 */
+        {" shipping,  ", "   ann@ex.io"},         /* 28: the e-mail ends where the tail starts */
+        {" shipp ", " a@b.io"},                   /* 23 */
+    };
+    for (size_t i = 0; i < sizeof mids / sizeof mids[0]; i++) {
+        char b[256];
+        snprintf(b, sizeof b, "{\"a\":\"standard%swrap: no\",\"b\":\"standard%swrap: no\"}", mids[i][0],
+                 mids[i][1]);
+        body_as("application/json", b);
+        CHECK_INT(count("email"), 1);
+        const bg_finding_t *f = nth("email", 0);
+        CHECK(f != NULL);
+        if (f)
+            CHECK_STR(f->path, "$.b");
+    }
+}
+
+/* The findings array starts small and grows: a fresh classification per size around each
+ * growth step keeps every finding in order with its span and path, up to the bound; the same
+ * classification reused for a smaller body after a large one starts over. */
+static void test_findings_growth(void)
+{
+    static const size_t ks[] = {0, 1, 10, 11, 12, 43, 44, 45, 176, 177, 704, 705, 1023, 1024, 1025, 1300};
+    char *b = malloc(1300 * 24 + 16);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        size_t k = ks[t], o = 0;
+        o += (size_t)sprintf(b + o, "[");
+        for (size_t i = 0; i < k; i++)
+            o += (size_t)sprintf(b + o, "%s\"u%04zu@example.com\"", i ? "," : "", i);
+        sprintf(b + o, "]");
+        bg_classification_t r;
+        bg_classification_init(&r, C);
+        bg_header_t ct = {"Content-Type", 12, "application/json", 16};
+        bg_classify_input_t in = {&ct, 1, NULL, 0, b, strlen(b), false, false, 0};
+        for (int pass = 0; pass < 2; pass++) { /* the second pass reuses the grown array */
+            CHECK_INT(bg_classify(C, &in, &r), 0);
+            size_t want = k < BG_MAX_FINDINGS ? k : BG_MAX_FINDINGS;
+            CHECK_INT(r.nfindings, want);
+            CHECK(r.findings_truncated == (k > BG_MAX_FINDINGS));
+            CHECK_INT(r.counts[det("email")], k);
+            CHECK(r.findings_cap >= r.nfindings && r.findings_cap <= BG_MAX_FINDINGS);
+            for (size_t i = 0; i < r.nfindings; i++) {
+                char want_v[48], want_p[48];
+                sprintf(want_v, "u%04zu@example.com", i);
+                sprintf(want_p, "$[%zu]", i);
+                if (r.findings[i].detector != det("email") || r.findings[i].length != strlen(want_v) ||
+                    memcmp(b + r.findings[i].offset, want_v, strlen(want_v)) != 0 ||
+                    strcmp(r.findings[i].path, want_p) != 0) {
+                    bg_test_fail(__FILE__, __LINE__, "k=%zu finding %zu wrong", k, i);
+                    break;
+                }
+            }
+        }
+        if (k == 1300) { /* a small body after a large one, same classification */
+            in.body = "[\"a@example.com\"]";
+            in.body_len = strlen(in.body);
+            CHECK_INT(bg_classify(C, &in, &r), 0);
+            CHECK_INT(r.nfindings, 1);
+            CHECK(!r.findings_truncated);
+        }
+        bg_classification_dispose(&r);
+        CHECK(r.findings == NULL && r.counts == NULL && r.findings_cap == 0);
+    }
+    free(b);
+}
+
 /* The JSON walk's memo of values that found nothing: a repeat is skipped only when its bytes
  * and its key's flags are the same. Values that find something are found at every repeat; the
  * same bytes under a key that changes the rules, and a value sharing the memo's fingerprint
@@ -842,6 +919,8 @@ int main(void)
     RUN(test_gzip);
     RUN(test_zip_bomb);
     RUN(test_findings_cap);
+    RUN(test_findings_growth);
+    RUN(test_memo_middle);
     RUN(test_detector_table);
     RUN(test_config_custom_and_lists);
     RUN(test_fast_paths_text);
