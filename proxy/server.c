@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -361,6 +362,7 @@ out:
     free(s->lslots);
     free(s->workers);
     bg_runtime_release(s->rt);
+    bg_stream_global_cleanup();
     if (rc == 0)
         bg_log_info("stopped");
     return rc;

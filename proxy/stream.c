@@ -163,6 +163,12 @@ static void out_method_make(void)
     BIO_meth_free(m);
 }
 
+void bg_stream_global_cleanup(void)
+{
+    BIO_meth_free(out_method);
+    out_method = NULL;
+}
+
 static BIO *out_bio_new(bg_stream_t *s)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;

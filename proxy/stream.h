@@ -68,5 +68,8 @@ void bg_stream_close(bg_stream_t *s);
 const char *bg_stream_alpn(const bg_stream_t *s);
 /** The peer certificate's subject ("CN=...,O=...") into out, or "" when none. */
 void bg_stream_peer_subject(const bg_stream_t *s, char *out, size_t outlen);
+/** Frees the process-wide TLS output BIO method. Call once, after every stream is closed (the
+ *  end of bg_server_run), so that a leak check sees every heap block freed. */
+void bg_stream_global_cleanup(void);
 
 #endif
