@@ -23,14 +23,8 @@ BG_TAG=callgrind
 set -- $(free_ports 4)
 UP=$1 PORT=$2 ADMIN=$3 TLSP=$4
 sh "$ROOT/certs/gen-certs.sh" "$DIR/certs" >/dev/null 2>&1 || { echo "gen-certs failed" >&2; exit 1; }
-BODY_1K=$(head -c 1023 /dev/zero | tr '\0' x)
-for f in upstream-nginx.conf bordergate.yaml; do
-  sed -e "s|@DIR@|$DIR|g" -e "s|@UPSTREAM_PORT@|$UP|g" -e "s|@BODY_1K@|$BODY_1K|g" \
-      -e "s|@ADMIN_PORT@|$ADMIN|g" -e "s|@TLS_PORT@|$TLSP|g" -e "s|@PORT@|$PORT|g" \
-      -e "s|@FSYNC@|batch|g" -e "s|@DETECTORS@|all|g" \
-      -e "s|@OVERRIDES@|[{ network: \"127.0.0.1/32\", country: DE }]|g" \
-      -e "s|@GEOIP_DB@|$ROOT/config/geoip/dbip-country-lite.mmdb|g" "$ROOT/bench/$f.tmpl" >"$DIR/$f"
-done
+cg_render upstream-nginx.conf "$DIR/upstream-nginx.conf" "$PORT"
+cg_render bordergate.yaml "$DIR/bordergate.yaml" "$PORT"
 # the same 16 KiB JSON body as compare.sh
 sed -n '/^python3 - "\$DIR\/body.json"/,/^PY$/p' "$ROOT/bench/compare.sh" | sed '1s/.*/python3 - "$DIR\/body.json" <<'"'"'PY'"'"'/' >"$DIR/mkbody.sh"
 DIR="$DIR" sh "$DIR/mkbody.sh" || { echo "body failed" >&2; exit 1; }

@@ -31,15 +31,9 @@ need h2load nghttp2-client
 set -- $(free_ports 5)
 UP=$1 PORT=$2 ADMIN=$3 TLSP=$4 NGP=$5
 sh "$ROOT/certs/gen-certs.sh" "$DIR/certs" >/dev/null 2>&1 || { echo "gen-certs failed" >&2; exit 1; }
-BODY_1K=$(head -c 1023 /dev/zero | tr '\0' x)
-for f in upstream-nginx.conf bordergate.yaml nginx-h2.conf; do
-  p=$PORT; [ "$f" = nginx-h2.conf ] && p=$NGP
-  sed -e "s|@DIR@|$DIR|g" -e "s|@UPSTREAM_PORT@|$UP|g" -e "s|@BODY_1K@|$BODY_1K|g" \
-      -e "s|@ADMIN_PORT@|$ADMIN|g" -e "s|@TLS_PORT@|$TLSP|g" -e "s|@PORT@|$p|g" \
-      -e "s|@FSYNC@|batch|g" -e "s|@DETECTORS@|all|g" \
-      -e "s|@OVERRIDES@|[{ network: \"127.0.0.1/32\", country: DE }]|g" \
-      -e "s|@GEOIP_DB@|$ROOT/config/geoip/dbip-country-lite.mmdb|g" "$ROOT/bench/$f.tmpl" >"$DIR/$f"
-done
+cg_render upstream-nginx.conf "$DIR/upstream-nginx.conf" "$PORT"
+cg_render bordergate.yaml "$DIR/bordergate.yaml" "$PORT"
+cg_render nginx-h2.conf "$DIR/nginx-h2.conf" "$NGP"
 nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & PIDS="$PIDS $!"
 if [ "$MODE" = cpu ]; then
   "$BUILD/bordergate" --log-level warn run -c "$DIR/bordergate.yaml" >"$DIR/bg.out" 2>&1 & BG=$!; PIDS="$PIDS $BG"

@@ -2,7 +2,8 @@
 # script's name for messages) before sourcing. Provides: need CMD PKG (apt-get install when
 # missing, then stop the packaged service), wait_port PORT (0 when 127.0.0.1:PORT accepts
 # within 5 s), free_ports N (N free loopback ports on one line), bench_dir (mktemp a work dir in
-# $DIR; PIDS listed there are killed and the dir removed on exit unless BENCH_KEEP is set).
+# $DIR; PIDS listed there are killed and the dir removed on exit unless BENCH_KEEP is set),
+# cg_render TEMPLATE OUT PORT (a bench/TEMPLATE.tmpl filled in as the callgrind scripts run it).
 BG_TAG=${BG_TAG:-bench}
 
 need() { # command, package
@@ -50,4 +51,14 @@ bench_cleanup() {
   sleep 0.3
   for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
   [ -n "${BENCH_KEEP:-}" ] || rm -rf "$DIR"
+}
+
+cg_render() { # template (bench/NAME.tmpl without .tmpl), output file, listening port
+  # The callgrind scripts' settings: $DIR, $UP, $ADMIN, $TLSP from the caller; records fsync batch,
+  # all detectors, 127.0.0.1 placed in DE by an override, the shipped GeoIP database.
+  sed -e "s|@DIR@|$DIR|g" -e "s|@UPSTREAM_PORT@|$UP|g" -e "s|@BODY_1K@|$(head -c 1023 /dev/zero | tr '\0' x)|g" \
+      -e "s|@ADMIN_PORT@|$ADMIN|g" -e "s|@TLS_PORT@|$TLSP|g" -e "s|@PORT@|$3|g" \
+      -e "s|@FSYNC@|batch|g" -e "s|@DETECTORS@|all|g" \
+      -e "s|@OVERRIDES@|[{ network: \"127.0.0.1/32\", country: DE }]|g" \
+      -e "s|@GEOIP_DB@|$ROOT/config/geoip/dbip-country-lite.mmdb|g" "$ROOT/bench/$1.tmpl" >"$2"
 }
