@@ -391,6 +391,16 @@ void bg_h2up_lost(bg_h2up_t *c, bg_upstream_error_t kind, const char *msg)
     }
 }
 
+void bg_h2up_goodbye(bg_h2up_t *c)
+{
+    if (c->lost || c->goaway || c->depth > 0)
+        return;
+    /* RFC 9113 6.8: say we are done before closing. The vendor opens no streams to us, so the
+     * last stream id we processed is 0. Best effort: the frame goes out with the next write. */
+    if (nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0) == 0)
+        flush(c);
+}
+
 void bg_h2up_drain(bg_h2up_t *c)
 {
     if (c->want_flush || nghttp2_session_want_write(c->ng))

@@ -29,6 +29,9 @@ int bg_h2up_recv(bg_h2up_t *c, const char *p, size_t n);
 /** The connection is gone: every open stream fails with kind (refused when the vendor never
  *  saw it). Idempotent. */
 void bg_h2up_lost(bg_h2up_t *c, bg_upstream_error_t kind, const char *msg);
+/** Before an orderly close (idle sweep, shutdown): sends GOAWAY (NO_ERROR) when the connection
+ *  is still healthy and not inside one of its own callbacks; otherwise does nothing. */
+void bg_h2up_goodbye(bg_h2up_t *c);
 /** The connection's write queue drained: send what waits. */
 void bg_h2up_drain(bg_h2up_t *c);
 /** Whether another stream may be opened now (alive, no GOAWAY, under the peer's limit). */

@@ -170,6 +170,8 @@ static void up_close(bg_upstream_t *up)
         up->slot->connecting--;
     up->connecting = false;
     if (up->h2) {
+        if (bg_h2up_nstreams(up->h2) == 0)
+            bg_h2up_goodbye(up->h2); /* an idle connection we close on purpose: GOAWAY first */
         /* Streams still open fail (no-op when the caller already said why). */
         bg_h2up_lost(up->h2, BG_UP_CLOSED, "connection closed");
         for (bg_upstream_t **p = up->slot ? &up->slot->h2 : NULL; p && *p; p = &(*p)->h2next)

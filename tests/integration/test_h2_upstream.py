@@ -239,6 +239,24 @@ def many_streams_share_one_vendor_connection():
 
 
 @test
+def idle_vendor_connections_get_a_goaway_when_the_gateway_stops():
+    # RFC 9113 6.8: an endpoint closing a connection on purpose sends GOAWAY first. The gateway's
+    # idle pooled h2 connection to the vendor is closed at SIGTERM.
+    port = start_echo()
+    cfg = h.gateway_config([h2vendor("bye", "bye.vendor.test", port)])
+    cfg["records"]["path"] = os.path.join(os.path.dirname(cfg["records"]["path"]), "goaway.jsonl")
+    gw = h.Gateway(cfg, name="h2up-goaway").start()
+    r = h.curl("--http1.1", "-H", "Host: bye.vendor.test", "http://127.0.0.1:%d/echo" % gw.port(0))
+    eq(r.status, 200, repr(r))
+    eq(r.json().get("proto"), "h2", "the vendor saw h2")
+    eq(echo_stats(port, "goaways"), 0, "GOAWAYs before the stop")
+    gw.stop()
+    got = h.wait_until(lambda: echo_stats(port, "goaways") or None, timeout=5,
+                       msg="a GOAWAY from the stopping gateway")
+    eq(got, 1, "GOAWAYs the vendor received")
+
+
+@test
 def a_burst_to_a_new_http2_vendor_waits_for_one_connection():
     # protocol: http2 and no connection yet: 30 streams at once do not open 30 connections;
     # they wait for the first handshake and share it.

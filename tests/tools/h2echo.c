@@ -5,7 +5,7 @@
  * connection number. Paths with special behaviour: /rst (RST_STREAM before answering),
  * /stall (never answers), /cut (half a body, then GOAWAY and close), /refuse-once (the first
  * one gets GOAWAY below its stream id), /echo-body (the request body back, as JSON),
- * /big?n=N (N bytes of body), /_stats (connections accepted so far, and still open),
+ * /big?n=N (N bytes of body), /_stats (connections accepted so far, still open, GOAWAYs received),
  * /trailers (the JSON, then trailers: grpc-status, grpc-message, x-checksum and fields not allowed
  * in trailers; /trailers?cl also declares content-length; /trailers?big adds a 20,000-byte field).
  * Request trailers are echoed in the JSON as "trailers".
@@ -29,6 +29,7 @@
 
 static atomic_int nconns;
 static atomic_int nactive;
+static atomic_int ngoaways; /* GOAWAY frames received from clients (the gateway) */
 static atomic_int refused_once;
 static uint32_t max_streams = 100;
 
@@ -196,9 +197,9 @@ static void respond(nghttp2_session *s, conn_t *c, req_t *r)
         ctype = "application/octet-stream";
         snprintf(clen, sizeof clen, "%llu", (unsigned long long)r->big_left);
     } else if (strcmp(r->path, "/_stats") == 0) {
-        r->resp = malloc(64);
-        r->rlen = (size_t)snprintf(r->resp, 64, "{\"connections\":%d,\"active\":%d}", atomic_load(&nconns),
-                                   atomic_load(&nactive));
+        r->resp = malloc(128);
+        r->rlen = (size_t)snprintf(r->resp, 128, "{\"connections\":%d,\"active\":%d,\"goaways\":%d}",
+                                   atomic_load(&nconns), atomic_load(&nactive), atomic_load(&ngoaways));
     } else if (strncmp(r->path, "/trailers", 9) == 0) {
         make_json(c, r, "h2");
         r->send_trailers = true;
@@ -289,6 +290,8 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
+    if (f->hd.type == NGHTTP2_GOAWAY)
+        atomic_fetch_add(&ngoaways, 1);
     if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         req_t *r = find(user, f->hd.stream_id);
         if (r)
