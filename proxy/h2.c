@@ -580,19 +580,17 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t id, uint32_t err
     return 0;
 }
 
-/* The response trailers as a HEADERS frame with END_STREAM (from inside read_cb, as nghttp2
- * allows). 0, or -1 (then the DATA ends the stream and they are lost). */
-static int submit_trailers(h2_stream_t *st)
+int bg_h2_submit_trailer_lines(nghttp2_session *ng, int32_t id, const char *lines, size_t len)
 {
     bg_header_t f[BG_H1_MAX_HEADERS];
     nghttp2_nv nv[BG_H1_MAX_HEADERS];
-    int n = bg_h1_split_fields(st->tr_out.data, st->tr_out.len, f, BG_H1_MAX_HEADERS);
+    int n = bg_h1_split_fields(lines, len, f, BG_H1_MAX_HEADERS);
     if (n <= 0)
         return -1;
     for (int i = 0; i < n; i++)
         nv[i] = (nghttp2_nv){(uint8_t *)f[i].name, (uint8_t *)f[i].value, f[i].name_len, f[i].value_len,
                              NGHTTP2_NV_FLAG_NONE};
-    return nghttp2_submit_trailer(st->s->session, st->id, nv, (size_t)n) == 0 ? 0 : -1;
+    return nghttp2_submit_trailer(ng, id, nv, (size_t)n) == 0 ? 0 : -1;
 }
 
 /* The data provider of every response: what the exchange gave us, then EOF once it ended.
@@ -609,7 +607,7 @@ static ssize_t read_cb(nghttp2_session *session, int32_t id, uint8_t *buf, size_
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     if (n == have && st->out_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (st->tr_out.len && submit_trailers(st) == 0)
+        if (st->tr_out.len && bg_h2_submit_trailer_lines(st->s->session, st->id, st->tr_out.data, st->tr_out.len) == 0)
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS ends it */
     }
     return (ssize_t)n;

@@ -11,6 +11,7 @@
 #include "server.h"
 #include "stream.h"
 
+#include <nghttp2/nghttp2.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,6 +20,12 @@ typedef struct bg_h2 bg_h2_t;
 /** The 24-byte client connection preface. */
 #define BG_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define BG_H2_PREFACE_LEN 24
+
+/** Submits trailers on stream `id` of `ng` (either side: client responses, vendor requests) as a
+ *  HEADERS frame with END_STREAM, from field lines as bg_h1_split_fields reads them (as the
+ *  HTTP/1.1 codec keeps them). Call from a data source's read callback, as nghttp2 allows. 0, or
+ *  -1 when there is no field or nghttp2 refuses (then the DATA ends the stream, trailers lost). */
+int bg_h2_submit_trailer_lines(nghttp2_session *ng, int32_t id, const char *lines, size_t len);
 
 /** Start a server session on `stream` (owned by the caller's connection; writes go to it) and
  *  queue the server SETTINGS. caller/client_ip/tls describe the client for the exchanges; li

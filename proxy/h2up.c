@@ -10,6 +10,7 @@
 #include "h2up.h"
 
 #include "exchange.h"
+#include "h2.h"
 #include "log.h"
 
 #include <nghttp2/nghttp2.h>
@@ -116,21 +117,6 @@ static void flush(bg_h2up_t *c)
     }
 }
 
-static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen);
-
-/* The request trailers as a HEADERS frame (from inside read_cb, as nghttp2 allows). */
-static int submit_trailers(bg_h2up_stream_t *s)
-{
-    bg_header_t f[BG_H1_MAX_HEADERS];
-    nghttp2_nv nv[BG_H1_MAX_HEADERS];
-    int n = bg_h1_split_fields(s->tout.data, s->tout.len, f, BG_H1_MAX_HEADERS);
-    if (n <= 0)
-        return -1;
-    for (int i = 0; i < n; i++)
-        nv[i] = make_nv(f[i].name, f[i].name_len, f[i].value, f[i].value_len);
-    return nghttp2_submit_trailer(s->c->ng, s->id, nv, (size_t)n) == 0 ? 0 : -1;
-}
-
 static ssize_t read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                        nghttp2_data_source *src, void *user)
 {
@@ -152,7 +138,7 @@ static ssize_t read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len
     }
     if (s->out_off == s->out.len && s->out_eof) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (s->tout.len && submit_trailers(s) == 0)
+        if (s->tout.len && bg_h2_submit_trailer_lines(s->c->ng, s->id, s->tout.data, s->tout.len) == 0)
             *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS ends the stream */
         return (ssize_t)n;
     }
