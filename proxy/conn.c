@@ -420,6 +420,14 @@ static void request_move(bg_h1_request_t *dst, const bg_h1_request_t *src, const
     }
 }
 
+/* Parse a request head at p under the config's limits (bg_h1_parse_request's result). */
+static int parse_head(const bg_conn_t *c, const char *p, size_t n, bg_h1_request_t *req)
+{
+    const bg_config_t *cfg = c->w->rt->cfg;
+    bg_h1_limits_t lim = {cfg->limits.max_header_size, cfg->limits.max_headers, cfg->limits.max_uri};
+    return bg_h1_parse_request(p, n, &lim, req);
+}
+
 /* Start the exchange for a head parsed from `src` (c->in, or the read buffer itself); `more`
  * bytes follow the head in src. Neither feeds the body nor consumes the head: the caller does,
  * from wherever the bytes are. */
@@ -528,9 +536,8 @@ static void step(bg_conn_t *c)
                 return;
             }
             const bg_config_t *cfg = c->w->rt->cfg;
-            bg_h1_limits_t lim = {cfg->limits.max_header_size, cfg->limits.max_headers, cfg->limits.max_uri};
             bg_h1_request_t req;
-            int r = bg_h1_parse_request(c->in.data, c->in.len, &lim, &req);
+            int r = parse_head(c, c->in.data, c->in.len, &req);
             if (r == BG_H1_PARTIAL) {
                 if (c->in.len > cfg->limits.max_header_size)
                     reject(c, 431, "request header block too large");
@@ -594,10 +601,8 @@ static size_t take_direct(bg_conn_t *c, const char *p, size_t n)
     c->in_process = true; /* an answer completing inside asks for process() again (kick) */
     while (used < n && !c->closing && c->state != CS_CLOSING) {
         if (c->state == CS_HEAD) {
-            const bg_config_t *cfg = c->w->rt->cfg;
-            bg_h1_limits_t lim = {cfg->limits.max_header_size, cfg->limits.max_headers, cfg->limits.max_uri};
             bg_h1_request_t req;
-            int r = bg_h1_parse_request(p + used, n - used, &lim, &req);
+            int r = parse_head(c, p + used, n - used, &req);
             if (r <= 0)
                 break;
             start_request(c, &req, p + used, (size_t)r, n - used - (size_t)r);
