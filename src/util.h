@@ -19,8 +19,8 @@ typedef struct {
     size_t cap; /* private */
 } bg_buf_t;
 
-/** Zero n bytes at p in a way the compiler may not drop (as OPENSSL_cleanse / explicit_bzero),
- *  with 16-byte stores: for buffers that held personal data, wiped on every request. */
+/** Zero n bytes at p in a way the compiler may not drop (explicit_bzero; faster than
+ *  OPENSSL_cleanse): for buffers that held personal data, wiped on every request. */
 void bg_wipe(void *p, size_t n);
 
 /** Initialise an empty buffer (no allocation). */
