@@ -1505,7 +1505,7 @@ static void start_forward(bg_exchange_t *ex)
     uint32_t per_worker = (v->upstream.max_connections + nw - 1) / nw;
     ex->up = bg_upstream_acquire(ex->w, key, (const struct sockaddr *)&addr, ctx, sni, v->upstream.verify ? sni : NULL,
                                  ex->rt->cfg->limits.upstream_connect_timeout_ms, per_worker,
-                                 v->upstream.protocol == BG_PROTO_HTTP2, ex, &err);
+                                 v->upstream.protocol, ex, &err);
     if (!ex->up && err == BG_UP_QUEUED) {
         ex->queued = true; /* bg_upstream_slot_cb or bg_upstream_queue_timeout_cb follows */
         return;

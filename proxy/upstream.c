@@ -28,6 +28,7 @@ struct bg_upkey {
     bg_upstream_t *h2;       /* HTTP/2 connections (multiplexed; counted in conns) */
     uint32_t connecting;     /* connections not yet open (TCP + TLS) */
     bool h2_seen;            /* the last handshake of this address chose h2 */
+    bool proto_known;        /* a handshake of this address finished (or failed): no longer a cold start */
     bg_waiter_t *head, *tail;
     struct bg_upkey *next;
 };
@@ -161,13 +162,30 @@ static void stream_closed(bg_stream_t *s)
         up_free(up);
 }
 
+/* Every owner waiting for k now tries again, once each (one re-queued at the bound goes to the
+ * tail and is not woken twice here). */
+static void wake_all(bg_worker_t *w, struct bg_upkey *k)
+{
+    size_t n = 0;
+    for (bg_waiter_t *wt = k->head; wt; wt = wt->next)
+        n++;
+    while (n-- && k->head)
+        upkey_wake(w, k);
+}
+
 static void up_close(bg_upstream_t *up)
 {
     if (up->dead)
         return;
     up->dead = true;
-    if (up->connecting && up->slot)
+    bool cold_failed = false;
+    if (up->connecting && up->slot) {
         up->slot->connecting--;
+        /* The first connection to an address failed before its handshake told the protocol:
+         * stop holding a cold start back for it (below, everyone waiting tries on their own). */
+        cold_failed = !up->slot->proto_known;
+        up->slot->proto_known = true;
+    }
     up->connecting = false;
     if (up->h2) {
         if (bg_h2up_nstreams(up->h2) == 0)
@@ -190,7 +208,10 @@ static void up_close(bg_upstream_t *up)
         struct bg_upkey *k = up->slot;
         up->slot = NULL;
         k->conns--;
-        upkey_wake(up->w, k);
+        if (cold_failed && k->head && k->head->next)
+            wake_all(up->w, k);
+        else
+            upkey_wake(up->w, k);
     }
 }
 
@@ -232,8 +253,11 @@ static void on_open(bg_stream_t *s)
         up->slot->connecting--;
     up->connecting = false;
     bool was_h2 = up->slot && up->slot->h2_seen;
-    if (up->slot)
+    bool was_known = up->slot && up->slot->proto_known;
+    if (up->slot) {
         up->slot->h2_seen = strcmp(bg_stream_alpn(s), "h2") == 0;
+        up->slot->proto_known = true;
+    }
     if (strcmp(bg_stream_alpn(s), "h2") == 0 && up->slot) {
         /* Multiplexed from now on: no single owner; the exchange that connected opens the
          * first stream in its ready callback, then the waiters take theirs. */
@@ -249,17 +273,14 @@ static void on_open(bg_stream_t *s)
         h2_wake(up);
         return;
     }
-    /* Not HTTP/2 after all (the vendor changed): waiters that held back for a shared
-     * connection try again (each opens its own, or queues for the bound). */
+    /* Not HTTP/2 (the vendor changed, or this first handshake shows HTTP/1.1): waiters that held
+     * back for a shared connection try again, each opening its own or queueing for the bound. */
     struct bg_upkey *k = up->slot;
-    size_t nwait = 0;
-    for (bg_waiter_t *wt = was_h2 && k ? k->head : NULL; wt; wt = wt->next)
-        nwait++;
     void *owner = up->owner;
     if (owner)
         bg_upstream_ready_cb(up, owner);
-    while (nwait-- && k && k->head && !up->dead && k->connecting == 0)
-        upkey_wake(up->w, k);
+    if (k && (was_h2 || !was_known))
+        wake_all(up->w, k);
 }
 
 static void on_data(bg_stream_t *s, const char *p, size_t n)
@@ -350,8 +371,8 @@ static void timer_cb(uv_timer_t *t)
 
 bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
                                    SSL_CTX *ctx, const char *sni, const char *verify_host,
-                                   uint64_t connect_timeout_ms, uint32_t max_conns, bool expect_h2, void *owner,
-                                   int *err)
+                                   uint64_t connect_timeout_ms, uint32_t max_conns, bg_upstream_proto_t proto,
+                                   void *owner, int *err)
 {
     struct bg_upkey *k0 = upkey_get(w, key, false);
     for (bg_upstream_t *c = k0 ? k0->h2 : NULL; c; c = c->h2next)
@@ -373,8 +394,13 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
         return up;
     }
     struct bg_upkey *k = upkey_get(w, key, true);
-    if ((max_conns && k->conns >= max_conns) || ((expect_h2 || k->h2_seen) && k->connecting)) {
-        /* At the bound: wait for a connection of this address to close or become idle. */
+    /* Hold back behind a connection still connecting when it will be shared: the vendor is
+     * pinned to HTTP/2, the address's last handshake chose h2, or (protocol auto over TLS) no
+     * handshake has finished yet. A cold burst then opens one connection, not max_conns, and
+     * waits one handshake; if that shows HTTP/1.1, on_open sends every waiter on its way. */
+    bool shared = proto == BG_PROTO_HTTP2 || k->h2_seen || (proto == BG_PROTO_AUTO && ctx && !k->proto_known);
+    if ((max_conns && k->conns >= max_conns) || (shared && k->connecting)) {
+        /* At the bound (or behind that connection): wait for a connection of this address. */
         bg_waiter_t *wt = calloc(1, sizeof *wt);
         if (!wt)
             abort();

@@ -63,13 +63,14 @@ void bg_upstream_drain_cb(bg_upstream_t *up, void *owner);
  *  connections per key are open on this worker: beyond, NULL with *err = BG_UP_QUEUED and the
  *  owner waits in a FIFO until bg_upstream_slot_cb (acquire again) or, after max_wait_ms,
  *  bg_upstream_queue_timeout_cb. NULL with a negative *err when the connect could not start.
- *  expect_h2 (the vendor is pinned to HTTP/2), or an earlier connection of key that chose h2:
- *  while a connection of key is still connecting, the owner waits for it (one shared HTTP/2
- *  connection rather than one connection each) instead of opening another. */
+ *  proto BG_PROTO_HTTP2 (the vendor is pinned to HTTP/2), an earlier connection of key that
+ *  chose h2, or BG_PROTO_AUTO over TLS before any handshake of key finished: while a connection
+ *  of key is still connecting, the owner waits for it (one shared HTTP/2 connection rather than
+ *  one connection each) instead of opening another. */
 bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct sockaddr *addr,
                                    SSL_CTX *ctx, const char *sni, const char *verify_host,
-                                   uint64_t connect_timeout_ms, uint32_t max_conns, bool expect_h2, void *owner,
-                                   int *err);
+                                   uint64_t connect_timeout_ms, uint32_t max_conns, bg_upstream_proto_t proto,
+                                   void *owner, int *err);
 /* Implemented by the owner (exchange.c). */
 void bg_upstream_slot_cb(void *owner);
 void bg_upstream_queue_timeout_cb(void *owner);

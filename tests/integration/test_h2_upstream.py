@@ -11,6 +11,7 @@ vendor protocol (`upstream_protocol`) with the hash chain still verifying."""
 
 import hashlib
 import json
+import re
 import os
 import shutil
 import socket
@@ -51,6 +52,9 @@ def env():
     e.echo_us = start_echo("127.0.0.3")
     e.cold = start_echo()                        # first contact under a burst
     e.h1 = h.upstream(tls=(h.cert("vendor.crt"), h.cert("vendor.key")))  # HTTP/1.1 only
+    e.cold_auto = start_echo()                   # first contact under a burst, protocol auto
+    e.cold_h1 = h.upstream(tls=(h.cert("vendor.crt"), h.cert("vendor.key")))  # ditto, HTTP/1.1 only
+    e.refused = h.free_port()                    # nothing listens here
     vendors = [
         h2vendor("h2v", "h2.vendor.test", e.echo),
         h2vendor("mux", "mux.vendor.test", e.mux),
@@ -59,6 +63,9 @@ def env():
         h2vendor("pin2", "pin2.vendor.test", e.echo, protocol="http2"),
         h2vendor("cold", "cold.vendor.test", e.cold, protocol="http2"),
         h2vendor("pin2-h1only", "h1only.vendor.test", e.h1.port, protocol="http2"),
+        h2vendor("cold-auto", "cold-auto.vendor.test", e.cold_auto),
+        h2vendor("cold-h1", "cold-h1.vendor.test", e.cold_h1.port, max_connections=8),
+        h2vendor("cold-refused", "cold-refused.vendor.test", e.refused),
         us(h2vendor("us-nobasis", "us.vendor.test", e.echo_us, "127.0.0.3", basis="none")),
         us(h2vendor("sealed", "sealed.vendor.test", e.echo_us, "127.0.0.3", basis="none",
                     on_violation="encrypt", reveal_responses=True)),
@@ -266,6 +273,49 @@ def a_burst_to_a_new_http2_vendor_waits_for_one_connection():
     eq(out.returncode, 0, out.stderr[-500:])
     check("60 succeeded" in out.stdout and "status codes: 60 2xx" in out.stdout, out.stdout[-1200:])
     eq(echo_stats(e.cold), 2, "connections the vendor accepted (the gateway's and ours)")
+
+
+@test
+def a_burst_to_a_new_auto_vendor_waits_for_its_first_handshake():
+    # protocol: auto (the default) and no connection yet: the first handshake's ALPN is not known,
+    # so 30 streams at once wait for it rather than opening a connection each.
+    e = env()
+    out = h.run([shutil.which("h2load"), "-n", "60", "-c", "1", "-m", "30",
+                 "-H", ":authority: cold-auto.vendor.test", url("/echo")], timeout=60)
+    eq(out.returncode, 0, out.stderr[-500:])
+    check("60 succeeded" in out.stdout and "status codes: 60 2xx" in out.stdout, out.stdout[-1200:])
+    eq(echo_stats(e.cold_auto), 2, "connections the vendor accepted (the gateway's and ours)")
+
+
+@test
+def a_burst_to_a_new_auto_vendor_that_speaks_http1_spreads_after_the_handshake():
+    # The same cold start against an HTTP/1.1-only vendor: the first handshake shows http/1.1 and
+    # the requests that waited for it each take a connection of their own (up to max_connections),
+    # rather than queueing behind one connection.
+    e = env()
+    out = h.run([shutil.which("h2load"), "-n", "16", "-c", "1", "-m", "16",
+                 "-H", ":authority: cold-h1.vendor.test", url("/delay/300")], timeout=60)
+    eq(out.returncode, 0, out.stderr[-500:])
+    check("16 succeeded" in out.stdout and "status codes: 16 2xx" in out.stdout, out.stdout[-1200:])
+    # 16 requests of 300 ms each over 8 connections: two rounds, not sixteen.
+    m = re.search(r"finished in ([0-9.]+)(ms|s)", out.stdout)
+    took = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    check(took < 2.5, "16 x 300 ms over 8 connections took %.2f s" % took)
+    eq(e.cold_h1.connections, 8, "connections the HTTP/1.1 vendor accepted")
+
+
+@test
+def a_burst_to_a_new_auto_vendor_that_refuses_fails_fast_for_everyone():
+    # The first connection fails before any handshake: the requests that waited for it try on
+    # their own and fail at once (502, or 503 once the address's circuit opens), rather than
+    # waiting out the queue's time limit (the connect timeout, 5 s).
+    out = h.run([shutil.which("h2load"), "-n", "10", "-c", "1", "-m", "10",
+                 "-H", ":authority: cold-refused.vendor.test", url("/echo")], timeout=60)
+    eq(out.returncode, 0, out.stderr[-500:])
+    check("status codes: 0 2xx, 0 3xx, 0 4xx, 10 5xx" in out.stdout, out.stdout[-1200:])
+    m = re.search(r"finished in ([0-9.]+)(ms|s)", out.stdout)
+    took = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    check(took < 2.0, "10 refused requests took %.2f s" % took)
 
 
 @test
