@@ -302,7 +302,6 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
     if (!c->resp_chunked_out)
         return;
     bg_buf_t *b = &c->head_out;
-    size_t before = b->len;
     bg_buf_append(b, "0\r\n", 3);
     for (size_t i = 0; i < n; i++) {
         bg_buf_append(b, f[i].name, f[i].name_len);
@@ -311,8 +310,12 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
         bg_buf_append(b, "\r\n", 2);
     }
     bg_buf_append(b, "\r\n", 2);
-    ex->bytes_out += b->len - before;
     c->resp_chunked_out = false; /* the last chunk is written: dn_end adds none */
+}
+
+static bool dn_trailers_fit(bg_exchange_t *ex)
+{
+    return ((bg_conn_t *)ex->down_ctx)->resp_chunked_out;
 }
 
 static void dn_abort(bg_exchange_t *ex)
@@ -353,6 +356,7 @@ static const bg_downstream_t h1_downstream = {
     .abort = dn_abort,
     .flush = dn_flush,
     .trailers = dn_trailers,
+    .trailers_fit = dn_trailers_fit,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,

@@ -543,8 +543,23 @@ static void send_held(bg_exchange_t *ex)
     }
 }
 
+/* The bytes of the trailer fields the client will get, as field lines ("name: value\r\n"),
+ * whichever protocol carries them; counted before the record, which may be written (fsync:
+ * always) before they go out behind the held-back last body byte. */
+static uint64_t resp_trailer_bytes(bg_exchange_t *ex)
+{
+    if (!ex->resp_trailers.len || !ex->down->trailers || !ex->down->trailers_fit || !ex->down->trailers_fit(ex))
+        return 0;
+    bg_header_t f[BG_H1_MAX_HEADERS];
+    int n = bg_h1_split_fields(ex->resp_trailers.data, ex->resp_trailers.len, f, BG_H1_MAX_HEADERS);
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += f[i].name_len + f[i].value_len + 4;
+    return sum;
+}
+
 /* The vendor's trailer fields kept by resp_trailers_keep go to the codec, once, after the
- * last body byte and before the end. Their bytes count in bytes_out (the record's figure). */
+ * last body byte and before the end (their bytes were counted by finish). */
 static void send_trailers(bg_exchange_t *ex)
 {
     if (!ex->resp_trailers.len)
@@ -588,8 +603,9 @@ static void finish(bg_exchange_t *ex)
         bg_h2up_stream_release(ex->h2s);
         ex->h2s = NULL;
     }
+    ex->bytes_out += resp_trailer_bytes(ex);
     if (!ex->hold_tail)
-        send_trailers(ex); /* nothing held back: before the record, which counts their bytes */
+        send_trailers(ex); /* nothing held back: now; else after the record, behind the last byte */
     if (record_and_wait(ex, DEFER_END))
         return;
     if (ex->vendor && !ex->recorded)

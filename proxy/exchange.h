@@ -46,8 +46,11 @@ typedef struct {
     /** Stop / restart delivering request body bytes. */
     /** Optional (may be NULL): the response's trailer fields (already filtered: only fields
      *  allowed in trailers), just before end. The codec sends them if its framing can (an
-     *  HTTP/1.1 chunked answer, an HTTP/2 stream with a body) and drops them otherwise. */
+     *  HTTP/1.1 chunked answer, an HTTP/2 stream with a body) and drops them otherwise. The
+     *  exchange counts their bytes in bytes_out (see trailers_fit), not the codec. */
     void (*trailers)(bg_exchange_t *ex, const bg_header_t *fields, size_t n);
+    /** With trailers: whether the answer's framing can carry them (trailers will send them). */
+    bool (*trailers_fit)(bg_exchange_t *ex);
     void (*pause_request)(bg_exchange_t *ex);
     void (*resume_request)(bg_exchange_t *ex);
 } bg_downstream_t;

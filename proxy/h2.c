@@ -912,8 +912,13 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
         bg_buf_append(&st->tr_out, ": ", 2);
         bg_buf_append(&st->tr_out, f[i].value, f[i].value_len);
         bg_buf_append(&st->tr_out, "\r\n", 2);
-        ex->bytes_out += f[i].name_len + f[i].value_len + 4;
     }
+}
+
+static bool dn_trailers_fit(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    return !st->closed && st->has_provider && !st->out_eof;
 }
 
 static void dn_abort(bg_exchange_t *ex)
@@ -955,6 +960,7 @@ static const bg_downstream_t h2_downstream = {
     .end = dn_end,
     .abort = dn_abort,
     .trailers = dn_trailers,
+    .trailers_fit = dn_trailers_fit,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,

@@ -56,12 +56,19 @@ def env():
         us(h.vendor("h2-seal", ["h2seal.vendor.test"], e.echo_us, addresses=["127.0.0.3"], basis="none",
                     on_violation="encrypt", **h2kw)),
     ]
-    cfg = h.gateway_config(vendors, limits={"max_body_scan": "64KiB", "max_body": "8MiB",
-                                            "max_header_size": "4KiB", "oversize_body": "personal",
-                                            "upstream_timeout": "5s"})
+    limits = {"max_body_scan": "64KiB", "max_body": "8MiB", "max_header_size": "4KiB",
+              "oversize_body": "personal", "upstream_timeout": "5s"}
+    cfg = h.gateway_config(vendors, limits=limits)
     e.records = cfg["records"]["path"]
     e.gw = h.Gateway(cfg, name="trailers").start()
     e.port = e.gw.port(0)
+    # The same under fsync: always (the last body byte, and the trailers behind it, wait for the record).
+    cfg = h.gateway_config(vendors, limits=limits)
+    cfg["records"]["fsync"] = "always"
+    cfg["records"]["path"] = os.path.join(h.tmpdir(), "records-always", "transfers.jsonl")
+    e.records_always = cfg["records"]["path"]
+    e.gw_always = h.Gateway(cfg, name="trailers-always").start()
+    e.port_always = e.gw_always.port(0)
     return e
 
 
@@ -85,8 +92,8 @@ def h1_call(host, path, body=b"hello", trailers=(), version="HTTP/1.1", timeout=
     return c.read_response()
 
 
-def h1_get(host, path, version="HTTP/1.1"):
-    c = h.Conn(env().port)
+def h1_get(host, path, version="HTTP/1.1", port=None):
+    c = h.Conn(port or env().port)
     c.send(("GET %s %s\r\nHost: %s\r\n\r\n" % (path, version, host)).encode())
     return c.read_response()
 
@@ -407,14 +414,34 @@ def records_count_trailer_bytes():
 
 
 @test
+def records_count_response_trailer_bytes_exactly_under_every_fsync():
+    # bytes_out = the response head as sent, the body, and the trailer fields as field lines
+    # ("name: value\r\n", whatever carries them; not the chunked framing). Under fsync: always
+    # the record is written before the trailers go out behind the held-back last byte, and it
+    # still counts them.
+    e = env()
+    for port, records, fsync in ((e.port, e.records, "batch"), (e.port_always, e.records_always, "always")):
+        for host in ("h1.vendor.test", "h2.vendor.test"):
+            r = h1_get(host, "/trailers", port=port)
+            eq(r.status, 200, repr(r))
+            check_resp_trailers(r.trailers, "%s under %s" % (host, fsync))
+            rec = h.wait_record(records, r.headers.get("x-transfer-id"))
+            head = len("HTTP/1.1 %d %s\r\n" % (r.status, r.reason)) + sum(len(n) + len(v) + 4 for n, v in r.headers) + 2
+            want = head + len(r.body) + sum(len(n) + len(v) + 4 for n, v in r.trailers)
+            eq(rec["bytes_out"], want, "bytes_out from %s under fsync %s" % (host, fsync))
+
+
+@test
 def records_chain_verifies():
-    r = h.run([h.BINARY, "records", "verify", env().records])
-    eq(r.returncode, 0, r.stdout[-500:] + r.stderr[-500:])
+    for path in (env().records, env().records_always):
+        r = h.run([h.BINARY, "records", "verify", path])
+        eq(r.returncode, 0, r.stdout[-500:] + r.stderr[-500:])
 
 
 @test
 def teardown():
     env().gw.stop()
+    env().gw_always.stop()
 
 
 if __name__ == "__main__":
