@@ -29,6 +29,7 @@ struct bg_upkey {
     uint32_t connecting;     /* connections not yet open (TCP + TLS) */
     bool h2_seen;            /* the last handshake of this address chose h2 */
     bool proto_known;        /* a handshake of this address finished (or failed): no longer a cold start */
+    uint32_t pins;           /* callers still using k across callbacks that may close its last connection */
     bg_waiter_t *head, *tail;
     struct bg_upkey *next;
 };
@@ -51,7 +52,7 @@ static struct bg_upkey *upkey_get(bg_worker_t *w, const char *key, bool create)
 
 static void upkey_maybe_free(bg_worker_t *w, struct bg_upkey *k)
 {
-    if (k->conns || k->head)
+    if (k->conns || k->head || k->pins)
         return;
     for (struct bg_upkey **p = &w->upkeys; *p; p = &(*p)->next)
         if (*p == k) {
@@ -169,8 +170,11 @@ static void wake_all(bg_worker_t *w, struct bg_upkey *k)
     size_t n = 0;
     for (bg_waiter_t *wt = k->head; wt; wt = wt->next)
         n++;
+    k->pins++; /* a waiter whose connect fails at once closes a connection of k: keep k */
     while (n-- && k->head)
         upkey_wake(w, k);
+    k->pins--;
+    upkey_maybe_free(w, k);
 }
 
 static void up_close(bg_upstream_t *up)
@@ -276,11 +280,18 @@ static void on_open(bg_stream_t *s)
     /* Not HTTP/2 (the vendor changed, or this first handshake shows HTTP/1.1): waiters that held
      * back for a shared connection try again, each opening its own or queueing for the bound. */
     struct bg_upkey *k = up->slot;
+    bg_worker_t *w = up->w;
     void *owner = up->owner;
+    if (k)
+        k->pins++; /* the owner's request may fail and close up, the last connection of k */
     if (owner)
         bg_upstream_ready_cb(up, owner);
-    if (k && (was_h2 || !was_known))
-        wake_all(up->w, k);
+    if (k) {
+        if (was_h2 || !was_known)
+            wake_all(w, k);
+        k->pins--;
+        upkey_maybe_free(w, k);
+    }
 }
 
 static void on_data(bg_stream_t *s, const char *p, size_t n)
