@@ -103,6 +103,18 @@ def record_of(tid, timeout=5.0):
     return h.wait_record(env().records, tid, timeout)
 
 
+def burst(authority, path, n, m, ok=True):
+    """h2load: n requests, m at once, on one cleartext HTTP/2 connection to the gateway for
+    authority. Checks that all n came back (2xx when ok); returns (h2load's output, seconds)."""
+    out = h.run([shutil.which("h2load"), "-n", str(n), "-c", "1", "-m", str(m),
+                 "-H", ":authority: " + authority, url(path)], timeout=60)
+    eq(out.returncode, 0, out.stderr[-500:])
+    want = "status codes: %d 2xx" % n if ok else "status codes: 0 2xx, 0 3xx, 0 4xx, %d 5xx" % n
+    check(want in out.stdout and (not ok or "%d succeeded" % n in out.stdout), out.stdout[-1200:])
+    t = re.search(r"finished in ([0-9.]+)(ms|s)", out.stdout)
+    return out.stdout, float(t.group(1)) / (1000 if t.group(2) == "ms" else 1)
+
+
 def echo_stats(port, key="connections"):
     r = h.curl("--http2", "--cacert", h.cert("ca.crt"), "https://localhost:%d/_stats" % port)
     eq(r.status, 200, repr(r))
@@ -268,10 +280,7 @@ def a_burst_to_a_new_http2_vendor_waits_for_one_connection():
     # protocol: http2 and no connection yet: 30 streams at once do not open 30 connections;
     # they wait for the first handshake and share it.
     e = env()
-    out = h.run([shutil.which("h2load"), "-n", "60", "-c", "1", "-m", "30",
-                 "-H", ":authority: cold.vendor.test", url("/echo")], timeout=60)
-    eq(out.returncode, 0, out.stderr[-500:])
-    check("60 succeeded" in out.stdout and "status codes: 60 2xx" in out.stdout, out.stdout[-1200:])
+    burst("cold.vendor.test", "/echo", 60, 30)
     eq(echo_stats(e.cold), 2, "connections the vendor accepted (the gateway's and ours)")
 
 
@@ -280,10 +289,7 @@ def a_burst_to_a_new_auto_vendor_waits_for_its_first_handshake():
     # protocol: auto (the default) and no connection yet: the first handshake's ALPN is not known,
     # so 30 streams at once wait for it rather than opening a connection each.
     e = env()
-    out = h.run([shutil.which("h2load"), "-n", "60", "-c", "1", "-m", "30",
-                 "-H", ":authority: cold-auto.vendor.test", url("/echo")], timeout=60)
-    eq(out.returncode, 0, out.stderr[-500:])
-    check("60 succeeded" in out.stdout and "status codes: 60 2xx" in out.stdout, out.stdout[-1200:])
+    burst("cold-auto.vendor.test", "/echo", 60, 30)
     eq(echo_stats(e.cold_auto), 2, "connections the vendor accepted (the gateway's and ours)")
 
 
@@ -293,13 +299,8 @@ def a_burst_to_a_new_auto_vendor_that_speaks_http1_spreads_after_the_handshake()
     # the requests that waited for it each take a connection of their own (up to max_connections),
     # rather than queueing behind one connection.
     e = env()
-    out = h.run([shutil.which("h2load"), "-n", "16", "-c", "1", "-m", "16",
-                 "-H", ":authority: cold-h1.vendor.test", url("/delay/300")], timeout=60)
-    eq(out.returncode, 0, out.stderr[-500:])
-    check("16 succeeded" in out.stdout and "status codes: 16 2xx" in out.stdout, out.stdout[-1200:])
+    _, took = burst("cold-h1.vendor.test", "/delay/300", 16, 16)
     # 16 requests of 300 ms each over 8 connections: two rounds, not sixteen.
-    m = re.search(r"finished in ([0-9.]+)(ms|s)", out.stdout)
-    took = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
     check(took < 2.5, "16 x 300 ms over 8 connections took %.2f s" % took)
     eq(e.cold_h1.connections, 8, "connections the HTTP/1.1 vendor accepted")
 
@@ -309,22 +310,14 @@ def a_burst_to_a_new_auto_vendor_that_refuses_fails_fast_for_everyone():
     # The first connection fails before any handshake: the requests that waited for it try on
     # their own and fail at once (502, or 503 once the address's circuit opens), rather than
     # waiting out the queue's time limit (the connect timeout, 5 s).
-    out = h.run([shutil.which("h2load"), "-n", "10", "-c", "1", "-m", "10",
-                 "-H", ":authority: cold-refused.vendor.test", url("/echo")], timeout=60)
-    eq(out.returncode, 0, out.stderr[-500:])
-    check("status codes: 0 2xx, 0 3xx, 0 4xx, 10 5xx" in out.stdout, out.stdout[-1200:])
-    m = re.search(r"finished in ([0-9.]+)(ms|s)", out.stdout)
-    took = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    _, took = burst("cold-refused.vendor.test", "/echo", 10, 10, ok=False)
     check(took < 2.0, "10 refused requests took %.2f s" % took)
 
 
 @test
 def streams_beyond_the_vendor_limit_use_more_connections_up_to_max():
     e = env()
-    out = h.run([shutil.which("h2load"), "-n", "120", "-c", "1", "-m", "30",
-                 "-H", ":authority: narrow.vendor.test", url("/echo")], timeout=60)
-    eq(out.returncode, 0, out.stderr[-500:])
-    check("120 succeeded" in out.stdout and "status codes: 120 2xx" in out.stdout, out.stdout[-1200:])
+    burst("narrow.vendor.test", "/echo", 120, 30)
     n = echo_stats(e.narrow) - 1
     eq(n, 2, "connections to a vendor with MAX_CONCURRENT_STREAMS 4 under max_connections 2")
 
