@@ -42,6 +42,13 @@ static void set_reason(bg_decision_t *d, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A reason that is one string: copied (cut like vsnprintf would) without the formatter, which
+ * cost ~600 instructions on every request's decision. */
+static void put_reason(bg_decision_t *d, const char *s)
+{
+    (void)bg_str_copy(d->reason, sizeof d->reason, s, SIZE_MAX);
+}
+
 /* "2027-03-01" into out[11]. */
 static const char *date_str(int64_t s, char out[11])
 {
@@ -120,7 +127,7 @@ static void allow(const bg_config_t *cfg, bg_decision_t *d, bg_mechanism_t m, co
 {
     d->decision = BG_DECISION_ALLOW;
     d->mechanism = m;
-    set_reason(d, "%s", reason);
+    put_reason(d, reason);
     finish(cfg, d);
 }
 
@@ -151,7 +158,7 @@ void bg_policy_decide(const bg_config_t *cfg, const bg_vendor_t *v, const bg_pol
     char cats[72], date1[11], date2[11]; /* 23 + 72 < sizeof reason: the list is never cut by the reason */
 
     if (!cfg || !v || !in) {
-        set_reason(d, "%s", !cfg ? "no_config" : !v ? "no_vendor" : "no_input");
+        put_reason(d, !cfg ? "no_config" : !v ? "no_vendor" : "no_input");
         trail(d, "rule 0: %s: block (fail closed)", d->reason);
         block(cfg, d);
         return;
@@ -160,7 +167,7 @@ void bg_policy_decide(const bg_config_t *cfg, const bg_vendor_t *v, const bg_pol
 
     /* Rule 0: an error before the decision. */
     if (in->error) {
-        set_reason(d, "%s", in->error[0] ? in->error : "error");
+        put_reason(d, in->error[0] ? in->error : "error");
         trail(d, "rule 0: error before the decision (%s): block (fail closed)", d->reason);
         block(cfg, d);
         return;
@@ -168,7 +175,7 @@ void bg_policy_decide(const bg_config_t *cfg, const bg_vendor_t *v, const bg_pol
 
     /* Rule 1: the destination must be where the vendor said it processes, whatever the data. */
     if (!country || !in->region_covered) {
-        set_reason(d, "region_mismatch");
+        put_reason(d, "region_mismatch");
         if (!country)
             trail(d, "rule 1: destination country unknown: outside vendor %s's regions: block", v->name);
         else
@@ -313,11 +320,11 @@ void bg_policy_decide(const bg_config_t *cfg, const bg_vendor_t *v, const bg_pol
 
     /* Rule 6: no basis; the most specific reason. */
     if (scc_fail)
-        set_reason(d, "%s", scc_fail);
+        put_reason(d, scc_fail);
     else if (adequacy_fail)
-        set_reason(d, "%s", adequacy_fail);
+        put_reason(d, adequacy_fail);
     else
-        set_reason(d, "no_transfer_basis");
+        put_reason(d, "no_transfer_basis");
     if (!v->has_scc && !v->bcr)
         trail(d, "rule 5: vendor %s has no SCC or BCR", v->name);
     d->mechanism = BG_MECH_NONE;
