@@ -106,6 +106,11 @@ hwm_kb() { # pid → VmHWM summed over the pid and its children, in kB
   echo "$total"
 }
 
+cpu_ticks() { # pid → user + system clock ticks of the pid's threads and its children's (nginx workers)
+  for p in $1 $(pgrep -P "$1" 2>/dev/null); do cat /proc/"$p"/task/*/stat 2>/dev/null; done |
+    awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%d", t }'
+}
+
 to_ms() { # wrk/h2load latency like 512.00us / 1.23ms / 1.01s → ms
   echo "$1" | awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) }
                      else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } else { v="n/a" } ; if (v == "n/a") print v; else printf "%.2f", v }'
@@ -123,7 +128,9 @@ check_200_h2() { # port → 0 when an h2 GET over TLS through it answers 200
 }
 
 # Results: one line per leg, test and round:
-# leg test round rps p50_ms p99_ms mean_ms max_ms rss_kb errors load1
+# leg test round rps p50_ms p99_ms mean_ms max_ms rss_kb errors load1 cpu_us_per_request
+# (cpu: the proxy's user + system time over the run / requests, a figure the host's noise
+# blurs less than requests/s; n/a for h2load legs)
 RES="$DIR/results.tsv"
 : >"$RES"
 result() { echo "$*" >>"$RES"; }
@@ -138,8 +145,13 @@ wrk_leg() {
       -H "Host: bench.test" "http://127.0.0.1:$port/" >/dev/null 2>&1
     l=$(load1)
     out="$DIR/wrk-$name-$t-r$round.txt"
+    c0=$(cpu_ticks "$pid")
     BENCH_BODY="$DIR/body.json" $LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency $script \
       -H "Host: bench.test" "http://127.0.0.1:$port/" >"$out" 2>&1
+    c1=$(cpu_ticks "$pid")
+    nreq=$(awk '/requests in/ {print $1; exit}' "$out")
+    cpu=$(awk -v a="$c0" -v b="$c1" -v n="${nreq:-0}" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "n/a" }')
     rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
     p50=$(to_ms "$(awk '$1=="50%" {print $2}' "$out")")
     p99=$(to_ms "$(awk '$1=="99%" {print $2}' "$out")")
@@ -149,7 +161,7 @@ wrk_leg() {
     sockerr=$(awk '/Socket errors:/ {gsub(",",""); print $4+$6+$8+$10}' "$out")
     errs=$(( ${non2xx:-0} + ${sockerr:-0} ))
     [ -n "$rps" ] || { rps=n/a; p50=n/a; p99=n/a; mean=n/a; max=n/a; }
-    result "$name $t $round $rps $p50 $p99 $mean $max $(hwm_kb "$pid") $errs $l"
+    result "$name $t $round $rps $p50 $p99 $mean $max $(hwm_kb "$pid") $errs $l $cpu"
   done
 }
 
@@ -182,11 +194,11 @@ PY
   non2xx=$(awk '/^status codes:/ {gsub(",",""); print $5+$7+$9}' "$out")
   errs=$(( ${bad:-0} + ${non2xx:-0} ))
   [ -n "$rps" ] || { rps=n/a; mean=n/a; max=n/a; pcts="n/a n/a"; }
-  result "$name h2 $round $rps $pcts $mean $max $(hwm_kb "$pid") $errs $l"
+  result "$name h2 $round $rps $pcts $mean $max $(hwm_kb "$pid") $errs $l n/a"
 }
 
 na() { # NAME ROUND TESTS REASON
-  for t in $3; do result "$1 $t $2 n/a n/a n/a n/a n/a 0 0 $(load1)"; done
+  for t in $3; do result "$1 $t $2 n/a n/a n/a n/a n/a 0 0 $(load1) n/a"; done
   echo "bench: $1 (round $2): $4" >&2
 }
 
@@ -278,7 +290,7 @@ runs = {}
 loads = []
 for line in open(res):
     f = line.split()
-    if len(f) != 11:
+    if len(f) != 12:
         continue
     leg, test, rnd = f[0], f[1], int(f[2])
     def num(s):
@@ -287,7 +299,7 @@ for line in open(res):
         except ValueError:
             return None
     runs.setdefault((leg, test), []).append(dict(round=rnd, rps=num(f[3]), p50=num(f[4]), p99=num(f[5]),
-        mean=num(f[6]), max=num(f[7]), rss=num(f[8]), errs=int(f[9]), load=num(f[10])))
+        mean=num(f[6]), max=num(f[7]), rss=num(f[8]), errs=int(f[9]), load=num(f[10]), cpu=num(f[11])))
     if num(f[10]) is not None:
         loads.append(num(f[10]))
 
@@ -332,22 +344,24 @@ if loads:
 print()
 print("### HTTP/1.1 (wrk)")
 print()
-print("| proxy | test | requests/s (median) | spread (min–max) | p50 ms | p99 ms | peak RSS MiB | errors |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+print("| proxy | test | requests/s (median) | spread (min–max) | p50 ms | p99 ms | CPU µs/request | peak RSS MiB | errors |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for leg in ("nginx", "haproxy", "bordergate", "bg-fsync-never", "bg-geo-mmdb", "bg-classify-iban"):
     for t in ("get", "post"):
         if (leg, t) not in runs:
             continue
         rss = peak(leg, t, "rss")
-        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (leg, t, fmt(med(leg, t, "rps"), 0), spread(leg, t),
-              fmt(med(leg, t, "p50")), fmt(med(leg, t, "p99")), fmt(rss / 1024 if rss else None, 1), errs(leg, t)))
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (leg, t, fmt(med(leg, t, "rps"), 0), spread(leg, t),
+              fmt(med(leg, t, "p50")), fmt(med(leg, t, "p99")), fmt(med(leg, t, "cpu"), 1),
+              fmt(rss / 1024 if rss else None, 1), errs(leg, t)))
 print()
-print("| ratio | test | requests/s | p99 |")
-print("|---|---|---:|---:|")
+print("| ratio | test | requests/s | p99 | CPU per request |")
+print("|---|---|---:|---:|---:|")
 for t in ("get", "post"):
     for other, label in (("haproxy", "bordergate/HAProxy"), ("nginx", "bordergate/nginx")):
-        print("| %s | %s | %s | %s |" % (label, t, ratio(med("bordergate", t, "rps"), med(other, t, "rps")),
-              ratio(med("bordergate", t, "p99"), med(other, t, "p99"))))
+        print("| %s | %s | %s | %s | %s |" % (label, t, ratio(med("bordergate", t, "rps"), med(other, t, "rps")),
+              ratio(med("bordergate", t, "p99"), med(other, t, "p99")),
+              ratio(med("bordergate", t, "cpu"), med(other, t, "cpu"))))
 if ("h2-bordergate", "h2") in runs or ("h2-nginx", "h2") in runs:
     print()
     print("### HTTP/2 (h2load, TLS)")
@@ -394,6 +408,8 @@ for feat, on, off, tests, target in (
             print("| %s | %s | %s | %s | %.3f (%.3f–%.3f) | %+.1f%% | %s | %s |" % (feat, t, fmt(med(on, t, "rps"), 0),
                   fmt(med(off, t, "rps"), 0), p[0], p[1], p[2], cost, "≤ %g%%" % target if target else "—", met))
 print()
+print("CPU µs/request is the proxy's user + system time (all its threads and processes) over the measured run"
+      " divided by the requests wrk completed (medians over rounds).")
 print("peak RSS is the largest VmHWM over the rounds; errors = non-2xx + socket errors (h2: failed/errored/timed-out"
       " streams + non-2xx), summed over rounds; cost = 1 − on/off (positive: the feature costs throughput).")
 PY
