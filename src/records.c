@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 /* How long the writer lets records gather before it takes a small batch (fewer than BATCH_MAX / 4):
  * see writer_main. Bounded so that a small batch and what arrives meanwhile stay far below QUEUE_CAP. */
 #define GATHER_NS 10000000L
+#define WRITER_NICE 10 /* the writer's nice value while it keeps up (see writer_main) */
 #define RETENTION_CHECK_MS (3600 * 1000)
 
 typedef struct {
@@ -475,6 +477,15 @@ static void reopen_now(bg_records_t *w)
 static void *writer_main(void *arg)
 {
     bg_records_t *w = arg;
+    /* Yielding (see below) needs a way back: probe that this thread may raise its priority
+     * again (root, CAP_SYS_NICE or RLIMIT_NICE), from whatever nice the process started at. */
+    bool yielding = false;
+    id_t tid = (id_t)gettid();
+    errno = 0;
+    int base_nice = getpriority(PRIO_PROCESS, tid);
+    bool can_yield = errno == 0 && base_nice < 19 && setpriority(PRIO_PROCESS, tid, base_nice + 1) == 0 &&
+                     setpriority(PRIO_PROCESS, tid, base_nice) == 0;
+    int yield_nice = base_nice + WRITER_NICE < 19 ? base_nice + WRITER_NICE : 19;
     item_t *batch = malloc(BATCH_MAX * sizeof *batch);
     int *status = malloc(BATCH_MAX * sizeof *status);
     if (!batch || !status)
@@ -518,6 +529,15 @@ static void *writer_main(void *arg)
         }
         w->qlen -= k;
         atomic_store_explicit(&w->depth, w->qlen, memory_order_relaxed);
+        /* While it keeps up (small batches), the writer runs at a lower weight than the workers
+         * (nice +WRITER_NICE: ~1/10 of a worker's share of a core both want): nothing waits for
+         * a record outside `always`, while a worker it preempts holds every in-flight request.
+         * Once batches grow (it falls behind: many busy workers) or under `always` (each answer
+         * waits for it), it competes at the workers' weight. Linux applies this to the calling
+         * thread only; one system call per change. */
+        bool yield = can_yield && w->fsync_mode != BG_FSYNC_ALWAYS && k < BATCH_MAX / 4 && w->qlen < BATCH_MAX / 4;
+        if (yield != yielding && setpriority(PRIO_PROCESS, tid, yield ? yield_nice : base_nice) == 0)
+            yielding = yield;
         if (k)
             pthread_cond_broadcast(&w->nonfull);
         bool stop = w->stopping && w->qlen == 0;

@@ -441,6 +441,13 @@ def ten_thousand_requests_then_sigterm_every_record_written_and_metrics_agree():
        "transfers_total{vendor=bulk-de,decision=allow,dest_country=DE}")
     eq(msum(m, "bordergate_http_responses_total", code="2xx"), n, "http_responses_total{code=2xx}")
     eq(msum(m, "bordergate_request_duration_seconds_count"), n, "request_duration_seconds_count")
+    # The records writer kept up with this load: it runs below the workers' weight (nice 10) once
+    # a batch is small (or within its 1 s idle wake-up, had the last batch been a large one).
+    deadline = time.monotonic() + 3
+    while sorted(thread_nices(gw))[-1:] != [10] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    nices = sorted(thread_nices(gw))
+    eq(nices, [0] * (len(nices) - 1) + [10], "nice of the gateway's threads")
     promtool = shutil.which("promtool")
     if promtool:
         r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
@@ -454,6 +461,36 @@ def ten_thousand_requests_then_sigterm_every_record_written_and_metrics_agree():
     rc, out = verify(cfg["records"]["path"])
     eq(rc, 0, "verify: %s" % out)
     check(str(n) in out, "verify does not report the count %d: %r" % (n, out))
+
+
+def thread_nices(gw):
+    """The nice value of each thread of the gateway process (/proc/PID/task/*/stat field 19)."""
+    out = []
+    for st in glob.glob("/proc/%d/task/*/stat" % gw.proc.pid):
+        try:
+            with open(st) as f:
+                out.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+@test
+def under_fsync_always_the_records_writer_keeps_the_workers_weight():
+    # Every answer waits for its record under `always`: the writer never yields (nice 0), unlike
+    # under batch/never (the ten-thousand-requests test above sees it at nice 10).
+    ng = Nginx(body_size=64).start()
+    defer(ng.stop)
+    cfg = gateway_config([vendor("always-de", ["always.example"], ng.port)])
+    cfg["records"]["fsync"] = "always"
+    cfg["records"]["path"] = os.path.join(tmpdir(), "records-always", "transfers.jsonl")
+    gw = Gateway(cfg, name="always").start()
+    res = load(gw.port(), "always.example", 200, nconn=4, depth=4)
+    eq(sum(1 for st, _ in res if st == 200), 200, "200 responses")
+    nices = thread_nices(gw)
+    check(len(nices) >= 3, "threads seen: %r" % nices)
+    eq(nices, [0] * len(nices), "nice of the gateway's threads")
+    gw.stop()
 
 
 @test
