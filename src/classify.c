@@ -186,6 +186,7 @@ struct bg_classifier {
     custom_t *custom;
     size_t ncustom;
     kslot_t *kt; /* open addressing, len 0 = empty */
+    struct rkcache *rkg; /* raw spellings of common keys → rules, filled at create (rk_global_fill) */
 };
 
 static inline unsigned lower(unsigned c) { return c - 'A' < 26u ? c + 32 : c; }
@@ -426,6 +427,8 @@ static const char *const common_keys[] = {
     "labels", "source", "target", "format", "options", "settings", "state", "code", "message",
 };
 
+static void rk_global_fill(bg_classifier_t *c);
+
 bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t errlen)
 {
     bg_classifier_t *c = calloc(1, sizeof *c);
@@ -515,6 +518,7 @@ bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t 
             c->enabled[id] = true;
         }
     }
+    rk_global_fill(c);
     return c;
 fail:
     bg_classifier_destroy(c);
@@ -534,6 +538,7 @@ void bg_classifier_destroy(bg_classifier_t *c)
     free(c->cats);
     free(c->enabled);
     free(c->kt);
+    free(c->rkg);
     free(c);
 }
 
@@ -661,12 +666,14 @@ typedef struct {
 #define RKCACHE 256 /* per-call cache of whole raw keys → rules: no normalising a repeated key */
 #define RKEY_MAX 32
 
-typedef struct {
+typedef struct rkcache {
     uint64_t a, b;       /* fingerprint (rk_print) */
-    uint8_t len;
+    uint8_t len;         /* 0: empty */
     kinfo_t ki;
     char key[RKEY_MAX]; /* the bytes, kept only when len > 16 */
 } rkcache_t;
+
+#define RKG 1024 /* the classifier's raw-key table (power of two; filled at most half) */
 
 /* Values scan_text looked at and found nothing in, per scan_json call: a body repeats its values
  * (notes, enums, currencies, free-text defaults), and the text detectors are a pure function of
@@ -803,6 +810,20 @@ static inline uint64_t rk_hash(uint64_t a, uint64_t b, size_t n)
     return (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
 }
 
+/* The classifier's entry for raw key k with fingerprint (a, b) and hash h, or NULL. */
+static inline const rkcache_t *rk_global(const bg_classifier_t *c, const char *k, size_t n, uint64_t a, uint64_t b,
+                                         uint64_t h)
+{
+    for (unsigned p = 0, x = (unsigned)(h >> 54); p < RKG; p++, x = (x + 1) & (RKG - 1)) { /* RKG == 1024 */
+        const rkcache_t *e = &c->rkg[x];
+        if (!e->len)
+            return NULL;
+        if (e->len == n && e->a == a && e->b == b && (n <= 16 || memcmp(e->key, k, n) == 0))
+            return e;
+    }
+    return NULL;
+}
+
 /* Compute a raw key's rules and keep them in cache entry e under its fingerprint (a, b). */
 static kinfo_t rk_fill(rkcache_t *e, scan_t *s, const char *k, size_t n, uint64_t a, uint64_t b)
 {
@@ -830,8 +851,15 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
         unsigned x = (slot + p) & (RKCACHE - 1);
         rkcache_t *e = &s->rkcache[x];
         if (!(s->rk_valid[x / 64] >> (x % 64) & 1)) {
-            /* Not cached: compute and fill this free slot. */
-            kinfo_t r = rk_fill(e, s, k, n, a, b);
+            /* Not cached: take the classifier's entry for a common key, else compute. */
+            const rkcache_t *g = rk_global(s->c, k, n, a, b, h);
+            kinfo_t r;
+            if (g) {
+                *e = *g;
+                r = g->ki;
+            } else {
+                r = rk_fill(e, s, k, n, a, b);
+            }
             s->rk_valid[x / 64] |= 1ull << (x % 64);
             return r;
         }
@@ -839,7 +867,90 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
             return e->ki;
     }
     /* The probe window is full (many distinct keys): overwrite its first slot. */
+    const rkcache_t *g = rk_global(s->c, k, n, a, b, h);
+    if (g) {
+        s->rkcache[slot] = *g;
+        return g->ki;
+    }
     return rk_fill(&s->rkcache[slot], s, k, n, a, b);
+}
+
+/* Raw spellings of keys most requests carry, beyond the rule and common keys themselves (which
+ * are lowercase words, their own raw form): snake_case ones also go in as camelCase, dashed
+ * header names also capitalised ("x-request-id", "X-Request-Id"). Only a cache: a key not here
+ * gets the same rules computed per call. */
+static const char *const common_raw_keys[] = {
+    "user-agent", "content-type", "content-length", "content-encoding", "transfer-encoding", "cache-control",
+    "accept-encoding", "accept-language", "authorization", "cookie", "referer", "x-request-id",
+    "x-correlation-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+    "x-real-ip", "if-none-match", "if-modified-since", "idempotency-key", "x-api-key", "x-amz-date",
+    "x-amz-content-sha256", "stripe-version", "anthropic-version", "openai-organization", "openai-project",
+    "keep-alive", "upgrade-insecure-requests", "x-b3-traceid", "x-trace-id", "forwarded", "dnt",
+    "first_name", "last_name", "full_name", "display_name", "user_name", "username", "user_id", "customer_id",
+    "account_id", "order_id", "product_id", "item_id", "request_id", "trace_id", "session_id", "device_id",
+    "created_at", "updated_at", "deleted_at", "created_at_ms", "updated_at_ms", "date_of_birth",
+    "phone_number", "email_address", "ip_address", "user_agent", "api_key", "access_token", "refresh_token",
+    "per_page", "page_size", "max_tokens", "unit_price", "price_cents", "zip_code", "postal_code",
+    "country_code", "email", "address", "ip", "customer", "user", "account", "note", "notes", "comment",
+    "url", "path", "method", "lang", "timezone", "subtotal", "tax", "discount", "street", "zip", "phone",
+    "object", "parent", "children", "error", "errors", "success", "result", "response", "request", "body",
+    "payload", "attributes", "links", "self", "next", "prev", "meta", "q", "query", "search", "first",
+    "after", "before", "since", "until",
+};
+
+/* Put raw key k (n bytes) in the classifier's table with the rules key_info_slow gives it. */
+static void rk_global_add(bg_classifier_t *c, scan_t *s0, unsigned *used, const char *k, size_t n)
+{
+    if (n == 0 || n > RKEY_MAX || *used >= RKG / 2)
+        return;
+    uint64_t a, b;
+    rk_print(k, n, &a, &b);
+    uint64_t h = rk_hash(a, b, n);
+    if (rk_global(c, k, n, a, b, h))
+        return;
+    unsigned x = (unsigned)(h >> 54); /* RKG == 1024 */
+    while (c->rkg[x].len)
+        x = (x + 1) & (RKG - 1);
+    rk_fill(&c->rkg[x], s0, k, n, a, b);
+    (*used)++;
+}
+
+static void rk_global_fill(bg_classifier_t *c)
+{
+    c->rkg = calloc(RKG, sizeof *c->rkg);
+    if (!c->rkg)
+        abort();
+    kcache_t kcache[KCACHE];
+    scan_t s0;
+    memset(&s0, 0, sizeof s0);
+    s0.c = c;
+    s0.kcache = kcache;
+    unsigned used = 0;
+    for (size_t i = 0; i < sizeof common_raw_keys / sizeof common_raw_keys[0]; i++) {
+        const char *k = common_raw_keys[i];
+        size_t n = strlen(k);
+        char v[RKEY_MAX + 1];
+        if (n > RKEY_MAX)
+            continue;
+        rk_global_add(c, &s0, &used, k, n);
+        /* The other spelling: camelCase for snake_case, capitalised words for dashed names. */
+        bool dash = memchr(k, '-', n) != NULL, up = dash;
+        size_t o = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (k[j] == '_') {
+                up = true;
+                continue;
+            }
+            v[o++] = up && k[j] >= 'a' && k[j] <= 'z' ? (char)(k[j] - 32) : k[j];
+            up = dash && k[j] == '-';
+        }
+        if (o != n || dash)
+            rk_global_add(c, &s0, &used, v, o);
+    }
+    for (size_t i = 0; i < sizeof key_rules / sizeof key_rules[0]; i++)
+        rk_global_add(c, &s0, &used, key_rules[i].key, strlen(key_rules[i].key));
+    for (size_t i = 0; i < sizeof common_keys / sizeof common_keys[0]; i++)
+        rk_global_add(c, &s0, &used, common_keys[i], strlen(common_keys[i]));
 }
 
 /* key_info_probe's first probe, inline: a body repeats its keys, so this is the common case. */

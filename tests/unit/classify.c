@@ -889,6 +889,50 @@ static void test_fast_paths_headers(void)
         CHECK_SPAN(H[4].value + f->offset, f->length, "abcdefgh12345678");
 }
 
+/* The classifier's table of common raw key spellings (filled at create) gives the rules the
+ * per-call path computes: a spelling in it and one not in it find the same; a custom detector's
+ * key that is also a common spelling keeps its custom rule. */
+static void test_fast_paths_raw_keys(void)
+{
+    const char *b = "{\"first_name\":\"Ann\",\"firstName\":\"Bea\",\"FIRST_NAME\":\"Cid\",\"phone_number\":\"4155552671\","
+                    "\"phoneNumber\":\"4155552672\",\"Phone-Number\":\"4155552673\",\"request_id\":\"4155552674\","
+                    "\"requestID\":\"4155552675\",\"email\":\"a@b.example\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 3);
+    CHECK_INT(count("phone"), 3); /* the request ids are ids, in either spelling */
+    CHECK_INT(count("email"), 1);
+    reset_headers();
+    add_header("x-forwarded-for", "203.0.113.7");
+    add_header("X-Forwarded-For", "203.0.113.8");
+    add_header("X-FORWARDED-FOR", "203.0.113.9");
+    add_header("user-agent", "curl/8.0");
+    add_header("User-Agent", "curl/8.0");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("client_ip"), 3);
+    CHECK_INT(count("user_agent"), 2);
+    bg_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *keys[] = {"user_id"};
+    bg_custom_detector_t cd = {"member", BG_CAT_IDENTIFIER, keys, 1, "M-", 4};
+    cfg.classification.all = true;
+    cfg.classification.custom = &cd;
+    cfg.classification.ncustom = 1;
+    char err[128] = "";
+    bg_classifier_t *c = bg_classifier_create(&cfg, err, sizeof err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    bg_classification_t r;
+    bg_classification_init(&r, c);
+    const char *cb = "{\"user_id\":\"M-1234\",\"userId\":\"M-5678\",\"USER_ID\":\"M-9012\"}";
+    bg_header_t h = {"Content-Type", 12, "application/json", 16};
+    bg_classify_input_t in = {&h, 1, NULL, 0, cb, strlen(cb), false, false, 0};
+    CHECK_INT(bg_classify(c, &in, &r), 0);
+    CHECK_INT(r.counts[BG_DET__BUILTIN], 3);
+    bg_classification_dispose(&r);
+    bg_classifier_destroy(c);
+}
+
 int main(void)
 {
     char err[128];
@@ -928,6 +972,7 @@ int main(void)
     RUN(test_fast_paths_repeats);
     RUN(test_fast_paths_keys);
     RUN(test_fast_paths_headers);
+    RUN(test_fast_paths_raw_keys);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
