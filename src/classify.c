@@ -1222,22 +1222,42 @@ static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
 static const char *const imei_kw[] = {"imei"};
 static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
-/* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts. */
+/* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts (trailing dots are
+ * not part of it), no letter right after the address or the run. Read as the dotted quad it
+ * must start with (bg_detect_ipv4_valid's grammar: 1 to 3 digits, no leading zero, <= 255),
+ * ending at e; the run then goes on with dots only, so e is where the run ends once its
+ * trailing dots are dropped, and the quad is 7 to 15 bytes. */
 static size_t ipv4_at(const unsigned char *t, size_t n, size_t i)
 {
-    size_t j = i;
-    while (j < n && (isd(t[j]) || t[j] == '.'))
+    size_t e = i;
+    for (int part = 0; part < 4; part++) {
+        if (part) {
+            if (e >= n || t[e] != '.')
+                return 0;
+            e++;
+        }
+        if (e >= n || !isd(t[e]))
+            return 0;
+        unsigned v = t[e++] - '0';
+        if (e < n && isd(t[e])) {
+            if (v == 0)
+                return 0;
+            v = v * 10 + (t[e++] - '0');
+            if (e < n && isd(t[e])) {
+                v = v * 10 + (t[e++] - '0');
+                if (v > 255 || (e < n && isd(t[e])))
+                    return 0;
+            }
+        }
+    }
+    size_t j = e;
+    while (j < n && t[j] == '.')
         j++;
-    size_t e = j;
-    while (e > i && t[e - 1] == '.')
-        e--;
-    if (e - i < 7 || e - i > 15)
+    if (j < n && (isd(t[j]) || isal(t[j]))) /* a digit: the run goes on past a fifth dot */
         return 0;
     if (e < n && isal(t[e]))
         return 0;
-    if (j < n && isal(t[j]))
-        return 0;
-    return bg_detect_ipv4_valid((const char *)t + i, e - i) ? e : 0;
+    return e;
 }
 
 /* IPv6 at t[i]: a maximal run of hex digits, colons and dots (+ %zone). */
