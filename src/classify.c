@@ -1720,13 +1720,20 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
     return 0;
 }
 
-/* E-mail around t[at] == '@': local part back, domain forward. */
+/* E-mail around t[at] == '@': local part back, domain forward; then the span t[a, b) is what
+ * bg_detect_email_valid accepts. The local part is checked here: its bytes are local-part bytes
+ * by construction (letters, digits, . _ % + -), its first is no '.', so only a last '.', two in a
+ * row or more than 64 bytes can fail it (the rightmost ".." is noted on the way back); the
+ * domain is bg_detect_email_domain_valid's. */
 static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a, size_t *b)
 {
-    size_t s = at;
+    size_t s = at, dots = SIZE_MAX; /* dots: where the rightmost ".." starts */
     while (s > 0 && (isal(t[s - 1]) || t[s - 1] == '.' || t[s - 1] == '_' || t[s - 1] == '%' ||
-                     t[s - 1] == '+' || t[s - 1] == '-'))
+                     t[s - 1] == '+' || t[s - 1] == '-')) {
         s--;
+        if (t[s] == '.' && s + 1 < at && t[s + 1] == '.' && dots == SIZE_MAX)
+            dots = s;
+    }
     while (s < at && (t[s] == '.' || t[s] == '+' || t[s] == '-'))
         s++;
     size_t e = at + 1;
@@ -1736,7 +1743,8 @@ static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a,
         e--;
     if (s == at || e <= at + 1)
         return false;
-    if (!bg_detect_email_valid((const char *)t + s, e - s))
+    if (at - s > 64 || t[at - 1] == '.' || (dots != SIZE_MAX && dots >= s) ||
+        !bg_detect_email_domain_valid((const char *)t + at + 1, e - at - 1))
         return false;
     *a = s;
     *b = e;

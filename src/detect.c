@@ -354,10 +354,14 @@ bool bg_detect_email_valid(const char *s, size_t n)
     }
     if (ll == 0 || ll > 64 || ll == n || u[ll] != '@' || prev == '.')
         return false;
-    size_t dl = n - ll - 1;
+    return bg_detect_email_domain_valid(s + ll + 1, n - ll - 1);
+}
+
+bool bg_detect_email_domain_valid(const char *s, size_t dl)
+{
     if (dl < 4 || dl > 253)
         return false;
-    const unsigned char *d = u + ll + 1;
+    const unsigned char *d = (const unsigned char *)s;
     /* Labels of letters, digits and '-' (not at either end), 1 to 63 bytes, split by dots. */
     size_t labels = 0, lstart = 0;
     for (size_t i = 0; i < dl; i++) {

@@ -118,6 +118,19 @@ static void test_email_ip_validators(void)
     CHECK(!bg_detect_email_valid("lodash@4.17.21", 14));
     CHECK(!bg_detect_email_valid("a..b@example.com", 16));
     CHECK(!bg_detect_email_valid("a@b", 3));
+    CHECK(!bg_detect_email_valid(".a@example.com", 14));
+    CHECK(!bg_detect_email_valid("a.@example.com", 14));
+    CHECK(!bg_detect_email_valid("a@b@example.com", 15));
+    CHECK(bg_detect_email_valid("o'neil_%x@example.com", 21));
+    CHECK(bg_detect_email_domain_valid("mail.example.co.uk", 18));
+    CHECK(!bg_detect_email_domain_valid("example", 7));
+    CHECK(!bg_detect_email_domain_valid("-a.example.com", 14));
+    CHECK(!bg_detect_email_domain_valid("a-.example.com", 14));
+    CHECK(!bg_detect_email_domain_valid("a..example.com", 14));
+    CHECK(!bg_detect_email_domain_valid("2x.png", 6));
+    CHECK(!bg_detect_email_domain_valid("b@example.com", 13));
+    CHECK(!bg_detect_ipv4_valid("1.2.3.1000", 10));
+    CHECK(bg_detect_ipv4_valid("255.0.10.99", 11));
     CHECK(bg_detect_ipv4_valid("192.168.1.1", 11));
     CHECK(!bg_detect_ipv4_valid("192.168.1.256", 13));
     CHECK(!bg_detect_ipv4_valid("192.168.01.1", 12));
@@ -892,6 +905,27 @@ static void test_fast_paths_headers(void)
 /* The classifier's table of common raw key spellings (filled at create) gives the rules the
  * per-call path computes: a spelling in it and one not in it find the same; a custom detector's
  * key that is also a common spelling keeps its custom rule. */
+/* email_around checks the local part itself (a last '.', two in a row, 64 bytes) and leaves
+ * the domain to bg_detect_email_domain_valid: spans as before. */
+static void test_email_spans(void)
+{
+    const char *s = "to -.ann.lee@example.com, a..b@example.com, c.@example.com, x..y.z@example.com";
+    text(s);
+    CHECK_INT(count("email"), 1);
+    CHECK_FOUND("email", s, "ann.lee@example.com");
+    char b[200];
+    memset(b, 'a', 65);
+    strcpy(b + 65, "@example.com and ");
+    memset(b + 82, 'b', 64);
+    strcpy(b + 146, "@example.com");
+    text(b);
+    CHECK_INT(count("email"), 1);
+    const bg_finding_t *f = nth("email", 0);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_INT(f->offset, 82);
+}
+
 static void test_fast_paths_raw_keys(void)
 {
     const char *b = "{\"first_name\":\"Ann\",\"firstName\":\"Bea\",\"FIRST_NAME\":\"Cid\",\"phone_number\":\"4155552671\","
@@ -973,6 +1007,7 @@ int main(void)
     RUN(test_fast_paths_keys);
     RUN(test_fast_paths_headers);
     RUN(test_fast_paths_raw_keys);
+    RUN(test_email_spans);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
