@@ -644,6 +644,7 @@ typedef struct {
     int custom;          /* custom detector of the current key */
     uint32_t key_off, key_len; /* current key in the body (raw) */
     uint32_t index;      /* array: element index */
+    uint32_t serial;     /* which push made this frame (json_path's prefix cache) */
 } frame_t;
 
 typedef struct {
@@ -709,6 +710,13 @@ typedef struct {
     size_t path_len;
     frame_t *frames;    /* JSON only */
     unsigned nframes;
+    /* json_path's cache: the path of frames [0, pc_top) while frame pc_top (pushed as pc_serial)
+     * is on the stack (below it nothing changes until it is popped); pc_len < 0: none. */
+    int pc_len;
+    unsigned pc_top;
+    uint32_t pc_serial;
+    bool pc_stop;       /* the prefix ended at an object with no key yet */
+    char pc[64];
     pending_t *pending;
     size_t npending;
     size_t recent_from; /* findings before this index are from another location */
@@ -986,37 +994,61 @@ static void scratch(scan_t *s, size_t n)
     s->cap = cap;
 }
 
-static void json_path(const scan_t *s, char out[64])
+/* Append frame fr's path segment (".key" or "[index]") to out at *o, bounded at 63 bytes.
+ * False when fr is an object with no key yet: the path ends before it. */
+static inline bool path_seg(const scan_t *s, const frame_t *fr, char out[64], size_t *o)
 {
-    size_t o = 0;
-    out[o++] = '$';
-    for (unsigned f = 0; f < s->nframes && o < 63; f++) {
-        const frame_t *fr = &s->frames[f];
-        if (fr->is_obj) {
-            if (fr->key_len == (uint32_t)-1)
-                break;
-            out[o++] = '.';
-            size_t kl = fr->key_len < 63 - o ? fr->key_len : 63 - o;
-            memcpy(out + o, s->base + fr->key_off, kl);
-            o += kl;
-        } else {
-            char tmp[16];
-            int l = 0;
-            uint32_t x = fr->index;
-            tmp[l++] = ']';
-            do {
-                tmp[l++] = (char)('0' + x % 10);
-                x /= 10;
-            } while (x);
-            tmp[l++] = '[';
-            while (l > 0 && o < 63)
-                out[o++] = tmp[--l];
-        }
+    if (fr->is_obj) {
+        if (fr->key_len == (uint32_t)-1)
+            return false;
+        out[(*o)++] = '.';
+        size_t kl = fr->key_len < 63 - *o ? fr->key_len : 63 - *o;
+        memcpy(out + *o, s->base + fr->key_off, kl);
+        *o += kl;
+    } else {
+        char tmp[16];
+        int l = 0;
+        uint32_t x = fr->index;
+        tmp[l++] = ']';
+        do {
+            tmp[l++] = (char)('0' + x % 10);
+            x /= 10;
+        } while (x);
+        tmp[l++] = '[';
+        while (l > 0 && *o < 63)
+            out[(*o)++] = tmp[--l];
     }
+    return true;
+}
+
+/* The JSON path of the current value: "$" and each frame's segment, truncated at 63 bytes. The
+ * frames below the top stay as they are while the top is on the stack, so their part is kept
+ * (pc) and reused by the next value in the same object or array. */
+static void json_path(scan_t *s, char out[64])
+{
+    unsigned top = s->nframes ? s->nframes - 1 : 0;
+    if (s->pc_len < 0 || s->pc_top != top || !s->nframes || s->frames[top].serial != s->pc_serial) {
+        size_t o = 0;
+        bool stop = false;
+        s->pc[o++] = '$';
+        for (unsigned f = 0; f < top && o < 63; f++)
+            if (!path_seg(s, &s->frames[f], s->pc, &o)) {
+                stop = true;
+                break;
+            }
+        s->pc_len = (int)o;
+        s->pc_stop = stop;
+        s->pc_top = top;
+        s->pc_serial = s->nframes ? s->frames[top].serial : 0;
+    }
+    memcpy(out, s->pc, 64);
+    size_t o = (size_t)s->pc_len;
+    if (!s->pc_stop && s->nframes && o < 63)
+        path_seg(s, &s->frames[top], out, &o);
     out[o] = 0;
 }
 
-static void set_path(bg_finding_t *f, const scan_t *s, const char *path)
+static void set_path(bg_finding_t *f, scan_t *s, const char *path)
 {
     if (path) {
         memcpy(f->path, path, 64);
@@ -2663,6 +2695,8 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     pending_t pending[MAX_PENDING];
     s->frames = frames;
     s->nframes = 0;
+    s->pc_len = -1;
+    uint32_t pushes = 0; /* a frame's serial */
     s->pending = pending;
     s->npending = 0;
     const unsigned char *bend = (const unsigned char *)body + n;
@@ -2695,6 +2729,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             f->key_off = 0;
             f->key_len = (uint32_t)-1;
             f->index = 0;
+            f->serial = ++pushes;
             s->nframes = ++nf;
             top = f;
             break;

@@ -926,6 +926,41 @@ static void test_email_spans(void)
         CHECK_INT(f->offset, 82);
 }
 
+/* json_path keeps the path of the frames below the top while the top is on the stack: values
+ * in one object, the next element of an array, a sibling after a nested object, a new object
+ * at the same depth, and a prefix cut at 63 bytes all get the path written out in full. */
+static void test_json_path_prefix(void)
+{
+    const char *b = "{\"a\":[{\"email\":\"x@example.com\",\"ip\":\"10.0.0.1\"},{\"b\":{\"email\":\"y@example.com\"},"
+                    "\"email\":\"z@example.com\"},[\"v@example.com\",\"u@example.com\"]],\"c\":\"w@example.com\","
+                    "\"d\":{\"email\":\"t@example.com\"},\"key_of_forty_bytes_xxxxxxxxxxxxxxxxxxxxxx\":{\"more\":"
+                    "{\"email\":\"s@example.com\",\"deeper\":[1,\"r@example.com\"]}}}";
+    body_as("application/json", b);
+    static const char *const want[] = {"$.a[0].email", "$.a[1].b.email", "$.a[1].email", "$.a[2][0]", "$.a[2][1]",
+                                       "$.c", "$.d.email", "$.key_of_forty_bytes_xxxxxxxxxxxxxxxxxxxxxx.more.email",
+                                       "$.key_of_forty_bytes_xxxxxxxxxxxxxxxxxxxxxx.more.deeper[1]"};
+    CHECK_INT(count("email"), 9);
+    for (int i = 0; i < 9; i++) {
+        const bg_finding_t *f = nth("email", i);
+        CHECK(f != NULL);
+        if (f)
+            CHECK_STR(f->path, want[i]);
+    }
+    const bg_finding_t *f = nth("ip_address", 0);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->path, "$.a[0].ip");
+    char big[400];
+    snprintf(big, sizeof big, "{\"%s\":{\"%s\":[\"q@example.com\",\"p@example.com\"]}}",
+             "k123456789k123456789k123456789k123456789", "j123456789j123456789j123");
+    body_as("application/json", big);
+    CHECK_INT(count("email"), 2);
+    f = nth("email", 1);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->path, "$.k123456789k123456789k123456789k123456789.j123456789j123456789"); /* 63 bytes */
+}
+
 static void test_fast_paths_raw_keys(void)
 {
     const char *b = "{\"first_name\":\"Ann\",\"firstName\":\"Bea\",\"FIRST_NAME\":\"Cid\",\"phone_number\":\"4155552671\","
@@ -1008,6 +1043,7 @@ int main(void)
     RUN(test_fast_paths_headers);
     RUN(test_fast_paths_raw_keys);
     RUN(test_email_spans);
+    RUN(test_json_path_prefix);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
