@@ -1472,10 +1472,13 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     while (j < n) {
         unsigned c = t[j];
         if (isd(c)) {
-            p->digits++;
-            cur++;
-            j++;
-            last = j;
+            /* A run of digits at once: a phone is mostly digits. */
+            size_t k = j + 1;
+            while (k < n && isd(t[k]))
+                k++;
+            p->digits += (unsigned)(k - j);
+            cur += (unsigned)(k - j);
+            j = last = k;
             seps = 0;
             continue;
         }
