@@ -674,7 +674,8 @@ typedef struct rkcache {
     char key[RKEY_MAX]; /* the bytes, kept only when len > 16 */
 } rkcache_t;
 
-#define RKG 1024 /* the classifier's raw-key table (power of two; filled at most half) */
+#define RKG_BITS 11
+#define RKG (1u << RKG_BITS) /* the classifier's raw-key table (filled at most half) */
 
 /* Values scan_text looked at and found nothing in, per scan_json call: a body repeats its values
  * (notes, enums, currencies, free-text defaults), and the text detectors are a pure function of
@@ -822,7 +823,7 @@ static inline uint64_t rk_hash(uint64_t a, uint64_t b, size_t n)
 static inline const rkcache_t *rk_global(const bg_classifier_t *c, const char *k, size_t n, uint64_t a, uint64_t b,
                                          uint64_t h)
 {
-    for (unsigned p = 0, x = (unsigned)(h >> 54); p < RKG; p++, x = (x + 1) & (RKG - 1)) { /* RKG == 1024 */
+    for (unsigned p = 0, x = (unsigned)(h >> (64 - RKG_BITS)); p < RKG; p++, x = (x + 1) & (RKG - 1)) {
         const rkcache_t *e = &c->rkg[x];
         if (!e->len)
             return NULL;
@@ -884,16 +885,19 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
 }
 
 /* Raw spellings of keys most requests carry, beyond the rule and common keys themselves (which
- * are lowercase words, their own raw form): snake_case ones also go in as camelCase, dashed
- * header names also capitalised ("x-request-id", "X-Request-Id"). Only a cache: a key not here
- * gets the same rules computed per call. */
-static const char *const common_raw_keys[] = {
-    "user-agent", "content-type", "content-length", "content-encoding", "transfer-encoding", "cache-control",
-    "accept-encoding", "accept-language", "authorization", "cookie", "referer", "x-request-id",
+ * are lowercase words, their own raw form): header names as HTTP/2 writes them and capitalised
+ * ("x-request-id", "X-Request-Id"), snake_case keys also as camelCase. Only a cache: a key not
+ * here gets the same rules computed per call. */
+static const char *const common_raw_headers[] = {
+    "host", "user-agent", "content-type", "content-length", "content-encoding", "transfer-encoding",
+    "cache-control", "accept-encoding", "accept-language", "authorization", "cookie", "referer", "origin",
+    "pragma", "date", "via", "range", "expect", "connection", "priority", "forwarded", "x-request-id",
     "x-correlation-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
     "x-real-ip", "if-none-match", "if-modified-since", "idempotency-key", "x-api-key", "x-amz-date",
     "x-amz-content-sha256", "stripe-version", "anthropic-version", "openai-organization", "openai-project",
-    "keep-alive", "upgrade-insecure-requests", "x-b3-traceid", "x-trace-id", "forwarded", "dnt",
+    "keep-alive", "upgrade-insecure-requests", "x-b3-traceid", "x-trace-id", "traceparent", "tracestate",
+};
+static const char *const common_raw_keys[] = {
     "first_name", "last_name", "full_name", "display_name", "user_name", "username", "user_id", "customer_id",
     "account_id", "order_id", "product_id", "item_id", "request_id", "trace_id", "session_id", "device_id",
     "created_at", "updated_at", "deleted_at", "created_at_ms", "updated_at_ms", "date_of_birth",
@@ -916,7 +920,7 @@ static void rk_global_add(bg_classifier_t *c, scan_t *s0, unsigned *used, const 
     uint64_t h = rk_hash(a, b, n);
     if (rk_global(c, k, n, a, b, h))
         return;
-    unsigned x = (unsigned)(h >> 54); /* RKG == 1024 */
+    unsigned x = (unsigned)(h >> (64 - RKG_BITS));
     while (c->rkg[x].len)
         x = (x + 1) & (RKG - 1);
     rk_fill(&c->rkg[x], s0, k, n, a, b);
@@ -934,25 +938,27 @@ static void rk_global_fill(bg_classifier_t *c)
     s0.c = c;
     s0.kcache = kcache;
     unsigned used = 0;
-    for (size_t i = 0; i < sizeof common_raw_keys / sizeof common_raw_keys[0]; i++) {
-        const char *k = common_raw_keys[i];
+    size_t nh = sizeof common_raw_headers / sizeof common_raw_headers[0];
+    for (size_t i = 0; i < nh + sizeof common_raw_keys / sizeof common_raw_keys[0]; i++) {
+        bool hdr = i < nh;
+        const char *k = hdr ? common_raw_headers[i] : common_raw_keys[i - nh];
         size_t n = strlen(k);
         char v[RKEY_MAX + 1];
         if (n > RKEY_MAX)
             continue;
         rk_global_add(c, &s0, &used, k, n);
-        /* The other spelling: camelCase for snake_case, capitalised words for dashed names. */
-        bool dash = memchr(k, '-', n) != NULL, up = dash;
+        /* The other spelling: capitalised words for a header name, camelCase for snake_case. */
+        bool up = hdr;
         size_t o = 0;
         for (size_t j = 0; j < n; j++) {
-            if (k[j] == '_') {
+            if (!hdr && k[j] == '_') {
                 up = true;
                 continue;
             }
             v[o++] = up && k[j] >= 'a' && k[j] <= 'z' ? (char)(k[j] - 32) : k[j];
-            up = dash && k[j] == '-';
+            up = hdr && k[j] == '-';
         }
-        if (o != n || dash)
+        if (o != n || hdr)
             rk_global_add(c, &s0, &used, v, o);
     }
     for (size_t i = 0; i < sizeof key_rules / sizeof key_rules[0]; i++)
@@ -3184,22 +3190,24 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         (h->name_len >= 5 && prefix_ieq(h->name, "x-b3-", 5)))
         return;
     kinfo_t ki = key_info_s(s, h->name, h->name_len);
-    /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. */
-    char norm[KEY_MAX + 1];
-    size_t nl = 0;
-    /* The normalised name is only needed when it starts with 'x' (its first letter or digit). */
-    size_t fx = 0;
-    while (fx < h->name_len && !((unsigned)(lower((unsigned char)h->name[fx]) - 'a') < 26u ||
-                                 (unsigned)((unsigned char)h->name[fx] - '0') < 10u))
-        fx++;
-    if (fx < h->name_len && lower((unsigned char)h->name[fx]) == 'x')
-        nl = key_norm(h->name, h->name_len, norm);
-    if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL)) && nl > 1 &&
-        norm[0] == 'x') {
-        kinfo_t k2 = key_info_s(s, norm + 1, nl - 1);
-        ki.flags |= k2.flags & ~(H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL);
-        if (ki.custom < 0)
-            ki.custom = k2.custom;
+    /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. The
+     * normalised name is only needed when the name has no header rule and starts with 'x' (its
+     * first letter or digit). */
+    if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL))) {
+        char norm[KEY_MAX + 1];
+        size_t nl = 0;
+        size_t fx = 0;
+        while (fx < h->name_len && !((unsigned)(lower((unsigned char)h->name[fx]) - 'a') < 26u ||
+                                     (unsigned)((unsigned char)h->name[fx] - '0') < 10u))
+            fx++;
+        if (fx < h->name_len && lower((unsigned char)h->name[fx]) == 'x')
+            nl = key_norm(h->name, h->name_len, norm);
+        if (nl > 1 && norm[0] == 'x') {
+            kinfo_t k2 = key_info_s(s, norm + 1, nl - 1);
+            ki.flags |= k2.flags & ~(H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL);
+            if (ki.custom < 0)
+                ki.custom = k2.custom;
+        }
     }
     s->base = v;
     s->where = BG_WHERE_HEADER;
