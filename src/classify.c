@@ -1653,11 +1653,14 @@ static size_t nino_at(const unsigned char *t, size_t n, size_t i)
     static const uint32_t bad2 = bad1 | 1u << 14;
     if ((bad1 >> (a - 'a') & 1) || (bad2 >> (b - 'a') & 1))
         return 0;
-    char pfx[3] = {(char)a, (char)b, 0};
-    static const char *const bad[] = {"bg", "gb", "nk", "kn", "tn", "nt", "zz"};
-    for (size_t k = 0; k < 7; k++)
-        if (strcmp(pfx, bad[k]) == 0)
-            return 0;
+    /* Prefixes never issued: BG GB NK KN TN NT ZZ. */
+    switch (a << 8 | b) {
+    case 'b' << 8 | 'g': case 'g' << 8 | 'b': case 'n' << 8 | 'k': case 'k' << 8 | 'n':
+    case 't' << 8 | 'n': case 'n' << 8 | 't': case 'z' << 8 | 'z':
+        return 0;
+    default:
+        break;
+    }
     size_t j = i + 2, d = 0;
     bool spaced = false;
     while (j < n && d < 6) {

@@ -961,6 +961,24 @@ static void test_json_path_prefix(void)
         CHECK_STR(f->path, "$.k123456789k123456789k123456789k123456789.j123456789j123456789"); /* 63 bytes */
 }
 
+/* NINO prefixes never issued (BG GB NK KN TN NT ZZ) and the excluded letters are not NINOs;
+ * their neighbours are. */
+static void test_nino_prefixes(void)
+{
+    static const char *const no[] = {"BG123456A", "GB123456A", "NK123456A", "KN123456A", "TN123456A",
+                                     "NT123456A", "ZZ123456A", "DA123456A", "AO123456A", "gb123456a"};
+    static const char *const yes[] = {"BH123456A", "GA123456B", "NL123456C", "KM123456D", "TM123456A",
+                                      "NS123456A", "ZY123456A", "ab123456c"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        text(no[i]);
+        CHECK_INT(count("uk_nino"), 0);
+    }
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        text(yes[i]);
+        CHECK_INT(count("uk_nino"), 1);
+    }
+}
+
 static void test_fast_paths_raw_keys(void)
 {
     const char *b = "{\"first_name\":\"Ann\",\"firstName\":\"Bea\",\"FIRST_NAME\":\"Cid\",\"phone_number\":\"4155552671\","
@@ -1044,6 +1062,7 @@ int main(void)
     RUN(test_fast_paths_raw_keys);
     RUN(test_email_spans);
     RUN(test_json_path_prefix);
+    RUN(test_nino_prefixes);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
