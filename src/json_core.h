@@ -147,6 +147,26 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
     }
 }
 
+/* The end of the run of ASCII digits from p[i]: eight bytes a step (SWAR: a byte's high bit
+ * is set in m when it is no digit: its value ^ '0' is 10 or more), the tail a byte at a time. */
+static inline size_t bgj_skip_digits(const unsigned char *p, size_t i, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ /* the first byte is the low one */
+    while (i + 8 <= n) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        uint64_t y = x ^ (BGJ_ONES * '0');
+        uint64_t m = (((y & ~BGJ_HIGHS) + BGJ_ONES * 0x76) | y) & BGJ_HIGHS;
+        if (m)
+            return i + ((unsigned)__builtin_ctzll(m) >> 3);
+        i += 8;
+    }
+#endif
+    while (i < n && p[i] >= '0' && p[i] <= '9')
+        i++;
+    return i;
+}
+
 static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n,
                                                                  size_t *end)
 {
@@ -157,8 +177,7 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
     if (p[i] == '0') {
         i++;
     } else if (p[i] >= '1' && p[i] <= '9') {
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
+        i = bgj_skip_digits(p, i + 1, n);
     } else {
         return BG_JSON_EINVAL;
     }
@@ -168,8 +187,7 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
             return BG_JSON_ETRUNC;
         if (!(p[i] >= '0' && p[i] <= '9'))
             return BG_JSON_EINVAL;
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
+        i = bgj_skip_digits(p, i + 1, n);
     }
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         i++;
