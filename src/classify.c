@@ -1769,11 +1769,16 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
  * by construction (letters, digits, . _ % + -), its first is no '.', so only a last '.', two in a
  * row or more than 64 bytes can fail it (the rightmost ".." is noted on the way back); the
  * domain is bg_detect_email_domain_valid's. */
+enum { EA_LOCAL = 1, EA_DOMAIN = 2 }; /* letters, digits and . _ % + - / letters, digits and . - */
+static const uint8_t ecls[256] = {
+    ['0' ... '9'] = EA_LOCAL | EA_DOMAIN, ['A' ... 'Z'] = EA_LOCAL | EA_DOMAIN, ['a' ... 'z'] = EA_LOCAL | EA_DOMAIN,
+    ['.'] = EA_LOCAL | EA_DOMAIN, ['-'] = EA_LOCAL | EA_DOMAIN, ['_'] = EA_LOCAL, ['%'] = EA_LOCAL, ['+'] = EA_LOCAL,
+};
+
 static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a, size_t *b)
 {
     size_t s = at, dots = SIZE_MAX; /* dots: where the rightmost ".." starts */
-    while (s > 0 && (isal(t[s - 1]) || t[s - 1] == '.' || t[s - 1] == '_' || t[s - 1] == '%' ||
-                     t[s - 1] == '+' || t[s - 1] == '-')) {
+    while (s > 0 && (ecls[t[s - 1]] & EA_LOCAL)) {
         s--;
         if (t[s] == '.' && s + 1 < at && t[s + 1] == '.' && dots == SIZE_MAX)
             dots = s;
@@ -1781,7 +1786,7 @@ static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a,
     while (s < at && (t[s] == '.' || t[s] == '+' || t[s] == '-'))
         s++;
     size_t e = at + 1;
-    while (e < n && (isal(t[e]) || t[e] == '.' || t[e] == '-'))
+    while (e < n && (ecls[t[e]] & EA_DOMAIN))
         e++;
     while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-'))
         e--;
