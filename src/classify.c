@@ -2226,6 +2226,27 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
     /* Most values (words, names, enums) hold no candidate byte: nothing to scan. */
     if (!has_candidate(t, n, end))
         return true;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    if (n > 16) {
+        /* The run of number bytes below from one load: when it stops within the first 16
+         * bytes it stops before n, so its digits and dots are not needed (rules below). */
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)t);
+        __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+        __m128i num = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
+                                                _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                                             _mm_cmpeq_epi8(x, _mm_set1_epi8('+')))));
+        unsigned nm = (unsigned)_mm_movemask_epi8(num);
+        if (nm != 0xffffu) {
+            unsigned k = (unsigned)__builtin_ctz(~nm);
+            if (k == 10 && t[10] == 'T')
+                return iso_time_quiet(t, n);
+            if (n == 36)
+                return uuid_quiet(t, n);
+            return false; /* k == 0 && n <= 13 cannot hold */
+        }
+    }
+#endif
     /* A short number ("100001", "12.34", "-7", "1.2.3"): every detector that can fire on digits,
      * dots, '-' and '+' alone needs 7 or more digits (phone 7, SSN 9, card 12, MAC 12, IMEI 15) or
      * three dots (IPv4); the keyword rules (date of birth) need letters. Nothing to scan. */
