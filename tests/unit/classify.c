@@ -979,6 +979,22 @@ static void test_nino_prefixes(void)
     }
 }
 
+/* Values over 16 bytes: where the leading run of number bytes stops decides the shape rules;
+ * a run longer than 16 bytes is counted byte by byte. */
+static void test_fast_paths_long_values(void)
+{
+    const char *b = "{\"a\":\"4111-1111-1111-1111 x\",\"b\":\"2026-11-29T12:34:56Z\",\"c\":\"2026-11-29T12:34:56Z call "
+                    "415-555-2671\",\"d\":\"12345678901234567890.5\",\"e\":\"1.2.3.4.5.6.7.8.9.10.11\","
+                    "\"f\":\"+1-415-555-2671-0000-000\",\"g\":\"10.0.0.1 and 10.0.0.2\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("card_number"), 1);
+    CHECK_FOUND("card_number", b, "4111-1111-1111-1111");
+    CHECK_INT(count("phone"), 1);
+    CHECK_FOUND("phone", b, "415-555-2671");
+    CHECK_INT(count("ip_address"), 2);
+    CHECK_INT(R.nfindings, 4);
+}
+
 static void test_fast_paths_raw_keys(void)
 {
     const char *b = "{\"first_name\":\"Ann\",\"firstName\":\"Bea\",\"FIRST_NAME\":\"Cid\",\"phone_number\":\"4155552671\","
@@ -1063,6 +1079,7 @@ int main(void)
     RUN(test_email_spans);
     RUN(test_json_path_prefix);
     RUN(test_nino_prefixes);
+    RUN(test_fast_paths_long_values);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
