@@ -289,6 +289,12 @@ static inline __attribute__((always_inline)) int bgj_next_token(bg_json_t *j, si
     int state = *io_state;
     unsigned depth = *io_depth;
     unsigned c;
+    /* Most tokens come after a value (',' or a close next) or after a key (a value next): those
+     * two states are tested before the dispatch. */
+    if (state == BGJ_S_AFTER)
+        goto after;
+    if (state == BGJ_S_VALUE)
+        goto value;
     switch (state) {
     case BGJ_S_AFTER: goto after;
     case BGJ_S_KEY: goto key;
@@ -375,8 +381,11 @@ value:
 value_c:
     tok->escaped = false;
     tok->start = (uint32_t)pos;
+    if (c == '"') /* the most common value, before the dispatch */
+        goto string;
     switch (c) {
     case '"': {
+    string:
         pos++;
         size_t end;
         bool esc;
