@@ -2752,6 +2752,11 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     bg_json_token_t tok;
     const bg_json_token_t *tk = &tok;
     while ((rc = bgj_next_token(&j, &jpos, &jstate, &jdepth, &tok)) > 0) {
+        /* Keys and strings are most tokens: tested before the jump table. */
+        if (tk->type == BG_JSON_KEY)
+            goto key;
+        if (tk->type == BG_JSON_STRING)
+            goto value;
         switch (tk->type) {
         case BG_JSON_OBJ_START:
         case BG_JSON_ARR_START: {
@@ -2781,7 +2786,8 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             if (top && !top->is_obj)
                 top->index++;
             break;
-        case BG_JSON_KEY: {
+        case BG_JSON_KEY:
+        key: {
             kinfo_t ki;
             if (tk->escaped) {
                 char kb[128];
@@ -2800,7 +2806,8 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             break;
         }
         case BG_JSON_STRING:
-        case BG_JSON_NUMBER: {
+        case BG_JSON_NUMBER:
+        value: {
             bool str = tk->type == BG_JSON_STRING;
             kinfo_t ki = {top ? top->kflags : 0, top ? top->custom : -1};
             uint32_t inh = top ? top->inherit : 0;
