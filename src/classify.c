@@ -2293,9 +2293,8 @@ static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, si
         return n - (t[0] == '-') - (memchr(t, '.', n) != NULL) < 7;
     }
     if (n > 9) {
-        for (size_t k = 0; k < n; k++)
-            if (!isd(t[k]))
-                return false;
+        if (bgj_skip_digits(t, 0, n) != n)
+            return false;
         return digits_quiet(t, n); /* a bare integer: text_quick_skip's rule for all digits */
     }
     unsigned digits = 0;
