@@ -236,14 +236,24 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
 #define BGJ_FAIL(e) (BGJ_SAVE(), (e))
 #define BGJ_DONE_VALUE() (state = depth ? BGJ_S_AFTER : BGJ_S_DONE)
 #define BGJ_IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
-/* Skip whitespace; at the end of input fail as truncated; else c = the next byte. */
+/* Skip whitespace; at the end of input fail as truncated; else c = the next byte. Compact JSON
+ * has none: one compare says so. */
 #define BGJ_NEXT_BYTE()                                                                                                \
     do {                                                                                                               \
-        while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))                                                          \
-            pos++;                                                                                                     \
         if (pos >= n)                                                                                                  \
             return BGJ_FAIL(BG_JSON_ETRUNC);                                                                           \
         c = p[pos];                                                                                                    \
+        if (c <= ' ') {                                                                                                \
+            if (c == ' ' && pos + 1 < n && p[pos + 1] > ' ') { /* ", " and ": " */                                  \
+                c = p[++pos];                                                                                          \
+            } else {                                                                                                   \
+                while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))                                                  \
+                    pos++;                                                                                             \
+                if (pos >= n)                                                                                          \
+                    return BGJ_FAIL(BG_JSON_ETRUNC);                                                                   \
+                c = p[pos];                                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
     } while (0)
 #define BGJ_CLOSE(t)                                                                                                   \
     do {                                                                                                               \
