@@ -167,6 +167,11 @@ static inline size_t bgj_skip_digits(const unsigned char *p, size_t i, size_t n)
     return i;
 }
 
+/* Bytes a number must not run into: letters, digits, '.'. */
+static const unsigned char bgj_num_stop[256] = {
+    ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1, ['.'] = 1,
+};
+
 static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n,
                                                                  size_t *end)
 {
@@ -202,8 +207,7 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
     }
     /* A number at the very end of a top-level document is complete; inside a container the
      * caller sees the truncation at the next token. A number must not run into letters. */
-    if (i < n &&
-        ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '.' || (p[i] >= '0' && p[i] <= '9')))
+    if (i < n && bgj_num_stop[p[i]])
         return BG_JSON_EINVAL;
     *end = i;
     return 0;
