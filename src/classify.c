@@ -908,6 +908,9 @@ static const char *const common_raw_keys[] = {
     "object", "parent", "children", "error", "errors", "success", "result", "response", "request", "body",
     "payload", "attributes", "links", "self", "next", "prev", "meta", "q", "query", "search", "first",
     "after", "before", "since", "until",
+    /* cookie names */
+    "theme", "locale", "_ga", "_gid", "_fbp", "_gcl_au", "consent", "cookie_consent", "csrftoken", "csrf_token",
+    "JSESSIONID", "PHPSESSID", "remember_me", "tz", "dark_mode",
 };
 
 /* Put raw key k (n bytes) in the classifier's table with the rules key_info_slow gives it. */
