@@ -2947,10 +2947,17 @@ static void scan_params(scan_t *s, size_t off, size_t len)
         const char *kend = eq ? eq : pe;
         char key[128];
         size_t kl = (size_t)(kend - p) < sizeof key ? (size_t)(kend - p) : sizeof key;
-        kl = pct_decode(p, kl, true, key, NULL);
-        s->path = key;
+        /* Most names have no escape: decoding would copy them as they are. */
+        const char *kp = p;
+        for (size_t i = 0; i < kl; i++)
+            if (p[i] == '%' || p[i] == '+') {
+                kl = pct_decode(p, kl, true, key, NULL);
+                kp = key;
+                break;
+            }
+        s->path = kp;
         s->path_len = kl;
-        kinfo_t ki = key_info_s(s, key, kl);
+        kinfo_t ki = key_info_s(s, kp, kl);
         if (eq) {
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
