@@ -3304,13 +3304,18 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
 /* ------------------------------------------------------------------------------------------ */
 /* Bodies                                                                                     */
 
-static const bg_header_t *find_header(const bg_classify_input_t *in, const char *name)
+/* The first Content-Type and the first Content-Encoding header, in one pass (lengths are
+ * compared before bytes: most names differ in length already). */
+static void find_content_headers(const bg_classify_input_t *in, const bg_header_t **ct, const bg_header_t **ce)
 {
-    size_t nl = strlen(name); /* once, not per header; most names differ in length already */
-    for (size_t i = 0; i < in->nheaders; i++)
-        if (in->headers[i].name_len == nl && bg_span_ieq2(in->headers[i].name, nl, name, nl))
-            return &in->headers[i];
-    return NULL;
+    *ct = *ce = NULL;
+    for (size_t i = 0; i < in->nheaders; i++) {
+        const bg_header_t *h = &in->headers[i];
+        if (h->name_len == 12 && !*ct && bg_span_ieq2(h->name, 12, "content-type", 12))
+            *ct = h;
+        else if (h->name_len == 16 && !*ce && bg_span_ieq2(h->name, 16, "content-encoding", 16))
+            *ce = h;
+    }
 }
 
 static void trim(const char **p, size_t *n)
@@ -3459,13 +3464,14 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
 
     const char *ct = NULL, *ce = NULL;
     size_t ctl = 0, cel = 0;
-    const bg_header_t *h = find_header(in, "content-type");
+    const bg_header_t *h, *hce;
+    find_content_headers(in, &h, &hce);
     if (h) {
         ct = h->value;
         ctl = h->value_len;
         trim(&ct, &ctl);
     }
-    h = find_header(in, "content-encoding");
+    h = hce;
     if (h) {
         ce = h->value;
         cel = h->value_len;
