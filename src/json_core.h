@@ -78,6 +78,11 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
                 unsigned mask = (unsigned)_mm_movemask_epi8(m);
                 if (mask) {
                     i += (unsigned)__builtin_ctz(mask);
+                    if (p[i] == '"') { /* the common end: no bound to check, i < n here */
+                        *end = i;
+                        *escaped = esc;
+                        return 0;
+                    }
                     goto special;
                 }
                 i += 16;
