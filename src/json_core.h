@@ -400,8 +400,10 @@ value:
 value_c:
     tok->escaped = false;
     tok->start = (uint32_t)pos;
-    if (c == '"') /* the most common value, before the dispatch */
+    if (c == '"') /* the most common values, strings and numbers, before the dispatch */
         goto string;
+    if (c - '0' < 10u || c == '-')
+        goto number;
     switch (c) {
     case '"': {
     string:
@@ -442,6 +444,7 @@ value_c:
     case '7':
     case '8':
     case '9': {
+    number:;
         size_t end;
         int rc = bgj_scan_number(p, pos, n, &end);
         if (rc < 0)
