@@ -5,7 +5,8 @@
  * checked by key rules first, then every value goes through one text scanner that tries the
  * pattern detectors only at token starts (digits, '+', '(', letters of known prefixes).
  * Findings are byte spans into the caller's buffers; overlapping spans resolve to the longest.
- * Per call, the JSON walk remembers raw values that found nothing (a repeat is not rescanned).
+ * Per call, the JSON walk remembers raw values that found nothing (a repeat is not rescanned);
+ * key rules are cached per call and, for common raw spellings, in the classifier (built at create).
  * Pure: no globals, no clocks; the classifier is read-only after create. Any thread.
  */
 #include "classify.h"
