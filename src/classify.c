@@ -2732,7 +2732,13 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     s->qm_valid = 0;
     bg_json_t j;
     bg_json_init(&j, body, n, BG_JSON_MAX_DEPTH);
-    frame_t frames[MAX_FRAMES];
+    /* frames[-1] is a root that is never pushed: an object with no key rule, no index to count
+     * and nothing to inherit, so that the walk needs no test for "no frame" (a top-level scalar). */
+    frame_t fall[MAX_FRAMES + 1], *frames = fall + 1;
+    memset(&fall[0], 0, sizeof fall[0]);
+    fall[0].is_obj = 1;
+    fall[0].custom = -1;
+    fall[0].key_len = (uint32_t)-1;
     pending_t pending[MAX_PENDING];
     s->frames = frames;
     s->nframes = 0;
@@ -2745,7 +2751,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     /* The frame depth and the innermost frame live in locals (s->nframes is written back on each
      * change, for json_path): stores into frames would otherwise force reloads of *s. */
     unsigned nf = 0;
-    frame_t *top = NULL;
+    frame_t *top = &fall[0];
     /* The tokenizer's core inlined: its position and state stay in registers, and each token's
      * type is known where it is made. */
     size_t jpos = j.pos;
@@ -2769,9 +2775,9 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             bool obj = tk->type == BG_JSON_OBJ_START;
             f->is_obj = obj;
             f->product = 0;
-            f->kflags = !obj && top ? top->kflags : 0;
-            f->custom = !obj && top ? top->custom : -1;
-            f->inherit = top ? (top->inherit | (top->kflags & K_AI)) : 0;
+            f->kflags = !obj ? top->kflags : 0;
+            f->custom = !obj ? top->custom : -1;
+            f->inherit = top->inherit | (top->kflags & K_AI);
             f->key_off = 0;
             f->key_len = (uint32_t)-1;
             f->index = 0;
@@ -2782,11 +2788,11 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
         }
         case BG_JSON_OBJ_END:
         case BG_JSON_ARR_END:
-            if (top && top->is_obj && s->npending)
+            if (top->is_obj && s->npending)
                 flush_pending(s, nf, top->product);
             s->nframes = --nf;
-            top = nf ? &frames[nf - 1] : NULL;
-            if (top && !top->is_obj)
+            top = &frames[(int)nf - 1];
+            if (!top->is_obj)
                 top->index++;
             break;
         case BG_JSON_KEY:
@@ -2812,10 +2818,10 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
         case BG_JSON_NUMBER:
         value: {
             bool str = tk->type == BG_JSON_STRING;
-            kinfo_t ki = {top ? top->kflags : 0, top ? top->custom : -1};
-            uint32_t inh = top ? top->inherit : 0;
+            kinfo_t ki = {top->kflags, top->custom};
+            uint32_t inh = top->inherit;
             bool ai = ai_route && str &&
-                      ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || (top && !top->is_obj))));
+                      ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || !top->is_obj)));
             /* Most values have no rule of their key to apply and nothing a text detector could
              * start on: skip the call chain (scan_value would only reach scan_text's early exit). */
             int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
@@ -2823,7 +2829,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 quick = str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
                             : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend);
                 if (quick) {
-                    if (top && !top->is_obj)
+                    if (!top->is_obj)
                         top->index++;
                     break;
                 }
@@ -2831,7 +2837,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             val_t v;
             make_val(s, &v, tk->start, body + tk->start, tk->len, tk->escaped);
             s->json_string = str;
-            if (str && top && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
+            if (str && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
                 uint32_t parent = nf >= 2 ? frames[nf - 2].kflags : 0;
                 if (!(parent & K_NONPERSON) && !top->product && person_ok(v.t, v.n, true)) {
                     if (s->npending < MAX_PENDING) {
@@ -2857,12 +2863,12 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 v.not_quick = !ai && !(ki.flags & VALUE_RULES);
                 scan_value(s, ki, &v, ai, false);
             }
-            if (top && !top->is_obj)
+            if (!top->is_obj)
                 top->index++;
             break;
         }
         default:
-            if (top && !top->is_obj)
+            if (!top->is_obj)
                 top->index++;
             break;
         }
