@@ -2218,7 +2218,8 @@ static inline bool text_quick_skip16(const unsigned char *t, size_t n)
 
 /* Would scan_text(t[0..n)) return at once, finding nothing, whatever its flags? Its early exits,
  * shared with scan_json's fast path so that the two stay one rule. */
-static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
+static inline __attribute__((always_inline)) bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n,
+                                                                 const unsigned char *end)
 {
     /* Custom text detectors have prefixes of their own, so with them every value is scanned. */
     if (s->c->ncustom)
