@@ -2715,7 +2715,10 @@ static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val
         (v->n <= 16 || mid_eq(body + e->off, (const char *)v->t, v->n)))
         return;
     size_t nemit = s->nemit;
-    scan_value(s, ki, v, false, false);
+    if (ki.flags)
+        scan_value(s, ki, v, false, false);
+    else
+        scan_text(s, v, 0); /* what scan_value does for a value with no key flags */
     if (s->nemit == nemit && off + v->n <= UINT32_MAX) {
         e->a = a;
         e->b = b;
