@@ -5,7 +5,8 @@
  * checked by key rules first, then every value goes through one text scanner that tries the
  * pattern detectors only at token starts (digits, '+', '(', letters of known prefixes).
  * Findings are byte spans into the caller's buffers; overlapping spans resolve to the longest.
- * Per call, the JSON walk remembers raw values that found nothing (a repeat is not rescanned).
+ * Per call, the JSON walk remembers raw values that found nothing (a repeat is not rescanned);
+ * key rules are cached per call and, for common raw spellings, in the classifier (built at create).
  * Pure: no globals, no clocks; the classifier is read-only after create. Any thread.
  */
 #include "classify.h"
@@ -186,6 +187,7 @@ struct bg_classifier {
     custom_t *custom;
     size_t ncustom;
     kslot_t *kt; /* open addressing, len 0 = empty */
+    struct rkcache *rkg; /* raw spellings of common keys → rules, filled at create (rk_global_fill) */
 };
 
 static inline unsigned lower(unsigned c) { return c - 'A' < 26u ? c + 32 : c; }
@@ -426,6 +428,8 @@ static const char *const common_keys[] = {
     "labels", "source", "target", "format", "options", "settings", "state", "code", "message",
 };
 
+static void rk_global_fill(bg_classifier_t *c);
+
 bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t errlen)
 {
     bg_classifier_t *c = calloc(1, sizeof *c);
@@ -515,6 +519,7 @@ bg_classifier_t *bg_classifier_create(const bg_config_t *cfg, char *err, size_t 
             c->enabled[id] = true;
         }
     }
+    rk_global_fill(c);
     return c;
 fail:
     bg_classifier_destroy(c);
@@ -534,6 +539,7 @@ void bg_classifier_destroy(bg_classifier_t *c)
     free(c->cats);
     free(c->enabled);
     free(c->kt);
+    free(c->rkg);
     free(c);
 }
 
@@ -639,6 +645,7 @@ typedef struct {
     int custom;          /* custom detector of the current key */
     uint32_t key_off, key_len; /* current key in the body (raw) */
     uint32_t index;      /* array: element index */
+    uint32_t serial;     /* which push made this frame (json_path's prefix cache) */
 } frame_t;
 
 typedef struct {
@@ -661,12 +668,15 @@ typedef struct {
 #define RKCACHE 256 /* per-call cache of whole raw keys → rules: no normalising a repeated key */
 #define RKEY_MAX 32
 
-typedef struct {
+typedef struct rkcache {
     uint64_t a, b;       /* fingerprint (rk_print) */
-    uint8_t len;
+    uint8_t len;         /* 0: empty */
     kinfo_t ki;
     char key[RKEY_MAX]; /* the bytes, kept only when len > 16 */
 } rkcache_t;
+
+#define RKG_BITS 11
+#define RKG (1u << RKG_BITS) /* the classifier's raw-key table (filled at most half) */
 
 /* Values scan_text looked at and found nothing in, per scan_json call: a body repeats its values
  * (notes, enums, currencies, free-text defaults), and the text detectors are a pure function of
@@ -702,6 +712,13 @@ typedef struct {
     size_t path_len;
     frame_t *frames;    /* JSON only */
     unsigned nframes;
+    /* json_path's cache: the path of frames [0, pc_top) while frame pc_top (pushed as pc_serial)
+     * is on the stack (below it nothing changes until it is popped); pc_len < 0: none. */
+    int pc_len;
+    unsigned pc_top;
+    uint32_t pc_serial;
+    bool pc_stop;       /* the prefix ended at an object with no key yet */
+    char pc[64];
     pending_t *pending;
     size_t npending;
     size_t recent_from; /* findings before this index are from another location */
@@ -803,6 +820,20 @@ static inline uint64_t rk_hash(uint64_t a, uint64_t b, size_t n)
     return (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (n * 0x165667b19e3779f9ULL);
 }
 
+/* The classifier's entry for raw key k with fingerprint (a, b) and hash h, or NULL. */
+static inline const rkcache_t *rk_global(const bg_classifier_t *c, const char *k, size_t n, uint64_t a, uint64_t b,
+                                         uint64_t h)
+{
+    for (unsigned p = 0, x = (unsigned)(h >> (64 - RKG_BITS)); p < RKG; p++, x = (x + 1) & (RKG - 1)) {
+        const rkcache_t *e = &c->rkg[x];
+        if (!e->len)
+            return NULL;
+        if (e->len == n && e->a == a && e->b == b && (n <= 16 || memcmp(e->key, k, n) == 0))
+            return e;
+    }
+    return NULL;
+}
+
 /* Compute a raw key's rules and keep them in cache entry e under its fingerprint (a, b). */
 static kinfo_t rk_fill(rkcache_t *e, scan_t *s, const char *k, size_t n, uint64_t a, uint64_t b)
 {
@@ -830,8 +861,15 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
         unsigned x = (slot + p) & (RKCACHE - 1);
         rkcache_t *e = &s->rkcache[x];
         if (!(s->rk_valid[x / 64] >> (x % 64) & 1)) {
-            /* Not cached: compute and fill this free slot. */
-            kinfo_t r = rk_fill(e, s, k, n, a, b);
+            /* Not cached: take the classifier's entry for a common key, else compute. */
+            const rkcache_t *g = rk_global(s->c, k, n, a, b, h);
+            kinfo_t r;
+            if (g) {
+                *e = *g;
+                r = g->ki;
+            } else {
+                r = rk_fill(e, s, k, n, a, b);
+            }
             s->rk_valid[x / 64] |= 1ull << (x % 64);
             return r;
         }
@@ -839,7 +877,98 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
             return e->ki;
     }
     /* The probe window is full (many distinct keys): overwrite its first slot. */
+    const rkcache_t *g = rk_global(s->c, k, n, a, b, h);
+    if (g) {
+        s->rkcache[slot] = *g;
+        return g->ki;
+    }
     return rk_fill(&s->rkcache[slot], s, k, n, a, b);
+}
+
+/* Raw spellings of keys most requests carry, beyond the rule and common keys themselves (which
+ * are lowercase words, their own raw form): header names as HTTP/2 writes them and capitalised
+ * ("x-request-id", "X-Request-Id"), snake_case keys also as camelCase. Only a cache: a key not
+ * here gets the same rules computed per call. */
+static const char *const common_raw_headers[] = {
+    "host", "user-agent", "content-type", "content-length", "content-encoding", "transfer-encoding",
+    "cache-control", "accept-encoding", "accept-language", "authorization", "cookie", "referer", "origin",
+    "pragma", "date", "via", "range", "expect", "connection", "priority", "forwarded", "x-request-id",
+    "x-correlation-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+    "x-real-ip", "if-none-match", "if-modified-since", "idempotency-key", "x-api-key", "x-amz-date",
+    "x-amz-content-sha256", "stripe-version", "anthropic-version", "openai-organization", "openai-project",
+    "keep-alive", "upgrade-insecure-requests", "x-b3-traceid", "x-trace-id", "traceparent", "tracestate",
+};
+static const char *const common_raw_keys[] = {
+    "first_name", "last_name", "full_name", "display_name", "user_name", "username", "user_id", "customer_id",
+    "account_id", "order_id", "product_id", "item_id", "request_id", "trace_id", "session_id", "device_id",
+    "created_at", "updated_at", "deleted_at", "created_at_ms", "updated_at_ms", "date_of_birth",
+    "phone_number", "email_address", "ip_address", "user_agent", "api_key", "access_token", "refresh_token",
+    "per_page", "page_size", "max_tokens", "unit_price", "price_cents", "zip_code", "postal_code",
+    "country_code", "email", "address", "ip", "customer", "user", "account", "note", "notes", "comment",
+    "url", "path", "method", "lang", "timezone", "subtotal", "tax", "discount", "street", "zip", "phone",
+    "object", "parent", "children", "error", "errors", "success", "result", "response", "request", "body",
+    "payload", "attributes", "links", "self", "next", "prev", "meta", "q", "query", "search", "first",
+    "after", "before", "since", "until",
+    /* cookie names */
+    "theme", "locale", "_ga", "_gid", "_fbp", "_gcl_au", "consent", "cookie_consent", "csrftoken", "csrf_token",
+    "JSESSIONID", "PHPSESSID", "remember_me", "tz", "dark_mode",
+};
+
+/* Put raw key k (n bytes) in the classifier's table with the rules key_info_slow gives it. */
+static void rk_global_add(bg_classifier_t *c, scan_t *s0, unsigned *used, const char *k, size_t n)
+{
+    if (n == 0 || n > RKEY_MAX || *used >= RKG / 2)
+        return;
+    uint64_t a, b;
+    rk_print(k, n, &a, &b);
+    uint64_t h = rk_hash(a, b, n);
+    if (rk_global(c, k, n, a, b, h))
+        return;
+    unsigned x = (unsigned)(h >> (64 - RKG_BITS));
+    while (c->rkg[x].len)
+        x = (x + 1) & (RKG - 1);
+    rk_fill(&c->rkg[x], s0, k, n, a, b);
+    (*used)++;
+}
+
+static void rk_global_fill(bg_classifier_t *c)
+{
+    c->rkg = calloc(RKG, sizeof *c->rkg);
+    if (!c->rkg)
+        abort();
+    kcache_t kcache[KCACHE];
+    scan_t s0;
+    memset(&s0, 0, sizeof s0);
+    s0.c = c;
+    s0.kcache = kcache;
+    unsigned used = 0;
+    size_t nh = sizeof common_raw_headers / sizeof common_raw_headers[0];
+    for (size_t i = 0; i < nh + sizeof common_raw_keys / sizeof common_raw_keys[0]; i++) {
+        bool hdr = i < nh;
+        const char *k = hdr ? common_raw_headers[i] : common_raw_keys[i - nh];
+        size_t n = strlen(k);
+        char v[RKEY_MAX + 1];
+        if (n > RKEY_MAX)
+            continue;
+        rk_global_add(c, &s0, &used, k, n);
+        /* The other spelling: capitalised words for a header name, camelCase for snake_case. */
+        bool up = hdr;
+        size_t o = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (!hdr && k[j] == '_') {
+                up = true;
+                continue;
+            }
+            v[o++] = up && k[j] >= 'a' && k[j] <= 'z' ? (char)(k[j] - 32) : k[j];
+            up = hdr && k[j] == '-';
+        }
+        if (o != n || hdr)
+            rk_global_add(c, &s0, &used, v, o);
+    }
+    for (size_t i = 0; i < sizeof key_rules / sizeof key_rules[0]; i++)
+        rk_global_add(c, &s0, &used, key_rules[i].key, strlen(key_rules[i].key));
+    for (size_t i = 0; i < sizeof common_keys / sizeof common_keys[0]; i++)
+        rk_global_add(c, &s0, &used, common_keys[i], strlen(common_keys[i]));
 }
 
 /* key_info_probe's first probe, inline: a body repeats its keys, so this is the common case. */
@@ -875,37 +1004,61 @@ static void scratch(scan_t *s, size_t n)
     s->cap = cap;
 }
 
-static void json_path(const scan_t *s, char out[64])
+/* Append frame fr's path segment (".key" or "[index]") to out at *o, bounded at 63 bytes.
+ * False when fr is an object with no key yet: the path ends before it. */
+static inline bool path_seg(const scan_t *s, const frame_t *fr, char out[64], size_t *o)
 {
-    size_t o = 0;
-    out[o++] = '$';
-    for (unsigned f = 0; f < s->nframes && o < 63; f++) {
-        const frame_t *fr = &s->frames[f];
-        if (fr->is_obj) {
-            if (fr->key_len == (uint32_t)-1)
-                break;
-            out[o++] = '.';
-            size_t kl = fr->key_len < 63 - o ? fr->key_len : 63 - o;
-            memcpy(out + o, s->base + fr->key_off, kl);
-            o += kl;
-        } else {
-            char tmp[16];
-            int l = 0;
-            uint32_t x = fr->index;
-            tmp[l++] = ']';
-            do {
-                tmp[l++] = (char)('0' + x % 10);
-                x /= 10;
-            } while (x);
-            tmp[l++] = '[';
-            while (l > 0 && o < 63)
-                out[o++] = tmp[--l];
-        }
+    if (fr->is_obj) {
+        if (fr->key_len == (uint32_t)-1)
+            return false;
+        out[(*o)++] = '.';
+        size_t kl = fr->key_len < 63 - *o ? fr->key_len : 63 - *o;
+        memcpy(out + *o, s->base + fr->key_off, kl);
+        *o += kl;
+    } else {
+        char tmp[16];
+        int l = 0;
+        uint32_t x = fr->index;
+        tmp[l++] = ']';
+        do {
+            tmp[l++] = (char)('0' + x % 10);
+            x /= 10;
+        } while (x);
+        tmp[l++] = '[';
+        while (l > 0 && *o < 63)
+            out[(*o)++] = tmp[--l];
     }
+    return true;
+}
+
+/* The JSON path of the current value: "$" and each frame's segment, truncated at 63 bytes. The
+ * frames below the top stay as they are while the top is on the stack, so their part is kept
+ * (pc) and reused by the next value in the same object or array. */
+static void json_path(scan_t *s, char out[64])
+{
+    unsigned top = s->nframes ? s->nframes - 1 : 0;
+    if (s->pc_len < 0 || s->pc_top != top || !s->nframes || s->frames[top].serial != s->pc_serial) {
+        size_t o = 0;
+        bool stop = false;
+        s->pc[o++] = '$';
+        for (unsigned f = 0; f < top && o < 63; f++)
+            if (!path_seg(s, &s->frames[f], s->pc, &o)) {
+                stop = true;
+                break;
+            }
+        s->pc_len = (int)o;
+        s->pc_stop = stop;
+        s->pc_top = top;
+        s->pc_serial = s->nframes ? s->frames[top].serial : 0;
+    }
+    memcpy(out, s->pc, 64);
+    size_t o = (size_t)s->pc_len;
+    if (!s->pc_stop && s->nframes && o < 63)
+        path_seg(s, &s->frames[top], out, &o);
     out[o] = 0;
 }
 
-static void set_path(bg_finding_t *f, const scan_t *s, const char *path)
+static void set_path(bg_finding_t *f, scan_t *s, const char *path)
 {
     if (path) {
         memcpy(f->path, path, 64);
@@ -1111,22 +1264,42 @@ static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
 static const char *const imei_kw[] = {"imei"};
 static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
-/* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts. */
+/* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts (trailing dots are
+ * not part of it), no letter right after the address or the run. Read as the dotted quad it
+ * must start with (bg_detect_ipv4_valid's grammar: 1 to 3 digits, no leading zero, <= 255),
+ * ending at e; the run then goes on with dots only, so e is where the run ends once its
+ * trailing dots are dropped, and the quad is 7 to 15 bytes. */
 static size_t ipv4_at(const unsigned char *t, size_t n, size_t i)
 {
-    size_t j = i;
-    while (j < n && (isd(t[j]) || t[j] == '.'))
+    size_t e = i;
+    for (int part = 0; part < 4; part++) {
+        if (part) {
+            if (e >= n || t[e] != '.')
+                return 0;
+            e++;
+        }
+        if (e >= n || !isd(t[e]))
+            return 0;
+        unsigned v = t[e++] - '0';
+        if (e < n && isd(t[e])) {
+            if (v == 0)
+                return 0;
+            v = v * 10 + (t[e++] - '0');
+            if (e < n && isd(t[e])) {
+                v = v * 10 + (t[e++] - '0');
+                if (v > 255 || (e < n && isd(t[e])))
+                    return 0;
+            }
+        }
+    }
+    size_t j = e;
+    while (j < n && t[j] == '.')
         j++;
-    size_t e = j;
-    while (e > i && t[e - 1] == '.')
-        e--;
-    if (e - i < 7 || e - i > 15)
+    if (j < n && (isd(t[j]) || isal(t[j]))) /* a digit: the run goes on past a fifth dot */
         return 0;
     if (e < n && isal(t[e]))
         return 0;
-    if (j < n && isal(t[j]))
-        return 0;
-    return bg_detect_ipv4_valid((const char *)t + i, e - i) ? e : 0;
+    return e;
 }
 
 /* IPv6 at t[i]: a maximal run of hex digits, colons and dots (+ %zone). */
@@ -1309,10 +1482,13 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     while (j < n) {
         unsigned c = t[j];
         if (isd(c)) {
-            p->digits++;
-            cur++;
-            j++;
-            last = j;
+            /* A run of digits at once: a phone is mostly digits. */
+            size_t k = j + 1;
+            while (k < n && isd(t[k]))
+                k++;
+            p->digits += (unsigned)(k - j);
+            cur += (unsigned)(k - j);
+            j = last = k;
             seps = 0;
             continue;
         }
@@ -1481,11 +1657,14 @@ static size_t nino_at(const unsigned char *t, size_t n, size_t i)
     static const uint32_t bad2 = bad1 | 1u << 14;
     if ((bad1 >> (a - 'a') & 1) || (bad2 >> (b - 'a') & 1))
         return 0;
-    char pfx[3] = {(char)a, (char)b, 0};
-    static const char *const bad[] = {"bg", "gb", "nk", "kn", "tn", "nt", "zz"};
-    for (size_t k = 0; k < 7; k++)
-        if (strcmp(pfx, bad[k]) == 0)
-            return 0;
+    /* Prefixes never issued: BG GB NK KN TN NT ZZ. */
+    switch (a << 8 | b) {
+    case 'b' << 8 | 'g': case 'g' << 8 | 'b': case 'n' << 8 | 'k': case 'k' << 8 | 'n':
+    case 't' << 8 | 'n': case 'n' << 8 | 't': case 'z' << 8 | 'z':
+        return 0;
+    default:
+        break;
+    }
     size_t j = i + 2, d = 0;
     bool spaced = false;
     while (j < n && d < 6) {
@@ -1589,23 +1768,36 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
     return 0;
 }
 
-/* E-mail around t[at] == '@': local part back, domain forward. */
+/* E-mail around t[at] == '@': local part back, domain forward; then the span t[a, b) is what
+ * bg_detect_email_valid accepts. The local part is checked here: its bytes are local-part bytes
+ * by construction (letters, digits, . _ % + -), its first is no '.', so only a last '.', two in a
+ * row or more than 64 bytes can fail it (the rightmost ".." is noted on the way back); the
+ * domain is bg_detect_email_domain_valid's. */
+enum { EA_LOCAL = 1, EA_DOMAIN = 2 }; /* letters, digits and . _ % + - / letters, digits and . - */
+static const uint8_t ecls[256] = {
+    ['0' ... '9'] = EA_LOCAL | EA_DOMAIN, ['A' ... 'Z'] = EA_LOCAL | EA_DOMAIN, ['a' ... 'z'] = EA_LOCAL | EA_DOMAIN,
+    ['.'] = EA_LOCAL | EA_DOMAIN, ['-'] = EA_LOCAL | EA_DOMAIN, ['_'] = EA_LOCAL, ['%'] = EA_LOCAL, ['+'] = EA_LOCAL,
+};
+
 static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a, size_t *b)
 {
-    size_t s = at;
-    while (s > 0 && (isal(t[s - 1]) || t[s - 1] == '.' || t[s - 1] == '_' || t[s - 1] == '%' ||
-                     t[s - 1] == '+' || t[s - 1] == '-'))
+    size_t s = at, dots = SIZE_MAX; /* dots: where the rightmost ".." starts */
+    while (s > 0 && (ecls[t[s - 1]] & EA_LOCAL)) {
         s--;
+        if (t[s] == '.' && s + 1 < at && t[s + 1] == '.' && dots == SIZE_MAX)
+            dots = s;
+    }
     while (s < at && (t[s] == '.' || t[s] == '+' || t[s] == '-'))
         s++;
     size_t e = at + 1;
-    while (e < n && (isal(t[e]) || t[e] == '.' || t[e] == '-'))
+    while (e < n && (ecls[t[e]] & EA_DOMAIN))
         e++;
     while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-'))
         e--;
     if (s == at || e <= at + 1)
         return false;
-    if (!bg_detect_email_valid((const char *)t + s, e - s))
+    if (at - s > 64 || t[at - 1] == '.' || (dots != SIZE_MAX && dots >= s) ||
+        !bg_detect_email_domain_valid((const char *)t + at + 1, e - at - 1))
         return false;
     *a = s;
     *b = e;
@@ -2026,7 +2218,8 @@ static inline bool text_quick_skip16(const unsigned char *t, size_t n)
 
 /* Would scan_text(t[0..n)) return at once, finding nothing, whatever its flags? Its early exits,
  * shared with scan_json's fast path so that the two stay one rule. */
-static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
+static inline __attribute__((always_inline)) bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n,
+                                                                 const unsigned char *end)
 {
     /* Custom text detectors have prefixes of their own, so with them every value is scanned. */
     if (s->c->ncustom)
@@ -2038,6 +2231,27 @@ static inline bool text_quick_skip(const scan_t *s, const unsigned char *t, size
     /* Most values (words, names, enums) hold no candidate byte: nothing to scan. */
     if (!has_candidate(t, n, end))
         return true;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    if (n > 16) {
+        /* The run of number bytes below from one load: when it stops within the first 16
+         * bytes it stops before n, so its digits and dots are not needed (rules below). */
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)t);
+        __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+        __m128i num = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
+                                                _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                                             _mm_cmpeq_epi8(x, _mm_set1_epi8('+')))));
+        unsigned nm = (unsigned)_mm_movemask_epi8(num);
+        if (nm != 0xffffu) {
+            unsigned k = (unsigned)__builtin_ctz(~nm);
+            if (k == 10 && t[10] == 'T')
+                return iso_time_quiet(t, n);
+            if (n == 36)
+                return uuid_quiet(t, n);
+            return false; /* k == 0 && n <= 13 cannot hold */
+        }
+    }
+#endif
     /* A short number ("100001", "12.34", "-7", "1.2.3"): every detector that can fire on digits,
      * dots, '-' and '+' alone needs 7 or more digits (phone 7, SSN 9, card 12, MAC 12, IMEI 15) or
      * three dots (IPv4); the keyword rules (date of birth) need letters. Nothing to scan. */
@@ -2084,9 +2298,8 @@ static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, si
         return n - (t[0] == '-') - (memchr(t, '.', n) != NULL) < 7;
     }
     if (n > 9) {
-        for (size_t k = 0; k < n; k++)
-            if (!isd(t[k]))
-                return false;
+        if (bgj_skip_digits(t, 0, n) != n)
+            return false;
         return digits_quiet(t, n); /* a bare integer: text_quick_skip's rule for all digits */
     }
     unsigned digits = 0;
@@ -2502,7 +2715,10 @@ static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val
         (v->n <= 16 || mid_eq(body + e->off, (const char *)v->t, v->n)))
         return;
     size_t nemit = s->nemit;
-    scan_value(s, ki, v, false, false);
+    if (ki.flags)
+        scan_value(s, ki, v, false, false);
+    else
+        scan_text(s, v, 0); /* what scan_value does for a value with no key flags */
     if (s->nemit == nemit && off + v->n <= UINT32_MAX) {
         e->a = a;
         e->b = b;
@@ -2520,10 +2736,18 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     s->qm_valid = 0;
     bg_json_t j;
     bg_json_init(&j, body, n, BG_JSON_MAX_DEPTH);
-    frame_t frames[MAX_FRAMES];
+    /* frames[-1] is a root that is never pushed: an object with no key rule, no index to count
+     * and nothing to inherit, so that the walk needs no test for "no frame" (a top-level scalar). */
+    frame_t fall[MAX_FRAMES + 1], *frames = fall + 1;
+    memset(&fall[0], 0, sizeof fall[0]);
+    fall[0].is_obj = 1;
+    fall[0].custom = -1;
+    fall[0].key_len = (uint32_t)-1;
     pending_t pending[MAX_PENDING];
     s->frames = frames;
     s->nframes = 0;
+    s->pc_len = -1;
+    uint32_t pushes = 0; /* a frame's serial */
     s->pending = pending;
     s->npending = 0;
     const unsigned char *bend = (const unsigned char *)body + n;
@@ -2531,7 +2755,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     /* The frame depth and the innermost frame live in locals (s->nframes is written back on each
      * change, for json_path): stores into frames would otherwise force reloads of *s. */
     unsigned nf = 0;
-    frame_t *top = NULL;
+    frame_t *top = &fall[0];
     /* The tokenizer's core inlined: its position and state stay in registers, and each token's
      * type is known where it is made. */
     size_t jpos = j.pos;
@@ -2541,6 +2765,11 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     bg_json_token_t tok;
     const bg_json_token_t *tk = &tok;
     while ((rc = bgj_next_token(&j, &jpos, &jstate, &jdepth, &tok)) > 0) {
+        /* Keys and strings are most tokens: tested before the jump table. */
+        if (tk->type == BG_JSON_KEY)
+            goto key;
+        if (tk->type == BG_JSON_STRING)
+            goto value;
         switch (tk->type) {
         case BG_JSON_OBJ_START:
         case BG_JSON_ARR_START: {
@@ -2550,26 +2779,28 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             bool obj = tk->type == BG_JSON_OBJ_START;
             f->is_obj = obj;
             f->product = 0;
-            f->kflags = !obj && top ? top->kflags : 0;
-            f->custom = !obj && top ? top->custom : -1;
-            f->inherit = top ? (top->inherit | (top->kflags & K_AI)) : 0;
+            f->kflags = !obj ? top->kflags : 0;
+            f->custom = !obj ? top->custom : -1;
+            f->inherit = top->inherit | (top->kflags & K_AI);
             f->key_off = 0;
             f->key_len = (uint32_t)-1;
             f->index = 0;
+            f->serial = ++pushes;
             s->nframes = ++nf;
             top = f;
             break;
         }
         case BG_JSON_OBJ_END:
         case BG_JSON_ARR_END:
-            if (top && top->is_obj && s->npending)
+            if (top->is_obj && s->npending)
                 flush_pending(s, nf, top->product);
             s->nframes = --nf;
-            top = nf ? &frames[nf - 1] : NULL;
-            if (top && !top->is_obj)
+            top = &frames[(int)nf - 1];
+            if (!top->is_obj)
                 top->index++;
             break;
-        case BG_JSON_KEY: {
+        case BG_JSON_KEY:
+        key: {
             kinfo_t ki;
             if (tk->escaped) {
                 char kb[128];
@@ -2588,12 +2819,13 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             break;
         }
         case BG_JSON_STRING:
-        case BG_JSON_NUMBER: {
+        case BG_JSON_NUMBER:
+        value: {
             bool str = tk->type == BG_JSON_STRING;
-            kinfo_t ki = {top ? top->kflags : 0, top ? top->custom : -1};
-            uint32_t inh = top ? top->inherit : 0;
+            kinfo_t ki = {top->kflags, top->custom};
+            uint32_t inh = top->inherit;
             bool ai = ai_route && str &&
-                      ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || (top && !top->is_obj))));
+                      ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || !top->is_obj)));
             /* Most values have no rule of their key to apply and nothing a text detector could
              * start on: skip the call chain (scan_value would only reach scan_text's early exit). */
             int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
@@ -2601,7 +2833,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 quick = str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
                             : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend);
                 if (quick) {
-                    if (top && !top->is_obj)
+                    if (!top->is_obj)
                         top->index++;
                     break;
                 }
@@ -2609,7 +2841,7 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
             val_t v;
             make_val(s, &v, tk->start, body + tk->start, tk->len, tk->escaped);
             s->json_string = str;
-            if (str && top && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
+            if (str && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
                 uint32_t parent = nf >= 2 ? frames[nf - 2].kflags : 0;
                 if (!(parent & K_NONPERSON) && !top->product && person_ok(v.t, v.n, true)) {
                     if (s->npending < MAX_PENDING) {
@@ -2635,12 +2867,12 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
                 v.not_quick = !ai && !(ki.flags & VALUE_RULES);
                 scan_value(s, ki, &v, ai, false);
             }
-            if (top && !top->is_obj)
+            if (!top->is_obj)
                 top->index++;
             break;
         }
         default:
-            if (top && !top->is_obj)
+            if (!top->is_obj)
                 top->index++;
             break;
         }
@@ -2726,10 +2958,17 @@ static void scan_params(scan_t *s, size_t off, size_t len)
         const char *kend = eq ? eq : pe;
         char key[128];
         size_t kl = (size_t)(kend - p) < sizeof key ? (size_t)(kend - p) : sizeof key;
-        kl = pct_decode(p, kl, true, key, NULL);
-        s->path = key;
+        /* Most names have no escape: decoding would copy them as they are. */
+        const char *kp = p;
+        for (size_t i = 0; i < kl; i++)
+            if (p[i] == '%' || p[i] == '+') {
+                kl = pct_decode(p, kl, true, key, NULL);
+                kp = key;
+                break;
+            }
+        s->path = kp;
         s->path_len = kl;
-        kinfo_t ki = key_info_s(s, key, kl);
+        kinfo_t ki = key_info_s(s, kp, kl);
         if (eq) {
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
@@ -3007,22 +3246,24 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         (h->name_len >= 5 && prefix_ieq(h->name, "x-b3-", 5)))
         return;
     kinfo_t ki = key_info_s(s, h->name, h->name_len);
-    /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. */
-    char norm[KEY_MAX + 1];
-    size_t nl = 0;
-    /* The normalised name is only needed when it starts with 'x' (its first letter or digit). */
-    size_t fx = 0;
-    while (fx < h->name_len && !((unsigned)(lower((unsigned char)h->name[fx]) - 'a') < 26u ||
-                                 (unsigned)((unsigned char)h->name[fx] - '0') < 10u))
-        fx++;
-    if (fx < h->name_len && lower((unsigned char)h->name[fx]) == 'x')
-        nl = key_norm(h->name, h->name_len, norm);
-    if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL)) && nl > 1 &&
-        norm[0] == 'x') {
-        kinfo_t k2 = key_info_s(s, norm + 1, nl - 1);
-        ki.flags |= k2.flags & ~(H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL);
-        if (ki.custom < 0)
-            ki.custom = k2.custom;
+    /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. The
+     * normalised name is only needed when the name has no header rule and starts with 'x' (its
+     * first letter or digit). */
+    if (!(ki.flags & (H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL))) {
+        char norm[KEY_MAX + 1];
+        size_t nl = 0;
+        size_t fx = 0;
+        while (fx < h->name_len && !((unsigned)(lower((unsigned char)h->name[fx]) - 'a') < 26u ||
+                                     (unsigned)((unsigned char)h->name[fx] - '0') < 10u))
+            fx++;
+        if (fx < h->name_len && lower((unsigned char)h->name[fx]) == 'x')
+            nl = key_norm(h->name, h->name_len, norm);
+        if (nl > 1 && norm[0] == 'x') {
+            kinfo_t k2 = key_info_s(s, norm + 1, nl - 1);
+            ki.flags |= k2.flags & ~(H_SKIP | H_UA | H_CLIENTIP | H_AUTH | H_COOKIE | H_APIKEY | H_SESSION | H_URL);
+            if (ki.custom < 0)
+                ki.custom = k2.custom;
+        }
     }
     s->base = v;
     s->where = BG_WHERE_HEADER;
@@ -3074,13 +3315,18 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
 /* ------------------------------------------------------------------------------------------ */
 /* Bodies                                                                                     */
 
-static const bg_header_t *find_header(const bg_classify_input_t *in, const char *name)
+/* The first Content-Type and the first Content-Encoding header, in one pass (lengths are
+ * compared before bytes: most names differ in length already). */
+static void find_content_headers(const bg_classify_input_t *in, const bg_header_t **ct, const bg_header_t **ce)
 {
-    size_t nl = strlen(name); /* once, not per header; most names differ in length already */
-    for (size_t i = 0; i < in->nheaders; i++)
-        if (in->headers[i].name_len == nl && bg_span_ieq2(in->headers[i].name, nl, name, nl))
-            return &in->headers[i];
-    return NULL;
+    *ct = *ce = NULL;
+    for (size_t i = 0; i < in->nheaders; i++) {
+        const bg_header_t *h = &in->headers[i];
+        if (h->name_len == 12 && !*ct && bg_span_ieq2(h->name, 12, "content-type", 12))
+            *ct = h;
+        else if (h->name_len == 16 && !*ce && bg_span_ieq2(h->name, 16, "content-encoding", 16))
+            *ce = h;
+    }
 }
 
 static void trim(const char **p, size_t *n)
@@ -3229,13 +3475,14 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
 
     const char *ct = NULL, *ce = NULL;
     size_t ctl = 0, cel = 0;
-    const bg_header_t *h = find_header(in, "content-type");
+    const bg_header_t *h, *hce;
+    find_content_headers(in, &h, &hce);
     if (h) {
         ct = h->value;
         ctl = h->value_len;
         trim(&ct, &ctl);
     }
-    h = find_header(in, "content-encoding");
+    h = hce;
     if (h) {
         ce = h->value;
         cel = h->value_len;

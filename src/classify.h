@@ -136,6 +136,9 @@ bool bg_detect_iban_valid(const char *s, size_t n);
 bool bg_detect_ssn_valid(const char *s, size_t n);
 /** Email address (local@domain.tld, the TLD alphabetic or punycode, not a file extension). */
 bool bg_detect_email_valid(const char *s, size_t n);
+/** The domain of an e-mail address (after the '@'): 4 to 253 bytes of labels (letters, digits,
+ *  inner '-', 1 to 63 bytes) and a TLD as bg_detect_email_valid checks it. */
+bool bg_detect_email_domain_valid(const char *s, size_t n);
 /** IPv4 dotted quad (no leading zeros, each <= 255). */
 bool bg_detect_ipv4_valid(const char *s, size_t n);
 /** IPv6 (RFC 4291 text forms, embedded IPv4, optional %zone). */

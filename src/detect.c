@@ -329,78 +329,103 @@ static bool not_tld(uint64_t w)
 }
 #undef BG_W
 
+/* Byte classes for the e-mail grammar: a local-part byte, a domain-label byte, a letter. */
+enum { EM_LOCAL = 1, EM_DOMAIN = 2, EM_ALPHA = 4 };
+static const uint8_t em_cls[256] = {
+    ['0' ... '9'] = EM_LOCAL | EM_DOMAIN,
+    ['A' ... 'Z'] = EM_LOCAL | EM_DOMAIN | EM_ALPHA,
+    ['a' ... 'z'] = EM_LOCAL | EM_DOMAIN | EM_ALPHA,
+    ['-'] = EM_LOCAL | EM_DOMAIN,
+    ['.'] = EM_LOCAL, ['_'] = EM_LOCAL, ['%'] = EM_LOCAL, ['+'] = EM_LOCAL, ['\''] = EM_LOCAL,
+};
+
 bool bg_detect_email_valid(const char *s, size_t n)
 {
-    const char *at = memchr(s, '@', n);
-    if (!at || at == s || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
-        return false;
-    size_t ll = (size_t)(at - s), dl = n - ll - 1;
-    if (ll > 64 || dl < 4 || dl > 253)
-        return false;
-    for (size_t i = 0; i < ll; i++) {
-        unsigned c = (unsigned char)s[i];
-        if (!(is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c == '\''))
+    const unsigned char *u = (const unsigned char *)s;
+    /* The local part runs to the first byte that is no local-part byte: it must be the one '@'
+     * ('@' is neither a local-part nor a domain byte, so a second one fails the domain loop). No
+     * leading or trailing dot, no two in a row. */
+    size_t ll = 0;
+    unsigned prev = '.';
+    for (; ll < n && ll <= 64 && (em_cls[u[ll]] & EM_LOCAL); ll++) {
+        if (u[ll] == '.' && prev == '.')
             return false;
-        if (c == '.' && (i == 0 || i + 1 == ll || s[i - 1] == '.'))
-            return false;
+        prev = u[ll];
     }
-    const char *d = at + 1;
+    if (ll == 0 || ll > 64 || ll == n || u[ll] != '@' || prev == '.')
+        return false;
+    return bg_detect_email_domain_valid(s + ll + 1, n - ll - 1);
+}
+
+bool bg_detect_email_domain_valid(const char *s, size_t dl)
+{
+    if (dl < 4 || dl > 253)
+        return false;
+    const unsigned char *d = (const unsigned char *)s;
+    /* Labels of letters, digits and '-' (not at either end), 1 to 63 bytes, split by dots. */
     size_t labels = 0, lstart = 0;
-    for (size_t i = 0; i <= dl; i++) {
-        if (i == dl || d[i] == '.') {
+    for (size_t i = 0; i < dl; i++) {
+        unsigned c = d[i];
+        if (c == '.') {
             size_t len = i - lstart;
             if (len == 0 || len > 63 || d[lstart] == '-' || d[i - 1] == '-')
                 return false;
             labels++;
-            if (i == dl) {
-                /* TLD: letters (2+), or punycode xn--... */
-                const char *t = d + lstart;
-                if (len >= 4 && memcmp(t, "xn--", 4) == 0)
-                    return labels >= 2;
-                if (len < 2)
-                    return false;
-                for (size_t k = 0; k < len; k++)
-                    if (!is_alpha((unsigned char)t[k]))
-                        return false;
-                /* File extensions are at most 5 letters: only those lengths are compared. */
-                if (len <= 5) {
-                    /* The TLD lowercased, one byte a letter from the low end, zero-padded:
-                     * the word not_tld's cases are written as. */
-                    uint64_t lw = 0;
-                    for (size_t k = 0; k < len; k++)
-                        lw |= (uint64_t)((unsigned char)t[k] | 0x20) << (8 * k); /* letters only here */
-                    if (not_tld(lw))
-                        return false;
-                }
-                return labels >= 2;
-            }
             lstart = i + 1;
-            continue;
+        } else if (!(em_cls[c] & EM_DOMAIN)) {
+            return false;
         }
-        unsigned c = (unsigned char)d[i];
-        if (!is_alnum(c) && c != '-')
+    }
+    size_t len = dl - lstart;
+    if (len == 0 || len > 63 || d[lstart] == '-' || d[dl - 1] == '-')
+        return false;
+    labels++;
+    /* TLD: letters (2+), or punycode xn--... */
+    const unsigned char *t = d + lstart;
+    if (len >= 4 && memcmp(t, "xn--", 4) == 0)
+        return labels >= 2;
+    if (len < 2)
+        return false;
+    for (size_t k = 0; k < len; k++)
+        if (!(em_cls[t[k]] & EM_ALPHA))
+            return false;
+    /* File extensions are at most 5 letters: only those lengths are compared. */
+    if (len <= 5) {
+        /* The TLD lowercased, one byte a letter from the low end, zero-padded: the word
+         * not_tld's cases are written as. */
+        uint64_t lw = 0;
+        for (size_t k = 0; k < len; k++)
+            lw |= (uint64_t)(t[k] | 0x20) << (8 * k); /* letters only here */
+        if (not_tld(lw))
             return false;
     }
-    return false;
+    return labels >= 2;
 }
 
 bool bg_detect_ipv4_valid(const char *s, size_t n)
 {
+    /* Four parts of 1 to 3 digits split by dots, each <= 255, no leading zero, nothing after. */
+    const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     for (int part = 0; part < 4; part++) {
         if (part) {
-            if (i >= n || s[i] != '.')
+            if (i >= n || u[i] != '.')
                 return false;
             i++;
         }
-        size_t st = i;
-        unsigned v = 0;
-        while (i < n && is_digit((unsigned char)s[i]) && i - st < 3)
-            v = v * 10 + (unsigned)(s[i++] - '0');
-        if (i == st || v > 255 || (i - st > 1 && s[st] == '0'))
+        if (i >= n || !is_digit(u[i]))
             return false;
-        if (i < n && is_digit((unsigned char)s[i]))
-            return false;
+        unsigned v = u[i++] - '0';
+        if (i < n && is_digit(u[i])) {
+            if (v == 0)
+                return false;
+            v = v * 10 + (u[i++] - '0');
+            if (i < n && is_digit(u[i])) {
+                v = v * 10 + (u[i++] - '0');
+                if (v > 255 || (i < n && is_digit(u[i])))
+                    return false;
+            }
+        }
     }
     return i == n;
 }

@@ -78,6 +78,11 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
                 unsigned mask = (unsigned)_mm_movemask_epi8(m);
                 if (mask) {
                     i += (unsigned)__builtin_ctz(mask);
+                    if (p[i] == '"') { /* the common end: no bound to check, i < n here */
+                        *end = i;
+                        *escaped = esc;
+                        return 0;
+                    }
                     goto special;
                 }
                 i += 16;
@@ -147,6 +152,31 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
     }
 }
 
+/* The end of the run of ASCII digits from p[i]: eight bytes a step (SWAR: a byte's high bit
+ * is set in m when it is no digit: its value ^ '0' is 10 or more), the tail a byte at a time. */
+static inline size_t bgj_skip_digits(const unsigned char *p, size_t i, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ /* the first byte is the low one */
+    while (i + 8 <= n) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        uint64_t y = x ^ (BGJ_ONES * '0');
+        uint64_t m = (((y & ~BGJ_HIGHS) + BGJ_ONES * 0x76) | y) & BGJ_HIGHS;
+        if (m)
+            return i + ((unsigned)__builtin_ctzll(m) >> 3);
+        i += 8;
+    }
+#endif
+    while (i < n && p[i] >= '0' && p[i] <= '9')
+        i++;
+    return i;
+}
+
+/* Bytes a number must not run into: letters, digits, '.'. */
+static const unsigned char bgj_num_stop[256] = {
+    ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1, ['.'] = 1,
+};
+
 static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n,
                                                                  size_t *end)
 {
@@ -157,8 +187,7 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
     if (p[i] == '0') {
         i++;
     } else if (p[i] >= '1' && p[i] <= '9') {
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
+        i = bgj_skip_digits(p, i + 1, n);
     } else {
         return BG_JSON_EINVAL;
     }
@@ -168,8 +197,7 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
             return BG_JSON_ETRUNC;
         if (!(p[i] >= '0' && p[i] <= '9'))
             return BG_JSON_EINVAL;
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
+        i = bgj_skip_digits(p, i + 1, n);
     }
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         i++;
@@ -184,8 +212,7 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
     }
     /* A number at the very end of a top-level document is complete; inside a container the
      * caller sees the truncation at the next token. A number must not run into letters. */
-    if (i < n &&
-        ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '.' || (p[i] >= '0' && p[i] <= '9')))
+    if (i < n && bgj_num_stop[p[i]])
         return BG_JSON_EINVAL;
     *end = i;
     return 0;
@@ -218,14 +245,24 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
 #define BGJ_FAIL(e) (BGJ_SAVE(), (e))
 #define BGJ_DONE_VALUE() (state = depth ? BGJ_S_AFTER : BGJ_S_DONE)
 #define BGJ_IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
-/* Skip whitespace; at the end of input fail as truncated; else c = the next byte. */
+/* Skip whitespace; at the end of input fail as truncated; else c = the next byte. Compact JSON
+ * has none: one compare says so. */
 #define BGJ_NEXT_BYTE()                                                                                                \
     do {                                                                                                               \
-        while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))                                                          \
-            pos++;                                                                                                     \
         if (pos >= n)                                                                                                  \
             return BGJ_FAIL(BG_JSON_ETRUNC);                                                                           \
         c = p[pos];                                                                                                    \
+        if (c <= ' ') {                                                                                                \
+            if (c == ' ' && pos + 1 < n && p[pos + 1] > ' ') { /* ", " and ": " */                                  \
+                c = p[++pos];                                                                                          \
+            } else {                                                                                                   \
+                while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))                                                  \
+                    pos++;                                                                                             \
+                if (pos >= n)                                                                                          \
+                    return BGJ_FAIL(BG_JSON_ETRUNC);                                                                   \
+                c = p[pos];                                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
     } while (0)
 #define BGJ_CLOSE(t)                                                                                                   \
     do {                                                                                                               \
@@ -271,6 +308,12 @@ static inline __attribute__((always_inline)) int bgj_next_token(bg_json_t *j, si
     int state = *io_state;
     unsigned depth = *io_depth;
     unsigned c;
+    /* Most tokens come after a value (',' or a close next) or after a key (a value next): those
+     * two states are tested before the dispatch. */
+    if (state == BGJ_S_AFTER)
+        goto after;
+    if (state == BGJ_S_VALUE)
+        goto value;
     switch (state) {
     case BGJ_S_AFTER: goto after;
     case BGJ_S_KEY: goto key;
@@ -357,8 +400,13 @@ value:
 value_c:
     tok->escaped = false;
     tok->start = (uint32_t)pos;
+    if (c == '"') /* the most common values, strings and numbers, before the dispatch */
+        goto string;
+    if (c - '0' < 10u || c == '-')
+        goto number;
     switch (c) {
     case '"': {
+    string:
         pos++;
         size_t end;
         bool esc;
@@ -396,6 +444,7 @@ value_c:
     case '7':
     case '8':
     case '9': {
+    number:;
         size_t end;
         int rc = bgj_scan_number(p, pos, n, &end);
         if (rc < 0)

@@ -118,6 +118,19 @@ static void test_email_ip_validators(void)
     CHECK(!bg_detect_email_valid("lodash@4.17.21", 14));
     CHECK(!bg_detect_email_valid("a..b@example.com", 16));
     CHECK(!bg_detect_email_valid("a@b", 3));
+    CHECK(!bg_detect_email_valid(".a@example.com", 14));
+    CHECK(!bg_detect_email_valid("a.@example.com", 14));
+    CHECK(!bg_detect_email_valid("a@b@example.com", 15));
+    CHECK(bg_detect_email_valid("o'neil_%x@example.com", 21));
+    CHECK(bg_detect_email_domain_valid("mail.example.co.uk", 18));
+    CHECK(!bg_detect_email_domain_valid("example", 7));
+    CHECK(!bg_detect_email_domain_valid("-a.example.com", 14));
+    CHECK(!bg_detect_email_domain_valid("a-.example.com", 14));
+    CHECK(!bg_detect_email_domain_valid("a..example.com", 14));
+    CHECK(!bg_detect_email_domain_valid("2x.png", 6));
+    CHECK(!bg_detect_email_domain_valid("b@example.com", 13));
+    CHECK(!bg_detect_ipv4_valid("1.2.3.1000", 10));
+    CHECK(bg_detect_ipv4_valid("255.0.10.99", 11));
     CHECK(bg_detect_ipv4_valid("192.168.1.1", 11));
     CHECK(!bg_detect_ipv4_valid("192.168.1.256", 13));
     CHECK(!bg_detect_ipv4_valid("192.168.01.1", 12));
@@ -889,6 +902,140 @@ static void test_fast_paths_headers(void)
         CHECK_SPAN(H[4].value + f->offset, f->length, "abcdefgh12345678");
 }
 
+/* The classifier's table of common raw key spellings (filled at create) gives the rules the
+ * per-call path computes: a spelling in it and one not in it find the same; a custom detector's
+ * key that is also a common spelling keeps its custom rule. */
+/* email_around checks the local part itself (a last '.', two in a row, 64 bytes) and leaves
+ * the domain to bg_detect_email_domain_valid: spans as before. */
+static void test_email_spans(void)
+{
+    const char *s = "to -.ann.lee@example.com, a..b@example.com, c.@example.com, x..y.z@example.com";
+    text(s);
+    CHECK_INT(count("email"), 1);
+    CHECK_FOUND("email", s, "ann.lee@example.com");
+    char b[200];
+    memset(b, 'a', 65);
+    strcpy(b + 65, "@example.com and ");
+    memset(b + 82, 'b', 64);
+    strcpy(b + 146, "@example.com");
+    text(b);
+    CHECK_INT(count("email"), 1);
+    const bg_finding_t *f = nth("email", 0);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_INT(f->offset, 82);
+}
+
+/* json_path keeps the path of the frames below the top while the top is on the stack: values
+ * in one object, the next element of an array, a sibling after a nested object, a new object
+ * at the same depth, and a prefix cut at 63 bytes all get the path written out in full. */
+static void test_json_path_prefix(void)
+{
+    const char *b = "{\"a\":[{\"email\":\"x@example.com\",\"ip\":\"10.0.0.1\"},{\"b\":{\"email\":\"y@example.com\"},"
+                    "\"email\":\"z@example.com\"},[\"v@example.com\",\"u@example.com\"]],\"c\":\"w@example.com\","
+                    "\"d\":{\"email\":\"t@example.com\"},\"key_of_forty_bytes_xxxxxxxxxxxxxxxxxxxxxx\":{\"more\":"
+                    "{\"email\":\"s@example.com\",\"deeper\":[1,\"r@example.com\"]}}}";
+    body_as("application/json", b);
+    static const char *const want[] = {"$.a[0].email", "$.a[1].b.email", "$.a[1].email", "$.a[2][0]", "$.a[2][1]",
+                                       "$.c", "$.d.email", "$.key_of_forty_bytes_xxxxxxxxxxxxxxxxxxxxxx.more.email",
+                                       "$.key_of_forty_bytes_xxxxxxxxxxxxxxxxxxxxxx.more.deeper[1]"};
+    CHECK_INT(count("email"), 9);
+    for (int i = 0; i < 9; i++) {
+        const bg_finding_t *f = nth("email", i);
+        CHECK(f != NULL);
+        if (f)
+            CHECK_STR(f->path, want[i]);
+    }
+    const bg_finding_t *f = nth("ip_address", 0);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->path, "$.a[0].ip");
+    char big[400];
+    snprintf(big, sizeof big, "{\"%s\":{\"%s\":[\"q@example.com\",\"p@example.com\"]}}",
+             "k123456789k123456789k123456789k123456789", "j123456789j123456789j123");
+    body_as("application/json", big);
+    CHECK_INT(count("email"), 2);
+    f = nth("email", 1);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->path, "$.k123456789k123456789k123456789k123456789.j123456789j123456789"); /* 63 bytes */
+}
+
+/* NINO prefixes never issued (BG GB NK KN TN NT ZZ) and the excluded letters are not NINOs;
+ * their neighbours are. */
+static void test_nino_prefixes(void)
+{
+    static const char *const no[] = {"BG123456A", "GB123456A", "NK123456A", "KN123456A", "TN123456A",
+                                     "NT123456A", "ZZ123456A", "DA123456A", "AO123456A", "gb123456a"};
+    static const char *const yes[] = {"BH123456A", "GA123456B", "NL123456C", "KM123456D", "TM123456A",
+                                      "NS123456A", "ZY123456A", "ab123456c"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        text(no[i]);
+        CHECK_INT(count("uk_nino"), 0);
+    }
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        text(yes[i]);
+        CHECK_INT(count("uk_nino"), 1);
+    }
+}
+
+/* Values over 16 bytes: where the leading run of number bytes stops decides the shape rules;
+ * a run longer than 16 bytes is counted byte by byte. */
+static void test_fast_paths_long_values(void)
+{
+    const char *b = "{\"a\":\"4111-1111-1111-1111 x\",\"b\":\"2026-11-29T12:34:56Z\",\"c\":\"2026-11-29T12:34:56Z call "
+                    "415-555-2671\",\"d\":\"12345678901234567890.5\",\"e\":\"1.2.3.4.5.6.7.8.9.10.11\","
+                    "\"f\":\"+1-415-555-2671-0000-000\",\"g\":\"10.0.0.1 and 10.0.0.2\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("card_number"), 1);
+    CHECK_FOUND("card_number", b, "4111-1111-1111-1111");
+    CHECK_INT(count("phone"), 1);
+    CHECK_FOUND("phone", b, "415-555-2671");
+    CHECK_INT(count("ip_address"), 2);
+    CHECK_INT(R.nfindings, 4);
+}
+
+static void test_fast_paths_raw_keys(void)
+{
+    const char *b = "{\"first_name\":\"Ann\",\"firstName\":\"Bea\",\"FIRST_NAME\":\"Cid\",\"phone_number\":\"4155552671\","
+                    "\"phoneNumber\":\"4155552672\",\"Phone-Number\":\"4155552673\",\"request_id\":\"4155552674\","
+                    "\"requestID\":\"4155552675\",\"email\":\"a@b.example\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 3);
+    CHECK_INT(count("phone"), 3); /* the request ids are ids, in either spelling */
+    CHECK_INT(count("email"), 1);
+    reset_headers();
+    add_header("x-forwarded-for", "203.0.113.7");
+    add_header("X-Forwarded-For", "203.0.113.8");
+    add_header("X-FORWARDED-FOR", "203.0.113.9");
+    add_header("user-agent", "curl/8.0");
+    add_header("User-Agent", "curl/8.0");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("client_ip"), 3);
+    CHECK_INT(count("user_agent"), 2);
+    bg_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *keys[] = {"user_id"};
+    bg_custom_detector_t cd = {"member", BG_CAT_IDENTIFIER, keys, 1, "M-", 4};
+    cfg.classification.all = true;
+    cfg.classification.custom = &cd;
+    cfg.classification.ncustom = 1;
+    char err[128] = "";
+    bg_classifier_t *c = bg_classifier_create(&cfg, err, sizeof err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    bg_classification_t r;
+    bg_classification_init(&r, c);
+    const char *cb = "{\"user_id\":\"M-1234\",\"userId\":\"M-5678\",\"USER_ID\":\"M-9012\"}";
+    bg_header_t h = {"Content-Type", 12, "application/json", 16};
+    bg_classify_input_t in = {&h, 1, NULL, 0, cb, strlen(cb), false, false, 0};
+    CHECK_INT(bg_classify(c, &in, &r), 0);
+    CHECK_INT(r.counts[BG_DET__BUILTIN], 3);
+    bg_classification_dispose(&r);
+    bg_classifier_destroy(c);
+}
+
 int main(void)
 {
     char err[128];
@@ -928,6 +1075,11 @@ int main(void)
     RUN(test_fast_paths_repeats);
     RUN(test_fast_paths_keys);
     RUN(test_fast_paths_headers);
+    RUN(test_fast_paths_raw_keys);
+    RUN(test_email_spans);
+    RUN(test_json_path_prefix);
+    RUN(test_nino_prefixes);
+    RUN(test_fast_paths_long_values);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();

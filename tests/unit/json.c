@@ -133,6 +133,45 @@ static void test_spans(void)
     CHECK_INT(bg_json_next(&j, &t), 0);
 }
 
+/* Numbers whose digit runs are read eight bytes at a time: every length, the run ending at each
+ * place in a word with a letter, a dot, a byte >= 0x80 or the end of input after it. */
+static void test_long_numbers(void)
+{
+    char doc[64], tr[256];
+    for (int len = 1; len <= 20; len++) {
+        for (int fr = 0; fr <= 18; fr += 6) {
+            size_t o = 0;
+            doc[o++] = '[';
+            for (int k = 0; k < len; k++)
+                doc[o++] = (char)('1' + k % 9);
+            if (fr) {
+                doc[o++] = '.';
+                for (int k = 0; k < fr; k++)
+                    doc[o++] = (char)('0' + k % 10);
+            }
+            size_t numend = o;
+            doc[o++] = ']';
+            CHECK_INT(tokenize(doc, o, tr, sizeof tr), 0);
+            CHECK_STR(tr, "[n]");
+            bg_json_t j;
+            bg_json_token_t t;
+            bg_json_init(&j, doc, o, 0);
+            CHECK_INT(bg_json_next(&j, &t), 1);
+            CHECK_INT(bg_json_next(&j, &t), 1);
+            CHECK_INT((int)t.len, (int)(numend - 1));
+            static const char tails[] = {'a', 'Z', '.', (char)0xc3, '"'};
+            for (size_t x = 0; x < sizeof tails; x++) {
+                doc[numend] = tails[x];
+                doc[numend + 1] = ']';
+                CHECK_INT(tokenize(doc, numend + 2, tr, sizeof tr), BG_JSON_EINVAL);
+            }
+            doc[numend] = ']';
+            CHECK_INT(tokenize(doc + 1, numend - 1, tr, sizeof tr), 0); /* a top-level number to the end */
+            CHECK_STR(tr, "n");
+        }
+    }
+}
+
 static void test_invalid(void)
 {
     static const char *const bad[] = {
@@ -303,6 +342,7 @@ int main(void)
     RUN(test_valid_sequences);
     RUN(test_spans);
     RUN(test_invalid);
+    RUN(test_long_numbers);
     RUN(test_truncated_prefixes);
     RUN(test_deep_nesting);
     RUN(test_unescape);
