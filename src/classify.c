@@ -910,7 +910,7 @@ static const char *const common_raw_keys[] = {
     "payload", "attributes", "links", "self", "next", "prev", "meta", "q", "query", "search", "first",
     "after", "before", "since", "until",
     /* cookie names */
-    "theme", "locale", "_ga", "_gid", "_fbp", "_gcl_au", "consent", "cookie_consent", "csrftoken", "csrf_token",
+    "locale", "_ga", "_gid", "_fbp", "_gcl_au", "consent", "cookie_consent", "csrftoken", "csrf_token",
     "JSESSIONID", "PHPSESSID", "remember_me", "tz", "dark_mode",
 };
 
