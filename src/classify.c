@@ -1073,8 +1073,10 @@ static void set_path(bg_finding_t *f, scan_t *s, const char *path)
 }
 
 /* Record a finding at base[off, off+len). Overlap with a recent finding keeps the longer
- * (the earlier on a tie); the category is recorded either way. */
-static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool encoded, const char *path)
+ * (the earlier on a tie); the category is recorded either way. Inlined into emit_v (most
+ * findings come through it); emit_path is the called copy for the other sites. */
+static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned det, size_t off, size_t len,
+                                                          bool encoded, const char *path)
 {
     const bg_classifier_t *c = s->c;
     bg_classification_t *out = s->out;
@@ -1138,6 +1140,12 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
     set_path(f, s, path);
 }
 
+static __attribute__((noinline)) void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool encoded,
+                                                const char *path)
+{
+    emit_at(s, det, off, len, encoded, path);
+}
+
 static inline size_t vmap(const val_t *v, size_t k) { return v->map ? v->map[k] : k; }
 
 /* Emit decoded span t[a, b) of a value. */
@@ -1145,7 +1153,7 @@ static void emit_v(scan_t *s, unsigned det, const val_t *v, size_t a, size_t b)
 {
     size_t ra = vmap(v, a), rb = vmap(v, b);
     bool enc = rb - ra != b - a || (v->plus && memchr(s->base + v->rawoff + ra, '+', rb - ra));
-    emit_path(s, det, v->rawoff + ra, rb - ra, enc, NULL);
+    emit_at(s, det, v->rawoff + ra, rb - ra, enc, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------ */
