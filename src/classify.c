@@ -1086,17 +1086,21 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
     out->categories |= 1u << c->cats[det];
     if (s->cats_only)
         return;
-    size_t from = out->nfindings > RECENT ? out->nfindings - RECENT : 0;
-    if (from < s->recent_from)
-        from = s->recent_from;
     size_t a = off, b = off + len;
     /* Findings since recent_from all end at or before max_end: a span starting there overlaps
-     * none of them (the common case: spans arrive in order), and the loop is skipped. */
+     * none of them (the common case: spans arrive in order), and the loop (and the window it
+     * looks at) is skipped. */
     if (s->max_end_from != s->recent_from) {
         s->max_end_from = s->recent_from;
         s->max_end = 0;
     }
-    for (size_t i = a < s->max_end ? from : out->nfindings; i < out->nfindings; i++) {
+    size_t from = out->nfindings;
+    if (a < s->max_end) {
+        from = out->nfindings > RECENT ? out->nfindings - RECENT : 0;
+        if (from < s->recent_from)
+            from = s->recent_from;
+    }
+    for (size_t i = from; i < out->nfindings; i++) {
         bg_finding_t *f = &out->findings[i];
         if (f->where != s->where || f->header != s->header)
             continue;
