@@ -1495,9 +1495,7 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
         unsigned c = t[j];
         if (isd(c)) {
             /* A run of digits at once: a phone is mostly digits. */
-            size_t k = j + 1;
-            while (k < n && isd(t[k]))
-                k++;
+            size_t k = bgj_skip_digits(t, j + 1, n);
             p->digits += (unsigned)(k - j);
             cur += (unsigned)(k - j);
             j = last = k;
