@@ -1004,6 +1004,30 @@ static void scratch(scan_t *s, size_t n)
     s->cap = cap;
 }
 
+/* dst[0, n) = src[0, n) for a short n without a call: two overlapping loads of 8 (or 4) bytes
+ * cover 4..16 bytes; longer spans go to memcpy. Reads and writes only the n bytes. */
+static inline void copy_short(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, src, 8);
+        memcpy(&y, src + n - 8, 8);
+        memcpy(dst, &x, 8);
+        memcpy(dst + n - 8, &y, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t x, y;
+        memcpy(&x, src, 4);
+        memcpy(&y, src + n - 4, 4);
+        memcpy(dst, &x, 4);
+        memcpy(dst + n - 4, &y, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
 /* Append frame fr's path segment (".key" or "[index]") to out at *o, bounded at 63 bytes.
  * False when fr is an object with no key yet: the path ends before it. */
 static inline bool path_seg(const scan_t *s, const frame_t *fr, char out[64], size_t *o)
@@ -1013,7 +1037,7 @@ static inline bool path_seg(const scan_t *s, const frame_t *fr, char out[64], si
             return false;
         out[(*o)++] = '.';
         size_t kl = fr->key_len < 63 - *o ? fr->key_len : 63 - *o;
-        memcpy(out + *o, s->base + fr->key_off, kl);
+        copy_short(out + *o, s->base + fr->key_off, kl);
         *o += kl;
     } else {
         char tmp[16];
