@@ -1004,6 +1004,30 @@ static void scratch(scan_t *s, size_t n)
     s->cap = cap;
 }
 
+/* dst[0, n) = src[0, n) for a short n without a call: two overlapping loads of 8 (or 4) bytes
+ * cover 4..16 bytes; longer spans go to memcpy. Reads and writes only the n bytes. */
+static inline void copy_short(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, src, 8);
+        memcpy(&y, src + n - 8, 8);
+        memcpy(dst, &x, 8);
+        memcpy(dst + n - 8, &y, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t x, y;
+        memcpy(&x, src, 4);
+        memcpy(&y, src + n - 4, 4);
+        memcpy(dst, &x, 4);
+        memcpy(dst + n - 4, &y, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
 /* Append frame fr's path segment (".key" or "[index]") to out at *o, bounded at 63 bytes.
  * False when fr is an object with no key yet: the path ends before it. */
 static inline bool path_seg(const scan_t *s, const frame_t *fr, char out[64], size_t *o)
@@ -1013,7 +1037,7 @@ static inline bool path_seg(const scan_t *s, const frame_t *fr, char out[64], si
             return false;
         out[(*o)++] = '.';
         size_t kl = fr->key_len < 63 - *o ? fr->key_len : 63 - *o;
-        memcpy(out + *o, s->base + fr->key_off, kl);
+        copy_short(out + *o, s->base + fr->key_off, kl);
         *o += kl;
     } else {
         char tmp[16];
@@ -1073,8 +1097,10 @@ static void set_path(bg_finding_t *f, scan_t *s, const char *path)
 }
 
 /* Record a finding at base[off, off+len). Overlap with a recent finding keeps the longer
- * (the earlier on a tie); the category is recorded either way. */
-static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool encoded, const char *path)
+ * (the earlier on a tie); the category is recorded either way. Inlined into emit_v (most
+ * findings come through it); emit_path is the called copy for the other sites. */
+static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned det, size_t off, size_t len,
+                                                          bool encoded, const char *path)
 {
     const bg_classifier_t *c = s->c;
     bg_classification_t *out = s->out;
@@ -1084,17 +1110,21 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
     out->categories |= 1u << c->cats[det];
     if (s->cats_only)
         return;
-    size_t from = out->nfindings > RECENT ? out->nfindings - RECENT : 0;
-    if (from < s->recent_from)
-        from = s->recent_from;
     size_t a = off, b = off + len;
     /* Findings since recent_from all end at or before max_end: a span starting there overlaps
-     * none of them (the common case: spans arrive in order), and the loop is skipped. */
+     * none of them (the common case: spans arrive in order), and the loop (and the window it
+     * looks at) is skipped. */
     if (s->max_end_from != s->recent_from) {
         s->max_end_from = s->recent_from;
         s->max_end = 0;
     }
-    for (size_t i = a < s->max_end ? from : out->nfindings; i < out->nfindings; i++) {
+    size_t from = out->nfindings;
+    if (a < s->max_end) {
+        from = out->nfindings > RECENT ? out->nfindings - RECENT : 0;
+        if (from < s->recent_from)
+            from = s->recent_from;
+    }
+    for (size_t i = from; i < out->nfindings; i++) {
         bg_finding_t *f = &out->findings[i];
         if (f->where != s->where || f->header != s->header)
             continue;
@@ -1138,6 +1168,12 @@ static void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool enco
     set_path(f, s, path);
 }
 
+static __attribute__((noinline)) void emit_path(scan_t *s, unsigned det, size_t off, size_t len, bool encoded,
+                                                const char *path)
+{
+    emit_at(s, det, off, len, encoded, path);
+}
+
 static inline size_t vmap(const val_t *v, size_t k) { return v->map ? v->map[k] : k; }
 
 /* Emit decoded span t[a, b) of a value. */
@@ -1145,7 +1181,7 @@ static void emit_v(scan_t *s, unsigned det, const val_t *v, size_t a, size_t b)
 {
     size_t ra = vmap(v, a), rb = vmap(v, b);
     bool enc = rb - ra != b - a || (v->plus && memchr(s->base + v->rawoff + ra, '+', rb - ra));
-    emit_path(s, det, v->rawoff + ra, rb - ra, enc, NULL);
+    emit_at(s, det, v->rawoff + ra, rb - ra, enc, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1483,9 +1519,7 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
         unsigned c = t[j];
         if (isd(c)) {
             /* A run of digits at once: a phone is mostly digits. */
-            size_t k = j + 1;
-            while (k < n && isd(t[k]))
-                k++;
+            size_t k = bgj_skip_digits(t, j + 1, n);
             p->digits += (unsigned)(k - j);
             cur += (unsigned)(k - j);
             j = last = k;

@@ -363,18 +363,20 @@ bool bg_detect_email_domain_valid(const char *s, size_t dl)
         return false;
     const unsigned char *d = (const unsigned char *)s;
     /* Labels of letters, digits and '-' (not at either end), 1 to 63 bytes, split by dots. */
-    size_t labels = 0, lstart = 0;
-    for (size_t i = 0; i < dl; i++) {
-        unsigned c = d[i];
-        if (c == '.') {
-            size_t len = i - lstart;
-            if (len == 0 || len > 63 || d[lstart] == '-' || d[i - 1] == '-')
-                return false;
-            labels++;
-            lstart = i + 1;
-        } else if (!(em_cls[c] & EM_DOMAIN)) {
+    size_t labels = 0, lstart = 0, i = 0;
+    for (;;) {
+        /* A label's bytes in a tight loop; it must stop at a dot or the end. */
+        while (i < dl && (em_cls[d[i]] & EM_DOMAIN))
+            i++;
+        if (i == dl)
+            break;
+        if (d[i] != '.')
             return false;
-        }
+        size_t len = i - lstart;
+        if (len == 0 || len > 63 || d[lstart] == '-' || d[i - 1] == '-')
+            return false;
+        labels++;
+        lstart = ++i;
     }
     size_t len = dl - lstart;
     if (len == 0 || len > 63 || d[lstart] == '-' || d[dl - 1] == '-')
@@ -386,19 +388,20 @@ bool bg_detect_email_domain_valid(const char *s, size_t dl)
         return labels >= 2;
     if (len < 2)
         return false;
-    for (size_t k = 0; k < len; k++)
-        if (!(em_cls[t[k]] & EM_ALPHA))
+    /* Letters only; for a TLD of at most 5 letters (file extensions are no longer: only those
+     * lengths are compared) the word not_tld's cases are written as is built on the way: the TLD
+     * lowercased, one byte a letter from the low end, zero-padded. */
+    bool short_tld = len <= 5;
+    uint64_t lw = 0;
+    for (size_t k = 0; k < len; k++) {
+        unsigned c = t[k];
+        if (!(em_cls[c] & EM_ALPHA))
             return false;
-    /* File extensions are at most 5 letters: only those lengths are compared. */
-    if (len <= 5) {
-        /* The TLD lowercased, one byte a letter from the low end, zero-padded: the word
-         * not_tld's cases are written as. */
-        uint64_t lw = 0;
-        for (size_t k = 0; k < len; k++)
-            lw |= (uint64_t)(t[k] | 0x20) << (8 * k); /* letters only here */
-        if (not_tld(lw))
-            return false;
+        if (short_tld)
+            lw |= (uint64_t)(c | 0x20) << (8 * k);
     }
+    if (short_tld && not_tld(lw))
+        return false;
     return labels >= 2;
 }
 
