@@ -212,7 +212,7 @@ static void up_close(bg_upstream_t *up)
         struct bg_upkey *k = up->slot;
         up->slot = NULL;
         k->conns--;
-        if (cold_failed && k->head && k->head->next)
+        if (cold_failed)
             wake_all(up->w, k);
         else
             upkey_wake(up->w, k);
@@ -258,11 +258,12 @@ static void on_open(bg_stream_t *s)
     up->connecting = false;
     bool was_h2 = up->slot && up->slot->h2_seen;
     bool was_known = up->slot && up->slot->proto_known;
+    bool h2 = strcmp(bg_stream_alpn(s), "h2") == 0;
     if (up->slot) {
-        up->slot->h2_seen = strcmp(bg_stream_alpn(s), "h2") == 0;
+        up->slot->h2_seen = h2;
         up->slot->proto_known = true;
     }
-    if (strcmp(bg_stream_alpn(s), "h2") == 0 && up->slot) {
+    if (h2 && up->slot) {
         /* Multiplexed from now on: no single owner; the exchange that connected opens the
          * first stream in its ready callback, then the waiters take theirs. */
         up->h2 = bg_h2up_create(up);
