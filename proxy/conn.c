@@ -296,10 +296,15 @@ static void dn_end(bg_exchange_t *ex)
 
 /* The response's trailers go in the last chunk when the answer is chunked; otherwise (a length
  * was declared, or HTTP/1.0) there is nowhere to put them and they are dropped (RFC 9110 6.5.1). */
+static bool dn_trailers_fit(bg_exchange_t *ex)
+{
+    return ((bg_conn_t *)ex->down_ctx)->resp_chunked_out;
+}
+
 static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
 {
     bg_conn_t *c = ex->down_ctx;
-    if (!c->resp_chunked_out)
+    if (!dn_trailers_fit(ex))
         return;
     bg_buf_t *b = &c->head_out;
     bg_buf_append(b, "0\r\n", 3);
@@ -311,11 +316,6 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
     }
     bg_buf_append(b, "\r\n", 2);
     c->resp_chunked_out = false; /* the last chunk is written: dn_end adds none */
-}
-
-static bool dn_trailers_fit(bg_exchange_t *ex)
-{
-    return ((bg_conn_t *)ex->down_ctx)->resp_chunked_out;
 }
 
 static void dn_abort(bg_exchange_t *ex)

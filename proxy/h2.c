@@ -897,10 +897,16 @@ static void dn_end(bg_exchange_t *ex)
 
 /* Response trailers: sent after the DATA when the response has a data provider; a response
  * submitted without one (no body) already ended its stream, so they are dropped. */
+static bool dn_trailers_fit(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    return !st->closed && st->has_provider && !st->out_eof;
+}
+
 static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
 {
     h2_stream_t *st = ex->down_ctx;
-    if (st->closed || !st->has_provider || st->out_eof)
+    if (!dn_trailers_fit(ex))
         return;
     bg_buf_reset(&st->tr_out);
     for (size_t i = 0; i < n; i++) {
@@ -913,12 +919,6 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
         bg_buf_append(&st->tr_out, f[i].value, f[i].value_len);
         bg_buf_append(&st->tr_out, "\r\n", 2);
     }
-}
-
-static bool dn_trailers_fit(bg_exchange_t *ex)
-{
-    h2_stream_t *st = ex->down_ctx;
-    return !st->closed && st->has_provider && !st->out_eof;
 }
 
 static void dn_abort(bg_exchange_t *ex)
