@@ -50,6 +50,21 @@ static void kept_give(bg_exchange_t *ex, const ex_kept_t *k)
     ex->dests = k->dests, ex->dests_cap = k->dests_cap;
 }
 
+/* Free what an exchange keeps for reuse (ex_kept_t's fields), wiped first. */
+static void kept_free(bg_exchange_t *ex)
+{
+    bg_buf_dispose_secure(&ex->body);
+    bg_buf_dispose_secure(&ex->out_head);
+    bg_buf_dispose_secure(&ex->rin);
+    bg_buf_dispose(&ex->resp_head);
+    bg_buf_dispose_secure(&ex->rec_path);
+    if (ex->head_store) {
+        bg_wipe(ex->head_store, ex->head_cap);
+        free(ex->head_store);
+    }
+    free(ex->dests);
+}
+
 /* How a kept buffer is wiped: not at all (nothing private in it), its bytes up to len (a buffer
  * only ever appended to: nothing was written past len), or whole (consumed or reset buffers
  * leave older bytes past len). */
@@ -132,13 +147,7 @@ void bg_exchange_spares_free(bg_worker_t *w)
     while (w->spares) {
         bg_exchange_t *ex = w->spares;
         w->spares = ex->done_next;
-        bg_buf_dispose(&ex->body); /* wiped when kept */
-        bg_buf_dispose(&ex->out_head);
-        bg_buf_dispose(&ex->rin);
-        bg_buf_dispose(&ex->resp_head);
-        bg_buf_dispose(&ex->rec_path);
-        free(ex->head_store);
-        free(ex->dests);
+        kept_free(ex); /* wiped when kept already; this is teardown */
         free(ex);
     }
     w->nspares = 0;
@@ -187,16 +196,7 @@ void bg_exchange_destroy(bg_exchange_t *ex)
             ex->head_store = NULL, ex->head_cap = 0;
         }
     } else {
-        bg_buf_dispose_secure(&ex->body);
-        bg_buf_dispose_secure(&ex->out_head);
-        bg_buf_dispose_secure(&ex->rin);
-        bg_buf_dispose(&ex->resp_head);
-        bg_buf_dispose_secure(&ex->rec_path);
-        if (ex->head_store) {
-            bg_wipe(ex->head_store, ex->head_cap);
-            free(ex->head_store);
-        }
-        free(ex->dests);
+        kept_free(ex);
     }
     if (w) {
         w->held_bytes -= ex->held_counted;
