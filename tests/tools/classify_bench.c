@@ -150,6 +150,20 @@ typedef struct {
     const char *which; /* NULL: both; "body" or "headers" */
 } percall_t;
 
+/* iters calls of init + classify + dispose on `in`: ns per call; *nf = the last call's findings. */
+static double percall_loop(const bg_classifier_t *c, const bg_classify_input_t *in, long iters, size_t *nf)
+{
+    double t0 = now_s();
+    for (long i = 0; i < iters; i++) {
+        bg_classification_t r;
+        bg_classification_init(&r, c);
+        bg_classify(c, in, &r);
+        *nf = r.nfindings;
+        bg_classification_dispose(&r);
+    }
+    return iters ? (now_s() - t0) / iters * 1e9 : 0;
+}
+
 /* Worker thread (glibc gives it a non-main arena, as the proxy's workers have): each request
  * gets its own bg_classification_t, as proxy/exchange.c does. */
 static void *percall_cb(void *arg)
@@ -162,32 +176,16 @@ static void *percall_cb(void *arg)
     bg_classify_input_t in = {&ct, 1, "/v1/records", 11, body.data, body.len, false, false, 0};
     size_t nf = 0;
     long biters = p->which && strcmp(p->which, "body") != 0 ? 0 : p->iters;
-    double t0 = now_s();
-    for (long i = 0; i < biters; i++) {
-        bg_classification_t r;
-        bg_classification_init(&r, p->c);
-        bg_classify(p->c, &in, &r);
-        nf = r.nfindings;
-        bg_classification_dispose(&r);
-    }
-    double t1 = now_s();
+    double ns = percall_loop(p->c, &in, biters, &nf);
     if (biters)
         printf("per-call 1 KiB body with personal data (%zu bytes): %.0f ns/request, %zu findings\n", body.len,
-               (t1 - t0) / biters * 1e9, nf);
+               ns, nf);
     bg_classify_input_t hin = {hdrs, sizeof hdrs / sizeof hdrs[0], hdr_target, strlen(hdr_target), NULL, 0,
                                false, false, 0};
     long hiters = p->which && strcmp(p->which, "headers") != 0 ? 0 : p->iters * 100;
-    t0 = now_s();
-    for (long i = 0; i < hiters; i++) {
-        bg_classification_t r;
-        bg_classification_init(&r, p->c);
-        bg_classify(p->c, &hin, &r);
-        nf = r.nfindings;
-        bg_classification_dispose(&r);
-    }
-    t1 = now_s();
+    ns = percall_loop(p->c, &hin, hiters, &nf);
     if (hiters)
-        printf("per-call header-only request: %.0f ns/request, %zu findings\n", (t1 - t0) / hiters * 1e9, nf);
+        printf("per-call header-only request: %.0f ns/request, %zu findings\n", ns, nf);
     bg_buf_dispose(&body);
     return NULL;
 }
