@@ -6,6 +6,7 @@
  * Timers: the header deadline runs from a head's first byte (slowloris gains nothing), the
  * idle timeout between requests and between body reads. One worker thread owns it.
  */
+#include "deadline.h"
 #include "exchange.h"
 #include "h2.h"
 #include "log.h"
@@ -22,7 +23,7 @@ enum { CS_HEAD, CS_EXCHANGE, CS_CLOSING };
 
 struct bg_conn {
     bg_stream_t stream;
-    uv_timer_t timer;
+    bg_deadline_t timer; /* header, idle, body and linger timeouts (one at a time) */
     int open_handles;
     bg_worker_t *w;
     int li;
@@ -112,8 +113,8 @@ static void conn_close(bg_conn_t *c)
         bg_h2_destroy(c->h2);
         c->h2 = NULL;
     }
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    bg_deadline_stop(&c->timer);
+    bg_deadline_close(&c->timer, handle_closed);
     bg_stream_close(&c->stream);
 }
 
@@ -134,7 +135,7 @@ static void begin_close(bg_conn_t *c)
         return; /* on_drain closes */
     }
     bg_stream_read_start(&c->stream);
-    uv_timer_start(&c->timer, linger_cb, 2000, 0);
+    bg_deadline_start(&c->timer, linger_cb, 2000);
 }
 
 /* ---- timers ------------------------------------------------------------------------------ */
@@ -146,7 +147,7 @@ static void timer_cb(uv_timer_t *t)
         /* Streams are waiting on vendors (each bounded by the upstream timeouts) or on their
          * bodies (bounded here): not idle. Look again in a second. */
         bg_h2_expire(c->h2, c->w->rt->cfg->limits.body_timeout_ms);
-        uv_timer_start(&c->timer, timer_cb, 1000, 0);
+        bg_deadline_start(&c->timer, timer_cb, 1000);
         return;
     }
     bool waiting_body = c->state == CS_EXCHANGE && c->ex && c->ex->state == BG_EX_BODY;
@@ -172,7 +173,7 @@ static void timer_cb(uv_timer_t *t)
 static void arm_idle(bg_conn_t *c)
 {
     c->timer_is_header = false;
-    uv_timer_start(&c->timer, timer_cb, c->w->rt->cfg->limits.idle_timeout_ms, 0);
+    bg_deadline_start(&c->timer, timer_cb, c->w->rt->cfg->limits.idle_timeout_ms);
 }
 
 static void arm_header(bg_conn_t *c)
@@ -180,7 +181,7 @@ static void arm_header(bg_conn_t *c)
     if (c->timer_is_header)
         return;
     c->timer_is_header = true;
-    uv_timer_start(&c->timer, timer_cb, c->w->rt->cfg->limits.header_timeout_ms, 0);
+    bg_deadline_start(&c->timer, timer_cb, c->w->rt->cfg->limits.header_timeout_ms);
 }
 
 /* ---- the exchange's answer (bg_downstream_t) --------------------------------------------- */
@@ -267,7 +268,7 @@ static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
     bg_stream_writev(&c->stream, bufs, nb);
     bg_buf_reset(&c->head_out);
     /* A client that stops reading its answer gets idle_timeout to start again. */
-    if (c->stream.write_pending > (1u << 20) && !uv_is_active((uv_handle_t *)&c->timer))
+    if (c->stream.write_pending > (1u << 20) && !bg_deadline_armed(&c->timer))
         arm_idle(c);
 }
 
@@ -450,7 +451,7 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, const cha
     request_move(&ex->req, parsed, src, head_len, ex->head);
     const bg_h1_request_t *req = &ex->req;
     c->timer_is_header = false;
-    uv_timer_stop(&c->timer);
+    bg_deadline_stop(&c->timer);
     c->req_chunked = req->chunked;
     c->req_remaining = req->chunked ? -1 : (req->content_length > 0 ? req->content_length : 0);
     c->req_body_done = !req->chunked && c->req_remaining == 0;
@@ -579,7 +580,7 @@ static void step(bg_conn_t *c)
                         uint64_t now = uv_now(&c->w->loop);
                         uint64_t left = c->body_deadline > now ? c->body_deadline - now : 1;
                         if (left < c->w->rt->cfg->limits.idle_timeout_ms)
-                            uv_timer_start(&c->timer, timer_cb, left, 0);
+                            bg_deadline_start(&c->timer, timer_cb, left);
                     }
                 }
                 return;
@@ -659,7 +660,7 @@ static void h2_feed(bg_conn_t *c, const char *p, size_t n)
         /* A client that keeps the connection alive with other frames still gets its stalled
          * bodies timed out, and the timer looks again every second. */
         bg_h2_expire(c->h2, c->w->rt->cfg->limits.body_timeout_ms);
-        uv_timer_start(&c->timer, timer_cb, 1000, 0);
+        bg_deadline_start(&c->timer, timer_cb, 1000);
     }
     h2_check_done(c);
 }
@@ -777,7 +778,7 @@ static void on_drain(bg_stream_t *s)
     }
     if (c->ex) {
         if (c->state == CS_EXCHANGE && c->req_body_done)
-            uv_timer_stop(&c->timer); /* reading again: the idle clock stops */
+            bg_deadline_stop(&c->timer); /* reading again: the idle clock stops */
         bg_exchange_drained(c->ex);
     }
 }
@@ -801,8 +802,7 @@ void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li, int slot)
     c->li = li;
     c->tls = li >= 0 && (size_t)li < cfg->nlisten && cfg->listen[li].tls;
     bg_stream_init(&c->stream, &w->loop, &conn_callbacks, c);
-    uv_timer_init(&w->loop, &c->timer);
-    c->timer.data = c;
+    bg_deadline_init(&w->loop, &c->timer, c);
     c->open_handles = 2;
     c->caller_bucket = -1;
     c->lslot = slot;

@@ -205,8 +205,7 @@ static void up_close(bg_upstream_t *up)
         pool_remove(up->w, up);
     }
     up->owner = NULL;
-    uv_timer_stop(&up->timer);
-    uv_close((uv_handle_t *)&up->timer, handle_closed);
+    bg_deadline_close(&up->timer, handle_closed);
     bg_stream_close(&up->stream);
     if (up->slot) {
         struct bg_upkey *k = up->slot;
@@ -219,11 +218,16 @@ static void up_close(bg_upstream_t *up)
     }
 }
 
+static void timer_cb(uv_timer_t *t);
+
 static void h2_tick_cb(uv_timer_t *t)
 {
     bg_upstream_t *up = t->data;
-    if (!up->dead && up->h2)
-        bg_h2up_tick(up->h2, uv_now(&up->w->loop));
+    if (up->dead || !up->h2)
+        return;
+    bg_h2up_tick(up->h2, uv_now(&up->w->loop));
+    if (!up->dead)
+        bg_deadline_start(&up->timer, h2_tick_cb, 100); /* every 100 ms while it has streams */
 }
 
 /* Waiters for the address take streams of an HTTP/2 connection while it has room. */
@@ -239,7 +243,7 @@ void bg_upstream_h2_stream_done(bg_upstream_t *up)
         return;
     if (bg_h2up_nstreams(up->h2) == 0) {
         up->idle_since = uv_now(&up->w->loop);
-        uv_timer_stop(&up->timer); /* no stream to time out until the next one */
+        bg_deadline_stop(&up->timer); /* no stream to time out until the next one */
     }
     if (bg_h2up_finished(up->h2) || (up->w->draining && bg_h2up_nstreams(up->h2) == 0)) {
         up_close(up);
@@ -252,7 +256,7 @@ static void on_open(bg_stream_t *s)
 {
     bg_upstream_t *up = s->data;
     up->ready = true;
-    uv_timer_stop(&up->timer);
+    bg_deadline_stop(&up->timer);
     if (up->connecting && up->slot)
         up->slot->connecting--;
     up->connecting = false;
@@ -270,7 +274,7 @@ static void on_open(bg_stream_t *s)
         up->h2next = up->slot->h2;
         up->slot->h2 = up;
         up->idle_since = uv_now(&up->w->loop);
-        uv_timer_start(&up->timer, h2_tick_cb, 100, 100);
+        bg_deadline_start(&up->timer, h2_tick_cb, 100);
         void *owner = up->owner;
         up->owner = NULL;
         if (owner)
@@ -309,7 +313,7 @@ static void on_data(bg_stream_t *s, const char *p, size_t n)
         return;
     }
     if (up->timeout_ms)
-        uv_timer_again(&up->timer);
+        bg_deadline_start(&up->timer, timer_cb, up->timeout_ms); /* the vendor is not silent */
     bg_upstream_data_cb(up, up->owner, p, n);
 }
 
@@ -389,8 +393,8 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
     struct bg_upkey *k0 = upkey_get(w, key, false);
     for (bg_upstream_t *c = k0 ? k0->h2 : NULL; c; c = c->h2next)
         if (!c->dead && !c->stream.eof && bg_h2up_available(c->h2)) {
-            if (!uv_is_active((uv_handle_t *)&c->timer)) /* stopped while it had no streams */
-                uv_timer_start(&c->timer, h2_tick_cb, 100, 100);
+            if (!bg_deadline_armed(&c->timer)) /* stopped while it had no streams */
+                bg_deadline_start(&c->timer, h2_tick_cb, 100);
             return c; /* a stream on a shared HTTP/2 connection */
         }
     for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next) {
@@ -437,8 +441,7 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
     k->connecting++;
     up->connecting = true;
     int r = bg_stream_init(&up->stream, &w->loop, &up_callbacks, up);
-    uv_timer_init(&w->loop, &up->timer);
-    up->timer.data = up;
+    bg_deadline_init(&w->loop, &up->timer, up);
     up->open_handles = 2;
     if (r == 0)
         r = bg_stream_connect(&up->stream, addr, ctx, sni, verify_host);
@@ -449,14 +452,14 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
         return NULL;
     }
     up->timeout_ms = 0;
-    uv_timer_start(&up->timer, timer_cb, connect_timeout_ms ? connect_timeout_ms : 5000, 0);
+    bg_deadline_start(&up->timer, timer_cb, connect_timeout_ms ? connect_timeout_ms : 5000);
     return up;
 }
 
 void bg_upstream_set_timeout(bg_upstream_t *up, uint64_t ms)
 {
     up->timeout_ms = ms;
-    uv_timer_start(&up->timer, timer_cb, ms, ms);
+    bg_deadline_start(&up->timer, timer_cb, ms);
 }
 
 int bg_upstream_write(bg_upstream_t *up, const char *p, size_t n) { return bg_stream_write(&up->stream, p, n); }
@@ -472,14 +475,14 @@ void bg_upstream_pause(bg_upstream_t *up)
 {
     bg_stream_read_stop(&up->stream);
     if (up->timeout_ms)
-        uv_timer_stop(&up->timer);
+        bg_deadline_stop(&up->timer);
 }
 
 void bg_upstream_resume(bg_upstream_t *up)
 {
     bg_stream_read_start(&up->stream);
     if (up->timeout_ms && !up->dead)
-        uv_timer_start(&up->timer, timer_cb, up->timeout_ms, up->timeout_ms);
+        bg_deadline_start(&up->timer, timer_cb, up->timeout_ms);
 }
 
 void bg_upstream_release(bg_upstream_t *up, bool reusable)
@@ -490,7 +493,7 @@ void bg_upstream_release(bg_upstream_t *up, bool reusable)
         up_close(up);
         return;
     }
-    uv_timer_stop(&up->timer);
+    bg_deadline_stop(&up->timer);
     up->timeout_ms = 0;
     up->idle_since = uv_now(&up->w->loop);
     /* Keep reading while idle so a vendor's close is noticed at once. */

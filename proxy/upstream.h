@@ -8,6 +8,7 @@
 #ifndef BG_UPSTREAM_H
 #define BG_UPSTREAM_H
 
+#include "deadline.h"
 #include "server.h"
 #include "stream.h"
 
@@ -31,7 +32,7 @@ struct bg_upkey; /* private: per-address accounting and wait queue */
 
 struct bg_upstream {
     bg_stream_t stream;      /* private */
-    uv_timer_t timer;        /* private */
+    bg_deadline_t timer;     /* private: connect, response timeout; HTTP/2 stream ticks */
     int open_handles;        /* private */
     bg_worker_t *w;
     char key[200];           /* pool key */

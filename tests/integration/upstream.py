@@ -387,6 +387,16 @@ class Upstream:
                 tr.append("X-Big: " + "b" * 6000)
             sock.sendall(("0\r\n" + "".join(t + "\r\n" for t in tr) + "\r\n").encode())
             return keep
+        if name == "drip" and arg.isdigit():
+            # N chunks of 10 bytes, 300 ms apart: a slow answer that is never silent for long.
+            sock.sendall(("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n%s\r\n"
+                          % ("" if keep else "Connection: close\r\n")).encode())
+            if not head:
+                for i in range(int(arg)):
+                    time.sleep(0.3)
+                    sock.sendall(b"a\r\n%s\r\n" % pattern(10))
+                sock.sendall(b"0\r\n\r\n")
+            return keep
         if name == "close-mid-body":
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n"
                          + pattern(10))

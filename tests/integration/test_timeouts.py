@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Timeouts that move with every request (proxy/deadline.c): a deadline re-armed later only
+records its new due time, and the timer under it fires early and starts again for the rest.
+These check that each timeout still counts from the right moment: the idle timeout from a
+keep-alive connection's last answer, the header timeout from a head's first byte even while a
+longer idle deadline is pending, and the vendor's response timeout from its last bytes."""
+import time
+
+import harness as h
+from harness import test, check, eq
+
+
+def _get(c, path, host):
+    c.send(h.request("GET", path, host, [], b""))
+    return c.read_response()
+
+
+@h.once
+def env():
+    e = type("E", (), {})()
+    e.up = h.upstream()
+    cfg = h.gateway_config([h.vendor("de", ["de.test"], e.up.port)],
+                           limits={"idle_timeout": "1s", "header_timeout": "1s", "upstream_timeout": "1s"})
+    e.g = h.Gateway(cfg).start()
+    cfg2 = h.gateway_config([h.vendor("de", ["de.test"], e.up.port)],
+                            limits={"idle_timeout": "5s", "header_timeout": "1s"})
+    e.g2 = h.Gateway(cfg2).start()
+    return e
+
+
+@test
+def idle_timeout_counts_from_the_last_answer_of_a_busy_connection():
+    e = env()
+    c = h.Conn(e.g.port())
+    # 2.4 s of requests, 0.3 s apart, on one connection: longer than idle_timeout in all, never
+    # idle for as long. The deadline moved 8 times; the connection must stay open throughout.
+    for i in range(8):
+        eq(_get(c, "/echo", "de.test").status, 200, "request %d on the same connection" % i)
+        time.sleep(0.3)
+    eq(_get(c, "/echo", "de.test").status, 200, "the connection outlived idle_timeout while busy")
+    t0 = time.monotonic()
+    closed = c.is_closed(timeout=4.0)
+    dt = time.monotonic() - t0
+    check(closed, "closed once idle")
+    check(0.8 <= dt < 2.2, "closed %.2fs after the last answer (idle_timeout 1s)" % dt)
+
+
+@test
+def header_timeout_is_not_held_back_by_a_longer_idle_deadline():
+    e = env()
+    c = h.Conn(e.g2.port())
+    eq(_get(c, "/echo", "de.test").status, 200)
+    # The idle deadline (5 s) is pending; a head that starts now must still be cut at the header
+    # timeout (1 s), sooner than the timer under the deadline would fire.
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    c.send(b"GET /echo HTTP/1.1\r\nHost: de.test\r\n")
+    r = c.read_response()
+    dt = time.monotonic() - t0
+    eq(r.status, 408)
+    check(0.8 <= dt < 2.5, "408 %.2fs after the head's first byte (header_timeout 1s, idle 5s)" % dt)
+
+
+@test
+def response_timeout_restarts_with_each_read_from_the_vendor():
+    e = env()
+    c = h.Conn(e.g.port(), timeout=10)
+    t0 = time.monotonic()
+    r = _get(c, "/drip/7", "de.test")  # 2.1 s in all, never silent for 1 s
+    dt = time.monotonic() - t0
+    eq(r.status, 200)
+    eq(len(r.body), 70, "every chunk arrived")
+    check(dt >= 1.8, "the answer took %.2fs, longer than upstream_timeout" % dt)
+    c.close()
+
+
+@test
+def response_timeout_on_a_reused_vendor_connection_counts_from_the_request():
+    e = env()
+    c = h.Conn(e.g.port(), timeout=10)
+    for _ in range(3):
+        eq(_get(c, "/echo", "de.test").status, 200)  # the same vendor connection each time
+    time.sleep(0.6)
+    t0 = time.monotonic()
+    r = _get(c, "/delay/4000", "de.test")
+    dt = time.monotonic() - t0
+    eq(r.status, 504)
+    check(0.9 <= dt < 2.0, "504 %.2fs after the request (upstream_timeout 1s)" % dt)
+    c.close()
+
+
+if __name__ == "__main__":
+    h.main()
