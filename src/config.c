@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -362,23 +363,23 @@ static const char iso_codes[] =
     "YEYT"
     "ZAZMZW";
 
+/* The codes as one bit per (first letter, second letter), made once from iso_codes: a request's
+ * destination country is checked several times per request (policy, region, adequacy). */
+static uint32_t iso_bits[26];
+static pthread_once_t iso_once = PTHREAD_ONCE_INIT;
+
+static void iso_bits_make(void)
+{
+    for (size_t i = 0; i + 1 < sizeof iso_codes; i += 2)
+        iso_bits[iso_codes[i] - 'A'] |= 1u << (iso_codes[i + 1] - 'A');
+}
+
 bool bg_country_valid(const char *s)
 {
     if (!s || !(s[0] >= 'A' && s[0] <= 'Z') || !(s[1] >= 'A' && s[1] <= 'Z') || s[2])
         return false;
-    /* Binary search over the sorted pairs: this runs for every request's destination. */
-    size_t lo = 0, hi = (sizeof iso_codes - 1) / 2;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int cmp = iso_codes[2 * mid] != s[0] ? iso_codes[2 * mid] - s[0] : iso_codes[2 * mid + 1] - s[1];
-        if (cmp == 0)
-            return true;
-        if (cmp < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
+    pthread_once(&iso_once, iso_bits_make);
+    return iso_bits[s[0] - 'A'] >> (s[1] - 'A') & 1u;
 }
 
 bool bg_cidr_contains(const bg_cidr_t *net, const struct sockaddr *sa)

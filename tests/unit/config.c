@@ -339,6 +339,16 @@ static void test_country_valid(void)
     CHECK(!bg_country_valid("G"));
     CHECK(!bg_country_valid(""));
     CHECK(!bg_country_valid(NULL));
+    /* Every letter pair: exactly the 249 assigned codes, the first and last of each letter's run
+     * included (the lookup is a bit per pair). */
+    int n = 0;
+    char cc[3] = {0};
+    for (cc[0] = 'A'; cc[0] <= 'Z'; cc[0]++)
+        for (cc[1] = 'A'; cc[1] <= 'Z'; cc[1]++)
+            n += bg_country_valid(cc);
+    CHECK_INT(n, 249);
+    CHECK(bg_country_valid("BA") && bg_country_valid("BZ") && bg_country_valid("OM") && bg_country_valid("QA"));
+    CHECK(!bg_country_valid("AA") && !bg_country_valid("OA") && !bg_country_valid("ZZ") && !bg_country_valid("AZ\n"));
 }
 
 static void test_diag(void)
