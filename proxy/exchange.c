@@ -1062,11 +1062,15 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
 /* A header name against a lower-case literal: lengths first (most names differ in length). */
 #define NAME_IS(p, n, lit) ((n) == sizeof(lit) - 1 && bg_span_ieq2((p), (n), (lit), sizeof(lit) - 1))
 
-/* The Connection fields of a message, found once per message rather than once per field. */
+/* The names a message's Connection fields list, read once per message rather than once per
+ * field; names that are hop-by-hop anyway (keep-alive, the usual one) are not kept. */
 typedef struct {
-    const bg_header_t *conn[8];
+    struct {
+        const char *p;
+        size_t n;
+    } name[16];
     size_t n;
-    const bg_header_t *all; /* more than 8 Connection fields: look through all nall again */
+    const bg_header_t *all; /* more names than fit: look through all nall fields' lists again */
     size_t nall;
 } hop_set_t;
 
@@ -1076,11 +1080,17 @@ static void hop_set_init(hop_set_t *hs, const bg_header_t *fields, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!NAME_IS(fields[i].name, fields[i].name_len, "connection"))
             continue;
-        if (hs->n == sizeof hs->conn / sizeof hs->conn[0]) {
-            hs->all = fields, hs->nall = n;
-            return;
+        const char *p = fields[i].value, *end = p + fields[i].value_len, *e;
+        size_t elen;
+        while (bg_h1_list_next(&p, end, &e, &elen)) {
+            if (elen == 0 || bg_h1_is_hop_by_hop(e, elen, NULL, 0))
+                continue;
+            if (hs->n == sizeof hs->name / sizeof hs->name[0]) {
+                hs->all = fields, hs->nall = n;
+                return;
+            }
+            hs->name[hs->n].p = e, hs->name[hs->n].n = elen, hs->n++;
         }
-        hs->conn[hs->n++] = &fields[i];
     }
 }
 
@@ -1097,7 +1107,7 @@ static bool is_hop(const hop_set_t *hs, const bg_header_t *h)
         return false;
     }
     for (size_t i = 0; i < hs->n; i++)
-        if (bg_h1_is_hop_by_hop(h->name, h->name_len, hs->conn[i]->value, hs->conn[i]->value_len))
+        if (hs->name[i].n == h->name_len && bg_span_ieq2(hs->name[i].p, hs->name[i].n, h->name, h->name_len))
             return true;
     return false;
 }

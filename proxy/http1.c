@@ -166,7 +166,7 @@ static const char *parse_fields(const char *p, const char *end, bg_header_t *h, 
 
 /* Next element of a comma-separated list in [*p, end): OWS trimmed; empty elements are
  * returned as length 0. *p becomes NULL after the last one; returns false after that. */
-static bool list_next(const char **p, const char *end, const char **elem, size_t *elem_len)
+bool bg_h1_list_next(const char **p, const char *end, const char **elem, size_t *elem_len)
 {
     const char *s = *p;
     if (!s)
@@ -199,7 +199,7 @@ static bool parse_content_length(const char *v, size_t n, int64_t *cl)
 {
     const char *p = v, *end = v + n, *e;
     size_t elen;
-    while (list_next(&p, end, &e, &elen)) {
+    while (bg_h1_list_next(&p, end, &e, &elen)) {
         if (elen == 0)
             return false;
         int64_t x = 0;
@@ -232,7 +232,7 @@ static void parse_te(te_state_t *t, const char *v, size_t n)
     const char *p = v, *end = v + n, *e;
     size_t elen;
     t->present = true;
-    while (list_next(&p, end, &e, &elen)) {
+    while (bg_h1_list_next(&p, end, &e, &elen)) {
         if (elen == 0)
             continue; /* empty list elements are ignored (RFC 9110 5.6.1) */
         t->codings++;
@@ -256,7 +256,7 @@ static bool parse_connection(const char *v, size_t n, bool *close, bool *keep_al
 {
     const char *p = v, *end = v + n, *e;
     size_t elen;
-    while (list_next(&p, end, &e, &elen)) {
+    while (bg_h1_list_next(&p, end, &e, &elen)) {
         if (elen == 0)
             continue;
         if (!is_token(e, elen))
@@ -569,7 +569,7 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
             if (lit_ieq(h->name, "expect", 6)) {
                 const char *lp = h->value, *lend = h->value + h->value_len, *e;
                 size_t elen;
-                while (list_next(&lp, lend, &e, &elen)) {
+                while (bg_h1_list_next(&lp, lend, &e, &elen)) {
                     if (elen == 0)
                         continue;
                     if (!LIT_IEQ(e, elen, "100-continue"))
@@ -1076,7 +1076,7 @@ bool bg_h1_is_hop_by_hop(const char *name, size_t len, const char *connection, s
     if (connection) {
         const char *p = connection, *end = connection + connection_len, *e;
         size_t elen;
-        while (list_next(&p, end, &e, &elen))
+        while (bg_h1_list_next(&p, end, &e, &elen))
             if (elen && bg_span_ieq2(e, elen, name, len))
                 return true;
     }

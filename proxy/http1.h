@@ -101,6 +101,9 @@ int bg_h1_chunked_decode(bg_h1_chunked_t *d, char *buf, size_t len, size_t *cons
  *  Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate), or is
  *  named in the message's Connection header (`connection` may be NULL). */
 bool bg_h1_is_hop_by_hop(const char *name, size_t len, const char *connection, size_t connection_len);
+/** The next element of a comma-separated field value in [*p, end), spaces and tabs trimmed
+ *  (may be empty); advances *p (NULL after the last). False when the list is done. */
+bool bg_h1_list_next(const char **p, const char *end, const char **elem, size_t *elem_len);
 
 /** Split field lines "name:OWS value OWS\r\n" (a chunked trailer section as the decoder keeps
  *  it, or a head's field lines) into out[0..max). Lines without a colon are skipped. Returns

@@ -392,6 +392,32 @@ def hop_by_hop_removed_and_forwarding_headers_set():
 
 
 @test
+def hop_by_hop_names_from_several_connection_fields_removed():
+    # Names listed across two Connection fields, more of them than the gateway reads ahead
+    # (16): each named field is removed, in any case and at any place in the lists.
+    e = env()
+    names = ["X-Conn-%02d" % i for i in range(20)]
+    hs = [("Connection", "keep-alive, " + ", ".join(names[:10])), ("X-Keep", "1"),
+          ("Connection", " , ".join(n.lower() for n in names[10:]))]
+    hs += [(n, "v") for n in names]
+    c = h.Conn(e.port)
+    c.send(h.request("GET", "/hdrs", "echo.test", headers=hs))
+    eq(c.read_response().status, 200)
+    got = hdrs(e.up.last())
+    gone = [n for n in names if n.lower() not in got]
+    eq(len(gone), 20, "listed fields removed: %r" % sorted(k for k, _ in got if k.startswith("x-conn")))
+    eq(got.get("x-keep"), "1")
+    # Fewer names than that: the ones read ahead are removed, a field that only resembles one kept.
+    c.send(h.request("GET", "/hdrs", "echo.test", headers=[
+        ("Connection", "X-A, x-bb"), ("X-A", "1"), ("X-BB", "2"), ("X-B", "3"), ("X-AA", "4")]))
+    eq(c.read_response().status, 200)
+    got = hdrs(e.up.last())
+    check("x-a" not in got and "x-bb" not in got, "listed fields reached the vendor: %r" % list(got))
+    eq((got.get("x-b"), got.get("x-aa")), ("3", "4"), "fields not listed are kept")
+    c.close()
+
+
+@test
 def forwarding_headers_without_client_values():
     e = env()
     eq(via("echo.test", "/xff").status, 200)
