@@ -71,7 +71,7 @@ void bg_buf_commit(bg_buf_t *b, size_t k)
     b->data[b->len] = 0;
 }
 
-void bg_buf_append(bg_buf_t *b, const void *p, size_t n)
+void bg_buf_append_grow(bg_buf_t *b, const void *p, size_t n)
 {
     bg_buf_reserve(b, n);
     if (n)
@@ -79,8 +79,6 @@ void bg_buf_append(bg_buf_t *b, const void *p, size_t n)
     b->len += n;
     b->data[b->len] = 0;
 }
-
-void bg_buf_puts(bg_buf_t *b, const char *s) { bg_buf_append(b, s, strlen(s)); }
 
 void bg_buf_printf(bg_buf_t *b, const char *fmt, ...)
 {

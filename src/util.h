@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 #define BG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -39,10 +40,23 @@ void bg_buf_reserve_exact(bg_buf_t *b, size_t n);
 char *bg_buf_space(bg_buf_t *b, size_t n);
 /** Add k bytes written at bg_buf_space's pointer (k no more than the n asked for). */
 void bg_buf_commit(bg_buf_t *b, size_t k);
-/** Append n bytes. */
-void bg_buf_append(bg_buf_t *b, const void *p, size_t n);
+/** Append n bytes (the growing path of bg_buf_append). */
+void bg_buf_append_grow(bg_buf_t *b, const void *p, size_t n);
+/** Append n bytes. Inline: a request head is built from dozens of small pieces, most of them
+ *  literals whose length and copy the compiler then knows. */
+static inline void bg_buf_append(bg_buf_t *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        bg_buf_append_grow(b, p, n);
+        return;
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
 /** Append a NUL-terminated string. */
-void bg_buf_puts(bg_buf_t *b, const char *s);
+static inline void bg_buf_puts(bg_buf_t *b, const char *s) { bg_buf_append(b, s, strlen(s)); }
 /** Append printf-formatted text. */
 void bg_buf_printf(bg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Append s as the inside of a JSON string (escaped, no quotes). */
