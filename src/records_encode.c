@@ -17,12 +17,14 @@ void bg_record_id_make(int64_t ts_ms, unsigned worker, uint64_t seq, char out[27
     /* 128 bits, most significant first: hi = time(48) | worker(16); lo = seq(64). */
     uint64_t hi = ((uint64_t)ts_ms & 0xffffffffffffull) << 16 | (worker & 0xffffu);
     uint64_t lo = seq;
-    /* 26 digits × 5 bits = 130 bits: the top digit carries the top 3 bits (as in ULID). */
-    for (int i = 25; i >= 0; i--) {
-        out[i] = crockford[lo & 31];
-        lo = (lo >> 5) | (hi << 59);
-        hi >>= 5;
-    }
+    /* 26 digits x 5 bits = 130 bits: the top digit carries the top 3 bits (as in ULID). Digit k
+     * from the right holds bits 5k..5k+4: the low 12 digits come from lo, the 13th straddles
+     * the two words, the top 13 come from hi. */
+    for (int k = 0; k < 12; k++)
+        out[25 - k] = crockford[(lo >> (5 * k)) & 31];
+    out[13] = crockford[((lo >> 60) | (hi << 4)) & 31];
+    for (int k = 13; k < 26; k++)
+        out[25 - k] = crockford[(hi >> (5 * k - 64)) & 31];
     out[26] = 0;
 }
 
@@ -94,14 +96,14 @@ static char *w_int(char *p, int v)
     return w_u64(p, v < 0 ? (uint64_t)(-(int64_t)v) : (uint64_t)v);
 }
 
-/* ,"key":"escaped value" — key is a literal. */
-#define W_STR(p, key, val) w_str((p), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (val))
+/* ,"key":"escaped value" — key is a literal; n is strlen(val) (0 for NULL), from encode_bound. */
+#define W_STR(p, key, val, n) w_str((p), ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, (val), (n))
 
-static char *w_str(char *p, const char *head, size_t hn, const char *val)
+static char *w_str(char *p, const char *head, size_t hn, const char *val, size_t n)
 {
     p = w_mem(p, head, hn);
     if (val)
-        p = w_json(p, val, strlen(val));
+        p = w_json(p, val, n);
     *p++ = '"';
     return p;
 }
@@ -131,36 +133,45 @@ static char *w_ts(char *p, int64_t ms)
 
 static size_t slen(const char *s) { return s ? strlen(s) : 0; }
 
+/* The record's strings, measured once by encode_bound for encode_into. */
+enum { L_ID, L_CALLER, L_VENDOR, L_HOST, L_METHOD, L_PATH, L_DEST_IP, L_DEST_COUNTRY, L_DEST_REGION,
+       L_SCC_REFERENCE, L_REASON, L_PROTOCOL, L_UPSTREAM_PROTOCOL, L_CONFIG_VERSION, L__COUNT };
+
 /* Worst case of the body: the fixed text (keys, literals, numbers, names) under 1 KiB, plus 6
- * bytes per string byte (\u00XX) and per detector-name byte. */
-static size_t encode_bound(const bg_record_t *r)
+ * bytes per string byte (\u00XX) and per detector-name byte. Fills len[] for encode_into. */
+static size_t encode_bound(const bg_record_t *r, size_t len[L__COUNT])
 {
-    size_t strings = slen(r->id) + slen(r->caller) + slen(r->vendor) + slen(r->host) + slen(r->method) +
-                     slen(r->path) + slen(r->dest_ip) + slen(r->dest_country) + slen(r->dest_region) +
-                     slen(r->scc_reference) + slen(r->reason) + slen(r->protocol) + slen(r->upstream_protocol) +
-                     slen(r->config_version);
+    len[L_ID] = slen(r->id), len[L_CALLER] = slen(r->caller), len[L_VENDOR] = slen(r->vendor);
+    len[L_HOST] = slen(r->host), len[L_METHOD] = slen(r->method), len[L_PATH] = slen(r->path);
+    len[L_DEST_IP] = slen(r->dest_ip), len[L_DEST_COUNTRY] = slen(r->dest_country);
+    len[L_DEST_REGION] = slen(r->dest_region), len[L_SCC_REFERENCE] = slen(r->scc_reference);
+    len[L_REASON] = slen(r->reason), len[L_PROTOCOL] = slen(r->protocol);
+    len[L_UPSTREAM_PROTOCOL] = slen(r->upstream_protocol), len[L_CONFIG_VERSION] = slen(r->config_version);
+    size_t strings = 0;
+    for (int i = 0; i < L__COUNT; i++)
+        strings += len[i];
     size_t dets = 0;
     for (size_t i = 0; r->detector_counts && r->detector_names && i < r->ndetectors; i++)
         dets += slen(r->detector_names[i]) * 6 + 32;
     return 1024 + 6 * strings + dets;
 }
 
-/* Everything up to (and excluding) the ,"prev" member, written at p (encode_bound bytes free);
- * returns the end. */
-static char *encode_into(const bg_record_t *r, char *p)
+/* Everything up to (and excluding) the ,"prev" member, written at p (encode_bound bytes free,
+ * len[] from it); returns the end. */
+static char *encode_into(const bg_record_t *r, const size_t len[L__COUNT], char *p)
 {
     p = W_LIT(p, "{\"ts\":\"");
     p = w_ts(p, r->ts_ms);
     *p++ = '"';
-    p = W_STR(p, "id", r->id);
-    p = W_STR(p, "caller", r->caller);
-    p = W_STR(p, "vendor", r->vendor);
-    p = W_STR(p, "host", r->host);
-    p = W_STR(p, "method", r->method);
-    p = W_STR(p, "path", r->path);
-    p = W_STR(p, "dest_ip", r->dest_ip);
-    p = W_STR(p, "dest_country", r->dest_country);
-    p = W_STR(p, "dest_region", r->dest_region);
+    p = W_STR(p, "id", r->id, len[L_ID]);
+    p = W_STR(p, "caller", r->caller, len[L_CALLER]);
+    p = W_STR(p, "vendor", r->vendor, len[L_VENDOR]);
+    p = W_STR(p, "host", r->host, len[L_HOST]);
+    p = W_STR(p, "method", r->method, len[L_METHOD]);
+    p = W_STR(p, "path", r->path, len[L_PATH]);
+    p = W_STR(p, "dest_ip", r->dest_ip, len[L_DEST_IP]);
+    p = W_STR(p, "dest_country", r->dest_country, len[L_DEST_COUNTRY]);
+    p = W_STR(p, "dest_region", r->dest_region, len[L_DEST_REGION]);
     if (r->cross_border)
         p = W_LIT(p, ",\"cross_border\":true,\"categories\":[");
     else
@@ -197,13 +208,13 @@ static char *encode_into(const bg_record_t *r, char *p)
     if (r->mechanism == BG_MECH_SCC) {
         p = W_LIT(p, ",\"scc_module\":");
         p = w_int(p, r->scc_module);
-        p = W_STR(p, "scc_reference", r->scc_reference);
+        p = W_STR(p, "scc_reference", r->scc_reference, len[L_SCC_REFERENCE]);
     }
     p = W_LIT(p, ",\"decision\":\"");
     const char *dec = bg_decision_name(r->decision);
     p = w_mem(p, dec, strlen(dec));
     *p++ = '"';
-    p = W_STR(p, "reason", r->reason);
+    p = W_STR(p, "reason", r->reason, len[L_REASON]);
     if (r->enforced)
         p = W_LIT(p, ",\"enforced\":true");
     else
@@ -216,32 +227,37 @@ static char *encode_into(const bg_record_t *r, char *p)
     p = w_u64(p, r->bytes_out);
     p = W_LIT(p, ",\"duration_ms\":");
     p = w_u64(p, r->duration_ms);
-    p = W_STR(p, "protocol", r->protocol);
+    p = W_STR(p, "protocol", r->protocol, len[L_PROTOCOL]);
     if (r->upstream_protocol)
-        p = W_STR(p, "upstream_protocol", r->upstream_protocol);
-    p = W_STR(p, "config_version", r->config_version);
+        p = W_STR(p, "upstream_protocol", r->upstream_protocol, len[L_UPSTREAM_PROTOCOL]);
+    p = W_STR(p, "config_version", r->config_version, len[L_CONFIG_VERSION]);
     return p;
 }
 
 static void encode_body(const bg_record_t *r, bg_buf_t *b)
 {
-    char *base = bg_buf_space(b, encode_bound(r));
-    bg_buf_commit(b, (size_t)(encode_into(r, base) - base));
+    size_t len[L__COUNT];
+    char *base = bg_buf_space(b, encode_bound(r, len));
+    bg_buf_commit(b, (size_t)(encode_into(r, len, base) - base));
 }
 
 char *bg_records_encode_body_dup(const bg_record_t *r, size_t *len)
 {
     char tmp[4096];
-    size_t bound = encode_bound(r);
-    if (bound > sizeof tmp) {
-        bg_buf_t b;
-        bg_buf_init(&b);
-        encode_body(r, &b);
-        *len = b.len;
-        char *d = realloc(b.data, b.len + 1); /* keeps only its bytes (and the NUL) */
-        return d ? d : b.data;
+    size_t sl[L__COUNT];
+    size_t bound = encode_bound(r, sl);
+    if (bound >= sizeof tmp) {
+        char *d = malloc(bound + 1);
+        if (!d)
+            abort();
+        size_t n = (size_t)(encode_into(r, sl, d) - d);
+        char *t = realloc(d, n + 1); /* keeps only its bytes (and the NUL) */
+        d = t ? t : d;
+        d[n] = 0;
+        *len = n;
+        return d;
     }
-    size_t n = (size_t)(encode_into(r, tmp) - tmp);
+    size_t n = (size_t)(encode_into(r, sl, tmp) - tmp);
     char *d = malloc(n + 1);
     if (!d)
         abort();

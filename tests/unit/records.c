@@ -138,6 +138,25 @@ static void test_id(void)
     CHECK(strcmp(a, c) < 0);
     bg_record_id_make(-1, 0xffff, UINT64_MAX, c); /* all bits set */
     CHECK_STR(c, "7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
+    /* Against base-32 digits of the 128-bit number worked out another way, each bit of the
+     * word boundary (the 13th digit) included. */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t ts = (int64_t)(x >> 16);
+        unsigned wk = (unsigned)(x & 0xffff);
+        uint64_t seq = i < 64 ? 1ull << i : x * 0x9e3779b97f4a7c15ull;
+        unsigned __int128 v = (unsigned __int128)(((uint64_t)ts & 0xffffffffffffull) << 16 | wk) << 64 | seq;
+        char want[27];
+        for (int k = 0; k < 26; k++)
+            want[25 - k] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"[(unsigned)(v >> (5 * k)) & 31];
+        want[26] = 0;
+        bg_record_id_make(ts, wk, seq, c);
+        if (strcmp(c, want) != 0) {
+            CHECK_STR(c, want);
+            break;
+        }
+    }
 }
 
 static void test_encode_golden(void)
