@@ -51,7 +51,7 @@ static inline bool word_special(uint64_t x)
     return ((lt | z) & highs) != 0;
 }
 
-static char *w_json(char *p, const char *s, size_t n)
+static char *w_json_slow(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -77,6 +77,38 @@ static char *w_json(char *p, const char *s, size_t n)
         }
     }
     return p;
+}
+
+/* The common case first: a string with nothing to escape (ids, addresses, country codes,
+ * hashes, most paths) is checked and copied a word at a time, its last word overlapping the one
+ * before, without a memcpy call; at the first word (or byte) that holds a special byte the
+ * general loop takes over from the last clean word. */
+static inline char *w_json(char *p, const char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t x;
+    if (n >= 8) {
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&x, s + i, 8);
+            if (word_special(x))
+                return w_json_slow(p + i, s + i, n - i);
+            memcpy(p + i, &x, 8);
+        }
+        if (i < n) {
+            memcpy(&x, s + n - 8, 8);
+            if (word_special(x))
+                return w_json_slow(p + i, s + i, n - i);
+            memcpy(p + n - 8, &x, 8);
+        }
+        return p + n;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (bg_json_special[c])
+            return w_json_slow(p + i, s + i, n - i);
+        p[i] = (char)c;
+    }
+    return p + n;
 }
 
 static char *w_u64(char *p, uint64_t v)
