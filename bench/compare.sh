@@ -355,11 +355,15 @@ for leg in ("nginx", "haproxy", "bordergate", "bg-fsync-never", "bg-geo-mmdb", "
               fmt(med(leg, t, "p50")), fmt(med(leg, t, "p99")), fmt(med(leg, t, "cpu"), 1),
               fmt(rss / 1024 if rss else None, 1), errs(leg, t)))
 print()
-print("| ratio | test | requests/s | p99 | CPU per request |")
-print("|---|---|---:|---:|---:|")
+print("| ratio | test | requests/s (medians) | requests/s per round (median, range) | p99 | CPU per request |")
+print("|---|---|---:|---:|---:|---:|")
 for t in ("get", "post"):
     for other, label in (("haproxy", "bordergate/HAProxy"), ("nginx", "bordergate/nginx")):
-        print("| %s | %s | %s | %s | %s |" % (label, t, ratio(med("bordergate", t, "rps"), med(other, t, "rps")),
+        # rounds paired by number: each round runs the legs back to back (order reversed every
+        # other round), so a per-round ratio is less exposed to the host drifting over the run
+        p = paired("bordergate", other, t)
+        print("| %s | %s | %s | %s | %s | %s |" % (label, t, ratio(med("bordergate", t, "rps"), med(other, t, "rps")),
+              "n/a" if not p else "%.2f (%.2f–%.2f)" % p,
               ratio(med("bordergate", t, "p99"), med(other, t, "p99")),
               ratio(med("bordergate", t, "cpu"), med(other, t, "cpu"))))
 if ("h2-bordergate", "h2") in runs or ("h2-nginx", "h2") in runs:
