@@ -14,7 +14,6 @@
 #include "json.h"
 #include "json_core.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,10 +600,13 @@ void bg_classification_init(bg_classification_t *out, const bg_classifier_t *c)
     bg_buf_init(&out->inflated);
 }
 
+/* Findings at or past nfindings hold nothing: every place that drops findings (an overlap that
+ * replaces them, the JSON attempt given up for text, a new bg_classify on the same out) wipes
+ * them, so wiping [0, nfindings) wipes every byte that held a key or an offset. */
 void bg_classification_dispose(bg_classification_t *out)
 {
     if (out->findings)
-        OPENSSL_cleanse(out->findings, out->nfindings * sizeof *out->findings);
+        bg_wipe(out->findings, out->nfindings * sizeof *out->findings);
     if (out->findings_cap != FINDINGS_FIRST)
         free(out->findings);
     free(out->counts);
@@ -623,7 +625,7 @@ __attribute__((noinline, cold)) static void findings_grow(bg_classification_t *o
     if (!f)
         abort();
     memcpy(f, out->findings, out->nfindings * sizeof *f);
-    OPENSSL_cleanse(out->findings, out->nfindings * sizeof *f);
+    bg_wipe(out->findings, out->nfindings * sizeof *f);
     if (out->findings_cap != FINDINGS_FIRST)
         free(out->findings);
     out->findings = f;
@@ -994,7 +996,7 @@ static void scratch(scan_t *s, size_t n)
     while (cap < n + 1)
         cap *= 2;
     if (s->dec)
-        OPENSSL_cleanse(s->dec, s->cap);
+        bg_wipe(s->dec, s->cap);
     free(s->dec);
     free(s->map);
     s->dec = malloc(cap);
@@ -1142,6 +1144,7 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
                 }
                 out->findings[w++] = *g;
             }
+            bg_wipe(&out->findings[w], (out->nfindings - w) * sizeof *out->findings);
             out->nfindings = w;
             break;
         }
@@ -3482,6 +3485,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
         return -1;
     memset(out->counts, 0, c->ndet * sizeof *out->counts);
     out->categories = 0;
+    size_t stale = out->nfindings; /* a second call on out: what it does not overwrite goes at the end */
     out->nfindings = 0;
     out->findings_truncated = false;
     out->unscannable = false;
@@ -3489,7 +3493,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     out->body_kind = BG_BODY_NONE;
     out->body_inflated = false;
     if (out->inflated.data)
-        OPENSSL_cleanse(out->inflated.data, out->inflated.len);
+        bg_wipe(out->inflated.data, out->inflated.len);
     bg_buf_reset(&out->inflated);
 
     scan_t s;
@@ -3568,6 +3572,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     case BG_BODY_JSON: {
         size_t before = out->nfindings;
         reason = scan_json(&s, body, blen);
+        size_t nf_json = out->nfindings;
         if (reason && ctl == 0) {
             /* Sniffed, not declared: read it as text rather than refuse it, dropping what the
              * JSON attempt found so that the text scan's spans do not overlap them. */
@@ -3575,6 +3580,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
             out->body_kind = BG_BODY_TEXT;
             while (out->nfindings > before)
                 out->counts[out->findings[--out->nfindings].detector]--;
+            bg_wipe(&out->findings[before], (nf_json - before) * sizeof *out->findings);
             s.recent_from = out->nfindings;
             val_t v = {0, (const unsigned char *)body, blen, NULL, false, false};
             scan_text(&s, &v, 0);
@@ -3596,12 +3602,14 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
         break;
     }
 done:
+    if (stale > out->nfindings)
+        bg_wipe(&out->findings[out->nfindings], (stale - out->nfindings) * sizeof *out->findings);
     if (reason) {
         out->unscannable = true;
         out->unscannable_reason = reason;
     }
     if (s.dec)
-        OPENSSL_cleanse(s.dec, s.cap);
+        bg_wipe(s.dec, s.cap);
     free(s.dec);
     free(s.map);
     free(s.espan);

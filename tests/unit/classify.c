@@ -1036,6 +1036,50 @@ static void test_fast_paths_raw_keys(void)
     bg_classifier_destroy(c);
 }
 
+/* Findings that are dropped (a longer span replacing them, a second call on the same result, the
+ * JSON attempt on a sniffed body given up for text) are wiped where they lay: dispose wipes only
+ * [0, nfindings), so nothing that held a key or an offset may stay past it. */
+static bool zero_past_findings(const bg_classification_t *r)
+{
+    const unsigned char *p = (const unsigned char *)(r->findings + r->nfindings);
+    for (size_t i = 0; i < (r->findings_cap - r->nfindings) * sizeof *r->findings; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static void test_dropped_findings_wiped(void)
+{
+    bg_classification_t r;
+    bg_classification_init(&r, C);
+    memset(r.findings, 0, r.findings_cap * sizeof *r.findings); /* only what a call writes is judged */
+    /* Shorter spans and a longer one over them in one value (an AI prompt). */
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    const char *b = "{\"prompt\":\"a@b.example c@d.example 4111111111111111 +14155552671\"}";
+    bg_classify_input_t in = {H, NH, NULL, 0, b, strlen(b), false, true, 0};
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.nfindings, 1);
+    CHECK(zero_past_findings(&r));
+    /* A second call on the same result that finds nothing leaves nothing of the first. */
+    b = "{\"email\":\"ann@example.com\",\"ip\":\"203.0.113.7\"}";
+    in.body = b, in.body_len = strlen(b), in.ai_route = false;
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.nfindings, 2);
+    in.body = "{\"a\":1}", in.body_len = 7;
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.nfindings, 0);
+    CHECK(zero_past_findings(&r));
+    /* Sniffed JSON that turns out malformed: what the JSON walk found goes, the text scan's stays. */
+    b = "{\"email\":\"ann@example.com\", \"note\":\"x\" oops";
+    in.headers = NULL, in.nheaders = 0, in.body = b, in.body_len = strlen(b);
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.body_kind, BG_BODY_TEXT);
+    CHECK_INT(r.nfindings, 1);
+    CHECK(zero_past_findings(&r));
+    bg_classification_dispose(&r);
+}
+
 int main(void)
 {
     char err[128];
@@ -1080,6 +1124,7 @@ int main(void)
     RUN(test_json_path_prefix);
     RUN(test_nino_prefixes);
     RUN(test_fast_paths_long_values);
+    RUN(test_dropped_findings_wiped);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
