@@ -1080,6 +1080,64 @@ static void test_dropped_findings_wiped(void)
     bg_classification_dispose(&r);
 }
 
+/* The body's type from Content-Type spellings: case, blanks and parameters around the common
+ * "application/json", and bytes that differ from a letter-free place of it by the case bit only. */
+static void test_content_type_spellings(void)
+{
+    static const struct {
+        const char *ct;
+        int kind;
+    } cases[] = {
+        {"application/json", BG_BODY_JSON},
+        {"APPLICATION/JSON", BG_BODY_JSON},
+        {"Application/Json; charset=utf-8", BG_BODY_JSON},
+        {"application/json \t ;charset=utf-8", BG_BODY_JSON},
+        {"application/json  x", BG_BODY_OTHER},
+        {"application/jsonx", BG_BODY_OTHER},
+        {"application/jso", BG_BODY_OTHER},
+        {"application\x0fjson", BG_BODY_OTHER},  /* '/' less 0x20 */
+        {"applicatio\x0e/json", BG_BODY_OTHER},  /* 'n' less 0x60: not a case difference */
+        {"applicationOjson", BG_BODY_OTHER},
+        {"application/vnd.api+json", BG_BODY_JSON},
+        {"text/json", BG_BODY_JSON},
+        {"text/plain", BG_BODY_TEXT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        body_as(cases[i].ct, "{\"email\":\"ann@example.com\"}");
+        if ((int)R.body_kind != cases[i].kind)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": body_kind %d, want %d", cases[i].ct, R.body_kind, cases[i].kind);
+    }
+    /* Header names: any case; a byte that differs by 0x20 where the name has no letter is another name. */
+    static const struct {
+        const char *name;
+        int kind;
+    } names[] = {
+        {"content-type", BG_BODY_FORM}, {"CONTENT-TYPE", BG_BODY_FORM}, {"Content-Type", BG_BODY_FORM},
+        {"content\rtype", BG_BODY_JSON}, {"content_type", BG_BODY_JSON}, {"content-typf", BG_BODY_JSON},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        reset_headers();
+        add_header(names[i].name, "application/x-www-form-urlencoded");
+        classify_full(NULL, "{\"a\":1}", 7, false); /* sniffed as JSON when no Content-Type */
+        if ((int)R.body_kind != names[i].kind)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": body_kind %d, want %d", names[i].name, R.body_kind, names[i].kind);
+    }
+    /* Content-Encoding in any case is read (an unknown one makes the body unscannable). */
+    const char *enc[] = {"content-encoding", "CONTENT-ENCODING", "Content-Encoding"};
+    for (size_t i = 0; i < 3; i++) {
+        reset_headers();
+        add_header("Content-Type", "application/json");
+        add_header(enc[i], "br");
+        classify_full(NULL, "{}", 2, false);
+        CHECK(R.unscannable);
+    }
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    add_header("content\rencoding", "br");
+    classify_full(NULL, "{}", 2, false);
+    CHECK(!R.unscannable);
+}
+
 int main(void)
 {
     char err[128];
@@ -1125,6 +1183,7 @@ int main(void)
     RUN(test_nino_prefixes);
     RUN(test_fast_paths_long_values);
     RUN(test_dropped_findings_wiped);
+    RUN(test_content_type_spellings);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
