@@ -708,8 +708,10 @@ typedef struct {
     bool json_string;
     bool ai_route;
     bool cats_only;     /* inside a span already reported whole: record categories only */
-    size_t (*espan)[2]; /* e-mail spans of the value being scanned (grown as needed) */
+    size_t (*espan)[2]; /* e-mail spans of the value being scanned: the caller's ESPAN_FIRST
+                           first, then a block of their own (espan_heap) grown x2 */
     size_t espan_cap;
+    bool espan_heap;
     const char *path;   /* non-JSON path text */
     size_t path_len;
     frame_t *frames;    /* JSON only */
@@ -2393,6 +2395,23 @@ static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t 
     return starts;
 }
 
+/* Room for more e-mail spans: the first ESPAN_FIRST live in bg_classify's frame (no malloc and
+ * free per call that finds an e-mail), more in a block twice as large each time. */
+#define ESPAN_FIRST 8
+
+static __attribute__((noinline, cold)) void espan_grow(scan_t *s)
+{
+    size_t cap = s->espan_cap ? 2 * s->espan_cap : 16;
+    size_t (*e)[2] = s->espan_heap ? realloc(s->espan, cap * sizeof *e) : malloc(cap * sizeof *e);
+    if (!e)
+        abort();
+    if (!s->espan_heap && s->espan_cap)
+        memcpy(e, s->espan, s->espan_cap * sizeof *e);
+    s->espan = e;
+    s->espan_cap = cap;
+    s->espan_heap = true;
+}
+
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
 {
     const unsigned char *t = v->t;
@@ -2406,12 +2425,8 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             size_t at = (size_t)(p - t), a, b;
             if (email_around(t, n, at, &a, &b)) {
                 emit_v(s, BG_DET_EMAIL, v, a, b);
-                if (ne == s->espan_cap) {
-                    s->espan_cap = s->espan_cap ? 2 * s->espan_cap : 16;
-                    s->espan = realloc(s->espan, s->espan_cap * sizeof *s->espan);
-                    if (!s->espan)
-                        abort();
-                }
+                if (ne == s->espan_cap)
+                    espan_grow(s);
                 s->espan[ne][0] = a;
                 s->espan[ne][1] = b;
                 ne++;
@@ -3358,8 +3373,6 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
 /* ------------------------------------------------------------------------------------------ */
 /* Bodies                                                                                     */
 
-/* The first Content-Type and the first Content-Encoding header, in one pass (lengths are
- * compared before bytes: most names differ in length already). */
 /* p[0, n) equals lit, a lowercase ASCII literal of n >= 8 bytes, ignoring ASCII case: eight bytes
  * a step (overlapping at the end), where a byte may differ from lit's only by 0x20 and only
  * where lit has a letter. bg_span_ieq's answer without its byte loop (~15 Ir a byte). */
@@ -3383,6 +3396,8 @@ static inline bool lit_ieq(const char *p, const char *lit, size_t n)
     }
 }
 
+/* The first Content-Type and the first Content-Encoding header, in one pass (lengths are
+ * compared before bytes: most names differ in length already). */
 static void find_content_headers(const bg_classify_input_t *in, const bg_header_t **ct, const bg_header_t **ce)
 {
     *ct = *ce = NULL;
@@ -3536,6 +3551,9 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     kcache_t kcache[KCACHE];
     rkcache_t rkcache[RKCACHE];
     memset(&s, 0, sizeof s);
+    size_t espan[ESPAN_FIRST][2];
+    s.espan = espan;
+    s.espan_cap = ESPAN_FIRST;
     s.kcache = kcache;
     s.rkcache = rkcache;
     s.c = c;
@@ -3648,6 +3666,7 @@ done:
         bg_wipe(s.dec, s.cap);
     free(s.dec);
     free(s.map);
-    free(s.espan);
+    if (s.espan_heap)
+        free(s.espan);
     return 0;
 }
