@@ -1624,10 +1624,24 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     return true;
 }
 
+/* Whether phone_at(t, n, i, false) can find a phone starting at digit t[i]: a phone has 7 to 15 digits,
+ * and phone_parse goes past the first run of digits only over one separator (' ', '-', '.',
+ * '/') followed by a digit or '('. A short number in text ("700 Main Street", "3 items") fails
+ * here without phone_parse's set-up (~170 Ir). */
+static inline bool phone_may(const unsigned char *t, size_t n, size_t i)
+{
+    size_t r = bgj_skip_digits(t, i + 1, n);
+    if (r - i >= 7 && r - i <= 15)
+        return true;
+    return r + 1 < n && (t[r] == ' ' || t[r] == '-' || t[r] == '.' || t[r] == '/') && (isd(t[r + 1]) || t[r + 1] == '(');
+}
+
 /* A phone in free text (or under a phone key when keyed). */
 static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
 {
     phone_t p;
+    if (!keyed && isd(t[i]) && !phone_may(t, n, i))
+        return 0;
     if (!phone_parse(t, n, i, &p))
         return 0;
     if (p.digits < 7 || p.digits > 15)

@@ -212,6 +212,25 @@ static void test_phone_context(void)
     CHECK_FOUND("phone", s, "425 882 9090");
     text("lot 125 882 9090"); /* no NANP area code starts with 1 */
     CHECK_INT(count("phone"), 0);
+    /* Where the first run of digits is short or long, the rest decides (phone_may). */
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } runs[] = {
+        {"tel 12 3456 7890", "12 3456 7890"}, {"tel 1234567", "1234567"}, {"tel 123456", NULL},
+        {"tel 123456789012345", "123456789012345"}, {"tel 1234567890123456", NULL},
+        {"tel 12.(345) 678", "12.(345) 678"}, {"tel 12 x3456789", NULL}, {"tel 12-3 4567", NULL},
+        {"tel 12/34567", "12/34567"}, {"tel 12 - 34567", NULL}, {"tel 12 34567", "12 34567"},
+        {"700 Main Street, tel 0301234567 or 030/1234567", "0301234567"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        text(runs[i].s);
+        const bg_finding_t *f = nth("phone", 0);
+        if (!runs[i].want ? f != NULL
+                          : !f || f->length != strlen(runs[i].want) ||
+                                memcmp(runs[i].s + f->offset, runs[i].want, f->length) != 0)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": phone \"%.*s\", want \"%s\"", runs[i].s,
+                         f ? (int)f->length : 0, f ? runs[i].s + f->offset : "", runs[i].want ? runs[i].want : "(none)");
+    }
 }
 
 static void test_text_dob_and_paths(void)
