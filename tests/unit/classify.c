@@ -1172,6 +1172,28 @@ static void test_content_type_spellings(void)
     CHECK(!R.unscannable);
 }
 
+/* Header name families skipped whole (accept*, sec-fetch-*, sec-ch-*, x-b3-*) in any case, and
+ * names that differ from them by one byte, or by the case bit where they have no letter, scanned. */
+static void test_header_prefixes(void)
+{
+    static const struct {
+        const char *name;
+        int found;
+    } names[] = {
+        {"Accept", 0}, {"ACCEPT-Language", 0}, {"accept-x", 0}, {"Sec-Fetch-Site", 0}, {"SEC-CH-UA", 0},
+        {"sec-ch-", 0}, {"X-B3-TraceId", 0}, {"x-b3-", 0}, {"Accep", 1}, {"Acceptx", 0}, {"Bccept", 1},
+        {"Sec-Fetch", 1}, {"Sec\rFetch-Site", 1}, {"sec-ch\r", 1}, {"X-B4-TraceId", 1},
+        {"X-Note", 1}, {"Secret-Note", 1},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        reset_headers();
+        add_header(names[i].name, "mail ann@example.com");
+        classify_full(NULL, NULL, 0, false);
+        if ((int)count("email") != names[i].found)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": %u e-mails, want %d", names[i].name, count("email"), names[i].found);
+    }
+}
+
 int main(void)
 {
     char err[128];
@@ -1218,6 +1240,7 @@ int main(void)
     RUN(test_fast_paths_long_values);
     RUN(test_dropped_findings_wiped);
     RUN(test_content_type_spellings);
+    RUN(test_header_prefixes);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
