@@ -851,15 +851,20 @@ static kinfo_t rk_fill(rkcache_t *e, scan_t *s, const char *k, size_t n, uint64_
     return r;
 }
 
-/* The rules for a raw key: a small open-addressed cache over the exact bytes (the result is a
- * pure function of them), else normalise, hash and look up. */
-static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k, size_t n)
+/* Entry g into e: the key's bytes only when the fingerprint does not hold them all. */
+static inline void rk_copy(rkcache_t *e, const rkcache_t *g)
 {
-    if (n == 0 || n > RKEY_MAX)
-        return key_info_slow(s, k, n);
-    uint64_t a, b;
-    rk_print(k, n, &a, &b);
-    uint64_t h = rk_hash(a, b, n);
+    memcpy(e, g, offsetof(rkcache_t, key));
+    if (g->len > 16)
+        memcpy(e->key, g->key, g->len);
+}
+
+/* The rules for a raw key of 1..RKEY_MAX bytes with fingerprint (a, b) and hash h (key_info_s
+ * made them): a small open-addressed cache over the exact bytes (the result is a pure function
+ * of them), else normalise, hash and look up. */
+static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k, size_t n, uint64_t a, uint64_t b,
+                                                         uint64_t h)
+{
     unsigned slot = (unsigned)(h >> 56); /* RKCACHE == 256 */
     for (unsigned p = 0; p < RK_PROBES; p++) {
         unsigned x = (slot + p) & (RKCACHE - 1);
@@ -869,7 +874,7 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
             const rkcache_t *g = rk_global(s->c, k, n, a, b, h);
             kinfo_t r;
             if (g) {
-                *e = *g;
+                rk_copy(e, g);
                 r = g->ki;
             } else {
                 r = rk_fill(e, s, k, n, a, b);
@@ -883,7 +888,7 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
     /* The probe window is full (many distinct keys): overwrite its first slot. */
     const rkcache_t *g = rk_global(s->c, k, n, a, b, h);
     if (g) {
-        s->rkcache[slot] = *g;
+        rk_copy(&s->rkcache[slot], g);
         return g->ki;
     }
     return rk_fill(&s->rkcache[slot], s, k, n, a, b);
@@ -992,8 +997,9 @@ static inline __attribute__((always_inline)) kinfo_t key_info_s(scan_t *s, const
         if ((s->rk_valid[x / 64] >> (x % 64) & 1) && e->len == n && e->a == a && e->b == b &&
             (n <= 16 || memcmp(e->key, k, n) == 0))
             return e->ki;
+        return key_info_probe(s, k, n, a, b, h);
     }
-    return key_info_probe(s, k, n);
+    return key_info_slow(s, k, n);
 }
 
 static void scratch(scan_t *s, size_t n)

@@ -1068,6 +1068,20 @@ static void test_fast_paths_raw_keys(void)
     CHECK_INT(r.counts[BG_DET__BUILTIN], 3);
     bg_classification_dispose(&r);
     bg_classifier_destroy(c);
+    /* Keys over 16 bytes (compared by their bytes, not only the fingerprint), in and out of the
+     * classifier's table, after 300 other keys have filled and overwritten the per-call cache. */
+    static char big[16384];
+    size_t o = (size_t)snprintf(big, sizeof big, "{");
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "\"key_number_%d\":\"x\",", i);
+    for (int i = 0; i < 2; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o,
+                              "\"customer_phone_number_primary\":\"415555267%d\",\"customer_order_number_primary\":"
+                              "\"415555267%d\",\"x-amz-content-sha256\":\"415555267%d\",", i, i, i);
+    snprintf(big + o, sizeof big - o, "\"end\":1}");
+    body_as("application/json", big);
+    CHECK(!R.unscannable);
+    CHECK_INT(count("phone"), 2); /* under the phone key only: an order number is an id */
 }
 
 /* Findings that are dropped (a longer span replacing them, a second call on the same result, the
