@@ -1112,6 +1112,40 @@ static void set_path(bg_finding_t *f, scan_t *s, const char *path)
     }
 }
 
+/* emit_at's overlap rule for span [a, b) against findings [from, nfindings): false when a
+ * recent finding in this location overlaps it and is at least as long (the span is dropped);
+ * else every one it overlaps is removed (their counts taken back, their slots wiped). Out of
+ * line: spans mostly arrive in order and overlap nothing. */
+static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_t a, size_t b)
+{
+    bg_classification_t *out = s->out;
+    size_t len = b - a;
+    for (size_t i = from; i < out->nfindings; i++) {
+        bg_finding_t *f = &out->findings[i];
+        if (f->where != s->where || f->header != s->header)
+            continue;
+        if (a < (size_t)f->offset + f->length && (size_t)f->offset < b) {
+            if (len <= f->length)
+                return false;
+            /* The new span is longer: it replaces every recent finding it overlaps. */
+            size_t w = from;
+            for (size_t r = from; r < out->nfindings; r++) {
+                bg_finding_t *g = &out->findings[r];
+                if (g->where == s->where && g->header == s->header && a < (size_t)g->offset + g->length &&
+                    (size_t)g->offset < b) {
+                    out->counts[g->detector]--;
+                    continue;
+                }
+                out->findings[w++] = *g;
+            }
+            bg_wipe(&out->findings[w], (out->nfindings - w) * sizeof *out->findings);
+            out->nfindings = w;
+            break;
+        }
+    }
+    return true;
+}
+
 /* Record a finding at base[off, off+len). Overlap with a recent finding keeps the longer
  * (the earlier on a tie); the category is recorded either way. Inlined into emit_v (most
  * findings come through it); emit_path is the called copy for the other sites. */
@@ -1140,29 +1174,8 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
         if (from < s->recent_from)
             from = s->recent_from;
     }
-    for (size_t i = from; i < out->nfindings; i++) {
-        bg_finding_t *f = &out->findings[i];
-        if (f->where != s->where || f->header != s->header)
-            continue;
-        if (a < (size_t)f->offset + f->length && (size_t)f->offset < b) {
-            if (len <= f->length)
-                return;
-            /* The new span is longer: it replaces every recent finding it overlaps. */
-            size_t w = from;
-            for (size_t r = from; r < out->nfindings; r++) {
-                bg_finding_t *g = &out->findings[r];
-                if (g->where == s->where && g->header == s->header && a < (size_t)g->offset + g->length &&
-                    (size_t)g->offset < b) {
-                    out->counts[g->detector]--;
-                    continue;
-                }
-                out->findings[w++] = *g;
-            }
-            bg_wipe(&out->findings[w], (out->nfindings - w) * sizeof *out->findings);
-            out->nfindings = w;
-            break;
-        }
-    }
+    if (from < out->nfindings && !emit_overlap(s, from, a, b))
+        return;
     out->counts[det]++;
     if (out->nfindings >= out->findings_cap) {
         if (out->nfindings >= BG_MAX_FINDINGS) {
