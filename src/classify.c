@@ -2399,11 +2399,32 @@ static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t 
     size_t len = n - base < 16 ? n - base : 16;
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
     __m128i x;
+    unsigned sh = 0; /* a tail read as the value's last 16 bytes: its masks are shifted down */
     if (len == 16) {
         x = _mm_loadu_si128((const __m128i *)(const void *)(t + base));
+    } else if (n >= 16) {
+        x = _mm_loadu_si128((const __m128i *)(const void *)(t + n - 16));
+        sh = (unsigned)(16 - len);
     } else {
-        unsigned char pad[16] = {0}; /* NUL is no class: beyond n nothing starts */
-        memcpy(pad, t + base, len);
+        /* A value under 16 bytes: copied into zeros (NUL is no class: beyond n nothing starts)
+         * with overlapping word moves rather than a memcpy call of variable length. */
+        unsigned char pad[16] = {0};
+        if (len >= 8) {
+            uint64_t w0, w1;
+            memcpy(&w0, t + base, 8);
+            memcpy(&w1, t + n - 8, 8);
+            memcpy(pad, &w0, 8);
+            memcpy(pad + len - 8, &w1, 8);
+        } else if (len >= 4) {
+            uint32_t w0, w1;
+            memcpy(&w0, t + base, 4);
+            memcpy(&w1, t + n - 4, 4);
+            memcpy(pad, &w0, 4);
+            memcpy(pad + len - 4, &w1, 4);
+        } else {
+            for (size_t k = 0; k < len; k++)
+                pad[k] = t[base + k];
+        }
         x = _mm_loadu_si128((const __m128i *)(const void *)pad);
     }
     __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
@@ -2413,8 +2434,8 @@ static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t 
     __m128i other =
         _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')), _mm_cmpeq_epi8(x, _mm_set1_epi8('('))),
                      _mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
-    unsigned am = (unsigned)_mm_movemask_epi8(alnum);
-    unsigned em = am | (unsigned)_mm_movemask_epi8(other);
+    unsigned am = (unsigned)_mm_movemask_epi8(alnum) >> sh;
+    unsigned em = am | (unsigned)_mm_movemask_epi8(other) >> sh;
 #else
     unsigned am = 0, em = 0;
     for (size_t k = 0; k < len; k++) {
