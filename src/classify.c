@@ -14,7 +14,6 @@
 #include "json.h"
 #include "json_core.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,7 +253,7 @@ static inline bool has(const char *k, size_t n, const char *sub)
     size_t l = strlen(sub);
     return l <= n && memmem(k, n, sub, l) != NULL;
 }
-static inline bool ends(const char *k, size_t n, const char *suf)
+static inline __attribute__((always_inline)) bool ends(const char *k, size_t n, const char *suf)
 {
     size_t l = strlen(suf);
     return l <= n && memcmp(k + n - l, suf, l) == 0;
@@ -601,10 +600,13 @@ void bg_classification_init(bg_classification_t *out, const bg_classifier_t *c)
     bg_buf_init(&out->inflated);
 }
 
+/* Findings at or past nfindings hold nothing: every place that drops findings (an overlap that
+ * replaces them, the JSON attempt given up for text, a new bg_classify on the same out) wipes
+ * them, so wiping [0, nfindings) wipes every byte that held a key or an offset. */
 void bg_classification_dispose(bg_classification_t *out)
 {
     if (out->findings)
-        OPENSSL_cleanse(out->findings, out->nfindings * sizeof *out->findings);
+        bg_wipe(out->findings, out->nfindings * sizeof *out->findings);
     if (out->findings_cap != FINDINGS_FIRST)
         free(out->findings);
     free(out->counts);
@@ -623,7 +625,7 @@ __attribute__((noinline, cold)) static void findings_grow(bg_classification_t *o
     if (!f)
         abort();
     memcpy(f, out->findings, out->nfindings * sizeof *f);
-    OPENSSL_cleanse(out->findings, out->nfindings * sizeof *f);
+    bg_wipe(out->findings, out->nfindings * sizeof *f);
     if (out->findings_cap != FINDINGS_FIRST)
         free(out->findings);
     out->findings = f;
@@ -706,8 +708,10 @@ typedef struct {
     bool json_string;
     bool ai_route;
     bool cats_only;     /* inside a span already reported whole: record categories only */
-    size_t (*espan)[2]; /* e-mail spans of the value being scanned (grown as needed) */
+    size_t (*espan)[2]; /* e-mail spans of the value being scanned: the caller's ESPAN_FIRST
+                           first, then a block of their own (espan_heap) grown x2 */
     size_t espan_cap;
+    bool espan_heap;
     const char *path;   /* non-JSON path text */
     size_t path_len;
     frame_t *frames;    /* JSON only */
@@ -847,15 +851,20 @@ static kinfo_t rk_fill(rkcache_t *e, scan_t *s, const char *k, size_t n, uint64_
     return r;
 }
 
-/* The rules for a raw key: a small open-addressed cache over the exact bytes (the result is a
- * pure function of them), else normalise, hash and look up. */
-static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k, size_t n)
+/* Entry g into e: the key's bytes only when the fingerprint does not hold them all. */
+static inline void rk_copy(rkcache_t *e, const rkcache_t *g)
 {
-    if (n == 0 || n > RKEY_MAX)
-        return key_info_slow(s, k, n);
-    uint64_t a, b;
-    rk_print(k, n, &a, &b);
-    uint64_t h = rk_hash(a, b, n);
+    memcpy(e, g, offsetof(rkcache_t, key));
+    if (g->len > 16)
+        memcpy(e->key, g->key, g->len);
+}
+
+/* The rules for a raw key of 1..RKEY_MAX bytes with fingerprint (a, b) and hash h (key_info_s
+ * made them): a small open-addressed cache over the exact bytes (the result is a pure function
+ * of them), else normalise, hash and look up. */
+static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k, size_t n, uint64_t a, uint64_t b,
+                                                         uint64_t h)
+{
     unsigned slot = (unsigned)(h >> 56); /* RKCACHE == 256 */
     for (unsigned p = 0; p < RK_PROBES; p++) {
         unsigned x = (slot + p) & (RKCACHE - 1);
@@ -865,7 +874,7 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
             const rkcache_t *g = rk_global(s->c, k, n, a, b, h);
             kinfo_t r;
             if (g) {
-                *e = *g;
+                rk_copy(e, g);
                 r = g->ki;
             } else {
                 r = rk_fill(e, s, k, n, a, b);
@@ -879,7 +888,7 @@ static __attribute__((noinline)) kinfo_t key_info_probe(scan_t *s, const char *k
     /* The probe window is full (many distinct keys): overwrite its first slot. */
     const rkcache_t *g = rk_global(s->c, k, n, a, b, h);
     if (g) {
-        s->rkcache[slot] = *g;
+        rk_copy(&s->rkcache[slot], g);
         return g->ki;
     }
     return rk_fill(&s->rkcache[slot], s, k, n, a, b);
@@ -971,19 +980,26 @@ static void rk_global_fill(bg_classifier_t *c)
         rk_global_add(c, &s0, &used, common_keys[i], strlen(common_keys[i]));
 }
 
-/* key_info_probe's first probe, inline: a body repeats its keys, so this is the common case. */
-static inline kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+/* The rules for raw key k, inline for the common cases: a common key at its home slot in the
+ * classifier's table (read there: no per-call entry to fill, which cost ~100 Ir per distinct key
+ * per call), else key_info_probe's first probe (a body repeats its keys). */
+static inline __attribute__((always_inline)) kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
 {
     if (n - 1 < RKEY_MAX) {
         uint64_t a, b;
         rk_print(k, n, &a, &b);
-        unsigned x = (unsigned)(rk_hash(a, b, n) >> 56);
+        uint64_t h = rk_hash(a, b, n);
+        const rkcache_t *g = &s->c->rkg[h >> (64 - RKG_BITS)];
+        if (g->len == n && g->a == a && g->b == b && (n <= 16 || memcmp(g->key, k, n) == 0))
+            return g->ki;
+        unsigned x = (unsigned)(h >> 56);
         const rkcache_t *e = &s->rkcache[x];
         if ((s->rk_valid[x / 64] >> (x % 64) & 1) && e->len == n && e->a == a && e->b == b &&
             (n <= 16 || memcmp(e->key, k, n) == 0))
             return e->ki;
+        return key_info_probe(s, k, n, a, b, h);
     }
-    return key_info_probe(s, k, n);
+    return key_info_slow(s, k, n);
 }
 
 static void scratch(scan_t *s, size_t n)
@@ -994,7 +1010,7 @@ static void scratch(scan_t *s, size_t n)
     while (cap < n + 1)
         cap *= 2;
     if (s->dec)
-        OPENSSL_cleanse(s->dec, s->cap);
+        bg_wipe(s->dec, s->cap);
     free(s->dec);
     free(s->map);
     s->dec = malloc(cap);
@@ -1096,6 +1112,40 @@ static void set_path(bg_finding_t *f, scan_t *s, const char *path)
     }
 }
 
+/* emit_at's overlap rule for span [a, b) against findings [from, nfindings): false when a
+ * recent finding in this location overlaps it and is at least as long (the span is dropped);
+ * else every one it overlaps is removed (their counts taken back, their slots wiped). Out of
+ * line: spans mostly arrive in order and overlap nothing. */
+static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_t a, size_t b)
+{
+    bg_classification_t *out = s->out;
+    size_t len = b - a;
+    for (size_t i = from; i < out->nfindings; i++) {
+        bg_finding_t *f = &out->findings[i];
+        if (f->where != s->where || f->header != s->header)
+            continue;
+        if (a < (size_t)f->offset + f->length && (size_t)f->offset < b) {
+            if (len <= f->length)
+                return false;
+            /* The new span is longer: it replaces every recent finding it overlaps. */
+            size_t w = from;
+            for (size_t r = from; r < out->nfindings; r++) {
+                bg_finding_t *g = &out->findings[r];
+                if (g->where == s->where && g->header == s->header && a < (size_t)g->offset + g->length &&
+                    (size_t)g->offset < b) {
+                    out->counts[g->detector]--;
+                    continue;
+                }
+                out->findings[w++] = *g;
+            }
+            bg_wipe(&out->findings[w], (out->nfindings - w) * sizeof *out->findings);
+            out->nfindings = w;
+            break;
+        }
+    }
+    return true;
+}
+
 /* Record a finding at base[off, off+len). Overlap with a recent finding keeps the longer
  * (the earlier on a tie); the category is recorded either way. Inlined into emit_v (most
  * findings come through it); emit_path is the called copy for the other sites. */
@@ -1124,28 +1174,8 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
         if (from < s->recent_from)
             from = s->recent_from;
     }
-    for (size_t i = from; i < out->nfindings; i++) {
-        bg_finding_t *f = &out->findings[i];
-        if (f->where != s->where || f->header != s->header)
-            continue;
-        if (a < (size_t)f->offset + f->length && (size_t)f->offset < b) {
-            if (len <= f->length)
-                return;
-            /* The new span is longer: it replaces every recent finding it overlaps. */
-            size_t w = from;
-            for (size_t r = from; r < out->nfindings; r++) {
-                bg_finding_t *g = &out->findings[r];
-                if (g->where == s->where && g->header == s->header && a < (size_t)g->offset + g->length &&
-                    (size_t)g->offset < b) {
-                    out->counts[g->detector]--;
-                    continue;
-                }
-                out->findings[w++] = *g;
-            }
-            out->nfindings = w;
-            break;
-        }
-    }
+    if (from < out->nfindings && !emit_overlap(s, from, a, b))
+        return;
     out->counts[det]++;
     if (out->nfindings >= out->findings_cap) {
         if (out->nfindings >= BG_MAX_FINDINGS) {
@@ -1613,10 +1643,24 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     return true;
 }
 
+/* Whether phone_at(t, n, i, false) can find a phone starting at digit t[i]: a phone has 7 to 15 digits,
+ * and phone_parse goes past the first run of digits only over one separator (' ', '-', '.',
+ * '/') followed by a digit or '('. A short number in text ("700 Main Street", "3 items") fails
+ * here without phone_parse's set-up (~170 Ir). */
+static inline bool phone_may(const unsigned char *t, size_t n, size_t i)
+{
+    size_t r = bgj_skip_digits(t, i + 1, n);
+    if (r - i >= 7 && r - i <= 15)
+        return true;
+    return r + 1 < n && (t[r] == ' ' || t[r] == '-' || t[r] == '.' || t[r] == '/') && (isd(t[r + 1]) || t[r + 1] == '(');
+}
+
 /* A phone in free text (or under a phone key when keyed). */
 static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
 {
     phone_t p;
+    if (!keyed && isd(t[i]) && !phone_may(t, n, i))
+        return 0;
     if (!phone_parse(t, n, i, &p))
         return 0;
     if (p.digits < 7 || p.digits > 15)
@@ -2355,11 +2399,32 @@ static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t 
     size_t len = n - base < 16 ? n - base : 16;
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
     __m128i x;
+    unsigned sh = 0; /* a tail read as the value's last 16 bytes: its masks are shifted down */
     if (len == 16) {
         x = _mm_loadu_si128((const __m128i *)(const void *)(t + base));
+    } else if (n >= 16) {
+        x = _mm_loadu_si128((const __m128i *)(const void *)(t + n - 16));
+        sh = (unsigned)(16 - len);
     } else {
-        unsigned char pad[16] = {0}; /* NUL is no class: beyond n nothing starts */
-        memcpy(pad, t + base, len);
+        /* A value under 16 bytes: copied into zeros (NUL is no class: beyond n nothing starts)
+         * with overlapping word moves rather than a memcpy call of variable length. */
+        unsigned char pad[16] = {0};
+        if (len >= 8) {
+            uint64_t w0, w1;
+            memcpy(&w0, t + base, 8);
+            memcpy(&w1, t + n - 8, 8);
+            memcpy(pad, &w0, 8);
+            memcpy(pad + len - 8, &w1, 8);
+        } else if (len >= 4) {
+            uint32_t w0, w1;
+            memcpy(&w0, t + base, 4);
+            memcpy(&w1, t + n - 4, 4);
+            memcpy(pad, &w0, 4);
+            memcpy(pad + len - 4, &w1, 4);
+        } else {
+            for (size_t k = 0; k < len; k++)
+                pad[k] = t[base + k];
+        }
         x = _mm_loadu_si128((const __m128i *)(const void *)pad);
     }
     __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
@@ -2369,8 +2434,8 @@ static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t 
     __m128i other =
         _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')), _mm_cmpeq_epi8(x, _mm_set1_epi8('('))),
                      _mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
-    unsigned am = (unsigned)_mm_movemask_epi8(alnum);
-    unsigned em = am | (unsigned)_mm_movemask_epi8(other);
+    unsigned am = (unsigned)_mm_movemask_epi8(alnum) >> sh;
+    unsigned em = am | (unsigned)_mm_movemask_epi8(other) >> sh;
 #else
     unsigned am = 0, em = 0;
     for (size_t k = 0; k < len; k++) {
@@ -2382,6 +2447,23 @@ static inline unsigned start_mask16(const unsigned char *t, size_t base, size_t 
     unsigned starts = em & ~((am << 1) | *prev_alnum) & 0xffffu;
     *prev_alnum = am >> 15 & 1;
     return starts;
+}
+
+/* Room for more e-mail spans: the first ESPAN_FIRST live in bg_classify's frame (no malloc and
+ * free per call that finds an e-mail), more in a block twice as large each time. */
+#define ESPAN_FIRST 8
+
+static __attribute__((noinline, cold)) void espan_grow(scan_t *s)
+{
+    size_t cap = s->espan_cap ? 2 * s->espan_cap : 16;
+    size_t (*e)[2] = s->espan_heap ? realloc(s->espan, cap * sizeof *e) : malloc(cap * sizeof *e);
+    if (!e)
+        abort();
+    if (!s->espan_heap && s->espan_cap)
+        memcpy(e, s->espan, s->espan_cap * sizeof *e);
+    s->espan = e;
+    s->espan_cap = cap;
+    s->espan_heap = true;
 }
 
 static void scan_text(scan_t *s, const val_t *v, unsigned fl)
@@ -2397,12 +2479,8 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             size_t at = (size_t)(p - t), a, b;
             if (email_around(t, n, at, &a, &b)) {
                 emit_v(s, BG_DET_EMAIL, v, a, b);
-                if (ne == s->espan_cap) {
-                    s->espan_cap = s->espan_cap ? 2 * s->espan_cap : 16;
-                    s->espan = realloc(s->espan, s->espan_cap * sizeof *s->espan);
-                    if (!s->espan)
-                        abort();
-                }
+                if (ne == s->espan_cap)
+                    espan_grow(s);
                 s->espan[ne][0] = a;
                 s->espan[ne][1] = b;
                 ne++;
@@ -3257,12 +3335,37 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
 }
 
 /* Does p start with the lowercase literal lit[0..l) (ASCII, case-insensitive)? p has l bytes. */
-static inline bool prefix_ieq(const char *p, const char *lit, size_t l)
+/* p[0, n) equals lit, a lowercase ASCII literal of n >= 4 bytes, ignoring ASCII case: eight (or
+ * four) bytes a step, the last step overlapping, where a byte may differ from lit's only by 0x20
+ * and only where lit has a letter. bg_span_ieq's answer without its byte loop (~15 Ir a byte). */
+static inline bool lit_ieq(const char *p, const char *lit, size_t n)
 {
-    for (size_t i = 0; i < l; i++)
-        if (lower((unsigned char)p[i]) != (unsigned char)lit[i])
-            return false;
-    return true;
+    const uint64_t ones = 0x0101010101010101ULL, hi = ones * 0x80;
+    if (n < 8) {
+        uint32_t x0, x1, y0, y1;
+        memcpy(&x0, p, 4);
+        memcpy(&x1, p + n - 4, 4);
+        memcpy(&y0, lit, 4);
+        memcpy(&y1, lit + n - 4, 4);
+        uint64_t x = x0 | (uint64_t)x1 << 32, y = y0 | (uint64_t)y1 << 32;
+        uint64_t letter = ((y | hi) - ones * 'a') & ~((y | hi) - ones * ('z' + 1)) & hi;
+        return ((x ^ y) & ~(letter >> 2)) == 0;
+    }
+    for (size_t i = 0;; i += 8) {
+        if (i + 8 > n)
+            i = n - 8;
+        uint64_t x, y;
+        memcpy(&x, p + i, 8);
+        memcpy(&y, lit + i, 8);
+        if (x != y) {
+            /* lit's bytes in 'a'..'z' (each is ASCII, so no byte borrows from the next). */
+            uint64_t letter = ((y | hi) - ones * 'a') & ~((y | hi) - ones * ('z' + 1)) & hi;
+            if ((x ^ y) & ~(letter >> 2))
+                return false;
+        }
+        if (i + 8 >= n)
+            return true;
+    }
 }
 
 static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
@@ -3273,11 +3376,13 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         n--;
     if (n == 0)
         return;
-    /* Prefix families that carry nothing personal. */
-    if ((h->name_len >= 6 && prefix_ieq(h->name, "accept", 6)) ||
-        (h->name_len >= 10 && prefix_ieq(h->name, "sec-fetch-", 10)) ||
-        (h->name_len >= 7 && prefix_ieq(h->name, "sec-ch-", 7)) ||
-        (h->name_len >= 5 && prefix_ieq(h->name, "x-b3-", 5)))
+    /* Prefix families that carry nothing personal (on the first letter first: most names start
+     * with none of theirs). */
+    unsigned c0 = h->name_len ? lower((unsigned char)h->name[0]) : 0;
+    if ((c0 == 'a' && h->name_len >= 6 && lit_ieq(h->name, "accept", 6)) ||
+        (c0 == 's' && h->name_len >= 10 && lit_ieq(h->name, "sec-fetch-", 10)) ||
+        (c0 == 's' && h->name_len >= 7 && lit_ieq(h->name, "sec-ch-", 7)) ||
+        (c0 == 'x' && h->name_len >= 5 && lit_ieq(h->name, "x-b3-", 5)))
         return;
     kinfo_t ki = key_info_s(s, h->name, h->name_len);
     /* Header-specific rules; a header name like "X-Device-Id" also gets the key rules. The
@@ -3356,9 +3461,9 @@ static void find_content_headers(const bg_classify_input_t *in, const bg_header_
     *ct = *ce = NULL;
     for (size_t i = 0; i < in->nheaders; i++) {
         const bg_header_t *h = &in->headers[i];
-        if (h->name_len == 12 && !*ct && bg_span_ieq2(h->name, 12, "content-type", 12))
+        if (h->name_len == 12 && !*ct && lit_ieq(h->name, "content-type", 12))
             *ct = h;
-        else if (h->name_len == 16 && !*ce && bg_span_ieq2(h->name, 16, "content-encoding", 16))
+        else if (h->name_len == 16 && !*ce && lit_ieq(h->name, "content-encoding", 16))
             *ce = h;
     }
 }
@@ -3449,6 +3554,15 @@ static bg_body_kind_t body_kind(const char *ct, size_t ctl, const char *body, si
         size_t look = n < 512 ? n : 512;
         return memchr(body, 0, look) ? BG_BODY_OTHER : BG_BODY_TEXT;
     }
+    /* The common case first, as the rules below would read it: "application/json", then only
+     * blanks up to the end or a parameter. */
+    if (ctl >= 16 && lit_ieq(ct, "application/json", 16)) {
+        size_t i = 16;
+        while (i < ctl && (ct[i] == ' ' || ct[i] == '\t'))
+            i++;
+        if (i == ctl || ct[i] == ';')
+            return BG_BODY_JSON;
+    }
     const char *semi = memchr(ct, ';', ctl);
     size_t ml = semi ? (size_t)(semi - ct) : ctl;
     trim(&ct, &ml);
@@ -3457,8 +3571,6 @@ static bg_body_kind_t body_kind(const char *ct, size_t ctl, const char *body, si
         return BG_BODY_OTHER;
     const char *sub = slash + 1;
     size_t tl = (size_t)(slash - ct), sl = ml - tl - 1;
-    if (bg_span_ieq(ct, ml, "application/json")) /* the common case first: the rules below say JSON */
-        return BG_BODY_JSON;
     if (bg_span_ieq(ct, ml, "application/x-www-form-urlencoded"))
         return BG_BODY_FORM;
     if (bg_span_ieq(ct, ml, "multipart/form-data"))
@@ -3482,6 +3594,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
         return -1;
     memset(out->counts, 0, c->ndet * sizeof *out->counts);
     out->categories = 0;
+    size_t stale = out->nfindings; /* a second call on out: what it does not overwrite goes at the end */
     out->nfindings = 0;
     out->findings_truncated = false;
     out->unscannable = false;
@@ -3489,13 +3602,16 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     out->body_kind = BG_BODY_NONE;
     out->body_inflated = false;
     if (out->inflated.data)
-        OPENSSL_cleanse(out->inflated.data, out->inflated.len);
+        bg_wipe(out->inflated.data, out->inflated.len);
     bg_buf_reset(&out->inflated);
 
     scan_t s;
     kcache_t kcache[KCACHE];
     rkcache_t rkcache[RKCACHE];
     memset(&s, 0, sizeof s);
+    size_t espan[ESPAN_FIRST][2];
+    s.espan = espan;
+    s.espan_cap = ESPAN_FIRST;
     s.kcache = kcache;
     s.rkcache = rkcache;
     s.c = c;
@@ -3568,6 +3684,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     case BG_BODY_JSON: {
         size_t before = out->nfindings;
         reason = scan_json(&s, body, blen);
+        size_t nf_json = out->nfindings;
         if (reason && ctl == 0) {
             /* Sniffed, not declared: read it as text rather than refuse it, dropping what the
              * JSON attempt found so that the text scan's spans do not overlap them. */
@@ -3575,6 +3692,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
             out->body_kind = BG_BODY_TEXT;
             while (out->nfindings > before)
                 out->counts[out->findings[--out->nfindings].detector]--;
+            bg_wipe(&out->findings[before], (nf_json - before) * sizeof *out->findings);
             s.recent_from = out->nfindings;
             val_t v = {0, (const unsigned char *)body, blen, NULL, false, false};
             scan_text(&s, &v, 0);
@@ -3596,14 +3714,17 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
         break;
     }
 done:
+    if (stale > out->nfindings)
+        bg_wipe(&out->findings[out->nfindings], (stale - out->nfindings) * sizeof *out->findings);
     if (reason) {
         out->unscannable = true;
         out->unscannable_reason = reason;
     }
     if (s.dec)
-        OPENSSL_cleanse(s.dec, s.cap);
+        bg_wipe(s.dec, s.cap);
     free(s.dec);
     free(s.map);
-    free(s.espan);
+    if (s.espan_heap)
+        free(s.espan);
     return 0;
 }

@@ -212,6 +212,25 @@ static void test_phone_context(void)
     CHECK_FOUND("phone", s, "425 882 9090");
     text("lot 125 882 9090"); /* no NANP area code starts with 1 */
     CHECK_INT(count("phone"), 0);
+    /* Where the first run of digits is short or long, the rest decides (phone_may). */
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } runs[] = {
+        {"tel 12 3456 7890", "12 3456 7890"}, {"tel 1234567", "1234567"}, {"tel 123456", NULL},
+        {"tel 123456789012345", "123456789012345"}, {"tel 1234567890123456", NULL},
+        {"tel 12.(345) 678", "12.(345) 678"}, {"tel 12 x3456789", NULL}, {"tel 12-3 4567", NULL},
+        {"tel 12/34567", "12/34567"}, {"tel 12 - 34567", NULL}, {"tel 12 34567", "12 34567"},
+        {"700 Main Street, tel 0301234567 or 030/1234567", "0301234567"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        text(runs[i].s);
+        const bg_finding_t *f = nth("phone", 0);
+        if (!runs[i].want ? f != NULL
+                          : !f || f->length != strlen(runs[i].want) ||
+                                memcmp(runs[i].s + f->offset, runs[i].want, f->length) != 0)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": phone \"%.*s\", want \"%s\"", runs[i].s,
+                         f ? (int)f->length : 0, f ? runs[i].s + f->offset : "", runs[i].want ? runs[i].want : "(none)");
+    }
 }
 
 static void test_text_dob_and_paths(void)
@@ -924,6 +943,21 @@ static void test_email_spans(void)
     CHECK(f != NULL);
     if (f)
         CHECK_INT(f->offset, 82);
+    /* Many e-mails in one value (the span list outgrows its first room, twice), each a start
+     * the other detectors skip: a phone-like local part stays inside its e-mail. */
+    char m[40 * 21 + 1];
+    size_t o = 0;
+    for (int i = 0; i < 40; i++)
+        o += (size_t)snprintf(m + o, sizeof m - o, "+1415555%04d@ex.com, ", i);
+    text(m);
+    CHECK_INT(count("email"), 40);
+    CHECK_INT(count("phone"), 0);
+    for (int i = 0; i < 40; i++) {
+        f = nth("email", i);
+        CHECK(f != NULL);
+        if (f)
+            CHECK_INT(f->offset, 21 * i + 1); /* "+1415555NNNN@ex.com, ": the e-mail starts after the + */
+    }
 }
 
 /* json_path keeps the path of the frames below the top while the top is on the stack: values
@@ -1034,6 +1068,144 @@ static void test_fast_paths_raw_keys(void)
     CHECK_INT(r.counts[BG_DET__BUILTIN], 3);
     bg_classification_dispose(&r);
     bg_classifier_destroy(c);
+    /* Keys over 16 bytes (compared by their bytes, not only the fingerprint), in and out of the
+     * classifier's table, after 300 other keys have filled and overwritten the per-call cache. */
+    static char big[16384];
+    size_t o = (size_t)snprintf(big, sizeof big, "{");
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "\"key_number_%d\":\"x\",", i);
+    for (int i = 0; i < 2; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o,
+                              "\"customer_phone_number_primary\":\"415555267%d\",\"customer_order_number_primary\":"
+                              "\"415555267%d\",\"x-amz-content-sha256\":\"415555267%d\",", i, i, i);
+    snprintf(big + o, sizeof big - o, "\"end\":1}");
+    body_as("application/json", big);
+    CHECK(!R.unscannable);
+    CHECK_INT(count("phone"), 2); /* under the phone key only: an order number is an id */
+}
+
+/* Findings that are dropped (a longer span replacing them, a second call on the same result, the
+ * JSON attempt on a sniffed body given up for text) are wiped where they lay: dispose wipes only
+ * [0, nfindings), so nothing that held a key or an offset may stay past it. */
+static bool zero_past_findings(const bg_classification_t *r)
+{
+    const unsigned char *p = (const unsigned char *)(r->findings + r->nfindings);
+    for (size_t i = 0; i < (r->findings_cap - r->nfindings) * sizeof *r->findings; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static void test_dropped_findings_wiped(void)
+{
+    bg_classification_t r;
+    bg_classification_init(&r, C);
+    memset(r.findings, 0, r.findings_cap * sizeof *r.findings); /* only what a call writes is judged */
+    /* Shorter spans and a longer one over them in one value (an AI prompt). */
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    const char *b = "{\"prompt\":\"a@b.example c@d.example 4111111111111111 +14155552671\"}";
+    bg_classify_input_t in = {H, NH, NULL, 0, b, strlen(b), false, true, 0};
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.nfindings, 1);
+    CHECK(zero_past_findings(&r));
+    /* A second call on the same result that finds nothing leaves nothing of the first. */
+    b = "{\"email\":\"ann@example.com\",\"ip\":\"203.0.113.7\"}";
+    in.body = b, in.body_len = strlen(b), in.ai_route = false;
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.nfindings, 2);
+    in.body = "{\"a\":1}", in.body_len = 7;
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.nfindings, 0);
+    CHECK(zero_past_findings(&r));
+    /* Sniffed JSON that turns out malformed: what the JSON walk found goes, the text scan's stays. */
+    b = "{\"email\":\"ann@example.com\", \"note\":\"x\" oops";
+    in.headers = NULL, in.nheaders = 0, in.body = b, in.body_len = strlen(b);
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.body_kind, BG_BODY_TEXT);
+    CHECK_INT(r.nfindings, 1);
+    CHECK(zero_past_findings(&r));
+    bg_classification_dispose(&r);
+}
+
+/* The body's type from Content-Type spellings: case, blanks and parameters around the common
+ * "application/json", and bytes that differ from a letter-free place of it by the case bit only. */
+static void test_content_type_spellings(void)
+{
+    static const struct {
+        const char *ct;
+        int kind;
+    } cases[] = {
+        {"application/json", BG_BODY_JSON},
+        {"APPLICATION/JSON", BG_BODY_JSON},
+        {"Application/Json; charset=utf-8", BG_BODY_JSON},
+        {"application/json \t ;charset=utf-8", BG_BODY_JSON},
+        {"application/json  x", BG_BODY_OTHER},
+        {"application/jsonx", BG_BODY_OTHER},
+        {"application/jso", BG_BODY_OTHER},
+        {"application\x0fjson", BG_BODY_OTHER},  /* '/' less 0x20 */
+        {"applicatio\x0e/json", BG_BODY_OTHER},  /* 'n' less 0x60: not a case difference */
+        {"applicationOjson", BG_BODY_OTHER},
+        {"application/vnd.api+json", BG_BODY_JSON},
+        {"text/json", BG_BODY_JSON},
+        {"text/plain", BG_BODY_TEXT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        body_as(cases[i].ct, "{\"email\":\"ann@example.com\"}");
+        if ((int)R.body_kind != cases[i].kind)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": body_kind %d, want %d", cases[i].ct, R.body_kind, cases[i].kind);
+    }
+    /* Header names: any case; a byte that differs by 0x20 where the name has no letter is another name. */
+    static const struct {
+        const char *name;
+        int kind;
+    } names[] = {
+        {"content-type", BG_BODY_FORM}, {"CONTENT-TYPE", BG_BODY_FORM}, {"Content-Type", BG_BODY_FORM},
+        {"content\rtype", BG_BODY_JSON}, {"content_type", BG_BODY_JSON}, {"content-typf", BG_BODY_JSON},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        reset_headers();
+        add_header(names[i].name, "application/x-www-form-urlencoded");
+        classify_full(NULL, "{\"a\":1}", 7, false); /* sniffed as JSON when no Content-Type */
+        if ((int)R.body_kind != names[i].kind)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": body_kind %d, want %d", names[i].name, R.body_kind, names[i].kind);
+    }
+    /* Content-Encoding in any case is read (an unknown one makes the body unscannable). */
+    const char *enc[] = {"content-encoding", "CONTENT-ENCODING", "Content-Encoding"};
+    for (size_t i = 0; i < 3; i++) {
+        reset_headers();
+        add_header("Content-Type", "application/json");
+        add_header(enc[i], "br");
+        classify_full(NULL, "{}", 2, false);
+        CHECK(R.unscannable);
+    }
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    add_header("content\rencoding", "br");
+    classify_full(NULL, "{}", 2, false);
+    CHECK(!R.unscannable);
+}
+
+/* Header name families skipped whole (accept*, sec-fetch-*, sec-ch-*, x-b3-*) in any case, and
+ * names that differ from them by one byte, or by the case bit where they have no letter, scanned. */
+static void test_header_prefixes(void)
+{
+    static const struct {
+        const char *name;
+        int found;
+    } names[] = {
+        {"Accept", 0}, {"ACCEPT-Language", 0}, {"accept-x", 0}, {"Sec-Fetch-Site", 0}, {"SEC-CH-UA", 0},
+        {"sec-ch-", 0}, {"X-B3-TraceId", 0}, {"x-b3-", 0}, {"Accep", 1}, {"Acceptx", 0}, {"Bccept", 1},
+        {"Sec-Fetch", 1}, {"Sec\rFetch-Site", 1}, {"sec-ch\r", 1}, {"X-B4-TraceId", 1},
+        {"X-Note", 1}, {"Secret-Note", 1},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        reset_headers();
+        add_header(names[i].name, "mail ann@example.com");
+        classify_full(NULL, NULL, 0, false);
+        if ((int)count("email") != names[i].found)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": %u e-mails, want %d", names[i].name, count("email"), names[i].found);
+    }
 }
 
 int main(void)
@@ -1080,6 +1252,9 @@ int main(void)
     RUN(test_json_path_prefix);
     RUN(test_nino_prefixes);
     RUN(test_fast_paths_long_values);
+    RUN(test_dropped_findings_wiped);
+    RUN(test_content_type_spellings);
+    RUN(test_header_prefixes);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
