@@ -65,6 +65,24 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
                                                                  size_t *end, bool *escaped)
 {
     bool esc = false;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    /* Most keys and many values end within their first 16 bytes: that block is looked at before
+     * the loops below are set up (their constants, the escape flag). */
+    if (i + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+        m = _mm_or_si128(m, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask) {
+            size_t k = i + (unsigned)__builtin_ctz(mask);
+            if (p[k] == '"') {
+                *end = k;
+                *escaped = false;
+                return 0;
+            }
+        }
+    }
+#endif
     for (;;) {
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
         /* Fast path: 16 bytes a step; a signed compare with 0x20 flags controls and non-ASCII at
