@@ -1,9 +1,9 @@
 /*
  * json_core.h — the tokenizer's core as inline functions, private to json.c and the classifier:
- * json.c wraps it as bg_json_next, and the classifier's JSON walk inlines it so that the
- * tokenizer's state stays in registers and each token's type is known where it is made (no
- * call, no state save per token). Semantics are bg_json_next's (see json.h). Strings are
- * scanned 16 bytes a step with SSE2 (8 with SWAR without it, or with BG_NO_SIMD) for quote,
+ * json.c wraps bgj_next_token as bg_json_next; the classifier's JSON walk runs the same state
+ * machine with its work at each token (classify.c scan_json) and shares the pieces here: strings,
+ * numbers, literals and the whitespace step. Semantics are bg_json_next's (see json.h). Strings
+ * are scanned 16 bytes a step with SSE2 (8 with SWAR without it, or with BG_NO_SIMD) for quote,
  * backslash, control and non-ASCII bytes. Not a public interface: names are bgj_*. Pure.
  */
 #ifndef BG_JSON_CORE_H
@@ -254,8 +254,7 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
 
 /* One token into *tok: 1, 0 at the end of a complete document, or a BG_JSON_E* error (the caller
  * keeps errors sticky). The position, state and depth live in the caller's locals (io), which
- * are written on every exit: inlined into a loop they stay in registers across tokens (the
- * stores to *tok would otherwise force them back to memory). Each state is a label
+ * are written on every exit. Each state is a label
  * and a transition jumps straight to the next one (compact JSON: ',' then '"' is a key without
  * a trip round a dispatch loop). Every state skips whitespace first, and at the end of input
  * only BGJ_S_DONE is complete. */
@@ -263,12 +262,13 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
 #define BGJ_FAIL(e) (BGJ_SAVE(), (e))
 #define BGJ_DONE_VALUE() (state = depth ? BGJ_S_AFTER : BGJ_S_DONE)
 #define BGJ_IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
-/* Skip whitespace; at the end of input fail as truncated; else c = the next byte. Compact JSON
- * has none: one compare says so. */
-#define BGJ_NEXT_BYTE()                                                                                                \
+/* Skip whitespace from p[pos] (the caller's p, pos, n); at the end of input run on_end (a
+ * return or a goto); else c = the next byte. Compact JSON has none: one compare says so. Shared
+ * by bgj_next_token and the classifier's walk, which runs the same state machine. */
+#define BGJ_NEXT_BYTE_OR(on_end)                                                                                       \
     do {                                                                                                               \
         if (pos >= n)                                                                                                  \
-            return BGJ_FAIL(BG_JSON_ETRUNC);                                                                           \
+            on_end;                                                                                                    \
         c = p[pos];                                                                                                    \
         if (c <= ' ') {                                                                                                \
             if (c == ' ' && pos + 1 < n && p[pos + 1] > ' ') { /* ", " and ": " */                                  \
@@ -277,11 +277,12 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
                 while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))                                                  \
                     pos++;                                                                                             \
                 if (pos >= n)                                                                                          \
-                    return BGJ_FAIL(BG_JSON_ETRUNC);                                                                   \
+                    on_end;                                                                                            \
                 c = p[pos];                                                                                            \
             }                                                                                                          \
         }                                                                                                              \
     } while (0)
+#define BGJ_NEXT_BYTE() BGJ_NEXT_BYTE_OR(return BGJ_FAIL(BG_JSON_ETRUNC))
 #define BGJ_CLOSE(t)                                                                                                   \
     do {                                                                                                               \
         tok->type = (t);                                                                                               \
@@ -295,14 +296,23 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
         return 1;                                                                                                      \
     } while (0)
 
-/* A bgj_literal at p[pos] when at least wl + 1 bytes remain (the common case): constant-size compares. */
+static inline bool bgj_cls_alnum(unsigned c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* bgj_literal, with constant-size compares when at least wl + 1 bytes remain (the common case). */
+static inline __attribute__((always_inline)) int bgj_literal_at(const unsigned char *p, size_t pos, size_t n,
+                                                                const char *word, size_t wl)
+{
+    if (n - pos > wl)
+        return memcmp(p + pos, word, wl) != 0 || bgj_cls_alnum(p[pos + wl]) ? BG_JSON_EINVAL : 0;
+    return bgj_literal(p, pos, n, word, wl);
+}
+
 #define BGJ_LITERAL(word, wl, t)                                                                                       \
     do {                                                                                                               \
-        int rc_;                                                                                                       \
-        if (n - pos > (wl))                                                                                            \
-            rc_ = memcmp(p + pos, word, wl) != 0 || (bgj_cls_alnum(p[pos + (wl)])) ? BG_JSON_EINVAL : 0;               \
-        else                                                                                                           \
-            rc_ = bgj_literal(p, pos, n, word, wl);                                                                    \
+        int rc_ = bgj_literal_at(p, pos, n, word, wl);                                                                 \
         if (rc_ < 0)                                                                                                   \
             return BGJ_FAIL(rc_);                                                                                      \
         tok->type = (t);                                                                                               \
@@ -312,11 +322,6 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
         BGJ_SAVE();                                                                                                    \
         return 1;                                                                                                      \
     } while (0)
-
-static inline bool bgj_cls_alnum(unsigned c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
 
 static inline __attribute__((always_inline)) int bgj_next_token(bg_json_t *j, size_t *io_pos, int *io_state,
                                                                 unsigned *io_depth, bg_json_token_t *tok)
@@ -484,7 +489,6 @@ value_c:
 #undef BGJ_SAVE
 #undef BGJ_FAIL
 #undef BGJ_DONE_VALUE
-#undef BGJ_IS_WS
 #undef BGJ_NEXT_BYTE
 #undef BGJ_CLOSE
 #undef BGJ_LITERAL

@@ -5,6 +5,7 @@
  * cut and mutated documents. Inputs end at an unreadable page so any over-read crashes.
  * Single-threaded.
  */
+#include "classify.h"
 #include "json.h"
 #include "test.h"
 
@@ -337,6 +338,91 @@ static void test_portable_path(void)
     CHECK_INT(differ, 0);
 }
 
+/* The classifier's JSON walk runs json_core.h's state machine itself (classify.c scan_json):
+ * it must accept exactly what bg_json_next accepts, and call "json_too_deep" exactly what
+ * bg_json_next calls BG_JSON_EDEPTH. Returns false on a mismatch. */
+static bg_classifier_t *walk_cl;
+static bool walk_agrees(const char *s, size_t n)
+{
+    if (n == 0)
+        return true; /* an empty body is not scanned */
+    void *m;
+    size_t ml;
+    char *p = guarded(s, n, &m, &ml); /* the walk must not read past the body either */
+    bg_json_t j;
+    bg_json_token_t t;
+    bg_json_init(&j, p, n, 0);
+    int rc;
+    while ((rc = bg_json_next(&j, &t)) > 0)
+        ;
+    bg_header_t ct = {"Content-Type", 12, "application/json", 16};
+    bg_classify_input_t in = {&ct, 1, "/", 1, p, n, false, (rnd() & 1) != 0, 0};
+    bg_classification_t r;
+    bg_classification_init(&r, walk_cl);
+    bg_classify(walk_cl, &in, &r);
+    bool ok = r.unscannable == (rc < 0);
+    if (ok && rc < 0)
+        ok = strcmp(r.unscannable_reason, rc == BG_JSON_EDEPTH ? "json_too_deep" : "malformed_json") == 0;
+    if (!ok)
+        bg_test_fail(__FILE__, __LINE__, "walk and tokenizer disagree on %.*s: rc %d, unscannable %d (%s)",
+                     (int)(n < 200 ? n : 200), s, rc, r.unscannable, r.unscannable ? r.unscannable_reason : "-");
+    bg_classification_dispose(&r);
+    munmap(m, ml);
+    return ok;
+}
+
+static void test_classifier_walk(void)
+{
+    char err[128];
+    walk_cl = bg_classifier_create(NULL, err, sizeof err);
+    CHECK(walk_cl != NULL);
+    if (!walk_cl)
+        return;
+    static const char *const fixed[] = {
+        "{}", "[]", "42", "\"x\"", "-0", " {\"a\" : [1 , \"b\" ,{ }] } ", "{\"a\":1}}", "{\"a\" 1}", "{\"a\"::1}",
+        "[1,]", "{,}", "[1 2]", "[1]x", "[1] [2]", "truex", "[1true]", "{\"a\":tru}", "{\"a\":nul", "[\"\\x\"]",
+        "{\"name\":\"Ann Lee\",\"sku\":1", "{\"a\":{\"name\":\"Ann Lee\"", "[\"ann@example.com\"", "\"\xc0\xaf\"",
+        "{\"k\\u0041\":\"+14155552671\"}", "\t\n{\"a\"\n:\n2\r}\n", "{\"a\":[]}", "{\"a\":{}}", "[[],{},[{}]]",
+    };
+    unsigned bad = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        size_t n = strlen(fixed[i]);
+        bad += !walk_agrees(fixed[i], n);
+        for (size_t k = 1; k < n; k++)
+            bad += !walk_agrees(fixed[i], k); /* every prefix */
+    }
+    /* The depth bound: 128 containers open is the most either allows (arrays, and objects). */
+    static char deep[6 * BG_JSON_MAX_DEPTH + 8];
+    for (int d = BG_JSON_MAX_DEPTH - 1; d <= BG_JSON_MAX_DEPTH + 1; d++) {
+        memset(deep, '[', (size_t)d);
+        memset(deep + d, ']', (size_t)d);
+        bad += !walk_agrees(deep, 2 * (size_t)d);
+        bad += !walk_agrees(deep, (size_t)d);
+        size_t o = 0;
+        for (int k = 0; k < d; k++)
+            memcpy(deep + o, "{\"a\":", 5), o += 5;
+        deep[o++] = '1';
+        for (int k = 0; k < d; k++)
+            deep[o++] = '}';
+        bad += !walk_agrees(deep, o);
+    }
+    static char doc[4096], mut[4096];
+    for (int it = 0; it < 2000; it++) {
+        size_t n = gen_doc(doc, sizeof doc, 0);
+        bad += !walk_agrees(doc, n);
+        for (size_t cut = 1; cut < n; cut += 1 + rnd() % 7)
+            bad += !walk_agrees(doc, cut);
+        for (int k = 0; k < 4 && n; k++) {
+            static const char sp[] = "\"\\{}[],:0-e.tfn \x01\x80\xc3";
+            memcpy(mut, doc, n);
+            mut[rnd() % n] = sp[rnd() % (sizeof sp - 1)];
+            bad += !walk_agrees(mut, n);
+        }
+    }
+    CHECK_INT(bad, 0);
+    bg_classifier_destroy(walk_cl);
+}
+
 int main(void)
 {
     RUN(test_valid_sequences);
@@ -348,5 +434,6 @@ int main(void)
     RUN(test_unescape);
     RUN(test_long_strings);
     RUN(test_portable_path);
+    RUN(test_classifier_walk);
     return bg_test_done();
 }
