@@ -2916,9 +2916,9 @@ push: {
     bool obj = c == '{';
     f->is_obj = obj;
     f->product = 0;
-    f->kflags = !obj ? kflags : 0; /* an array's values keep the key over it (kflags stays) */
+    f->kflags = !obj ? top->kflags : 0; /* an array's values keep the key over it (kflags stays) */
     f->custom = !obj ? top->custom : -1;
-    f->inherit = top->inherit | (kflags & K_AI);
+    f->inherit = top->inherit | (top->kflags & K_AI);
     f->key_off = 0;
     f->key_len = (uint32_t)-1;
     f->index = 0;
