@@ -2309,41 +2309,17 @@ static inline __attribute__((always_inline)) bool text_quick_skip(const scan_t *
     return k == 0 && n <= 13 && code_quiet(t, n);
 }
 
-/* text_quick_skip for a JSON number token (digits, '-', '.', and 'e', 'E', '+' in an exponent):
- * one sign and one dot at most, so more than 9 bytes hold 8 or more digits, and an exponent
- * letter ends the short-number rule's run of number bytes. */
-static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
+/* text_quick_skip for a JSON number token t[0..n) of the given shape (BGJ_NUM_* bits, known
+ * from scanning it): an exponent letter ends the short-number rule's run of number bytes; else
+ * the grammar's one '-' and one '.' at most leave n less those digits, and a bare integer over
+ * 9 bytes is text_quick_skip's all-digits rule. */
+static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n, unsigned shape)
 {
-    if (s->c->ncustom)
+    if (s->c->ncustom || (shape & BGJ_NUM_EXP))
         return false;
-    if (n <= 8 && end - t >= 8) {
-        /* Eight bytes at once (end: how far the buffer may be read): no exponent letter in the
-         * first n, and the grammar's one '-' and one '.' at most leave n - 2 or more digits, so
-         * only n >= 7 counts them. */
-        uint64_t x;
-        memcpy(&x, t, 8);
-        uint64_t v = (x | BGJ_ONES * 0x20) ^ (BGJ_ONES * 'e'); /* zero byte where 'e' or 'E' */
-        v |= n == 8 ? 0 : ~0ull << (8 * n);                   /* bytes past the token: not zero */
-        uint64_t nz = (((v & ~BGJ_HIGHS) + ~BGJ_HIGHS) | v) & BGJ_HIGHS;
-        if (nz != BGJ_HIGHS)
-            return false;
-        if (n < 7)
-            return true;
-        return n - (t[0] == '-') - (memchr(t, '.', n) != NULL) < 7;
-    }
-    if (n > 9) {
-        if (bgj_skip_digits(t, 0, n) != n)
-            return false;
-        return digits_quiet(t, n); /* a bare integer: text_quick_skip's rule for all digits */
-    }
-    unsigned digits = 0;
-    for (size_t k = 0; k < n; k++) {
-        unsigned c = t[k];
-        if ((c | 0x20) == 'e')
-            return false;
-        digits += isd(c);
-    }
-    return digits < 7;
+    if (!shape && n > 9)
+        return digits_quiet(t, n);
+    return n - (shape & BGJ_NUM_NEG) - (shape >> 1) < 7; /* shape >> 1: BGJ_NUM_FRAC, no EXP here */
 }
 
 /* Where the text scanner may start a detector in t[base, base+16) ∩ [0, n): bit k for t[base+k]
@@ -2764,11 +2740,11 @@ static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val
 }
 
 /* One scalar value, a string (str) or a number, at body[vs, vs + vl), under the rule ki of the
- * key over it (top's current key, or the key holding the array top): decides whether a detector
- * runs on it, and runs it. Inlined twice, so that each copy knows which of the two it has. */
+ * key over it (top's current key, or the key holding the array top); a number's BGJ_NUM_* shape
+ * in nshape: decides whether a detector runs on it, and runs it. Inlined twice, so that each copy knows which of the two it has. */
 static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t *top, const char *body, size_t n,
                                                               uint32_t vs, uint32_t vl, bool esc, bool str,
-                                                              uint32_t kflags)
+                                                              unsigned nshape, uint32_t kflags)
 {
     const unsigned char *bend = (const unsigned char *)body + n;
     bool ai = str && s->ai_route &&
@@ -2778,7 +2754,7 @@ static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t
     int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
     if (!esc && !ai && !(kflags & (VALUE_RULES | K_NAME_BARE))) {
         quick = str ? text_quick_skip(s, (const unsigned char *)body + vs, vl, bend)
-                    : number_quick_skip(s, (const unsigned char *)body + vs, vl, bend);
+                    : number_quick_skip(s, (const unsigned char *)body + vs, vl, nshape);
         if (quick)
             return;
     }
@@ -2860,18 +2836,19 @@ value_c:
             rc = r;
             goto out;
         }
-        json_scalar(s, top, body, n, (uint32_t)(pos + 1), (uint32_t)(end - pos - 1), esc, true, kflags);
+        json_scalar(s, top, body, n, (uint32_t)(pos + 1), (uint32_t)(end - pos - 1), esc, true, 0, kflags);
         pos = end + 1;
         goto value_done;
     }
     if (c - '0' < 10u || c == '-') {
         size_t end;
-        int r = bgj_scan_number(p, pos, n, &end);
+        unsigned shape;
+        int r = bgj_scan_number_shape(p, pos, n, &end, &shape);
         if (r < 0) {
             rc = r;
             goto out;
         }
-        json_scalar(s, top, body, n, (uint32_t)pos, (uint32_t)(end - pos), false, false, kflags);
+        json_scalar(s, top, body, n, (uint32_t)pos, (uint32_t)(end - pos), false, false, shape, kflags);
         pos = end;
         goto value_done;
     }

@@ -195,11 +195,19 @@ static const unsigned char bgj_num_stop[256] = {
     ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1, ['.'] = 1,
 };
 
-static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n,
-                                                                 size_t *end)
+/* A number's parts beyond its integer digits (bgj_scan_number_shape). */
+enum { BGJ_NUM_NEG = 1, BGJ_NUM_FRAC = 2, BGJ_NUM_EXP = 4 };
+
+/* Scan a number from p[i]: 0 and *end (its end) and *shape (BGJ_NUM_* bits: a '-', a fraction,
+ * an exponent), or an error. */
+static inline __attribute__((always_inline)) int bgj_scan_number_shape(const unsigned char *p, size_t i, size_t n,
+                                                                       size_t *end, unsigned *shape)
 {
-    if (i < n && p[i] == '-')
+    unsigned sh = 0;
+    if (i < n && p[i] == '-') {
         i++;
+        sh = BGJ_NUM_NEG;
+    }
     if (i >= n)
         return BG_JSON_ETRUNC;
     if (p[i] == '0') {
@@ -216,6 +224,7 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
         if (!(p[i] >= '0' && p[i] <= '9'))
             return BG_JSON_EINVAL;
         i = bgj_skip_digits(p, i + 1, n);
+        sh |= BGJ_NUM_FRAC;
     }
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         i++;
@@ -227,13 +236,22 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
             return BG_JSON_EINVAL;
         while (i < n && p[i] >= '0' && p[i] <= '9')
             i++;
+        sh |= BGJ_NUM_EXP;
     }
     /* A number at the very end of a top-level document is complete; inside a container the
      * caller sees the truncation at the next token. A number must not run into letters. */
     if (i < n && bgj_num_stop[p[i]])
         return BG_JSON_EINVAL;
     *end = i;
+    *shape = sh;
     return 0;
+}
+
+static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n,
+                                                                 size_t *end)
+{
+    unsigned shape;
+    return bgj_scan_number_shape(p, i, n, end, &shape);
 }
 
 static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, const char *word, size_t wl)

@@ -2,10 +2,12 @@
  * unit/json.c — the strict JSON tokenizer: token sequences and spans, RFC 8259 rejections,
  * truncation at every prefix, a 100k-deep document against the depth limit, escapes with
  * surrogate pairs and the raw-offset map; the portable core against the SSE2 one on generated,
- * cut and mutated documents. Inputs end at an unreadable page so any over-read crashes.
+ * cut and mutated documents; the classifier's own walk of the same state machine against
+ * bg_json_next, and its number shapes. Inputs end at an unreadable page so any over-read crashes.
  * Single-threaded.
  */
 #include "classify.h"
+#include "config.h"
 #include "json.h"
 #include "test.h"
 
@@ -423,6 +425,76 @@ static void test_classifier_walk(void)
     bg_classifier_destroy(walk_cl);
 }
 
+/* The classifier waves numbers through without scanning them by their shape (classify.c
+ * number_quick_skip, fed by the tokenizer's BGJ_NUM_* bits). With a custom detector nothing is
+ * waved through, so a classifier with one that never matches must find exactly the same in
+ * documents of numbers of every length, sign, fraction and exponent, some of them card numbers,
+ * under plain and rule keys. */
+static void test_number_shapes(void)
+{
+    bg_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    bg_custom_detector_t cd = {"never", BG_CAT_IDENTIFIER, NULL, 0, "QQZX-", 6};
+    cfg.classification.all = true;
+    cfg.classification.custom = &cd;
+    cfg.classification.ncustom = 1;
+    char err[128];
+    bg_classifier_t *quick = bg_classifier_create(NULL, err, sizeof err);
+    bg_classifier_t *full = bg_classifier_create(&cfg, err, sizeof err);
+    CHECK(quick && full);
+    if (!quick || !full)
+        return;
+    bg_classification_t a, b;
+    bg_classification_init(&a, quick);
+    bg_classification_init(&b, full);
+    static const char *const cards[] = {"4111111111111111", "378282246310005", "5500000000000004", "490154203237518",
+                                        "6011111111111117", "30569309025904"};
+    static const char *const keys[] = {"x", "id", "amount", "phone", "lat"};
+    char doc[256], num[64];
+    unsigned differ = 0, docs = 0;
+    for (int it = 0; it < 20000; it++) {
+        size_t o = 0;
+        if (rnd() % 8 == 0) {
+            o = (size_t)snprintf(num, sizeof num, "%s", cards[rnd() % 6]);
+        } else {
+            if (rnd() % 4 == 0)
+                num[o++] = '-';
+            size_t nd = 1 + rnd() % 20;
+            for (size_t k = 0; k < nd; k++)
+                num[o++] = (char)((k == 0 && nd > 1 ? '1' : '0') + rnd() % (k == 0 && nd > 1 ? 9 : 10));
+        }
+        if (rnd() % 4 == 0) {
+            num[o++] = '.';
+            for (size_t k = 1 + rnd() % 8; k > 0; k--)
+                num[o++] = (char)('0' + rnd() % 10);
+        }
+        if (rnd() % 8 == 0)
+            o += (size_t)snprintf(num + o, sizeof num - o, "%s%u", rnd() % 2 ? "e" : "E-", rnd() % 30);
+        num[o] = 0;
+        const char *k = keys[rnd() % 5];
+        /* the number last, so that it ends near the buffer's end too */
+        int n = snprintf(doc, sizeof doc, "{\"%s\":[%s,\"%s\"],\"%s\":%s}", k, num, num, k, num);
+        bg_header_t h = {"Content-Type", 12, "application/json", 16};
+        bg_classify_input_t in = {&h, 1, NULL, 0, doc, (size_t)n, false, false, 0};
+        bg_classify(quick, &in, &a);
+        bg_classify(full, &in, &b);
+        bool same = a.nfindings == b.nfindings && a.unscannable == b.unscannable;
+        for (size_t f = 0; same && f < a.nfindings; f++)
+            same = a.findings[f].detector == b.findings[f].detector && a.findings[f].offset == b.findings[f].offset &&
+                   a.findings[f].length == b.findings[f].length;
+        if (!same && differ++ < 5)
+            bg_test_fail(__FILE__, __LINE__, "%s: %zu findings waved through, %zu scanned", doc, a.nfindings,
+                         b.nfindings);
+        docs++;
+    }
+    CHECK_INT(docs, 20000);
+    CHECK_INT(differ, 0);
+    bg_classification_dispose(&a);
+    bg_classification_dispose(&b);
+    bg_classifier_destroy(quick);
+    bg_classifier_destroy(full);
+}
+
 int main(void)
 {
     RUN(test_valid_sequences);
@@ -435,5 +507,6 @@ int main(void)
     RUN(test_long_strings);
     RUN(test_portable_path);
     RUN(test_classifier_walk);
+    RUN(test_number_shapes);
     return bg_test_done();
 }
