@@ -2210,7 +2210,7 @@ static bool code_quiet(const unsigned char *t, size_t n)
 
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
 /* Bits set in a 16-bit mask, inline (without -mpopcnt __builtin_popcount is a libgcc call). */
-static inline unsigned pop16(unsigned x)
+static inline __attribute__((always_inline)) unsigned pop16(unsigned x)
 {
     x = x - ((x >> 1) & 0x5555u);
     x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
