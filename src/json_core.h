@@ -170,10 +170,21 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
     }
 }
 
-/* The end of the run of ASCII digits from p[i]: eight bytes a step (SWAR: a byte's high bit
- * is set in m when it is no digit: its value ^ '0' is 10 or more), the tail a byte at a time. */
+/* The end of the run of ASCII digits from p[i]: its first 16 bytes in one SSE2 step, then eight
+ * bytes a step (SWAR: a byte's high bit is set in m when it is no digit: its value ^ '0' is 10
+ * or more), the tail a byte at a time. */
 static inline size_t bgj_skip_digits(const unsigned char *p, size_t i, size_t n)
 {
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    /* Most runs end within 16 bytes: one load and a digit mask (byte - '0' is at most 9). */
+    if (i + 16 <= n) {
+        __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), _mm_set1_epi8('0'));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+        if (m != 0xffffu)
+            return i + (unsigned)__builtin_ctz(~m);
+        i += 16;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ /* the first byte is the low one */
     while (i + 8 <= n) {
         uint64_t x;

@@ -173,6 +173,33 @@ static void test_long_numbers(void)
             CHECK_STR(tr, "n");
         }
     }
+    /* Digit runs of every length up to 40 with 16 or more bytes readable after them (the 16-byte
+     * digit scan), ended by each kind of byte: a ',', a space, a '.' or 'e' that go on. */
+    char big[128];
+    static const char *const ends[] = {",0]", " ]", ".5]", "e7]", ".25e-3]"};
+    for (int len = 1; len <= 40; len++) {
+        for (size_t e = 0; e < sizeof ends / sizeof ends[0]; e++) {
+            size_t o = 0;
+            big[o++] = '[';
+            for (int k = 0; k < len; k++)
+                big[o++] = (char)('1' + (k * 7) % 9);
+            size_t numend = o + (e >= 2 ? strlen(ends[e]) - 1 : 0);
+            memcpy(big + o, ends[e], strlen(ends[e]));
+            o += strlen(ends[e]);
+            memset(big + o, ' ', 40);
+            o += 40;
+            bg_json_t j;
+            bg_json_token_t t;
+            bg_json_init(&j, big, o, 0);
+            CHECK_INT(bg_json_next(&j, &t), 1);
+            CHECK_INT(bg_json_next(&j, &t), 1);
+            CHECK_INT(t.type, BG_JSON_NUMBER);
+            CHECK_INT((int)t.len, (int)(numend - 1));
+            while (bg_json_next(&j, &t) > 0)
+                ;
+            CHECK_INT(j.error, 0);
+        }
+    }
 }
 
 static void test_invalid(void)
