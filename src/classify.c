@@ -1,6 +1,6 @@
 /*
  * classify.c — the classifier: routes headers, the target and the body to value scanners and
- * runs the detectors (validators in detect.c, JSON tokens from json.c). One pass over each
+ * runs the detectors (validators in detect.c; JSON walked on json_core.h's tokenizer). One pass over each
  * part: values with key context (JSON path, form/query name, cookie name, header name) are
  * checked by key rules first, then every value goes through one text scanner that tries the
  * pattern detectors only at token starts (digits, '+', '(', letters of known prefixes).
@@ -646,7 +646,7 @@ typedef struct {
     uint32_t inherit;    /* flags inherited from ancestors (K_AI) */
     int custom;          /* custom detector of the current key */
     uint32_t key_off, key_len; /* current key in the body (raw) */
-    uint32_t index;      /* array: element index */
+    uint32_t index;      /* array: element index (counted in objects too, never read there) */
     uint32_t serial;     /* which push made this frame (json_path's prefix cache) */
 } frame_t;
 
@@ -2254,7 +2254,7 @@ static bool code_quiet(const unsigned char *t, size_t n)
 
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
 /* Bits set in a 16-bit mask, inline (without -mpopcnt __builtin_popcount is a libgcc call). */
-static inline unsigned pop16(unsigned x)
+static inline __attribute__((always_inline)) unsigned pop16(unsigned x)
 {
     x = x - ((x >> 1) & 0x5555u);
     x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
@@ -2265,7 +2265,7 @@ static inline unsigned pop16(unsigned x)
 /* text_quick_skip's rules below for a value of at most 16 bytes, from one 16-byte load (the
  * buffer holds t[0..16)): the candidate test, the run of number bytes, the short-number rule and
  * the code shape as bit masks over t[0..n). (The timestamp and UUID shapes need 19 or more bytes.) */
-static inline bool text_quick_skip16(const unsigned char *t, size_t n)
+static inline __attribute__((always_inline)) bool text_quick_skip16(const unsigned char *t, size_t n)
 {
     __m128i x = _mm_loadu_si128((const __m128i *)(const void *)t);
     unsigned all = (1u << n) - 1;
@@ -2353,41 +2353,17 @@ static inline __attribute__((always_inline)) bool text_quick_skip(const scan_t *
     return k == 0 && n <= 13 && code_quiet(t, n);
 }
 
-/* text_quick_skip for a JSON number token (digits, '-', '.', and 'e', 'E', '+' in an exponent):
- * one sign and one dot at most, so more than 9 bytes hold 8 or more digits, and an exponent
- * letter ends the short-number rule's run of number bytes. */
-static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n, const unsigned char *end)
+/* text_quick_skip for a JSON number token t[0..n) of the given shape (BGJ_NUM_* bits, known
+ * from scanning it): an exponent letter ends the short-number rule's run of number bytes; else
+ * the grammar's one '-' and one '.' at most leave n less those digits, and a bare integer over
+ * 9 bytes is text_quick_skip's all-digits rule. */
+static inline bool number_quick_skip(const scan_t *s, const unsigned char *t, size_t n, unsigned shape)
 {
-    if (s->c->ncustom)
+    if (s->c->ncustom || (shape & BGJ_NUM_EXP))
         return false;
-    if (n <= 8 && end - t >= 8) {
-        /* Eight bytes at once (end: how far the buffer may be read): no exponent letter in the
-         * first n, and the grammar's one '-' and one '.' at most leave n - 2 or more digits, so
-         * only n >= 7 counts them. */
-        uint64_t x;
-        memcpy(&x, t, 8);
-        uint64_t v = (x | BGJ_ONES * 0x20) ^ (BGJ_ONES * 'e'); /* zero byte where 'e' or 'E' */
-        v |= n == 8 ? 0 : ~0ull << (8 * n);                   /* bytes past the token: not zero */
-        uint64_t nz = (((v & ~BGJ_HIGHS) + ~BGJ_HIGHS) | v) & BGJ_HIGHS;
-        if (nz != BGJ_HIGHS)
-            return false;
-        if (n < 7)
-            return true;
-        return n - (t[0] == '-') - (memchr(t, '.', n) != NULL) < 7;
-    }
-    if (n > 9) {
-        if (bgj_skip_digits(t, 0, n) != n)
-            return false;
-        return digits_quiet(t, n); /* a bare integer: text_quick_skip's rule for all digits */
-    }
-    unsigned digits = 0;
-    for (size_t k = 0; k < n; k++) {
-        unsigned c = t[k];
-        if ((c | 0x20) == 'e')
-            return false;
-        digits += isd(c);
-    }
-    return digits < 7;
+    if (!shape && n > 9)
+        return digits_quiet(t, n);
+    return n - (shape & BGJ_NUM_NEG) - (shape >> 1) < 7; /* shape >> 1: BGJ_NUM_FRAC, no EXP here */
 }
 
 /* Where the text scanner may start a detector in t[base, base+16) ∩ [0, n): bit k for t[base+k]
@@ -2841,13 +2817,67 @@ static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val
     }
 }
 
+/* One scalar value, a string (str) or a number, at body[vs, vs + vl), under the rule ki of the
+ * key over it (top's current key, or the key holding the array top); a number's BGJ_NUM_* shape
+ * in nshape: decides whether a detector runs on it, and runs it. Inlined twice, so that each copy knows which of the two it has. */
+static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t *top, const char *body, size_t n,
+                                                              uint32_t vs, uint32_t vl, bool esc, bool str,
+                                                              unsigned nshape, uint32_t kflags)
+{
+    const unsigned char *bend = (const unsigned char *)body + n;
+    bool ai = str && s->ai_route &&
+              ((kflags & K_AI) || ((top->inherit & K_AI) && ((kflags & K_AI_TEXT) || !top->is_obj)));
+    /* Most values have no rule of their key to apply and nothing a text detector could start
+     * on: skip the call chain (scan_value would only reach scan_text's early exit). */
+    int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
+    if (!esc && !ai && !(kflags & (VALUE_RULES | K_NAME_BARE))) {
+        quick = str ? text_quick_skip(s, (const unsigned char *)body + vs, vl, bend)
+                    : number_quick_skip(s, (const unsigned char *)body + vs, vl, nshape);
+        if (quick)
+            return;
+    }
+    val_t v;
+    make_val(s, &v, vs, body + vs, vl, esc);
+    s->json_string = str;
+    if (str && top->is_obj && (kflags & K_NAME_BARE) && !ai) {
+        uint32_t parent = top > s->frames ? top[-1].kflags : 0;
+        if (!(parent & K_NONPERSON) && !top->product && person_ok(v.t, v.n, true)) {
+            if (s->npending < MAX_PENDING) {
+                pending_t *p = &s->pending[s->npending++];
+                p->depth = s->nframes;
+                p->off = vs;
+                p->len = vl;
+                p->encoded = esc;
+                json_path(s, p->path);
+            } else {
+                emit_v(s, BG_DET_PERSON_NAME, &v, 0, v.n);
+            }
+            return;
+        }
+        kflags &= ~K_NAME_BARE;
+    }
+    if (quick == 0) {
+        /* A raw value with no key rule that text_quick_skip could not wave through. */
+        v.not_quick = true;
+        scan_value_memo(s, (kinfo_t){kflags, top->custom}, &v, body, vs);
+    } else if (ai || (kflags & VALUE_RULES) ||
+               !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, esc ? NULL : bend))) {
+        v.not_quick = !ai && !(kflags & VALUE_RULES);
+        scan_value(s, (kinfo_t){kflags, top->custom}, &v, ai, false);
+    }
+}
+
+/* The JSON walk is the tokenizer's state machine (json_core.h's bgj_next_token, state for
+ * state: the same bytes accepted, the same errors) with the walk's work done where each token
+ * is recognised: a key is looked up as soon as its closing quote is found, a value is scanned
+ * under the key rule held in a local, and every transition jumps to the next state's label
+ * (no token record, no state variable, no dispatch on either). The frames are the container
+ * stack: their depth is the tokenizer's depth and the top's kind says what may follow a value. */
 static const char *scan_json(scan_t *s, const char *body, size_t n)
 {
     qmemo_t qmemo[QMEMO];
     s->qmemo = qmemo;
     s->qm_valid = 0;
-    bg_json_t j;
-    bg_json_init(&j, body, n, BG_JSON_MAX_DEPTH);
     /* frames[-1] is a root that is never pushed: an object with no key rule, no index to count
      * and nothing to inherit, so that the walk needs no test for "no frame" (a top-level scalar). */
     frame_t fall[MAX_FRAMES + 1], *frames = fall + 1;
@@ -2862,133 +2892,175 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     uint32_t pushes = 0; /* a frame's serial */
     s->pending = pending;
     s->npending = 0;
-    const unsigned char *bend = (const unsigned char *)body + n;
-    const bool ai_route = s->ai_route;
-    /* The frame depth and the innermost frame live in locals (s->nframes is written back on each
-     * change, for json_path): stores into frames would otherwise force reloads of *s. */
-    unsigned nf = 0;
+    /* Live across the walk: s, the input (p, n, pos), the innermost frame (top; the depth is
+     * s->nframes, read where it is needed) and the flags of the key over the next value (kflags:
+     * top->kflags, set by a key, unchanged by an array's push, reloaded by a pop); no more than
+     * the registers a call leaves alone. */
+    const unsigned char *p = (const unsigned char *)body;
     frame_t *top = &fall[0];
-    /* The tokenizer's core inlined: its position and state stay in registers, and each token's
-     * type is known where it is made. */
-    size_t jpos = j.pos;
-    int jstate = j.state;
-    unsigned jdepth = j.depth;
-    int rc;
-    bg_json_token_t tok;
-    const bg_json_token_t *tk = &tok;
-    while ((rc = bgj_next_token(&j, &jpos, &jstate, &jdepth, &tok)) > 0) {
-        /* Keys and strings are most tokens: tested before the jump table. */
-        if (tk->type == BG_JSON_KEY)
-            goto key;
-        if (tk->type == BG_JSON_STRING)
-            goto value;
-        switch (tk->type) {
-        case BG_JSON_OBJ_START:
-        case BG_JSON_ARR_START: {
-            if (nf >= MAX_FRAMES)
-                return "json_too_deep";
-            frame_t *f = &frames[nf];
-            bool obj = tk->type == BG_JSON_OBJ_START;
-            f->is_obj = obj;
-            f->product = 0;
-            f->kflags = !obj ? top->kflags : 0;
-            f->custom = !obj ? top->custom : -1;
-            f->inherit = top->inherit | (top->kflags & K_AI);
-            f->key_off = 0;
-            f->key_len = (uint32_t)-1;
-            f->index = 0;
-            f->serial = ++pushes;
-            s->nframes = ++nf;
-            top = f;
-            break;
+    uint32_t kflags = 0;
+    size_t pos = 0;
+    unsigned c;
+    int rc = 0;
+
+value:
+    BGJ_NEXT_BYTE_OR(goto truncated);
+value_c:
+    if (c == '"') { /* the most common values, strings and numbers, first */
+        size_t end;
+        bool esc;
+        int r = bgj_scan_string(p, pos + 1, n, &end, &esc);
+        if (r < 0) {
+            rc = r;
+            goto out;
         }
-        case BG_JSON_OBJ_END:
-        case BG_JSON_ARR_END:
-            if (top->is_obj && s->npending)
-                flush_pending(s, nf, top->product);
-            s->nframes = --nf;
-            top = &frames[(int)nf - 1];
-            if (!top->is_obj)
-                top->index++;
-            break;
-        case BG_JSON_KEY:
-        key: {
-            kinfo_t ki;
-            if (tk->escaped) {
-                char kb[128];
-                size_t kl = tk->len < sizeof kb ? tk->len : sizeof kb;
-                kl = bg_json_unescape(body + tk->start, kl, kb, NULL);
-                ki = key_info_s(s, kb, kl);
-            } else {
-                ki = key_info_s(s, body + tk->start, tk->len);
-            }
-            top->key_off = tk->start;
-            top->key_len = tk->len;
-            top->kflags = ki.flags;
-            top->custom = ki.custom;
-            if (ki.flags & K_PRODUCT)
-                top->product = 1;
-            break;
+        json_scalar(s, top, body, n, (uint32_t)(pos + 1), (uint32_t)(end - pos - 1), esc, true, 0, kflags);
+        pos = end + 1;
+        goto value_done;
+    }
+    if (c - '0' < 10u || c == '-') {
+        size_t end;
+        unsigned shape;
+        int r = bgj_scan_number_shape(p, pos, n, &end, &shape);
+        if (r < 0) {
+            rc = r;
+            goto out;
         }
-        case BG_JSON_STRING:
-        case BG_JSON_NUMBER:
-        value: {
-            bool str = tk->type == BG_JSON_STRING;
-            kinfo_t ki = {top->kflags, top->custom};
-            uint32_t inh = top->inherit;
-            bool ai = ai_route && str &&
-                      ((ki.flags & K_AI) || ((inh & K_AI) && ((ki.flags & K_AI_TEXT) || !top->is_obj)));
-            /* Most values have no rule of their key to apply and nothing a text detector could
-             * start on: skip the call chain (scan_value would only reach scan_text's early exit). */
-            int quick = -1; /* text_quick_skip's answer for the raw value, when asked */
-            if (!tk->escaped && !ai && !(ki.flags & (VALUE_RULES | K_NAME_BARE))) {
-                quick = str ? text_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend)
-                            : number_quick_skip(s, (const unsigned char *)body + tk->start, tk->len, bend);
-                if (quick) {
-                    if (!top->is_obj)
-                        top->index++;
-                    break;
-                }
-            }
-            val_t v;
-            make_val(s, &v, tk->start, body + tk->start, tk->len, tk->escaped);
-            s->json_string = str;
-            if (str && top->is_obj && (ki.flags & K_NAME_BARE) && !ai) {
-                uint32_t parent = nf >= 2 ? frames[nf - 2].kflags : 0;
-                if (!(parent & K_NONPERSON) && !top->product && person_ok(v.t, v.n, true)) {
-                    if (s->npending < MAX_PENDING) {
-                        pending_t *p = &pending[s->npending++];
-                        p->depth = nf;
-                        p->off = tk->start;
-                        p->len = tk->len;
-                        p->encoded = tk->escaped;
-                        json_path(s, p->path);
-                    } else {
-                        emit_v(s, BG_DET_PERSON_NAME, &v, 0, v.n);
-                    }
-                    break; /* the top is an object: no index to count */
-                }
-                ki.flags &= ~K_NAME_BARE;
-            }
-            if (quick == 0) {
-                /* A raw value with no key rule that text_quick_skip could not wave through. */
-                v.not_quick = true;
-                scan_value_memo(s, ki, &v, body, tk->start);
-            } else if (ai || (ki.flags & VALUE_RULES) ||
-                       !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, tk->escaped ? NULL : bend))) {
-                v.not_quick = !ai && !(ki.flags & VALUE_RULES);
-                scan_value(s, ki, &v, ai, false);
-            }
-            if (!top->is_obj)
-                top->index++;
-            break;
+        json_scalar(s, top, body, n, (uint32_t)pos, (uint32_t)(end - pos), false, false, shape, kflags);
+        pos = end;
+        goto value_done;
+    }
+    if (c == '{' || c == '[')
+        goto push;
+    {
+        int r;
+        switch (c) {
+        case 't': r = bgj_literal_at(p, pos, n, "true", 4), pos += 4; break;
+        case 'f': r = bgj_literal_at(p, pos, n, "false", 5), pos += 5; break;
+        case 'n': r = bgj_literal_at(p, pos, n, "null", 4), pos += 4; break;
+        default: r = BG_JSON_EINVAL; break;
         }
-        default:
-            if (!top->is_obj)
-                top->index++;
-            break;
+        if (r < 0) {
+            rc = r;
+            goto out;
         }
     }
+value_done:
+    /* Counted in objects too, where it is never read: no test of the frame's kind. */
+    top->index++;
+    if (top == fall)
+        goto done;
+    BGJ_NEXT_BYTE_OR(goto truncated);
+    if (c == ',') {
+        pos++;
+        if (top->is_obj)
+            goto key;
+        goto value;
+    }
+    if (c == (top->is_obj ? '}' : ']'))
+        goto close;
+    rc = BG_JSON_EINVAL;
+    goto out;
+
+push: {
+    if (s->nframes >= BG_JSON_MAX_DEPTH) {
+        rc = BG_JSON_EDEPTH;
+        goto out;
+    }
+    frame_t *f = top + 1;
+    bool obj = c == '{';
+    f->is_obj = obj;
+    f->product = 0;
+    f->kflags = !obj ? top->kflags : 0; /* an array's values keep the key over it (kflags stays) */
+    f->custom = !obj ? top->custom : -1;
+    f->inherit = top->inherit | (top->kflags & K_AI);
+    f->key_off = 0;
+    f->key_len = (uint32_t)-1;
+    f->index = 0;
+    f->serial = ++pushes;
+    s->nframes++;
+    top = f;
+    pos++;
+    if (obj)
+        goto obj_first;
+    goto arr_first;
+}
+
+close:
+    if (top->is_obj && s->npending)
+        flush_pending(s, s->nframes, top->product);
+    pos++;
+    s->nframes--;
+    top--;
+    kflags = top->kflags;
+    goto value_done; /* a closed container is its parent's value */
+
+obj_first:
+    BGJ_NEXT_BYTE_OR(goto truncated);
+    if (c == '}')
+        goto close;
+    goto key_c;
+key:
+    BGJ_NEXT_BYTE_OR(goto truncated);
+key_c:
+    if (c != '"') {
+        rc = BG_JSON_EINVAL;
+        goto out;
+    }
+    {
+        size_t end;
+        bool esc;
+        int r = bgj_scan_string(p, pos + 1, n, &end, &esc);
+        if (r < 0) {
+            rc = r;
+            goto out;
+        }
+        uint32_t ks = (uint32_t)(pos + 1), kl = (uint32_t)(end - pos - 1);
+        kinfo_t ki;
+        if (esc) {
+            char kb[128];
+            size_t kbl = kl < sizeof kb ? kl : sizeof kb;
+            kbl = bg_json_unescape(body + ks, kbl, kb, NULL);
+            ki = key_info_s(s, kb, kbl);
+        } else {
+            ki = key_info_s(s, body + ks, kl);
+        }
+        top->key_off = ks;
+        top->key_len = kl;
+        top->kflags = kflags = ki.flags;
+        top->custom = ki.custom;
+        if (ki.flags & K_PRODUCT)
+            top->product = 1;
+        pos = end + 1;
+    }
+    /* Compact JSON: the colon follows at once. */
+    if (pos < n && p[pos] == ':') {
+        pos++;
+        goto value;
+    }
+    BGJ_NEXT_BYTE_OR(goto truncated);
+    if (c != ':') {
+        rc = BG_JSON_EINVAL;
+        goto out;
+    }
+    pos++;
+    goto value;
+
+arr_first:
+    BGJ_NEXT_BYTE_OR(goto truncated);
+    if (c == ']')
+        goto close;
+    goto value_c;
+
+done:
+    while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))
+        pos++;
+    if (pos < n)
+        rc = BG_JSON_EINVAL;
+    goto out;
+truncated:
+    rc = BG_JSON_ETRUNC;
+out:
     s->json_string = false;
     const char *reason = NULL;
     if (rc == BG_JSON_EDEPTH)
@@ -2997,9 +3069,9 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
         reason = "malformed_json";
     /* Names still pending in unclosed objects are reported: fail towards personal data. */
     while (s->npending) {
-        pending_t *p = &s->pending[--s->npending];
+        pending_t *pd = &s->pending[--s->npending];
         s->json_string = true;
-        emit_path(s, BG_DET_PERSON_NAME, p->off, p->len, p->encoded, p->path);
+        emit_path(s, BG_DET_PERSON_NAME, pd->off, pd->len, pd->encoded, pd->path);
     }
     s->json_string = false;
     s->frames = NULL;

@@ -1,9 +1,9 @@
 /*
  * json_core.h — the tokenizer's core as inline functions, private to json.c and the classifier:
- * json.c wraps it as bg_json_next, and the classifier's JSON walk inlines it so that the
- * tokenizer's state stays in registers and each token's type is known where it is made (no
- * call, no state save per token). Semantics are bg_json_next's (see json.h). Strings are
- * scanned 16 bytes a step with SSE2 (8 with SWAR without it, or with BG_NO_SIMD) for quote,
+ * json.c wraps bgj_next_token as bg_json_next; the classifier's JSON walk runs the same state
+ * machine with its work at each token (classify.c scan_json) and shares the pieces here: strings,
+ * numbers, literals and the whitespace step. Semantics are bg_json_next's (see json.h). Strings
+ * are scanned 16 bytes a step with SSE2 (8 with SWAR without it, or with BG_NO_SIMD) for quote,
  * backslash, control and non-ASCII bytes. Not a public interface: names are bgj_*. Pure.
  */
 #ifndef BG_JSON_CORE_H
@@ -65,6 +65,24 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
                                                                  size_t *end, bool *escaped)
 {
     bool esc = false;
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    /* Most keys and many values end within their first 16 bytes: that block is looked at before
+     * the loops below are set up (their constants, the escape flag). */
+    if (i + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+        m = _mm_or_si128(m, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask) {
+            size_t k = i + (unsigned)__builtin_ctz(mask);
+            if (p[k] == '"') {
+                *end = k;
+                *escaped = false;
+                return 0;
+            }
+        }
+    }
+#endif
     for (;;) {
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
         /* Fast path: 16 bytes a step; a signed compare with 0x20 flags controls and non-ASCII at
@@ -152,10 +170,21 @@ static inline __attribute__((always_inline)) int bgj_scan_string(const unsigned 
     }
 }
 
-/* The end of the run of ASCII digits from p[i]: eight bytes a step (SWAR: a byte's high bit
- * is set in m when it is no digit: its value ^ '0' is 10 or more), the tail a byte at a time. */
+/* The end of the run of ASCII digits from p[i]: its first 16 bytes in one SSE2 step, then eight
+ * bytes a step (SWAR: a byte's high bit is set in m when it is no digit: its value ^ '0' is 10
+ * or more), the tail a byte at a time. */
 static inline size_t bgj_skip_digits(const unsigned char *p, size_t i, size_t n)
 {
+#if defined(__SSE2__) && !defined(BG_NO_SIMD)
+    /* Most runs end within 16 bytes: one load and a digit mask (byte - '0' is at most 9). */
+    if (i + 16 <= n) {
+        __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), _mm_set1_epi8('0'));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+        if (m != 0xffffu)
+            return i + (unsigned)__builtin_ctz(~m);
+        i += 16;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ /* the first byte is the low one */
     while (i + 8 <= n) {
         uint64_t x;
@@ -177,11 +206,19 @@ static const unsigned char bgj_num_stop[256] = {
     ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1, ['.'] = 1,
 };
 
-static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n,
-                                                                 size_t *end)
+/* A number's parts beyond its integer digits (bgj_scan_number_shape). */
+enum { BGJ_NUM_NEG = 1, BGJ_NUM_FRAC = 2, BGJ_NUM_EXP = 4 };
+
+/* Scan a number from p[i]: 0 and *end (its end) and *shape (BGJ_NUM_* bits: a '-', a fraction,
+ * an exponent), or an error. */
+static inline __attribute__((always_inline)) int bgj_scan_number_shape(const unsigned char *p, size_t i, size_t n,
+                                                                       size_t *end, unsigned *shape)
 {
-    if (i < n && p[i] == '-')
+    unsigned sh = 0;
+    if (i < n && p[i] == '-') {
         i++;
+        sh = BGJ_NUM_NEG;
+    }
     if (i >= n)
         return BG_JSON_ETRUNC;
     if (p[i] == '0') {
@@ -198,6 +235,7 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
         if (!(p[i] >= '0' && p[i] <= '9'))
             return BG_JSON_EINVAL;
         i = bgj_skip_digits(p, i + 1, n);
+        sh |= BGJ_NUM_FRAC;
     }
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         i++;
@@ -209,13 +247,22 @@ static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned 
             return BG_JSON_EINVAL;
         while (i < n && p[i] >= '0' && p[i] <= '9')
             i++;
+        sh |= BGJ_NUM_EXP;
     }
     /* A number at the very end of a top-level document is complete; inside a container the
      * caller sees the truncation at the next token. A number must not run into letters. */
     if (i < n && bgj_num_stop[p[i]])
         return BG_JSON_EINVAL;
     *end = i;
+    *shape = sh;
     return 0;
+}
+
+static inline __attribute__((always_inline)) int bgj_scan_number(const unsigned char *p, size_t i, size_t n,
+                                                                 size_t *end)
+{
+    unsigned shape;
+    return bgj_scan_number_shape(p, i, n, end, &shape);
 }
 
 static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, const char *word, size_t wl)
@@ -236,8 +283,7 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
 
 /* One token into *tok: 1, 0 at the end of a complete document, or a BG_JSON_E* error (the caller
  * keeps errors sticky). The position, state and depth live in the caller's locals (io), which
- * are written on every exit: inlined into a loop they stay in registers across tokens (the
- * stores to *tok would otherwise force them back to memory). Each state is a label
+ * are written on every exit. Each state is a label
  * and a transition jumps straight to the next one (compact JSON: ',' then '"' is a key without
  * a trip round a dispatch loop). Every state skips whitespace first, and at the end of input
  * only BGJ_S_DONE is complete. */
@@ -245,12 +291,13 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
 #define BGJ_FAIL(e) (BGJ_SAVE(), (e))
 #define BGJ_DONE_VALUE() (state = depth ? BGJ_S_AFTER : BGJ_S_DONE)
 #define BGJ_IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
-/* Skip whitespace; at the end of input fail as truncated; else c = the next byte. Compact JSON
- * has none: one compare says so. */
-#define BGJ_NEXT_BYTE()                                                                                                \
+/* Skip whitespace from p[pos] (the caller's p, pos, n); at the end of input run on_end (a
+ * return or a goto); else c = the next byte. Compact JSON has none: one compare says so. Shared
+ * by bgj_next_token and the classifier's walk, which runs the same state machine. */
+#define BGJ_NEXT_BYTE_OR(on_end)                                                                                       \
     do {                                                                                                               \
         if (pos >= n)                                                                                                  \
-            return BGJ_FAIL(BG_JSON_ETRUNC);                                                                           \
+            on_end;                                                                                                    \
         c = p[pos];                                                                                                    \
         if (c <= ' ') {                                                                                                \
             if (c == ' ' && pos + 1 < n && p[pos + 1] > ' ') { /* ", " and ": " */                                  \
@@ -259,11 +306,12 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
                 while (pos < n && p[pos] <= ' ' && BGJ_IS_WS(p[pos]))                                                  \
                     pos++;                                                                                             \
                 if (pos >= n)                                                                                          \
-                    return BGJ_FAIL(BG_JSON_ETRUNC);                                                                   \
+                    on_end;                                                                                            \
                 c = p[pos];                                                                                            \
             }                                                                                                          \
         }                                                                                                              \
     } while (0)
+#define BGJ_NEXT_BYTE() BGJ_NEXT_BYTE_OR(return BGJ_FAIL(BG_JSON_ETRUNC))
 #define BGJ_CLOSE(t)                                                                                                   \
     do {                                                                                                               \
         tok->type = (t);                                                                                               \
@@ -277,14 +325,23 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
         return 1;                                                                                                      \
     } while (0)
 
-/* A bgj_literal at p[pos] when at least wl + 1 bytes remain (the common case): constant-size compares. */
+static inline bool bgj_cls_alnum(unsigned c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* bgj_literal, with constant-size compares when at least wl + 1 bytes remain (the common case). */
+static inline __attribute__((always_inline)) int bgj_literal_at(const unsigned char *p, size_t pos, size_t n,
+                                                                const char *word, size_t wl)
+{
+    if (n - pos > wl)
+        return memcmp(p + pos, word, wl) != 0 || bgj_cls_alnum(p[pos + wl]) ? BG_JSON_EINVAL : 0;
+    return bgj_literal(p, pos, n, word, wl);
+}
+
 #define BGJ_LITERAL(word, wl, t)                                                                                       \
     do {                                                                                                               \
-        int rc_;                                                                                                       \
-        if (n - pos > (wl))                                                                                            \
-            rc_ = memcmp(p + pos, word, wl) != 0 || (bgj_cls_alnum(p[pos + (wl)])) ? BG_JSON_EINVAL : 0;               \
-        else                                                                                                           \
-            rc_ = bgj_literal(p, pos, n, word, wl);                                                                    \
+        int rc_ = bgj_literal_at(p, pos, n, word, wl);                                                                 \
         if (rc_ < 0)                                                                                                   \
             return BGJ_FAIL(rc_);                                                                                      \
         tok->type = (t);                                                                                               \
@@ -294,11 +351,6 @@ static inline int bgj_literal(const unsigned char *p, size_t pos, size_t n, cons
         BGJ_SAVE();                                                                                                    \
         return 1;                                                                                                      \
     } while (0)
-
-static inline bool bgj_cls_alnum(unsigned c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
 
 static inline __attribute__((always_inline)) int bgj_next_token(bg_json_t *j, size_t *io_pos, int *io_state,
                                                                 unsigned *io_depth, bg_json_token_t *tok)
@@ -466,7 +518,6 @@ value_c:
 #undef BGJ_SAVE
 #undef BGJ_FAIL
 #undef BGJ_DONE_VALUE
-#undef BGJ_IS_WS
 #undef BGJ_NEXT_BYTE
 #undef BGJ_CLOSE
 #undef BGJ_LITERAL

@@ -2,9 +2,12 @@
  * unit/json.c — the strict JSON tokenizer: token sequences and spans, RFC 8259 rejections,
  * truncation at every prefix, a 100k-deep document against the depth limit, escapes with
  * surrogate pairs and the raw-offset map; the portable core against the SSE2 one on generated,
- * cut and mutated documents. Inputs end at an unreadable page so any over-read crashes.
+ * cut and mutated documents; the classifier's own walk of the same state machine against
+ * bg_json_next, and its number shapes. Inputs end at an unreadable page so any over-read crashes.
  * Single-threaded.
  */
+#include "classify.h"
+#include "config.h"
 #include "json.h"
 #include "test.h"
 
@@ -168,6 +171,33 @@ static void test_long_numbers(void)
             doc[numend] = ']';
             CHECK_INT(tokenize(doc + 1, numend - 1, tr, sizeof tr), 0); /* a top-level number to the end */
             CHECK_STR(tr, "n");
+        }
+    }
+    /* Digit runs of every length up to 40 with 16 or more bytes readable after them (the 16-byte
+     * digit scan), ended by each kind of byte: a ',', a space, a '.' or 'e' that go on. */
+    char big[128];
+    static const char *const ends[] = {",0]", " ]", ".5]", "e7]", ".25e-3]"};
+    for (int len = 1; len <= 40; len++) {
+        for (size_t e = 0; e < sizeof ends / sizeof ends[0]; e++) {
+            size_t o = 0;
+            big[o++] = '[';
+            for (int k = 0; k < len; k++)
+                big[o++] = (char)('1' + (k * 7) % 9);
+            size_t numend = o + (e >= 2 ? strlen(ends[e]) - 1 : 0);
+            memcpy(big + o, ends[e], strlen(ends[e]));
+            o += strlen(ends[e]);
+            memset(big + o, ' ', 40);
+            o += 40;
+            bg_json_t j;
+            bg_json_token_t t;
+            bg_json_init(&j, big, o, 0);
+            CHECK_INT(bg_json_next(&j, &t), 1);
+            CHECK_INT(bg_json_next(&j, &t), 1);
+            CHECK_INT(t.type, BG_JSON_NUMBER);
+            CHECK_INT((int)t.len, (int)(numend - 1));
+            while (bg_json_next(&j, &t) > 0)
+                ;
+            CHECK_INT(j.error, 0);
         }
     }
 }
@@ -337,6 +367,161 @@ static void test_portable_path(void)
     CHECK_INT(differ, 0);
 }
 
+/* The classifier's JSON walk runs json_core.h's state machine itself (classify.c scan_json):
+ * it must accept exactly what bg_json_next accepts, and call "json_too_deep" exactly what
+ * bg_json_next calls BG_JSON_EDEPTH. Returns false on a mismatch. */
+static bg_classifier_t *walk_cl;
+static bool walk_agrees(const char *s, size_t n)
+{
+    if (n == 0)
+        return true; /* an empty body is not scanned */
+    void *m;
+    size_t ml;
+    char *p = guarded(s, n, &m, &ml); /* the walk must not read past the body either */
+    bg_json_t j;
+    bg_json_token_t t;
+    bg_json_init(&j, p, n, 0);
+    int rc;
+    while ((rc = bg_json_next(&j, &t)) > 0)
+        ;
+    bg_header_t ct = {"Content-Type", 12, "application/json", 16};
+    bg_classify_input_t in = {&ct, 1, "/", 1, p, n, false, (rnd() & 1) != 0, 0};
+    bg_classification_t r;
+    bg_classification_init(&r, walk_cl);
+    bg_classify(walk_cl, &in, &r);
+    bool ok = r.unscannable == (rc < 0);
+    if (ok && rc < 0)
+        ok = strcmp(r.unscannable_reason, rc == BG_JSON_EDEPTH ? "json_too_deep" : "malformed_json") == 0;
+    if (!ok)
+        bg_test_fail(__FILE__, __LINE__, "walk and tokenizer disagree on %.*s: rc %d, unscannable %d (%s)",
+                     (int)(n < 200 ? n : 200), s, rc, r.unscannable, r.unscannable ? r.unscannable_reason : "-");
+    bg_classification_dispose(&r);
+    munmap(m, ml);
+    return ok;
+}
+
+static void test_classifier_walk(void)
+{
+    char err[128];
+    walk_cl = bg_classifier_create(NULL, err, sizeof err);
+    CHECK(walk_cl != NULL);
+    if (!walk_cl)
+        return;
+    static const char *const fixed[] = {
+        "{}", "[]", "42", "\"x\"", "-0", " {\"a\" : [1 , \"b\" ,{ }] } ", "{\"a\":1}}", "{\"a\" 1}", "{\"a\"::1}",
+        "[1,]", "{,}", "[1 2]", "[1]x", "[1] [2]", "truex", "[1true]", "{\"a\":tru}", "{\"a\":nul", "[\"\\x\"]",
+        "{\"name\":\"Ann Lee\",\"sku\":1", "{\"a\":{\"name\":\"Ann Lee\"", "[\"ann@example.com\"", "\"\xc0\xaf\"",
+        "{\"k\\u0041\":\"+14155552671\"}", "\t\n{\"a\"\n:\n2\r}\n", "{\"a\":[]}", "{\"a\":{}}", "[[],{},[{}]]",
+    };
+    unsigned bad = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        size_t n = strlen(fixed[i]);
+        bad += !walk_agrees(fixed[i], n);
+        for (size_t k = 1; k < n; k++)
+            bad += !walk_agrees(fixed[i], k); /* every prefix */
+    }
+    /* The depth bound: 128 containers open is the most either allows (arrays, and objects). */
+    static char deep[6 * BG_JSON_MAX_DEPTH + 8];
+    for (int d = BG_JSON_MAX_DEPTH - 1; d <= BG_JSON_MAX_DEPTH + 1; d++) {
+        memset(deep, '[', (size_t)d);
+        memset(deep + d, ']', (size_t)d);
+        bad += !walk_agrees(deep, 2 * (size_t)d);
+        bad += !walk_agrees(deep, (size_t)d);
+        size_t o = 0;
+        for (int k = 0; k < d; k++)
+            memcpy(deep + o, "{\"a\":", 5), o += 5;
+        deep[o++] = '1';
+        for (int k = 0; k < d; k++)
+            deep[o++] = '}';
+        bad += !walk_agrees(deep, o);
+    }
+    static char doc[4096], mut[4096];
+    for (int it = 0; it < 2000; it++) {
+        size_t n = gen_doc(doc, sizeof doc, 0);
+        bad += !walk_agrees(doc, n);
+        for (size_t cut = 1; cut < n; cut += 1 + rnd() % 7)
+            bad += !walk_agrees(doc, cut);
+        for (int k = 0; k < 4 && n; k++) {
+            static const char sp[] = "\"\\{}[],:0-e.tfn \x01\x80\xc3";
+            memcpy(mut, doc, n);
+            mut[rnd() % n] = sp[rnd() % (sizeof sp - 1)];
+            bad += !walk_agrees(mut, n);
+        }
+    }
+    CHECK_INT(bad, 0);
+    bg_classifier_destroy(walk_cl);
+}
+
+/* The classifier waves numbers through without scanning them by their shape (classify.c
+ * number_quick_skip, fed by the tokenizer's BGJ_NUM_* bits). With a custom detector nothing is
+ * waved through, so a classifier with one that never matches must find exactly the same in
+ * documents of numbers of every length, sign, fraction and exponent, some of them card numbers,
+ * under plain and rule keys. */
+static void test_number_shapes(void)
+{
+    bg_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    bg_custom_detector_t cd = {"never", BG_CAT_IDENTIFIER, NULL, 0, "QQZX-", 6};
+    cfg.classification.all = true;
+    cfg.classification.custom = &cd;
+    cfg.classification.ncustom = 1;
+    char err[128];
+    bg_classifier_t *quick = bg_classifier_create(NULL, err, sizeof err);
+    bg_classifier_t *full = bg_classifier_create(&cfg, err, sizeof err);
+    CHECK(quick && full);
+    if (!quick || !full)
+        return;
+    bg_classification_t a, b;
+    bg_classification_init(&a, quick);
+    bg_classification_init(&b, full);
+    static const char *const cards[] = {"4111111111111111", "378282246310005", "5500000000000004", "490154203237518",
+                                        "6011111111111117", "30569309025904"};
+    static const char *const keys[] = {"x", "id", "amount", "phone", "lat"};
+    char doc[256], num[64];
+    unsigned differ = 0, docs = 0;
+    for (int it = 0; it < 20000; it++) {
+        size_t o = 0;
+        if (rnd() % 8 == 0) {
+            o = (size_t)snprintf(num, sizeof num, "%s", cards[rnd() % 6]);
+        } else {
+            if (rnd() % 4 == 0)
+                num[o++] = '-';
+            size_t nd = 1 + rnd() % 20;
+            for (size_t k = 0; k < nd; k++)
+                num[o++] = (char)((k == 0 && nd > 1 ? '1' : '0') + rnd() % (k == 0 && nd > 1 ? 9 : 10));
+        }
+        if (rnd() % 4 == 0) {
+            num[o++] = '.';
+            for (size_t k = 1 + rnd() % 8; k > 0; k--)
+                num[o++] = (char)('0' + rnd() % 10);
+        }
+        if (rnd() % 8 == 0)
+            o += (size_t)snprintf(num + o, sizeof num - o, "%s%u", rnd() % 2 ? "e" : "E-", rnd() % 30);
+        num[o] = 0;
+        const char *k = keys[rnd() % 5];
+        /* the number last, so that it ends near the buffer's end too */
+        int n = snprintf(doc, sizeof doc, "{\"%s\":[%s,\"%s\"],\"%s\":%s}", k, num, num, k, num);
+        bg_header_t h = {"Content-Type", 12, "application/json", 16};
+        bg_classify_input_t in = {&h, 1, NULL, 0, doc, (size_t)n, false, false, 0};
+        bg_classify(quick, &in, &a);
+        bg_classify(full, &in, &b);
+        bool same = a.nfindings == b.nfindings && a.unscannable == b.unscannable;
+        for (size_t f = 0; same && f < a.nfindings; f++)
+            same = a.findings[f].detector == b.findings[f].detector && a.findings[f].offset == b.findings[f].offset &&
+                   a.findings[f].length == b.findings[f].length;
+        if (!same && differ++ < 5)
+            bg_test_fail(__FILE__, __LINE__, "%s: %zu findings waved through, %zu scanned", doc, a.nfindings,
+                         b.nfindings);
+        docs++;
+    }
+    CHECK_INT(docs, 20000);
+    CHECK_INT(differ, 0);
+    bg_classification_dispose(&a);
+    bg_classification_dispose(&b);
+    bg_classifier_destroy(quick);
+    bg_classifier_destroy(full);
+}
+
 int main(void)
 {
     RUN(test_valid_sequences);
@@ -348,5 +533,7 @@ int main(void)
     RUN(test_unescape);
     RUN(test_long_strings);
     RUN(test_portable_path);
+    RUN(test_classifier_walk);
+    RUN(test_number_shapes);
     return bg_test_done();
 }
