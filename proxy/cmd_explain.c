@@ -806,6 +806,7 @@ static int explain_request(bg_runtime_t *rt, const opts_t *o, const struct socka
         r.outcome = "body_too_large";
         goto render;
     }
+    ex->cls_locations = true; /* the report names where each finding is */
     bg_exchange_classify(ex);
     struct sockaddr_storage addrs[EXPLAIN_MAX_ADDRS];
     size_t n = 0;

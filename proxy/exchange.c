@@ -255,6 +255,7 @@ void bg_exchange_classify(bg_exchange_t *ex)
         .body_truncated = ex->body_over_scan,
         .ai_route = ex->vendor ? ex->vendor->ai : false,
         .max_inflate = cfg->limits.max_inflate,
+        .skip_locations = !ex->cls_locations, /* offsets are what the data plane reads */
     };
     if (bg_classify(ex->rt->classifier, &in, &ex->cls) < 0)
         ex->error = "classification_failed";

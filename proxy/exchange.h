@@ -107,6 +107,7 @@ struct bg_exchange {
     /* Decision. */
     bg_classification_t cls;
     bool cls_ready;
+    bool cls_locations;          /* classify with each finding's path text (explain prints it) */
     bg_dest_t *dests;
     size_t ndests;
     size_t dests_cap;            /* dests allocated (kept when the exchange is recycled) */

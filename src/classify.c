@@ -707,6 +707,7 @@ typedef struct {
     uint16_t header;
     bool json_string;
     bool ai_route;
+    bool skip_loc;      /* in->skip_locations: findings get no path text */
     bool cats_only;     /* inside a span already reported whole: record categories only */
     size_t (*espan)[2]; /* e-mail spans of the value being scanned: the caller's ESPAN_FIRST
                            first, then a block of their own (espan_heap) grown x2 */
@@ -1100,6 +1101,10 @@ static void json_path(scan_t *s, char out[64])
 
 static void set_path(bg_finding_t *f, scan_t *s, const char *path)
 {
+    if (s->skip_loc) {
+        f->path[0] = 0;
+        return;
+    }
     if (path) {
         memcpy(f->path, path, 64);
     } else if (s->frames) {
@@ -2848,7 +2853,8 @@ static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t
                 p->off = vs;
                 p->len = vl;
                 p->encoded = esc;
-                json_path(s, p->path);
+                if (!s->skip_loc)
+                    json_path(s, p->path);
             } else {
                 emit_v(s, BG_DET_PERSON_NAME, &v, 0, v.n);
             }
@@ -3689,6 +3695,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     s.c = c;
     s.out = out;
     s.ai_route = in->ai_route;
+    s.skip_loc = in->skip_locations;
 
     for (size_t i = 0; i < in->nheaders && i < UINT16_MAX; i++)
         scan_header(&s, &in->headers[i], (uint16_t)i);

@@ -110,6 +110,8 @@ typedef struct {
     bool body_truncated;  /* only a prefix of the body is here: unscannable "body_too_large" */
     bool ai_route;        /* vendor is an AI route: messages/prompt/input/content are ai_interaction */
     uint64_t max_inflate; /* bound on the inflated size (0 = 16 MiB) */
+    bool skip_locations;  /* leave each finding's path text empty: the data plane reads only the
+                             detector, category, where and offsets; `scan` and `explain` print it */
 } bg_classify_input_t;
 
 /** Prepare out for bg_classify (one small block: the counts and the first few findings; the

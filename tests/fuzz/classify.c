@@ -73,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         i = e + 1;
     }
-    bg_classify_input_t in = {h, nh, tb, tlen, bb, blen, (mode & 32) != 0, (mode & 64) != 0, 1u << 20};
+    bg_classify_input_t in = {h, nh, tb, tlen, bb, blen, (mode & 32) != 0, (mode & 64) != 0, 1u << 20,
+                              (mode & 128) != 0};
     bg_classification_t r;
     bg_classification_init(&r, clf);
     if (bg_classify(clf, &in, &r) != 0)

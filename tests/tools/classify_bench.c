@@ -14,6 +14,9 @@
  *   build/tests/tools/classify_bench -n ITER percall body|headers   only one of the two
  * The `post` corpus is the 16 KiB body bench/compare.sh sends (built the same way as its python
  * snippet: order items with sku/qty/price_cents/note, an e-mail every 10th item, a "pad" string).
+ * Classification runs as the gateway runs it (skip_locations: findings carry no path text, which
+ * only `bordergate scan` and `explain` print); the timed table also gives each body with the path
+ * text ("loc" yes), and BG_BENCH_LOCATIONS=1 makes every mode build it.
  */
 #include "classify.h"
 
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+static bool want_loc; /* BG_BENCH_LOCATIONS=1: findings with their path text, as `scan` */
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint32_t rnd(void)
 {
@@ -173,7 +177,7 @@ static void *percall_cb(void *arg)
     bg_buf_t body;
     bg_buf_init(&body);
     make_body(&body, 1024, true);
-    bg_classify_input_t in = {&ct, 1, "/v1/records", 11, body.data, body.len, false, false, 0};
+    bg_classify_input_t in = {&ct, 1, "/v1/records", 11, body.data, body.len, false, false, 0, !want_loc};
     size_t nf = 0;
     long biters = p->which && strcmp(p->which, "body") != 0 ? 0 : p->iters;
     double ns = percall_loop(p->c, &in, biters, &nf);
@@ -181,7 +185,7 @@ static void *percall_cb(void *arg)
         printf("per-call 1 KiB body with personal data (%zu bytes): %.0f ns/request, %zu findings\n", body.len,
                ns, nf);
     bg_classify_input_t hin = {hdrs, sizeof hdrs / sizeof hdrs[0], hdr_target, strlen(hdr_target), NULL, 0,
-                               false, false, 0};
+                               false, false, 0, !want_loc};
     long hiters = p->which && strcmp(p->which, "headers") != 0 ? 0 : p->iters * 100;
     ns = percall_loop(p->c, &hin, hiters, &nf);
     if (hiters)
@@ -198,6 +202,8 @@ int main(int argc, char **argv)
     int only = !mode ? -1 : strcmp(mode, "with") == 0 ? 1 : strcmp(mode, "without") == 0 ? 0
              : strcmp(mode, "headers") == 0 ? 2 : strcmp(mode, "post") == 0 ? 3
              : strcmp(mode, "percall") == 0 ? 4 : -1;
+    const char *wl = getenv("BG_BENCH_LOCATIONS");
+    want_loc = wl && strcmp(wl, "1") == 0;
     char err[128];
     bg_classifier_t *c = bg_classifier_create(NULL, err, sizeof err);
     hdrs_fill();
@@ -216,8 +222,10 @@ int main(int argc, char **argv)
     static const size_t sizes[] = {1024, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024};
     bg_buf_t body;
     bg_buf_init(&body);
-    printf("%-8s %-9s %10s %10s %10s %9s %s\n", "body", "pii", "bytes", "MB/s", "ns/body", "findings", "unscannable");
-    /* pii 0: without, 1: with, 2: the POST leg's body (one size). */
+    printf("%-8s %-9s %-4s %10s %10s %10s %9s %s\n", "body", "pii", "loc", "bytes", "MB/s", "ns/body", "findings",
+           "unscannable");
+    /* pii 0: without, 1: with, 2: the POST leg's body (one size). loc 0: as the gateway classifies
+     * (no path text); loc 1: with each finding's path text, as `bordergate scan` (timed runs only). */
     for (int pii = 0; pii < 3; pii++) {
         if (only == 2 || (only >= 0 && pii != (only == 3 ? 2 : only)))
             continue; /* `headers` runs no body (its 2 is not the POST body's pii 2) */
@@ -226,20 +234,22 @@ int main(int argc, char **argv)
                 make_post(&body);
             else
                 make_body(&body, sizes[k], pii);
-            bg_classify_input_t in = {&ct, 1, "/v1/records", 11, body.data, body.len, false, false, 0};
-            bg_classify(c, &in, &r); /* warm up */
-            size_t iters = 0;
-            double t0 = now_s(), t1;
-            do {
-                for (int i = 0; i < 8; i++)
-                    bg_classify(c, &in, &r);
-                iters += 8;
-                t1 = now_s();
-            } while (fixed ? (long)iters < fixed : t1 - t0 < secs);
-            double mbps = (double)body.len * iters / (t1 - t0) / 1e6;
-            printf("%-8zu %-9s %10zu %10.0f %10.0f %9zu %s\n", pii == 2 ? body.len : sizes[k],
-                   pii == 2 ? "post" : pii ? "with" : "without", body.len, mbps, (t1 - t0) / iters * 1e9,
-                   r.nfindings, r.unscannable ? r.unscannable_reason : "no");
+            for (int loc = want_loc; loc < (fixed ? want_loc + 1 : 2); loc++) {
+                bg_classify_input_t in = {&ct, 1, "/v1/records", 11, body.data, body.len, false, false, 0, !loc};
+                bg_classify(c, &in, &r); /* warm up */
+                size_t iters = 0;
+                double t0 = now_s(), t1;
+                do {
+                    for (int i = 0; i < 8; i++)
+                        bg_classify(c, &in, &r);
+                    iters += 8;
+                    t1 = now_s();
+                } while (fixed ? (long)iters < fixed : t1 - t0 < secs);
+                double mbps = (double)body.len * iters / (t1 - t0) / 1e6;
+                printf("%-8zu %-9s %-4s %10zu %10.0f %10.0f %9zu %s\n", pii == 2 ? body.len : sizes[k],
+                       pii == 2 ? "post" : pii ? "with" : "without", loc ? "yes" : "no", body.len, mbps,
+                       (t1 - t0) / iters * 1e9, r.nfindings, r.unscannable ? r.unscannable_reason : "no");
+            }
         }
     }
     if (only == 3 || only == 0 || only == 1)
@@ -247,7 +257,8 @@ int main(int argc, char **argv)
     /* Header-only requests. */
     bg_header_t *h = hdrs;
     const char *target = hdr_target;
-    bg_classify_input_t in = {h, sizeof hdrs / sizeof hdrs[0], target, strlen(target), NULL, 0, false, false, 0};
+    bg_classify_input_t in = {h, sizeof hdrs / sizeof hdrs[0], target, strlen(target), NULL, 0, false, false, 0,
+                              !want_loc};
     size_t iters = 0;
     double t0 = now_s(), t1;
     do {

@@ -221,7 +221,7 @@ static void dump(const char *label)
 static void run_body(const char *ctype, const char *body, size_t n, bool ai, const char *label)
 {
     bg_header_t h = {"Content-Type", 12, ctype, strlen(ctype)};
-    bg_classify_input_t in = {&h, 1, "/v1/x", 5, body, n, false, ai, 0};
+    bg_classify_input_t in = {&h, 1, "/v1/x", 5, body, n, false, ai, 0, false};
     bg_classify(cl, &in, &res);
     dump(label);
 }
@@ -232,7 +232,7 @@ static void run_query(const char *q, size_t n, const char *label)
     bg_buf_init(&t);
     bg_buf_puts(&t, "/api/v2/items?");
     bg_buf_append(&t, q, n);
-    bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0};
+    bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0, false};
     bg_classify(cl, &in, &res);
     dump(label);
     bg_buf_dispose(&t);
@@ -247,7 +247,7 @@ static void run_header(const char *v, size_t n, const char *label)
     bg_header_t h[3] = {{"Host", 4, "api.example", 11}, {PICK(hnames), 0, v, n}, {PICK(hnames), 0, v, n}};
     h[1].name_len = strlen(h[1].name);
     h[2].name_len = strlen(h[2].name);
-    bg_classify_input_t in = {h, 3, "/", 1, NULL, 0, false, false, 0};
+    bg_classify_input_t in = {h, 3, "/", 1, NULL, 0, false, false, 0, false};
     bg_classify(cl, &in, &res);
     dump(label);
 }
@@ -451,7 +451,7 @@ int main(int argc, char **argv)
             if (rnd() % 4 == 0)
                 t.data[rnd() % t.len] = PICK(((const char[]){':', '/', '?', '#', '@'}));
         }
-        bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0};
+        bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0, false};
         bg_classify(cl, &in, &res);
         snprintf(label, sizeof label, "T%ld/target", i);
         dump(label);
@@ -475,7 +475,7 @@ int main(int argc, char **argv)
             h[nh++] = (bg_header_t){"content-TYPE", 12, "text/plain", 10};
         const char *body = strcmp(cv, "application/x-www-form-urlencoded") == 0 ? "email=ann%40example.com&n=1"
                                                                               : "{\"email\":\"ann@example.com\"}";
-        bg_classify_input_t hin = {h, nh, "/v1/x", 5, body, strlen(body), false, false, 0};
+        bg_classify_input_t hin = {h, nh, "/v1/x", 5, body, strlen(body), false, false, 0, false};
         bg_classify(cl, &hin, &res);
         snprintf(label, sizeof label, "T%ld/headers", i);
         dump(label);

@@ -24,7 +24,7 @@ static void add_header(const char *n, const char *v)
 
 static void classify_full(const char *target, const char *body, size_t blen, bool ai)
 {
-    bg_classify_input_t in = {H, NH, target, target ? strlen(target) : 0, body, blen, false, ai, 0};
+    bg_classify_input_t in = {H, NH, target, target ? strlen(target) : 0, body, blen, false, ai, 0, false};
     CHECK_INT(bg_classify(C, &in, &R), 0);
 }
 
@@ -510,7 +510,7 @@ static void test_other_bodies(void)
     /* A body cut at max_body_scan. */
     reset_headers();
     add_header("Content-Type", "application/json");
-    bg_classify_input_t in = {H, NH, NULL, 0, "{\"a\":", 5, true, false, 0};
+    bg_classify_input_t in = {H, NH, NULL, 0, "{\"a\":", 5, true, false, 0, false};
     CHECK_INT(bg_classify(C, &in, &R), 0);
     CHECK(R.unscannable);
     CHECK_STR(R.unscannable_reason, "body_too_large");
@@ -602,7 +602,7 @@ static void test_zip_bomb(void)
     reset_headers();
     add_header("Content-Type", "application/json");
     add_header("Content-Encoding", "gzip");
-    bg_classify_input_t in = {H, NH, NULL, 0, (const char *)buf, n, false, false, 1u << 20};
+    bg_classify_input_t in = {H, NH, NULL, 0, (const char *)buf, n, false, false, 1u << 20, false};
     CHECK_INT(bg_classify(C, &in, &R), 0);
     CHECK(R.unscannable);
     CHECK_STR(R.unscannable_reason, "inflate_limit");
@@ -667,7 +667,7 @@ static void test_config_custom_and_lists(void)
     const char *b = "{\"cust_id\":\"CUST-12345678\",\"other\":\"see CUST-87654321, EMP-123456 and EMP-1\",\"email\":\"a@b.example\","
                     "\"phone\":\"+14155550132\"}";
     bg_header_t h = {"Content-Type", 12, "application/json", 16};
-    bg_classify_input_t in = {&h, 1, NULL, 0, b, strlen(b), false, false, 0};
+    bg_classify_input_t in = {&h, 1, NULL, 0, b, strlen(b), false, false, 0, false};
     CHECK_INT(bg_classify(c, &in, &r), 0);
     CHECK_INT(r.counts[BG_DET__BUILTIN], 1);
     CHECK_INT(r.counts[BG_DET__BUILTIN + 1], 1);
@@ -823,7 +823,7 @@ static void test_findings_growth(void)
         bg_classification_t r;
         bg_classification_init(&r, C);
         bg_header_t ct = {"Content-Type", 12, "application/json", 16};
-        bg_classify_input_t in = {&ct, 1, NULL, 0, b, strlen(b), false, false, 0};
+        bg_classify_input_t in = {&ct, 1, NULL, 0, b, strlen(b), false, false, 0, false};
         for (int pass = 0; pass < 2; pass++) { /* the second pass reuses the grown array */
             CHECK_INT(bg_classify(C, &in, &r), 0);
             size_t want = k < BG_MAX_FINDINGS ? k : BG_MAX_FINDINGS;
@@ -1063,7 +1063,7 @@ static void test_fast_paths_raw_keys(void)
     bg_classification_init(&r, c);
     const char *cb = "{\"user_id\":\"M-1234\",\"userId\":\"M-5678\",\"USER_ID\":\"M-9012\"}";
     bg_header_t h = {"Content-Type", 12, "application/json", 16};
-    bg_classify_input_t in = {&h, 1, NULL, 0, cb, strlen(cb), false, false, 0};
+    bg_classify_input_t in = {&h, 1, NULL, 0, cb, strlen(cb), false, false, 0, false};
     CHECK_INT(bg_classify(c, &in, &r), 0);
     CHECK_INT(r.counts[BG_DET__BUILTIN], 3);
     bg_classification_dispose(&r);
@@ -1105,7 +1105,7 @@ static void test_dropped_findings_wiped(void)
     reset_headers();
     add_header("Content-Type", "application/json");
     const char *b = "{\"prompt\":\"a@b.example c@d.example 4111111111111111 +14155552671\"}";
-    bg_classify_input_t in = {H, NH, NULL, 0, b, strlen(b), false, true, 0};
+    bg_classify_input_t in = {H, NH, NULL, 0, b, strlen(b), false, true, 0, false};
     CHECK_INT(bg_classify(C, &in, &r), 0);
     CHECK_INT(r.nfindings, 1);
     CHECK(zero_past_findings(&r));
@@ -1188,6 +1188,61 @@ static void test_content_type_spellings(void)
 
 /* Header name families skipped whole (accept*, sec-fetch-*, sec-ch-*, x-b3-*) in any case, and
  * names that differ from them by one byte, or by the case bit where they have no letter, scanned. */
+/* skip_locations (the gateway's mode) changes nothing but the path text: the same findings
+ * (detector, category, where, header, offsets, flags), counts, categories and unscannable state
+ * as a classification that builds it, with every path empty. Pending names (a bare "name" decided
+ * at the object's end) and each place a finding can come from are among the inputs. */
+static void test_skip_locations(void)
+{
+    static const struct {
+        const char *ct, *target, *body;
+    } cases[] = {
+        {"application/json", "/v1/x?email=a%40b.example&q=1",
+         "{\"user\":{\"name\":\"Ann Lee\",\"email\":\"ann@example.com\",\"phone\":\"+44 20 7946 0958\"},"
+         "\"items\":[{\"name\":\"Chair\",\"sku\":\"A1\",\"price\":3},{\"ip\":\"203.0.113.9\"}],"
+         "\"card\":\"4111 1111 1111 1111\",\"deep\":{\"a\":{\"b\":{\"c\":[[{\"first_name\":\"Bo\"}]]}}}}"},
+        {"application/x-www-form-urlencoded", "/f", "name=Ann+Lee&email=ann%40example.com&iban=GB82WEST12345698765432"},
+        {"multipart/form-data; boundary=XX", "/m",
+         "--XX\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nbo@example.com\r\n"
+         "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XX--\r\n"},
+        {"text/plain", "/t", "write to cy@example.com or call +1 415 555 0100 from 198.51.100.7"},
+        {"application/json", "/bad", "{\"email\":\"dee@example.com\",\"x\":"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        reset_headers();
+        add_header("Content-Type", cases[k].ct);
+        add_header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)");
+        add_header("Authorization", "Bearer abcdefghijklmnopqrstuvwxyz0123456789");
+        add_header("Cookie", "sessionid=3b1f9c2e7a6d4b0c8e5f; theme=dark");
+        const char *b = cases[k].body;
+        bg_classification_t full, lean;
+        bg_classification_init(&full, C);
+        bg_classification_init(&lean, C);
+        bg_classify_input_t in = {H, NH, cases[k].target, strlen(cases[k].target), b, strlen(b), false, false, 0, false};
+        CHECK_INT(bg_classify(C, &in, &full), 0);
+        in.skip_locations = true;
+        CHECK_INT(bg_classify(C, &in, &lean), 0);
+        CHECK_INT(lean.nfindings, full.nfindings);
+        CHECK(full.nfindings > 0);
+        CHECK_INT(lean.categories, full.categories);
+        CHECK_INT(lean.unscannable, full.unscannable);
+        size_t named = 0;
+        for (size_t i = 0; i < full.nfindings && i < lean.nfindings; i++) {
+            const bg_finding_t *a = &full.findings[i], *z = &lean.findings[i];
+            CHECK(a->detector == z->detector && a->category == z->category && a->where == z->where &&
+                  a->json_string == z->json_string && a->encoded == z->encoded && a->header == z->header &&
+                  a->offset == z->offset && a->length == z->length);
+            CHECK_STR(z->path, "");
+            named += a->path[0] != 0;
+        }
+        CHECK(named > 0); /* the full classification did name where its findings are */
+        for (unsigned d = 0; d < bg_classifier_ndetectors(C); d++)
+            CHECK_INT(lean.counts[d], full.counts[d]);
+        bg_classification_dispose(&full);
+        bg_classification_dispose(&lean);
+    }
+}
+
 static void test_header_prefixes(void)
 {
     static const struct {
@@ -1255,6 +1310,7 @@ int main(void)
     RUN(test_dropped_findings_wiped);
     RUN(test_content_type_spellings);
     RUN(test_header_prefixes);
+    RUN(test_skip_locations);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();

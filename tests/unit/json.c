@@ -385,7 +385,7 @@ static bool walk_agrees(const char *s, size_t n)
     while ((rc = bg_json_next(&j, &t)) > 0)
         ;
     bg_header_t ct = {"Content-Type", 12, "application/json", 16};
-    bg_classify_input_t in = {&ct, 1, "/", 1, p, n, false, (rnd() & 1) != 0, 0};
+    bg_classify_input_t in = {&ct, 1, "/", 1, p, n, false, (rnd() & 1) != 0, 0, false};
     bg_classification_t r;
     bg_classification_init(&r, walk_cl);
     bg_classify(walk_cl, &in, &r);
@@ -502,7 +502,7 @@ static void test_number_shapes(void)
         /* the number last, so that it ends near the buffer's end too */
         int n = snprintf(doc, sizeof doc, "{\"%s\":[%s,\"%s\"],\"%s\":%s}", k, num, num, k, num);
         bg_header_t h = {"Content-Type", 12, "application/json", 16};
-        bg_classify_input_t in = {&h, 1, NULL, 0, doc, (size_t)n, false, false, 0};
+        bg_classify_input_t in = {&h, 1, NULL, 0, doc, (size_t)n, false, false, 0, false};
         bg_classify(quick, &in, &a);
         bg_classify(full, &in, &b);
         bool same = a.nfindings == b.nfindings && a.unscannable == b.unscannable;
