@@ -2909,17 +2909,24 @@ static const char *scan_json(scan_t *s, const char *body, size_t n)
     unsigned c;
     int rc = 0;
 
+/* The string opening at p[pos] (a value or a key): its end and whether it has escapes, or the
+ * tokenizer's error out of the walk. */
+#define SCAN_STRING_OR_OUT(end, esc)                                  \
+    do {                                                              \
+        int r_ = bgj_scan_string(p, pos + 1, n, &(end), &(esc));      \
+        if (r_ < 0) {                                                 \
+            rc = r_;                                                  \
+            goto out;                                                 \
+        }                                                             \
+    } while (0)
+
 value:
     BGJ_NEXT_BYTE_OR(goto truncated);
 value_c:
     if (c == '"') { /* the most common values, strings and numbers, first */
         size_t end;
         bool esc;
-        int r = bgj_scan_string(p, pos + 1, n, &end, &esc);
-        if (r < 0) {
-            rc = r;
-            goto out;
-        }
+        SCAN_STRING_OR_OUT(end, esc);
         json_scalar(s, top, body, n, (uint32_t)(pos + 1), (uint32_t)(end - pos - 1), esc, true, 0, kflags);
         pos = end + 1;
         goto value_done;
@@ -3016,11 +3023,7 @@ key_c:
     {
         size_t end;
         bool esc;
-        int r = bgj_scan_string(p, pos + 1, n, &end, &esc);
-        if (r < 0) {
-            rc = r;
-            goto out;
-        }
+        SCAN_STRING_OR_OUT(end, esc);
         uint32_t ks = (uint32_t)(pos + 1), kl = (uint32_t)(end - pos - 1);
         kinfo_t ki;
         if (esc) {
@@ -3067,6 +3070,7 @@ done:
 truncated:
     rc = BG_JSON_ETRUNC;
 out:
+#undef SCAN_STRING_OR_OUT
     s->json_string = false;
     const char *reason = NULL;
     if (rc == BG_JSON_EDEPTH)
