@@ -113,8 +113,7 @@ static void conn_close(bg_conn_t *c)
         bg_h2_destroy(c->h2);
         c->h2 = NULL;
     }
-    bg_deadline_stop(&c->timer);
-    bg_deadline_close(&c->timer, handle_closed);
+    bg_deadline_close(&c->timer, handle_closed); /* disarms it too */
     bg_stream_close(&c->stream);
 }
 
