@@ -1061,7 +1061,7 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
 }
 
 /* A header name against a lower-case literal: lengths first (most names differ in length). */
-#define NAME_IS(p, n, lit) ((n) == sizeof(lit) - 1 && bg_span_ieq2((p), (n), (lit), sizeof(lit) - 1))
+#define NAME_IS(p, n, lit) BG_NAME_IS(p, n, lit)
 
 /* The names a message's Connection fields list, read once per message rather than once per
  * field; names that are hop-by-hop anyway (keep-alive, the usual one) are not kept. */

@@ -46,17 +46,7 @@ static const uint8_t cls[256] = {
 
 /* ASCII case-insensitive equality of s[0..n) with a lowercase literal of the same length.
  * Inlined rather than bg_span_ieq: its call and strlen were a fifth of a head parse. */
-static inline bool lit_ieq(const char *s, const char *lit, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((unsigned)(c - 'A') < 26u)
-            c |= 0x20;
-        if (c != (unsigned char)lit[i])
-            return false;
-    }
-    return true;
-}
+static inline bool lit_ieq(const char *s, const char *lit, size_t n) { return bg_lit_ieq(s, lit, n); }
 #define LIT_IEQ(s, n, lit) ((n) == sizeof(lit) - 1 && lit_ieq((s), (lit), sizeof(lit) - 1))
 
 /* Eight bytes at a time: whether any is a CTL (< 0x20, which includes HTAB) or DEL. Exact

@@ -208,7 +208,15 @@ bool bg_span_ieq2(const char *a, size_t an, const char *b, size_t bn)
 {
     if (an != bn)
         return false;
-    for (size_t i = 0; i < an; i++)
+    size_t i = 0;
+    for (; i + 8 <= an; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y && bg_ascii_lower8(x) != bg_ascii_lower8(y))
+            return false;
+    }
+    for (; i < an; i++)
         if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
             return false;
     return true;

@@ -83,6 +83,41 @@ void bg_sha256_hex(const void *p, size_t n, char out[65]);
 bool bg_span_ieq(const char *p, size_t n, const char *s);
 /** ASCII case-insensitive equality of two spans. */
 bool bg_span_ieq2(const char *a, size_t an, const char *b, size_t bn);
+/** x with each byte 'A'..'Z' made lowercase and every other byte unchanged (eight at once: each
+ *  byte's low seven bits plus a constant cannot carry into the next byte). */
+static inline uint64_t bg_ascii_lower8(uint64_t x)
+{
+    const uint64_t h = UINT64_C(0x8080808080808080), low = x & ~h;
+    uint64_t ge_a = low + UINT64_C(0x3f3f3f3f3f3f3f3f);   /* high bit: low7 >= 'A' */
+    uint64_t gt_z = low + UINT64_C(0x2525252525252525);   /* high bit: low7 > 'Z' */
+    return x | ((ge_a & ~gt_z & ~x & h) >> 2);            /* + 0x20 where 'A' <= byte <= 'Z' */
+}
+/** Whether s[0..n) folded to ASCII lowercase equals lit[0..n), which must be lowercase (header
+ *  names, tokens). Eight bytes at a time; inline, so a literal's length and words are constants. */
+static inline bool bg_lit_ieq(const char *s, const char *lit, size_t n)
+{
+    uint64_t a = 0, b = 0;
+    if (n < 8) {
+        memcpy(&a, s, n);
+        memcpy(&b, lit, n);
+        return bg_ascii_lower8(a) == b;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&a, s + i, 8);
+        memcpy(&b, lit + i, 8);
+        if (bg_ascii_lower8(a) != b)
+            return false;
+    }
+    if (i < n) { /* the last eight bytes, overlapping what was compared */
+        memcpy(&a, s + n - 8, 8);
+        memcpy(&b, lit + n - 8, 8);
+        return bg_ascii_lower8(a) == b;
+    }
+    return true;
+}
+/** n == strlen(lit) and bg_lit_ieq: a header name against a lowercase literal. */
+#define BG_NAME_IS(p, n, lit) ((n) == sizeof(lit) - 1 && bg_lit_ieq((p), (lit), sizeof(lit) - 1))
 
 /** Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t bg_now_ms(void);

@@ -1,7 +1,9 @@
 /*
  * util.c (unit) — the byte buffer and the wipe: bg_wipe zeroes exactly the bytes asked for at
  * every alignment and length (the 16-byte stores, their tail, the byte tail), nothing either
- * side; bg_buf_dispose_secure empties and frees; appends after a reset start clean.
+ * side; bg_buf_dispose_secure empties and frees; appends after a reset start clean; the
+ * word-at-a-time ASCII case folding (bg_ascii_lower8, bg_lit_ieq, bg_span_ieq2) agrees with a
+ * byte-by-byte reference for every byte value at every position and length.
  * Single-threaded.
  */
 #include "util.h"
@@ -62,10 +64,75 @@ static void test_buf_dispose_secure_and_reuse(void)
     bg_buf_dispose_secure(&b);
 }
 
+static int ref_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static bool ref_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ref_lower((unsigned char)a[i]) != ref_lower((unsigned char)b[i]))
+            return false;
+    return true;
+}
+
+static void test_ascii_lower8_every_byte(void)
+{
+    for (int c = 0; c < 256; c++) {
+        for (int pos = 0; pos < 8; pos++) {
+            unsigned char in[8], want[8];
+            for (int k = 0; k < 8; k++) /* neighbours that would carry or borrow if the trick leaked */
+                in[k] = (unsigned char)(k == pos ? c : (k & 1 ? 0xff : 'Z'));
+            for (int k = 0; k < 8; k++)
+                want[k] = (unsigned char)ref_lower(in[k]);
+            uint64_t x, w;
+            memcpy(&x, in, 8);
+            memcpy(&w, want, 8);
+            if (bg_ascii_lower8(x) != w)
+                bg_test_fail(__FILE__, __LINE__, "byte 0x%02x at %d folded wrongly", c, pos);
+        }
+    }
+}
+
+static void test_lit_ieq_and_span_ieq2_match_reference(void)
+{
+    /* A lowercase literal against inputs that differ from it by one byte (every value, every
+     * position) or only in case, for every length 0..40: the word compares and their
+     * overlapping tails must agree with the byte loop. */
+    const char base[] = "proxy-authorization-x-forwarded-for-0123";
+    char lit[48], in[48];
+    size_t bad = 0, equal = 0;
+    for (size_t n = 0; n <= 40; n++) {
+        memcpy(lit, base, n);
+        for (size_t pos = 0; pos < (n ? n : 1); pos++) {
+            for (int c = 0; c < 256; c++) {
+                memcpy(in, lit, n);
+                if (n)
+                    in[pos] = (char)c;
+                bool want = ref_ieq(in, lit, n);
+                equal += want;
+                if (bg_lit_ieq(in, lit, n) != want || bg_span_ieq2(in, n, lit, n) != want ||
+                    bg_span_ieq2(lit, n, in, n) != want)
+                    bad++;
+            }
+        }
+        for (size_t k = 0; k < n; k++) /* all upper case */
+            in[k] = (char)(lit[k] >= 'a' && lit[k] <= 'z' ? lit[k] - 32 : lit[k]);
+        if (!bg_lit_ieq(in, lit, n) || !bg_span_ieq2(in, n, lit, n))
+            bad++;
+    }
+    CHECK_INT(bad, 0);
+    CHECK(equal > 1000); /* the loop did compare equal inputs, not only different ones */
+    CHECK(!bg_span_ieq2("abc", 3, "abcd", 4));
+    CHECK(BG_NAME_IS("Content-Length", 14, "content-length"));
+    CHECK(!BG_NAME_IS("Content-Lengtz", 14, "content-length"));
+    CHECK(!BG_NAME_IS("Content-Length", 13, "content-length"));
+}
+
 int main(void)
 {
     RUN(test_wipe_exact_bytes_every_alignment_and_length);
     RUN(test_wipe_large_unaligned);
     RUN(test_buf_dispose_secure_and_reuse);
+    RUN(test_ascii_lower8_every_byte);
+    RUN(test_lit_ieq_and_span_ieq2_match_reference);
     return bg_test_done();
 }
