@@ -10,6 +10,8 @@
  * spellings (the scheme skip, find_header). Run it from two builds
  * and diff the outputs: they must be identical. Single thread; output is plain text on stdout.
  *   build/tests/tools/classify_diff [N-synthetic (default 20000)] [file.jsonl ...] > out.txt
+ * BG_DIFF_SKIP_LOCATIONS=1 classifies as the gateway does (skip_locations: every path empty), so
+ * that the data plane's code paths are compared too.
  */
 #include "classify.h"
 #include "json.h"
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static bool skip_loc; /* BG_DIFF_SKIP_LOCATIONS=1 */
 
 static uint64_t rng = 0x243f6a8885a308d3ULL;
 static uint32_t rnd(void)
@@ -221,7 +225,7 @@ static void dump(const char *label)
 static void run_body(const char *ctype, const char *body, size_t n, bool ai, const char *label)
 {
     bg_header_t h = {"Content-Type", 12, ctype, strlen(ctype)};
-    bg_classify_input_t in = {&h, 1, "/v1/x", 5, body, n, false, ai, 0, false};
+    bg_classify_input_t in = {&h, 1, "/v1/x", 5, body, n, false, ai, 0, skip_loc};
     bg_classify(cl, &in, &res);
     dump(label);
 }
@@ -232,7 +236,7 @@ static void run_query(const char *q, size_t n, const char *label)
     bg_buf_init(&t);
     bg_buf_puts(&t, "/api/v2/items?");
     bg_buf_append(&t, q, n);
-    bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0, false};
+    bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0, skip_loc};
     bg_classify(cl, &in, &res);
     dump(label);
     bg_buf_dispose(&t);
@@ -247,7 +251,7 @@ static void run_header(const char *v, size_t n, const char *label)
     bg_header_t h[3] = {{"Host", 4, "api.example", 11}, {PICK(hnames), 0, v, n}, {PICK(hnames), 0, v, n}};
     h[1].name_len = strlen(h[1].name);
     h[2].name_len = strlen(h[2].name);
-    bg_classify_input_t in = {h, 3, "/", 1, NULL, 0, false, false, 0, false};
+    bg_classify_input_t in = {h, 3, "/", 1, NULL, 0, false, false, 0, skip_loc};
     bg_classify(cl, &in, &res);
     dump(label);
 }
@@ -332,6 +336,8 @@ static void jsonl_file(const char *path)
 int main(int argc, char **argv)
 {
     long nsyn = argc > 1 ? atol(argv[1]) : 20000;
+    const char *sl = getenv("BG_DIFF_SKIP_LOCATIONS");
+    skip_loc = sl && strcmp(sl, "1") == 0;
     char err[128];
     cl = bg_classifier_create(NULL, err, sizeof err);
     if (!cl) {
@@ -451,7 +457,7 @@ int main(int argc, char **argv)
             if (rnd() % 4 == 0)
                 t.data[rnd() % t.len] = PICK(((const char[]){':', '/', '?', '#', '@'}));
         }
-        bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0, false};
+        bg_classify_input_t in = {NULL, 0, t.data, t.len, NULL, 0, false, false, 0, skip_loc};
         bg_classify(cl, &in, &res);
         snprintf(label, sizeof label, "T%ld/target", i);
         dump(label);
@@ -475,7 +481,7 @@ int main(int argc, char **argv)
             h[nh++] = (bg_header_t){"content-TYPE", 12, "text/plain", 10};
         const char *body = strcmp(cv, "application/x-www-form-urlencoded") == 0 ? "email=ann%40example.com&n=1"
                                                                               : "{\"email\":\"ann@example.com\"}";
-        bg_classify_input_t hin = {h, nh, "/v1/x", 5, body, strlen(body), false, false, 0, false};
+        bg_classify_input_t hin = {h, nh, "/v1/x", 5, body, strlen(body), false, false, 0, skip_loc};
         bg_classify(cl, &hin, &res);
         snprintf(label, sizeof label, "T%ld/headers", i);
         dump(label);
