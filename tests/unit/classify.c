@@ -1084,6 +1084,149 @@ static void test_fast_paths_raw_keys(void)
     CHECK_INT(count("phone"), 2); /* under the phone key only: an order number is an id */
 }
 
+/* Keys of 1..15 plain bytes are looked up from the first 16-byte block of the key (scan_json's
+ * fast path), other keys (escaped, longer, or near the end of the body) through the bytes: a key
+ * must get the same rules either way, in and out of the classifier's table, at every length. */
+static void test_fast_paths_key_block(void)
+{
+    static const char *const keys[] = {
+        "ip", "tel", "dob", "name", "email", "mobile", "address", "latitude", "full_name", "first_name",
+        "holder_name", "phone_number", "email_address", "customer_phone", "mobile_phone_no", "primary_phone_no",
+        "customer_phone_no1", "PhoneNumber", "Phone", "x", "sku", "items", "description", "metrics"};
+    static const char *const vals[] = {"Ann Lee", "4155552671", "203.0.113.7", "1990-01-31", "ann@example.com",
+                                       "48.8566", "00:1A:2B:3C:4D:5E"};
+    char b1[256], b2[256], b3[256];
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const char *key = keys[k];
+        for (size_t v = 0; v < sizeof vals / sizeof vals[0]; v++) {
+            const char *val = vals[v];
+            /* b1: the key first, a long body after it (the block path for keys under 16 bytes);
+             * b2: the same key with its first byte escaped (the byte path); b3: the key last, its
+             * value short enough that fewer than 16 bytes follow the key's first byte when the key
+             * is short (the byte path), else the same as b1. */
+            snprintf(b1, sizeof b1, "{\"%s\":\"%s\",\"pad\":\"abcdefghijklmnopqrstuvwxyz abcdefghij\"}", key, val);
+            snprintf(b2, sizeof b2, "{\"\\u%04x%s\":\"%s\",\"pad\":\"abcdefghijklmnopqrstuvwxyz abcdefghij\"}",
+                     (unsigned char)key[0], key + 1, val);
+            snprintf(b3, sizeof b3, "{\"pad\":\"abcdefghijklmnopqrstuvwxyz abcdefghij\",\"%s\":\"%s\"}", key, val);
+            uint32_t c1[64], c2[64], c3[64];
+            unsigned nd = bg_classifier_ndetectors(C) < 64 ? bg_classifier_ndetectors(C) : 64;
+            body_as("application/json", b1);
+            memcpy(c1, R.counts, nd * sizeof *c1);
+            uint32_t cats1 = R.categories;
+            body_as("application/json", b2);
+            memcpy(c2, R.counts, nd * sizeof *c2);
+            uint32_t cats2 = R.categories;
+            body_as("application/json", b3);
+            memcpy(c3, R.counts, nd * sizeof *c3);
+            uint32_t cats3 = R.categories;
+            for (unsigned d = 0; d < nd; d++) {
+                if (c1[d] != c2[d] || c1[d] != c3[d])
+                    bg_test_fail(__FILE__, __LINE__, "key \"%s\" value \"%s\" detector %u: %u / %u / %u", key,
+                                 val, d, c1[d], c2[d], c3[d]);
+            }
+            CHECK_INT(cats1, cats2);
+            CHECK_INT(cats1, cats3);
+        }
+    }
+    /* The rules do differ by key (the check above can fail): a phone under a phone key, not
+     * under sku. */
+    body_as("application/json", "{\"phone\":\"4155552671\",\"pad\":\"abcdefghijklmnopqrstuvwxyz\"}");
+    CHECK_INT(count("phone"), 1);
+    body_as("application/json", "{\"sku\":\"4155552671\",\"pad\":\"abcdefghijklmnopqrstuvwxyz\"}");
+    CHECK_INT(count("phone"), 0);
+}
+
+/* Form and query names and values are decoded when they hold '%' or a '+' (a space): looked for
+ * in one pass up to 16 bytes, by memchr beyond; at every position and length the decoded text
+ * is what the detectors see: "Ann+++Lee" undecoded is no name, "%64ob" undecoded no date of
+ * birth key. */
+static void test_form_escapes_every_length(void)
+{
+    char b[128], t[160];
+    for (int k = 1; k <= 24; k++) {
+        int o = snprintf(b, sizeof b, "name=Ann");
+        for (int i = 0; i < k; i++)
+            b[o++] = '+';
+        snprintf(b + o, sizeof b - (size_t)o, "Lee&x=1");
+        body_as("application/x-www-form-urlencoded", b);
+        const bg_finding_t *f = nth("person_name", 0);
+        CHECK(f != NULL);
+        if (f) {
+            CHECK_INT(f->offset, 5);
+            CHECK_INT(f->length, 6 + k);
+            CHECK_INT(f->encoded, 1);
+        }
+        /* A name escaped at each position (and past 16 bytes) in a query string. */
+        static const char *const names[] = {"%64ob", "d%6Fb", "do%62", "date_of_birt%68", "customer_date_of_birt%68"};
+        for (size_t nmi = 0; nmi < sizeof names / sizeof names[0]; nmi++) {
+            snprintf(t, sizeof t, "/x?%s=1990-01-31&q=%.*s1", names[nmi], k, "++++++++++++++++++++++++");
+            reset_headers();
+            classify_full(t, NULL, 0, false);
+            if (count("date_of_birth") != 1)
+                bg_test_fail(__FILE__, __LINE__, "%s: %u date_of_birth findings", t, count("date_of_birth"));
+        }
+    }
+    reset_headers();
+    classify_full("/x?%73ku=1990-01-31", NULL, 0, false); /* decodes to sku */
+    CHECK_INT(count("date_of_birth"), 0);
+}
+
+/* The walk takes a compact key's colon and value, and the next key after ',' or ", ", straight
+ * from where the key was found: every spacing of the same document finds the same spans (by
+ * their text), and the spacings JSON does not allow are still errors. */
+static void test_json_spacing(void)
+{
+    static const char *const seps[][2] = {
+        {",", ":"}, {", ", ": "}, {",\n  ", ": "}, {" ,", " :"}, {",  ", ":  "}, {",\t", ":\t"}, {", ", ":\n "},
+        {"\n,", ":"}, {",", ": \r\n"}};
+    static const char *const kv[][2] = {
+        {"first_name", "\"Ann\""}, {"id", "100001"}, {"email", "\"ann.lee@example.com\""}, {"n", "[1,2]"},
+        {"phone", "\"+14155552671\""}, {"x", "{\"ip\":\"203.0.113.7\"}"}, {"abcdefghijklm", "\"4111111111111111\""},
+        {"abcdefghijklmn", "\"4111111111111111\""}, {"abcdefghijklmno", "\"4111111111111111\""},
+        {"customer_phone", "\"4155552671\""}, {"last_name", "\"Lee\""}, {"ok", "true"}, {"sku", "\"SKU-1\""},
+        {"dob", "\"1990-01-31\""}, {"z", "null"}};
+    char doc[2048], want[1024] = "", got[1024];
+    for (size_t si = 0; si < sizeof seps / sizeof seps[0]; si++) {
+        size_t o = (size_t)snprintf(doc, sizeof doc, "{");
+        for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++)
+            o += (size_t)snprintf(doc + o, sizeof doc - o, "%s\"%s\"%s%s", k ? seps[si][0] : "", kv[k][0],
+                                  seps[si][1], kv[k][1]);
+        snprintf(doc + o, sizeof doc - o, "}");
+        body_as("application/json", doc);
+        CHECK(!R.unscannable);
+        size_t g = 0;
+        for (size_t f = 0; f < R.nfindings && g < sizeof got - 64; f++)
+            g += (size_t)snprintf(got + g, sizeof got - g, "%u:%.*s|", R.findings[f].detector,
+                                  (int)R.findings[f].length, doc + R.findings[f].offset);
+        got[g] = 0;
+        if (si == 0) {
+            memcpy(want, got, g + 1);
+            CHECK(R.nfindings >= 8);
+        } else {
+            CHECK_STR(got, want);
+        }
+    }
+    static const char *const bad[] = {"{\"a\": ,\"b\":1}", "{\"a\" \"b\"}", "{\"a\":1, }", "{\"a\":1,,\"b\":2}",
+                                      "{\"a\":1 \"b\":2}", "{\"abc\":}", "{\"abc\":1,\"defghij\"", "{\"a\":1,\"b\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        /* Padded behind (the key's block is read whole) and not. */
+        snprintf(doc, sizeof doc, "%s", bad[i]);
+        body_as("application/json", doc);
+        if (!R.unscannable)
+            bg_test_fail(__FILE__, __LINE__, "scannable: %s", doc);
+        reset_headers();
+        add_header("Content-Type", "application/json");
+        char padded[256];
+        size_t bl = strlen(bad[i]);
+        memcpy(padded, bad[i], bl);
+        memset(padded + bl, ' ', 40);
+        padded[bl + 40] = 0;
+        classify_full(NULL, padded, bl, false); /* the bytes past bl are readable, not the body */
+        if (!R.unscannable)
+            bg_test_fail(__FILE__, __LINE__, "scannable (padded): %s", doc);
+    }
+}
+
 /* Findings that are dropped (a longer span replacing them, a second call on the same result, the
  * JSON attempt on a sniffed body given up for text) are wiped where they lay: dispose wipes only
  * [0, nfindings), so nothing that held a key or an offset may stay past it. */
@@ -1310,6 +1453,9 @@ int main(void)
     RUN(test_dropped_findings_wiped);
     RUN(test_content_type_spellings);
     RUN(test_header_prefixes);
+    RUN(test_fast_paths_key_block);
+    RUN(test_form_escapes_every_length);
+    RUN(test_json_spacing);
     RUN(test_skip_locations);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
