@@ -662,13 +662,17 @@ static void listen_poll_cb(uv_poll_t *h, int status, int events)
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* The pending connections stay in the backlog until descriptors are free. */
-                bg_log_warn("accept paused: out of descriptors or memory", "error", strerror(errno));
+                /* The pending connections stay in the backlog until descriptors are free. Said
+                 * once per shortage, not at every retry. */
+                if (!l->starved)
+                    bg_log_warn("accept paused: out of descriptors or memory", "error", strerror(errno));
+                l->starved = true;
                 uv_poll_stop(&l->poll);
                 uv_timer_start(&l->pause, listen_resume_cb, BG_ACCEPT_PAUSE_MS, 0);
             }
             return; /* EAGAIN: taken them all */
         }
+        l->starved = false;
         l->on_accept(l, fd, &peer);
     }
 }

@@ -67,6 +67,7 @@ struct bg_listen_sock {
     uv_timer_t pause;      /* private: resumes accepting after EMFILE/ENFILE */
     int fd;                /* private */
     int handles;           /* private: handles not yet closed */
+    bool starved;          /* private: the last accept ran out of descriptors (logged once) */
     bg_accept_cb on_accept;
     void (*on_closed)(bg_listen_sock_t *l);
     void *data;            /* public: the owner */
