@@ -341,13 +341,13 @@ static void on_peer_eof(bg_stream_t *s)
 {
     s->reading = false;
     s->eof = true;
-    update_poll(s);
     if (s->ssl && !s->open) {
         fail(s, UV_EOF, "tls handshake: connection closed");
         return;
     }
     if (s->cb->on_eof)
         s->cb->on_eof(s);
+    update_poll(s); /* after on_eof: an owner that closes spares the poll a stop */
 }
 
 /* The socket is readable: read while the owner reads and each read fills the buffer. Raw bytes
@@ -439,7 +439,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
     update_poll(s);
 }
 
-/* A socket for the stream: polled on its loop, TCP_NODELAY. On failure the fd is closed. */
+/* A socket for the stream, polled on its loop. On failure the fd is closed. */
 static int take_socket(bg_stream_t *s, int fd)
 {
     int r = uv_poll_init(s->loop, &s->h.poll, fd);
@@ -449,9 +449,13 @@ static int take_socket(bg_stream_t *s, int fd)
     }
     s->fd = fd;
     s->h.poll.data = s;
+    return 0;
+}
+
+static void set_nodelay(int fd)
+{
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return 0;
 }
 
 int bg_stream_init(bg_stream_t *s, uv_loop_t *loop, const bg_stream_callbacks_t *cb, void *data)
@@ -492,7 +496,7 @@ static int setup_tls(bg_stream_t *s, SSL_CTX *ctx, bool server)
 
 int bg_stream_accept(bg_stream_t *s, int fd, SSL_CTX *ctx)
 {
-    int r = take_socket(s, fd);
+    int r = take_socket(s, fd); /* TCP_NODELAY comes with it from the listening socket */
     if (r < 0)
         return r;
     if (ctx && (r = setup_tls(s, ctx, true)) < 0)
@@ -528,6 +532,7 @@ int bg_stream_connect(bg_stream_t *s, const struct sockaddr *addr, SSL_CTX *ctx,
         return -errno;
     if ((r = take_socket(s, fd)) < 0)
         return r;
+    set_nodelay(fd);
     while ((r = connect(fd, addr, len)) < 0 && errno == EINTR)
         ;
     /* Whatever connect says, the answer comes from the poll (on_open and on_error never run
@@ -687,6 +692,7 @@ int bg_listen_sock_start(bg_listen_sock_t *l, uv_loop_t *loop, int fd, int backl
     uv_timer_init(loop, &l->pause);
     l->pause.data = l;
     l->handles = 1;
+    set_nodelay(fd); /* accepted sockets inherit it: no setsockopt per connection */
     if (listen(fd, backlog) < 0)
         return -errno;
     int r = uv_poll_init(loop, &l->poll, fd);

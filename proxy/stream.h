@@ -58,7 +58,7 @@ struct bg_stream {
 };
 
 /** A listening socket on a loop: every connection it accepts goes to on_accept with its socket
- *  (non-blocking, close-on-exec; the callee owns it) and peer address. When the process is out
+ *  (non-blocking, close-on-exec, TCP_NODELAY; the callee owns it) and peer address. When the process is out
  *  of descriptors it stops accepting for a moment (the connections wait in the backlog). */
 typedef struct bg_listen_sock bg_listen_sock_t;
 typedef void (*bg_accept_cb)(bg_listen_sock_t *l, int fd, const struct sockaddr_storage *peer);
