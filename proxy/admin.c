@@ -10,8 +10,10 @@
 #include "log.h"
 #include "stream.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     bg_stream_t stream;
@@ -128,32 +130,40 @@ static const bg_stream_callbacks_t admin_callbacks = {
     .on_data = on_data, .on_eof = on_eof, .on_error = on_error, .on_drain = on_drain, .on_closed = admin_closed,
 };
 
-static void admin_accept_cb(uv_stream_t *server, int status)
+static void admin_accept_cb(bg_listen_sock_t *l, int fd, const struct sockaddr_storage *peer)
 {
-    bg_server_t *s = server->data;
-    if (status < 0)
-        return;
+    (void)peer;
+    bg_server_t *s = l->data;
     admin_conn_t *a = calloc(1, sizeof *a);
     if (!a)
         abort();
     a->server = s;
     bg_buf_init(&a->in);
     bg_stream_init(&a->stream, s->loop, &admin_callbacks, a);
-    if (bg_stream_accept(&a->stream, server, NULL) < 0)
+    if (bg_stream_accept(&a->stream, fd, NULL) < 0)
         bg_stream_close(&a->stream);
 }
 
 int bg_admin_start(bg_server_t *s, char *err, size_t errlen)
 {
     const bg_config_t *cfg = s->rt->cfg;
-    uv_tcp_init(s->loop, &s->admin);
-    s->admin.data = s;
-    int r = uv_tcp_bind(&s->admin, (const struct sockaddr *)&cfg->admin.address.addr, 0);
-    if (r == 0)
-        r = uv_listen((uv_stream_t *)&s->admin, 128, admin_accept_cb);
+    const struct sockaddr *sa = (const struct sockaddr *)&cfg->admin.address.addr;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", cfg->admin.address.text, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, sa, cfg->admin.address.addrlen) < 0) {
+        snprintf(err, errlen, "%s: %s", cfg->admin.address.text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    int r = bg_listen_sock_start(&s->admin, s->loop, fd, 128, admin_accept_cb, s);
     if (r < 0) {
         snprintf(err, errlen, "%s: %s", cfg->admin.address.text, uv_strerror(r));
-        uv_close((uv_handle_t *)&s->admin, NULL);
+        bg_listen_sock_close(&s->admin, NULL);
         return -1;
     }
     s->admin_open = true;
@@ -165,5 +175,5 @@ void bg_admin_stop(bg_server_t *s)
     if (!s->admin_open)
         return;
     s->admin_open = false;
-    uv_close((uv_handle_t *)&s->admin, NULL);
+    bg_listen_sock_close(&s->admin, NULL);
 }

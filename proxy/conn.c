@@ -791,7 +791,7 @@ static const bg_stream_callbacks_t conn_callbacks = {
     .on_closed = stream_closed,
 };
 
-void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li, int slot)
+void bg_conn_accept(bg_worker_t *w, int fd, const struct sockaddr_storage *peer, int li, int slot)
 {
     const bg_config_t *cfg = w->rt->cfg;
     bg_conn_t *c = calloc(1, sizeof *c);
@@ -813,20 +813,17 @@ void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li, int slot)
     bg_metrics_conn(w->server->metrics, w->id, 1);
     SSL_CTX *ctx = c->tls ? w->rt->listen_ctx[li] : NULL;
     uint32_t per_worker = (cfg->limits.max_connections + w->server->nworkers - 1) / w->server->nworkers;
-    if (bg_stream_accept(&c->stream, listener, ctx) < 0 || w->nconns > per_worker || w->draining) {
+    if (bg_stream_accept(&c->stream, fd, ctx) < 0 || w->nconns > per_worker || w->draining) {
         conn_close(c);
         return;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->stream.tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->client_ip, sizeof c->client_ip);
-            snprintf(c->peer, sizeof c->peer, "%s:%u", c->client_ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
-        } else {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->client_ip, sizeof c->client_ip);
-            snprintf(c->peer, sizeof c->peer, "[%s]:%u", c->client_ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-        }
+    const struct sockaddr_storage *ss = peer;
+    if (ss->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->client_ip, sizeof c->client_ip);
+        snprintf(c->peer, sizeof c->peer, "%s:%u", c->client_ip, ntohs(((const struct sockaddr_in *)ss)->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, c->client_ip, sizeof c->client_ip);
+        snprintf(c->peer, sizeof c->peer, "[%s]:%u", c->client_ip, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
     }
     uint32_t lmax = li >= 0 && (size_t)li < cfg->nlisten ? cfg->listen[li].max_connections : 0;
     if (lmax && slot >= 0) {

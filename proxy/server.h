@@ -16,6 +16,7 @@
 #include "ratelimit.h"
 #include "records.h"
 #include "seal.h"
+#include "stream.h"
 
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -93,7 +94,7 @@ struct bg_server {
     bg_worker_t *workers;
     unsigned nworkers;
     uv_loop_t *loop;            /* main loop: admin, signals */
-    uv_tcp_t admin;
+    bg_listen_sock_t admin;
     bool admin_open;
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     atomic_bool stopping;
@@ -150,9 +151,9 @@ int bg_worker_start(bg_worker_t *w);
 void bg_worker_publish(bg_worker_t *w, bg_runtime_t *rt, const int *fds, size_t nfds);
 void bg_worker_stop(bg_worker_t *w);                      /* main thread: drain and stop */
 
-/* conn.c: a client connection accepted on listener `li` (cfg->listen index) with limits slot
- * `slot` (-1: none). */
-void bg_conn_accept(bg_worker_t *w, uv_stream_t *listener, int li, int slot);
+/* conn.c: a client connection (socket fd, which it owns from now on; peer address) accepted on
+ * listener `li` (cfg->listen index) with limits slot `slot` (-1: none). */
+void bg_conn_accept(bg_worker_t *w, int fd, const struct sockaddr_storage *peer, int li, int slot);
 void bg_conn_drain(bg_conn_t *c); /* finish the current exchange, then close */
 void bg_conn_force_close(bg_conn_t *c);
 bg_conn_t *bg_conn_next(bg_conn_t *c);

@@ -1,31 +1,38 @@
 /*
- * stream.c — see stream.h. TLS runs over memory: ciphertext read from the socket is written to
- * a memory BIO (rbio), SSL_read yields plaintext; OpenSSL's records go to a BIO of our own (wbio)
- * that appends them to the stream's tls_out buffer, and everything there is handed to the socket
- * in one write after every operation (no second copy out of a memory BIO, one syscall for all the
- * records of a flush). One worker thread owns a stream; the BIO method is made once per process.
+ * stream.c — see stream.h. The socket is non-blocking and polled level-triggered: readable while
+ * the owner reads, writable while bytes wait in the queue (or a connect is in progress). Reads
+ * go into one 64 KiB buffer per thread; writes go straight to the socket when nothing is queued,
+ * and what the socket does not take is copied to the stream's queue. TLS runs over memory:
+ * ciphertext read from the socket is written to a memory BIO (rbio), SSL_read yields plaintext;
+ * OpenSSL's records go to a BIO of our own (wbio) that appends them to the stream's tls_out
+ * buffer, and everything there is handed to the socket in one write after every operation. One
+ * worker thread owns a stream; the BIO method is made once per process.
  */
 #include "stream.h"
 
+#include "log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #define BG_STREAM_RDBUF 16384
-#define BG_STREAM_OUT_KEEP (128 * 1024) /* a larger tls_out is freed once flushed */
-
-typedef struct {
-    uv_write_t req;
-    bg_stream_t *s;
-    size_t n;
-    char data[];
-} write_req_t;
+#define BG_STREAM_OUT_KEEP (128 * 1024) /* a larger tls_out or write queue is freed once flushed */
+#define BG_STREAM_READS 32                /* reads per readable event while each fills the buffer */
 
 static void close_cb(uv_handle_t *h)
 {
     bg_stream_t *s = h->data;
+    if (s->fd >= 0)
+        close(s->fd); /* after libuv has let go of it (the poll is stopped and out of epoll) */
+    s->fd = -1;
     if (s->ssl)
         SSL_free(s->ssl); /* frees the BIOs too */
     s->ssl = NULL;
@@ -34,6 +41,10 @@ static void close_cb(uv_handle_t *h)
     free(s->tls_out);
     s->tls_out = NULL;
     s->tls_out_len = s->tls_out_cap = 0;
+    free(s->wq);
+    s->wq = NULL;
+    s->wq_off = s->wq_cap = 0;
+    s->write_pending = 0;
     if (s->cb->on_closed)
         s->cb->on_closed(s);
 }
@@ -43,7 +54,14 @@ void bg_stream_close(bg_stream_t *s)
     if (s->closing)
         return;
     s->closing = true;
-    uv_close((uv_handle_t *)&s->tcp, close_cb);
+    if (s->fd >= 0) {
+        uv_close((uv_handle_t *)&s->h.poll, close_cb);
+        return;
+    }
+    /* No socket, so no poll handle: an idle timer handle carries the deferred on_closed. */
+    uv_timer_init(s->loop, &s->h.timer);
+    s->h.timer.data = s;
+    uv_close((uv_handle_t *)&s->h.timer, close_cb);
 }
 
 static void fail(bg_stream_t *s, int err, const char *what)
@@ -55,52 +73,112 @@ static void fail(bg_stream_t *s, int err, const char *what)
     bg_stream_close(s);
 }
 
-static void write_cb(uv_write_t *req, int status)
+static void poll_cb(uv_poll_t *h, int status, int events);
+
+/* Poll for what the stream waits on now: readable while the owner reads (and the peer has not
+ * finished), writable while bytes are queued or a connect is in progress. */
+static void update_poll(bg_stream_t *s)
 {
-    write_req_t *w = (write_req_t *)req;
-    bg_stream_t *s = w->s;
-    s->write_pending -= w->n;
-    free(w);
-    if (status < 0) {
-        fail(s, status, "write");
+    if (s->closing || s->fd < 0)
         return;
+    int want = (s->connecting || s->write_pending ? UV_WRITABLE : 0) |
+               (s->reading && !s->eof && !s->connecting ? UV_READABLE : 0);
+    if (want == s->events)
+        return;
+    s->events = want;
+    if (want)
+        uv_poll_start(&s->h.poll, want, poll_cb);
+    else
+        uv_poll_stop(&s->h.poll);
+}
+
+/* Keep n bytes for later (the socket took what came before them). */
+static void queue_bytes(bg_stream_t *s, const char *p, size_t n)
+{
+    size_t end = s->wq_off + s->write_pending;
+    if (n > s->wq_cap - end) {
+        if (s->wq_off) { /* slide what is left to the front first */
+            memmove(s->wq, s->wq + s->wq_off, s->write_pending);
+            s->wq_off = 0;
+            end = s->write_pending;
+        }
+        if (n > s->wq_cap - end) {
+            size_t cap = s->wq_cap ? s->wq_cap : 16384;
+            while (cap - end < n)
+                cap *= 2;
+            char *q = realloc(s->wq, cap);
+            if (!q)
+                abort();
+            s->wq = q;
+            s->wq_cap = cap;
+        }
     }
-    if (s->write_pending == 0 && !s->closing && s->cb->on_drain)
+    memcpy(s->wq + end, p, n);
+    s->write_pending += n;
+}
+
+static void shut_write_side(bg_stream_t *s)
+{
+    s->shut_wanted = false;
+    shutdown(s->fd, SHUT_WR); /* a peer already gone makes this fail; the read side will tell */
+}
+
+/* The socket is writable: hand it the queue. */
+static void flush_queue(bg_stream_t *s)
+{
+    while (s->write_pending) {
+        ssize_t r = send(s->fd, s->wq + s->wq_off, s->write_pending, MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            fail(s, -errno, "write");
+            return;
+        }
+        s->wq_off += (size_t)r;
+        s->write_pending -= (size_t)r;
+    }
+    s->wq_off = 0;
+    if (s->wq_cap > BG_STREAM_OUT_KEEP) {
+        free(s->wq);
+        s->wq = NULL;
+        s->wq_cap = 0;
+    }
+    if (s->shut_wanted)
+        shut_write_side(s);
+    update_poll(s);
+    if (!s->closing && s->cb->on_drain)
         s->cb->on_drain(s);
 }
 
-/* Queue raw bytes on the socket: try a direct write first, queue what remains. */
+/* Raw bytes to the socket: straight away when nothing is queued (and the socket is connected),
+ * what it does not take goes to the queue. 0 or a negative errno. */
 static int raw_write(bg_stream_t *s, const char *p, size_t n)
 {
     if (s->closing)
         return UV_ECANCELED;
     if (n == 0)
         return 0;
-    if (s->write_pending == 0) {
-        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-        int r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-        if (r > 0) {
-            p += r;
-            n -= (size_t)r;
-            if (n == 0)
-                return 0;
-        } else if (r != UV_EAGAIN && r != UV_ENOSYS) {
-            return r;
+    if (s->write_pending == 0 && s->fd >= 0 && !s->connecting) {
+        for (;;) {
+            ssize_t r = send(s->fd, p, n, MSG_NOSIGNAL);
+            if (r >= 0) {
+                p += r;
+                n -= (size_t)r;
+                if (n == 0)
+                    return 0;
+                break;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -errno;
         }
     }
-    write_req_t *w = malloc(sizeof *w + n);
-    if (!w)
-        abort();
-    memcpy(w->data, p, n);
-    w->s = s;
-    w->n = n;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-    int r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, write_cb);
-    if (r < 0) {
-        free(w);
-        return r;
-    }
-    s->write_pending += n;
+    queue_bytes(s, p, n);
+    update_poll(s);
     return 0;
 }
 
@@ -259,43 +337,125 @@ static void tls_feed(bg_stream_t *s, const char *p, size_t n)
         flush_tls(s);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_peer_eof(bg_stream_t *s)
 {
-    bg_stream_t *s = h->data;
-    (void)suggested;
-    /* Raw bytes land in one buffer per thread: every owner consumes or copies them inside
-     * on_data, and read callbacks never nest. TLS plaintext uses the stream's own rdbuf,
-     * because a read_start from another stream's callback may decrypt into it. */
-    static _Thread_local char rawbuf[65536];
-    (void)s;
-    *buf = uv_buf_init(rawbuf, sizeof rawbuf);
-}
-
-static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-    bg_stream_t *s = st->data;
-    if (nread == 0)
-        return;
-    if (nread < 0) {
-        if (nread == UV_EOF) {
-            uv_read_stop(st);
-            s->reading = false;
-            s->eof = true;
-            if (s->ssl && !s->open) {
-                fail(s, UV_EOF, "tls handshake: connection closed");
-                return;
-            }
-            if (s->cb->on_eof)
-                s->cb->on_eof(s);
-            return;
-        }
-        fail(s, (int)nread, "read");
+    s->reading = false;
+    s->eof = true;
+    if (s->ssl && !s->open) {
+        fail(s, UV_EOF, "tls handshake: connection closed");
         return;
     }
-    if (s->ssl)
-        tls_feed(s, buf->base, (size_t)nread);
-    else
-        s->cb->on_data(s, buf->base, (size_t)nread);
+    if (s->cb->on_eof)
+        s->cb->on_eof(s);
+    update_poll(s); /* after on_eof: an owner that closes spares the poll a stop */
+}
+
+/* The socket is readable: read while the owner reads and each read fills the buffer. Raw bytes
+ * land in one buffer per thread: every owner consumes or copies them inside on_data, and read
+ * callbacks never nest. TLS plaintext uses the stream's own rdbuf, because a read_start from
+ * another stream's callback may decrypt into it. */
+static void read_socket(bg_stream_t *s)
+{
+    static _Thread_local char rawbuf[65536];
+    for (int i = 0; i < BG_STREAM_READS && s->reading && !s->closing; i++) {
+        ssize_t r = recv(s->fd, rawbuf, sizeof rawbuf, 0);
+        if (r < 0) {
+            if (errno == EINTR) {
+                i--;
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                fail(s, -errno, "read");
+            return;
+        }
+        if (r == 0) {
+            on_peer_eof(s);
+            return;
+        }
+        if (s->ssl)
+            tls_feed(s, rawbuf, (size_t)r);
+        else
+            s->cb->on_data(s, rawbuf, (size_t)r);
+        if ((size_t)r < sizeof rawbuf)
+            return; /* the socket is drained: the next read would say EAGAIN */
+    }
+}
+
+static int socket_error(bg_stream_t *s)
+{
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+        return -errno;
+    return -e;
+}
+
+static void connected(bg_stream_t *s)
+{
+    s->connecting = false;
+    int err = s->connect_error ? s->connect_error : socket_error(s);
+    if (err < 0) {
+        fail(s, err, "connect");
+        return;
+    }
+    s->reading = true;
+    update_poll(s);
+    if (s->write_pending)
+        flush_queue(s); /* bytes written while connecting (then a shutdown asked for meanwhile) */
+    else if (s->shut_wanted)
+        shut_write_side(s);
+    if (s->closing)
+        return;
+    if (s->ssl) {
+        SSL_do_handshake(s->ssl);
+        flush_tls(s);
+        return;
+    }
+    s->open = true;
+    if (s->cb->on_open)
+        s->cb->on_open(s);
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    bg_stream_t *s = h->data;
+    if (s->closing)
+        return;
+    if (status < 0) {
+        /* An error on the socket (libuv has stopped the poll): a connect learns it from SO_ERROR;
+         * otherwise data that came before it is still read first, and the read or the write
+         * that meets the error reports it. */
+        s->events = 0;
+        events = UV_READABLE | (s->write_pending || s->connecting ? UV_WRITABLE : 0);
+    }
+    if (s->connecting) {
+        connected(s);
+        return;
+    }
+    if ((events & UV_READABLE) && s->reading && !s->eof)
+        read_socket(s);
+    if (!s->closing && (events & UV_WRITABLE) && s->write_pending)
+        flush_queue(s);
+    update_poll(s);
+}
+
+/* A socket for the stream, polled on its loop. On failure the fd is closed. */
+static int take_socket(bg_stream_t *s, int fd)
+{
+    int r = uv_poll_init(s->loop, &s->h.poll, fd);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    s->fd = fd;
+    s->h.poll.data = s;
+    return 0;
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 int bg_stream_init(bg_stream_t *s, uv_loop_t *loop, const bg_stream_callbacks_t *cb, void *data)
@@ -303,9 +463,9 @@ int bg_stream_init(bg_stream_t *s, uv_loop_t *loop, const bg_stream_callbacks_t 
     memset(s, 0, sizeof *s);
     s->cb = cb;
     s->data = data;
-    int r = uv_tcp_init(loop, &s->tcp);
-    s->tcp.data = s;
-    return r;
+    s->loop = loop;
+    s->fd = -1;
+    return 0;
 }
 
 static int setup_tls(bg_stream_t *s, SSL_CTX *ctx, bool server)
@@ -334,49 +494,20 @@ static int setup_tls(bg_stream_t *s, SSL_CTX *ctx, bool server)
     return 0;
 }
 
-int bg_stream_accept(bg_stream_t *s, uv_stream_t *server, SSL_CTX *ctx)
+int bg_stream_accept(bg_stream_t *s, int fd, SSL_CTX *ctx)
 {
-    int r = uv_accept(server, (uv_stream_t *)&s->tcp);
+    int r = take_socket(s, fd); /* TCP_NODELAY comes with it from the listening socket */
     if (r < 0)
         return r;
-    uv_tcp_nodelay(&s->tcp, 1);
     if (ctx && (r = setup_tls(s, ctx, true)) < 0)
         return r;
     if (!ctx)
         s->open = true;
     s->reading = true;
-    r = uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
-    if (r < 0)
-        return r;
+    update_poll(s);
     if (!ctx && s->cb->on_open)
         s->cb->on_open(s);
     return 0;
-}
-
-static void connect_cb(uv_connect_t *req, int status)
-{
-    bg_stream_t *s = req->data;
-    if (s->closing)
-        return;
-    if (status < 0) {
-        fail(s, status, "connect");
-        return;
-    }
-    uv_tcp_nodelay(&s->tcp, 1);
-    s->reading = true;
-    int r = uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
-    if (r < 0) {
-        fail(s, r, "read_start");
-        return;
-    }
-    if (s->ssl) {
-        SSL_do_handshake(s->ssl);
-        flush_tls(s);
-        return;
-    }
-    s->open = true;
-    if (s->cb->on_open)
-        s->cb->on_open(s);
 }
 
 int bg_stream_connect(bg_stream_t *s, const struct sockaddr *addr, SSL_CTX *ctx, const char *sni,
@@ -395,8 +526,22 @@ int bg_stream_connect(bg_stream_t *s, const struct sockaddr *addr, SSL_CTX *ctx,
             SSL_set_verify(s->ssl, SSL_VERIFY_PEER, NULL);
         }
     }
-    s->connect.data = s;
-    return uv_tcp_connect(&s->connect, &s->tcp, addr, connect_cb);
+    socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if ((r = take_socket(s, fd)) < 0)
+        return r;
+    set_nodelay(fd);
+    while ((r = connect(fd, addr, len)) < 0 && errno == EINTR)
+        ;
+    /* Whatever connect says, the answer comes from the poll (on_open and on_error never run
+     * inside this call): in progress, done, or refused at once (kept for the poll to report). */
+    if (r < 0 && errno != EINPROGRESS)
+        s->connect_error = -errno;
+    s->connecting = true;
+    update_poll(s);
+    return 0;
 }
 
 int bg_stream_write(bg_stream_t *s, const char *p, size_t n)
@@ -420,14 +565,23 @@ int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs)
 {
     if (s->closing)
         return UV_ECANCELED;
-    if (!s->ssl && s->write_pending == 0) {
+    if (nbufs == 1)
+        return bg_stream_write(s, bufs[0].base, bufs[0].len); /* send(), cheaper than sendmsg() */
+    if (!s->ssl && s->write_pending == 0 && s->fd >= 0 && !s->connecting && nbufs <= 16) {
         /* One syscall for head + body in the common case. */
+        struct iovec iov[16];
         size_t total = 0;
-        for (size_t i = 0; i < nbufs; i++)
+        for (size_t i = 0; i < nbufs; i++) {
+            iov[i].iov_base = bufs[i].base;
+            iov[i].iov_len = bufs[i].len;
             total += bufs[i].len;
-        int r = uv_try_write((uv_stream_t *)&s->tcp, bufs, (unsigned)nbufs);
-        if (r < 0 && r != UV_EAGAIN)
-            return r;
+        }
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = nbufs};
+        ssize_t r;
+        while ((r = sendmsg(s->fd, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+            ;
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
         size_t done = r > 0 ? (size_t)r : 0;
         if (done == total)
             return 0;
@@ -436,11 +590,10 @@ int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs)
                 done -= bufs[i].len;
                 continue;
             }
-            r = raw_write(s, bufs[i].base + done, bufs[i].len - done);
-            if (r < 0)
-                return r;
+            queue_bytes(s, bufs[i].base + done, bufs[i].len - done);
             done = 0;
         }
+        update_poll(s);
         return 0;
     }
     for (size_t i = 0; i < nbufs; i++) {
@@ -456,7 +609,7 @@ void bg_stream_read_stop(bg_stream_t *s)
     if (!s->reading || s->closing)
         return;
     s->reading = false;
-    uv_read_stop((uv_stream_t *)&s->tcp);
+    update_poll(s);
 }
 
 void bg_stream_read_start(bg_stream_t *s)
@@ -464,15 +617,9 @@ void bg_stream_read_start(bg_stream_t *s)
     if (s->reading || s->closing || s->eof)
         return;
     s->reading = true;
-    uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
+    update_poll(s);
     if (s->ssl && s->open && SSL_pending(s->ssl) > 0)
         tls_feed(s, NULL, 0); /* plaintext that arrived while paused */
-}
-
-static void shutdown_cb(uv_shutdown_t *req, int status)
-{
-    (void)status;
-    free(req);
 }
 
 void bg_stream_shutdown(bg_stream_t *s)
@@ -483,11 +630,99 @@ void bg_stream_shutdown(bg_stream_t *s)
         SSL_shutdown(s->ssl);
         flush_tls(s);
     }
-    uv_shutdown_t *req = malloc(sizeof *req);
-    if (!req)
-        abort();
-    if (uv_shutdown(req, (uv_stream_t *)&s->tcp, shutdown_cb) < 0)
-        free(req);
+    if (s->fd < 0 || s->closing)
+        return;
+    if (s->write_pending || s->connecting)
+        s->shut_wanted = true; /* after the queue (flush_queue) */
+    else
+        shut_write_side(s);
+}
+
+/* ---- listening sockets ---------------------------------------------------------------------- */
+
+#define BG_ACCEPT_BATCH 64        /* connections taken per readable event */
+#define BG_ACCEPT_PAUSE_MS 100    /* out of descriptors: try again after this */
+
+static void listen_poll_cb(uv_poll_t *h, int status, int events);
+
+static void listen_resume_cb(uv_timer_t *t)
+{
+    bg_listen_sock_t *l = t->data;
+    uv_poll_start(&l->poll, UV_READABLE, listen_poll_cb);
+}
+
+static void listen_poll_cb(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    bg_listen_sock_t *l = h->data;
+    if (status < 0) { /* libuv stopped the poll; look again shortly */
+        uv_timer_start(&l->pause, listen_resume_cb, BG_ACCEPT_PAUSE_MS, 0);
+        return;
+    }
+    for (int i = 0; i < BG_ACCEPT_BATCH && !uv_is_closing((uv_handle_t *)&l->poll); i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The pending connections stay in the backlog until descriptors are free. Said
+                 * once per shortage, not at every retry. */
+                if (!l->starved)
+                    bg_log_warn("accept paused: out of descriptors or memory", "error", strerror(errno));
+                l->starved = true;
+                uv_poll_stop(&l->poll);
+                uv_timer_start(&l->pause, listen_resume_cb, BG_ACCEPT_PAUSE_MS, 0);
+            }
+            return; /* EAGAIN: taken them all */
+        }
+        l->starved = false;
+        l->on_accept(l, fd, &peer);
+    }
+}
+
+int bg_listen_sock_start(bg_listen_sock_t *l, uv_loop_t *loop, int fd, int backlog, bg_accept_cb on_accept,
+                         void *data)
+{
+    memset(l, 0, sizeof *l);
+    l->fd = fd;
+    l->on_accept = on_accept;
+    l->data = data;
+    uv_timer_init(loop, &l->pause);
+    l->pause.data = l;
+    l->handles = 1;
+    set_nodelay(fd); /* accepted sockets inherit it: no setsockopt per connection */
+    if (listen(fd, backlog) < 0)
+        return -errno;
+    int r = uv_poll_init(loop, &l->poll, fd);
+    if (r == 0) {
+        l->handles = 2;
+        l->poll.data = l;
+        r = uv_poll_start(&l->poll, UV_READABLE, listen_poll_cb);
+    }
+    return r;
+}
+
+static void listen_closed_cb(uv_handle_t *h)
+{
+    bg_listen_sock_t *l = h->data;
+    if (--l->handles > 0)
+        return;
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    if (l->on_closed)
+        l->on_closed(l);
+}
+
+void bg_listen_sock_close(bg_listen_sock_t *l, void (*on_closed)(bg_listen_sock_t *l))
+{
+    l->on_closed = on_closed;
+    bool polled = l->handles == 2;
+    uv_close((uv_handle_t *)&l->pause, listen_closed_cb);
+    if (polled)
+        uv_close((uv_handle_t *)&l->poll, listen_closed_cb);
 }
 
 const char *bg_stream_alpn(const bg_stream_t *s)

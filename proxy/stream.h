@@ -1,9 +1,13 @@
 /*
- * stream.h — a byte stream over a libuv TCP handle, optionally TLS (OpenSSL over memory
- * BIOs), with one set of callbacks for both: the HTTP codecs never see which one it is
- * (the redis connection-vtable idea). Used for client connections and upstream connections.
- * Runs on one worker loop; not thread-safe. Writes are copied and counted so owners can
- * apply back-pressure (write_pending). A stream is freed by its owner in on_closed.
+ * stream.h — a byte stream over a TCP socket, optionally TLS (OpenSSL over memory BIOs), with
+ * one set of callbacks for both: the HTTP codecs never see which one it is (the redis
+ * connection-vtable idea). Used for client connections and upstream connections; also the
+ * listening sockets (bg_listen_sock_t) that hand accepted sockets to their owner.
+ * The socket is polled with a libuv uv_poll_t and read and written here with recv/send (not
+ * libuv's streams, which use read/write and their own queue: the socket layer without the VFS
+ * one, and no second queue of requests). Runs on one worker loop; not thread-safe. Writes are
+ * copied into one queue per stream and counted so owners can apply back-pressure
+ * (write_pending). A stream is freed by its owner in on_closed.
  */
 #ifndef BG_STREAM_H
 #define BG_STREAM_H
@@ -11,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 typedef struct bg_stream bg_stream_t;
@@ -25,29 +30,63 @@ typedef struct {
 } bg_stream_callbacks_t;
 
 struct bg_stream {
-    uv_tcp_t tcp;          /* private */
-    uv_connect_t connect;  /* private */
+    union {
+        uv_poll_t poll;    /* private: the socket's poll, once there is a socket */
+        uv_timer_t timer;  /* private: only to defer on_closed when no socket was ever made */
+    } h;
+    uv_loop_t *loop;       /* private */
+    int fd;                /* private: -1 until accept or connect made one */
+    int events;            /* private: UV_READABLE | UV_WRITABLE the poll runs with */
+    int connect_error;     /* private: a connect that failed at once, reported from the poll */
     SSL *ssl;              /* read-only: NULL for plain TCP */
     BIO *rbio, *wbio;      /* private */
     const bg_stream_callbacks_t *cb;
     void *data;            /* public: the owner */
-    size_t write_pending;  /* read-only: bytes queued in libuv */
+    size_t write_pending;  /* read-only: bytes queued, not yet taken by the socket */
     bool open;             /* read-only: on_open has been called */
     bool reading;          /* private */
     bool closing;          /* read-only */
     bool eof;              /* read-only */
     bool tls_server;       /* private */
+    bool connecting;       /* private: connect() issued, not yet writable */
+    bool shut_wanted;      /* private: shut the write side once the queue is empty */
     char *rdbuf;           /* private: 16 KiB TLS plaintext buffer */
     char *tls_out;         /* private: TLS records not yet handed to the socket */
     size_t tls_out_len, tls_out_cap;
+    char *wq;              /* private: the write queue, wq[wq_off .. wq_off + write_pending) */
+    size_t wq_off, wq_cap;
 };
 
-/** Initialise on loop; 0 or a negative libuv error. The stream must be closed with
- *  bg_stream_close even if a later call fails. */
+/** A listening socket on a loop: every connection it accepts goes to on_accept with its socket
+ *  (non-blocking, close-on-exec, TCP_NODELAY; the callee owns it) and peer address. When the process is out
+ *  of descriptors it stops accepting for a moment (the connections wait in the backlog). */
+typedef struct bg_listen_sock bg_listen_sock_t;
+typedef void (*bg_accept_cb)(bg_listen_sock_t *l, int fd, const struct sockaddr_storage *peer);
+struct bg_listen_sock {
+    uv_poll_t poll;        /* private */
+    uv_timer_t pause;      /* private: resumes accepting after EMFILE/ENFILE */
+    int fd;                /* private */
+    int handles;           /* private: handles not yet closed */
+    bool starved;          /* private: the last accept ran out of descriptors (logged once) */
+    bg_accept_cb on_accept;
+    void (*on_closed)(bg_listen_sock_t *l);
+    void *data;            /* public: the owner */
+};
+
+/** Listen on fd (a bound socket) with `backlog` and start accepting. The listener owns fd from
+ *  now on, even on error (then close it with bg_listen_sock_close). 0 or a negative errno. */
+int bg_listen_sock_start(bg_listen_sock_t *l, uv_loop_t *loop, int fd, int backlog, bg_accept_cb on_accept,
+                         void *data);
+/** Stop, close the socket; on_closed (may be NULL) follows once, then the memory may go. */
+void bg_listen_sock_close(bg_listen_sock_t *l, void (*on_closed)(bg_listen_sock_t *l));
+
+/** Initialise on loop (no socket yet); 0. The stream must be closed with bg_stream_close even
+ *  if a later call fails. */
 int bg_stream_init(bg_stream_t *s, uv_loop_t *loop, const bg_stream_callbacks_t *cb, void *data);
-/** Accept a pending connection from `server`; with ctx non-NULL, start a server-side TLS handshake.
- *  Reading starts; on_open follows when ready. 0 or negative error. */
-int bg_stream_accept(bg_stream_t *s, uv_stream_t *server, SSL_CTX *ctx);
+/** Take an accepted socket fd (the stream owns it from now on, even on error); with ctx non-NULL,
+ *  start a server-side TLS handshake. Reading starts; on_open follows when ready. 0 or negative
+ *  error. */
+int bg_stream_accept(bg_stream_t *s, int fd, SSL_CTX *ctx);
 /** Connect to addr; with ctx, do a client TLS handshake with SNI `sni` (and host name
  *  verification of `verify_host` when non-NULL). on_open or on_error follows. 0 or negative error
  *  (then no callback is called). */

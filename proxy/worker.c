@@ -16,7 +16,7 @@
 
 /* A listening socket of this worker; `index` follows the worker's current runtime. */
 typedef struct bg_listener {
-    uv_tcp_t tcp;
+    bg_listen_sock_t sock;
     int index;                     /* cfg->listen index */
     int slot;                      /* the server's limits slot for this address, -1 none */
     struct sockaddr_storage addr;  /* what it is bound to (identity across reloads) */
@@ -31,16 +31,14 @@ typedef struct bg_publish {
     int fds[];
 } bg_publish_t;
 
-static void listener_cb(uv_stream_t *server, int status)
+static void listener_cb(bg_listen_sock_t *ls, int fd, const struct sockaddr_storage *peer)
 {
-    bg_worker_t *w = server->loop->data;
-    if (status < 0)
-        return;
-    bg_listener_t *l = server->data;
-    bg_conn_accept(w, server, l->index, l->slot);
+    bg_listener_t *l = ls->data;
+    bg_worker_t *w = ls->poll.loop->data;
+    bg_conn_accept(w, fd, peer, l->index, l->slot);
 }
 
-static void listener_closed(uv_handle_t *h) { free(h->data); }
+static void listener_closed(bg_listen_sock_t *ls) { free(ls->data); }
 
 static int listener_open(bg_worker_t *w, int fd, int index, const struct sockaddr_storage *addr)
 {
@@ -50,13 +48,9 @@ static int listener_open(bg_worker_t *w, int fd, int index, const struct sockadd
     l->index = index;
     l->addr = *addr;
     l->slot = bg_server_slot(w->server, addr);
-    uv_tcp_init(&w->loop, &l->tcp);
-    l->tcp.data = l;
-    int r = uv_tcp_open(&l->tcp, fd);
-    if (r == 0)
-        r = uv_listen((uv_stream_t *)&l->tcp, 1024, listener_cb);
+    int r = bg_listen_sock_start(&l->sock, &w->loop, fd, 1024, listener_cb, l);
     if (r < 0) {
-        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+        bg_listen_sock_close(&l->sock, listener_closed);
         return r;
     }
     l->next = w->listeners;
@@ -96,7 +90,7 @@ static void apply_publish(bg_worker_t *w, bg_publish_t *p)
             continue;
         }
         *pl = l->next;
-        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+        bg_listen_sock_close(&l->sock, listener_closed);
     }
     for (size_t i = 0; i < p->nfds; i++)
         if (p->fds[i] >= 0)
@@ -156,7 +150,7 @@ static void begin_drain(bg_worker_t *w)
     while (w->listeners) {
         bg_listener_t *l = w->listeners;
         w->listeners = l->next;
-        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+        bg_listen_sock_close(&l->sock, listener_closed);
     }
     for (bg_conn_t *c = w->conns, *next; c; c = next) {
         next = bg_conn_next(c);

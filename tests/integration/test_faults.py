@@ -4,12 +4,15 @@ record can be written at all), never an unchecked forward, a hang or a crash. Fa
 database deleted/corrupted at reload, key file with a wrong mode / garbage / missing at reload,
 records disk full (a small tmpfs) or read-only, a vendor refusing, resetting, closing mid-body,
 stalling, presenting an expired / wrong-host / wrong-CA certificate, DNS failing, and bodies
-truncated mid-JSON and mid-gzip. Needs root for the tmpfs mounts (those tests skip otherwise)."""
+truncated mid-JSON and mid-gzip. Needs root for the tmpfs mounts (those tests skip otherwise). Also: the gateway out of file
+descriptors stops accepting for a moment (no busy loop), says so once, and serves again when
+descriptors are free."""
 import gzip
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -390,6 +393,45 @@ def body_truncated_mid_gzip_451_unscannable():
     rec = _unscannable(e, z[: len(z) // 2], [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
                        "gzip cut in the middle")
     check("gzip" in rec["reason"], "reason says gzip: %r" % rec["reason"])
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time of a process so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@test
+def out_of_descriptors_pauses_accepting_then_serves_again():
+    up = h.upstream()
+    g = h.Gateway(cfg_for([h.vendor("a", ["a.test"], up.port)])).start()
+    pid = g.proc.pid
+    eq(send(g.port(), "a.test")[0].status, 200, "serving before")  # the vendor connection is pooled
+    limit = len(os.listdir("/proc/%d/fd" % pid)) + 3
+    r = subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:%d" % (limit, limit)], capture_output=True)
+    eq(r.returncode, 0, "prlimit: %s" % r.stderr)
+    mark = g.mark()
+    held = [socket.create_connection(("127.0.0.1", g.port()), timeout=2) for _ in range(12)]
+    try:
+        time.sleep(0.5)
+        cpu = _cpu_seconds(pid)
+        time.sleep(1.0)
+        spent = _cpu_seconds(pid) - cpu
+        check(spent < 0.3, "no busy loop while out of descriptors: %.2f s of CPU in 1 s" % spent)
+        log = g.stderr_since(mark)
+        eq(log.count("accept paused"), 1, "said once while starved: %s" % log[-800:])
+    finally:
+        for c in held:
+            c.close()
+    status, end = None, time.monotonic() + 5
+    while status != 200 and time.monotonic() < end:
+        time.sleep(0.2)
+        r, c = send(g.port(), "a.test", timeout=2)
+        c.close()
+        status = r.status if r is not None else None
+    eq(status, 200, "serving again once descriptors are free")
+    check(g.alive(), "alive")
 
 
 @test
