@@ -1,0 +1,88 @@
+#!/bin/sh
+# ab.sh — A/B of bordergate binaries on one leg of compare.sh, alternating within each round so
+# the host's drift hits every binary alike:
+#   sh bench/ab.sh OLD_BINARY NEW_BINARY... [ha]      (paths absolute or relative to the repository)
+# On loopback: the bench upstream (nginx, 1 KiB answer), HAProxy as compare.sh configures it (leg
+# `ha`), and each binary with compare.sh's bordergate config (one worker, every detector, policy,
+# records fsync batch). Per leg and round: requests/s, p99, the proxy's CPU µs per request (user +
+# system, all threads), its context switches per 1000 requests and the machine's idle µs per
+# request; then per binary the median and range of its per-round ratio to the first binary.
+# Env: AB_ROUNDS (10) AB_DURATION (5, seconds) AB_CONNECTIONS (50) AB_KIND (get | close: a new
+# connection per request | post: compare.sh's 16 KiB JSON body). Stops what it starts.
+set -u
+[ $# -ge 2 ] || { echo "usage: sh bench/ab.sh BINARY BINARY... [ha]" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${AB_ROUNDS:-10} DUR=${AB_DURATION:-5} CONNS=${AB_CONNECTIONS:-50} KIND=${AB_KIND:-get}
+BG_TAG=ab
+. "$ROOT/bench/lib.sh"
+need wrk wrk
+need haproxy haproxy
+need nginx nginx-light
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/bg-ab.XXXXXX")
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$DIR"; }
+trap cleanup EXIT INT TERM
+mkdir -p "$DIR/records" "$DIR/certs"
+BINS="$*"
+set -- $(free_ports 5)
+UP=$1 PORT=$2 ADMIN=$3 TLSP=$4 HAP=$5
+sh "$ROOT/certs/gen-certs.sh" "$DIR/certs" >/dev/null 2>&1 || { echo "gen-certs failed" >&2; exit 1; }
+BODY_1K=$(head -c 1023 /dev/zero | tr '\0' x)
+for f in upstream-nginx.conf bordergate.yaml haproxy.cfg; do
+  sed -e "s|@DIR@|$DIR|g" -e "s|@UPSTREAM_PORT@|$UP|g" -e "s|@BODY_1K@|$BODY_1K|g" \
+      -e "s|@ADMIN_PORT@|$ADMIN|g" -e "s|@TLS_PORT@|$TLSP|g" -e "s|@PORT@|$PORT|g" \
+      -e "s|@FSYNC@|batch|g" -e "s|@DETECTORS@|all|g" \
+      -e "s|@OVERRIDES@|[{ network: \"127.0.0.1/32\", country: DE }]|g" \
+      -e "s|@GEOIP_DB@|$ROOT/config/geoip/dbip-country-lite.mmdb|g" "$ROOT/bench/$f.tmpl" >"$DIR/$f"
+done
+sed -i "s|127.0.0.1:$PORT|127.0.0.1:$HAP|" "$DIR/haproxy.cfg"
+WRK_ARGS=""
+case "$KIND" in
+  close) WRK_ARGS="-H Connection:close" ;;
+  post)
+    sed -n '/^python3 - "\$DIR\/body.json"/,/^PY$/p' "$ROOT/bench/compare.sh" |
+      sed '1s/.*/python3 - "$DIR\/body.json" <<'"'"'PY'"'"'/' >"$DIR/mkbody.sh"
+    DIR="$DIR" sh "$DIR/mkbody.sh" || exit 1
+    sed -e "s|@DIR@|$DIR|g" "$ROOT/bench/post.lua.tmpl" >"$DIR/post.lua"
+    WRK_ARGS="-s $DIR/post.lua" ;;
+esac
+nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & PIDS="$PIDS $!"
+haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.out" 2>&1 & HA=$!; PIDS="$PIDS $HA"
+wait_port "$UP" || { echo "upstream did not start" >&2; exit 1; }
+cpu_of() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{t += $14 + $15} END {print t + 0}'; }
+ctx_of() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {c += $2} END {print c + 0}'; }
+idle_of() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
+: >"$DIR/results"
+for r in $(seq "$ROUNDS"); do
+  for b in $BINS; do
+    if [ "$b" = ha ]; then P=$HAP; PID=$HA; else
+      rm -rf "$DIR/records"/*
+      (cd "$ROOT" && exec "$b" --log-level warn run -c "$DIR/bordergate.yaml" >"$DIR/bg.out" 2>&1) & PID=$!
+      wait_port "$PORT" || { echo "$b did not start:" >&2; cat "$DIR/bg.out" >&2; exit 1; }
+      P=$PORT
+    fi
+    wrk -t1 -c"$CONNS" -d1s $WRK_ARGS -H 'Host: bench.test' "http://127.0.0.1:$P/" >/dev/null 2>&1
+    c0=$(cpu_of "$PID") x0=$(ctx_of "$PID") i0=$(idle_of)
+    wrk -t1 -c"$CONNS" -d"${DUR}s" --latency $WRK_ARGS -H 'Host: bench.test' "http://127.0.0.1:$P/" >"$DIR/wrk.txt" 2>&1
+    c1=$(cpu_of "$PID") x1=$(ctx_of "$PID") i1=$(idle_of)
+    n=$(awk '/requests in/ {print $1}' "$DIR/wrk.txt")
+    rps=$(awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt")
+    p99=$(awk '$1 == "99%" {print $2}' "$DIR/wrk.txt")
+    hz=$(getconf CLK_TCK)
+    echo "$r $b ${rps:-0} ${p99:-n/a} $c0 $c1 $x0 $x1 $i0 $i1 ${n:-0}" | awk -v hz="$hz" \
+      '{ n = $11 > 0 ? $11 : 1; printf "round %-3s %-28s %9.0f req/s  p99 %-8s CPU %5.1f us/req  ctx %6.1f/kreq  idle %5.1f us/req\n",
+         $1, $2, $3, $4, ($6 - $5) / hz * 1e6 / n, ($8 - $7) * 1000 / n, ($10 - $9) / hz * 1e6 / n }'
+    echo "$r $b ${rps:-0}" >>"$DIR/results"
+    [ "$b" = ha ] || { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
+    sleep 0.3
+  done
+done
+FIRST=$(echo "$BINS" | awk '{print $1}')
+echo "per-round ratio to $FIRST (median, min-max):"
+for b in $BINS; do
+  [ "$b" = "$FIRST" ] && continue
+  awk -v f="$FIRST" -v b="$b" '$2 == f {base[$1] = $3} $2 == b {v[$1] = $3}
+    END { for (r in v) if (base[r] > 0) print v[r] / base[r] }' "$DIR/results" | sort -n |
+    awk -v b="$b" '{x[NR] = $1} END { if (NR) printf "  %-28s %.3f (%.3f-%.3f, %d rounds)\n", b,
+      NR % 2 ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2, x[1], x[NR], NR }'
+done
