@@ -92,27 +92,31 @@ static void update_poll(bg_stream_t *s)
         uv_poll_stop(&s->h.poll);
 }
 
+/* Room for n more bytes after `used` in *buf (capacity *cap, `first` when empty), doubling. */
+static void reserve(char **buf, size_t *cap, size_t used, size_t n, size_t first)
+{
+    if (n <= *cap - used)
+        return;
+    size_t c = *cap ? *cap : first;
+    while (c - used < n)
+        c *= 2;
+    char *q = realloc(*buf, c);
+    if (!q)
+        abort();
+    *buf = q;
+    *cap = c;
+}
+
 /* Keep n bytes for later (the socket took what came before them). */
 static void queue_bytes(bg_stream_t *s, const char *p, size_t n)
 {
     size_t end = s->wq_off + s->write_pending;
-    if (n > s->wq_cap - end) {
-        if (s->wq_off) { /* slide what is left to the front first */
-            memmove(s->wq, s->wq + s->wq_off, s->write_pending);
-            s->wq_off = 0;
-            end = s->write_pending;
-        }
-        if (n > s->wq_cap - end) {
-            size_t cap = s->wq_cap ? s->wq_cap : 16384;
-            while (cap - end < n)
-                cap *= 2;
-            char *q = realloc(s->wq, cap);
-            if (!q)
-                abort();
-            s->wq = q;
-            s->wq_cap = cap;
-        }
+    if (n > s->wq_cap - end && s->wq_off) { /* slide what is left to the front first */
+        memmove(s->wq, s->wq + s->wq_off, s->write_pending);
+        s->wq_off = 0;
+        end = s->write_pending;
     }
+    reserve(&s->wq, &s->wq_cap, end, n, 16384);
     memcpy(s->wq + end, p, n);
     s->write_pending += n;
 }
@@ -190,16 +194,7 @@ static int out_bio_write_ex(BIO *b, const char *p, size_t n, size_t *written)
     *written = 0;
     if (!s)
         return 0;
-    if (n > s->tls_out_cap - s->tls_out_len) {
-        size_t cap = s->tls_out_cap ? s->tls_out_cap : 16384 + 512;
-        while (cap - s->tls_out_len < n)
-            cap *= 2;
-        char *q = realloc(s->tls_out, cap);
-        if (!q)
-            abort();
-        s->tls_out = q;
-        s->tls_out_cap = cap;
-    }
+    reserve(&s->tls_out, &s->tls_out_cap, s->tls_out_len, n, 16384 + 512);
     memcpy(s->tls_out + s->tls_out_len, p, n);
     s->tls_out_len += n;
     *written = n;
