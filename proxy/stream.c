@@ -127,19 +127,32 @@ static void shut_write_side(bg_stream_t *s)
     shutdown(s->fd, SHUT_WR); /* a peer already gone makes this fail; the read side will tell */
 }
 
+/* Hand the socket what it takes of iov[0..n): the bytes taken (0 when it is full), or a negative
+ * errno. One buffer goes by send(), cheaper than sendmsg(); never SIGPIPE. */
+static ssize_t send_iov(int fd, struct iovec *iov, size_t n)
+{
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = n};
+    for (;;) {
+        ssize_t r = n == 1 ? send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL) : sendmsg(fd, &m, MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+}
+
 /* The socket is writable: hand it the queue. */
 static void flush_queue(bg_stream_t *s)
 {
     while (s->write_pending) {
-        ssize_t r = send(s->fd, s->wq + s->wq_off, s->write_pending, MSG_NOSIGNAL);
+        struct iovec v = {s->wq + s->wq_off, s->write_pending};
+        ssize_t r = send_iov(s->fd, &v, 1);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            fail(s, -errno, "write");
+            fail(s, (int)r, "write");
             return;
         }
+        if (r == 0)
+            return;
         s->wq_off += (size_t)r;
         s->write_pending -= (size_t)r;
     }
@@ -165,21 +178,14 @@ static int raw_write(bg_stream_t *s, const char *p, size_t n)
     if (n == 0)
         return 0;
     if (s->write_pending == 0 && s->fd >= 0 && !s->connecting) {
-        for (;;) {
-            ssize_t r = send(s->fd, p, n, MSG_NOSIGNAL);
-            if (r >= 0) {
-                p += r;
-                n -= (size_t)r;
-                if (n == 0)
-                    return 0;
-                break;
-            }
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            return -errno;
-        }
+        struct iovec v = {(void *)p, n};
+        ssize_t r = send_iov(s->fd, &v, 1);
+        if (r < 0)
+            return (int)r;
+        p += r;
+        n -= (size_t)r;
+        if (n == 0)
+            return 0;
     }
     queue_bytes(s, p, n);
     update_poll(s);
@@ -560,8 +566,6 @@ int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs)
 {
     if (s->closing)
         return UV_ECANCELED;
-    if (nbufs == 1)
-        return bg_stream_write(s, bufs[0].base, bufs[0].len); /* send(), cheaper than sendmsg() */
     if (!s->ssl && s->write_pending == 0 && s->fd >= 0 && !s->connecting && nbufs <= 16) {
         /* One syscall for head + body in the common case. */
         struct iovec iov[16];
@@ -571,13 +575,10 @@ int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs)
             iov[i].iov_len = bufs[i].len;
             total += bufs[i].len;
         }
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = nbufs};
-        ssize_t r;
-        while ((r = sendmsg(s->fd, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-            ;
-        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        size_t done = r > 0 ? (size_t)r : 0;
+        ssize_t r = send_iov(s->fd, iov, nbufs);
+        if (r < 0)
+            return (int)r;
+        size_t done = (size_t)r;
         if (done == total)
             return 0;
         for (size_t i = 0; i < nbufs; i++) {
