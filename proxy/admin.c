@@ -10,10 +10,8 @@
 #include "log.h"
 #include "stream.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct {
     bg_stream_t stream;
@@ -147,17 +145,10 @@ static void admin_accept_cb(bg_listen_sock_t *l, int fd, const struct sockaddr_s
 int bg_admin_start(bg_server_t *s, char *err, size_t errlen)
 {
     const bg_config_t *cfg = s->rt->cfg;
-    const struct sockaddr *sa = (const struct sockaddr *)&cfg->admin.address.addr;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const char *step;
+    int fd = bg_socket_bind(&cfg->admin.address, false, &step); /* one admin socket, dual-stack */
     if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", cfg->admin.address.text, strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, sa, cfg->admin.address.addrlen) < 0) {
-        snprintf(err, errlen, "%s: %s", cfg->admin.address.text, strerror(errno));
-        close(fd);
+        snprintf(err, errlen, "%s: %s", cfg->admin.address.text, strerror(-fd));
         return -1;
     }
     int r = bg_listen_sock_start(&s->admin, s->loop, fd, 128, admin_accept_cb, s);

@@ -20,25 +20,38 @@
 #include <string.h>
 #include <unistd.h>
 
-int bg_listener_bind(const bg_listen_t *l, char *err, size_t errlen)
+int bg_socket_bind(const bg_sockaddr_t *a, bool shared, const char **step)
 {
-    const struct sockaddr *sa = (const struct sockaddr *)&l->address.addr;
+    const struct sockaddr *sa = (const struct sockaddr *)&a->addr;
+    *step = "socket";
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
+    if (fd < 0)
+        return -errno;
+    *step = "bind";
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (sa->sa_family == AF_INET6)
+    if (shared && sa->sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
-        bind(fd, sa, l->address.addrlen) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", l->address.text, strerror(errno));
+    if ((shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        bind(fd, sa, a->addrlen) < 0) {
+        int e = errno;
         close(fd);
-        return -1;
+        return -e;
     }
     return fd;
+}
+
+int bg_listener_bind(const bg_listen_t *l, char *err, size_t errlen)
+{
+    const char *step;
+    int fd = bg_socket_bind(&l->address, true, &step);
+    if (fd >= 0)
+        return fd;
+    if (strcmp(step, "socket") == 0)
+        snprintf(err, errlen, "socket: %s", strerror(-fd));
+    else
+        snprintf(err, errlen, "cannot listen on %s: %s", l->address.text, strerror(-fd));
+    return -1;
 }
 
 bool bg_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)

@@ -130,6 +130,10 @@ int bg_server_caller_bucket(const char *client_ip);
 
 /** Whether two listen addresses are the same socket address. */
 bool bg_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/** A non-blocking, close-on-exec TCP socket bound to a (SO_REUSEADDR; `shared`: also SO_REUSEPORT
+ *  and, for IPv6, IPV6_V6ONLY, as each worker's copy of a listener needs): the fd, or a negative
+ *  errno with *step the call that failed ("socket" or "bind"). */
+int bg_socket_bind(const bg_sockaddr_t *a, bool shared, const char **step);
 /** Bind (SO_REUSEPORT, non-blocking) a socket for listener l: the fd, or -1 with err. */
 int bg_listener_bind(const bg_listen_t *l, char *err, size_t errlen);
 
