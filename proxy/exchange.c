@@ -1060,9 +1060,6 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
     return bg_seal_rewrite(ex->rt->keys, src, n, spans, k, out);
 }
 
-/* A header name against a lower-case literal: lengths first (most names differ in length). */
-#define NAME_IS(p, n, lit) BG_NAME_IS(p, n, lit)
-
 /* The names a message's Connection fields list, read once per message rather than once per
  * field; names that are hop-by-hop anyway (keep-alive, the usual one) are not kept. */
 typedef struct {
@@ -1079,7 +1076,7 @@ static void hop_set_init(hop_set_t *hs, const bg_header_t *fields, size_t n)
 {
     hs->n = 0, hs->all = NULL, hs->nall = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!NAME_IS(fields[i].name, fields[i].name_len, "connection"))
+        if (!BG_NAME_IS(fields[i].name, fields[i].name_len, "connection"))
             continue;
         const char *p = fields[i].value, *end = p + fields[i].value_len, *e;
         size_t elen;
@@ -1102,7 +1099,7 @@ static bool is_hop(const hop_set_t *hs, const bg_header_t *h)
         return true;
     if (hs->all) {
         for (size_t i = 0; i < hs->nall; i++)
-            if (NAME_IS(hs->all[i].name, hs->all[i].name_len, "connection") &&
+            if (BG_NAME_IS(hs->all[i].name, hs->all[i].name_len, "connection") &&
                 bg_h1_is_hop_by_hop(h->name, h->name_len, hs->all[i].value, hs->all[i].value_len))
                 return true;
         return false;
@@ -1197,20 +1194,20 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     hop_set_init(&hops, ex->req.headers, ex->req.nheaders);
     for (size_t i = 0; i < nhead; i++) {
         const bg_header_t *hd = &ex->req.headers[i];
-        if (is_hop(&hops, hd) || NAME_IS(hd->name, hd->name_len, "host") ||
-            NAME_IS(hd->name, hd->name_len, "content-length") || NAME_IS(hd->name, hd->name_len, "expect") ||
-            NAME_IS(hd->name, hd->name_len, "x-forwarded-proto"))
+        if (is_hop(&hops, hd) || BG_NAME_IS(hd->name, hd->name_len, "host") ||
+            BG_NAME_IS(hd->name, hd->name_len, "content-length") || BG_NAME_IS(hd->name, hd->name_len, "expect") ||
+            BG_NAME_IS(hd->name, hd->name_len, "x-forwarded-proto"))
             continue;
-        if (NAME_IS(hd->name, hd->name_len, "x-forwarded-for")) {
+        if (BG_NAME_IS(hd->name, hd->name_len, "x-forwarded-for")) {
             xff = (int)i;
             continue;
         }
-        if (NAME_IS(hd->name, hd->name_len, "via")) {
+        if (BG_NAME_IS(hd->name, hd->name_len, "via")) {
             via = hd->value, via_len = hd->value_len;
             continue;
         }
-        if (body_sealed_whole && (NAME_IS(hd->name, hd->name_len, "content-type") ||
-                                  NAME_IS(hd->name, hd->name_len, "content-encoding")))
+        if (body_sealed_whole && (BG_NAME_IS(hd->name, hd->name_len, "content-type") ||
+                                  BG_NAME_IS(hd->name, hd->name_len, "content-encoding")))
             continue;
         bg_buf_append(h, hd->name, hd->name_len);
         bg_buf_puts(h, ": ");
@@ -1731,8 +1728,8 @@ static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
     for (size_t i = 0; i < resp->nheaders; i++) {
         const bg_header_t *hd = &resp->headers[i];
         if (is_hop(&hops, hd) ||
-            (!keep_length && NAME_IS(hd->name, hd->name_len, "content-length")) ||
-            NAME_IS(hd->name, hd->name_len, "x-transfer-id"))
+            (!keep_length && BG_NAME_IS(hd->name, hd->name_len, "content-length")) ||
+            BG_NAME_IS(hd->name, hd->name_len, "x-transfer-id"))
             continue;
         h[n++] = *hd;
     }

@@ -44,11 +44,6 @@ static const uint8_t cls[256] = {
 
 #define IS(c, k) (cls[(unsigned char)(c)] & (k))
 
-/* ASCII case-insensitive equality of s[0..n) with a lowercase literal of the same length.
- * Inlined rather than bg_span_ieq: its call and strlen were a fifth of a head parse. */
-static inline bool lit_ieq(const char *s, const char *lit, size_t n) { return bg_lit_ieq(s, lit, n); }
-#define LIT_IEQ(s, n, lit) ((n) == sizeof(lit) - 1 && lit_ieq((s), (lit), sizeof(lit) - 1))
-
 /* Eight bytes at a time: whether any is a CTL (< 0x20, which includes HTAB) or DEL. Exact
  * as a yes/no (bit tricks from "Bit Twiddling Hacks", hasless/haszero); bytes >= 0x80 pass. */
 static inline bool word_has_ctl(const char *p)
@@ -226,7 +221,7 @@ static void parse_te(te_state_t *t, const char *v, size_t n)
         if (elen == 0)
             continue; /* empty list elements are ignored (RFC 9110 5.6.1) */
         t->codings++;
-        if (LIT_IEQ(e, elen, "chunked")) {
+        if (BG_NAME_IS(e, elen, "chunked")) {
             t->chunked++;
             t->last_chunked = true;
             continue;
@@ -251,9 +246,9 @@ static bool parse_connection(const char *v, size_t n, bool *close, bool *keep_al
             continue;
         if (!is_token(e, elen))
             return false;
-        if (LIT_IEQ(e, elen, "close"))
+        if (BG_NAME_IS(e, elen, "close"))
             *close = true;
-        else if (LIT_IEQ(e, elen, "keep-alive"))
+        else if (BG_NAME_IS(e, elen, "keep-alive"))
             *keep_alive = true;
     }
     return true;
@@ -386,9 +381,9 @@ static int check_target(bg_h1_request_t *req)
     }
     /* absolute-form: http or https only, with an authority */
     size_t s;
-    if (n > 7 && lit_ieq(t, "http://", 7))
+    if (n > 7 && bg_lit_ieq(t, "http://", 7))
         s = 7;
-    else if (n > 8 && lit_ieq(t, "https://", 8))
+    else if (n > 8 && bg_lit_ieq(t, "https://", 8))
         s = 8;
     else {
         req->error = "unsupported request-target form or scheme";
@@ -550,19 +545,19 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
         const bg_header_t *h = &req->headers[i];
         switch (h->name_len) {
         case 4:
-            if (lit_ieq(h->name, "host", 4)) {
+            if (bg_lit_ieq(h->name, "host", 4)) {
                 host = h;
                 nhost++;
             }
             break;
         case 6:
-            if (lit_ieq(h->name, "expect", 6)) {
+            if (bg_lit_ieq(h->name, "expect", 6)) {
                 const char *lp = h->value, *lend = h->value + h->value_len, *e;
                 size_t elen;
                 while (bg_h1_list_next(&lp, lend, &e, &elen)) {
                     if (elen == 0)
                         continue;
-                    if (!LIT_IEQ(e, elen, "100-continue"))
+                    if (!BG_NAME_IS(e, elen, "100-continue"))
                         return req_fail(req, 417, "unsupported expectation");
                     /* an HTTP/1.0 100-continue expectation is ignored (RFC 9110 10.1.1) */
                     req->expect_continue = minor == 1;
@@ -570,23 +565,23 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
             }
             break;
         case 7:
-            if (lit_ieq(h->name, "upgrade", 7))
+            if (bg_lit_ieq(h->name, "upgrade", 7))
                 req->upgrade = true;
             break;
         case 10:
-            if (lit_ieq(h->name, "connection", 10) &&
+            if (bg_lit_ieq(h->name, "connection", 10) &&
                 !parse_connection(h->value, h->value_len, &conn_close, &conn_ka))
                 return req_fail(req, 400, "invalid Connection option");
             break;
         case 14:
-            if (lit_ieq(h->name, "content-length", 14)) {
+            if (bg_lit_ieq(h->name, "content-length", 14)) {
                 cl_seen = true;
                 if (!parse_content_length(h->value, h->value_len, &req->content_length))
                     return req_fail(req, 400, "invalid Content-Length");
             }
             break;
         case 17:
-            if (lit_ieq(h->name, "transfer-encoding", 17))
+            if (bg_lit_ieq(h->name, "transfer-encoding", 17))
                 parse_te(&te, h->value, h->value_len);
             break;
         }
@@ -714,19 +709,19 @@ int bg_h1_parse_response(const char *buf, size_t len, bool head_request, bg_h1_r
         const bg_header_t *h = &resp->headers[i];
         switch (h->name_len) {
         case 10:
-            if (lit_ieq(h->name, "connection", 10) &&
+            if (bg_lit_ieq(h->name, "connection", 10) &&
                 !parse_connection(h->value, h->value_len, &conn_close, &conn_ka))
                 return resp_fail(resp, "invalid Connection option in response");
             break;
         case 14:
-            if (lit_ieq(h->name, "content-length", 14)) {
+            if (bg_lit_ieq(h->name, "content-length", 14)) {
                 cl_seen = true;
                 if (!parse_content_length(h->value, h->value_len, &resp->content_length))
                     return resp_fail(resp, "invalid Content-Length in response");
             }
             break;
         case 17:
-            if (lit_ieq(h->name, "transfer-encoding", 17))
+            if (bg_lit_ieq(h->name, "transfer-encoding", 17))
                 parse_te(&te, h->value, h->value_len);
             break;
         }
@@ -1023,10 +1018,10 @@ bool bg_h1_trailer_allowed(const char *name, size_t len)
     /* Hop-by-hop fields (Connection, TE, Trailer, Upgrade, Proxy-*) end at the hop (RFC 9110 7.6.1). */
     if (bg_h1_is_hop_by_hop(name, len, NULL, 0))
         return false;
-    if (len > 6 && lit_ieq(name, "proxy-", 6))
+    if (len > 6 && bg_lit_ieq(name, "proxy-", 6))
         return false;
     for (size_t i = 0; i < sizeof trailer_forbidden / sizeof trailer_forbidden[0]; i++)
-        if (strlen(trailer_forbidden[i]) == len && lit_ieq(name, trailer_forbidden[i], len))
+        if (strlen(trailer_forbidden[i]) == len && bg_lit_ieq(name, trailer_forbidden[i], len))
             return false;
     return true;
 }
@@ -1035,31 +1030,31 @@ bool bg_h1_is_hop_by_hop(const char *name, size_t len, const char *connection, s
 {
     switch (len) {
     case 2:
-        if (lit_ieq(name, "te", len))
+        if (bg_lit_ieq(name, "te", len))
             return true;
         break;
     case 7:
-        if (lit_ieq(name, "trailer", len) || lit_ieq(name, "upgrade", len))
+        if (bg_lit_ieq(name, "trailer", len) || bg_lit_ieq(name, "upgrade", len))
             return true;
         break;
     case 10:
-        if (lit_ieq(name, "connection", len) || lit_ieq(name, "keep-alive", len))
+        if (bg_lit_ieq(name, "connection", len) || bg_lit_ieq(name, "keep-alive", len))
             return true;
         break;
     case 16:
-        if (lit_ieq(name, "proxy-connection", len))
+        if (bg_lit_ieq(name, "proxy-connection", len))
             return true;
         break;
     case 17:
-        if (lit_ieq(name, "transfer-encoding", len))
+        if (bg_lit_ieq(name, "transfer-encoding", len))
             return true;
         break;
     case 18:
-        if (lit_ieq(name, "proxy-authenticate", len))
+        if (bg_lit_ieq(name, "proxy-authenticate", len))
             return true;
         break;
     case 19:
-        if (lit_ieq(name, "proxy-authorization", len))
+        if (bg_lit_ieq(name, "proxy-authorization", len))
             return true;
         break;
     }
