@@ -817,13 +817,14 @@ void bg_conn_accept(bg_worker_t *w, int fd, const struct sockaddr_storage *peer,
         conn_close(c);
         return;
     }
-    const struct sockaddr_storage *ss = peer;
-    if (ss->ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->client_ip, sizeof c->client_ip);
-        snprintf(c->peer, sizeof c->peer, "%s:%u", c->client_ip, ntohs(((const struct sockaddr_in *)ss)->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, c->client_ip, sizeof c->client_ip);
-        snprintf(c->peer, sizeof c->peer, "[%s]:%u", c->client_ip, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+    if (peer->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+        inet_ntop(AF_INET, &in->sin_addr, c->client_ip, sizeof c->client_ip);
+        snprintf(c->peer, sizeof c->peer, "%s:%u", c->client_ip, ntohs(in->sin_port));
+    } else if (peer->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
+        inet_ntop(AF_INET6, &in6->sin6_addr, c->client_ip, sizeof c->client_ip);
+        snprintf(c->peer, sizeof c->peer, "[%s]:%u", c->client_ip, ntohs(in6->sin6_port));
     }
     uint32_t lmax = li >= 0 && (size_t)li < cfg->nlisten ? cfg->listen[li].max_connections : 0;
     if (lmax && slot >= 0) {

@@ -17,6 +17,7 @@
 /* A listening socket of this worker; `index` follows the worker's current runtime. */
 typedef struct bg_listener {
     bg_listen_sock_t sock;
+    bg_worker_t *w;
     int index;                     /* cfg->listen index */
     int slot;                      /* the server's limits slot for this address, -1 none */
     struct sockaddr_storage addr;  /* what it is bound to (identity across reloads) */
@@ -34,8 +35,7 @@ typedef struct bg_publish {
 static void listener_cb(bg_listen_sock_t *ls, int fd, const struct sockaddr_storage *peer)
 {
     bg_listener_t *l = ls->data;
-    bg_worker_t *w = ls->poll.loop->data;
-    bg_conn_accept(w, fd, peer, l->index, l->slot);
+    bg_conn_accept(l->w, fd, peer, l->index, l->slot);
 }
 
 static void listener_closed(bg_listen_sock_t *ls) { free(ls->data); }
@@ -45,6 +45,7 @@ static int listener_open(bg_worker_t *w, int fd, int index, const struct sockadd
     bg_listener_t *l = calloc(1, sizeof *l);
     if (!l)
         abort();
+    l->w = w;
     l->index = index;
     l->addr = *addr;
     l->slot = bg_server_slot(w->server, addr);

@@ -158,7 +158,8 @@ static void accept_cb(bg_listen_sock_t *l, int fd, const struct sockaddr_storage
     CHECK_INT(peer->ss_family, AF_INET);
     CHECK(!X->accepted);
     X->accepted = true;
-    bg_stream_init(&X->server, l->poll.loop, &server_cbs, &X->rs);
+    (void)l;
+    bg_stream_init(&X->server, X->loop, &server_cbs, &X->rs);
     CHECK_INT(bg_stream_accept(&X->server, fd, NULL), 0);
 }
 
