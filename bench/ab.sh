@@ -27,23 +27,16 @@ BINS="$*"
 set -- $(free_ports 5)
 UP=$1 PORT=$2 ADMIN=$3 TLSP=$4 HAP=$5
 sh "$ROOT/certs/gen-certs.sh" "$DIR/certs" >/dev/null 2>&1 || { echo "gen-certs failed" >&2; exit 1; }
-BODY_1K=$(head -c 1023 /dev/zero | tr '\0' x)
-for f in upstream-nginx.conf bordergate.yaml haproxy.cfg; do
-  sed -e "s|@DIR@|$DIR|g" -e "s|@UPSTREAM_PORT@|$UP|g" -e "s|@BODY_1K@|$BODY_1K|g" \
-      -e "s|@ADMIN_PORT@|$ADMIN|g" -e "s|@TLS_PORT@|$TLSP|g" -e "s|@PORT@|$PORT|g" \
-      -e "s|@FSYNC@|batch|g" -e "s|@DETECTORS@|all|g" \
-      -e "s|@OVERRIDES@|[{ network: \"127.0.0.1/32\", country: DE }]|g" \
-      -e "s|@GEOIP_DB@|$ROOT/config/geoip/dbip-country-lite.mmdb|g" "$ROOT/bench/$f.tmpl" >"$DIR/$f"
-done
-sed -i "s|127.0.0.1:$PORT|127.0.0.1:$HAP|" "$DIR/haproxy.cfg"
+cg_render upstream-nginx.conf "$DIR/upstream-nginx.conf" "$PORT"
+cg_render bordergate.yaml "$DIR/bordergate.yaml" "$PORT"
+cg_render haproxy.cfg "$DIR/haproxy.cfg" "$HAP"
 WRK_ARGS=""
 case "$KIND" in
   close) WRK_ARGS="-H Connection:close" ;;
   post)
-    sed -n '/^python3 - "\$DIR\/body.json"/,/^PY$/p' "$ROOT/bench/compare.sh" |
-      sed '1s/.*/python3 - "$DIR\/body.json" <<'"'"'PY'"'"'/' >"$DIR/mkbody.sh"
-    DIR="$DIR" sh "$DIR/mkbody.sh" || exit 1
-    sed -e "s|@DIR@|$DIR|g" "$ROOT/bench/post.lua.tmpl" >"$DIR/post.lua"
+    bench_body || exit 1
+    cg_render post.lua "$DIR/post.lua" 0
+    export BENCH_BODY="$DIR/body.json" # post.lua reads the body from there
     WRK_ARGS="-s $DIR/post.lua" ;;
 esac
 nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & PIDS="$PIDS $!"

@@ -26,8 +26,7 @@ sh "$ROOT/certs/gen-certs.sh" "$DIR/certs" >/dev/null 2>&1 || { echo "gen-certs 
 cg_render upstream-nginx.conf "$DIR/upstream-nginx.conf" "$PORT"
 cg_render bordergate.yaml "$DIR/bordergate.yaml" "$PORT"
 # the same 16 KiB JSON body as compare.sh
-sed -n '/^python3 - "\$DIR\/body.json"/,/^PY$/p' "$ROOT/bench/compare.sh" | sed '1s/.*/python3 - "$DIR\/body.json" <<'"'"'PY'"'"'/' >"$DIR/mkbody.sh"
-DIR="$DIR" sh "$DIR/mkbody.sh" || { echo "body failed" >&2; exit 1; }
+bench_body || exit 1
 nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & PIDS="$PIDS $!"
 valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/callgrind.out.%p" \
   "$BUILD/bordergate" --log-level warn run -c "$DIR/bordergate.yaml" >"$DIR/bg.out" 2>&1 &

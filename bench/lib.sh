@@ -3,7 +3,8 @@
 # missing, then stop the packaged service), wait_port PORT (0 when 127.0.0.1:PORT accepts
 # within 5 s), free_ports N (N free loopback ports on one line), bench_dir (mktemp a work dir in
 # $DIR; PIDS listed there are killed and the dir removed on exit unless BENCH_KEEP is set),
-# cg_render TEMPLATE OUT PORT (a bench/TEMPLATE.tmpl filled in as the callgrind scripts run it).
+# cg_render TEMPLATE OUT PORT (a bench/TEMPLATE.tmpl filled in as the callgrind scripts run it),
+# bench_body (compare.sh's 16 KiB JSON POST body into $DIR/body.json).
 BG_TAG=${BG_TAG:-bench}
 
 need() { # command, package
@@ -61,4 +62,9 @@ cg_render() { # template (bench/NAME.tmpl without .tmpl), output file, listening
       -e "s|@FSYNC@|batch|g" -e "s|@DETECTORS@|all|g" \
       -e "s|@OVERRIDES@|[{ network: \"127.0.0.1/32\", country: DE }]|g" \
       -e "s|@GEOIP_DB@|$ROOT/config/geoip/dbip-country-lite.mmdb|g" "$ROOT/bench/$1.tmpl" >"$2"
+}
+bench_body() { # → $DIR/body.json: compare.sh's 16 KiB JSON POST body, made by compare.sh's own snippet
+  sed -n '/^python3 - "\$DIR\/body.json"/,/^PY$/p' "$ROOT/bench/compare.sh" |
+    sed '1s/.*/python3 - "$DIR\/body.json" <<'"'"'PY'"'"'/' >"$DIR/mkbody.sh"
+  DIR="$DIR" sh "$DIR/mkbody.sh" || { echo "body failed" >&2; return 1; }
 }
