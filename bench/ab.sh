@@ -8,7 +8,10 @@
 # system, all threads), its context switches per 1000 requests and the machine's idle µs per
 # request; then per binary the median and range of its per-round ratio to the first binary.
 # Env: AB_ROUNDS (10) AB_DURATION (5, seconds) AB_CONNECTIONS (50) AB_KIND (get | close: a new
-# connection per request | post: compare.sh's 16 KiB JSON body). Stops what it starts.
+# connection per request | post: compare.sh's 16 KiB JSON body) AB_SCHED (1: also record one second
+# of scheduler events (perf sched) mid-run and print who woke whom per 1000 requests: the proxy
+# waking the upstream or wrk, and they waking the proxy, i.e. how often one of them was asleep
+# when the other had work for it). Stops what it starts.
 set -u
 [ $# -ge 2 ] || { echo "usage: sh bench/ab.sh BINARY BINARY... [ha]" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,12 +42,29 @@ case "$KIND" in
     export BENCH_BODY="$DIR/body.json" # post.lua reads the body from there
     WRK_ARGS="-s $DIR/post.lua" ;;
 esac
-nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & PIDS="$PIDS $!"
+nginx -c "$DIR/upstream-nginx.conf" -p "$DIR" >/dev/null 2>&1 & NG=$!; PIDS="$PIDS $NG"
+SCHED=${AB_SCHED:-0}
+[ "$SCHED" = 1 ] && need perf linux-perf
 haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.out" 2>&1 & HA=$!; PIDS="$PIDS $HA"
 wait_port "$UP" || { echo "upstream did not start" >&2; exit 1; }
 cpu_of() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{t += $14 + $15} END {print t + 0}'; }
 ctx_of() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {c += $2} END {print c + 0}'; }
 idle_of() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
+# wakeups in one second of perf sched data ($1), per 1000 of $2 requests/s: proxy (pid $3) and
+# upstream worker (pid $4) against each other and wrk.
+wakes_of() {
+  perf sched timehist -i "$1" -w 2>/dev/null | awk -v rps="$2" -v p="$3" -v u="$4" '
+    function who(t) {
+      if (t ~ ("/" p "\\]$") || t ~ ("\\[" p "\\]$")) return "proxy"
+      if (t ~ ("\\[" u "\\]$")) return "upstream"
+      if (t ~ /^wrk\[/) return "wrk"
+      return ""
+    }
+    $4 == "awakened:" { a = who($3); b = who($5); if (a != "" && b != "" && a != b) n[a ">" b]++ }
+    END { k = rps > 0 ? 1000 / rps : 0
+          printf "          wakes/kreq: proxy>upstream %.1f  proxy>wrk %.1f  upstream>proxy %.1f  wrk>proxy %.1f\n",
+                 n["proxy>upstream"] * k, n["proxy>wrk"] * k, n["upstream>proxy"] * k, n["wrk>proxy"] * k }'
+}
 : >"$DIR/results"
 for r in $(seq "$ROUNDS"); do
   for b in $BINS; do
@@ -56,7 +76,13 @@ for r in $(seq "$ROUNDS"); do
     fi
     wrk -t1 -c"$CONNS" -d1s $WRK_ARGS -H 'Host: bench.test' "http://127.0.0.1:$P/" >/dev/null 2>&1
     c0=$(cpu_of "$PID") x0=$(ctx_of "$PID") i0=$(idle_of)
-    wrk -t1 -c"$CONNS" -d"${DUR}s" --latency $WRK_ARGS -H 'Host: bench.test' "http://127.0.0.1:$P/" >"$DIR/wrk.txt" 2>&1
+    wrk -t1 -c"$CONNS" -d"${DUR}s" --latency $WRK_ARGS -H 'Host: bench.test' "http://127.0.0.1:$P/" >"$DIR/wrk.txt" 2>&1 &
+    WRK=$!
+    if [ "$SCHED" = 1 ]; then
+      sleep "$(echo "$DUR" | awk '{print $1 / 2 - 0.5}')"
+      perf sched record -q -o "$DIR/sched.data" -- sleep 1 >/dev/null 2>&1
+    fi
+    wait "$WRK"
     c1=$(cpu_of "$PID") x1=$(ctx_of "$PID") i1=$(idle_of)
     n=$(awk '/requests in/ {print $1}' "$DIR/wrk.txt")
     rps=$(awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt")
@@ -66,6 +92,7 @@ for r in $(seq "$ROUNDS"); do
       '{ n = $11 > 0 ? $11 : 1; printf "round %-3s %-28s %9.0f req/s  p99 %-8s CPU %5.1f us/req  ctx %6.1f/kreq  idle %5.1f us/req\n",
          $1, $2, $3, $4, ($6 - $5) / hz * 1e6 / n, ($8 - $7) * 1000 / n, ($10 - $9) / hz * 1e6 / n }'
     echo "$r $b ${rps:-0}" >>"$DIR/results"
+    [ "$SCHED" = 1 ] && wakes_of "$DIR/sched.data" "${rps:-0}" "$PID" "$(pgrep -P "$NG" | head -1)"
     [ "$b" = ha ] || { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
     sleep 0.3
   done
