@@ -47,7 +47,6 @@ SCHED=${AB_SCHED:-0}
 [ "$SCHED" = 1 ] && need perf linux-perf
 haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.out" 2>&1 & HA=$!; PIDS="$PIDS $HA"
 wait_port "$UP" || { echo "upstream did not start" >&2; exit 1; }
-cpu_of() { cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{t += $14 + $15} END {print t + 0}'; }
 ctx_of() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {c += $2} END {print c + 0}'; }
 idle_of() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
 # wakeups in one second of perf sched data ($1), per 1000 of $2 requests/s: proxy (pid $3) and
@@ -75,7 +74,7 @@ for r in $(seq "$ROUNDS"); do
       P=$PORT
     fi
     wrk -t1 -c"$CONNS" -d1s $WRK_ARGS -H 'Host: bench.test' "http://127.0.0.1:$P/" >/dev/null 2>&1
-    c0=$(cpu_of "$PID") x0=$(ctx_of "$PID") i0=$(idle_of)
+    c0=$(cpu_ticks "$PID") x0=$(ctx_of "$PID") i0=$(idle_of)
     wrk -t1 -c"$CONNS" -d"${DUR}s" --latency $WRK_ARGS -H 'Host: bench.test' "http://127.0.0.1:$P/" >"$DIR/wrk.txt" 2>&1 &
     WRK=$!
     if [ "$SCHED" = 1 ]; then
@@ -83,7 +82,7 @@ for r in $(seq "$ROUNDS"); do
       perf sched record -q -o "$DIR/sched.data" -- sleep 1 >/dev/null 2>&1
     fi
     wait "$WRK"
-    c1=$(cpu_of "$PID") x1=$(ctx_of "$PID") i1=$(idle_of)
+    c1=$(cpu_ticks "$PID") x1=$(ctx_of "$PID") i1=$(idle_of)
     n=$(awk '/requests in/ {print $1}' "$DIR/wrk.txt")
     rps=$(awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt")
     p99=$(awk '$1 == "99%" {print $2}' "$DIR/wrk.txt")

@@ -106,11 +106,6 @@ hwm_kb() { # pid → VmHWM summed over the pid and its children, in kB
   echo "$total"
 }
 
-cpu_ticks() { # pid → user + system clock ticks of the pid's threads and its children's (nginx workers)
-  for p in $1 $(pgrep -P "$1" 2>/dev/null); do cat /proc/"$p"/task/*/stat 2>/dev/null; done |
-    awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%d", t }'
-}
-
 to_ms() { # wrk/h2load latency like 512.00us / 1.23ms / 1.01s → ms
   echo "$1" | awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) }
                      else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } else { v="n/a" } ; if (v == "n/a") print v; else printf "%.2f", v }'

@@ -4,7 +4,8 @@
 # within 5 s), free_ports N (N free loopback ports on one line), bench_dir (mktemp a work dir in
 # $DIR; PIDS listed there are killed and the dir removed on exit unless BENCH_KEEP is set),
 # cg_render TEMPLATE OUT PORT (a bench/TEMPLATE.tmpl filled in as the callgrind scripts run it),
-# bench_body (compare.sh's 16 KiB JSON POST body into $DIR/body.json).
+# bench_body (compare.sh's 16 KiB JSON POST body into $DIR/body.json), cpu_ticks PID (user +
+# system clock ticks of the process's threads and its children's).
 BG_TAG=${BG_TAG:-bench}
 
 need() { # command, package
@@ -67,4 +68,8 @@ bench_body() { # → $DIR/body.json: compare.sh's 16 KiB JSON POST body, made by
   sed -n '/^python3 - "\$DIR\/body.json"/,/^PY$/p' "$ROOT/bench/compare.sh" |
     sed '1s/.*/python3 - "$DIR\/body.json" <<'"'"'PY'"'"'/' >"$DIR/mkbody.sh"
   DIR="$DIR" sh "$DIR/mkbody.sh" || { echo "body failed" >&2; return 1; }
+}
+cpu_ticks() { # pid → user + system clock ticks of the pid's threads and its children's (nginx workers)
+  for p in $1 $(pgrep -P "$1" 2>/dev/null); do cat /proc/"$p"/task/*/stat 2>/dev/null; done |
+    awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%d", t }'
 }
