@@ -168,11 +168,13 @@ class Req:
         self.expect = False    # Expect: 100-continue
         self.status = 200      # the answer's status
         self.n = 0             # /bytes/N, /chunked/N
-        self.closes = False    # the gateway answers and closes (HTTP/1.0)
+        self.closes = False    # the gateway answers and closes (HTTP/1.0, Connection: close)
         self.version = "HTTP/1.1"
+        self.absolute = False  # absolute-form target (http://host/path)
 
     def head(self):
-        lines = ["%s %s %s" % (self.method, self.target, self.version), "Host: " + self.host]
+        target = ("http://" + self.host + self.target) if self.absolute else self.target
+        lines = ["%s %s %s" % (self.method, target, self.version), "Host: " + self.host]
         lines += ["%s: %s" % hv for hv in self.headers]
         if self.framing == "cl":
             lines.append("Content-Length: %d" % len(self.body))
@@ -180,6 +182,8 @@ class Req:
             lines.append("Transfer-Encoding: chunked")
         if self.expect:
             lines.append("Expect: 100-continue")
+        if self.closes and self.version == "HTTP/1.1":
+            lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def payload(self):
@@ -293,11 +297,13 @@ class Gen:
         r = self.rng
         m = self.marker()
         kinds = [("echo", 40), ("tls", 8), ("bytes", 8), ("chunked", 6), ("status", 6), ("delay", 4),
-                 ("head", 4), ("us_ok", 5), ("us_block", 5), ("unknown", 4)]
+                 ("head", 4), ("us_ok", 5), ("us_block", 5), ("unknown", 4), ("nolength", 3),
+                 ("drip", 1), ("trailers", 2)]
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         if kind in ("echo", "tls"):
             method = r.choice(["GET", "GET", "POST", "POST", "PUT", "DELETE"])
             q = Req(kind, method, self.path(m), DE if kind == "echo" else TLSV, m)
+            q.absolute = r.random() < 0.05
             self.add_headers(q)
             if r.random() < 0.1:  # personal data in the query: a domestic vendor takes it
                 q.target += ("&" if "?" in q.target else "?") + "email=" + self.email()
@@ -306,11 +312,18 @@ class Gen:
             if q.framing != "none" and q.body and not pipelined and r.random() < 0.2:
                 q.expect = True
             return q
-        if kind in ("bytes", "chunked"):
+        if kind in ("bytes", "chunked", "nolength"):
             n = r.choice([0, 1, r.randint(2, 5000), r.randint(5000, 70000)])
-            q = Req(kind, "GET", "/%s/%d?m=%s" % (kind, n, m), DE, m)
+            path = "no-length" if kind == "nolength" else kind
+            q = Req(kind, "GET", "/%s/%d?m=%s" % (path, n, m), r.choice([DE, DE, TLSV]), m)
             q.n = n
             return q
+        if kind == "drip":  # a slow vendor answer: 10-byte chunks 300 ms apart
+            q = Req(kind, "GET", "/drip/%d?m=%s" % (r.randint(1, 3), m), DE, m)
+            q.n = int(q.target.split("/")[2].split("?")[0]) * 10
+            return q
+        if kind == "trailers":  # the echo, chunked, with a trailer section
+            return Req(kind, r.choice(["GET", "POST"]), "/trailers?m=" + m, r.choice([DE, TLSV]), m)
         if kind == "status":
             st = r.choice([200, 201, 204, 304, 404, 500, 503])
             q = Req(kind, r.choice(["GET", "DELETE"]), "/status/%d?m=%s" % (st, m), DE, m)
@@ -358,8 +371,8 @@ def verify(q, resp):
         if q.target.startswith("/bytes/") and resp.headers.get("content-length") != str(q.n):
             return "HEAD /bytes/%d: content-length %r" % (q.n, resp.headers.get("content-length"))
         return None
-    if q.kind in ("bytes", "chunked"):
-        want = h.pattern(q.n)
+    if q.kind in ("bytes", "chunked", "nolength", "drip"):
+        want = h.pattern(q.n) if q.kind != "drip" else h.pattern(10) * (q.n // 10)
         if resp.body != want:
             at = next((i for i in range(min(len(want), len(resp.body))) if want[i] != resp.body[i]),
                       min(len(want), len(resp.body)))
@@ -488,7 +501,8 @@ class Thread:
     def main(self):
         scripts = [("keepalive", 30), ("pipeline", 10), ("slow_body", 8), ("big_download", 6),
                    ("vendor_failure", 5), ("abort_head", 5), ("abort_body", 5), ("abort_after_send", 4),
-                   ("abort_response", 5), ("malformed", 6), ("mutated", 6), ("http10", 2)]
+                   ("abort_response", 5), ("malformed", 6), ("mutated", 6), ("http10", 2),
+                   ("half_close", 4)]
         names, weights = [k for k, _ in scripts], [w for _, w in scripts]
         while time.monotonic() < self.run.deadline:
             self.step += 1
@@ -568,8 +582,11 @@ class Thread:
     def keepalive(self):
         c = self.connect()
         try:
-            for _ in range(self.rng.randint(1, 8)):
-                if not self.exchange(c, self.gen.request()):
+            n = self.rng.randint(1, 8)
+            for i in range(n):
+                q = self.gen.request()
+                q.closes = i == n - 1 and self.rng.random() < 0.1
+                if not self.exchange(c, q):
                     return
             if self.rng.random() < 0.2:  # the connection is still good after all that
                 q = self.gen.request()
@@ -662,6 +679,27 @@ class Thread:
                 self.exchange(c, Req("echo", "GET", "/echo/" + m2, DE, m2))
         finally:
             c.end(r)
+
+    def half_close(self):
+        """Requests, then the client shuts its write side: every answer still comes, then EOF."""
+        c = self.connect()
+        try:
+            qs = [self.gen.request(pipelined=True) for _ in range(self.rng.randint(1, 3))]
+            self.run.bump("requests", len(qs))
+            c.send(b"".join(q.wire() for q in qs))
+            if self.rng.random() < 0.5:
+                time.sleep(self.rng.choice([0.001, 0.02]))
+            c.sock.shutdown(socket.SHUT_WR)
+            for i, q in enumerate(qs):
+                try:
+                    if not self.answer(c, q):
+                        return
+                except Failed as ex:
+                    raise Failed("half-closed, %d of %d: %s" % (i + 1, len(qs), ex))
+            if not c.is_closed(3):
+                raise Failed("half-closed client: connection open after the last answer")
+        finally:
+            c.close()
 
     def abort_head(self):
         q = self.gen.request()
