@@ -614,8 +614,12 @@ void bg_stream_read_start(bg_stream_t *s)
         return;
     s->reading = true;
     update_poll(s);
-    if (s->ssl && s->open && SSL_pending(s->ssl) > 0)
-        tls_feed(s, NULL, 0); /* plaintext that arrived while paused */
+    /* What arrived while paused: plaintext of a record OpenSSL has opened (SSL_pending), and
+     * whole records still in the read BIO (tls_feed stops at the pause, and one socket read
+     * holds several). The socket has delivered those bytes already, so no readable event
+     * comes for them: a vendor that has sent its last record would wait here forever. */
+    if (s->ssl && s->open && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0))
+        tls_feed(s, NULL, 0);
 }
 
 void bg_stream_shutdown(bg_stream_t *s)

@@ -967,6 +967,41 @@ def chaos(workers, seconds, name):
         raise h.Failure("seed %d (CHAOS_SEED=%d replays the scripts):\n  %s" % (SEED, SEED, "\n  ".join(problems)))
 
 
+# ---- regressions: what chaos runs found, reduced to deterministic cases -------------------------
+
+@h.once
+def fixed_env():
+    return start_env(1, "regress")
+
+
+@test
+def tls_client_body_resumes_after_the_scan_pause():
+    """Found by the chaos run with TLS clients: a body over max_body_scan pauses the client's
+    stream while the decision is made. On resume bg_stream_read_start looked only at
+    SSL_pending, so whole TLS records that the same socket read had put in the read BIO behind
+    the pause stayed there; the client had sent everything, the socket never became readable
+    again, and the request hung until body_timeout (408). Here: 60,000 body bytes, a pause, then
+    the rest in one write (the scan limit, 64 KiB, is crossed in its first record)."""
+    e = fixed_env()
+    for first, total in ((60000, 100000), (60000, 110000), (65000, 80000), (30000, 100000)):
+        body = h.pattern(total)
+        c = Client(e.tls_port, ctx=e.ctx)
+        c.timeout = 4.0
+        req = h.request("POST", "/echo/tlsbody", DE, [("Content-Type", "text/plain")], body)
+        cut = len(req) - total + first
+        c.send(req[:cut])
+        time.sleep(0.3)
+        c.send(req[cut:])
+        try:
+            r = c.read_response()
+        except (socket.timeout, h.Closed) as ex:
+            raise h.Failure("%d then %d body bytes over TLS: no answer (%s)" % (first, total - first, ex))
+        finally:
+            c.close()
+        eq((r.status, r.json()["body_len"]), (200, total), "%d then %d body bytes over TLS" % (first, total - first))
+        check(r.json()["body"].encode("latin-1") == body, "body at the vendor")
+
+
 @test
 def chaos_one_worker():
     chaos(1, SECONDS, "chaos1")
