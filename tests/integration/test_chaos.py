@@ -660,9 +660,10 @@ class Thread:
     def big_download(self):
         r = self.rng
         m = self.gen.marker()
-        kind = r.choice(["bytes", "chunked"])
+        kind = r.choice(["bytes", "chunked", "nolength"])
         n = r.choice([r.randint(70000, 600000), r.randint(600000, 3 << 20)])
-        q = Req(kind, "GET", "/%s/%d?m=%s" % (kind, n, m), r.choice([DE, DE, TLSV]), m)
+        path = "no-length" if kind == "nolength" else kind
+        q = Req(kind, "GET", "/%s/%d?m=%s" % (path, n, m), r.choice([DE, DE, TLSV]), m)
         q.n = n
         c = self.connect()
         try:
@@ -679,11 +680,12 @@ class Thread:
         connection; never a body passed off as complete."""
         r = self.rng
         m = self.gen.marker()
-        path = r.choice(["/close-mid-body", "/reset"])
+        path = r.choice(["/close-mid-body", "/reset", "/cut-chunked/%d" % r.randint(0, 200000),
+                         "/reset-mid-body/%d" % r.randint(0, 200000)])
         c = self.connect()
         try:
             self.run.bump("requests")
-            c.send(h.request("GET", "%s?m=%s" % (path, m), DE))
+            c.send(h.request("GET", "%s?m=%s" % (path, m), r.choice([DE, DE, TLSV])))
             try:
                 resp = c.read_response()
             except h.Closed:
