@@ -1012,6 +1012,40 @@ def tls_client_body_resumes_after_the_scan_pause():
 
 
 @test
+def tls_client_pipeline_across_the_scan_pause():
+    """Found by a 300 s chaos run under ASan (seed 202, a pipelined TLS client answered 400
+    "invalid method"), after the fix above: a body over max_body_scan, with the next requests
+    pipelined behind it in the same TLS record and more records already read. The decision
+    pauses the client, forwards at once over an idle vendor connection and resumes, all inside
+    on_data; read_start then fed the remaining records right there, decrypting into the rdbuf
+    the connection was still parsing (the next head was read from overwritten bytes) and
+    handing later bytes over before earlier ones."""
+    e = fixed_env()
+    for size in (66000, 70000, 75000, 80000):
+        warm = Client(e.port)  # an idle vendor connection in the pool: forwarding is immediate
+        warm.send(h.request("GET", "/echo/warm", DE))
+        warm.read_response()
+        warm.close()
+        body, body2 = h.pattern(size), h.pattern(40000)[::-1]
+        c = Client(e.tls_port, ctx=e.ctx, timeout=5)
+        c.send(h.request("POST", "/echo/p1", DE, [("Content-Type", "text/plain")], body)
+               + h.request("GET", "/echo/p2", DE)
+               + h.request("POST", "/echo/p3", DE, [("Content-Type", "text/plain")], body2))
+        got = []
+        try:
+            for _ in range(3):
+                r = c.read_response()
+                got.append((r.status, r.json()["target"], r.json()["body"].encode("latin-1"))
+                           if r.status == 200 else (r.status, r.body[:120]))
+        except (socket.timeout, h.Closed) as ex:
+            got.append(type(ex).__name__)
+        finally:
+            c.close()
+        eq(got, [(200, "/echo/p1", body), (200, "/echo/p2", b""), (200, "/echo/p3", body2)],
+           "three pipelined requests over TLS, the first with %d body bytes" % size)
+
+
+@test
 def chaos_one_worker():
     chaos(1, SECONDS, "chaos1")
 
