@@ -479,6 +479,7 @@ class Run:
         self.never_whole = {}  # marker -> a request aborted mid body: the vendor must not get it whole
         self.ids = set()
         self.count = {}
+        self.hosts = {}      # marker -> the host its request was sent to
 
     def fail(self, where, msg):
         with self.lock:
@@ -551,10 +552,15 @@ class Thread:
         if q.status in (403, 451):
             self.run.forbid(q.marker, "answered %d" % q.status)
 
+    def own(self, marker, host):
+        """marker goes to host: the only vendor that may ever see it."""
+        self.run.hosts[marker] = host.split(":")[0]
+
     def exchange(self, c, q):
         """Send q (head and body in random pieces when not pipelined), read and check its
         answer; returns whether the connection stays usable."""
         r = self.rng
+        self.own(q.marker, q.host)
         self.run.bump("requests")
         if q.expect:
             c.send(q.head())
@@ -621,6 +627,8 @@ class Thread:
         try:
             qs = [self.gen.request(pipelined=True) for _ in range(self.rng.randint(2, 5))]
             self.run.bump("requests", len(qs))
+            for q in qs:
+                self.own(q.marker, q.host)
             data = b"".join(q.wire() for q in qs)
             if self.rng.random() < 0.3:
                 self.send_pieces(c, data)
@@ -644,6 +652,7 @@ class Thread:
         c = self.connect()
         try:
             self.run.bump("requests")
+            self.own(q.marker, q.host)
             data = q.wire()
             cut = len(q.head())
             self.send_pieces(c, data[:cut])
@@ -670,6 +679,7 @@ class Thread:
             if r.random() < 0.6:
                 c.slow(r.choice([512, 1024, 4096, 16384]), r.choice([0, 0.001, 0.003]))
             self.run.bump("requests")
+            self.own(q.marker, q.host)
             c.send(q.wire())
             self.answer(c, q)
         finally:
@@ -685,7 +695,9 @@ class Thread:
         c = self.connect()
         try:
             self.run.bump("requests")
-            c.send(h.request("GET", "%s?m=%s" % (path, m), r.choice([DE, DE, TLSV])))
+            host = r.choice([DE, DE, TLSV])
+            self.own(m, host)
+            c.send(h.request("GET", "%s?m=%s" % (path, m), host))
             try:
                 resp = c.read_response()
             except h.Closed:
@@ -709,6 +721,8 @@ class Thread:
         try:
             qs = [self.gen.request(pipelined=True) for _ in range(self.rng.randint(1, 3))]
             self.run.bump("requests", len(qs))
+            for q in qs:
+                self.own(q.marker, q.host)
             c.send(b"".join(q.wire() for q in qs))
             if self.rng.random() < 0.5:
                 time.sleep(self.rng.choice([0.001, 0.02]))
@@ -730,6 +744,7 @@ class Thread:
         c = self.connect()
         try:
             cut = self.rng.randint(0, len(head) - 4)  # never the whole head
+            self.own(q.marker, q.host)
             c.send(head[:cut])
             if self.rng.random() < 0.5:
                 time.sleep(self.rng.choice([0.001, 0.02]))
@@ -752,6 +767,7 @@ class Thread:
             cut = min(cut, len(data) - 5)  # the last chunk never arrives
         c = self.connect()
         try:
+            self.own(q.marker, q.host)
             self.send_pieces(c, data[:cut])
             time.sleep(self.rng.choice([0, 0.001, 0.02]))
             self.run.forbid(q.marker, "aborted mid body", whole=True)
@@ -763,6 +779,7 @@ class Thread:
         q = self.gen.request()
         c = self.connect()
         try:
+            self.own(q.marker, q.host)
             c.send(q.wire())
             if self.rng.random() < 0.5:
                 time.sleep(self.rng.choice([0.001, 0.01, 0.05]))
@@ -777,7 +794,9 @@ class Thread:
         kind = r.choice(["bytes", "chunked"])
         c = self.connect()
         try:
-            c.send(h.request("GET", "/%s/%d?m=%s" % (kind, n, m), r.choice([DE, TLSV])))
+            host = r.choice([DE, TLSV])
+            self.own(m, host)
+            c.send(h.request("GET", "/%s/%d?m=%s" % (kind, n, m), host))
             want = r.randint(1, n // 2)
             got = 0
             while got < want:
@@ -794,6 +813,7 @@ class Thread:
         m = self.gen.marker()
         name, data = malformed(m, self.rng)
         self.run.forbid(m, "malformed " + name)
+        self.own(m, DE)
         c = self.connect()
         try:
             if self.rng.random() < 0.3:  # after a good request on the same connection
@@ -821,6 +841,7 @@ class Thread:
         q = Req("echo", r.choice(["GET", "DELETE", "HEAD"]), self.gen.path(m), DE, m)
         self.gen.add_headers(q)
         data = mutated(q, r)
+        self.own(m, DE)
         c = self.connect()
         try:
             try:
@@ -855,6 +876,7 @@ class Thread:
         c = self.connect()
         try:
             self.run.bump("requests")
+            self.own(q.marker, q.host)
             c.send(q.wire())
             self.answer(c, q)
         finally:
@@ -916,6 +938,11 @@ def chaos(workers, seconds, name, fsync="never"):
         for rec in u.requests:
             for tok in MARKER.findall(rec["target"] + " " + rec["body"][:300]):
                 seen.setdefault(tok, []).append(host)
+    # Every marker a vendor saw came in a request sent to that vendor: no phantom or spliced
+    # request, no bytes of one request inside another.
+    astray = ["%s sent to %s, seen at %s" % (m, run.hosts.get(m), hs) for m, hs in seen.items()
+              if set(hs) != {run.hosts.get(m)}]
+    want(not astray, "markers at the wrong vendor (or never sent): %r" % astray[:20])
     leaked = ["%s (%s) reached %s" % (m, why, seen[m]) for m, why in run.never.items() if m in seen]
     want(not leaked, "requests that must not reach a vendor did: %r" % leaked[:20])
     # An aborted body may have started to stream; the vendor must not have had it whole (the
