@@ -933,16 +933,22 @@ def chaos(workers, seconds, name, fsync="never"):
 
     # Nothing that was refused, blocked, malformed or aborted reached a vendor.
     time.sleep(0.3)
-    seen = {}
+    seen, where = {}, {}
     for host, u in e.ups.items():
         for rec in u.requests:
             for tok in MARKER.findall(rec["target"] + " " + rec["body"][:300]):
                 seen.setdefault(tok, []).append(host)
+                where.setdefault(tok, []).append(
+                    "%s conn %d seq %d %s %s body %d%s %r" % (host, rec["conn"], rec["seq"], rec["method"], rec["target"][:80],
+                                                            rec["body_len"], " chunked" if rec["chunked"] else "",
+                                                            rec["body"][:120]))
     # Every marker a vendor saw came in a request sent to that vendor: no phantom or spliced
     # request, no bytes of one request inside another.
     astray = ["%s sent to %s, seen at %s" % (m, run.hosts.get(m), hs) for m, hs in seen.items()
               if set(hs) != {run.hosts.get(m)}]
     want(not astray, "markers at the wrong vendor (or never sent): %r" % astray[:20])
+    for m in [m for m, hs in seen.items() if set(hs) != {run.hosts.get(m)}][:5] + [m for m in run.never if m in seen][:5]:
+        print("chaos %s: %s at the vendor: %s" % (name, m, where[m]), flush=True)
     leaked = ["%s (%s) reached %s" % (m, why, seen[m]) for m, why in run.never.items() if m in seen]
     want(not leaked, "requests that must not reach a vendor did: %r" % leaked[:20])
     # An aborted body may have started to stream; the vendor must not have had it whole (the
