@@ -939,9 +939,9 @@ def chaos(workers, seconds, name, fsync="never"):
             for tok in MARKER.findall(rec["target"] + " " + rec["body"][:300]):
                 seen.setdefault(tok, []).append(host)
                 where.setdefault(tok, []).append(
-                    "%s conn %d seq %d %s %s body %d%s %r" % (host, rec["conn"], rec["seq"], rec["method"], rec["target"][:80],
-                                                            rec["body_len"], " chunked" if rec["chunked"] else "",
-                                                            rec["body"][:120]))
+                    "%s conn %d seq %d %s %s headers %r body %d%s %r" % (
+                        host, rec["conn"], rec["seq"], rec["method"], rec["target"][:80], rec["headers"],
+                        rec["body_len"], " chunked" if rec["chunked"] else "", rec["body"][:120]))
     # Every marker a vendor saw came in a request sent to that vendor: no phantom or spliced
     # request, no bytes of one request inside another.
     astray = ["%s sent to %s, seen at %s" % (m, run.hosts.get(m), hs) for m, hs in seen.items()
