@@ -314,6 +314,7 @@ static void tls_feed(bg_stream_t *s, const char *p, size_t n)
         if (s->closing)
             return;
     }
+    s->feeding = true;
     for (;;) {
         if (!s->reading || s->closing)
             break; /* paused: the plaintext stays inside OpenSSL until read_start */
@@ -331,9 +332,11 @@ static void tls_feed(bg_stream_t *s, const char *p, size_t n)
                 s->cb->on_eof(s);
             break;
         }
+        s->feeding = false;
         tls_error(s, "tls read");
         return;
     }
+    s->feeding = false;
     if (!s->closing)
         flush_tls(s);
 }
@@ -614,8 +617,16 @@ void bg_stream_read_start(bg_stream_t *s)
         return;
     s->reading = true;
     update_poll(s);
-    if (s->ssl && s->open && SSL_pending(s->ssl) > 0)
-        tls_feed(s, NULL, 0); /* plaintext that arrived while paused */
+    /* What arrived while paused: plaintext of a record OpenSSL has opened (SSL_pending), and
+     * whole records still in the read BIO (tls_feed stops at the pause, and one socket read
+     * holds several). The socket has delivered those bytes already, so no readable event
+     * comes for them: a peer that has sent its last record would wait here forever.
+     * Not from inside on_data of this stream (paused and resumed within one callback): the
+     * owner is still using the plaintext in rdbuf, which a nested SSL_read would overwrite,
+     * and later bytes would reach it before the rest of these. The running tls_feed loop goes
+     * on by itself, since reading is true again. */
+    if (s->ssl && s->open && !s->feeding && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0))
+        tls_feed(s, NULL, 0);
 }
 
 void bg_stream_shutdown(bg_stream_t *s)

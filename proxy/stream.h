@@ -50,6 +50,7 @@ struct bg_stream {
     bool tls_server;       /* private */
     bool connecting;       /* private: connect() issued, not yet writable */
     bool shut_wanted;      /* private: shut the write side once the queue is empty */
+    bool feeding;          /* private: tls_feed is handing plaintext from rdbuf to on_data */
     char *rdbuf;           /* private: 16 KiB TLS plaintext buffer */
     char *tls_out;         /* private: TLS records not yet handed to the socket */
     size_t tls_out_len, tls_out_cap;

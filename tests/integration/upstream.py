@@ -12,6 +12,8 @@ Behaviour is chosen per request by path (the query is ignored):
   /bytes/N                    N bytes of pattern(N), with Content-Length
   /chunked/N                  N bytes of pattern(N), chunked (4 KiB chunks)
   /close-mid-body             promises Content-Length 1000, sends 10 bytes, closes
+  /cut-chunked/N              N bytes chunked, then closes without the last chunk
+  /reset-mid-body/N           N bytes delimited by the close (no length), then resets instead
   /reset                      resets the connection (RST) without answering
   /no-length[/N]              N (default 5000) bytes delimited by closing the connection
   /hop                        200 with hop-by-hop response headers (Connection: x-up-hop, ...)
@@ -401,6 +403,22 @@ class Upstream:
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n"
                          + pattern(10))
             time.sleep(0.05)
+            return False
+        if name == "cut-chunked":
+            # N bytes chunked, then the connection closes without the last chunk.
+            n = int(arg) if arg.isdigit() else 5000
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+            if not head:
+                sock.sendall(b"%x\r\n%s\r\n" % (n, pattern(n)) if n else b"")
+            time.sleep(0.05)
+            return False
+        if name == "reset-mid-body":
+            # N bytes of a close-delimited body, then a reset (not a close): the body is cut.
+            n = int(arg) if arg.isdigit() else 5000
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+                         + (b"" if head else pattern(n)))
+            time.sleep(0.05)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
         if name == "reset":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
