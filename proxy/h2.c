@@ -328,7 +328,10 @@ static void stream_start(h2_stream_t *st)
         req->target = "", req->target_len = 0;
     req->path = req->target;
     req->path_len = req->target_len;
-    req->chunked = !st->end_stream && req->content_length < 0;
+    /* Trailers that came with the end (HEADERS then trailing HEADERS in one read, no DATA) are
+     * a body part still to come: a bodiless request would be decided at start and drop them. */
+    bool more = !st->end_stream || st->tr_in.len || st->tr_over;
+    req->chunked = more && req->content_length < 0;
     ex->target = req->target;
     ex->target_len = req->target_len;
     /* The collected head now lives in ex->head; hb's memory is kept for the response head. */

@@ -332,6 +332,24 @@ def malformed_streams_are_reset_alone():
 
 
 @test
+def trailers_right_after_the_head_reach_the_vendor():
+    """Found by test_h2_chaos.py: a request with no DATA, only HEADERS and then trailing HEADERS
+    with END_STREAM, both in one read. The stream started after its end was known and looked
+    bodiless, so the exchange decided at once and the trailers were dropped as late."""
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.send(frame(HEADERS, END_HEADERS, 1, hpack_request("POST", "de.test", "/echo")) +
+           frame(HEADERS, END_HEADERS | END_STREAM, 1, hpack_literal("x-checksum", "abc123")))
+    got = c.responses({1})
+    eq(got[1]["status"], 200)
+    rec = e.up.last()
+    eq((rec["body_len"], rec["trailers"]), (0, ["x-checksum: abc123"]), "what the vendor got")
+    c.close()
+
+
+@test
 def no_authority_is_reset_and_unknown_host_403():
     e = env()
     c = H2Conn(e.plain)
