@@ -93,7 +93,8 @@ def pid_rss(pid):
 
 PLAIN_KINDS = [("echo_get", 12), ("echo_post", 14), ("bytes", 10), ("chunked", 6), ("head", 3),
                ("status", 5), ("delay", 4), ("close_mid", 2), ("reset", 2), ("unknown", 3),
-               ("blocked", 3), ("h2_get", 5), ("h2_post", 5), ("h2_big", 3), ("h2_echo_body", 3)]
+               ("blocked", 3), ("h2_get", 5), ("h2_post", 5), ("h2_big", 3), ("h2_echo_body", 3),
+               ("trailers_h1", 2), ("trailers_h2", 2), ("nolength", 2)]
 STREAM_FAULTS = [("rst_after_headers", 4), ("rst_mid_body", 4), ("rst_mid_response", 5),
                  ("bad_pseudo", 4), ("upper", 2), ("conn_specific", 3), ("cl_short", 2),
                  ("cl_long", 2), ("trailer_pseudo", 2), ("zero_wu_stream", 1), ("overflow_wu_stream", 1),
@@ -194,6 +195,13 @@ class Spec:
         elif k == "h2_big":
             self.n = size(rng, big_ok)
             self.host, self.path = "h2.vendor.test", "/big?n=%d" % self.n
+        elif k == "trailers_h1":
+            self.path = "/trailers"
+        elif k == "trailers_h2":
+            self.host, self.path = "h2.vendor.test", "/trailers"
+        elif k == "nolength":
+            self.n = rng.randint(0, 200000)
+            self.path = "/no-length/%d" % self.n
         elif k == "h2_echo_body":
             self.host, self.method, self.path = "h2.vendor.test", "POST", "/echo-body"
             self.body = body_bytes(rng, rng.randint(0, 60000))
@@ -203,6 +211,8 @@ class Spec:
                 self.trailers = [("x-trailer-%d" % i, "v%d" % rng.randint(0, 999)) for i in range(rng.randint(1, 3))]
                 self.cl = False
             self.extra.append(("content-type", "application/octet-stream"))
+            if k == "echo_post" and rng.random() < 0.1:
+                self.extra.append(("expect", "100-continue"))
         self.extra.append(("x-chaos-tag", tag))
         for i in range(rng.choice([0, 0, 1, 3, 8])):
             self.extra.append(("x-chaos-%d" % i, "v" * rng.randint(0, 300)))
@@ -250,6 +260,11 @@ def check_answer(st):
             return "cookie %r, want %r" % (got.get_all("cookie"), "; ".join(sp.cookies))
         if got.get("host") != sp.host:
             return "host %r, want %r" % (got.get("host"), sp.host)
+        if sp.trailers and len(sp.body) < 60000:  # decided after the trailers: they go along
+            seen = sorted(t.lower() for t in j["trailers"])
+            want = sorted("%s: %s" % nv for nv in sp.trailers)
+            if seen != want:
+                return "request trailers at the vendor %r, want %r" % (seen, want)
         return None
     if k == "bytes" or k == "chunked":
         err = want_status(200)
@@ -303,6 +318,30 @@ def check_answer(st):
             return "h2echo saw %s %s %s" % (j["method"], j["path"], j["authority"])
         if j["body_len"] != len(sp.body) or j["body_sha256"] != hashlib.sha256(sp.body).hexdigest():
             return "h2echo body %d bytes, want %d (or digest differs)" % (j["body_len"], len(sp.body))
+        if sp.trailers and len(sp.body) < 60000 and j["trailers"] != dict(sp.trailers):
+            return "request trailers at the h2 vendor %r, want %r" % (j["trailers"], dict(sp.trailers))
+        return None
+    if k in ("trailers_h1", "trailers_h2"):
+        err = want_status(200)
+        if err:
+            return err
+        try:
+            json.loads(body)
+        except ValueError as ex:
+            return "/trailers body not JSON (%s): %r" % (ex, body[:200])
+        tr = dict(st.trailers or [])
+        if (tr.get("grpc-status"), tr.get("x-checksum")) != ("0", "abc123"):
+            return "response trailers %r" % (st.trailers,)
+        bad = [n for n in tr if n in ("content-length", "transfer-encoding", "host", "connection", "te") or n.startswith(":")]
+        if bad:
+            return "fields not allowed in trailers relayed: %r" % bad
+        return None
+    if k == "nolength":
+        err = want_status(200)
+        if err:
+            return err
+        if body != h.pattern(sp.n):
+            return "no-length/%d: %d bytes, differ at %d" % (sp.n, len(body), _diff(body, h.pattern(sp.n)))
         return None
     if k == "h2_big":
         err = want_status(200)
