@@ -490,6 +490,8 @@ class Chaos:
         self.rbuf = bytearray()
         self.wbuf = bytearray()
         self.eof = False
+        self.eof_how = None
+        self.nread = 0
         self.streams = {}
         self.next_sid = 1
         self.hpack = Hpack()
@@ -530,11 +532,15 @@ class Chaos:
             d = self.sock.recv(262144)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError, InterruptedError):
             return False
-        except (ConnectionResetError, BrokenPipeError, ssl.SSLError, OSError):
-            d = b""
-        if not d:
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError, OSError) as ex:
+            self.eof_how = "%s after %d bytes" % (type(ex).__name__, self.nread)
             self.eof = True
             return False
+        if not d:
+            self.eof_how = self.eof_how or "EOF after %d bytes" % self.nread
+            self.eof = True
+            return False
+        self.nread += len(d)
         self.rbuf += d
         return True
 
@@ -1228,7 +1234,7 @@ class Chaos:
         if self.fatal_sent:
             want = FATAL[self.fatal_sent]
             if gw is None:
-                self.err("fault %s answered without GOAWAY" % self.fatal_sent)
+                self.err("fault %s answered without GOAWAY (connection ended: %s)" % (self.fatal_sent, self.eof_how))
             elif gw[1] not in want:
                 self.err("fault %s answered with GOAWAY code %d (%r), want %s" % (self.fatal_sent, gw[1], gw[2], want))
         if gw and gw[1] == NO_ERROR:
