@@ -514,6 +514,51 @@ def answered_uploads_give_their_window_back():
     eq(e.up.last()["body_len"], len(big))
 
 
+@test
+def goaway_reaches_a_client_that_is_still_sending():
+    """Found by test_h2_chaos.py: after a connection error the gateway closed its socket as soon as
+    everything was handed to the kernel; with the client's bytes still unread, the kernel reset
+    the connection and dropped what it had not yet delivered: the GOAWAY (and here the rest of
+    an answer) never arrived. A client with a small receive buffer, an answer waiting in the
+    gateway's socket, then a connection error while the client keeps sending."""
+    e = env()
+    s = socket.socket()
+    h.defer(s.close)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", e.plain))
+    s.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 1 << 30)) +
+              frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)) +
+              frame(HEADERS, END_HEADERS | END_STREAM, 1, hpack_request("GET", "de.test", "/bytes/300000")) +
+              frame(HEADERS, END_HEADERS, 3, hpack_request("POST", "de.test", "/echo")))
+    time.sleep(0.5)  # the answer waits in the gateway's socket: we do not read yet
+
+    def push():  # a zero WINDOW_UPDATE (connection error in nghttp2), then frames to be ignored
+        try:
+            s.sendall(frame(WINDOW_UPDATE, 0, 3, struct.pack(">I", 0)) + frame(0x42, 0, 0, b"\0" * 16000) * 64)
+        except OSError:
+            pass
+    t = threading.Thread(target=push, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    buf = b""
+    s.settimeout(5)
+    try:
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            buf += d
+    except OSError:
+        pass
+    t.join(5)
+    types, i = [], 0
+    while i + 9 <= len(buf):
+        types.append(buf[i + 3])
+        i += 9 + int.from_bytes(buf[i:i + 3], "big")
+    check(GOAWAY in types, "GOAWAY received (%d bytes, frame types %r)" % (len(buf), sorted(set(types))))
+    still_serving()
+
+
 # ---- floods ------------------------------------------------------------------------------
 
 def send_quietly(c, data):
