@@ -685,7 +685,10 @@ static bool session_done(const bg_h2_t *s)
         return !nghttp2_session_want_write(s->session) || s->stream->closing;
     if (!nghttp2_session_want_read(s->session) && !nghttp2_session_want_write(s->session))
         return true;
-    return s->shutting_down && s->nstreams == 0 && !nghttp2_session_want_write(s->session);
+    /* Shutting down: only once the final GOAWAY went out (after the PING's ACK, so the client saw
+     * the notice): streams it opened before that are ours to answer, even on a connection that
+     * had none when the notice left. A client that never answers is cut at the drain timeout. */
+    return s->shutting_down && s->goaway_final && s->nstreams == 0 && !nghttp2_session_want_write(s->session);
 }
 
 static void flush(bg_h2_t *s)

@@ -865,5 +865,41 @@ class H2Conn:
             pass
 
 
+
+@test
+def shutdown_waits_for_the_ping_before_closing_an_idle_connection():
+    """Found by test_h2_chaos.py: SIGTERM on a connection with no stream yet. The gateway sent
+    the shutdown notice (GOAWAY 2^31-1) and its PING, then closed at once because no stream was
+    open: a stream the client opened meanwhile (legal until the final GOAWAY) got no answer and
+    no final GOAWAY to say it was not processed (RFC 9113 6.8)."""
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("de", ["de.test"], up.port)])
+    gw = h.Gateway(cfg, name="h2drain2").start()
+    c = H2Conn(gw.port())
+    c.handshake()
+    time.sleep(0.3)
+    gw.signal(signal.SIGTERM)
+    ping = None
+    end = time.monotonic() + 5
+    while (ping is None or c.goaway is None) and time.monotonic() < end:  # the notice and the PING
+        f = c.read_frame(max(0.1, end - time.monotonic()))
+        check(f is not None, "connection closed before the shutdown PING (goaway %r)" % (c.goaway,))
+        if f[0] == PING and not f[1] & ACK:
+            ping = f[3]
+    eq(c.goaway and c.goaway[0], 0x7fffffff, "the shutdown notice first")
+    # A stream opened before the client answers the PING: the gateway must still take it.
+    c.request(1, "GET", "de.test", "/echo")
+    c.send(frame(PING, ACK, 0, ping))
+    got = c.responses({1}, timeout=10)
+    eq(got[1]["status"], 200, "the stream opened before the PING ACK was served")
+    eq(c.goaway[0], 1, "the final GOAWAY names it")
+    check(c.drain(5), "then the connection closes")
+    c.close()
+    try:
+        rc = gw.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    eq(rc, 0, "the gateway exits")
+
 if __name__ == "__main__":
     h.main()
