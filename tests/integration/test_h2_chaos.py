@@ -15,7 +15,9 @@ Invariants: every well-formed stream gets exactly the right answer; a stream fau
 its stream (no GOAWAY); a connection fault that the protocol makes fatal gets GOAWAY and a close;
 the gateway never exceeds our windows or frame size and never talks on streams we did not open;
 afterwards the gateway is alive, its descriptors return to the baseline, its RSS stays bounded,
-the records verify with unique ids and agree with /metrics, and SIGTERM exits 0.
+the records verify with unique ids and agree with /metrics; SIGTERM under chaos traffic drains
+(GOAWAY NO_ERROR, every stream up to its last stream id answered) and exits 0, with no sanitizer
+report in the gateway's stderr (BG_BUILD=build-asan).
 CHAOS_SEED (default 1), CHAOS_SECONDS (default 12), CHAOS_CLIENTS (default 6) vary the run;
 a failure prints the seed, client and connection to reproduce it."""
 
