@@ -166,6 +166,12 @@ static void timer_cb(uv_timer_t *t)
         begin_close(c);
         return;
     }
+    if (c->h2) {
+        /* RFC 9113 9.1: say GOAWAY first, so a request sent just now is known not processed. */
+        bg_h2_goodbye(c->h2);
+        begin_close(c);
+        return;
+    }
     conn_close(c);
 }
 

@@ -1102,6 +1102,17 @@ void bg_h2_shutdown(bg_h2_t *s)
     flush(s);
 }
 
+void bg_h2_goodbye(bg_h2_t *s)
+{
+    if (s->dead || s->goaway_final)
+        return;
+    s->shutting_down = true;
+    s->goaway_final = true; /* streams opened after this are refused */
+    nghttp2_submit_goaway(s->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->session),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    flush(s);
+}
+
 bool bg_h2_done(const bg_h2_t *s) { return session_done(s); }
 
 void bg_h2_destroy(bg_h2_t *s)

@@ -118,5 +118,31 @@ def response_timeout_waits_for_a_streamed_upload_to_finish():
     c.close()
 
 
+
+@test
+def an_idle_http2_connection_gets_goaway_before_the_close():
+    """Found by test_h2_chaos.py: the idle timeout closed an HTTP/2 connection without a GOAWAY,
+    so a request sent just then was lost without the client being told it was not processed
+    (RFC 9113 9.1: the closing side SHOULD send GOAWAY first)."""
+    import struct
+    from h2wire import GOAWAY, PREFACE, SETTINGS, frame
+    e = env()
+    c = h.Conn(e.g.port(), timeout=5)
+    c.send(PREFACE + frame(SETTINGS, 0, 0))
+    t0 = time.monotonic()
+    data = c.read_until_close(timeout=4)
+    dt = time.monotonic() - t0
+    check(0.8 <= dt < 3, "closed %.2fs after the last bytes (idle_timeout 1s)" % dt)
+    types, goaway, i = [], None, 0
+    while i + 9 <= len(data):
+        n = int.from_bytes(data[i:i + 3], "big")
+        types.append(data[i + 3])
+        if data[i + 3] == GOAWAY:
+            goaway = struct.unpack(">II", data[i + 9:i + 17])
+        i += 9 + n
+    check(goaway is not None, "GOAWAY before the close: frame types %r" % types)
+    eq(goaway, (0, 0), "GOAWAY: last stream 0, NO_ERROR")
+    c.close()
+
 if __name__ == "__main__":
     h.main()
