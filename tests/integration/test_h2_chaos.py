@@ -501,6 +501,7 @@ class Chaos:
         self.enc = Encoder(rng)
         self.cont = None            # (sid, flags, block) of a header block awaiting CONTINUATION
         self.goaway = None
+        self.idle_goaway = False
         self.pings = set()
         self.pings_acked = 0
         # The gateway's view of our DATA: its settings and windows.
@@ -669,6 +670,9 @@ class Chaos:
             last = int.from_bytes(p[:4], "big") & 0x7fffffff
             code = int.from_bytes(p[4:8], "big")
             self.goaway = (last, code, p[8:200])
+            # The idle timeout (3 s) may close a connection with nothing open: with GOAWAY
+            # NO_ERROR naming the last stream taken, every stream up to it answered already.
+            self.idle_goaway = code == NO_ERROR and all(st.done for st in self.streams.values() if st.sid <= last)
         elif ftype == RST_STREAM:
             st = self._stream_of(sid, "RST_STREAM")
             if st and st.reset is None and not st.we_reset and not (st.ended and st.local_end):
@@ -1257,7 +1261,7 @@ class Chaos:
                     st.spec.fault in CONN_OK_FAULTS for st in self.streams.values()):
                 # (an earlier fault that may end the connection can have ended it first)
                 self.err("fault %s answered with GOAWAY code %d (%r), want %s" % (self.fatal_sent, gw[1], gw[2], want))
-        if gw and gw[1] == NO_ERROR and not DRAIN.is_set():
+        if gw and gw[1] == NO_ERROR and not DRAIN.is_set() and not self.idle_goaway:
             self.err("GOAWAY NO_ERROR %r during the run" % (gw,))
         # (A connection still in the listen queue when the listener closes for a shutdown is
         # reset by the kernel before the gateway saw it: no bytes from the gateway at all.)
@@ -1306,7 +1310,8 @@ class Chaos:
         # ignored HEADERS leaves the rest of the connection working.
         died = (self.fatal_sent or self.conn_fault in ("close", "rst", "truncated") or (DRAIN.is_set() and self.nread == 0)
                 or (self.goaway and self.goaway[1] != NO_ERROR)
-                or (self.goaway and self.goaway[1] == NO_ERROR and DRAIN.is_set() and st.sid > self.goaway[0]))
+                or (self.goaway and self.goaway[1] == NO_ERROR and (DRAIN.is_set() or self.idle_goaway)
+                    and st.sid > self.goaway[0]))
         if f is None or f in ("rst_mid_response", "headers_after_close"):
             if st.ended:
                 err = check_answer(st)
