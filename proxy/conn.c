@@ -166,6 +166,12 @@ static void timer_cb(uv_timer_t *t)
         begin_close(c);
         return;
     }
+    if (c->h2) {
+        /* RFC 9113 9.1: say GOAWAY first, so a request sent just now is known not processed. */
+        bg_h2_goodbye(c->h2);
+        begin_close(c);
+        return;
+    }
     conn_close(c);
 }
 
@@ -640,12 +646,11 @@ static void process(bg_conn_t *c)
 
 static void h2_check_done(bg_conn_t *c)
 {
-    if (c->h2 && bg_h2_done(c->h2)) {
-        if (c->stream.write_pending == 0)
-            conn_close(c);
-        else
-            begin_close(c);
-    }
+    /* Lingering even when all is written: the socket may still hold our last frames (a GOAWAY
+     * with its error code), and closing it with client bytes unread makes the kernel reset the
+     * connection and drop them. begin_close closes at once when the client is gone already. */
+    if (c->h2 && bg_h2_done(c->h2))
+        begin_close(c);
 }
 
 static void h2_feed(bg_conn_t *c, const char *p, size_t n)

@@ -818,6 +818,11 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         uv_buf_t bufs[3] = {uv_buf_init(hdr, (unsigned)hl), uv_buf_init((char *)p, (unsigned)n),
                             uv_buf_init("\r\n", 2)};
         bg_upstream_writev(ex->up, bufs, 3);
+        /* The vendor answers after the body's end: its silence while the client still sends is
+         * no timeout (h2up counts from the last body bytes sent too). A vendor that stops
+         * reading still times out: past the back-pressure mark the client is paused, and this
+         * deadline is no longer moved. */
+        bg_upstream_set_timeout(ex->up, ex->rt->cfg->limits.upstream_timeout_ms);
         if (ex->up->stream.write_pending > BG_BACKPRESSURE)
             ex->down->pause_request(ex);
     } else if (ex->h2s) {
@@ -912,6 +917,7 @@ void bg_exchange_body_end(bg_exchange_t *ex)
     }
     if (ex->state == BG_EX_FORWARD && ex->up_stream_body && ex->up && ex->up->ready && !ex->pending.len) {
         bg_upstream_write(ex->up, "0\r\n\r\n", 5);
+        bg_upstream_set_timeout(ex->up, ex->rt->cfg->limits.upstream_timeout_ms); /* from the request's end */
         ex->up_stream_body = false;
     } else if (ex->state == BG_EX_FORWARD && ex->up_stream_body && ex->h2s && !ex->pending.len) {
         bg_h2up_stream_end(ex->h2s);

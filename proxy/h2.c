@@ -328,7 +328,10 @@ static void stream_start(h2_stream_t *st)
         req->target = "", req->target_len = 0;
     req->path = req->target;
     req->path_len = req->target_len;
-    req->chunked = !st->end_stream && req->content_length < 0;
+    /* Trailers that came with the end (HEADERS then trailing HEADERS in one read, no DATA) are
+     * a body part still to come: a bodiless request would be decided at start and drop them. */
+    bool more = !st->end_stream || st->tr_in.len || st->tr_over;
+    req->chunked = more && req->content_length < 0;
     ex->target = req->target;
     ex->target_len = req->target_len;
     /* The collected head now lives in ex->head; hb's memory is kept for the response head. */
@@ -682,7 +685,10 @@ static bool session_done(const bg_h2_t *s)
         return !nghttp2_session_want_write(s->session) || s->stream->closing;
     if (!nghttp2_session_want_read(s->session) && !nghttp2_session_want_write(s->session))
         return true;
-    return s->shutting_down && s->nstreams == 0 && !nghttp2_session_want_write(s->session);
+    /* Shutting down: only once the final GOAWAY went out (after the PING's ACK, so the client saw
+     * the notice): streams it opened before that are ours to answer, even on a connection that
+     * had none when the notice left. A client that never answers is cut at the drain timeout. */
+    return s->shutting_down && s->goaway_final && s->nstreams == 0 && !nghttp2_session_want_write(s->session);
 }
 
 static void flush(bg_h2_t *s)
@@ -1093,6 +1099,17 @@ void bg_h2_shutdown(bg_h2_t *s)
     nghttp2_submit_shutdown_notice(s->session);
     uint8_t data[8] = {'b', 'g', 'd', 'r', 'a', 'i', 'n', 0};
     nghttp2_submit_ping(s->session, NGHTTP2_FLAG_NONE, data);
+    flush(s);
+}
+
+void bg_h2_goodbye(bg_h2_t *s)
+{
+    if (s->dead || s->goaway_final)
+        return;
+    s->shutting_down = true;
+    s->goaway_final = true; /* streams opened after this are refused */
+    nghttp2_submit_goaway(s->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->session),
+                          NGHTTP2_NO_ERROR, NULL, 0);
     flush(s);
 }
 

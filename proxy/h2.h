@@ -40,6 +40,9 @@ int bg_h2_feed(bg_h2_t *s, const char *p, size_t n);
 void bg_h2_drained(bg_h2_t *s);
 /** Graceful shutdown (SIGTERM): GOAWAY, let the open streams finish. */
 void bg_h2_shutdown(bg_h2_t *s);
+/** An idle connection is about to be closed: a final GOAWAY (NO_ERROR, the last stream taken) is
+ *  queued and flushed, so a request the client sends meanwhile is known not to be processed. */
+void bg_h2_goodbye(bg_h2_t *s);
 /** Whether the session is finished (no open streams, nothing to send, peer or we said GOAWAY)
  *  and the connection can be closed. */
 bool bg_h2_done(const bg_h2_t *s);

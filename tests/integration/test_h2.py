@@ -21,9 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = range(10)
-END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
+from h2wire import (ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PREFACE,  # noqa: E402
+                    RST_STREAM, SETTINGS, WINDOW_UPDATE, frame, hpack_literal, hpack_request,
+                    Hpack as _Hpack)
 
 
 class Env:
@@ -332,6 +332,24 @@ def malformed_streams_are_reset_alone():
 
 
 @test
+def trailers_right_after_the_head_reach_the_vendor():
+    """Found by test_h2_chaos.py: a request with no DATA, only HEADERS and then trailing HEADERS
+    with END_STREAM, both in one read. The stream started after its end was known and looked
+    bodiless, so the exchange decided at once and the trailers were dropped as late."""
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+    c.send(frame(HEADERS, END_HEADERS, 1, hpack_request("POST", "de.test", "/echo")) +
+           frame(HEADERS, END_HEADERS | END_STREAM, 1, hpack_literal("x-checksum", "abc123")))
+    got = c.responses({1})
+    eq(got[1]["status"], 200)
+    rec = e.up.last()
+    eq((rec["body_len"], rec["trailers"]), (0, ["x-checksum: abc123"]), "what the vendor got")
+    c.close()
+
+
+@test
 def no_authority_is_reset_and_unknown_host_403():
     e = env()
     c = H2Conn(e.plain)
@@ -496,6 +514,51 @@ def answered_uploads_give_their_window_back():
     eq(e.up.last()["body_len"], len(big))
 
 
+@test
+def goaway_reaches_a_client_that_is_still_sending():
+    """Found by test_h2_chaos.py: after a connection error the gateway closed its socket as soon as
+    everything was handed to the kernel; with the client's bytes still unread, the kernel reset
+    the connection and dropped what it had not yet delivered: the GOAWAY (and here the rest of
+    an answer) never arrived. A client with a small receive buffer, an answer waiting in the
+    gateway's socket, then a connection error while the client keeps sending."""
+    e = env()
+    s = socket.socket()
+    h.defer(s.close)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", e.plain))
+    s.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 1 << 30)) +
+              frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)) +
+              frame(HEADERS, END_HEADERS | END_STREAM, 1, hpack_request("GET", "de.test", "/bytes/300000")) +
+              frame(HEADERS, END_HEADERS, 3, hpack_request("POST", "de.test", "/echo")))
+    time.sleep(0.5)  # the answer waits in the gateway's socket: we do not read yet
+
+    def push():  # a zero WINDOW_UPDATE (connection error in nghttp2), then frames to be ignored
+        try:
+            s.sendall(frame(WINDOW_UPDATE, 0, 3, struct.pack(">I", 0)) + frame(0x42, 0, 0, b"\0" * 16000) * 64)
+        except OSError:
+            pass
+    t = threading.Thread(target=push, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    buf = b""
+    s.settimeout(5)
+    try:
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            buf += d
+    except OSError:
+        pass
+    t.join(5)
+    types, i = [], 0
+    while i + 9 <= len(buf):
+        types.append(buf[i + 3])
+        i += 9 + int.from_bytes(buf[i:i + 3], "big")
+    check(GOAWAY in types, "GOAWAY received (%d bytes, frame types %r)" % (len(buf), sorted(set(types))))
+    still_serving()
+
+
 # ---- floods ------------------------------------------------------------------------------
 
 def send_quietly(c, data):
@@ -645,152 +708,6 @@ def goaway_on_shutdown_lets_inflight_finish():
 
 
 # ---- raw frames --------------------------------------------------------------------------
-
-def frame(ftype, flags, sid, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
-
-
-def hpack_literal(name, value):
-    """A literal header field without indexing, new name (RFC 7541 6.2.2), short strings."""
-    name, value = name.encode(), value.encode()
-    assert len(name) < 127 and len(value) < 127
-    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
-
-
-def hpack_request(method, authority, path, extra=()):
-    block = hpack_literal(":method", method) + hpack_literal(":scheme", "http") + \
-        hpack_literal(":path", path) + hpack_literal(":authority", authority)
-    for n, v in extra:
-        block += hpack_literal(n, v)
-    return block
-
-
-def hpack_decode(block):
-    """Just enough HPACK to read our responses: indexed/literal fields, Huffman-free or not."""
-    # Let nghttp2 answer in literals? It uses Huffman and the dynamic table; decode fully.
-    return _Hpack().decode(block)
-
-
-class _Hpack:
-    STATIC = [None, (":authority", ""), (":method", "GET"), (":method", "POST"), (":path", "/"),
-              (":path", "/index.html"), (":scheme", "http"), (":scheme", "https"), (":status", "200"),
-              (":status", "204"), (":status", "206"), (":status", "304"), (":status", "400"),
-              (":status", "404"), (":status", "500")] + [(n, "") for n in (
-                  "accept-charset accept-encoding accept-language accept-ranges accept "
-                  "access-control-allow-origin age allow authorization cache-control "
-                  "content-disposition content-encoding content-language content-length "
-                  "content-location content-range content-type cookie date etag expect expires "
-                  "from host if-match if-modified-since if-none-match if-range "
-                  "if-unmodified-since last-modified link location max-forwards "
-                  "proxy-authenticate proxy-authorization range referer refresh retry-after "
-                  "server set-cookie strict-transport-security transfer-encoding user-agent vary "
-                  "via www-authenticate").split()]
-
-    def __init__(self):
-        self.dyn = []
-
-    def _int(self, b, i, prefix):
-        mask = (1 << prefix) - 1
-        v = b[i] & mask
-        i += 1
-        if v < mask:
-            return v, i
-        m = 0
-        while True:
-            v += (b[i] & 0x7f) << m
-            m += 7
-            i += 1
-            if not b[i - 1] & 0x80:
-                return v, i
-
-    def _str(self, b, i):
-        huff = b[i] & 0x80
-        n, i = self._int(b, i, 7)
-        s = bytes(b[i:i + n])
-        return (_huffman_decode(s) if huff else s).decode("latin-1"), i + n
-
-    def _get(self, idx):
-        if idx < len(self.STATIC):
-            return self.STATIC[idx]
-        return self.dyn[idx - len(self.STATIC)]
-
-    def decode(self, b):
-        out = []
-        i = 0
-        while i < len(b):
-            c = b[i]
-            if c & 0x80:
-                idx, i = self._int(b, i, 7)
-                out.append(self._get(idx))
-            elif c & 0x40 or (c & 0xf0) in (0x00, 0x10):
-                incr = bool(c & 0x40)
-                idx, i = self._int(b, i, 6 if incr else 4)
-                name = self._get(idx)[0] if idx else None
-                if name is None:
-                    name, i = self._str(b, i)
-                value, i = self._str(b, i)
-                out.append((name, value))
-                if incr:
-                    self.dyn.insert(0, (name, value))
-            elif c & 0x20:
-                _, i = self._int(b, i, 5)  # table size update
-            else:
-                raise ValueError("bad hpack byte %x" % c)
-        return out
-
-
-def _build_huffman():
-    # RFC 7541 Appendix B, as (code, bits) per symbol 0..256.
-    codes = """1ff8 13,7fffd8 23,fffffe2 28,fffffe3 28,fffffe4 28,fffffe5 28,fffffe6 28,fffffe7 28,
-fffffe8 28,ffffea 24,3ffffffc 30,fffffe9 28,fffffea 28,3ffffffd 30,fffffeb 28,fffffec 28,
-fffffed 28,fffffee 28,fffffef 28,ffffff0 28,ffffff1 28,ffffff2 28,3ffffffe 30,ffffff3 28,
-ffffff4 28,ffffff5 28,ffffff6 28,ffffff7 28,ffffff8 28,ffffff9 28,ffffffa 28,ffffffb 28,
-14 6,3f8 10,3f9 10,ffa 12,1ff9 13,15 6,f8 8,7fa 11,3fa 10,3fb 10,f9 8,7fb 11,fa 8,16 6,17 6,18 6,
-0 5,1 5,2 5,19 6,1a 6,1b 6,1c 6,1d 6,1e 6,1f 6,5c 7,fb 8,7ffc 15,20 6,ffb 12,3fc 10,1ffa 13,
-21 6,5d 7,5e 7,5f 7,60 7,61 7,62 7,63 7,64 7,65 7,66 7,67 7,68 7,69 7,6a 7,6b 7,6c 7,6d 7,6e 7,
-6f 7,70 7,71 7,72 7,fc 8,73 7,fd 8,1ffb 13,7fff0 19,1ffc 13,3ffc 14,22 6,7ffd 15,3 5,23 6,4 5,
-24 6,5 5,25 6,26 6,27 6,6 5,74 7,75 7,28 6,29 6,2a 6,7 5,2b 6,76 7,2c 6,8 5,9 5,2d 6,77 7,78 7,
-79 7,7a 7,7b 7,7ffe 15,7fc 11,3ffd 14,1ffd 13,ffffffc 28,fffe6 20,3fffd2 22,fffe7 20,fffe8 20,
-3fffd3 22,3fffd4 22,3fffd5 22,7fffd9 23,3fffd6 22,7fffda 23,7fffdb 23,7fffdc 23,7fffdd 23,
-7fffde 23,ffffeb 24,7fffdf 23,ffffec 24,ffffed 24,3fffd7 22,7fffe0 23,ffffee 24,7fffe1 23,
-7fffe2 23,7fffe3 23,7fffe4 23,1fffdc 21,3fffd8 22,7fffe5 23,3fffd9 22,7fffe6 23,7fffe7 23,
-ffffef 24,3fffda 22,1fffdd 21,fffe9 20,3fffdb 22,3fffdc 22,7fffe8 23,7fffe9 23,1fffde 21,
-7fffea 23,3fffdd 22,3fffde 22,fffff0 24,1fffdf 21,3fffdf 22,7fffeb 23,7fffec 23,1fffe0 21,
-1fffe1 21,3fffe0 22,1fffe2 21,7fffed 23,3fffe1 22,7fffee 23,7fffef 23,fffea 20,3fffe2 22,
-3fffe3 22,3fffe4 22,7ffff0 23,3fffe5 22,3fffe6 22,7ffff1 23,3ffffe0 26,3ffffe1 26,fffeb 20,
-7fff1 19,3fffe7 22,7ffff2 23,3fffe8 22,1ffffec 25,3ffffe2 26,3ffffe3 26,3ffffe4 26,7ffffde 27,
-7ffffdf 27,3ffffe5 26,fffff1 24,1ffffed 25,7fff2 19,1fffe3 21,3ffffe6 26,7ffffe0 27,7ffffe1 27,
-3ffffe7 26,7ffffe2 27,fffff2 24,1fffe4 21,1fffe5 21,3ffffe8 26,3ffffe9 26,ffffffd 28,
-7ffffe3 27,7ffffe4 27,7ffffe5 27,fffec 20,fffff3 24,fffed 20,1fffe6 21,3fffe9 22,1fffe7 21,
-1fffe8 21,7ffff3 23,3fffea 22,3fffeb 22,1ffffee 25,1ffffef 25,fffff4 24,fffff5 24,3ffffea 26,
-7ffff4 23,3ffffeb 26,7ffffe6 27,3ffffec 26,3ffffed 26,7ffffe7 27,7ffffe8 27,7ffffe9 27,
-7ffffea 27,7ffffeb 27,ffffffe 28,7ffffec 27,7ffffed 27,7ffffee 27,7ffffef 27,7fffff0 27,
-3ffffee 26,3fffffff 30"""
-    table = {}
-    for sym, item in enumerate(x.strip() for x in codes.replace("\n", "").split(",")):
-        code, bits = item.split()
-        table[(int(bits), int(code, 16))] = sym
-    return table
-
-
-_HUFF = _build_huffman()
-
-
-def _huffman_decode(data):
-    out = bytearray()
-    code = bits = 0
-    for byte in data:
-        for k in range(7, -1, -1):
-            code = (code << 1) | ((byte >> k) & 1)
-            bits += 1
-            sym = _HUFF.get((bits, code))
-            if sym is not None:
-                if sym == 256:
-                    return bytes(out)
-                out.append(sym)
-                code = bits = 0
-    return bytes(out)
-
 
 class H2Conn:
     """A raw HTTP/2 client over plain TCP (h2c prior knowledge)."""
@@ -947,6 +864,42 @@ class H2Conn:
         except OSError:
             pass
 
+
+
+@test
+def shutdown_waits_for_the_ping_before_closing_an_idle_connection():
+    """Found by test_h2_chaos.py: SIGTERM on a connection with no stream yet. The gateway sent
+    the shutdown notice (GOAWAY 2^31-1) and its PING, then closed at once because no stream was
+    open: a stream the client opened meanwhile (legal until the final GOAWAY) got no answer and
+    no final GOAWAY to say it was not processed (RFC 9113 6.8)."""
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("de", ["de.test"], up.port)])
+    gw = h.Gateway(cfg, name="h2drain2").start()
+    c = H2Conn(gw.port())
+    c.handshake()
+    time.sleep(0.3)
+    gw.signal(signal.SIGTERM)
+    ping = None
+    end = time.monotonic() + 5
+    while (ping is None or c.goaway is None) and time.monotonic() < end:  # the notice and the PING
+        f = c.read_frame(max(0.1, end - time.monotonic()))
+        check(f is not None, "connection closed before the shutdown PING (goaway %r)" % (c.goaway,))
+        if f[0] == PING and not f[1] & ACK:
+            ping = f[3]
+    eq(c.goaway and c.goaway[0], 0x7fffffff, "the shutdown notice first")
+    # A stream opened before the client answers the PING: the gateway must still take it.
+    c.request(1, "GET", "de.test", "/echo")
+    c.send(frame(PING, ACK, 0, ping))
+    got = c.responses({1}, timeout=10)
+    eq(got[1]["status"], 200, "the stream opened before the PING ACK was served")
+    eq(c.goaway[0], 1, "the final GOAWAY names it")
+    check(c.drain(5), "then the connection closes")
+    c.close()
+    try:
+        rc = gw.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    eq(rc, 0, "the gateway exits")
 
 if __name__ == "__main__":
     h.main()

@@ -145,7 +145,8 @@ static ssize_t resp_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
         return (ssize_t)n;
     }
     size_t n = r->rlen - r->roff < length ? r->rlen - r->roff : length;
-    memcpy(buf, r->resp + r->roff, n);
+    if (n) /* /big?n=0 has no resp at all: memcpy from NULL is undefined even for 0 bytes */
+        memcpy(buf, r->resp + r->roff, n);
     r->roff += n;
     if (r->roff == r->rlen) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
