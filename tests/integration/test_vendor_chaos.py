@@ -726,6 +726,8 @@ def chaos_gateway(port, workers=2, max_connections=8, name=None):
                            limits={"upstream_timeout": "%dms" % int(UPSTREAM_TIMEOUT * 1000),
                                    "idle_timeout": "30s", "max_body_scan": "16KiB",
                                    "oversize_body": "personal"})
+    # each gateway its own records file: the checks count one gateway's records
+    cfg["records"]["path"] = os.path.join(h.tmpdir(), "records-%s" % (name or "chaos"), "transfers.jsonl")
     return h.Gateway(cfg, name=name).start()
 
 
