@@ -39,9 +39,11 @@ import threading
 import time
 
 import harness as h
+import vchaos_h2
 from harness import check, eq, test
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "12"))
+SECONDS_H2 = float(os.environ.get("CHAOS_SECONDS_H2", str(min(SECONDS, 8))))
 SEED = int(os.environ.get("CHAOS_SEED", str(random.SystemRandom().randrange(1, 1 << 31))))
 CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "12"))
 ASAN = "asan" in h.BUILD
@@ -644,8 +646,8 @@ def client(port, tid, deadline, seed, outcomes, errors):
 # --------------------------------------------------------------------------------------------
 # Judging
 
-def judge(r, vendor):
-    """Why outcome r breaks an invariant, or None."""
+def judge(r, vendor, prev=None):
+    """Why outcome r breaks an invariant, or None. prev: the outcome before it on the same client."""
     marker = r["marker"]
     seen = set(MARKER_RE.findall(r["body"] + repr(r["fields"]).encode() + r.get("partial", b"")))
     if seen - {marker.encode()}:
@@ -662,6 +664,9 @@ def judge(r, vendor):
     if not plans:
         if end == "complete" and st in (502, 503):
             return None
+        pp = prev and vendor.plans.get(prev["marker"])
+        if end == "no_head" and not r.get("partial") and pp and pp.outcome == AFTER_HEAD:
+            return None  # the connection was closed for the broken answer before it, which looked whole
         return "the vendor never answered, yet the client got %s/%s" % (end, st)
     what = "plan %s (log %s)" % (plan.name, plans)
     if plan.outcome == EXACT:
@@ -691,10 +696,16 @@ def judge(r, vendor):
             return None
         if end == "no_head" and not r.get("partial"):
             return None
+        declared = dict(r["fields"]).get("content-length")
+        if (getattr(plan, "h2", None) == "beyond_cl" and end == "complete" and st == plan.status and declared and
+                r["body"] == plan.body[:int(declared)]):
+            return None  # the declared length was complete before the excess DATA came
         return "%s: %s/%s with %d body bytes, want an incomplete answer" % (what, end, st, len(r["body"]))
     if plan.outcome == TIMEOUT:
         if end == "complete" and st == 504:
             return None
+        if getattr(plan, "h2", None) and end == "complete" and st == 502:
+            return None  # the shared connection went away first (another stream's GOAWAY)
         return "%s: %s/%s, want a 504" % (what, end, st)
     return "unknown plan outcome %s" % plan.outcome
 
@@ -719,8 +730,12 @@ def transfers_total(admin_port):
     return int(total)
 
 
-def chaos_gateway(port, workers=2, max_connections=8, name=None):
-    v = h.vendor("chaos", ["chaos.test"], port)
+def chaos_gateway(port, workers=2, max_connections=8, name=None, h2=False):
+    if h2:
+        v = h.vendor("chaos", ["chaos.test"], port, tls=True, ca=h.cert("ca.crt"), sni="vendor.test",
+                     protocol="http2")
+    else:
+        v = h.vendor("chaos", ["chaos.test"], port)
     v["upstream"]["max_connections"] = max_connections
     cfg = h.gateway_config([v], workers=workers,
                            limits={"upstream_timeout": "%dms" % int(UPSTREAM_TIMEOUT * 1000),
@@ -731,11 +746,11 @@ def chaos_gateway(port, workers=2, max_connections=8, name=None):
     return h.Gateway(cfg, name=name).start()
 
 
-def campaign(seconds, seed, clients, workers, max_connections):
+def campaign(seconds, seed, clients, workers, max_connections, h2=False):
     """Run one campaign; returns a list of problems (empty when every invariant held)."""
-    vendor = ChaosVendor(seed)
+    vendor = H2ChaosVendor(seed) if h2 else ChaosVendor(seed)
     h.defer(vendor.stop)
-    g = chaos_gateway(vendor.port, workers, max_connections)
+    g = chaos_gateway(vendor.port, workers, max_connections, h2=h2)
     h.defer(lambda: g.alive() and g.proc.kill())
     pid = g.proc.pid
     fd0 = fds(pid)
@@ -757,8 +772,10 @@ def campaign(seconds, seed, clients, workers, max_connections):
     if not g.alive():
         return problems + ["the gateway died (exit %s); stderr tail:\n%s" % (g.proc.poll(), g.stderr()[-3000:])]
     bad = []
-    for r in outcomes:
-        why = judge(r, vendor)
+    last = {}
+    for r in outcomes:  # in each client's order
+        why = judge(r, vendor, last.get(r["tid"]))
+        last[r["tid"]] = r
         if why:
             bad.append("%s %s (transfer %s): %s" % (r["method"], r["marker"], dict(r["fields"]).get("x-transfer-id"), why))
     problems += bad[:15] + (["... and %d more" % (len(bad) - 15)] if len(bad) > 15 else [])
@@ -778,7 +795,7 @@ def campaign(seconds, seed, clients, workers, max_connections):
     print("     plans: %s" % ", ".join("%s %d" % kv for kv in sorted(kinds.items())), flush=True)
     if len(outcomes) < 50:
         problems.append("only %d requests in %.0fs" % (len(outcomes), seconds))
-    if vendor.nreused < len(outcomes) // 10:
+    if not h2 and vendor.nreused < len(outcomes) // 10:
         problems.append("vendor connections were hardly reused (%d of %d requests)" % (vendor.nreused, vendor.nreq))
     # The gateway still serves a plain request (the vendor's plan for it is a well-formed one
     # more often than not: retry until one is).
@@ -831,6 +848,300 @@ def campaign(seconds, seed, clients, workers, max_connections):
     except h.Failure as e:
         problems.append(str(e))
     return problems
+
+
+# --------------------------------------------------------------------------------------------
+# The HTTP/2 vendor (TLS, ALPN h2)
+
+def draw_h2_plan(rng, method, marker):
+    """The raw HTTP/2 vendor's answer to one stream: Plan with .h2 = kind."""
+    head_req = method == "HEAD"
+    status = rng.choice([200, 200, 201, 404, 418, 500])
+    size = rng.choice([0, 1, 100, 5000, 16384, rng.randrange(0, 100000)])
+    fields = [("x-marker", marker), ("content-type", rng.choice(["text/plain", "application/octet-stream"]))]
+    for i in range(rng.choice([0, 2])):
+        fields.append(("x-h-%d" % i, "v%d-%s" % (i, _filler(rng, 10).decode())))
+    body = b"" if head_req else body_for(rng, marker, size)
+    ok = ["ok", "ok", "ok_cl", "ok_trailers", "nobody", "interim", "settings", "ping", "goaway_after"]
+    bad = ["no_status", "bad_status", "upper_name", "conn_header", "rst_before", "refused", "pseudo_after",
+           "silent", "rst_mid", "beyond_cl", "short_cl", "goaway_mid"]
+    kind = rng.choice(ok) if rng.random() < 0.6 else rng.choice(bad)
+    if kind == "silent" and rng.random() < 0.7:
+        kind = "ok"
+    if head_req and kind in ("rst_mid", "beyond_cl", "short_cl", "goaway_mid"):
+        kind = "ok_cl"
+    p = Plan(kind, EXACT)
+    p.h2 = kind
+    p.status, p.fields, p.body = status, fields, body
+    p.cl = kind in ("ok_cl", "beyond_cl", "short_cl") or (head_req and rng.random() < 0.5)
+    p.trailers = [("x-trl-0", "t0")] if kind == "ok_trailers" else []
+    if kind == "nobody":
+        p.status, p.body = (rng.choice([204, 304]) if not head_req else status), b""
+    if kind in ("no_status", "bad_status", "upper_name", "conn_header", "rst_before", "refused", "pseudo_after"):
+        p.outcome = BEFORE_HEAD
+    elif kind in ("rst_mid", "beyond_cl", "short_cl", "goaway_mid"):
+        p.outcome = AFTER_HEAD
+        if not p.body:
+            p.body = body_for(rng, marker, 100)
+    elif kind == "silent":
+        p.outcome = TIMEOUT
+    p.cuts = rng.choice([1, 1, 2, 5])
+    return p
+
+
+class H2VendorConn:
+    def __init__(self, vendor, sock, cid):
+        self.v, self.sock, self.cid = vendor, sock, cid
+        self.buf = bytearray()
+        self.dec = vchaos_h2.Hpack()
+        self.conn_win = 65535
+        self.peer_init_win = 65535
+        self.win = {}            # stream -> send window
+        self.max_frame = 16384
+        self.streams = {}        # stream -> {"fields": [...], "body": bytearray}
+        self.ready = []          # streams with a whole request
+        self.reset = set()
+        self.gone = False        # GOAWAY sent: no more answers
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _exact(self, n):
+        while len(self.buf) < n:
+            d = self.sock.recv(65536)
+            if not d:
+                raise EOFError()
+            self.buf += d
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def read_frame(self):
+        hd = self._exact(9)
+        n = int.from_bytes(hd[:3], "big")
+        return hd[3], hd[4], int.from_bytes(hd[5:9], "big") & 0x7fffffff, self._exact(n)
+
+    def handle(self, ft, fl, sid, pl):
+        H = vchaos_h2
+        if ft == H.SETTINGS and not fl & H.ACK:
+            for i in range(0, len(pl) - 5, 6):
+                ident, val = struct.unpack(">HI", pl[i:i + 6])
+                if ident == 4:
+                    for k in self.win:
+                        self.win[k] += val - self.peer_init_win
+                    self.peer_init_win = val
+                elif ident == 5:
+                    self.max_frame = val
+            self.send(H.frame(H.SETTINGS, H.ACK, 0))
+        elif ft == H.PING and not fl & H.ACK:
+            self.send(H.frame(H.PING, H.ACK, 0, pl))
+        elif ft == H.WINDOW_UPDATE:
+            inc = struct.unpack(">I", pl)[0] & 0x7fffffff
+            if sid == 0:
+                self.conn_win += inc
+            elif sid in self.win:
+                self.win[sid] += inc
+        elif ft == H.RST_STREAM:
+            self.reset.add(sid)
+        elif ft == H.HEADERS:
+            block = pl
+            if fl & H.PADDED:
+                block = block[1:len(block) - block[0]]
+            if fl & H.PRIORITY_FLAG:
+                block = block[5:]
+            end = fl & H.END_STREAM
+            while not fl & H.END_HEADERS:
+                ft2, fl, _, pl2 = self.read_frame()
+                block += pl2
+            fields = self.dec.decode(block)
+            if sid in self.streams:  # request trailers
+                self.streams[sid]["fields"] += fields
+            else:
+                self.streams[sid] = {"fields": fields, "body": bytearray()}
+                self.win[sid] = self.peer_init_win
+            if end:
+                self.ready.append(sid)
+        elif ft == H.DATA:
+            data = pl
+            if fl & H.PADDED:
+                data = data[1:len(data) - data[0]]
+            if sid in self.streams:
+                self.streams[sid]["body"] += data
+            if pl:
+                self.send(H.frame(H.WINDOW_UPDATE, 0, 0, struct.pack(">I", len(pl))) +
+                          (H.frame(H.WINDOW_UPDATE, 0, sid, struct.pack(">I", len(pl))) if not fl & H.END_STREAM else b""))
+            if fl & H.END_STREAM:
+                self.ready.append(sid)
+
+    def send_data(self, sid, data, end, cuts, rng):
+        H = vchaos_h2
+        pieces = max(1, cuts)
+        step = max(1, len(data) // pieces + 1)
+        i = 0
+        if not data and end:
+            self.send(H.frame(H.DATA, H.END_STREAM, sid))
+            return True
+        while i < len(data):
+            if sid in self.reset:
+                return False
+            n = min(step, len(data) - i, self.max_frame, self.conn_win, self.win.get(sid, 0))
+            if n <= 0:
+                self.handle(*self.read_frame())  # wait for WINDOW_UPDATE
+                continue
+            last = i + n >= len(data)
+            self.send(H.frame(H.DATA, H.END_STREAM if (last and end) else 0, sid, data[i:i + n]))
+            self.conn_win -= n
+            self.win[sid] -= n
+            i += n
+            if rng.random() < 0.1:
+                time.sleep(0.002)
+        return True
+
+    def answer(self, sid):
+        H = vchaos_h2
+        st = self.streams.pop(sid)
+        f = dict(st["fields"])
+        method, path = f.get(":method", "?"), f.get(":path", "")
+        parts = path.split("/")
+        marker = parts[2] if len(parts) > 2 and parts[1] == "c" else "none"
+        self.nreq = getattr(self, "nreq", 0) + 1
+        with self.v.lock:
+            self.v.nreq += 1
+            self.v.nreused += self.nreq > 1
+            attempt = len(self.v.log.get(marker, []))
+        rng = random.Random("h2/%d/%s/%d" % (self.v.seed, marker, attempt))
+        p = draw_h2_plan(rng, method, marker)
+        with self.v.lock:
+            self.v.log.setdefault(marker, []).append(p.name)
+            self.v.plans[marker] = p
+        k = p.h2
+        hdr = [(":status", str(p.status))] + p.fields
+        if p.cl:
+            hdr.append(("content-length", str({"beyond_cl": len(p.body) - 5, "short_cl": len(p.body) + 3}
+                                              .get(k, len(p.body) if method != "HEAD" else 1234))))
+        if k == "silent":
+            return
+        if k == "rst_before" or k == "refused":
+            self.send(H.frame(H.RST_STREAM, 0, sid, struct.pack(">I", 7 if k == "refused" else 2)))
+            return
+        bad = {"no_status": p.fields, "bad_status": [(":status", rng.choice(["abc", "2000", "99", "20"]))] + p.fields,
+               "upper_name": hdr + [("X-Upper", "1")], "conn_header": hdr + [("connection", "close")],
+               "pseudo_after": p.fields + [(":status", "200")]}
+        if k in bad:
+            self.send(H.frame(H.HEADERS, H.END_HEADERS | H.END_STREAM, sid, vchaos_h2.hpack_encode(bad[k])))
+            return
+        if k == "interim":
+            self.send(H.frame(H.HEADERS, H.END_HEADERS, sid, vchaos_h2.hpack_encode([(":status", "103"), ("link", "</a>; rel=preload")])))
+        if k == "settings":
+            self.send(H.frame(H.SETTINGS, 0, 0, struct.pack(">HI", 3, rng.choice([1, 10, 100])) +
+                              struct.pack(">HI", 4, rng.choice([1000, 65535, 1 << 20]))))
+        if k == "ping":
+            self.send(H.frame(H.PING, 0, 0, b"vchaos!!"))
+        bodiless = method == "HEAD" or p.status in (204, 304)
+        end_now = bodiless and not p.trailers
+        self.send(H.frame(H.HEADERS, H.END_HEADERS | (H.END_STREAM if end_now else 0), sid, vchaos_h2.hpack_encode(hdr)))
+        if end_now:
+            return self._after(k, sid)
+        if bodiless:
+            data = b""
+        else:
+            data = p.body
+        if k in ("rst_mid", "goaway_mid"):
+            self.send_data(sid, data[:len(data) // 2], False, p.cuts, rng)
+            if k == "rst_mid":
+                self.send(H.frame(H.RST_STREAM, 0, sid, struct.pack(">I", 2)))
+            else:
+                self.send(H.frame(H.GOAWAY, 0, 0, struct.pack(">II", sid, 2)))
+                self.gone = True
+            return
+        if not self.send_data(sid, data, not p.trailers, p.cuts, rng):
+            return
+        if p.trailers:
+            self.send(H.frame(H.HEADERS, H.END_HEADERS | H.END_STREAM, sid, vchaos_h2.hpack_encode(p.trailers)))
+        self._after(k, sid)
+
+    def _after(self, k, sid):
+        if k == "goaway_after":
+            self.send(vchaos_h2.frame(vchaos_h2.GOAWAY, 0, 0, struct.pack(">II", sid, 0)))
+            self.gone = True
+
+    def serve(self):
+        H = vchaos_h2
+        try:
+            if self._exact(len(H.PREFACE)) != H.PREFACE:
+                return
+            self.send(H.frame(H.SETTINGS, 0, 0, struct.pack(">HI", 3, 100)))
+            while not self.gone:
+                while not self.ready:
+                    self.handle(*self.read_frame())
+                sid = self.ready.pop(0)
+                if sid in self.reset:
+                    self.streams.pop(sid, None)
+                    continue
+                self.answer(sid)
+            time.sleep(0.05)
+        except (EOFError, OSError, ValueError, IndexError, KeyError, struct.error):
+            pass
+        finally:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+
+class H2ChaosVendor:
+    """A raw HTTP/2 vendor over TLS (ALPN h2) whose answer to each stream is draw_h2_plan()."""
+
+    def __init__(self, seed):
+        import ssl
+        self.seed = seed
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(h.cert("vendor.crt"), h.cert("vendor.key"))
+        self.ctx.set_alpn_protocols(["h2"])
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(256)
+        self.port = self.lsock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.log, self.plans, self.violations, self.raced = {}, {}, [], set()
+        self.socks = []
+        self.nconn = self.nreq = self.nreused = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._conn, args=(s,), daemon=True).start()
+
+    def _conn(self, s):
+        try:
+            s.settimeout(10)
+            ts = self.ctx.wrap_socket(s, server_side=True)
+            ts.settimeout(None)
+        except OSError:
+            s.close()
+            return
+        with self.lock:
+            self.nconn += 1
+            cid = self.nconn
+            self.socks.append(ts)
+        H2VendorConn(self, ts, cid).serve()
+
+    def close_all(self):
+        with self.lock:
+            socks, self.socks = self.socks, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.lsock.close()
+        self.close_all()
 
 
 # --------------------------------------------------------------------------------------------
@@ -932,6 +1243,18 @@ def vendor_chaos_http1():
     import signal
     signal.alarm(int(SECONDS * 2 + 60))  # the run itself takes SECONDS; this test owns its budget
     problems = campaign(SECONDS, SEED, CLIENTS, workers=2, max_connections=8)
+    if problems:
+        raise h.Failure("CHAOS_SEED=%d: %d problems:\n  %s" % (SEED, len(problems), "\n  ".join(problems)))
+
+
+@test
+def vendor_chaos_http2():
+    """The same clients; the vendor is a raw HTTP/2 one over TLS (one shared connection per
+    worker and more as streams need): RST_STREAM, GOAWAY with streams in flight, heads without
+    :status, DATA beyond content-length, SETTINGS changes, PING, window waits."""
+    import signal
+    signal.alarm(int(SECONDS_H2 * 2 + 60))
+    problems = campaign(SECONDS_H2, SEED, CLIENTS, workers=2, max_connections=4, h2=True)
     if problems:
         raise h.Failure("CHAOS_SEED=%d: %d problems:\n  %s" % (SEED, len(problems), "\n  ".join(problems)))
 
