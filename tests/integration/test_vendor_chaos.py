@@ -25,6 +25,11 @@ Judged after the run, with the vendor's log of what it did for each marker:
 - the gateway stays up, its descriptors return to the baseline, its RSS stops growing, the
   records verify with unique ids and match /metrics, and SIGTERM exits 0.
 
+vendor_chaos_http2 runs the same clients against a raw HTTP/2 vendor over TLS (H2ChaosVendor,
+frames from vchaos_h2.py): RST_STREAM before and mid-answer, REFUSED_STREAM, GOAWAY with streams
+in flight, heads without :status, DATA beyond or short of content-length, SETTINGS, PING, answers
+waiting for WINDOW_UPDATE. The deterministic cases the campaigns found come first.
+
 CHAOS_SECONDS (default 10; CHAOS_SECONDS_H2 for the HTTP/2 vendor, default 6) and CHAOS_SEED (default: random, printed) choose the run; a failure
 prints the seed, and CHAOS_SEED=that reruns the same draws (thread timing still varies).
 """
@@ -34,7 +39,6 @@ import re
 import select
 import socket
 import struct
-import subprocess
 import threading
 import time
 
