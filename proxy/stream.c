@@ -732,6 +732,22 @@ void bg_listen_sock_close(bg_listen_sock_t *l, void (*on_closed)(bg_listen_sock_
         uv_close((uv_handle_t *)&l->poll, listen_closed_cb);
 }
 
+bool bg_stream_unread(const bg_stream_t *s)
+{
+    if (s->eof || s->closing || s->fd < 0)
+        return true;
+    /* Inside an on_data callback the read loop may still hold more: TLS plaintext OpenSSL has
+     * decrypted, records not yet decrypted, and the socket's receive queue (peeked, not taken). */
+    if (s->ssl && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0))
+        return true;
+    char c;
+    ssize_t r;
+    do
+        r = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    return !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)); /* bytes, EOF or an error */
+}
+
 const char *bg_stream_alpn(const bg_stream_t *s)
 {
     static _Thread_local char proto[32];

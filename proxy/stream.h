@@ -104,6 +104,10 @@ void bg_stream_read_start(bg_stream_t *s);
 void bg_stream_shutdown(bg_stream_t *s);
 /** Close now (queued writes may be lost); on_closed follows exactly once. Idempotent. */
 void bg_stream_close(bg_stream_t *s);
+/** Whether the peer sent anything not yet delivered to on_data (bytes in the socket's receive
+ *  queue or inside TLS), or the stream is at EOF, failed or closing. A connection that is about to
+ *  wait for (or carry) a new exchange must have nothing unread. Costs one recv(MSG_PEEK). */
+bool bg_stream_unread(const bg_stream_t *s);
 /** The negotiated ALPN protocol ("h2", "http/1.1") or "" (plain or none). */
 const char *bg_stream_alpn(const bg_stream_t *s);
 /** The peer certificate's subject ("CN=...,O=...") into out, or "" when none. */

@@ -399,7 +399,9 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
         }
     for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next) {
         bg_upstream_t *up = *p;
-        if (strcmp(up->key, key) != 0 || up->stream.eof)
+        /* Bytes the vendor sent while the connection was idle, not yet read by the loop, would be
+         * taken for the answer to this request: leave it; its read closes it (on_data). */
+        if (strcmp(up->key, key) != 0 || up->stream.eof || bg_stream_unread(&up->stream))
             continue;
         *p = up->next;
         up->next = NULL;
@@ -488,8 +490,11 @@ void bg_upstream_resume(bg_upstream_t *up)
 void bg_upstream_release(bg_upstream_t *up, bool reusable)
 {
     up->owner = NULL;
+    /* Released from inside on_data, with the vendor's bytes beyond its answer still in the
+     * socket (the answer ended where a read ended) or in TLS buffers: a waiter that took it
+     * here would get them as its own answer. Such a connection is out of step: close it. */
     if (!reusable || up->dead || !up->ready || up->stream.eof || up->stream.write_pending ||
-        up->w->draining) {
+        up->w->draining || bg_stream_unread(&up->stream)) {
         up_close(up);
         return;
     }
