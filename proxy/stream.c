@@ -368,10 +368,12 @@ static void read_socket(bg_stream_t *s)
                 i--;
                 continue;
             }
+            s->rd_more = false;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 fail(s, -errno, "read");
             return;
         }
+        s->rd_more = (size_t)r == sizeof rawbuf; /* for bg_stream_unread, while on_data runs and after */
         if (r == 0) {
             on_peer_eof(s);
             return;
@@ -737,9 +739,14 @@ bool bg_stream_unread(const bg_stream_t *s)
     if (s->eof || s->closing || s->fd < 0)
         return true;
     /* Inside an on_data callback the read loop may still hold more: TLS plaintext OpenSSL has
-     * decrypted, records not yet decrypted, and the socket's receive queue (peeked, not taken). */
+     * decrypted, records not yet decrypted, and, when the read filled the buffer, the socket's
+     * receive queue (peeked, not taken). A shorter read left the queue empty: no system call on
+     * the keep-alive path (a vendor's stray bytes after it raise a readable event, and an idle
+     * connection's read closes it). */
     if (s->ssl && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0))
         return true;
+    if (!s->rd_more)
+        return false;
     char c;
     ssize_t r;
     do

@@ -51,6 +51,7 @@ struct bg_stream {
     bool connecting;       /* private: connect() issued, not yet writable */
     bool shut_wanted;      /* private: shut the write side once the queue is empty */
     bool feeding;          /* private: tls_feed is handing plaintext from rdbuf to on_data */
+    bool rd_more;          /* private: the last read filled the buffer: the socket may hold more */
     char *rdbuf;           /* private: 16 KiB TLS plaintext buffer */
     char *tls_out;         /* private: TLS records not yet handed to the socket */
     size_t tls_out_len, tls_out_cap;
@@ -104,9 +105,11 @@ void bg_stream_read_start(bg_stream_t *s);
 void bg_stream_shutdown(bg_stream_t *s);
 /** Close now (queued writes may be lost); on_closed follows exactly once. Idempotent. */
 void bg_stream_close(bg_stream_t *s);
-/** Whether the peer sent anything not yet delivered to on_data (bytes in the socket's receive
- *  queue or inside TLS), or the stream is at EOF, failed or closing. A connection that is about to
- *  wait for (or carry) a new exchange must have nothing unread. Costs one recv(MSG_PEEK). */
+/** Whether the peer sent anything not yet delivered to on_data (bytes inside TLS, or in the
+ *  socket's receive queue behind a read that filled the buffer), or the stream is at EOF, failed or
+ *  closing. A connection that is about to wait for (or carry) a new exchange must have nothing
+ *  unread. No system call unless the last read filled the buffer (then one recv(MSG_PEEK)): a
+ *  shorter read drained the socket, and bytes arriving after it raise a readable event. */
 bool bg_stream_unread(const bg_stream_t *s);
 /** The negotiated ALPN protocol ("h2", "http/1.1") or "" (plain or none). */
 const char *bg_stream_alpn(const bg_stream_t *s);

@@ -399,8 +399,11 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
         }
     for (bg_upstream_t **p = &w->idle; *p; p = &(*p)->next) {
         bg_upstream_t *up = *p;
-        /* Bytes the vendor sent while the connection was idle, not yet read by the loop, would be
-         * taken for the answer to this request: leave it; its read closes it (on_data). */
+        /* Bytes the vendor sent beyond its last answer would be taken for the answer to this
+         * request. Those the stream knows of (in TLS, or behind a read that filled the buffer) or
+         * an EOF: leave it. Bytes sent while it is idle raise a readable event whose read closes
+         * it (on_data); only a request that takes it in the same loop turn, before that event is
+         * handled, could meet them, which nothing short of a system call per request would see. */
         if (strcmp(up->key, key) != 0 || up->stream.eof || bg_stream_unread(&up->stream))
             continue;
         *p = up->next;
