@@ -1,5 +1,5 @@
 """h2wire.py -- raw HTTP/2 frames and HPACK for the integration tests that speak HTTP/2 byte by
-byte (test_h2.py, test_h2_chaos.py): frame(), literal header fields (RFC 7541 6.2.2 and 6.2.1),
+byte (test_h2.py, test_h2_chaos.py, test_vendor_chaos.py): frame(), literal header fields (RFC 7541 6.2.2 and 6.2.1),
 a request header block, and an HPACK decoder (static and dynamic tables with eviction, table
 size updates, Huffman) that keeps one connection's decoding state. Not a test file: no tests
 are registered here. Python standard library only."""
@@ -40,6 +40,11 @@ def hpack_literal(name, value, index=False):
     """A literal header field with a new name: without indexing (RFC 7541 6.2.2) or, with
     index=True, with incremental indexing (6.2.1; the peer's decoder adds it to its table)."""
     return (b"\x40" if index else b"\x00") + hpack_str(name) + hpack_str(value)
+
+
+def hpack_encode(fields):
+    """A header block of literal fields without indexing, new names, no Huffman (RFC 7541 6.2.2)."""
+    return b"".join(hpack_literal(n, v) for n, v in fields)
 
 
 def hpack_request(method, authority, path, extra=()):

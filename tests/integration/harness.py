@@ -212,6 +212,20 @@ signal.signal(signal.SIGTERM, _on_signal)
 signal.signal(signal.SIGHUP, _on_signal)
 
 
+def fd_count(pid):
+    """Descriptors process pid has open (/proc/PID/fd)."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kb(pid):
+    """Process pid's resident set in KiB (VmRSS), 0 once it is gone from /proc."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def spawn(argv, log_name=None, **kw):
     """Start a process tracked for cleanup; stdout+stderr go to tmp/<log_name> when given."""
     if log_name:

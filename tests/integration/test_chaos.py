@@ -94,17 +94,6 @@ def start_env(workers, name, fsync="never"):
     return e
 
 
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def rss_kb(pid):
-    for line in open("/proc/%d/status" % pid):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def drop_upstream_connections(u):
     """Close the vendor side of every connection the test upstream holds (the gateway's idle
     pool then sees EOF and must let go of its descriptors)."""
@@ -902,7 +891,7 @@ def chaos(workers, seconds, name, fsync="never"):
     for u in e.ups.values():
         drop_upstream_connections(u)
     time.sleep(0.3)
-    fd0 = fd_count(pid)
+    fd0 = h.fd_count(pid)
     t0 = time.monotonic()
     run = Run(e, t0 + seconds)
     threads = [Thread(run, i) for i in range(THREADS)]
@@ -913,7 +902,7 @@ def chaos(workers, seconds, name, fsync="never"):
     while any(t.is_alive() for t in ts):
         if not e.gw.alive():
             break
-        rss.append((time.monotonic() - t0, rss_kb(pid)))
+        rss.append((time.monotonic() - t0, h.rss_kb(pid)))
         time.sleep(0.5)
     for t in ts:
         t.join(30)
@@ -963,9 +952,9 @@ def chaos(workers, seconds, name, fsync="never"):
     for u in e.ups.values():
         drop_upstream_connections(u)
     end = time.monotonic() + 10
-    while fd_count(pid) > fd0 + 3 and time.monotonic() < end:
+    while h.fd_count(pid) > fd0 + 3 and time.monotonic() < end:
         time.sleep(0.1)
-    fd1 = fd_count(pid)
+    fd1 = h.fd_count(pid)
     if fd1 > fd0 + 3:
         names = []
         for f in os.listdir("/proc/%d/fd" % pid):

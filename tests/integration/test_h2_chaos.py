@@ -79,18 +79,6 @@ def env():
     return e
 
 
-def pid_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def pid_rss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 # ---- what a stream asks for and what it must get -------------------------------------------
 
 PLAIN_KINDS = [("echo_get", 12), ("echo_post", 14), ("bytes", 10), ("chunked", 6), ("head", 3),
@@ -1439,8 +1427,8 @@ def chaos_streams_get_the_right_answers():
     r = h.curl("--http2-prior-knowledge", "-H", "Host: de.test", "http://127.0.0.1:%d/echo" % e.plain)
     eq(r.status, 200, repr(r))
     time.sleep(0.2)
-    STATE["fds0"] = pid_fds(pid)
-    STATE["rss0"] = pid_rss(pid)
+    STATE["fds0"] = h.fd_count(pid)
+    STATE["rss0"] = h.rss_kb(pid) * 1024
     print("  seed %d, %d clients, %.0f s; baseline %d fds, RSS %.1f MiB"
           % (SEED, CLIENTS, SECONDS, STATE["fds0"], STATE["rss0"] / 1048576), flush=True)
     run = Run()
@@ -1451,7 +1439,7 @@ def chaos_streams_get_the_right_answers():
     while any(t.is_alive() for t in threads):
         time.sleep(1)
         if e.gw.alive():
-            run.rss.append(pid_rss(pid))
+            run.rss.append(h.rss_kb(pid) * 1024)
         else:
             break
     for t in threads:
@@ -1484,12 +1472,12 @@ def gateway_still_serves_and_lets_go_of_descriptors_and_memory():
     check(fds0, "baseline taken")
     # Client connections close at once; idle vendor connections after idle_timeout (3 s).
     end = time.monotonic() + 15
-    while pid_fds(pid) > fds0 + 3 and time.monotonic() < end:
+    while h.fd_count(pid) > fds0 + 3 and time.monotonic() < end:
         time.sleep(0.25)
-    fds = pid_fds(pid)
+    fds = h.fd_count(pid)
     check(fds <= fds0 + 3, "seed %d: %d descriptors open, baseline %d: %r"
           % (SEED, fds, fds0, sorted(os.readlink("/proc/%d/fd/%s" % (pid, f)) for f in os.listdir("/proc/%d/fd" % pid))))
-    rss = pid_rss(pid)
+    rss = h.rss_kb(pid) * 1024
     rss0 = STATE["rss0"]
     samples = STATE["run"].rss if "run" in STATE else []
     print("  descriptors %d (baseline %d), RSS %.1f MiB (baseline %.1f, peak %.1f)"

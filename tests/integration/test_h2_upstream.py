@@ -196,14 +196,6 @@ def large_download_under_back_pressure():
     eq((r.status, len(r.body)), (200, n))
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 @test
 def slow_client_holds_the_vendor_stream_window():
     # The client reads nothing for 2 s: the gateway stops acknowledging the vendor's DATA, so
@@ -212,10 +204,10 @@ def slow_client_holds_the_vendor_stream_window():
     size = 64 << 20
     c = h.Conn(e.plain, timeout=15)
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    rss0 = rss_kb(e.gw.proc.pid)
+    rss0 = h.rss_kb(e.gw.proc.pid)
     c.send(h.request("GET", "/big?n=%d" % size, "h2.vendor.test"))
     time.sleep(2.5)  # longer than upstream_timeout: a paused stream does not time out
-    grown = rss_kb(e.gw.proc.pid) - rss0
+    grown = h.rss_kb(e.gw.proc.pid) - rss0
     check(grown < 24 * 1024, "gateway RSS grew by %d KiB while the client did not read" % grown)
     r = c.read_response()
     eq((r.status, len(r.body)), (200, size))

@@ -637,13 +637,6 @@ def concurrent_clients():
     eq([r for r in results if r != (200, True)], [], "bad responses")
 
 
-def _rss_kb(pid):
-    for line in open("/proc/%d/status" % pid):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 @test
 def slow_client_does_not_make_the_gateway_buffer():
     static = os.path.join(h.tmpdir(), "static")
@@ -658,10 +651,10 @@ def slow_client_does_not_make_the_gateway_buffer():
     h.defer(g.stop)
     c = h.Conn(g.port(), timeout=10)
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    rss0 = _rss_kb(g.proc.pid)
+    rss0 = h.rss_kb(g.proc.pid)
     c.send(h.request("GET", "/big.bin", "static.test"))
     time.sleep(2)  # the client reads nothing
-    grown = _rss_kb(g.proc.pid) - rss0
+    grown = h.rss_kb(g.proc.pid) - rss0
     check(grown < 24 * 1024, "gateway RSS grew by %d KiB while the client did not read" % grown)
     r = c.read_response()
     eq((r.status, len(r.body)), (200, size))

@@ -26,7 +26,7 @@ Judged after the run, with the vendor's log of what it did for each marker:
   records verify with unique ids and match /metrics, and SIGTERM exits 0.
 
 vendor_chaos_http2 runs the same clients against a raw HTTP/2 vendor over TLS (H2ChaosVendor,
-frames from vchaos_h2.py): RST_STREAM before and mid-answer, REFUSED_STREAM, GOAWAY with streams
+frames from h2wire.py): RST_STREAM before and mid-answer, REFUSED_STREAM, GOAWAY with streams
 in flight, heads without :status, DATA beyond or short of content-length, SETTINGS, PING, answers
 waiting for WINDOW_UPDATE. The deterministic cases the campaigns found come first.
 
@@ -43,7 +43,7 @@ import threading
 import time
 
 import harness as h
-import vchaos_h2
+import h2wire
 from harness import check, eq, test
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "10"))
@@ -715,17 +715,6 @@ def judge(r, vendor, prev=None):
     return "unknown plan outcome %s" % plan.outcome
 
 
-def fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def rss_kb(pid):
-    for line in open("/proc/%d/status" % pid):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def transfers_total(admin_port):
     _, _, body = h.http_get(admin_port, "/metrics")
     total = 0
@@ -758,7 +747,7 @@ def campaign(seconds, seed, clients, workers, max_connections, h2=False):
     g = chaos_gateway(vendor.port, workers, max_connections, name="chaos-h2" if h2 else "chaos-h1", h2=h2)
     h.defer(lambda: g.alive() and g.proc.kill())
     pid = g.proc.pid
-    fd0 = fds(pid)
+    fd0 = h.fd_count(pid)
     outcomes, errors, problems = [], [], []
     rss = []
     t0 = time.monotonic()
@@ -770,7 +759,7 @@ def campaign(seconds, seed, clients, workers, max_connections, h2=False):
     while any(t.is_alive() for t in threads):
         time.sleep(0.25)
         if g.alive():
-            rss.append((time.monotonic() - t0, rss_kb(pid)))
+            rss.append((time.monotonic() - t0, h.rss_kb(pid)))
     for t in threads:
         t.join()
     problems += errors
@@ -807,9 +796,9 @@ def campaign(seconds, seed, clients, workers, max_connections, h2=False):
     # Descriptors: once the vendor closes its end, the pool empties.
     vendor.close_all()
     try:
-        h.wait_until(lambda: fds(pid) <= fd0 + 2, timeout=10, msg="descriptors back to the baseline")
+        h.wait_until(lambda: h.fd_count(pid) <= fd0 + 2, timeout=10, msg="descriptors back to the baseline")
     except h.Failure:
-        problems.append("gateway descriptors %d, %d at start" % (fds(pid), fd0))
+        problems.append("gateway descriptors %d, %d at start" % (h.fd_count(pid), fd0))
     if not ASAN and len(rss) > 8:
         third = [kb for t, kb in rss if t > seconds / 3]
         if third and max(third) - third[0] > 24 * 1024:
@@ -898,7 +887,7 @@ class H2VendorConn:
     def __init__(self, vendor, sock, cid):
         self.v, self.sock, self.cid = vendor, sock, cid
         self.buf = bytearray()
-        self.dec = vchaos_h2.Hpack()
+        self.dec = h2wire.Hpack()
         self.conn_win = 65535
         self.peer_init_win = 65535
         self.win = {}            # stream -> send window
@@ -927,7 +916,7 @@ class H2VendorConn:
         return hd[3], hd[4], int.from_bytes(hd[5:9], "big") & 0x7fffffff, self._exact(n)
 
     def handle(self, ft, fl, sid, pl):
-        H = vchaos_h2
+        H = h2wire
         if ft == H.SETTINGS and not fl & H.ACK:
             for i in range(0, len(pl) - 5, 6):
                 ident, val = struct.unpack(">HI", pl[i:i + 6])
@@ -979,7 +968,7 @@ class H2VendorConn:
                 self.ready.append(sid)
 
     def send_data(self, sid, data, end, cuts, rng):
-        H = vchaos_h2
+        H = h2wire
         pieces = max(1, cuts)
         step = max(1, len(data) // pieces + 1)
         i = 0
@@ -1003,7 +992,7 @@ class H2VendorConn:
         return True
 
     def answer(self, sid):
-        H = vchaos_h2
+        H = h2wire
         st = self.streams.pop(sid)
         f = dict(st["fields"])
         method, path = f.get(":method", "?"), f.get(":path", "")
@@ -1033,10 +1022,10 @@ class H2VendorConn:
                "upper_name": hdr + [("X-Upper", "1")], "conn_header": hdr + [("connection", "close")],
                "pseudo_after": p.fields + [(":status", "200")]}
         if k in bad:
-            self.send(H.frame(H.HEADERS, H.END_HEADERS | H.END_STREAM, sid, vchaos_h2.hpack_encode(bad[k])))
+            self.send(H.frame(H.HEADERS, H.END_HEADERS | H.END_STREAM, sid, h2wire.hpack_encode(bad[k])))
             return
         if k == "interim":
-            self.send(H.frame(H.HEADERS, H.END_HEADERS, sid, vchaos_h2.hpack_encode([(":status", "103"), ("link", "</a>; rel=preload")])))
+            self.send(H.frame(H.HEADERS, H.END_HEADERS, sid, h2wire.hpack_encode([(":status", "103"), ("link", "</a>; rel=preload")])))
         if k == "settings":
             self.send(H.frame(H.SETTINGS, 0, 0, struct.pack(">HI", 3, rng.choice([1, 10, 100])) +
                               struct.pack(">HI", 4, rng.choice([1000, 65535, 1 << 20]))))
@@ -1044,7 +1033,7 @@ class H2VendorConn:
             self.send(H.frame(H.PING, 0, 0, b"vchaos!!"))
         bodiless = method == "HEAD" or p.status in (204, 304)
         end_now = bodiless and not p.trailers
-        self.send(H.frame(H.HEADERS, H.END_HEADERS | (H.END_STREAM if end_now else 0), sid, vchaos_h2.hpack_encode(hdr)))
+        self.send(H.frame(H.HEADERS, H.END_HEADERS | (H.END_STREAM if end_now else 0), sid, h2wire.hpack_encode(hdr)))
         if end_now:
             return self._after(k, sid)
         if bodiless:
@@ -1062,16 +1051,16 @@ class H2VendorConn:
         if not self.send_data(sid, data, not p.trailers, p.cuts, rng):
             return
         if p.trailers:
-            self.send(H.frame(H.HEADERS, H.END_HEADERS | H.END_STREAM, sid, vchaos_h2.hpack_encode(p.trailers)))
+            self.send(H.frame(H.HEADERS, H.END_HEADERS | H.END_STREAM, sid, h2wire.hpack_encode(p.trailers)))
         self._after(k, sid)
 
     def _after(self, k, sid):
         if k == "goaway_after":
-            self.send(vchaos_h2.frame(vchaos_h2.GOAWAY, 0, 0, struct.pack(">II", sid, 0)))
+            self.send(h2wire.frame(h2wire.GOAWAY, 0, 0, struct.pack(">II", sid, 0)))
             self.gone = True
 
     def serve(self):
-        H = vchaos_h2
+        H = h2wire
         try:
             if self._exact(len(H.PREFACE)) != H.PREFACE:
                 return
