@@ -970,7 +970,10 @@ def chaos(workers, seconds, name, fsync="never"):
         late = max(v for _, v in rss[-third:])
         print("chaos %s: fds %d -> %d, RSS peak first third %d KiB, last third %d KiB"
               % (name, fd0, fd1, early, late), flush=True)
-        want(late <= early * 1.5 + 64 * 1024, "RSS grew from %d KiB to %d KiB" % (early, late))
+        # Under AddressSanitizer freed blocks wait in its quarantine (256 MiB by default) before
+        # they are reused, so a short run's RSS climbs by up to that much without any leak.
+        slack = (64 + (256 if "asan" in h.BUILD else 0)) * 1024
+        want(late <= early * 1.5 + slack, "RSS grew from %d KiB to %d KiB" % (early, late))
 
     # Records and metrics agree; every answered transfer id is recorded, once.
     end = time.monotonic() + 5

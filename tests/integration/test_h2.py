@@ -892,8 +892,9 @@ def shutdown_waits_for_the_ping_before_closing_an_idle_connection():
     c.send(frame(PING, ACK, 0, ping))
     got = c.responses({1}, timeout=10)
     eq(got[1]["status"], 200, "the stream opened before the PING ACK was served")
-    eq(c.goaway[0], 1, "the final GOAWAY names it")
+    # The final GOAWAY may follow the answer (a slower build sends the answer first): read on.
     check(c.drain(5), "then the connection closes")
+    eq(c.goaway[0], 1, "the final GOAWAY names it")
     c.close()
     try:
         rc = gw.proc.wait(10)
