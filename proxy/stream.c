@@ -734,18 +734,17 @@ void bg_listen_sock_close(bg_listen_sock_t *l, void (*on_closed)(bg_listen_sock_
         uv_close((uv_handle_t *)&l->poll, listen_closed_cb);
 }
 
-bool bg_stream_unread(const bg_stream_t *s)
+bool bg_stream_unread(const bg_stream_t *s, bool peek)
 {
     if (s->eof || s->closing || s->fd < 0)
         return true;
     /* Inside an on_data callback the read loop may still hold more: TLS plaintext OpenSSL has
-     * decrypted, records not yet decrypted, and, when the read filled the buffer, the socket's
-     * receive queue (peeked, not taken). A shorter read left the queue empty: no system call on
-     * the keep-alive path (a vendor's stray bytes after it raise a readable event, and an idle
-     * connection's read closes it). */
+     * decrypted, records not yet decrypted, and the socket's receive queue (peeked, not taken):
+     * always when the read filled the buffer, else only when asked (peek), since a shorter read
+     * found the queue empty then and only bytes that came after it can be there. */
     if (s->ssl && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0))
         return true;
-    if (!s->rd_more)
+    if (!s->rd_more && !peek)
         return false;
     char c;
     ssize_t r;

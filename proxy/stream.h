@@ -105,12 +105,12 @@ void bg_stream_read_start(bg_stream_t *s);
 void bg_stream_shutdown(bg_stream_t *s);
 /** Close now (queued writes may be lost); on_closed follows exactly once. Idempotent. */
 void bg_stream_close(bg_stream_t *s);
-/** Whether the peer sent anything not yet delivered to on_data (bytes inside TLS, or in the
- *  socket's receive queue behind a read that filled the buffer), or the stream is at EOF, failed or
- *  closing. A connection that is about to wait for (or carry) a new exchange must have nothing
- *  unread. No system call unless the last read filled the buffer (then one recv(MSG_PEEK)): a
- *  shorter read drained the socket, and bytes arriving after it raise a readable event. */
-bool bg_stream_unread(const bg_stream_t *s);
+/** Whether the peer sent anything not yet delivered to on_data (bytes inside TLS or in the
+ *  socket's receive queue), or the stream is at EOF, failed or closing. A connection that is about
+ *  to wait for (or carry) a new exchange must have nothing unread. The queue is peeked (one
+ *  recv(MSG_PEEK), ~1.4 us here) when the last read filled the buffer or when peek is set; else a
+ *  shorter read found it empty and bytes that came since raise a readable event. */
+bool bg_stream_unread(const bg_stream_t *s, bool peek);
 /** The negotiated ALPN protocol ("h2", "http/1.1") or "" (plain or none). */
 const char *bg_stream_alpn(const bg_stream_t *s);
 /** The peer certificate's subject ("CN=...,O=...") into out, or "" when none. */
