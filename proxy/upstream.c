@@ -404,7 +404,7 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
          * an EOF: leave it. Bytes sent while it is idle raise a readable event whose read closes
          * it (on_data); only a request that takes it in the same loop turn, before that event is
          * handled, could meet them, which nothing short of a system call per request would see. */
-        if (strcmp(up->key, key) != 0 || up->stream.eof || bg_stream_unread(&up->stream, false))
+        if (strcmp(up->key, key) != 0 || bg_stream_unread(&up->stream, false))
             continue;
         *p = up->next;
         up->next = NULL;
@@ -499,8 +499,8 @@ void bg_upstream_release(bg_upstream_t *up, bool reusable)
      * peeked even after a read that drained it: a vendor's write that carried the answer's end
      * and more can arrive in two pieces, the second just after the read (test_vendor_chaos met
      * it in 3 of 1,129 such answers without this peek). */
-    if (!reusable || up->dead || !up->ready || up->stream.eof || up->stream.write_pending ||
-        up->w->draining || bg_stream_unread(&up->stream, true)) {
+    if (!reusable || up->dead || !up->ready || up->stream.write_pending || up->w->draining ||
+        bg_stream_unread(&up->stream, true)) { /* EOF counts as unread */
         up_close(up);
         return;
     }
