@@ -94,18 +94,6 @@ def start_env(workers, name, fsync="never"):
     return e
 
 
-def drop_upstream_connections(u):
-    """Close the vendor side of every connection the test upstream holds (the gateway's idle
-    pool then sees EOF and must let go of its descriptors)."""
-    with u._lock:
-        socks = list(u._socks)
-    for s in socks:
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
 # ---- a raw client with a random read pattern --------------------------------------------------
 
 class Client(h.Conn):
@@ -889,7 +877,7 @@ def chaos(workers, seconds, name, fsync="never"):
     pid = e.gw.proc.pid
     warm_up(e)
     for u in e.ups.values():
-        drop_upstream_connections(u)
+        u.drop_connections()  # the gateway's idle pool sees EOF and must let go
     time.sleep(0.3)
     fd0 = h.fd_count(pid)
     t0 = time.monotonic()
@@ -950,7 +938,7 @@ def chaos(workers, seconds, name, fsync="never"):
 
     # Descriptors: once every client is gone and the vendors closed their side, back to the baseline.
     for u in e.ups.values():
-        drop_upstream_connections(u)
+        u.drop_connections()  # the gateway's idle pool sees EOF and must let go
     end = time.monotonic() + 10
     while h.fd_count(pid) > fd0 + 3 and time.monotonic() < end:
         time.sleep(0.1)

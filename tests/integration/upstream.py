@@ -154,10 +154,9 @@ class Upstream:
         self._thread.start()
         return self
 
-    def stop(self):
-        self._stop.set()
-        if self._thread:
-            self._thread.join(2)
+    def drop_connections(self):
+        """Shut down both directions of every connection held now (a client pooling them then
+        sees EOF); returns those sockets."""
         with self._lock:
             socks = list(self._socks)
         for c in socks:
@@ -165,6 +164,13 @@ class Upstream:
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        return socks
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(2)
+        for c in self.drop_connections():
             try:
                 c.close()
             except OSError:
