@@ -76,6 +76,8 @@ struct bg_worker {
     uint64_t seq;                       /* record ids */
     uint64_t held_bytes;                /* request body bytes its exchanges hold (exchange.c) */
     uv_timer_t sweep;                   /* idle pool and drain checks */
+    uv_prepare_t turn_counter;          /* counts the loop's polls into turn (upstream.c) */
+    uint64_t turn;                      /* polls started: changes only across an epoll_wait */
     bool draining;
     uint64_t drain_deadline;
     struct bg_upkey *upkeys;            /* per vendor address: open connections, waiters (upstream.c) */

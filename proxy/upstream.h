@@ -41,6 +41,7 @@ struct bg_upstream {
     bool ready;              /* read-only: connected (and TLS done) */
     bool dead;               /* private */
     uint64_t idle_since;     /* private */
+    uint64_t released_turn;  /* private: the worker's turn when it went idle */
     uint64_t timeout_ms;     /* private: current timer period */
     struct bg_upstream *next;/* private: idle list */
     struct bg_upkey *slot;   /* private: the address's accounting */

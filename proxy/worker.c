@@ -116,6 +116,14 @@ static void close_and_forget(uv_handle_t *h)
     (void)h;
 }
 
+/* Runs just before each poll: a connection released while turn had one value has been through
+ * a poll (and had its readable event, if any, handled) once turn has moved on by two. */
+static void turn_cb(uv_prepare_t *h)
+{
+    bg_worker_t *w = h->data;
+    w->turn++;
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     bg_worker_t *w = t->data;
@@ -134,6 +142,7 @@ static void sweep_cb(uv_timer_t *t)
         bg_upstream_sweep(w, 0);
         uv_timer_stop(&w->sweep);
         uv_close((uv_handle_t *)&w->sweep, close_and_forget);
+        uv_close((uv_handle_t *)&w->turn_counter, close_and_forget);
         /* From now on the records writer must not wake this loop (see record_done_cb). */
         pthread_mutex_lock(&w->done_lock);
         w->async_closed = true;
@@ -235,6 +244,10 @@ int bg_worker_init(bg_worker_t *w, bg_server_t *s, unsigned id, bg_runtime_t *rt
     uv_timer_init(&w->loop, &w->sweep);
     w->sweep.data = w;
     uv_timer_start(&w->sweep, sweep_cb, 1000, 1000);
+    uv_prepare_init(&w->loop, &w->turn_counter);
+    w->turn_counter.data = w;
+    uv_prepare_start(&w->turn_counter, turn_cb);
+    uv_unref((uv_handle_t *)&w->turn_counter); /* it alone does not keep the loop running */
     w->geo_cache = bg_geo_cache_create(4096);
     for (size_t i = 0; i < nfds; i++)
         if ((r = listener_open(w, fds[i], lidx[i], &rt->cfg->listen[lidx[i]].address.addr)) < 0)
