@@ -1250,11 +1250,12 @@ static inline bool key_start(unsigned c, unsigned c1)
 
 static inline bool isd(unsigned c) { return c - '0' < 10u; }
 static inline bool isal(unsigned c) { return (cls[c] & CA) != 0; }
+static inline bool isletter(unsigned c) { return (cls[c] & (CU | CL)) != 0; }
 static inline bool ishx(unsigned c) { return (cls[c] & CHX) != 0; }
 static inline bool is_b64url(unsigned c) { return (cls[c] & (CA | CB)) != 0; }
 
 /* kw_in for keyword lists that do not all start with a letter: every position, every keyword. */
-static bool kw_in_slow(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
+static bool kw_in_slow(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw, bool word)
 {
     for (size_t k = 0; k < nkw; k++) {
         const unsigned char *w = (const unsigned char *)kws[k];
@@ -1262,6 +1263,8 @@ static bool kw_in_slow(const unsigned char *t, size_t a, size_t b, const char *c
         if (kl > b - a)
             continue;
         for (size_t x = a; x + kl <= b; x++) {
+            if (word && x > 0 && isletter(t[x - 1]))
+                continue;
             size_t y = 0;
             while (y < kl && lower(t[x + y]) == w[y])
                 y++;
@@ -1272,9 +1275,11 @@ static bool kw_in_slow(const unsigned char *t, size_t a, size_t b, const char *c
     return false;
 }
 
-/* Does a keyword (lowercase) occur in t[a, b), compared case-insensitively? In place: no copy,
- * no memmem; a first-byte test rejects almost every position. */
-static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw)
+/* Does a keyword (lowercase) occur in t[a, b), compared case-insensitively, and with word, only where a
+ * word starts (no letter before it, even before a: "hotel" holds no "tel", "during" no "ring"; a digit
+ * may be: "1120born")? In
+ * place: no copy, no memmem; a first-byte test rejects almost every position. */
+static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const *kws, size_t nkw, bool word)
 {
     if (a >= b)
         return false; /* an empty window (a number at the start of a value) holds no keyword */
@@ -1283,12 +1288,12 @@ static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const 
     for (size_t k = 0; k < nkw; k++) {
         unsigned f = (unsigned char)kws[k][0];
         if (f - 'a' >= 26u)
-            return kw_in_slow(t, a, b, kws, nkw);
+            return kw_in_slow(t, a, b, kws, nkw, word);
         firsts |= 1u << (f - 'a');
     }
     for (size_t x = a; x < b; x++) {
         unsigned c = lower(t[x]) - 'a';
-        if (c >= 26u || !(firsts >> c & 1))
+        if (c >= 26u || !(firsts >> c & 1) || (word && x > 0 && isletter(t[x - 1])))
             continue;
         for (size_t k = 0; k < nkw; k++) {
             const unsigned char *w = (const unsigned char *)kws[k];
@@ -1304,12 +1309,13 @@ static bool kw_in(const unsigned char *t, size_t a, size_t b, const char *const 
     return false;
 }
 
-/* Is a keyword (lowercase) within `win` bytes before t[i]? (At most 96 bytes are looked at.) */
+/* Does a word start with a keyword (lowercase) within `win` bytes before t[i]? (At most 96 bytes
+ * are looked at.) */
 static bool kw_before(const unsigned char *t, size_t i, size_t win, const char *const *kws, size_t nkw)
 {
     size_t from = i > win ? i - win : 0;
     size_t to = i - from > 96 ? from + 96 : i;
-    return kw_in(t, from, to, kws, nkw);
+    return kw_in(t, from, to, kws, nkw, true);
 }
 
 static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, const char *const *kws, size_t nkw)
@@ -1319,12 +1325,29 @@ static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, con
         l = win;
     if (l > 32)
         l = 32;
-    return kw_in(t, e, e + l, kws, nkw);
+    return kw_in(t, e, e + l, kws, nkw, true);
 }
 
-static const char *const phone_kw[] = {"phone", "tel", "mobile", "cell", "call", "fax", "desk", "reach",
+/* Whether a keyword labels the number at t[i]: it starts a word in the stretch without digits right
+ * before it, at most 24 bytes ("Tracking number: 6389…", not "sku-00042 3782…"). */
+static bool labelled(const unsigned char *t, size_t i, const char *const *kws, size_t nkw)
+{
+    size_t j = i;
+    while (j > 0 && i - j < 24 && !isd(t[j - 1]))
+        j--;
+    return kw_in(t, j, i, kws, nkw, true);
+}
+
+/* Each matches where a word starts (kw_before); "tel" only as a word or in "telephone", "telefon",
+ * not in "telemetry" or "tell". */
+static const char *const phone_kw[] = {"phone", "tel ", "tel.", "tel:", "tel/", "tel,", "tel(", "teleph",
+                                       "telef", "mobile", "cell", "call", "fax", "desk", "reach",
                                        "contact", "sms", "whatsapp", "dial", "text", "answer", "messag",
                                        "ring", "office", "landline", "hotline"};
+/* The words that make six digits a phone when they label them ("Phone: 049819", "call 33 93 31"). */
+static const char *const short_phone_kw[] = {"phone", "tel ", "tel.", "tel:", "teleph", "telef", "mobile",
+                                             "cell", "call", "fax", "sms", "whatsapp", "dial", "landline",
+                                             "hotline"};
 static const char *const number_kw[] = {"number", "no.", "nr."};
 static const char *const not_phone_kw[] = {"order", "card", "account", "tracking", "ref", "invoice", "confirm",
                                            "serial", "model", "ticket", "case", "customer", "policy", "iban",
@@ -1332,6 +1355,18 @@ static const char *const not_phone_kw[] = {"order", "card", "account", "tracking
                                            "postal", "member", "employee", "booking", "transaction", "id "};
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
+/* A run of 12 to 15 digits right after one of these is that kind of number even when it passes Luhn
+ * with an issuer prefix ("Tracking number: 638975514362"), unless a card word is near (before or
+ * after). */
+static const char *const not_card_kw[] = {"tracking", "order", "invoice", "ref", "serial", "ticket", "case",
+                                          "confirm", "booking", "transaction", "shipment", "parcel", "isbn",
+                                          "ean", "upc", "gtin", "barcode", "sku", "product", "code", "account",
+                                          "routing", "timestamp"};
+static const char *const card_kw[] = {"card", "visa", "master", "amex", "american express", "discover",
+                                      "maestro", "diners", "jcb", "credit", "debit"};
+/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38"). */
+static const char *const version_words[] = {"v", "ver", "version", "build", "release", "firmware", "fw", "rev",
+                                            "revision"};
 static const char *const imei_kw[] = {"imei"};
 static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
@@ -1661,15 +1696,56 @@ static inline bool phone_may(const unsigned char *t, size_t n, size_t i)
 }
 
 /* A phone in free text (or under a phone key when keyed). */
+/* Six digits, in groups split by spaces or hyphens, are a (local) phone number only where a phone word
+ * labels them: one of the three words right before them, with no digit between. */
+static size_t short_phone(const unsigned char *t, size_t n, size_t i, size_t e)
+{
+    /* Not the tail of a token ("AKIA-123456", "ref_123456", "#123456"). */
+    if (i > 0 && (isal(t[i - 1]) || strchr("-_./#+@$%&*", t[i - 1])))
+        return 0;
+    size_t d = 0;
+    for (size_t k = i; k < e; k++) {
+        if (isd(t[k]))
+            d++;
+        else if (t[k] != ' ' && t[k] != '-')
+            return 0;
+    }
+    if (d != 6 || (e < n && (isal(t[e]) || ((t[e] == '.' || t[e] == ',' || t[e] == ':') && e + 1 < n && isd(t[e + 1])))))
+        return 0;
+    /* Not behind a two- or three-letter capital code ("phone QQ 12 34 56 C": a NINO's letters). */
+    size_t w = i;
+    while (w > 0 && t[w - 1] == ' ')
+        w--;
+    size_t we = w;
+    while (w > 0 && (cls[t[w - 1]] & CU))
+        w--;
+    if (we - w >= 2 && we - w <= 3 && (w == 0 || !isletter(t[w - 1]))) {
+        static const char *const ok[] = {"tel", "sms", "fax"};
+        if (!kw_in(t, w, we, ok, 3, true))
+            return 0;
+    }
+    /* The word, one of the last three before the digits ("My phone number is 950 932", not "Call of
+     * Duty sold 123 456"). */
+    size_t j = i, words = 0;
+    while (j > 0 && i - j < 24 && !isd(t[j - 1])) {
+        j--;
+        if (isletter(t[j]) && (j == 0 || !isletter(t[j - 1])) && ++words == 3)
+            break;
+    }
+    return kw_in(t, j, i, short_phone_kw, sizeof short_phone_kw / sizeof short_phone_kw[0], true) ? e : 0;
+}
+
 static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
 {
     phone_t p;
-    if (!keyed && isd(t[i]) && !phone_may(t, n, i))
-        return 0;
+    if (!keyed && isd(t[i]) && !phone_may(t, n, i)) {
+        size_t r = bgj_skip_digits(t, i + 1, n);
+        return r - i == 6 ? short_phone(t, n, i, r) : 0;
+    }
     if (!phone_parse(t, n, i, &p))
         return 0;
     if (p.digits < 7 || p.digits > 15)
-        return 0;
+        return !keyed && p.digits == 6 && !p.plus ? short_phone(t, n, i, p.end) : 0;
     if (keyed)
         return p.end;
     if (p.date)
@@ -1926,12 +2002,41 @@ static size_t custom_text_at(const scan_t *s, const unsigned char *t, size_t n, 
     return 0;
 }
 
+/* Whether the word before t[i], over one or two of ' ', ':', '=', '#' ("version: 1.2.3.4", "build #7"),
+ * is one of words (lowercase), compared case-insensitively. */
+static bool word_before_is(const unsigned char *t, size_t i, const char *const *words, size_t nw)
+{
+    size_t j = i, skipped = 0;
+    while (j > 0 && skipped < 2 && (t[j - 1] == ' ' || t[j - 1] == ':' || t[j - 1] == '=' || t[j - 1] == '#'))
+        j--, skipped++;
+    size_t e = j;
+    while (j > 0 && e - j <= 12 && isal(t[j - 1]))
+        j--;
+    size_t l = e - j;
+    if (!skipped || !l || l > 12 || (j > 0 && isal(t[j - 1])))
+        return false;
+    for (size_t k = 0; k < nw; k++) {
+        if (strlen(words[k]) != l)
+            continue;
+        size_t y = 0;
+        while (y < l && lower(t[j + y]) == (unsigned char)words[k][y])
+            y++;
+        if (y == l)
+            return true;
+    }
+    return false;
+}
+
 static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det)
 {
     size_t e;
     unsigned prev = i ? t[i - 1] : ' ';
-    /* Versions: "Chrome/120.0.1.2", "v=3.14.22.190", "version 1.2.3.4". */
+    /* Versions: "Chrome/120.0.1.2", "v=3.14.22.190", "version 1.2.3.4". The word is read only before
+     * what ipv4_at takes (a digit after a separator): a cost on dotted quads alone. */
     bool version = prev == '/' || (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3])));
+    if (!version && !(fl & F_NOIP) && (prev == ' ' || prev == ':' || prev == '=' || prev == '#') &&
+        (e = ipv4_at(t, n, i)) && word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0]))
+        version = true;
     if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i))) {
         *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
         return e;
@@ -1954,7 +2059,10 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
     }
     groups_t g;
     groups_at(t, n, i, &g);
-    if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g))) {
+    if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
+        !(g.ngroups == 1 && g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0]) &&
+          !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
+          !kw_after(t, n, e, 24, card_kw, sizeof card_kw / sizeof card_kw[0]))) {
         *det = BG_DET_CARD_NUMBER;
         return e;
     }
@@ -3376,10 +3484,10 @@ static bool session_name(const char *k, size_t n)
     char nk[KEY_MAX + 1];
     size_t l = key_norm(k, n, nk);
     static const char *const csrf[] = {"csrf", "xsrf"};
-    if (kw_in((const unsigned char *)nk, 0, l, csrf, 2))
+    if (kw_in((const unsigned char *)nk, 0, l, csrf, 2, false))
         return false;
     static const char *const sub[] = {"sess", "sid", "auth", "token", "jwt", "login", "remember", "sso", "identity"};
-    return kw_in((const unsigned char *)nk, 0, l, sub, sizeof sub / sizeof sub[0]);
+    return kw_in((const unsigned char *)nk, 0, l, sub, sizeof sub / sizeof sub[0], false);
 }
 
 static void scan_cookie(scan_t *s, const char *v, size_t n)

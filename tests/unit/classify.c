@@ -194,6 +194,67 @@ static void test_text_lookalikes(void)
     CHECK_INT(R.categories, 0);
 }
 
+/* A dotted quad after a version word is a version; a Luhn-valid run of 12 to 15 digits after a word
+ * naming another kind of number is that number, unless a card word is near; context words count only
+ * where a word starts. */
+static void test_version_and_number_words(void)
+{
+    static const struct {
+        const char *s, *det, *want; /* want NULL: no finding of det */
+    } cases[] = {
+        {"version 1.2.3.4", "ip_address", NULL},
+        {"Build 7.95.235.38 is out", "ip_address", NULL},
+        {"firmware: 10.2.33.4", "ip_address", NULL},
+        {"rev #10.2.33.4", "ip_address", NULL},
+        {"login from 10.2.3.4", "ip_address", "10.2.3.4"},
+        {"the release notes say: login from 10.2.3.4", "ip_address", "10.2.3.4"},
+        {"prebuild 10.2.3.4", "ip_address", "10.2.3.4"}, /* a whole word only */
+        {"build10.2.3.4", "ip_address", NULL},            /* glued to a word: not an address either */
+        {"Tracking number: 638975514362", "card_number", NULL},
+        {"order 378282246310005", "card_number", NULL},
+        {"order 378282246310005 paid with amex", "card_number", "378282246310005"},
+        {"Order paid by card 638975514362", "card_number", "638975514362"},
+        {"order 4111111111111111", "card_number", "4111111111111111"}, /* 16 digits: still a card */
+        {"order 4111 1111 1111 1111", "card_number", "4111 1111 1111 1111"}, /* grouped: a card */
+        {"Paid with 638975514362", "card_number", "638975514362"},
+        {"Product code 566288565872", "card_number", NULL},
+        /* Context words count where a word starts: "hotel" holds no "tel", "during" no "ring". */
+        {"During the year we sold 1234567 items", "phone", NULL},
+        {"Hotel rooms: 2345678 nights", "phone", NULL},
+        {"context window 1048576 tokens", "phone", NULL},
+        {"Intel shipped 12345678 chips", "phone", NULL},
+        {"telemetry 1234567", "phone", NULL},
+        {"Reno. 0301234567", "phone", NULL},
+        {"Tel 0301234567", "phone", "0301234567"},
+        {"Telefon: 030 1234567", "phone", "030 1234567"},
+        {"No. 0301234567", "phone", "0301234567"},
+        {"please recall 0301234567 and call 0301234568", "phone", "0301234568"},
+        /* Six digits: a phone only where a phone word is one of the three words before them. */
+        {"Phone: 049819", "phone", "049819"},
+        {"My phone number is 950 932", "phone", "950 932"},
+        {"You can call 33 93 31", "phone", "33 93 31"},
+        {"Call of Duty sold 123 456 copies", "phone", NULL},
+        {"reach 100 000 users", "phone", NULL},
+        {"call me on 10.10.24", "phone", NULL},
+        {"call 123456abc", "phone", NULL},
+        {"mobile 12 34 5", "phone", NULL},
+        {"order 123456", "phone", NULL},
+        {"phone AKIA-123456", "phone", NULL},
+        {"phone #123456", "phone", NULL},
+        {"phone QQ 12 34 56 C", "phone", NULL},
+        {"TEL 12 34 56", "phone", "12 34 56"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        text(cases[i].s);
+        const bg_finding_t *f = nth(cases[i].det, 0);
+        if (!cases[i].want ? f != NULL
+                           : !f || f->length != strlen(cases[i].want) ||
+                                 memcmp(cases[i].s + f->offset, cases[i].want, f->length) != 0)
+            bg_test_fail(__FILE__, __LINE__, "\"%s\": %s \"%.*s\", want \"%s\"", cases[i].s, cases[i].det,
+                         f ? (int)f->length : 0, f ? cases[i].s + f->offset : "", cases[i].want ? cases[i].want : "(none)");
+    }
+}
+
 static void test_phone_context(void)
 {
     const char *s = "Phone: 040 379 2455";
@@ -216,7 +277,7 @@ static void test_phone_context(void)
     static const struct {
         const char *s, *want; /* want NULL: no phone */
     } runs[] = {
-        {"tel 12 3456 7890", "12 3456 7890"}, {"tel 1234567", "1234567"}, {"tel 123456", NULL},
+        {"tel 12 3456 7890", "12 3456 7890"}, {"tel 1234567", "1234567"}, {"tel 123456", "123456"}, {"tel 12345", NULL},
         {"tel 123456789012345", "123456789012345"}, {"tel 1234567890123456", NULL},
         {"tel 12.(345) 678", "12.(345) 678"}, {"tel 12 x3456789", NULL}, {"tel 12-3 4567", NULL},
         {"tel 12/34567", "12/34567"}, {"tel 12 - 34567", NULL}, {"tel 12 34567", "12 34567"},
@@ -883,12 +944,12 @@ static void test_fast_paths_repeats(void)
         CHECK_STR(f->path, "$.items[199].mail");
     }
     /* The same bytes under "version" (no IP there) and then under "note" (an IP). */
-    const char *s = "{\"version\":\"build 10.20.30.40 ok\",\"note\":\"build 10.20.30.40 ok\"}";
+    const char *s = "{\"version\":\"host 10.20.30.40 ok\",\"note\":\"host 10.20.30.40 ok\"}";
     body_as("application/json", s);
     CHECK_INT(count("ip_address"), 1);
     f = nth("ip_address", 0);
     if (f)
-        CHECK_INT(f->offset, (long)(strstr(s, "note") - s + 7 + 6)); /* after note":" and "build " */
+        CHECK_INT(f->offset, (long)(strstr(s, "note") - s + 7 + 5)); /* after note":" and "host " */
     /* Same length, same first and last eight bytes, a different middle. */
     s = "{\"a\":\"standard shipping: aaaaaaaaaaa gift wrap\",\"b\":\"standard shipping: 10.20.30.40 gift wrap\","
         "\"c\":\"standard shipping: aaaaaaaaaaa gift wrap\"}";
@@ -1419,6 +1480,7 @@ int main(void)
     RUN(test_email_ip_validators);
     RUN(test_text_detectors_offsets);
     RUN(test_text_lookalikes);
+    RUN(test_version_and_number_words);
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
     RUN(test_jwt_and_api_keys);
