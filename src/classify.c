@@ -2031,13 +2031,12 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
 {
     size_t e;
     unsigned prev = i ? t[i - 1] : ' ';
-    /* Versions: "Chrome/120.0.1.2", "v=3.14.22.190", "version 1.2.3.4". The word is read only before
-     * what ipv4_at takes (a digit after a separator): a cost on dotted quads alone. */
+    /* Versions: "Chrome/120.0.1.2", "v=3.14.22.190", "version 1.2.3.4" (the word is read only before
+     * what ipv4_at takes: a cost on dotted quads alone). */
     bool version = prev == '/' || (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3])));
-    if (!version && !(fl & F_NOIP) && (prev == ' ' || prev == ':' || prev == '=' || prev == '#') &&
-        (e = ipv4_at(t, n, i)) && word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0]))
-        version = true;
-    if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i))) {
+    if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i)) &&
+        !((prev == ' ' || prev == ':' || prev == '=' || prev == '#') &&
+          word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0]))) {
         *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
         return e;
     }
