@@ -1594,6 +1594,12 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
             cur += (unsigned)(k - j);
             j = last = k;
             seps = 0;
+            /* A NANP number is complete after ddd-ddd-dddd, ddd.ddd.dddd or (ddd) ddd-dddd: a
+             * different separator after it starts something else ("415-555-2671 10.0.0.1"). */
+            if (!p->plus && ng == 2 && cur == 4 && glen[0] == 3 && glen[1] == 3 && j < n &&
+                (paren ? sepkind[1] == '-' : sepkind[0] == sepkind[1] && (sepkind[0] == '-' || sepkind[0] == '.')) &&
+                t[j] != sepkind[1])
+                break;
             continue;
         }
         if (cur) {

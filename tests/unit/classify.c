@@ -243,6 +243,12 @@ static void test_version_and_number_words(void)
         {"phone #123456", "phone", NULL},
         {"phone QQ 12 34 56 C", "phone", NULL},
         {"TEL 12 34 56", "phone", "12 34 56"},
+        /* A NANP number ends after its last group when another separator follows. */
+        {"phone 415-555-2671 12 items", "phone", "415-555-2671"},
+        {"415-555-2671 10.0.0.1", "phone", "415-555-2671"},
+        {"415-555-2671 10.0.0.1", "ip_address", "10.0.0.1"},
+        {"call (415) 555-2671 10 times", "phone", "(415) 555-2671"},
+        {"phone 415-555-2671 x12", "phone", "415-555-2671 x12"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         text(cases[i].s);
