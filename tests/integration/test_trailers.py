@@ -322,9 +322,13 @@ def oversize_request_trailers_refused():
     big = "X-Big: " + "a" * 5000                     # over max_header_size (4 KiB) with the head
     r = h1_call("h1.vendor.test", "/echo", b"abc", [big])
     eq(r.status, 431, repr(r))
-    huge = ["X-Big%d: %s" % (i, "a" * 1000) for i in range(9)]  # over the 8 KiB trailer section bound
+    # Over 8 KiB (the chunked decoder's old fixed bound, which answered 400 here): the header
+    # limit decides, 431, as over HTTP/2.
+    huge = ["X-Big%d: %s" % (i, "a" * 1000) for i in range(9)]
     r = h1_call("h1.vendor.test", "/echo", b"abc", huge)
-    eq(r.status, 400, repr(r))
+    eq(r.status, 431, repr(r))
+    r = nghttp("h2.vendor.test", "/echo", b"abc", [t.lower() for t in huge])
+    eq(r.status, 431, repr(r))
     r = nghttp("h2.vendor.test", "/echo", b"abc", ["x-big: " + "a" * 5000])
     eq(r.status, 431, repr(r))
     # Too many fields counts too (max_headers, default 100).
@@ -519,6 +523,62 @@ def huge_response_trailer_sections_are_not_buffered():
             h1_broken(e.port_default, "h1.vendor.test", path, e.records_default)
     rss1 = h.rss_kb(g.proc.pid)
     check(rss1 - rss0 < 8 * 1024, "RSS grew from %d to %d KiB over 8 sections of 5-8 MiB" % (rss0, rss1))
+
+
+# ---- request trailer sections at the header limits: HTTP/1.1 and HTTP/2 agree ----------------
+
+@test
+def request_trailers_up_to_the_header_limits_pass_both_ways():
+    # Over 8 KiB, within max_header_size with the head: HTTP/1.1 answered 400 ("malformed
+    # chunked body") where HTTP/2 forwarded them.
+    e = env()
+    big = "X-Big: " + "a" * 12000
+    r = h1_call("h1.vendor.test", "/echo", b"abc", [big], port=e.port_default)
+    eq(r.status, 200, repr(r))
+    eq(len(h1_vendor_trailers(r.json()).get("x-big", "")), 12000, "the vendor got the trailer")
+    r = nghttp("h1.vendor.test", "/echo", b"abc", [big.lower()], port=e.port_default)
+    eq(r.status, 200, repr(r))
+    eq(len(h1_vendor_trailers(r.json()).get("x-big", "")), 12000, "the vendor got the trailer over h2")
+    r = h1_call("h2.vendor.test", "/echo", b"abc", [big], port=e.port_default)
+    eq(r.status, 200, repr(r))
+    eq(len(r.json()["trailers"].get("x-big", "")), 12000, "the h2 vendor got the trailer")
+
+
+@test
+def request_trailers_over_the_header_limits_431_both_ways():
+    e = env()
+    for trailers in (["X-Big: " + "a" * 17000],                        # one field over 16 KiB
+                     ["X-Big%d: %s" % (i, "a" * 3000) for i in range(6)],  # 18 KiB in six
+                     ["X-T%d: 1" % i for i in range(120)]):                 # over 100 fields
+        what = "%d trailer fields, %d bytes" % (len(trailers), sum(len(t) for t in trailers))
+        r = h1_call("h1.vendor.test", "/echo", b"abc", trailers, port=e.port_default)
+        eq(r.status, 431, "HTTP/1.1, %s: %r" % (what, r))
+        rec = h.wait_record(e.records_default, r.headers.get("x-transfer-id"))
+        eq(rec["status"], 431, what)
+        r = nghttp("h1.vendor.test", "/echo", b"abc", [t.lower() for t in trailers], port=e.port_default)
+        eq(r.status, 431, "HTTP/2, %s: %r" % (what, r))
+        rec = h.wait_record(e.records_default, r.headers.get("x-transfer-id"))
+        eq(rec["status"], 431, what)
+
+
+@test
+def oversize_request_trailers_after_the_decision_are_dropped_both_ways():
+    # Past max_body_scan (64 KiB) the body streams and trailers come too late to be classified:
+    # dropped (fail closed), over the limit (4 KiB) or not; an HTTP/1.1 section over 8 KiB
+    # used to break the exchange instead (400, with the body already streaming to the vendor).
+    gw = env().gw
+    mark = gw.mark()
+    body = b"q" * (200 * 1024)
+    big = "X-Big: " + "a" * 9000
+    r = h1_call("h1.vendor.test", "/echo", body, [big])
+    eq(r.status, 200, repr(r)[:300])
+    eq((r.json()["body_len"], r.json()["trailers"]), (len(body), []))
+    r = nghttp("h2.vendor.test", "/echo", body, [big.lower()])
+    eq(r.status, 200, repr(r)[:300])
+    eq((r.json()["body_len"], r.json()["trailers"]), (len(body), {}))
+    log = gw.stderr_since(mark)
+    eq(log.count("request trailers dropped"), 2, log[-1500:])
+    check("a" * 64 not in log, "trailer values in the log")
 
 
 # ---- classification ---------------------------------------------------------------------------
