@@ -6,9 +6,11 @@ request trailers) and nghttp (`--trailer`, and its -v frame log for what came ba
 vendors: tests/integration/upstream.py (HTTP/1.1: records the trailer section it received,
 answers /trailers chunked with one) and build/tests/tools/h2echo (HTTP/2 over TLS: echoes a
 trailing HEADERS frame, answers /trailers with one). Covers: fields not allowed in trailers
-filtered both ways, trailers dropped when the client's answer is not chunked, oversize blocks
-(request: 431 / 400; response: dropped and logged), trailers classified with the headers
-(block, encrypt), trailers after the decision dropped (fail closed), records."""
+filtered both ways, trailers dropped when the client's answer is not chunked, sections at the
+header limits (exactly max_header_size bytes / max_headers fields pass; request: 431 beyond, the
+same over HTTP/1.1 and HTTP/2; response: beyond, the answer is broken off like a vendor cut
+mid-body, with memory bounded), trailers classified with the headers (block, encrypt), trailers
+after the decision dropped (fail closed), records."""
 
 import json
 import os
