@@ -394,13 +394,14 @@ static void reject(bg_conn_t *c, int status, const char *why)
     begin_close(c);
 }
 
-/* A chunked request's trailer section is kept (bounded by BG_H1_TRAILER_MAX) for the exchange. */
+/* A chunked request's trailer section is kept for the exchange within limits.max_header_size
+ * (the exchange counts it with the head); past it, it is read to its end but not kept, and the
+ * exchange is told it was too large, as HTTP/2 tells it of a trailer block over the header
+ * list limit. The buffer grows only when a section comes. */
 static void req_trailers_capture(bg_conn_t *c)
 {
     bg_buf_reset(&c->req_trailers);
-    bg_buf_reserve(&c->req_trailers, BG_H1_TRAILER_MAX);
-    c->req_dec.trailers = c->req_trailers.data;
-    c->req_dec.trailers_cap = BG_H1_TRAILER_MAX;
+    bg_exchange_trailers_capture(&c->req_dec, &c->req_trailers, c->w->rt->cfg->limits.max_header_size);
 }
 
 static void feed_body(bg_conn_t *c, size_t skip);
@@ -506,7 +507,14 @@ static void feed_body(bg_conn_t *c, size_t skip)
         bg_exchange_t *ex = c->ex;
         if (c->req_chunked) {
             size_t consumed = 0, outlen = 0;
+            bool was_over = c->req_dec.trailers_over;
             if (bg_h1_chunked_decode(&c->req_dec, c->in.data, c->in.len, &consumed, &outlen) < 0) {
+                if (c->req_dec.trailers_over && !was_over) {
+                    /* Too large to read to its end: the exchange answers 431 if it still can. */
+                    bg_exchange_trailers(ex, NULL, 0, true);
+                    if (c->ex != ex)
+                        return;
+                }
                 c->ex = NULL;
                 bg_exchange_cancel(ex);
                 reject(c, 400, "malformed chunked body");
@@ -517,9 +525,15 @@ static void feed_body(bg_conn_t *c, size_t skip)
             if (outlen)
                 bg_exchange_body(ex, c->in.data, outlen);
             bg_buf_consume(&c->in, consumed);
+            if (c->ex == ex && c->req_dec.trailers_over && !was_over)
+                bg_exchange_trailers(ex, NULL, 0, true); /* 431, or dropped after the decision */
+            if (c->req_dec.trailers_full) {
+                bg_exchange_trailers_room(&c->req_dec, &c->req_trailers);
+                continue;
+            }
             if (done) {
                 c->req_body_done = true;
-                if (c->ex == ex && c->req_dec.trailers_len)
+                if (c->ex == ex && c->req_dec.trailers_len && !c->req_dec.trailers_over)
                     bg_exchange_trailers(ex, c->req_dec.trailers, c->req_dec.trailers_len, false);
                 if (c->ex == ex)
                     bg_exchange_body_end(ex);

@@ -1580,6 +1580,30 @@ void bg_upstream_drain_cb(bg_upstream_t *up, void *owner)
 
 /* ---- response ---------------------------------------------------------------------------- */
 
+void bg_exchange_trailers_capture(bg_h1_chunked_t *d, bg_buf_t *b, uint32_t max)
+{
+    static char none[1]; /* a buffer of no room: the decoder asks for room when a section comes */
+    d->trailers = b->cap ? b->data : none;
+    d->trailers_cap = b->cap ? (uint32_t)(b->cap - 1) : 0;
+    d->trailers_len = 0;
+    d->trailers_max = max ? max : 1;
+}
+
+void bg_exchange_trailers_room(bg_h1_chunked_t *d, bg_buf_t *b)
+{
+    /* A new buffer rather than realloc: the old one held the fields so far and is wiped. */
+    size_t cap = d->trailers_cap < 512 ? 1024 : 2 * ((size_t)d->trailers_cap + 1);
+    bg_buf_t nb;
+    bg_buf_init(&nb);
+    bg_buf_reserve_exact(&nb, cap - 1);
+    bg_buf_append(&nb, d->trailers, d->trailers_len);
+    bg_buf_dispose_secure(b);
+    *b = nb;
+    d->trailers = b->data;
+    d->trailers_cap = (uint32_t)(b->cap - 1);
+    d->trailers_full = false;
+}
+
 static void response_done(bg_exchange_t *ex, bool upstream_reusable)
 {
     if (ex->h2s) {
@@ -1621,28 +1645,32 @@ void bg_exchange_drained(bg_exchange_t *ex)
         bg_h2up_stream_resume(ex->h2s);
 }
 
-/* A chunked response's trailer section is kept by the decoder (bounded by BG_H1_TRAILER_MAX). */
+/* A chunked response's trailer section is kept by the decoder, within limits.max_header_size
+ * (the bound the exchange holds any trailer section to); its buffer grows only when a section
+ * comes (bg_exchange_trailers_room). */
 static void resp_trailers_capture(bg_exchange_t *ex)
 {
     bg_buf_reset(&ex->resp_traw);
-    bg_buf_reserve(&ex->resp_traw, BG_H1_TRAILER_MAX);
-    ex->resp_dec.trailers = ex->resp_traw.data;
-    ex->resp_dec.trailers_cap = BG_H1_TRAILER_MAX;
+    bg_exchange_trailers_capture(&ex->resp_dec, &ex->resp_traw, ex->rt->cfg->limits.max_header_size);
 }
 
-/* The vendor's trailer fields: those allowed in trailers are kept for send_trailers; a block
- * over limits.max_header_size is dropped whole (the response itself is fine) and logged. */
-static void resp_trailers_keep(bg_exchange_t *ex, const char *lines, size_t len, bool oversize)
+static const char TRAILERS_TOO_LARGE[] = "response trailer section over limits.max_header_size";
+static const char TRAILERS_TOO_MANY[] = "response trailer fields over limits.max_headers";
+
+/* The vendor's trailer fields: those allowed in trailers are kept for send_trailers. Returns
+ * NULL, or why the section is over the limits (a response header section's: the vendor's
+ * failure, reported by the caller; the fields' values are not kept). */
+static const char *resp_trailers_keep(bg_exchange_t *ex, const char *lines, size_t len, bool oversize)
 {
     bg_buf_reset(&ex->resp_trailers);
-    if (!len && !oversize)
-        return;
+    if (oversize || len > ex->rt->cfg->limits.max_header_size)
+        return TRAILERS_TOO_LARGE;
+    if (!len)
+        return NULL;
     bg_header_t f[BG_H1_MAX_HEADERS];
-    int n = oversize ? -1 : bg_h1_split_fields(lines, len, f, BG_H1_MAX_HEADERS);
-    if (n < 0 || len > ex->rt->cfg->limits.max_header_size || (size_t)n > ex->rt->cfg->limits.max_headers) {
-        bg_log_warn("response trailers dropped", "reason", "too_large", "vendor", ex->vendor->name, "id", ex->id);
-        return;
-    }
+    int n = bg_h1_split_fields(lines, len, f, BG_H1_MAX_HEADERS);
+    if (n < 0 || (size_t)n > ex->rt->cfg->limits.max_headers)
+        return TRAILERS_TOO_MANY;
     for (int i = 0; i < n; i++) {
         if (!bg_h1_trailer_allowed(f[i].name, f[i].name_len))
             continue;
@@ -1651,6 +1679,7 @@ static void resp_trailers_keep(bg_exchange_t *ex, const char *lines, size_t len,
         bg_buf_append(&ex->resp_trailers, f[i].value, f[i].value_len);
         bg_buf_puts(&ex->resp_trailers, "\r\n");
     }
+    return NULL;
 }
 
 /* Relay response body bytes; returns true when the response is complete. */
@@ -1698,7 +1727,8 @@ static bool relay_body(bg_exchange_t *ex, char *p, size_t n, bool *extra)
         while (n > 0 && ex->state == BG_EX_FORWARD) {
             size_t consumed = 0, outlen = 0;
             if (bg_h1_chunked_decode(&ex->resp_dec, p, n, &consumed, &outlen) < 0) {
-                upstream_failed(ex, BG_UP_PROTOCOL, "malformed chunked response");
+                upstream_failed(ex, BG_UP_PROTOCOL,
+                                ex->resp_dec.trailers_over ? TRAILERS_TOO_LARGE : "malformed chunked response");
                 return false;
             }
             write_body_piece(ex, p, outlen);
@@ -1706,8 +1736,21 @@ static bool relay_body(bg_exchange_t *ex, char *p, size_t n, bool *extra)
                 return true;
             p += consumed;
             n -= consumed;
+            if (ex->resp_dec.trailers_over) {
+                /* Over the limit: the vendor's failure, as soon as it is known (not read on). */
+                upstream_failed(ex, BG_UP_PROTOCOL, TRAILERS_TOO_LARGE);
+                return false;
+            }
+            if (ex->resp_dec.trailers_full) {
+                bg_exchange_trailers_room(&ex->resp_dec, &ex->resp_traw);
+                continue;
+            }
             if (ex->resp_dec.done) {
-                resp_trailers_keep(ex, ex->resp_dec.trailers, ex->resp_dec.trailers_len, false);
+                const char *over = resp_trailers_keep(ex, ex->resp_dec.trailers, ex->resp_dec.trailers_len, false);
+                if (over) {
+                    upstream_failed(ex, BG_UP_PROTOCOL, over);
+                    return false;
+                }
                 *extra = n > 0;
                 return ex->state == BG_EX_FORWARD;
             }
@@ -1941,7 +1984,7 @@ void bg_exchange_resp_trailers(bg_exchange_t *ex, const char *lines, size_t len,
 {
     if (ex->state != BG_EX_FORWARD || !ex->resp_head_done)
         return;
-    resp_trailers_keep(ex, lines, len, oversize);
+    ex->resp_trailers_over = resp_trailers_keep(ex, lines, len, oversize); /* reported by _resp_end */
 }
 
 void bg_exchange_resp_end(bg_exchange_t *ex)
@@ -1951,6 +1994,10 @@ void bg_exchange_resp_end(bg_exchange_t *ex)
         return;
     if (!ex->resp_head_done) {
         upstream_failed(ex, BG_UP_PROTOCOL, "stream ended without a response");
+        return;
+    }
+    if (ex->resp_trailers_over) {
+        upstream_failed(ex, BG_UP_PROTOCOL, ex->resp_trailers_over);
         return;
     }
     complete(ex, false);

@@ -125,6 +125,7 @@ struct bg_exchange {
     bg_buf_t out_trailers;       /* request trailer lines for the vendor ("name: value\r\n", sealed) */
     bg_buf_t resp_traw;          /* the vendor's chunked trailer section as decoded (HTTP/1.1) */
     bg_buf_t resp_trailers;      /* response trailer lines kept for the client (filtered) */
+    const char *resp_trailers_over; /* an HTTP/2 vendor's trailers were over the limits: why */
     bool retried;
     bool resp_started;
     bg_buf_t out_head, out_body, rin, rbody, resp_head;
@@ -199,8 +200,10 @@ void bg_exchange_resp_head(bg_exchange_t *ex, const char *head, size_t len, bool
 /** Response body bytes (back-pressure: the exchange pauses ex->h2s while the client lags). */
 void bg_exchange_resp_body(bg_exchange_t *ex, const char *p, size_t n);
 /** The vendor's trailer fields in HTTP/1.1 form ("name: value\r\n" lines), just before
- *  bg_exchange_resp_end. oversize: over the stream's bound (dropped and logged, as is a block
- *  over limits.max_header_size). */
+ *  bg_exchange_resp_end; never ends the exchange itself. oversize: over the stream's bound.
+ *  A section over limits.max_header_size or max_headers (a response header section's limits)
+ *  is the vendor's failure: bg_exchange_resp_end then fails the response (502 before the head,
+ *  else the client's answer is broken off, never completed). */
 void bg_exchange_resp_trailers(bg_exchange_t *ex, const char *lines, size_t len, bool oversize);
 /** The response is complete (END_STREAM); the stream is detached. */
 void bg_exchange_resp_end(bg_exchange_t *ex);
@@ -209,6 +212,13 @@ void bg_exchange_resp_end(bg_exchange_t *ex);
 void bg_exchange_resp_error(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg, bool refused);
 /** The request body queued on ex->h2s drained below the back-pressure mark. */
 void bg_exchange_req_drained(bg_exchange_t *ex);
+/** Point a chunked decoder's trailer buffer at b (empty; no allocation) under the bound max
+ *  (limits.max_header_size); the codec calls bg_exchange_trailers_room when the decoder says
+ *  it is full. b is the codec's or exchange's, disposed securely with it. */
+void bg_exchange_trailers_capture(bg_h1_chunked_t *d, bg_buf_t *b, uint32_t max);
+/** The decoder's trailer buffer is full (d->trailers_full): move the kept bytes to one twice as
+ *  large, wiping the old (trailers may carry personal data), and clear trailers_full. */
+void bg_exchange_trailers_room(bg_h1_chunked_t *d, bg_buf_t *b);
 /** Free the exchange (after down->end). ex->w may be NULL (an exchange built by `explain`). */
 void bg_exchange_destroy(bg_exchange_t *ex);
 

@@ -807,12 +807,34 @@ int bg_h1_chunked_decode(bg_h1_chunked_t *d, char *buf, size_t len, size_t *cons
             if (++d->line_len > CHUNK_LINE_MAX)
                 goto fail;
         } else if (d->state >= CH_TRAILER0) {
-            if (++d->trailer_bytes > CHUNK_TRAILER_MAX)
-                goto fail;
             /* Keep the field lines (not the final CRLF) for a caller that relays them. */
-            if (d->trailers && d->state <= CH_TRAILER_LF && !(d->state == CH_TRAILER0 && c == '\r') &&
-                d->trailers_len < d->trailers_cap)
-                d->trailers[d->trailers_len++] = (char)c;
+            bool field = d->state <= CH_TRAILER_LF && !(d->state == CH_TRAILER0 && c == '\r');
+            if (!d->trailers_max) {
+                if (++d->trailer_bytes > CHUNK_TRAILER_MAX)
+                    goto fail;
+                if (d->trailers && field && d->trailers_len < d->trailers_cap)
+                    d->trailers[d->trailers_len++] = (char)c;
+            } else {
+                /* The caller's bound: line_len (unused past the size lines) counts the field
+                 * line bytes within it; beyond, the section is read on without keeping any. */
+                uint32_t max = d->trailers_max < BG_H1_TRAILER_KEEP_MAX ? d->trailers_max : BG_H1_TRAILER_KEEP_MAX;
+                if (field && !d->trailers_over && d->line_len >= max)
+                    d->trailers_over = true;
+                if (field && !d->trailers_over) {
+                    if (d->trailers && d->trailers_len == d->trailers_cap) {
+                        d->trailers_full = true; /* the caller gives more room and calls again */
+                        r--;
+                        goto out;
+                    }
+                    if (d->trailers)
+                        d->trailers[d->trailers_len++] = (char)c;
+                    d->line_len++;
+                }
+                if (++d->trailer_bytes > 2u * BG_H1_TRAILER_KEEP_MAX) {
+                    d->trailers_over = true;
+                    goto fail;
+                }
+            }
         }
         switch (d->state) {
         case CH_SIZE0:

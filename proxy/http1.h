@@ -18,7 +18,8 @@
 #define BG_H1_PARTIAL (-2)
 #define BG_H1_ERROR (-1)
 #define BG_H1_MAX_HEADERS 128 /* hard array size; the configured limit may be lower */
-#define BG_H1_TRAILER_MAX 8192 /* a chunked body's whole trailer section; beyond: BG_H1_ERROR */
+#define BG_H1_TRAILER_MAX 8192 /* a chunked body's whole trailer section without trailers_max; beyond: BG_H1_ERROR */
+#define BG_H1_TRAILER_KEEP_MAX (64 * 1024) /* the largest trailers_max (as h2.c's hard header list bound) */
 
 typedef struct {
     uint32_t max_header_bytes; /* request line + headers; beyond: 431 (414 if the line alone is over max_uri) */
@@ -86,6 +87,18 @@ typedef struct {
     char *trailers;
     uint32_t trailers_cap;
     uint32_t trailers_len;
+    /* Optional, set by the caller after init: the caller's bound on the field lines (the
+     * header size limit), at most BG_H1_TRAILER_KEEP_MAX. With it, the section is no longer
+     * an error past BG_H1_TRAILER_MAX: field lines beyond trailers_max are not kept and set
+     * trailers_over (the rest of the section is still read and validated, up to twice
+     * BG_H1_TRAILER_KEEP_MAX in all; beyond that it is an error, with trailers_over set). And
+     * the buffer may start smaller than trailers_max: when it is full, decoding stops before
+     * the byte that does not fit (return 0, consumed short) with trailers_full set; the caller
+     * gives a larger buffer holding the trailers_len bytes kept, clears trailers_full and
+     * calls again with the rest. */
+    uint32_t trailers_max;
+    bool trailers_full; /* public */
+    bool trailers_over; /* public */
 } bg_h1_chunked_t;
 
 void bg_h1_chunked_init(bg_h1_chunked_t *d);

@@ -116,6 +116,55 @@ static void fuzz_chunked(const char *data, size_t len)
     free(b);
 }
 
+/* With the caller's bound on the trailer section (trailers_max, derived from the input's length
+ * so both sides of it are met) and a trailer buffer grown whenever the decoder says it is full:
+ * the same outcome whole and byte at a time, and never more kept than the bound. */
+static void fuzz_chunked_bounded(const char *data, size_t len)
+{
+    uint32_t max = (uint32_t)(len * 7 % 300) + 1;
+    int rc[2];
+    bool done[2], over[2];
+    size_t used[2];
+    char *kept[2];
+    uint32_t klen[2];
+    for (int pass = 0; pass < 2; pass++) {
+        char *in = malloc(len ? len : 1);
+        memcpy(in, data, len);
+        bg_h1_chunked_t d;
+        bg_h1_chunked_init(&d);
+        d.trailers_max = max;
+        d.trailers = malloc(1);
+        d.trailers_cap = 0;
+        size_t pos = 0;
+        int r = 0;
+        while (pos < len && !d.done) {
+            size_t take = pass ? 1 : len - pos, u = 0, o = 0;
+            r = bg_h1_chunked_decode(&d, in + pos, take, &u, &o);
+            must(u <= take && o <= u);
+            pos += u;
+            if (r)
+                break;
+            if (d.trailers_full) {
+                must(d.trailers_len == d.trailers_cap && d.trailers_cap < max && u < take);
+                d.trailers_cap = d.trailers_cap ? d.trailers_cap * 2 : 4;
+                d.trailers = realloc(d.trailers, d.trailers_cap);
+                d.trailers_full = false;
+            } else {
+                must(u == take || d.done);
+            }
+            must(d.trailers_len <= max);
+        }
+        rc[pass] = r, done[pass] = d.done, over[pass] = d.trailers_over, used[pass] = pos;
+        kept[pass] = d.trailers, klen[pass] = d.trailers_len;
+        free(in);
+    }
+    must(rc[0] == rc[1] && done[0] == done[1] && over[0] == over[1]);
+    if (rc[0] == 0)
+        must(used[0] == used[1] && klen[0] == klen[1] && memcmp(kept[0], kept[1], klen[0]) == 0);
+    free(kept[0]);
+    free(kept[1]);
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     if (size < 1)
@@ -136,6 +185,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         break;
     case 4:
         fuzz_chunked(buf, len);
+        fuzz_chunked_bounded(buf, len);
         break;
     }
     free(buf);

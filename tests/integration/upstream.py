@@ -17,6 +17,7 @@ Behaviour is chosen per request by path (the query is ignored):
   /reset                      resets the connection (RST) without answering
   /no-length[/N]              N (default 5000) bytes delimited by closing the connection
   /hop                        200 with hop-by-hop response headers (Connection: x-up-hop, ...)
+  /trailers[/big|/length|/section/N|/fields/N]  the echo JSON chunked, then a trailer section
 
 In-process use (tests):  u = Upstream(tls=(crt, key)).start(); u.port; u.requests; u.stop()
 As a script:  python3 tests/integration/upstream.py --port N [--tls CERT KEY] [--log FILE]
@@ -375,7 +376,9 @@ class Upstream:
         if name == "trailers":
             # The echo JSON, chunked, then a trailer section: fields a client may get, and fields
             # not allowed in trailers (the gateway must drop those). /trailers/big adds a 6,000-byte
-            # field; /trailers/length declares Content-Length instead (no trailers possible).
+            # field; /trailers/section/N pads the section with one X-Big field to N bytes of field
+            # lines ("Name: value\r\n"), /trailers/fields/N adds "X-Ti: tttttttt" fields to make N
+            # in all; /trailers/length declares Content-Length instead (no trailers possible).
             body = json.dumps(rec).encode()
             if arg == "length":
                 return self._send(sock, 200, [("Content-Type", "application/json"),
@@ -393,6 +396,12 @@ class Upstream:
                   "Content-Type: text/evil", "Connection: close", "TE: trailers"]
             if arg == "big":
                 tr.append("X-Big: " + "b" * 6000)
+            size = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+            if arg == "section":
+                base = sum(len(t) + 2 for t in tr) + len("X-Big: \r\n")
+                tr.append("X-Big: " + "b" * max(0, size - base))
+            elif arg == "fields":
+                tr += ["X-T%d: %s" % (i, "t" * 8) for i in range(max(0, size - len(tr)))]
             sock.sendall(("0\r\n" + "".join(t + "\r\n" for t in tr) + "\r\n").encode())
             return keep
         if name == "drip" and arg.isdigit():

@@ -7,7 +7,9 @@
  * one gets GOAWAY below its stream id), /echo-body (the request body back, as JSON),
  * /big?n=N (N bytes of body), /_stats (connections accepted so far, still open, GOAWAYs received),
  * /trailers (the JSON, then trailers: grpc-status, grpc-message, x-checksum and fields not allowed
- * in trailers; /trailers?cl also declares content-length; /trailers?big adds a 20,000-byte field).
+ * in trailers; /trailers?cl also declares content-length; /trailers?big adds a 20,000-byte field;
+ * /trailers?section=N pads them with one x-big field to N bytes of "name: value\r\n" lines;
+ * /trailers?fields=N adds x-tI fields to make N fields in all, up to 1,000).
  * Request trailers are echoed in the JSON as "trailers".
  * Usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS [ADDRESS (default 127.0.0.1)]]. One thread per connection; test only.
  */
@@ -26,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define H2ECHO_MAX_TRAILERS 1000 /* x-tI fields /trailers?fields=N may add */
 
 static atomic_int nconns;
 static atomic_int nactive;
@@ -154,7 +158,7 @@ static ssize_t resp_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
             static char big[20001];
             if (!big[0])
                 memset(big, 'b', sizeof big - 1);
-            nghttp2_nv tv[] = {
+            nghttp2_nv tv[8 + H2ECHO_MAX_TRAILERS] = {
                 {(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, 0},
                 {(uint8_t *)"grpc-message", (uint8_t *)"all good", 12, 8, 0},
                 {(uint8_t *)"x-checksum", (uint8_t *)"abc123", 10, 6, 0},
@@ -164,9 +168,31 @@ static ssize_t resp_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
                 {(uint8_t *)"content-type", (uint8_t *)"text/evil", 12, 9, 0},
                 {(uint8_t *)"x-big", (uint8_t *)big, 5, sizeof big - 1, 0},
             };
-            bool with_big = strstr(r->path, "big") != NULL;
-            if (nghttp2_submit_trailer(s, id, tv, with_big ? 8 : 7) == 0)
+            size_t ntv = strstr(r->path, "big") ? 8 : 7;
+            /* ?section=N: one x-big field makes the section ("name: value\r\n" lines) N bytes;
+             * ?fields=N: x-tI fields make N fields in all. nghttp2 copies the fields. */
+            size_t base = 0;
+            for (size_t i = 0; i < 7; i++)
+                base += tv[i].namelen + tv[i].valuelen + 4;
+            const char *q;
+            char *pad = NULL;
+            char names[H2ECHO_MAX_TRAILERS][8];
+            if ((q = strstr(r->path, "section=")) != NULL) {
+                size_t want = strtoull(q + 8, NULL, 10), vlen = want > base + 9 ? want - base - 9 : 0;
+                pad = malloc(vlen + 1);
+                memset(pad, 'b', vlen);
+                tv[7] = (nghttp2_nv){(uint8_t *)"x-big", (uint8_t *)pad, 5, vlen, 0};
+                ntv = 8;
+            } else if ((q = strstr(r->path, "fields=")) != NULL) {
+                size_t want = strtoull(q + 7, NULL, 10);
+                for (ntv = 7; ntv < want && ntv < 7 + H2ECHO_MAX_TRAILERS; ntv++) {
+                    snprintf(names[ntv - 7], sizeof names[0], "x-t%zu", ntv - 7);
+                    tv[ntv] = (nghttp2_nv){(uint8_t *)names[ntv - 7], (uint8_t *)"tttttttt", strlen(names[ntv - 7]), 8, 0};
+                }
+            }
+            if (nghttp2_submit_trailer(s, id, tv, ntv) == 0)
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            free(pad);
         }
     }
     return (ssize_t)n;

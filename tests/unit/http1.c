@@ -863,6 +863,110 @@ static void test_chunked_trailers_kept(void)
     CHECK_INT(bg_h1_chunked_decode(&d, big, sizeof big, &used, &out), BG_H1_ERROR);
 }
 
+/* Decode s (n bytes) in pieces of `step` with the caller's bound `max`, keeping the trailers
+ * in a buffer that starts at `cap0` bytes and doubles whenever the decoder says it is full
+ * (as exchange.c and conn.c do). Returns the last return code; *kept: the buffer (malloc'd). */
+static int chunk_bounded(const char *s, size_t n, size_t step, uint32_t max, uint32_t cap0, bg_h1_chunked_t *d,
+                         char **kept, size_t *used_all)
+{
+    bg_h1_chunked_init(d);
+    d->trailers_max = max;
+    d->trailers_cap = cap0;
+    d->trailers = malloc(cap0 ? cap0 : 1);
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < n && !d->done) {
+        size_t take = step < n - pos ? step : n - pos;
+        char *g = guarded(s + pos, take);
+        size_t used = 0, out = 0;
+        rc = bg_h1_chunked_decode(d, g, take, &used, &out);
+        pos += used;
+        if (rc < 0)
+            break;
+        if (d->trailers_full) {
+            CHECK(d->trailers_len == d->trailers_cap && d->trailers_cap < max);
+            d->trailers_cap = d->trailers_cap ? d->trailers_cap * 2 : 16;
+            d->trailers = realloc(d->trailers, d->trailers_cap);
+            d->trailers_full = false;
+        } else if (used == 0) {
+            CHECK(used > 0); /* neither done, full nor an error: it must have made progress */
+            break;
+        }
+    }
+    *kept = d->trailers;
+    *used_all = pos;
+    return rc;
+}
+
+/* With the caller's bound (trailers_max, the header size limit): a section within it is kept
+ * whole in a buffer grown on demand, whatever the split, also past the old 8 KiB bound; one
+ * over it is read to its end but not kept (trailers_over); a section past twice
+ * BG_H1_TRAILER_KEEP_MAX is an error, still flagged as too large; malformed stays malformed. */
+static void test_chunked_trailers_bounded(void)
+{
+    static char s[40000];
+    size_t n = 0;
+    n += (size_t)sprintf(s + n, "5\r\nhello\r\n0\r\n");
+    size_t t0 = n;
+    for (int i = 0; i < 800; i++) /* 800 fields of 16 bytes: 12,800 bytes of field lines */
+        n += (size_t)sprintf(s + n, "X-T%03d: abcdef\r\n", i);
+    size_t tlen = n - t0;
+    n += (size_t)sprintf(s + n, "\r\nNEXT");
+    size_t steps[] = {1, 2, 7, 100, 4096, sizeof s};
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        bg_h1_chunked_t d;
+        char *kept;
+        size_t used;
+        CHECK_INT(chunk_bounded(s, n, steps[k], 16384, 0, &d, &kept, &used), 0);
+        CHECK(d.done && !d.trailers_over);
+        CHECK_INT(used, n - 4);
+        CHECK_INT(d.trailers_len, tlen);
+        CHECK(memcmp(kept, s + t0, tlen) == 0);
+        free(kept);
+        /* exactly at the bound: kept; one byte less: over */
+        CHECK_INT(chunk_bounded(s, n, steps[k], (uint32_t)tlen, 64, &d, &kept, &used), 0);
+        CHECK(d.done && !d.trailers_over);
+        CHECK_INT(d.trailers_len, tlen);
+        free(kept);
+        CHECK_INT(chunk_bounded(s, n, steps[k], (uint32_t)tlen - 1, 64, &d, &kept, &used), 0);
+        CHECK(d.done && d.trailers_over);
+        CHECK_INT(used, n - 4);
+        CHECK(d.trailers_len <= tlen - 1);
+        free(kept);
+    }
+    /* without a buffer: only counted */
+    bg_h1_chunked_t d;
+    bg_h1_chunked_init(&d);
+    d.trailers_max = 4096;
+    size_t used, out;
+    CHECK_INT(bg_h1_chunked_decode(&d, s, n, &used, &out), 0);
+    CHECK(d.done && d.trailers_over && d.trailers_len == 0 && !d.trailers_full);
+    /* the caller's bound is clamped to BG_H1_TRAILER_KEEP_MAX, and the whole section to twice it */
+    size_t bn = 2 * BG_H1_TRAILER_KEEP_MAX + 64;
+    char *big = malloc(bn);
+    memcpy(big, "0\r\nX: ", 6);
+    memset(big + 6, 'a', bn - 6 - 4);
+    memcpy(big + bn - 4, "\r\n\r\n", 4);
+    bg_h1_chunked_init(&d);
+    d.trailers_max = 16u << 20;
+    CHECK_INT(bg_h1_chunked_decode(&d, big, BG_H1_TRAILER_KEEP_MAX + 100, &used, &out), 0);
+    CHECK(d.trailers_over && !d.done);
+    bg_h1_chunked_init(&d);
+    d.trailers_max = 16u << 20;
+    CHECK_INT(bg_h1_chunked_decode(&d, big, bn, &used, &out), BG_H1_ERROR);
+    CHECK(d.trailers_over);
+    free(big);
+    /* malformed past the bound is still malformed (a bare LF), and not "too large" before it */
+    char bad[] = "0\r\nX-A: 1\r\nX-B: 2\n\r\n";
+    bg_h1_chunked_init(&d);
+    d.trailers_max = 4;
+    CHECK_INT(bg_h1_chunked_decode(&d, bad, strlen(bad), &used, &out), BG_H1_ERROR);
+    bg_h1_chunked_init(&d);
+    d.trailers_max = 4096;
+    CHECK_INT(bg_h1_chunked_decode(&d, bad, strlen(bad), &used, &out), BG_H1_ERROR);
+    CHECK(!d.trailers_over);
+}
+
 static void test_split_fields(void)
 {
     bg_header_t f[4];
@@ -965,6 +1069,7 @@ int main(void)
     RUN(test_chunked_invalid);
     RUN(test_chunked_state);
     RUN(test_chunked_trailers_kept);
+    RUN(test_chunked_trailers_bounded);
     RUN(test_split_fields);
     RUN(test_trailer_allowed);
     RUN(test_hop_by_hop);
