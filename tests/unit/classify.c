@@ -194,6 +194,16 @@ static void test_text_lookalikes(void)
     CHECK_INT(R.categories, 0);
 }
 
+/* Classify s as free text: its first finding of det spans want exactly, or (want NULL) there is none. */
+static void check_first(const char *s, const char *det, const char *want, int line)
+{
+    text(s);
+    const bg_finding_t *f = nth(det, 0);
+    if (!want ? f != NULL : !f || f->length != strlen(want) || memcmp(s + f->offset, want, f->length) != 0)
+        bg_test_fail(__FILE__, line, "\"%s\": %s \"%.*s\", want \"%s\"", s, det, f ? (int)f->length : 0,
+                     f ? s + f->offset : "", want ? want : "(none)");
+}
+
 /* A dotted quad after a version word is a version; a Luhn-valid run of 12 to 15 digits after a word
  * naming another kind of number is that number, unless a card word is near; context words count only
  * where a word starts. */
@@ -250,15 +260,8 @@ static void test_version_and_number_words(void)
         {"call (415) 555-2671 10 times", "phone", "(415) 555-2671"},
         {"phone 415-555-2671 x12", "phone", "415-555-2671 x12"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        text(cases[i].s);
-        const bg_finding_t *f = nth(cases[i].det, 0);
-        if (!cases[i].want ? f != NULL
-                           : !f || f->length != strlen(cases[i].want) ||
-                                 memcmp(cases[i].s + f->offset, cases[i].want, f->length) != 0)
-            bg_test_fail(__FILE__, __LINE__, "\"%s\": %s \"%.*s\", want \"%s\"", cases[i].s, cases[i].det,
-                         f ? (int)f->length : 0, f ? cases[i].s + f->offset : "", cases[i].want ? cases[i].want : "(none)");
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
 }
 
 static void test_phone_context(void)
@@ -289,15 +292,8 @@ static void test_phone_context(void)
         {"tel 12/34567", "12/34567"}, {"tel 12 - 34567", NULL}, {"tel 12 34567", "12 34567"},
         {"700 Main Street, tel 0301234567 or 030/1234567", "0301234567"},
     };
-    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
-        text(runs[i].s);
-        const bg_finding_t *f = nth("phone", 0);
-        if (!runs[i].want ? f != NULL
-                          : !f || f->length != strlen(runs[i].want) ||
-                                memcmp(runs[i].s + f->offset, runs[i].want, f->length) != 0)
-            bg_test_fail(__FILE__, __LINE__, "\"%s\": phone \"%.*s\", want \"%s\"", runs[i].s,
-                         f ? (int)f->length : 0, f ? runs[i].s + f->offset : "", runs[i].want ? runs[i].want : "(none)");
-    }
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
+        check_first(runs[i].s, "phone", runs[i].want, __LINE__);
 }
 
 static void test_text_dob_and_paths(void)
