@@ -1345,11 +1345,13 @@ def data_beyond_an_http2_vendors_content_length_resets_only_that_stream():
     the declared bytes, and the connection is closed. An HTTP/2 client sees RST_STREAM on that
     stream only: the streams beside it on the same client connection (one of them waiting for
     its answer on the same vendor connection while this happens) complete, and the gateway sends
-    no GOAWAY."""
+    no GOAWAY. The gateway logs it as the vendor's protocol error (kind=protocol), not as a reset
+    the vendor sent."""
     v = ScriptH2Vendor()
     g = chaos_gateway(v.port, workers=1, max_connections=1, name="beyondcl", h2=True)
     h.defer(g.stop)
     for mode in ("same", "next"):
+        mark = g.mark()
         got, goaway, out = nghttp_streams(g.port(), "chaos.test", ["/held/" + mode, "/beyond/" + mode, "/after"])
         b = got.get("/beyond/" + mode)
         check(b and b["reset"] and not b["ended"], "%s: the excess stream is reset, not ended: %r" % (mode, got))
@@ -1370,6 +1372,10 @@ def data_beyond_an_http2_vendors_content_length_resets_only_that_stream():
             closed = True
         check(closed, "%s: the HTTP/1.1 connection is closed after the broken answer" % mode)
         c.close()
+        failed = [ln for ln in g.stderr_since(mark).splitlines() if "upstream failed" in ln]
+        eq(len(failed), 2, "%s: one failure logged per client kind: %r" % (mode, failed))
+        for ln in failed:
+            check("kind=protocol" in ln and "malformed HTTP/2 response" in ln, "%s: logged as %r" % (mode, ln))
 
 
 @test
