@@ -328,10 +328,14 @@ static void stream_start(h2_stream_t *st)
         req->target = "", req->target_len = 0;
     req->path = req->target;
     req->path_len = req->target_len;
-    /* Trailers that came with the end (HEADERS then trailing HEADERS in one read, no DATA) are
-     * a body part still to come: a bodiless request would be decided at start and drop them. */
+    /* Until END_STREAM the request may still carry trailers (even behind content-length: 0,
+     * RFC 9113 8.1): with more to come it is not bodiless, or the exchange would decide at start
+     * and drop them as late. Trailers that came with the end (in the head's read) count as more.
+     * A declared length stays checked by nghttp2, which resets the stream (PROTOCOL_ERROR) when
+     * the DATA received do not add up to it (8.1.1), and a zero length cannot start streaming:
+     * such a request is forwarded only once its end proved it well-formed. */
     bool more = !st->end_stream || st->tr_in.len || st->tr_over;
-    req->chunked = more && req->content_length < 0;
+    req->chunked = more && req->content_length <= 0;
     ex->target = req->target;
     ex->target_len = req->target_len;
     /* The collected head now lives in ex->head; hb's memory is kept for the response head. */

@@ -41,6 +41,7 @@ struct bg_h2up_stream {
     bool head_bad;
     bool paused;
     bool heard;                /* any frame of this stream arrived from the vendor */
+    bool reset_by_vendor;      /* the vendor sent RST_STREAM (else nghttp2 reset it for a malformed answer) */
     bool on_reused;            /* opened on a connection that had carried streams before */
     size_t unconsumed;         /* DATA bytes delivered while paused, not yet acknowledged */
     uint64_t timeout_ms, last;
@@ -204,6 +205,12 @@ static int on_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *f, void *u
         c->goaway = true; /* streams above last_stream_id are closed as REFUSED_STREAM */
         return 0;
     }
+    if (f->hd.type == NGHTTP2_RST_STREAM) {
+        bg_h2up_stream_t *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (r)
+            r->reset_by_vendor = true; /* on_stream_close_cb follows */
+        return 0;
+    }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
     bg_h2up_stream_t *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
@@ -275,17 +282,25 @@ static int on_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, vo
         return 0;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     bg_exchange_t *ex = s->ex;
+    bool by_vendor = s->reset_by_vendor;
     s->ex = NULL;
     stream_unlink(s);
     stream_free(s);
     if (ex) {
         char msg[96];
         bool refused = code == NGHTTP2_REFUSED_STREAM;
-        if (code == NGHTTP2_NO_ERROR)
+        bg_upstream_error_t kind = BG_UP_CLOSED;
+        if (code == NGHTTP2_NO_ERROR) {
             snprintf(msg, sizeof msg, "stream closed before the response ended");
-        else
+        } else if (by_vendor || refused) {
             snprintf(msg, sizeof msg, "stream reset by the vendor: %s", nghttp2_http2_strerror(code));
-        bg_exchange_resp_error(ex, BG_UP_CLOSED, msg, refused);
+        } else {
+            /* nghttp2 reset it on our side: the answer was malformed (RFC 9113 8.1.1: DATA
+             * beyond or short of content-length, a bad field, a frame out of place). */
+            kind = BG_UP_PROTOCOL;
+            snprintf(msg, sizeof msg, "malformed HTTP/2 response: stream reset (%s)", nghttp2_http2_strerror(code));
+        }
+        bg_exchange_resp_error(ex, kind, msg, refused);
     }
     if (!c->lost)
         bg_upstream_h2_stream_done(c->up);

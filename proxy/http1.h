@@ -42,7 +42,8 @@ typedef struct {
     const char *path;      /* origin-form path and query (absolute-form's path part; "/" if empty) */
     size_t path_len;
     bool absolute_form;
-    bool chunked;          /* Transfer-Encoding: chunked (final and only coding) */
+    bool chunked;          /* Transfer-Encoding: chunked (final and only coding); from h2.c: the body
+                            * (or trailers) may follow, its end is END_STREAM, content_length <= 0 */
     int64_t content_length; /* -1: none */
     bool keep_alive;       /* after this request (version default, Connection: close / keep-alive) */
     bool expect_continue;  /* Expect: 100-continue */

@@ -350,6 +350,69 @@ def trailers_right_after_the_head_reach_the_vendor():
 
 
 @test
+def empty_body_with_content_length_0_and_trailers_reaches_the_vendor():
+    """content-length: 0, no DATA (or an empty one), then trailing HEADERS with END_STREAM: a
+    valid request (RFC 9113 8.1: the content is empty, the trailers follow it). It must be
+    answered and reach the vendor with its trailers, whether the trailers come in the head's read
+    or later; a field not allowed in trailers is still dropped."""
+    e = env()
+    head = hpack_request("POST", "de.test", "/echo", [("content-length", "0")])
+    tr = frame(HEADERS, END_HEADERS | END_STREAM, 1,
+               hpack_literal("x-checksum", "abc123") + hpack_literal("content-type", "text/evil"))
+    for how in ("one read", "later", "empty DATA first"):
+        e.up.clear()
+        c = H2Conn(e.plain)
+        c.handshake()
+        if how == "one read":
+            c.send(frame(HEADERS, END_HEADERS, 1, head) + tr)
+        else:
+            c.send(frame(HEADERS, END_HEADERS, 1, head))
+            if how == "empty DATA first":
+                c.send(frame(DATA, 0, 1))
+            time.sleep(0.3)
+            c.send(tr)
+        got = c.responses({1})
+        eq(got[1]["status"], 200, "%s: %r" % (how, got[1]))
+        rec = e.up.last()
+        check(rec, "%s: the vendor got the request" % how)
+        eq((rec["body_len"], rec["trailers"]), (0, ["x-checksum: abc123"]), "%s: what the vendor got" % how)
+        c.close()
+
+
+@test
+def content_length_mismatch_with_trailers_is_a_stream_error():
+    """RFC 9113 8.1.1: content-length must equal the DATA received; trailers change nothing.
+    Each mismatch is a stream error (RST_STREAM PROTOCOL_ERROR) that never reaches the vendor,
+    and the connection goes on serving (stream 9 on it)."""
+    e = env()
+    e.up.clear()
+    c = H2Conn(e.plain)
+    c.handshake()
+
+    def req(sid, cl):
+        return frame(HEADERS, END_HEADERS, sid, hpack_request("POST", "de.test", "/mismatch/%d" % sid,
+                                                              [("content-length", cl)]))
+
+    def trailers(sid):
+        return frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack_literal("x-checksum", "abc123"))
+    c.send(req(1, "5") + trailers(1))                                   # declared 5, no DATA
+    c.send(req(3, "0") + frame(DATA, 0, 3, b"hello") + trailers(3))     # declared 0, 5 sent
+    c.send(req(5, "3") + frame(DATA, 0, 5, b"ab") + trailers(5))        # declared 3, 2 sent
+    c.send(req(7, "0"))                                                 # declared 0, DATA later
+    time.sleep(0.3)
+    c.send(frame(DATA, END_STREAM, 7, b"hello"))
+    c.request(9, "GET", "de.test", "/echo?after=1")
+    got = c.responses({1, 3, 5, 7, 9})
+    for sid in (1, 3, 5, 7):
+        eq(c.resets.get(sid), 1, "stream %d reset with PROTOCOL_ERROR (status %r)" % (sid, got[sid]["status"]))
+        eq(got[sid]["status"], None, "stream %d: no answer" % sid)
+    eq(got[9]["status"], 200, "the connection still serves")
+    time.sleep(0.3)
+    eq([r["target"] for r in e.up.requests], ["/echo?after=1"], "only the good request reached the vendor")
+    c.close()
+
+
+@test
 def no_authority_is_reset_and_unknown_host_403():
     e = env()
     c = H2Conn(e.plain)

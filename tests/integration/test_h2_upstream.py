@@ -423,6 +423,27 @@ def stalled_vendor_stream_is_504():
 
 
 @test
+def upload_to_a_silent_vendor_on_an_idle_connection_is_504():
+    """The connection's stream tick stops when its last stream closes and acquire starts it
+    again for the next stream: an upload (300 KiB, streamed past max_body_scan) that the vendor
+    takes whole but never answers on such a connection still ends in 504 after upstream_timeout,
+    for either client protocol."""
+    path = os.path.join(h.tmpdir(), "upload-stall.bin")
+    with open(path, "wb") as f:
+        f.write(b"u" * (300 * 1024))
+    for client in (h1, h2c):
+        eq(client("h2.vendor.test", "/before-idle").status, 200)
+        time.sleep(0.5)  # its stream closed: the connection has none, its tick stopped
+        t0 = time.monotonic()
+        r = client("h2.vendor.test", "/stall", "-H", "Content-Type: application/octet-stream",
+                   "--data-binary", "@" + path)
+        took = time.monotonic() - t0
+        eq(r.status, 504, repr(r))
+        check(1.5 <= took < 6, "504 after the 2 s upstream_timeout, took %.1fs" % took)
+    eq(h1("h2.vendor.test", "/after-upload-stall").status, 200, "the connection still serves")
+
+
+@test
 def goaway_mid_body_aborts_the_client():
     r = h1("h2.vendor.test", "/cut")
     check(r.rc != 0, "HTTP/1.1 client must see a broken body, got rc 0: %r" % r)

@@ -239,6 +239,33 @@ def h2_client_to_h2_vendor_request_trailers():
     eq(j["trailers"], {"x-checksum": "abc123", "grpc-timeout": "5S"})
 
 
+@test
+def h2_client_empty_body_with_trailers():
+    """nghttp sends an empty body as HEADERS with content-length: 0, then the trailing HEADERS
+    with END_STREAM: a valid request (RFC 9113 8.1). The gateway decided it at the head as
+    bodiless and dropped its trailers as late. They reach both vendors, are classified with the
+    head (personal data in them blocks a vendor without a basis) and sealed under encrypt."""
+    r = nghttp("h1.vendor.test", "/echo", b"", ["x-checksum: abc123", "authorization: Bearer x"])
+    eq(r.status, 200, repr(r))
+    rec = r.json()
+    eq((rec["body_len"], rec["chunked"]), (0, True), "an empty chunked body carries the trailer section")
+    eq(h1_vendor_trailers(rec), {"x-checksum": "abc123"}, repr(rec["trailers"]))
+    r = nghttp("h2.vendor.test", "/echo", b"", ["x-checksum: abc123", "authorization: Bearer x"])
+    eq(r.status, 200, repr(r))
+    j = r.json()
+    eq((j["body_len"], j["trailer_frame"], j["trailers"]), (0, True, {"x-checksum": "abc123"}), repr(j))
+    for host in ("h1us.vendor.test", "h2us.vendor.test"):
+        r = nghttp(host, "/echo", b"", ["x-contact: " + EMAIL])
+        eq(r.status, 451, "%s: %r" % (host, r))
+        rec = record_of(r.headers.get("x-transfer-id"))
+        eq(rec["decision"], "block")
+        check(EMAIL not in json.dumps(rec), "personal data in the record")
+    r = nghttp("h2seal.vendor.test", "/echo", b"", ["x-contact: " + EMAIL])
+    eq(r.status, 200, repr(r))
+    tr = r.json()["trailers"]
+    check(tr.get("x-contact", "").startswith("bgtok:"), "sealed h2 trailer: %r" % tr)
+
+
 # ---- response trailers, four combinations --------------------------------------------------
 
 def check_resp_trailers(tr, what):

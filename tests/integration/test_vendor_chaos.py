@@ -1231,6 +1231,153 @@ def bytes_beyond_an_answer_that_fills_a_read_never_reach_a_waiting_request():
     check(v.seen[1][0] != v.seen[0][0], "the second request went on a new connection: %r" % v.seen)
 
 
+class ScriptH2Vendor:
+    """A raw HTTP/2 vendor over TLS (ALPN h2) for deterministic cases. Requests are heads only
+    (END_STREAM on HEADERS). /held/* waits until a /beyond/* stream was answered; /beyond/same
+    declares content-length 10 and sends 15 bytes in one DATA frame; /beyond/next sends the 10
+    declared bytes, then 5 more in a second frame; anything else gets 200 "ok" at once."""
+
+    def __init__(self):
+        import ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(h.cert("vendor.crt"), h.cert("vendor.key"))
+        self.ctx.set_alpn_protocols(["h2"])
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        h.defer(self.stop)
+
+    def stop(self):
+        self.lsock.close()
+        for s in self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.socks.append(s)
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, raw):
+        H = h2wire
+        try:
+            s = self.ctx.wrap_socket(raw, server_side=True)
+            conn = H2VendorConn(None, s, 0)  # its frame reader and request bookkeeping
+            if conn._exact(len(H.PREFACE)) != H.PREFACE:
+                return
+            s.sendall(H.frame(H.SETTINGS, 0, 0))
+            held = []
+            while True:
+                while not conn.ready:
+                    conn.handle(*conn.read_frame())
+                sid = conn.ready.pop(0)
+                path = dict(conn.streams.pop(sid)["fields"]).get(":path", "")
+
+                def head(cl, sid=sid):
+                    return H.frame(H.HEADERS, H.END_HEADERS, sid,
+                                   H.hpack_encode([(":status", "200"), ("content-length", str(cl))]))
+                if path.startswith("/held"):
+                    held.append(sid)
+                    continue
+                if path == "/beyond/same":
+                    s.sendall(head(10) + H.frame(H.DATA, H.END_STREAM, sid, b"0123456789abcde"))
+                elif path == "/beyond/next":
+                    s.sendall(head(10) + H.frame(H.DATA, 0, sid, b"0123456789"))
+                    time.sleep(0.2)
+                    s.sendall(H.frame(H.DATA, H.END_STREAM, sid, b"abcde"))
+                else:
+                    s.sendall(head(2) + H.frame(H.DATA, H.END_STREAM, sid, b"ok"))
+                if path.startswith("/beyond"):
+                    time.sleep(0.2)
+                    for k in held:
+                        s.sendall(head(2, k) + H.frame(H.DATA, H.END_STREAM, k, b"ok"))
+                    held = []
+        except (EOFError, OSError, ValueError, KeyError):
+            pass
+
+
+def nghttp_streams(port, authority, paths):
+    """One nghttp connection with a stream per path; returns (per path {"status", "ended",
+    "reset"}, whether a GOAWAY came from the gateway, nghttp's output)."""
+    import shutil
+    exe = shutil.which("nghttp")
+    check(exe, "nghttp (nghttp2-client) installed")
+    base = "http://127.0.0.1:%d" % port
+    r = h.run([exe, "-v", "-t", "8", "-H", ":authority: " + authority] + [base + p for p in paths], timeout=12)
+    out = re.sub(r"(?<=[^\n])(\[\s*\d+\.\d+\] (?:recv|send) )", "\n\\1", r.stdout)
+    sid_path, got, last_sid = {}, {}, None
+    lines = out.split("\n")
+    for i, ln in enumerate(lines):
+        m = re.match(r"^\[\s*[\d.]+\] send HEADERS frame <.*stream_id=(\d+)>", ln)
+        if m:
+            last_sid = int(m.group(1))
+        m = re.match(r"^\s+:path: (.*)$", ln)
+        if m and last_sid is not None and last_sid not in sid_path:
+            sid_path[last_sid] = m.group(1)
+            got[m.group(1)] = {"status": None, "ended": False, "reset": None}
+        m = re.match(r"^\[\s*[\d.]+\] recv \(stream_id=(\d+)\) :status: (\d+)$", ln)
+        if m and int(m.group(1)) in sid_path:
+            got[sid_path[int(m.group(1))]]["status"] = int(m.group(2))
+        m = re.match(r"^\[\s*[\d.]+\] recv (?:DATA|HEADERS) frame <.*flags=0x(\w+), stream_id=(\d+)>", ln)
+        if m and int(m.group(1), 16) & 1 and int(m.group(2)) in sid_path:
+            got[sid_path[int(m.group(2))]]["ended"] = True
+        m = re.match(r"^\[\s*[\d.]+\] recv RST_STREAM frame <.*stream_id=(\d+)>", ln)
+        if m and int(m.group(1)) in sid_path:
+            code = re.search(r"error_code=(\w+)", lines[i + 1] if i + 1 < len(lines) else "")
+            got[sid_path[int(m.group(1))]]["reset"] = code.group(1) if code else "?"
+    return got, "recv GOAWAY" in out, out
+
+
+@test
+def data_beyond_an_http2_vendors_content_length_resets_only_that_stream():
+    """An HTTP/2 vendor sends more DATA than its content-length (in the frame that completes it,
+    or in a frame after the declared bytes): nghttp2 resets the vendor stream (RFC 9113 8.1.1,
+    malformed). An HTTP/1.1 client never gets the excess: its answer is cut short, or at most
+    the declared bytes, and the connection is closed. An HTTP/2 client sees RST_STREAM on that
+    stream only: the streams beside it on the same client connection (one of them waiting for
+    its answer on the same vendor connection while this happens) complete, and the gateway sends
+    no GOAWAY. The gateway logs it as the vendor's protocol error (kind=protocol), not as a reset
+    the vendor sent."""
+    v = ScriptH2Vendor()
+    g = chaos_gateway(v.port, workers=1, max_connections=1, name="beyondcl", h2=True)
+    h.defer(g.stop)
+    for mode in ("same", "next"):
+        mark = g.mark()
+        got, goaway, out = nghttp_streams(g.port(), "chaos.test", ["/held/" + mode, "/beyond/" + mode, "/after"])
+        b = got.get("/beyond/" + mode)
+        check(b and b["reset"] and not b["ended"], "%s: the excess stream is reset, not ended: %r" % (mode, got))
+        for p in ("/held/" + mode, "/after"):
+            eq((got[p]["status"], got[p]["ended"], got[p]["reset"]), (200, True, None),
+               "%s: %s beside it on the client connection" % (mode, p))
+        check(not goaway, "%s: no GOAWAY to the client:\n%s" % (mode, out[-2000:]))
+        c = Reader(g.port(), 10)
+        c.sock.sendall(h.request("GET", "/beyond/" + mode, "chaos.test"))
+        r = c.response(False)
+        check(r["end"] != "complete" or r["body"] == b"0123456789",
+              "%s: HTTP/1.1 client got %s with %r" % (mode, r["end"], r["body"]))
+        check(b"abcde" not in r["body"] + r.get("partial", b""), "%s: the excess reached the client" % mode)
+        try:
+            c._fill()
+            closed = False
+        except EOFError:
+            closed = True
+        check(closed, "%s: the HTTP/1.1 connection is closed after the broken answer" % mode)
+        c.close()
+        failed = [ln for ln in g.stderr_since(mark).splitlines() if "upstream failed" in ln]
+        eq(len(failed), 2, "%s: one failure logged per client kind: %r" % (mode, failed))
+        for ln in failed:
+            check("kind=protocol" in ln and "malformed HTTP/2 response" in ln, "%s: logged as %r" % (mode, ln))
+
+
 @test
 def vendor_chaos_http1():
     """Many keep-alive clients, one misbehaving HTTP/1.1 vendor behind a small pool."""
