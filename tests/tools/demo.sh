@@ -64,7 +64,7 @@ until curl -fsS -o /dev/null "http://$ADMIN/healthz" 2>/dev/null &&
       [ "$(cat "$tmp"/vendor-*.out | grep -c 'listening on')" = 3 ]; do
   i=$((i + 1))
   if [ $i -gt 200 ] || ! kill -0 "$gwpid" 2>/dev/null; then
-    tail -20 "$tmp/gateway.log" "$tmp"/vendor-*.out >&2
+    tail -n 20 "$tmp/gateway.log" "$tmp"/vendor-*.out >&2
     die "the gateway or a vendor did not start"
   fi
   sleep 0.1
