@@ -51,6 +51,8 @@ struct bg_conn {
     uint64_t body_deadline; /* uv_now by which the body part held before the decision must be in */
     bool resp_chunked_out;
     bool resp_has_body;
+    bool answer_begun;    /* the current answer's head was given (dn_head) and its end not yet:
+                           * bytes of it may be out, so a failure now closes, never answers */
     bg_buf_t head_out;    /* a response head held to go out with the first body bytes (one write) */
     int caller_bucket;    /* index into server->caller_conns, -1 when not counted */
     int lslot;            /* the listener's limits slot, -1 none */
@@ -194,6 +196,7 @@ static void arm_header(bg_conn_t *c)
 static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t n, int64_t body_len, bool bodiless)
 {
     bg_conn_t *c = ex->down_ctx;
+    c->answer_begun = true;
     if (!c->req_body_done || c->w->draining)
         c->close_after = true; /* the rest of the request is still on the wire, or we stop */
     bg_buf_t *b = &c->head_out;
@@ -284,6 +287,7 @@ static void dn_end(bg_exchange_t *ex)
         bg_buf_append(&c->head_out, "0\r\n\r\n", 5);
     flush_head(c);
     c->resp_chunked_out = false;
+    c->answer_begun = false; /* complete: what comes next is another request's */
     if (!c->req_body_done)
         c->close_after = true;
     c->ex = NULL;
@@ -370,9 +374,16 @@ static const bg_downstream_t h1_downstream = {
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
-/* The request could not be parsed: answer and close (no exchange, no record). */
+/* The request could not be parsed: answer and close (no exchange, no record). Once an answer
+ * began (its head, maybe body bytes, may be out) a status line now would be read as part of its
+ * body: the connection is broken off instead, and the client sees a truncated answer. */
 static void reject(bg_conn_t *c, int status, const char *why)
 {
+    if (c->answer_begun) {
+        bg_log_debug("request failed after its answer began: closing", "peer", c->peer, "why", why);
+        conn_close(c);
+        return;
+    }
     bg_log_debug("request rejected", "peer", c->peer, "status", bg_h1_reason(status), "why", why);
     bg_buf_t body;
     bg_buf_init(&body);

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""test_errors_after_answer.py -- once any byte of an answer has gone to the client, a failure
+can only break the connection (HTTP/1.1) or reset the stream (HTTP/2): never an error status
+written on top of the partial answer, which the client would read as part of the body. Here the
+vendor (upstream.py's /early) answers before it has read the request body, so the answer is
+streaming while the client is still sending; then the client's body goes wrong (a malformed
+chunk, an oversize trailer section, more than max_body, a stall) and the client must see a
+truncated answer and a close, the record must say 499 (like any client that went away
+mid-answer) and /metrics must count the one answer that started, not a second one. Also the
+errors that come before any answer byte (they still get their 400), and a 100 Continue that
+must not follow a final answer."""
+
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import check, eq, test  # noqa: E402
+
+SCAN = 1024  # max_body_scan: a body past it is decided on its prefix and streams to the vendor
+
+
+class Env:
+    pass
+
+
+@h.once
+def env():
+    e = Env()
+    e.up = h.upstream()
+    vendors = [h.vendor("early", ["early.test"], e.up.port, max_body="64KiB")]
+    cfg = h.gateway_config(vendors, limits={"max_body_scan": "%dB" % SCAN, "oversize_body": "personal",
+                                            "idle_timeout": "2s", "body_timeout": "1s",
+                                            "upstream_timeout": "20s"})
+    e.records = cfg["records"]["path"]
+    e.gw = h.Gateway(cfg, name="errafter").start()
+    e.port = e.gw.port()
+    return e
+
+
+def responses(e, cls):
+    return h.metric(e.gw.admin_port, "bordergate_http_responses_total", {"code": cls}) or 0
+
+
+def counts(e):
+    return {c: responses(e, c) for c in ("2xx", "4xx", "5xx")}
+
+
+def chunk(data):
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def read_head(c):
+    """The status code and fields of a response head read from a raw connection."""
+    line = c._line().decode("latin-1")
+    check(line.startswith("HTTP/1.1 "), "a status line: %r" % line)
+    fields = h.Headers()
+    while True:
+        f = c._line().decode("latin-1")
+        if not f:
+            break
+        n, _, v = f.partition(":")
+        fields.append((n.strip(), v.strip()))
+    return int(line.split(" ")[1]), fields
+
+
+def answer_started(e, first=100):
+    """A chunked POST to /early whose first chunk is past max_body_scan: decided on its prefix and
+    streamed to the vendor, which answers at once. Returns (conn, transfer id) once the answer's
+    head and first chunk (`first` bytes) have reached the client; the request body is not ended."""
+    c = h.Conn(e.port, timeout=5)
+    c.send(h.request("POST", "/early/%d" % first, "early.test",
+                     [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked")]))
+    c.send(chunk(h.pattern(SCAN + 500)))
+    status, fields = read_head(c)
+    eq(status, 200, "the vendor's early answer")
+    eq((fields.get("transfer-encoding") or "").lower(), "chunked")
+    size = int(c._line(), 16)
+    eq(size, first, "the first chunk's size")
+    eq(c._exact(size + 2), h.pattern(first) + b"\r\n", "the first chunk")
+    return c, fields.get("x-transfer-id")
+
+
+def cut_without_second_status(c, why):
+    """After the client's failure: only EOF (or a reset) follows, with no status line of a second
+    answer and no last chunk (the answer must look truncated, never complete)."""
+    rest = c.read_until_close(timeout=5)
+    check(b"HTTP/1." not in rest, "%s: no second status line after the answer started; got %r" % (why, rest[:300]))
+    check(b"0\r\n\r\n" not in rest, "%s: the cut answer does not end like a complete one: %r" % (why, rest[:300]))
+
+
+def record(e, tid):
+    check(tid, "X-Transfer-Id in the answer")
+    return h.wait_record(e.records, tid)
+
+
+def metrics_one_answer(e, before, why):
+    """Exactly one answer counted since `before`: the vendor's 2xx head that went out."""
+    after = h.wait_until(lambda: (lambda a: a if a["2xx"] == before["2xx"] + 1 else None)(counts(e)),
+                         msg="%s: the 2xx answer counted" % why)
+    eq((after["4xx"] - before["4xx"], after["5xx"] - before["5xx"]), (0, 0),
+       "%s: no error answer counted after the 2xx one" % why)
+
+
+# ---- HTTP/1.1 ---------------------------------------------------------------------------------
+
+@test
+def malformed_chunk_after_the_answer_started_closes_without_a_second_status():
+    e = env()
+    before = counts(e)
+    c, tid = answer_started(e)
+    c.send(b"zz\r\n")  # not a chunk size
+    cut_without_second_status(c, "malformed chunk")
+    eq(record(e, tid)["status"], 499, "recorded like a client that broke off mid-answer")
+    metrics_one_answer(e, before, "malformed chunk")
+    check(e.gw.alive(), "gateway alive")
+
+
+@test
+def client_eof_after_the_answer_started_is_the_reference():
+    """What the others must match: a client that goes away mid-body while its answer streams."""
+    e = env()
+    before = counts(e)
+    c, tid = answer_started(e)
+    c.sock.shutdown(socket.SHUT_WR)
+    cut_without_second_status(c, "client EOF")
+    eq(record(e, tid)["status"], 499, "a client that went away mid-answer")
+    metrics_one_answer(e, before, "client EOF")
+
+
+@test
+def oversize_trailer_section_after_the_answer_started_closes_without_a_second_status():
+    """A trailer section past the decoder's hard bound (2 x 64 KiB) fails the body like a malformed
+    chunk; after the decision its fields are dropped anyway, and the answer has begun."""
+    e = env()
+    before = counts(e)
+    c, tid = answer_started(e)
+    try:
+        c.send(b"0\r\n" + b"".join(b"X-T%d: %s\r\n" % (i, b"t" * 1000) for i in range(140)) + b"\r\n")
+    except OSError:
+        pass  # closed while sending: read what came
+    cut_without_second_status(c, "oversize trailers")
+    eq(record(e, tid)["status"], 499, "recorded like a client that broke off mid-answer")
+    metrics_one_answer(e, before, "oversize trailers")
+
+
+@test
+def body_over_max_body_after_the_answer_started_is_cut_not_answered_413():
+    e = env()
+    before = counts(e)
+    c, tid = answer_started(e)
+    try:
+        for _ in range(80):  # 80 KiB more: past the vendor's max_body (64 KiB)
+            c.send(chunk(b"b" * 1024))
+    except OSError:
+        pass
+    cut_without_second_status(c, "over max_body")
+    eq(record(e, tid)["status"], 499, "recorded like a client that broke off mid-answer")
+    metrics_one_answer(e, before, "over max_body")
+
+
+def main():
+    h.main()
+
+
+if __name__ == "__main__":
+    main()
