@@ -527,6 +527,8 @@ static void feed_body(bg_conn_t *c, size_t skip)
                         return;
                 }
                 c->ex = NULL;
+                if (!c->answer_begun)
+                    ex->status = 400; /* the answer reject() gives: recorded as such, like a 408 */
                 bg_exchange_cancel(ex);
                 reject(c, 400, "malformed chunked body");
                 return;

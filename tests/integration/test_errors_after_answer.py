@@ -162,6 +162,30 @@ def body_over_max_body_after_the_answer_started_is_cut_not_answered_413():
     metrics_one_answer(e, before, "over max_body")
 
 
+
+@test
+def malformed_chunk_before_any_answer_is_still_a_400_and_recorded_so():
+    """Control: the vendor reads the whole body before it answers (/echo), so nothing was answered
+    yet when the chunk goes wrong: a 400 problem answer, and the record says 400 too."""
+    e = env()
+    before = counts(e)
+    c = h.Conn(e.port, timeout=5)
+    c.send(h.request("POST", "/echo", "early.test",
+                     [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked")]))
+    c.send(chunk(h.pattern(SCAN + 500)))
+    time.sleep(0.3)  # decided and streaming to the vendor, which waits for the rest
+    c.send(b"zz\r\n")
+    r = c.read_response()
+    eq(r.status, 400, repr(r))
+    eq(r.json()["detail"], "malformed chunked body")
+    check(c.is_closed(2), "closed after the 400")
+    after = h.wait_until(lambda: (lambda a: a if a["4xx"] == before["4xx"] + 1 else None)(counts(e)),
+                         msg="the 400 counted")
+    eq(after["2xx"], before["2xx"], "no other answer counted")
+    recs = h.wait_until(lambda: [x for x in h.read_records(e.records) if x["path"] == "/echo"], msg="a record")
+    eq(recs[-1]["status"], 400, "the record says what the client got")
+
+
 def main():
     h.main()
 
