@@ -459,6 +459,7 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, const cha
     bg_exchange_t *ex = bg_exchange_create(c->w, "http/1.1", c->subject[0] ? c->subject : c->peer, &h1_downstream, c);
     c->ex = ex;
     c->state = CS_EXCHANGE;
+    c->answer_begun = false;
     bg_str_copy(ex->client_ip, sizeof ex->client_ip, c->client_ip, SIZE_MAX);
     ex->client_tls = c->tls;
     ex->listener = c->li;
@@ -481,8 +482,10 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, const cha
         c->close_after = true;
     bool expect = req->expect_continue && !c->req_body_done;
     bg_exchange_start(ex);
-    /* Still waiting for the body (routed, within limits) and none of it came yet: ask for it. */
-    if (c->ex == ex && expect && more == 0) {
+    /* Still waiting for the body (routed, within limits) and none of it came yet: ask for it.
+     * Not once a final answer began (a 413 whose last byte waits for its record, fsync: always):
+     * the interim line would land inside that answer's body. */
+    if (c->ex == ex && expect && more == 0 && !c->answer_begun) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         bg_stream_write(&c->stream, cont, sizeof cont - 1);
     }

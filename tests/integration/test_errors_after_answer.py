@@ -10,7 +10,9 @@ mid-answer) and /metrics must count the one answer that started, not a second on
 errors that come before any answer byte (they still get their 400), and a 100 Continue that
 must not follow a final answer."""
 
+import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -184,6 +186,36 @@ def malformed_chunk_before_any_answer_is_still_a_400_and_recorded_so():
     eq(after["2xx"], before["2xx"], "no other answer counted")
     recs = h.wait_until(lambda: [x for x in h.read_records(e.records) if x["path"] == "/echo"], msg="a record")
     eq(recs[-1]["status"], 400, "the record says what the client got")
+
+
+@h.once
+def env_always():
+    """records.fsync: always: a gateway answer's last byte waits until its record is on disk."""
+    e = Env()
+    e.up = h.upstream()
+    cfg = h.gateway_config([h.vendor("small", ["small.test"], e.up.port, max_body="1KiB")])
+    cfg["records"]["fsync"] = "always"
+    e.records = cfg["records"]["path"]
+    e.gw = h.Gateway(cfg, name="errafter-always").start()
+    e.port = e.gw.port()
+    return e
+
+
+@test
+def no_100_continue_after_a_413_that_waits_for_its_record():
+    """A Content-Length over max_body with Expect: 100-continue is answered 413 at once; under
+    fsync: always the 413's last byte waits for the record, and the 100 Continue the codec sent
+    after starting the exchange landed inside the 413's body."""
+    e = env_always()
+    c = h.Conn(e.port, timeout=5)
+    c.send(h.request("POST", "/echo", "small.test", [("Content-Length", "5000"), ("Expect", "100-continue")]))
+    data = c.read_until_close(timeout=5)  # the 413 closes: everything the client got
+    check(data.startswith(b"HTTP/1.1 413 "), "a 413 first: %r" % data[:200])
+    check(b"100 Continue" not in data, "no 100 Continue after the final answer: %r" % data)
+    head, _, body = data.partition(b"\r\n\r\n")
+    eq(len(body), int(re.search(rb"Content-Length: (\d+)", head).group(1)), "the body is its declared length")
+    eq(json.loads(body)["status"], 413, "the 413's body is whole")
+    eq(e.up.count(), 0, "nothing reached the vendor")
 
 
 def main():
