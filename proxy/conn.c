@@ -355,8 +355,10 @@ static void dn_resume(bg_exchange_t *ex)
     bg_conn_t *c = ex->down_ctx;
     c->req_paused = false;
     bg_stream_read_start(&c->stream);
-    if (c->in.len)
-        process(c);
+    /* Even with nothing buffered: step() restarts the client's clock for the rest of the body
+     * (a deadline armed before the pause is stale; none at all left a stalled client to the
+     * vendor's response timeout, which blamed the vendor). */
+    process(c);
 }
 
 static const bg_downstream_t h1_downstream = {

@@ -166,6 +166,26 @@ def body_over_max_body_after_the_answer_started_is_cut_not_answered_413():
 
 
 @test
+def stalled_body_after_the_answer_started_is_cut_at_the_idle_timeout_not_answered_408():
+    """body_timeout (1 s) bounds a body the gateway holds for its decision; once decided, the body
+    streams to the vendor and only idle_timeout (2 s) between reads applies. Either way the
+    answer has begun: no 408 on top of it, and the stall is the client's, not the vendor's
+    (upstream_timeout is 20 s: no 502/504, no upstream error)."""
+    e = env()
+    before = counts(e)
+    up_err = h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "early"}) or 0
+    c, tid = answer_started(e)
+    t0 = time.monotonic()
+    cut_without_second_status(c, "stalled body")
+    dt = time.monotonic() - t0
+    check(1.5 <= dt < 4.0, "cut %.1fs into the stall (idle_timeout 2s)" % dt)
+    eq(record(e, tid)["status"], 499, "recorded like a client that broke off mid-answer")
+    metrics_one_answer(e, before, "stalled body")
+    eq(h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "early"}) or 0, up_err,
+       "the client's stall is no vendor error")
+
+
+@test
 def malformed_chunk_before_any_answer_is_still_a_400_and_recorded_so():
     """Control: the vendor reads the whole body before it answers (/echo), so nothing was answered
     yet when the chunk goes wrong: a 400 problem answer, and the record says 400 too."""
