@@ -151,7 +151,12 @@ static void timer_cb(uv_timer_t *t)
         bg_deadline_start(&c->timer, timer_cb, 1000);
         return;
     }
-    bool waiting_body = c->state == CS_EXCHANGE && c->ex && c->ex->state == BG_EX_BODY;
+    /* The client owes body bytes and nothing was answered: its silence gets a 408, whether the
+     * gateway holds the body for the decision (the body deadline) or streams it on to a vendor
+     * that waits for the rest (idle_timeout between reads; not while the gateway paused it). */
+    bool waiting_body = c->state == CS_EXCHANGE && c->ex && !c->answer_begun &&
+                        (c->ex->state == BG_EX_BODY ||
+                         (c->ex->state == BG_EX_FORWARD && !c->req_body_done && !c->req_paused));
     if ((c->state == CS_HEAD && c->in.len > 0) || waiting_body) {
         /* The request is incomplete and nothing was answered yet: say so before closing. */
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";

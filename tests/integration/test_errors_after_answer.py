@@ -186,6 +186,30 @@ def stalled_body_after_the_answer_started_is_cut_at_the_idle_timeout_not_answere
 
 
 @test
+def stalled_body_before_any_answer_is_a_408_at_the_idle_timeout():
+    """The same stall while the vendor waits for the rest of the body (/echo) and nothing was
+    answered: the client's silence gets its 408 (recorded so), not the vendor a 504 at
+    upstream_timeout."""
+    e = env()
+    up_err = h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "early"}) or 0
+    c = h.Conn(e.port, timeout=5)
+    c.send(h.request("POST", "/echo/stall", "early.test",
+                     [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked")]))
+    c.send(chunk(h.pattern(SCAN + 500)))
+    t0 = time.monotonic()
+    r = c.read_response()
+    dt = time.monotonic() - t0
+    eq(r.status, 408, repr(r))
+    check(1.5 <= dt < 4.0, "408 %.1fs into the stall (idle_timeout 2s)" % dt)
+    check(c.is_closed(2), "closed after the 408")
+    recs = h.wait_until(lambda: [x for x in h.read_records(e.records) if x["path"] == "/echo/stall" and x["status"] == 408],
+                        msg="a 408 record")
+    check(recs, "recorded as 408")
+    eq(h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "early"}) or 0, up_err,
+       "the client's stall is no vendor error")
+
+
+@test
 def malformed_chunk_before_any_answer_is_still_a_400_and_recorded_so():
     """Control: the vendor reads the whole body before it answers (/echo), so nothing was answered
     yet when the chunk goes wrong: a 400 problem answer, and the record says 400 too."""
