@@ -22,6 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
 
+from h2wire import (ACK, DATA, END_HEADERS, END_STREAM, HEADERS, PREFACE, RST_STREAM, SETTINGS,  # noqa: E402
+                    WINDOW_UPDATE, Hpack, frame, hpack_request)
+
 SCAN = 1024  # max_body_scan: a body past it is decided on its prefix and streams to the vendor
 
 
@@ -260,6 +263,135 @@ def no_100_continue_after_a_413_that_waits_for_its_record():
     eq(len(body), int(re.search(rb"Content-Length: (\d+)", head).group(1)), "the body is its declared length")
     eq(json.loads(body)["status"], 413, "the 413's body is whole")
     eq(e.up.count(), 0, "nothing reached the vendor")
+
+
+# ---- HTTP/2 -----------------------------------------------------------------------------------
+
+class H2:
+    """A raw h2c client (prior knowledge) that records every frame it reads."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.hpack = Hpack()
+        h.defer(self.sock.close)
+        # A 1 GiB stream window and connection window: the gateway's answer is never held by us.
+        self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 1 << 30)) +
+                          frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)))
+
+    def read(self, timeout=5.0):
+        """The next frame (type, flags, stream, payload; HEADERS decoded), or None at EOF/timeout."""
+        self.sock.settimeout(timeout)
+        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+            try:
+                d = self.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout, TimeoutError):
+                d = b""
+            if not d:
+                return None
+            self.buf += d
+        n = int.from_bytes(self.buf[:3], "big")
+        ftype, flags, sid = self.buf[3], self.buf[4], int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
+        payload = bytes(self.buf[9:9 + n])
+        del self.buf[:9 + n]
+        if ftype == SETTINGS and not flags & ACK:
+            self.sock.sendall(frame(SETTINGS, ACK, 0))
+        if ftype == HEADERS:  # the gateway sends no padding, priority or CONTINUATION
+            payload = self.hpack.decode(payload)
+        return ftype, flags, sid, payload
+
+
+def h2_answer_started(e, first=100):
+    """Stream 1: a POST to /early whose first DATA is past max_body_scan, not ended. Returns the
+    connection and the transfer id once the answer's HEADERS and its first DATA have come."""
+    c = H2(e.port)
+    c.sock.sendall(frame(HEADERS, END_HEADERS, 1, hpack_request("POST", "early.test", "/early/%d" % first,
+                                                                [("content-type", "application/octet-stream")])) +
+                   frame(DATA, 0, 1, h.pattern(SCAN + 500)))
+    fields, body = None, b""
+    while len(body) < first:
+        f = c.read()
+        check(f is not None, "the answer's first bytes before EOF (got %r, %d bytes)" % (fields, len(body)))
+        ftype, flags, sid, payload = f
+        check(ftype != RST_STREAM, "stream reset before the answer: %r" % (f,))
+        if ftype == HEADERS and sid == 1:
+            fields = dict(payload)
+        elif ftype == DATA and sid == 1:
+            body += payload
+    eq(fields.get(":status"), "200", "the vendor's early answer")
+    eq(body, h.pattern(first), "the answer's first bytes")
+    return c, fields.get("x-transfer-id")
+
+
+def h2_rest_of_stream(c, timeout=5.0):
+    """Frames of stream 1 until it is reset or ended (or EOF/timeout)."""
+    out = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        f = c.read(max(0.05, end - time.monotonic()))
+        if f is None:
+            break
+        if f[2] == 1:
+            out.append(f)
+            if f[0] == RST_STREAM or (f[0] in (DATA, HEADERS) and f[1] & END_STREAM):
+                break
+    return out
+
+
+@test
+def h2_body_over_max_body_after_headers_is_rst_stream_not_a_second_headers():
+    e = env()
+    before = counts(e)
+    c, tid = h2_answer_started(e)
+    c.sock.sendall(b"".join(frame(DATA, 0, 1, b"b" * 16384) for _ in range(5)))  # past max_body (64 KiB)
+    rest = h2_rest_of_stream(c)
+    eq([f[0] for f in rest if f[0] == HEADERS], [], "no second HEADERS on the stream: %r" % rest[:3])
+    check(rest and rest[-1][0] == RST_STREAM, "the stream is reset: %r" % [f[:3] for f in rest])
+    check(not any(f[0] == DATA and f[1] & END_STREAM for f in rest), "the answer does not end like a complete one")
+    eq(record(e, tid)["status"], 499, "recorded like a client that broke off mid-answer")
+    metrics_one_answer(e, before, "h2 over max_body")
+
+
+@test
+def h2_stalled_body_after_headers_is_reset_at_the_idle_timeout():
+    """A stream whose body stalls while its answer streams: reset at idle_timeout (2 s), never a
+    second HEADERS, recorded 499; not left to the vendor's response timeout (20 s), which would
+    count the client's stall against the vendor."""
+    e = env()
+    before = counts(e)
+    up_err = h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "early"}) or 0
+    c, tid = h2_answer_started(e)
+    t0 = time.monotonic()
+    rest = h2_rest_of_stream(c, timeout=8)
+    dt = time.monotonic() - t0
+    eq([f[0] for f in rest if f[0] == HEADERS], [], "no second HEADERS on the stream")
+    check(rest and rest[-1][0] == RST_STREAM, "the stream is reset: %r" % [f[:3] for f in rest])
+    check(1.5 <= dt < 4.5, "reset %.1fs into the stall (idle_timeout 2s)" % dt)
+    eq(record(e, tid)["status"], 499, "recorded like a client that broke off mid-answer")
+    metrics_one_answer(e, before, "h2 stalled body")
+    eq(h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "early"}) or 0, up_err,
+       "the client's stall is no vendor error")
+
+
+@test
+def h2_stalled_body_before_any_answer_is_a_408_on_the_stream():
+    e = env()
+    up_err = h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "early"}) or 0
+    c = H2(e.port)
+    c.sock.sendall(frame(HEADERS, END_HEADERS, 1, hpack_request("POST", "early.test", "/echo/h2stall",
+                                                                [("content-type", "application/octet-stream")])) +
+                   frame(DATA, 0, 1, h.pattern(SCAN + 500)))
+    t0 = time.monotonic()
+    rest = h2_rest_of_stream(c, timeout=8)
+    dt = time.monotonic() - t0
+    heads = [dict(f[3]) for f in rest if f[0] == HEADERS]
+    eq([x.get(":status") for x in heads], ["408"], "one answer, a 408: %r" % [f[:3] for f in rest])
+    check(1.5 <= dt < 4.5, "408 %.1fs into the stall (idle_timeout 2s)" % dt)
+    h.wait_until(lambda: [x for x in h.read_records(e.records) if x["path"] == "/echo/h2stall" and x["status"] == 408],
+                 msg="a 408 record")
+    eq(h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "early"}) or 0, up_err,
+       "the client's stall is no vendor error")
 
 
 def main():
