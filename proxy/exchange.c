@@ -908,7 +908,8 @@ void bg_exchange_timeout(bg_exchange_t *ex)
 
 void bg_exchange_client_idle(bg_exchange_t *ex)
 {
-    if (ex->state != BG_EX_FORWARD || ex->body_done)
+    /* Waiting for a connection (queued or connecting), the body is paused by us: not the client's. */
+    if (ex->state != BG_EX_FORWARD || ex->body_done || ex->queued || (!ex->h2s && !(ex->up && ex->up->ready)))
         return;
     if (ex->resp_started) {
         ex->down->abort(ex); /* bytes of the answer are out: a status now would corrupt it */
