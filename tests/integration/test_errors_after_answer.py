@@ -4,11 +4,12 @@ can only break the connection (HTTP/1.1) or reset the stream (HTTP/2): never an 
 written on top of the partial answer, which the client would read as part of the body. Here the
 vendor (upstream.py's /early) answers before it has read the request body, so the answer is
 streaming while the client is still sending; then the client's body goes wrong (a malformed
-chunk, an oversize trailer section, more than max_body, a stall) and the client must see a
-truncated answer and a close, the record must say 499 (like any client that went away
-mid-answer) and /metrics must count the one answer that started, not a second one. Also the
-errors that come before any answer byte (they still get their 400), and a 100 Continue that
-must not follow a final answer."""
+chunk, an oversize trailer section, more than max_body, a stall past idle_timeout) and the
+client must see a truncated answer and a close (or RST_STREAM, never a second HEADERS), the
+record must say 499 (like any client that went away mid-answer) and /metrics must count the
+one answer that started, not a second one, nor an upstream error. Also the same failures before
+any answer byte (a 400 or 408, recorded as such, not a vendor 504), and a 100 Continue that
+must not follow a final answer (fsync: always holds a 413's last byte for its record)."""
 
 import json
 import os
