@@ -51,6 +51,8 @@ struct bg_conn {
     uint64_t body_deadline; /* uv_now by which the body part held before the decision must be in */
     bool resp_chunked_out;
     bool resp_has_body;
+    bool answer_begun;    /* the current answer's head was given (dn_head) and its end not yet:
+                           * bytes of it may be out, so a failure now closes, never answers */
     bg_buf_t head_out;    /* a response head held to go out with the first body bytes (one write) */
     int caller_bucket;    /* index into server->caller_conns, -1 when not counted */
     int lslot;            /* the listener's limits slot, -1 none */
@@ -149,7 +151,12 @@ static void timer_cb(uv_timer_t *t)
         bg_deadline_start(&c->timer, timer_cb, 1000);
         return;
     }
-    bool waiting_body = c->state == CS_EXCHANGE && c->ex && c->ex->state == BG_EX_BODY;
+    /* The client owes body bytes and nothing was answered: its silence gets a 408, whether the
+     * gateway holds the body for the decision (the body deadline) or streams it on to a vendor
+     * that waits for the rest (idle_timeout between reads; not while the gateway paused it). */
+    bool waiting_body = c->state == CS_EXCHANGE && c->ex && !c->answer_begun &&
+                        (c->ex->state == BG_EX_BODY ||
+                         (c->ex->state == BG_EX_FORWARD && !c->req_body_done && !c->req_paused));
     if ((c->state == CS_HEAD && c->in.len > 0) || waiting_body) {
         /* The request is incomplete and nothing was answered yet: say so before closing. */
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -194,6 +201,7 @@ static void arm_header(bg_conn_t *c)
 static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t n, int64_t body_len, bool bodiless)
 {
     bg_conn_t *c = ex->down_ctx;
+    c->answer_begun = true;
     if (!c->req_body_done || c->w->draining)
         c->close_after = true; /* the rest of the request is still on the wire, or we stop */
     bg_buf_t *b = &c->head_out;
@@ -284,6 +292,7 @@ static void dn_end(bg_exchange_t *ex)
         bg_buf_append(&c->head_out, "0\r\n\r\n", 5);
     flush_head(c);
     c->resp_chunked_out = false;
+    c->answer_begun = false; /* complete: what comes next is another request's */
     if (!c->req_body_done)
         c->close_after = true;
     c->ex = NULL;
@@ -351,8 +360,10 @@ static void dn_resume(bg_exchange_t *ex)
     bg_conn_t *c = ex->down_ctx;
     c->req_paused = false;
     bg_stream_read_start(&c->stream);
-    if (c->in.len)
-        process(c);
+    /* Even with nothing buffered: step() restarts the client's clock for the rest of the body
+     * (a deadline armed before the pause is stale; none at all left a stalled client to the
+     * vendor's response timeout, which blamed the vendor). */
+    process(c);
 }
 
 static const bg_downstream_t h1_downstream = {
@@ -370,9 +381,16 @@ static const bg_downstream_t h1_downstream = {
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
-/* The request could not be parsed: answer and close (no exchange, no record). */
+/* The request could not be parsed: answer and close (no exchange, no record). Once an answer
+ * began (its head, maybe body bytes, may be out) a status line now would be read as part of its
+ * body: the connection is broken off instead, and the client sees a truncated answer. */
 static void reject(bg_conn_t *c, int status, const char *why)
 {
+    if (c->answer_begun) {
+        bg_log_debug("request failed after its answer began: closing", "peer", c->peer, "why", why);
+        conn_close(c);
+        return;
+    }
     bg_log_debug("request rejected", "peer", c->peer, "status", bg_h1_reason(status), "why", why);
     bg_buf_t body;
     bg_buf_init(&body);
@@ -448,6 +466,7 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, const cha
     bg_exchange_t *ex = bg_exchange_create(c->w, "http/1.1", c->subject[0] ? c->subject : c->peer, &h1_downstream, c);
     c->ex = ex;
     c->state = CS_EXCHANGE;
+    c->answer_begun = false;
     bg_str_copy(ex->client_ip, sizeof ex->client_ip, c->client_ip, SIZE_MAX);
     ex->client_tls = c->tls;
     ex->listener = c->li;
@@ -470,8 +489,10 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, const cha
         c->close_after = true;
     bool expect = req->expect_continue && !c->req_body_done;
     bg_exchange_start(ex);
-    /* Still waiting for the body (routed, within limits) and none of it came yet: ask for it. */
-    if (c->ex == ex && expect && more == 0) {
+    /* Still waiting for the body (routed, within limits) and none of it came yet: ask for it.
+     * Not once a final answer began (a 413 whose last byte waits for its record, fsync: always):
+     * the interim line would land inside that answer's body. */
+    if (c->ex == ex && expect && more == 0 && !c->answer_begun) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         bg_stream_write(&c->stream, cont, sizeof cont - 1);
     }
@@ -516,6 +537,8 @@ static void feed_body(bg_conn_t *c, size_t skip)
                         return;
                 }
                 c->ex = NULL;
+                if (!c->answer_begun)
+                    ex->status = 400; /* the answer reject() gives: recorded as such, like a 408 */
                 bg_exchange_cancel(ex);
                 reject(c, 400, "malformed chunked body");
                 return;

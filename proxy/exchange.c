@@ -906,6 +906,18 @@ void bg_exchange_timeout(bg_exchange_t *ex)
         respond_problem(ex, 408, "request-timeout", "Request body not received in time", NULL, NULL);
 }
 
+void bg_exchange_client_idle(bg_exchange_t *ex)
+{
+    /* Waiting for a connection (queued or connecting), the body is paused by us: not the client's. */
+    if (ex->state != BG_EX_FORWARD || ex->body_done || ex->queued || (!ex->h2s && !(ex->up && ex->up->ready)))
+        return;
+    if (ex->resp_started) {
+        ex->down->abort(ex); /* bytes of the answer are out: a status now would corrupt it */
+        return;
+    }
+    respond_problem(ex, 408, "request-timeout", "Request body not received in time", NULL, NULL);
+}
+
 void bg_exchange_body_end(bg_exchange_t *ex)
 {
     if (ex->state == BG_EX_DONE || ex->body_done)

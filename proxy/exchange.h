@@ -179,6 +179,11 @@ void bg_exchange_trailers(bg_exchange_t *ex, const char *lines, size_t len, bool
 /** The codec's body deadline passed: if the exchange still waits for the body it holds for the
  *  decision, answer 408 (recorded); otherwise nothing. */
 void bg_exchange_timeout(bg_exchange_t *ex);
+/** The client sent none of its body for the codec's idle timeout while the body streams to the
+ *  vendor (and the exchange had not paused it): the stall is the client's, not the vendor's. If
+ *  nothing was answered, answer 408 (recorded); once the answer began, break it off (down->abort,
+ *  recorded 499). Nothing when the exchange no longer waits for the client's body. */
+void bg_exchange_client_idle(bg_exchange_t *ex);
 /** The codec cannot hold more of this exchange's body (its connection's budget for held bodies is
  *  spent): decide on the part received, as when max_body_scan is reached (the body counts as
  *  unscannable; the rest waits, paused). Nothing when the exchange no longer waits for its body. */

@@ -56,6 +56,7 @@ struct h2_stream {
     bool pending_start;     /* head complete: start after this read unless reset first */
     bool end_stream;        /* the client finished its request */
     uint64_t started;       /* uv_now when the exchange started (body deadline) */
+    uint64_t last_in;       /* uv_now of the last request DATA (idle_timeout while it streams on) */
     bg_buf_t tr_in;         /* request trailers ("name: value\r\n"), handed over at END_STREAM */
     bool tr_over;           /* ... beyond the header list bound */
 
@@ -275,6 +276,7 @@ static void stream_start(h2_stream_t *st)
 
     bg_exchange_t *ex = bg_exchange_create(s->w, "h2", s->caller, &h2_downstream, st);
     st->started = uv_now(&s->w->loop);
+    st->last_in = st->started;
     st->ex = ex;
     memcpy(ex->client_ip, s->client_ip, sizeof ex->client_ip); /* same size, NUL-terminated */
     ex->client_tls = s->tls;
@@ -557,6 +559,7 @@ static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags, int32_
     }
     bool was_paused = st->paused;
     bg_exchange_t *ex = st->ex;
+    st->last_in = uv_now(&st->s->w->loop);
     bg_exchange_body(ex, (const char *)data, len);
     if (st->ex != ex || st->ex_ended)
         nghttp2_session_consume(session, id, len); /* the exchange answered: the rest is discarded */
@@ -1142,11 +1145,17 @@ bool bg_h2_busy(const bg_h2_t *s) { return s->nstreams > 0; }
 
 void bg_h2_expire(bg_h2_t *s, uint64_t body_timeout_ms)
 {
-    uint64_t now = uv_now(&s->w->loop);
+    uint64_t now = uv_now(&s->w->loop), idle_ms = s->w->rt->cfg->limits.idle_timeout_ms;
     for (h2_stream_t *st = s->streams, *next; st; st = next) {
         next = st->next;
-        if (st->ex && !st->end_stream && !st->closed && now - st->started >= body_timeout_ms)
+        if (!st->ex || st->ex_ended || st->end_stream || st->closed)
+            continue;
+        if (now - st->started >= body_timeout_ms)
             bg_exchange_timeout(st->ex); /* 408 on this stream only */
+        /* Streaming on to the vendor, which waits for the rest: a client silent for idle_timeout
+         * (not held back by us) gets a 408, or a reset once its answer began. */
+        if (st->ex && !st->ex_ended && !st->paused && now - st->last_in >= idle_ms)
+            bg_exchange_client_idle(st->ex);
     }
     schedule(s);
 }

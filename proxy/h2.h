@@ -47,7 +47,8 @@ void bg_h2_goodbye(bg_h2_t *s);
  *  and the connection can be closed. */
 bool bg_h2_done(const bg_h2_t *s);
 /** Answer 408 on every stream whose request body (the part held for the decision) has not
- *  arrived within body_timeout_ms of its head. */
+ *  arrived within body_timeout_ms of its head; and on every stream whose body streams to the
+ *  vendor and got no DATA for limits.idle_timeout (reset instead once its answer began). */
 void bg_h2_expire(bg_h2_t *s, uint64_t body_timeout_ms);
 /** Whether any stream is open (an idle connection timer must not cut them). */
 bool bg_h2_busy(const bg_h2_t *s);

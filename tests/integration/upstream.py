@@ -18,6 +18,9 @@ Behaviour is chosen per request by path (the query is ignored):
   /no-length[/N]              N (default 5000) bytes delimited by closing the connection
   /hop                        200 with hop-by-hop response headers (Connection: x-up-hop, ...)
   /trailers[/big|/length|/section/N|/fields/N]  the echo JSON chunked, then a trailer section
+  /early[/N]                  answers before reading the request body: a chunked 200 head and
+                              N (default 100) bytes of pattern(N) at once, then, once the whole
+                              body is in, a chunk "body_len=L\n" and the last chunk; closes
 
 In-process use (tests):  u = Upstream(tls=(crt, key)).start(); u.port; u.requests; u.stop()
 As a script:  python3 tests/integration/upstream.py --port N [--tls CERT KEY] [--log FILE]
@@ -291,6 +294,18 @@ class Upstream:
         chunked = bool(te) and te[-1] == "chunked"
         if expect and (chunked or (cl and int(cl) > 0)):
             sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        path = target
+        if "://" in path:
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
+        path = path.split("?", 1)[0]
+        early = self.control_of is None and path.split("/")[1:2] == ["early"]
+        if early:
+            # /early/N: the answer starts before the request body is read; it ends below.
+            n = path.split("/")[2] if len(path.split("/")) > 2 else ""
+            n = int(n) if n.isdigit() else 100
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+                         b"Connection: close\r\n\r\n"
+                         + (b"%x\r\n%s\r\n" % (n, pattern(n)) if n else b""))
         trailers = []
         if chunked:
             body = b""
@@ -322,13 +337,14 @@ class Upstream:
             "headers": headers, "body": body.decode("latin-1"), "body_len": len(body),
             "chunked": chunked, "trailers": trailers, "time": time.time(),
         }
-        path = target
-        if "://" in path:
-            path = "/" + path.split("://", 1)[1].partition("/")[2]
-        path = path.split("?", 1)[0]
         if self.control_of is not None:
             return self._control(sock, method, path, keep)
         self._record(rec)
+        if early:
+            # The rest of the answer once the whole request body is in: its length, then the end.
+            tail = b"body_len=%d\n" % len(body)
+            sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
+            return False
         return self._respond(sock, method, path, rec, keep)
 
     def _send(self, sock, status, headers, body, keep, head_only=False, reason=None):
