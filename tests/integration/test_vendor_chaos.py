@@ -1141,17 +1141,15 @@ class H2ChaosVendor:
 # --------------------------------------------------------------------------------------------
 # Deterministic cases found by the campaign
 
-class ScriptVendor:
-    """A vendor that runs answer(conn_index, sock, method, target) for every request it reads
-    (heads only: the cases here send no bodies); records (conn_index, target) per request."""
+class ScriptListener:
+    """A loopback listener that serves each accepted connection with self._serve(n, sock) on its
+    own thread (n counts connections from 1); stop() (deferred) closes it and shuts them down."""
 
-    def __init__(self, answer):
-        self.answer = answer
+    def __init__(self):
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(64)
         self.port = self.lsock.getsockname()[1]
-        self.seen = []
         self.socks = []
         threading.Thread(target=self._accept, daemon=True).start()
         h.defer(self.stop)
@@ -1174,6 +1172,16 @@ class ScriptVendor:
             n += 1
             self.socks.append(s)
             threading.Thread(target=self._serve, args=(n, s), daemon=True).start()
+
+
+class ScriptVendor(ScriptListener):
+    """A vendor that runs answer(conn_index, sock, method, target) for every request it reads
+    (heads only: the cases here send no bodies); records (conn_index, target) per request."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.seen = []
+        super().__init__()
 
     def _serve(self, n, s):
         buf = b""
@@ -1231,7 +1239,7 @@ def bytes_beyond_an_answer_that_fills_a_read_never_reach_a_waiting_request():
     check(v.seen[1][0] != v.seen[0][0], "the second request went on a new connection: %r" % v.seen)
 
 
-class ScriptH2Vendor:
+class ScriptH2Vendor(ScriptListener):
     """A raw HTTP/2 vendor over TLS (ALPN h2) for deterministic cases. Requests are heads only
     (END_STREAM on HEADERS). /held/* waits until a /beyond/* stream was answered; /beyond/same
     declares content-length 10 and sends 15 bytes in one DATA frame; /beyond/next sends the 10
@@ -1242,32 +1250,9 @@ class ScriptH2Vendor:
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(h.cert("vendor.crt"), h.cert("vendor.key"))
         self.ctx.set_alpn_protocols(["h2"])
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.port = self.lsock.getsockname()[1]
-        self.socks = []
-        threading.Thread(target=self._accept, daemon=True).start()
-        h.defer(self.stop)
+        super().__init__()
 
-    def stop(self):
-        self.lsock.close()
-        for s in self.socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.lsock.accept()
-            except OSError:
-                return
-            self.socks.append(s)
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
-
-    def _serve(self, raw):
+    def _serve(self, n, raw):
         H = h2wire
         try:
             s = self.ctx.wrap_socket(raw, server_side=True)
