@@ -1942,10 +1942,43 @@ void bg_upstream_eof_cb(bg_upstream_t *up, void *owner)
     upstream_failed(ex, BG_UP_CLOSED, ex->resp_head_done ? "closed mid-response" : "closed before responding");
 }
 
+/* The vendor's response timeout ran out while the request body still streams to it and none of it
+ * waits to go to the vendor (queued: bytes held towards it): the vendor waits for body bytes the
+ * client stopped sending. */
+static bool client_owes_body(const bg_exchange_t *ex, size_t queued)
+{
+    return ex->state == BG_EX_FORWARD && !ex->body_done && ex->up_stream_body && !ex->pending.len && !queued;
+}
+
+/* That silence is the client's: a 408, or a cut once the answer began (as bg_exchange_client_idle),
+ * and nothing counted against the vendor: a client that stalls its upload must not show as the
+ * vendor's timeout nor open the vendor's circuit breaker for every other caller. */
+static void client_stalled(bg_exchange_t *ex)
+{
+    bg_log_info("request body stalled while the vendor waited for it", "vendor", ex->vendor->name, "id", ex->id);
+    if (ex->up) {
+        bg_upstream_release(ex->up, false);
+        ex->up = NULL;
+    }
+    if (ex->h2s) {
+        bg_h2up_stream_release(ex->h2s);
+        ex->h2s = NULL;
+    }
+    if (ex->resp_started) {
+        ex->down->abort(ex); /* bytes of the answer are out: a status now would corrupt it */
+        return;
+    }
+    respond_problem(ex, 408, "request-timeout", "Request body not received in time", NULL, NULL);
+}
+
 void bg_upstream_error_cb(bg_upstream_t *up, void *owner, bg_upstream_error_t kind, const char *msg)
 {
     bg_exchange_t *ex = owner;
     ex->up = NULL;
+    if (kind == BG_UP_TIMEOUT && up->ready && client_owes_body(ex, up->stream.write_pending)) {
+        client_stalled(ex); /* the upstream closes the connection after this callback */
+        return;
+    }
     if (kind == BG_UP_CLOSED && may_retry(ex, up)) {
         ex->retried = true;
         start_forward(ex);
@@ -2018,9 +2051,15 @@ void bg_exchange_resp_end(bg_exchange_t *ex)
 void bg_exchange_resp_error(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg, bool refused)
 {
     static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    /* A timeout comes from bg_h2up_tick, whose stream is still alive (it resets it after this). */
+    size_t queued = kind == BG_UP_TIMEOUT && ex->h2s ? bg_h2up_stream_pending(ex->h2s) : 0;
     ex->h2s = NULL;
     if (ex->state != BG_EX_FORWARD)
         return;
+    if (kind == BG_UP_TIMEOUT && client_owes_body(ex, queued)) {
+        client_stalled(ex);
+        return;
+    }
     if (refused && !ex->resp_head_done && !ex->retried && ex->body_done && !ex->up_stream_body) {
         /* Never processed (GOAWAY above the vendor's last stream, REFUSED_STREAM): like the
          * HTTP/1.1 retry, an idempotent request goes once more on a new connection. */

@@ -17,6 +17,7 @@ import re
 import socket
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -264,6 +265,53 @@ def no_100_continue_after_a_413_that_waits_for_its_record():
     eq(len(body), int(re.search(rb"Content-Length: (\d+)", head).group(1)), "the body is its declared length")
     eq(json.loads(body)["status"], 413, "the 413's body is whole")
     eq(e.up.count(), 0, "nothing reached the vendor")
+
+
+@h.once
+def env_short_vendor_timeout():
+    """The defaults' order: the vendor's response timeout (1 s) runs out long before the client's
+    idle timeout (60 s)."""
+    e = Env()
+    e.up = h.upstream()
+    vendors = [h.vendor("patient", ["patient.test"], e.up.port, max_body="64KiB")]
+    cfg = h.gateway_config(vendors, limits={"max_body_scan": "%dB" % SCAN, "oversize_body": "personal",
+                                            "idle_timeout": "60s", "upstream_timeout": "1s"})
+    e.records = cfg["records"]["path"]
+    e.gw = h.Gateway(cfg, name="errafter-vt").start()
+    e.port = e.gw.port()
+    return e
+
+
+@test
+def stalled_uploads_are_the_clients_408_not_the_vendors_timeout():
+    """Clients that stop sending a body streaming to the vendor, which waits for the rest (/echo),
+    with upstream_timeout shorter than idle_timeout: each gets a 408 at the vendor's timeout, no
+    upstream error is counted, and six of them do not open the vendor's circuit breaker (five
+    vendor failures would): a normal request right after is answered."""
+    e = env_short_vendor_timeout()
+    up_err = h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "patient"}) or 0
+    out = []
+
+    def stall(i):
+        c = h.Conn(e.port, timeout=6)
+        c.send(h.request("POST", "/echo/vt-stall%d" % i, "patient.test",
+                         [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked")]))
+        c.send(chunk(h.pattern(SCAN + 500)))
+        r = c.read_response()
+        out.append((r.status, c.is_closed(2)))
+    ts = [threading.Thread(target=stall, args=(i,)) for i in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(15)
+    eq(sorted(out), [(408, True)] * 6, "each stalled upload: a 408, then the connection closes")
+    eq(h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "patient"}) or 0, up_err,
+       "a client's stall is no vendor error")
+    r = h.curl("-H", "Host: patient.test", "http://127.0.0.1:%d/ok" % e.port)
+    eq(r.status, 200, "the vendor's circuit is still closed")
+    recs = h.wait_until(lambda: (lambda r: r if len(r) >= 6 else None)(
+        [x for x in h.read_records(e.records) if x["path"].startswith("/echo/vt-stall")]), msg="six records")
+    eq(sorted(x["status"] for x in recs), [408] * 6, "recorded as 408")
 
 
 # ---- HTTP/2 -----------------------------------------------------------------------------------

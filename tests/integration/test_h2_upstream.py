@@ -444,6 +444,28 @@ def upload_to_a_silent_vendor_on_an_idle_connection_is_504():
 
 
 @test
+def client_that_stalls_an_upload_to_an_h2_vendor_gets_408_not_the_vendor_a_timeout():
+    """A client stops sending a body that streams (past max_body_scan) to an HTTP/2 vendor, which
+    waits for the rest; upstream_timeout (2 s) is far shorter than idle_timeout (60 s): the client
+    gets a 408 at the vendor's timeout and no upstream error is counted against the vendor."""
+    e = env()
+    err = h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "h2v"}) or 0
+    c = h.Conn(e.plain, timeout=8)
+    c.send(h.request("POST", "/client-stall", "h2.vendor.test",
+                     [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked")]))
+    part = b"s" * (64 * 1024 + 1000)
+    c.send(b"%x\r\n%s\r\n" % (len(part), part))
+    t0 = time.monotonic()
+    r = c.read_response()
+    took = time.monotonic() - t0
+    eq(r.status, 408, repr(r))
+    check(1.5 <= took < 6, "408 at the 2 s upstream_timeout, took %.1fs" % took)
+    eq(h.metric(e.gw.admin_port, "bordergate_upstream_errors_total", {"vendor": "h2v"}) or 0, err,
+       "the client's stall is no vendor error")
+    eq(h1("h2.vendor.test", "/after-client-stall").status, 200, "the vendor connection still serves")
+
+
+@test
 def goaway_mid_body_aborts_the_client():
     r = h1("h2.vendor.test", "/cut")
     check(r.rc != 0, "HTTP/1.1 client must see a broken body, got rc 0: %r" % r)
