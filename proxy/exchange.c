@@ -1337,14 +1337,9 @@ static void act(bg_exchange_t *ex)
 
 /* ---- forwarding -------------------------------------------------------------------------- */
 
-static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg)
+/* Let go of the vendor side mid-exchange: its connection is not reused, its stream is reset. */
+static void drop_vendor(bg_exchange_t *ex)
 {
-    static const char *const kinds[] = {"connect", "tls", "timeout", "closed", "protocol"};
-    if (kind == BG_UP_CONNECT_FAILED || kind == BG_UP_TLS_FAILED || kind == BG_UP_TIMEOUT)
-        bg_upstream_circuit_report(ex->w, ex->circuit, false);
-    bg_log_warn("upstream failed", "vendor", ex->vendor->name, "address",
-                ex->chosen >= 0 ? ex->dests[ex->chosen].ip : "", "kind", kinds[kind], "error", msg, "id", ex->id);
-    bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, ex->vendor->name, kinds[kind]);
     if (ex->up) {
         bg_upstream_release(ex->up, false);
         ex->up = NULL;
@@ -1353,6 +1348,17 @@ static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const c
         bg_h2up_stream_release(ex->h2s);
         ex->h2s = NULL;
     }
+}
+
+static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg)
+{
+    static const char *const kinds[] = {"connect", "tls", "timeout", "closed", "protocol"};
+    if (kind == BG_UP_CONNECT_FAILED || kind == BG_UP_TLS_FAILED || kind == BG_UP_TIMEOUT)
+        bg_upstream_circuit_report(ex->w, ex->circuit, false);
+    bg_log_warn("upstream failed", "vendor", ex->vendor->name, "address",
+                ex->chosen >= 0 ? ex->dests[ex->chosen].ip : "", "kind", kinds[kind], "error", msg, "id", ex->id);
+    bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, ex->vendor->name, kinds[kind]);
+    drop_vendor(ex);
     if (ex->resp_started) {
         /* Part of the response is out: the only honest signal left is to break the stream. */
         ex->status = 502;
@@ -1956,14 +1962,7 @@ static bool client_owes_body(const bg_exchange_t *ex, size_t queued)
 static void client_stalled(bg_exchange_t *ex)
 {
     bg_log_info("request body stalled while the vendor waited for it", "vendor", ex->vendor->name, "id", ex->id);
-    if (ex->up) {
-        bg_upstream_release(ex->up, false);
-        ex->up = NULL;
-    }
-    if (ex->h2s) {
-        bg_h2up_stream_release(ex->h2s);
-        ex->h2s = NULL;
-    }
+    drop_vendor(ex);
     if (ex->resp_started) {
         ex->down->abort(ex); /* bytes of the answer are out: a status now would corrupt it */
         return;
