@@ -1329,12 +1329,17 @@ static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, con
 }
 
 /* Whether a keyword labels the number at t[i]: it starts a word in the stretch without digits right
- * before it, at most 24 bytes ("Tracking number: 6389…", not "sku-00042 3782…"). */
-static bool labelled(const unsigned char *t, size_t i, const char *const *kws, size_t nkw)
+ * before it, at most 24 bytes ("Tracking number: 6389…", not "sku-00042 3782…"), and with max_words,
+ * among that many words nearest the number (0: any in the stretch). */
+static bool labelled(const unsigned char *t, size_t i, const char *const *kws, size_t nkw, unsigned max_words)
 {
     size_t j = i;
-    while (j > 0 && i - j < 24 && !isd(t[j - 1]))
+    unsigned words = 0;
+    while (j > 0 && i - j < 24 && !isd(t[j - 1])) {
         j--;
+        if (max_words && isletter(t[j]) && (j == 0 || !isletter(t[j - 1])) && ++words == max_words)
+            break;
+    }
     return kw_in(t, j, i, kws, nkw, true);
 }
 
@@ -1732,13 +1737,7 @@ static size_t short_phone(const unsigned char *t, size_t n, size_t i, size_t e)
     }
     /* The word, one of the last three before the digits ("My phone number is 950 932", not "Call of
      * Duty sold 123 456"). */
-    size_t j = i, words = 0;
-    while (j > 0 && i - j < 24 && !isd(t[j - 1])) {
-        j--;
-        if (isletter(t[j]) && (j == 0 || !isletter(t[j - 1])) && ++words == 3)
-            break;
-    }
-    return kw_in(t, j, i, short_phone_kw, sizeof short_phone_kw / sizeof short_phone_kw[0], true) ? e : 0;
+    return labelled(t, i, short_phone_kw, sizeof short_phone_kw / sizeof short_phone_kw[0], 3) ? e : 0;
 }
 
 static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
@@ -2065,7 +2064,7 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
     groups_t g;
     groups_at(t, n, i, &g);
     if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
-        !(g.ngroups == 1 && g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0]) &&
+        !(g.ngroups == 1 && g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
           !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
           !kw_after(t, n, e, 24, card_kw, sizeof card_kw / sizeof card_kw[0]))) {
         *det = BG_DET_CARD_NUMBER;
