@@ -613,6 +613,13 @@ void bg_stream_read_stop(bg_stream_t *s)
     update_poll(s);
 }
 
+/* Input the socket has delivered but on_data has not had: plaintext of a record OpenSSL opened, or
+ * records still in the read BIO. No readable event will come for it. */
+static bool tls_holds_input(const bg_stream_t *s)
+{
+    return s->ssl && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0);
+}
+
 void bg_stream_read_start(bg_stream_t *s)
 {
     if (s->reading || s->closing || s->eof)
@@ -627,7 +634,7 @@ void bg_stream_read_start(bg_stream_t *s)
      * owner is still using the plaintext in rdbuf, which a nested SSL_read would overwrite,
      * and later bytes would reach it before the rest of these. The running tls_feed loop goes
      * on by itself, since reading is true again. */
-    if (s->ssl && s->open && !s->feeding && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0))
+    if (s->open && !s->feeding && tls_holds_input(s))
         tls_feed(s, NULL, 0);
 }
 
@@ -742,7 +749,7 @@ bool bg_stream_unread(const bg_stream_t *s, bool peek)
      * decrypted, records not yet decrypted, and the socket's receive queue (peeked, not taken):
      * always when the read filled the buffer, else only when asked (peek), since a shorter read
      * found the queue empty then and only bytes that came after it can be there. */
-    if (s->ssl && (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(s->rbio) > 0))
+    if (tls_holds_input(s))
         return true;
     if (!s->rd_more && !peek)
         return false;
