@@ -906,16 +906,23 @@ void bg_exchange_timeout(bg_exchange_t *ex)
         respond_problem(ex, 408, "request-timeout", "Request body not received in time", NULL, NULL);
 }
 
+/* The client stopped sending a body that streams to the vendor: a 408, or a cut once the answer
+ * began (bytes of it are out: a status now would corrupt it). */
+static void answer_client_stall(bg_exchange_t *ex)
+{
+    if (ex->resp_started) {
+        ex->down->abort(ex);
+        return;
+    }
+    respond_problem(ex, 408, "request-timeout", "Request body not received in time", NULL, NULL);
+}
+
 void bg_exchange_client_idle(bg_exchange_t *ex)
 {
     /* Waiting for a connection (queued or connecting), the body is paused by us: not the client's. */
     if (ex->state != BG_EX_FORWARD || ex->body_done || ex->queued || (!ex->h2s && !(ex->up && ex->up->ready)))
         return;
-    if (ex->resp_started) {
-        ex->down->abort(ex); /* bytes of the answer are out: a status now would corrupt it */
-        return;
-    }
-    respond_problem(ex, 408, "request-timeout", "Request body not received in time", NULL, NULL);
+    answer_client_stall(ex);
 }
 
 void bg_exchange_body_end(bg_exchange_t *ex)
@@ -1337,19 +1344,6 @@ static void act(bg_exchange_t *ex)
 
 /* ---- forwarding -------------------------------------------------------------------------- */
 
-/* Let go of the vendor side mid-exchange: its connection is not reused, its stream is reset. */
-static void drop_vendor(bg_exchange_t *ex)
-{
-    if (ex->up) {
-        bg_upstream_release(ex->up, false);
-        ex->up = NULL;
-    }
-    if (ex->h2s) {
-        bg_h2up_stream_release(ex->h2s);
-        ex->h2s = NULL;
-    }
-}
-
 static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg)
 {
     static const char *const kinds[] = {"connect", "tls", "timeout", "closed", "protocol"};
@@ -1358,7 +1352,14 @@ static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const c
     bg_log_warn("upstream failed", "vendor", ex->vendor->name, "address",
                 ex->chosen >= 0 ? ex->dests[ex->chosen].ip : "", "kind", kinds[kind], "error", msg, "id", ex->id);
     bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, ex->vendor->name, kinds[kind]);
-    drop_vendor(ex);
+    if (ex->up) {
+        bg_upstream_release(ex->up, false);
+        ex->up = NULL;
+    }
+    if (ex->h2s) {
+        bg_h2up_stream_release(ex->h2s);
+        ex->h2s = NULL;
+    }
     if (ex->resp_started) {
         /* Part of the response is out: the only honest signal left is to break the stream. */
         ex->status = 502;
@@ -1956,18 +1957,14 @@ static bool client_owes_body(const bg_exchange_t *ex, size_t queued)
     return ex->state == BG_EX_FORWARD && !ex->body_done && ex->up_stream_body && !ex->pending.len && !queued;
 }
 
-/* That silence is the client's: a 408, or a cut once the answer began (as bg_exchange_client_idle),
- * and nothing counted against the vendor: a client that stalls its upload must not show as the
- * vendor's timeout nor open the vendor's circuit breaker for every other caller. */
+/* That silence is the client's (answer_client_stall), and nothing is counted against the vendor: a
+ * client that stalls its upload must not show as the vendor's timeout nor open the vendor's circuit
+ * breaker for every other caller. Both callers have let go of the vendor side already (ex->up or
+ * ex->h2s cleared; the upstream code closes or resets it). */
 static void client_stalled(bg_exchange_t *ex)
 {
     bg_log_info("request body stalled while the vendor waited for it", "vendor", ex->vendor->name, "id", ex->id);
-    drop_vendor(ex);
-    if (ex->resp_started) {
-        ex->down->abort(ex); /* bytes of the answer are out: a status now would corrupt it */
-        return;
-    }
-    respond_problem(ex, 408, "request-timeout", "Request body not received in time", NULL, NULL);
+    answer_client_stall(ex);
 }
 
 void bg_upstream_error_cb(bg_upstream_t *up, void *owner, bg_upstream_error_t kind, const char *msg)
