@@ -16,7 +16,8 @@
  * snippet: order items with sku/qty/price_cents/note, an e-mail every 10th item, a "pad" string).
  * Classification runs as the gateway runs it (skip_locations: findings carry no path text, which
  * only `bordergate scan` and `explain` print); the timed table also gives each body with the path
- * text ("loc" yes), and BG_BENCH_LOCATIONS=1 makes every mode build it.
+ * text ("loc" yes), and BG_BENCH_LOCATIONS=1 makes every mode build it. BG_BENCH_SIZE=N runs
+ * only the bodies of that size (e.g. 1024, for callgrind on the smallest body alone).
  */
 #include "classify.h"
 
@@ -204,6 +205,8 @@ int main(int argc, char **argv)
              : strcmp(mode, "percall") == 0 ? 4 : -1;
     const char *wl = getenv("BG_BENCH_LOCATIONS");
     want_loc = wl && strcmp(wl, "1") == 0;
+    const char *ws = getenv("BG_BENCH_SIZE");
+    size_t only_size = ws ? strtoul(ws, NULL, 10) : 0;
     char err[128];
     bg_classifier_t *c = bg_classifier_create(NULL, err, sizeof err);
     hdrs_fill();
@@ -230,6 +233,8 @@ int main(int argc, char **argv)
         if (only == 2 || (only >= 0 && pii != (only == 3 ? 2 : only)))
             continue; /* `headers` runs no body (its 2 is not the POST body's pii 2) */
         for (size_t k = 0; k < (pii == 2 ? 1 : sizeof sizes / sizeof sizes[0]); k++) {
+            if (pii != 2 && only_size && sizes[k] != only_size)
+                continue;
             if (pii == 2)
                 make_post(&body);
             else
