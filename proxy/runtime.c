@@ -5,6 +5,7 @@
  * by the workers through reference counts.
  */
 #include "server.h"
+#include "upstream.h"
 
 #include "log.h"
 
@@ -96,6 +97,9 @@ static SSL_CTX *vendor_ctx(const bg_vendor_t *v, bg_diag_t *diag, const char *fi
         }
     }
     SSL_CTX_set_verify(ctx, v->upstream.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    /* Sessions for resumption go to the worker's table (upstream.c), not OpenSSL's locked cache. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, bg_upstream_tls_session_cb);
     if (v->upstream.protocol == BG_PROTO_HTTP1)
         SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof alpn_h1 - 1);
     else if (v->upstream.protocol == BG_PROTO_HTTP2)

@@ -82,6 +82,8 @@ struct bg_worker {
     uint64_t drain_deadline;
     struct bg_upkey *upkeys;            /* per vendor address: open connections, waiters (upstream.c) */
     struct bg_circuit *circuits;        /* per vendor address: consecutive failures (upstream.c) */
+    struct bg_tls_session *tls_sessions; /* BG_UPSTREAM_TLS_SESSIONS for resumption, or NULL (upstream.c) */
+    uint64_t tls_serial;                /* stamps them: larger is newer */
     struct bg_exchange *done_head;      /* exchanges whose record is on disk (fsync: always), to resume */
     struct bg_exchange *spares;         /* destroyed exchanges kept with their buffers for reuse (exchange.c) */
     size_t nspares;

@@ -33,8 +33,14 @@ static void close_cb(uv_handle_t *h)
     if (s->fd >= 0)
         close(s->fd); /* after libuv has let go of it (the poll is stopped and out of epoll) */
     s->fd = -1;
-    if (s->ssl)
+    if (s->ssl) {
+        /* A connection that finished its handshake ended as far as its session is concerned,
+         * close_notify or not (as nginx does): without this, SSL_free marks the session not
+         * resumable, and it is the one a vendor connection keeps for the next (upstream.c). */
+        if (s->open)
+            SSL_set_shutdown(s->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         SSL_free(s->ssl); /* frees the BIOs too */
+    }
     s->ssl = NULL;
     free(s->rdbuf);
     s->rdbuf = NULL;
@@ -492,6 +498,7 @@ static int setup_tls(bg_stream_t *s, SSL_CTX *ctx, bool server)
     }
     BIO_set_mem_eof_return(s->rbio, -1);
     SSL_set_bio(s->ssl, s->rbio, s->wbio);
+    SSL_set_app_data(s->ssl, s); /* for the SSL_CTX's callbacks (bg_stream_of_ssl) */
     s->tls_server = server;
     if (server)
         SSL_set_accept_state(s->ssl);
@@ -549,6 +556,17 @@ int bg_stream_connect(bg_stream_t *s, const struct sockaddr *addr, SSL_CTX *ctx,
     update_poll(s);
     return 0;
 }
+
+void bg_stream_tls_offer_session(bg_stream_t *s, SSL_SESSION *sess)
+{
+    /* The handshake starts once the TCP connect is done (connected), never inside bg_stream_connect. */
+    if (s->ssl && sess && !s->open && !s->tls_server && SSL_in_before(s->ssl))
+        SSL_set_session(s->ssl, sess);
+}
+
+bool bg_stream_tls_resumed(const bg_stream_t *s) { return s->ssl && s->open && SSL_session_reused(s->ssl); }
+
+bg_stream_t *bg_stream_of_ssl(const SSL *ssl) { return SSL_get_app_data(ssl); }
 
 int bg_stream_write(bg_stream_t *s, const char *p, size_t n)
 {

@@ -94,6 +94,17 @@ int bg_stream_accept(bg_stream_t *s, int fd, SSL_CTX *ctx);
  *  (then no callback is called). */
 int bg_stream_connect(bg_stream_t *s, const struct sockaddr *addr, SSL_CTX *ctx, const char *sni,
                       const char *verify_host);
+/** Offer sess (a session of an earlier connection to the same peer under the same SSL_CTX) for
+ *  resumption in the handshake of a stream bg_stream_connect just started with a ctx; the stream
+ *  takes its own reference. The peer may decline: then the handshake is a full one (with the
+ *  certificate verified as always). No effect on a plain stream or once the handshake began. */
+void bg_stream_tls_offer_session(bg_stream_t *s, SSL_SESSION *sess);
+/** Whether the stream runs TLS. */
+static inline bool bg_stream_tls(const bg_stream_t *s) { return s->ssl != NULL; }
+/** Whether the TLS handshake resumed an earlier session (false on a plain stream). */
+bool bg_stream_tls_resumed(const bg_stream_t *s);
+/** The stream a TLS object belongs to (SSL_CTX callbacks get the SSL). */
+bg_stream_t *bg_stream_of_ssl(const SSL *ssl);
 /** Queue n bytes (copied). 0, or negative when closing. */
 int bg_stream_write(bg_stream_t *s, const char *p, size_t n);
 /** Queue several buffers (copied) at once. */

@@ -13,6 +13,116 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* ---- TLS sessions for resumption (upstream.h) ------------------------------------------- */
+
+typedef struct bg_tls_session {
+    char key[200];      /* the pool key of the connection that got it */
+    SSL_CTX *ctx;       /* a reference */
+    SSL_SESSION *sess;  /* NULL: a free slot */
+    uint64_t serial;
+} bg_tls_session_t;
+
+static void tls_session_clear(bg_tls_session_t *e)
+{
+    if (!e->sess)
+        return;
+    SSL_SESSION_free(e->sess);
+    SSL_CTX_free(e->ctx);
+    e->sess = NULL;
+    e->ctx = NULL;
+}
+
+static bool tls_session_is(const bg_tls_session_t *e, const char *key, const SSL_CTX *ctx)
+{
+    return e->sess && e->ctx == ctx && strcmp(e->key, key) == 0;
+}
+
+int bg_upstream_tls_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    bg_stream_t *s = bg_stream_of_ssl(ssl);
+    bg_upstream_t *up = s ? s->data : NULL;
+    if (!up || !SSL_SESSION_is_resumable(sess))
+        return 0;
+    bg_worker_t *w = up->w;
+    if (!w->tls_sessions && !(w->tls_sessions = calloc(BG_UPSTREAM_TLS_SESSIONS, sizeof *w->tls_sessions)))
+        abort();
+    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+    /* A free slot, else the oldest of this address once it holds its share, else the oldest. */
+    bg_tls_session_t *slot = NULL, *oldest = NULL, *oldest_key = NULL;
+    unsigned nkey = 0;
+    for (size_t i = 0; i < BG_UPSTREAM_TLS_SESSIONS; i++) {
+        bg_tls_session_t *e = &w->tls_sessions[i];
+        if (!e->sess) {
+            slot = slot ? slot : e;
+            continue;
+        }
+        if (tls_session_is(e, up->key, ctx) && (nkey++, !oldest_key || e->serial < oldest_key->serial))
+            oldest_key = e;
+        if (!oldest || e->serial < oldest->serial)
+            oldest = e;
+    }
+    if (nkey >= BG_UPSTREAM_TLS_SESSIONS_PER_KEY)
+        slot = oldest_key;
+    else if (!slot)
+        slot = oldest;
+    tls_session_clear(slot);
+    snprintf(slot->key, sizeof slot->key, "%s", up->key);
+    SSL_CTX_up_ref(ctx);
+    slot->ctx = ctx;
+    slot->sess = sess;
+    slot->serial = ++w->tls_serial;
+    return 1;
+}
+
+/* The newest live session of key under ctx as a new reference (the caller frees it), or NULL.
+ * A TLS 1.3 one leaves the table: offered once. */
+static SSL_SESSION *tls_session_take(bg_worker_t *w, const char *key, SSL_CTX *ctx)
+{
+    if (!w->tls_sessions)
+        return NULL;
+    bg_tls_session_t *best = NULL;
+    time_t now = time(NULL);
+    for (size_t i = 0; i < BG_UPSTREAM_TLS_SESSIONS; i++) {
+        bg_tls_session_t *e = &w->tls_sessions[i];
+        if (!tls_session_is(e, key, ctx))
+            continue;
+        if ((time_t)(SSL_SESSION_get_time(e->sess) + SSL_SESSION_get_timeout(e->sess)) <= now) {
+            tls_session_clear(e); /* expired: the vendor would refuse it */
+            continue;
+        }
+        if (!best || e->serial > best->serial)
+            best = e;
+    }
+    if (!best)
+        return NULL;
+    SSL_SESSION *sess = best->sess;
+    if (SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION) {
+        best->sess = NULL; /* the table's reference goes to the caller */
+        SSL_CTX_free(best->ctx);
+        best->ctx = NULL;
+    } else {
+        SSL_SESSION_up_ref(sess);
+    }
+    return sess;
+}
+
+/* A handshake with the address failed: none of its sessions is offered again. */
+static void tls_sessions_forget(bg_worker_t *w, const char *key)
+{
+    for (size_t i = 0; w->tls_sessions && i < BG_UPSTREAM_TLS_SESSIONS; i++)
+        if (w->tls_sessions[i].sess && strcmp(w->tls_sessions[i].key, key) == 0)
+            tls_session_clear(&w->tls_sessions[i]);
+}
+
+void bg_upstream_tls_sessions_dispose(bg_worker_t *w)
+{
+    for (size_t i = 0; w->tls_sessions && i < BG_UPSTREAM_TLS_SESSIONS; i++)
+        tls_session_clear(&w->tls_sessions[i]);
+    free(w->tls_sessions);
+    w->tls_sessions = NULL;
+}
 
 /* ---- per-address accounting ------------------------------------------------------------ */
 
@@ -345,8 +455,10 @@ static void on_error(bg_stream_t *s, int err, const char *what)
     }
     up->owner = NULL;
     bg_upstream_error_t kind = BG_UP_CLOSED;
-    if (strncmp(what, "tls", 3) == 0)
+    if (strncmp(what, "tls", 3) == 0) {
         kind = BG_UP_TLS_FAILED;
+        tls_sessions_forget(up->w, up->key);
+    }
     else if (strcmp(what, "connect") == 0)
         kind = BG_UP_CONNECT_FAILED;
     char msg[256];
@@ -466,6 +578,11 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
     up->open_handles = 2;
     if (r == 0)
         r = bg_stream_connect(&up->stream, addr, ctx, sni, verify_host);
+    SSL_SESSION *sess = r == 0 && ctx ? tls_session_take(w, key, ctx) : NULL;
+    if (sess) {
+        bg_stream_tls_offer_session(&up->stream, sess);
+        SSL_SESSION_free(sess);
+    }
     if (r < 0) {
         *err = r;
         up->owner = NULL;

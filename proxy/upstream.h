@@ -103,6 +103,22 @@ void bg_upstream_circuit_report(bg_worker_t *w, const char *key, bool ok);
 /** Free the worker's circuit table. */
 void bg_upstream_circuit_dispose(bg_worker_t *w);
 
+/* TLS sessions of vendor connections, kept per worker for resumption (a new connection to an
+ * address offers the newest session of an earlier one, as nginx's proxy_ssl_session_reuse and
+ * HAProxy do): the vendor skips signing with its certificate key and the gateway skips verifying
+ * the chain; over TLS 1.2 the handshake also saves a round trip. Keyed by the pool key and the
+ * SSL_CTX (a reference is held, so a context that a reload freed cannot come back at the same
+ * address): a reload that changes a vendor's CA, verify or client certificate starts over with
+ * full handshakes. A TLS 1.3 session is offered once (RFC 8446 C.4), a TLS 1.2 one until replaced;
+ * a failed handshake forgets the address's sessions. */
+#define BG_UPSTREAM_TLS_SESSIONS 64        /* per worker, all addresses */
+#define BG_UPSTREAM_TLS_SESSIONS_PER_KEY 4 /* TLS 1.3 servers issue two tickets per connection */
+/** SSL_CTX new-session callback of every vendor context (runtime.c sets it; worker thread):
+ *  keeps sess for the connection's address. Returns 1 when it keeps the reference, else 0. */
+int bg_upstream_tls_session_cb(SSL *ssl, SSL_SESSION *sess);
+/** Free the worker's TLS sessions. */
+void bg_upstream_tls_sessions_dispose(bg_worker_t *w);
+
 /** Close idle connections older than max_idle_ms (all when 0). */
 void bg_upstream_sweep(bg_worker_t *w, uint64_t max_idle_ms);
 

@@ -273,6 +273,7 @@ void bg_worker_dispose(bg_worker_t *w)
     bg_geo_cache_destroy(w->geo_cache);
     bg_upstream_circuit_dispose(w);
     bg_upstream_slots_dispose(w);
+    bg_upstream_tls_sessions_dispose(w);
     while (w->dns) {
         bg_dns_entry_t *e = w->dns;
         w->dns = e->next;

@@ -17,6 +17,7 @@ Behaviour is chosen per request by path (the query is ignored):
   /reset                      resets the connection (RST) without answering
   /no-length[/N]              N (default 5000) bytes delimited by closing the connection
   /hop                        200 with hop-by-hop response headers (Connection: x-up-hop, ...)
+  /close                      answers like /echo, then closes the connection (Connection: close)
   /trailers[/big|/length|/section/N|/fields/N]  the echo JSON chunked, then a trailer section
   /early[/N]                  answers before reading the request body: a chunked 200 head and
                               N (default 100) bytes of pattern(N) at once, then, once the whole
@@ -118,10 +119,11 @@ def _tokens(value):
 class Upstream:
     """A test upstream server. Thread-safe accessors: requests (a copy), count(), wait_for()."""
 
-    def __init__(self, host="127.0.0.1", port=0, tls=None, log_path=None, alpn=("http/1.1",)):
+    def __init__(self, host="127.0.0.1", port=0, tls=None, log_path=None, alpn=("http/1.1",), tls_max=None):
         self.host = host
         self.port = port
         self.tls = tls
+        self.tls_max = tls_max  # e.g. ssl.TLSVersion.TLSv1_2
         self.log_path = log_path
         self.alpn = alpn
         self._lock = threading.Lock()
@@ -149,6 +151,8 @@ class Upstream:
         if self.tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(self.tls[0], self.tls[1])
+            if self.tls_max:
+                ctx.maximum_version = self.tls_max
             if self.alpn:
                 ctx.set_alpn_protocols(list(self.alpn))
             ctx.sni_callback = self._sni_cb
@@ -254,7 +258,7 @@ class Upstream:
         with self._lock:
             self._socks.add(c)
         sock = c
-        info = {"tls": False, "sni": None, "tls_version": None, "alpn": None}
+        info = {"tls": False, "sni": None, "tls_version": None, "alpn": None, "tls_resumed": False}
         try:
             c.settimeout(30)
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -268,7 +272,8 @@ class Upstream:
                 with self._lock:
                     self._socks.add(sock)
                 info = {"tls": True, "sni": getattr(sock, "bg_sni", None),
-                        "tls_version": sock.version(), "alpn": sock.selected_alpn_protocol()}
+                        "tls_version": sock.version(), "alpn": sock.selected_alpn_protocol(),
+                        "tls_resumed": sock.session_reused}
             rd = _Reader(sock)
             for seq in itertools.count(1):
                 if not self._one(sock, rd, conn_id, seq, addr, info):
@@ -333,7 +338,7 @@ class Upstream:
         rec = {
             "conn": conn_id, "seq": seq, "peer": "%s:%d" % (addr[0], addr[1]),
             "tls": info["tls"], "sni": info["sni"], "tls_version": info["tls_version"],
-            "alpn": info["alpn"], "method": method, "target": target, "version": version,
+            "alpn": info["alpn"], "tls_resumed": info["tls_resumed"], "method": method, "target": target, "version": version,
             "headers": headers, "body": body.decode("latin-1"), "body_len": len(body),
             "chunked": chunked, "trailers": trailers, "time": time.time(),
         }
@@ -370,6 +375,8 @@ class Upstream:
             if st >= 200 and st not in (204, 304):
                 hdrs.append(("Content-Length", str(len(body))))
             return self._send(sock, st, hdrs, body, keep, head)
+        if name == "close":
+            return self._echo(sock, rec, False, head)
         if name == "delay" and arg.isdigit():
             time.sleep(int(arg) / 1000.0)
             return self._echo(sock, rec, keep, head)
