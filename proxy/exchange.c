@@ -1585,8 +1585,11 @@ void bg_upstream_queue_timeout_cb(void *owner)
 
 void bg_upstream_ready_cb(bg_upstream_t *up, void *owner)
 {
-    (void)up;
-    send_request(owner);
+    bg_exchange_t *ex = owner; /* a new connection: count its handshake */
+    if (bg_stream_tls(&up->stream))
+        bg_metrics_upstream_tls(ex->w->server->metrics, ex->w->id, ex->vendor->name,
+                                bg_stream_tls_resumed(&up->stream));
+    send_request(ex);
 }
 
 void bg_upstream_drain_cb(bg_upstream_t *up, void *owner)

@@ -17,7 +17,7 @@
 #define LABELS_MAX 1024
 #define VALUE_MAX 128
 
-enum { F_TRANSFERS, F_CATEGORIES, F_BLOCKS, F_WOULD_BLOCK, F_FINDINGS, F_UPSTREAM, F_LIMITED, F__COUNT };
+enum { F_TRANSFERS, F_CATEGORIES, F_BLOCKS, F_WOULD_BLOCK, F_FINDINGS, F_UPSTREAM, F_LIMITED, F_UPSTREAM_TLS, F__COUNT };
 
 static const struct {
     const char *name, *help;
@@ -30,6 +30,8 @@ static const struct {
     {"bordergate_personal_data_findings_total", "Personal-data findings by category and detector."},
     {"bordergate_upstream_errors_total", "Errors talking to vendors, by vendor and kind."},
     {"bordergate_limited_total", "Connections and requests refused by a limit, by scope and kind."},
+    {"bordergate_upstream_tls_handshakes_total",
+     "TLS handshakes with vendors, by vendor and whether an earlier session was resumed."},
 };
 
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -299,6 +301,12 @@ void bg_metrics_upstream_error(bg_metrics_t *m, unsigned w, const char *vendor, 
 {
     if (m && w < m->nworkers)
         add2(m->workers[w], F_UPSTREAM, "vendor", vendor, "kind", kind);
+}
+
+void bg_metrics_upstream_tls(bg_metrics_t *m, unsigned w, const char *vendor, bool resumed)
+{
+    if (m && w < m->nworkers)
+        add2(m->workers[w], F_UPSTREAM_TLS, "vendor", vendor, "resumed", resumed ? "true" : "false");
 }
 
 void bg_metrics_limited(bg_metrics_t *m, unsigned w, const char *scope, const char *kind)

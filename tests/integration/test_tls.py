@@ -6,6 +6,7 @@ upstreams verified against the test CA (good, wrong CA, expired, wrong host name
 
 import os
 import re
+import signal
 import socket
 import ssl
 import sys
@@ -38,6 +39,12 @@ def env():
         h.vendor("wronghost", ["wronghost.vendor.test"], e.wronghost.port, tls=True, ca=ca),
         h.vendor("noverify", ["noverify.vendor.test"], e.noverify.port, tls=True, verify=False),
     ]
+    # Vendors of their own for the resumption tests: every connection there is counted.
+    e.resume13 = h.upstream(tls=(h.cert("vendor.crt"), key))
+    e.resume12 = h.upstream(tls=(h.cert("vendor.crt"), key), tls_max=ssl.TLSVersion.TLSv1_2)
+    e.resume13.bg_host, e.resume12.bg_host = "r13.vendor.test", "r12.vendor.test"
+    vendors += [h.vendor("resume13", ["r13.vendor.test"], e.resume13.port, tls=True, ca=ca),
+                h.vendor("resume12", ["r12.vendor.test"], e.resume12.port, tls=True, ca=ca)]
     tls = {"certificate": h.cert("gateway.crt"), "key": h.cert("gateway.key")}
     mtls = dict(tls, client_ca=ca)
     cfg = h.gateway_config(vendors, listen=[{"address": None}, {"address": None, "tls": tls},
@@ -120,6 +127,63 @@ def upstream_tls_connection_reused():
         eq(c.read_response().status, 200)
     conns = {r["conn"] for r in e.good.requests if r["target"].startswith("/reuse/")}
     eq(len(conns), 1, "one TLS connection to the vendor for three requests")
+
+
+def _resumptions(up, prefix, n):
+    """n requests to the vendor at up, each on a new vendor connection (/close: the vendor
+    closes after answering); per request (TLS version, whether the vendor saw a resumed session)."""
+    for i in range(n):
+        r = plain(up.bg_host, "/close/%s/%d" % (prefix, i))
+        eq(r.status, 200, repr(r))
+    recs = [r for r in up.requests if r["target"].startswith("/close/%s/" % prefix)]
+    eq(len({r["conn"] for r in recs}), n, "one vendor connection per request")
+    return [(r["tls_version"], r["tls_resumed"]) for r in recs]
+
+
+@test
+def upstream_tls13_sessions_resumed_on_new_connections():
+    """A new connection to a vendor offers the session of an earlier one (as nginx's
+    proxy_ssl_session_reuse): the vendor skips its signature, the gateway the chain check."""
+    seen = _resumptions(env().resume13, "t13", 4)
+    eq(seen, [("TLSv1.3", False)] + [("TLSv1.3", True)] * 3, "full handshake, then resumed ones")
+    m = lambda resumed: h.metric(env().gw.admin_port, "bordergate_upstream_tls_handshakes_total",
+                                 {"vendor": "resume13", "resumed": resumed})
+    eq((m("false"), m("true")), (1, 3), "handshakes_total{resumed} counts what the vendor saw")
+
+
+@test
+def upstream_tls12_sessions_resumed_on_new_connections():
+    seen = _resumptions(env().resume12, "t12", 4)
+    eq(seen, [("TLSv1.2", False)] + [("TLSv1.2", True)] * 3, "full handshake, then resumed ones")
+
+
+@test
+def reload_with_another_ca_does_not_resume_a_session_verified_under_the_old_one():
+    """Sessions belong to the vendor's TLS context: after a reload that changes the vendor's CA to
+    one that did not sign its certificate, the next connection makes a full handshake and fails
+    verification (502), instead of resuming a session the old CA had verified."""
+    ca, key = h.cert("ca.crt"), h.cert("vendor.key")
+    up = h.upstream(tls=(h.cert("vendor.crt"), key))
+    vendor = h.vendor("v", ["api.vendor.test"], up.port, tls=True, ca=ca)
+    cfg = h.gateway_config([vendor])
+    g = h.Gateway(cfg, name="tls-resume-reload").start()
+    get = lambda path: h.curl("-H", "Host: api.vendor.test", "http://127.0.0.1:%d%s" % (g.port(), path))
+    for i in range(2):
+        eq(get("/close/before/%d" % i).status, 200)
+    eq([r["tls_resumed"] for r in up.requests], [False, True], "resumed before the reload")
+    vendor["upstream"]["ca"] = h.cert("other-ca.crt")
+    h.write_config(cfg, g.name + ".yaml")
+    mark = g.mark()
+    g.signal(signal.SIGHUP)
+    h.wait_until(lambda: (h.metric(g.admin_port, "bordergate_config_reloads_total", {"result": "success"}) or 0) >= 1,
+                 msg="the reload applied")
+    before = up.count()
+    r = get("/close/after")
+    eq(r.status, 502, "the vendor's certificate is not signed by the new CA: %r" % r)
+    time.sleep(0.1)
+    eq(up.count(), before, "nothing was sent over the connection")
+    check(re.search(r"certif|verif|issuer", g.stderr_since(mark), re.I), "the log says why")
+    g.stop()
 
 
 @test
