@@ -304,6 +304,56 @@ def mtls_with_client_certificate_works():
     check(rec["caller"].startswith("CN=svc-demo"), "caller is the mTLS subject: %r" % rec["caller"])
 
 
+def _tls_get(port, ctx, path, session=None):
+    """One request over a new TLS connection to the gateway; (status, headers, the session, resumed)."""
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 5), server_hostname="localhost",
+                        session=session)
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: api.vendor.test\r\nConnection: close\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        hd = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in head[1:] if ":" in l}
+        return int(head[0].split()[1]), hd, s.session, s.session_reused
+    finally:
+        s.close()
+
+
+@test
+def mtls_client_resumes_its_session_and_stays_the_caller():
+    """A listener with client_ca resumes sessions (it has a session-id context: without one OpenSSL
+    resumes nothing there, and every mTLS client paid a full handshake per connection), and the
+    resumed connection keeps the client's verified certificate: the record still names it."""
+    e = env()
+    for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = h.client_context(cert=h.cert("client.crt"), key=h.cert("client.key"), max_version=ver)
+        st, _, sess, reused = _tls_get(e.mtls, ctx, "/mtls-first")
+        eq((st, reused), (200, False), "%s: the first connection" % ver)
+        st, hd, _, reused = _tls_get(e.mtls, ctx, "/mtls-resumed", session=sess)
+        eq((st, reused), (200, True), "%s: the second connection resumes" % ver)
+        rec = h.wait_record(e.gw.cfg["records"]["path"], hd.get("x-transfer-id"))
+        check(rec["caller"].startswith("CN=svc-demo"), "%s: caller on the resumed connection: %r" % (ver, rec["caller"]))
+
+
+@test
+def session_from_the_plain_tls_listener_does_not_open_the_mtls_one():
+    e = env()
+    ctx = h.client_context(max_version=ssl.TLSVersion.TLSv1_2)  # TLS 1.2: the handshake fails in connect
+    st, _, sess, _ = _tls_get(e.tls, ctx, "/no-cert")
+    eq(st, 200)
+    before = e.good.count()
+    try:
+        st, _, _, reused = _tls_get(e.mtls, ctx, "/no-cert-resumed", session=sess)
+        check(False, "the mTLS listener answered %d (resumed=%s) without a client certificate" % (st, reused))
+    except (ssl.SSLError, OSError):
+        pass
+    eq(e.good.count(), before, "nothing reached the vendor")
+
+
 @test
 def mtls_with_certificate_from_other_ca_fails():
     e = env()
