@@ -8,7 +8,9 @@
 # system, all threads), its context switches per 1000 requests and the machine's idle µs per
 # request; then per binary the median and range of its per-round ratio to the first binary.
 # Env: AB_ROUNDS (10) AB_DURATION (5, seconds) AB_CONNECTIONS (50) AB_KIND (get | close: a new
-# connection per request | post: compare.sh's 16 KiB JSON body) AB_SCHED (1: also record one second
+# connection per request | post: compare.sh's 16 KiB JSON body | tlsvendor: GET with the vendor
+# over TLS and closing after every answer, so that each request opens a new TLS connection to it:
+# the cost of vendor handshakes, full or resumed; not for the `ha` leg) AB_SCHED (1: also record one second
 # of scheduler events (perf sched) mid-run and print who woke whom per 1000 requests: the proxy
 # waking the upstream or wrk, and they waking the proxy, i.e. how often one of them was asleep
 # when the other had work for it). Stops what it starts.
@@ -36,6 +38,12 @@ cg_render haproxy.cfg "$DIR/haproxy.cfg" "$HAP"
 WRK_ARGS=""
 case "$KIND" in
   close) WRK_ARGS="-H Connection:close" ;;
+  tlsvendor)
+    # The upstream over TLS (the test vendor certificate, names *.vendor.test) and no keep-alive;
+    # the gateway verifies it against the generated CA under the name api.vendor.test.
+    sed -i "s|listen 127.0.0.1:$UP backlog=4096;|listen 127.0.0.1:$UP ssl backlog=4096; ssl_certificate $DIR/certs/vendor.crt; ssl_certificate_key $DIR/certs/vendor.key; keepalive_timeout 0;|" \
+      "$DIR/upstream-nginx.conf"
+    sed -i "s|      tls: false|      tls: true\n      ca: \"$DIR/certs/ca.crt\"\n      sni: api.vendor.test|" "$DIR/bordergate.yaml" ;;
   post)
     bench_body || exit 1
     cg_render post.lua "$DIR/post.lua" 0
