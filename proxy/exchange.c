@@ -300,6 +300,7 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
     memset(ex->dests, 0, need * sizeof *ex->dests);
     ex->ndests = naddrs;
     ex->chosen = -1;
+    ex->tried = 0;
     bg_policy_input_t in = {
         .no_trail = ex->w != NULL, /* only `explain` (no worker) prints the rules that fired */
         .categories = ex->cls_ready ? ex->cls.categories : 0,
@@ -1344,7 +1345,8 @@ static void act(bg_exchange_t *ex)
 
 /* ---- forwarding -------------------------------------------------------------------------- */
 
-static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg)
+/* A failure of the chosen address: its circuit, the log line and the counter. */
+static void count_upstream_failure(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg)
 {
     static const char *const kinds[] = {"connect", "tls", "timeout", "closed", "protocol"};
     if (kind == BG_UP_CONNECT_FAILED || kind == BG_UP_TLS_FAILED || kind == BG_UP_TIMEOUT)
@@ -1352,6 +1354,55 @@ static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const c
     bg_log_warn("upstream failed", "vendor", ex->vendor->name, "address",
                 ex->chosen >= 0 ? ex->dests[ex->chosen].ip : "", "kind", kinds[kind], "error", msg, "id", ex->id);
     bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, ex->vendor->name, kinds[kind]);
+}
+
+/* Another address of the vendor for a request that has not left: not given up on yet, and one the
+ * policy decided exactly as the chosen one (the same decision and action: the request was built
+ * for that action, so an address whose transfer needs its values sealed never gets them in clear,
+ * and the record's mechanism follows the address used). Its index, or -1. As nginx's
+ * proxy_next_upstream: a vendor behind several addresses keeps answering while one is down. */
+static int next_address(const bg_exchange_t *ex)
+{
+    if (ex->chosen < 0)
+        return -1;
+    const bg_decision_t *c = &ex->dests[ex->chosen].dec;
+    for (size_t i = 0; i < ex->ndests && i < 32; i++) {
+        const bg_decision_t *d = &ex->dests[i].dec;
+        if ((int)i != ex->chosen && !(ex->tried >> i & 1) && d->action == c->action && d->decision == c->decision &&
+            d->enforced == c->enforced)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Give up on the chosen address for this request and take dests[next] (next_address). */
+static void switch_address(bg_exchange_t *ex, int next)
+{
+    if (ex->chosen < 32)
+        ex->tried |= 1u << ex->chosen;
+    bg_log_info("trying the vendor's next address", "vendor", ex->vendor->name, "address", ex->dests[next].ip,
+                "id", ex->id);
+    ex->chosen = next;
+    ex->dec = ex->dests[next].dec;
+}
+
+/* The connection to the chosen address failed before anything was sent on it (connect, TLS
+ * handshake, connect timeout): counted against that address, and the request goes to the next
+ * one when there is one (true); false: upstream_failed must answer. */
+static bool failover(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg)
+{
+    int next = ex->resp_started ? -1 : next_address(ex);
+    if (next < 0)
+        return false;
+    count_upstream_failure(ex, kind, msg);
+    switch_address(ex, next);
+    start_forward(ex);
+    return true;
+}
+
+static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg)
+{
+    count_upstream_failure(ex, kind, msg);
     if (ex->up) {
         bg_upstream_release(ex->up, false);
         ex->up = NULL;
@@ -1540,6 +1591,12 @@ static void start_forward(bg_exchange_t *ex)
     const char *sni = v->upstream.sni ? v->upstream.sni : ex->host;
     int err = 0;
     if (!bg_upstream_circuit_allow(ex->w, ex->circuit)) {
+        int next = next_address(ex);
+        if (next >= 0) { /* another address of the vendor, decided alike */
+            switch_address(ex, next);
+            start_forward(ex);
+            return;
+        }
         /* The address failed repeatedly: fail fast rather than pile up connections to it. */
         bg_metrics_upstream_error(ex->w->server->metrics, ex->w->id, v->name, "circuit_open");
         respond_problem(ex, 503, "upstream-circuit-open", "Vendor address is failing; retry later", "vendor",
@@ -1560,7 +1617,8 @@ static void start_forward(bg_exchange_t *ex)
         return;
     }
     if (!ex->up) {
-        upstream_failed(ex, BG_UP_CONNECT_FAILED, uv_strerror(err));
+        if (!failover(ex, BG_UP_CONNECT_FAILED, uv_strerror(err)))
+            upstream_failed(ex, BG_UP_CONNECT_FAILED, uv_strerror(err));
         return;
     }
     if (ex->up->ready)
@@ -1983,6 +2041,10 @@ void bg_upstream_error_cb(bg_upstream_t *up, void *owner, bg_upstream_error_t ki
         start_forward(ex);
         return;
     }
+    /* Nothing was sent on a connection that never opened: another address may take the request. */
+    bool unopened = kind == BG_UP_CONNECT_FAILED || kind == BG_UP_TLS_FAILED || (kind == BG_UP_TIMEOUT && !up->ready);
+    if (unopened && failover(ex, kind, msg))
+        return;
     upstream_failed(ex, kind, msg);
 }
 

@@ -113,6 +113,7 @@ struct bg_exchange {
     size_t dests_cap;            /* dests allocated (kept when the exchange is recycled) */
     bg_buf_t rec_path;           /* the record's redacted path (kept when the exchange is recycled) */
     int chosen;                  /* index into dests, -1 none */
+    uint32_t tried;              /* bit i: dests[i] was given up on (failed to connect, circuit open) */
     bg_decision_t dec;           /* the decision taken (copy of the chosen dest's) */
     const char *error;           /* a failure before the decision (e.g. "dns_failed") */
     uv_getaddrinfo_t *gai;

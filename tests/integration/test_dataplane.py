@@ -121,6 +121,48 @@ def failing_vendor_address_is_failed_fast_after_five_failures():
 
 
 @test
+def a_dead_vendor_address_fails_over_to_the_next_one():
+    """A vendor behind two addresses, the first refusing: every request is answered by the second
+    (as nginx's proxy_next_upstream), each refusal counts against the dead address, and once its
+    circuit is open requests go straight to the live one without trying it."""
+    up = h.upstream()  # 127.0.0.1 only: 127.0.0.2 on the same port refuses
+    cfg = h.gateway_config([h.vendor("multi", ["multi.test"], up.port, addresses=["127.0.0.2", "127.0.0.1"])])
+    g = h.Gateway(cfg).start()
+    for i in range(7):
+        r = h.curl("-H", "Host: multi.test", "http://127.0.0.1:%d/fo/%d" % (g.port(), i))
+        eq(r.status, 200, "request %d: %r" % (i, r))
+        rec = h.wait_record(cfg["records"]["path"], r.headers.get("x-transfer-id"))
+        eq((rec["dest_ip"], rec["status"]), ("127.0.0.1", 200), "request %d: the record names the address used" % i)
+    eq(up.count(), 7, "every request reached the live address once")
+    eq(h.metric(g.admin_port, "bordergate_upstream_errors_total", {"vendor": "multi", "kind": "connect"}), 5,
+       "five refusals by 127.0.0.2, then its circuit is open and it is skipped")
+    g.stop()
+
+
+@test
+def failover_never_takes_a_request_to_an_address_decided_otherwise():
+    """The live address is in the US, where this vendor's transfers of personal data are sealed
+    (on_violation: encrypt); the dead one in DE, where they go as they are. A request with personal
+    data built for DE is not sent to the US in clear: 502, and the US address gets nothing. A request
+    without personal data is decided alike at both (no personal data), so it fails over."""
+    us = h.upstream(host="127.0.0.3")
+    v = h.vendor("mixed", ["mixed.test"], us.port, addresses=["127.0.0.2", "127.0.0.3"], regions=["EEA", "US"],
+                 basis="none", on_violation="encrypt")
+    cfg = h.gateway_config([v])
+    g = h.Gateway(cfg).start()
+    r = h.curl("-H", "Host: mixed.test", "-H", "Content-Type: application/json", "--data-binary",
+               '{"email": "ann.lee@example.com"}', "http://127.0.0.1:%d/pd" % g.port())
+    eq(r.status, 502, repr(r))
+    eq(us.count(), 0, "nothing reached the US address")
+    r = h.curl("-H", "Host: mixed.test", "-H", "User-Agent:", "http://127.0.0.1:%d/plain" % g.port())
+    eq(r.status, 200, repr(r))
+    rec = h.wait_record(cfg["records"]["path"], r.headers.get("x-transfer-id"))
+    eq((rec["dest_ip"], rec["dest_country"], rec["decision"]), ("127.0.0.3", "US", "allow"), "the record")
+    eq(us.count(), 1)
+    g.stop()
+
+
+@test
 def client_that_stops_reading_is_dropped_after_idle_timeout():
     up = h.upstream()
     cfg = h.gateway_config([h.vendor("big", ["big.test"], up.port)], limits={"idle_timeout": "1s"})
