@@ -284,6 +284,12 @@ static void addr_to_ip(const struct sockaddr_storage *ss, char *out, size_t outl
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)outlen);
 }
 
+/* Two destinations the policy decided exactly alike: a request built for one may go to the other. */
+static bool same_decision(const bg_decision_t *a, const bg_decision_t *b)
+{
+    return a->action == b->action && a->decision == b->decision && a->enforced == b->enforced;
+}
+
 void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs, size_t naddrs)
 {
     const bg_config_t *cfg = ex->rt->cfg;
@@ -342,6 +348,24 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
         uint64_t hits1 = 0, miss1 = 0;
         bg_geo_cache_stats(gc, &hits1, &miss1);
         bg_metrics_geo_lookups(ex->w->server->metrics, ex->w->id, hits1 - hits0, miss1 - miss0);
+    }
+    /* Several addresses in the same country decided alike (a name with several A records, a
+     * load balancer's nodes): each worker takes them in turn, as nginx's round robin over a
+     * name's addresses, instead of sending everything to the first. */
+    if (ex->chosen >= 0 && ex->w) {
+        const bg_dest_t *c = &ex->dests[ex->chosen];
+        unsigned same = 0;
+        for (size_t i = 0; i < naddrs; i++)
+            same += same_decision(&ex->dests[i].dec, &c->dec) && strcmp(ex->dests[i].country, c->country) == 0;
+        if (same > 1) {
+            unsigned k = ex->w->next_address++ % same;
+            for (size_t i = 0; i < naddrs; i++)
+                if (same_decision(&ex->dests[i].dec, &c->dec) && strcmp(ex->dests[i].country, c->country) == 0 &&
+                    k-- == 0) {
+                    ex->chosen = (int)i;
+                    break;
+                }
+        }
     }
     /* No allowed address: the first one's decision explains the block. */
     ex->dec = ex->dests[ex->chosen >= 0 ? ex->chosen : 0].dec;
@@ -1366,12 +1390,9 @@ static int next_address(const bg_exchange_t *ex)
     if (ex->chosen < 0)
         return -1;
     const bg_decision_t *c = &ex->dests[ex->chosen].dec;
-    for (size_t i = 0; i < ex->ndests && i < 32; i++) {
-        const bg_decision_t *d = &ex->dests[i].dec;
-        if ((int)i != ex->chosen && !(ex->tried >> i & 1) && d->action == c->action && d->decision == c->decision &&
-            d->enforced == c->enforced)
+    for (size_t i = 0; i < ex->ndests && i < 32; i++)
+        if ((int)i != ex->chosen && !(ex->tried >> i & 1) && same_decision(&ex->dests[i].dec, c))
             return (int)i;
-    }
     return -1;
 }
 

@@ -74,6 +74,7 @@ struct bg_worker {
     bg_dns_entry_t *dns;
     size_t ndns;
     uint64_t seq;                       /* record ids */
+    unsigned next_address;              /* round robin over a vendor's equivalent addresses (exchange.c) */
     uint64_t held_bytes;                /* request body bytes its exchanges hold (exchange.c) */
     uv_timer_t sweep;                   /* idle pool and drain checks */
     uv_prepare_t turn_counter;          /* counts the loop's polls into turn (upstream.c) */

@@ -128,14 +128,32 @@ def a_dead_vendor_address_fails_over_to_the_next_one():
     up = h.upstream()  # 127.0.0.1 only: 127.0.0.2 on the same port refuses
     cfg = h.gateway_config([h.vendor("multi", ["multi.test"], up.port, addresses=["127.0.0.2", "127.0.0.1"])])
     g = h.Gateway(cfg).start()
-    for i in range(7):
+    for i in range(12):  # the two addresses are taken in turn: every other request meets the dead one
         r = h.curl("-H", "Host: multi.test", "http://127.0.0.1:%d/fo/%d" % (g.port(), i))
         eq(r.status, 200, "request %d: %r" % (i, r))
         rec = h.wait_record(cfg["records"]["path"], r.headers.get("x-transfer-id"))
         eq((rec["dest_ip"], rec["status"]), ("127.0.0.1", 200), "request %d: the record names the address used" % i)
-    eq(up.count(), 7, "every request reached the live address once")
+    eq(up.count(), 12, "every request reached the live address once")
     eq(h.metric(g.admin_port, "bordergate_upstream_errors_total", {"vendor": "multi", "kind": "connect"}), 5,
        "five refusals by 127.0.0.2, then its circuit is open and it is skipped")
+    g.stop()
+
+
+@test
+def requests_take_a_vendors_equivalent_addresses_in_turn():
+    """Two addresses of one vendor in the same country, decided alike: the worker alternates
+    between them (nginx's round robin over a name's addresses), each keeping its own pool."""
+    a = h.upstream(host="127.0.0.1")
+    b = h.upstream(host="127.0.0.2", port=a.port)
+    cfg = h.gateway_config([h.vendor("rr", ["rr.test"], a.port, addresses=["127.0.0.1", "127.0.0.2"])])
+    g = h.Gateway(cfg).start()
+    c = h.Conn(g.port())
+    for i in range(10):
+        c.send(h.request("GET", "/rr/%d" % i, "rr.test"))
+        eq(c.read_response().status, 200)
+    eq((a.count(), b.count()), (5, 5), "requests per address")
+    eq((len({r["conn"] for r in a.requests}), len({r["conn"] for r in b.requests})), (1, 1),
+       "one kept-alive connection per address")
     g.stop()
 
 
