@@ -163,8 +163,14 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         bg_h2up_stream_release(ex->h2s);
     if (ex->queued && ex->w)
         bg_upstream_unqueue(ex->w, ex->pool_key, ex);
-    if (ex->gai)
-        ex->gai->data = NULL; /* the resolver callback frees the request */
+    if (ex->dns_wait) { /* leave the name's queue */
+        bg_exchange_t **q = &ex->dns_wait->waiters;
+        while (*q && *q != ex)
+            q = &(*q)->dns_next;
+        if (*q)
+            *q = ex->dns_next;
+        ex->dns_wait = NULL;
+    }
     if (ex->cls_ready)
         bg_classification_dispose(&ex->cls);
     bg_buf_dispose_secure(&ex->pending);
@@ -973,18 +979,21 @@ void bg_exchange_body_end(bg_exchange_t *ex)
 
 static void act(bg_exchange_t *ex);
 
+/* A lookup of e's name finished: its answer replaces the cached one (a failure is cached for 5 s),
+ * then the exchanges that waited for a first answer go on, in arrival order. */
 static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-    bg_exchange_t *ex = req->data;
+    bg_dns_entry_t *e = req->data;
+    bg_worker_t *w = req->loop->data;
     free(req);
-    if (!ex) { /* the exchange went away */
+    if (!e) { /* the worker let go of the entry */
         uv_freeaddrinfo(res);
         return;
     }
-    ex->gai = NULL;
+    e->gai = NULL;
     struct sockaddr_storage addrs[16];
     size_t n = 0;
-    for (struct addrinfo *ai = res; ai && n < 16; ai = ai->ai_next) {
+    for (struct addrinfo *ai = status < 0 ? NULL : res; ai && n < 16; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
             continue;
         memset(&addrs[n], 0, sizeof addrs[n]);
@@ -992,25 +1001,81 @@ static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         n++;
     }
     uv_freeaddrinfo(res);
-    /* Cache (positive 30 s, negative 5 s), bounded. */
-    bg_worker_t *w = ex->w;
+    bg_metrics_dns_lookup(w->server->metrics, w->id, status >= 0 && n);
+    free(e->addrs);
+    e->addrs = n ? malloc(n * sizeof *e->addrs) : NULL;
+    if (n && !e->addrs)
+        abort();
+    if (n)
+        memcpy(e->addrs, addrs, n * sizeof *addrs);
+    e->naddrs = n;
+    e->error = status < 0 ? status : 0;
+    e->answered = true;
+    e->expires = uv_now(&w->loop) + (status < 0 || n == 0 ? 5000 : w->rt->cfg->limits.dns_ttl_ms);
+    /* One at a time off the queue: an exchange's act may end others that wait here (they leave
+     * the queue as they go) or start new ones (they find the entry answered); the entry stays
+     * while the queue drains (dns_entry keeps entries that are waking). */
+    e->waking = true;
+    bg_exchange_t *ex;
+    while ((ex = e->waiters)) {
+        e->waiters = ex->dns_next;
+        ex->dns_wait = NULL;
+        ex->dns_next = NULL;
+        if (status < 0 || n == 0)
+            ex->error = "dns_failed";
+        bg_exchange_decide(ex, addrs, n);
+        act(ex);
+    }
+    e->waking = false;
+}
+
+/* Start the lookup of e's name (none is in flight). 0, or a negative error (nothing started). */
+static int dns_start(bg_worker_t *w, bg_dns_entry_t *e)
+{
+    e->gai = malloc(sizeof *e->gai);
+    if (!e->gai)
+        abort();
+    e->gai->data = e;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int r = uv_getaddrinfo(&w->loop, e->gai, dns_cb, e->host, NULL, &hints);
+    if (r < 0) {
+        free(e->gai);
+        e->gai = NULL;
+    }
+    return r;
+}
+
+/* The entry for host, else a new one (no answer yet); entries past their time with nothing in
+ * flight and nobody waiting are dropped on the way, and any such beyond 4096 names. */
+static bg_dns_entry_t *dns_entry(bg_worker_t *w, const char *host, uint64_t now)
+{
+    bg_dns_entry_t *found = NULL;
+    for (bg_dns_entry_t **p = &w->dns; *p;) {
+        bg_dns_entry_t *e = *p;
+        if (!found && strcmp(e->host, host) == 0) {
+            found = e;
+        } else if (!e->gai && !e->waiters && !e->waking && (e->expires <= now || w->ndns > 4096)) {
+            *p = e->next;
+            free(e->host);
+            free(e->addrs);
+            free(e);
+            w->ndns--;
+            continue;
+        }
+        p = &e->next;
+    }
+    if (found)
+        return found;
     bg_dns_entry_t *e = calloc(1, sizeof *e);
     if (!e)
         abort();
-    e->host = strdup(ex->host);
-    e->naddrs = n;
-    e->addrs = n ? malloc(n * sizeof *e->addrs) : NULL;
-    if (n)
-        memcpy(e->addrs, addrs, n * sizeof *addrs);
-    e->error = status < 0 ? status : 0;
-    e->expires = uv_now(&w->loop) + (status < 0 || n == 0 ? 5000 : 30000);
+    e->host = strdup(host);
+    if (!e->host)
+        abort();
     e->next = w->dns;
     w->dns = e;
     w->ndns++;
-    if (status < 0 || n == 0)
-        ex->error = "dns_failed";
-    bg_exchange_decide(ex, addrs, n);
-    act(ex);
+    return e;
 }
 
 static void decide(bg_exchange_t *ex)
@@ -1033,38 +1098,29 @@ static void decide(bg_exchange_t *ex)
     }
     bg_worker_t *w = ex->w;
     uint64_t now = uv_now(&w->loop);
-    for (bg_dns_entry_t **p = &w->dns; *p;) {
-        bg_dns_entry_t *e = *p;
-        if (e->expires <= now || w->ndns > 4096) {
-            *p = e->next;
-            free(e->host);
-            free(e->addrs);
-            free(e);
-            w->ndns--;
-            continue;
-        }
-        if (strcmp(e->host, ex->host) == 0) {
-            if (e->error || e->naddrs == 0)
-                ex->error = "dns_failed";
-            bg_exchange_decide(ex, e->addrs, e->naddrs);
-            act(ex);
-            return;
-        }
-        p = &e->next;
+    bg_dns_entry_t *e = dns_entry(w, ex->host, now);
+    /* Past its time, an answer is refreshed by one lookup while it goes on serving. */
+    if (e->answered && e->expires <= now && !e->gai)
+        dns_start(w, e); /* not started: the answer serves until the next request tries again */
+    if (e->answered && (e->expires > now || e->gai)) {
+        if (e->error || e->naddrs == 0)
+            ex->error = "dns_failed";
+        bg_exchange_decide(ex, e->addrs, e->naddrs);
+        act(ex);
+        return;
     }
-    ex->gai = malloc(sizeof *ex->gai);
-    if (!ex->gai)
-        abort();
-    ex->gai->data = ex;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    int r = uv_getaddrinfo(&w->loop, ex->gai, dns_cb, ex->host, NULL, &hints);
-    if (r < 0) {
-        free(ex->gai);
-        ex->gai = NULL;
+    /* No answer yet: wait for the name's lookup (one per name, however many requests ask). */
+    if (!e->gai && dns_start(w, e) < 0) {
         ex->error = "dns_failed";
         bg_exchange_decide(ex, NULL, 0);
         act(ex);
+        return;
     }
+    bg_exchange_t **q = &e->waiters;
+    while (*q)
+        q = &(*q)->dns_next;
+    *q = ex;
+    ex->dns_wait = e;
 }
 
 /* Replace the personal-data spans of one location with tokens. */

@@ -116,7 +116,8 @@ struct bg_exchange {
     uint32_t tried;              /* bit i: dests[i] was given up on (failed to connect, circuit open) */
     bg_decision_t dec;           /* the decision taken (copy of the chosen dest's) */
     const char *error;           /* a failure before the decision (e.g. "dns_failed") */
-    uv_getaddrinfo_t *gai;
+    struct bg_dns_entry *dns_wait; /* the name whose first lookup it waits for (exchange.c), or NULL */
+    struct bg_exchange *dns_next;  /* the next exchange waiting on it */
 
     /* Forwarding and the vendor's response. */
     bg_upstream_t *up;           /* an HTTP/1.1 connection (or one still connecting) */

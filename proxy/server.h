@@ -46,13 +46,19 @@ typedef struct bg_worker bg_worker_t;
 typedef struct bg_conn bg_conn_t;
 typedef struct bg_upstream bg_upstream_t;
 
-/* A cached DNS answer (per worker). */
+/* A vendor host name's addresses (per worker, exchange.c). Fresh until `expires`; past it, still
+ * served while the one lookup that refreshes them runs, so that an expiry costs no request a wait.
+ * Exchanges that find no answer yet wait on the name's lookup instead of starting their own. */
 typedef struct bg_dns_entry {
     char *host;
     struct sockaddr_storage *addrs;
     size_t naddrs;
-    int error;          /* negative: a cached failure */
-    uint64_t expires;   /* uv_now */
+    int error;               /* negative: a cached failure */
+    bool answered;           /* a lookup finished: addrs or error hold its answer */
+    bool waking;             /* dns_cb is handing the answer to the waiters */
+    uint64_t expires;        /* uv_now */
+    uv_getaddrinfo_t *gai;   /* the lookup in flight for this name, or NULL */
+    struct bg_exchange *waiters; /* exchanges waiting for the first answer (linked by dns_next) */
     struct bg_dns_entry *next;
 } bg_dns_entry_t;
 

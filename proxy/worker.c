@@ -277,6 +277,8 @@ void bg_worker_dispose(bg_worker_t *w)
     while (w->dns) {
         bg_dns_entry_t *e = w->dns;
         w->dns = e->next;
+        if (e->gai)
+            e->gai->data = NULL; /* the resolver callback frees the request */
         free(e->host);
         free(e->addrs);
         free(e);

@@ -1121,7 +1121,7 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
     static const char *const keys[] = {
         "max_body_scan", "max_body_scan_per_connection", "max_body_scan_total", "max_body", "oversize_body",
         "header_timeout", "idle_timeout", "body_timeout", "upstream_connect_timeout",
-        "upstream_timeout", "drain_timeout", "max_connections", "max_connections_per_caller", "max_header_size",
+        "upstream_timeout", "drain_timeout", "dns_ttl", "max_connections", "max_connections_per_caller", "max_header_size",
         "max_headers", "max_uri", "max_inflate", "requests_per_second_per_caller", "request_burst_per_caller", NULL};
     static const char *const oversize[] = {"block", "personal", NULL};
     bg_config_t *cfg = c->cfg;
@@ -1150,6 +1150,8 @@ static void parse_limits(ctx_t *c, const bg_ynode_t *n)
         get_duration(c, v, "limits.header_timeout", &cfg->limits.header_timeout_ms);
     if ((v = mget(n, "idle_timeout")))
         get_duration(c, v, "limits.idle_timeout", &cfg->limits.idle_timeout_ms);
+    if ((v = mget(n, "dns_ttl")))
+        get_duration(c, v, "limits.dns_ttl", &cfg->limits.dns_ttl_ms);
     if ((v = mget(n, "body_timeout")))
         get_duration(c, v, "limits.body_timeout", &cfg->limits.body_timeout_ms);
     if ((v = mget(n, "upstream_connect_timeout")))
@@ -1937,6 +1939,7 @@ static void set_defaults(bg_config_t *cfg)
     cfg->limits.oversize_body = BG_OVERSIZE_BLOCK;
     cfg->limits.header_timeout_ms = 10000;
     cfg->limits.idle_timeout_ms = 60000;
+    cfg->limits.dns_ttl_ms = 30000;
     cfg->limits.body_timeout_ms = 60000;
     cfg->limits.upstream_connect_timeout_ms = 5000;
     cfg->limits.upstream_timeout_ms = 30000;

@@ -192,6 +192,7 @@ typedef struct bg_config {
         uint64_t upstream_connect_timeout_ms; /* default 5 s */
         uint64_t upstream_timeout_ms;         /* default 30 s */
         uint64_t drain_timeout_ms;            /* default 30 s */
+        uint64_t dns_ttl_ms;                  /* default 30 s: how long a vendor name's addresses are fresh */
         uint32_t max_connections;             /* default 10000 */
         uint32_t max_connections_per_caller;  /* per client address; default 0: no limit */
         uint32_t requests_per_second_per_caller; /* per client address; default 0: no limit (429 beyond) */

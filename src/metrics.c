@@ -66,6 +66,7 @@ typedef struct {
     atomic_int_least64_t conns, inflight;
     atomic_uint_least64_t responses[6]; /* 1xx..5xx, other */
     atomic_uint_least64_t geo[2];       /* destination lookups: answered by the cache, looked up */
+    atomic_uint_least64_t dns[2];       /* vendor name lookups started: ok, failed */
 } worker_t;
 
 struct bg_metrics {
@@ -347,6 +348,12 @@ void bg_metrics_geo_lookups(bg_metrics_t *m, unsigned w, uint64_t cache_hits, ui
     bump(&m->workers[w]->geo[1], lookups);
 }
 
+void bg_metrics_dns_lookup(bg_metrics_t *m, unsigned w, bool ok)
+{
+    if (m && w < m->nworkers)
+        bump(&m->workers[w]->dns[ok ? 0 : 1], 1);
+}
+
 void bg_metrics_config_reload(bg_metrics_t *m, bool ok)
 {
     if (!m)
@@ -518,6 +525,15 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
            "Destination address lookups (overrides, then the GeoIP database), by whether the worker's cache answered.");
     bg_buf_printf(out, "bordergate_geoip_lookups_total{result=\"cache_hit\"} %llu\n", (unsigned long long)geo[0]);
     bg_buf_printf(out, "bordergate_geoip_lookups_total{result=\"lookup\"} %llu\n", (unsigned long long)geo[1]);
+
+    uint64_t dns[2] = {0, 0};
+    for (unsigned i = 0; i < m->nworkers; i++)
+        for (int k = 0; k < 2; k++)
+            dns[k] += atomic_load_explicit(&m->workers[i]->dns[k], memory_order_relaxed);
+    header(out, "bordergate_dns_lookups_total", "counter",
+           "Vendor host names resolved (one lookup per name at a time, per worker), by result.");
+    bg_buf_printf(out, "bordergate_dns_lookups_total{result=\"ok\"} %llu\n", (unsigned long long)dns[0]);
+    bg_buf_printf(out, "bordergate_dns_lookups_total{result=\"error\"} %llu\n", (unsigned long long)dns[1]);
 
     header(out, "bordergate_metrics_series_dropped_total", "counter",
            "Label combinations not recorded because a worker's series table was full.");

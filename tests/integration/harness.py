@@ -428,6 +428,28 @@ def us_vendor(v):
     return v
 
 
+def start_with_hosts(gw, hosts_text, name="hosts"):
+    """Start gw in a private mount namespace whose /etc/hosts is a temp file holding hosts_text
+    (unshare -m, a bind mount over /etc/hosts; root). Returns the file's path: a test may rewrite
+    it while the gateway runs, and the gateway's next lookups read the new text."""
+    global BINARY
+    hosts = os.path.join(tmpdir(), name)
+    with open(hosts, "w") as f:
+        f.write(hosts_text)
+    wrapper = os.path.join(tmpdir(), "bordergate-%s.sh" % name)
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec unshare -m sh -c 'h=$1; b=$2; shift 2; mount --bind \"$h\" /etc/hosts "
+                "&& exec \"$b\" \"$@\"' sh %s %s \"$@\"\n" % (hosts, BINARY))
+    os.chmod(wrapper, 0o755)
+    real = BINARY
+    BINARY = wrapper
+    try:
+        gw.start()
+    finally:
+        BINARY = real
+    return hosts
+
+
 def h2echo(addr="127.0.0.1", max_streams=100):
     """Start build/tests/tools/h2echo (the HTTP/2 TLS test vendor, vendor.crt) on addr; its port."""
     binary = os.path.join(BUILD_DIR, "tests", "tools", "h2echo")

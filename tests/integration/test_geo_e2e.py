@@ -254,24 +254,14 @@ def start_resolving_localhost_to_both(gw):
     private mount namespace whose /etc/hosts says so."""
     if resolves_to_both():
         return gw.start()
-    hosts = os.path.join(tmpdir(), "hosts-dual")
-    with open(hosts, "w") as f:
-        f.write("127.0.0.1 localhost\n::1 localhost\n")
-    wrapper = os.path.join(tmpdir(), "bordergate-dual-localhost.sh")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec unshare -m sh -c 'h=$1; b=$2; shift 2; mount --bind \"$h\" /etc/hosts "
-                "&& exec \"$b\" \"$@\"' sh %s %s \"$@\"\n" % (hosts, harness.BINARY))
-    os.chmod(wrapper, 0o755)
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount --bind %s /etc/hosts && getent ahosts localhost"
-                            % hosts], capture_output=True, text=True, timeout=10)
+    text = "127.0.0.1 localhost\n::1 localhost\n"
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "printf '%s' > /tmp/.bg-hosts-probe.$$ && mount --bind "
+                            "/tmp/.bg-hosts-probe.$$ /etc/hosts && getent ahosts localhost; rm -f /tmp/.bg-hosts-probe.$$"
+                            % text.replace("\n", "\\n")], capture_output=True, text=True, timeout=10)
     check(probe.returncode == 0 and "::1" in probe.stdout and "127.0.0.1" in probe.stdout,
           "cannot give localhost two addresses in a mount namespace: %s" % (probe.stderr or probe.stdout))
-    real = harness.BINARY
-    harness.BINARY = wrapper
-    try:
-        return gw.start()
-    finally:
-        harness.BINARY = real
+    harness.start_with_hosts(gw, text, name="hosts-dual")
+    return gw
 
 
 @test
