@@ -1559,11 +1559,13 @@ static size_t ssn_at(const unsigned char *t, size_t n, size_t i, bool context)
     return 0;
 }
 
-/* IMEI: 15 digits with Luhn, as "NN-NNNNNN-NNNNNN-N" (or spaces) or plain with context. */
+/* IMEI: 15 digits with Luhn, as "NN-NNNNNN-NNNNNN-N" (or spaces), or with context plain or as
+ * TAC, serial and check digit ("NNNNNNNN NNNNNN N", how handsets and GSMA's TAC lists print it). */
 static size_t imei_at(const unsigned char *t, size_t n, size_t i, const groups_t *g, bool context)
 {
     bool formatted = g->ngroups == 4 && g->glen[0] == 2 && g->glen[1] == 6 && g->glen[2] == 6 && g->glen[3] == 1;
-    bool plain = context && g->ngroups == 1 && g->glen[0] == 15;
+    bool plain = context && ((g->ngroups == 1 && g->glen[0] == 15) ||
+                             (g->ngroups == 3 && g->glen[0] == 8 && g->glen[1] == 6 && g->glen[2] == 1));
     if (!formatted && !plain)
         return 0;
     if (g->end < n && isal(t[g->end]))
@@ -2063,6 +2065,15 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
     }
     groups_t g;
     groups_at(t, n, i, &g);
+    /* Before cards and phones: an IMEI's 15 digits pass Luhn by construction and often an issuer
+     * prefix too ("IMEI: 356938035643809" is no Amex), and "my phone's IMEI is …" has a phone word. */
+    if (g.digits == 15) {
+        bool ctx = (fl & F_IMEICTX) || kw_before(t, i, 24, imei_kw, 1);
+        if ((e = imei_at(t, n, i, &g, ctx))) {
+            *det = BG_DET_IMEI;
+            return e;
+        }
+    }
     if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
         !(g.ngroups == 1 && g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
           !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
@@ -2075,13 +2086,6 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
                                        kw_before(t, i, 40, ssn_kw, sizeof ssn_kw / sizeof ssn_kw[0]));
         if ((e = ssn_at(t, n, i, ctx))) {
             *det = BG_DET_US_SSN;
-            return e;
-        }
-    }
-    if (g.digits == 15) {
-        bool ctx = (fl & F_IMEICTX) || kw_before(t, i, 24, imei_kw, 1);
-        if ((e = imei_at(t, n, i, &g, ctx))) {
-            *det = BG_DET_IMEI;
             return e;
         }
     }

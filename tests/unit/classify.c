@@ -325,6 +325,36 @@ static void test_jwt_and_api_keys(void)
     CHECK_INT(R.nfindings, 0);
 }
 
+/* An IMEI after its word is a device id, not the card its digits also pass for (Luhn-valid with an
+ * Amex or UATP prefix) nor the phone that "my phone's" suggests, plain or printed as TAC, serial
+ * and check digit; the same digits without the word stay a card. */
+static void test_imei_before_card_and_phone(void)
+{
+    const char *s = "IMEI: 349205313907656";
+    text(s);
+    CHECK_FOUND("imei", s, "349205313907656");
+    CHECK_INT(count("card_number"), 0);
+    s = "imei 170805410979161.";
+    text(s);
+    CHECK_FOUND("imei", s, "170805410979161");
+    CHECK_INT(count("card_number"), 0);
+    s = "My phone's IMEI is 75314499 858678 3";
+    text(s);
+    CHECK_FOUND("imei", s, "75314499 858678 3");
+    CHECK_INT(count("phone"), 0);
+    body_as("application/json", "{\"device\": {\"imei\": \"03048437 912224 5\"}}");
+    CHECK_INT(count("imei"), 1);
+    s = "Card 349205313907656 was charged";
+    text(s);
+    CHECK_FOUND("card_number", s, "349205313907656");
+    CHECK_INT(count("imei"), 0);
+    /* Eight-six-one without the word is no IMEI (nor is a Luhn-failing one with it). */
+    text("ref 75314499 858678 3");
+    CHECK_INT(count("imei"), 0);
+    text("IMEI 75314499 858678 4");
+    CHECK_INT(count("imei"), 0);
+}
+
 /* ---------------------------------------------------------------- JSON */
 
 static void test_json_paths_offsets(void)
@@ -1486,6 +1516,7 @@ int main(void)
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
     RUN(test_jwt_and_api_keys);
+    RUN(test_imei_before_card_and_phone);
     RUN(test_json_paths_offsets);
     RUN(test_json_escapes);
     RUN(test_json_names_and_siblings);
