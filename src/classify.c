@@ -2034,7 +2034,77 @@ static bool word_before_is(const unsigned char *t, size_t i, const char *const *
     return false;
 }
 
-static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det)
+/* A month's English name at t[i]: whole, or its first three letters (or "Sept"), then an optional
+ * '.'; returns the end, or 0. */
+static size_t month_at(const unsigned char *t, size_t n, size_t i)
+{
+    static const char *const mon[] = {"january", "february", "march",     "april",   "may",      "june",
+                                      "july",    "august",   "september", "october", "november", "december"};
+    size_t j = i;
+    while (j < n && isletter(t[j]) && j - i < 10)
+        j++;
+    size_t l = j - i;
+    if (l < 3 || (j < n && isletter(t[j])))
+        return 0;
+    for (size_t k = 0; k < 12; k++) {
+        size_t ml = strlen(mon[k]);
+        if (l > ml || (l != 3 && l != ml && !(k == 8 && l == 4)))
+            continue;
+        size_t x = 0;
+        while (x < l && lower(t[i + x]) == (unsigned char)mon[k][x])
+            x++;
+        if (x == l)
+            return j < n && t[j] == '.' ? j + 1 : j;
+    }
+    return 0;
+}
+
+/* " 1985" or ", 1985" at t[i] (a year 1900-2099, not followed by a digit or letter); the end or 0. */
+static size_t year_after(const unsigned char *t, size_t n, size_t i)
+{
+    if (i < n && t[i] == ',')
+        i++;
+    if (i + 5 > n || t[i] != ' ' || !((t[i + 1] == '1' && t[i + 2] == '9') || (t[i + 1] == '2' && t[i + 2] == '0')) ||
+        !isd(t[i + 3]) || !isd(t[i + 4]) || (i + 5 < n && isal(t[i + 5])))
+        return 0;
+    return i + 5;
+}
+
+/* A date written with its month's name from the day at t[i] (one or two digits, glen): "15 March
+ * 1985", "15th Mar. 1985", or "March 15, 1985", where *start moves back to the month. 0 if none. */
+static size_t date_words(const unsigned char *t, size_t n, size_t i, unsigned glen, size_t *start)
+{
+    size_t j = i + glen;
+    unsigned d = (unsigned)(t[i] - '0');
+    if (glen == 2)
+        d = d * 10 + (unsigned)(t[i + 1] - '0');
+    if (d == 0 || d > 31)
+        return 0;
+    if (j + 2 < n && isletter(t[j]) && isletter(t[j + 1]) && !isletter(t[j + 2])) {
+        unsigned a = lower(t[j]), b = lower(t[j + 1]);
+        if ((a == 's' && b == 't') || (a == 'n' && b == 'd') || (a == 'r' && b == 'd') || (a == 't' && b == 'h'))
+            j += 2;
+    }
+    size_t m, e;
+    if (j + 1 < n && t[j] == ' ' && (m = month_at(t, n, j + 1)) && (e = year_after(t, n, m))) {
+        *start = i;
+        return e;
+    }
+    if (i >= 4 && t[i - 1] == ' ' && (e = year_after(t, n, j))) {
+        size_t a = i - 1;
+        if (t[a - 1] == '.')
+            a--;
+        while (a > 0 && isletter(t[a - 1]) && i - a < 12)
+            a--;
+        if ((a == 0 || !isletter(t[a - 1])) && month_at(t, n, a) == i - 1) {
+            *start = a;
+            return e;
+        }
+    }
+    return 0;
+}
+
+static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det, size_t *start)
 {
     size_t e;
     unsigned prev = i ? t[i - 1] : ' ';
@@ -2102,6 +2172,14 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
             *det = BG_DET_DATE_OF_BIRTH;
             return p.end;
         }
+    }
+    /* ... and with the month's name: "DOB 15 March 1985", "born on March 15, 1985". */
+    size_t st = i;
+    if (g.glen[0] <= 2 && g0 + 4 < n && (t[g0] == ' ' || t[g0] == ',' || isletter(t[g0])) &&
+        (e = date_words(t, n, i, g.glen[0], &st)) && kw_before(t, st, 24, dob_kw, sizeof dob_kw / sizeof dob_kw[0])) {
+        *det = BG_DET_DATE_OF_BIRTH;
+        *start = st;
+        return e;
     }
     return 0;
 }
@@ -2607,7 +2685,7 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
                 from = s->espan[ei][1];
                 continue;
             }
-            size_t e = 0;
+            size_t e = 0, st = i;
             unsigned det = 0;
             if ((cl & (CU | CL)) && !s->c->ncustom) {
                 /* Cheap gate for words: only shapes that some detector can start. (A word's other
@@ -2620,7 +2698,7 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
                     continue;
             }
             if (cl & CD)
-                e = digit_start(t, n, i, fl, &det);
+                e = digit_start(t, n, i, fl, &det, &st);
             else if (c == '+' || c == '(') {
                 if (!(fl & (F_NOPHONE | F_CLIENTIP)) && (e = phone_at(t, n, i, false)))
                     det = BG_DET_PHONE;
@@ -2633,7 +2711,11 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             if (e > i) {
                 if (ei < ne && s->espan[ei][0] < e)
                     continue; /* would cut into an e-mail */
-                emit_v(s, det, v, i, e);
+                /* A span that begins before i (a month's name before its day) stays clear of what
+                 * was consumed and of an e-mail ending there. */
+                if (st < from || (ei && s->espan[ei - 1][1] > st))
+                    st = i;
+                emit_v(s, det, v, st, e);
                 from = e;
             }
             /* Else nothing starts here, and the rest of a word is not a start either. */

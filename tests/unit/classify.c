@@ -310,6 +310,32 @@ static void test_text_dob_and_paths(void)
     CHECK_INT(nth("date_of_birth", 0)->where, BG_WHERE_BODY);
 }
 
+/* A birth date with its month's name, after "DOB", "date of birth", "born": the whole date, the
+ * month included when it comes first; not a date without those words, nor a day and month alone. */
+static void test_text_dob_month_names(void)
+{
+    const char *s = "DOB 15 March 1985 on file";
+    text(s);
+    CHECK_FOUND("date_of_birth", s, "15 March 1985");
+    s = "I was born on September 22, 1982.";
+    text(s);
+    CHECK_FOUND("date_of_birth", s, "September 22, 1982");
+    s = "Date of birth: 3rd Sept. 1971";
+    text(s);
+    CHECK_FOUND("date_of_birth", s, "3rd Sept. 1971");
+    s = "Patient DOB: Nov 5 2001";
+    text(s);
+    CHECK_FOUND("date_of_birth", s, "Nov 5 2001");
+    text("Released on 15 March 1985 worldwide");
+    CHECK_INT(count("date_of_birth"), 0);
+    text("born on 15 March, twins");
+    CHECK_INT(count("date_of_birth"), 0);
+    text("DOB 32 March 1985, born 12 Marchpane 1985");
+    CHECK_INT(count("date_of_birth"), 0);
+    text("born 12 items 1985");
+    CHECK_INT(count("date_of_birth"), 0);
+}
+
 static void test_jwt_and_api_keys(void)
 {
     const char *s = "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U "
@@ -1515,6 +1541,7 @@ int main(void)
     RUN(test_version_and_number_words);
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
+    RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
     RUN(test_imei_before_card_and_phone);
     RUN(test_json_paths_offsets);
