@@ -59,6 +59,7 @@ enum {
     K_AI = 1u << 16,       /* messages/prompt/input/content on an AI route */
     K_AI_TEXT = 1u << 17,  /* text/parts below an AI key */
     K_CUSTOM = 1u << 18,
+    K_GEOARR = 1u << 19,   /* set by the JSON walk: an array element under a K_GEO key */
     /* header names */
     H_SKIP = 1u << 20,
     H_UA = 1u << 21,
@@ -2806,6 +2807,18 @@ static bool coord_pair(const unsigned char *t, size_t n)
     return i == n;
 }
 
+/* One coordinate of an array under a location key (GeoJSON's [lng, lat], [lat, lng] pairs,
+ * polygons): a decimal within +-180 with at least three decimals (a fix to ~100 m, as GPS and
+ * geocoders write them; a layout's "position": [12.5, 40.25] has fewer). */
+static bool coord_elem(const unsigned char *t, size_t n)
+{
+    size_t i = 0;
+    if (!coord_num(t, n, &i, 180) || i != n)
+        return false;
+    const unsigned char *dot = memchr(t, '.', n);
+    return dot && n - (size_t)(dot - t) > 3;
+}
+
 static bool custom_value(const custom_t *u, const unsigned char *t, size_t n)
 {
     size_t j = 0;
@@ -2905,6 +2918,10 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
             emit_v(s, BG_DET_COORDINATES, v, a, b);
             return;
         }
+    }
+    if ((k & K_GEOARR) && coord_elem(w, wn)) {
+        emit_v(s, BG_DET_COORDINATES, v, a, b);
+        return;
     }
     if ((k & K_GEO) && coord_pair(w, wn)) {
         emit_v(s, BG_DET_COORDINATES, v, a, b);
@@ -3067,6 +3084,8 @@ static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t
     } else if (ai || (kflags & VALUE_RULES) ||
                !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, esc ? NULL : bend))) {
         v.not_quick = !ai && !(kflags & VALUE_RULES);
+        if (!top->is_obj && (kflags & K_GEO))
+            kflags |= K_GEOARR; /* "coordinates": [2.3522, 48.8566] */
         scan_value(s, (kinfo_t){kflags, top->custom}, &v, ai, false);
     }
 }

@@ -465,6 +465,27 @@ static void test_json_keys_lookalikes(void)
     CHECK_FOUND("uk_nino", b, "PS 41 83 70 C");
 }
 
+/* Numbers in an array under a location key are coordinates (GeoJSON's [lng, lat], polygons);
+ * not integers or a layout's one- and two-decimal positions, nor arrays under other keys. */
+static void test_json_coordinate_arrays(void)
+{
+    const char *b = "{\"type\": \"Feature\", \"geometry\": {\"type\": \"Point\", \"coordinates\": [-73.98571, 40.748441]}}";
+    body_as("application/json", b);
+    CHECK_INT(count("coordinates"), 2);
+    CHECK_FOUND("coordinates", b, "-73.98571");
+    const bg_finding_t *lat = nth("coordinates", 1);
+    CHECK(lat != NULL);
+    if (lat) {
+        CHECK_SPAN(b + lat->offset, lat->length, "40.748441");
+        CHECK_STR(lat->path, "$.geometry.coordinates[1]");
+    }
+    body_as("application/json", "{\"coordinates\": [[[2.352, 48.8566], [2.3601, 48.861]]]}");
+    CHECK_INT(count("coordinates"), 4);
+    body_as("application/json", "{\"widget\": {\"position\": [12.5, 40.25], \"location\": [3, 4]}, "
+                                "\"ratios\": [40.58781, -105.72384], \"coordinates\": [200.1234, 1.5]}");
+    CHECK_INT(count("coordinates"), 0);
+}
+
 static void test_json_unscannable(void)
 {
     body_as("application/json", "{\"a\":1,}");
@@ -1548,6 +1569,7 @@ int main(void)
     RUN(test_json_escapes);
     RUN(test_json_names_and_siblings);
     RUN(test_json_keys_lookalikes);
+    RUN(test_json_coordinate_arrays);
     RUN(test_json_unscannable);
     RUN(test_ai_route);
     RUN(test_headers);
