@@ -69,6 +69,8 @@ enum {
     H_APIKEY = 1u << 25,
     H_SESSION = 1u << 26,
     H_URL = 1u << 27,
+    K_ID = 1u << 28,       /* "id": a device's under a K_DEVOBJ key ({"device": {"id": ...}}) */
+    K_DEVOBJ = 1u << 29,   /* "device": its object's "id" is a device id */
 };
 
 static const struct {
@@ -97,7 +99,7 @@ static const struct {
     {"service", K_NONPERSON}, {"store", K_NONPERSON}, {"shop", K_NONPERSON}, {"tag", K_NONPERSON},
     {"tags", K_NONPERSON}, {"group", K_NONPERSON}, {"country", K_NONPERSON}, {"city", K_NONPERSON},
     {"region", K_NONPERSON}, {"repository", K_NONPERSON}, {"repo", K_NONPERSON}, {"package", K_NONPERSON},
-    {"dataset", K_NONPERSON}, {"device", K_NONPERSON}, {"browser", K_NONPERSON}, {"os", K_NONPERSON},
+    {"dataset", K_NONPERSON}, {"device", K_NONPERSON | K_DEVOBJ}, {"browser", K_NONPERSON}, {"os", K_NONPERSON},
     {"platform", K_NONPERSON}, {"campaign", K_NONPERSON}, {"metric", K_NONPERSON}, {"field", K_NONPERSON},
     {"attribute", K_NONPERSON}, {"feature", K_NONPERSON}, {"bank", K_NONPERSON}, {"currency", K_NONPERSON},
     {"dob", K_DOB}, {"birthdate", K_DOB}, {"dateofbirth", K_DOB}, {"birthday", K_DOB}, {"bday", K_DOB},
@@ -114,7 +116,7 @@ static const struct {
     {"deviceuuid", K_DEVICE}, {"hardwareid", K_DEVICE}, {"installationid", K_DEVICE}, {"installid", K_DEVICE},
     {"macaddress", K_DEVICE}, {"mac", K_DEVICE}, {"wifimac", K_DEVICE}, {"bssid", K_DEVICE},
     {"imei", K_DEVICE | K_IMEI}, {"imeisv", K_DEVICE | K_IMEI}, {"meid", K_DEVICE},
-    {"xdeviceid", K_DEVICE},
+    {"xdeviceid", K_DEVICE}, {"ifa", K_DEVICE}, {"devicetoken", K_DEVICE}, {"pushtoken", K_DEVICE},
     {"apikey", K_CRED}, {"apisecret", K_CRED}, {"secret", K_CRED}, {"clientsecret", K_CRED},
     {"token", K_CRED}, {"accesstoken", K_CRED}, {"refreshtoken", K_CRED}, {"idtoken", K_CRED},
     {"authtoken", K_CRED}, {"sessiontoken", K_CRED}, {"bearertoken", K_CRED}, {"password", K_CRED},
@@ -127,7 +129,7 @@ static const struct {
     {"osversion", K_VERSION}, {"sdkversion", K_VERSION}, {"build", K_VERSION}, {"osbuild", K_VERSION},
     {"buildnumber", K_VERSION}, {"release", K_VERSION}, {"firmware", K_VERSION}, {"fw", K_VERSION},
     {"clientversion", K_VERSION}, {"apiversion", K_VERSION}, {"oid", K_VERSION}, {"section", K_VERSION},
-    {"id", K_IDNUM}, {"orderid", K_IDNUM}, {"ordernumber", K_IDNUM}, {"order", K_IDNUM},
+    {"id", K_IDNUM | K_ID}, {"orderid", K_IDNUM}, {"ordernumber", K_IDNUM}, {"order", K_IDNUM},
     {"trackingnumber", K_IDNUM}, {"tracking", K_IDNUM}, {"trackingid", K_IDNUM}, {"invoice", K_IDNUM},
     {"invoiceid", K_IDNUM}, {"invoicenumber", K_IDNUM}, {"reference", K_IDNUM}, {"ref", K_IDNUM},
     {"isbn", K_IDNUM}, {"requestid", K_IDNUM}, {"traceid", K_IDNUM}, {"spanid", K_IDNUM},
@@ -393,7 +395,10 @@ static kinfo_t key_words(const char *nk, size_t l)
     else if (ends(nk, l, "name") && l > 4) {
         static const char *const who[] = {"first", "last", "full", "given", "family", "middle", "holder",
                                           "display", "maiden", "contact", "customer", "recipient", "sender",
-                                          "billing", "shipping", "person", "patient", "legal", "sur"};
+                                          "billing", "shipping", "person", "patient", "legal", "sur",
+                                          "beneficiary", "payee", "payer", "creditor", "debtor", "owner",
+                                          "applicant", "employee", "passenger", "traveler", "traveller",
+                                          "guest", "insured", "spouse", "mother", "father", "member", "student"};
         for (size_t i = 0; i < sizeof who / sizeof who[0]; i++)
             if (has(nk, l - 4, who[i]))
                 r.flags |= K_NAME;
@@ -3255,8 +3260,12 @@ key_c:
         top->key_len = kl;
         top->kflags = kflags = ki.flags;
         top->custom = ki.custom;
-        if (ki.flags & K_PRODUCT)
-            top->product = 1;
+        if (ki.flags & (K_PRODUCT | K_ID)) {
+            if (ki.flags & K_PRODUCT)
+                top->product = 1;
+            else if (top[-1].kflags & K_DEVOBJ) /* top[-1]: the frame below (frames[-1] for the first) */
+                top->kflags = kflags = ki.flags | K_DEVICE;
+        }
         pos = end + 1;
     }
     /* Compact JSON: the colon follows at once. */

@@ -486,6 +486,35 @@ static void test_json_coordinate_arrays(void)
     CHECK_INT(count("coordinates"), 0);
 }
 
+/* Names under payment and travel keys (payee, beneficiary, passenger ...) are a person's; handles,
+ * banks, merchants, files and hosts under *_name keys are not. A device's "id", OpenRTB's "ifa"
+ * and push tokens are device ids; an "id" elsewhere is not. */
+static void test_json_more_name_and_device_keys(void)
+{
+    const char *b = "{\"beneficiary_name\": \"Jane Doe\", \"payeeName\": \"John Roe\", \"debtor_name\": \"Ann Lee\", "
+                    "\"passenger_name\": \"Li Wei\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 4);
+    CHECK_FOUND("person_name", b, "Jane Doe");
+    body_as("application/json", "{\"username\": \"JaneDoe85\", \"screen_name\": \"JaneDoe\", \"nickname\": \"Janey\", "
+                                "\"bank_name\": \"Deutsche Bank\", \"merchant_name\": \"Acme Store\", "
+                                "\"file_name\": \"Report.pdf\", \"host_name\": \"Web01\", \"city_name\": \"Berlin\"}");
+    CHECK_INT(R.nfindings, 0);
+    b = "{\"context\": {\"device\": {\"id\": \"B5372DB0-C21E-11E4-8DFC-AA07A5B093DB\", \"name\": \"Maguro\"}}, "
+        "\"imp\": [{\"id\": \"1\"}], \"user\": {\"id\": \"55a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b\"}}";
+    body_as("application/json", b);
+    CHECK_INT(count("device_id"), 1);
+    CHECK_FOUND("device_id", b, "B5372DB0-C21E-11E4-8DFC-AA07A5B093DB");
+    CHECK_INT(count("person_name"), 0);
+    b = "{\"device\": {\"ifa\": \"6d92078a-8246-4ba4-ae5b-76104861e7dc\", \"ua\": \"x\"}, "
+        "\"push_token\": \"740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("device_id"), 2);
+    CHECK_FOUND("device_id", b, "6d92078a-8246-4ba4-ae5b-76104861e7dc");
+    body_as("application/json", "{\"order\": {\"id\": \"6d92078a-8246-4ba4-ae5b-76104861e7dc\"}, \"id\": \"B5372DB0-C21E-11E4\"}");
+    CHECK_INT(R.nfindings, 0);
+}
+
 static void test_json_unscannable(void)
 {
     body_as("application/json", "{\"a\":1,}");
@@ -1570,6 +1599,7 @@ int main(void)
     RUN(test_json_names_and_siblings);
     RUN(test_json_keys_lookalikes);
     RUN(test_json_coordinate_arrays);
+    RUN(test_json_more_name_and_device_keys);
     RUN(test_json_unscannable);
     RUN(test_ai_route);
     RUN(test_headers);
