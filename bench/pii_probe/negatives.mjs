@@ -59,6 +59,8 @@ const negs = {
   file_name: f => [`json`, `{"file": {"name": ${JSON.stringify(f.system.fileName())}, "size": ${f.number.int(99999)}}}`],
   app_name: f => [`json`, `{"app": {"name": ${JSON.stringify(f.commerce.productName())}, "version": "${f.system.semver()}"}}`],
   team_name: f => [`json`, `{"team": {"name": ${JSON.stringify(f.company.name())}, "members": ${f.number.int(50)}}}`],
+  handle_keys: f => [`json`, `{"username": ${JSON.stringify(f.internet.username())}, "screen_name": ${JSON.stringify(f.internet.displayName())}, "bank_name": ${JSON.stringify(f.company.name() + ' Bank')}, "merchant_name": ${JSON.stringify(f.company.name())}, "host_name": "${f.internet.domainWord()}"}`],
+  object_ids: f => [`json`, `{"order": {"id": "${f.string.uuid()}"}, "user": {"id": "${f.string.uuid()}"}, "imp": [{"id": "${f.number.int(9)}"}], "id": "${f.database.mongodbObjectId()}"}`],
   product_form: f => [`form`, `product_name=${encodeURIComponent(f.commerce.productName()).replace(/%20/g, '+')}&sku=${f.string.alphanumeric(8)}&qty=2`],
   dates_not_birth: f => [`json`, `{"created_at": "${f.date.past().toISOString()}", "delivery_date": "${f.date.soon().toISOString().slice(0, 10)}", "expires": "${String(f.number.int({min: 1, max: 12})).padStart(2, '0')}/${f.number.int({min: 26, max: 33})}"}`],
   date_query: f => [`query`, `/reports?from=${f.date.past().toISOString().slice(0, 10)}&to=${f.date.recent().toISOString().slice(0, 10)}&tz=UTC`],

@@ -100,8 +100,9 @@ for (let n = 0; n < N; n++) {
   // PERSON: names under name keys (bare "name" in a person's object), in JSON, forms and query strings.
   {
     const fn = f.person.firstName(), ln = f.person.lastName(), full = f.person.fullName();
-    const k = f.number.int(10);
-    if (k === 0) line('json', ['{"user": {"first_name": ', ...J('PERSON', fn), ', "last_name": ', ...J('PERSON', ln), ', "plan": "pro"}}'], f);
+    const k = f.number.int(11);
+    if (k === 10) line('json', ['{"transfer": {"amount": ', en.finance.amount(), ', "', pick(f, ['beneficiary_name', 'payeeName', 'creditor_name', 'debtor_name', 'payer_name', 'owner_name']), '": ', ...J('PERSON', full), '}}'], f);
+    else if (k === 0) line('json', ['{"user": {"first_name": ', ...J('PERSON', fn), ', "last_name": ', ...J('PERSON', ln), ', "plan": "pro"}}'], f);
     else if (k === 1) line('json', ['{"customer": {"name": ', ...J('PERSON', full), ', "email_verified": true, "orders": ', String(f.number.int(40)), '}}'], f);
     else if (k === 2) line('json', ['{"card": {"holder_name": ', ...J('PERSON', full), ', "last4": "', en.string.numeric(4), '"}}'], f);
     else if (k === 3) line('json', ['{"fullName": ', ...J('PERSON', full), ', "role": "admin"}'], f);
@@ -125,8 +126,11 @@ for (let n = 0; n < N; n++) {
   // DEVICE_ID: MACs (free text, keys, headers), IMEIs (with their word or key), advertising ids and
   // device UUIDs under device keys.
   {
-    const k = f.number.int(11);
+    const k = f.number.int(13);
     const uuid = f.string.uuid(), UU = uuid.toUpperCase();
+    if (k === 11) line('json', ['{"context": {"device": {"id": ', ...J('DEVICE_ID', pick(f, [uuid, UU])), ', "manufacturer": "', en.company.name(), '", "type": "ios"}}, "event": "Order Completed"}'], f);
+    else if (k === 12) line('json', ['{"imp": [{"id": "1", "bidfloor": 0.5}], "device": {"ifa": ', ...J('DEVICE_ID', uuid), ', "os": "android"}}'], f);
+    else
     if (k === 0) line('free_text', [pick(f, ['Device MAC: ', 'MAC address ', 'The router sees ', 'wifi mac=', 'Bluetooth address ']), E('DEVICE_ID', macVal(f)), pick(f, ['', '.', ' is blocked'])], f);
     else if (k === 1) line('free_text', ['Switch port learned ', E('DEVICE_ID', ciscoMac(f)), ' on vlan ', String(f.number.int({min: 2, max: 4000}))], f);
     else if (k === 2) line('free_text', [pick(f, ['IMEI: ', 'My phone\'s IMEI is ', 'imei ']), E('DEVICE_ID', imeiVal(f)), pick(f, ['', '.'])], f);

@@ -8,7 +8,7 @@
 # dates, device ids, coordinates, NINOs and tokens in JSON, form, query, header and free-text
 # templates; negatives: 31 kinds of non-personal numbers and strings (order and tracking numbers,
 # versions, ISBNs, prices, hashes, timestamps …), N/2 of each (kind 16, "ddd ddd dddd units sold",
-# starts with 0 or 1: spaced like a NANP number, but no NANP area code), then 35 named kinds of
+# starts with 0 or 1: spaced like a NANP number, but no NANP area code), then 37 named kinds of
 # look-alikes of the other types (faker_product_name, faker_uuid_headers, faker_csrf_form …).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
