@@ -2092,9 +2092,19 @@ static size_t date_words(const unsigned char *t, size_t n, size_t i, unsigned gl
             j += 2;
     }
     size_t m, e;
-    if (j + 1 < n && t[j] == ' ' && (m = month_at(t, n, j + 1)) && (e = year_after(t, n, m))) {
-        *start = i;
-        return e;
+    /* Cheap rejections first: a month's initial (j f m a s o n d), then the year after the word,
+     * and only then the month's letters (most "12 items" stop at the first test). */
+    static const uint32_t initials = 1u << ('j' - 'a') | 1u << ('f' - 'a') | 1u << ('m' - 'a') | 1u << ('a' - 'a') |
+                                     1u << ('s' - 'a') | 1u << ('o' - 'a') | 1u << ('n' - 'a') | 1u << ('d' - 'a');
+    if (j + 1 < n && t[j] == ' ' && lower(t[j + 1]) - 'a' < 26u && (initials >> (lower(t[j + 1]) - 'a') & 1)) {
+        for (m = j + 1; m < n && isletter(t[m]) && m - j <= 10;)
+            m++;
+        if (m < n && t[m] == '.')
+            m++;
+        if ((e = year_after(t, n, m)) && month_at(t, n, j + 1) == m) {
+            *start = i;
+            return e;
+        }
     }
     if (i >= 4 && t[i - 1] == ' ' && (e = year_after(t, n, j))) {
         size_t a = i - 1;
@@ -2719,7 +2729,7 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
                     continue; /* would cut into an e-mail */
                 /* A span that begins before i (a month's name before its day) stays clear of what
                  * was consumed and of an e-mail ending there. */
-                if (st < from || (ei && s->espan[ei - 1][1] > st))
+                if (st < i && (st < from || (ei && s->espan[ei - 1][1] > st)))
                     st = i;
                 emit_v(s, det, v, st, e);
                 from = e;
@@ -3089,7 +3099,7 @@ static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t
     } else if (ai || (kflags & VALUE_RULES) ||
                !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, esc ? NULL : bend))) {
         v.not_quick = !ai && !(kflags & VALUE_RULES);
-        if (!top->is_obj && (kflags & K_GEO))
+        if ((kflags & K_GEO) && !top->is_obj)
             kflags |= K_GEOARR; /* "coordinates": [2.3522, 48.8566] */
         scan_value(s, (kinfo_t){kflags, top->custom}, &v, ai, false);
     }
