@@ -1929,6 +1929,15 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
             j--;
         if (j - i - pl < pre[k].min)
             return 0;
+        /* An AWS access key id is exactly 16 base32 characters (A-Z, 2-7) after AKIA/ASIA; one in
+         * 28 has no digit, and 20 capitals in a row starting so are no prose. */
+        if (t[i] == 'A' && (t[i + 1] == 'K' || t[i + 1] == 'S') && j - i == 20) {
+            bool b32 = true;
+            for (size_t x = i + pl; x < j && b32; x++)
+                b32 = (cls[t[x]] & CU) || (t[x] >= '2' && t[x] <= '7');
+            if (b32)
+                return j;
+        }
         /* Keys mix character kinds; a long run of one letter is prose or padding. */
         unsigned kinds = 0;
         for (size_t x = i + pl; x < j; x++)

@@ -345,6 +345,13 @@ static void test_jwt_and_api_keys(void)
     CHECK_FOUND("api_key", s, "sk_live_4eC39HqLyjWDarjtT1zdp7dc");
     CHECK_INT(count("api_key"), 2);
     CHECK(R.categories == (1u << BG_CAT_CREDENTIAL));
+    /* An AWS key id without a digit (16 base32 letters) is still one; 15 or 17 capitals after
+     * AKIA/ASIA are not. */
+    s = "key AKIAFJYLHIDSILXZPPED for the staging env";
+    text(s);
+    CHECK_FOUND("api_key", s, "AKIAFJYLHIDSILXZPPED");
+    text("AKIAFJYLHIDSILXZPPE AKIAFJYLHIDSILXZPPEDQ ASIAABCDEFGHIJKLMNOPQ");
+    CHECK_INT(count("api_key"), 0);
     /* A base64 image and a SHA-256 are not credentials. */
     text("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ "
          "3dd6f8cfae21eadab69bcbddae12535219baef86fbd9e1054eb2819adc75fbcf");
