@@ -59,6 +59,7 @@ enum {
     K_AI = 1u << 16,       /* messages/prompt/input/content on an AI route */
     K_AI_TEXT = 1u << 17,  /* text/parts below an AI key */
     K_CUSTOM = 1u << 18,
+    K_GEOARR = 1u << 19,   /* set by the JSON walk: an array element under a K_GEO key */
     /* header names */
     H_SKIP = 1u << 20,
     H_UA = 1u << 21,
@@ -68,6 +69,8 @@ enum {
     H_APIKEY = 1u << 25,
     H_SESSION = 1u << 26,
     H_URL = 1u << 27,
+    K_ID = 1u << 28,       /* "id": a device's under a K_DEVOBJ key ({"device": {"id": ...}}) */
+    K_DEVOBJ = 1u << 29,   /* "device": its object's "id" is a device id */
 };
 
 static const struct {
@@ -96,7 +99,7 @@ static const struct {
     {"service", K_NONPERSON}, {"store", K_NONPERSON}, {"shop", K_NONPERSON}, {"tag", K_NONPERSON},
     {"tags", K_NONPERSON}, {"group", K_NONPERSON}, {"country", K_NONPERSON}, {"city", K_NONPERSON},
     {"region", K_NONPERSON}, {"repository", K_NONPERSON}, {"repo", K_NONPERSON}, {"package", K_NONPERSON},
-    {"dataset", K_NONPERSON}, {"device", K_NONPERSON}, {"browser", K_NONPERSON}, {"os", K_NONPERSON},
+    {"dataset", K_NONPERSON}, {"device", K_NONPERSON | K_DEVOBJ}, {"browser", K_NONPERSON}, {"os", K_NONPERSON},
     {"platform", K_NONPERSON}, {"campaign", K_NONPERSON}, {"metric", K_NONPERSON}, {"field", K_NONPERSON},
     {"attribute", K_NONPERSON}, {"feature", K_NONPERSON}, {"bank", K_NONPERSON}, {"currency", K_NONPERSON},
     {"dob", K_DOB}, {"birthdate", K_DOB}, {"dateofbirth", K_DOB}, {"birthday", K_DOB}, {"bday", K_DOB},
@@ -113,7 +116,7 @@ static const struct {
     {"deviceuuid", K_DEVICE}, {"hardwareid", K_DEVICE}, {"installationid", K_DEVICE}, {"installid", K_DEVICE},
     {"macaddress", K_DEVICE}, {"mac", K_DEVICE}, {"wifimac", K_DEVICE}, {"bssid", K_DEVICE},
     {"imei", K_DEVICE | K_IMEI}, {"imeisv", K_DEVICE | K_IMEI}, {"meid", K_DEVICE},
-    {"xdeviceid", K_DEVICE},
+    {"xdeviceid", K_DEVICE}, {"ifa", K_DEVICE}, {"devicetoken", K_DEVICE}, {"pushtoken", K_DEVICE},
     {"apikey", K_CRED}, {"apisecret", K_CRED}, {"secret", K_CRED}, {"clientsecret", K_CRED},
     {"token", K_CRED}, {"accesstoken", K_CRED}, {"refreshtoken", K_CRED}, {"idtoken", K_CRED},
     {"authtoken", K_CRED}, {"sessiontoken", K_CRED}, {"bearertoken", K_CRED}, {"password", K_CRED},
@@ -126,7 +129,7 @@ static const struct {
     {"osversion", K_VERSION}, {"sdkversion", K_VERSION}, {"build", K_VERSION}, {"osbuild", K_VERSION},
     {"buildnumber", K_VERSION}, {"release", K_VERSION}, {"firmware", K_VERSION}, {"fw", K_VERSION},
     {"clientversion", K_VERSION}, {"apiversion", K_VERSION}, {"oid", K_VERSION}, {"section", K_VERSION},
-    {"id", K_IDNUM}, {"orderid", K_IDNUM}, {"ordernumber", K_IDNUM}, {"order", K_IDNUM},
+    {"id", K_IDNUM | K_ID}, {"orderid", K_IDNUM}, {"ordernumber", K_IDNUM}, {"order", K_IDNUM},
     {"trackingnumber", K_IDNUM}, {"tracking", K_IDNUM}, {"trackingid", K_IDNUM}, {"invoice", K_IDNUM},
     {"invoiceid", K_IDNUM}, {"invoicenumber", K_IDNUM}, {"reference", K_IDNUM}, {"ref", K_IDNUM},
     {"isbn", K_IDNUM}, {"requestid", K_IDNUM}, {"traceid", K_IDNUM}, {"spanid", K_IDNUM},
@@ -392,7 +395,10 @@ static kinfo_t key_words(const char *nk, size_t l)
     else if (ends(nk, l, "name") && l > 4) {
         static const char *const who[] = {"first", "last", "full", "given", "family", "middle", "holder",
                                           "display", "maiden", "contact", "customer", "recipient", "sender",
-                                          "billing", "shipping", "person", "patient", "legal", "sur"};
+                                          "billing", "shipping", "person", "patient", "legal", "sur",
+                                          "beneficiary", "payee", "payer", "creditor", "debtor", "owner",
+                                          "applicant", "employee", "passenger", "traveler", "traveller",
+                                          "guest", "insured", "spouse", "mother", "father", "member", "student"};
         for (size_t i = 0; i < sizeof who / sizeof who[0]; i++)
             if (has(nk, l - 4, who[i]))
                 r.flags |= K_NAME;
@@ -1559,11 +1565,13 @@ static size_t ssn_at(const unsigned char *t, size_t n, size_t i, bool context)
     return 0;
 }
 
-/* IMEI: 15 digits with Luhn, as "NN-NNNNNN-NNNNNN-N" (or spaces) or plain with context. */
+/* IMEI: 15 digits with Luhn, as "NN-NNNNNN-NNNNNN-N" (or spaces), or with context plain or as
+ * TAC, serial and check digit ("NNNNNNNN NNNNNN N", how handsets and GSMA's TAC lists print it). */
 static size_t imei_at(const unsigned char *t, size_t n, size_t i, const groups_t *g, bool context)
 {
     bool formatted = g->ngroups == 4 && g->glen[0] == 2 && g->glen[1] == 6 && g->glen[2] == 6 && g->glen[3] == 1;
-    bool plain = context && g->ngroups == 1 && g->glen[0] == 15;
+    bool plain = context && ((g->ngroups == 1 && g->glen[0] == 15) ||
+                             (g->ngroups == 3 && g->glen[0] == 8 && g->glen[1] == 6 && g->glen[2] == 1));
     if (!formatted && !plain)
         return 0;
     if (g->end < n && isal(t[g->end]))
@@ -1921,6 +1929,15 @@ static size_t apikey_at(const unsigned char *t, size_t n, size_t i)
             j--;
         if (j - i - pl < pre[k].min)
             return 0;
+        /* An AWS access key id is exactly 16 base32 characters (A-Z, 2-7) after AKIA/ASIA; one in
+         * 28 has no digit, and 20 capitals in a row starting so are no prose. */
+        if (t[i] == 'A' && (t[i + 1] == 'K' || t[i + 1] == 'S') && j - i == 20) {
+            bool b32 = true;
+            for (size_t x = i + pl; x < j && b32; x++)
+                b32 = (cls[t[x]] & CU) || (t[x] >= '2' && t[x] <= '7');
+            if (b32)
+                return j;
+        }
         /* Keys mix character kinds; a long run of one letter is prose or padding. */
         unsigned kinds = 0;
         for (size_t x = i + pl; x < j; x++)
@@ -2032,7 +2049,87 @@ static bool word_before_is(const unsigned char *t, size_t i, const char *const *
     return false;
 }
 
-static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det)
+/* A month's English name at t[i]: whole, or its first three letters (or "Sept"), then an optional
+ * '.'; returns the end, or 0. */
+static size_t month_at(const unsigned char *t, size_t n, size_t i)
+{
+    static const char *const mon[] = {"january", "february", "march",     "april",   "may",      "june",
+                                      "july",    "august",   "september", "october", "november", "december"};
+    size_t j = i;
+    while (j < n && isletter(t[j]) && j - i < 10)
+        j++;
+    size_t l = j - i;
+    if (l < 3 || (j < n && isletter(t[j])))
+        return 0;
+    for (size_t k = 0; k < 12; k++) {
+        size_t ml = strlen(mon[k]);
+        if (l > ml || (l != 3 && l != ml && !(k == 8 && l == 4)))
+            continue;
+        size_t x = 0;
+        while (x < l && lower(t[i + x]) == (unsigned char)mon[k][x])
+            x++;
+        if (x == l)
+            return j < n && t[j] == '.' ? j + 1 : j;
+    }
+    return 0;
+}
+
+/* " 1985" or ", 1985" at t[i] (a year 1900-2099, not followed by a digit or letter); the end or 0. */
+static size_t year_after(const unsigned char *t, size_t n, size_t i)
+{
+    if (i < n && t[i] == ',')
+        i++;
+    if (i + 5 > n || t[i] != ' ' || !((t[i + 1] == '1' && t[i + 2] == '9') || (t[i + 1] == '2' && t[i + 2] == '0')) ||
+        !isd(t[i + 3]) || !isd(t[i + 4]) || (i + 5 < n && isal(t[i + 5])))
+        return 0;
+    return i + 5;
+}
+
+/* A date written with its month's name from the day at t[i] (one or two digits, glen): "15 March
+ * 1985", "15th Mar. 1985", or "March 15, 1985", where *start moves back to the month. 0 if none. */
+static size_t date_words(const unsigned char *t, size_t n, size_t i, unsigned glen, size_t *start)
+{
+    size_t j = i + glen;
+    unsigned d = (unsigned)(t[i] - '0');
+    if (glen == 2)
+        d = d * 10 + (unsigned)(t[i + 1] - '0');
+    if (d == 0 || d > 31)
+        return 0;
+    if (j + 2 < n && isletter(t[j]) && isletter(t[j + 1]) && !isletter(t[j + 2])) {
+        unsigned a = lower(t[j]), b = lower(t[j + 1]);
+        if ((a == 's' && b == 't') || (a == 'n' && b == 'd') || (a == 'r' && b == 'd') || (a == 't' && b == 'h'))
+            j += 2;
+    }
+    size_t m, e;
+    /* Cheap rejections first: a month's initial (j f m a s o n d), then the year after the word,
+     * and only then the month's letters (most "12 items" stop at the first test). */
+    static const uint32_t initials = 1u << ('j' - 'a') | 1u << ('f' - 'a') | 1u << ('m' - 'a') | 1u << ('a' - 'a') |
+                                     1u << ('s' - 'a') | 1u << ('o' - 'a') | 1u << ('n' - 'a') | 1u << ('d' - 'a');
+    if (j + 1 < n && t[j] == ' ' && lower(t[j + 1]) - 'a' < 26u && (initials >> (lower(t[j + 1]) - 'a') & 1)) {
+        for (m = j + 1; m < n && isletter(t[m]) && m - j <= 10;)
+            m++;
+        if (m < n && t[m] == '.')
+            m++;
+        if ((e = year_after(t, n, m)) && month_at(t, n, j + 1) == m) {
+            *start = i;
+            return e;
+        }
+    }
+    if (i >= 4 && t[i - 1] == ' ' && (e = year_after(t, n, j))) {
+        size_t a = i - 1;
+        if (t[a - 1] == '.')
+            a--;
+        while (a > 0 && isletter(t[a - 1]) && i - a < 12)
+            a--;
+        if ((a == 0 || !isletter(t[a - 1])) && month_at(t, n, a) == i - 1) {
+            *start = a;
+            return e;
+        }
+    }
+    return 0;
+}
+
+static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det, size_t *start)
 {
     size_t e;
     unsigned prev = i ? t[i - 1] : ' ';
@@ -2063,6 +2160,15 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
     }
     groups_t g;
     groups_at(t, n, i, &g);
+    /* Before cards and phones: an IMEI's 15 digits pass Luhn by construction and often an issuer
+     * prefix too ("IMEI: 356938035643809" is no Amex), and "my phone's IMEI is …" has a phone word. */
+    if (g.digits == 15) {
+        bool ctx = (fl & F_IMEICTX) || kw_before(t, i, 24, imei_kw, 1);
+        if ((e = imei_at(t, n, i, &g, ctx))) {
+            *det = BG_DET_IMEI;
+            return e;
+        }
+    }
     if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
         !(g.ngroups == 1 && g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
           !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
@@ -2075,13 +2181,6 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
                                        kw_before(t, i, 40, ssn_kw, sizeof ssn_kw / sizeof ssn_kw[0]));
         if ((e = ssn_at(t, n, i, ctx))) {
             *det = BG_DET_US_SSN;
-            return e;
-        }
-    }
-    if (g.digits == 15) {
-        bool ctx = (fl & F_IMEICTX) || kw_before(t, i, 24, imei_kw, 1);
-        if ((e = imei_at(t, n, i, &g, ctx))) {
-            *det = BG_DET_IMEI;
             return e;
         }
     }
@@ -2098,6 +2197,14 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
             *det = BG_DET_DATE_OF_BIRTH;
             return p.end;
         }
+    }
+    /* ... and with the month's name: "DOB 15 March 1985", "born on March 15, 1985". */
+    size_t st = i;
+    if (g.glen[0] <= 2 && g0 + 4 < n && (t[g0] == ' ' || t[g0] == ',' || isletter(t[g0])) &&
+        (e = date_words(t, n, i, g.glen[0], &st)) && kw_before(t, st, 24, dob_kw, sizeof dob_kw / sizeof dob_kw[0])) {
+        *det = BG_DET_DATE_OF_BIRTH;
+        *start = st;
+        return e;
     }
     return 0;
 }
@@ -2603,7 +2710,7 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
                 from = s->espan[ei][1];
                 continue;
             }
-            size_t e = 0;
+            size_t e = 0, st = i;
             unsigned det = 0;
             if ((cl & (CU | CL)) && !s->c->ncustom) {
                 /* Cheap gate for words: only shapes that some detector can start. (A word's other
@@ -2616,7 +2723,7 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
                     continue;
             }
             if (cl & CD)
-                e = digit_start(t, n, i, fl, &det);
+                e = digit_start(t, n, i, fl, &det, &st);
             else if (c == '+' || c == '(') {
                 if (!(fl & (F_NOPHONE | F_CLIENTIP)) && (e = phone_at(t, n, i, false)))
                     det = BG_DET_PHONE;
@@ -2629,7 +2736,11 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             if (e > i) {
                 if (ei < ne && s->espan[ei][0] < e)
                     continue; /* would cut into an e-mail */
-                emit_v(s, det, v, i, e);
+                /* A span that begins before i (a month's name before its day) stays clear of what
+                 * was consumed and of an e-mail ending there. */
+                if (st < i && (st < from || (ei && s->espan[ei - 1][1] > st)))
+                    st = i;
+                emit_v(s, det, v, st, e);
                 from = e;
             }
             /* Else nothing starts here, and the rest of a word is not a start either. */
@@ -2718,6 +2829,18 @@ static bool coord_pair(const unsigned char *t, size_t n)
         return false;
     (void)m;
     return i == n;
+}
+
+/* One coordinate of an array under a location key (GeoJSON's [lng, lat], [lat, lng] pairs,
+ * polygons): a decimal within +-180 with at least three decimals (a fix to ~100 m, as GPS and
+ * geocoders write them; a layout's "position": [12.5, 40.25] has fewer). */
+static bool coord_elem(const unsigned char *t, size_t n)
+{
+    size_t i = 0;
+    if (!coord_num(t, n, &i, 180) || i != n)
+        return false;
+    const unsigned char *dot = memchr(t, '.', n);
+    return dot && n - (size_t)(dot - t) > 3;
 }
 
 static bool custom_value(const custom_t *u, const unsigned char *t, size_t n)
@@ -2819,6 +2942,10 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
             emit_v(s, BG_DET_COORDINATES, v, a, b);
             return;
         }
+    }
+    if ((k & K_GEOARR) && coord_elem(w, wn)) {
+        emit_v(s, BG_DET_COORDINATES, v, a, b);
+        return;
     }
     if ((k & K_GEO) && coord_pair(w, wn)) {
         emit_v(s, BG_DET_COORDINATES, v, a, b);
@@ -2981,6 +3108,8 @@ static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t
     } else if (ai || (kflags & VALUE_RULES) ||
                !(quick >= 0 ? quick : text_quick_skip(s, v.t, v.n, esc ? NULL : bend))) {
         v.not_quick = !ai && !(kflags & VALUE_RULES);
+        if ((kflags & K_GEO) && !top->is_obj)
+            kflags |= K_GEOARR; /* "coordinates": [2.3522, 48.8566] */
         scan_value(s, (kinfo_t){kflags, top->custom}, &v, ai, false);
     }
 }
@@ -3150,8 +3279,12 @@ key_c:
         top->key_len = kl;
         top->kflags = kflags = ki.flags;
         top->custom = ki.custom;
-        if (ki.flags & K_PRODUCT)
-            top->product = 1;
+        if (ki.flags & (K_PRODUCT | K_ID)) {
+            if (ki.flags & K_PRODUCT)
+                top->product = 1;
+            else if (top[-1].kflags & K_DEVOBJ) /* top[-1]: the frame below (frames[-1] for the first) */
+                top->kflags = kflags = ki.flags | K_DEVICE;
+        }
         pos = end + 1;
     }
     /* Compact JSON: the colon follows at once. */

@@ -4,9 +4,12 @@
 # PII eval set, scored with tests/tools/pii_eval.py and the eval's score.py:
 #   sh bench/pii_probe/run.sh SCORE_PY [SEED (1)] [N (430)]
 # SCORE_PY is ../shared/eval/pii/score.py. Positives: N values per type over 43 locales, in short
-# sentence templates; negatives: 31 kinds of non-personal numbers and strings (order and tracking
-# numbers, versions, ISBNs, prices, hashes, timestamps …), N/2 of each (kind 16, "ddd ddd dddd units
-# sold", starts with 0 or 1: spaced like a NANP number, but no NANP area code).
+# sentence templates (phone, card, IBAN, IP, e-mail; N/2 SSNs), then N lines each of names, birth
+# dates, device ids, coordinates, NINOs and tokens in JSON, form, query, header and free-text
+# templates; negatives: 31 kinds of non-personal numbers and strings (order and tracking numbers,
+# versions, ISBNs, prices, hashes, timestamps …), N/2 of each (kind 16, "ddd ddd dddd units sold",
+# starts with 0 or 1: spaced like a NANP number, but no NANP area code), then 37 named kinds of
+# look-alikes of the other types (faker_product_name, faker_uuid_headers, faker_csrf_form …).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SCORE=${1:?usage: sh bench/pii_probe/run.sh SCORE_PY [SEED] [N]}

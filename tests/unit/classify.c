@@ -310,6 +310,32 @@ static void test_text_dob_and_paths(void)
     CHECK_INT(nth("date_of_birth", 0)->where, BG_WHERE_BODY);
 }
 
+/* A birth date with its month's name, after "DOB", "date of birth", "born": the whole date, the
+ * month included when it comes first; not a date without those words, nor a day and month alone. */
+static void test_text_dob_month_names(void)
+{
+    const char *s = "DOB 15 March 1985 on file";
+    text(s);
+    CHECK_FOUND("date_of_birth", s, "15 March 1985");
+    s = "I was born on September 22, 1982.";
+    text(s);
+    CHECK_FOUND("date_of_birth", s, "September 22, 1982");
+    s = "Date of birth: 3rd Sept. 1971";
+    text(s);
+    CHECK_FOUND("date_of_birth", s, "3rd Sept. 1971");
+    s = "Patient DOB: Nov 5 2001";
+    text(s);
+    CHECK_FOUND("date_of_birth", s, "Nov 5 2001");
+    text("Released on 15 March 1985 worldwide");
+    CHECK_INT(count("date_of_birth"), 0);
+    text("born on 15 March, twins");
+    CHECK_INT(count("date_of_birth"), 0);
+    text("DOB 32 March 1985, born 12 Marchpane 1985");
+    CHECK_INT(count("date_of_birth"), 0);
+    text("born 12 items 1985");
+    CHECK_INT(count("date_of_birth"), 0);
+}
+
 static void test_jwt_and_api_keys(void)
 {
     const char *s = "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U "
@@ -319,10 +345,47 @@ static void test_jwt_and_api_keys(void)
     CHECK_FOUND("api_key", s, "sk_live_4eC39HqLyjWDarjtT1zdp7dc");
     CHECK_INT(count("api_key"), 2);
     CHECK(R.categories == (1u << BG_CAT_CREDENTIAL));
+    /* An AWS key id without a digit (16 base32 letters) is still one; 15 or 17 capitals after
+     * AKIA/ASIA are not. */
+    s = "key AKIAFJYLHIDSILXZPPED for the staging env";
+    text(s);
+    CHECK_FOUND("api_key", s, "AKIAFJYLHIDSILXZPPED");
+    text("AKIAFJYLHIDSILXZPPE AKIAFJYLHIDSILXZPPEDQ ASIAABCDEFGHIJKLMNOPQ");
+    CHECK_INT(count("api_key"), 0);
     /* A base64 image and a SHA-256 are not credentials. */
     text("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ "
          "3dd6f8cfae21eadab69bcbddae12535219baef86fbd9e1054eb2819adc75fbcf");
     CHECK_INT(R.nfindings, 0);
+}
+
+/* An IMEI after its word is a device id, not the card its digits also pass for (Luhn-valid with an
+ * Amex or UATP prefix) nor the phone that "my phone's" suggests, plain or printed as TAC, serial
+ * and check digit; the same digits without the word stay a card. */
+static void test_imei_before_card_and_phone(void)
+{
+    const char *s = "IMEI: 349205313907656";
+    text(s);
+    CHECK_FOUND("imei", s, "349205313907656");
+    CHECK_INT(count("card_number"), 0);
+    s = "imei 170805410979161.";
+    text(s);
+    CHECK_FOUND("imei", s, "170805410979161");
+    CHECK_INT(count("card_number"), 0);
+    s = "My phone's IMEI is 75314499 858678 3";
+    text(s);
+    CHECK_FOUND("imei", s, "75314499 858678 3");
+    CHECK_INT(count("phone"), 0);
+    body_as("application/json", "{\"device\": {\"imei\": \"03048437 912224 5\"}}");
+    CHECK_INT(count("imei"), 1);
+    s = "Card 349205313907656 was charged";
+    text(s);
+    CHECK_FOUND("card_number", s, "349205313907656");
+    CHECK_INT(count("imei"), 0);
+    /* Eight-six-one without the word is no IMEI (nor is a Luhn-failing one with it). */
+    text("ref 75314499 858678 3");
+    CHECK_INT(count("imei"), 0);
+    text("IMEI 75314499 858678 4");
+    CHECK_INT(count("imei"), 0);
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -407,6 +470,56 @@ static void test_json_keys_lookalikes(void)
     CHECK_FOUND("us_ssn", b, "670-85-8156");
     CHECK_INT(count("us_ssn"), 1);
     CHECK_FOUND("uk_nino", b, "PS 41 83 70 C");
+}
+
+/* Numbers in an array under a location key are coordinates (GeoJSON's [lng, lat], polygons);
+ * not integers or a layout's one- and two-decimal positions, nor arrays under other keys. */
+static void test_json_coordinate_arrays(void)
+{
+    const char *b = "{\"type\": \"Feature\", \"geometry\": {\"type\": \"Point\", \"coordinates\": [-73.98571, 40.748441]}}";
+    body_as("application/json", b);
+    CHECK_INT(count("coordinates"), 2);
+    CHECK_FOUND("coordinates", b, "-73.98571");
+    const bg_finding_t *lat = nth("coordinates", 1);
+    CHECK(lat != NULL);
+    if (lat) {
+        CHECK_SPAN(b + lat->offset, lat->length, "40.748441");
+        CHECK_STR(lat->path, "$.geometry.coordinates[1]");
+    }
+    body_as("application/json", "{\"coordinates\": [[[2.352, 48.8566], [2.3601, 48.861]]]}");
+    CHECK_INT(count("coordinates"), 4);
+    body_as("application/json", "{\"widget\": {\"position\": [12.5, 40.25], \"location\": [3, 4]}, "
+                                "\"ratios\": [40.58781, -105.72384], \"coordinates\": [200.1234, 1.5]}");
+    CHECK_INT(count("coordinates"), 0);
+}
+
+/* Names under payment and travel keys (payee, beneficiary, passenger ...) are a person's; handles,
+ * banks, merchants, files and hosts under *_name keys are not. A device's "id", OpenRTB's "ifa"
+ * and push tokens are device ids; an "id" elsewhere is not. */
+static void test_json_more_name_and_device_keys(void)
+{
+    const char *b = "{\"beneficiary_name\": \"Jane Doe\", \"payeeName\": \"John Roe\", \"debtor_name\": \"Ann Lee\", "
+                    "\"passenger_name\": \"Li Wei\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 4);
+    CHECK_FOUND("person_name", b, "Jane Doe");
+    body_as("application/json", "{\"username\": \"JaneDoe85\", \"screen_name\": \"JaneDoe\", \"nickname\": \"Janey\", "
+                                "\"bank_name\": \"Deutsche Bank\", \"merchant_name\": \"Acme Store\", "
+                                "\"file_name\": \"Report.pdf\", \"host_name\": \"Web01\", \"city_name\": \"Berlin\"}");
+    CHECK_INT(R.nfindings, 0);
+    b = "{\"context\": {\"device\": {\"id\": \"B5372DB0-C21E-11E4-8DFC-AA07A5B093DB\", \"name\": \"Maguro\"}}, "
+        "\"imp\": [{\"id\": \"1\"}], \"user\": {\"id\": \"55a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b\"}}";
+    body_as("application/json", b);
+    CHECK_INT(count("device_id"), 1);
+    CHECK_FOUND("device_id", b, "B5372DB0-C21E-11E4-8DFC-AA07A5B093DB");
+    CHECK_INT(count("person_name"), 0);
+    b = "{\"device\": {\"ifa\": \"6d92078a-8246-4ba4-ae5b-76104861e7dc\", \"ua\": \"x\"}, "
+        "\"push_token\": \"740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("device_id"), 2);
+    CHECK_FOUND("device_id", b, "6d92078a-8246-4ba4-ae5b-76104861e7dc");
+    body_as("application/json", "{\"order\": {\"id\": \"6d92078a-8246-4ba4-ae5b-76104861e7dc\"}, \"id\": \"B5372DB0-C21E-11E4\"}");
+    CHECK_INT(R.nfindings, 0);
 }
 
 static void test_json_unscannable(void)
@@ -1485,11 +1598,15 @@ int main(void)
     RUN(test_version_and_number_words);
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
+    RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
+    RUN(test_imei_before_card_and_phone);
     RUN(test_json_paths_offsets);
     RUN(test_json_escapes);
     RUN(test_json_names_and_siblings);
     RUN(test_json_keys_lookalikes);
+    RUN(test_json_coordinate_arrays);
+    RUN(test_json_more_name_and_device_keys);
     RUN(test_json_unscannable);
     RUN(test_ai_route);
     RUN(test_headers);
