@@ -642,6 +642,16 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         bg_h2up_stream_release(ex->h2s);
         ex->h2s = NULL;
     }
+    /* Answered while the decision waited for DNS or the vendor address for a free slot (a 413
+     * mid-body): neither may go on with the exchange, which can outlive this call (fsync: always). */
+    if (ex->gai) {
+        ex->gai->data = NULL; /* dns_cb frees the request */
+        ex->gai = NULL;
+    }
+    if (ex->queued) {
+        bg_upstream_unqueue(ex->w, ex->pool_key, ex);
+        ex->queued = false;
+    }
     bool always = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS && ex->vendor && !ex->recorded;
     if (always && (is_head(ex) || blen == 0)) {
         /* Nothing to hold back but the head: it waits for the record. */
@@ -760,6 +770,22 @@ static void held_sync(bg_exchange_t *ex)
     ex->held_counted = now;
 }
 
+/* A body without a declared length (chunked, HTTP/2 DATA) grew past the vendor's max_body. While
+ * no byte of an answer went to the client, it gets the 413 a Content-Length over the limit gets,
+ * whether the body was still held for the decision or already streaming to the vendor: respond()
+ * lets go of the vendor side unreusable (an HTTP/1.1 connection is closed, an HTTP/2 stream reset),
+ * as the vendor got a body that will never be complete. The codec then drops the rest of the body
+ * (HTTP/1.1 closes the connection; HTTP/2 discards it, then resets the stream with NO_ERROR if the
+ * client keeps sending). Once the answer began, a status now would corrupt it: both sides are cut. */
+static void body_too_large(bg_exchange_t *ex)
+{
+    if (ex->resp_started) {
+        ex->down->abort(ex);
+        return;
+    }
+    respond_problem(ex, 413, "body-too-large", "Request body too large", "vendor", ex->vendor->name);
+}
+
 void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
 {
     if (ex->state == BG_EX_DONE || n == 0)
@@ -767,11 +793,7 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
     ex->body_total += n;
     ex->bytes_in += n;
     if (ex->body_total > ex->vendor->max_body) {
-        if (ex->state == BG_EX_BODY) {
-            respond_problem(ex, 413, "body-too-large", "Request body too large", "vendor", ex->vendor->name);
-        } else {
-            ex->down->abort(ex); /* already streaming to the vendor: abort both sides */
-        }
+        body_too_large(ex);
         return;
     }
     if (ex->state == BG_EX_BODY || ex->state == BG_EX_DECIDING || (ex->state == BG_EX_FORWARD && !ex->up_stream_body)) {
