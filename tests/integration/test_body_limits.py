@@ -271,6 +271,215 @@ def h2_content_length_over_max_body_is_413_before_anything_is_forwarded():
     eq([x["status"] for x in records_of(e, "/echo/h2-cl")], [413])
 
 
+# ---- HTTP/2 upload flow control -----------------------------------------------------------------
+
+class FlowClient:
+    """An h2c client that keeps to the windows the gateway grants (SETTINGS, WINDOW_UPDATE), as a
+    real client must, with a reader thread; send() blocks while the windows are closed."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(None)
+        h.defer(self.close)
+        self.cv = threading.Condition()
+        self.wlock = threading.Lock()
+        self.conn_win, self.init_win = 65535, 65535
+        self.win, self.heads, self.bodies, self.resets = {}, {}, {}, {}
+        self.ended = set()
+        self.closed = False
+        self.hpack = Hpack()
+        # Our receive windows are large: the gateway's answers never wait for us.
+        self._send(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 1 << 30)) +
+                   frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)))
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _send(self, b):
+        with self.wlock:
+            self.sock.sendall(b)
+
+    def _reader(self):
+        buf = b""
+        try:
+            while True:
+                d = self.sock.recv(1 << 16)
+                if not d:
+                    break
+                buf += d
+                while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                    n = int.from_bytes(buf[:3], "big")
+                    self._on(buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7fffffff, buf[9:9 + n])
+                    buf = buf[9 + n:]
+        except OSError:
+            pass
+        with self.cv:
+            self.closed = True
+            self.cv.notify_all()
+
+    def _on(self, ftype, flags, sid, p):
+        with self.cv:
+            if ftype == SETTINGS and not flags & ACK:
+                for i in range(0, len(p), 6):
+                    k, v = struct.unpack(">HI", p[i:i + 6])
+                    if k == 4:  # INITIAL_WINDOW_SIZE applies to the open streams too
+                        for st in self.win:
+                            self.win[st] += v - self.init_win
+                        self.init_win = v
+                self._send(frame(SETTINGS, ACK, 0))
+            elif ftype == WINDOW_UPDATE:
+                inc = struct.unpack(">I", p)[0] & 0x7fffffff
+                if sid == 0:
+                    self.conn_win += inc
+                elif sid in self.win:
+                    self.win[sid] += inc
+            elif ftype == HEADERS:
+                self.heads.setdefault(sid, dict(self.hpack.decode(p)))
+            elif ftype == DATA:
+                self.bodies[sid] = self.bodies.get(sid, b"") + p
+            elif ftype == RST_STREAM:
+                self.resets[sid] = struct.unpack(">I", p)[0]
+            elif ftype == PING and not flags & ACK:
+                self._send(frame(PING, ACK, 0, p))
+            if ftype in (HEADERS, DATA) and flags & END_STREAM:
+                self.ended.add(sid)
+            self.cv.notify_all()
+
+    def open(self, sid, authority, path):
+        with self.cv:
+            self.win[sid] = self.init_win
+        self._send(frame(HEADERS, END_HEADERS, sid, hpack_request("POST", authority, path,
+                                                                  [("content-type", "application/octet-stream")])))
+
+    def send(self, sid, data, end=False, timeout=10.0, stall=None):
+        """Send data on sid as the windows allow; returns how many bytes went before the timeout,
+        or before the windows stayed closed for `stall` seconds (or a reset, or the close)."""
+        sent, deadline = 0, time.monotonic() + timeout
+        while sent < len(data):
+            with self.cv:
+                blocked = time.monotonic()
+                while True:
+                    if sid in self.resets or self.closed:
+                        return sent
+                    room = min(self.conn_win, self.win[sid], 16384, len(data) - sent)
+                    if room > 0:
+                        break
+                    now = time.monotonic()
+                    if now >= deadline or (stall is not None and now - blocked >= stall):
+                        return sent
+                    self.cv.wait(min(deadline - now, 0.1))
+                self.conn_win -= room
+                self.win[sid] -= room
+            last = sent + room == len(data)
+            self._send(frame(DATA, END_STREAM if end and last else 0, sid, data[sent:sent + room]))
+            sent += room
+        return sent
+
+    def wait(self, cond, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while not cond() and not self.closed and time.monotonic() < deadline:
+                self.cv.wait(deadline - time.monotonic())
+            return cond()
+
+    def statuses(self):
+        with self.cv:
+            return {sid: f.get(":status") for sid, f in self.heads.items()}
+
+
+def deaf_vendor():
+    """A vendor that accepts connections and never reads from them: the gateway's writes to it
+    back up and its uploads are held back (paused) until upstream_timeout."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(64)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(ls.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    return ls.getsockname()[1]
+
+
+@h.once
+def env_flow():
+    e = Env()
+    e.up = h.upstream()
+    vendors = [h.vendor("flow", ["flow.test"], e.up.port, max_body="64MiB"),
+               h.vendor("deaf", ["deaf.test"], deaf_vendor(), max_body="64MiB")]
+    cfg = h.gateway_config(vendors, limits={"max_body_scan": "64KiB", "oversize_body": "personal",
+                                            "idle_timeout": "2s", "upstream_timeout": "20s"})
+    e.records = cfg["records"]["path"]
+    e.gw = h.Gateway(cfg, name="flow").start()
+    e.port = e.gw.port()
+    return e
+
+
+@test
+def bodies_that_ended_while_held_do_not_stall_the_connections_other_uploads():
+    """Stream 1 streams to /echo, which waits for its whole body. Four more streams send 200 KiB
+    each and end: decided on their first 64 KiB, the rest comes while they are held, and their
+    vendor (/delay) answers late. Their held bytes used to keep the connection window closed
+    until those answers were complete: stream 1's client could not send, and after idle_timeout
+    (2 s) it got a 408 for the gateway's own window."""
+    e = env_flow()
+    c = FlowClient(e.port)
+    c.open(1, "flow.test", "/echo/flow-1")
+    eq(c.send(1, b"s" * (100 << 10), timeout=5), 100 << 10, "stream 1's first 100 KiB")
+    held = [3, 5, 7, 9]
+    for sid in held:
+        c.open(sid, "flow.test", "/delay/5000")
+        eq(c.send(sid, b"h" * (200 << 10), end=True, timeout=5), 200 << 10, "stream %d's whole body" % sid)
+    eq(c.send(1, b"s" * (300 << 10), end=True, timeout=8), 300 << 10,
+       "stream 1's client may send the rest of its body (statuses so far: %r)" % c.statuses())
+    check(c.wait(lambda: 1 in c.ended, timeout=8), "stream 1 answered: %r" % c.statuses())
+    eq(c.statuses()[1], "200", "stream 1's answer: %r" % c.bodies.get(1, b"")[:200])
+    eq(json.loads(c.bodies[1])["body_len"], 400 << 10, "the vendor got stream 1's whole body")
+    eq([sid for sid in held if sid in c.ended], [], "answered while the four held streams still wait")
+    check(c.wait(lambda: all(sid in c.ended for sid in held), timeout=10), "the held streams' answers")
+    eq([c.statuses()[sid] for sid in held], ["200"] * 4)
+
+
+@test
+def uploads_held_for_a_vendor_that_does_not_read_do_not_stall_the_others():
+    """Five uploads to a vendor that reads nothing: each is held back (paused) once the gateway's
+    queue towards the vendor is full, with up to its stream window (256 KiB) received and not
+    taken. Together those used to close the connection window (1 MiB): a sixth upload, to a
+    vendor that reads, could not send a byte, and uploads starved that way got a 408 at
+    idle_timeout, blaming their clients. The deaf vendor's own are its 504s, after upstream_timeout."""
+    e = env_flow()
+    c = FlowClient(e.port)
+    deaf = [3, 5, 7, 9, 11]
+    sent = {}
+
+    def upload(sid):
+        sent[sid] = c.send(sid, b"d" * (16 << 20), timeout=15, stall=1.0)  # until held back
+    for sid in deaf:  # opened in order: a stream id below one already open is a protocol error
+        c.open(sid, "deaf.test", "/deaf/%d" % sid)
+    ts = [threading.Thread(target=upload, args=(sid,)) for sid in deaf]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    check(all(sent.get(sid, 0) > (256 << 10) for sid in deaf), "each deaf upload was streaming: %r" % sent)
+    c.open(13, "flow.test", "/echo/flow-13")
+    eq(c.send(13, b"f" * (400 << 10), end=True, timeout=8), 400 << 10,
+       "stream 13's client may send its body (statuses so far: %r)" % c.statuses())
+    check(c.wait(lambda: 13 in c.ended, timeout=8), "stream 13 answered: %r" % c.statuses())
+    eq(c.statuses()[13], "200")
+    eq(json.loads(c.bodies[13])["body_len"], 400 << 10, "the vendor got stream 13's whole body")
+    eq({sid: st for sid, st in c.statuses().items() if sid in deaf}, {}, "no answer to a deaf upload yet (no 408)")
+
+
 def main():
     h.main()
 
