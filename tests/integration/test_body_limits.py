@@ -392,6 +392,26 @@ class FlowClient:
             return {sid: f.get(":status") for sid, f in self.heads.items()}
 
 
+@test
+def h2_upload_that_goes_on_after_its_413_is_reset_with_no_error():
+    """After the 413 the gateway discards what the client still sends (reopening the windows, so
+    the client can finish and read the answer: curl stops uploading once it has it); a client that
+    goes on past 16 MiB gets RST_STREAM NO_ERROR (RFC 9113 8.1) and its connection carries on."""
+    e = env()
+    c = FlowClient(e.port)
+    c.open(1, "lim.test", "/echo/h2-goes-on")
+    eq(c.send(1, h.pattern(SCAN + 500)), SCAN + 500)
+    time.sleep(0.3)  # decided, and streaming to the vendor
+    sent = c.send(1, b"g" * (24 << 20), timeout=20, stall=2.0)
+    eq(c.statuses().get(1), "413", "the 413 first")
+    eq(c.resets.get(1), 0, "then RST_STREAM NO_ERROR (sent %d bytes)" % sent)
+    check((16 << 20) < sent < (24 << 20), "reset past the 16 MiB grace: %d bytes sent" % sent)
+    c.open(3, "lim.test", "/echo/h2-goes-on-next")
+    eq(c.send(3, b"n", end=True), 1)
+    check(c.wait(lambda: 3 in c.ended), "stream 3 answered")
+    eq(c.statuses().get(3), "200", "the connection carries on")
+
+
 def deaf_vendor():
     """A vendor that accepts connections and never reads from them: the gateway's writes to it
     back up and its uploads are held back (paused) until upstream_timeout."""
