@@ -153,6 +153,20 @@ void bg_exchange_spares_free(bg_worker_t *w)
     w->nspares = 0;
 }
 
+/* The exchange waits no longer for its vendor name's first lookup (it was answered, or goes). */
+static void dns_unwait(bg_exchange_t *ex)
+{
+    if (!ex->dns_wait)
+        return;
+    bg_exchange_t **q = &ex->dns_wait->waiters;
+    while (*q && *q != ex)
+        q = &(*q)->dns_next;
+    if (*q)
+        *q = ex->dns_next;
+    ex->dns_wait = NULL;
+    ex->dns_next = NULL;
+}
+
 void bg_exchange_destroy(bg_exchange_t *ex)
 {
     if (!ex)
@@ -163,14 +177,7 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         bg_h2up_stream_release(ex->h2s);
     if (ex->queued && ex->w)
         bg_upstream_unqueue(ex->w, ex->pool_key, ex);
-    if (ex->dns_wait) { /* leave the name's queue */
-        bg_exchange_t **q = &ex->dns_wait->waiters;
-        while (*q && *q != ex)
-            q = &(*q)->dns_next;
-        if (*q)
-            *q = ex->dns_next;
-        ex->dns_wait = NULL;
-    }
+    dns_unwait(ex);
     if (ex->cls_ready)
         bg_classification_dispose(&ex->cls);
     bg_buf_dispose_secure(&ex->pending);
@@ -673,6 +680,13 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         bg_h2up_stream_release(ex->h2s);
         ex->h2s = NULL;
     }
+    /* Answered while the decision waited for DNS or the vendor address for a free slot (a 413
+     * mid-body): neither may go on with the exchange, which can outlive this call (fsync: always). */
+    dns_unwait(ex);
+    if (ex->queued) {
+        bg_upstream_unqueue(ex->w, ex->pool_key, ex);
+        ex->queued = false;
+    }
     bool always = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS && ex->vendor && !ex->recorded;
     if (always && (is_head(ex) || blen == 0)) {
         /* Nothing to hold back but the head: it waits for the record. */
@@ -791,6 +805,22 @@ static void held_sync(bg_exchange_t *ex)
     ex->held_counted = now;
 }
 
+/* A body without a declared length (chunked, HTTP/2 DATA) grew past the vendor's max_body. While
+ * no byte of an answer went to the client, it gets the 413 a Content-Length over the limit gets,
+ * whether the body was still held for the decision or already streaming to the vendor: respond()
+ * lets go of the vendor side unreusable (an HTTP/1.1 connection is closed, an HTTP/2 stream reset),
+ * as the vendor got a body that will never be complete. The codec then drops the rest of the body
+ * (HTTP/1.1 closes the connection; HTTP/2 discards it, then resets the stream with NO_ERROR if the
+ * client keeps sending). Once the answer began, a status now would corrupt it: both sides are cut. */
+static void body_too_large(bg_exchange_t *ex)
+{
+    if (ex->resp_started) {
+        ex->down->abort(ex);
+        return;
+    }
+    respond_problem(ex, 413, "body-too-large", "Request body too large", "vendor", ex->vendor->name);
+}
+
 void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
 {
     if (ex->state == BG_EX_DONE || n == 0)
@@ -798,11 +828,7 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
     ex->body_total += n;
     ex->bytes_in += n;
     if (ex->body_total > ex->vendor->max_body) {
-        if (ex->state == BG_EX_BODY) {
-            respond_problem(ex, 413, "body-too-large", "Request body too large", "vendor", ex->vendor->name);
-        } else {
-            ex->down->abort(ex); /* already streaming to the vendor: abort both sides */
-        }
+        body_too_large(ex);
         return;
     }
     if (ex->state == BG_EX_BODY || ex->state == BG_EX_DECIDING || (ex->state == BG_EX_FORWARD && !ex->up_stream_body)) {

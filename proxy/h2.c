@@ -1,8 +1,9 @@
 /*
  * h2.c — HTTP/2 towards clients (RFC 9113) on an nghttp2 server session: one exchange per
  * stream, the request head rebuilt into the exchange's bg_h1_request_t, request DATA fed to
- * it under flow control (a window is reopened only for bytes the exchange took while not
- * paused), and bg_downstream_t implemented per stream (HEADERS + a deferred data provider).
+ * it under flow control (a stream's window is reopened only for bytes its exchange took while
+ * not paused; the connection's as bytes arrive, so that a stream held back never stalls the
+ * others), and bg_downstream_t implemented per stream (HEADERS + a deferred data provider).
  * Invariants: nghttp2 is never re-entered for sending from inside its own callbacks (depth);
  * a stream's exchange is destroyed only after down->end or cancelled when the stream dies;
  * output stops while the client's write queue holds more than 1 MiB, and what exchanges hand
@@ -63,7 +64,7 @@ struct h2_stream {
     /* Request body flow control. */
     bool paused;
     bool reset_sent;        /* RST_STREAM NO_ERROR after discarding too much */
-    size_t unconsumed;      /* delivered while paused: the window reopens on resume */
+    size_t unconsumed;      /* delivered while paused: the stream's window reopens on resume */
     uint64_t discarded;     /* body bytes dropped after the answer */
 
     /* Response. */
@@ -136,9 +137,6 @@ static h2_stream_t *stream_new(bg_h2_t *s, int32_t id)
 static void stream_free(h2_stream_t *st)
 {
     bg_h2_t *s = st->s;
-    /* Bytes held back while paused still count against the connection window. */
-    if (st->unconsumed)
-        nghttp2_session_consume_connection(s->session, st->unconsumed);
     if (st->prev)
         st->prev->next = st->next;
     else
@@ -563,9 +561,16 @@ static int on_data_chunk_recv_cb(nghttp2_session *session, uint8_t flags, int32_
     bg_exchange_body(ex, (const char *)data, len);
     if (st->ex != ex || st->ex_ended)
         nghttp2_session_consume(session, id, len); /* the exchange answered: the rest is discarded */
-    else if (was_paused || st->paused)
-        st->unconsumed += len; /* held by the exchange: the window stays closed until resume */
-    else
+    else if (was_paused || st->paused) {
+        /* The exchange holds this stream back (its decision, a vendor that reads slowly, a
+         * connection slot): the stream's window stays closed until resume. Not the connection's:
+         * held there, a few such streams (a body that ended while held keeps its share until its
+         * answer is complete) closed it for every other stream, whose clients could not send,
+         * and then got a 408, or their vendors a 504, for the gateway's own window. The bytes
+         * are the exchange's already, bounded per stream by its window. */
+        nghttp2_session_consume_connection(session, len);
+        st->unconsumed += len;
+    } else
         nghttp2_session_consume(session, id, len);
     enforce_held_budget(st->s);
     return 0;
@@ -900,8 +905,9 @@ static void dn_end(bg_exchange_t *ex)
     }
     st->out_eof = true;
     if (st->unconsumed) {
-        /* Held back while paused and now dropped with the exchange: reopen the windows. */
-        nghttp2_session_consume(s->session, st->id, st->unconsumed);
+        /* Held back while paused and now dropped with the exchange: reopen the stream's window
+         * (the connection's was reopened as they came). */
+        nghttp2_session_consume_stream(s->session, st->id, st->unconsumed);
         st->unconsumed = 0;
     }
     nghttp2_session_resume_data(s->session, st->id);
@@ -961,7 +967,7 @@ static void dn_resume(bg_exchange_t *ex)
     h2_stream_t *st = ex->down_ctx;
     st->paused = false;
     if (st->unconsumed && !st->closed) {
-        nghttp2_session_consume(st->s->session, st->id, st->unconsumed);
+        nghttp2_session_consume_stream(st->s->session, st->id, st->unconsumed);
         st->unconsumed = 0;
         schedule(st->s); /* WINDOW_UPDATE */
     }
