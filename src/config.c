@@ -8,6 +8,7 @@
  */
 #include "config.h"
 #include "config_yaml.h"
+#include "policy.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -1555,8 +1556,12 @@ static void warn_expiry(ctx_t *c, const bg_vendor_t *v, const bg_ynode_t *at, co
              (long long)days, days == 1 ? "" : "s");
 }
 
-static void parse_scc(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
+/* role_known: the vendor's role parsed (or was left at its default), so a module it cannot sign is
+ * this SCC's problem and not an echo of a bad role. */
+static void parse_scc(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n, bool role_known)
 {
+    static const char *const kinds[] = {"", "controller to controller", "controller to processor",
+                                        "processor to processor", "processor to controller"};
     static const char *const keys[] = {"module", "reference", "signed", "expires", NULL};
     const bg_ynode_t *m, *s, *e, *r;
     if (!want(c, n, BG_YNODE_MAP, "scc") || !check_keys(c, n, keys, "scc"))
@@ -1589,7 +1594,22 @@ static void parse_scc(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
         ERR(c, e->pos, "vendor '%s': scc expires %s is not after signed %s", v->name, qn(c, e), qn(c, s));
         return;
     }
+    /* The policy refuses a module the importer's role cannot sign on every request; loading it would
+     * pass `check` and then block every transfer the SCC was written for. */
+    if (role_known && !bg_policy_scc_module_fits(v->scc.module, v->role)) {
+        bool ctrl = v->role == BG_ROLE_CONTROLLER;
+        ERR(c, m->pos, "vendor '%s': scc module %d (%s) does not fit role %s (a %s signs module %s)", v->name,
+            v->scc.module, kinds[v->scc.module], ctrl ? "controller" : "processor",
+            ctrl ? "controller" : "processor", ctrl ? "1 or 4" : "2 or 3");
+        return;
+    }
     v->has_scc = true;
+    /* Signed ahead of time is a valid config (deployed before it takes effect), but no basis yet. */
+    if (v->scc.signed_at > c->now) {
+        int64_t days = (v->scc.signed_at - c->now + DAY_S - 1) / DAY_S;
+        WARN(c, s->pos, "vendor '%s': scc signed %s is in the future; it is no transfer basis before then (in %lld "
+             "day%s)", v->name, qn(c, s), (long long)days, days == 1 ? "" : "s");
+    }
     warn_expiry(c, v, e, "scc", v->scc.expires);
 }
 
@@ -1606,6 +1626,12 @@ static void parse_dpf(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
             return;
         if (v->dpf.certified)
             warn_expiry(c, v, e, "dpf certification", v->dpf.expires);
+    } else if (v->dpf.certified) {
+        /* The policy never counts a certification without a date (they lapse unless renewed each
+         * year): accepting it here would pass `check` and block every transfer to the US. */
+        ERR(c, n->pos, "vendor '%s': dpf certified: true needs 'expires' (the date the certification must be "
+            "renewed by); without it the certification is no transfer basis", v->name);
+        return;
     }
     v->has_dpf = true;
 }
@@ -1716,10 +1742,12 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
         if ((g = mget(f, "public_body")))
             get_bool(c, g, "entity.public_body", &v->public_body);
     }
+    bool role_known = true;
     if ((f = mget(n, "role"))) {
         int e = get_enum(c, f, "role", roles);
         if (e >= 0)
             v->role = (bg_role_t)e;
+        role_known = e >= 0;
     }
     if ((hosts = require(c, n, "hosts", "vendor")) && want(c, hosts, BG_YNODE_SEQ, "hosts")) {
         if (hosts->n == 0)
@@ -1762,7 +1790,7 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
     /* A basis that is present but broken is reported once, not again as "no basis". */
     size_t basis_errors = c->d->nerrors;
     if ((f = mget(n, "scc")))
-        parse_scc(c, v, f);
+        parse_scc(c, v, f, role_known);
     if ((f = mget(n, "dpf")))
         parse_dpf(c, v, f);
     if ((f = mget(n, "bcr")))

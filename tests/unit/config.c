@@ -1048,7 +1048,7 @@ static void test_err_basis(void)
                "true, scc or bcr");
     /* With a basis, or adequacy in full, or a commercial body in Canada: fine. */
     bg_config_t *c = EXPECT_OK(BASE "vendors:\n"
-                                    "  - {name: a, hosts: [a.example], regions: [US], dpf: {certified: true}}\n"
+                                    "  - {name: a, hosts: [a.example], regions: [US], dpf: {certified: true, expires: 2027-10-01}}\n"
                                     "  - {name: b, hosts: [b.example], regions: [IN, APAC], bcr: true}\n"
                                     "  - {name: c, hosts: [c.example], regions: [CA, JP, CH, GB]}\n"
                                     "  - {name: d, hosts: [d.example], regions: [adequate, APAC],\n"
@@ -1065,6 +1065,59 @@ static void test_err_basis(void)
     bg_config_release(c);
     EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [US], bcr: true, basis: none}\n", 1,
                "t.yaml:6:68: vendor 'a': basis: none contradicts its scc, dpf or bcr");
+}
+
+/* A basis that contradicts itself or the vendor is refused at load: at run time it would be no
+ * basis at all, and every transfer it was written for would be blocked with no warning. */
+static void test_err_basis_contradictions(void)
+{
+    /* DPF certified without an expiry: the policy never counts it (certifications lapse yearly). */
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [US], dpf: {certified: true}}\n", 1,
+               "t.yaml:6:55: vendor 'a': dpf certified: true needs 'expires' (the date the certification must "
+               "be renewed by); without it the certification is no transfer basis");
+    /* Uncertified needs no date. */
+    bg_config_t *c = EXPECT_OK(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [EEA], dpf: {certified: false}}\n");
+    bg_config_release(c);
+    /* An SCC module the vendor's role cannot sign: the policy refuses it on every request. */
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN], role: processor,\n"
+                    "     scc: {module: 1, signed: 2024-01-01, expires: 2030-01-01}}\n",
+               1,
+               "t.yaml:7:20: vendor 'a': scc module 1 (controller to controller) does not fit role processor "
+               "(a processor signs module 2 or 3)");
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN],\n"
+                    "     scc: {module: 4, signed: 2024-01-01, expires: 2030-01-01}}\n",
+               1,
+               "t.yaml:7:20: vendor 'a': scc module 4 (processor to controller) does not fit role processor "
+               "(a processor signs module 2 or 3)");
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN], role: controller,\n"
+                    "     scc: {module: 3, signed: 2024-01-01, expires: 2030-01-01}}\n",
+               1,
+               "t.yaml:7:20: vendor 'a': scc module 3 (processor to processor) does not fit role controller "
+               "(a controller signs module 1 or 4)");
+    /* A role that did not parse is reported once, not again as a mismatch. */
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN], role: importer,\n"
+                    "     scc: {module: 1, signed: 2024-01-01, expires: 2030-01-01}}\n",
+               1, "t.yaml:6:56: role: expected one of processor, controller, got 'importer'");
+    c = EXPECT_OK(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN], role: controller,\n"
+                       "     scc: {module: 4, signed: 2024-01-01, expires: 2030-01-01}}\n");
+    if (c)
+        CHECK_INT(c->vendors[0].scc.module, 4);
+    bg_config_release(c);
+    /* An SCC signed in the future loads (it may be deployed ahead) with a warning: no basis until then. */
+    bg_diag_t d;
+    c = NULL;
+    CHECK_INT(load(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN],\n"
+                        "     scc: {module: 2, signed: 2027-01-15, expires: 2030-01-01}}\n",
+                   &c, &d),
+              0);
+    CHECK_INT(d.nwarnings, 1);
+    CHECK(has(d.warnings, d.nwarnings,
+              "t.yaml:7:31: warning: vendor 'a': scc signed 2027-01-15 is in the future; it is no transfer "
+              "basis before then (in 47 days)"));
+    if (d.nwarnings != 1)
+        dump(&d);
+    bg_diag_dispose(&d);
+    bg_config_release(c);
 }
 
 /* A message with the temp directory in it: every %s becomes tmp. */
@@ -1236,8 +1289,8 @@ static void test_warnings(void)
                         "    scc: {module: 2, signed: 2024-01-01, expires: 2026-12-10}\n"
                         "    dpf: {certified: true, expires: 2026-11-01}\n"
                         "    upstream: {verify: false}\n"
-                        "  - {name: b, hosts: [b.example], regions: [EEA], scc: {module: 1, signed: 2020-01-01, "
-                        "expires: 2027-01-01}}\n",
+                        "  - {name: b, hosts: [b.example], regions: [EEA], role: controller, scc: {module: 1, "
+                        "signed: 2020-01-01, expires: 2027-01-01}}\n",
                    &c, &d),
               0);
     CHECK(c != NULL);
@@ -1397,6 +1450,7 @@ int main(void)
     RUN(test_err_jurisdiction);
     RUN(test_err_vendors);
     RUN(test_err_basis);
+    RUN(test_err_basis_contradictions);
     RUN(test_err_files);
     RUN(test_err_listen);
     RUN(test_err_collects_all);

