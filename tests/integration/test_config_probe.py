@@ -101,5 +101,21 @@ def scc_signed_in_the_future_warns():
              "basis before then (in ")
 
 
+# ---- YAML-level traps --------------------------------------------------------------------------
+
+@test
+def yaml_tags_other_than_str_are_refused():
+    # `!env NAME` (from other tools) used to be read as the literal text: an admin token anyone
+    # could guess from the config file.
+    refused(head() + "admin: {token: !env ADMIN_TOKEN}\n",
+            5, 16, "YAML tag '!env' is not supported: bordergate reads every value as written and would "
+            "ignore it (only !!str may be used, on a value)")
+    refused(head() + "vendors:\n  - {name: a, hosts: [a.example], regions: !!null [EEA]}\n",
+            6, 44, "YAML tag '!!null' is not supported on a list or mapping: bordergate reads every value as "
+            "written and would ignore it (only !!str may be used, on a value)")
+    # !!str says what bordergate does anyway (Norway stays NO, not false).
+    accepted(head() + "vendors:\n  - {name: a, hosts: [a.example], regions: [!!str NO]}\n")
+
+
 if __name__ == "__main__":
     h.main()

@@ -855,6 +855,42 @@ static void test_err_yaml(void)
                "t.yaml:6:1: duplicate key 'mode' in the top level (first at line 5)");
 }
 
+/* A tag asks a YAML reader to treat a value in some special way; bordergate reads every value as
+ * written, so a tag other than !!str (which says just that) would be silently ignored: refused. */
+static void test_err_yaml_tags(void)
+{
+    /* The classic trap: an environment-variable tag from another tool, read as the literal name. */
+    EXPECT_ERR(BASE "admin: {token: !env ADMIN_TOKEN}\n", 1,
+               "t.yaml:5:16: YAML tag '!env' is not supported: bordergate reads every value as written and "
+               "would ignore it (only !!str may be used, on a value)");
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: !!null [EEA]}\n", 1,
+               "t.yaml:6:44: YAML tag '!!null' is not supported on a list or mapping: bordergate reads every "
+               "value as written and would ignore it (only !!str may be used, on a value)");
+    EXPECT_ERR(BASE VENDOR_A "    scc: {module: !!int 2, signed: 2024-01-01, expires: 2030-01-01}\n", 1,
+               "t.yaml:9:19: YAML tag '!!int' is not supported: bordergate reads every value as written and "
+               "would ignore it (only !!str may be used, on a value)");
+    EXPECT_ERR(BASE VENDOR_A "    entity: !<tag:example.com,2026:entity> {country: DE}\n", 1,
+               "t.yaml:9:13: YAML tag '!<tag:example.com,2026:entity>' is not supported on a list or mapping: "
+               "bordergate reads every value as written and would ignore it (only !!str may be used, on a value)");
+    /* Every tag is reported, not only the first. */
+    EXPECT_ERR(BASE "user: !a x\npid_file: !!binary eA==\n", 2,
+               "t.yaml:6:11: YAML tag '!!binary' is not supported: bordergate reads every value as written and "
+               "would ignore it (only !!str may be used, on a value)");
+    /* !!str on a collection is a contradiction, not a string. */
+    EXPECT_ERR(BASE VENDOR_A "    categories: !!str [usage]\n", 1,
+               "t.yaml:9:17: YAML tag '!!str' is not supported on a list or mapping: bordergate reads every "
+               "value as written and would ignore it (only !!str may be used, on a value)");
+    /* !!str says what bordergate does anyway: a string, so "null" is the text, not an empty value. */
+    bg_config_t *c = EXPECT_OK(BASE "user: !!str null\npid_file: !!str \"x.pid\"\n"
+                                    "vendors:\n  - {name: a, hosts: [a.example], regions: [!!str NO], entity: {country: !!str NO}}\n");
+    if (c) {
+        CHECK_STR(c->user, "null");
+        CHECK_STR(c->pid_file, "x.pid");
+        CHECK_STR(c->vendors[0].entity_country, "NO");
+    }
+    bg_config_release(c);
+}
+
 static void test_err_bounds(void)
 {
     /* Deep nesting is refused at 64 levels, with no recursion in the parser. */
@@ -1444,6 +1480,7 @@ int main(void)
     RUN(test_empty_detector_list_refused);
     RUN(test_admin_off_and_port_default);
     RUN(test_err_yaml);
+    RUN(test_err_yaml_tags);
     RUN(test_err_bounds);
     RUN(test_err_keys_and_types);
     RUN(test_err_countries_and_regions);
