@@ -980,10 +980,28 @@ static void parse_adequacy(ctx_t *c, const bg_ynode_t *n)
             return;
         a.scope = (bg_adequacy_scope_t)s;
     }
-    if ((v = mget(n, "date")) && !get_date(c, v, "adequacy date", &a.date))
+    const bg_ynode_t *dn = mget(n, "date"), *en = mget(n, "expires");
+    if (dn && !get_date(c, dn, "adequacy date", &a.date))
         return;
-    if ((v = mget(n, "expires")) && !get_date(c, v, "adequacy expires", &a.expires))
+    if (en && !get_date(c, en, "adequacy expires", &a.expires))
         return;
+    if (dn && en && a.expires <= a.date) {
+        ERR(c, en->pos, "adequacy entry for %s: expires %s is not after date %s", a.country, qn(c, en), qn(c, dn));
+        return;
+    }
+    /* The policy applies a decision only while it is in force (date <= now < expires), at the time
+     * of each request; say so now when a load already falls outside, or near the sunset. */
+    if (en && a.expires <= c->now) {
+        WARN(c, en->pos, "adequacy decision for %s expired on %s; transfers there need scc or bcr", a.country,
+             qn(c, en));
+    } else if (en && (a.expires - c->now + DAY_S - 1) / DAY_S <= WARN_DAYS) {
+        int64_t days = (a.expires - c->now + DAY_S - 1) / DAY_S;
+        WARN(c, en->pos, "adequacy decision for %s expires on %s (in %lld day%s)", a.country, qn(c, en),
+             (long long)days, days == 1 ? "" : "s");
+    }
+    if (dn && a.date > c->now)
+        WARN(c, dn->pos, "adequacy decision for %s applies from %s; until then transfers there need scc or bcr",
+             a.country, qn(c, dn));
     cfg->adequacy[cfg->nadequacy++] = a;
 }
 

@@ -6,6 +6,8 @@ vendor, YAML tags, adequacy decisions with dates, overlapping and over-broad hos
 reload the gateway would refuse. Every gateway runs on loopback ports against upstream.py.
 Ends with "N passed, N failed".
 """
+import datetime
+import json
 import os
 import sys
 
@@ -99,6 +101,57 @@ def scc_signed_in_the_future_warns():
              "    scc: {module: 2, signed: 2098-01-01, expires: 2099-01-01}\n",
              warning="9:30: warning: vendor 'a': scc signed 2098-01-01 is in the future; it is no transfer "
              "basis before then (in ")
+
+
+# ---- adequacy decisions with dates ------------------------------------------------------------
+
+def day(delta):
+    return (datetime.date.today() + datetime.timedelta(days=delta)).isoformat()
+
+
+EEA = ("AT, BE, BG, HR, CY, CZ, DK, EE, FI, FR, DE, GR, HU, IE, IT, LV, LT, LU, MT, NL, PL, PT, RO, SK, "
+       "SI, ES, SE, IS, LI, NO, GF, GP, MQ, RE, YT, MF, AX")
+
+
+def personal_get(gw, host):
+    """A GET with an e-mail address in the query (identifier) through the gateway."""
+    (resp,), _ = h.raw(gw.port(), h.request("GET", "/v1/events?email=alice.martin%40example.com", host))
+    return resp
+
+
+@test
+def adequacy_past_its_sunset_is_no_basis():
+    # The regions file's `expires` (the UK decision's sunset) used to be "informative": a country
+    # stayed adequate after it, and personal data went on flowing there on adequacy alone.
+    regions = os.path.join(h.tmpdir(), "sunset-regions.yaml")
+    with open(regions, "w") as f:
+        f.write("regions:\n  EEA: [%s]\n"
+                "adequacy:\n"
+                "  - {country: JP, date: 2019-01-23, expires: %s}\n"
+                "  - {country: CH, date: 2000-07-26}\n" % (EEA, day(-1)))
+    up_jp, up_ch = h.upstream(host="127.0.0.4"), h.upstream(host="127.0.0.5")
+    cfg = h.gateway_config([
+        h.vendor("jp-vendor", ["jp.example"], up_jp.port, addresses=["127.0.0.4"], regions=["JP"]),
+        h.vendor("ch-vendor", ["ch.example"], up_ch.port, addresses=["127.0.0.5"], regions=["CH"]),
+    ], regions=regions)
+    cfg["geoip"]["overrides"] = [{"network": "127.0.0.4/32", "country": "JP"},
+                                 {"network": "127.0.0.5/32", "country": "CH"}]
+    path = h.write_config(cfg, "sunset.yaml")
+    r = h.run([h.BINARY, "check", "-c", path])
+    eq(r.returncode, 0, "check: %s" % r.stderr)
+    check("warning: adequacy decision for JP expired on %s; transfers there need scc or bcr" % day(-1)
+          in r.stderr, "check warns of the sunset: %r" % r.stderr)
+    gw = h.Gateway(cfg, name="sunset").start()
+    ch = personal_get(gw, "ch.example")
+    eq(ch.status, 200, "CH (adequate, no sunset)")
+    jp = personal_get(gw, "jp.example")
+    eq(jp.status, 451, "JP after its sunset")
+    p = jp.json()
+    eq(p.get("reason"), "adequacy_expired", "problem reason")
+    eq(len(up_jp.requests), 0, "nothing reached the JP vendor")
+    rec = h.wait_record(cfg["records"]["path"], jp.headers.get("x-transfer-id"))
+    eq((rec["decision"], rec["reason"], rec["mechanism"]), ("block", "adequacy_expired", "none"), "record")
+    gw.stop()
 
 
 # ---- YAML-level traps --------------------------------------------------------------------------

@@ -1312,6 +1312,54 @@ static void test_err_regions_file(void)
                1, want);
 }
 
+/* Adequacy dates are enforced per request (policy.c); the loader refuses a sunset before the
+ * decision and warns when a load already falls outside the decision's time, or near its end. */
+static void test_adequacy_dates(void)
+{
+    put("adq-regions.yaml", "regions:\n  EEA: [DE, FR]\n"
+                            "adequacy:\n"
+                            "  - {country: GB, date: 2021-06-28, expires: 2021-01-01}\n");
+    char want[512];
+    snprintf(want, sizeof want, "%s/adq-regions.yaml:4:46: adequacy entry for GB: expires 2021-01-01 is not after "
+             "date 2021-06-28", tmp);
+    EXPECT_ERR("jurisdiction: EEA\nregions: @/adq-regions.yaml\ngeoip: {database: @/geo.mmdb}\n"
+               "listen: [{address: 127.0.0.1:8080}]\n",
+               1, want);
+    put("adq-regions.yaml", "regions:\n  EEA: [DE, FR]\n"
+                            "adequacy:\n"
+                            "  - {country: GB, date: 2021-06-28, expires: 2025-06-27}\n"
+                            "  - {country: JE, date: 2008-05-08, expires: 2026-12-10}\n"
+                            "  - {country: BR, date: 2027-01-15}\n"
+                            "  - {country: CH, date: 2000-07-26, expires: 2031-01-01}\n"
+                            "  - {country: JP}\n");
+    bg_config_t *c = NULL;
+    bg_diag_t d;
+    CHECK_INT(load("jurisdiction: EEA\nregions: @/adq-regions.yaml\ngeoip: {database: @/geo.mmdb}\n"
+                   "listen: [{address: 127.0.0.1:8080}]\n",
+                   &c, &d),
+              0);
+    CHECK_INT(d.nwarnings, 3);
+    snprintf(want, sizeof want, "%s/adq-regions.yaml:4:46: warning: adequacy decision for GB expired on 2025-06-27; "
+             "transfers there need scc or bcr", tmp);
+    CHECK(has(d.warnings, d.nwarnings, want));
+    snprintf(want, sizeof want, "%s/adq-regions.yaml:5:46: warning: adequacy decision for JE expires on 2026-12-10 "
+             "(in 11 days)", tmp);
+    CHECK(has(d.warnings, d.nwarnings, want));
+    snprintf(want, sizeof want, "%s/adq-regions.yaml:6:25: warning: adequacy decision for BR applies from "
+             "2027-01-15; until then transfers there need scc or bcr", tmp);
+    CHECK(has(d.warnings, d.nwarnings, want));
+    if (d.nwarnings != 3)
+        dump(&d);
+    if (c) {
+        CHECK_INT(c->nadequacy, 5);
+        int64_t e;
+        CHECK(bg_parse_date("2025-06-27", &e) == 0);
+        CHECK_INT(c->adequacy[0].expires, e);
+    }
+    bg_diag_dispose(&d);
+    bg_config_release(c);
+}
+
 /* ------------------------------------------------------------------ warnings */
 
 static void test_warnings(void)
@@ -1492,6 +1540,7 @@ int main(void)
     RUN(test_err_listen);
     RUN(test_err_collects_all);
     RUN(test_err_regions_file);
+    RUN(test_adequacy_dates);
     RUN(test_warnings);
     RUN(test_route);
     RUN(test_dest_kind_and_cover);
