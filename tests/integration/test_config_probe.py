@@ -154,6 +154,76 @@ def adequacy_past_its_sunset_is_no_basis():
     gw.stop()
 
 
+# ---- reload ------------------------------------------------------------------------------------
+
+def reloads(gw, result):
+    return h.metric(gw.admin_port, "bordergate_config_reloads_total", {"result": result}) or 0
+
+
+@test
+def reload_command_refuses_what_the_gateway_would_refuse():
+    # A key file of the wrong length loads as config but fails when the gateway opens it: the
+    # command used to say "reload requested" (exit 0) and the gateway then logged "reload failed".
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("a", ["a.test"], up.port)],
+                           pid_file=os.path.join(h.tmpdir(), "probe-reload.pid"))
+    gw = h.Gateway(cfg, name="probe-reload").start()
+    h.wait_until(lambda: os.path.exists(cfg["pid_file"]), msg="pid file")
+    bad_keys = os.path.join(h.tmpdir(), "short-keys")
+    os.makedirs(bad_keys, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(bad_keys, "k1.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("c2hvcnQga2V5IG9mIDMyIGJ5dGVzIG9ubHkgLi4uLi4uLi4=\n")  # 35 bytes, not 64
+    bad = dict(cfg, encryption={"keys": bad_keys, "active_key": "k1"})
+    h.write_config(bad, gw.name + ".yaml")
+    r = h.run([h.BINARY, "reload", "-c", gw.path])
+    eq(r.returncode, 1, "bordergate reload on a config check refuses: %s%s" % (r.stdout, r.stderr))
+    check("must hold base64 of exactly 64 bytes" in r.stderr, "names the key problem: %r" % r.stderr)
+    check("not reloading" in r.stderr and "reload requested" not in r.stdout, "nothing sent: %r" % r.stdout)
+    eq(h.run([h.BINARY, "check", "-c", gw.path]).returncode, 1, "check agrees")
+    # The gateway was never asked: no reload, good or bad, and it still serves.
+    eq(reloads(gw, "error"), 0, "reloads_total{result=error}")
+    eq(reloads(gw, "success"), 0, "reloads_total{result=success}")
+    eq(h.http_get(gw.port(), "/echo", headers={"Host": "a.test"})[0], 200, "still serving")
+    # The good config again: requested and done.
+    h.write_config(cfg, gw.name + ".yaml")
+    r = h.run([h.BINARY, "reload", "-c", gw.path])
+    eq(r.returncode, 0, "a valid config: %s" % r.stderr)
+    h.wait_until(lambda: reloads(gw, "success") == 1, msg="reload done")
+    gw.stop()
+
+
+@test
+def reload_that_removes_a_vendor_refuses_it_on_new_requests_only_and_bad_one_keeps_it():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("a", ["a.test"], up.port), h.vendor("b", ["b.test"], up.port)])
+    gw = h.Gateway(cfg, name="probe-remove").start()
+    keep = h.Conn(gw.port())
+    keep.send(h.request("GET", "/echo", "b.test"))
+    eq(keep.read_response().status, 200, "b.test before the reload, on a keep-alive connection")
+    # A bad file first: refused with FILE:LINE:COL, b keeps being served.
+    without_b = dict(cfg, vendors=[cfg["vendors"][0]])
+    h.write_config(dict(without_b, vendors=[dict(cfg["vendors"][0], regions=["EEA"], scc={"module": 9})]),
+                   gw.name + ".yaml")
+    m = gw.mark()
+    gw.signal(h.signal.SIGHUP)
+    h.wait_until(lambda: "reload failed" in gw.stderr_since(m), msg="'reload failed' logged")
+    log = gw.stderr_since(m)
+    check(any(ln.startswith(gw.path + ":") and ln.split(":")[1].isdigit() and ln.split(":")[2].isdigit()
+              and "scc" in ln for ln in log.splitlines()), "FILE:LINE:COL of the problem: %r" % log[-800:])
+    eq(h.http_get(gw.port(), "/echo", headers={"Host": "b.test"})[0], 200, "b.test after the refused reload")
+    # Now the good one: b is gone for every new request, on new and old connections alike.
+    h.write_config(without_b, gw.name + ".yaml")
+    gw.signal(h.signal.SIGHUP)
+    h.wait_until(lambda: reloads(gw, "success") == 1, msg="reload done")
+    eq(h.http_get(gw.port(), "/echo", headers={"Host": "b.test"})[0], 403, "b.test on a new connection")
+    keep.send(h.request("GET", "/echo", "b.test"))
+    eq(keep.read_response().status, 403, "b.test on the connection opened before the reload")
+    eq(h.http_get(gw.port(), "/echo", headers={"Host": "a.test"})[0], 200, "a.test")
+    keep.close()
+    gw.stop()
+
+
 # ---- YAML-level traps --------------------------------------------------------------------------
 
 @test
