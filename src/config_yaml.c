@@ -21,6 +21,8 @@ typedef struct {
 typedef struct {
     bg_ydoc_t *doc;
     const char *file;
+    const char *data; /* the input, for positions the reader gives as offsets */
+    size_t len;
     bg_diag_t *d;
     bg_ynode_t *stack[BG_YAML_MAX_DEPTH];
     int depth;
@@ -148,12 +150,56 @@ static bool tag_ok(builder_t *b, const yaml_char_t *utag, yaml_event_type_t type
     return false;
 }
 
+/* Line and column (in characters, as libyaml counts them) of byte `off` of the input. */
+static bg_pos_t offset_pos(const char *data, size_t len, size_t off)
+{
+    bg_pos_t p = {1, 1};
+    if (off > len)
+        off = len;
+    for (size_t i = 0; i < off; i++) {
+        unsigned char ch = (unsigned char)data[i];
+        if (ch == '\n' || (ch == '\r' && (i + 1 >= len || data[i + 1] != '\n'))) {
+            if (p.line < 0x7fffffff)
+                p.line++;
+            p.col = 1;
+        } else if ((ch & 0xc0) != 0x80 && p.col < 0x7fffffff) {
+            p.col++; /* continuation bytes belong to the character before */
+        }
+    }
+    return p;
+}
+
 static void syntax_error(builder_t *b, yaml_parser_t *p)
 {
     bg_pos_t pos = mark_pos(p->problem_mark);
     const char *problem = p->problem ? p->problem : "unreadable input";
     if (p->error == YAML_MEMORY_ERROR)
         problem = "out of memory";
+    if (p->error == YAML_READER_ERROR) {
+        /* The reader (bad UTF-8, control characters) leaves problem_mark unset and gives the
+         * byte offset instead: without this every such error read "1:1". */
+        size_t off = p->problem_offset < b->len ? p->problem_offset : b->len;
+        if (strstr(problem, "trailing") || strstr(problem, "incomplete")) {
+            /* libyaml points past the lead byte, at the one that broke the sequence (often the
+             * line end after a Latin-1 letter): show the sequence's first byte instead. */
+            size_t i = off;
+            while (i > 0 && off - i < 4 && ((unsigned char)b->data[i - 1] & 0xc0) == 0x80)
+                i--;
+            if (i > 0 && ((unsigned char)b->data[i - 1] & 0xc0) == 0xc0) {
+                bg_diag_error(b->d, b->file, offset_pos(b->data, b->len, i - 1),
+                              "YAML syntax error: invalid UTF-8 sequence starting with byte 0x%02x",
+                              (unsigned char)b->data[i - 1]);
+                return;
+            }
+        }
+        pos = offset_pos(b->data, b->len, off);
+        if (p->problem_value >= 0)
+            bg_diag_error(b->d, b->file, pos, "YAML syntax error: %s (byte 0x%02x)", problem,
+                          (unsigned)p->problem_value & 0xffffffu);
+        else
+            bg_diag_error(b->d, b->file, pos, "YAML syntax error: %s", problem);
+        return;
+    }
     if (p->context) {
         bg_pos_t cpos = mark_pos(p->context_mark);
         bg_diag_error(b->d, b->file, pos, "YAML syntax error: %s (%s at %d:%d)", problem, p->context,
@@ -172,6 +218,8 @@ int bg_ydoc_parse(bg_ydoc_t *doc, const char *file, const char *data, size_t len
         abort();
     b->doc = doc;
     b->file = file;
+    b->data = data;
+    b->len = len;
     b->d = d;
     int rc = -1, docs = 0, tag_errors = 0;
     if (!yaml_parser_initialize(&parser))

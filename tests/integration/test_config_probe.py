@@ -240,5 +240,12 @@ def yaml_tags_other_than_str_are_refused():
     accepted(head() + "vendors:\n  - {name: a, hosts: [a.example], regions: [!!str NO]}\n")
 
 
+@test
+def bytes_that_are_not_utf8_are_reported_where_they_are():
+    # A Latin-1 e-acute in a comment used to be reported at 1:1.
+    refused((head() + "vendors:\n  - name: a  # caf\xe9\n    hosts: [a.example]\n    regions: [EEA]\n")
+            .encode("latin-1"), 6, 19, "YAML syntax error: invalid UTF-8 sequence starting with byte 0xe9")
+
+
 if __name__ == "__main__":
     h.main()

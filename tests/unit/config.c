@@ -855,6 +855,24 @@ static void test_err_yaml(void)
                "t.yaml:6:1: duplicate key 'mode' in the top level (first at line 5)");
 }
 
+/* Bytes that are not UTF-8 are reported where they are, not at 1:1 (libyaml's reader gives an
+ * offset, not a mark). */
+static void test_err_encoding_position(void)
+{
+    EXPECT_ERR(BASE "user: \"ok\"\npid_file: \"x\xff\xfe\"\n", 1,
+               "t.yaml:6:13: YAML syntax error: invalid leading UTF-8 octet (byte 0xff)");
+    /* Columns count characters: a two-byte letter before is one column; a sequence cut short is
+     * reported at its first byte (here a lone lead byte before the closing quote). */
+    EXPECT_ERR(BASE "user: \"\xc3\xa9\xc3\"\n", 1,
+               "t.yaml:5:9: YAML syntax error: invalid UTF-8 sequence starting with byte 0xc3");
+    EXPECT_ERR(BASE "user: \"\xe2\x82\"\n", 1,
+               "t.yaml:5:8: YAML syntax error: invalid UTF-8 sequence starting with byte 0xe2");
+    EXPECT_ERR(BASE "user: x\xe2", 1, "t.yaml:5:8: YAML syntax error: incomplete UTF-8 octet sequence");
+    /* Control characters too, on a later line after CRLF line ends. */
+    EXPECT_ERR("jurisdiction: EEA\r\nuser: \"a\x01\"\r\n", 1,
+               "t.yaml:2:9: YAML syntax error: control characters are not allowed (byte 0x01)");
+}
+
 /* A tag asks a YAML reader to treat a value in some special way; bordergate reads every value as
  * written, so a tag other than !!str (which says just that) would be silently ignored: refused. */
 static void test_err_yaml_tags(void)
@@ -1529,6 +1547,7 @@ int main(void)
     RUN(test_admin_off_and_port_default);
     RUN(test_err_yaml);
     RUN(test_err_yaml_tags);
+    RUN(test_err_encoding_position);
     RUN(test_err_bounds);
     RUN(test_err_keys_and_types);
     RUN(test_err_countries_and_regions);
