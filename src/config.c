@@ -1423,6 +1423,25 @@ static bool host_ok(char *h)
     return label > 0 && p[-1] != '-';
 }
 
+/* "*.co.uk", "*.com.au", "*.gov.uk": a wildcard whose suffix is a generic second-level label under a
+ * two-letter country code is a public suffix, as "*.com" is a top-level one (host_ok refuses
+ * those). Not the whole Public Suffix List, but the registries' common shapes: such a pattern
+ * would route every company registered there to one vendor. h is lowercase. */
+static bool wildcard_public_suffix(const char *h)
+{
+    static const char *const sld[] = {"ac", "co", "com", "edu", "go", "gob", "gouv", "gov", "govt", "ltd", "mil",
+                                      "ne", "net", "nhs", "nom", "or", "org", "plc", "sch", NULL};
+    if (h[0] != '*')
+        return false;
+    const char *first = h + 2, *dot = strchr(first, '.');
+    if (!dot || strchr(dot + 1, '.') || strlen(dot + 1) != 2)
+        return false;
+    for (size_t i = 0; sld[i]; i++)
+        if (strlen(sld[i]) == (size_t)(dot - first) && memcmp(sld[i], first, (size_t)(dot - first)) == 0)
+            return true;
+    return false;
+}
+
 static void push_host(ctx_t *c, const char *host, size_t vendor, bg_pos_t pos)
 {
     if ((c->nhosts & (c->nhosts - 1)) == 0)
@@ -1781,6 +1800,9 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
             else if (!host_ok(host))
                 ERR(c, h->pos, "vendor '%s': '%s' is not a valid host name (letters, digits, '-' and dots; a "
                     "wildcard only as '*.' in front of two or more labels)", v->name, qn(c, h));
+            else if (wildcard_public_suffix(host))
+                ERR(c, h->pos, "vendor '%s': '%s' would match every host under the public suffix '%s'; name the "
+                    "vendor's own domain (such as '*.vendor.%s')", v->name, host, host + 2, host + 2);
             else {
                 v->hosts[v->nhosts++] = host;
                 push_host(c, host, vi, h->pos);
@@ -1852,6 +1874,63 @@ static int host_cmp(const void *a, const void *b)
     return x->pos.col < y->pos.col ? -1 : x->pos.col > y->pos.col;
 }
 
+/* Wildcards ordered by their suffix (".example.com"), for bsearch in warn_overlaps. */
+static int wild_cmp(const void *a, const void *b)
+{
+    const host_ref_t *const *x = a, *const *y = b;
+    return strcmp((*x)->host + 1, (*y)->host + 1);
+}
+
+/* A host (or wildcard) of one vendor that another vendor's wildcard also matches: routing is
+ * well defined (an exact host beats a wildcard, the longest wildcard beats a shorter one, see
+ * bg_config_route), but a security team adding "*.example.com" to one vendor may not know that
+ * api.example.com belongs to another, or the reverse. A warning names both and who wins.
+ * For each pattern, every proper suffix is looked up among the wildcards: O(hosts x labels x
+ * log wildcards), whatever the input. */
+static void warn_overlaps(ctx_t *c)
+{
+    const bg_config_t *cfg = c->cfg;
+    const host_ref_t **wild = xcalloc(c->nhosts, sizeof *wild);
+    size_t nwild = 0;
+    for (size_t i = 0; i < c->nhosts; i++)
+        if (c->hosts[i].host[0] == '*')
+            wild[nwild++] = &c->hosts[i];
+    if (nwild == 0) {
+        free(wild);
+        return;
+    }
+    qsort(wild, nwild, sizeof *wild, wild_cmp);
+    for (size_t i = 0; i < c->nhosts && c->d->nwarnings < MAX_DIAG; i++) {
+        const host_ref_t *hr = &c->hosts[i];
+        bool is_wild = hr->host[0] == '*';
+        /* Proper suffixes that start at a dot: for "*.a.b.c" start after ".a". */
+        for (const char *p = strchr(hr->host + (is_wild ? 2 : 0), '.'); p; p = strchr(p + 1, '.')) {
+            size_t lo = 0, hi = nwild;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(wild[mid]->host + 1, p) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; lo < nwild && strcmp(wild[lo]->host + 1, p) == 0; lo++) {
+                const host_ref_t *w = wild[lo];
+                if (w->vendor == hr->vendor)
+                    continue;
+                const char *mine = cfg->vendors[hr->vendor].name, *theirs = cfg->vendors[w->vendor].name;
+                if (is_wild)
+                    WARN(c, hr->pos, "hosts under '%s' of vendor '%s' are also matched by '%s' of vendor '%s' (line %d); "
+                         "they go to '%s' (the longest wildcard wins)", hr->host, mine, w->host, theirs, w->pos.line, mine);
+                else
+                    WARN(c, hr->pos, "host '%s' of vendor '%s' is also matched by '%s' of vendor '%s' (line %d); "
+                         "requests for it go to '%s' (an exact host wins over a wildcard)", hr->host, mine, w->host,
+                         theirs, w->pos.line, mine);
+            }
+        }
+    }
+    free(wild);
+}
+
 static int vendor_cmp(const void *a, const void *b)
 {
     const bg_vendor_t *const *x = a, *const *y = b;
@@ -1894,6 +1973,7 @@ static void parse_vendors(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
             ERR(c, b->pos, "host '%s' is on two vendors: '%s' (line %d) and '%s'", qs(c, b->host, strlen(b->host)),
                 cfg->vendors[a->vendor].name, a->pos.line, cfg->vendors[b->vendor].name);
     }
+    warn_overlaps(c);
 }
 
 /* ------------------------------------------------------------------ snapshot */

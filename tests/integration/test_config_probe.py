@@ -224,6 +224,30 @@ def reload_that_removes_a_vendor_refuses_it_on_new_requests_only_and_bad_one_kee
     gw.stop()
 
 
+# ---- host patterns -----------------------------------------------------------------------------
+
+@test
+def wildcard_over_a_public_suffix_is_refused():
+    # '*.com' was refused, '*.co.uk' passed: every UK company's host would route to the vendor.
+    refused(head() + "vendors:\n  - {name: a, hosts: [\"*.co.uk\"], regions: [EEA]}\n",
+            6, 23, "vendor 'a': '*.co.uk' would match every host under the public suffix 'co.uk'; name the "
+            "vendor's own domain (such as '*.vendor.co.uk')")
+    accepted(head() + "vendors:\n  - {name: a, hosts: [\"*.acme.co.uk\"], regions: [EEA]}\n")
+
+
+@test
+def a_host_under_another_vendors_wildcard_is_named_in_a_warning():
+    # Routing was already most-specific-wins, but nothing told the security team that adding
+    # '*.example.com' to one vendor leaves api.example.com with another.
+    err = accepted(head() + "vendors:\n"
+                   "  - {name: wide, hosts: [\"*.example.com\"], regions: [EEA]}\n"
+                   "  - {name: exact, hosts: [api.example.com], regions: [EEA]}\n",
+                   warning="7:27: warning: host 'api.example.com' of vendor 'exact' is also matched by "
+                   "'*.example.com' of vendor 'wide' (line 6); requests for it go to 'exact' (an exact host wins "
+                   "over a wildcard)")
+    eq(len(err.splitlines()), 1, "one warning: %r" % err)
+
+
 # ---- YAML-level traps --------------------------------------------------------------------------
 
 @test

@@ -1174,6 +1174,49 @@ static void test_err_basis_contradictions(void)
     bg_config_release(c);
 }
 
+/* Host patterns: a wildcard over a public suffix is refused like '*.com'; a host that another
+ * vendor's wildcard also matches loads (the most specific pattern wins, as bg_config_route does)
+ * but is named in a warning, so the overlap is never silent. */
+static void test_host_patterns(void)
+{
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [\"*.co.uk\"], regions: [EEA]}\n", 1,
+               "t.yaml:6:23: vendor 'a': '*.co.uk' would match every host under the public suffix 'co.uk'; name "
+               "the vendor's own domain (such as '*.vendor.co.uk')");
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [\"*.COM.au\", \"*.gov.uk\", \"*.ne.jp\"], regions: [EEA]}\n", 3,
+               "t.yaml:6:35: vendor 'a': '*.gov.uk' would match every host under the public suffix 'gov.uk'; name "
+               "the vendor's own domain (such as '*.vendor.gov.uk')");
+    /* Under a vendor's own name in such a domain: fine. */
+    bg_config_t *c = EXPECT_OK(BASE "vendors:\n  - {name: a, hosts: [\"*.acme.co.uk\", \"*.co.example\"], regions: [EEA]}\n");
+    bg_config_release(c);
+
+    bg_diag_t d;
+    c = NULL;
+    CHECK_INT(load(BASE "vendors:\n"
+                        "  - {name: wide, hosts: [\"*.example.com\"], regions: [EEA]}\n"
+                        "  - {name: exact, hosts: [api.example.com, other.test], regions: [EEA]}\n"
+                        "  - {name: deeper, hosts: [\"*.eu.example.com\"], regions: [EEA]}\n"
+                        "  - {name: self, hosts: [\"*.self.test\", x.self.test], regions: [EEA]}\n",
+                   &c, &d),
+              0);
+    CHECK_INT(d.nerrors, 0);
+    CHECK(has(d.warnings, d.nwarnings,
+              "t.yaml:7:27: warning: host 'api.example.com' of vendor 'exact' is also matched by '*.example.com' of "
+              "vendor 'wide' (line 6); requests for it go to 'exact' (an exact host wins over a wildcard)"));
+    CHECK(has(d.warnings, d.nwarnings,
+              "t.yaml:8:28: warning: hosts under '*.eu.example.com' of vendor 'deeper' are also matched by "
+              "'*.example.com' of vendor 'wide' (line 6); they go to 'deeper' (the longest wildcard wins)"));
+    /* One vendor's own overlap is redundant, not ambiguous: no warning. */
+    CHECK_INT(d.nwarnings, 2);
+    if (d.nwarnings != 2)
+        dump(&d);
+    if (c) {
+        CHECK_STR(bg_config_route(c, "api.example.com", 15)->name, "exact");
+        CHECK_STR(bg_config_route(c, "x.eu.example.com", 16)->name, "deeper");
+    }
+    bg_diag_dispose(&d);
+    bg_config_release(c);
+}
+
 /* A message with the temp directory in it: every %s becomes tmp. */
 static const char *with_tmp(const char *fmt)
 {
@@ -1562,6 +1605,7 @@ int main(void)
     RUN(test_adequacy_dates);
     RUN(test_warnings);
     RUN(test_route);
+    RUN(test_host_patterns);
     RUN(test_dest_kind_and_cover);
     RUN(test_snapshot);
     teardown();
