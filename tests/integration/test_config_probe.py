@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -151,6 +152,93 @@ def adequacy_past_its_sunset_is_no_basis():
     eq(len(up_jp.requests), 0, "nothing reached the JP vendor")
     rec = h.wait_record(cfg["records"]["path"], jp.headers.get("x-transfer-id"))
     eq((rec["decision"], rec["reason"], rec["mechanism"]), ("block", "adequacy_expired", "none"), "record")
+    gw.stop()
+
+
+# ---- a basis that ends while the gateway runs ---------------------------------------------------
+
+# A clock for the gateway alone: CLOCK_REALTIME shifted by BG_TEST_CLOCK_OFFSET seconds (libuv's
+# timers use CLOCK_MONOTONIC and are untouched). Built here with the compiler `make` uses.
+SHIFT_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <time.h>
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+    static int (*real)(clockid_t, struct timespec *);
+    if (!real)
+        real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+    int rc = real(clk, ts);
+    const char *off = getenv("BG_TEST_CLOCK_OFFSET");
+    if (rc == 0 && off && (clk == CLOCK_REALTIME || clk == CLOCK_REALTIME_COARSE))
+        ts->tv_sec += strtoll(off, NULL, 10);
+    return rc;
+}
+"""
+
+
+@h.once
+def clock_shift_lib():
+    src = os.path.join(h.tmpdir(), "clockshift.c")
+    out = os.path.join(h.tmpdir(), "clockshift.so")
+    with open(src, "w") as f:
+        f.write(SHIFT_C)
+    r = h.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, src, "-ldl"])
+    if r.returncode != 0:
+        raise h.Failure("cannot build the clock shim: %s" % r.stderr)
+    return out
+
+
+@test
+def scc_and_adequacy_ending_while_running_block_the_next_request_without_a_reload():
+    # The gateway's clock is set 10 s before midnight UTC of the day an SCC and an adequacy
+    # decision end; the same requests before and after that instant, with no reload between.
+    end = datetime.date.today() + datetime.timedelta(days=3)
+    end_s = int(datetime.datetime(end.year, end.month, end.day, tzinfo=datetime.timezone.utc).timestamp())
+    offset = end_s - 10 - int(time.time())  # the instant is 10 s after now: start-up fits before it
+    t0 = time.monotonic()
+    regions = os.path.join(h.tmpdir(), "ending-regions.yaml")
+    with open(regions, "w") as f:
+        f.write("regions:\n  EEA: [%s]\n"
+                "adequacy:\n  - {country: JP, date: 2019-01-23, expires: %s}\n" % (EEA, end.isoformat()))
+    up_in, up_jp = h.upstream(host="127.0.0.6"), h.upstream(host="127.0.0.4")
+    scc = {"module": 2, "reference": "DPA-ENDING", "signed": "2024-01-01", "expires": end.isoformat()}
+    cfg = h.gateway_config([
+        h.vendor("scc-in", ["in.example"], up_in.port, addresses=["127.0.0.6"], regions=["IN"], scc=scc),
+        h.vendor("adq-jp", ["jp.example"], up_jp.port, addresses=["127.0.0.4"], regions=["JP"]),
+    ], regions=regions)
+    cfg["geoip"]["overrides"] = [{"network": "127.0.0.6/32", "country": "IN"},
+                                 {"network": "127.0.0.4/32", "country": "JP"}]
+    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "BG_TEST_CLOCK_OFFSET", "ASAN_OPTIONS")}
+    os.environ["LD_PRELOAD"] = clock_shift_lib()
+    os.environ["BG_TEST_CLOCK_OFFSET"] = str(offset)
+    # An ASan build wants its runtime first; the shim only wraps one libc call.
+    os.environ["ASAN_OPTIONS"] = ((saved["ASAN_OPTIONS"] + ":") if saved["ASAN_OPTIONS"] else "") + \
+        "verify_asan_link_order=0"
+    try:
+        gw = h.Gateway(cfg, name="ending").start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    before = {host: personal_get(gw, host) for host in ("in.example", "jp.example")}
+    eq(before["in.example"].status, 200, "SCC before its expiry")
+    eq(before["jp.example"].status, 200, "adequacy before its sunset")
+    rec = h.wait_record(cfg["records"]["path"], before["in.example"].headers.get("x-transfer-id"))
+    eq((rec["reason"], rec["mechanism"]), ("scc", "scc"), "record before")
+    check(rec["ts"].startswith((end - datetime.timedelta(days=1)).isoformat()), "record time %r" % rec["ts"])
+    time.sleep(max(0.0, 11.0 - (time.monotonic() - t0)))
+    after = {host: personal_get(gw, host) for host in ("in.example", "jp.example")}
+    eq(after["in.example"].status, 451, "SCC after its expiry")
+    eq(after["in.example"].json().get("reason"), "scc_expired", "SCC reason")
+    eq(after["jp.example"].status, 451, "adequacy after its sunset")
+    eq(after["jp.example"].json().get("reason"), "adequacy_expired", "adequacy reason")
+    eq(reloads(gw, "success") + reloads(gw, "error"), 0, "no reload happened")
+    eq(len(up_in.requests), 1, "the IN vendor got only the request before the expiry")
+    eq(len(up_jp.requests), 1, "the JP vendor got only the request before the sunset")
     gw.stop()
 
 
