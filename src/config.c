@@ -9,6 +9,7 @@
 #include "config.h"
 #include "config_yaml.h"
 #include "policy.h"
+#include "seal.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -1347,8 +1348,21 @@ static void parse_encryption(ctx_t *c, const bg_ynode_t *n)
         bg_buf_t p;
         bg_buf_init(&p);
         bg_buf_printf(&p, "%s/%s.key", cfg->encryption.keys_dir, cfg->encryption.active_key);
-        check_path(c, a, "encryption.active_key", p.data, false);
+        bool active_ok = check_path(c, a, "encryption.active_key", p.data, false);
         bg_buf_dispose(&p);
+        /* Open the keys as the gateway will (every file: its id, mode 0600, base64 of 64 bytes), so a
+         * key it would refuse is reported here, at the line naming the directory, rather than later
+         * by the runtime with no position. Nothing of a key reaches a message. */
+        bg_keyring_t *ring = NULL;
+        char err[512];
+        if (active_ok && bg_keyring_load(cfg->encryption.keys_dir, cfg->encryption.active_key, &ring, err,
+                                         sizeof err) < 0) {
+            for (char *q = err; *q; q++) /* file names from the directory listing: one printable line */
+                if ((unsigned char)*q < 0x20 || (unsigned char)*q == 0x7f)
+                    *q = '?';
+            ERR(c, k->pos, "encryption.keys: %s", err);
+        }
+        bg_keyring_destroy(ring);
     }
 }
 

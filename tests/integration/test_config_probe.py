@@ -336,6 +336,29 @@ def a_host_under_another_vendors_wildcard_is_named_in_a_warning():
     eq(len(err.splitlines()), 1, "one warning: %r" % err)
 
 
+# ---- encryption keys -----------------------------------------------------------------------------
+
+@test
+def a_key_the_gateway_would_refuse_is_named_at_its_line():
+    # Keys were opened only by the runtime, whose errors carry no line and column ("FILE: encryption:
+    # key file ..."): the team could not tell which setting was wrong.
+    d = os.path.join(h.tmpdir(), "probe-keys-short")
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(d, "k1.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("c2hvcnQ=\n")
+    refused(head() + "encryption:\n  keys: \"%s\"\n  active_key: k1\n" % d,
+            6, 9, "encryption.keys: key file %s/k1.key: must hold base64 of exactly 64 bytes" % d)
+    d2 = os.path.join(h.tmpdir(), "probe-keys-open")
+    os.makedirs(d2, mode=0o700, exist_ok=True)
+    with open(os.path.join(h.key_dir(), "k1.key")) as src, open(os.path.join(d2, "k1.key"), "w") as dst:
+        dst.write(src.read())
+    os.chmod(os.path.join(d2, "k1.key"), 0o644)
+    refused(head() + "encryption:\n  keys: \"%s\"\n  active_key: k1\n" % d2,
+            6, 9, "encryption.keys: key file %s/k1.key: mode 0644, must be 0600 or stricter" % d2)
+    accepted(head() + "encryption:\n  keys: \"%s\"\n  active_key: k1\n" % h.key_dir())
+
+
 # ---- YAML-level traps --------------------------------------------------------------------------
 
 @test

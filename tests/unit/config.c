@@ -46,6 +46,15 @@ static void put(const char *rel, const char *text)
     fclose(f);
 }
 
+/* A usable key file: base64 of 64 bytes, mode 0600 (what certs/gen-key.sh writes). */
+static void put_key(const char *rel)
+{
+    char p[512];
+    put(rel, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\n");
+    snprintf(p, sizeof p, "%s/%s", tmp, rel);
+    chmod(p, 0600);
+}
+
 static void mk(const char *rel)
 {
     char p[512];
@@ -64,7 +73,7 @@ static void setup(void)
     put("gw.crt", "x");
     put("gw.key", "x");
     mk("keys");
-    put("keys/k1.key", "x");
+    put_key("keys/k1.key");
     /* The relative paths of the shared example and of config/bordergate.yaml. */
     mk("certs");
     mk("config");
@@ -72,7 +81,7 @@ static void setup(void)
     mk("config/geoip");
     put("certs/gateway.crt", "x");
     put("certs/gateway.key", "x");
-    put("config/keys/k1.key", "x");
+    put_key("config/keys/k1.key");
     put("config/geoip/dbip-country-lite.mmdb", "x");
     put("config/regions.yaml", test_regions);
 }
@@ -1261,6 +1270,25 @@ static void test_err_files(void)
                with_tmp("t.yaml:9:20: upstream.ca: cannot read '%s/nope.crt': No such file or directory"));
     EXPECT_ERR(BASE VENDOR_A "    upstream:\n      client_certificate: @/gw.crt\n      client_key: @/nope.key\n", 1,
                with_tmp("t.yaml:11:19: upstream.client_key: cannot read '%s/nope.key': No such file or directory"));
+    /* A key the gateway could not use is refused at load, where the config names the keys
+     * (it used to pass the loader and fail later with no line and column). */
+    mk("shortkeys");
+    put("shortkeys/k1.key", "c2hvcnQ=\n");
+    chmod(with_tmp("@/shortkeys/k1.key"), 0600);
+    EXPECT_ERR(BASE "encryption:\n  keys: @/shortkeys\n  active_key: k1\n", 1,
+               with_tmp("t.yaml:6:9: encryption.keys: key file %s/shortkeys/k1.key: must hold base64 of exactly 64 "
+                        "bytes"));
+    mk("openkeys");
+    put_key("openkeys/k1.key");
+    chmod(with_tmp("@/openkeys/k1.key"), 0644);
+    EXPECT_ERR(BASE "encryption:\n  keys: @/openkeys\n  active_key: k1\n", 1,
+               with_tmp("t.yaml:6:9: encryption.keys: key file %s/openkeys/k1.key: mode 0644, must be 0600 or "
+                        "stricter"));
+    mk("dotkeys");
+    put_key("dotkeys/k.1.key");
+    EXPECT_ERR(BASE "encryption:\n  keys: @/dotkeys\n  active_key: k.1\n", 1,
+               with_tmp("t.yaml:6:9: encryption.keys: key file %s/dotkeys/k.1.key: the key id must be 1-32 of "
+                        "[A-Za-z0-9_-]"));
     /* Files that exist: loads. */
     bg_config_t *c = EXPECT_OK(BASE "encryption:\n  keys: @/keys\n  active_key: k1\n" VENDOR_A
                                     "    on_violation: encrypt\n");
