@@ -646,6 +646,11 @@ static bool get_uint(ctx_t *c, const bg_ynode_t *n, const char *what, uint64_t m
         return false;
     uint64_t v;
     const char *p = s;
+    if (s[0] == '0' && is_digit((unsigned char)s[1])) {
+        ERR(c, n->pos, "%s: '%s' has a leading zero, which YAML 1.1 tools read as octal; write the number "
+            "without it", what, qn(c, n));
+        return false;
+    }
     if (parse_u64(&p, &v) != 0 || *p || v < min || v > max) {
         ERR(c, n->pos, "%s: expected a number from %llu to %llu, got %s", what, (unsigned long long)min,
             (unsigned long long)max, kind_desc(c, n));

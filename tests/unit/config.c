@@ -1002,6 +1002,13 @@ static void test_err_keys_and_types(void)
     EXPECT_ERR(BASE "vendors: {a: 1}\n", 1, "t.yaml:5:10: vendors: expected a list, got a mapping");
     EXPECT_ERR(BASE VENDOR_A "    bcr: maybe\n", 1, "t.yaml:9:10: bcr: expected a bool (true or false), got 'maybe'");
     EXPECT_ERR(BASE "workers: 0\n", 1, "t.yaml:5:10: workers: expected a number from 1 to 1024, got '0'");
+    /* A leading zero is octal to YAML 1.1 readers (0443 is 291 to PyYAML): ambiguous, refused. */
+    EXPECT_ERR(BASE VENDOR_A "    upstream: {port: 0443}\n", 1,
+               "t.yaml:9:22: upstream.port: '0443' has a leading zero, which YAML 1.1 tools read as octal; "
+               "write the number without it");
+    EXPECT_ERR(BASE "records: {retention_days: 0400}\n", 1,
+               "t.yaml:5:27: records.retention_days: '0400' has a leading zero, which YAML 1.1 tools read as "
+               "octal; write the number without it");
     EXPECT_ERR(BASE "workers: many\n", 1,
                "t.yaml:5:10: workers: expected 'auto' or a number from 1 to 1024, got 'many'");
     EXPECT_ERR(BASE "limits: {max_body: 1.5MB}\n", 1,
