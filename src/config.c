@@ -559,7 +559,13 @@ static bool check_keys(ctx_t *c, const bg_ynode_t *map, const char *const *allow
         size_t a = 0;
         while (a < nallowed && !(strlen(allowed[a]) == k->len && memcmp(allowed[a], k->str, k->len) == 0))
             a++;
-        if (a == nallowed) {
+        if (a == nallowed && k->len == 2 && memcmp(k->str, "<<", 2) == 0) {
+            /* YAML 1.1's merge key: another mapping's keys pulled in unseen. bordergate reads YAML 1.2
+             * without it, so say what it is rather than "unknown key". */
+            ERR(c, k->pos, "YAML merge keys ('<<') are not supported in %s: write the keys out (an alias may "
+                "stand for a whole value)", where);
+            ok = false;
+        } else if (a == nallowed) {
             ERR(c, k->pos, "unknown key '%s' in %s%s", qn(c, k), where,
                 k->len < 64 && strlen(k->str) == k->len ? hint(c, k->str, allowed, nallowed) : "");
             ok = false;
@@ -941,6 +947,12 @@ static void parse_region(ctx_t *c, const bg_ynode_t *k, const bg_ynode_t *v)
     }
     if (!want(c, list, BG_YNODE_SEQ, "region countries"))
         return;
+    if (list->n == 0) {
+        /* As the jurisdiction every destination would be a third country; as a vendor's region it
+         * would cover nothing: never what was meant. */
+        ERR(c, list->pos, "region '%s' lists no country", name);
+        return;
+    }
     bg_region_t *r = &cfg->regions[cfg->nregions];
     r->name = xstrdup(name);
     r->countries = xcalloc(list->n, sizeof *r->countries);

@@ -1009,6 +1009,14 @@ static void test_err_keys_and_types(void)
     EXPECT_ERR(BASE "records: {retention_days: 0400}\n", 1,
                "t.yaml:5:27: records.retention_days: '0400' has a leading zero, which YAML 1.1 tools read as "
                "octal; write the number without it");
+    /* A merge key would smuggle one vendor's settings into another: not YAML bordergate reads. */
+    EXPECT_ERR(BASE "vendors:\n  - &a {name: a, hosts: [a.example], regions: [EEA]}\n"
+                    "  - {<<: *a, name: b, hosts: [b.example]}\n",
+               2, "t.yaml:7:6: YAML merge keys ('<<') are not supported in vendor: write the keys out (an alias "
+                  "may stand for a whole value)");
+    EXPECT_ERR(BASE "vendors:\n  - &a {name: a, hosts: [a.example], regions: [EEA]}\n"
+                    "  - {<<: *a, name: b, hosts: [b.example]}\n",
+               2, "t.yaml:7:5: vendor: missing required key 'regions'");
     EXPECT_ERR(BASE "workers: many\n", 1,
                "t.yaml:5:10: workers: expected 'auto' or a number from 1 to 1024, got 'many'");
     EXPECT_ERR(BASE "limits: {max_body: 1.5MB}\n", 1,
@@ -1402,6 +1410,13 @@ static void test_err_regions_file(void)
     if (d.nerrors != 3)
         dump(&d);
     bg_diag_dispose(&d);
+    /* A region with no country: the jurisdiction would make every destination a third country,
+     * a vendor's region would cover nothing. */
+    put("empty-region.yaml", "regions:\n  EEA: []\n  APAC: {countries: [JP]}\n");
+    snprintf(want, sizeof want, "%s/empty-region.yaml:2:8: region 'EEA' lists no country", tmp);
+    EXPECT_ERR("jurisdiction: EEA\nregions: @/empty-region.yaml\ngeoip: {database: @/geo.mmdb}\n"
+               "listen: [{address: 127.0.0.1:8080}]\n",
+               1, want);
     snprintf(want, sizeof want, "t.yaml:2:10: regions: cannot read '%s/none.yaml': No such file or directory", tmp);
     EXPECT_ERR("jurisdiction: EEA\nregions: @/none.yaml\ngeoip: {database: @/geo.mmdb}\n"
                "listen: [{address: 127.0.0.1:8080}]\n",
