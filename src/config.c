@@ -7,6 +7,7 @@
  * Loading runs on the main thread; the lookup functions are read-only and run on any thread.
  */
 #include "config.h"
+#include "classify.h"
 #include "config_yaml.h"
 #include "policy.h"
 #include "seal.h"
@@ -1262,6 +1263,55 @@ static void parse_geoip(ctx_t *c, const bg_ynode_t *n)
     }
 }
 
+/* Detector names, each at its position: the enabled ones must be built-in or custom detectors of
+ * this config, a custom one must not take a built-in's name or another's. The classifier checks
+ * the same at start-up, but only the first problem and with no line (it never sees the YAML). */
+static void check_detector_names(ctx_t *c, const bg_ynode_t *dets, const bg_ynode_t *custom)
+{
+    char err[256];
+    bg_classifier_t *b = bg_classifier_create(NULL, err, sizeof err); /* the built-in detectors */
+    if (!b)
+        return;
+    unsigned nb = bg_classifier_ndetectors(b);
+    size_t ncustom = custom && custom->kind == BG_YNODE_SEQ ? custom->n : 0, nn = 0;
+    const char **names = xcalloc(nb + ncustom + 1, sizeof *names);
+    const bg_ynode_t **first = xcalloc(ncustom + 1, sizeof *first);
+    for (unsigned i = 0; i < nb; i++)
+        names[nn++] = bg_classifier_detector_name(b, i);
+    for (size_t i = 0, nc = 0; i < ncustom; i++) {
+        const bg_ynode_t *nm = mget(custom->items[i], "name");
+        if (!nm || nm->kind != BG_YNODE_SCALAR || nm->null || strlen(nm->str) != nm->len)
+            continue; /* reported by parse_classification */
+        if (bg_classifier_detector_find(b, nm->str) >= 0) {
+            ERR(c, nm->pos, "custom detector name '%s' is a built-in detector", qn(c, nm));
+            continue;
+        }
+        size_t k = 0;
+        while (k < nc && strcmp(first[k]->str, nm->str) != 0)
+            k++;
+        if (k < nc) {
+            ERR(c, nm->pos, "duplicate custom detector '%s' (first at line %d)", qn(c, nm), first[k]->pos.line);
+            continue;
+        }
+        first[nc++] = nm;
+        names[nn++] = nm->str;
+    }
+    for (size_t i = 0; dets && dets->kind == BG_YNODE_SEQ && i < dets->n; i++) {
+        const bg_ynode_t *it = dets->items[i];
+        if (it->kind != BG_YNODE_SCALAR || it->null || strlen(it->str) != it->len)
+            continue;
+        size_t k = 0;
+        while (k < nn && strcmp(names[k], it->str) != 0)
+            k++;
+        if (k == nn)
+            ERR(c, it->pos, "classification.detectors: unknown detector '%s'%s", qn(c, it),
+                it->len < 64 ? hint(c, it->str, names, nn) : "");
+    }
+    free(first);
+    free(names);
+    bg_classifier_destroy(b);
+}
+
 static void parse_classification(ctx_t *c, const bg_ynode_t *n)
 {
     static const char *const keys[] = {"detectors", "custom", NULL};
@@ -1294,6 +1344,7 @@ static void parse_classification(ctx_t *c, const bg_ynode_t *n)
             }
         }
     }
+    check_detector_names(c, mget(n, "detectors"), mget(n, "custom"));
     if (!(v = mget(n, "custom")) || !want(c, v, BG_YNODE_SEQ, "classification.custom"))
         return;
     cfg->classification.custom = xcalloc(v->n, sizeof *cfg->classification.custom);

@@ -359,6 +359,17 @@ def a_key_the_gateway_would_refuse_is_named_at_its_line():
     accepted(head() + "encryption:\n  keys: \"%s\"\n  active_key: k1\n" % h.key_dir())
 
 
+@test
+def every_unknown_detector_name_is_named_at_its_line():
+    # The classifier refused only the first bad name, as "FILE: classification: unknown detector".
+    rc, path, out, err = check_text(head() + "classification:\n  detectors: [email, emial, phonee]\n")
+    eq(rc, 1, "exit code")
+    for col, name, mean in ((22, "emial", "email"), (29, "phonee", "phone")):
+        want = "%s:6:%d: classification.detectors: unknown detector '%s' (did you mean '%s'?)\n" % (
+            path, col, name, mean)
+        check(want in err, "stderr lacks %r: %r" % (want, err))
+
+
 # ---- YAML-level traps --------------------------------------------------------------------------
 
 @test

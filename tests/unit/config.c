@@ -669,6 +669,30 @@ static void test_empty_detector_list_refused(void)
     bg_diag_dispose(&d);
 }
 
+/* Detector names are checked at load, each at its line (the classifier used to refuse only the
+ * first bad one, with no position). */
+static void test_err_detector_names(void)
+{
+    EXPECT_ERR(BASE "classification:\n  detectors: [email, emial, phone, ssn]\n", 2,
+               "t.yaml:6:22: classification.detectors: unknown detector 'emial' (did you mean 'email'?)");
+    EXPECT_ERR(BASE "classification:\n  detectors: [email, emial, phone, ssn]\n", 2,
+               "t.yaml:6:36: classification.detectors: unknown detector 'ssn'");
+    EXPECT_ERR(BASE "classification:\n  custom:\n"
+                    "    - {name: email, category: identifier, keys: [x]}\n"
+                    "    - {name: cust, category: identifier, keys: [x]}\n"
+                    "    - {name: cust, category: usage, keys: [y]}\n",
+               2, "t.yaml:7:14: custom detector name 'email' is a built-in detector");
+    EXPECT_ERR(BASE "classification:\n  custom:\n"
+                    "    - {name: email, category: identifier, keys: [x]}\n"
+                    "    - {name: cust, category: identifier, keys: [x]}\n"
+                    "    - {name: cust, category: usage, keys: [y]}\n",
+               2, "t.yaml:9:14: duplicate custom detector 'cust' (first at line 8)");
+    /* A custom detector may be listed among the enabled ones. */
+    bg_config_t *c = EXPECT_OK(BASE "classification:\n  detectors: [email, member_no]\n  custom:\n"
+                                    "    - {name: member_no, category: identifier, keys: [member]}\n");
+    bg_config_release(c);
+}
+
 static void test_upstream_http2_needs_tls(void)
 {
     const char *yaml = "jurisdiction: EEA\n"
@@ -1637,6 +1661,7 @@ int main(void)
     RUN(test_full_fields);
     RUN(test_upstream_http2_needs_tls);
     RUN(test_empty_detector_list_refused);
+    RUN(test_err_detector_names);
     RUN(test_admin_off_and_port_default);
     RUN(test_err_yaml);
     RUN(test_err_yaml_tags);
