@@ -1926,8 +1926,12 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
             ERR(c, f->pos, "vendor '%s': on_violation: encrypt needs an 'encryption' section (keys and active_key)",
                 v->name);
     }
-    if ((f = mget(n, "reveal_responses")))
-        get_bool(c, f, "reveal_responses", &v->reveal_responses);
+    if ((f = mget(n, "reveal_responses")) && get_bool(c, f, "reveal_responses", &v->reveal_responses) &&
+        v->reveal_responses && v->on_violation != BG_VIOLATION_ENCRYPT)
+        /* The data plane opens tokens in any answer of a vendor with reveal_responses, sealed for it
+         * or not: on a vendor that never gets tokens that is almost certainly not what was meant. */
+        WARN(c, f->pos, "vendor '%s': reveal_responses: true with on_violation: block: no tokens are sealed for "
+             "this vendor, yet any token in its answers would be opened", v->name);
     if ((f = mget(n, "ai")))
         get_bool(c, f, "ai", &v->ai);
     if ((f = mget(n, "max_body")))

@@ -1526,6 +1526,26 @@ static void test_warnings(void)
     bg_config_release(c);
 }
 
+/* reveal_responses on a vendor that never gets tokens (on_violation: block) is a contradiction:
+ * the data plane would still open any token found in its answers. Said, not refused. */
+static void test_reveal_without_encrypt_warns(void)
+{
+    bg_config_t *c = NULL;
+    bg_diag_t d;
+    CHECK_INT(load(BASE "encryption: {keys: @/keys, active_key: k1}\n" VENDOR_A "    reveal_responses: true\n"
+                   "  - {name: b, hosts: [b.example], regions: [EEA], on_violation: encrypt, reveal_responses: true}\n",
+                   &c, &d),
+              0);
+    CHECK_INT(d.nwarnings, 1);
+    CHECK(has(d.warnings, d.nwarnings,
+              "t.yaml:10:23: warning: vendor 'a': reveal_responses: true with on_violation: block: no tokens are "
+              "sealed for this vendor, yet any token in its answers would be opened"));
+    if (d.nwarnings != 1)
+        dump(&d);
+    bg_diag_dispose(&d);
+    bg_config_release(c);
+}
+
 /* ------------------------------------------------------------------ lookups */
 
 static void test_route(void)
@@ -1679,6 +1699,7 @@ int main(void)
     RUN(test_err_regions_file);
     RUN(test_adequacy_dates);
     RUN(test_warnings);
+    RUN(test_reveal_without_encrypt_warns);
     RUN(test_route);
     RUN(test_host_patterns);
     RUN(test_dest_kind_and_cover);
