@@ -1,10 +1,12 @@
 /*
- * cmd_reload.c — `bordergate reload -c FILE`: validate FILE, then send SIGHUP to the gateway
- * whose pid is in the config's pid_file. The running gateway re-reads and swaps the config
- * itself (a bad one keeps the old): this command only asks. Main thread.
+ * cmd_reload.c — `bordergate reload -c FILE`: validate FILE as `check` does (the config, and
+ * what the gateway would open: keys, certificates, the GeoIP database), then send SIGHUP to the
+ * gateway whose pid is in the config's pid_file. The running gateway re-reads and swaps the
+ * config itself (a bad one keeps the old): this command only asks. Main thread.
  */
 #include "cli.h"
 #include "config.h"
+#include "server.h"
 #include "util.h"
 
 #include <errno.h>
@@ -39,21 +41,30 @@ int bg_cmd_reload(int argc, char **argv)
     bg_diag_t diag;
     bg_diag_init(&diag);
     bg_config_t *cfg = NULL;
+    bg_runtime_t *rt = NULL;
     int rc = 1;
-    if (bg_config_load(config, bg_now_ms() / 1000, &cfg, &diag) < 0) {
+    /* A config that loads can still be refused by the gateway (a key of the wrong length, an
+     * unreadable certificate): open it as the reload will, so that "reload requested" means the
+     * gateway is asked to load something `check` accepts. */
+    if (bg_config_load(config, bg_now_ms() / 1000, &cfg, &diag) == 0 && bg_runtime_create(cfg, &rt, &diag) == 0)
+        cfg = NULL; /* owned by rt now */
+    for (size_t i = 0; i < diag.nwarnings; i++)
+        fprintf(stderr, "%s\n", diag.warnings[i]);
+    if (!rt) {
         for (size_t i = 0; i < diag.nerrors; i++)
             fprintf(stderr, "%s\n", diag.errors[i]);
         fprintf(stderr, "bordergate: not reloading: %s is invalid\n", config);
         goto done;
     }
-    if (!cfg->pid_file) {
+    const char *pid_file = rt->cfg->pid_file;
+    if (!pid_file) {
         fprintf(stderr, "bordergate: %s sets no pid_file: send SIGHUP to the gateway yourself\n", config);
         goto done;
     }
-    FILE *f = fopen(cfg->pid_file, "r");
+    FILE *f = fopen(pid_file, "r");
     long pid = 0;
     if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
-        fprintf(stderr, "bordergate: cannot read a pid from %s\n", cfg->pid_file);
+        fprintf(stderr, "bordergate: cannot read a pid from %s\n", pid_file);
         if (f)
             fclose(f);
         goto done;
@@ -66,6 +77,7 @@ int bg_cmd_reload(int argc, char **argv)
     printf("reload requested (pid %ld)\n", pid);
     rc = 0;
 done:
+    bg_runtime_release(rt);
     bg_config_release(cfg);
     bg_diag_dispose(&diag);
     return rc;

@@ -7,7 +7,10 @@
  * Loading runs on the main thread; the lookup functions are read-only and run on any thread.
  */
 #include "config.h"
+#include "classify.h"
 #include "config_yaml.h"
+#include "policy.h"
+#include "seal.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -557,7 +560,13 @@ static bool check_keys(ctx_t *c, const bg_ynode_t *map, const char *const *allow
         size_t a = 0;
         while (a < nallowed && !(strlen(allowed[a]) == k->len && memcmp(allowed[a], k->str, k->len) == 0))
             a++;
-        if (a == nallowed) {
+        if (a == nallowed && k->len == 2 && memcmp(k->str, "<<", 2) == 0) {
+            /* YAML 1.1's merge key: another mapping's keys pulled in unseen. bordergate reads YAML 1.2
+             * without it, so say what it is rather than "unknown key". */
+            ERR(c, k->pos, "YAML merge keys ('<<') are not supported in %s: write the keys out (an alias may "
+                "stand for a whole value)", where);
+            ok = false;
+        } else if (a == nallowed) {
             ERR(c, k->pos, "unknown key '%s' in %s%s", qn(c, k), where,
                 k->len < 64 && strlen(k->str) == k->len ? hint(c, k->str, allowed, nallowed) : "");
             ok = false;
@@ -644,6 +653,11 @@ static bool get_uint(ctx_t *c, const bg_ynode_t *n, const char *what, uint64_t m
         return false;
     uint64_t v;
     const char *p = s;
+    if (s[0] == '0' && is_digit((unsigned char)s[1])) {
+        ERR(c, n->pos, "%s: '%s' has a leading zero, which YAML 1.1 tools read as octal; write the number "
+            "without it", what, qn(c, n));
+        return false;
+    }
     if (parse_u64(&p, &v) != 0 || *p || v < min || v > max) {
         ERR(c, n->pos, "%s: expected a number from %llu to %llu, got %s", what, (unsigned long long)min,
             (unsigned long long)max, kind_desc(c, n));
@@ -934,6 +948,12 @@ static void parse_region(ctx_t *c, const bg_ynode_t *k, const bg_ynode_t *v)
     }
     if (!want(c, list, BG_YNODE_SEQ, "region countries"))
         return;
+    if (list->n == 0) {
+        /* As the jurisdiction every destination would be a third country; as a vendor's region it
+         * would cover nothing: never what was meant. */
+        ERR(c, list->pos, "region '%s' lists no country", name);
+        return;
+    }
     bg_region_t *r = &cfg->regions[cfg->nregions];
     r->name = xstrdup(name);
     r->countries = xcalloc(list->n, sizeof *r->countries);
@@ -979,10 +999,28 @@ static void parse_adequacy(ctx_t *c, const bg_ynode_t *n)
             return;
         a.scope = (bg_adequacy_scope_t)s;
     }
-    if ((v = mget(n, "date")) && !get_date(c, v, "adequacy date", &a.date))
+    const bg_ynode_t *dn = mget(n, "date"), *en = mget(n, "expires");
+    if (dn && !get_date(c, dn, "adequacy date", &a.date))
         return;
-    if ((v = mget(n, "expires")) && !get_date(c, v, "adequacy expires", &a.expires))
+    if (en && !get_date(c, en, "adequacy expires", &a.expires))
         return;
+    if (dn && en && a.expires <= a.date) {
+        ERR(c, en->pos, "adequacy entry for %s: expires %s is not after date %s", a.country, qn(c, en), qn(c, dn));
+        return;
+    }
+    /* The policy applies a decision only while it is in force (date <= now < expires), at the time
+     * of each request; say so now when a load already falls outside, or near the sunset. */
+    if (en && a.expires <= c->now) {
+        WARN(c, en->pos, "adequacy decision for %s expired on %s; transfers there need scc or bcr", a.country,
+             qn(c, en));
+    } else if (en && (a.expires - c->now + DAY_S - 1) / DAY_S <= WARN_DAYS) {
+        int64_t days = (a.expires - c->now + DAY_S - 1) / DAY_S;
+        WARN(c, en->pos, "adequacy decision for %s expires on %s (in %lld day%s)", a.country, qn(c, en),
+             (long long)days, days == 1 ? "" : "s");
+    }
+    if (dn && a.date > c->now)
+        WARN(c, dn->pos, "adequacy decision for %s applies from %s; until then transfers there need scc or bcr",
+             a.country, qn(c, dn));
     cfg->adequacy[cfg->nadequacy++] = a;
 }
 
@@ -1227,6 +1265,55 @@ static void parse_geoip(ctx_t *c, const bg_ynode_t *n)
     }
 }
 
+/* Detector names, each at its position: the enabled ones must be built-in or custom detectors of
+ * this config, a custom one must not take a built-in's name or another's. The classifier checks
+ * the same at start-up, but only the first problem and with no line (it never sees the YAML). */
+static void check_detector_names(ctx_t *c, const bg_ynode_t *dets, const bg_ynode_t *custom)
+{
+    char err[256];
+    bg_classifier_t *b = bg_classifier_create(NULL, err, sizeof err); /* the built-in detectors */
+    if (!b)
+        return;
+    unsigned nb = bg_classifier_ndetectors(b);
+    size_t ncustom = custom && custom->kind == BG_YNODE_SEQ ? custom->n : 0, nn = 0;
+    const char **names = xcalloc(nb + ncustom + 1, sizeof *names);
+    const bg_ynode_t **first = xcalloc(ncustom + 1, sizeof *first);
+    for (unsigned i = 0; i < nb; i++)
+        names[nn++] = bg_classifier_detector_name(b, i);
+    for (size_t i = 0, nc = 0; i < ncustom; i++) {
+        const bg_ynode_t *nm = mget(custom->items[i], "name");
+        if (!nm || nm->kind != BG_YNODE_SCALAR || nm->null || strlen(nm->str) != nm->len)
+            continue; /* reported by parse_classification */
+        if (bg_classifier_detector_find(b, nm->str) >= 0) {
+            ERR(c, nm->pos, "custom detector name '%s' is a built-in detector", qn(c, nm));
+            continue;
+        }
+        size_t k = 0;
+        while (k < nc && strcmp(first[k]->str, nm->str) != 0)
+            k++;
+        if (k < nc) {
+            ERR(c, nm->pos, "duplicate custom detector '%s' (first at line %d)", qn(c, nm), first[k]->pos.line);
+            continue;
+        }
+        first[nc++] = nm;
+        names[nn++] = nm->str;
+    }
+    for (size_t i = 0; dets && dets->kind == BG_YNODE_SEQ && i < dets->n; i++) {
+        const bg_ynode_t *it = dets->items[i];
+        if (it->kind != BG_YNODE_SCALAR || it->null || strlen(it->str) != it->len)
+            continue;
+        size_t k = 0;
+        while (k < nn && strcmp(names[k], it->str) != 0)
+            k++;
+        if (k == nn)
+            ERR(c, it->pos, "classification.detectors: unknown detector '%s'%s", qn(c, it),
+                it->len < 64 ? hint(c, it->str, names, nn) : "");
+    }
+    free(first);
+    free(names);
+    bg_classifier_destroy(b);
+}
+
 static void parse_classification(ctx_t *c, const bg_ynode_t *n)
 {
     static const char *const keys[] = {"detectors", "custom", NULL};
@@ -1259,6 +1346,7 @@ static void parse_classification(ctx_t *c, const bg_ynode_t *n)
             }
         }
     }
+    check_detector_names(c, mget(n, "detectors"), mget(n, "custom"));
     if (!(v = mget(n, "custom")) || !want(c, v, BG_YNODE_SEQ, "classification.custom"))
         return;
     cfg->classification.custom = xcalloc(v->n, sizeof *cfg->classification.custom);
@@ -1330,8 +1418,21 @@ static void parse_encryption(ctx_t *c, const bg_ynode_t *n)
         bg_buf_t p;
         bg_buf_init(&p);
         bg_buf_printf(&p, "%s/%s.key", cfg->encryption.keys_dir, cfg->encryption.active_key);
-        check_path(c, a, "encryption.active_key", p.data, false);
+        bool active_ok = check_path(c, a, "encryption.active_key", p.data, false);
         bg_buf_dispose(&p);
+        /* Open the keys as the gateway will (every file: its id, mode 0600, base64 of 64 bytes), so a
+         * key it would refuse is reported here, at the line naming the directory, rather than later
+         * by the runtime with no position. Nothing of a key reaches a message. */
+        bg_keyring_t *ring = NULL;
+        char err[512];
+        if (active_ok && bg_keyring_load(cfg->encryption.keys_dir, cfg->encryption.active_key, &ring, err,
+                                         sizeof err) < 0) {
+            for (char *q = err; *q; q++) /* file names from the directory listing: one printable line */
+                if ((unsigned char)*q < 0x20 || (unsigned char)*q == 0x7f)
+                    *q = '?';
+            ERR(c, k->pos, "encryption.keys: %s", err);
+        }
+        bg_keyring_destroy(ring);
     }
 }
 
@@ -1404,6 +1505,25 @@ static bool host_ok(char *h)
             return false;
     }
     return label > 0 && p[-1] != '-';
+}
+
+/* "*.co.uk", "*.com.au", "*.gov.uk": a wildcard whose suffix is a generic second-level label under a
+ * two-letter country code is a public suffix, as "*.com" is a top-level one (host_ok refuses
+ * those). Not the whole Public Suffix List, but the registries' common shapes: such a pattern
+ * would route every company registered there to one vendor. h is lowercase. */
+static bool wildcard_public_suffix(const char *h)
+{
+    static const char *const sld[] = {"ac", "co", "com", "edu", "go", "gob", "gouv", "gov", "govt", "ltd", "mil",
+                                      "ne", "net", "nhs", "nom", "or", "org", "plc", "sch", NULL};
+    if (h[0] != '*')
+        return false;
+    const char *first = h + 2, *dot = strchr(first, '.');
+    if (!dot || strchr(dot + 1, '.') || strlen(dot + 1) != 2)
+        return false;
+    for (size_t i = 0; sld[i]; i++)
+        if (strlen(sld[i]) == (size_t)(dot - first) && memcmp(sld[i], first, (size_t)(dot - first)) == 0)
+            return true;
+    return false;
 }
 
 static void push_host(ctx_t *c, const char *host, size_t vendor, bg_pos_t pos)
@@ -1557,8 +1677,12 @@ static void warn_expiry(ctx_t *c, const bg_vendor_t *v, const bg_ynode_t *at, co
              (long long)days, days == 1 ? "" : "s");
 }
 
-static void parse_scc(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
+/* role_known: the vendor's role parsed (or was left at its default), so a module it cannot sign is
+ * this SCC's problem and not an echo of a bad role. */
+static void parse_scc(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n, bool role_known)
 {
+    static const char *const kinds[] = {"", "controller to controller", "controller to processor",
+                                        "processor to processor", "processor to controller"};
     static const char *const keys[] = {"module", "reference", "signed", "expires", NULL};
     const bg_ynode_t *m, *s, *e, *r;
     if (!want(c, n, BG_YNODE_MAP, "scc") || !check_keys(c, n, keys, "scc"))
@@ -1591,7 +1715,22 @@ static void parse_scc(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
         ERR(c, e->pos, "vendor '%s': scc expires %s is not after signed %s", v->name, qn(c, e), qn(c, s));
         return;
     }
+    /* The policy refuses a module the importer's role cannot sign on every request; loading it would
+     * pass `check` and then block every transfer the SCC was written for. */
+    if (role_known && !bg_policy_scc_module_fits(v->scc.module, v->role)) {
+        bool ctrl = v->role == BG_ROLE_CONTROLLER;
+        ERR(c, m->pos, "vendor '%s': scc module %d (%s) does not fit role %s (a %s signs module %s)", v->name,
+            v->scc.module, kinds[v->scc.module], ctrl ? "controller" : "processor",
+            ctrl ? "controller" : "processor", ctrl ? "1 or 4" : "2 or 3");
+        return;
+    }
     v->has_scc = true;
+    /* Signed ahead of time is a valid config (deployed before it takes effect), but no basis yet. */
+    if (v->scc.signed_at > c->now) {
+        int64_t days = (v->scc.signed_at - c->now + DAY_S - 1) / DAY_S;
+        WARN(c, s->pos, "vendor '%s': scc signed %s is in the future; it is no transfer basis before then (in %lld "
+             "day%s)", v->name, qn(c, s), (long long)days, days == 1 ? "" : "s");
+    }
     warn_expiry(c, v, e, "scc", v->scc.expires);
 }
 
@@ -1608,6 +1747,12 @@ static void parse_dpf(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
             return;
         if (v->dpf.certified)
             warn_expiry(c, v, e, "dpf certification", v->dpf.expires);
+    } else if (v->dpf.certified) {
+        /* The policy never counts a certification without a date (they lapse unless renewed each
+         * year): accepting it here would pass `check` and block every transfer to the US. */
+        ERR(c, n->pos, "vendor '%s': dpf certified: true needs 'expires' (the date the certification must be "
+            "renewed by); without it the certification is no transfer basis", v->name);
+        return;
     }
     v->has_dpf = true;
 }
@@ -1718,10 +1863,12 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
         if ((g = mget(f, "public_body")))
             get_bool(c, g, "entity.public_body", &v->public_body);
     }
+    bool role_known = true;
     if ((f = mget(n, "role"))) {
         int e = get_enum(c, f, "role", roles);
         if (e >= 0)
             v->role = (bg_role_t)e;
+        role_known = e >= 0;
     }
     if ((hosts = require(c, n, "hosts", "vendor")) && want(c, hosts, BG_YNODE_SEQ, "hosts")) {
         if (hosts->n == 0)
@@ -1737,6 +1884,9 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
             else if (!host_ok(host))
                 ERR(c, h->pos, "vendor '%s': '%s' is not a valid host name (letters, digits, '-' and dots; a "
                     "wildcard only as '*.' in front of two or more labels)", v->name, qn(c, h));
+            else if (wildcard_public_suffix(host))
+                ERR(c, h->pos, "vendor '%s': '%s' would match every host under the public suffix '%s'; name the "
+                    "vendor's own domain (such as '*.vendor.%s')", v->name, host, host + 2, host + 2);
             else {
                 v->hosts[v->nhosts++] = host;
                 push_host(c, host, vi, h->pos);
@@ -1764,7 +1914,7 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
     /* A basis that is present but broken is reported once, not again as "no basis". */
     size_t basis_errors = c->d->nerrors;
     if ((f = mget(n, "scc")))
-        parse_scc(c, v, f);
+        parse_scc(c, v, f, role_known);
     if ((f = mget(n, "dpf")))
         parse_dpf(c, v, f);
     if ((f = mget(n, "bcr")))
@@ -1778,8 +1928,12 @@ static void parse_vendor(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
             ERR(c, f->pos, "vendor '%s': on_violation: encrypt needs an 'encryption' section (keys and active_key)",
                 v->name);
     }
-    if ((f = mget(n, "reveal_responses")))
-        get_bool(c, f, "reveal_responses", &v->reveal_responses);
+    if ((f = mget(n, "reveal_responses")) && get_bool(c, f, "reveal_responses", &v->reveal_responses) &&
+        v->reveal_responses && v->on_violation != BG_VIOLATION_ENCRYPT)
+        /* The data plane opens tokens in any answer of a vendor with reveal_responses, sealed for it
+         * or not: on a vendor that never gets tokens that is almost certainly not what was meant. */
+        WARN(c, f->pos, "vendor '%s': reveal_responses: true with on_violation: block: no tokens are sealed for "
+             "this vendor, yet any token in its answers would be opened", v->name);
     if ((f = mget(n, "ai")))
         get_bool(c, f, "ai", &v->ai);
     if ((f = mget(n, "max_body")))
@@ -1806,6 +1960,63 @@ static int host_cmp(const void *a, const void *b)
     if (x->pos.line != y->pos.line)
         return x->pos.line < y->pos.line ? -1 : 1;
     return x->pos.col < y->pos.col ? -1 : x->pos.col > y->pos.col;
+}
+
+/* Wildcards ordered by their suffix (".example.com"), for bsearch in warn_overlaps. */
+static int wild_cmp(const void *a, const void *b)
+{
+    const host_ref_t *const *x = a, *const *y = b;
+    return strcmp((*x)->host + 1, (*y)->host + 1);
+}
+
+/* A host (or wildcard) of one vendor that another vendor's wildcard also matches: routing is
+ * well defined (an exact host beats a wildcard, the longest wildcard beats a shorter one, see
+ * bg_config_route), but a security team adding "*.example.com" to one vendor may not know that
+ * api.example.com belongs to another, or the reverse. A warning names both and who wins.
+ * For each pattern, every proper suffix is looked up among the wildcards: O(hosts x labels x
+ * log wildcards), whatever the input. */
+static void warn_overlaps(ctx_t *c)
+{
+    const bg_config_t *cfg = c->cfg;
+    const host_ref_t **wild = xcalloc(c->nhosts, sizeof *wild);
+    size_t nwild = 0;
+    for (size_t i = 0; i < c->nhosts; i++)
+        if (c->hosts[i].host[0] == '*')
+            wild[nwild++] = &c->hosts[i];
+    if (nwild == 0) {
+        free(wild);
+        return;
+    }
+    qsort(wild, nwild, sizeof *wild, wild_cmp);
+    for (size_t i = 0; i < c->nhosts && c->d->nwarnings < MAX_DIAG; i++) {
+        const host_ref_t *hr = &c->hosts[i];
+        bool is_wild = hr->host[0] == '*';
+        /* Proper suffixes that start at a dot: for "*.a.b.c" start after ".a". */
+        for (const char *p = strchr(hr->host + (is_wild ? 2 : 0), '.'); p; p = strchr(p + 1, '.')) {
+            size_t lo = 0, hi = nwild;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(wild[mid]->host + 1, p) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; lo < nwild && strcmp(wild[lo]->host + 1, p) == 0; lo++) {
+                const host_ref_t *w = wild[lo];
+                if (w->vendor == hr->vendor)
+                    continue;
+                const char *mine = cfg->vendors[hr->vendor].name, *theirs = cfg->vendors[w->vendor].name;
+                if (is_wild)
+                    WARN(c, hr->pos, "hosts under '%s' of vendor '%s' are also matched by '%s' of vendor '%s' (line %d); "
+                         "they go to '%s' (the longest wildcard wins)", hr->host, mine, w->host, theirs, w->pos.line, mine);
+                else
+                    WARN(c, hr->pos, "host '%s' of vendor '%s' is also matched by '%s' of vendor '%s' (line %d); "
+                         "requests for it go to '%s' (an exact host wins over a wildcard)", hr->host, mine, w->host,
+                         theirs, w->pos.line, mine);
+            }
+        }
+    }
+    free(wild);
 }
 
 static int vendor_cmp(const void *a, const void *b)
@@ -1850,6 +2061,7 @@ static void parse_vendors(ctx_t *c, const bg_ynode_t *n, bool have_encryption)
             ERR(c, b->pos, "host '%s' is on two vendors: '%s' (line %d) and '%s'", qs(c, b->host, strlen(b->host)),
                 cfg->vendors[a->vendor].name, a->pos.line, cfg->vendors[b->vendor].name);
     }
+    warn_overlaps(c);
 }
 
 /* ------------------------------------------------------------------ snapshot */

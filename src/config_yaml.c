@@ -21,6 +21,8 @@ typedef struct {
 typedef struct {
     bg_ydoc_t *doc;
     const char *file;
+    const char *data; /* the input, for positions the reader gives as offsets */
+    size_t len;
     bg_diag_t *d;
     bg_ynode_t *stack[BG_YAML_MAX_DEPTH];
     int depth;
@@ -113,12 +115,91 @@ static bool is_null_scalar(const char *s, size_t len)
            (len == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4) || !memcmp(s, "NULL", 4)));
 }
 
+#define YAML_CORE_PREFIX "tag:yaml.org,2002:"
+
+/* A tag a node may carry: none, the non-specific "!", !!str on a scalar, or !!map / !!seq on
+ * their own kinds. Any other tag asks for a meaning bordergate would not give the value (an
+ * `!env NAME` would be read as the text NAME): an error at the node, parsing goes on. */
+static bool tag_ok(builder_t *b, const yaml_char_t *utag, yaml_event_type_t type, yaml_mark_t m)
+{
+    const char *tag = (const char *)utag;
+    if (!tag || strcmp(tag, "!") == 0)
+        return true;
+    const char *core = strncmp(tag, YAML_CORE_PREFIX, sizeof YAML_CORE_PREFIX - 1) == 0
+                           ? tag + sizeof YAML_CORE_PREFIX - 1
+                           : NULL;
+    bool scalar = type == YAML_SCALAR_EVENT;
+    if (core && ((scalar && strcmp(core, "str") == 0) ||
+                 (type == YAML_MAPPING_START_EVENT && strcmp(core, "map") == 0) ||
+                 (type == YAML_SEQUENCE_START_EVENT && strcmp(core, "seq") == 0)))
+        return true;
+    /* As written: !!x for the core schema, !x for a local tag, !<...> for a verbatim one; printable
+     * ASCII only, bounded. */
+    char shown[80];
+    size_t n = 0;
+    const char *src = core ? core : tag[0] == '!' ? tag + 1 : tag;
+    const char *pre = core ? "!!" : tag[0] == '!' ? "!" : "!<";
+    for (; *src && n < 60; src++)
+        shown[n++] = (unsigned char)*src >= 0x20 && (unsigned char)*src < 0x7f ? *src : '?';
+    shown[n] = 0;
+    bool verbatim = !core && tag[0] != '!';
+    bg_diag_error(b->d, b->file, mark_pos(m),
+                  "YAML tag '%s%s%s%s' is not supported%s: bordergate reads every value as written and would "
+                  "ignore it (only !!str may be used, on a value)",
+                  pre, shown, *src ? "..." : "", verbatim ? ">" : "", scalar ? "" : " on a list or mapping");
+    return false;
+}
+
+/* Line and column (in characters, as libyaml counts them) of byte `off` of the input. */
+static bg_pos_t offset_pos(const char *data, size_t len, size_t off)
+{
+    bg_pos_t p = {1, 1};
+    if (off > len)
+        off = len;
+    for (size_t i = 0; i < off; i++) {
+        unsigned char ch = (unsigned char)data[i];
+        if (ch == '\n' || (ch == '\r' && (i + 1 >= len || data[i + 1] != '\n'))) {
+            if (p.line < 0x7fffffff)
+                p.line++;
+            p.col = 1;
+        } else if ((ch & 0xc0) != 0x80 && p.col < 0x7fffffff) {
+            p.col++; /* continuation bytes belong to the character before */
+        }
+    }
+    return p;
+}
+
 static void syntax_error(builder_t *b, yaml_parser_t *p)
 {
     bg_pos_t pos = mark_pos(p->problem_mark);
     const char *problem = p->problem ? p->problem : "unreadable input";
     if (p->error == YAML_MEMORY_ERROR)
         problem = "out of memory";
+    if (p->error == YAML_READER_ERROR) {
+        /* The reader (bad UTF-8, control characters) leaves problem_mark unset and gives the
+         * byte offset instead: without this every such error read "1:1". */
+        size_t off = p->problem_offset < b->len ? p->problem_offset : b->len;
+        if (strstr(problem, "trailing") || strstr(problem, "incomplete")) {
+            /* libyaml points past the lead byte, at the one that broke the sequence (often the
+             * line end after a Latin-1 letter): show the sequence's first byte instead. */
+            size_t i = off;
+            while (i > 0 && off - i < 4 && ((unsigned char)b->data[i - 1] & 0xc0) == 0x80)
+                i--;
+            if (i > 0 && ((unsigned char)b->data[i - 1] & 0xc0) == 0xc0) {
+                bg_diag_error(b->d, b->file, offset_pos(b->data, b->len, i - 1),
+                              "YAML syntax error: invalid UTF-8 sequence starting with byte 0x%02x",
+                              (unsigned char)b->data[i - 1]);
+                return;
+            }
+        }
+        pos = offset_pos(b->data, b->len, off);
+        if (p->problem_value >= 0)
+            bg_diag_error(b->d, b->file, pos, "YAML syntax error: %s (byte 0x%02x)", problem,
+                          (unsigned)p->problem_value & 0xffffffu);
+        else
+            bg_diag_error(b->d, b->file, pos, "YAML syntax error: %s", problem);
+        return;
+    }
     if (p->context) {
         bg_pos_t cpos = mark_pos(p->context_mark);
         bg_diag_error(b->d, b->file, pos, "YAML syntax error: %s (%s at %d:%d)", problem, p->context,
@@ -137,8 +218,10 @@ int bg_ydoc_parse(bg_ydoc_t *doc, const char *file, const char *data, size_t len
         abort();
     b->doc = doc;
     b->file = file;
+    b->data = data;
+    b->len = len;
     b->d = d;
-    int rc = -1, docs = 0;
+    int rc = -1, docs = 0, tag_errors = 0;
     if (!yaml_parser_initialize(&parser))
         abort();
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
@@ -167,7 +250,10 @@ int bg_ydoc_parse(bg_ydoc_t *doc, const char *file, const char *data, size_t len
             memcpy(n->str, ev.data.scalar.value, n->len);
             n->str[n->len] = 0;
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-            n->null = n->plain && is_null_scalar(n->str, n->len);
+            /* !!str makes "null" and "~" the text, as quotes would. */
+            n->null = n->plain && !ev.data.scalar.tag && is_null_scalar(n->str, n->len);
+            if (!tag_ok(b, ev.data.scalar.tag, type, ev.start_mark))
+                tag_errors++;
             if (doc->nall > BG_YAML_MAX_NODES) {
                 bg_diag_error(d, file, n->pos, "document too large (more than %d nodes)", BG_YAML_MAX_NODES);
                 bad = 1;
@@ -192,6 +278,9 @@ int bg_ydoc_parse(bg_ydoc_t *doc, const char *file, const char *data, size_t len
                 bad = 1;
                 break;
             }
+            if (!tag_ok(b, type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.tag : ev.data.mapping_start.tag,
+                        type, ev.start_mark))
+                tag_errors++;
             bg_ynode_t *n = node_new(b, type == YAML_SEQUENCE_START_EVENT ? BG_YNODE_SEQ : BG_YNODE_MAP,
                                      ev.start_mark);
             const yaml_char_t *anchor = type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor
@@ -244,7 +333,7 @@ int bg_ydoc_parse(bg_ydoc_t *doc, const char *file, const char *data, size_t len
         if (type == YAML_STREAM_END_EVENT)
             break;
     }
-    rc = 0;
+    rc = tag_errors ? -1 : 0;
 fail:
     for (int i = 0; i < b->depth; i++)
         free(b->pending[i]);

@@ -37,7 +37,8 @@ typedef struct {
 } bg_ydoc_t;
 
 /** Parse data[0..len) into doc. Returns 0, or -1 after adding a "FILE:LINE:COL: message" error
- *  to d (syntax error, depth, alias budget, several documents). doc must be disposed either way. */
+ *  to d (syntax error, depth, alias budget, several documents, a tag other than !!str). doc must be
+ *  disposed either way. */
 int bg_ydoc_parse(bg_ydoc_t *doc, const char *file, const char *data, size_t len, bg_diag_t *d);
 /** Free every node of doc. */
 void bg_ydoc_dispose(bg_ydoc_t *doc);

@@ -3,7 +3,8 @@
  *   0 an input error → block with it (before anything: a failed lookup makes the country unknown,
  *     and the root cause is the better reason); 1 country unknown or outside the vendor's regions →
  *     block region_mismatch; unscannable body under `oversize_body: block` → block; 2 no personal data
- *     → allow; 3 domestic → allow; 4 adequate (scope full / commercial / dpf) → allow, or fall through;
+ *     → allow; 3 domestic → allow; 4 adequate (scope full / commercial / dpf) and the decision in
+ *     force at now (date <= now < expires, where the regions file gives them) → allow, or fall through;
  *   5 a valid SCC or BCR → allow when every category is approved; 6 otherwise on_violation.
  * Invariants: region_mismatch and errors never encrypt; report-only never blocks (action ALLOW).
  * Pure, any thread, no allocation.
@@ -105,6 +106,16 @@ static bool valid_dpf(const bg_vendor_t *v, int64_t now_s)
 {
     /* An absent expiry (0) is not "unexpired": DPF certifications are annual, fail closed. */
     return v->has_dpf && v->dpf.certified && v->dpf.expires > 0 && now_s < v->dpf.expires;
+}
+
+/* The regions file's entry for an adequate country, or NULL. A linear walk over a few dozen
+ * entries, only for adequate destinations: the caller's dest_kind says the entry exists. */
+static const bg_adequacy_t *adequacy_entry(const bg_config_t *cfg, const char *cc)
+{
+    for (size_t i = 0; i < cfg->nadequacy; i++)
+        if (cfg->adequacy[i].country[0] == cc[0] && cfg->adequacy[i].country[1] == cc[1])
+            return &cfg->adequacy[i];
+    return NULL;
 }
 
 static void finish(const bg_config_t *cfg, bg_decision_t *d)
@@ -222,7 +233,18 @@ void bg_policy_decide(const bg_config_t *cfg, const bg_vendor_t *v, const bg_pol
     /* Rule 4: adequacy, honouring its scope. A failure here is remembered: it is the reason when
      * rule 5 finds nothing more specific. */
     const char *adequacy_fail = NULL;
-    if (kind == BG_DEST_ADEQUATE) {
+    const bg_adequacy_t *adq = kind == BG_DEST_ADEQUATE ? adequacy_entry(cfg, country) : NULL;
+    if (adq && adq->expires && now_s >= adq->expires) {
+        /* A decision with a sunset (the UK's) ceases to apply on that day: from then on the country
+         * is a third country for this request, whatever the scope. */
+        adequacy_fail = "adequacy_expired";
+        trail(d, "rule 4: %.2s adequacy decision expired on %s: not applied", country,
+              date_str(adq->expires, date1));
+    } else if (adq && adq->date && now_s < adq->date) {
+        adequacy_fail = "adequacy_not_in_force";
+        trail(d, "rule 4: %.2s adequacy decision applies from %s: not applied", country,
+              date_str(adq->date, date1));
+    } else if (kind == BG_DEST_ADEQUATE) {
         switch (in->scope) {
         case BG_SCOPE_FULL:
             trail(d, "rule 4: %.2s has an EU adequacy decision: allow", country);

@@ -40,6 +40,7 @@ typedef struct {
                                      "bcr", "region_mismatch", "category_not_approved: device,usage",
                                      "no_transfer_basis", "scc_expired", "scc_not_yet_signed",
                                      "scc_module_role_mismatch", "dpf_lapsed", "adequacy_scope_commercial",
+                                     "adequacy_expired", "adequacy_not_in_force",
                                      "unscannable_body: malformed_json", or the input error */
     int scc_module;               /* when mechanism == SCC, else 0 */
     const char *scc_reference;    /* when mechanism == SCC: points into the vendor (config snapshot), else NULL */

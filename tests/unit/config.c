@@ -46,6 +46,15 @@ static void put(const char *rel, const char *text)
     fclose(f);
 }
 
+/* A usable key file: base64 of 64 bytes, mode 0600 (what certs/gen-key.sh writes). */
+static void put_key(const char *rel)
+{
+    char p[512];
+    put(rel, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\n");
+    snprintf(p, sizeof p, "%s/%s", tmp, rel);
+    chmod(p, 0600);
+}
+
 static void mk(const char *rel)
 {
     char p[512];
@@ -64,7 +73,7 @@ static void setup(void)
     put("gw.crt", "x");
     put("gw.key", "x");
     mk("keys");
-    put("keys/k1.key", "x");
+    put_key("keys/k1.key");
     /* The relative paths of the shared example and of config/bordergate.yaml. */
     mk("certs");
     mk("config");
@@ -72,7 +81,7 @@ static void setup(void)
     mk("config/geoip");
     put("certs/gateway.crt", "x");
     put("certs/gateway.key", "x");
-    put("config/keys/k1.key", "x");
+    put_key("config/keys/k1.key");
     put("config/geoip/dbip-country-lite.mmdb", "x");
     put("config/regions.yaml", test_regions);
 }
@@ -660,6 +669,30 @@ static void test_empty_detector_list_refused(void)
     bg_diag_dispose(&d);
 }
 
+/* Detector names are checked at load, each at its line (the classifier used to refuse only the
+ * first bad one, with no position). */
+static void test_err_detector_names(void)
+{
+    EXPECT_ERR(BASE "classification:\n  detectors: [email, emial, phone, ssn]\n", 2,
+               "t.yaml:6:22: classification.detectors: unknown detector 'emial' (did you mean 'email'?)");
+    EXPECT_ERR(BASE "classification:\n  detectors: [email, emial, phone, ssn]\n", 2,
+               "t.yaml:6:36: classification.detectors: unknown detector 'ssn'");
+    EXPECT_ERR(BASE "classification:\n  custom:\n"
+                    "    - {name: email, category: identifier, keys: [x]}\n"
+                    "    - {name: cust, category: identifier, keys: [x]}\n"
+                    "    - {name: cust, category: usage, keys: [y]}\n",
+               2, "t.yaml:7:14: custom detector name 'email' is a built-in detector");
+    EXPECT_ERR(BASE "classification:\n  custom:\n"
+                    "    - {name: email, category: identifier, keys: [x]}\n"
+                    "    - {name: cust, category: identifier, keys: [x]}\n"
+                    "    - {name: cust, category: usage, keys: [y]}\n",
+               2, "t.yaml:9:14: duplicate custom detector 'cust' (first at line 8)");
+    /* A custom detector may be listed among the enabled ones. */
+    bg_config_t *c = EXPECT_OK(BASE "classification:\n  detectors: [email, member_no]\n  custom:\n"
+                                    "    - {name: member_no, category: identifier, keys: [member]}\n");
+    bg_config_release(c);
+}
+
 static void test_upstream_http2_needs_tls(void)
 {
     const char *yaml = "jurisdiction: EEA\n"
@@ -855,6 +888,60 @@ static void test_err_yaml(void)
                "t.yaml:6:1: duplicate key 'mode' in the top level (first at line 5)");
 }
 
+/* Bytes that are not UTF-8 are reported where they are, not at 1:1 (libyaml's reader gives an
+ * offset, not a mark). */
+static void test_err_encoding_position(void)
+{
+    EXPECT_ERR(BASE "user: \"ok\"\npid_file: \"x\xff\xfe\"\n", 1,
+               "t.yaml:6:13: YAML syntax error: invalid leading UTF-8 octet (byte 0xff)");
+    /* Columns count characters: a two-byte letter before is one column; a sequence cut short is
+     * reported at its first byte (here a lone lead byte before the closing quote). */
+    EXPECT_ERR(BASE "user: \"\xc3\xa9\xc3\"\n", 1,
+               "t.yaml:5:9: YAML syntax error: invalid UTF-8 sequence starting with byte 0xc3");
+    EXPECT_ERR(BASE "user: \"\xe2\x82\"\n", 1,
+               "t.yaml:5:8: YAML syntax error: invalid UTF-8 sequence starting with byte 0xe2");
+    EXPECT_ERR(BASE "user: x\xe2", 1, "t.yaml:5:8: YAML syntax error: incomplete UTF-8 octet sequence");
+    /* Control characters too, on a later line after CRLF line ends. */
+    EXPECT_ERR("jurisdiction: EEA\r\nuser: \"a\x01\"\r\n", 1,
+               "t.yaml:2:9: YAML syntax error: control characters are not allowed (byte 0x01)");
+}
+
+/* A tag asks a YAML reader to treat a value in some special way; bordergate reads every value as
+ * written, so a tag other than !!str (which says just that) would be silently ignored: refused. */
+static void test_err_yaml_tags(void)
+{
+    /* The classic trap: an environment-variable tag from another tool, read as the literal name. */
+    EXPECT_ERR(BASE "admin: {token: !env ADMIN_TOKEN}\n", 1,
+               "t.yaml:5:16: YAML tag '!env' is not supported: bordergate reads every value as written and "
+               "would ignore it (only !!str may be used, on a value)");
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: !!null [EEA]}\n", 1,
+               "t.yaml:6:44: YAML tag '!!null' is not supported on a list or mapping: bordergate reads every "
+               "value as written and would ignore it (only !!str may be used, on a value)");
+    EXPECT_ERR(BASE VENDOR_A "    scc: {module: !!int 2, signed: 2024-01-01, expires: 2030-01-01}\n", 1,
+               "t.yaml:9:19: YAML tag '!!int' is not supported: bordergate reads every value as written and "
+               "would ignore it (only !!str may be used, on a value)");
+    EXPECT_ERR(BASE VENDOR_A "    entity: !<tag:example.com,2026:entity> {country: DE}\n", 1,
+               "t.yaml:9:13: YAML tag '!<tag:example.com,2026:entity>' is not supported on a list or mapping: "
+               "bordergate reads every value as written and would ignore it (only !!str may be used, on a value)");
+    /* Every tag is reported, not only the first. */
+    EXPECT_ERR(BASE "user: !a x\npid_file: !!binary eA==\n", 2,
+               "t.yaml:6:11: YAML tag '!!binary' is not supported: bordergate reads every value as written and "
+               "would ignore it (only !!str may be used, on a value)");
+    /* !!str on a collection is a contradiction, not a string. */
+    EXPECT_ERR(BASE VENDOR_A "    categories: !!str [usage]\n", 1,
+               "t.yaml:9:17: YAML tag '!!str' is not supported on a list or mapping: bordergate reads every "
+               "value as written and would ignore it (only !!str may be used, on a value)");
+    /* !!str says what bordergate does anyway: a string, so "null" is the text, not an empty value. */
+    bg_config_t *c = EXPECT_OK(BASE "user: !!str null\npid_file: !!str \"x.pid\"\n"
+                                    "vendors:\n  - {name: a, hosts: [a.example], regions: [!!str NO], entity: {country: !!str NO}}\n");
+    if (c) {
+        CHECK_STR(c->user, "null");
+        CHECK_STR(c->pid_file, "x.pid");
+        CHECK_STR(c->vendors[0].entity_country, "NO");
+    }
+    bg_config_release(c);
+}
+
 static void test_err_bounds(void)
 {
     /* Deep nesting is refused at 64 levels, with no recursion in the parser. */
@@ -939,6 +1026,21 @@ static void test_err_keys_and_types(void)
     EXPECT_ERR(BASE "vendors: {a: 1}\n", 1, "t.yaml:5:10: vendors: expected a list, got a mapping");
     EXPECT_ERR(BASE VENDOR_A "    bcr: maybe\n", 1, "t.yaml:9:10: bcr: expected a bool (true or false), got 'maybe'");
     EXPECT_ERR(BASE "workers: 0\n", 1, "t.yaml:5:10: workers: expected a number from 1 to 1024, got '0'");
+    /* A leading zero is octal to YAML 1.1 readers (0443 is 291 to PyYAML): ambiguous, refused. */
+    EXPECT_ERR(BASE VENDOR_A "    upstream: {port: 0443}\n", 1,
+               "t.yaml:9:22: upstream.port: '0443' has a leading zero, which YAML 1.1 tools read as octal; "
+               "write the number without it");
+    EXPECT_ERR(BASE "records: {retention_days: 0400}\n", 1,
+               "t.yaml:5:27: records.retention_days: '0400' has a leading zero, which YAML 1.1 tools read as "
+               "octal; write the number without it");
+    /* A merge key would smuggle one vendor's settings into another: not YAML bordergate reads. */
+    EXPECT_ERR(BASE "vendors:\n  - &a {name: a, hosts: [a.example], regions: [EEA]}\n"
+                    "  - {<<: *a, name: b, hosts: [b.example]}\n",
+               2, "t.yaml:7:6: YAML merge keys ('<<') are not supported in vendor: write the keys out (an alias "
+                  "may stand for a whole value)");
+    EXPECT_ERR(BASE "vendors:\n  - &a {name: a, hosts: [a.example], regions: [EEA]}\n"
+                    "  - {<<: *a, name: b, hosts: [b.example]}\n",
+               2, "t.yaml:7:5: vendor: missing required key 'regions'");
     EXPECT_ERR(BASE "workers: many\n", 1,
                "t.yaml:5:10: workers: expected 'auto' or a number from 1 to 1024, got 'many'");
     EXPECT_ERR(BASE "limits: {max_body: 1.5MB}\n", 1,
@@ -1048,7 +1150,7 @@ static void test_err_basis(void)
                "true, scc or bcr");
     /* With a basis, or adequacy in full, or a commercial body in Canada: fine. */
     bg_config_t *c = EXPECT_OK(BASE "vendors:\n"
-                                    "  - {name: a, hosts: [a.example], regions: [US], dpf: {certified: true}}\n"
+                                    "  - {name: a, hosts: [a.example], regions: [US], dpf: {certified: true, expires: 2027-10-01}}\n"
                                     "  - {name: b, hosts: [b.example], regions: [IN, APAC], bcr: true}\n"
                                     "  - {name: c, hosts: [c.example], regions: [CA, JP, CH, GB]}\n"
                                     "  - {name: d, hosts: [d.example], regions: [adequate, APAC],\n"
@@ -1065,6 +1167,102 @@ static void test_err_basis(void)
     bg_config_release(c);
     EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [US], bcr: true, basis: none}\n", 1,
                "t.yaml:6:68: vendor 'a': basis: none contradicts its scc, dpf or bcr");
+}
+
+/* A basis that contradicts itself or the vendor is refused at load: at run time it would be no
+ * basis at all, and every transfer it was written for would be blocked with no warning. */
+static void test_err_basis_contradictions(void)
+{
+    /* DPF certified without an expiry: the policy never counts it (certifications lapse yearly). */
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [US], dpf: {certified: true}}\n", 1,
+               "t.yaml:6:55: vendor 'a': dpf certified: true needs 'expires' (the date the certification must "
+               "be renewed by); without it the certification is no transfer basis");
+    /* Uncertified needs no date. */
+    bg_config_t *c = EXPECT_OK(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [EEA], dpf: {certified: false}}\n");
+    bg_config_release(c);
+    /* An SCC module the vendor's role cannot sign: the policy refuses it on every request. */
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN], role: processor,\n"
+                    "     scc: {module: 1, signed: 2024-01-01, expires: 2030-01-01}}\n",
+               1,
+               "t.yaml:7:20: vendor 'a': scc module 1 (controller to controller) does not fit role processor "
+               "(a processor signs module 2 or 3)");
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN],\n"
+                    "     scc: {module: 4, signed: 2024-01-01, expires: 2030-01-01}}\n",
+               1,
+               "t.yaml:7:20: vendor 'a': scc module 4 (processor to controller) does not fit role processor "
+               "(a processor signs module 2 or 3)");
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN], role: controller,\n"
+                    "     scc: {module: 3, signed: 2024-01-01, expires: 2030-01-01}}\n",
+               1,
+               "t.yaml:7:20: vendor 'a': scc module 3 (processor to processor) does not fit role controller "
+               "(a controller signs module 1 or 4)");
+    /* A role that did not parse is reported once, not again as a mismatch. */
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN], role: importer,\n"
+                    "     scc: {module: 1, signed: 2024-01-01, expires: 2030-01-01}}\n",
+               1, "t.yaml:6:56: role: expected one of processor, controller, got 'importer'");
+    c = EXPECT_OK(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN], role: controller,\n"
+                       "     scc: {module: 4, signed: 2024-01-01, expires: 2030-01-01}}\n");
+    if (c)
+        CHECK_INT(c->vendors[0].scc.module, 4);
+    bg_config_release(c);
+    /* An SCC signed in the future loads (it may be deployed ahead) with a warning: no basis until then. */
+    bg_diag_t d;
+    c = NULL;
+    CHECK_INT(load(BASE "vendors:\n  - {name: a, hosts: [a.example], regions: [IN],\n"
+                        "     scc: {module: 2, signed: 2027-01-15, expires: 2030-01-01}}\n",
+                   &c, &d),
+              0);
+    CHECK_INT(d.nwarnings, 1);
+    CHECK(has(d.warnings, d.nwarnings,
+              "t.yaml:7:31: warning: vendor 'a': scc signed 2027-01-15 is in the future; it is no transfer "
+              "basis before then (in 47 days)"));
+    if (d.nwarnings != 1)
+        dump(&d);
+    bg_diag_dispose(&d);
+    bg_config_release(c);
+}
+
+/* Host patterns: a wildcard over a public suffix is refused like '*.com'; a host that another
+ * vendor's wildcard also matches loads (the most specific pattern wins, as bg_config_route does)
+ * but is named in a warning, so the overlap is never silent. */
+static void test_host_patterns(void)
+{
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [\"*.co.uk\"], regions: [EEA]}\n", 1,
+               "t.yaml:6:23: vendor 'a': '*.co.uk' would match every host under the public suffix 'co.uk'; name "
+               "the vendor's own domain (such as '*.vendor.co.uk')");
+    EXPECT_ERR(BASE "vendors:\n  - {name: a, hosts: [\"*.COM.au\", \"*.gov.uk\", \"*.ne.jp\"], regions: [EEA]}\n", 3,
+               "t.yaml:6:35: vendor 'a': '*.gov.uk' would match every host under the public suffix 'gov.uk'; name "
+               "the vendor's own domain (such as '*.vendor.gov.uk')");
+    /* Under a vendor's own name in such a domain: fine. */
+    bg_config_t *c = EXPECT_OK(BASE "vendors:\n  - {name: a, hosts: [\"*.acme.co.uk\", \"*.co.example\"], regions: [EEA]}\n");
+    bg_config_release(c);
+
+    bg_diag_t d;
+    c = NULL;
+    CHECK_INT(load(BASE "vendors:\n"
+                        "  - {name: wide, hosts: [\"*.example.com\"], regions: [EEA]}\n"
+                        "  - {name: exact, hosts: [api.example.com, other.test], regions: [EEA]}\n"
+                        "  - {name: deeper, hosts: [\"*.eu.example.com\"], regions: [EEA]}\n"
+                        "  - {name: self, hosts: [\"*.self.test\", x.self.test], regions: [EEA]}\n",
+                   &c, &d),
+              0);
+    CHECK_INT(d.nerrors, 0);
+    CHECK(has(d.warnings, d.nwarnings,
+              "t.yaml:7:27: warning: host 'api.example.com' of vendor 'exact' is also matched by '*.example.com' of "
+              "vendor 'wide' (line 6); requests for it go to 'exact' (an exact host wins over a wildcard)"));
+    CHECK(has(d.warnings, d.nwarnings,
+              "t.yaml:8:28: warning: hosts under '*.eu.example.com' of vendor 'deeper' are also matched by "
+              "'*.example.com' of vendor 'wide' (line 6); they go to 'deeper' (the longest wildcard wins)"));
+    /* One vendor's own overlap is redundant, not ambiguous: no warning. */
+    CHECK_INT(d.nwarnings, 2);
+    if (d.nwarnings != 2)
+        dump(&d);
+    if (c) {
+        CHECK_STR(bg_config_route(c, "api.example.com", 15)->name, "exact");
+        CHECK_STR(bg_config_route(c, "x.eu.example.com", 16)->name, "deeper");
+    }
+    bg_diag_dispose(&d);
+    bg_config_release(c);
 }
 
 /* A message with the temp directory in it: every %s becomes tmp. */
@@ -1111,6 +1309,25 @@ static void test_err_files(void)
                with_tmp("t.yaml:9:20: upstream.ca: cannot read '%s/nope.crt': No such file or directory"));
     EXPECT_ERR(BASE VENDOR_A "    upstream:\n      client_certificate: @/gw.crt\n      client_key: @/nope.key\n", 1,
                with_tmp("t.yaml:11:19: upstream.client_key: cannot read '%s/nope.key': No such file or directory"));
+    /* A key the gateway could not use is refused at load, where the config names the keys
+     * (it used to pass the loader and fail later with no line and column). */
+    mk("shortkeys");
+    put("shortkeys/k1.key", "c2hvcnQ=\n");
+    chmod(with_tmp("@/shortkeys/k1.key"), 0600);
+    EXPECT_ERR(BASE "encryption:\n  keys: @/shortkeys\n  active_key: k1\n", 1,
+               with_tmp("t.yaml:6:9: encryption.keys: key file %s/shortkeys/k1.key: must hold base64 of exactly 64 "
+                        "bytes"));
+    mk("openkeys");
+    put_key("openkeys/k1.key");
+    chmod(with_tmp("@/openkeys/k1.key"), 0644);
+    EXPECT_ERR(BASE "encryption:\n  keys: @/openkeys\n  active_key: k1\n", 1,
+               with_tmp("t.yaml:6:9: encryption.keys: key file %s/openkeys/k1.key: mode 0644, must be 0600 or "
+                        "stricter"));
+    mk("dotkeys");
+    put_key("dotkeys/k.1.key");
+    EXPECT_ERR(BASE "encryption:\n  keys: @/dotkeys\n  active_key: k.1\n", 1,
+               with_tmp("t.yaml:6:9: encryption.keys: key file %s/dotkeys/k.1.key: the key id must be 1-32 of "
+                        "[A-Za-z0-9_-]"));
     /* Files that exist: loads. */
     bg_config_t *c = EXPECT_OK(BASE "encryption:\n  keys: @/keys\n  active_key: k1\n" VENDOR_A
                                     "    on_violation: encrypt\n");
@@ -1217,10 +1434,65 @@ static void test_err_regions_file(void)
     if (d.nerrors != 3)
         dump(&d);
     bg_diag_dispose(&d);
+    /* A region with no country: the jurisdiction would make every destination a third country,
+     * a vendor's region would cover nothing. */
+    put("empty-region.yaml", "regions:\n  EEA: []\n  APAC: {countries: [JP]}\n");
+    snprintf(want, sizeof want, "%s/empty-region.yaml:2:8: region 'EEA' lists no country", tmp);
+    EXPECT_ERR("jurisdiction: EEA\nregions: @/empty-region.yaml\ngeoip: {database: @/geo.mmdb}\n"
+               "listen: [{address: 127.0.0.1:8080}]\n",
+               1, want);
     snprintf(want, sizeof want, "t.yaml:2:10: regions: cannot read '%s/none.yaml': No such file or directory", tmp);
     EXPECT_ERR("jurisdiction: EEA\nregions: @/none.yaml\ngeoip: {database: @/geo.mmdb}\n"
                "listen: [{address: 127.0.0.1:8080}]\n",
                1, want);
+}
+
+/* Adequacy dates are enforced per request (policy.c); the loader refuses a sunset before the
+ * decision and warns when a load already falls outside the decision's time, or near its end. */
+static void test_adequacy_dates(void)
+{
+    put("adq-regions.yaml", "regions:\n  EEA: [DE, FR]\n"
+                            "adequacy:\n"
+                            "  - {country: GB, date: 2021-06-28, expires: 2021-01-01}\n");
+    char want[512];
+    snprintf(want, sizeof want, "%s/adq-regions.yaml:4:46: adequacy entry for GB: expires 2021-01-01 is not after "
+             "date 2021-06-28", tmp);
+    EXPECT_ERR("jurisdiction: EEA\nregions: @/adq-regions.yaml\ngeoip: {database: @/geo.mmdb}\n"
+               "listen: [{address: 127.0.0.1:8080}]\n",
+               1, want);
+    put("adq-regions.yaml", "regions:\n  EEA: [DE, FR]\n"
+                            "adequacy:\n"
+                            "  - {country: GB, date: 2021-06-28, expires: 2025-06-27}\n"
+                            "  - {country: JE, date: 2008-05-08, expires: 2026-12-10}\n"
+                            "  - {country: BR, date: 2027-01-15}\n"
+                            "  - {country: CH, date: 2000-07-26, expires: 2031-01-01}\n"
+                            "  - {country: JP}\n");
+    bg_config_t *c = NULL;
+    bg_diag_t d;
+    CHECK_INT(load("jurisdiction: EEA\nregions: @/adq-regions.yaml\ngeoip: {database: @/geo.mmdb}\n"
+                   "listen: [{address: 127.0.0.1:8080}]\n",
+                   &c, &d),
+              0);
+    CHECK_INT(d.nwarnings, 3);
+    snprintf(want, sizeof want, "%s/adq-regions.yaml:4:46: warning: adequacy decision for GB expired on 2025-06-27; "
+             "transfers there need scc or bcr", tmp);
+    CHECK(has(d.warnings, d.nwarnings, want));
+    snprintf(want, sizeof want, "%s/adq-regions.yaml:5:46: warning: adequacy decision for JE expires on 2026-12-10 "
+             "(in 11 days)", tmp);
+    CHECK(has(d.warnings, d.nwarnings, want));
+    snprintf(want, sizeof want, "%s/adq-regions.yaml:6:25: warning: adequacy decision for BR applies from "
+             "2027-01-15; until then transfers there need scc or bcr", tmp);
+    CHECK(has(d.warnings, d.nwarnings, want));
+    if (d.nwarnings != 3)
+        dump(&d);
+    if (c) {
+        CHECK_INT(c->nadequacy, 5);
+        int64_t e;
+        CHECK(bg_parse_date("2025-06-27", &e) == 0);
+        CHECK_INT(c->adequacy[0].expires, e);
+    }
+    bg_diag_dispose(&d);
+    bg_config_release(c);
 }
 
 /* ------------------------------------------------------------------ warnings */
@@ -1236,8 +1508,8 @@ static void test_warnings(void)
                         "    scc: {module: 2, signed: 2024-01-01, expires: 2026-12-10}\n"
                         "    dpf: {certified: true, expires: 2026-11-01}\n"
                         "    upstream: {verify: false}\n"
-                        "  - {name: b, hosts: [b.example], regions: [EEA], scc: {module: 1, signed: 2020-01-01, "
-                        "expires: 2027-01-01}}\n",
+                        "  - {name: b, hosts: [b.example], regions: [EEA], role: controller, scc: {module: 1, "
+                        "signed: 2020-01-01, expires: 2027-01-01}}\n",
                    &c, &d),
               0);
     CHECK(c != NULL);
@@ -1249,6 +1521,26 @@ static void test_warnings(void)
     CHECK(has(d.warnings, d.nwarnings,
               "t.yaml:11:24: warning: vendor 'a': upstream verify: false; the vendor's certificate is not checked"));
     if (d.nwarnings != 3)
+        dump(&d);
+    bg_diag_dispose(&d);
+    bg_config_release(c);
+}
+
+/* reveal_responses on a vendor that never gets tokens (on_violation: block) is a contradiction:
+ * the data plane would still open any token found in its answers. Said, not refused. */
+static void test_reveal_without_encrypt_warns(void)
+{
+    bg_config_t *c = NULL;
+    bg_diag_t d;
+    CHECK_INT(load(BASE "encryption: {keys: @/keys, active_key: k1}\n" VENDOR_A "    reveal_responses: true\n"
+                   "  - {name: b, hosts: [b.example], regions: [EEA], on_violation: encrypt, reveal_responses: true}\n",
+                   &c, &d),
+              0);
+    CHECK_INT(d.nwarnings, 1);
+    CHECK(has(d.warnings, d.nwarnings,
+              "t.yaml:10:23: warning: vendor 'a': reveal_responses: true with on_violation: block: no tokens are "
+              "sealed for this vendor, yet any token in its answers would be opened"));
+    if (d.nwarnings != 1)
         dump(&d);
     bg_diag_dispose(&d);
     bg_config_release(c);
@@ -1389,20 +1681,27 @@ int main(void)
     RUN(test_full_fields);
     RUN(test_upstream_http2_needs_tls);
     RUN(test_empty_detector_list_refused);
+    RUN(test_err_detector_names);
     RUN(test_admin_off_and_port_default);
     RUN(test_err_yaml);
+    RUN(test_err_yaml_tags);
+    RUN(test_err_encoding_position);
     RUN(test_err_bounds);
     RUN(test_err_keys_and_types);
     RUN(test_err_countries_and_regions);
     RUN(test_err_jurisdiction);
     RUN(test_err_vendors);
     RUN(test_err_basis);
+    RUN(test_err_basis_contradictions);
     RUN(test_err_files);
     RUN(test_err_listen);
     RUN(test_err_collects_all);
     RUN(test_err_regions_file);
+    RUN(test_adequacy_dates);
     RUN(test_warnings);
+    RUN(test_reveal_without_encrypt_warns);
     RUN(test_route);
+    RUN(test_host_patterns);
     RUN(test_dest_kind_and_cover);
     RUN(test_snapshot);
     teardown();

@@ -351,6 +351,74 @@ static void test_boundaries(void)
     CHECK_INT(d.decision, BG_DECISION_BLOCK);
 }
 
+/* An adequacy decision applies from its date until its sunset (`expires` in the regions file), at the
+ * time of each request: after it, the country needs a basis like any third country. */
+static void test_adequacy_dates(void)
+{
+    bg_config_t cfg;
+    bg_vendor_t v;
+    row_t r = {.basis = B_NONE, .approved = APPROVED};
+    make_config(&cfg, false, false);
+    make_vendor(&v, &r);
+    bg_adequacy_t adq[3] = {
+        {.country = "GB", .scope = BG_SCOPE_FULL, .date = day(2021, 6, 28), .expires = day(2025, 12, 27)},
+        {.country = "BR", .scope = BG_SCOPE_FULL, .date = day(2027, 1, 1)},
+        {.country = "JP", .scope = BG_SCOPE_FULL}, /* no dates: in force */
+    };
+    cfg.adequacy = adq;
+    cfg.nadequacy = 3;
+    bg_policy_input_t in = {.country = "GB", .dest_kind = BG_DEST_ADEQUATE, .scope = BG_SCOPE_FULL,
+                            .region_covered = true, .categories = ID};
+    bg_decision_t d;
+    bg_policy_decide(&cfg, &v, &in, adq[0].expires - 1, &d);
+    CHECK_STR(d.reason, "adequacy");
+    CHECK_INT(d.mechanism, BG_MECH_ADEQUACY);
+    bg_policy_decide(&cfg, &v, &in, adq[0].expires, &d);
+    CHECK_STR(d.reason, "adequacy_expired");
+    CHECK_INT(d.decision, BG_DECISION_BLOCK);
+    CHECK_INT(d.mechanism, BG_MECH_NONE);
+    bool said = false;
+    for (int i = 0; i < d.ntrail; i++)
+        said |= strstr(d.trail[i], "GB adequacy decision expired on 2025-12-27") != NULL;
+    CHECK(said);
+    /* With a basis of its own the vendor carries on after the sunset. */
+    row_t rs = {.basis = B_SCC, .approved = APPROVED};
+    make_vendor(&v, &rs);
+    bg_policy_decide(&cfg, &v, &in, adq[0].expires, &d);
+    CHECK_STR(d.reason, "scc");
+    CHECK_INT(d.decision, BG_DECISION_ALLOW);
+    /* No personal data: allowed whatever the adequacy. */
+    make_vendor(&v, &r);
+    in.categories = 0;
+    bg_policy_decide(&cfg, &v, &in, adq[0].expires, &d);
+    CHECK_STR(d.reason, "no_personal_data");
+    in.categories = ID;
+    /* Before the decision's date it is not in force yet. */
+    in.country = "BR";
+    bg_policy_decide(&cfg, &v, &in, adq[1].date - 1, &d);
+    CHECK_STR(d.reason, "adequacy_not_in_force");
+    CHECK_INT(d.decision, BG_DECISION_BLOCK);
+    bg_policy_decide(&cfg, &v, &in, adq[1].date, &d);
+    CHECK_STR(d.reason, "adequacy");
+    in.country = "JP";
+    bg_policy_decide(&cfg, &v, &in, day(2040, 1, 1), &d);
+    CHECK_STR(d.reason, "adequacy");
+    /* The sunset counts for the DPF scope too; encrypt vendors seal instead of blocking. */
+    bg_adequacy_t us = {.country = "US", .scope = BG_SCOPE_DPF, .date = day(2023, 7, 10), .expires = day(2026, 7, 10)};
+    cfg.adequacy = &us;
+    cfg.nadequacy = 1;
+    row_t rd = {.basis = B_DPF, .approved = APPROVED, .encrypt = true};
+    make_vendor(&v, &rd);
+    bg_policy_input_t usin = {.country = "US", .dest_kind = BG_DEST_ADEQUATE, .scope = BG_SCOPE_DPF,
+                              .region_covered = true, .categories = ID};
+    bg_policy_decide(&cfg, &v, &usin, day(2026, 7, 9), &d);
+    CHECK_STR(d.reason, "dpf");
+    bg_policy_decide(&cfg, &v, &usin, day(2026, 7, 10), &d);
+    CHECK_STR(d.reason, "adequacy_expired");
+    CHECK_INT(d.decision, BG_DECISION_ENCRYPT);
+    CHECK_INT(d.seal_categories, ID);
+}
+
 static void test_module_roles(void)
 {
     CHECK(bg_policy_scc_module_fits(1, BG_ROLE_CONTROLLER));
@@ -498,6 +566,7 @@ int main(void)
 {
     RUN(test_matrix);
     RUN(test_boundaries);
+    RUN(test_adequacy_dates);
     RUN(test_module_roles);
     RUN(test_categories_str);
     RUN(test_long_reason);
