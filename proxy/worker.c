@@ -192,6 +192,9 @@ static void async_cb(uv_async_t *a)
 static void *thread_main(void *arg)
 {
     bg_worker_t *w = arg;
+    char name[16]; /* what top -H, ps -L and perf show: the kernel keeps 15 bytes */
+    snprintf(name, sizeof name, "bg-worker-%u", w->id);
+    pthread_setname_np(pthread_self(), name);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     bg_upstream_sweep(w, 0);
     uv_run(&w->loop, UV_RUN_DEFAULT); /* let close callbacks finish */

@@ -477,6 +477,7 @@ static void reopen_now(bg_records_t *w)
 static void *writer_main(void *arg)
 {
     bg_records_t *w = arg;
+    pthread_setname_np(pthread_self(), "bg-records"); /* top -H, ps -L, perf */
     /* Yielding (see below) needs a way back: probe that this thread may raise its priority
      * again (root, CAP_SYS_NICE or RLIMIT_NICE), from whatever nice the process started at. */
     bool yielding = false;

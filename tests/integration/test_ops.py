@@ -4,6 +4,7 @@ in records, in-flight exchanges keeping their snapshot, reloads under keep-alive
 reopen with a verifiable chain across files, `user:` privilege drop, pid_file, SIGTERM drain,
 and slowloris against header_timeout. Every test starts its own gateway on loopback ports."""
 import copy
+import glob
 import os
 import pwd
 import shutil
@@ -276,6 +277,20 @@ def user_nobody_serves_after_dropping_privileges():
     st, hd, _ = get(g.port(), "a.test")
     eq(st, 200, "serves as nobody")
     h.wait_record(cfg["records"]["path"], hd["x-transfer-id"])
+    g.stop()
+
+
+@test
+def threads_are_named_for_top_and_perf():
+    """Each worker thread and the records writer carry a name (top -H, ps -L, perf show it)."""
+    up = h.upstream()
+    g = h.Gateway(base(up, workers=2)).start()
+    names = []
+    for p in glob.glob("/proc/%d/task/*/comm" % g.proc.pid):
+        with open(p) as f:
+            names.append(f.read().strip())
+    for want in ("bg-worker-0", "bg-worker-1", "bg-records"):
+        check(want in names, "thread %s among %r" % (want, sorted(names)))
     g.stop()
 
 
