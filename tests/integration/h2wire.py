@@ -1,9 +1,11 @@
 """h2wire.py -- raw HTTP/2 frames and HPACK for the integration tests that speak HTTP/2 byte by
 byte (test_h2.py, test_h2_chaos.py, test_vendor_chaos.py): frame(), literal header fields (RFC 7541 6.2.2 and 6.2.1),
-a request header block, and an HPACK decoder (static and dynamic tables with eviction, table
-size updates, Huffman) that keeps one connection's decoding state. Not a test file: no tests
-are registered here. Python standard library only."""
+a request header block, an HPACK decoder (static and dynamic tables with eviction, table
+size updates, Huffman) that keeps one connection's decoding state, and H2Conn, a raw h2c client
+that reads frames on demand. Not a test file: no tests are registered here. Python standard
+library only."""
 
+import socket
 import struct
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -198,3 +200,39 @@ def _huffman_decode(data):
                 out.append(sym)
                 code = bits = 0
     return bytes(out)
+
+
+class H2Conn:
+    """A raw h2c client (prior knowledge) that reads frames on demand. It opens with a 1 GiB stream
+    and connection window, so the gateway's answers are never held by it; it acknowledges the
+    gateway's SETTINGS as they come. The caller closes sock (tests: h.defer(c.sock.close))."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), 5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.hpack = Hpack()
+        self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 1 << 30)) +
+                          frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)))
+
+    def read(self, timeout=5.0):
+        """The next frame (type, flags, stream, payload; HEADERS decoded into a list of fields), or
+        None at EOF or timeout."""
+        self.sock.settimeout(timeout)
+        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+            try:
+                d = self.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout, TimeoutError):
+                d = b""
+            if not d:
+                return None
+            self.buf += d
+        n = int.from_bytes(self.buf[:3], "big")
+        ftype, flags, sid = self.buf[3], self.buf[4], int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
+        payload = bytes(self.buf[9:9 + n])
+        del self.buf[:9 + n]
+        if ftype == SETTINGS and not flags & ACK:
+            self.sock.sendall(frame(SETTINGS, ACK, 0))
+        if ftype == HEADERS:  # the gateway sends no padding, priority or CONTINUATION
+            payload = self.hpack.decode(payload)
+        return ftype, flags, sid, payload

@@ -27,7 +27,7 @@ import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
 
 from h2wire import (ACK, DATA, END_HEADERS, END_STREAM, HEADERS, PING, PREFACE, RST_STREAM, SETTINGS,  # noqa: E402
-                    WINDOW_UPDATE, Hpack, frame, hpack_request)
+                    WINDOW_UPDATE, H2Conn, Hpack, frame, hpack_request)
 
 SCAN = 1024         # max_body_scan: a longer body is decided on its prefix and streams to the vendor
 MAX_BODY = 64 << 10  # the vendor's max_body
@@ -126,17 +126,12 @@ def h1_content_length_over_max_body_is_413_before_anything_is_forwarded():
 
 # ---- HTTP/2 client ---------------------------------------------------------------------------
 
-class H2:
-    """A raw h2c client (prior knowledge) that reads frames on demand, with large windows."""
+class H2(H2Conn):
+    """h2wire's raw h2c client, closed when the test ends, that waits for the gateway's SETTINGS."""
 
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), 5)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.hpack = Hpack()
+        super().__init__(port)
         h.defer(self.sock.close)
-        self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 1 << 30)) +
-                          frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)))
         # The gateway's stream window (256 KiB) holds once we acknowledged its SETTINGS: until
         # then it is the protocol's 64 KiB.
         while True:
@@ -146,24 +141,10 @@ class H2:
                 break
 
     def read(self, timeout=5.0):
-        self.sock.settimeout(timeout)
-        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
-            try:
-                d = self.sock.recv(65536)
-            except (ConnectionResetError, socket.timeout, TimeoutError):
-                d = b""
-            if not d:
-                return None
-            self.buf += d
-        n = int.from_bytes(self.buf[:3], "big")
-        ftype, flags, sid = self.buf[3], self.buf[4], int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
-        payload = bytes(self.buf[9:9 + n])
-        del self.buf[:9 + n]
-        if ftype == SETTINGS and not flags & ACK:
-            self.sock.sendall(frame(SETTINGS, ACK, 0))
-        if ftype == HEADERS:
-            payload = dict(self.hpack.decode(payload))
-        return ftype, flags, sid, payload
+        f = super().read(timeout)
+        if f and f[0] == HEADERS:
+            f = (f[0], f[1], f[2], dict(f[3]))
+        return f
 
     def answer(self, sid, timeout=5.0):
         """(fields, body, reset code or None) of stream sid, read until its end or reset."""

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import socket
-import struct
 import sys
 import threading
 import time
@@ -24,8 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
 
-from h2wire import (ACK, DATA, END_HEADERS, END_STREAM, HEADERS, PREFACE, RST_STREAM, SETTINGS,  # noqa: E402
-                    WINDOW_UPDATE, Hpack, frame, hpack_request)
+from h2wire import DATA, END_HEADERS, END_STREAM, HEADERS, RST_STREAM, H2Conn, frame, hpack_request  # noqa: E402
 
 SCAN = 1024  # max_body_scan: a body past it is decided on its prefix and streams to the vendor
 
@@ -316,39 +314,12 @@ def stalled_uploads_are_the_clients_408_not_the_vendors_timeout():
 
 # ---- HTTP/2 -----------------------------------------------------------------------------------
 
-class H2:
-    """A raw h2c client (prior knowledge) that records every frame it reads."""
+class H2(H2Conn):
+    """h2wire's raw h2c client, closed when the test ends."""
 
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), 5)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.hpack = Hpack()
+        super().__init__(port)
         h.defer(self.sock.close)
-        # A 1 GiB stream window and connection window: the gateway's answer is never held by us.
-        self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 1 << 30)) +
-                          frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)))
-
-    def read(self, timeout=5.0):
-        """The next frame (type, flags, stream, payload; HEADERS decoded), or None at EOF/timeout."""
-        self.sock.settimeout(timeout)
-        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
-            try:
-                d = self.sock.recv(65536)
-            except (ConnectionResetError, socket.timeout, TimeoutError):
-                d = b""
-            if not d:
-                return None
-            self.buf += d
-        n = int.from_bytes(self.buf[:3], "big")
-        ftype, flags, sid = self.buf[3], self.buf[4], int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
-        payload = bytes(self.buf[9:9 + n])
-        del self.buf[:9 + n]
-        if ftype == SETTINGS and not flags & ACK:
-            self.sock.sendall(frame(SETTINGS, ACK, 0))
-        if ftype == HEADERS:  # the gateway sends no padding, priority or CONTINUATION
-            payload = self.hpack.decode(payload)
-        return ftype, flags, sid, payload
 
 
 def h2_answer_started(e, first=100):
