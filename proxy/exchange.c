@@ -1125,17 +1125,19 @@ static void decide(bg_exchange_t *ex)
     bg_worker_t *w = ex->w;
     uint64_t now = uv_now(&w->loop);
     bg_dns_entry_t *e = dns_entry(w, ex->host, now);
-    /* Past its time, an answer is refreshed by one lookup while it goes on serving. */
+    /* Past its time, an answer is refreshed by one lookup; addresses go on serving meanwhile (a
+     * lookup that could not start is tried again by the next request), a failure does not. */
     if (e->answered && e->expires <= now && !e->gai)
-        dns_start(w, e); /* not started: the answer serves until the next request tries again */
-    if (e->answered && (e->expires > now || e->gai)) {
+        dns_start(w, e);
+    if (e->answered && (e->expires > now || (e->naddrs && !e->error))) {
         if (e->error || e->naddrs == 0)
             ex->error = "dns_failed";
         bg_exchange_decide(ex, e->addrs, e->naddrs);
         act(ex);
         return;
     }
-    /* No answer yet: wait for the name's lookup (one per name, however many requests ask). */
+    /* No answer yet, or a failure past its time: wait for the name's lookup (one per name,
+     * however many requests ask). */
     if (!e->gai && dns_start(w, e) < 0) {
         ex->error = "dns_failed";
         bg_exchange_decide(ex, NULL, 0);
