@@ -354,6 +354,10 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
         in.scope = scope;
         in.region_covered = d->country[0] && bg_config_vendor_covers(cfg, v, d->country);
         bg_policy_decide(cfg, v, &in, now_s, &d->dec);
+        /* The policy heard of the decision (its reason names the sunset); the record and the
+         * metrics name the region the law put the country in at the time: a third country. */
+        if (d->kind == BG_DEST_ADEQUATE && !bg_config_adequacy_in_force(cfg, d->country, now_s))
+            d->kind = BG_DEST_THIRD;
         if (ex->chosen < 0 && d->dec.action != BG_DECISION_BLOCK)
             ex->chosen = (int)i;
     }

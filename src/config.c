@@ -2486,6 +2486,12 @@ bg_dest_kind_t bg_config_dest_kind(const bg_config_t *cfg, const char *country, 
     return BG_DEST_THIRD;
 }
 
+bool bg_config_adequacy_in_force(const bg_config_t *cfg, const char *country, int64_t now_s)
+{
+    const bg_adequacy_t *a = cfg && bg_country_valid(country) ? adequacy_of(cfg, country) : NULL;
+    return a && (!a->date || now_s >= a->date) && (!a->expires || now_s < a->expires);
+}
+
 const char *bg_config_dest_region_label(const bg_config_t *cfg, bg_dest_kind_t kind)
 {
     switch (kind) {

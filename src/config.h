@@ -264,6 +264,9 @@ const bg_vendor_t *bg_config_route(const bg_config_t *cfg, const char *host, siz
  *  when the result is BG_DEST_ADEQUATE. */
 bg_dest_kind_t bg_config_dest_kind(const bg_config_t *cfg, const char *country,
                                    bg_adequacy_scope_t *scope);
+/** Whether `country` has an adequacy decision in force at now_s (Unix seconds): listed, and
+ *  date <= now < expires where the regions file gives them. */
+bool bg_config_adequacy_in_force(const bg_config_t *cfg, const char *country, int64_t now_s);
 /** A short region label for records and metrics: the jurisdiction name when domestic,
  *  "adequate", "third_country" or "unknown". */
 const char *bg_config_dest_region_label(const bg_config_t *cfg, bg_dest_kind_t kind);

@@ -152,6 +152,10 @@ def adequacy_past_its_sunset_is_no_basis():
     eq(len(up_jp.requests), 0, "nothing reached the JP vendor")
     rec = h.wait_record(cfg["records"]["path"], jp.headers.get("x-transfer-id"))
     eq((rec["decision"], rec["reason"], rec["mechanism"]), ("block", "adequacy_expired", "none"), "record")
+    # Dashboards group transfers by the record's region: past the sunset JP is a third country.
+    eq((rec["dest_country"], rec["dest_region"], rec["cross_border"]), ("JP", "third_country", True), "record region")
+    rec = h.wait_record(cfg["records"]["path"], ch.headers.get("x-transfer-id"))
+    eq((rec["dest_country"], rec["dest_region"]), ("CH", "adequate"), "CH's record region")
     gw.stop()
 
 
