@@ -303,6 +303,12 @@ static bool same_decision(const bg_decision_t *a, const bg_decision_t *b)
     return a->action == b->action && a->decision == b->decision && a->enforced == b->enforced;
 }
 
+/* Two destinations a request may take in turn: decided alike, in the same country. */
+static bool equivalent_dest(const bg_dest_t *a, const bg_dest_t *b)
+{
+    return same_decision(&a->dec, &b->dec) && strcmp(a->country, b->country) == 0;
+}
+
 void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs, size_t naddrs)
 {
     const bg_config_t *cfg = ex->rt->cfg;
@@ -373,12 +379,11 @@ void bg_exchange_decide(bg_exchange_t *ex, const struct sockaddr_storage *addrs,
         const bg_dest_t *c = &ex->dests[ex->chosen];
         unsigned same = 0;
         for (size_t i = 0; i < naddrs; i++)
-            same += same_decision(&ex->dests[i].dec, &c->dec) && strcmp(ex->dests[i].country, c->country) == 0;
+            same += equivalent_dest(&ex->dests[i], c);
         if (same > 1) {
             unsigned k = ex->w->next_address++ % same;
             for (size_t i = 0; i < naddrs; i++)
-                if (same_decision(&ex->dests[i].dec, &c->dec) && strcmp(ex->dests[i].country, c->country) == 0 &&
-                    k-- == 0) {
+                if (equivalent_dest(&ex->dests[i], c) && k-- == 0) {
                     ex->chosen = (int)i;
                     break;
                 }
@@ -1009,6 +1014,15 @@ void bg_exchange_body_end(bg_exchange_t *ex)
 
 static void act(bg_exchange_t *ex);
 
+/* Decide on the vendor's addresses (none, or dns_failed: the name did not resolve) and act. */
+static void decide_on(bg_exchange_t *ex, const struct sockaddr_storage *addrs, size_t n, bool dns_failed)
+{
+    if (dns_failed)
+        ex->error = "dns_failed";
+    bg_exchange_decide(ex, addrs, n);
+    act(ex);
+}
+
 /* A lookup of e's name finished: its answer replaces the cached one (a failure is cached for 5 s),
  * then the exchanges that waited for a first answer go on, in arrival order. */
 static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -1051,10 +1065,7 @@ static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         e->waiters = ex->dns_next;
         ex->dns_wait = NULL;
         ex->dns_next = NULL;
-        if (status < 0 || n == 0)
-            ex->error = "dns_failed";
-        bg_exchange_decide(ex, addrs, n);
-        act(ex);
+        decide_on(ex, addrs, n, status < 0 || n == 0);
     }
     e->waking = false;
 }
@@ -1122,8 +1133,7 @@ static void decide(bg_exchange_t *ex)
         size_t n = 0;
         for (size_t i = 0; i < v->upstream.naddresses && n < 16; i++)
             addrs[n++] = v->upstream.addresses[i].addr;
-        bg_exchange_decide(ex, addrs, n);
-        act(ex);
+        decide_on(ex, addrs, n, false);
         return;
     }
     bg_worker_t *w = ex->w;
@@ -1134,18 +1144,13 @@ static void decide(bg_exchange_t *ex)
     if (e->answered && e->expires <= now && !e->gai)
         dns_start(w, e);
     if (e->answered && (e->expires > now || (e->naddrs && !e->error))) {
-        if (e->error || e->naddrs == 0)
-            ex->error = "dns_failed";
-        bg_exchange_decide(ex, e->addrs, e->naddrs);
-        act(ex);
+        decide_on(ex, e->addrs, e->naddrs, e->error || e->naddrs == 0);
         return;
     }
     /* No answer yet, or a failure past its time: wait for the name's lookup (one per name,
      * however many requests ask). */
     if (!e->gai && dns_start(w, e) < 0) {
-        ex->error = "dns_failed";
-        bg_exchange_decide(ex, NULL, 0);
-        act(ex);
+        decide_on(ex, NULL, 0, true);
         return;
     }
     bg_exchange_t **q = &e->waiters;
