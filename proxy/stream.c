@@ -560,7 +560,7 @@ int bg_stream_connect(bg_stream_t *s, const struct sockaddr *addr, SSL_CTX *ctx,
 void bg_stream_tls_offer_session(bg_stream_t *s, SSL_SESSION *sess)
 {
     /* The handshake starts once the TCP connect is done (connected), never inside bg_stream_connect. */
-    if (s->ssl && sess && !s->open && !s->tls_server && SSL_in_before(s->ssl))
+    if (s->ssl && sess && !s->tls_server && SSL_in_before(s->ssl))
         SSL_set_session(s->ssl, sess);
 }
 

@@ -98,13 +98,9 @@ static SSL_SESSION *tls_session_take(bg_worker_t *w, const char *key, SSL_CTX *c
     if (!best)
         return NULL;
     SSL_SESSION *sess = best->sess;
-    if (SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION) {
-        best->sess = NULL; /* the table's reference goes to the caller */
-        SSL_CTX_free(best->ctx);
-        best->ctx = NULL;
-    } else {
-        SSL_SESSION_up_ref(sess);
-    }
+    SSL_SESSION_up_ref(sess);
+    if (SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION)
+        tls_session_clear(best);
     return sess;
 }
 
