@@ -11,9 +11,12 @@ if [ "$(id -u)" != 0 ]; then
   echo "deps: not root; install these as root: apt-get install -y$missing" >&2; exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y --no-install-recommends $missing >/tmp/bg-deps.log 2>&1; then
-  apt-get update >>/tmp/bg-deps.log 2>&1
-  if ! apt-get install -y --no-install-recommends $missing >>/tmp/bg-deps.log 2>&1; then
+# Another apt run (a second `make test` in a worktree, unattended upgrades) may hold the dpkg lock:
+# wait for it instead of failing.
+APT_LOCK="-o DPkg::Lock::Timeout=600"
+if ! apt-get $APT_LOCK install -y --no-install-recommends $missing >/tmp/bg-deps.log 2>&1; then
+  apt-get $APT_LOCK update >>/tmp/bg-deps.log 2>&1
+  if ! apt-get $APT_LOCK install -y --no-install-recommends $missing >>/tmp/bg-deps.log 2>&1; then
     echo "deps: could not install:$missing (see /tmp/bg-deps.log)" >&2; tail -5 /tmp/bg-deps.log >&2; exit 1
   fi
 fi
