@@ -14,9 +14,9 @@ need() { # command, package
   echo "$BG_TAG: installing $2" >&2
   if [ "$(id -u)" != 0 ]; then echo "$BG_TAG: not root; run: apt-get install -y $2" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "$2" >"/tmp/bg-$BG_TAG-deps.log" 2>&1 ||
-    { apt-get update >>"/tmp/bg-$BG_TAG-deps.log" 2>&1 &&
-      apt-get install -y --no-install-recommends "$2" >>"/tmp/bg-$BG_TAG-deps.log" 2>&1; } ||
+  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$2" >"/tmp/bg-$BG_TAG-deps.log" 2>&1 ||
+    { apt-get -o DPkg::Lock::Timeout=600 update >>"/tmp/bg-$BG_TAG-deps.log" 2>&1 &&
+      apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$2" >>"/tmp/bg-$BG_TAG-deps.log" 2>&1; } ||
     { echo "$BG_TAG: could not install $2 (see /tmp/bg-$BG_TAG-deps.log)" >&2; exit 1; }
   # Debian starts the packaged service on install; the scripts run their own.
   (systemctl stop "$2" || service "$2" stop) >/dev/null 2>&1 || true
