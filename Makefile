@@ -7,7 +7,7 @@ PKGS     := libuv libnghttp2 openssl libmaxminddb yaml-0.1 zlib
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -Iproxy -pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -luring -pthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=$(SANITIZE)
@@ -25,7 +25,7 @@ HEADERS  := $(wildcard src/*.h proxy/*.h tests/unit/*.h)
 
 # Debian packages: libraries, then the tools the tests and benchmarks drive.
 DEB_PKGS := build-essential pkg-config libuv1-dev libnghttp2-dev libssl-dev libmaxminddb-dev \
-            libyaml-dev zlib1g-dev curl nghttp2-client nginx-light python3 openssl prometheus clang mmdb-bin xxd
+            libyaml-dev zlib1g-dev liburing-dev curl nghttp2-client nginx-light python3 openssl prometheus clang mmdb-bin xxd
 
 .PHONY: all deps test unit run clean bench fuzz certs geoip-update demo
 all: $(BUILD)/bordergate $(TOOLS)

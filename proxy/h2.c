@@ -747,7 +747,7 @@ static void schedule(bg_h2_t *s)
         return;
     }
     s->check_active = true;
-    uv_check_start(&s->check, check_cb);
+    bg_stream_check_start(&s->check, check_cb); /* inside io_uring's batched reads: at their end */
 }
 
 /* After a read: start the streams whose head arrived and that were not reset meanwhile. */

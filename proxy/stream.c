@@ -13,6 +13,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -26,6 +28,72 @@
 #define BG_STREAM_RDBUF 16384
 #define BG_STREAM_OUT_KEEP (128 * 1024) /* a larger tls_out or write queue is freed once flushed */
 #define BG_STREAM_READS 32                /* reads per readable event while each fills the buffer */
+
+#define BG_URING_ENTRIES 256
+#define BG_URING_BUFS 64           /* reads per io_uring_enter; more listed streams wait a round */
+#define BG_URING_BUFSZ 65536
+#define BG_URING_ROUNDS BG_STREAM_READS /* rounds per check (a full buffer lists its stream again) */
+
+typedef struct {
+    uv_check_t *h;
+    uv_check_cb cb;
+} deferred_check_t;
+
+typedef struct bg_uring {
+    uv_loop_t *loop;
+    struct io_uring ring;
+    uv_check_t check;
+    uv_idle_t idle;              /* active while streams stay listed: the next poll must not block */
+    int handles;                 /* not yet closed */
+    bool running;                /* inside check_cb */
+    bg_stream_t *head, *tail;    /* listed streams, in the order they became readable */
+    bg_stream_t *batch[BG_URING_BUFS];
+    int res[BG_URING_BUFS];
+    char *bufs;                  /* BG_URING_BUFS * BG_URING_BUFSZ */
+    deferred_check_t *deferred;  /* checks started inside check_cb, run at its end */
+    size_t ndeferred, deferred_cap;
+    uint64_t enters, reads, late;
+} bg_uring_t;
+
+static _Thread_local bg_uring_t *tl_uring;
+
+static bg_uring_t *uring_of(const bg_stream_t *s)
+{
+    bg_uring_t *u = tl_uring;
+    return u && u->loop == s->loop ? u : NULL;
+}
+
+static void uring_idle_cb(uv_idle_t *h);
+
+static void rq_push(bg_uring_t *u, bg_stream_t *s)
+{
+    if (s->rq_queued)
+        return;
+    s->rq_queued = true;
+    s->rq_next = NULL;
+    s->rq_prev = u->tail;
+    if (u->tail)
+        u->tail->rq_next = s;
+    else
+        u->head = s;
+    u->tail = s;
+}
+
+static void rq_remove(bg_uring_t *u, bg_stream_t *s)
+{
+    if (!s->rq_queued)
+        return;
+    s->rq_queued = false;
+    if (s->rq_prev)
+        s->rq_prev->rq_next = s->rq_next;
+    else
+        u->head = s->rq_next;
+    if (s->rq_next)
+        s->rq_next->rq_prev = s->rq_prev;
+    else
+        u->tail = s->rq_prev;
+    s->rq_prev = s->rq_next = NULL;
+}
 
 static void close_cb(uv_handle_t *h)
 {
@@ -44,6 +112,9 @@ static void close_cb(uv_handle_t *h)
     s->ssl = NULL;
     free(s->rdbuf);
     s->rdbuf = NULL;
+    free(s->stash);
+    s->stash = NULL;
+    s->stash_len = 0;
     free(s->tls_out);
     s->tls_out = NULL;
     s->tls_out_len = s->tls_out_cap = 0;
@@ -60,6 +131,9 @@ void bg_stream_close(bg_stream_t *s)
     if (s->closing)
         return;
     s->closing = true;
+    bg_uring_t *u = uring_of(s);
+    if (u)
+        rq_remove(u, s); /* freed after the close phase: off the list before the next check */
     if (s->fd >= 0) {
         uv_close((uv_handle_t *)&s->h.poll, close_cb);
         return;
@@ -428,6 +502,277 @@ static void connected(bg_stream_t *s)
         s->cb->on_open(s);
 }
 
+/* ---- batched reads through io_uring ------------------------------------------------------------
+ * One ring per worker loop (thread-local: the thread that runs the loop owns it). poll_cb lists a
+ * readable stream instead of reading it; check_cb, after the poll phase, takes up to
+ * BG_URING_BUFS listed streams, prepares one RECV each into its own buffer, submits them in one
+ * io_uring_enter, reaps every completion, and only then hands each result to what read_socket
+ * would have done with it, in the order the streams became readable. MSG_DONTWAIT makes the
+ * kernel complete each recv inline (REQ_F_NOWAIT: -EAGAIN instead of arming a poll of its own),
+ * so nothing is in flight once io_uring_enter returned: buffers and streams need no lifetime
+ * beyond the check. A stream closed by an earlier result's callback has its result dropped (its
+ * memory lives until the close phase, after the check); one its owner paused meanwhile keeps
+ * what was read (stash, or the TLS read BIO) until bg_stream_read_start. */
+
+/* List s for the check of this turn (from poll_cb) or, from elsewhere (a read_start with
+ * stashed input), of the next one, which the idle handle makes come without waiting. */
+static void rq_list(bg_uring_t *u, bg_stream_t *s)
+{
+    rq_push(u, s);
+    if (!u->running)
+        uv_idle_start(&u->idle, uring_idle_cb);
+}
+
+/* What the owner paused before it could have it: kept for bg_stream_read_start. */
+static void stash_result(bg_stream_t *s, const char *p, int res)
+{
+    if (res == 0) {
+        s->stash_eof = true;
+        return;
+    }
+    if (s->ssl) { /* the read BIO holds it; read_start feeds it (tls_holds_input) */
+        if (BIO_write(s->rbio, p, res) != res)
+            fail(s, UV_ENOMEM, "tls bio");
+        return;
+    }
+    char *q = realloc(s->stash, s->stash_len + (size_t)res);
+    if (!q)
+        abort();
+    memcpy(q + s->stash_len, p, (size_t)res);
+    s->stash = q;
+    s->stash_len += (size_t)res;
+}
+
+/* One result of a batched read (bytes, 0 for EOF, a negative errno), as read_socket would
+ * handle it. Lists the stream again when the read filled the buffer. */
+static void take_result(bg_uring_t *u, bg_stream_t *s, const char *p, int res)
+{
+    s->rd_taken = false;
+    if (s->closing)
+        return; /* closed by an earlier result's callback: the bytes go with it */
+    if (res == -EAGAIN || res == -EWOULDBLOCK || res == -EINTR) {
+        s->rd_more = false;
+        return; /* still readable: the poll reports it again */
+    }
+    if (res < 0) {
+        s->rd_more = false;
+        fail(s, res, "read");
+        return;
+    }
+    s->rd_more = res == BG_URING_BUFSZ;
+    if (!s->reading || s->eof) {
+        stash_result(s, p, res);
+        return;
+    }
+    if (res == 0) {
+        on_peer_eof(s);
+        return;
+    }
+    if (s->ssl)
+        tls_feed(s, p, (size_t)res);
+    else
+        s->cb->on_data(s, p, (size_t)res);
+    if (s->rd_more && s->reading && !s->closing && !s->eof)
+        rq_push(u, s);
+}
+
+/* A listed stream with stashed input: hand it over (the socket is not read this round). */
+static void take_stash(bg_stream_t *s)
+{
+    if (s->stash_len) {
+        char *p = s->stash;
+        size_t n = s->stash_len;
+        s->stash = NULL;
+        s->stash_len = 0;
+        s->cb->on_data(s, p, n); /* the owner consumes or copies inside on_data, as always */
+        free(p);
+    }
+    if (s->stash_eof && !s->closing && s->reading) {
+        s->stash_eof = false;
+        on_peer_eof(s);
+    }
+}
+
+/* Submit what is prepared and wait for nothing: every completion is there when
+ * io_uring_enter returns (MSG_DONTWAIT). Counts any that were not, then waits for them so that
+ * no buffer is reused while the kernel still holds it. */
+static void submit_and_reap(bg_uring_t *u, unsigned n)
+{
+    int r;
+    do
+        r = io_uring_submit(&u->ring);
+    while (r == -EINTR || r == -EAGAIN || r == -EBUSY);
+    if (r != (int)n) {
+        bg_log_error("io_uring submit failed", "error", r < 0 ? strerror(-r) : "short submit");
+        abort(); /* SQEs left in the ring would point at buffers about to be reused */
+    }
+    u->enters++;
+    u->reads += n;
+    unsigned got = 0;
+    while (got < n) {
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&u->ring, head, cqe)
+        {
+            u->res[cqe->user_data] = cqe->res;
+            seen++;
+        }
+        io_uring_cq_advance(&u->ring, seen);
+        got += seen;
+        if (got < n) {
+            u->late += n - got; /* a completion after enter returned: should never happen */
+            if ((r = io_uring_wait_cqe_nr(&u->ring, &cqe, n - got)) < 0 && r != -EINTR) {
+                bg_log_error("io_uring wait failed", "error", strerror(-r));
+                abort();
+            }
+        }
+    }
+}
+
+static void uring_check_cb(uv_check_t *h)
+{
+    bg_uring_t *u = h->data;
+    u->running = true;
+    for (int round = 0; round < BG_URING_ROUNDS && u->head; round++) {
+        unsigned n = 0;
+        while (u->head && n < BG_URING_BUFS) {
+            bg_stream_t *s = u->head;
+            rq_remove(u, s);
+            if (s->closing || !s->reading || s->eof)
+                continue; /* paused or done meanwhile: the poll lists it again when it reads */
+            u->batch[n] = s;
+            if (s->stash_len || s->stash_eof) {
+                u->res[n++] = INT_MIN; /* marks a stash: no read */
+                continue;
+            }
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+            io_uring_prep_recv(sqe, s->fd, u->bufs + (size_t)n * BG_URING_BUFSZ, BG_URING_BUFSZ, MSG_DONTWAIT);
+            io_uring_sqe_set_data64(sqe, n);
+            u->res[n] = INT_MIN + 1; /* overwritten by its completion */
+            n++;
+        }
+        unsigned nread = io_uring_sq_ready(&u->ring);
+        if (nread)
+            submit_and_reap(u, nread);
+        for (unsigned i = 0; i < n; i++) /* for bg_stream_unread while the results are handed over */
+            u->batch[i]->rd_taken = u->res[i] != INT_MIN && u->res[i] != -EAGAIN;
+        /* Results only now: their callbacks may close, pause or resume the others. */
+        for (unsigned i = 0; i < n; i++) {
+            if (u->res[i] == INT_MIN) {
+                if (!u->batch[i]->closing)
+                    take_stash(u->batch[i]);
+                continue;
+            }
+            take_result(u, u->batch[i], u->bufs + (size_t)i * BG_URING_BUFSZ, u->res[i]);
+        }
+    }
+    /* Checks the callbacks started: this turn, not after the next poll. */
+    for (size_t i = 0; i < u->ndeferred; i++) {
+        deferred_check_t d = u->deferred[i];
+        if (uv_is_active((uv_handle_t *)d.h) && !uv_is_closing((uv_handle_t *)d.h))
+            d.cb(d.h);
+    }
+    u->ndeferred = 0;
+    u->running = false;
+    if (u->head)
+        uv_idle_start(&u->idle, uring_idle_cb);
+    else
+        uv_idle_stop(&u->idle);
+}
+
+static void uring_idle_cb(uv_idle_t *h)
+{
+    (void)h; /* its being active is the point: the poll that follows does not block */
+}
+
+int bg_stream_uring_start(uv_loop_t *loop)
+{
+    if (tl_uring)
+        return UV_EBUSY;
+    bg_uring_t *u = calloc(1, sizeof *u);
+    if (!u)
+        abort();
+    struct io_uring_params p = {.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+                                         IORING_SETUP_SINGLE_ISSUER};
+    int r = io_uring_queue_init_params(BG_URING_ENTRIES, &u->ring, &p);
+    if (r == -EINVAL) { /* a kernel before 6.0 without some flag: plain */
+        memset(&p, 0, sizeof p);
+        r = io_uring_queue_init_params(BG_URING_ENTRIES, &u->ring, &p);
+    }
+    if (r < 0) {
+        free(u);
+        return r;
+    }
+    u->bufs = malloc((size_t)BG_URING_BUFS * BG_URING_BUFSZ);
+    if (!u->bufs)
+        abort();
+    u->loop = loop;
+    uv_check_init(loop, &u->check);
+    u->check.data = u;
+    uv_check_start(&u->check, uring_check_cb);
+    uv_unref((uv_handle_t *)&u->check);
+    uv_idle_init(loop, &u->idle);
+    u->idle.data = u;
+    uv_unref((uv_handle_t *)&u->idle);
+    u->handles = 2;
+    tl_uring = u;
+    return 0;
+}
+
+static void uring_closed_cb(uv_handle_t *h)
+{
+    bg_uring_t *u = h->data;
+    if (--u->handles > 0)
+        return;
+    io_uring_queue_exit(&u->ring);
+    free(u->bufs);
+    free(u->deferred);
+    free(u);
+}
+
+void bg_stream_uring_stop(uv_loop_t *loop)
+{
+    bg_uring_t *u = tl_uring;
+    if (!u || u->loop != loop)
+        return;
+    tl_uring = NULL;
+    char enters[24], reads[24], late[24];
+    snprintf(enters, sizeof enters, "%llu", (unsigned long long)u->enters);
+    snprintf(reads, sizeof reads, "%llu", (unsigned long long)u->reads);
+    snprintf(late, sizeof late, "%llu", (unsigned long long)u->late);
+    bg_log_info("io_uring reads", "enters", enters, "reads", reads, "late", late);
+    while (u->head) /* streams still listed read with recv() from now on */
+        rq_remove(u, u->head);
+    uv_close((uv_handle_t *)&u->check, uring_closed_cb);
+    uv_close((uv_handle_t *)&u->idle, uring_closed_cb);
+}
+
+void bg_stream_uring_stats(uint64_t *enters, uint64_t *reads, uint64_t *late)
+{
+    bg_uring_t *u = tl_uring;
+    *enters = u ? u->enters : 0;
+    *reads = u ? u->reads : 0;
+    *late = u ? u->late : 0;
+}
+
+int bg_stream_check_start(uv_check_t *h, uv_check_cb cb)
+{
+    int r = uv_check_start(h, cb);
+    bg_uring_t *u = tl_uring;
+    if (r == 0 && u && u->running && h->loop == u->loop) {
+        if (u->ndeferred == u->deferred_cap) {
+            size_t c = u->deferred_cap ? 2 * u->deferred_cap : 16;
+            deferred_check_t *d = realloc(u->deferred, c * sizeof *d);
+            if (!d)
+                abort();
+            u->deferred = d;
+            u->deferred_cap = c;
+        }
+        u->deferred[u->ndeferred++] = (deferred_check_t){h, cb};
+    }
+    return r;
+}
+
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
     bg_stream_t *s = h->data;
@@ -444,8 +789,15 @@ static void poll_cb(uv_poll_t *h, int status, int events)
         connected(s);
         return;
     }
-    if ((events & UV_READABLE) && s->reading && !s->eof)
-        read_socket(s);
+    if ((events & UV_READABLE) && s->reading && !s->eof) {
+        /* Batched unless the socket reported an error or the queue waits for it too (then the
+         * read comes first, as it always did) or a TLS handshake runs (it stays as it was). */
+        bg_uring_t *u = uring_of(s);
+        if (u && status == 0 && s->open && !((events & UV_WRITABLE) && s->write_pending))
+            rq_push(u, s);
+        else
+            read_socket(s);
+    }
     if (!s->closing && (events & UV_WRITABLE) && s->write_pending)
         flush_queue(s);
     update_poll(s);
@@ -654,6 +1006,11 @@ void bg_stream_read_start(bg_stream_t *s)
      * on by itself, since reading is true again. */
     if (s->open && !s->feeding && tls_holds_input(s))
         tls_feed(s, NULL, 0);
+    /* What a batched read took while paused: handed over by the next check, never from here
+     * (a plain stream's read_start never called on_data, and owners rely on it). */
+    bg_uring_t *u;
+    if ((s->stash_len || s->stash_eof) && !s->closing && s->reading && (u = uring_of(s)))
+        rq_list(u, s);
 }
 
 void bg_stream_shutdown(bg_stream_t *s)
@@ -768,6 +1125,10 @@ bool bg_stream_unread(const bg_stream_t *s, bool peek)
      * always when the read filled the buffer, else only when asked (peek), since a shorter read
      * found the queue empty then and only bytes that came after it can be there. */
     if (tls_holds_input(s))
+        return true;
+    /* Listed for a batched read (the poll said readable), taken by one and not yet handed over,
+     * or taken while paused. */
+    if (s->rq_queued || s->rd_taken || s->stash_len || s->stash_eof)
         return true;
     if (!s->rd_more && !peek)
         return false;

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -52,6 +53,12 @@ struct bg_stream {
     bool shut_wanted;      /* private: shut the write side once the queue is empty */
     bool feeding;          /* private: tls_feed is handing plaintext from rdbuf to on_data */
     bool rd_more;          /* private: the last read filled the buffer: the socket may hold more */
+    bool rq_queued;        /* private: on its loop's io_uring read list (rq_prev, rq_next) */
+    bool rd_taken;         /* private: a batched read took bytes (or EOF) not yet handed over */
+    bool stash_eof;        /* private: the peer's EOF, read while paused */
+    bg_stream_t *rq_prev, *rq_next;
+    char *stash;           /* private: plain bytes a batched read took while the owner paused */
+    size_t stash_len;
     char *rdbuf;           /* private: 16 KiB TLS plaintext buffer */
     char *tls_out;         /* private: TLS records not yet handed to the socket */
     size_t tls_out_len, tls_out_cap;
@@ -126,6 +133,23 @@ bool bg_stream_unread(const bg_stream_t *s, bool peek);
 const char *bg_stream_alpn(const bg_stream_t *s);
 /** The peer certificate's subject ("CN=...,O=...") into out, or "" when none. */
 void bg_stream_peer_subject(const bg_stream_t *s, char *out, size_t outlen);
+/** Read the sockets of the streams on loop (the calling thread's, which must run it) through one
+ *  io_uring: a readable stream is listed, and after the poll phase (a uv_check) every listed
+ *  stream's recv goes to the kernel in one io_uring_enter (MSG_DONTWAIT: each completes inline).
+ *  Writes, connects, accepts and TLS handshakes are unchanged. 0, or a negative errno when the
+ *  kernel refuses a ring (ENOSYS, EPERM, io_uring_disabled): then streams read with recv() as
+ *  before. Call before the loop runs; bg_stream_uring_stop before it ends. */
+int bg_stream_uring_start(uv_loop_t *loop);
+/** Close the loop's ring handles (they are unreferenced: they never keep the loop alive); the ring
+ *  goes when libuv lets go of them. No effect without a ring. */
+void bg_stream_uring_stop(uv_loop_t *loop);
+/** Counters of the calling thread's ring: io_uring_enter calls, reads submitted, and completions
+ *  that were not ready when io_uring_enter returned (must stay 0: every read is MSG_DONTWAIT). */
+void bg_stream_uring_stats(uint64_t *enters, uint64_t *reads, uint64_t *late);
+/** uv_check_start for a check that sends what read callbacks produced: when it is started from
+ *  inside the batched reads (themselves a check), libuv would run it only after the next poll;
+ *  it runs at the end of the batch instead. */
+int bg_stream_check_start(uv_check_t *h, uv_check_cb cb);
 /** Frees the process-wide TLS output BIO method. Call once, after every stream is closed (the
  *  end of bg_server_run), so that a leak check sees every heap block freed. */
 void bg_stream_global_cleanup(void);

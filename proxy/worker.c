@@ -195,9 +195,15 @@ static void *thread_main(void *arg)
     char name[16]; /* what top -H, ps -L and perf show: the kernel keeps 15 bytes */
     snprintf(name, sizeof name, "bg-worker-%u", w->id);
     pthread_setname_np(pthread_self(), name);
+    /* The ring is made here: it belongs to the thread that submits to it (SINGLE_ISSUER). */
+    int r = w->rt->cfg->io_uring ? bg_stream_uring_start(&w->loop) : UV_ENOTSUP;
+    if (r < 0 && w->rt->cfg->io_uring && w->id == 0)
+        bg_log_warn("io_uring unavailable: sockets are read with recv()", "error", uv_strerror(r));
     uv_run(&w->loop, UV_RUN_DEFAULT);
     bg_upstream_sweep(w, 0);
     uv_run(&w->loop, UV_RUN_DEFAULT); /* let close callbacks finish */
+    bg_stream_uring_stop(&w->loop);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
     return NULL;
 }
 

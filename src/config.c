@@ -2142,6 +2142,7 @@ static void set_defaults(bg_config_t *cfg)
     cfg->mode = BG_MODE_ENFORCE;
     bg_parse_sockaddr("127.0.0.1:9901", &cfg->admin.address);
     cfg->admin.enabled = true;
+    cfg->io_uring = true;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
     cfg->limits.max_body_scan = 1u << 20;
@@ -2245,7 +2246,7 @@ static void sort_messages(char **list, size_t from, size_t n, const char *name, 
 static int load(const char *name, const char *data, size_t len, int64_t now_s, bg_config_t **out, bg_diag_t *d)
 {
     static const char *const top_keys[] = {"jurisdiction", "mode", "listen", "admin", "workers", "user",
-                                           "pid_file", "limits", "geoip", "regions", "classification",
+                                           "pid_file", "io_uring", "limits", "geoip", "regions", "classification",
                                            "encryption", "records", "vendors", NULL};
     static const char *const modes[] = {"enforce", "report-only", NULL};
     size_t before = d->nerrors, wbefore = d->nwarnings;
@@ -2331,6 +2332,8 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
         ERR(&c, v->pos, "user: must not be empty");
     if ((v = mget(root, "pid_file")) && get_str(&c, v, "pid_file", &cfg->pid_file) && !cfg->pid_file[0])
         ERR(&c, v->pos, "pid_file: must not be empty");
+    if ((v = mget(root, "io_uring")))
+        get_bool(&c, v, "io_uring", &cfg->io_uring);
     if ((v = mget(root, "limits")))
         parse_limits(&c, v);
     if ((v = mget(root, "geoip")))

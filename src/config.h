@@ -179,6 +179,7 @@ typedef struct bg_config {
     int workers; /* resolved: `auto` = number of online CPUs */
     char *user;  /* drop privileges to this user after binding, NULL: stay */
     char *pid_file;
+    bool io_uring; /* default true: workers read sockets in batches through io_uring where the kernel allows */
 
     struct {
         uint64_t max_body_scan;   /* default 1 MiB */
