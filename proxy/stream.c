@@ -6,7 +6,9 @@
  * ciphertext read from the socket is written to a memory BIO (rbio), SSL_read yields plaintext;
  * OpenSSL's records go to a BIO of our own (wbio) that appends them to the stream's tls_out
  * buffer, and everything there is handed to the socket in one write after every operation. One
- * worker thread owns a stream; the BIO method is made once per process.
+ * worker thread owns a stream; the BIO method is made once per process. On a worker loop with an
+ * io_uring (bg_stream_uring_start), reads and the writes their callbacks make are batched: see
+ * "batched reads and writes" below.
  */
 #include "stream.h"
 
@@ -49,6 +51,10 @@ typedef struct bg_uring {
     bg_stream_t *head, *tail;    /* listed streams, in the order they became readable */
     bg_stream_t *batch[BG_URING_BUFS];
     int res[BG_URING_BUFS];
+    bg_stream_t *sq_head, **sq_tail; /* streams whose writes wait for the next io_uring_enter */
+    bg_stream_t *sends[BG_URING_ENTRIES - BG_URING_BUFS];
+    int sres[BG_URING_ENTRIES - BG_URING_BUFS];
+    uint64_t send_ops;
     char *bufs;                  /* BG_URING_BUFS * BG_URING_BUFSZ */
     deferred_check_t *deferred;  /* checks started inside check_cb, run at its end */
     size_t ndeferred, deferred_cap;
@@ -95,6 +101,12 @@ static void rq_remove(bg_uring_t *u, bg_stream_t *s)
     s->rq_prev = s->rq_next = NULL;
 }
 
+static void queue_bytes(bg_stream_t *s, const char *p, size_t n);
+static void sq_remove(bg_uring_t *u, bg_stream_t *s);
+static bool sq_defer(bg_stream_t *s, const char *p, size_t n);
+static bool sq_will_defer(const bg_stream_t *s);
+static ssize_t send_iov(int fd, struct iovec *iov, size_t n);
+
 static void close_cb(uv_handle_t *h)
 {
     bg_stream_t *s = h->data;
@@ -132,8 +144,18 @@ void bg_stream_close(bg_stream_t *s)
         return;
     s->closing = true;
     bg_uring_t *u = uring_of(s);
-    if (u)
-        rq_remove(u, s); /* freed after the close phase: off the list before the next check */
+    if (u) {
+        rq_remove(u, s); /* freed after the close phase: off the lists before the next check */
+        if (s->sq_queued) {
+            /* Bytes written inside the check wait for its next io_uring_enter; without it they
+             * would have been sent when written, before this close: send them now. */
+            sq_remove(u, s);
+            if (s->fd >= 0) {
+                struct iovec v = {s->wq + s->wq_off, s->write_pending};
+                (void)send_iov(s->fd, &v, 1);
+            }
+        }
+    }
     if (s->fd >= 0) {
         uv_close((uv_handle_t *)&s->h.poll, close_cb);
         return;
@@ -256,6 +278,8 @@ static int raw_write(bg_stream_t *s, const char *p, size_t n)
     if (s->closing)
         return UV_ECANCELED;
     if (n == 0)
+        return 0;
+    if (sq_defer(s, p, n))
         return 0;
     if (s->write_pending == 0 && s->fd >= 0 && !s->connecting) {
         struct iovec v = {(void *)p, n};
@@ -502,7 +526,7 @@ static void connected(bg_stream_t *s)
         s->cb->on_open(s);
 }
 
-/* ---- batched reads through io_uring ------------------------------------------------------------
+/* ---- batched reads and writes through io_uring --------------------------------------------------
  * One ring per worker loop (thread-local: the thread that runs the loop owns it). poll_cb lists a
  * readable stream instead of reading it; check_cb, after the poll phase, takes up to
  * BG_URING_BUFS listed streams, prepares one RECV each into its own buffer, submits them in one
@@ -512,7 +536,53 @@ static void connected(bg_stream_t *s)
  * so nothing is in flight once io_uring_enter returned: buffers and streams need no lifetime
  * beyond the check. A stream closed by an earlier result's callback has its result dropped (its
  * memory lives until the close phase, after the check); one its owner paused meanwhile keeps
- * what was read (stash, or the TLS read BIO) until bg_stream_read_start. */
+ * what was read (stash, or the TLS read BIO) until bg_stream_read_start.
+ * Writes made inside the check to a stream with nothing queued are copied to its queue and go out
+ * as one SEND each (MSG_DONTWAIT | MSG_NOSIGNAL) in the check's next io_uring_enter, together with
+ * the next round's reads; what the socket did not take stays queued for the poll, as a short
+ * send always did, and a queue emptied this way calls on_drain. Closing such a stream sends its
+ * queue first: without the batch those bytes had left when they were written. */
+
+/* The send list is singly linked: removal walks it, which only a close inside the check does. */
+static void sq_remove(bg_uring_t *u, bg_stream_t *s)
+{
+    if (!s->sq_queued)
+        return;
+    s->sq_queued = false;
+    for (bg_stream_t **p = &u->sq_head; *p; p = &(*p)->sq_next)
+        if (*p == s) {
+            *p = s->sq_next;
+            if (!*p)
+                u->sq_tail = p;
+            break;
+        }
+    s->sq_next = NULL;
+}
+
+static bool sq_will_defer(const bg_stream_t *s)
+{
+    bg_uring_t *u = uring_of(s);
+    return u && u->running && s->fd >= 0 && !s->connecting;
+}
+
+/* Inside the check, a write to a stream with nothing queued is queued (copied) and goes out with
+ * the check's next io_uring_enter (SEND, MSG_DONTWAIT): true. Else false (send now, as always). */
+static bool sq_defer(bg_stream_t *s, const char *p, size_t n)
+{
+    bg_uring_t *u = uring_of(s);
+    if (!u || !u->running || s->fd < 0 || s->connecting)
+        return false;
+    if (!s->sq_queued) {
+        if (s->write_pending)
+            return false;
+        s->sq_queued = true;
+        s->sq_next = NULL;
+        *u->sq_tail = s;
+        u->sq_tail = &s->sq_next;
+    }
+    queue_bytes(s, p, n);
+    return true;
+}
 
 /* List s for the check of this turn (from poll_cb) or, from elsewhere (a read_start with
  * stashed input), of the next one, which the idle handle makes come without waiting. */
@@ -607,14 +677,17 @@ static void submit_and_reap(bg_uring_t *u, unsigned n)
         abort(); /* SQEs left in the ring would point at buffers about to be reused */
     }
     u->enters++;
-    u->reads += n;
+    u->reads += n; /* reads and sends; send_ops counts the sends */
     unsigned got = 0;
     while (got < n) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&u->ring, head, cqe)
         {
-            u->res[cqe->user_data] = cqe->res;
+            if (cqe->user_data >= BG_URING_BUFS)
+                u->sres[cqe->user_data - BG_URING_BUFS] = cqe->res;
+            else
+                u->res[cqe->user_data] = cqe->res;
             seen++;
         }
         io_uring_cq_advance(&u->ring, seen);
@@ -629,13 +702,64 @@ static void submit_and_reap(bg_uring_t *u, unsigned n)
     }
 }
 
+/* A batched send's result: what the socket took leaves the queue; the rest waits for the poll
+ * (flush_queue), as a send that did not take everything always did. */
+static void take_send(bg_stream_t *s, int res)
+{
+    if (s->closing)
+        return;
+    if (res == -EAGAIN || res == -EWOULDBLOCK || res == -EINTR)
+        res = 0;
+    if (res < 0) {
+        fail(s, res, "write");
+        return;
+    }
+    s->wq_off += (size_t)res;
+    s->write_pending -= (size_t)res;
+    if (s->write_pending) {
+        update_poll(s);
+        return;
+    }
+    flush_queue(s); /* nothing left: its tail (shutdown wanted, poll, on_drain) */
+}
+
 static void uring_check_cb(uv_check_t *h)
 {
     bg_uring_t *u = h->data;
     u->running = true;
-    for (int round = 0; round < BG_URING_ROUNDS && u->head; round++) {
+    int round = 0;
+    for (;;) {
+        if (!(u->head && round < BG_URING_ROUNDS) && !u->sq_head) {
+            if (!u->ndeferred)
+                break;
+            /* Checks the callbacks started: this turn, not after the next poll. Their writes go
+             * out in one more round. */
+            for (size_t i = 0; i < u->ndeferred; i++) {
+                deferred_check_t d = u->deferred[i];
+                if (uv_is_active((uv_handle_t *)d.h) && !uv_is_closing((uv_handle_t *)d.h))
+                    d.cb(d.h);
+            }
+            u->ndeferred = 0;
+            continue;
+        }
+        round++;
+        unsigned ns = 0;
+        while (u->sq_head && ns < BG_URING_ENTRIES - BG_URING_BUFS) {
+            bg_stream_t *s = u->sq_head;
+            u->sq_head = s->sq_next;
+            if (!u->sq_head)
+                u->sq_tail = &u->sq_head;
+            s->sq_queued = false;
+            s->sq_next = NULL;
+            if (s->closing || !s->write_pending)
+                continue;
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+            io_uring_prep_send(sqe, s->fd, s->wq + s->wq_off, s->write_pending, MSG_DONTWAIT | MSG_NOSIGNAL);
+            io_uring_sqe_set_data64(sqe, BG_URING_BUFS + ns);
+            u->sends[ns++] = s;
+        }
         unsigned n = 0;
-        while (u->head && n < BG_URING_BUFS) {
+        while (u->head && n < BG_URING_BUFS && round <= BG_URING_ROUNDS) {
             bg_stream_t *s = u->head;
             rq_remove(u, s);
             if (s->closing || !s->reading || s->eof)
@@ -651,12 +775,16 @@ static void uring_check_cb(uv_check_t *h)
             u->res[n] = INT_MIN + 1; /* overwritten by its completion */
             n++;
         }
-        unsigned nread = io_uring_sq_ready(&u->ring);
-        if (nread)
-            submit_and_reap(u, nread);
+        unsigned nops = io_uring_sq_ready(&u->ring);
+        if (nops)
+            submit_and_reap(u, nops);
+        u->send_ops += ns;
         for (unsigned i = 0; i < n; i++) /* for bg_stream_unread while the results are handed over */
             u->batch[i]->rd_taken = u->res[i] != INT_MIN && u->res[i] != -EAGAIN;
-        /* Results only now: their callbacks may close, pause or resume the others. */
+        /* Results only now: their callbacks may close, pause or resume the others. The sends
+         * first: they went before the reads. */
+        for (unsigned i = 0; i < ns; i++)
+            take_send(u->sends[i], u->sres[i]);
         for (unsigned i = 0; i < n; i++) {
             if (u->res[i] == INT_MIN) {
                 if (!u->batch[i]->closing)
@@ -666,13 +794,6 @@ static void uring_check_cb(uv_check_t *h)
             take_result(u, u->batch[i], u->bufs + (size_t)i * BG_URING_BUFSZ, u->res[i]);
         }
     }
-    /* Checks the callbacks started: this turn, not after the next poll. */
-    for (size_t i = 0; i < u->ndeferred; i++) {
-        deferred_check_t d = u->deferred[i];
-        if (uv_is_active((uv_handle_t *)d.h) && !uv_is_closing((uv_handle_t *)d.h))
-            d.cb(d.h);
-    }
-    u->ndeferred = 0;
     u->running = false;
     if (u->head)
         uv_idle_start(&u->idle, uring_idle_cb);
@@ -704,6 +825,7 @@ int bg_stream_uring_start(uv_loop_t *loop)
         return r;
     }
     u->bufs = malloc((size_t)BG_URING_BUFS * BG_URING_BUFSZ);
+    u->sq_tail = &u->sq_head;
     if (!u->bufs)
         abort();
     u->loop = loop;
@@ -740,7 +862,9 @@ void bg_stream_uring_stop(uv_loop_t *loop)
     snprintf(enters, sizeof enters, "%llu", (unsigned long long)u->enters);
     snprintf(reads, sizeof reads, "%llu", (unsigned long long)u->reads);
     snprintf(late, sizeof late, "%llu", (unsigned long long)u->late);
-    bg_log_info("io_uring reads", "enters", enters, "reads", reads, "late", late);
+    char sends[24];
+    snprintf(sends, sizeof sends, "%llu", (unsigned long long)u->send_ops);
+    bg_log_info("io_uring reads", "enters", enters, "reads", reads, "late", late, "sends", sends);
     while (u->head) /* streams still listed read with recv() from now on */
         rq_remove(u, u->head);
     uv_close((uv_handle_t *)&u->check, uring_closed_cb);
@@ -941,7 +1065,7 @@ int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs)
 {
     if (s->closing)
         return UV_ECANCELED;
-    if (!s->ssl && s->write_pending == 0 && s->fd >= 0 && !s->connecting && nbufs <= 16) {
+    if (!s->ssl && s->write_pending == 0 && s->fd >= 0 && !s->connecting && nbufs <= 16 && !sq_will_defer(s)) {
         /* One syscall for head + body in the common case. */
         struct iovec iov[16];
         size_t total = 0;

@@ -56,7 +56,9 @@ struct bg_stream {
     bool rq_queued;        /* private: on its loop's io_uring read list (rq_prev, rq_next) */
     bool rd_taken;         /* private: a batched read took bytes (or EOF) not yet handed over */
     bool stash_eof;        /* private: the peer's EOF, read while paused */
+    bool sq_queued;        /* private: its queue goes out in the check's next io_uring_enter */
     bg_stream_t *rq_prev, *rq_next;
+    bg_stream_t *sq_next;  /* private: the check's send list */
     char *stash;           /* private: plain bytes a batched read took while the owner paused */
     size_t stash_len;
     char *rdbuf;           /* private: 16 KiB TLS plaintext buffer */
@@ -136,7 +138,10 @@ void bg_stream_peer_subject(const bg_stream_t *s, char *out, size_t outlen);
 /** Read the sockets of the streams on loop (the calling thread's, which must run it) through one
  *  io_uring: a readable stream is listed, and after the poll phase (a uv_check) every listed
  *  stream's recv goes to the kernel in one io_uring_enter (MSG_DONTWAIT: each completes inline).
- *  Writes, connects, accepts and TLS handshakes are unchanged. 0, or a negative errno when the
+ *  What the read callbacks write goes out in the check's next io_uring_enter (with the next reads,
+ *  if any); what the socket does not take stays queued as always (on_drain follows when it is
+ *  out). Writes outside the check, connects, accepts and TLS handshakes are unchanged. 0, or a
+ *  negative errno when the
  *  kernel refuses a ring (ENOSYS, EPERM, io_uring_disabled): then streams read with recv() as
  *  before. Call before the loop runs; bg_stream_uring_stop before it ends. */
 int bg_stream_uring_start(uv_loop_t *loop);

@@ -6,7 +6,7 @@
  * grows, slides and drains; on_drain follows), and a shutdown after the queue reaches the reader as
  * end of stream; with the loop's io_uring, a batched read whose stream was paused by an earlier
  * result's callback is kept and handed over, in order, after read_start, and one whose stream was
- * closed is dropped. Single-threaded.
+ * closed is dropped (what it wrote just before the close still reaches its peer). Single-threaded.
  */
 #include "log.h"
 #include "stream.h"
@@ -252,6 +252,9 @@ static void a_data(bg_stream_t *s, const char *p, size_t n)
     B->ra.paused_once = true;
     /* B's and C's reads went to the kernel with A's: their results wait behind this callback. */
     bg_stream_read_stop(&B->b);
+    /* A write inside the check waits for its next io_uring_enter; a close before that sends it. */
+    CHECK_INT(bg_stream_write(&B->c, "bye", 3), 0);
+    CHECK(B->c.write_pending == 3);
     bg_stream_close(&B->c);
     write_pattern(B->peer_b, PART1, PART2); /* arrives behind what B's read took */
     shutdown(B->peer_b, SHUT_WR);
@@ -317,6 +320,9 @@ static void test_batched_read_of_a_paused_or_closed_stream(void)
     CHECK_INT(x.rb.bad, 0);
     CHECK_INT(x.rb.eofs, 1);
     CHECK_INT(x.rc.got, 0);             /* C's result dropped with C */
+    char bye[8] = {0};
+    CHECK_INT(read(x.peer_c, bye, sizeof bye), 3); /* what C wrote just before its close */
+    CHECK(memcmp(bye, "bye", 3) == 0);
     CHECK_INT(x.ra.errors + x.rb.errors + x.rc.errors, 0);
     CHECK_INT(x.ra.closed + x.rb.closed + x.rc.closed, 3);
     CHECK(enters >= 1 && reads >= 3);
