@@ -11,6 +11,8 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,32 +44,95 @@ static const char *ssl_err(void)
     return r ? r : "unknown error";
 }
 
+/* Why a private key did not load, in words for the operator: OpenSSL 3 reports a file without a
+ * key as the decoder's "unsupported" and a passphrase-protected one as an interrupted prompt. */
+static const char *key_err(void)
+{
+    const char *why = NULL;
+    unsigned long e, first = 0;
+    while ((e = ERR_get_error())) {
+        if (!first)
+            first = e;
+        int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
+        if (lib == ERR_LIB_PEM && (reason == PEM_R_BAD_PASSWORD_READ || reason == PEM_R_PROBLEMS_GETTING_PASSWORD))
+            why = "the key is encrypted with a passphrase (bordergate reads only unencrypted keys)";
+        else if (!why && lib == ERR_LIB_X509 && reason == X509_R_KEY_VALUES_MISMATCH)
+            why = "the key does not belong to the certificate";
+        else if (!why && lib == ERR_LIB_SSL && reason == SSL_R_NO_PRIVATE_KEY_ASSIGNED) /* nothing loaded */
+            why = "no private key in the file";
+    }
+    if (!why && first && ERR_GET_LIB(first) == ERR_LIB_OSSL_DECODER)
+        why = "no PEM private key in the file";
+    if (!why && first)
+        why = ERR_reason_error_string(first);
+    ERR_clear_error();
+    return why ? why : "unknown error";
+}
+
+/* A path as messages show it, like the config's: printable ASCII, at most ~150 bytes, so that a
+ * file name cannot forge a second "FILE:LINE:COL" line. */
+typedef struct {
+    char s[160];
+} shown_t;
+
+static shown_t shown(const char *path)
+{
+    shown_t o;
+    size_t n = 0;
+    for (const char *p = path ? path : ""; *p; p++) {
+        if (n + 4 >= sizeof o.s) {
+            memcpy(o.s + n, "...", 3);
+            n += 3;
+            break;
+        }
+        o.s[n++] = (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f ? *p : '?';
+    }
+    o.s[n] = 0;
+    return o;
+}
+
+/* Keys are never read with a passphrase: OpenSSL's default would prompt on the terminal and
+ * block the main loop (a reload) until someone typed. An encrypted key fails to load instead. */
+static int no_passphrase_cb(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)buf, (void)size, (void)rwflag, (void)userdata;
+    return -1;
+}
+
 static SSL_CTX *listener_ctx(const bg_listen_t *l, bg_diag_t *diag, const char *file)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return NULL;
+    size_t before = diag->nerrors;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_use_certificate_chain_file(ctx, l->certificate) != 1) {
-        bg_diag_error(diag, file, l->pos, "listener %s: cannot load certificate %s: %s", l->address.text,
-                      l->certificate, ssl_err());
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, l->key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        bg_diag_error(diag, file, l->pos, "listener %s: cannot load key %s: %s", l->address.text, l->key, ssl_err());
-        goto fail;
-    }
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase_cb);
+    /* Each file is tried and reported at the line that names it, even after one failed, so that
+     * one run of `check` lists every problem. */
+    ERR_clear_error();
+    bool cert_ok = SSL_CTX_use_certificate_chain_file(ctx, l->certificate) == 1;
+    if (!cert_ok)
+        bg_diag_error(diag, file, l->certificate_pos, "listener %s: tls certificate: cannot load '%s': %s",
+                      l->address.text, shown(l->certificate).s, ssl_err());
+    /* With the certificate loaded this also checks that the key is the certificate's. */
+    if (SSL_CTX_use_PrivateKey_file(ctx, l->key, SSL_FILETYPE_PEM) != 1 ||
+        (cert_ok && SSL_CTX_check_private_key(ctx) != 1))
+        bg_diag_error(diag, file, l->key_pos, "listener %s: tls key: cannot load '%s': %s", l->address.text,
+                      shown(l->key).s, key_err());
     if (l->client_ca) {
-        if (SSL_CTX_load_verify_locations(ctx, l->client_ca, NULL) != 1) {
-            bg_diag_error(diag, file, l->pos, "listener %s: cannot load client_ca %s: %s", l->address.text,
-                          l->client_ca, ssl_err());
-            goto fail;
-        }
-        SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(l->client_ca));
+        STACK_OF(X509_NAME) *names = NULL;
+        if (SSL_CTX_load_verify_locations(ctx, l->client_ca, NULL) != 1 ||
+            !(names = SSL_load_client_CA_file(l->client_ca)))
+            bg_diag_error(diag, file, l->client_ca_pos, "listener %s: tls client_ca: cannot load '%s': %s",
+                          l->address.text, shown(l->client_ca).s, ssl_err());
+        else
+            SSL_CTX_set_client_CA_list(ctx, names);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
+    if (diag->nerrors != before)
+        goto fail;
     /* A session-id context names the listener for resumption. OpenSSL resumes nothing on a
      * context that verifies client certificates and has none: every mTLS client paid a full
      * handshake, its certificate checked again, on each new connection. A resumed session keeps
@@ -93,24 +158,31 @@ static SSL_CTX *vendor_ctx(const bg_vendor_t *v, bg_diag_t *diag, const char *fi
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
         return NULL;
+    size_t before = diag->nerrors;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase_cb);
+    ERR_clear_error();
     if (v->upstream.ca) {
-        if (SSL_CTX_load_verify_locations(ctx, v->upstream.ca, NULL) != 1) {
-            bg_diag_error(diag, file, v->pos, "vendor %s: cannot load ca %s: %s", v->name, v->upstream.ca, ssl_err());
-            goto fail;
-        }
+        if (SSL_CTX_load_verify_locations(ctx, v->upstream.ca, NULL) != 1)
+            bg_diag_error(diag, file, v->upstream.ca_pos, "vendor '%s': upstream.ca: cannot load '%s': %s", v->name,
+                          shown(v->upstream.ca).s, ssl_err());
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        bg_diag_error(diag, file, v->pos, "vendor %s: cannot load the system CA store", v->name);
-        goto fail;
+        bg_diag_error(diag, file, v->pos, "vendor '%s': cannot load the system CA store: %s", v->name, ssl_err());
     }
     if (v->upstream.client_certificate) {
-        if (SSL_CTX_use_certificate_chain_file(ctx, v->upstream.client_certificate) != 1 ||
-            SSL_CTX_use_PrivateKey_file(ctx, v->upstream.client_key, SSL_FILETYPE_PEM) != 1) {
-            bg_diag_error(diag, file, v->pos, "vendor %s: cannot load client certificate: %s", v->name, ssl_err());
-            goto fail;
-        }
+        bool cert_ok = SSL_CTX_use_certificate_chain_file(ctx, v->upstream.client_certificate) == 1;
+        if (!cert_ok)
+            bg_diag_error(diag, file, v->upstream.client_certificate_pos,
+                          "vendor '%s': upstream.client_certificate: cannot load '%s': %s", v->name,
+                          shown(v->upstream.client_certificate).s, ssl_err());
+        if (SSL_CTX_use_PrivateKey_file(ctx, v->upstream.client_key, SSL_FILETYPE_PEM) != 1 ||
+            (cert_ok && SSL_CTX_check_private_key(ctx) != 1))
+            bg_diag_error(diag, file, v->upstream.client_key_pos, "vendor '%s': upstream.client_key: cannot load '%s': %s",
+                          v->name, shown(v->upstream.client_key).s, key_err());
     }
+    if (diag->nerrors != before)
+        goto fail;
     SSL_CTX_set_verify(ctx, v->upstream.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     /* Sessions for resumption go to the worker's table (upstream.c), not OpenSSL's locked cache. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -135,15 +207,21 @@ int bg_runtime_create(bg_config_t *cfg, bg_runtime_t **out, bg_diag_t *diag)
         abort();
     atomic_init(&rt->refcount, 1);
     rt->cfg = cfg;
-    char err[256] = "";
+    char err[512] = "";
     bg_pos_t nopos = {0, 0};
+    /* The messages already name the file ("geoip database 'x.mmdb': ..."); the position is the
+     * line of the config that names it (none for the built-in default path). */
     if (cfg->geoip.database &&
         bg_geo_open(cfg->geoip.database, cfg->geoip.schema, cfg->geoip.registered_country_fallback, &rt->geo, err,
                     sizeof err) < 0)
-        bg_diag_error(diag, cfg->path, nopos, "geoip: %s", err);
+        bg_diag_error(diag, cfg->path, cfg->geoip.database_pos, "%s", err);
     if (cfg->encryption.keys_dir &&
-        bg_keyring_load(cfg->encryption.keys_dir, cfg->encryption.active_key, &rt->keys, err, sizeof err) < 0)
-        bg_diag_error(diag, cfg->path, nopos, "encryption: %s", err);
+        bg_keyring_load(cfg->encryption.keys_dir, cfg->encryption.active_key, &rt->keys, err, sizeof err) < 0) {
+        for (char *q = err; *q; q++) /* file names from the directory listing: one printable line */
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q == 0x7f)
+                *q = '?';
+        bg_diag_error(diag, cfg->path, cfg->encryption.keys_pos, "encryption.keys: %s", err);
+    }
     rt->classifier = bg_classifier_create(cfg, err, sizeof err);
     if (!rt->classifier)
         bg_diag_error(diag, cfg->path, nopos, "classification: %s", err);

@@ -1110,12 +1110,20 @@ static void parse_listen(ctx_t *c, const bg_ynode_t *n)
         if ((t = mget(it, "tls")) && want(c, t, BG_YNODE_MAP, "listener tls") &&
             check_keys(c, t, tls_keys, "listener tls")) {
             l->tls = true;
-            if ((v = require(c, t, "certificate", "listener tls")))
+            /* The positions are the values', as in every other message about these keys: the
+             * runtime points at them when a file that can be read is no certificate or key. */
+            if ((v = require(c, t, "certificate", "listener tls"))) {
+                l->certificate_pos = v->pos;
                 get_path(c, v, "tls certificate", false, &l->certificate);
-            if ((v = require(c, t, "key", "listener tls")))
+            }
+            if ((v = require(c, t, "key", "listener tls"))) {
+                l->key_pos = v->pos;
                 get_path(c, v, "tls key", false, &l->key);
-            if ((v = mget(t, "client_ca")))
+            }
+            if ((v = mget(t, "client_ca"))) {
+                l->client_ca_pos = v->pos;
                 get_path(c, v, "tls client_ca", false, &l->client_ca);
+            }
         }
         if (addr_ok) {
             cfg->nlisten++;
@@ -1229,8 +1237,11 @@ static void parse_geoip(ctx_t *c, const bg_ynode_t *n)
     if (!want(c, n, BG_YNODE_MAP, "geoip"))
         return;
     check_keys(c, n, keys, "geoip");
-    if ((v = mget(n, "database")))
+    cfg->geoip.database_pos = n->pos;
+    if ((v = mget(n, "database"))) {
+        cfg->geoip.database_pos = v->pos;
         get_str(c, v, "geoip.database", &cfg->geoip.database);
+    }
     if ((v = mget(n, "schema"))) {
         int e = get_enum(c, v, "geoip.schema", schemas);
         if (e >= 0)
@@ -1407,6 +1418,7 @@ static void parse_encryption(ctx_t *c, const bg_ynode_t *n)
     a = require(c, n, "active_key", "encryption");
     if (!k || !a)
         return;
+    cfg->encryption.keys_pos = k->pos;
     bool dir_ok = get_path(c, k, "encryption.keys", true, &cfg->encryption.keys_dir);
     if (!get_str(c, a, "encryption.active_key", &cfg->encryption.active_key))
         return;
@@ -1589,13 +1601,19 @@ static void parse_upstream(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
     v->upstream.port = port ? (uint16_t)port : v->upstream.tls ? 443 : 80;
     if ((f = mget(n, "verify")) && get_bool(c, f, "upstream.verify", &v->upstream.verify) && !v->upstream.verify)
         WARN(c, f->pos, "vendor '%s': upstream verify: false; the vendor's certificate is not checked", v->name);
-    if ((f = mget(n, "ca")))
+    if ((f = mget(n, "ca"))) {
+        v->upstream.ca_pos = f->pos;
         get_path(c, f, "upstream.ca", false, &v->upstream.ca);
+    }
     const bg_ynode_t *cc = mget(n, "client_certificate"), *ck = mget(n, "client_key");
-    if (cc)
+    if (cc) {
+        v->upstream.client_certificate_pos = cc->pos;
         get_path(c, cc, "upstream.client_certificate", false, &v->upstream.client_certificate);
-    if (ck)
+    }
+    if (ck) {
+        v->upstream.client_key_pos = ck->pos;
         get_path(c, ck, "upstream.client_key", false, &v->upstream.client_key);
+    }
     if (!cc != !ck)
         ERR(c, (cc ? cc : ck)->pos, "vendor '%s': upstream client_certificate and client_key go together", v->name);
     if ((f = mget(n, "sni")) && get_str(c, f, "upstream.sni", &v->upstream.sni)) {
