@@ -150,8 +150,10 @@ int bg_listener_bind(const bg_listen_t *l, char *err, size_t errlen);
 
 /** Listen, start the workers and run until SIGTERM/SIGINT. Returns the exit code. */
 int bg_server_run(const char *config_path);
-/** Reload the config from its path (main thread): 0, or -1 with errors logged (the old one stays). */
-int bg_server_reload(bg_server_t *s);
+/** Reload the config from its path (main thread): 0, or -1 when it was refused (the old one stays).
+ *  Every problem is logged either way; when diag is not NULL (the caller's, initialised) they are
+ *  also left in it, "FILE:LINE:COL: message" each, as `check` prints them. */
+int bg_server_reload(bg_server_t *s, bg_diag_t *diag);
 
 /* worker.c */
 /** Prepare worker `id` (loop, async, timers, listeners on the given bound fds). 0 or a libuv error. */

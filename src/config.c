@@ -624,23 +624,31 @@ static bool get_str(ctx_t *c, const bg_ynode_t *n, const char *what, char **out)
     return true;
 }
 
-static bool get_bool(ctx_t *c, const bg_ynode_t *n, const char *what, bool *out)
+/* YAML 1.1's bool words; 0, or -1 for anything else. */
+static int bool_word(const char *s, bool *out)
 {
     static const char *const t[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
     static const char *const f[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
-    const char *s = scalar(c, n, what);
-    if (!s)
-        return false;
     for (size_t i = 0; i < BG_ARRAY_SIZE(t); i++) {
         if (strcmp(s, t[i]) == 0) {
             *out = true;
-            return true;
+            return 0;
         }
         if (strcmp(s, f[i]) == 0) {
             *out = false;
-            return true;
+            return 0;
         }
     }
+    return -1;
+}
+
+static bool get_bool(ctx_t *c, const bg_ynode_t *n, const char *what, bool *out)
+{
+    const char *s = scalar(c, n, what);
+    if (!s)
+        return false;
+    if (bool_word(s, out) == 0)
+        return true;
     ERR(c, n->pos, "%s: expected a bool (true or false), got %s", what, kind_desc(c, n));
     return false;
 }
@@ -1143,9 +1151,14 @@ static void parse_admin(ctx_t *c, const bg_ynode_t *n)
     bg_config_t *cfg = c->cfg;
     const bg_ynode_t *v;
     if (n->kind == BG_YNODE_SCALAR) {
+        /* Not get_bool: its message quotes the value, and a word here may be the admin token
+         * written one level too high. Messages go to logs and to POST /reload answers. */
         bool on;
-        if (get_bool(c, n, "admin (off, or a mapping)", &on))
+        if (!n->null && strlen(n->str) == n->len && bool_word(n->str, &on) == 0)
             cfg->admin.enabled = on;
+        else
+            ERR(c, n->pos, "admin: expected off, or a mapping with address (and token); the value is not "
+                "shown here, as it may be a secret");
         return;
     }
     if (!want(c, n, BG_YNODE_MAP, "admin") || !check_keys(c, n, keys, "admin"))

@@ -144,5 +144,107 @@ def sighup_reload_reports_the_same_lines_and_keeps_serving():
     g.stop()
 
 
+# ---- POST /reload: the problems in the answer -------------------------------------------------
+
+TOKEN = "s3cret-admin-token-0d1e2f"
+
+
+def check_errors(path):
+    """The error lines `bordergate check -c path` prints (warnings and the summary left out)."""
+    r = h.run([h.BINARY, "check", "-c", path], input="")
+    eq(r.returncode, 1, "check refuses %s: %r" % (path, r.stderr))
+    return [ln for ln in r.stderr.splitlines() if ln.startswith(path + ":") and ": warning: " not in ln
+            and not ln.startswith(path + ": invalid (")]
+
+
+def post_reload(g, token=TOKEN):
+    return h.http_post(g.admin_port, "/reload", headers={"Authorization": "Bearer " + token})
+
+
+def assert_problem(st, hd, body, want_errors, secrets):
+    eq(st, 422, "POST /reload status; body %r" % body)
+    eq(hd.get("content-type"), "application/problem+json", "content type")
+    text = body.decode()
+    for sec in secrets:
+        check(sec not in text, "the answer echoes a secret %r: %s" % (sec, text))
+    p = json.loads(text)
+    eq(p.get("type"), "https://bordergate.dev/problems/config-invalid", "problem type")
+    eq(p.get("status"), 422, "problem status")
+    check(isinstance(p.get("title"), str) and p["title"], "a title: %r" % p)
+    check(isinstance(p.get("detail"), str) and "%d problem" % len(want_errors) in p["detail"], "detail: %r" % p)
+    eq(p.get("reloaded"), False, "reloaded")
+    eq(p.get("errors"), want_errors, "errors: the lines `check` prints")
+    return p
+
+
+@test
+def post_reload_refused_lists_every_problem_as_check_prints_it():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("a", ["a.test"], up.port)])
+    g = h.Gateway(cfg, name="post-errors").start()  # the harness checks /healthz without a token
+    cfg = dict(cfg, admin=dict(cfg["admin"], token=TOKEN))
+    h.write_config(cfg, g.name + ".yaml")
+    st, _, body = post_reload(g)
+    eq((st, body), (200, b'{"reloaded":true}\n'), "a good reload answers as before")
+    # Config errors: a mode typo, a vendor category that does not exist, a key file of the wrong
+    # length, and the admin token written where `admin:` expects off or a mapping.
+    keys = os.path.join(h.tmpdir(), "short-keys-post")
+    os.makedirs(keys, mode=0o700, exist_ok=True)
+    short_key = "c2hvcnQga2V5IG9mIDMyIGJ5dGVzIG9ubHkgLi4uLi4uLi4="
+    fd = os.open(os.path.join(keys, "k1.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(short_key + "\n")
+    bad = dict(cfg, mode="sometimes", admin=TOKEN, encryption={"keys": keys, "active_key": "k1"},
+               vendors=[dict(cfg["vendors"][0], categories=["identifier", "not_a_category"])])
+    h.write_config(bad, g.name + ".yaml")
+    want = check_errors(g.path)
+    check(len(want) >= 4, "four problems at least: %r" % want)
+    assert_problem(*post_reload(g), want, [TOKEN, short_key])
+    # Errors found opening files (the runtime's): a listener key that is no key, holding text that
+    # must never be echoed, and a GeoIP database that is not one.
+    up_files = bad_files()
+    junk_key = os.path.join(h.tmpdir(), "junk.key")
+    with open(junk_key, "w") as f:
+        f.write("-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n")
+    bad = dict(cfg, geoip={"database": up_files["geo.mmdb"]},
+               listen=cfg["listen"] + [{"address": "127.0.0.1:%d" % h.free_port(),
+                                        "tls": {"certificate": h.cert("gateway.crt"), "key": junk_key}}])
+    h.write_config(bad, g.name + ".yaml")
+    want = check_errors(g.path)
+    eq(len(want), 2, "two problems: %r" % want)
+    assert_problem(*post_reload(g), want, [TOKEN, "TOPSECRETKEYMATERIAL"])
+    eq(h.http_get(g.port(), "/echo", headers={"Host": "a.test"})[0], 200, "the old config still serves")
+    st, _, metrics = h.http_get(g.admin_port, "/metrics", headers={"Authorization": "Bearer " + TOKEN})
+    check('bordergate_config_reloads_total{result="error"} 2\n' in metrics.decode(), "two refusals counted")
+    # Good again: as before.
+    h.write_config(cfg, g.name + ".yaml")
+    st, hd, body = post_reload(g)
+    eq((st, body), (200, b'{"reloaded":true}\n'), "a good reload")
+    eq(hd.get("content-type"), "application/json", "a good reload's content type")
+    g.stop()
+
+
+@test
+def post_reload_refused_for_a_listener_that_cannot_bind():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("a", ["a.test"], up.port)])
+    g = h.Gateway(cfg, name="post-bind").start()
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    h.defer(taken.close)
+    addr = "127.0.0.1:%d" % taken.getsockname()[1]
+    bad = dict(cfg, listen=cfg["listen"] + [{"address": addr}])
+    h.write_config(bad, g.name + ".yaml")
+    st, hd, body = h.http_post(g.admin_port, "/reload")
+    eq(st, 422, "status: %r" % body)
+    p = json.loads(body)
+    line, col = where(h.to_yaml(bad), "address", addr)
+    eq(p.get("errors"), ["%s:%d:%d: listen address %s: cannot listen on %s: Address already in use"
+                         % (g.path, line, col, addr, addr)], "the bind error at the listener's address")
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
