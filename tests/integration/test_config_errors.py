@@ -246,5 +246,55 @@ def post_reload_refused_for_a_listener_that_cannot_bind():
     g.stop()
 
 
+@test
+def reload_command_prints_the_gateways_refusal():
+    # The command validates the file first, as check does, but the gateway can still refuse it
+    # (here: a new listener on a port something else holds; or files its `user:` cannot read).
+    # It used to SIGHUP and say "reload requested"; it now asks POST /reload and prints the
+    # gateway's problems, exit 1.
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("a", ["a.test"], up.port)],
+                           pid_file=os.path.join(h.tmpdir(), "reload-cmd.pid"))
+    g = h.Gateway(cfg, name="reload-cmd").start()
+    h.wait_until(lambda: os.path.exists(cfg["pid_file"]), msg="pid file")
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    h.defer(taken.close)
+    addr = "127.0.0.1:%d" % taken.getsockname()[1]
+    bad = dict(cfg, listen=cfg["listen"] + [{"address": addr}])
+    h.write_config(bad, g.name + ".yaml")
+    r = h.run([h.BINARY, "reload", "-c", g.path])
+    eq(r.returncode, 1, "exit code: %s%s" % (r.stdout, r.stderr))
+    line, col = where(h.to_yaml(bad), "address", addr)
+    want = "%s:%d:%d: listen address %s: cannot listen on %s: Address already in use\n" % (
+        g.path, line, col, addr, addr)
+    check(r.stderr.startswith(want), "the gateway's problem first on stderr: %r" % r.stderr)
+    check("the gateway refused %s (1 error)" % g.path in r.stderr, "and a summary: %r" % r.stderr)
+    eq(r.stdout, "", "nothing on stdout")
+    h.write_config(cfg, g.name + ".yaml")
+    r = h.run([h.BINARY, "reload", "-c", g.path])
+    eq(r.returncode, 0, "a good config: %s" % r.stderr)
+    eq(r.stdout, "reloaded: pid %d serves %s\n" % (g.proc.pid, g.path), "stdout")
+    eq(h.metric(g.admin_port, "bordergate_config_reloads_total", {"result": "success"}), 1, "one reload done")
+    g.stop()
+
+
+@test
+def reload_command_without_admin_listener_signals_the_pid():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("a", ["a.test"], up.port)], admin="off",
+                           pid_file=os.path.join(h.tmpdir(), "reload-hup.pid"))
+    g = h.Gateway(cfg, name="reload-hup").start()
+    h.wait_until(lambda: os.path.exists(cfg["pid_file"]), msg="pid file")
+    m = g.mark()
+    r = h.run([h.BINARY, "reload", "-c", g.path])
+    eq(r.returncode, 0, "exit code: %s" % r.stderr)
+    check(r.stdout.startswith("reload requested (pid %d)" % g.proc.pid), "stdout: %r" % r.stdout)
+    h.wait_until(lambda: "config reloaded" in g.stderr_since(m), msg="'config reloaded' logged")
+    g.stop()
+
+
 if __name__ == "__main__":
     h.main()
