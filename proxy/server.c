@@ -116,12 +116,14 @@ int bg_server_caller_bucket(const char *client_ip)
     return (int)(h % BG_CALLER_BUCKETS);
 }
 
+/* Every problem of a config load, one log line each: under logfmt the bare "FILE:LINE:COL:
+ * message" lines `check` prints, under --log-format json a JSON line like any other. */
 static void log_diag(const bg_diag_t *d)
 {
     for (size_t i = 0; i < d->nwarnings; i++)
-        fprintf(stderr, "%s\n", d->warnings[i]);
+        bg_log_line(BG_LOG_WARN, "config warning", "warning", d->warnings[i]);
     for (size_t i = 0; i < d->nerrors; i++)
-        fprintf(stderr, "%s\n", d->errors[i]);
+        bg_log_line(BG_LOG_ERROR, "config error", "error", d->errors[i]);
 }
 
 static int reload(bg_server_t *s, bg_diag_t *diag);

@@ -296,5 +296,77 @@ def reload_command_without_admin_listener_signals_the_pid():
     g.stop()
 
 
+# ---- --log-format json: config problems are JSON log lines too ----------------------------------
+
+def json_lines(text, what):
+    """Every line of text parsed as JSON (a failure names the first line that is not)."""
+    out = []
+    for ln in text.splitlines():
+        try:
+            out.append(json.loads(ln))
+        except ValueError:
+            raise h.Failure("%s: a line that is not JSON: %r\n%s" % (what, ln, text[-2000:]))
+    return out
+
+
+@test
+def json_log_format_reload_errors_are_json_lines():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("a", ["a.test"], up.port)])
+    g = h.Gateway(cfg, args=["--log-format", "json"], name="json-log").start()
+    # Config errors (SIGHUP), then the runtime's errors about files (POST /reload), then a
+    # listener that cannot bind (SIGHUP): every kind of refusal.
+    bad1 = dict(cfg, mode="sometimes", vendors=[dict(cfg["vendors"][0], categories=["not_a_category"])])
+    cfg2, _ = broken_config(up.port)
+    bad2 = dict(cfg2, listen=[cfg["listen"][0]] + cfg2["listen"][1:], admin=cfg["admin"])
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    h.defer(taken.close)
+    bad3 = dict(cfg, listen=cfg["listen"] + [{"address": "127.0.0.1:%d" % taken.getsockname()[1]}])
+    for n, (bad, how) in enumerate([(bad1, "SIGHUP"), (bad2, "POST"), (bad3, "SIGHUP")]):
+        h.write_config(bad, g.name + ".yaml")
+        want = check_errors(g.path) if bad is not bad3 else None
+        m = g.mark()
+        if how == "SIGHUP":
+            g.signal(signal.SIGHUP)
+        else:
+            eq(h.http_post(g.admin_port, "/reload")[0], 422, "POST /reload")
+        h.wait_until(lambda: "reload failed" in g.stderr_since(m), msg="'reload failed' logged")
+        lines = json_lines(g.stderr_since(m), "stderr after bad reload %d (%s)" % (n + 1, how))
+        problems = [ln for ln in lines if ln.get("msg") == "config error"]
+        for ln in problems:
+            eq(ln.get("level"), "error", "level of %r" % ln)
+            check(isinstance(ln.get("ts"), str), "ts in %r" % ln)
+        got = [ln.get("error") for ln in problems]
+        if want is not None:
+            eq(got, want, "reload %d: one JSON line per problem, the lines check prints" % (n + 1))
+        else:
+            eq(len(got), 1, "one bind problem: %r" % got)
+            check(got[0].startswith(g.path + ":") and "Address already in use" in got[0], "bind problem: %r" % got)
+        failed = [ln for ln in lines if ln.get("msg") == "reload failed: keeping the running config"]
+        eq(len(failed), 1, "one 'reload failed' line")
+        eq(failed[0].get("errors"), str(len(got)), "it counts the problems")
+    eq(h.http_get(g.port(), "/echo", headers={"Host": "a.test"})[0], 200, "the old config still serves")
+    json_lines(g.stderr(), "the whole log")
+    g.stop()
+    json_lines(g.stderr(), "the whole log after stopping")
+
+
+@test
+def json_log_format_start_errors_are_json_lines():
+    up = h.upstream()
+    cfg, want = broken_config(up.port)
+    path = h.write_config(cfg, "json-start.yaml")
+    r = h.run([h.BINARY, "--log-format", "json", "run", "-c", path], input="")
+    eq(r.returncode, 1, "exit code; stderr %r" % r.stderr)
+    lines = json_lines(r.stderr, "run's stderr")
+    got = [ln["error"] for ln in lines if ln.get("msg") == "config error"]
+    eq(len(got), len(want), "one line per problem: %r" % got)
+    for line, exp in zip(got, expected_lines(path, cfg, want)):
+        check(line.startswith(exp), "%r does not start with %r" % (line, exp))
+
+
 if __name__ == "__main__":
     h.main()
