@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,12 +100,57 @@ static int no_passphrase_cb(char *buf, int size, int rwflag, void *userdata)
     return -1;
 }
 
-static SSL_CTX *listener_ctx(const bg_listen_t *l, bg_diag_t *diag, const char *file)
+/* Feed a file's bytes to md: 0, or -1 when it cannot be read. */
+static int digest_file(EVP_MD_CTX *md, const char *path)
 {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    unsigned char buf[16384];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (EVP_DigestUpdate(md, buf, n) != 1)
+            rc = -1;
+    if (ferror(f))
+        rc = -1;
+    fclose(f);
+    return rc;
+}
+
+/* What a client's TLS session with listener l stands on: the listener's address, the contents
+ * of its certificate (chain) file and of its client CA file. 0, or -1 when a file cannot be read. */
+static int tls_identity(const bg_listen_t *l, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = -1;
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        goto done;
+    const char *addr = l->address.text ? l->address.text : "";
+    if (EVP_DigestUpdate(md, "bordergate listener\0", 20) != 1 || EVP_DigestUpdate(md, addr, strlen(addr) + 1) != 1)
+        goto done;
+    if (digest_file(md, l->certificate) < 0 || EVP_DigestUpdate(md, "\0client_ca\0", 11) != 1)
+        goto done;
+    if (l->client_ca ? digest_file(md, l->client_ca) < 0 : EVP_DigestUpdate(md, "-", 1) != 1)
+        goto done;
+    rc = EVP_DigestFinal_ex(md, out, NULL) == 1 ? 0 : -1;
+done:
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+static SSL_CTX *listener_ctx(const bg_listen_t *l, bg_diag_t *diag, const char *file, unsigned char tls_id[32])
+{
+    /* The identity is taken before and after the files are loaded: a file rewritten meanwhile
+     * gets an identity of its own (random), so that what was loaded can never pass for what an
+     * earlier runtime loaded (bg_runtime_keep_tls_sessions). */
+    unsigned char before[32];
+    bool id_ok = tls_identity(l, before) == 0;
+
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return NULL;
-    size_t before = diag->nerrors;
+    size_t nbefore = diag->nerrors;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
@@ -131,17 +177,23 @@ static SSL_CTX *listener_ctx(const bg_listen_t *l, bg_diag_t *diag, const char *
             SSL_CTX_set_client_CA_list(ctx, names);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
-    if (diag->nerrors != before)
+    if (diag->nerrors != nbefore)
         goto fail;
+    id_ok = id_ok && tls_identity(l, tls_id) == 0 && memcmp(before, tls_id, 32) == 0;
+    if (!id_ok && RAND_bytes(tls_id, 32) != 1) {
+        bg_diag_error(diag, file, l->pos, "listener %s: no random bytes for the TLS session context: %s",
+                      l->address.text, ssl_err());
+        goto fail;
+    }
     /* A session-id context names the listener for resumption. OpenSSL resumes nothing on a
      * context that verifies client certificates and has none: every mTLS client paid a full
      * handshake, its certificate checked again, on each new connection. A resumed session keeps
-     * the client's verified certificate (the record's caller). */
-    unsigned char sid[32];
-    char what[600];
-    int wl = snprintf(what, sizeof what, "bordergate listener %s %s", l->address.text, l->client_ca ? l->client_ca : "-");
-    if (EVP_Digest(what, (size_t)(wl < (int)sizeof what ? wl : (int)sizeof what - 1), sid, NULL, EVP_sha256(), NULL) != 1 ||
-        SSL_CTX_set_session_id_context(ctx, sid, sizeof sid) != 1) {
+     * the client's verified certificate (the record's caller), so the context is the listener's
+     * TLS identity: the contents of its certificate and client CA files. A session made before
+     * either changed never resumes (OpenSSL compares the context a ticket carries), even where a
+     * ticket key outlived the change; in particular it cannot skip the verification of a client
+     * certificate against a new client CA. */
+    if (SSL_CTX_set_session_id_context(ctx, tls_id, 32) != 1) {
         bg_diag_error(diag, file, l->pos, "listener %s: cannot set the TLS session context: %s", l->address.text,
                       ssl_err());
         goto fail;
@@ -226,12 +278,13 @@ int bg_runtime_create(bg_config_t *cfg, bg_runtime_t **out, bg_diag_t *diag)
     if (!rt->classifier)
         bg_diag_error(diag, cfg->path, nopos, "classification: %s", err);
     rt->listen_ctx = calloc(cfg->nlisten + 1, sizeof *rt->listen_ctx);
+    rt->listen_tls_id = calloc(cfg->nlisten + 1, sizeof *rt->listen_tls_id);
     rt->vendor_ctx = calloc(cfg->nvendors + 1, sizeof *rt->vendor_ctx);
-    if (!rt->listen_ctx || !rt->vendor_ctx)
+    if (!rt->listen_ctx || !rt->listen_tls_id || !rt->vendor_ctx)
         abort();
     for (size_t i = 0; i < cfg->nlisten; i++)
         if (cfg->listen[i].tls)
-            rt->listen_ctx[i] = listener_ctx(&cfg->listen[i], diag, cfg->path);
+            rt->listen_ctx[i] = listener_ctx(&cfg->listen[i], diag, cfg->path, rt->listen_tls_id[i]);
     for (size_t i = 0; i < cfg->nvendors; i++) {
         if (!cfg->vendors[i].upstream.tls)
             continue;
@@ -252,6 +305,30 @@ int bg_runtime_create(bg_config_t *cfg, bg_runtime_t **out, bg_diag_t *diag)
     return 0;
 }
 
+void bg_runtime_keep_tls_sessions(bg_runtime_t *rt, const bg_runtime_t *old)
+{
+    const bg_config_t *nc = rt->cfg, *oc = old->cfg;
+    for (size_t i = 0; i < nc->nlisten; i++) {
+        if (!rt->listen_ctx[i])
+            continue;
+        for (size_t j = 0; j < oc->nlisten; j++) {
+            if (!old->listen_ctx[j] || !bg_sockaddr_equal(&nc->listen[i].address.addr, &oc->listen[j].address.addr))
+                continue;
+            /* Only when the certificate and the client CA are what the old context loaded:
+             * otherwise every client starts afresh with a full, verified handshake. */
+            if (CRYPTO_memcmp(rt->listen_tls_id[i], old->listen_tls_id[j], 32) != 0)
+                break;
+            unsigned char keys[80]; /* name, HMAC and AES keys of the tickets (RFC 5077 layout) */
+            if (SSL_CTX_get_tlsext_ticket_keys(old->listen_ctx[j], keys, sizeof keys) == 1 &&
+                SSL_CTX_set_tlsext_ticket_keys(rt->listen_ctx[i], keys, sizeof keys) == 1)
+                bg_log_debug("TLS session tickets kept across the reload", "listener", nc->listen[i].address.text);
+            OPENSSL_cleanse(keys, sizeof keys);
+            ERR_clear_error();
+            break;
+        }
+    }
+}
+
 bg_runtime_t *bg_runtime_retain(bg_runtime_t *rt)
 {
     atomic_fetch_add_explicit(&rt->refcount, 1, memory_order_relaxed);
@@ -268,6 +345,7 @@ void bg_runtime_release(bg_runtime_t *rt)
     for (size_t i = 0; rt->vendor_ctx && i < nv; i++)
         SSL_CTX_free(rt->vendor_ctx[i]);
     free(rt->listen_ctx);
+    free(rt->listen_tls_id);
     free(rt->vendor_ctx);
     if (rt->classifier)
         bg_classifier_destroy(rt->classifier);

@@ -202,6 +202,7 @@ static int reload(bg_server_t *s, bg_diag_t *diag)
             }
         }
     }
+    bg_runtime_keep_tls_sessions(rt, s->rt);
     bg_server_assign_slots(s, ncfg);
     /* Per worker, the fds for each listener index. */
     int *mine = malloc((nl + 1) * sizeof *mine);

@@ -31,6 +31,8 @@ typedef struct bg_runtime {
     bg_keyring_t *keys;          /* NULL when encryption is not configured */
     bg_classifier_t *classifier;
     SSL_CTX **listen_ctx;        /* per cfg->listen[i]; NULL for plain listeners */
+    unsigned char (*listen_tls_id)[32]; /* per listener: SHA-256 of its address, certificate and
+                                         * client CA contents; its TLS session-id context */
     SSL_CTX **vendor_ctx;        /* per cfg->vendors[i]; NULL for plain upstreams */
     uint64_t generation;
 } bg_runtime_t;
@@ -38,6 +40,12 @@ typedef struct bg_runtime {
 /** Open everything a config names (GeoIP, keys, classifier, TLS contexts). 0, or -1 with every
  *  problem in diag (the config is not consumed on failure). */
 int bg_runtime_create(bg_config_t *cfg, bg_runtime_t **out, bg_diag_t *diag);
+/** Before rt is published in place of old (a reload): each TLS listener of rt whose address,
+ *  certificate and client CA contents are those of a listener of old takes over old's session
+ *  ticket keys, so that clients keep resuming their sessions across the reload. A listener whose
+ *  certificate or client CA changed keeps its fresh keys (and has another session-id context):
+ *  no session from before resumes there. */
+void bg_runtime_keep_tls_sessions(bg_runtime_t *rt, const bg_runtime_t *old);
 bg_runtime_t *bg_runtime_retain(bg_runtime_t *rt);
 void bg_runtime_release(bg_runtime_t *rt);
 
