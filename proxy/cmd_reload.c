@@ -193,6 +193,7 @@ int bg_cmd_reload(int argc, char **argv)
         bg_buf_t body;
         bg_buf_init(&body);
         int st = post_reload(c, &body);
+        int err = errno;
         if (st == 200) {
             if (pid)
                 printf("reloaded: pid %ld serves %s\n", pid, config);
@@ -205,20 +206,25 @@ int bg_cmd_reload(int argc, char **argv)
                     n, n == 1 ? "" : "s");
             if (n == 0)
                 fprintf(stderr, "bordergate: the gateway gave no reasons: see its log\n");
+        } else if (st == 401) {
+            /* FILE may bring a new admin token, which the gateway learns only from this reload. */
+            fprintf(stderr, "bordergate: the admin listener %s refused the token in %s (a new one?); sending SIGHUP "
+                            "instead\n", c->admin.address.text, config);
         } else if (st > 0) {
-            fprintf(stderr, "bordergate: the admin listener %s answered %d to POST /reload%s\n",
-                    c->admin.address.text, st, st == 401 ? " (admin token)" : "");
+            fprintf(stderr, "bordergate: the admin listener %s answered %d to POST /reload\n", c->admin.address.text,
+                    st);
         } else if (st == -2) {
             fprintf(stderr, "bordergate: asked the gateway at %s to reload, but got no answer (%s): see its log\n",
-                    c->admin.address.text, strerror(errno));
+                    c->admin.address.text, strerror(err));
         }
         bg_buf_dispose(&body);
-        if (st != -1)
+        if (st != -1 && st != 401)
             goto done;
-        /* No answer: the admin listener may be elsewhere in the running config. The signal
+        /* Not connected: the admin listener may be elsewhere in the running config. The signal
          * still reaches the gateway, without its verdict. */
-        fprintf(stderr, "bordergate: the admin listener %s did not answer (%s); sending SIGHUP instead\n",
-                c->admin.address.text, strerror(errno));
+        if (st == -1)
+            fprintf(stderr, "bordergate: the admin listener %s did not answer (%s); sending SIGHUP instead\n",
+                    c->admin.address.text, strerror(err));
     }
     if (!pid_file) {
         fprintf(stderr, "bordergate: %s sets no pid_file: send SIGHUP to the gateway yourself\n", config);

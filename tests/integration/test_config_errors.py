@@ -296,6 +296,28 @@ def reload_command_without_admin_listener_signals_the_pid():
     g.stop()
 
 
+@test
+def reload_command_with_a_new_admin_token_falls_back_to_sighup():
+    # The running gateway knows only the old token; the file brings a new one. POST /reload
+    # answers 401, and the command signals instead of giving up.
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("a", ["a.test"], up.port)],
+                           pid_file=os.path.join(h.tmpdir(), "reload-token.pid"))
+    g = h.Gateway(cfg, name="reload-token").start()
+    h.wait_until(lambda: os.path.exists(cfg["pid_file"]), msg="pid file")
+    h.write_config(dict(cfg, admin=dict(cfg["admin"], token=TOKEN)), g.name + ".yaml")
+    eq(h.http_post(g.admin_port, "/reload")[0], 200, "the first token")
+    h.write_config(dict(cfg, admin=dict(cfg["admin"], token=TOKEN + "-new")), g.name + ".yaml")
+    m = g.mark()
+    r = h.run([h.BINARY, "reload", "-c", g.path])
+    eq(r.returncode, 0, "exit code: %s" % r.stderr)
+    check("refused the token" in r.stderr and TOKEN not in r.stderr, "stderr: %r" % r.stderr)
+    check(r.stdout.startswith("reload requested (pid %d)" % g.proc.pid), "stdout: %r" % r.stdout)
+    h.wait_until(lambda: "config reloaded" in g.stderr_since(m), msg="'config reloaded' logged")
+    eq(post_reload(g, TOKEN + "-new")[0], 200, "the new token is the gateway's now")
+    g.stop()
+
+
 # ---- --log-format json: config problems are JSON log lines too ----------------------------------
 
 def json_lines(text, what):
