@@ -195,6 +195,10 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         free(ex->head);
     }
     bg_worker_t *w = ex->w; /* NULL for exchanges built by `explain` */
+    if (ex->rec_reserved) { /* ended without a record (none is written for it) */
+        bg_records_unreserve(w->server->records);
+        ex->rec_reserved = false;
+    }
     bool keep = w && w->nspares < BG_EX_SPARES;
     if (keep) {
         buf_recycle(&ex->body, BG_EX_KEEP_BODY, WIPE_LEN); /* append-only (bg_exchange_body) */
@@ -480,7 +484,15 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         .upstream_protocol = ex->up_protocol,
         .config_version = cfg->version,
     };
-    int rc = bg_records_submit(s->records, &r, done, ex);
+    /* Every exchange that reaches this point reserved its slot when it was admitted (bg_exchange_start):
+     * the submit never waits for the writer, whatever the disk does. */
+    int rc;
+    if (ex->rec_reserved) {
+        ex->rec_reserved = false;
+        rc = bg_records_submit_reserved(s->records, &r, done, ex);
+    } else {
+        rc = bg_records_submit(s->records, &r, done, ex);
+    }
     if (rc < 0)
         bg_log_error("transfer record not written", "id", ex->id, "vendor", ex->vendor->name);
     bg_metrics_transfer(s->metrics, ex->w->id, ex->vendor->name, d ? d->country : "", region,
@@ -768,6 +780,39 @@ static bool rate_limited(bg_exchange_t *ex)
     return true;
 }
 
+/* Admission to the records queue: a routed exchange always leaves a record, so it takes the
+ * record's slot now, before anything is forwarded; its submit then never waits for the writer.
+ * With every slot taken (the records disk is stalled or slower than the traffic) the request is
+ * refused with a 503 and sent nowhere: no transfer, so no record (there is no room for one) and
+ * no X-Transfer-Id; bordergate_records_refused_total counts it and /readyz already says not
+ * ready. Fail closed: nothing leaves the gateway without its record, and the worker goes on
+ * serving everything else (other vendors' 403s, answers of exchanges in flight, timers). */
+static bool records_admit(bg_exchange_t *ex)
+{
+    bg_records_t *rec = ex->w->server->records;
+    if (bg_records_reserve(rec) == 0) {
+        ex->rec_reserved = true;
+        return true;
+    }
+    const char *vendor = ex->vendor->name;
+    ex->vendor = NULL;
+    ex->vendor_index = -1;
+    /* One log line per second per worker at most: the refusals come in floods. */
+    uint64_t now = uv_now(&ex->w->loop);
+    if (now - ex->w->records_full_logged >= 1000 || !ex->w->records_full_logged) {
+        ex->w->records_full_logged = now ? now : 1;
+        char used[24];
+        snprintf(used, sizeof used, "%llu", (unsigned long long)bg_records_slots_used(rec));
+        bg_log_warn("records queue full; refusing transfers with 503 until the writer catches up", "vendor", vendor,
+                    "slots", used);
+    }
+    bg_header_t h[2] = {{"Cache-Control", 13, "no-store", 8}, {"Retry-After", 11, "1", 1}};
+    static const char body[] = "{\"type\":\"https://bordergate.dev/problems/records-unavailable\","
+                               "\"title\":\"Transfer records cannot keep up; try again later\",\"status\":503}";
+    respond(ex, 503, "application/problem+json", body, sizeof body - 1, h, 2);
+    return false;
+}
+
 void bg_exchange_start(bg_exchange_t *ex)
 {
     bg_h1_request_t *req = &ex->req;
@@ -796,6 +841,8 @@ void bg_exchange_start(bg_exchange_t *ex)
         respond_problem(ex, 403, "unknown-vendor", "Destination is not an approved vendor", "host", host);
         return;
     }
+    if (ex->w && !records_admit(ex))
+        return;
     if (!req->chunked && req->content_length > 0 && (uint64_t)req->content_length > ex->vendor->max_body) {
         respond_problem(ex, 413, "body-too-large", "Request body too large", "vendor", ex->vendor->name);
         return;

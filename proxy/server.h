@@ -82,6 +82,7 @@ struct bg_worker {
     uint64_t seq;                       /* record ids */
     unsigned next_address;              /* round robin over a vendor's equivalent addresses (exchange.c) */
     uint64_t held_bytes;                /* request body bytes its exchanges hold (exchange.c) */
+    uint64_t records_full_logged;       /* loop time of the last "records queue full" line (exchange.c) */
     uv_timer_t sweep;                   /* idle pool and drain checks */
     uv_prepare_t turn_counter;          /* counts the loop's polls into turn (upstream.c) */
     uint64_t turn;                      /* polls started: changes only across an epoll_wait */

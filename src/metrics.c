@@ -493,6 +493,14 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
         bg_buf_printf(out, "bordergate_records_queue_depth %llu\n", (unsigned long long)bg_records_queue_depth(records));
         header(out, "bordergate_records_healthy", "gauge", "1 when the records file is writable, 0 after a disk error.");
         bg_buf_printf(out, "bordergate_records_healthy %d\n", bg_records_healthy(records) ? 1 : 0);
+        header(out, "bordergate_records_slots_used", "gauge",
+               "Slots of the records queue taken: records waiting for the writer plus exchanges in flight that reserved one.");
+        bg_buf_printf(out, "bordergate_records_slots_used %llu\n", (unsigned long long)bg_records_slots_used(records));
+        header(out, "bordergate_records_slots", "gauge", "Slots of the records queue (records.queue_size).");
+        bg_buf_printf(out, "bordergate_records_slots %llu\n", (unsigned long long)bg_records_capacity(records));
+        header(out, "bordergate_records_refused_total", "counter",
+               "Requests refused with 503 because the records queue had no free slot (nothing was forwarded).");
+        bg_buf_printf(out, "bordergate_records_refused_total %llu\n", (unsigned long long)bg_records_refused(records));
     }
 
     header(out, "bordergate_transfer_basis_expiry_timestamp_seconds", "gauge",
