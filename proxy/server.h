@@ -57,6 +57,8 @@ typedef struct bg_dns_entry {
     bool answered;           /* a lookup finished: addrs or error hold its answer */
     bool waking;             /* dns_cb is handing the answer to the waiters */
     uint64_t expires;        /* uv_now */
+    uint64_t stale_until;    /* uv_now: until then a failed refresh keeps addrs serving (exchange.c) */
+    bool stale;              /* addrs are an answer whose refresh failed */
     uv_getaddrinfo_t *gai;   /* the lookup in flight for this name, or NULL */
     struct bg_exchange *waiters; /* exchanges waiting for the first answer (linked by dns_next) */
     struct bg_dns_entry *next;

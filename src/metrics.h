@@ -53,8 +53,14 @@ void bg_metrics_upstream_error(bg_metrics_t *m, unsigned w, const char *vendor, 
 /** A connection or request refused by a limit: bordergate_limited_total{scope,kind}; scope is
  *  "listener" or "caller", kind "connections" or "requests" (fixed codes). */
 void bg_metrics_limited(bg_metrics_t *m, unsigned w, const char *scope, const char *kind);
-/** bordergate_dns_lookups_total{result}: a vendor host name lookup finished, ok or failed. */
-void bg_metrics_dns_lookup(bg_metrics_t *m, unsigned w, bool ok);
+/* How a vendor host name lookup ended (bordergate_dns_lookups_total{result}). */
+typedef enum {
+    BG_DNS_OK,    /* "ok": addresses */
+    BG_DNS_ERROR, /* "error": failed, and the name has no addresses to serve */
+    BG_DNS_STALE, /* "stale": failed, and the name's previous addresses go on serving (bounded) */
+} bg_dns_result_t;
+/** bordergate_dns_lookups_total{result}: a vendor host name lookup finished. */
+void bg_metrics_dns_lookup(bg_metrics_t *m, unsigned w, bg_dns_result_t result);
 /** bordergate_upstream_tls_handshakes_total{vendor,resumed}: one per TLS connection to a vendor. */
 void bg_metrics_upstream_tls(bg_metrics_t *m, unsigned w, const char *vendor, bool resumed);
 /** Open connections gauge (bordergate_open_connections): delta +1 on accept, -1 on close. */
