@@ -65,6 +65,8 @@ typedef struct bg_dns_entry {
     bool answered;           /* a lookup finished: addrs or error hold its answer */
     bool waking;             /* dns_cb is handing the answer to the waiters */
     uint64_t expires;        /* uv_now */
+    uint64_t stale_until;    /* uv_now: until then a failed refresh keeps addrs serving (exchange.c) */
+    bool stale;              /* addrs are an answer whose refresh failed */
     uv_getaddrinfo_t *gai;   /* the lookup in flight for this name, or NULL */
     struct bg_exchange *waiters; /* exchanges waiting for the first answer (linked by dns_next) */
     struct bg_dns_entry *next;
@@ -90,6 +92,7 @@ struct bg_worker {
     uint64_t seq;                       /* record ids */
     unsigned next_address;              /* round robin over a vendor's equivalent addresses (exchange.c) */
     uint64_t held_bytes;                /* request body bytes its exchanges hold (exchange.c) */
+    uint64_t records_full_logged;       /* loop time of the last "records queue full" line (exchange.c) */
     uv_timer_t sweep;                   /* idle pool and drain checks */
     uv_prepare_t turn_counter;          /* counts the loop's polls into turn (upstream.c) */
     uint64_t turn;                      /* polls started: changes only across an epoll_wait */

@@ -1463,7 +1463,7 @@ static void parse_encryption(ctx_t *c, const bg_ynode_t *n)
 
 static void parse_records(ctx_t *c, const bg_ynode_t *n)
 {
-    static const char *const keys[] = {"path", "rotate_size", "retention_days", "fsync", NULL};
+    static const char *const keys[] = {"path", "rotate_size", "retention_days", "fsync", "queue_size", NULL};
     static const char *const fsyncs[] = {"batch", "always", "never", NULL};
     bg_config_t *cfg = c->cfg;
     const bg_ynode_t *v;
@@ -1477,6 +1477,8 @@ static void parse_records(ctx_t *c, const bg_ynode_t *n)
         get_size(c, v, "records.rotate_size", 4096, 1ull << 50, &cfg->records.rotate_size);
     if ((v = mget(n, "retention_days")) && get_uint(c, v, "records.retention_days", 1, 36500, &u))
         cfg->records.retention_days = (int)u;
+    if ((v = mget(n, "queue_size")) && get_uint(c, v, "records.queue_size", 16, 1u << 20, &u))
+        cfg->records.queue_size = (uint32_t)u;
     if ((v = mget(n, "fsync"))) {
         int e = get_enum(c, v, "records.fsync", fsyncs);
         if (e >= 0)
@@ -2202,6 +2204,7 @@ static void set_defaults(bg_config_t *cfg)
     cfg->records.rotate_size = 100ull << 20;
     cfg->records.retention_days = 400;
     cfg->records.fsync = BG_FSYNC_BATCH;
+    cfg->records.queue_size = 16384;
 }
 
 static void parse_jurisdiction(ctx_t *c, const bg_ynode_t *n)

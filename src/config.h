@@ -240,6 +240,7 @@ typedef struct bg_config {
         uint64_t rotate_size; /* default 100 MiB */
         int retention_days;   /* default 400 */
         bg_fsync_t fsync;
+        uint32_t queue_size;  /* writer queue slots (records + reservations); default 16384, 0 = default */
     } records;
 
     bg_vendor_t *vendors;
