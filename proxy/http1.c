@@ -727,6 +727,12 @@ int bg_h1_parse_response(const char *buf, size_t len, bool head_request, bg_h1_r
         }
     }
 
+    /* A server MUST NOT send Content-Length or Transfer-Encoding in a 1xx or 204 (RFC 9110 8.6,
+     * RFC 9112 6.1): one that does frames its answer two ways (a recipient that reads the length
+     * takes the next response for this one's body), so it is refused rather than guessed at.
+     * "Content-Length: 0" says the same as no body and is let through. */
+    if ((status < 200 || status == 204) && (te.present || resp->content_length > 0))
+        return resp_fail(resp, "message body framing in a 1xx or 204 response");
     if (te.present) {
         if (minor == 0)
             return resp_fail(resp, "Transfer-Encoding in an HTTP/1.0 response");

@@ -633,6 +633,34 @@ static void test_response_errors(void)
     CHECK_INT(presp_n(big, 60000, false), BG_H1_PARTIAL);
 }
 
+/* A 1xx or 204 must not carry a body length (RFC 9110 8.6, RFC 9112 6.1): one that does frames
+ * its answer two ways (the bytes after it are a body to one reader, the next response to another). */
+static void test_response_bodiless_framing(void)
+{
+    static const char *bad[] = {
+        "HTTP/1.1 100 Continue\r\nContent-Length: 47\r\n\r\n",
+        "HTTP/1.1 103 Early Hints\r\nContent-Length: 1\r\n\r\n",
+        "HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nContent-Length: 47\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = presp(bad[i], false);
+        if (rc != BG_H1_ERROR || !resp.error)
+            bg_test_fail(__FILE__, __LINE__, "response %zu (%.40s): got %d, want error", i, bad[i], rc);
+    }
+    /* "Content-Length: 0" says the same as no body; 304 may carry the selected representation's
+     * length; a HEAD response's length is the GET's. */
+    CHECK(presp("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false) > 0);
+    CHECK_INT(resp.content_length, 0);
+    CHECK(presp("HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n", false) > 0);
+    CHECK(presp("HTTP/1.1 304 Not Modified\r\nContent-Length: 47\r\n\r\n", false) > 0);
+    CHECK_INT(resp.content_length, 0);
+    CHECK(presp("HTTP/1.1 200 OK\r\nContent-Length: 47\r\n\r\n", true) > 0);
+    CHECK_INT(resp.content_length, 0);
+}
+
 /* ---- chunked ---------------------------------------------------------------------------- */
 
 /* Decode s in pieces of `step` bytes (0: all at once) as a data plane would: keeping the
@@ -1065,6 +1093,7 @@ int main(void)
     RUN(test_expect_connection_upgrade);
     RUN(test_response);
     RUN(test_response_errors);
+    RUN(test_response_bodiless_framing);
     RUN(test_chunked_valid);
     RUN(test_chunked_invalid);
     RUN(test_chunked_state);
