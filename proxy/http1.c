@@ -309,6 +309,26 @@ static bool authority_ok(const char *s, size_t n, bool need_port)
     return port <= 65535;
 }
 
+bool bg_h1_authority_valid(const char *s, size_t n) { return authority_ok(s, n, false); }
+
+bool bg_h1_target_valid(const char *method, size_t method_len, const char *t, size_t n)
+{
+    if (n == 1 && t[0] == '*')
+        return method_len == 7 && memcmp(method, "OPTIONS", 7) == 0;
+    if (n == 0 || t[0] != '/')
+        return false;
+    for (size_t i = 0; i < n;) {
+        if (IS(t[i], C_URI)) {
+            i++;
+        } else if (t[i] == '%' && n - i >= 3 && pct_ok(t + i)) {
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int req_fail(bg_h1_request_t *req, int status, const char *error)
 {
     req->status = status;

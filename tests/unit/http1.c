@@ -661,6 +661,35 @@ static void test_response_bodiless_framing(void)
     CHECK_INT(resp.content_length, 0);
 }
 
+/* The rules of the request line and Host, for fields that arrive another way (HTTP/2). */
+static void test_target_and_authority_valid(void)
+{
+    static const char *good_t[] = {"/", "/a/b?c=d&e", "/%41%2f", "/a:b@c!$&'()*+,;=-._~", "/[::1]", "/?"};
+    for (size_t i = 0; i < sizeof good_t / sizeof good_t[0]; i++)
+        if (!bg_h1_target_valid("GET", 3, good_t[i], strlen(good_t[i])))
+            bg_test_fail(__FILE__, __LINE__, "target %s: want valid", good_t[i]);
+    static const char *bad_t[] = {"",      "a",      "*",       "http://h/", "/a#b",  "/a b", "/a\tb", "/%4",
+                                  "/%zz",  "/a\"b", "/a<b>",   "/a\\b",   "/a^b",  "/a{b", "/\x80", "?q",
+                                  "/a|b",  "/a`b",   "//h/\r", "/\x7f"};
+    for (size_t i = 0; i < sizeof bad_t / sizeof bad_t[0]; i++)
+        if (bg_h1_target_valid("GET", 3, bad_t[i], strlen(bad_t[i])))
+            bg_test_fail(__FILE__, __LINE__, "target %s: want invalid", bad_t[i]);
+    CHECK(bg_h1_target_valid("OPTIONS", 7, "*", 1));
+    CHECK(!bg_h1_target_valid("OPTIONS", 7, "**", 2));
+    CHECK(!bg_h1_target_valid("GET", 3, "*", 1));
+
+    static const char *good_a[] = {"h", "a.example", "a.example:443", "[::1]", "[::1]:8080", "10.0.0.1:1", "a%41b"};
+    for (size_t i = 0; i < sizeof good_a / sizeof good_a[0]; i++)
+        if (!bg_h1_authority_valid(good_a[i], strlen(good_a[i])))
+            bg_test_fail(__FILE__, __LINE__, "authority %s: want valid", good_a[i]);
+    static const char *bad_a[] = {"",        "u@h",   "h/x",     "h x",     "h:",     "h:65536", "h:1:2",
+                                  ":80",     "[::1",  "[zz]",    "h\r\nx", "h\tx",   "h#x",     "h?x",
+                                  "h:123456", "h%4"};
+    for (size_t i = 0; i < sizeof bad_a / sizeof bad_a[0]; i++)
+        if (bg_h1_authority_valid(bad_a[i], strlen(bad_a[i])))
+            bg_test_fail(__FILE__, __LINE__, "authority %s: want invalid", bad_a[i]);
+}
+
 /* ---- chunked ---------------------------------------------------------------------------- */
 
 /* Decode s in pieces of `step` bytes (0: all at once) as a data plane would: keeping the
@@ -1094,6 +1123,7 @@ int main(void)
     RUN(test_response);
     RUN(test_response_errors);
     RUN(test_response_bodiless_framing);
+    RUN(test_target_and_authority_valid);
     RUN(test_chunked_valid);
     RUN(test_chunked_invalid);
     RUN(test_chunked_state);
