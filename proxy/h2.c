@@ -363,6 +363,8 @@ static void stream_start(h2_stream_t *st)
     else if (!bg_span_ieq(req->method, req->method_len, "CONNECT") &&
              !bg_h1_target_valid(req->method, req->method_len, req->target, req->target_len))
         bad = "invalid :path";
+    else
+        bad = bg_h1_content_fields_ambiguous(req->headers, req->nheaders);
     if (bad) {
         st->ex = NULL;
         bg_exchange_cancel(ex);

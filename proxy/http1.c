@@ -329,6 +329,22 @@ bool bg_h1_target_valid(const char *method, size_t method_len, const char *t, si
     return true;
 }
 
+const char *bg_h1_content_fields_ambiguous(const bg_header_t *h, size_t n)
+{
+    unsigned ct = 0, ce = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == 12 && bg_lit_ieq(h[i].name, "content-type", 12))
+            ct++;
+        else if (h[i].name_len == 16 && bg_lit_ieq(h[i].name, "content-encoding", 16))
+            ce++;
+    }
+    if (ct > 1)
+        return "more than one Content-Type field";
+    if (ce > 1)
+        return "more than one Content-Encoding field";
+    return NULL;
+}
+
 static int req_fail(bg_h1_request_t *req, int status, const char *error)
 {
     req->status = status;
@@ -609,6 +625,10 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
 
     if (nhost > 1)
         return req_fail(req, 400, "more than one Host header");
+    /* The body is classified as its content fields describe it: they must say one thing. */
+    const char *amb = bg_h1_content_fields_ambiguous(req->headers, req->nheaders);
+    if (amb)
+        return req_fail(req, 400, amb);
     if (nhost == 0 && minor == 1)
         return req_fail(req, 400, "missing Host header");
     if (host && host->value_len && !authority_ok(host->value, host->value_len, false))

@@ -143,6 +143,12 @@ bool bg_h1_authority_valid(const char *s, size_t n);
  *  "*" when the method is OPTIONS. The request parser's rules, for HTTP/2's :path. */
 bool bg_h1_target_valid(const char *method, size_t method_len, const char *t, size_t n);
 
+/** Why a request's content fields could be read two ways, or NULL: more than one Content-Type
+ *  (a singleton: the classifier reads the first, many servers the last) or more than one
+ *  Content-Encoding field line (the classifier decodes one coding; a server applies the list).
+ *  The request parser refuses such a head with 400; HTTP/2 (h2.c) asks the same of its fields. */
+const char *bg_h1_content_fields_ambiguous(const bg_header_t *h, size_t n);
+
 /** The reason phrase for a status code ("OK", "Unavailable For Legal Reasons" ...). */
 const char *bg_h1_reason(int status);
 

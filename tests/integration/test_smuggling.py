@@ -7,6 +7,7 @@ pooled vendor connection for the next. Ambiguous input is refused with 400 and n
 The vendor side parses strictly (split_requests) so that anything a lenient server might read
 two ways fails the test."""
 
+import gzip
 import os
 import re
 import socket
@@ -517,6 +518,67 @@ def http10_keep_alive_is_framed():
 
 
 
+# ---- the body the classifier reads is the body the vendor reads --------------------------------
+
+PII_JSON = b'{"email": "anna.schmidt@example.com", "name": "Anna Schmidt"}'
+
+
+def pii_cases():
+    """(fields, body, why): a personal-data body to a vendor without a transfer basis, described
+    by content fields a reader could take two ways (first field vs last, or the list)."""
+    gz = gzip.compress(PII_JSON)
+    return [
+        ([("Content-Encoding", "identity"), ("Content-Encoding", "gzip")], gz, "two Content-Encoding lines"),
+        ([("Content-Encoding", "gzip"), ("Content-Encoding", "identity")], gz, "two Content-Encoding lines (2)"),
+        ([("Content-Encoding", "identity, gzip")], gz, "a Content-Encoding list"),
+        ([("Content-Type", "text/plain"), ("Content-Encoding", "identity"), ("Content-Encoding", "gzip")], gz,
+         "two Content-Encoding lines on text"),
+        ([("Content-Type", "image/png"), ("Content-Type", "application/json")], PII_JSON,
+         "two Content-Type lines"),
+        ([("Content-Type", "application/octet-stream"), ("Content-Type", "application/json")], PII_JSON,
+         "two Content-Type lines (2)"),
+    ]
+
+
+@test
+def h1_content_fields_read_two_ways_are_refused():
+    e = env()
+    # the baseline: the same data described once is blocked (451)
+    rs, _ = send(H("POST /pii HTTP/1.1", "Host: us.test", "Content-Type: application/json",
+                   "Content-Encoding: gzip", "Content-Length: %d" % len(gzip.compress(PII_JSON)),
+                   body=gzip.compress(PII_JSON)))
+    eq(rs[0].status, 451, "gzip JSON with personal data")
+    problems = []
+    for fields, body, why in pii_cases():
+        e.us.clear()
+        lines = ["POST /pii HTTP/1.1", "Host: us.test"] + ["%s: %s" % f for f in fields]
+        if not any(n == "Content-Type" for n, _ in fields):
+            lines.append("Content-Type: application/json")
+        rs, _ = send(H(*lines, "Content-Length: %d" % len(body), body=body))
+        time.sleep(0.1)
+        if not rs or rs[0].status not in (400, 451) or e.us.requests():
+            problems.append("%s: answered %r, %d requests at the vendor" %
+                            (why, rs and rs[0].status, len(e.us.requests())))
+    eq(problems, [])
+
+
+@test
+def h2_content_fields_read_two_ways_are_refused():
+    e = env()
+    problems = []
+    for fields, body, why in pii_cases():
+        e.us.clear()
+        extra = [(n.lower(), v) for n, v in fields]
+        if not any(n == "content-type" for n, _ in extra):
+            extra.append(("content-type", "application/json"))
+        got = h2_exchange(req2("POST", "/pii", "us.test", extra=extra), body=body)
+        time.sleep(0.1)
+        if (got[0] == "status" and got[1] not in (400, 451)) or e.us.requests():
+            problems.append("%s: answered %r, %d requests at the vendor" % (why, got[:2], len(e.us.requests())))
+    eq(problems, [])
+
+
+
 # ---- HTTP/1.1: what follows an early answer ----------------------------------------------------
 
 SMUGGLED = H("GET /smuggled HTTP/1.1", "Host: raw.test")
@@ -600,6 +662,14 @@ def poison_vendor():
             return b"HTTP/1.1 200 OK\r\nContent-Length: 47\r\n\r\n" + forged
         if t == "/bad/chunked-extra":
             return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" + forged
+        if t == "/bad/101":
+            return b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" + forged
+        if t == "/bad/close":
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok" + forged
+        if t == "/bad/http10":
+            return b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok" + forged
+        if t == "/bad/cl-list":
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok" + forged
         if t == "/bad/te-identity":
             return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nok" + forged
         return RawVendor.default(req, n)
@@ -614,7 +684,8 @@ def vendor_leftovers_never_reach_the_next_caller():
         e.pgw = h.Gateway(h.gateway_config([h.vendor("poison", ["poison.test"], e.pv.port)], workers=1),
                           name="smuggling-poison").start()
     problems = []
-    for kind in ("extra", "late", "cl-te", "204", "304", "100", "head", "chunked-extra", "te-identity"):
+    for kind in ("extra", "late", "cl-te", "204", "304", "100", "head", "chunked-extra", "te-identity", "101",
+                 "close", "http10", "cl-list"):
         method = "HEAD" if kind == "head" else "GET"
         c = h.Conn(e.pgw.port())
         c.send(H("%s /bad/%s HTTP/1.1" % (method, kind), "Host: poison.test"))

@@ -440,6 +440,28 @@ static void test_host(void)
     CHECK(req.host != NULL);
 }
 
+/* The classifier reads a body as its content fields describe it: two Content-Type fields, or
+ * two Content-Encoding field lines, describe it two ways (first vs last, one coding vs a list). */
+static void test_content_fields(void)
+{
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: image/png\r\nContent-Type: application/json\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\ncontent-type: a/b\r\nCONTENT-TYPE: a/b\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nX: y\r\ncontent-encoding: gzip\r\n\r\n", 400);
+    ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\r\n");
+    ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: identity, gzip\r\n\r\n"); /* one list: the classifier sees it whole */
+    ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Type-X: a\r\nContent-Type: b/c\r\n\r\n");
+
+    bg_header_t h[3] = {{"Content-Type", 12, "a/b", 3}, {"x", 1, "", 0}, {"content-type", 12, "a/b", 3}};
+    CHECK(bg_h1_content_fields_ambiguous(h, 3) != NULL);
+    CHECK(bg_h1_content_fields_ambiguous(h, 2) == NULL);
+    h[2] = (bg_header_t){"Content-Encoding", 16, "gzip", 4};
+    CHECK(bg_h1_content_fields_ambiguous(h, 3) == NULL);
+    h[0] = (bg_header_t){"CONTENT-ENCODING", 16, "br", 2};
+    CHECK(bg_h1_content_fields_ambiguous(h, 3) != NULL);
+    CHECK(bg_h1_content_fields_ambiguous(h, 0) == NULL);
+}
+
 /* ---- framing ------------------------------------------------------------------------- */
 
 static void test_content_length(void)
@@ -1117,6 +1139,7 @@ int main(void)
     RUN(test_name_and_target_bytes);
     RUN(test_header_limits);
     RUN(test_host);
+    RUN(test_content_fields);
     RUN(test_content_length);
     RUN(test_transfer_encoding);
     RUN(test_expect_connection_upgrade);
