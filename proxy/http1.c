@@ -236,8 +236,10 @@ static void parse_te(te_state_t *t, const char *v, size_t n)
     }
 }
 
-/* Connection options: close / keep-alive. Returns false when an option is not a token. */
-static bool parse_connection(const char *v, size_t n, bool *close, bool *keep_alive)
+/* Connection options: close / keep-alive. Returns false when an option is not a token, or, in a
+ * request, names Content-Type or Content-Encoding: the body is classified as they describe it,
+ * and dropping them at this hop would hand the vendor a body it reads another way. */
+static bool parse_connection(const char *v, size_t n, bool request, bool *close, bool *keep_alive)
 {
     const char *p = v, *end = v + n, *e;
     size_t elen;
@@ -245,6 +247,8 @@ static bool parse_connection(const char *v, size_t n, bool *close, bool *keep_al
         if (elen == 0)
             continue;
         if (!is_token(e, elen))
+            return false;
+        if (request && (BG_NAME_IS(e, elen, "content-type") || BG_NAME_IS(e, elen, "content-encoding")))
             return false;
         if (BG_NAME_IS(e, elen, "close"))
             *close = true;
@@ -606,7 +610,7 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
             break;
         case 10:
             if (bg_lit_ieq(h->name, "connection", 10) &&
-                !parse_connection(h->value, h->value_len, &conn_close, &conn_ka))
+                !parse_connection(h->value, h->value_len, true, &conn_close, &conn_ka))
                 return req_fail(req, 400, "invalid Connection option");
             break;
         case 14:
@@ -750,7 +754,7 @@ int bg_h1_parse_response(const char *buf, size_t len, bool head_request, bg_h1_r
         switch (h->name_len) {
         case 10:
             if (bg_lit_ieq(h->name, "connection", 10) &&
-                !parse_connection(h->value, h->value_len, &conn_close, &conn_ka))
+                !parse_connection(h->value, h->value_len, false, &conn_close, &conn_ka))
                 return resp_fail(resp, "invalid Connection option in response");
             break;
         case 14:

@@ -559,6 +559,16 @@ def h1_content_fields_read_two_ways_are_refused():
         if not rs or rs[0].status not in (400, 451) or e.us.requests():
             problems.append("%s: answered %r, %d requests at the vendor" %
                             (why, rs and rs[0].status, len(e.us.requests())))
+    # Connection naming them would drop them at this hop: the vendor would read the body
+    # without the description it was classified under
+    for conn in ("Content-Type", "close, content-encoding"):
+        e.us.clear()
+        rs, _ = send(H("POST /pii HTTP/1.1", "Host: us.test", "Content-Type: image/png", "Connection: " + conn,
+                       "Content-Length: %d" % len(PII_JSON), body=PII_JSON))
+        time.sleep(0.1)
+        if not rs or rs[0].status != 400 or e.us.requests():
+            problems.append("Connection: %s: answered %r, %d requests at the vendor" %
+                            (conn, rs and rs[0].status, len(e.us.requests())))
     eq(problems, [])
 
 

@@ -451,6 +451,11 @@ static void test_content_fields(void)
     ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\r\n");
     ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: identity, gzip\r\n\r\n"); /* one list: the classifier sees it whole */
     ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Type-X: a\r\nContent-Type: b/c\r\n\r\n");
+    /* nor may Connection strip them before the vendor (it would read the body another way) */
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nConnection: close, Content-Type\r\nContent-Type: a/b\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nConnection: content-encoding\r\n\r\n", 400);
+    ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nConnection: content-length, host, x-a\r\n\r\n");
+    CHECK(presp("HTTP/1.1 200 OK\r\nConnection: content-type\r\nContent-Length: 0\r\n\r\n", false) > 0);
 
     bg_header_t h[3] = {{"Content-Type", 12, "a/b", 3}, {"x", 1, "", 0}, {"content-type", 12, "a/b", 3}};
     CHECK(bg_h1_content_fields_ambiguous(h, 3) != NULL);
