@@ -393,6 +393,10 @@ def chunk_syntax_tricks_are_refused():
 @test
 def chunk_sizes_with_leading_zeros_and_extensions_keep_their_length():
     head = H("POST /c HTTP/1.1", "Host: raw.test", "Transfer-Encoding: chunked")
+    # repeated identical lengths are one length (RFC 9110 8.6); the vendor gets one
+    for cl in (["Content-Length: 5", "Content-Length: 5"], ["Content-Length: 5, 5"]):
+        reqs, _, _ = forwarded(H("POST /c HTTP/1.1", "Host: raw.test", *cl, body=b"hello"))
+        eq((reqs[0]["body"], field(reqs[0], "content-length")), (b"hello", "5"), "for %r" % cl)
     for body in (b"0005\r\nhello\r\n000\r\n\r\n",
                  b"5;a=b;c=\"d;e\\\"f\"\r\nhello\r\n0;z\r\n\r\n",
                  b"5 ;a\r\nhello\r\n0\r\n\r\n"):
@@ -498,6 +502,15 @@ def hop_by_hop_and_upgrade_do_not_travel():
     eq(c.read_response().status, 200)
     time.sleep(0.1)
     eq([r["target"] for r in env().v.requests()], ["/u", "/after"])
+    # a client that took the upgrade for granted and speaks HTTP/2 next is refused, not forwarded
+    e = fresh()
+    rs, c = send(H("GET /u2 HTTP/1.1", "Host: raw.test", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+                   "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA") + w.PREFACE +
+                 w.frame(w.HEADERS, w.END_HEADERS | w.END_STREAM, 1, w.hpack_encode(req2(path="/smuggled"))), 2)
+    eq([r.status for r in rs][:1], [200])
+    check(len(rs) == 1 or rs[1].status >= 400, "the preface after an upgrade attempt answered %r" % rs[1:])
+    check(c.is_closed(2.0), "the connection stays open after an HTTP/2 preface in HTTP/1.1")
+    eq([r["target"] for r in e.v.requests()], ["/u2"])
     reqs, _, c = forwarded(H("GET /ws HTTP/1.1", "Host: raw.test", "Connection: Upgrade", "Upgrade: websocket",
                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"))
     check(field(reqs[0], "upgrade") is None, "Upgrade reached the vendor")
