@@ -990,5 +990,16 @@ def h2_stream_cut_or_lying_mid_streamed_body():
 
 
 
+@test
+def gateways_exit_cleanly():
+    # Last: after all of the above, SIGTERM drains and exits 0 (under SANITIZE, a report of
+    # memory misuse or a leak fails here).
+    e = env()
+    for gw in (e.gw, getattr(e, "pgw", None)):
+        if gw is not None:
+            eq(gw.stop(expect=None), 0, "exit status")
+
+
+
 if __name__ == "__main__":
     h.main()
