@@ -1383,6 +1383,8 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     bool seal = encrypt && ex->cls.nfindings;
     bg_buf_append(h, ex->req.method, ex->req.method_len);
     bg_buf_puts(h, " ");
+    if (ex->target_len && ex->target[0] == '?')
+        bg_buf_puts(h, "/"); /* absolute-form "http://h?q": its origin-form is "/?q" (RFC 9112 3.2.1) */
     if (seal) {
         if (seal_spans(ex, BG_WHERE_QUERY, -1, ex->target, ex->target_len, h) < 0)
             return -1;
