@@ -40,6 +40,37 @@ static void answer(admin_conn_t *a, int status, const char *ctype, const char *b
     bg_stream_shutdown(&a->stream);
 }
 
+static void json_list(bg_buf_t *b, const char *name, char *const *items, size_t n)
+{
+    bg_buf_printf(b, ",\"%s\":[", name);
+    for (size_t i = 0; i < n; i++) {
+        bg_buf_puts(b, i ? ",\"" : "\"");
+        bg_buf_json_escape(b, items[i], strlen(items[i]));
+        bg_buf_puts(b, "\"");
+    }
+    bg_buf_puts(b, "]");
+}
+
+/* POST /reload refused: an RFC 9457 problem listing every problem exactly as `bordergate check`
+ * prints it ("FILE:LINE:COL: message"). The messages carry positions, key names, file names and
+ * the library's reasons, never the contents of a key file or the admin token. */
+static void answer_reload_refused(admin_conn_t *a, const bg_diag_t *d)
+{
+    const bg_runtime_t *rt = a->server->rt; /* still the running one */
+    bg_buf_t b;
+    bg_buf_init(&b);
+    bg_buf_printf(&b, "{\"type\":\"https://bordergate.dev/problems/config-invalid\",\"title\":\"Config not "
+                      "reloaded\",\"status\":422,\"detail\":\"the new config has %zu problem%s; the running config "
+                      "(version %.12s) keeps serving\",\"reloaded\":false,\"config_version\":\"%s\"",
+                  d->nerrors, d->nerrors == 1 ? "" : "s", rt->cfg->version, rt->cfg->version);
+    json_list(&b, "errors", d->errors, d->nerrors);
+    if (d->nwarnings)
+        json_list(&b, "warnings", d->warnings, d->nwarnings);
+    bg_buf_puts(&b, "}\n");
+    answer(a, 422, "application/problem+json", b.data, b.len);
+    bg_buf_dispose(&b);
+}
+
 static void handle(admin_conn_t *a, const bg_h1_request_t *req)
 {
     bg_server_t *s = a->server;
@@ -68,12 +99,15 @@ static void handle(admin_conn_t *a, const bg_h1_request_t *req)
     if (bg_span_ieq(path, plen, "/healthz") && get) {
         answer(a, 200, "text/plain", "ok\n", 3);
     } else if (bg_span_ieq(path, plen, "/readyz") && get) {
-        bool records = bg_records_healthy(s->records);
+        /* Records: failing (a disk error), or backlogged (the writer's queue is 3/4 full, and stays
+         * so until it is back under 1/2: exchanges are about to be, or are, refused with 503). */
+        const char *rwhy = "ok";
+        bool records = bg_records_ready(s->records, &rwhy);
         bool geo = s->rt->geo != NULL || !cfg->geoip.database;
         bool stopping = atomic_load(&s->stopping);
         char body[160];
         int n = snprintf(body, sizeof body, "config %s\ngeoip %s\nrecords %s\n%s", "ok", geo ? "ok" : "unavailable",
-                         records ? "ok" : "failing", stopping ? "stopping\n" : "");
+                         rwhy, stopping ? "stopping\n" : "");
         answer(a, records && geo && !stopping ? 200 : 503, "text/plain", body, (size_t)n);
     } else if (bg_span_ieq(path, plen, "/metrics") && get) {
         bg_buf_t out;
@@ -82,10 +116,13 @@ static void handle(admin_conn_t *a, const bg_h1_request_t *req)
         answer(a, 200, "text/plain; version=0.0.4; charset=utf-8", out.data ? out.data : "", out.len);
         bg_buf_dispose(&out);
     } else if (bg_span_ieq(path, plen, "/reload") && post) {
-        if (bg_server_reload(s) == 0)
+        bg_diag_t d;
+        bg_diag_init(&d);
+        if (bg_server_reload(s, &d) == 0)
             answer(a, 200, "application/json", "{\"reloaded\":true}\n", 18);
         else
-            answer(a, 422, "application/json", "{\"reloaded\":false,\"detail\":\"see the gateway log\"}\n", 50);
+            answer_reload_refused(a, &d);
+        bg_diag_dispose(&d);
     } else if (bg_span_ieq(path, plen, "/healthz") || bg_span_ieq(path, plen, "/readyz") ||
                bg_span_ieq(path, plen, "/metrics") || bg_span_ieq(path, plen, "/reload")) {
         answer(a, 405, "text/plain", "method not allowed\n", 19);

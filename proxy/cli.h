@@ -12,7 +12,7 @@ int bg_cmd_check(int argc, char **argv);   /* check -c FILE: validate a config *
 int bg_cmd_explain(int argc, char **argv); /* explain -c FILE --url ...: show a decision */
 int bg_cmd_scan(int argc, char **argv);    /* scan [FILE] --content-type ...: classify */
 int bg_cmd_records(int argc, char **argv); /* records verify|report FILE...: audit trail */
-int bg_cmd_reload(int argc, char **argv);  /* reload -c FILE: signal the running process */
+int bg_cmd_reload(int argc, char **argv);  /* reload -c FILE: ask the running gateway to reload */
 
 /** Print "bordergate: MESSAGE" and a pointer to help on stderr; returns 2. */
 int bg_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

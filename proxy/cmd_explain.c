@@ -196,10 +196,10 @@ static int runtime_open(bg_config_t *cfg, bg_runtime_t **out, bg_diag_t *diag)
     if (cfg->geoip.database &&
         bg_geo_open(cfg->geoip.database, cfg->geoip.schema, cfg->geoip.registered_country_fallback, &rt->geo, err,
                     sizeof err) < 0)
-        bg_diag_error(diag, cfg->path, nopos, "geoip: %s", err);
+        bg_diag_error(diag, cfg->path, cfg->geoip.database_pos, "%s", err);
     if (cfg->encryption.keys_dir &&
         bg_keyring_load(cfg->encryption.keys_dir, cfg->encryption.active_key, &rt->keys, err, sizeof err) < 0)
-        bg_diag_error(diag, cfg->path, nopos, "encryption: %s", err);
+        bg_diag_error(diag, cfg->path, cfg->encryption.keys_pos, "encryption.keys: %s", err);
     rt->classifier = bg_classifier_create(cfg, err, sizeof err);
     if (!rt->classifier)
         bg_diag_error(diag, cfg->path, nopos, "classification: %s", err);

@@ -195,6 +195,10 @@ void bg_exchange_destroy(bg_exchange_t *ex)
         free(ex->head);
     }
     bg_worker_t *w = ex->w; /* NULL for exchanges built by `explain` */
+    if (ex->rec_reserved) { /* ended without a record (none is written for it) */
+        bg_records_unreserve(w->server->records);
+        ex->rec_reserved = false;
+    }
     bool keep = w && w->nspares < BG_EX_SPARES;
     if (keep) {
         buf_recycle(&ex->body, BG_EX_KEEP_BODY, WIPE_LEN); /* append-only (bg_exchange_body) */
@@ -480,7 +484,15 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         .upstream_protocol = ex->up_protocol,
         .config_version = cfg->version,
     };
-    int rc = bg_records_submit(s->records, &r, done, ex);
+    /* Every exchange that reaches this point reserved its slot when it was admitted (bg_exchange_start):
+     * the submit never waits for the writer, whatever the disk does. */
+    int rc;
+    if (ex->rec_reserved) {
+        ex->rec_reserved = false;
+        rc = bg_records_submit_reserved(s->records, &r, done, ex);
+    } else {
+        rc = bg_records_submit(s->records, &r, done, ex);
+    }
     if (rc < 0)
         bg_log_error("transfer record not written", "id", ex->id, "vendor", ex->vendor->name);
     bg_metrics_transfer(s->metrics, ex->w->id, ex->vendor->name, d ? d->country : "", region,
@@ -768,6 +780,39 @@ static bool rate_limited(bg_exchange_t *ex)
     return true;
 }
 
+/* Admission to the records queue: a routed exchange always leaves a record, so it takes the
+ * record's slot now, before anything is forwarded; its submit then never waits for the writer.
+ * With every slot taken (the records disk is stalled or slower than the traffic) the request is
+ * refused with a 503 and sent nowhere: no transfer, so no record (there is no room for one) and
+ * no X-Transfer-Id; bordergate_records_refused_total counts it and /readyz already says not
+ * ready. Fail closed: nothing leaves the gateway without its record, and the worker goes on
+ * serving everything else (other vendors' 403s, answers of exchanges in flight, timers). */
+static bool records_admit(bg_exchange_t *ex)
+{
+    bg_records_t *rec = ex->w->server->records;
+    if (bg_records_reserve(rec) == 0) {
+        ex->rec_reserved = true;
+        return true;
+    }
+    const char *vendor = ex->vendor->name;
+    ex->vendor = NULL;
+    ex->vendor_index = -1;
+    /* One log line per second per worker at most: the refusals come in floods. */
+    uint64_t now = uv_now(&ex->w->loop);
+    if (now - ex->w->records_full_logged >= 1000 || !ex->w->records_full_logged) {
+        ex->w->records_full_logged = now ? now : 1;
+        char used[24];
+        snprintf(used, sizeof used, "%llu", (unsigned long long)bg_records_slots_used(rec));
+        bg_log_warn("records queue full; refusing transfers with 503 until the writer catches up", "vendor", vendor,
+                    "slots", used);
+    }
+    bg_header_t h[2] = {{"Cache-Control", 13, "no-store", 8}, {"Retry-After", 11, "1", 1}};
+    static const char body[] = "{\"type\":\"https://bordergate.dev/problems/records-unavailable\","
+                               "\"title\":\"Transfer records cannot keep up; try again later\",\"status\":503}";
+    respond(ex, 503, "application/problem+json", body, sizeof body - 1, h, 2);
+    return false;
+}
+
 void bg_exchange_start(bg_exchange_t *ex)
 {
     bg_h1_request_t *req = &ex->req;
@@ -796,6 +841,8 @@ void bg_exchange_start(bg_exchange_t *ex)
         respond_problem(ex, 403, "unknown-vendor", "Destination is not an approved vendor", "host", host);
         return;
     }
+    if (ex->w && !records_admit(ex))
+        return;
     if (!req->chunked && req->content_length > 0 && (uint64_t)req->content_length > ex->vendor->max_body) {
         respond_problem(ex, 413, "body-too-large", "Request body too large", "vendor", ex->vendor->name);
         return;
@@ -1023,8 +1070,23 @@ static void decide_on(bg_exchange_t *ex, const struct sockaddr_storage *addrs, s
     act(ex);
 }
 
+/* How long a name's last addresses may serve past their expiry while every refresh fails, in units
+ * of limits.dns_ttl (30 s: 5 minutes). Bounded: a vendor that moved away for good (and whose old
+ * addresses someone else may take over) is not followed to a stale address forever. */
+#define BG_DNS_STALE_TTLS 10
+
+/* Whether e's addresses may serve at loop time now: fresh, or a past answer (refreshing, or whose
+ * refresh failed) within its stale bound. */
+static bool dns_serves(const bg_dns_entry_t *e, uint64_t now)
+{
+    return e->answered && (e->expires > now || (e->naddrs && !e->error && now < e->stale_until));
+}
+
 /* A lookup of e's name finished: its answer replaces the cached one (a failure is cached for 5 s),
- * then the exchanges that waited for a first answer go on, in arrival order. */
+ * unless it failed and the name has addresses still within their stale bound: those go on serving
+ * (serve-stale, as RFC 8767 lets resolvers do; each request decides on them, GeoIP and policy
+ * included, exactly as on a fresh answer) and the lookup is tried again after the same 5 s. Then
+ * the exchanges that waited for an answer go on, in arrival order. */
 static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     bg_dns_entry_t *e = req->data;
@@ -1045,17 +1107,37 @@ static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         n++;
     }
     uv_freeaddrinfo(res);
-    bg_metrics_dns_lookup(w->server->metrics, w->id, status >= 0 && n);
-    free(e->addrs);
-    e->addrs = n ? malloc(n * sizeof *e->addrs) : NULL;
-    if (n && !e->addrs)
-        abort();
-    if (n)
-        memcpy(e->addrs, addrs, n * sizeof *addrs);
-    e->naddrs = n;
-    e->error = status < 0 ? status : 0;
-    e->answered = true;
-    e->expires = uv_now(&w->loop) + (status < 0 || n == 0 ? 5000 : w->rt->cfg->limits.dns_ttl_ms);
+    uint64_t now = uv_now(&w->loop);
+    bool failed = status < 0 || n == 0;
+    if (failed && e->answered && e->naddrs && !e->error && now < e->stale_until) {
+        bg_metrics_dns_lookup(w->server->metrics, w->id, BG_DNS_STALE);
+        if (!e->stale)
+            bg_log_warn("vendor name lookup failed; serving its previous addresses", "host", e->host, "error",
+                        status < 0 ? uv_strerror(status) : "no addresses");
+        e->stale = true;
+        e->expires = now + 5000 < e->stale_until ? now + 5000 : e->stale_until;
+        n = e->naddrs < 16 ? e->naddrs : 16;
+        memcpy(addrs, e->addrs, n * sizeof *addrs);
+        failed = false; /* for the waiters: the stale addresses */
+    } else {
+        bg_metrics_dns_lookup(w->server->metrics, w->id, failed ? BG_DNS_ERROR : BG_DNS_OK);
+        if (e->stale && failed)
+            bg_log_warn("vendor name still fails; its previous addresses are no longer served", "host", e->host);
+        else if (e->stale)
+            bg_log_info("vendor name resolves again", "host", e->host);
+        e->stale = false;
+        free(e->addrs);
+        e->addrs = n ? malloc(n * sizeof *e->addrs) : NULL;
+        if (n && !e->addrs)
+            abort();
+        if (n)
+            memcpy(e->addrs, addrs, n * sizeof *addrs);
+        e->naddrs = n;
+        e->error = status < 0 ? status : 0;
+        e->answered = true;
+        e->expires = now + (failed ? 5000 : w->rt->cfg->limits.dns_ttl_ms);
+        e->stale_until = failed ? 0 : e->expires + BG_DNS_STALE_TTLS * w->rt->cfg->limits.dns_ttl_ms;
+    }
     /* One at a time off the queue: an exchange's act may end others that wait here (they leave
      * the queue as they go) or start new ones (they find the entry answered); the entry stays
      * while the queue drains (dns_entry keeps entries that are waking). */
@@ -1065,7 +1147,7 @@ static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         e->waiters = ex->dns_next;
         ex->dns_wait = NULL;
         ex->dns_next = NULL;
-        decide_on(ex, addrs, n, status < 0 || n == 0);
+        decide_on(ex, addrs, n, failed);
     }
     e->waking = false;
 }
@@ -1095,7 +1177,7 @@ static bg_dns_entry_t *dns_entry(bg_worker_t *w, const char *host, uint64_t now)
         bg_dns_entry_t *e = *p;
         if (!found && strcmp(e->host, host) == 0) {
             found = e;
-        } else if (!e->gai && !e->waiters && !e->waking && (e->expires <= now || w->ndns > 4096)) {
+        } else if (!e->gai && !e->waiters && !e->waking && (!dns_serves(e, now) || w->ndns > 4096)) {
             *p = e->next;
             free(e->host);
             free(e->addrs);
@@ -1140,10 +1222,11 @@ static void decide(bg_exchange_t *ex)
     uint64_t now = uv_now(&w->loop);
     bg_dns_entry_t *e = dns_entry(w, ex->host, now);
     /* Past its time, an answer is refreshed by one lookup; addresses go on serving meanwhile (a
-     * lookup that could not start is tried again by the next request), a failure does not. */
+     * lookup that could not start is tried again by the next request) within their stale bound,
+     * a failure does not. */
     if (e->answered && e->expires <= now && !e->gai)
         dns_start(w, e);
-    if (e->answered && (e->expires > now || (e->naddrs && !e->error))) {
+    if (dns_serves(e, now)) {
         decide_on(ex, e->addrs, e->naddrs, e->error || e->naddrs == 0);
         return;
     }
@@ -1300,6 +1383,8 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     bool seal = encrypt && ex->cls.nfindings;
     bg_buf_append(h, ex->req.method, ex->req.method_len);
     bg_buf_puts(h, " ");
+    if (ex->target_len && ex->target[0] == '?')
+        bg_buf_puts(h, "/"); /* absolute-form "http://h?q": its origin-form is "/?q" (RFC 9112 3.2.1) */
     if (seal) {
         if (seal_spans(ex, BG_WHERE_QUERY, -1, ex->target, ex->target_len, h) < 0)
             return -1;

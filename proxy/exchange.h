@@ -146,6 +146,7 @@ struct bg_exchange {
     int status;
     uint64_t bytes_in, bytes_out;
     bool recorded;
+    bool rec_reserved;           /* holds a slot of the records queue (bg_records_reserve) for its record */
 
     /* fsync: always — the answer waits until the record is on disk. */
     bool awaiting_record;

@@ -294,6 +294,7 @@ static void stream_start(h2_stream_t *st)
     req->content_length = -1;
     const char *authority = NULL, *host = NULL;
     size_t authority_len = 0, host_len = 0;
+    unsigned nhost = 0;
     for (size_t i = 0; i < st->nfields; i++) {
         const h2_field_t *f = &st->fields[i];
         const char *name = base + f->name_off, *value = base + f->value_off;
@@ -309,7 +310,7 @@ static void stream_start(h2_stream_t *st)
         if (field_is(st, f, "cookie"))
             continue;
         if (field_is(st, f, "host"))
-            host = value, host_len = f->value_len;
+            host = value, host_len = f->value_len, nhost++;
         if (field_is(st, f, "content-length")) {
             int64_t v = 0;
             for (size_t k = 0; k < f->value_len && v < ((int64_t)1 << 50); k++)
@@ -345,10 +346,29 @@ static void stream_start(h2_stream_t *st)
         free(st->fields);
     st->fields = NULL;
     st->nfields = st->cap = 0;
-    if (!req->host) {
+    /* The vendor's HTTP/1.1 request line and Host are made of :method, :path and :authority:
+     * what the request parser refuses there is refused here too (nghttp2 lets a fragment, a
+     * userinfo or a second, different host through), so the vendor never reads a target or a
+     * host other than the one routed and classified (RFC 9113 8.3.1: host and :authority agree). */
+    const char *bad = NULL;
+    if (!req->host)
+        bad = "no :authority or host";
+    else if (nhost > 1)
+        bad = "more than one host field";
+    else if ((authority && !bg_h1_authority_valid(authority, authority_len)) ||
+             (host && !bg_h1_authority_valid(host, host_len)))
+        bad = "invalid :authority or host";
+    else if (authority && host && !bg_span_ieq2(authority, authority_len, host, host_len))
+        bad = ":authority and host disagree";
+    else if (!bg_span_ieq(req->method, req->method_len, "CONNECT") &&
+             !bg_h1_target_valid(req->method, req->method_len, req->target, req->target_len))
+        bad = "invalid :path";
+    else
+        bad = bg_h1_content_fields_ambiguous(req->headers, req->nheaders);
+    if (bad) {
         st->ex = NULL;
         bg_exchange_cancel(ex);
-        stream_answer(st, 400, "no :authority or host");
+        stream_answer(st, 400, bad);
         return;
     }
     bg_exchange_start(ex);

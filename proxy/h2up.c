@@ -435,6 +435,17 @@ void bg_h2up_tick(bg_h2up_t *c, uint64_t now)
         next = s->next;
         if (!s->ex || s->paused || !s->timeout_ms || now - s->last < s->timeout_ms)
             continue;
+        if (s->has_body && !s->head_done) {
+            /* Body bytes the vendor's window let through may still wait in the connection's queue
+             * or socket: while the vendor takes them it is not silent (as for HTTP/1.1, upstream.c).
+             * The connection is shared, so any of its streams' bytes count: bounded by the vendor
+             * reading, never by our own queue. */
+            int64_t took = bg_upstream_took_at(c->up, (int64_t)now, (int64_t)s->timeout_ms);
+            if (took > (int64_t)s->last)
+                s->last = (uint64_t)took;
+            if (now - s->last < s->timeout_ms)
+                continue;
+        }
         bg_exchange_t *ex = s->ex;
         s->ex = NULL;
         nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);

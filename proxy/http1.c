@@ -236,8 +236,10 @@ static void parse_te(te_state_t *t, const char *v, size_t n)
     }
 }
 
-/* Connection options: close / keep-alive. Returns false when an option is not a token. */
-static bool parse_connection(const char *v, size_t n, bool *close, bool *keep_alive)
+/* Connection options: close / keep-alive. Returns false when an option is not a token, or, in a
+ * request, names Content-Type or Content-Encoding: the body is classified as they describe it,
+ * and dropping them at this hop would hand the vendor a body it reads another way. */
+static bool parse_connection(const char *v, size_t n, bool request, bool *close, bool *keep_alive)
 {
     const char *p = v, *end = v + n, *e;
     size_t elen;
@@ -245,6 +247,8 @@ static bool parse_connection(const char *v, size_t n, bool *close, bool *keep_al
         if (elen == 0)
             continue;
         if (!is_token(e, elen))
+            return false;
+        if (request && (BG_NAME_IS(e, elen, "content-type") || BG_NAME_IS(e, elen, "content-encoding")))
             return false;
         if (BG_NAME_IS(e, elen, "close"))
             *close = true;
@@ -307,6 +311,42 @@ static bool authority_ok(const char *s, size_t n, bool need_port)
         port = port * 10 + d;
     }
     return port <= 65535;
+}
+
+bool bg_h1_authority_valid(const char *s, size_t n) { return authority_ok(s, n, false); }
+
+bool bg_h1_target_valid(const char *method, size_t method_len, const char *t, size_t n)
+{
+    if (n == 1 && t[0] == '*')
+        return method_len == 7 && memcmp(method, "OPTIONS", 7) == 0;
+    if (n == 0 || t[0] != '/')
+        return false;
+    for (size_t i = 0; i < n;) {
+        if (IS(t[i], C_URI)) {
+            i++;
+        } else if (t[i] == '%' && n - i >= 3 && pct_ok(t + i)) {
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+const char *bg_h1_content_fields_ambiguous(const bg_header_t *h, size_t n)
+{
+    unsigned ct = 0, ce = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == 12 && bg_lit_ieq(h[i].name, "content-type", 12))
+            ct++;
+        else if (h[i].name_len == 16 && bg_lit_ieq(h[i].name, "content-encoding", 16))
+            ce++;
+    }
+    if (ct > 1)
+        return "more than one Content-Type field";
+    if (ce > 1)
+        return "more than one Content-Encoding field";
+    return NULL;
 }
 
 static int req_fail(bg_h1_request_t *req, int status, const char *error)
@@ -570,7 +610,7 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
             break;
         case 10:
             if (bg_lit_ieq(h->name, "connection", 10) &&
-                !parse_connection(h->value, h->value_len, &conn_close, &conn_ka))
+                !parse_connection(h->value, h->value_len, true, &conn_close, &conn_ka))
                 return req_fail(req, 400, "invalid Connection option");
             break;
         case 14:
@@ -589,6 +629,10 @@ int bg_h1_parse_request(const char *buf, size_t len, const bg_h1_limits_t *limit
 
     if (nhost > 1)
         return req_fail(req, 400, "more than one Host header");
+    /* The body is classified as its content fields describe it: they must say one thing. */
+    const char *amb = bg_h1_content_fields_ambiguous(req->headers, req->nheaders);
+    if (amb)
+        return req_fail(req, 400, amb);
     if (nhost == 0 && minor == 1)
         return req_fail(req, 400, "missing Host header");
     if (host && host->value_len && !authority_ok(host->value, host->value_len, false))
@@ -710,7 +754,7 @@ int bg_h1_parse_response(const char *buf, size_t len, bool head_request, bg_h1_r
         switch (h->name_len) {
         case 10:
             if (bg_lit_ieq(h->name, "connection", 10) &&
-                !parse_connection(h->value, h->value_len, &conn_close, &conn_ka))
+                !parse_connection(h->value, h->value_len, false, &conn_close, &conn_ka))
                 return resp_fail(resp, "invalid Connection option in response");
             break;
         case 14:
@@ -727,6 +771,12 @@ int bg_h1_parse_response(const char *buf, size_t len, bool head_request, bg_h1_r
         }
     }
 
+    /* A server MUST NOT send Content-Length or Transfer-Encoding in a 1xx or 204 (RFC 9110 8.6,
+     * RFC 9112 6.1): one that does frames its answer two ways (a recipient that reads the length
+     * takes the next response for this one's body), so it is refused rather than guessed at.
+     * "Content-Length: 0" says the same as no body and is let through. */
+    if ((status < 200 || status == 204) && (te.present || resp->content_length > 0))
+        return resp_fail(resp, "message body framing in a 1xx or 204 response");
     if (te.present) {
         if (minor == 0)
             return resp_fail(resp, "Transfer-Encoding in an HTTP/1.0 response");

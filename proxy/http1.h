@@ -133,6 +133,22 @@ int bg_h1_split_fields(const char *buf, size_t len, bg_header_t *out, size_t max
  *  own fields (Via, Forwarded, X-Forwarded-*, X-Transfer-Id). See http1.c for each reason. */
 bool bg_h1_trailer_allowed(const char *name, size_t len);
 
+/** Whether s[0..n) is an authority as a request's Host may carry it: host [":" port], no
+ *  userinfo, no path, no whitespace (the rules the request parser applies to Host and to an
+ *  absolute-form target; for HTTP/2's :authority and host, which nghttp2 checks less strictly). */
+bool bg_h1_authority_valid(const char *s, size_t n);
+
+/** Whether t[0..n) is a request-target the gateway forwards in its HTTP/1.1 request line:
+ *  origin-form ("/" then pchar, "/", "?" or valid percent-encoding; no fragment, no space), or
+ *  "*" when the method is OPTIONS. The request parser's rules, for HTTP/2's :path. */
+bool bg_h1_target_valid(const char *method, size_t method_len, const char *t, size_t n);
+
+/** Why a request's content fields could be read two ways, or NULL: more than one Content-Type
+ *  (a singleton: the classifier reads the first, many servers the last) or more than one
+ *  Content-Encoding field line (the classifier decodes one coding; a server applies the list).
+ *  The request parser refuses such a head with 400; HTTP/2 (h2.c) asks the same of its fields. */
+const char *bg_h1_content_fields_ambiguous(const bg_header_t *h, size_t n);
+
 /** The reason phrase for a status code ("OK", "Unavailable For Legal Reasons" ...). */
 const char *bg_h1_reason(int status);
 

@@ -116,38 +116,54 @@ int bg_server_caller_bucket(const char *client_ip)
     return (int)(h % BG_CALLER_BUCKETS);
 }
 
+/* Every problem of a config load, one log line each: under logfmt the bare "FILE:LINE:COL:
+ * message" lines `check` prints, under --log-format json a JSON line like any other. */
 static void log_diag(const bg_diag_t *d)
 {
     for (size_t i = 0; i < d->nwarnings; i++)
-        fprintf(stderr, "%s\n", d->warnings[i]);
+        bg_log_line(BG_LOG_WARN, "config warning", "warning", d->warnings[i]);
     for (size_t i = 0; i < d->nerrors; i++)
-        fprintf(stderr, "%s\n", d->errors[i]);
+        bg_log_line(BG_LOG_ERROR, "config error", "error", d->errors[i]);
 }
 
-static int load_runtime(const char *path, bg_runtime_t **out)
+static int reload(bg_server_t *s, bg_diag_t *diag);
+
+/* Load path into a runtime; every problem (and warning) is logged, and left in diag. */
+static int load_runtime(const char *path, bg_runtime_t **out, bg_diag_t *diag)
 {
-    bg_diag_t diag;
-    bg_diag_init(&diag);
     bg_config_t *cfg = NULL;
     int rc = -1;
-    if (bg_config_load(path, bg_now_ms() / 1000, &cfg, &diag) < 0)
+    if (bg_config_load(path, bg_now_ms() / 1000, &cfg, diag) < 0)
         goto done;
-    if (bg_runtime_create(cfg, out, &diag) < 0) {
+    if (bg_runtime_create(cfg, out, diag) < 0) {
         bg_config_release(cfg);
         goto done;
     }
     rc = 0;
 done:
-    log_diag(&diag);
-    bg_diag_dispose(&diag);
+    log_diag(diag);
     return rc;
 }
 
-int bg_server_reload(bg_server_t *s)
+int bg_server_reload(bg_server_t *s, bg_diag_t *out)
+{
+    bg_diag_t own;
+    bg_diag_t *diag = out ? out : &own;
+    if (!out)
+        bg_diag_init(&own);
+    int rc = reload(s, diag);
+    if (!out)
+        bg_diag_dispose(&own);
+    return rc;
+}
+
+static int reload(bg_server_t *s, bg_diag_t *diag)
 {
     bg_runtime_t *rt = NULL;
-    if (load_runtime(s->config_path, &rt) < 0) {
-        bg_log_error("reload failed: keeping the running config", "config", s->config_path);
+    if (load_runtime(s->config_path, &rt, diag) < 0) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", diag->nerrors);
+        bg_log_error("reload failed: keeping the running config", "config", s->config_path, "errors", n);
         bg_metrics_config_reload(s->metrics, false);
         return -1;
     }
@@ -168,7 +184,14 @@ int bg_server_reload(bg_server_t *s)
         for (unsigned wi = 0; !exists && wi < s->nworkers; wi++) {
             char err[256];
             if ((fds[wi * nl + li] = bg_listener_bind(&ncfg->listen[li], err, sizeof err)) < 0) {
-                bg_log_error("reload failed: keeping the running config", "error", err);
+                /* Reported like a config error, at the listener's address, to the log and to
+                 * POST /reload alike. */
+                size_t before = diag->nerrors;
+                bg_diag_error(diag, ncfg->path, ncfg->listen[li].pos, "listen address %s: %s",
+                              ncfg->listen[li].address.text, err);
+                bg_diag_t added = {.errors = diag->errors + before, .nerrors = diag->nerrors - before};
+                log_diag(&added);
+                bg_log_error("reload failed: keeping the running config", "config", s->config_path, "errors", "1");
                 for (size_t i = 0; i < s->nworkers * nl; i++)
                     if (fds[i] >= 0)
                         close(fds[i]);
@@ -179,6 +202,7 @@ int bg_server_reload(bg_server_t *s)
             }
         }
     }
+    bg_runtime_keep_tls_sessions(rt, s->rt);
     bg_server_assign_slots(s, ncfg);
     /* Per worker, the fds for each listener index. */
     int *mine = malloc((nl + 1) * sizeof *mine);
@@ -217,7 +241,7 @@ static void signal_cb(uv_signal_t *h, int signum)
 {
     bg_server_t *s = h->data;
     if (signum == SIGHUP)
-        bg_server_reload(s);
+        bg_server_reload(s, NULL);
     else if (signum == SIGUSR1)
         bg_records_reopen(s->records);
     else
@@ -248,7 +272,11 @@ int bg_server_run(const char *config_path)
     int *fds = NULL, *lidx = NULL;
     char *pid_file = NULL;
     unsigned started = 0;
-    if (load_runtime(config_path, &s->rt) < 0)
+    bg_diag_t diag;
+    bg_diag_init(&diag);
+    int loaded = load_runtime(config_path, &s->rt, &diag);
+    bg_diag_dispose(&diag);
+    if (loaded < 0)
         return 1;
     const bg_config_t *cfg = s->rt->cfg;
     s->nworkers = cfg->workers > 0 ? (unsigned)cfg->workers : 1;

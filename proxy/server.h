@@ -31,6 +31,8 @@ typedef struct bg_runtime {
     bg_keyring_t *keys;          /* NULL when encryption is not configured */
     bg_classifier_t *classifier;
     SSL_CTX **listen_ctx;        /* per cfg->listen[i]; NULL for plain listeners */
+    unsigned char (*listen_tls_id)[32]; /* per listener: SHA-256 of its address, certificate and
+                                         * client CA contents; its TLS session-id context */
     SSL_CTX **vendor_ctx;        /* per cfg->vendors[i]; NULL for plain upstreams */
     uint64_t generation;
 } bg_runtime_t;
@@ -38,6 +40,12 @@ typedef struct bg_runtime {
 /** Open everything a config names (GeoIP, keys, classifier, TLS contexts). 0, or -1 with every
  *  problem in diag (the config is not consumed on failure). */
 int bg_runtime_create(bg_config_t *cfg, bg_runtime_t **out, bg_diag_t *diag);
+/** Before rt is published in place of old (a reload): each TLS listener of rt whose address,
+ *  certificate and client CA contents are those of a listener of old takes over old's session
+ *  ticket keys, so that clients keep resuming their sessions across the reload. A listener whose
+ *  certificate or client CA changed keeps its fresh keys (and has another session-id context):
+ *  no session from before resumes there. */
+void bg_runtime_keep_tls_sessions(bg_runtime_t *rt, const bg_runtime_t *old);
 bg_runtime_t *bg_runtime_retain(bg_runtime_t *rt);
 void bg_runtime_release(bg_runtime_t *rt);
 
@@ -57,6 +65,8 @@ typedef struct bg_dns_entry {
     bool answered;           /* a lookup finished: addrs or error hold its answer */
     bool waking;             /* dns_cb is handing the answer to the waiters */
     uint64_t expires;        /* uv_now */
+    uint64_t stale_until;    /* uv_now: until then a failed refresh keeps addrs serving (exchange.c) */
+    bool stale;              /* addrs are an answer whose refresh failed */
     uv_getaddrinfo_t *gai;   /* the lookup in flight for this name, or NULL */
     struct bg_exchange *waiters; /* exchanges waiting for the first answer (linked by dns_next) */
     struct bg_dns_entry *next;
@@ -82,6 +92,7 @@ struct bg_worker {
     uint64_t seq;                       /* record ids */
     unsigned next_address;              /* round robin over a vendor's equivalent addresses (exchange.c) */
     uint64_t held_bytes;                /* request body bytes its exchanges hold (exchange.c) */
+    uint64_t records_full_logged;       /* loop time of the last "records queue full" line (exchange.c) */
     uv_timer_t sweep;                   /* idle pool and drain checks */
     uv_prepare_t turn_counter;          /* counts the loop's polls into turn (upstream.c) */
     uint64_t turn;                      /* polls started: changes only across an epoll_wait */
@@ -150,8 +161,10 @@ int bg_listener_bind(const bg_listen_t *l, char *err, size_t errlen);
 
 /** Listen, start the workers and run until SIGTERM/SIGINT. Returns the exit code. */
 int bg_server_run(const char *config_path);
-/** Reload the config from its path (main thread): 0, or -1 with errors logged (the old one stays). */
-int bg_server_reload(bg_server_t *s);
+/** Reload the config from its path (main thread): 0, or -1 when it was refused (the old one stays).
+ *  Every problem is logged either way; when diag is not NULL (the caller's, initialised) they are
+ *  also left in it, "FILE:LINE:COL: message" each, as `check` prints them. */
+int bg_server_reload(bg_server_t *s, bg_diag_t *diag);
 
 /* worker.c */
 /** Prepare worker `id` (loop, async, timers, listeners on the given bound fds). 0 or a libuv error. */

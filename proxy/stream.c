@@ -24,6 +24,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -257,6 +259,7 @@ static void flush_queue(bg_stream_t *s)
             return;
         s->wq_off += (size_t)r;
         s->write_pending -= (size_t)r;
+        s->flushed_at = uv_now(s->loop); /* the peer is reading: a slow reader is not a silent one */
     }
     s->wq_off = 0;
     if (s->wq_cap > BG_STREAM_OUT_KEEP) {
@@ -716,6 +719,8 @@ static void take_send(bg_stream_t *s, int res)
     }
     s->wq_off += (size_t)res;
     s->write_pending -= (size_t)res;
+    if (res > 0)
+        s->flushed_at = uv_now(s->loop); /* as flush_queue: the socket took queued bytes */
     if (s->write_pending) {
         update_poll(s);
         return;
@@ -1059,6 +1064,14 @@ int bg_stream_write(bg_stream_t *s, const char *p, size_t n)
         n -= (size_t)r;
     }
     return flush_tls(s);
+}
+
+size_t bg_stream_outq(const bg_stream_t *s)
+{
+    int n = 0;
+    if (s->fd < 0 || ioctl(s->fd, SIOCOUTQ, &n) != 0 || n < 0)
+        return 0;
+    return (size_t)n;
 }
 
 int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs)

@@ -44,6 +44,7 @@ struct bg_stream {
     const bg_stream_callbacks_t *cb;
     void *data;            /* public: the owner */
     size_t write_pending;  /* read-only: bytes queued, not yet taken by the socket */
+    uint64_t flushed_at;   /* read-only: loop time the socket last took queued bytes (0: never) */
     bool open;             /* read-only: on_open has been called */
     bool reading;          /* private */
     bool closing;          /* read-only */
@@ -94,6 +95,9 @@ void bg_listen_sock_close(bg_listen_sock_t *l, void (*on_closed)(bg_listen_sock_
 /** Initialise on loop (no socket yet); 0. The stream must be closed with bg_stream_close even
  *  if a later call fails. */
 int bg_stream_init(bg_stream_t *s, uv_loop_t *loop, const bg_stream_callbacks_t *cb, void *data);
+/** Bytes the socket holds that the peer has not acknowledged (sent or not: SIOCOUTQ), beyond
+ *  write_pending; 0 without a socket. A system call: for timeouts, not per write. */
+size_t bg_stream_outq(const bg_stream_t *s);
 /** Take an accepted socket fd (the stream owns it from now on, even on error); with ctx non-NULL,
  *  start a server-side TLS handshake. Reading starts; on_open follows when ready. 0 or negative
  *  error. */

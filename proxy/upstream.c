@@ -11,6 +11,7 @@
 #include "h2up.h"
 #include "log.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -483,9 +484,52 @@ static const bg_stream_callbacks_t up_callbacks = {
     .on_closed = stream_closed,
 };
 
+int64_t bg_upstream_took_at(bg_upstream_t *up, int64_t now, int64_t timeout)
+{
+    int64_t gap = timeout / 8 ? timeout / 8 : 1;
+    if (up->outq_seen == SIZE_MAX || now - up->outq_looked >= gap) {
+        size_t outq = bg_stream_outq(&up->stream);
+        if (up->outq_seen == SIZE_MAX) {
+            if (outq && up->outq_at < now - timeout + gap)
+                up->outq_at = now - timeout + gap; /* first look: one more look to show it moves */
+        } else if (outq != up->outq_seen) {
+            up->outq_at = now;
+        }
+        up->outq_seen = outq;
+        up->outq_looked = now;
+    }
+    int64_t at = up->stream.flushed_at ? (int64_t)up->stream.flushed_at : INT64_MIN / 2;
+    return up->outq_at > at ? up->outq_at : at;
+}
+
+/* Whether the vendor took request bytes within its response timeout: it is reading the request,
+ * not silent. The timer looks at the socket's send buffer when it runs out and then every 1/8 of
+ * the timeout while the buffer holds bytes, so a vendor that stops reading times out one timeout
+ * (plus at most 1/8) after the last bytes it took. Returns the ms to wait on, or 0: due now. */
+static uint64_t request_progress(bg_upstream_t *up)
+{
+    int64_t now = (int64_t)uv_now(&up->w->loop), t = (int64_t)up->timeout_ms, gap = t / 8 ? t / 8 : 1;
+    int64_t took = bg_upstream_took_at(up, now, t);
+    if (now - took >= t)
+        return 0;
+    int64_t rest = t - (now - took);
+    return (uint64_t)(up->outq_seen && rest > gap ? gap : rest);
+}
+
 static void timer_cb(uv_timer_t *t)
 {
     bg_upstream_t *up = t->data;
+    if (up->ready && up->timeout_ms && up->owner) {
+        /* The response timeout is the vendor's silence: neither answering nor taking the request.
+         * A vendor that reads a large body slowly but steadily is not cut off while the body is
+         * still going out (as HTTP/2 streams count from the last DATA the vendor's window let
+         * through, h2up.c). */
+        uint64_t rest = request_progress(up);
+        if (rest) {
+            bg_deadline_start(&up->timer, timer_cb, rest);
+            return;
+        }
+    }
     void *owner = up->owner;
     up->owner = NULL;
     if (owner)
@@ -586,6 +630,8 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
         return NULL;
     }
     up->timeout_ms = 0;
+    up->outq_seen = SIZE_MAX;
+    up->outq_at = INT64_MIN / 2;
     bg_deadline_start(&up->timer, timer_cb, connect_timeout_ms ? connect_timeout_ms : 5000);
     return up;
 }
@@ -593,6 +639,8 @@ bg_upstream_t *bg_upstream_acquire(bg_worker_t *w, const char *key, const struct
 void bg_upstream_set_timeout(bg_upstream_t *up, uint64_t ms)
 {
     up->timeout_ms = ms;
+    up->outq_seen = SIZE_MAX; /* counted afresh from here (request_progress) */
+    up->outq_at = INT64_MIN / 2;
     bg_deadline_start(&up->timer, timer_cb, ms);
 }
 

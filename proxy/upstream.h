@@ -43,6 +43,9 @@ struct bg_upstream {
     uint64_t idle_since;     /* private */
     uint64_t released_turn;  /* private: the worker's turn when it went idle */
     uint64_t timeout_ms;     /* private: current timer period */
+    size_t outq_seen;        /* private: the socket's unacknowledged bytes at the timer's last look (SIZE_MAX: none) */
+    int64_t outq_at;         /* private: loop time they were last seen to go down */
+    int64_t outq_looked;     /* private: loop time of that last look */
     struct bg_upstream *next;/* private: idle list */
     struct bg_upkey *slot;   /* private: the address's accounting */
     struct bg_h2up *h2;      /* read-only: the HTTP/2 session when ALPN chose h2 (h2up.h), else NULL */
@@ -84,6 +87,13 @@ void bg_upstream_queue_expire(bg_worker_t *w, uint64_t max_wait_ms);
 void bg_upstream_slots_dispose(bg_worker_t *w);
 /** Arm (or re-arm) the response timeout: fires bg_upstream_error_cb(TIMEOUT) after ms of silence. */
 void bg_upstream_set_timeout(bg_upstream_t *up, uint64_t ms);
+/** The loop time (ms) the vendor last took bytes written to up: when our queue last drained into
+ *  the socket, or when the socket's send buffer (SIOCOUTQ, looked at now unless that was less than
+ *  timeout/8 ago) was last seen to change; very negative when never. The first look at a buffer
+ *  holding bytes (since bg_upstream_set_timeout, or ever) cannot see a change: it counts as taken
+ *  timeout*7/8 ago, so the next look decides. For response timeouts (of `timeout` ms) that must not
+ *  count a vendor that reads a large request slowly as silent. */
+int64_t bg_upstream_took_at(bg_upstream_t *up, int64_t now, int64_t timeout);
 /** Send bytes to the vendor. */
 int bg_upstream_write(bg_upstream_t *up, const char *p, size_t n);
 int bg_upstream_writev(bg_upstream_t *up, const uv_buf_t *bufs, size_t n);

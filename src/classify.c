@@ -715,6 +715,8 @@ typedef struct {
     bool ai_route;
     bool skip_loc;      /* in->skip_locations: findings get no path text */
     bool cats_only;     /* inside a span already reported whole: record categories only */
+    bool binary;        /* a body of a type with no reader (bg_classify): its text scan skips the
+                           shapes random bytes make by chance */
     size_t (*espan)[2]; /* e-mail spans of the value being scanned: the caller's ESPAN_FIRST
                            first, then a block of their own (espan_heap) grown x2 */
     size_t espan_cap;
@@ -1444,6 +1446,28 @@ static size_t ipv6_at(const unsigned char *t, size_t n, size_t i)
     if (j < n && isal(t[j]) && e == j)
         return 0;
     return bg_detect_ipv6_valid((const char *)t + i, e - i) ? e : 0;
+}
+
+/* A compressed IPv6 form ("::") with fewer than three hex groups and no IPv4 tail: "1::", "3::e",
+ * "A::". Valid addresses, but in binary data (one byte in 85 is a colon) they turn up by chance
+ * every ~200 KiB, so a body read as text for want of a reader does not take them. */
+static bool ipv6_short(const unsigned char *t, size_t n)
+{
+    if (memchr(t, '.', n))
+        return false;
+    int groups = 0;
+    bool dbl = false;
+    for (size_t k = 0; k < n; k++) {
+        if (t[k] == ':') {
+            dbl |= k + 1 < n && t[k + 1] == ':';
+            continue;
+        }
+        if (t[k] == '%')
+            break;
+        if (!k || t[k - 1] == ':')
+            groups++;
+    }
+    return dbl && groups < 3;
 }
 
 static size_t mac_shape(const unsigned char *t, size_t n, size_t i);
@@ -2736,6 +2760,8 @@ static void scan_text(scan_t *s, const val_t *v, unsigned fl)
             if (e > i) {
                 if (ei < ne && s->espan[ei][0] < e)
                     continue; /* would cut into an e-mail */
+                if (s->binary && det == BG_DET_IP_ADDRESS && ipv6_short(t + i, e - i))
+                    continue;
                 /* A span that begins before i (a month's name before its day) stays clear of what
                  * was consumed and of an e-mail ending there. */
                 if (st < i && (st < from || (ei && s->espan[ei - 1][1] > st)))
@@ -3988,9 +4014,6 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
             reason = "unknown_encoding";
             goto done;
         }
-        /* A declared binary type is not scanned: no need to inflate it. */
-        if (ctl && out->body_kind == BG_BODY_OTHER)
-            goto done;
         uint64_t limit = in->max_inflate ? in->max_inflate : 16u << 20;
         if (limit > UINT32_MAX)
             limit = UINT32_MAX;
@@ -4008,16 +4031,36 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
         goto done;
     }
     s.base = body;
+    /* A declared type the classifier has no reader for (application/octet-stream, protobuf,
+     * msgpack, images, PDF …) is still read: as JSON when it is JSON, otherwise as text. A label
+     * must not carry personal data past the detectors, and binary formats hold their strings
+     * verbatim (an e-mail in a protobuf message is an e-mail). body_kind stays OTHER, so the
+     * encrypt action seals such a body whole. Validated detectors rarely fire on compressed or
+     * random bytes (the unit test's noise case). */
+    bool other = out->body_kind == BG_BODY_OTHER;
+    s.binary = other;
+    if (other) {
+        size_t i = 0;
+        while (i < blen && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+            i++;
+        if (i < blen && (body[i] == '{' || body[i] == '['))
+            goto json;
+        val_t v = {0, (const unsigned char *)body, blen, NULL, false, false};
+        scan_text(&s, &v, 0);
+        goto done;
+    }
     switch (out->body_kind) {
-    case BG_BODY_JSON: {
+    case BG_BODY_JSON:
+    json: {
         size_t before = out->nfindings;
         reason = scan_json(&s, body, blen);
         size_t nf_json = out->nfindings;
-        if (reason && ctl == 0) {
+        if (reason && (ctl == 0 || other)) {
             /* Sniffed, not declared: read it as text rather than refuse it, dropping what the
              * JSON attempt found so that the text scan's spans do not overlap them. */
             reason = NULL;
-            out->body_kind = BG_BODY_TEXT;
+            if (!other)
+                out->body_kind = BG_BODY_TEXT;
             while (out->nfindings > before)
                 out->counts[out->findings[--out->nfindings].detector]--;
             bg_wipe(&out->findings[before], (nf_json - before) * sizeof *out->findings);

@@ -624,23 +624,31 @@ static bool get_str(ctx_t *c, const bg_ynode_t *n, const char *what, char **out)
     return true;
 }
 
-static bool get_bool(ctx_t *c, const bg_ynode_t *n, const char *what, bool *out)
+/* YAML 1.1's bool words; 0, or -1 for anything else. */
+static int bool_word(const char *s, bool *out)
 {
     static const char *const t[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
     static const char *const f[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
-    const char *s = scalar(c, n, what);
-    if (!s)
-        return false;
     for (size_t i = 0; i < BG_ARRAY_SIZE(t); i++) {
         if (strcmp(s, t[i]) == 0) {
             *out = true;
-            return true;
+            return 0;
         }
         if (strcmp(s, f[i]) == 0) {
             *out = false;
-            return true;
+            return 0;
         }
     }
+    return -1;
+}
+
+static bool get_bool(ctx_t *c, const bg_ynode_t *n, const char *what, bool *out)
+{
+    const char *s = scalar(c, n, what);
+    if (!s)
+        return false;
+    if (bool_word(s, out) == 0)
+        return true;
     ERR(c, n->pos, "%s: expected a bool (true or false), got %s", what, kind_desc(c, n));
     return false;
 }
@@ -1110,12 +1118,20 @@ static void parse_listen(ctx_t *c, const bg_ynode_t *n)
         if ((t = mget(it, "tls")) && want(c, t, BG_YNODE_MAP, "listener tls") &&
             check_keys(c, t, tls_keys, "listener tls")) {
             l->tls = true;
-            if ((v = require(c, t, "certificate", "listener tls")))
+            /* The positions are the values', as in every other message about these keys: the
+             * runtime points at them when a file that can be read is no certificate or key. */
+            if ((v = require(c, t, "certificate", "listener tls"))) {
+                l->certificate_pos = v->pos;
                 get_path(c, v, "tls certificate", false, &l->certificate);
-            if ((v = require(c, t, "key", "listener tls")))
+            }
+            if ((v = require(c, t, "key", "listener tls"))) {
+                l->key_pos = v->pos;
                 get_path(c, v, "tls key", false, &l->key);
-            if ((v = mget(t, "client_ca")))
+            }
+            if ((v = mget(t, "client_ca"))) {
+                l->client_ca_pos = v->pos;
                 get_path(c, v, "tls client_ca", false, &l->client_ca);
+            }
         }
         if (addr_ok) {
             cfg->nlisten++;
@@ -1135,9 +1151,14 @@ static void parse_admin(ctx_t *c, const bg_ynode_t *n)
     bg_config_t *cfg = c->cfg;
     const bg_ynode_t *v;
     if (n->kind == BG_YNODE_SCALAR) {
+        /* Not get_bool: its message quotes the value, and a word here may be the admin token
+         * written one level too high. Messages go to logs and to POST /reload answers. */
         bool on;
-        if (get_bool(c, n, "admin (off, or a mapping)", &on))
+        if (!n->null && strlen(n->str) == n->len && bool_word(n->str, &on) == 0)
             cfg->admin.enabled = on;
+        else
+            ERR(c, n->pos, "admin: expected off, or a mapping with address (and token); the value is not "
+                "shown here, as it may be a secret");
         return;
     }
     if (!want(c, n, BG_YNODE_MAP, "admin") || !check_keys(c, n, keys, "admin"))
@@ -1229,8 +1250,11 @@ static void parse_geoip(ctx_t *c, const bg_ynode_t *n)
     if (!want(c, n, BG_YNODE_MAP, "geoip"))
         return;
     check_keys(c, n, keys, "geoip");
-    if ((v = mget(n, "database")))
+    cfg->geoip.database_pos = n->pos;
+    if ((v = mget(n, "database"))) {
+        cfg->geoip.database_pos = v->pos;
         get_str(c, v, "geoip.database", &cfg->geoip.database);
+    }
     if ((v = mget(n, "schema"))) {
         int e = get_enum(c, v, "geoip.schema", schemas);
         if (e >= 0)
@@ -1407,6 +1431,7 @@ static void parse_encryption(ctx_t *c, const bg_ynode_t *n)
     a = require(c, n, "active_key", "encryption");
     if (!k || !a)
         return;
+    cfg->encryption.keys_pos = k->pos;
     bool dir_ok = get_path(c, k, "encryption.keys", true, &cfg->encryption.keys_dir);
     if (!get_str(c, a, "encryption.active_key", &cfg->encryption.active_key))
         return;
@@ -1438,7 +1463,7 @@ static void parse_encryption(ctx_t *c, const bg_ynode_t *n)
 
 static void parse_records(ctx_t *c, const bg_ynode_t *n)
 {
-    static const char *const keys[] = {"path", "rotate_size", "retention_days", "fsync", NULL};
+    static const char *const keys[] = {"path", "rotate_size", "retention_days", "fsync", "queue_size", NULL};
     static const char *const fsyncs[] = {"batch", "always", "never", NULL};
     bg_config_t *cfg = c->cfg;
     const bg_ynode_t *v;
@@ -1452,6 +1477,8 @@ static void parse_records(ctx_t *c, const bg_ynode_t *n)
         get_size(c, v, "records.rotate_size", 4096, 1ull << 50, &cfg->records.rotate_size);
     if ((v = mget(n, "retention_days")) && get_uint(c, v, "records.retention_days", 1, 36500, &u))
         cfg->records.retention_days = (int)u;
+    if ((v = mget(n, "queue_size")) && get_uint(c, v, "records.queue_size", 16, 1u << 20, &u))
+        cfg->records.queue_size = (uint32_t)u;
     if ((v = mget(n, "fsync"))) {
         int e = get_enum(c, v, "records.fsync", fsyncs);
         if (e >= 0)
@@ -1589,13 +1616,19 @@ static void parse_upstream(ctx_t *c, bg_vendor_t *v, const bg_ynode_t *n)
     v->upstream.port = port ? (uint16_t)port : v->upstream.tls ? 443 : 80;
     if ((f = mget(n, "verify")) && get_bool(c, f, "upstream.verify", &v->upstream.verify) && !v->upstream.verify)
         WARN(c, f->pos, "vendor '%s': upstream verify: false; the vendor's certificate is not checked", v->name);
-    if ((f = mget(n, "ca")))
+    if ((f = mget(n, "ca"))) {
+        v->upstream.ca_pos = f->pos;
         get_path(c, f, "upstream.ca", false, &v->upstream.ca);
+    }
     const bg_ynode_t *cc = mget(n, "client_certificate"), *ck = mget(n, "client_key");
-    if (cc)
+    if (cc) {
+        v->upstream.client_certificate_pos = cc->pos;
         get_path(c, cc, "upstream.client_certificate", false, &v->upstream.client_certificate);
-    if (ck)
+    }
+    if (ck) {
+        v->upstream.client_key_pos = ck->pos;
         get_path(c, ck, "upstream.client_key", false, &v->upstream.client_key);
+    }
     if (!cc != !ck)
         ERR(c, (cc ? cc : ck)->pos, "vendor '%s': upstream client_certificate and client_key go together", v->name);
     if ((f = mget(n, "sni")) && get_str(c, f, "upstream.sni", &v->upstream.sni)) {
@@ -2172,6 +2205,7 @@ static void set_defaults(bg_config_t *cfg)
     cfg->records.rotate_size = 100ull << 20;
     cfg->records.retention_days = 400;
     cfg->records.fsync = BG_FSYNC_BATCH;
+    cfg->records.queue_size = 16384;
 }
 
 static void parse_jurisdiction(ctx_t *c, const bg_ynode_t *n)

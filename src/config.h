@@ -71,6 +71,7 @@ typedef struct {
     char *certificate; /* paths, resolved relative to the config file's directory? no: to the CWD */
     char *key;
     char *client_ca; /* NULL: no client certificates asked */
+    bg_pos_t certificate_pos, key_pos, client_ca_pos; /* where the config names them, for messages */
     char *vendor;    /* `vendor:` the vendor for requests that carry no Host (HTTP/1.0), NULL: none */
     int vendor_index; /* resolved index into vendors, -1 when none */
     bg_pos_t vendor_pos;
@@ -116,6 +117,7 @@ typedef struct {
         char *ca;               /* NULL: system store */
         char *client_certificate;
         char *client_key;
+        bg_pos_t ca_pos, client_certificate_pos, client_key_pos; /* where the config names them */
         char *sni;              /* NULL: the request's host */
         bg_sockaddr_t *addresses; /* pinned addresses (port = upstream.port), NULL: DNS */
         size_t naddresses;
@@ -206,6 +208,7 @@ typedef struct bg_config {
 
     struct {
         char *database;       /* path; default config/geoip/dbip-country-lite.mmdb */
+        bg_pos_t database_pos; /* its value, else the `geoip` block, else {0,0} (the default, unnamed) */
         bg_geo_schema_t schema;
         bool registered_country_fallback; /* default true */
         bg_geo_override_t *overrides;
@@ -229,6 +232,7 @@ typedef struct bg_config {
 
     struct {
         char *keys_dir;   /* NULL: encryption unavailable (vendors with on_violation: encrypt are an error) */
+        bg_pos_t keys_pos;
         char *active_key; /* key id */
     } encryption;
 
@@ -237,6 +241,7 @@ typedef struct bg_config {
         uint64_t rotate_size; /* default 100 MiB */
         int retention_days;   /* default 400 */
         bg_fsync_t fsync;
+        uint32_t queue_size;  /* writer queue slots (records + reservations); default 16384, 0 = default */
     } records;
 
     bg_vendor_t *vendors;

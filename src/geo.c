@@ -230,7 +230,7 @@ static int probe(const bg_geo_t *geo, char *err, size_t errlen, const char *path
         int mmdb_err = MMDB_SUCCESS;
         MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&geo->mmdb, (struct sockaddr *)&ss, &mmdb_err);
         if (mmdb_err != MMDB_SUCCESS) {
-            snprintf(err, errlen, "geoip database %s: lookup of %s failed: %s", path, probes[i],
+            snprintf(err, errlen, "geoip database '%s': lookup of %s failed: %s", path, probes[i],
                      MMDB_strerror(mmdb_err));
             return -1;
         }
@@ -239,7 +239,7 @@ static int probe(const bg_geo_t *geo, char *err, size_t errlen, const char *path
             int rc = MMDB_get_entry_data_list(&r.entry, &list);
             MMDB_free_entry_data_list(list);
             if (rc != MMDB_SUCCESS) {
-                snprintf(err, errlen, "geoip database %s: bad data record for %s: %s", path, probes[i],
+                snprintf(err, errlen, "geoip database '%s': bad data record for %s: %s", path, probes[i],
                          MMDB_strerror(rc));
                 return -1;
             }
@@ -265,47 +265,59 @@ int bg_geo_open(const char *path, bg_geo_schema_t schema, bool registered_fallba
         snprintf(err, errlen, "geoip database: no path given");
         return -1;
     }
+    /* Messages quote the path as the config's do: printable ASCII only, so that a name with a
+     * newline cannot forge a second FILE:LINE:COL line. */
+    char shown[160];
+    size_t sn = 0;
+    for (const char *p = path; *p && sn + 4 < sizeof shown; p++)
+        shown[sn++] = (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f ? *p : '?';
+    if (strlen(path) > sn)
+        memcpy(shown + sn, "...", 3), sn += 3;
+    shown[sn] = 0;
+    const char *raw = path;
+    path = shown;
     struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "geoip database %s: %s", path, strerror(errno));
+    if (stat(raw, &st) != 0) {
+        snprintf(err, errlen, "geoip database '%s': %s", path, strerror(errno));
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "geoip database %s: not a regular file", path);
+        snprintf(err, errlen, "geoip database '%s': not a regular file%s", path,
+                 S_ISDIR(st.st_mode) ? " (a directory)" : "");
         return -1;
     }
     if (st.st_size == 0) {
-        snprintf(err, errlen, "geoip database %s: empty file", path);
+        snprintf(err, errlen, "geoip database '%s': empty file", path);
         return -1;
     }
     if (schema != BG_GEO_SCHEMA_AUTO && schema != BG_GEO_SCHEMA_MAXMIND && schema != BG_GEO_SCHEMA_DBIP) {
-        snprintf(err, errlen, "geoip database %s: unknown schema %d", path, (int)schema);
+        snprintf(err, errlen, "geoip database '%s': unknown schema %d", path, (int)schema);
         return -1;
     }
     geo = calloc(1, sizeof *geo);
     if (!geo)
         abort();
-    int rc = MMDB_open(path, MMDB_MODE_MMAP, &geo->mmdb);
+    int rc = MMDB_open(raw, MMDB_MODE_MMAP, &geo->mmdb);
     if (rc != MMDB_SUCCESS) {
         if (rc == MMDB_IO_ERROR)
-            snprintf(err, errlen, "geoip database %s: %s: %s", path, MMDB_strerror(rc), strerror(errno));
+            snprintf(err, errlen, "geoip database '%s': %s: %s", path, MMDB_strerror(rc), strerror(errno));
         else
-            snprintf(err, errlen, "geoip database %s: not a valid MaxMind DB file (%s)", path, MMDB_strerror(rc));
+            snprintf(err, errlen, "geoip database '%s': not a valid MaxMind DB file (%s)", path, MMDB_strerror(rc));
         goto fail;
     }
     opened = true;
     const MMDB_metadata_s *md = &geo->mmdb.metadata;
     if (md->binary_format_major_version != 2) {
-        snprintf(err, errlen, "geoip database %s: unsupported binary format version %u", path,
+        snprintf(err, errlen, "geoip database '%s': unsupported binary format version %u", path,
                  (unsigned)md->binary_format_major_version);
         goto fail;
     }
     if (md->ip_version != 4 && md->ip_version != 6) {
-        snprintf(err, errlen, "geoip database %s: bad ip_version %u", path, (unsigned)md->ip_version);
+        snprintf(err, errlen, "geoip database '%s': bad ip_version %u", path, (unsigned)md->ip_version);
         goto fail;
     }
     if (md->node_count == 0) {
-        snprintf(err, errlen, "geoip database %s: empty search tree", path);
+        snprintf(err, errlen, "geoip database '%s': empty search tree", path);
         goto fail;
     }
     snprintf(geo->type, sizeof geo->type, "%s", md->database_type ? md->database_type : "");

@@ -90,3 +90,24 @@ void bg_log(bg_log_level_t level, const char *msg, ...)
     (void)r;
     bg_buf_dispose(&b);
 }
+
+void bg_log_line(bg_log_level_t level, const char *msg, const char *key, const char *line)
+{
+    if (level < log_level)
+        return;
+    if (log_format == BG_LOG_JSON) {
+        bg_log(level, msg, key, line, (const char *)0);
+        return;
+    }
+    /* The documented logfmt form of a config problem is the bare line, as `check` prints it. */
+    bg_buf_t b;
+    bg_buf_init(&b);
+    for (const char *p = line; *p; p++) {
+        char ch = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+        bg_buf_append(&b, &ch, 1);
+    }
+    bg_buf_append(&b, "\n", 1);
+    ssize_t r = write(2, b.data, b.len);
+    (void)r;
+    bg_buf_dispose(&b);
+}

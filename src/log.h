@@ -17,6 +17,10 @@ int bg_log_level_parse(const char *s, bg_log_level_t *out);
 int bg_log_enabled(bg_log_level_t level);
 /** Log msg with NULL-terminated key, value, key, value, ... string pairs. */
 void bg_log(bg_log_level_t level, const char *msg, ...);
+/** Log a line that reads on its own, such as a config problem "FILE:LINE:COL: message" as
+ *  `check` prints it: under logfmt the line as it is (control characters as '?'), under JSON
+ *  a line like bg_log's, {"ts":…,"level":…,"msg":msg,key:line}. */
+void bg_log_line(bg_log_level_t level, const char *msg, const char *key, const char *line);
 
 #define bg_log_info(msg, ...) bg_log(BG_LOG_INFO, msg, ##__VA_ARGS__, (const char *)0)
 #define bg_log_warn(msg, ...) bg_log(BG_LOG_WARN, msg, ##__VA_ARGS__, (const char *)0)

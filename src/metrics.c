@@ -66,7 +66,7 @@ typedef struct {
     atomic_int_least64_t conns, inflight;
     atomic_uint_least64_t responses[6]; /* 1xx..5xx, other */
     atomic_uint_least64_t geo[2];       /* destination lookups: answered by the cache, looked up */
-    atomic_uint_least64_t dns[2];       /* vendor name lookups started: ok, failed */
+    atomic_uint_least64_t dns[3];       /* vendor name lookups finished, by bg_dns_result_t */
 } worker_t;
 
 struct bg_metrics {
@@ -348,10 +348,10 @@ void bg_metrics_geo_lookups(bg_metrics_t *m, unsigned w, uint64_t cache_hits, ui
     bump(&m->workers[w]->geo[1], lookups);
 }
 
-void bg_metrics_dns_lookup(bg_metrics_t *m, unsigned w, bool ok)
+void bg_metrics_dns_lookup(bg_metrics_t *m, unsigned w, bg_dns_result_t result)
 {
-    if (m && w < m->nworkers)
-        bump(&m->workers[w]->dns[ok ? 0 : 1], 1);
+    if (m && w < m->nworkers && (unsigned)result < 3)
+        bump(&m->workers[w]->dns[result], 1);
 }
 
 void bg_metrics_config_reload(bg_metrics_t *m, bool ok)
@@ -493,6 +493,14 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
         bg_buf_printf(out, "bordergate_records_queue_depth %llu\n", (unsigned long long)bg_records_queue_depth(records));
         header(out, "bordergate_records_healthy", "gauge", "1 when the records file is writable, 0 after a disk error.");
         bg_buf_printf(out, "bordergate_records_healthy %d\n", bg_records_healthy(records) ? 1 : 0);
+        header(out, "bordergate_records_slots_used", "gauge",
+               "Slots of the records queue taken: records waiting for the writer plus exchanges in flight that reserved one.");
+        bg_buf_printf(out, "bordergate_records_slots_used %llu\n", (unsigned long long)bg_records_slots_used(records));
+        header(out, "bordergate_records_slots", "gauge", "Slots of the records queue (records.queue_size).");
+        bg_buf_printf(out, "bordergate_records_slots %llu\n", (unsigned long long)bg_records_capacity(records));
+        header(out, "bordergate_records_refused_total", "counter",
+               "Requests refused with 503 because the records queue had no free slot (nothing was forwarded).");
+        bg_buf_printf(out, "bordergate_records_refused_total %llu\n", (unsigned long long)bg_records_refused(records));
     }
 
     header(out, "bordergate_transfer_basis_expiry_timestamp_seconds", "gauge",
@@ -526,14 +534,16 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
     bg_buf_printf(out, "bordergate_geoip_lookups_total{result=\"cache_hit\"} %llu\n", (unsigned long long)geo[0]);
     bg_buf_printf(out, "bordergate_geoip_lookups_total{result=\"lookup\"} %llu\n", (unsigned long long)geo[1]);
 
-    uint64_t dns[2] = {0, 0};
+    uint64_t dns[3] = {0, 0, 0};
     for (unsigned i = 0; i < m->nworkers; i++)
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             dns[k] += atomic_load_explicit(&m->workers[i]->dns[k], memory_order_relaxed);
     header(out, "bordergate_dns_lookups_total", "counter",
-           "Vendor host names resolved (one lookup per name at a time, per worker), by result.");
+           "Vendor host names resolved (one lookup per name at a time, per worker), by result (stale: failed, "
+           "the previous addresses still serve).");
     bg_buf_printf(out, "bordergate_dns_lookups_total{result=\"ok\"} %llu\n", (unsigned long long)dns[0]);
     bg_buf_printf(out, "bordergate_dns_lookups_total{result=\"error\"} %llu\n", (unsigned long long)dns[1]);
+    bg_buf_printf(out, "bordergate_dns_lookups_total{result=\"stale\"} %llu\n", (unsigned long long)dns[2]);
 
     header(out, "bordergate_metrics_series_dropped_total", "counter",
            "Label combinations not recorded because a worker's series table was full.");

@@ -53,8 +53,14 @@ void bg_metrics_upstream_error(bg_metrics_t *m, unsigned w, const char *vendor, 
 /** A connection or request refused by a limit: bordergate_limited_total{scope,kind}; scope is
  *  "listener" or "caller", kind "connections" or "requests" (fixed codes). */
 void bg_metrics_limited(bg_metrics_t *m, unsigned w, const char *scope, const char *kind);
-/** bordergate_dns_lookups_total{result}: a vendor host name lookup finished, ok or failed. */
-void bg_metrics_dns_lookup(bg_metrics_t *m, unsigned w, bool ok);
+/* How a vendor host name lookup ended (bordergate_dns_lookups_total{result}). */
+typedef enum {
+    BG_DNS_OK,    /* "ok": addresses */
+    BG_DNS_ERROR, /* "error": failed, and the name has no addresses to serve */
+    BG_DNS_STALE, /* "stale": failed, and the name's previous addresses go on serving (bounded) */
+} bg_dns_result_t;
+/** bordergate_dns_lookups_total{result}: a vendor host name lookup finished. */
+void bg_metrics_dns_lookup(bg_metrics_t *m, unsigned w, bg_dns_result_t result);
 /** bordergate_upstream_tls_handshakes_total{vendor,resumed}: one per TLS connection to a vendor. */
 void bg_metrics_upstream_tls(bg_metrics_t *m, unsigned w, const char *vendor, bool resumed);
 /** Open connections gauge (bordergate_open_connections): delta +1 on accept, -1 on close. */
@@ -73,7 +79,8 @@ void bg_metrics_geo_lookups(bg_metrics_t *m, unsigned w, uint64_t cache_hits, ui
  *  sorted, histogram buckets cumulative with +Inf, _sum and _count, label values escaped.
  *  `cfg` (may be NULL) gives bordergate_transfer_basis_expiry_timestamp_seconds{vendor,basis}
  *  for every vendor's scc/dpf expiry and build_info's config_version; `records` (may be NULL)
- *  gives records_written_total, records_queue_depth and records_healthy; geoip_build_epoch
+ *  gives records_written_total, records_queue_depth, records_healthy, records_slots_used,
+ *  records_slots and records_refused_total; geoip_build_epoch
  *  (0: omitted) gives bordergate_geoip_database_build_timestamp_seconds. */
 void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records_t *records,
                        int64_t geoip_build_epoch, bg_buf_t *out);

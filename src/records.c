@@ -5,7 +5,9 @@
  * fsyncs per policy, rotates by size, reopens on request and deletes expired rotated files.
  * Invariants: the chain head (w->head) always equals the hash of the last line on disk;
  * a record is never dropped: it is written or its done callback gets an error; after a disk
- * error the writer is unhealthy and refuses submits until a reopen succeeds.
+ * error the writer is unhealthy and refuses submits until a reopen succeeds. The queue's slots
+ * are counted in `used` (queued records + reservations): a worker reserves before it forwards,
+ * so its submit never waits, and a full queue refuses new work instead of blocking a loop.
  */
 #include "records.h"
 #include "log.h"
@@ -24,11 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUEUE_CAP 16384u
+#define QUEUE_CAP_DEFAULT 16384u /* records.queue_size when the config leaves it 0 */
 #define BATCH_MAX 4096u
 #define BATCH_SYNC_MS 100
 /* How long the writer lets records gather before it takes a small batch (fewer than BATCH_MAX / 4):
- * see writer_main. Bounded so that a small batch and what arrives meanwhile stay far below QUEUE_CAP. */
+ * see writer_main. Bounded so that a small batch and what arrives meanwhile stay far below the queue's capacity. */
 #define GATHER_NS 10000000L
 #define WRITER_NICE 10 /* the writer's nice value while it keeps up (see writer_main) */
 #define RETENTION_CHECK_MS (3600 * 1000)
@@ -46,6 +48,7 @@ struct bg_records {
     uint64_t rotate_size;
     int retention_days;
     bg_fsync_t fsync_mode;
+    size_t cap;             /* queue slots (records.queue_size) */
     pthread_t thread;
 
     /* shared, under mu */
@@ -60,6 +63,11 @@ struct bg_records {
     atomic_bool healthy;
     atomic_uint_fast64_t depth, written, syncs;
     atomic_int err; /* the first error after healthy went false, a negative errno */
+    /* Slots taken: records in the queue plus reservations not yet submitted (bg_records_reserve).
+     * Never above cap, and never below qlen: a reserved submit always finds room. */
+    atomic_size_t used;
+    atomic_uint_fast64_t refused; /* reservations refused: no free slot */
+    atomic_bool backlogged;       /* readiness hysteresis (bg_records_ready) */
 
     /* writer thread only */
     int fd;
@@ -526,9 +534,10 @@ static void *writer_main(void *arg)
         size_t k = w->qlen < BATCH_MAX ? w->qlen : BATCH_MAX;
         for (size_t i = 0; i < k; i++) {
             batch[i] = w->q[w->qhead];
-            w->qhead = (w->qhead + 1) % QUEUE_CAP;
+            w->qhead = (w->qhead + 1) % w->cap;
         }
         w->qlen -= k;
+        atomic_fetch_sub_explicit(&w->used, k, memory_order_release);
         atomic_store_explicit(&w->depth, w->qlen, memory_order_relaxed);
         /* While it keeps up (small batches), the writer runs at a lower weight than the workers
          * (nice +WRITER_NICE: ~1/10 of a worker's share of a core both want): nothing waits for
@@ -640,7 +649,8 @@ int bg_records_open(const bg_config_t *cfg, bg_records_t **out, char *err, size_
     const char *slash = strrchr(path, '/');
     w->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     w->base = strdup(slash ? slash + 1 : path);
-    w->q = calloc(QUEUE_CAP, sizeof *w->q);
+    w->cap = cfg->records.queue_size ? cfg->records.queue_size : QUEUE_CAP_DEFAULT;
+    w->q = calloc(w->cap, sizeof *w->q);
     if (!w->path || !w->dir || !w->base || !w->q)
         abort();
     w->rotate_size = cfg->records.rotate_size;
@@ -661,6 +671,9 @@ int bg_records_open(const bg_config_t *cfg, bg_records_t **out, char *err, size_
     atomic_init(&w->written, 0);
     atomic_init(&w->syncs, 0);
     atomic_init(&w->err, 0);
+    atomic_init(&w->used, 0);
+    atomic_init(&w->refused, 0);
+    atomic_init(&w->backlogged, false);
     w->last_sync_ms = mono_ms();
 
     if (!*w->base) {
@@ -695,28 +708,56 @@ fail:
     return -1;
 }
 
-int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *arg, int status), void *arg)
+/* Take one slot when one is free. Lock-free: workers call it for every routed request. */
+static bool try_reserve(bg_records_t *w)
 {
-    if (!atomic_load_explicit(&w->healthy, memory_order_acquire))
+    size_t u = atomic_load_explicit(&w->used, memory_order_relaxed);
+    while (u < w->cap)
+        if (atomic_compare_exchange_weak_explicit(&w->used, &u, u + 1, memory_order_acquire, memory_order_relaxed))
+            return true;
+    return false;
+}
+
+int bg_records_reserve(bg_records_t *w)
+{
+    if (try_reserve(w))
+        return 0;
+    atomic_fetch_add_explicit(&w->refused, 1, memory_order_relaxed);
+    return -EAGAIN;
+}
+
+void bg_records_unreserve(bg_records_t *w)
+{
+    atomic_fetch_sub_explicit(&w->used, 1, memory_order_release);
+    /* A bg_records_submit waiting for room looks again at least every 100 ms (it waits with a
+     * timeout): the lock and a broadcast per released reservation would cost every worker. */
+}
+
+int bg_records_submit_reserved(bg_records_t *w, const bg_record_t *r, void (*done)(void *arg, int status), void *arg)
+{
+    if (!atomic_load_explicit(&w->healthy, memory_order_acquire)) {
+        bg_records_unreserve(w);
         return -EIO;
-    /* A queued record keeps only its bytes, so a full queue (a slow disk) holds QUEUE_CAP
-     * records' worth, not that many worst cases of the encoder. */
+    }
+    /* A queued record keeps only its bytes, so a full queue (a slow disk) holds cap records'
+     * worth, not that many worst cases of the encoder. */
     bg_buf_t b;
     b.data = bg_records_encode_body_dup(r, &b.len);
     b.cap = b.len + 1;
     if (b.len + 160 > BG_RECORD_MAX_LINE) {
         bg_buf_dispose(&b);
+        bg_records_unreserve(w);
         return -E2BIG;
     }
     pthread_mutex_lock(&w->mu);
-    while (w->qlen == QUEUE_CAP && atomic_load(&w->healthy))
-        pthread_cond_wait(&w->nonfull, &w->mu);
     if (!atomic_load(&w->healthy)) {
         pthread_mutex_unlock(&w->mu);
         bg_buf_dispose(&b);
+        bg_records_unreserve(w);
         return -EIO;
     }
-    w->q[(w->qhead + w->qlen) % QUEUE_CAP] = (item_t){b.data, b.len, done, arg};
+    /* The reservation is this record's slot: qlen < used <= cap, so there is room; nothing waits. */
+    w->q[(w->qhead + w->qlen) % w->cap] = (item_t){b.data, b.len, done, arg};
     w->qlen++;
     atomic_store_explicit(&w->depth, w->qlen, memory_order_relaxed);
     /* A busy writer finds the record when it looks at the queue again (under the same lock):
@@ -727,11 +768,66 @@ int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *
     return 0;
 }
 
+int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *arg, int status), void *arg)
+{
+    if (!atomic_load_explicit(&w->healthy, memory_order_acquire))
+        return -EIO;
+    if (!try_reserve(w)) {
+        pthread_mutex_lock(&w->mu);
+        while (!try_reserve(w)) {
+            if (!atomic_load(&w->healthy)) {
+                pthread_mutex_unlock(&w->mu);
+                return -EIO;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&w->nonfull, &w->mu, &ts);
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    return bg_records_submit_reserved(w, r, done, arg);
+}
+
 bool bg_records_healthy(const bg_records_t *w) { return atomic_load((atomic_bool *)&w->healthy); }
 
 uint64_t bg_records_queue_depth(const bg_records_t *w)
 {
     return atomic_load_explicit((atomic_uint_fast64_t *)&w->depth, memory_order_relaxed);
+}
+
+uint64_t bg_records_slots_used(const bg_records_t *w)
+{
+    return atomic_load_explicit((atomic_size_t *)&w->used, memory_order_relaxed);
+}
+
+uint64_t bg_records_capacity(const bg_records_t *w) { return w->cap; }
+
+uint64_t bg_records_refused(const bg_records_t *w)
+{
+    return atomic_load_explicit((atomic_uint_fast64_t *)&w->refused, memory_order_relaxed);
+}
+
+bool bg_records_ready(bg_records_t *w, const char **why)
+{
+    if (!atomic_load(&w->healthy)) {
+        *why = "failing";
+        return false;
+    }
+    /* Hysteresis: not ready from 3/4 of the slots taken until back under 1/2, so that a load
+     * balancer sees one clear transition each way, not a flapping answer at the mark. */
+    size_t used = atomic_load_explicit(&w->used, memory_order_relaxed);
+    bool back = atomic_load(&w->backlogged);
+    if (!back && used >= w->cap - w->cap / 4)
+        atomic_store(&w->backlogged, back = true);
+    else if (back && used <= w->cap / 2)
+        atomic_store(&w->backlogged, back = false);
+    *why = back ? "backlogged" : "ok";
+    return !back;
 }
 
 uint64_t bg_records_written(const bg_records_t *w)

@@ -112,12 +112,35 @@ typedef struct bg_records bg_records_t; /* the writer: one thread, a bounded que
  *  start the writer thread. Returns 0 and the writer in *out, or -1 with a message in err. */
 int bg_records_open(const bg_config_t *cfg, bg_records_t **out, char *err, size_t errlen);
 
-/** Hand a record to the writer (encoded and copied here, on the caller's thread). Blocks while
- *  the queue is full (back-pressure; never drops). done (may be NULL) is called ON THE WRITER
- *  THREAD once the record is written (and fsynced when fsync: always) with 0, or a negative
- *  errno if it could not be written. Returns 0, or -EIO when the writer is failed (then done is
- *  never called; the caller blocks the transfer: records_unavailable). Thread-safe. */
+/** Reserve a slot of the writer's queue (records.queue_size slots, shared by the records
+ *  queued and the reservations not yet submitted) for one record to come. Never blocks: 0, or
+ *  -EAGAIN when every slot is taken (counted in bg_records_refused). An exchange reserves when it
+ *  is admitted, before anything is forwarded, so that its record always finds room: a slow or
+ *  stalled disk turns into refused requests, never into a blocked worker or a lost record.
+ *  Thread-safe, lock-free. */
+int bg_records_reserve(bg_records_t *w);
+/** Give back a reservation that will not be submitted. Thread-safe. */
+void bg_records_unreserve(bg_records_t *w);
+/** Hand a record to the writer into a slot taken by bg_records_reserve (encoded and copied here,
+ *  on the caller's thread); consumes the reservation whatever it returns. Never blocks (but for
+ *  the queue's lock, held only for the push). done (may be NULL) is called ON THE WRITER THREAD
+ *  once the record is written (and fsynced when fsync: always) with 0, or a negative errno if it
+ *  could not be written. Returns 0, -E2BIG (a line over BG_RECORD_MAX_LINE), or -EIO when the
+ *  writer is failed (then done is never called; the caller blocks the transfer:
+ *  records_unavailable). Thread-safe. */
+int bg_records_submit_reserved(bg_records_t *w, const bg_record_t *r, void (*done)(void *arg, int status), void *arg);
+/** The same without a reservation: waits while every slot is taken (back-pressure; never drops).
+ *  For callers that may block (tools, tests); the data plane reserves. Thread-safe. */
 int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *arg, int status), void *arg);
+/** Whether the writer can take traffic: false while it is failed (*why = "failing") or once 3/4
+ *  of its slots are taken, until they are back under 1/2 (*why = "backlogged"); else "ok".
+ *  Thread-safe (the hysteresis state is an atomic flag). */
+bool bg_records_ready(bg_records_t *w, const char **why);
+/** Slots taken (queued records plus outstanding reservations), the capacity, and reservations
+ *  refused since open. Thread-safe. */
+uint64_t bg_records_slots_used(const bg_records_t *w);
+uint64_t bg_records_capacity(const bg_records_t *w);
+uint64_t bg_records_refused(const bg_records_t *w);
 /** false after a write/fsync/open error, until a successful bg_records_reopen. Thread-safe. */
 bool bg_records_healthy(const bg_records_t *w);
 /** Records queued and not yet taken by the writer. Thread-safe. */

@@ -2,6 +2,7 @@
 """test_classify_e2e.py -- issue 5 end to end: personal data found in every place of a request.
 
 One request per place (header, query, JSON, form, multipart with a file, gzip-compressed JSON)
+(and a body of a type without a reader, read as text)
 to a vendor with no transfer basis: the 451 body names exactly the expected categories and the
 record counts exactly the expected detectors; the same request to a domestic vendor arrives
 byte for byte. A request with look-alikes only (request id UUID, version string, order number)
@@ -54,6 +55,9 @@ CASES = {
     "gzip": ("/v1/z", [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
              gzip.compress(json.dumps({"user": {"email": "li.wei@example.org", "plan": "pro"}}).encode(), mtime=0),
              ["identifier"], {"email": 1}),
+    # a type the classifier has no reader for is read as text: a protobuf message holds its strings verbatim
+    "binary": ("/v1/b", [("Content-Type", "application/x-protobuf")],
+               b"\x0a\x03Ann\x12\x0fann@example.com\x18\x96\x01", ["identifier"], {"email": 1}),
 }
 
 
@@ -121,6 +125,24 @@ def a_file_in_a_multipart_body():
 @test
 def personal_data_in_a_gzip_json_body():
     classified("gzip")
+
+
+@test
+def personal_data_in_a_body_of_a_binary_type():
+    classified("binary")
+
+
+@test
+def a_binary_body_without_personal_data_passes():
+    gw, up_us, _ = env()
+    body = bytes((i * 197 + 61) % 256 for i in range(64 << 10))  # bytes of every value, no text
+    r = send(gw, "us.example", "/v1/img", [("Content-Type", "image/png")], body)
+    eq(r.status, 200, "status (body %r)" % r.body[:300])
+    got = [q for q in up_us.requests if q["target"] == "/v1/img"]
+    eq(len(got), 1, "requests at the US vendor")
+    eq(got[0]["body"].encode("latin-1"), body, "body at the US vendor")
+    rec = wait_record(gw.cfg["records"]["path"], r.headers.get("x-transfer-id"))
+    eq((rec["reason"], rec["categories"]), ("no_personal_data", []), "record")
 
 
 @test

@@ -81,6 +81,49 @@ def a_name_that_moves_is_followed_after_its_ttl():
 
 
 @test
+def a_name_whose_refresh_fails_keeps_its_last_addresses_for_a_bounded_time():
+    """The name vanishes from DNS: the failed refreshes keep its last addresses serving (each
+    request still decided on them, GeoIP included) for 10 x dns_ttl past their expiry, counted as
+    bordergate_dns_lookups_total{result="stale"}; then requests are blocked (451 dns_failed, fail
+    closed), and once the name is back they reach it again. Before serve-stale, the first failed
+    refresh replaced the answer: 451 dns_failed from dns_ttl after the name vanished."""
+    up = h.upstream(host="127.0.0.1")
+    v = h.vendor("stale", ["api.stale.test"], up.port)
+    del v["upstream"]["addresses"]
+    gw = h.Gateway(h.gateway_config([v], limits={"dns_ttl": "500ms"}), name="dns-stale")
+    hosts = h.start_with_hosts(gw, "127.0.0.1 api.stale.test\n", name="hosts-stale")
+    h.defer(gw.stop)
+
+    def status(tag):
+        c = h.Conn(gw.port())
+        c.send(h.request("GET", "/%s" % tag, "api.stale.test"))
+        r = c.read_response()
+        c.close()
+        return r
+
+    eq(status("first").status, 200, "the name resolves")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.9 other.stale.test\n")
+    gone = time.monotonic()
+    n = up.count()
+    for i in range(10):  # 3 s: six times dns_ttl, every refresh in it fails
+        eq(status("stale-%d" % i).status, 200, "request %.1fs after the name vanished" % (time.monotonic() - gone))
+        time.sleep(0.3)
+    eq(up.count(), n + 10, "requests that reached the last address")
+    stale = h.metric(gw.admin_port, "bordergate_dns_lookups_total", {"result": "stale"})
+    check(stale and stale >= 1, "bordergate_dns_lookups_total{result=stale} = %r" % stale)
+    # Bounded: 10 x 500 ms past the answer's expiry, then the failure is the answer.
+    r = h.wait_until(lambda: (lambda r: r if r.status != 200 else None)(status("late")), timeout=10,
+                     interval=0.2, msg="the stale answer's bound")
+    dt = time.monotonic() - gone
+    eq((r.status, r.json().get("reason")), (451, "dns_failed"), "a request past the stale bound (fail closed)")
+    check(4.0 <= dt <= 8.0, "stale addresses served for %.1fs after the name vanished (bound 5.5 s)" % dt)
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 api.stale.test\n")
+    h.wait_until(lambda: status("back").status == 200, timeout=8, interval=0.3, msg="the name back")
+
+
+@test
 def stops_cleanly():
     env().gw.stop()
 

@@ -3,7 +3,10 @@
 records its new due time, and the timer under it fires early and starts again for the rest.
 These check that each timeout still counts from the right moment: the idle timeout from a
 keep-alive connection's last answer, the header timeout from a head's first byte even while a
-longer idle deadline is pending, and the vendor's response timeout from its last bytes."""
+longer idle deadline is pending, and the vendor's response timeout from its last bytes, sent or
+taken: a vendor reading a large upload slowly (HTTP/1.1, held or streamed, and HTTP/2) is not
+silent, one that stops reading still times out."""
+import os
 import time
 
 import harness as h
@@ -28,6 +31,31 @@ def env():
     cfg3 = h.gateway_config([h.vendor("de", ["de.test"], e.up.port)],
                             limits={"upstream_timeout": "1s", "max_body_scan": "64KiB", "oversize_body": "personal"})
     e.g3 = h.Gateway(cfg3).start()
+    # A vendor that reads uploads slowly, through a small receive buffer: what it has not read
+    # backs up into the gateway's queue. The body is held whole (under max_body_scan) and sent at once.
+    e.slow = h.upstream(rcvbuf=32768)
+    cfg4 = h.gateway_config([h.vendor("slow", ["slow.test"], e.slow.port)],
+                            limits={"upstream_timeout": "1s", "max_body_scan": "16MiB"})
+    e.g4 = h.Gateway(cfg4).start()
+    # The same vendor behind a gateway that streams the body on (past max_body_scan, chunked).
+    cfg5 = h.gateway_config([h.vendor("slow", ["slow.test"], e.slow.port)],
+                            limits={"upstream_timeout": "1s", "max_body_scan": "64KiB", "oversize_body": "personal"})
+    e.g5 = h.Gateway(cfg5).start()
+    # An HTTP/2 vendor with 16 MiB windows that reads slowly: the body passes flow control at once
+    # and waits in the gateway's connection queue and socket, not behind the vendor's window.
+    saved = os.environ.get("H2ECHO_WINDOW")
+    os.environ["H2ECHO_WINDOW"] = str((16 << 20) - 1)
+    try:
+        e.slow_h2 = h.h2echo()
+    finally:
+        if saved is None:
+            os.environ.pop("H2ECHO_WINDOW", None)
+        else:
+            os.environ["H2ECHO_WINDOW"] = saved
+    cfg6 = h.gateway_config([h.vendor("slow", ["slow.vendor.test"], e.slow_h2, tls=True, ca=h.cert("ca.crt"),
+                                      protocol="http2")],
+                            limits={"upstream_timeout": "1s", "max_body_scan": "16MiB"})
+    e.g6 = h.Gateway(cfg6).start()
     return e
 
 
@@ -117,6 +145,62 @@ def response_timeout_waits_for_a_streamed_upload_to_finish():
     eq(r.json()["body_len"], len(body))
     c.close()
 
+
+
+def _upload(port, path, body, host="slow.test", timeout=30):
+    c = h.Conn(port, timeout=timeout)
+    c.send(h.request("POST", path, host, [("Content-Type", "application/octet-stream")], body))
+    t0 = time.monotonic()
+    r = c.read_response()
+    dt = time.monotonic() - t0
+    c.close()
+    return r, dt
+
+
+@test
+def response_timeout_does_not_cut_off_a_vendor_that_reads_a_large_upload_slowly():
+    """A vendor that takes a 4 MiB upload at ~1.5 MiB/s (64 KiB every 40 ms) is never silent for
+    upstream_timeout (1 s) and answers once it has it all, whether the gateway held the body
+    whole or streams it on: the response timeout is the vendor's silence, and taking request
+    bytes is not silence (it ran from the request's head: 504 after ~1 s of a ~3 s upload)."""
+    e = env()
+    body = h.pattern(4 << 20)
+    for g, how in ((e.g4, "held whole, sent at once"), (e.g5, "streamed on, chunked")):
+        r, dt = _upload(g.port(), "/slow-read/65536/40", body)
+        eq(r.status, 200, "%s: after a slow upload of %.1fs: %r" % (how, dt, r))
+        eq(r.json()["body_len"], len(body), "%s: body the vendor got" % how)
+        check(dt > 2.0, "%s: the upload took %.2fs: not slow enough to test anything" % (how, dt))
+
+
+@test
+def an_http2_vendor_that_reads_a_large_upload_slowly_is_not_cut_off_either():
+    """The same over HTTP/2 to a vendor whose windows let the whole body through at once: the
+    stream's silence counted from the last DATA its window let through, so the time the body
+    then spent in the gateway's queue and socket, going out as fast as the vendor read, ran
+    against the response timeout (504 after ~1 s of a ~3 s upload)."""
+    e = env()
+    body = h.pattern(4 << 20)
+    r, dt = _upload(e.g6.port(), "/slow-read?ms=10", body, host="slow.vendor.test")
+    eq(r.status, 200, "after a slow HTTP/2 upload of %.1fs: %r" % (dt, r))
+    got = r.json()
+    eq((got.get("proto"), got.get("body_len")), ("h2", len(body)), "protocol and body the vendor got")
+    check(dt > 2.0, "the upload took %.2fs: not slow enough to test anything" % dt)
+
+
+@test
+def response_timeout_still_cuts_off_a_vendor_that_stops_reading_an_upload():
+    """The same upload to a vendor that takes 1 MiB and then reads nothing more: 504 about
+    upstream_timeout after it stopped, not an exchange that hangs while the body waits."""
+    e = env()
+    body = h.pattern(4 << 20)
+    for g, how in ((e.g4, "held whole, sent at once"), (e.g5, "streamed on, chunked")):
+        r, dt = _upload(g.port(), "/stop-read/1048576", body)
+        eq(r.status, 504, "%s: a vendor that stopped reading the upload: %r" % (how, r))
+        check(dt < 4.0, "%s: 504 after %.2fs (upstream_timeout 1s)" % (how, dt))
+    # HTTP/2: the vendor's thread sleeps 20 s after the first DATA it reads.
+    r, dt = _upload(e.g6.port(), "/slow-read?ms=20000", body, host="slow.vendor.test")
+    eq(r.status, 504, "HTTP/2: a vendor that stopped reading the upload: %r" % r)
+    check(dt < 4.0, "HTTP/2: 504 after %.2fs (upstream_timeout 1s)" % dt)
 
 
 @test

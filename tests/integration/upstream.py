@@ -22,6 +22,12 @@ Behaviour is chosen per request by path (the query is ignored):
   /early[/N]                  answers before reading the request body: a chunked 200 head and
                               N (default 100) bytes of pattern(N) at once, then, once the whole
                               body is in, a chunk "body_len=L\n" and the last chunk; closes
+  /slow-read/N/MS             reads the request body N bytes at a time, MS ms apart (a vendor
+                              that takes a large upload slowly but steadily), then answers like /echo
+  /stop-read/N                reads N bytes of the request body (beyond any that came with the
+                              head), then stops reading (a vendor that no longer takes the upload)
+With Upstream(rcvbuf=B) the listening socket's SO_RCVBUF is B (accepted connections inherit it), so
+that what a slow reader has not read backs up to the sender rather than into large kernel buffers.
 
 In-process use (tests):  u = Upstream(tls=(crt, key)).start(); u.port; u.requests; u.stop()
 As a script:  python3 tests/integration/upstream.py --port N [--tls CERT KEY] [--log FILE]
@@ -60,11 +66,27 @@ class _Reader:
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.pace = None       # (bytes, seconds): read at most that many bytes, then pause
+        self.stop_after = None  # read this many bytes more, then never again (see _one)
+        self.stop_check = None  # while stopped: returns True to give up (the server stops)
 
     def _fill(self):
-        data = self.sock.recv(65536)
+        n = 65536
+        if self.stop_after is not None:
+            if self.stop_after <= 0:
+                end = time.monotonic() + 20  # the unread bytes hide a close: give up later
+                while time.monotonic() < end and not (self.stop_check and self.stop_check()):
+                    time.sleep(0.1)
+                raise _Closed()
+            n = min(n, self.stop_after)
+        if self.pace:
+            n = min(n, self.pace[0])
+            time.sleep(self.pace[1])
+        data = self.sock.recv(n)
         if not data:
             raise _Closed()
+        if self.stop_after is not None:
+            self.stop_after -= len(data)
         self.buf += data
 
     def until(self, delim, limit):
@@ -119,7 +141,9 @@ def _tokens(value):
 class Upstream:
     """A test upstream server. Thread-safe accessors: requests (a copy), count(), wait_for()."""
 
-    def __init__(self, host="127.0.0.1", port=0, tls=None, log_path=None, alpn=("http/1.1",), tls_max=None):
+    def __init__(self, host="127.0.0.1", port=0, tls=None, log_path=None, alpn=("http/1.1",), tls_max=None,
+                 rcvbuf=None):
+        self.rcvbuf = rcvbuf
         self.host = host
         self.port = port
         self.tls = tls
@@ -144,6 +168,8 @@ class Upstream:
         fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
         s.bind((self.host, self.port))
         s.listen(512)
         self._lsock = s
@@ -312,6 +338,14 @@ class Upstream:
                          b"Connection: close\r\n\r\n"
                          + (b"%x\r\n%s\r\n" % (n, pattern(n)) if n else b""))
         trailers = []
+        name = path.split("/")[1:2] if self.control_of is None else []
+        args = path.split("/")[2:4]
+        if name == ["slow-read"]:  # /slow-read/N/MS: N bytes every MS ms
+            rd.pace = (int(args[0]) if args and args[0].isdigit() else 4096,
+                       int(args[1]) / 1000.0 if len(args) > 1 and args[1].isdigit() else 0.01)
+        elif name == ["stop-read"]:  # /stop-read/N: N bytes of the body (beyond what came with the head)
+            rd.stop_after = int(args[0]) if args and args[0].isdigit() else 0
+            rd.stop_check = self._stop.is_set
         if chunked:
             body = b""
             while True:
@@ -330,6 +364,7 @@ class Upstream:
             body = rd.exactly(int(cl.split(",")[0].strip()))
         else:
             body = b""
+        rd.pace = None
         conn_tokens = _tokens(_get(headers, "connection"))
         if version == "HTTP/1.1":
             keep = "close" not in conn_tokens

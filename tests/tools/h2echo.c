@@ -11,6 +11,10 @@
  * /trailers?section=N pads them with one x-big field to N bytes of "name: value\r\n" lines;
  * /trailers?fields=N adds x-tI fields to make N fields in all, up to 1,000).
  * Request trailers are echoed in the JSON as "trailers".
+ * /slow-read?ms=N: after each DATA chunk of the request body the connection's thread sleeps N ms
+ * (default 20): a vendor that takes an upload slowly. With H2ECHO_WINDOW=BYTES in the environment
+ * the server's stream and connection windows are that large (a vendor that lets a client send a
+ * large body at once, so it waits in the client's buffers rather than behind flow control).
  * Usage: h2echo PORT CERT KEY [MAX_CONCURRENT_STREAMS [ADDRESS (default 127.0.0.1)]]. One thread per connection; test only.
  */
 #include <arpa/inet.h>
@@ -307,6 +311,10 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
         return 0;
     EVP_DigestUpdate(r->md, d, n);
     r->body_len += n;
+    if (strncmp(r->path, "/slow-read", 10) == 0) {
+        const char *q = strstr(r->path, "ms=");
+        usleep((useconds_t)(q ? strtoul(q + 3, NULL, 10) : 20) * 1000);
+    }
     if (r->blen + n <= (1u << 20)) {
         r->body = realloc(r->body, r->blen + n + 1);
         memcpy(r->body + r->blen, d, n);
@@ -394,8 +402,13 @@ static void *serve(void *arg)
     nghttp2_session *s;
     nghttp2_session_server_new(&s, cbs, c);
     nghttp2_session_callbacks_del(cbs);
-    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams}};
-    nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 1);
+    const char *win = getenv("H2ECHO_WINDOW");
+    int32_t window = win ? (int32_t)strtol(win, NULL, 10) : 0;
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams},
+                                   {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)window}};
+    nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, window > 0 ? 2 : 1);
+    if (window > 0)
+        nghttp2_session_set_local_window_size(s, NGHTTP2_FLAG_NONE, 0, window);
     char buf[16384];
     for (;;) {
         const uint8_t *p;

@@ -673,10 +673,45 @@ static void test_multipart(void)
 
 static void test_other_bodies(void)
 {
+    /* A type the classifier has no reader for is still read as text: a label does not carry
+     * personal data past the detectors. */
     body_as("application/octet-stream", "4111111111111111 ann@example.com");
     CHECK_INT(R.body_kind, BG_BODY_OTHER);
+    CHECK_INT(R.nfindings, 2);
+    CHECK_INT(count("email"), 1);
+    CHECK(!R.unscannable);
+    /* A protobuf message holds its strings verbatim between length bytes. */
+    static const char pb[] = "\x0a\x03" "Ann" "\x12\x0f" "ann@example.com" "\x18\x96\x01";
+    reset_headers();
+    add_header("Content-Type", "application/x-protobuf");
+    classify_full(NULL, pb, sizeof pb - 1, false);
+    CHECK_FOUND("email", pb, "ann@example.com");
+    /* JSON under a binary label is read as JSON: the key-context detectors see it too. */
+    body_as("image/png", "{\"first_name\":\"Audie\",\"note\":\"x\"}");
+    CHECK_INT(R.body_kind, BG_BODY_OTHER);
+    CHECK_INT(count("person_name"), 1);
+    CHECK(!R.unscannable);
+    /* Malformed JSON under a binary label: text, not unscannable. */
+    body_as("application/octet-stream", "{\"a\": ann@example.com");
+    CHECK_INT(count("email"), 1);
+    CHECK(!R.unscannable);
+    /* Noise: 1 MiB of pseudo-random bytes (what compressed images and archives look like) finds
+     * nothing. */
+    size_t nn = 1u << 20;
+    char *noise = malloc(nn);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < nn; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise[i] = (char)(x >> 32);
+    }
+    reset_headers();
+    add_header("Content-Type", "image/jpeg");
+    classify_full(NULL, noise, nn, false);
     CHECK_INT(R.nfindings, 0);
     CHECK(!R.unscannable);
+    free(noise);
     reset_headers();
     add_header("Content-Type", "application/json");
     add_header("Content-Encoding", "br");
@@ -758,13 +793,21 @@ static void test_gzip(void)
     classify_full(NULL, (const char *)buf, n + 8, false);
     CHECK(R.unscannable);
     CHECK_STR(R.unscannable_reason, "malformed_gzip");
-    /* A declared binary type is not inflated nor scanned. */
-    H[0].value = "image/png";
-    H[0].value_len = 9;
-    classify_full(NULL, "\x89PNG garbage", 12, false);
+    /* A declared binary type is inflated and read too: a compressed label hides nothing. */
+    H[0].value = "application/octet-stream";
+    H[0].value_len = 24;
+    H[1].value = "gzip";
+    H[1].value_len = 4;
+    const char *bin = "\x01\x02zoe@example.org\x00\x03";
+    n = gz(bin, 20, buf, sizeof buf, 15 + 16);
+    classify_full(NULL, (const char *)buf, n, false);
     CHECK(!R.unscannable);
-    CHECK(!R.body_inflated);
+    CHECK(R.body_inflated);
     CHECK_INT(R.body_kind, BG_BODY_OTHER);
+    CHECK_INT(count("email"), 1);
+    classify_full(NULL, "\x89PNG garbage", 12, false);
+    CHECK(R.unscannable);
+    CHECK_STR(R.unscannable_reason, "malformed_gzip");
 }
 
 static void test_zip_bomb(void)

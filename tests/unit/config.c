@@ -808,6 +808,22 @@ static void test_full_fields(void)
     CHECK_STR(c->geoip.overrides[0].country, "JP");
     CHECK(c->listen[0].tls);
     CHECK(strstr(c->listen[0].client_ca, "/gw.crt") != NULL);
+    /* Where each file is named, for the runtime's messages about files that do not load. */
+    CHECK_INT(c->listen[0].certificate_pos.line, 11);
+    CHECK_INT(c->listen[0].certificate_pos.col, 24);
+    CHECK_INT(c->listen[0].key_pos.line, 11);
+    CHECK_INT(c->listen[0].client_ca_pos.line, 11);
+    CHECK(c->listen[0].key_pos.col > 24 && c->listen[0].client_ca_pos.col > c->listen[0].key_pos.col);
+    CHECK_INT(c->geoip.database_pos.line, 5);
+    CHECK_INT(c->geoip.database_pos.col, 13);
+    CHECK_INT(c->encryption.keys_pos.line, 19);
+    CHECK_INT(c->encryption.keys_pos.col, 20);
+    CHECK_INT(c->vendors[0].upstream.ca_pos.line, 29);
+    CHECK_INT(c->vendors[0].upstream.ca_pos.col, 11);
+    CHECK_INT(c->vendors[0].upstream.client_certificate_pos.line, 30);
+    CHECK_INT(c->vendors[0].upstream.client_certificate_pos.col, 27);
+    CHECK_INT(c->vendors[0].upstream.client_key_pos.line, 31);
+    CHECK_INT(c->vendors[0].upstream.client_key_pos.col, 19);
     CHECK_INT(((struct sockaddr *)&c->listen[0].address.addr)->sa_family, AF_INET6);
     CHECK_STR(c->admin.token, "s3cret-token");
     CHECK_STR(c->admin.address.text, "127.0.0.1:9999");

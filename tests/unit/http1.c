@@ -440,6 +440,33 @@ static void test_host(void)
     CHECK(req.host != NULL);
 }
 
+/* The classifier reads a body as its content fields describe it: two Content-Type fields, or
+ * two Content-Encoding field lines, describe it two ways (first vs last, one coding vs a list). */
+static void test_content_fields(void)
+{
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: image/png\r\nContent-Type: application/json\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\ncontent-type: a/b\r\nCONTENT-TYPE: a/b\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nX: y\r\ncontent-encoding: gzip\r\n\r\n", 400);
+    ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\r\n");
+    ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: identity, gzip\r\n\r\n"); /* one list: the classifier sees it whole */
+    ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nContent-Type-X: a\r\nContent-Type: b/c\r\n\r\n");
+    /* nor may Connection strip them before the vendor (it would read the body another way) */
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nConnection: close, Content-Type\r\nContent-Type: a/b\r\n\r\n", 400);
+    REJECT("POST / HTTP/1.1\r\nHost: a\r\nConnection: content-encoding\r\n\r\n", 400);
+    ACCEPT("POST / HTTP/1.1\r\nHost: a\r\nConnection: content-length, host, x-a\r\n\r\n");
+    CHECK(presp("HTTP/1.1 200 OK\r\nConnection: content-type\r\nContent-Length: 0\r\n\r\n", false) > 0);
+
+    bg_header_t h[3] = {{"Content-Type", 12, "a/b", 3}, {"x", 1, "", 0}, {"content-type", 12, "a/b", 3}};
+    CHECK(bg_h1_content_fields_ambiguous(h, 3) != NULL);
+    CHECK(bg_h1_content_fields_ambiguous(h, 2) == NULL);
+    h[2] = (bg_header_t){"Content-Encoding", 16, "gzip", 4};
+    CHECK(bg_h1_content_fields_ambiguous(h, 3) == NULL);
+    h[0] = (bg_header_t){"CONTENT-ENCODING", 16, "br", 2};
+    CHECK(bg_h1_content_fields_ambiguous(h, 3) != NULL);
+    CHECK(bg_h1_content_fields_ambiguous(h, 0) == NULL);
+}
+
 /* ---- framing ------------------------------------------------------------------------- */
 
 static void test_content_length(void)
@@ -631,6 +658,63 @@ static void test_response_errors(void)
     memset(big + 20, 'a', sizeof big - 20);
     CHECK_INT(presp_n(big, sizeof big, false), BG_H1_ERROR);
     CHECK_INT(presp_n(big, 60000, false), BG_H1_PARTIAL);
+}
+
+/* A 1xx or 204 must not carry a body length (RFC 9110 8.6, RFC 9112 6.1): one that does frames
+ * its answer two ways (the bytes after it are a body to one reader, the next response to another). */
+static void test_response_bodiless_framing(void)
+{
+    static const char *bad[] = {
+        "HTTP/1.1 100 Continue\r\nContent-Length: 47\r\n\r\n",
+        "HTTP/1.1 103 Early Hints\r\nContent-Length: 1\r\n\r\n",
+        "HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nContent-Length: 47\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = presp(bad[i], false);
+        if (rc != BG_H1_ERROR || !resp.error)
+            bg_test_fail(__FILE__, __LINE__, "response %zu (%.40s): got %d, want error", i, bad[i], rc);
+    }
+    /* "Content-Length: 0" says the same as no body; 304 may carry the selected representation's
+     * length; a HEAD response's length is the GET's. */
+    CHECK(presp("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false) > 0);
+    CHECK_INT(resp.content_length, 0);
+    CHECK(presp("HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n", false) > 0);
+    CHECK(presp("HTTP/1.1 304 Not Modified\r\nContent-Length: 47\r\n\r\n", false) > 0);
+    CHECK_INT(resp.content_length, 0);
+    CHECK(presp("HTTP/1.1 200 OK\r\nContent-Length: 47\r\n\r\n", true) > 0);
+    CHECK_INT(resp.content_length, 0);
+}
+
+/* The rules of the request line and Host, for fields that arrive another way (HTTP/2). */
+static void test_target_and_authority_valid(void)
+{
+    static const char *good_t[] = {"/", "/a/b?c=d&e", "/%41%2f", "/a:b@c!$&'()*+,;=-._~", "/[::1]", "/?"};
+    for (size_t i = 0; i < sizeof good_t / sizeof good_t[0]; i++)
+        if (!bg_h1_target_valid("GET", 3, good_t[i], strlen(good_t[i])))
+            bg_test_fail(__FILE__, __LINE__, "target %s: want valid", good_t[i]);
+    static const char *bad_t[] = {"",      "a",      "*",       "http://h/", "/a#b",  "/a b", "/a\tb", "/%4",
+                                  "/%zz",  "/a\"b", "/a<b>",   "/a\\b",   "/a^b",  "/a{b", "/\x80", "?q",
+                                  "/a|b",  "/a`b",   "//h/\r", "/\x7f"};
+    for (size_t i = 0; i < sizeof bad_t / sizeof bad_t[0]; i++)
+        if (bg_h1_target_valid("GET", 3, bad_t[i], strlen(bad_t[i])))
+            bg_test_fail(__FILE__, __LINE__, "target %s: want invalid", bad_t[i]);
+    CHECK(bg_h1_target_valid("OPTIONS", 7, "*", 1));
+    CHECK(!bg_h1_target_valid("OPTIONS", 7, "**", 2));
+    CHECK(!bg_h1_target_valid("GET", 3, "*", 1));
+
+    static const char *good_a[] = {"h", "a.example", "a.example:443", "[::1]", "[::1]:8080", "10.0.0.1:1", "a%41b"};
+    for (size_t i = 0; i < sizeof good_a / sizeof good_a[0]; i++)
+        if (!bg_h1_authority_valid(good_a[i], strlen(good_a[i])))
+            bg_test_fail(__FILE__, __LINE__, "authority %s: want valid", good_a[i]);
+    static const char *bad_a[] = {"",        "u@h",   "h/x",     "h x",     "h:",     "h:65536", "h:1:2",
+                                  ":80",     "[::1",  "[zz]",    "h\r\nx", "h\tx",   "h#x",     "h?x",
+                                  "h:123456", "h%4"};
+    for (size_t i = 0; i < sizeof bad_a / sizeof bad_a[0]; i++)
+        if (bg_h1_authority_valid(bad_a[i], strlen(bad_a[i])))
+            bg_test_fail(__FILE__, __LINE__, "authority %s: want invalid", bad_a[i]);
 }
 
 /* ---- chunked ---------------------------------------------------------------------------- */
@@ -1060,11 +1144,14 @@ int main(void)
     RUN(test_name_and_target_bytes);
     RUN(test_header_limits);
     RUN(test_host);
+    RUN(test_content_fields);
     RUN(test_content_length);
     RUN(test_transfer_encoding);
     RUN(test_expect_connection_upgrade);
     RUN(test_response);
     RUN(test_response_errors);
+    RUN(test_response_bodiless_framing);
+    RUN(test_target_and_authority_valid);
     RUN(test_chunked_valid);
     RUN(test_chunked_invalid);
     RUN(test_chunked_state);

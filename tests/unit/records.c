@@ -703,6 +703,55 @@ static void *thr_main(void *arg)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Reservations share the queue's slots with queued records: a full set refuses (never waits),
+ * readiness has hysteresis, every reserved submit finds room, and a blocking submit over a tiny
+ * queue still gets every record through. */
+static void test_reservations(void)
+{
+    char *p = path_in("resv/transfers.jsonl");
+    bg_config_t c = cfg_for(p, 0, 0, BG_FSYNC_BATCH);
+    c.records.queue_size = 16;
+    bg_records_t *w = NULL;
+    char err[256] = "";
+    reset_waiter();
+    CHECK_INT(bg_records_open(&c, &w, err, sizeof err), 0);
+    if (!w) {
+        fprintf(stderr, "  open: %s\n", err);
+        return;
+    }
+    const char *why = "";
+    CHECK_INT(bg_records_capacity(w), 16);
+    CHECK(bg_records_ready(w, &why));
+    for (int i = 0; i < 16; i++)
+        CHECK_INT(bg_records_reserve(w), 0);
+    CHECK_INT(bg_records_reserve(w), -EAGAIN);
+    CHECK_INT(bg_records_refused(w), 1);
+    CHECK_INT(bg_records_slots_used(w), 16);
+    CHECK(!bg_records_ready(w, &why));
+    CHECK_STR(why, "backlogged");
+    for (int i = 0; i < 4; i++)
+        bg_records_unreserve(w);
+    CHECK(!bg_records_ready(w, &why)); /* 12 of 16: still above half */
+    for (int i = 0; i < 4; i++)
+        bg_records_unreserve(w);
+    CHECK(bg_records_ready(w, &why)); /* 8 of 16 */
+    CHECK_STR(why, "ok");
+    for (int i = 0; i < 8; i++) {
+        char id[27];
+        int64_t now = bg_now_ms();
+        bg_record_id_make(now, 0, (uint64_t)i, id);
+        bg_record_t r = sample(now, id);
+        CHECK_INT(bg_records_submit_reserved(w, &r, done_cb, NULL), 0);
+    }
+    CHECK(wait_done(8, 10000));
+    CHECK_INT(submit_n(w, 1, 0, 200), 0); /* blocking submits through a 16-slot queue */
+    CHECK(wait_done(208, 10000));
+    CHECK_INT(waiter.ok, 208);
+    CHECK_INT(bg_records_slots_used(w), 0);
+    bg_records_close(w);
+    CHECK_INT(count_lines(p), 208);
+}
+
 static void test_writer_concurrency(void)
 {
     char *p = path_in("conc/transfers.jsonl"); /* the directory is created */
@@ -1153,6 +1202,7 @@ int main(void)
     RUN(test_json_reader);
     RUN(test_verify_tampering);
     RUN(test_writer_concurrency);
+    RUN(test_reservations);
     RUN(test_fsync_modes);
     RUN(test_rotation);
     RUN(test_restart_torn_and_reopen);

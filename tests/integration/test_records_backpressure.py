@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""test_records_backpressure.py -- a stalled records disk must not freeze a worker.
+
+The gateway runs with an LD_PRELOAD shim that makes write()/fsync()/fdatasync() on the records
+file block while a gate file exists (a disk that stops answering). With a small writer queue
+(`records.queue_size: 64`) and one worker: requests are forwarded until the queue's slots are
+taken; then a routed request gets 503 problem+json with Retry-After at once and is sent nowhere,
+while the same worker still answers a 403 for an unknown host, /healthz stays 200 and /readyz
+says 503 `records backlogged`. Once the gate is gone the writer catches up, /readyz is 200
+again, requests are forwarded again, and after SIGTERM `bordergate records verify` finds a
+record for every forwarded exchange (and none for the refused ones).
+Before the reservations, the worker blocked inside bg_records_submit once the queue was full:
+every request on it hung (here: a read timeout), and /readyz said 200 throughout.
+Ends with "N passed, N failed".
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import check, eq, test  # noqa: E402
+
+STALL_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Descriptors opened on a path containing $BG_TEST_STALL_MATCH; while the file
+ * $BG_TEST_STALL_GATE exists, write/fsync/fdatasync on them wait. */
+static unsigned char marked[65536];
+
+static void note(int fd, const char *path)
+{
+    const char *m = getenv("BG_TEST_STALL_MATCH");
+    if (fd >= 0 && fd < 65536)
+        marked[fd] = m && *m && path && strstr(path, m) != NULL;
+}
+
+static void stall(int fd)
+{
+    const char *gate = getenv("BG_TEST_STALL_GATE");
+    struct stat st;
+    if (fd < 0 || fd >= 65536 || !marked[fd] || !gate || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    int e = errno;
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    while (stat(gate, &st) == 0)
+        nanosleep(&nap, NULL);
+    errno = e;
+}
+
+#define OPEN_WRAP(name)                                                          \
+    int name(const char *path, int flags, ...)                                   \
+    {                                                                            \
+        static int (*real)(const char *, int, ...);                              \
+        if (!real)                                                               \
+            real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name);     \
+        mode_t mode = 0;                                                         \
+        if (flags & (O_CREAT | O_TMPFILE)) {                                     \
+            va_list ap;                                                          \
+            va_start(ap, flags);                                                 \
+            mode = (mode_t)va_arg(ap, int);                                      \
+            va_end(ap);                                                          \
+        }                                                                        \
+        int fd = real(path, flags, mode);                                        \
+        note(fd, path);                                                          \
+        return fd;                                                               \
+    }
+OPEN_WRAP(open)
+OPEN_WRAP(open64)
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    static ssize_t (*real)(int, const void *, size_t);
+    if (!real)
+        real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    stall(fd);
+    return real(fd, buf, n);
+}
+
+int fsync(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    stall(fd);
+    return real(fd);
+}
+
+int fdatasync(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    stall(fd);
+    return real(fd);
+}
+"""
+
+QUEUE = 64
+
+
+@h.once
+def stall_lib():
+    src = os.path.join(h.tmpdir(), "stall.c")
+    out = os.path.join(h.tmpdir(), "stall.so")
+    with open(src, "w") as f:
+        f.write(STALL_C)
+    r = h.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, src, "-ldl"])
+    if r.returncode != 0:
+        raise h.Failure("cannot build the stall shim: %s" % r.stderr)
+    return out
+
+
+def start_stallable(cfg, gate, name):
+    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "BG_TEST_STALL_MATCH", "BG_TEST_STALL_GATE",
+                                            "ASAN_OPTIONS")}
+    os.environ["LD_PRELOAD"] = stall_lib()
+    os.environ["BG_TEST_STALL_MATCH"] = os.path.basename(cfg["records"]["path"])
+    os.environ["BG_TEST_STALL_GATE"] = gate
+    # An ASan build wants its runtime first; the shim only wraps a few libc calls.
+    os.environ["ASAN_OPTIONS"] = ((saved["ASAN_OPTIONS"] + ":") if saved["ASAN_OPTIONS"] else "") + \
+        "verify_asan_link_order=0"
+    try:
+        return h.Gateway(cfg, name=name).start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def readyz(gw):
+    st, _, body = h.http_get(gw.admin_port, "/readyz", timeout=2)
+    return st, body.decode()
+
+
+@test
+def stalled_records_disk_refuses_with_503_and_the_worker_keeps_serving():
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("crm", ["crm.example"], up.port)], workers=1)
+    cfg["records"]["queue_size"] = QUEUE
+    gate = os.path.join(h.tmpdir(), "stall-gate")
+    gw = start_stallable(cfg, gate, "stall")
+    h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
+
+    c = h.Conn(gw.port(), timeout=3)
+    forwarded = []
+
+    def get(conn, host, path):
+        conn.send(h.request("GET", path, host))
+        return conn.read_response()
+
+    r = get(c, "crm.example", "/v1/first")
+    eq(r.status, 200, "before the stall")
+    forwarded.append(r.headers.get("x-transfer-id"))
+    h.wait_record(cfg["records"]["path"], forwarded[0])
+    eq(readyz(gw)[0], 200, "/readyz before the stall")
+
+    open(gate, "w").close()
+    # The queue's slots run out after at most QUEUE records queued plus what the writer took into
+    # its stalled write (at most QUEUE as well); then the next routed request is refused.
+    refused = None
+    for i in range(3 * QUEUE):
+        try:
+            r = get(c, "crm.example", "/v1/n%d" % i)
+        except (OSError, h.Closed) as e:
+            raise h.Failure("request %d during the stall got no answer within 3 s (%s): the worker froze" % (i, e))
+        if r.status == 503:
+            refused = r
+            break
+        eq(r.status, 200, "request %d during the stall" % i)
+        forwarded.append(r.headers.get("x-transfer-id"))
+    check(refused is not None, "no 503 after %d requests with the records disk stalled" % (3 * QUEUE))
+    check(len(forwarded) > QUEUE, "only %d forwarded before the 503: the slots are the queue's" % len(forwarded))
+
+    # The refusal: problem+json, Retry-After, no transfer id (there is no record), nothing forwarded.
+    eq(refused.headers.get("content-type"), "application/problem+json", "503 content type")
+    check(refused.headers.get("retry-after"), "503 without Retry-After: %r" % refused.headers)
+    check(refused.headers.get("x-transfer-id") is None, "a 503 that leaves no record names no transfer id")
+    prob = refused.json()
+    eq((prob.get("status"), prob.get("type")), (503, "https://bordergate.dev/problems/records-unavailable"),
+       "problem body")
+    before = up.count()
+    t0 = time.monotonic()
+    c2 = h.Conn(gw.port(), timeout=3)
+    r = get(c2, "crm.example", "/v1/refused")
+    eq(r.status, 503, "another routed request while stalled")
+    check(time.monotonic() - t0 < 1.0, "the 503 took %.2fs" % (time.monotonic() - t0))
+    eq(up.count(), before, "requests the vendor got while refused")
+    # The same worker serves what needs no record, and the admin side says why it is not ready.
+    eq(get(c2, "elsewhere.example", "/").status, 403, "an unknown host while stalled")
+    eq(h.http_get(gw.admin_port, "/healthz", timeout=2)[0], 200, "/healthz while stalled")
+    st, body = readyz(gw)
+    eq(st, 503, "/readyz while stalled (%r)" % body)
+    check("records backlogged" in body, "/readyz body %r" % body)
+    check(h.metric(gw.admin_port, "bordergate_records_refused_total") >= 2, "bordergate_records_refused_total")
+    eq(h.metric(gw.admin_port, "bordergate_records_slots"), float(QUEUE), "bordergate_records_slots")
+
+    os.unlink(gate)
+    h.wait_until(lambda: readyz(gw)[0] == 200, timeout=10, msg="/readyz 200 after the stall")
+    c3 = h.Conn(gw.port(), timeout=3)
+    r = get(c3, "crm.example", "/v1/after")
+    eq(r.status, 200, "forwarded again after the stall")
+    forwarded.append(r.headers.get("x-transfer-id"))
+    c.close(), c2.close(), c3.close()
+    gw.stop()
+
+    out = h.run([h.BINARY, "records", "verify", cfg["records"]["path"]])
+    eq(out.returncode, 0, "records verify: %s %s" % (out.stdout, out.stderr))
+    check("OK: %d records" % len(forwarded) in out.stdout, "verify says %r, want %d records"
+          % (out.stdout.strip(), len(forwarded)))
+    ids = [rec["id"] for rec in h.read_records(cfg["records"]["path"])]
+    eq(sorted(ids), sorted(forwarded), "a record for every forwarded exchange, none for the refused")
+    eq(up.count(), len(forwarded), "requests the vendor got")
+
+
+if __name__ == "__main__":
+    h.main()
