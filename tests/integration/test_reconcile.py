@@ -1,0 +1,517 @@
+#!/usr/bin/env python3
+"""test_reconcile.py -- an independent reconciliation of records, metrics and what clients and
+vendors saw, for every way an exchange can end.
+
+One gateway (two workers) serves a mixed workload over HTTP/1.1 (raw sockets, so every byte each
+way is known) and HTTP/2 (h2wire, raw frames), towards HTTP/1.1 vendors (upstream.py) and an
+HTTP/2 vendor (h2echo). The test itself knows the outcome of each request: allowed with and
+without personal data, blocked (451, also for HEAD), encrypted, report-only after a SIGHUP reload
+in the middle, unknown host (403), body over the limit (413, by Content-Length and by a chunked
+body), client aborts mid-upload and mid-response, HTTP/2 stream resets, a vendor refusing
+connections (502), a vendor timing out (504), vendors closing mid-response (HTTP/1.1 and HTTP/2),
+an HTTP/2 vendor resetting its stream (502), failover to a second address, rate-limited 429s.
+A second gateway with a stalled records disk adds the records-backpressure 503.
+Then, exactly: (a) one record per request that reached a vendor's routing, its id the one the
+client got, its fields what happened; none for 403/429/503; (b) every /metrics counter equals
+what the records and the test's own log derive (README, "Transfer records and metrics", says what
+each counts); (c) `records verify` passes; (d) no record or log line holds a personal-data value
+the test sent. Ends with "N passed, N failed".
+"""
+import collections
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import check, eq, test  # noqa: E402
+from h2wire import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, RST_STREAM, H2Conn, frame,  # noqa: E402
+                    hpack_request)
+
+# Personal-data values the test sends (none may appear in a record or a log line).
+EMAIL = "ada.reconcile@example.org"
+PHONE = "+49 1512 3456789"
+IBAN = "DE89370400440532013000"
+CARD = "4111111111111111"
+PD_VALUES = [EMAIL, PHONE, IBAN, CARD, "ada.reconcile%40example.org"]
+
+
+def metrics_text(gw):
+    st, _, body = h.http_get(gw.admin_port, "/metrics")
+    eq(st, 200, "/metrics")
+    return body.decode()
+
+
+def samples(text, name):
+    """{frozenset(labels.items()): value} for every sample of `name`."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        head, _, val = line.rpartition(" ")
+        lname, _, lab = head.partition("{")
+        if lname != name:
+            continue
+        labels = {}
+        for part in lab.rstrip("}").split('",'):
+            if "=" in part:
+                k, v = part.split("=", 1)
+                labels[k.strip()] = v.strip().strip('"')
+        out[frozenset(labels.items())] = float(val)
+    return out
+
+
+def nonzero(d):
+    return {k: v for k, v in d.items() if v}
+
+
+def L(**kw):
+    return frozenset(kw.items())
+
+
+# ---- clients that know every byte ---------------------------------------------------------
+
+class H1Result:
+    def __init__(self, status, headers, body, sent, received, complete):
+        self.status, self.headers, self.body = status, headers, body
+        self.sent, self.received, self.complete = sent, received, complete
+
+    def get(self, name):
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return None
+
+
+def _parse_h1(raw, head_req=False):
+    """(status, headers, body, complete) of one response in raw (the connection has closed)."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return 0, [], b"", False
+    lines = raw[:end].decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = [tuple(x.strip() for x in ln.split(":", 1)) for ln in lines[1:] if ":" in ln]
+    rest = raw[end + 4:]
+    hd = {n.lower(): v for n, v in headers}
+    if head_req:
+        return status, headers, b"", True
+    if "content-length" in hd:
+        n = int(hd["content-length"])
+        return status, headers, rest[:n], len(rest) >= n
+    if hd.get("transfer-encoding", "").lower() == "chunked":
+        body, i = b"", 0
+        while True:
+            j = rest.find(b"\r\n", i)
+            if j < 0:
+                return status, headers, body, False
+            size = int(rest[i:j].split(b";")[0], 16)
+            if size == 0:
+                return status, headers, body, rest.find(b"\r\n\r\n", j) >= 0 or rest[j:j + 4] == b"\r\n\r\n"
+            body += rest[j + 2:j + 2 + size]
+            if len(rest) < j + 2 + size + 2:
+                return status, headers, body, False
+            i = j + 2 + size + 2
+    return status, headers, rest, True
+
+
+def h1(port, method, target, host, headers=(), body=b"", abort_after=None, upload_partial=None, timeout=8):
+    """One request on its own connection (Connection: close): every byte sent and received.
+    abort_after: close once this many response bytes came; upload_partial: send only the head and
+    this many body bytes, then close."""
+    req = h.request(method, target, host, list(headers) + [("Connection", "close")], body)
+    if upload_partial is not None:
+        req = req[:len(req) - len(body) + upload_partial]
+    s = socket.create_connection(("127.0.0.1", port), timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(req)
+    if upload_partial is not None:
+        time.sleep(0.3)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        return H1Result(0, [], b"", len(req), b"", False)
+    raw = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            raw += d
+            if abort_after is not None and len(raw) >= abort_after:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                break
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    st, hd, b, complete = _parse_h1(raw, method == "HEAD")
+    return H1Result(st, hd, b, len(req), raw, complete)
+
+
+class H2Result:
+    def __init__(self, status, headers, body, reset, hbytes, sent):
+        self.status, self.headers, self.body, self.reset = status, headers, body, reset
+        self.hbytes, self.sent = hbytes, sent
+
+    def get(self, name):
+        for n, v in self.headers:
+            if n == name.lower():
+                return v
+        return None
+
+
+class H2Client:
+    def __init__(self, port):
+        self.c = H2Conn(port)
+        h.defer(self.c.sock.close)
+        self.sid = 1
+
+    def do(self, method, host, path, headers=(), body=b"", reset_after_head=False):
+        sid = self.sid
+        self.sid += 2
+        block = hpack_request(method, host, path, list(headers) + ([("content-length", str(len(body)))] if body else []))
+        self.c.sock.sendall(frame(HEADERS, END_HEADERS | (0 if body else END_STREAM), sid, block))
+        for i in range(0, len(body), 16384):
+            self.c.sock.sendall(frame(DATA, END_STREAM if i + 16384 >= len(body) else 0, sid, body[i:i + 16384]))
+        sent = sum(len(n) + len(v) + 32 for n, v in [(":method", method), (":scheme", "http"), (":path", path),
+                                                      (":authority", host)] + list(headers))
+        status, hdrs, data, reset, hbytes = 0, [], b"", False, 0
+        end = time.monotonic() + 8
+        while time.monotonic() < end:
+            f = self.c.read(timeout=max(0.1, end - time.monotonic()))
+            if f is None:
+                break
+            ftype, flags, fsid, payload = f
+            if ftype == GOAWAY:
+                break
+            if fsid != sid:
+                continue
+            if ftype == HEADERS:
+                if not status:
+                    hdrs = [(n.decode() if isinstance(n, bytes) else n, v.decode() if isinstance(v, bytes) else v)
+                            for n, v in payload]
+                    status = int(dict(hdrs)[":status"])
+                hbytes += sum(len(n) + len(v) + 4 for n, v in payload)
+                if reset_after_head:
+                    self.c.sock.sendall(frame(RST_STREAM, 0, sid, struct.pack(">I", 8)))  # CANCEL
+                    return H2Result(status, hdrs, data, True, hbytes, sent)
+            elif ftype == DATA:
+                data += payload
+            elif ftype == RST_STREAM:
+                reset = True
+                break
+            if flags & END_STREAM and ftype in (HEADERS, DATA):
+                break
+        return H2Result(status, hdrs, data, reset, hbytes, sent)
+
+
+# ---- the workload -------------------------------------------------------------------------
+
+def pd_headers():
+    return [("Content-Type", "application/json")]
+
+
+def pd_body():
+    return ('{"email":"%s","phone":"%s","iban":"%s"}' % (EMAIL, PHONE, IBAN)).encode()
+
+
+class Log:
+    """What the test did and saw: one entry per request."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, **kw):
+        kw.setdefault("record", True)
+        kw.setdefault("upstream_errors", {})
+        self.items.append(kw)
+        return kw
+
+
+@test
+def mixed_workload_records_metrics_and_clients_agree():
+    up = h.upstream()                       # crm: domestic, HTTP/1.1
+    up3 = h.upstream(host="127.0.0.3")      # the US vendors (report-only forwards there)
+    fo_up = h.upstream()                    # failover vendor's live address
+    h2port = h.h2echo()                     # HTTP/2 vendor
+    dead = h.free_port()                    # nothing listens: refused
+    crm = h.vendor("crm", ["crm.example"], up.port, max_body="64KiB")
+    usb = h.us_vendor(h.vendor("usb", ["usb.example"], up3.port, addresses=["127.0.0.3"], categories=[]))
+    usb["basis"] = "none"
+    use = h.us_vendor(h.vendor("use", ["use.example"], up3.port, addresses=["127.0.0.3"], categories=[],
+                               on_violation="encrypt"))
+    use["basis"] = "none"
+    fo = h.vendor("fo", ["fo.example"], fo_up.port, addresses=["127.0.0.2", "127.0.0.1"])
+    down = h.vendor("down", ["down.example"], dead)
+    h2v = h.vendor("h2v", ["h2.vendor.test"], h2port, tls=True, ca=h.cert("ca.crt"))
+    cfg = h.gateway_config([crm, usb, use, fo, down, h2v], workers=2,
+                           listen=[{"address": None}, {"address": None, "requests_per_second": 1,
+                                                       "request_burst": 1}],
+                           limits={"upstream_timeout": "1s", "max_body_scan": "1MiB"})
+    gw = h.Gateway(cfg, name="mixed").start()
+    port, rl_port = gw.port(0), gw.port(1)
+    log = Log()
+
+    def hx(kind, vendor, method, target, host, expect, headers=(), body=b"", **kw):
+        r = h1(port, method, target, host, headers, body, **{k: kw.pop(k) for k in ("abort_after", "upload_partial")
+                                                             if k in kw})
+        if expect is not None:
+            eq(r.status, expect, kind + " status")
+        return log.add(kind=kind, proto="http/1.1", vendor=vendor, res=r, **kw)
+
+    # -- allowed, with and without personal data; HEAD; the HTTP/2 vendor
+    hx("allow-pd", "crm", "POST", "/v1/users?email=" + EMAIL, "crm.example", 200, pd_headers(), pd_body(),
+       decision="allow", reason="domestic", sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1")
+    hx("allow-nopd", "crm", "GET", "/v1/ping", "crm.example", 200, decision="allow", reason="no_personal_data",
+       sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1")
+    hx("allow-h2up", "h2v", "GET", "/echo", "h2.vendor.test", 200, decision="allow", reason="no_personal_data",
+       sent=True, rstatus=200, up_proto="h2", dest="127.0.0.1")
+    # -- blocked: 451, nothing sent; also for HEAD (the client gets the head only)
+    hx("block", "usb", "POST", "/collect", "usb.example", 451, pd_headers(), pd_body(), decision="block",
+       reason="no_transfer_basis", enforced=True, sent=False, rstatus=451, dest="127.0.0.3")
+    hx("block-head", "usb", "HEAD", "/collect?email=" + EMAIL, "usb.example", 451, decision="block",
+       reason="no_transfer_basis", enforced=True, sent=False, rstatus=451, dest="127.0.0.3")
+    # -- encrypted: the vendor gets tokens
+    e = hx("encrypt", "use", "POST", "/track", "use.example", 200, pd_headers(), pd_body(), decision="encrypt",
+           sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.3")
+    # -- unknown host: 403, no record
+    hx("unknown", None, "GET", "/", "nowhere.example", 403, record=False)
+    # -- body over the limit: by Content-Length, and chunked
+    hx("413-cl", "crm", "POST", "/upload", "crm.example", 413, [("Content-Length", "100000")],
+       decision="block", reason="body_too_large", enforced=True, sent=False, rstatus=413, exact=False)
+    big = b"".join(b"%x\r\n%s\r\n" % (8192, b"z" * 8192) for _ in range(10)) + b"0\r\n\r\n"
+    hx("413-chunked", "crm", "POST", "/upload", "crm.example", 413, [("Transfer-Encoding", "chunked"),
+                                                                      ("Content-Type", "text/plain")], big,
+       decision="block", reason="body_too_large", enforced=True, sent=None, rstatus=413, exact=False)
+    # -- client aborts: mid-upload (held for the decision: nothing sent), mid-response
+    hx("abort-upload", "crm", "POST", "/upload", "crm.example", None, [("Content-Type", "text/plain")],
+       b"y" * 4000, upload_partial=100, decision="block", reason="client_closed", enforced=True, sent=False,
+       rstatus=499, exact=False)
+    hx("abort-response", "crm", "GET", "/drip/10", "crm.example", None, abort_after=60, decision="allow",
+       reason="no_personal_data", sent=True, rstatus=499, up_proto="http/1.1", dest="127.0.0.1", exact=False,
+       head_seen=True)
+    # -- vendors failing: refusing (502), timing out (504), closing mid-response (502, cut)
+    hx("refused", "down", "GET", "/x", "down.example", 502, decision="allow", reason="no_personal_data",
+       sent=False, rstatus=502, dest="127.0.0.1", upstream_errors={("down", "connect"): 1})
+    hx("timeout", "crm", "GET", "/delay/2500", "crm.example", 504, decision="allow", reason="no_personal_data",
+       sent=True, rstatus=504, up_proto="http/1.1", dest="127.0.0.1", upstream_errors={("crm", "timeout"): 1})
+    hx("close-mid", "crm", "GET", "/close-mid-body", "crm.example", 200, decision="allow",
+       reason="no_personal_data", sent=True, rstatus=502, up_proto="http/1.1", dest="127.0.0.1", exact=False,
+       cut=True, upstream_errors={("crm", "closed"): 1})
+    hx("h2up-rst", "h2v", "GET", "/rst", "h2.vendor.test", 502, decision="allow", reason="no_personal_data",
+       sent=True, rstatus=502, up_proto="h2", dest="127.0.0.1", upstream_errors={("h2v", "closed"): None})
+    # -- failover: the first address refuses, the second answers; the record names the one used
+    for i in range(2):
+        hx("failover", "fo", "GET", "/f%d" % i, "fo.example", 200, decision="allow", reason="no_personal_data",
+           sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1")
+    # -- rate limited: the second listener allows one request, then 429 (no record)
+    r1 = h1(rl_port, "GET", "/v1/rl", "crm.example")
+    log.add(kind="rl-first", proto="http/1.1", vendor="crm", res=r1, decision="allow", reason="no_personal_data",
+            sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1")
+    r2 = h1(rl_port, "GET", "/v1/rl2", "crm.example")
+    eq(r2.status, 429, "second request on the limited listener")
+    log.add(kind="429", proto="http/1.1", vendor=None, res=r2, record=False)
+
+    # -- HTTP/2 clients
+    c2 = H2Client(port)
+
+    def h2x(kind, vendor, method, host, path, expect, headers=(), body=b"", **kw):
+        r = c2.do(method, host, path, headers, body, reset_after_head=kw.pop("reset_after_head", False))
+        if expect is not None:
+            eq(r.status, expect, kind + " status (h2)")
+        return log.add(kind=kind, proto="h2", vendor=vendor, res=r, **kw)
+
+    h2x("h2-allow-pd", "crm", "POST", "crm.example", "/v2/users", 200, [("content-type", "application/json")],
+        pd_body(), decision="allow", reason="domestic", sent=True, rstatus=200, up_proto="http/1.1",
+        dest="127.0.0.1")
+    h2x("h2-block", "usb", "GET", "usb.example", "/collect?email=" + EMAIL, 451, decision="block",
+        reason="no_transfer_basis", enforced=True, sent=False, rstatus=451, dest="127.0.0.3")
+    h2x("h2-unknown", None, "GET", "nowhere.example", "/", 403, record=False)
+    h2x("h2-413", "crm", "POST", "crm.example", "/upload", 413, [("content-type", "text/plain")], b"q" * 70000,
+        decision="block", reason="body_too_large", enforced=True, sent=False, rstatus=413, exact=False)
+    h2x("h2-reset", "crm", "GET", "crm.example", "/drip/10", 200, reset_after_head=True, decision="allow",
+        reason="no_personal_data", sent=True, rstatus=499, up_proto="http/1.1", dest="127.0.0.1", exact=False)
+    h2x("h2-h2up", "h2v", "GET", "h2.vendor.test", "/echo", 200, decision="allow", reason="no_personal_data",
+        sent=True, rstatus=200, up_proto="h2", dest="127.0.0.1")
+    h2x("h2-h2up-cut", "h2v", "GET", "h2.vendor.test", "/cut", 200, decision="allow", reason="no_personal_data",
+        sent=True, rstatus=502, up_proto="h2", dest="127.0.0.1", exact=False, cut=True,
+        upstream_errors={("h2v", "closed"): None})
+
+    # -- a SIGHUP reload in the middle: report-only from now on
+    v0 = None
+    cfg["mode"] = "report-only"
+    with open(gw.path, "w") as f:
+        f.write(h.to_yaml(cfg))
+    mark = gw.mark()
+    gw.signal(signal.SIGHUP)
+    h.wait_until(lambda: "config reloaded" in gw.stderr_since(mark), timeout=10, msg="config reloaded")
+    time.sleep(0.3)  # every worker took the new snapshot
+    hx("report-only", "usb", "POST", "/collect", "usb.example", 200, pd_headers(), pd_body(), decision="block",
+       reason="no_transfer_basis", enforced=False, sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.3",
+       after_reload=True)
+    h2x("h2-report-only", "usb", "POST", "usb.example", "/collect", 200, [("content-type", "application/json")],
+        pd_body(), decision="block", reason="no_transfer_basis", enforced=False, sent=True, rstatus=200,
+        up_proto="http/1.1", dest="127.0.0.3", after_reload=True)
+    hx("allow-after", "crm", "GET", "/v1/after?phone=" + PHONE.replace(" ", "%20").replace("+", "%2B"),
+       "crm.example", 200, decision="allow", reason="domestic", sent=True, rstatus=200, up_proto="http/1.1",
+       dest="127.0.0.1", after_reload=True, enforced=False)  # report-only: every record says enforced: false
+    hx("413-report-only", "crm", "POST", "/upload", "crm.example", 413, [("Content-Length", "100000")],
+       decision="block", reason="body_too_large", enforced=True, sent=False, rstatus=413, exact=False,
+       after_reload=True)
+    c2.c.sock.close()
+
+    # Everything settles: no exchange in flight, no connection open (the h2 one closed above).
+    time.sleep(1.5)
+    h.wait_until(lambda: h.metric(gw.admin_port, "bordergate_inflight_exchanges") == 0, timeout=10,
+                 msg="inflight_exchanges back to 0")
+    h.wait_until(lambda: h.metric(gw.admin_port, "bordergate_open_connections") == 0, timeout=10,
+                 msg="open_connections back to 0")
+    path = cfg["records"]["path"]
+    nrec = len([x for x in log.items if x["record"]])
+    h.wait_until(lambda: len(h.read_records(path)) >= nrec, timeout=10, msg="%d records" % nrec)
+    time.sleep(0.3)
+    text = metrics_text(gw)
+    records = h.read_records(path)
+
+    # (a) one record per routed request, matched by X-Transfer-Id where the client got one
+    by_id = {r["id"]: r for r in records}
+    eq(len(by_id), len(records), "record ids are unique")
+    unmatched = dict(by_id)
+    problems = []
+    for it in log.items:
+        res = it["res"]
+        tid = res.get("x-transfer-id") if res.status else None
+        if not it["record"]:
+            check(tid is None, "%s: no record, so no X-Transfer-Id (got %r)" % (it["kind"], tid))
+            continue
+        if tid is None:  # aborted before any head: find it by vendor and status
+            cands = [r for r in unmatched.values() if r["vendor"] == it["vendor"] and r["status"] == it["rstatus"]
+                     and r["protocol"] == it["proto"]]
+            check(len(cands) >= 1, "%s: no record without a transfer id: %r" % (it["kind"], list(unmatched.values())))
+            tid = cands[0]["id"]
+        check(tid in unmatched, "%s: no record (or two requests) for X-Transfer-Id %s" % (it["kind"], tid))
+        rec = unmatched.pop(tid)
+        it["rec"] = rec
+        want = {"vendor": it["vendor"], "status": it["rstatus"], "protocol": it["proto"],
+                "decision": it["decision"], "enforced": it.get("enforced", True),
+                "upstream_protocol": it.get("up_proto")}
+        got = {k: rec.get(k) for k in want}
+        if "reason" in it:
+            want["reason"], got["reason"] = it["reason"], rec["reason"]
+        if "dest" in it:
+            want["dest_ip"], got["dest_ip"] = it["dest"], rec["dest_ip"]
+        if got != want:
+            problems.append("%s (%s): record %r, want %r" % (it["kind"], it["proto"], got, want))
+        # bytes each way: exact where the client's bytes are all known (HTTP/1.1, whole answers)
+        if it["proto"] == "http/1.1" and it.get("exact", True):
+            if (rec["bytes_in"], rec["bytes_out"]) != (res.sent, len(res.received)):
+                problems.append("%s: record bytes_in/out %d/%d, the client sent %d and got %d"
+                                % (it["kind"], rec["bytes_in"], rec["bytes_out"], res.sent, len(res.received)))
+        if it["proto"] == "h2" and it.get("exact", True):
+            if rec["bytes_out"] != res.hbytes + len(res.body):
+                problems.append("%s (h2): record bytes_out %d, the client got %d header + %d body bytes"
+                                % (it["kind"], rec["bytes_out"], res.hbytes, len(res.body)))
+        if it.get("cut"):
+            check(res.reset if it["proto"] == "h2" else not res.complete,
+                  "%s: the client's answer was not cut" % it["kind"])
+    eq(list(unmatched.values()), [], "records no request of the test explains")
+    check(not problems, "record mismatches:\n  " + "\n  ".join(problems))
+    versions = {it["rec"]["config_version"] for it in log.items if it.get("rec") and it.get("after_reload")}
+    before = {it["rec"]["config_version"] for it in log.items if it.get("rec") and not it.get("after_reload")}
+    eq((len(versions), len(before), versions & before), (1, 1, set()), "config_version before/after the reload")
+
+    # the vendors saw exactly the transfers the records say went out
+    sent_paths = collections.Counter()
+    for it in log.items:
+        if it.get("sent") and it["vendor"] in ("crm", "usb", "use", "fo"):
+            sent_paths[(it["vendor"], it["rec"]["path"])] += 1
+    seen = collections.Counter()
+    hostmap = {"crm.example": "crm", "usb.example": "usb", "use.example": "use", "fo.example": "fo"}
+    for u in (up, up3, fo_up):
+        for rq in u.requests:
+            host = dict((k.lower(), v) for k, v in rq["headers"]).get("host", "") if isinstance(
+                rq["headers"], list) else {k.lower(): v for k, v in rq["headers"].items()}.get("host", "")
+            seen[(hostmap.get(host.split(":")[0], host), rq["target"].split("?")[0])] += 1
+    eq(dict(seen), dict(sent_paths), "requests the HTTP/1.1 vendors got, by vendor and path")
+    enc_req = [rq for rq in up3.requests if rq["target"] == "/track"]
+    check(enc_req and EMAIL not in enc_req[0]["body"] and "bgtok:v1:" in enc_req[0]["body"],
+          "the encrypted transfer reached the vendor sealed: %r" % enc_req[:1])
+    check(e["rec"]["decision"] == "encrypt", "encrypt record")
+
+    # (b) /metrics against the records and the test's log
+    def mlabels(r):
+        return L(vendor=r["vendor"], dest_country=r["dest_country"] or "unknown",
+                 dest_region=r["dest_region"] or "unknown", decision=r["decision"], mechanism=r["mechanism"])
+
+    want = collections.Counter(mlabels(r) for r in records)
+    eq(nonzero(samples(text, "bordergate_transfers_total")), {k: float(v) for k, v in want.items()},
+       "bordergate_transfers_total (one per record)")
+    want = collections.Counter(r["decision"] for r in records)
+    got = samples(text, "bordergate_request_duration_seconds_count")
+    eq({dict(k)["decision"]: v for k, v in got.items() if v}, {k: float(v) for k, v in want.items()},
+       "request_duration_seconds_count (one per record, by decision)")
+    want = collections.Counter(L(vendor=r["vendor"], reason=r["reason"].split(":")[0]) for r in records
+                               if r["decision"] == "block" and r["enforced"])
+    eq(nonzero(samples(text, "bordergate_blocks_total")), {k: float(v) for k, v in want.items()},
+       "bordergate_blocks_total (records: decision block, enforced)")
+    want = collections.Counter(L(vendor=r["vendor"], reason=r["reason"].split(":")[0]) for r in records
+                               if r["decision"] == "block" and not r["enforced"])
+    eq(nonzero(samples(text, "bordergate_report_only_blocks_total")), {k: float(v) for k, v in want.items()},
+       "bordergate_report_only_blocks_total (records: decision block, not enforced)")
+    want = collections.Counter(L(vendor=r["vendor"], category=c) for r in records for c in r["categories"])
+    eq(nonzero(samples(text, "bordergate_transfer_categories_total")), {k: float(v) for k, v in want.items()},
+       "bordergate_transfer_categories_total (records' categories)")
+    want = collections.Counter()
+    for r in records:
+        for det, n in r["detections"].items():
+            want[det] += n
+    got = collections.Counter()
+    for k, v in samples(text, "bordergate_personal_data_findings_total").items():
+        got[dict(k)["detector"]] += int(v)
+    eq(dict(+got), dict(want), "bordergate_personal_data_findings_total (records' detections)")
+    eq(h.metric(gw.admin_port, "bordergate_records_written_total"), float(len(records)),
+       "bordergate_records_written_total (lines in the file)")
+    classes = collections.Counter()
+    for it in log.items:
+        st = it["res"].status
+        if st or it.get("head_seen"):
+            classes["%dxx" % ((st or 200) // 100)] += 1
+    got = {dict(k)["code"]: v for k, v in samples(text, "bordergate_http_responses_total").items() if v}
+    eq(got, {k: float(v) for k, v in classes.items()}, "bordergate_http_responses_total (heads clients got)")
+    want = collections.Counter()
+    for it in log.items:
+        for k, n in it["upstream_errors"].items():
+            want[k] += 1 if n is None else n
+    got = {(dict(k)["vendor"], dict(k)["kind"]): v for k, v in samples(text, "bordergate_upstream_errors_total").items()
+           if v}
+    fo_errors = {k: v for k, v in got.items() if k[0] == "fo"}
+    got = {k: v for k, v in got.items() if k[0] != "fo"}
+    eq(got, {k: float(v) for k, v in want.items()}, "bordergate_upstream_errors_total")
+    # failover: a failure of 127.0.0.2 is counted whenever a request tried it first (round robin)
+    check(set(fo_errors) <= {("fo", "connect"), ("fo", "circuit_open")} and sum(fo_errors.values()) <= 2,
+          "failover's upstream errors: %r" % fo_errors)
+    eq(h.metric(gw.admin_port, "bordergate_limited_total", {"scope": "listener", "kind": "requests"}), 1.0,
+       "bordergate_limited_total{listener,requests}")
+    eq(h.metric(gw.admin_port, "bordergate_config_reloads_total", {"result": "success"}), 1.0, "reloads")
+    eq(h.metric(gw.admin_port, "bordergate_records_refused_total"), 0.0, "records_refused_total")
+
+    # (c) the chain verifies, after a drain that must add nothing
+    gw.stop()
+    eq(len(h.read_records(path)), len(records), "records after SIGTERM")
+    out = h.run([h.BINARY, "records", "verify", path])
+    eq(out.returncode, 0, "records verify: %s %s" % (out.stdout, out.stderr))
+    check("OK: %d records" % len(records) in out.stdout, "verify: %r" % out.stdout)
+
+    # (d) no personal-data value in a record or a log line
+    raw = open(path, encoding="utf-8").read()
+    logs = gw.stderr()
+    for v in PD_VALUES:
+        check(v not in raw, "a record holds %r" % v)
+        check(v not in logs, "a log line holds %r" % v)
+    found = h.scan_records(records)
+    eq(found, [], "the gateway's detectors on its own records")
+
+
+if __name__ == "__main__":
+    h.main()
