@@ -513,5 +513,71 @@ def mixed_workload_records_metrics_and_clients_agree():
     eq(found, [], "the gateway's detectors on its own records")
 
 
+@test
+def records_backpressure_503s_reconcile():
+    """A stalled records disk (test_records_backpressure.py's shim): the 503s leave no record and
+    no transfer id, and only bordergate_records_refused_total and http_responses_total{5xx} count
+    them; every forwarded request has its record and its transfers_total count."""
+    import test_records_backpressure as bp
+    h._tests[:] = [t for t in h._tests if t.__module__ == __name__]  # run only this file's tests
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("crm", ["crm.example"], up.port)], workers=1)
+    cfg["records"]["queue_size"] = 16
+    cfg["records"]["path"] = os.path.join(h.tmpdir(), "bp-records", "bp.jsonl")
+    gate = os.path.join(h.tmpdir(), "reconcile-gate")
+    gw = bp.start_stallable(cfg, gate, "bp")
+    h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
+    forwarded, refused, classes = [], 0, collections.Counter()
+
+    def one(i, proto):
+        nonlocal refused
+        if proto == "h2":
+            c = H2Client(gw.port())
+            r = c.do("GET", "crm.example", "/h2/%d?email=%s" % (i, EMAIL))
+            c.c.sock.close()
+        else:
+            r = h1(gw.port(), "GET", "/h1/%d?email=%s" % (i, EMAIL), "crm.example")
+        classes["%dxx" % (r.status // 100)] += 1
+        if r.status == 503:
+            refused += 1
+            eq(r.get("x-transfer-id"), None, "a 503 names no transfer id")
+        else:
+            eq(r.status, 200, "request %d" % i)
+            forwarded.append(r.get("x-transfer-id"))
+        return r.status
+
+    one(0, "http/1.1")
+    h.wait_record(cfg["records"]["path"], forwarded[0])
+    open(gate, "w").close()
+    for i in range(1, 100):
+        if one(i, "http/1.1") == 503:
+            break
+    check(refused == 1, "no 503 with the records disk stalled")
+    eq(one(100, "h2"), 503, "an HTTP/2 request while stalled")
+    os.unlink(gate)
+    h.wait_until(lambda: len(h.read_records(cfg["records"]["path"])) == len(forwarded), timeout=10,
+                 msg="the writer caught up (%d forwarded, %d records)"
+                 % (len(forwarded), len(h.read_records(cfg["records"]["path"]))))
+    one(101, "h2")
+    one(102, "http/1.1")
+    h.wait_until(lambda: h.metric(gw.admin_port, "bordergate_inflight_exchanges") == 0, timeout=5, msg="inflight 0")
+    h.wait_until(lambda: len(h.read_records(cfg["records"]["path"])) == len(forwarded), timeout=5, msg="records")
+    text = metrics_text(gw)
+    eq(h.metric(gw.admin_port, "bordergate_records_refused_total"), float(refused), "records_refused_total")
+    got = {dict(k)["code"]: v for k, v in samples(text, "bordergate_http_responses_total").items() if v}
+    eq(got, {k: float(v) for k, v in classes.items()}, "http_responses_total")
+    eq(sum(samples(text, "bordergate_transfers_total").values()), float(len(forwarded)), "transfers_total")
+    eq(h.metric(gw.admin_port, "bordergate_records_written_total"), float(len(forwarded)), "records_written_total")
+    eq(h.metric(gw.admin_port, "bordergate_records_slots_used"), 0.0, "records_slots_used back to 0")
+    gw.stop()
+    recs = h.read_records(cfg["records"]["path"])
+    eq(sorted(r["id"] for r in recs), sorted(forwarded), "one record per forwarded request, none for the 503s")
+    eq(up.count(), len(forwarded), "requests the vendor got")
+    out = h.run([h.BINARY, "records", "verify", cfg["records"]["path"]])
+    eq(out.returncode, 0, "records verify: %s %s" % (out.stdout, out.stderr))
+    for v in PD_VALUES:
+        check(v not in gw.stderr() and v not in open(cfg["records"]["path"]).read(), "%r in a record or log" % v)
+
+
 if __name__ == "__main__":
     h.main()
