@@ -248,7 +248,8 @@ def mixed_workload_records_metrics_and_clients_agree():
     cfg = h.gateway_config([crm, usb, use, fo, down, h2v], workers=2,
                            listen=[{"address": None}, {"address": None, "requests_per_second": 1,
                                                        "request_burst": 1}],
-                           limits={"upstream_timeout": "1s", "max_body_scan": "1MiB"})
+                           limits={"upstream_timeout": "1s", "max_body_scan": "1MiB",
+                                   "body_timeout": "1s"})
     gw = h.Gateway(cfg, name="mixed").start()
     port, rl_port = gw.port(0), gw.port(1)
     log = Log()
@@ -291,6 +292,27 @@ def mixed_workload_records_metrics_and_clients_agree():
     hx("abort-response", "crm", "GET", "/drip/10", "crm.example", None, abort_after=60, decision="allow",
        reason="no_personal_data", sent=True, rstatus=499, up_proto="http/1.1", dest="127.0.0.1", exact=False,
        head_seen=True)
+    s408 = socket.create_connection(("127.0.0.1", port), 5)
+    req408 = h.request("POST", "/slow", "crm.example", [("Content-Type", "text/plain"), ("Content-Length", "500")])
+    s408.sendall(req408 + b"s" * 10)
+    raw408 = b""
+    s408.settimeout(5)
+    try:
+        while True:
+            d = s408.recv(65536)
+            if not d:
+                break
+            raw408 += d
+            if b"\r\n\r\n" in raw408 and len(raw408.split(b"\r\n\r\n", 1)[1]) >= int(
+                    raw408.lower().split(b"content-length: ")[1].split(b"\r\n")[0]):
+                break
+    except socket.timeout:
+        pass
+    s408.close()
+    st408, hd408, _, _ = _parse_h1(raw408)
+    eq(st408, 408, "a held body that stops coming")
+    log.add(kind="408", proto="http/1.1", vendor="crm", res=H1Result(st408, hd408, b"", len(req408) + 10, raw408, True),
+            decision="block", reason="request_timeout", enforced=True, sent=False, rstatus=408)
     # -- vendors failing: refusing (502), timing out (504), closing mid-response (502, cut)
     hx("refused", "down", "GET", "/x", "down.example", 502, decision="allow", reason="no_personal_data",
        sent=False, rstatus=502, dest="127.0.0.1", upstream_errors={("down", "connect"): 1})
@@ -332,6 +354,18 @@ def mixed_workload_records_metrics_and_clients_agree():
         decision="block", reason="body_too_large", enforced=True, sent=False, rstatus=413, exact=False)
     h2x("h2-reset", "crm", "GET", "crm.example", "/drip/10", 200, reset_after_head=True, decision="allow",
         reason="no_personal_data", sent=True, rstatus=499, up_proto="http/1.1", dest="127.0.0.1", exact=False)
+    # an HTTP/2 upload reset by the client while its body is held for the decision: nothing sent
+    sid = c2.sid
+    c2.sid += 2
+    c2.c.sock.sendall(frame(HEADERS, END_HEADERS, sid, hpack_request("POST", "crm.example", "/h2up",
+                                                                     [("content-type", "text/plain"),
+                                                                      ("content-length", "5000")])) +
+                      frame(DATA, 0, sid, b"u" * 100))
+    time.sleep(0.3)
+    c2.c.sock.sendall(frame(RST_STREAM, 0, sid, struct.pack(">I", 8)))
+    time.sleep(0.2)
+    log.add(kind="h2-abort-upload", proto="h2", vendor="crm", res=H2Result(0, [], b"", False, 0, 0),
+            decision="block", reason="client_closed", enforced=True, sent=False, rstatus=499, exact=False)
     h2x("h2-h2up", "h2v", "GET", "h2.vendor.test", "/echo", 200, decision="allow", reason="no_personal_data",
         sent=True, rstatus=200, up_proto="h2", dest="127.0.0.1")
     h2x("h2-h2up-cut", "h2v", "GET", "h2.vendor.test", "/cut", 200, decision="allow", reason="no_personal_data",
@@ -385,7 +419,10 @@ def mixed_workload_records_metrics_and_clients_agree():
         if not it["record"]:
             check(tid is None, "%s: no record, so no X-Transfer-Id (got %r)" % (it["kind"], tid))
             continue
-        if tid is None:  # aborted before any head: find it by vendor and status
+        if tid is None and res.status:
+            problems.append("%s: the client got a %d head without the X-Transfer-Id of its record"
+                            % (it["kind"], res.status))
+        if tid is None:  # no head (aborted before one, or none had the id): by vendor and status
             cands = [r for r in unmatched.values() if r["vendor"] == it["vendor"] and r["status"] == it["rstatus"]
                      and r["protocol"] == it["proto"]]
             check(len(cands) >= 1, "%s: no record without a transfer id: %r" % (it["kind"], list(unmatched.values())))
@@ -451,6 +488,11 @@ def mixed_workload_records_metrics_and_clients_agree():
     got = samples(text, "bordergate_request_duration_seconds_count")
     eq({dict(k)["decision"]: v for k, v in got.items() if v}, {k: float(v) for k, v in want.items()},
        "request_duration_seconds_count (one per record, by decision)")
+    # _sum in seconds against the records' duration_ms (cut to whole milliseconds)
+    got_sum = sum(samples(text, "bordergate_request_duration_seconds_sum").values())
+    rec_sum = sum(r["duration_ms"] for r in records) / 1000.0
+    check(rec_sum <= got_sum <= rec_sum + 0.001 * len(records) + 1e-6,
+          "request_duration_seconds_sum %.4f, records' duration_ms sum to %.3f s" % (got_sum, rec_sum))
     want = collections.Counter(L(vendor=r["vendor"], reason=r["reason"].split(":")[0]) for r in records
                                if r["decision"] == "block" and r["enforced"])
     eq(nonzero(samples(text, "bordergate_blocks_total")), {k: float(v) for k, v in want.items()},
