@@ -18,6 +18,7 @@ each counts); (c) `records verify` passes; (d) no record or log line holds a per
 the test sent. Ends with "N passed, N failed".
 """
 import collections
+import json
 import os
 import signal
 import socket
@@ -544,6 +545,25 @@ def mixed_workload_records_metrics_and_clients_agree():
     out = h.run([h.BINARY, "records", "verify", path])
     eq(out.returncode, 0, "records verify: %s %s" % (out.stdout, out.stderr))
     check("OK: %d records" % len(records) in out.stdout, "verify: %r" % out.stdout)
+
+    # the Art. 30 inventory counts what happened: a report-only would-be block went out
+    out = h.run([h.BINARY, "records", "report", path, "--format", "json"])
+    eq(out.returncode, 0, "records report: %s" % out.stderr)
+    rep = json.loads(out.stdout)
+    want = {}
+    for r in records:
+        col = {"allow": "allowed", "encrypt": "encrypted"}.get(r["decision"]) or (
+            "blocked" if r["enforced"] else "report_only")
+        for cat in r["categories"] or ["none"]:
+            row = want.setdefault((r["vendor"], r["dest_country"] or "unknown", r["mechanism"], cat),
+                                  {"allowed": 0, "encrypted": 0, "blocked": 0, "report_only": 0})
+            row[col] += 1
+    got = {(x["vendor"], x["dest_country"], x["mechanism"], x["category"]):
+           {k: x.get(k) for k in ("allowed", "encrypted", "blocked", "report_only")} for x in rep["rows"]}
+    eq(got, want, "records report rows (Art. 30 inventory)")
+    went_out = sum(1 for it in log.items if it.get("sent") and it.get("decision") == "block")
+    eq(sum(x["report_only"] for x in rep["rows"] if x["category"] != "none") > 0, went_out > 0,
+       "report-only transfers in the inventory")
 
     # (d) no personal-data value in a record or a log line
     raw = open(path, encoding="utf-8").read()
