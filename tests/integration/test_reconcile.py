@@ -150,6 +150,40 @@ def h1(port, method, target, host, headers=(), body=b"", abort_after=None, uploa
     return H1Result(st, hd, b, len(req), raw, complete)
 
 
+def h1_keepalive(port, reqs, timeout=8):
+    """Several requests on one kept-alive connection, one after the other (each answer has a
+    Content-Length): [(bytes sent, raw answer)] per request."""
+    s = socket.create_connection(("127.0.0.1", port), timeout)
+    buf, out = b"", []
+    for method, target, host, headers, body in reqs:
+        req = h.request(method, target, host, headers, body)
+        s.sendall(req)
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                hd = {ln.split(b":", 1)[0].strip().lower(): ln.split(b":", 1)[1].strip()
+                      for ln in buf[:end].split(b"\r\n")[1:] if b":" in ln}
+                n = 0 if method == "HEAD" else int(hd.get(b"content-length", b"0"))
+                if len(buf) >= end + 4 + n:
+                    out.append((len(req), buf[:end + 4 + n]))
+                    buf = buf[end + 4 + n:]
+                    break
+            d = s.recv(65536)
+            if not d:
+                raise h.Failure("connection closed during kept-alive request %s" % target)
+            buf += d
+    s.close()
+    return out
+
+
+class CurlRes:
+    def __init__(self, r):
+        self.status, self.headers, self.body, self.r = r.status, r.headers, r.body, r
+
+    def get(self, name):
+        return self.headers.get(name)
+
+
 class H2Result:
     def __init__(self, status, headers, body, reset, hbytes, sent):
         self.status, self.headers, self.body, self.reset = status, headers, body, reset
@@ -194,6 +228,10 @@ class H2Client:
                             for n, v in payload]
                     status = int(dict(hdrs)[":status"])
                 hbytes += sum(len(n) + len(v) + 4 for n, v in payload)
+                if reset_after_head == "close":  # the whole connection goes away
+                    self.c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.c.sock.close()
+                    return H2Result(status, hdrs, data, True, hbytes, sent)
                 if reset_after_head:
                     self.c.sock.sendall(frame(RST_STREAM, 0, sid, struct.pack(">I", 8)))  # CANCEL
                     return H2Result(status, hdrs, data, True, hbytes, sent)
@@ -245,14 +283,17 @@ def mixed_workload_records_metrics_and_clients_agree():
     use["basis"] = "none"
     fo = h.vendor("fo", ["fo.example"], fo_up.port, addresses=["127.0.0.2", "127.0.0.1"])
     down = h.vendor("down", ["down.example"], dead)
+    down2 = h.vendor("down2", ["down2.example"], dead)
     h2v = h.vendor("h2v", ["h2.vendor.test"], h2port, tls=True, ca=h.cert("ca.crt"))
-    cfg = h.gateway_config([crm, usb, use, fo, down, h2v], workers=2,
+    cfg = h.gateway_config([crm, usb, use, fo, down, down2, h2v], workers=2,
                            listen=[{"address": None}, {"address": None, "requests_per_second": 1,
-                                                       "request_burst": 1}],
+                                                       "request_burst": 1},
+                                   {"address": None, "tls": {"certificate": h.cert("gateway.crt"),
+                                                             "key": h.cert("gateway.key")}}],
                            limits={"upstream_timeout": "1s", "max_body_scan": "1MiB",
                                    "body_timeout": "1s"})
     gw = h.Gateway(cfg, name="mixed").start()
-    port, rl_port = gw.port(0), gw.port(1)
+    port, rl_port, tls_port = gw.port(0), gw.port(1), gw.port(2)
     log = Log()
 
     def hx(kind, vendor, method, target, host, expect, headers=(), body=b"", **kw):
@@ -336,6 +377,45 @@ def mixed_workload_records_metrics_and_clients_agree():
     eq(r2.status, 429, "second request on the limited listener")
     log.add(kind="429", proto="http/1.1", vendor=None, res=r2, record=False)
 
+    # -- a vendor's own error answer is relayed: no upstream error
+    hx("vendor-500", "crm", "GET", "/status/500", "crm.example", 500, decision="allow", reason="no_personal_data",
+       sent=True, rstatus=500, up_proto="http/1.1", dest="127.0.0.1")
+    # -- an address failing again and again: its circuit opens (503, nothing sent), counted apart
+    for i in range(30):
+        r = h1(port, "GET", "/c%d" % i, "down2.example")
+        check(r.status in (502, 503), "down2 status %d" % r.status)
+        kind = "connect" if r.status == 502 else "circuit_open"
+        log.add(kind="circuit-%d" % r.status, proto="http/1.1", vendor="down2", res=r, decision="allow",
+                reason="no_personal_data", sent=False, rstatus=r.status, dest="127.0.0.1",
+                upstream_errors={("down2", kind): 1})
+        if r.status == 503:
+            break
+    check(r.status == 503, "the circuit never opened")
+    # -- several requests on one kept-alive connection: each record has its own bytes
+    ka = h1_keepalive(port, [("GET", "/ka/1?email=" + EMAIL, "crm.example", [], b""),
+                             ("POST", "/ka/2", "crm.example", pd_headers(), pd_body()),
+                             ("GET", "/ka/3?email=" + EMAIL, "usb.example", [], b""),
+                             ("GET", "/ka/4", "crm.example", [], b"")])
+    for i, (nsent, rawr) in enumerate(ka):
+        st, hd, b, _ = _parse_h1(rawr)
+        res = H1Result(st, hd, b, nsent, rawr, True)
+        if i == 2:
+            eq(st, 451, "kept-alive block")
+            log.add(kind="ka-block", proto="http/1.1", vendor="usb", res=res, decision="block",
+                    reason="no_transfer_basis", sent=False, rstatus=451, dest="127.0.0.3")
+        else:
+            eq(st, 200, "kept-alive request %d" % (i + 1))
+            log.add(kind="ka-%d" % (i + 1), proto="http/1.1", vendor="crm", res=res, decision="allow",
+                    reason="no_personal_data" if i == 3 else "domestic", sent=True, rstatus=200,
+                    up_proto="http/1.1", dest="127.0.0.1")
+    # -- real clients over TLS: curl with ALPN http/1.1 and h2
+    for flag, proto in (("--http1.1", "http/1.1"), ("--http2", "h2")):
+        r = h.curl(flag, "--cacert", h.cert("ca.crt"), "-H", "Host: crm.example", "-H", "X-Email: " + EMAIL,
+                   "https://localhost:%d/tls/%s" % (tls_port, proto.replace("/", "")))
+        eq(r.status, 200, "curl %s over TLS (%r)" % (flag, r))
+        log.add(kind="curl-tls-" + proto, proto=proto, vendor="crm", res=CurlRes(r), decision="allow",
+                reason="domestic", sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1", exact=False)
+
     # -- HTTP/2 clients
     c2 = H2Client(port)
 
@@ -372,6 +452,13 @@ def mixed_workload_records_metrics_and_clients_agree():
     h2x("h2-h2up-cut", "h2v", "GET", "h2.vendor.test", "/cut", 200, decision="allow", reason="no_personal_data",
         sent=True, rstatus=502, up_proto="h2", dest="127.0.0.1", exact=False, cut=True,
         upstream_errors={("h2v", "closed"): None})
+
+    # an HTTP/2 connection that goes away mid-response (no RST_STREAM: the socket closes)
+    c3 = H2Client(port)
+    r = c3.do("GET", "crm.example", "/drip/10", reset_after_head="close")
+    eq(r.status, 200, "h2 head before the connection went away")
+    log.add(kind="h2-conn-close", proto="h2", vendor="crm", res=r, decision="allow", reason="no_personal_data",
+            sent=True, rstatus=499, up_proto="http/1.1", dest="127.0.0.1", exact=False)
 
     # -- a SIGHUP reload in the middle: report-only from now on
     v0 = None
@@ -539,9 +626,23 @@ def mixed_workload_records_metrics_and_clients_agree():
     eq(h.metric(gw.admin_port, "bordergate_config_reloads_total", {"result": "success"}), 1.0, "reloads")
     eq(h.metric(gw.admin_port, "bordergate_records_refused_total"), 0.0, "records_refused_total")
 
-    # (c) the chain verifies, after a drain that must add nothing
+    # (c) SIGTERM while an exchange is in flight: it finishes, and its record is written
+    import threading
+    drained = {}
+    t = threading.Thread(target=lambda: drained.setdefault("r", h1(port, "GET", "/delay/600", "crm.example")))
+    t.start()
+    h.wait_until(lambda: h.metric(gw.admin_port, "bordergate_inflight_exchanges") == 1, timeout=5, msg="in flight")
     gw.stop()
-    eq(len(h.read_records(path)), len(records), "records after SIGTERM")
+    t.join(10)
+    dr = drained.get("r")
+    check(dr is not None and dr.status == 200, "the exchange in flight at SIGTERM was answered: %r"
+          % (dr and dr.status))
+    after = h.read_records(path)
+    eq(len(after), len(records) + 1, "records after SIGTERM")
+    last = [r for r in after if r["id"] == dr.get("x-transfer-id")]
+    check(last and (last[0]["status"], last[0]["bytes_out"]) == (200, len(dr.received)),
+          "the drained exchange's record: %r" % last)
+    records = after
     out = h.run([h.BINARY, "records", "verify", path])
     eq(out.returncode, 0, "records verify: %s %s" % (out.stdout, out.stderr))
     check("OK: %d records" % len(records) in out.stdout, "verify: %r" % out.stdout)
