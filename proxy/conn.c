@@ -500,6 +500,9 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, const cha
     if (c->ex == ex && expect && more == 0 && !c->answer_begun) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         bg_stream_write(&c->stream, cont, sizeof cont - 1);
+        /* An interim response the client got: in its record's bytes and in the 1xx count. */
+        ex->bytes_out += sizeof cont - 1;
+        bg_metrics_request(c->w->server->metrics, c->w->id, 100);
     }
 }
 

@@ -118,7 +118,8 @@ def _parse_h1(raw, head_req=False):
     return status, headers, rest, True
 
 
-def h1(port, method, target, host, headers=(), body=b"", abort_after=None, upload_partial=None, timeout=8):
+def h1(port, method, target, host, headers=(), body=b"", abort_after=None, upload_partial=None, expect100=False,
+       timeout=8):
     """One request on its own connection (Connection: close): every byte sent and received.
     abort_after: close once this many response bytes came; upload_partial: send only the head and
     this many body bytes, then close."""
@@ -127,13 +128,26 @@ def h1(port, method, target, host, headers=(), body=b"", abort_after=None, uploa
         req = req[:len(req) - len(body) + upload_partial]
     s = socket.create_connection(("127.0.0.1", port), timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s.sendall(req)
+    if expect100:  # the head, the gateway's 100 Continue, then the body
+        head = req[:len(req) - len(body)]
+        s.sendall(head)
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            d = s.recv(1)
+            if not d:
+                break
+            interim += d
+        check(interim.startswith(b"HTTP/1.1 100 "), "no 100 Continue: %r" % interim)
+        s.sendall(body)
+        raw = interim
+    else:
+        s.sendall(req)
+        raw = b""
     if upload_partial is not None:
         time.sleep(0.3)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
         return H1Result(0, [], b"", len(req), b"", False)
-    raw = b""
     try:
         while True:
             d = s.recv(65536)
@@ -146,8 +160,13 @@ def h1(port, method, target, host, headers=(), body=b"", abort_after=None, uploa
     except (ConnectionResetError, socket.timeout):
         pass
     s.close()
-    st, hd, b, complete = _parse_h1(raw, method == "HEAD")
-    return H1Result(st, hd, b, len(req), raw, complete)
+    final = raw
+    while final.startswith(b"HTTP/1.1 1"):  # interim answers: counted in the bytes, not the status
+        final = final[final.find(b"\r\n\r\n") + 4:]
+    st, hd, b, complete = _parse_h1(final, method == "HEAD")
+    res = H1Result(st, hd, b, len(req), raw, complete)
+    res.interim = len(raw) - len(final) > 0
+    return res
 
 
 def h1_keepalive(port, reqs, timeout=8):
@@ -310,8 +329,8 @@ def mixed_workload(fsync):
     log = Log()
 
     def hx(kind, vendor, method, target, host, expect, headers=(), body=b"", **kw):
-        r = h1(port, method, target, host, headers, body, **{k: kw.pop(k) for k in ("abort_after", "upload_partial")
-                                                             if k in kw})
+        r = h1(port, method, target, host, headers, body, **{k: kw.pop(k) for k in ("abort_after", "upload_partial",
+                                                                                    "expect100") if k in kw})
         if expect is not None:
             eq(r.status, expect, kind + " status")
         return log.add(kind=kind, proto="http/1.1", vendor=vendor, res=r, **kw)
@@ -393,6 +412,10 @@ def mixed_workload(fsync):
     # -- a vendor's own error answer is relayed: no upstream error
     hx("vendor-500", "crm", "GET", "/status/500", "crm.example", 500, decision="allow", reason="no_personal_data",
        sent=True, rstatus=500, up_proto="http/1.1", dest="127.0.0.1")
+    # -- Expect: 100-continue: the gateway's interim answer is part of what the client got
+    hx("expect-100", "crm", "POST", "/v1/cont", "crm.example", 200, pd_headers() + [("Expect", "100-continue")],
+       pd_body(), expect100=True, decision="allow", reason="domestic", sent=True, rstatus=200, up_proto="http/1.1",
+       dest="127.0.0.1")
     hx("vendor-204", "crm", "GET", "/status/204", "crm.example", 204, decision="allow", reason="no_personal_data",
        sent=True, rstatus=204, up_proto="http/1.1", dest="127.0.0.1", bodiless=True)
     hx("relayed-head", "crm", "HEAD", "/v1/head", "crm.example", 200, decision="allow", reason="no_personal_data",
@@ -627,6 +650,8 @@ def mixed_workload(fsync):
         st = it["res"].status
         if st or it.get("head_seen"):
             classes["%dxx" % ((st or 200) // 100)] += 1
+        if getattr(it["res"], "interim", False):
+            classes["1xx"] += 1
     got = {dict(k)["code"]: v for k, v in samples(text, "bordergate_http_responses_total").items() if v}
     eq(got, {k: float(v) for k, v in classes.items()}, "bordergate_http_responses_total (heads clients got)")
     want = collections.Counter()
