@@ -338,6 +338,10 @@ def mixed_workload(fsync):
     # -- allowed, with and without personal data; HEAD; the HTTP/2 vendor
     hx("allow-pd", "crm", "POST", "/v1/users?email=" + EMAIL, "crm.example", 200, pd_headers(), pd_body(),
        decision="allow", reason="domestic", sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1")
+    # personal data in the path: the vendor gets it, the record has the path with it redacted
+    p = hx("allow-path-pd", "crm", "GET", "/v1/users/%s/profile" % EMAIL, "crm.example", 200, decision="allow",
+           reason="domestic", sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1",
+           path="/v1/users/%s/profile" % EMAIL)
     hx("allow-nopd", "crm", "GET", "/v1/ping", "crm.example", 200, decision="allow", reason="no_personal_data",
        sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1")
     hx("allow-h2up", "h2v", "GET", "/echo", "h2.vendor.test", 200, decision="allow", reason="no_personal_data",
@@ -593,7 +597,7 @@ def mixed_workload(fsync):
     sent_paths = collections.Counter()
     for it in log.items:
         if it.get("sent") and it["vendor"] in ("crm", "usb", "use", "fo"):
-            sent_paths[(it["vendor"], it["rec"]["path"])] += 1
+            sent_paths[(it["vendor"], it.get("path") or it["rec"]["path"])] += 1
     seen = collections.Counter()
     hostmap = {"crm.example": "crm", "usb.example": "usb", "use.example": "use", "fo.example": "fo"}
     for u in (up, up3, fo_up):
@@ -606,6 +610,7 @@ def mixed_workload(fsync):
     check(enc_req and EMAIL not in enc_req[0]["body"] and "bgtok:v1:" in enc_req[0]["body"],
           "the encrypted transfer reached the vendor sealed: %r" % enc_req[:1])
     check(e["rec"]["decision"] == "encrypt", "encrypt record")
+    eq(p["rec"]["path"], "/v1/users/[redacted]/profile", "a personal-data path segment in the record")
 
     # (b) /metrics against the records and the test's log
     def mlabels(r):
