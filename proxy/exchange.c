@@ -732,6 +732,14 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         ex->queued = false;
     }
     bool always = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS && ex->vendor && !ex->recorded;
+    if (always && (is_head(ex) || blen == 0) && ex->down->holds_head) {
+        /* Nothing to hold back but the head, which the codec holds until end: composed now, so
+         * that the record counts it, and out once the record is durable. */
+        send_answer(ex, 0);
+        if (!record_and_wait(ex, DEFER_END))
+            ex->down->end(ex); /* the writer refused the record: the answer completes anyway */
+        return;
+    }
     if (always && (is_head(ex) || blen == 0)) {
         /* Nothing to hold back but the head: it waits for the record. */
         if (record_and_wait(ex, DEFER_RESPOND))
@@ -2137,7 +2145,11 @@ static void accept_head(bg_exchange_t *ex, const bg_h1_response_t *resp, const c
     ex->resp_head_done = true;
     bg_upstream_circuit_report(ex->w, ex->circuit, true);
     ex->hold_tail = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS;
-    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
+    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal && ex->down->holds_head) {
+        /* Nothing but the head, which the codec holds until end (after the record): composed
+         * now, so that the record counts its bytes. */
+        send_response_head(ex, resp);
+    } else if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
         /* Nothing but the head: hold all of it until the record is durable. */
         ex->head_held = true;
         bg_buf_reset(&ex->resp_head);

@@ -491,6 +491,8 @@ def mixed_workload(fsync):
     time.sleep(0.2)
     log.add(kind="h2-abort-upload", proto="h2", vendor="crm", res=H2Result(0, [], b"", False, 0, 0),
             decision="block", reason="client_closed", enforced=True, sent=False, rstatus=499, exact=False)
+    h2x("h2-head", "crm", "HEAD", "crm.example", "/v2/head", 200, decision="allow", reason="no_personal_data",
+        sent=True, rstatus=200, up_proto="http/1.1", dest="127.0.0.1", bodiless=True)
     h2x("h2-h2up", "h2v", "GET", "h2.vendor.test", "/echo", 200, decision="allow", reason="no_personal_data",
         sent=True, rstatus=200, up_proto="h2", dest="127.0.0.1")
     h2x("h2-h2up-cut", "h2v", "GET", "h2.vendor.test", "/cut", 200, decision="allow", reason="no_personal_data",
@@ -574,14 +576,15 @@ def mixed_workload(fsync):
             problems.append("%s (%s): record %r, want %r" % (it["kind"], it["proto"], got, want))
         # bytes each way: exact where the client's bytes are all known (HTTP/1.1, whole answers)
         if it["proto"] == "http/1.1" and it.get("exact", True):
-            # README: under fsync: always a bodiless answer's head leaves after its record is
-            # durable, so the record does not count it (a known gap, not yet fixed)
-            got_out = len(res.received) if not (fsync == "always" and it.get("bodiless")) else 0
+            got_out = len(res.received)
             if (rec["bytes_in"], rec["bytes_out"]) != (res.sent, got_out):
                 problems.append("%s: record bytes_in/out %d/%d, the client sent %d and got %d"
                                 % (it["kind"], rec["bytes_in"], rec["bytes_out"], res.sent, len(res.received)))
         if it["proto"] == "h2" and it.get("exact", True):
-            if rec["bytes_out"] != res.hbytes + len(res.body):
+            # README: under fsync: always an HTTP/2 bodiless answer's HEADERS leave only after its
+            # record is durable, and the record does not count them (a known gap, not yet fixed)
+            h2_out = 0 if fsync == "always" and it.get("bodiless") else res.hbytes + len(res.body)
+            if rec["bytes_out"] != h2_out:
                 problems.append("%s (h2): record bytes_out %d, the client got %d header + %d body bytes"
                                 % (it["kind"], rec["bytes_out"], res.hbytes, len(res.body)))
         if it.get("cut"):
