@@ -424,11 +424,33 @@ static void redacted_path(const bg_exchange_t *ex, bg_buf_t *out)
     bg_buf_append(out, ex->target + pos, plen - pos);
 }
 
+/* Why an exchange ended before the policy decided it, by the status it ended with. */
+static const char *undecided_reason(int status)
+{
+    switch (status) {
+    case 408: return "request_timeout";
+    case 413: return "body_too_large";
+    case 431: return "trailers_too_large";
+    case 499: return "client_closed";
+    default: return "not_decided";
+    }
+}
+
 static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
 {
     if (ex->recorded || !ex->vendor)
         return -1;
     ex->recorded = true;
+    if (!ex->dec.reason[0]) {
+        /* Ended before the policy ran (every decision names a reason): 413, 408, 431, or the
+         * client went away while its body was held. Nothing was sent, so the record, the Art. 30
+         * report and the counters say the transfer was stopped and why, never a zeroed "allow"
+         * that nobody decided. In report-only mode too: these refusals are not the policy's. */
+        ex->dec.decision = ex->dec.action = BG_DECISION_BLOCK;
+        ex->dec.enforced = true;
+        ex->dec.mechanism = BG_MECH_NONE;
+        snprintf(ex->dec.reason, sizeof ex->dec.reason, "%s", undecided_reason(ex->status));
+    }
     bg_server_t *s = ex->w->server;
     const bg_config_t *cfg = ex->rt->cfg;
     const bg_dest_t *d = ex->ndests ? &ex->dests[ex->chosen >= 0 ? ex->chosen : 0] : NULL;
@@ -689,7 +711,8 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         ex->dh[n++] = extra[i];
     ex->ndh = n;
     ex->status = status;
-    ex->bytes_out += blen;
+    if (!is_head(ex)) /* a HEAD request gets the head only (send_answer) */
+        ex->bytes_out += blen;
     bg_buf_reset(&ex->rbody);
     bg_buf_append(&ex->rbody, body, blen);
     ex->state = BG_EX_DONE;
@@ -709,6 +732,14 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         ex->queued = false;
     }
     bool always = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS && ex->vendor && !ex->recorded;
+    if (always && (is_head(ex) || blen == 0) && ex->down->holds_head) {
+        /* Nothing to hold back but the head, which the codec holds until end: composed now, so
+         * that the record counts it, and out once the record is durable. */
+        send_answer(ex, 0);
+        if (!record_and_wait(ex, DEFER_END))
+            ex->down->end(ex); /* the writer refused the record: the answer completes anyway */
+        return;
+    }
     if (always && (is_head(ex) || blen == 0)) {
         /* Nothing to hold back but the head: it waits for the record. */
         if (record_and_wait(ex, DEFER_RESPOND))
@@ -2116,7 +2147,11 @@ static void accept_head(bg_exchange_t *ex, const bg_h1_response_t *resp, const c
     ex->resp_head_done = true;
     bg_upstream_circuit_report(ex->w, ex->circuit, true);
     ex->hold_tail = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS;
-    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
+    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal && ex->down->holds_head) {
+        /* Nothing but the head, which the codec holds until end (after the record): composed
+         * now, so that the record counts its bytes. */
+        send_response_head(ex, resp);
+    } else if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
         /* Nothing but the head: hold all of it until the record is durable. */
         ex->head_held = true;
         bg_buf_reset(&ex->resp_head);
