@@ -184,7 +184,7 @@ def bordergate_check_accepts_every_key_of_the_readme_table():
     r = h.run([h.BINARY, "check", "-c", path])
     out = r.stdout + r.stderr
     unknown = re.findall(r"unknown key '([^']+)' in ([^\n(]+)", out)
-    eq(sorted(w.strip() for k, w in unknown if k != SENTINEL), [],
+    eq(sorted("%s in %s" % (k, w.strip()) for k, w in unknown if k != SENTINEL), [],
        "README keys `bordergate check` does not know (key, where)")
     eq(len([k for k, _ in unknown if k == SENTINEL]), nmaps,
        "sentinels reported (each shows that the mappings around it were checked):\n%s" % out[-3000:])
