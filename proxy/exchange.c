@@ -1243,6 +1243,13 @@ static void decide(bg_exchange_t *ex)
     ex->dns_wait = e;
 }
 
+/* Whether the vendor may not see this finding's bytes in clear: a category the policy names is
+ * among those it covers (0: every category). */
+static bool must_seal(const bg_exchange_t *ex, const bg_finding_t *f)
+{
+    return !ex->dec.seal_categories || (ex->dec.seal_categories & (f->covers | 1u << f->category));
+}
+
 /* Replace the personal-data spans of one location with tokens. */
 static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src, size_t n, bg_buf_t *out)
 {
@@ -1255,8 +1262,9 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
         bool here = f->where == where || (where == BG_WHERE_QUERY && f->where == BG_WHERE_PATH);
         if (!here || (where == BG_WHERE_HEADER && f->header != header))
             continue;
-        /* Only what the vendor may not see in clear: the categories the policy names. */
-        if (ex->dec.seal_categories && !(ex->dec.seal_categories & (1u << f->category)))
+        /* Only what the vendor may not see in clear: the categories the policy names, including
+         * those of detections a longer finding holds (an e-mail inside an AI prompt). */
+        if (!must_seal(ex, f))
             continue;
         if (ns == 256)
             return -1;

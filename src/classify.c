@@ -715,6 +715,7 @@ typedef struct {
     bool ai_route;
     bool skip_loc;      /* in->skip_locations: findings get no path text */
     bool cats_only;     /* inside a span already reported whole: record categories only */
+    size_t cover;       /* with cats_only: the index of that finding, whose covers they join */
     bool binary;        /* a body of a type with no reader (bg_classify): its text scan skips the
                            shapes random bytes make by chance */
     size_t (*espan)[2]; /* e-mail spans of the value being scanned: the caller's ESPAN_FIRST
@@ -1126,10 +1127,12 @@ static void set_path(bg_finding_t *f, scan_t *s, const char *path)
 }
 
 /* emit_at's overlap rule for span [a, b) against findings [from, nfindings): false when a
- * recent finding in this location overlaps it and is at least as long (the span is dropped);
- * else every one it overlaps is removed (their counts taken back, their slots wiped). Out of
- * line: spans mostly arrive in order and overlap nothing. */
-static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_t a, size_t b)
+ * recent finding in this location overlaps it and is at least as long (the span is dropped, its
+ * categories added to that finding's covers); else every one it overlaps is removed (their
+ * counts taken back, their slots wiped, their covers added to *covers). Either way the bytes of
+ * every detection stay under one finding that names its category, so sealing by category never
+ * leaves one in clear. Out of line: spans mostly arrive in order and overlap nothing. */
+static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_t a, size_t b, uint16_t *covers)
 {
     bg_classification_t *out = s->out;
     size_t len = b - a;
@@ -1138,8 +1141,10 @@ static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_
         if (f->where != s->where || f->header != s->header)
             continue;
         if (a < (size_t)f->offset + f->length && (size_t)f->offset < b) {
-            if (len <= f->length)
+            if (len <= f->length) {
+                f->covers |= *covers;
                 return false;
+            }
             /* The new span is longer: it replaces every recent finding it overlaps. */
             size_t w = from;
             for (size_t r = from; r < out->nfindings; r++) {
@@ -1147,6 +1152,7 @@ static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_
                 if (g->where == s->where && g->header == s->header && a < (size_t)g->offset + g->length &&
                     (size_t)g->offset < b) {
                     out->counts[g->detector]--;
+                    *covers |= g->covers;
                     continue;
                 }
                 out->findings[w++] = *g;
@@ -1171,8 +1177,10 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
     if (det >= c->ndet || !c->enabled[det] || len == 0)
         return;
     out->categories |= 1u << c->cats[det];
-    if (s->cats_only)
+    if (s->cats_only) {
+        out->findings[s->cover].covers |= (uint16_t)(1u << c->cats[det]);
         return;
+    }
     size_t a = off, b = off + len;
     /* Findings since recent_from all end at or before max_end: a span starting there overlaps
      * none of them (the common case: spans arrive in order), and the loop (and the window it
@@ -1187,7 +1195,8 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
         if (from < s->recent_from)
             from = s->recent_from;
     }
-    if (from < out->nfindings && !emit_overlap(s, from, a, b))
+    uint16_t covers = (uint16_t)(1u << c->cats[det]);
+    if (from < out->nfindings && !emit_overlap(s, from, a, b, &covers))
         return;
     out->counts[det]++;
     if (out->nfindings >= out->findings_cap) {
@@ -1202,6 +1211,7 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
         s->max_end = b;
     f->detector = (uint16_t)det;
     f->category = c->cats[det];
+    f->covers = covers;
     f->where = s->where;
     f->json_string = s->json_string;
     f->encoded = encoded;
@@ -2915,9 +2925,17 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
         return;
     }
     if (ai) {
-        /* The prompt is sealed whole; what is inside it still adds its categories. */
+        /* The prompt is sealed whole; what is inside it still adds its categories, to the
+         * prompt's covers too, so that sealing by category seals the prompt for an e-mail in it.
+         * A prompt not kept (detector off, findings full) leaves its contents findings of their
+         * own. */
         emit_v(s, BG_DET_AI_PROMPT, v, a, b);
-        s->cats_only = true;
+        size_t nf = s->out->nfindings;
+        const bg_finding_t *last = nf ? &s->out->findings[nf - 1] : NULL;
+        bool kept = last && last->detector == BG_DET_AI_PROMPT && last->where == s->where &&
+                    last->offset == v->rawoff + vmap(v, a);
+        s->cats_only = kept;
+        s->cover = kept ? nf - 1 : 0;
         scan_text(s, v, 0);
         s->cats_only = false;
         return;

@@ -556,7 +556,10 @@ static void test_ai_route(void)
     CHECK_INT(count("email"), 0); /* inside the longer prompt span: one finding, the longest */
     CHECK(R.categories & (1u << BG_CAT_AI_INTERACTION));
     CHECK(R.categories & (1u << BG_CAT_IDENTIFIER)); /* ...but its category still counts */
+    /* ...and the prompt answers for it: sealing identifiers must seal the prompt */
+    CHECK_INT(nth("ai_prompt", 0)->covers, (1u << BG_CAT_AI_INTERACTION) | (1u << BG_CAT_IDENTIFIER));
     classify_full(NULL, b, strlen(b), false);
+    CHECK_INT(nth("email", 0)->covers, 1u << BG_CAT_IDENTIFIER);
     CHECK_INT(count("ai_prompt"), 0);
     CHECK_INT(count("email"), 1);
     /* Many findings inside one prompt: still one span, no overlaps. */
@@ -566,6 +569,13 @@ static void test_ai_route(void)
     CHECK_INT(R.nfindings, 1);
     CHECK_INT(count("ai_prompt"), 1);
     CHECK(R.categories & (1u << BG_CAT_FINANCIAL));
+    CHECK_INT(R.findings[0].covers,
+              (1u << BG_CAT_AI_INTERACTION) | (1u << BG_CAT_IDENTIFIER) | (1u << BG_CAT_FINANCIAL));
+    /* A prompt with nothing else in it covers its own category only. */
+    b = "{\"prompt\":\"what is the capital of France\"}";
+    classify_full(NULL, b, strlen(b), true);
+    CHECK_INT(R.nfindings, 1);
+    CHECK_INT(R.findings[0].covers, 1u << BG_CAT_AI_INTERACTION);
 }
 
 /* ---------------------------------------------------------------- headers, path, query, form */
