@@ -1412,9 +1412,11 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     if (seal && ex->body.len) {
         bool by_field = (ex->cls.body_kind == BG_BODY_JSON || ex->cls.body_kind == BG_BODY_FORM) &&
                         !ex->cls.body_inflated;
+        /* Only findings the vendor may not see count: a body holding approved values alone goes
+         * as it is, as it would by field. */
         bool any_body = false;
         for (size_t i = 0; i < ex->cls.nfindings; i++)
-            any_body |= ex->cls.findings[i].where == BG_WHERE_BODY;
+            any_body |= ex->cls.findings[i].where == BG_WHERE_BODY && must_seal(ex, &ex->cls.findings[i]);
         if (any_body && by_field) {
             if (seal_spans(ex, BG_WHERE_BODY, -1, ex->body.data, ex->body.len, &ex->out_body) < 0)
                 return -1;
