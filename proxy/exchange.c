@@ -1388,7 +1388,10 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     bg_buf_t *h = &ex->out_head;
     bg_buf_reset(h);
     bg_buf_reset(&ex->out_body);
-    bool seal = encrypt && ex->cls.nfindings;
+    /* An unscannable body (malformed JSON, unknown encoding … under oversize_body: personal) may
+     * hold anything: under encrypt it is sealed whole even when nothing was found in it. */
+    bool seal_unread = encrypt && ex->cls.unscannable && ex->body.len;
+    bool seal = encrypt && (ex->cls.nfindings || seal_unread);
     bg_buf_append(h, ex->req.method, ex->req.method_len);
     bg_buf_puts(h, " ");
     if (ex->target_len && ex->target[0] == '?')
@@ -1417,11 +1420,16 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
         bool any_body = false;
         for (size_t i = 0; i < ex->cls.nfindings; i++)
             any_body |= ex->cls.findings[i].where == BG_WHERE_BODY && must_seal(ex, &ex->cls.findings[i]);
+        if (seal_unread) {
+            by_field = false; /* its findings are some of what it holds, not all */
+            any_body = true;
+        }
         if (any_body && by_field) {
             if (seal_spans(ex, BG_WHERE_BODY, -1, ex->body.data, ex->body.len, &ex->out_body) < 0)
                 return -1;
         } else if (any_body) {
-            /* Text, multipart or compressed bodies cannot be rewritten field by field: seal whole. */
+            /* Text, multipart, compressed or unreadable bodies cannot be rewritten field by field:
+             * seal whole. */
             if (bg_seal_jwe(ex->rt->keys, ex->body.data, ex->body.len, NULL, &ex->out_body) < 0)
                 return -1;
             body_sealed_whole = true;
