@@ -3036,6 +3036,17 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
 /* ------------------------------------------------------------------------------------------ */
 /* JSON                                                                                       */
 
+/* Whether a name (a JSON key, a query or form parameter name, a bare query item) may itself be
+ * personal data: every validated detector's values hold a digit or an '@' (escaped ones too:
+ * "%40", "\u0040"), while names are mostly letters, so only those are read as text. */
+static inline bool name_may_hold_value(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isd((unsigned char)p[i]) || p[i] == '@')
+            return true;
+    return false;
+}
+
 static void make_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, size_t n, bool escaped)
 {
     v->rawoff = rawoff;
@@ -3319,6 +3330,24 @@ key_c:
         } else {
             ki = key_info_s(s, body + ks, kl);
         }
+        if (name_may_hold_value(body + ks, kl)) {
+            /* {"ann@example.com": …}: the key is the value. Read as a string with no key over it;
+             * its findings' path is "[key]", not the path through it (that would print it). */
+            frame_t *frames = s->frames;
+            const char *path = s->path;
+            size_t path_len = s->path_len;
+            val_t kv;
+            make_val(s, &kv, ks, body + ks, kl, esc);
+            s->frames = NULL;
+            s->path = "[key]";
+            s->path_len = 5;
+            s->json_string = true;
+            scan_text(s, &kv, 0);
+            s->json_string = false;
+            s->frames = frames;
+            s->path = path;
+            s->path_len = path_len;
+        }
         top->key_off = ks;
         top->key_len = kl;
         top->kflags = kflags = ki.flags;
@@ -3449,6 +3478,15 @@ static void scan_params(scan_t *s, size_t off, size_t len)
                 kp = key;
                 break;
             }
+        if (name_may_hold_value(p, (size_t)(kend - p))) {
+            /* `?ann@example.com`, `203.0.113.7=1`: the name is the value. Its findings name no
+             * parameter (that would print the value). */
+            val_t nv;
+            s->path = "[name]";
+            s->path_len = 6;
+            make_pct_val(s, &nv, (size_t)(p - s->base), p, (size_t)(kend - p), true);
+            scan_text(s, &nv, 0);
+        }
         s->path = kp;
         s->path_len = kl;
         kinfo_t ki = key_info_s(s, kp, kl);

@@ -580,6 +580,33 @@ static void test_ai_route(void)
 
 /* ---------------------------------------------------------------- headers, path, query, form */
 
+/* A name that is itself the value: JSON keys, query and form names, bare query items. Findings
+ * cover the name exactly (what encrypt seals) and their path does not print it. */
+static void test_names_that_are_values(void)
+{
+    const char *b = "{\"ann@example.com\":{\"plan\":\"pro\"},\"bob\\u0040example.org\":1,\"v2\":\"x\"}";
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    classify_full(NULL, b, strlen(b), false);
+    CHECK_INT(count("email"), 2);
+    CHECK_FOUND("email", b, "ann@example.com");
+    CHECK_SPAN(b + nth("email", 1)->offset, nth("email", 1)->length, "bob\\u0040example.org");
+    CHECK(nth("email", 0)->json_string);
+    reset_headers();
+    const char *t = "/u?ann%40example.com&203.0.113.7=1&page=2";
+    classify_full(t, NULL, 0, false);
+    CHECK_FOUND("email", t, "ann%40example.com");
+    CHECK(nth("email", 0)->encoded);
+    CHECK_FOUND("ip_address", t, "203.0.113.7");
+    CHECK_INT(R.nfindings, 2);
+    b = "cat%40example.com=1&x=y";
+    body_as("application/x-www-form-urlencoded", b);
+    CHECK_FOUND("email", b, "cat%40example.com");
+    /* Names without a digit or an '@' are not read as values. */
+    body_as("application/json", "{\"email\":\"x\",\"Annegret\":\"y\"}");
+    CHECK_INT(R.nfindings, 0);
+}
+
 static void test_headers(void)
 {
     reset_headers();
@@ -1691,6 +1718,7 @@ int main(void)
     RUN(test_form_escapes_every_length);
     RUN(test_json_spacing);
     RUN(test_skip_locations);
+    RUN(test_names_that_are_values);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
