@@ -1273,7 +1273,9 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
             flags = f->json_string ? BG_SEAL_JSON_STRING : BG_SEAL_QUOTE; /* a number becomes a string token */
         else if (f->encoded && (where == BG_WHERE_QUERY || where == BG_WHERE_PATH ||
                                 (where == BG_WHERE_BODY && ex->cls.body_kind == BG_BODY_FORM)))
-            flags = BG_SEAL_PERCENT; /* the same value gives the same token wherever it travels */
+            /* the same value gives the same token wherever it travels; in a path '+' is itself,
+             * as the classifier read it */
+            flags = BG_SEAL_PERCENT | (f->where == BG_WHERE_PATH ? BG_SEAL_NOPLUS : 0);
         spans[ns++] = (bg_seal_span_t){f->offset, f->length, flags};
     }
     /* Path and query share the target's coordinates: sort by offset and drop overlaps. */
