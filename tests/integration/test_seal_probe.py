@@ -402,6 +402,33 @@ def names_that_are_values_are_sealed():
 
 
 @test
+def digests_of_a_rewritten_body_are_dropped():
+    """Content-Digest, Repr-Digest, Digest and Content-MD5 describe the body the client sent:
+    wrong for the rewritten one (a vendor checking them refuses it) and a hash of the sealed values
+    (a vendor guessing them can confirm a guess). Before the fix they were forwarded as sent."""
+    import hashlib
+    e = env()
+    body = json.dumps({"email": V["email"]}).encode()
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    digests = [("Content-MD5", md5), ("Content-Digest", "sha-256=:%s:" % sha), ("Repr-Digest", "sha-256=:%s:" % sha),
+               ("Digest", "SHA-256=" + sha)]
+    for ctype in ("application/json", "text/plain"):
+        rec, _, _ = probe(e, "seal.example", "/v1/d", [("Content-Type", ctype)] + digests, body, [V["email"]],
+                          ["email"], jwe=body if ctype == "text/plain" else None)
+        for n, _ in digests:
+            eq(header(rec, n), [], "%s of the client's body at the vendor (%s)" % (n, ctype))
+    # a body that is not rewritten keeps them
+    before = e.up.count()
+    plain = b'{"page": 2}'
+    r = send(e, "seal.example", "/v1/d?email=" + q(V["email"], safe=""),
+             [("Content-Type", "application/json"), ("Content-MD5", "x")], plain)
+    eq(r.status, 200, "status")
+    rec = last_for(e, "seal.example", before)
+    eq((rec["body"], header(rec, "content-md5")), (plain.decode(), ["x"]), "an untouched body keeps its digest")
+
+
+@test
 def same_value_in_query_header_and_body_one_token():
     e = env()
     rec, toks, _ = probe(e, "seal.example", "/v1/s?email=" + q(V["email"], safe=""),
