@@ -402,6 +402,34 @@ def names_that_are_values_are_sealed():
 
 
 @test
+def absolute_form_and_http10_targets():
+    e = env()
+    for version in ("HTTP/1.1", "HTTP/1.0"):
+        before = e.up.count()
+        raw = h.request("GET", "http://seal.example/v1/a/%s?email=%s" % (q(V["email2"], safe=""), q(V["email"], safe="")),
+                        "seal.example", [("X-Forwarded-For", V["ip"])], b"", version=version)
+        (resp,), c = h.raw(e.gw.port(), raw, timeout=10)
+        c.close()
+        eq(resp.status, 200, "status (%s)" % version)
+        rec = last_for(e, "seal.example", before)
+        check(rec["target"].startswith("/v1/a/bgtok:v1:"), "origin-form, sealed: %s" % rec["target"])
+        check_sealed(e, rec, [V["email"], V["email2"], V["ip"]])
+
+
+@test
+def h2_cookie_fields_and_forwarded_headers():
+    e = env()
+    before = e.up.count()
+    st, hd, data = h2_exchange(e.gw.port(), "seal.example", "/v1/c2", [
+        ("cookie", "a=1"), ("cookie", "em=" + V["email"]), ("cookie", "sessionid=Zk3x9QpL2mWv8RtY6nBa4Hs1"),
+        ("forwarded", "for=%s;proto=https" % V["ip"]), ("x-real-ip", "198.51.100.23")], b"")
+    eq(st, 200, "status %s" % data[:300])
+    rec = last_for(e, "seal.example", before)
+    check_sealed(e, rec, [V["email"], V["ip"], "198.51.100.23", "Zk3x9QpL2mWv8RtY6nBa4Hs1"])
+    check(any(c.startswith("a=1") for c in header(rec, "cookie")), "cookie pair kept: %r" % header(rec, "cookie"))
+
+
+@test
 def digests_of_a_rewritten_body_are_dropped():
     """Content-Digest, Repr-Digest, Digest and Content-MD5 describe the body the client sent:
     wrong for the rewritten one (a vendor checking them refuses it) and a hash of the sealed values
