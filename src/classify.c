@@ -648,6 +648,7 @@ __attribute__((noinline, cold)) static void findings_grow(bg_classification_t *o
 typedef struct {
     uint8_t is_obj;
     uint8_t product;     /* the object has a product-ish key */
+    uint8_t key_value;   /* the current key is itself a value a detector hit: paths say "[key]" */
     uint32_t kflags;     /* object: flags of the current key; array: flags of the key holding it */
     uint32_t inherit;    /* flags inherited from ancestors (K_AI) */
     int custom;          /* custom detector of the current key */
@@ -1062,8 +1063,10 @@ static inline bool path_seg(const scan_t *s, const frame_t *fr, char out[64], si
         if (fr->key_len == (uint32_t)-1)
             return false;
         out[(*o)++] = '.';
-        size_t kl = fr->key_len < 63 - *o ? fr->key_len : 63 - *o;
-        copy_short(out + *o, s->base + fr->key_off, kl);
+        const char *k = fr->key_value ? "[key]" : s->base + fr->key_off;
+        size_t klen = fr->key_value ? 5 : fr->key_len;
+        size_t kl = klen < 63 - *o ? klen : 63 - *o;
+        copy_short(out + *o, k, kl);
         *o += kl;
     } else {
         char tmp[16];
@@ -3285,6 +3288,7 @@ push: {
     f->inherit = top->inherit | (top->kflags & K_AI);
     f->key_off = 0;
     f->key_len = (uint32_t)-1;
+    f->key_value = 0;
     f->index = 0;
     f->serial = ++pushes;
     s->nframes++;
@@ -3330,26 +3334,21 @@ key_c:
         } else {
             ki = key_info_s(s, body + ks, kl);
         }
-        if (name_may_hold_value(body + ks, kl)) {
-            /* {"ann@example.com": …}: the key is the value. Read as a string with no key over it;
-             * its findings' path is "[key]", not the path through it (that would print it). */
-            frame_t *frames = s->frames;
-            const char *path = s->path;
-            size_t path_len = s->path_len;
-            val_t kv;
-            make_val(s, &kv, ks, body + ks, kl, esc);
-            s->frames = NULL;
-            s->path = "[key]";
-            s->path_len = 5;
-            s->json_string = true;
-            scan_text(s, &kv, 0);
-            s->json_string = false;
-            s->frames = frames;
-            s->path = path;
-            s->path_len = path_len;
-        }
         top->key_off = ks;
         top->key_len = kl;
+        top->key_value = 0;
+        if (name_may_hold_value(body + ks, kl)) {
+            /* {"ann@example.com": …}: the key is the value. Read as a string with no key over it;
+             * while it is and after it hit, paths through it say "[key]" (never print it). */
+            val_t kv;
+            make_val(s, &kv, ks, body + ks, kl, esc);
+            top->key_value = 1;
+            s->json_string = true;
+            size_t nemit = s->nemit;
+            scan_text(s, &kv, 0);
+            s->json_string = false;
+            top->key_value = s->nemit != nemit;
+        }
         top->kflags = kflags = ki.flags;
         top->custom = ki.custom;
         if (ki.flags & (K_PRODUCT | K_ID)) {
@@ -3478,17 +3477,20 @@ static void scan_params(scan_t *s, size_t off, size_t len)
                 kp = key;
                 break;
             }
+        s->path = kp;
+        s->path_len = kl;
         if (name_may_hold_value(p, (size_t)(kend - p))) {
-            /* `?ann@example.com`, `203.0.113.7=1`: the name is the value. Its findings name no
-             * parameter (that would print the value). */
+            /* `?ann@example.com`, `203.0.113.7=1`: the name is the value. Its findings, and once
+             * it hit those of its value, name no parameter (that would print the value). */
             val_t nv;
+            size_t nemit = s->nemit;
             s->path = "[name]";
             s->path_len = 6;
             make_pct_val(s, &nv, (size_t)(p - s->base), p, (size_t)(kend - p), true);
             scan_text(s, &nv, 0);
+            if (s->nemit == nemit)
+                s->path = kp, s->path_len = kl;
         }
-        s->path = kp;
-        s->path_len = kl;
         kinfo_t ki = key_info_s(s, kp, kl);
         if (eq) {
             val_t v;

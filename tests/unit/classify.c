@@ -602,6 +602,18 @@ static void test_names_that_are_values(void)
     b = "cat%40example.com=1&x=y";
     body_as("application/x-www-form-urlencoded", b);
     CHECK_FOUND("email", b, "cat%40example.com");
+    /* Paths never print a name that is a value, nor lead through one. */
+    bg_classification_t r;
+    bg_classification_init(&r, C);
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    b = "{\"ann@example.com\":{\"ip\":\"203.0.113.7\"}}";
+    bg_classify_input_t in = {H, NH, "/u?cat%40example.com=198.51.100.7", 33, b, strlen(b), false, false, 0, false};
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.nfindings, 4);
+    for (size_t i = 0; i < r.nfindings; i++)
+        CHECK(!strstr(r.findings[i].path, "example") && !strstr(r.findings[i].path, "cat%40"));
+    bg_classification_dispose(&r);
     /* Names without a digit or an '@' are not read as values. */
     body_as("application/json", "{\"email\":\"x\",\"Annegret\":\"y\"}");
     CHECK_INT(R.nfindings, 0);
