@@ -71,6 +71,10 @@ enum {
     H_URL = 1u << 27,
     K_ID = 1u << 28,       /* "id": a device's under a K_DEVOBJ key ({"device": {"id": ...}}) */
     K_DEVOBJ = 1u << 29,   /* "device": its object's "id" is a device id */
+    /* Not a rule: the raw key holds a digit or an '@', so it may itself be a value
+     * (name_may_hold_value). Kept with the rules so the key caches hold it; key_info_s's
+     * callers take it off (key_nameval) before the flags mean rules. */
+    K_NAMEVAL = 1u << 30,
 };
 
 static const struct {
@@ -757,8 +761,32 @@ typedef struct {
     bool not_quick;      /* text_quick_skip was asked and said no: scan_text need not ask again */
 } val_t;
 
-/* key_info with a per-call cache for the word rules (a body repeats its keys). */
+/* Whether a name (a JSON key, a query or form parameter name, a bare query item) may itself be
+ * personal data: every validated detector's values hold a digit or an '@' (escaped ones too:
+ * "%40", "\u0040"), while names are mostly letters, so only those are read as text. */
+static inline bool name_may_hold_value(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)(p[i] - '0') < 10 || p[i] == '@')
+            return true;
+    return false;
+}
+
+static kinfo_t key_rules_slow(scan_t *s, const char *k, size_t n);
+
+/* The rules for raw key k and whether it may be a value. The caches above keep the result per
+ * raw spelling, so a key's bytes are looked at for digits once per call (once per process for
+ * the common keys), not at every occurrence. */
 static kinfo_t key_info_slow(scan_t *s, const char *k, size_t n)
+{
+    kinfo_t r = key_rules_slow(s, k, n);
+    if (name_may_hold_value(k, n))
+        r.flags |= K_NAMEVAL;
+    return r;
+}
+
+/* key_info with a per-call cache for the word rules (a body repeats its keys). */
+static kinfo_t key_rules_slow(scan_t *s, const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
     /* Normalize and hash in one pass (key_norm + key_hash): knorm maps a byte to the lowercase
@@ -994,7 +1022,7 @@ static void rk_global_fill(bg_classifier_t *c)
 /* The rules for raw key k, inline for the common cases: a common key at its home slot in the
  * classifier's table (read there: no per-call entry to fill, which cost ~100 Ir per distinct key
  * per call), else key_info_probe's first probe (a body repeats its keys). */
-static inline __attribute__((always_inline)) kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+static inline __attribute__((always_inline)) kinfo_t key_info_raw(scan_t *s, const char *k, size_t n)
 {
     if (n - 1 < RKEY_MAX) {
         uint64_t a, b;
@@ -1011,6 +1039,14 @@ static inline __attribute__((always_inline)) kinfo_t key_info_s(scan_t *s, const
         return key_info_probe(s, k, n, a, b, h);
     }
     return key_info_slow(s, k, n);
+}
+
+/* The rules for raw key k (K_NAMEVAL taken off: for callers that do not read names as values). */
+static inline __attribute__((always_inline)) kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+{
+    kinfo_t r = key_info_raw(s, k, n);
+    r.flags &= ~(uint32_t)K_NAMEVAL;
+    return r;
 }
 
 static void scratch(scan_t *s, size_t n)
@@ -3039,16 +3075,6 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
 /* ------------------------------------------------------------------------------------------ */
 /* JSON                                                                                       */
 
-/* Whether a name (a JSON key, a query or form parameter name, a bare query item) may itself be
- * personal data: every validated detector's values hold a digit or an '@' (escaped ones too:
- * "%40", "\u0040"), while names are mostly letters, so only those are read as text. */
-static inline bool name_may_hold_value(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (isd((unsigned char)p[i]) || p[i] == '@')
-            return true;
-    return false;
-}
 
 static void make_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, size_t n, bool escaped)
 {
@@ -3178,6 +3204,22 @@ static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t
  * under the key rule held in a local, and every transition jumps to the next state's label
  * (no token record, no state variable, no dispatch on either). The frames are the container
  * stack: their depth is the tokenizer's depth and the top's kind says what may follow a value. */
+/* {"ann@example.com": …}: the key is the value. Read as a string with no key over it; while it is,
+ * and after it hit, paths through it say "[key]" (never print it). Out of line: rare, and the
+ * walk keeps its registers. */
+static __attribute__((noinline, cold)) void json_key_value(scan_t *s, frame_t *top, const char *body, uint32_t ks,
+                                                           uint32_t kl, bool esc)
+{
+    val_t kv;
+    make_val(s, &kv, ks, body + ks, kl, esc);
+    top->key_value = 1;
+    s->json_string = true;
+    size_t nemit = s->nemit;
+    scan_text(s, &kv, 0);
+    s->json_string = false;
+    top->key_value = s->nemit != nemit;
+}
+
 static const char *scan_json(scan_t *s, const char *body, size_t n)
 {
     qmemo_t qmemo[QMEMO];
@@ -3330,24 +3372,16 @@ key_c:
             char kb[128];
             size_t kbl = kl < sizeof kb ? kl : sizeof kb;
             kbl = bg_json_unescape(body + ks, kbl, kb, NULL);
-            ki = key_info_s(s, kb, kbl);
+            ki = key_info_raw(s, kb, kbl);
         } else {
-            ki = key_info_s(s, body + ks, kl);
+            ki = key_info_raw(s, body + ks, kl);
         }
         top->key_off = ks;
         top->key_len = kl;
         top->key_value = 0;
-        if (name_may_hold_value(body + ks, kl)) {
-            /* {"ann@example.com": …}: the key is the value. Read as a string with no key over it;
-             * while it is and after it hit, paths through it say "[key]" (never print it). */
-            val_t kv;
-            make_val(s, &kv, ks, body + ks, kl, esc);
-            top->key_value = 1;
-            s->json_string = true;
-            size_t nemit = s->nemit;
-            scan_text(s, &kv, 0);
-            s->json_string = false;
-            top->key_value = s->nemit != nemit;
+        if (__builtin_expect((ki.flags & K_NAMEVAL) != 0, 0) || (esc && kl > 128 && name_may_hold_value(body + ks, kl))) {
+            ki.flags &= ~(uint32_t)K_NAMEVAL;
+            json_key_value(s, top, body, ks, kl, esc);
         }
         top->kflags = kflags = ki.flags;
         top->custom = ki.custom;
@@ -3479,7 +3513,10 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             }
         s->path = kp;
         s->path_len = kl;
-        if (name_may_hold_value(p, (size_t)(kend - p))) {
+        kinfo_t ki = key_info_raw(s, kp, kl);
+        bool nameval = ki.flags & K_NAMEVAL;
+        ki.flags &= ~(uint32_t)K_NAMEVAL;
+        if (nameval || ((size_t)(kend - p) > sizeof key && name_may_hold_value(p, (size_t)(kend - p)))) {
             /* `?ann@example.com`, `203.0.113.7=1`: the name is the value. Its findings, and once
              * it hit those of its value, name no parameter (that would print the value). */
             val_t nv;
@@ -3491,7 +3528,6 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             if (s->nemit == nemit)
                 s->path = kp, s->path_len = kl;
         }
-        kinfo_t ki = key_info_s(s, kp, kl);
         if (eq) {
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
