@@ -29,6 +29,8 @@ static const char report_usage[] =
     "one row per vendor x destination country x mechanism x data category, with the number of\n"
     "transfers allowed, encrypted and blocked, and when first and last seen. A transfer with\n"
     "several categories counts once under each; one without personal data under \"none\".\n"
+    "report_only counts the blocks that mode: report-only did not enforce: those transfers\n"
+    "went out, and are not counted as blocked.\n"
     "DATE is YYYY-MM-DD (UTC) or an RFC 3339 prefix; --from and --to are inclusive.\n"
     "Lines that are not records are skipped and counted on stderr (use verify for integrity).\n"
     "Default format: md.\n";
@@ -57,7 +59,7 @@ static int cmd_verify(int argc, char **argv)
 
 typedef struct {
     char vendor[128], country[8], mechanism[16], category[32];
-    uint64_t allowed, encrypted, blocked;
+    uint64_t allowed, encrypted, blocked, report_only;
     char first[32], last[32];
 } row_t;
 
@@ -69,7 +71,7 @@ typedef struct {
 } report_t;
 
 static void add_row(report_t *rp, const char *vendor, const char *country, const char *mech, const char *cat,
-                    const char *decision, const char *ts)
+                    const char *decision, bool enforced, const char *ts)
 {
     row_t *r = NULL;
     for (size_t i = rp->n; i-- > 0;)
@@ -98,6 +100,8 @@ static void add_row(report_t *rp, const char *vendor, const char *country, const
         r->allowed++;
     else if (strcmp(decision, "encrypt") == 0)
         r->encrypted++;
+    else if (!enforced) /* report-only let it through: a transfer that happened, not a block */
+        r->report_only++;
     else
         r->blocked++;
     if (strcmp(ts, r->first) < 0)
@@ -141,6 +145,9 @@ static void report_line(report_t *rp, const char *line, size_t len, const char *
         return;
     if (!*country)
         snprintf(country, sizeof country, "unknown");
+    const char *ev;
+    size_t evn;
+    bool enforced = !(bg_records_json_member(line, len, "enforced", &ev, &evn) && evn == 5 && memcmp(ev, "false", 5) == 0);
     rp->records++;
     if (!*rp->first || strcmp(ts, rp->first) < 0)
         snprintf(rp->first, sizeof rp->first, "%s", ts);
@@ -150,11 +157,11 @@ static void report_line(report_t *rp, const char *line, size_t len, const char *
     char cat[32];
     bool any = false;
     while (bg_records_json_array_next(cats, catsn, &pos, cat, sizeof cat)) {
-        add_row(rp, vendor, country, mech, cat, decision, ts);
+        add_row(rp, vendor, country, mech, cat, decision, enforced, ts);
         any = true;
     }
     if (!any)
-        add_row(rp, vendor, country, mech, "none", decision, ts);
+        add_row(rp, vendor, country, mech, "none", decision, enforced, ts);
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -290,15 +297,15 @@ static int cmd_report(int argc, char **argv)
     }
     qsort(rp.rows, rp.n, sizeof *rp.rows, row_cmp);
     if (strcmp(format, "csv") == 0) {
-        puts("vendor,dest_country,mechanism,category,allowed,encrypted,blocked,first_seen,last_seen");
+        puts("vendor,dest_country,mechanism,category,allowed,encrypted,blocked,report_only,first_seen,last_seen");
         for (size_t i = 0; i < rp.n; i++) {
             row_t *r = &rp.rows[i];
             put_csv(r->vendor, false);
             put_csv(r->country, false);
             put_csv(r->mechanism, false);
             put_csv(r->category, false);
-            printf("%llu,%llu,%llu,", (unsigned long long)r->allowed, (unsigned long long)r->encrypted,
-                   (unsigned long long)r->blocked);
+            printf("%llu,%llu,%llu,%llu,", (unsigned long long)r->allowed, (unsigned long long)r->encrypted,
+                   (unsigned long long)r->blocked, (unsigned long long)r->report_only);
             put_csv(r->first, false);
             put_csv(r->last, true);
         }
@@ -322,8 +329,9 @@ static int cmd_report(int argc, char **argv)
             put_json(r->mechanism);
             fputs(",\"category\":", stdout);
             put_json(r->category);
-            printf(",\"allowed\":%llu,\"encrypted\":%llu,\"blocked\":%llu,\"first_seen\":",
-                   (unsigned long long)r->allowed, (unsigned long long)r->encrypted, (unsigned long long)r->blocked);
+            printf(",\"allowed\":%llu,\"encrypted\":%llu,\"blocked\":%llu,\"report_only\":%llu,\"first_seen\":",
+                   (unsigned long long)r->allowed, (unsigned long long)r->encrypted, (unsigned long long)r->blocked,
+                   (unsigned long long)r->report_only);
             put_json(r->first);
             fputs(",\"last_seen\":", stdout);
             put_json(r->last);
@@ -338,9 +346,9 @@ static int cmd_report(int argc, char **argv)
         if (from || to)
             printf(" (filter: from %s to %s)", from ? from : "the start", to ? to : "the end");
         puts(".\n");
-        puts("| Vendor | Destination country | Mechanism | Category | Allowed | Encrypted | Blocked | First seen | "
-             "Last seen |");
-        puts("|---|---|---|---|---:|---:|---:|---|---|");
+        puts("| Vendor | Destination country | Mechanism | Category | Allowed | Encrypted | Blocked | Report-only | "
+             "First seen | Last seen |");
+        puts("|---|---|---|---|---:|---:|---:|---:|---|---|");
         for (size_t i = 0; i < rp.n; i++) {
             row_t *r = &rp.rows[i];
             fputs("| ", stdout);
@@ -351,8 +359,9 @@ static int cmd_report(int argc, char **argv)
             put_md(r->mechanism);
             fputs(" | ", stdout);
             put_md(r->category);
-            printf(" | %llu | %llu | %llu | %s | %s |\n", (unsigned long long)r->allowed,
-                   (unsigned long long)r->encrypted, (unsigned long long)r->blocked, r->first, r->last);
+            printf(" | %llu | %llu | %llu | %llu | %s | %s |\n", (unsigned long long)r->allowed,
+                   (unsigned long long)r->encrypted, (unsigned long long)r->blocked, (unsigned long long)r->report_only,
+                   r->first, r->last);
         }
     }
     if (rp.skipped)

@@ -158,14 +158,19 @@ static void timer_cb(uv_timer_t *t)
                         (c->ex->state == BG_EX_BODY ||
                          (c->ex->state == BG_EX_FORWARD && !c->req_body_done && !c->req_paused));
     if ((c->state == CS_HEAD && c->in.len > 0) || waiting_body) {
-        /* The request is incomplete and nothing was answered yet: say so before closing. */
-        static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        bg_stream_write(&c->stream, r408, sizeof r408 - 1);
+        /* The request is incomplete and nothing was answered yet: say so before closing. A routed
+         * exchange is recorded as 408: the answer names its record, which counts the answer's bytes. */
+        bg_exchange_t *ex = waiting_body ? c->ex : NULL;
+        bool tid = ex && ex->vendor;
+        char r408[160];
+        int n = snprintf(r408, sizeof r408, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n%s%s%sConnection: close\r\n\r\n",
+                         tid ? "X-Transfer-Id: " : "", tid ? ex->id : "", tid ? "\r\n" : "");
+        bg_stream_write(&c->stream, r408, (size_t)n);
         bg_metrics_request(c->w->server->metrics, c->w->id, 408);
-        if (waiting_body) {
-            bg_exchange_t *ex = c->ex;
+        if (ex) {
             c->ex = NULL;
             ex->status = 408;
+            ex->bytes_out += (uint64_t)n;
             bg_exchange_cancel(ex); /* recorded as 408 */
         }
         /* The client may still be sending: a lingering close lets it read the 408 first. */
@@ -377,6 +382,7 @@ static const bg_downstream_t h1_downstream = {
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,
+    .holds_head = true, /* head_out leaves with the first body bytes, flush or end */
 };
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -495,6 +501,9 @@ static void start_request(bg_conn_t *c, const bg_h1_request_t *parsed, const cha
     if (c->ex == ex && expect && more == 0 && !c->answer_begun) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         bg_stream_write(&c->stream, cont, sizeof cont - 1);
+        /* An interim response the client got: in its record's bytes and in the 1xx count. */
+        ex->bytes_out += sizeof cont - 1;
+        bg_metrics_request(c->w->server->metrics, c->w->id, 100);
     }
 }
 

@@ -424,11 +424,33 @@ static void redacted_path(const bg_exchange_t *ex, bg_buf_t *out)
     bg_buf_append(out, ex->target + pos, plen - pos);
 }
 
+/* Why an exchange ended before the policy decided it, by the status it ended with. */
+static const char *undecided_reason(int status)
+{
+    switch (status) {
+    case 408: return "request_timeout";
+    case 413: return "body_too_large";
+    case 431: return "trailers_too_large";
+    case 499: return "client_closed";
+    default: return "not_decided";
+    }
+}
+
 static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
 {
     if (ex->recorded || !ex->vendor)
         return -1;
     ex->recorded = true;
+    if (!ex->dec.reason[0]) {
+        /* Ended before the policy ran (every decision names a reason): 413, 408, 431, or the
+         * client went away while its body was held. Nothing was sent, so the record, the Art. 30
+         * report and the counters say the transfer was stopped and why, never a zeroed "allow"
+         * that nobody decided. In report-only mode too: these refusals are not the policy's. */
+        ex->dec.decision = ex->dec.action = BG_DECISION_BLOCK;
+        ex->dec.enforced = true;
+        ex->dec.mechanism = BG_MECH_NONE;
+        snprintf(ex->dec.reason, sizeof ex->dec.reason, "%s", undecided_reason(ex->status));
+    }
     bg_server_t *s = ex->w->server;
     const bg_config_t *cfg = ex->rt->cfg;
     const bg_dest_t *d = ex->ndests ? &ex->dests[ex->chosen >= 0 ? ex->chosen : 0] : NULL;
@@ -689,7 +711,8 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         ex->dh[n++] = extra[i];
     ex->ndh = n;
     ex->status = status;
-    ex->bytes_out += blen;
+    if (!is_head(ex)) /* a HEAD request gets the head only (send_answer) */
+        ex->bytes_out += blen;
     bg_buf_reset(&ex->rbody);
     bg_buf_append(&ex->rbody, body, blen);
     ex->state = BG_EX_DONE;
@@ -709,6 +732,14 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         ex->queued = false;
     }
     bool always = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS && ex->vendor && !ex->recorded;
+    if (always && (is_head(ex) || blen == 0) && ex->down->holds_head) {
+        /* Nothing to hold back but the head, which the codec holds until end: composed now, so
+         * that the record counts it, and out once the record is durable. */
+        send_answer(ex, 0);
+        if (!record_and_wait(ex, DEFER_END))
+            ex->down->end(ex); /* the writer refused the record: the answer completes anyway */
+        return;
+    }
     if (always && (is_head(ex) || blen == 0)) {
         /* Nothing to hold back but the head: it waits for the record. */
         if (record_and_wait(ex, DEFER_RESPOND))
@@ -1243,6 +1274,13 @@ static void decide(bg_exchange_t *ex)
     ex->dns_wait = e;
 }
 
+/* Whether the vendor may not see this finding's bytes in clear: a category the policy names is
+ * among those it covers (0: every category). */
+static bool must_seal(const bg_exchange_t *ex, const bg_finding_t *f)
+{
+    return !ex->dec.seal_categories || (ex->dec.seal_categories & (f->covers | 1u << f->category));
+}
+
 /* Replace the personal-data spans of one location with tokens. */
 static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src, size_t n, bg_buf_t *out)
 {
@@ -1255,8 +1293,9 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
         bool here = f->where == where || (where == BG_WHERE_QUERY && f->where == BG_WHERE_PATH);
         if (!here || (where == BG_WHERE_HEADER && f->header != header))
             continue;
-        /* Only what the vendor may not see in clear: the categories the policy names. */
-        if (ex->dec.seal_categories && !(ex->dec.seal_categories & (1u << f->category)))
+        /* Only what the vendor may not see in clear: the categories the policy names, including
+         * those of detections a longer finding holds (an e-mail inside an AI prompt). */
+        if (!must_seal(ex, f))
             continue;
         if (ns == 256)
             return -1;
@@ -1265,7 +1304,9 @@ static int seal_spans(bg_exchange_t *ex, int where, int header, const char *src,
             flags = f->json_string ? BG_SEAL_JSON_STRING : BG_SEAL_QUOTE; /* a number becomes a string token */
         else if (f->encoded && (where == BG_WHERE_QUERY || where == BG_WHERE_PATH ||
                                 (where == BG_WHERE_BODY && ex->cls.body_kind == BG_BODY_FORM)))
-            flags = BG_SEAL_PERCENT; /* the same value gives the same token wherever it travels */
+            /* the same value gives the same token wherever it travels; in a path '+' is itself,
+             * as the classifier read it */
+            flags = BG_SEAL_PERCENT | (f->where == BG_WHERE_PATH ? BG_SEAL_NOPLUS : 0);
         spans[ns++] = (bg_seal_span_t){f->offset, f->length, flags};
     }
     /* Path and query share the target's coordinates: sort by offset and drop overlaps. */
@@ -1380,7 +1421,10 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     bg_buf_t *h = &ex->out_head;
     bg_buf_reset(h);
     bg_buf_reset(&ex->out_body);
-    bool seal = encrypt && ex->cls.nfindings;
+    /* An unscannable body (malformed JSON, unknown encoding … under oversize_body: personal) may
+     * hold anything: under encrypt it is sealed whole even when nothing was found in it. */
+    bool seal_unread = encrypt && ex->cls.unscannable && ex->body.len;
+    bool seal = encrypt && (ex->cls.nfindings || seal_unread);
     bg_buf_append(h, ex->req.method, ex->req.method_len);
     bg_buf_puts(h, " ");
     if (ex->target_len && ex->target[0] == '?')
@@ -1404,14 +1448,21 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     if (seal && ex->body.len) {
         bool by_field = (ex->cls.body_kind == BG_BODY_JSON || ex->cls.body_kind == BG_BODY_FORM) &&
                         !ex->cls.body_inflated;
+        /* Only findings the vendor may not see count: a body holding approved values alone goes
+         * as it is, as it would by field. */
         bool any_body = false;
         for (size_t i = 0; i < ex->cls.nfindings; i++)
-            any_body |= ex->cls.findings[i].where == BG_WHERE_BODY;
+            any_body |= ex->cls.findings[i].where == BG_WHERE_BODY && must_seal(ex, &ex->cls.findings[i]);
+        if (seal_unread) {
+            by_field = false; /* its findings are some of what it holds, not all */
+            any_body = true;
+        }
         if (any_body && by_field) {
             if (seal_spans(ex, BG_WHERE_BODY, -1, ex->body.data, ex->body.len, &ex->out_body) < 0)
                 return -1;
         } else if (any_body) {
-            /* Text, multipart or compressed bodies cannot be rewritten field by field: seal whole. */
+            /* Text, multipart, compressed or unreadable bodies cannot be rewritten field by field:
+             * seal whole. */
             if (bg_seal_jwe(ex->rt->keys, ex->body.data, ex->body.len, NULL, &ex->out_body) < 0)
                 return -1;
             body_sealed_whole = true;
@@ -1436,6 +1487,14 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
         }
         if (body_sealed_whole && (BG_NAME_IS(hd->name, hd->name_len, "content-type") ||
                                   BG_NAME_IS(hd->name, hd->name_len, "content-encoding")))
+            continue;
+        /* A digest of the body the client sent: wrong for the rewritten one (a vendor that checks
+         * it refuses the request), and a hash of the values sealed out of it (one that guesses
+         * them can confirm a guess). RFC 9530 lets a transforming intermediary drop it. */
+        if (ex->out_body.len && (BG_NAME_IS(hd->name, hd->name_len, "content-digest") ||
+                                 BG_NAME_IS(hd->name, hd->name_len, "repr-digest") ||
+                                 BG_NAME_IS(hd->name, hd->name_len, "digest") ||
+                                 BG_NAME_IS(hd->name, hd->name_len, "content-md5")))
             continue;
         bg_buf_append(h, hd->name, hd->name_len);
         bg_buf_puts(h, ": ");
@@ -2116,7 +2175,11 @@ static void accept_head(bg_exchange_t *ex, const bg_h1_response_t *resp, const c
     ex->resp_head_done = true;
     bg_upstream_circuit_report(ex->w, ex->circuit, true);
     ex->hold_tail = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS;
-    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
+    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal && ex->down->holds_head) {
+        /* Nothing but the head, which the codec holds until end (after the record): composed
+         * now, so that the record counts its bytes. */
+        send_response_head(ex, resp);
+    } else if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
         /* Nothing but the head: hold all of it until the record is durable. */
         ex->head_held = true;
         bg_buf_reset(&ex->resp_head);

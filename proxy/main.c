@@ -81,7 +81,9 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[i];
     if (strcmp(cmd, "help") == 0) {
-        if (i + 1 < argc) {
+        /* `help help` and `help -h` are `COMMAND -h` for the help command itself: its usage. */
+        if (i + 1 < argc && strcmp(argv[i + 1], "help") != 0 && strcmp(argv[i + 1], "-h") != 0 &&
+            strcmp(argv[i + 1], "--help") != 0) {
             for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
                 if (strcmp(argv[i + 1], commands[c].name) == 0) {
                     char *hargv[] = {(char *)commands[c].name, "-h", NULL};

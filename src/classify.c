@@ -71,6 +71,10 @@ enum {
     H_URL = 1u << 27,
     K_ID = 1u << 28,       /* "id": a device's under a K_DEVOBJ key ({"device": {"id": ...}}) */
     K_DEVOBJ = 1u << 29,   /* "device": its object's "id" is a device id */
+    /* Not a rule: the raw key holds a digit or an '@', so it may itself be a value
+     * (name_may_hold_value). Kept with the rules so the key caches hold it; key_info_s's
+     * callers take it off (key_nameval) before the flags mean rules. */
+    K_NAMEVAL = 1u << 30,
 };
 
 static const struct {
@@ -648,6 +652,7 @@ __attribute__((noinline, cold)) static void findings_grow(bg_classification_t *o
 typedef struct {
     uint8_t is_obj;
     uint8_t product;     /* the object has a product-ish key */
+    uint8_t key_value;   /* the current key is itself a value a detector hit: paths say "[key]" */
     uint32_t kflags;     /* object: flags of the current key; array: flags of the key holding it */
     uint32_t inherit;    /* flags inherited from ancestors (K_AI) */
     int custom;          /* custom detector of the current key */
@@ -715,6 +720,7 @@ typedef struct {
     bool ai_route;
     bool skip_loc;      /* in->skip_locations: findings get no path text */
     bool cats_only;     /* inside a span already reported whole: record categories only */
+    size_t cover;       /* with cats_only: the index of that finding, whose covers they join */
     bool binary;        /* a body of a type with no reader (bg_classify): its text scan skips the
                            shapes random bytes make by chance */
     size_t (*espan)[2]; /* e-mail spans of the value being scanned: the caller's ESPAN_FIRST
@@ -755,8 +761,32 @@ typedef struct {
     bool not_quick;      /* text_quick_skip was asked and said no: scan_text need not ask again */
 } val_t;
 
-/* key_info with a per-call cache for the word rules (a body repeats its keys). */
+/* Whether a name (a JSON key, a query or form parameter name, a bare query item) may itself be
+ * personal data: every validated detector's values hold a digit or an '@' (escaped ones too:
+ * "%40", "\u0040"), while names are mostly letters, so only those are read as text. */
+static inline bool name_may_hold_value(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)(p[i] - '0') < 10 || p[i] == '@')
+            return true;
+    return false;
+}
+
+static kinfo_t key_rules_slow(scan_t *s, const char *k, size_t n);
+
+/* The rules for raw key k and whether it may be a value. The caches above keep the result per
+ * raw spelling, so a key's bytes are looked at for digits once per call (once per process for
+ * the common keys), not at every occurrence. */
 static kinfo_t key_info_slow(scan_t *s, const char *k, size_t n)
+{
+    kinfo_t r = key_rules_slow(s, k, n);
+    if (name_may_hold_value(k, n))
+        r.flags |= K_NAMEVAL;
+    return r;
+}
+
+/* key_info with a per-call cache for the word rules (a body repeats its keys). */
+static kinfo_t key_rules_slow(scan_t *s, const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
     /* Normalize and hash in one pass (key_norm + key_hash): knorm maps a byte to the lowercase
@@ -992,7 +1022,7 @@ static void rk_global_fill(bg_classifier_t *c)
 /* The rules for raw key k, inline for the common cases: a common key at its home slot in the
  * classifier's table (read there: no per-call entry to fill, which cost ~100 Ir per distinct key
  * per call), else key_info_probe's first probe (a body repeats its keys). */
-static inline __attribute__((always_inline)) kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+static inline __attribute__((always_inline)) kinfo_t key_info_raw(scan_t *s, const char *k, size_t n)
 {
     if (n - 1 < RKEY_MAX) {
         uint64_t a, b;
@@ -1009,6 +1039,14 @@ static inline __attribute__((always_inline)) kinfo_t key_info_s(scan_t *s, const
         return key_info_probe(s, k, n, a, b, h);
     }
     return key_info_slow(s, k, n);
+}
+
+/* The rules for raw key k (K_NAMEVAL taken off: for callers that do not read names as values). */
+static inline __attribute__((always_inline)) kinfo_t key_info_s(scan_t *s, const char *k, size_t n)
+{
+    kinfo_t r = key_info_raw(s, k, n);
+    r.flags &= ~(uint32_t)K_NAMEVAL;
+    return r;
 }
 
 static void scratch(scan_t *s, size_t n)
@@ -1061,8 +1099,10 @@ static inline bool path_seg(const scan_t *s, const frame_t *fr, char out[64], si
         if (fr->key_len == (uint32_t)-1)
             return false;
         out[(*o)++] = '.';
-        size_t kl = fr->key_len < 63 - *o ? fr->key_len : 63 - *o;
-        copy_short(out + *o, s->base + fr->key_off, kl);
+        const char *k = fr->key_value ? "[key]" : s->base + fr->key_off;
+        size_t klen = fr->key_value ? 5 : fr->key_len;
+        size_t kl = klen < 63 - *o ? klen : 63 - *o;
+        copy_short(out + *o, k, kl);
         *o += kl;
     } else {
         char tmp[16];
@@ -1126,10 +1166,12 @@ static void set_path(bg_finding_t *f, scan_t *s, const char *path)
 }
 
 /* emit_at's overlap rule for span [a, b) against findings [from, nfindings): false when a
- * recent finding in this location overlaps it and is at least as long (the span is dropped);
- * else every one it overlaps is removed (their counts taken back, their slots wiped). Out of
- * line: spans mostly arrive in order and overlap nothing. */
-static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_t a, size_t b)
+ * recent finding in this location overlaps it and is at least as long (the span is dropped, its
+ * categories added to that finding's covers); else every one it overlaps is removed (their
+ * counts taken back, their slots wiped, their covers added to *covers). Either way the bytes of
+ * every detection stay under one finding that names its category, so sealing by category never
+ * leaves one in clear. Out of line: spans mostly arrive in order and overlap nothing. */
+static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_t a, size_t b, uint16_t *covers)
 {
     bg_classification_t *out = s->out;
     size_t len = b - a;
@@ -1138,8 +1180,10 @@ static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_
         if (f->where != s->where || f->header != s->header)
             continue;
         if (a < (size_t)f->offset + f->length && (size_t)f->offset < b) {
-            if (len <= f->length)
+            if (len <= f->length) {
+                f->covers |= *covers;
                 return false;
+            }
             /* The new span is longer: it replaces every recent finding it overlaps. */
             size_t w = from;
             for (size_t r = from; r < out->nfindings; r++) {
@@ -1147,6 +1191,7 @@ static __attribute__((noinline)) bool emit_overlap(scan_t *s, size_t from, size_
                 if (g->where == s->where && g->header == s->header && a < (size_t)g->offset + g->length &&
                     (size_t)g->offset < b) {
                     out->counts[g->detector]--;
+                    *covers |= g->covers;
                     continue;
                 }
                 out->findings[w++] = *g;
@@ -1171,8 +1216,10 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
     if (det >= c->ndet || !c->enabled[det] || len == 0)
         return;
     out->categories |= 1u << c->cats[det];
-    if (s->cats_only)
+    if (s->cats_only) {
+        out->findings[s->cover].covers |= (uint16_t)(1u << c->cats[det]);
         return;
+    }
     size_t a = off, b = off + len;
     /* Findings since recent_from all end at or before max_end: a span starting there overlaps
      * none of them (the common case: spans arrive in order), and the loop (and the window it
@@ -1187,7 +1234,8 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
         if (from < s->recent_from)
             from = s->recent_from;
     }
-    if (from < out->nfindings && !emit_overlap(s, from, a, b))
+    uint16_t covers = (uint16_t)(1u << c->cats[det]);
+    if (from < out->nfindings && !emit_overlap(s, from, a, b, &covers))
         return;
     out->counts[det]++;
     if (out->nfindings >= out->findings_cap) {
@@ -1202,6 +1250,7 @@ static inline __attribute__((always_inline)) void emit_at(scan_t *s, unsigned de
         s->max_end = b;
     f->detector = (uint16_t)det;
     f->category = c->cats[det];
+    f->covers = covers;
     f->where = s->where;
     f->json_string = s->json_string;
     f->encoded = encoded;
@@ -2915,9 +2964,17 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
         return;
     }
     if (ai) {
-        /* The prompt is sealed whole; what is inside it still adds its categories. */
+        /* The prompt is sealed whole; what is inside it still adds its categories, to the
+         * prompt's covers too, so that sealing by category seals the prompt for an e-mail in it.
+         * A prompt not kept (detector off, findings full) leaves its contents findings of their
+         * own. */
         emit_v(s, BG_DET_AI_PROMPT, v, a, b);
-        s->cats_only = true;
+        size_t nf = s->out->nfindings;
+        const bg_finding_t *last = nf ? &s->out->findings[nf - 1] : NULL;
+        bool kept = last && last->detector == BG_DET_AI_PROMPT && last->where == s->where &&
+                    last->offset == v->rawoff + vmap(v, a);
+        s->cats_only = kept;
+        s->cover = kept ? nf - 1 : 0;
         scan_text(s, v, 0);
         s->cats_only = false;
         return;
@@ -3017,6 +3074,7 @@ static void scan_value(scan_t *s, kinfo_t ki, const val_t *v, bool ai, bool bare
 
 /* ------------------------------------------------------------------------------------------ */
 /* JSON                                                                                       */
+
 
 static void make_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, size_t n, bool escaped)
 {
@@ -3146,6 +3204,22 @@ static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t
  * under the key rule held in a local, and every transition jumps to the next state's label
  * (no token record, no state variable, no dispatch on either). The frames are the container
  * stack: their depth is the tokenizer's depth and the top's kind says what may follow a value. */
+/* {"ann@example.com": …}: the key is the value. Read as a string with no key over it; while it is,
+ * and after it hit, paths through it say "[key]" (never print it). Out of line: rare, and the
+ * walk keeps its registers. */
+static __attribute__((noinline, cold)) void json_key_value(scan_t *s, frame_t *top, const char *body, uint32_t ks,
+                                                           uint32_t kl, bool esc)
+{
+    val_t kv;
+    make_val(s, &kv, ks, body + ks, kl, esc);
+    top->key_value = 1;
+    s->json_string = true;
+    size_t nemit = s->nemit;
+    scan_text(s, &kv, 0);
+    s->json_string = false;
+    top->key_value = s->nemit != nemit;
+}
+
 static const char *scan_json(scan_t *s, const char *body, size_t n)
 {
     qmemo_t qmemo[QMEMO];
@@ -3256,6 +3330,7 @@ push: {
     f->inherit = top->inherit | (top->kflags & K_AI);
     f->key_off = 0;
     f->key_len = (uint32_t)-1;
+    f->key_value = 0;
     f->index = 0;
     f->serial = ++pushes;
     s->nframes++;
@@ -3297,12 +3372,17 @@ key_c:
             char kb[128];
             size_t kbl = kl < sizeof kb ? kl : sizeof kb;
             kbl = bg_json_unescape(body + ks, kbl, kb, NULL);
-            ki = key_info_s(s, kb, kbl);
+            ki = key_info_raw(s, kb, kbl);
         } else {
-            ki = key_info_s(s, body + ks, kl);
+            ki = key_info_raw(s, body + ks, kl);
         }
         top->key_off = ks;
         top->key_len = kl;
+        top->key_value = 0;
+        if (__builtin_expect((ki.flags & K_NAMEVAL) != 0, 0) || (esc && kl > 128 && name_may_hold_value(body + ks, kl))) {
+            ki.flags &= ~(uint32_t)K_NAMEVAL;
+            json_key_value(s, top, body, ks, kl, esc);
+        }
         top->kflags = kflags = ki.flags;
         top->custom = ki.custom;
         if (ki.flags & (K_PRODUCT | K_ID)) {
@@ -3433,7 +3513,21 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             }
         s->path = kp;
         s->path_len = kl;
-        kinfo_t ki = key_info_s(s, kp, kl);
+        kinfo_t ki = key_info_raw(s, kp, kl);
+        bool nameval = ki.flags & K_NAMEVAL;
+        ki.flags &= ~(uint32_t)K_NAMEVAL;
+        if (nameval || ((size_t)(kend - p) > sizeof key && name_may_hold_value(p, (size_t)(kend - p)))) {
+            /* `?ann@example.com`, `203.0.113.7=1`: the name is the value. Its findings, and once
+             * it hit those of its value, name no parameter (that would print the value). */
+            val_t nv;
+            size_t nemit = s->nemit;
+            s->path = "[name]";
+            s->path_len = 6;
+            make_pct_val(s, &nv, (size_t)(p - s->base), p, (size_t)(kend - p), true);
+            scan_text(s, &nv, 0);
+            if (s->nemit == nemit)
+                s->path = kp, s->path_len = kl;
+        }
         if (eq) {
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);

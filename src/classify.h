@@ -79,6 +79,9 @@ typedef struct {
     uint8_t json_string; /* BODY+JSON: the span is inside a JSON string (1) or is a bare number/literal (0) */
     uint8_t encoded;     /* the span contains %-escapes or '+' (query/form) or JSON escapes */
     uint16_t header;     /* HEADER: index into the input headers */
+    uint16_t covers;     /* categories whose detections this span holds: its own, and those of every
+                            overlapping detection it won over or that lost to it (an e-mail inside
+                            an AI prompt): what sealing it must answer for */
     uint32_t offset;     /* HEADER: in that header's value; PATH/QUERY: in the target; BODY: in the
                             scanned body (the inflated copy when body_inflated) */
     uint32_t length;
@@ -88,7 +91,8 @@ typedef struct {
 
 typedef struct {
     uint32_t categories;          /* bitmask of 1u << bg_category_t; includes detections subsumed by a
-                                     longer overlapping finding (e.g. an e-mail inside an AI prompt) */
+                                     longer overlapping finding (e.g. an e-mail inside an AI prompt),
+                                     which that finding's `covers` names */
     uint32_t *counts;             /* per detector id, bg_classifier_ndetectors() long */
     bg_finding_t *findings;       /* at most BG_MAX_FINDINGS; beyond, counts go on */
     size_t nfindings;

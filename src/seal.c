@@ -843,13 +843,13 @@ static int json_unescape(const char *s, size_t n, bg_buf_t *out)
     return 0;
 }
 
-/* %XX decoded, '+' as space; a '%' not followed by two hex digits stays as it is. */
-static void percent_decode(const char *s, size_t n, bg_buf_t *out)
+/* %XX decoded, '+' as space when plus; a '%' not followed by two hex digits stays as it is. */
+static void percent_decode(const char *s, size_t n, bool plus, bg_buf_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         int h, l;
-        if (c == '+') {
+        if (c == '+' && plus) {
             c = ' ';
         } else if (c == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
                    (l = hexval((unsigned char)s[i + 2])) >= 0) {
@@ -891,7 +891,7 @@ int bg_seal_rewrite(const bg_keyring_t *k, const char *in, size_t n, const bg_se
         }
         if (sp->quote & BG_SEAL_PERCENT) {
             bg_buf_reset(&b);
-            percent_decode(v, vl, &b);
+            percent_decode(v, vl, !(sp->quote & BG_SEAL_NOPLUS), &b);
             v = b.data ? b.data : "", vl = b.len;
         }
         if (sp->quote & BG_SEAL_QUOTE)

@@ -63,6 +63,7 @@ int bg_seal_open_jwe(const bg_keyring_t *k, const char *jwe, size_t n, bg_buf_t 
 #define BG_SEAL_JSON_STRING 2u /* the span is the inside of a JSON string: unescape before sealing, so
                                   "a\u0040b" and "a@b" give the same token */
 #define BG_SEAL_PERCENT 4u     /* the span is percent-encoded (query, form): decode %XX and '+' first */
+#define BG_SEAL_NOPLUS 8u      /* with BG_SEAL_PERCENT: a path segment, where '+' is a '+', not a space */
 
 typedef struct {
     uint32_t offset, length;

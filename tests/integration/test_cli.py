@@ -43,6 +43,20 @@ def help_lists_commands():
 
 
 @test
+def help_of_help_is_the_usage():
+    # README: `help [COMMAND]`, `COMMAND -h` -- for COMMAND help too (once "unknown command", exit 2).
+    want = bg("help").stdout
+    for args in (("help", "help"), ("help", "-h"), ("help", "--help")):
+        r = bg(*args)
+        eq(r.returncode, 0, "%s exit (stderr %r)" % (" ".join(args), r.stderr))
+        eq(r.stdout, want, "%s stdout" % " ".join(args))
+    for cmd in ("run", "check", "explain", "scan", "records", "reload"):
+        r = bg("help", cmd)
+        eq(r.returncode, 0, "help %s exit" % cmd)
+        check(r.stdout.startswith("usage: bordergate " + cmd), "help %s: %r" % (cmd, r.stdout[:200]))
+
+
+@test
 def unknown_command_exits_2():
     r = bg("frobnicate")
     eq(r.returncode, 2, "exit")

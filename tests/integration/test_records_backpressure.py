@@ -168,6 +168,13 @@ def stalled_records_disk_refuses_with_503_and_the_worker_keeps_serving():
     eq(readyz(gw)[0], 200, "/readyz before the stall")
 
     open(gate, "w").close()
+    # One record first, and time for the writer to take it into a write that stalls: from then on
+    # no slot comes free, so the 503 below is not followed by room the writer made by taking a
+    # batch only just after it (then a later request would be forwarded again).
+    r = get(c, "crm.example", "/v1/stalling")
+    eq(r.status, 200, "the first request after the stall began")
+    forwarded.append(r.headers.get("x-transfer-id"))
+    time.sleep(0.3)
     # The queue's slots run out after at most QUEUE records queued plus what the writer took into
     # its stalled write (at most QUEUE as well); then the next routed request is refused.
     refused = None

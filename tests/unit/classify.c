@@ -556,7 +556,10 @@ static void test_ai_route(void)
     CHECK_INT(count("email"), 0); /* inside the longer prompt span: one finding, the longest */
     CHECK(R.categories & (1u << BG_CAT_AI_INTERACTION));
     CHECK(R.categories & (1u << BG_CAT_IDENTIFIER)); /* ...but its category still counts */
+    /* ...and the prompt answers for it: sealing identifiers must seal the prompt */
+    CHECK_INT(nth("ai_prompt", 0)->covers, (1u << BG_CAT_AI_INTERACTION) | (1u << BG_CAT_IDENTIFIER));
     classify_full(NULL, b, strlen(b), false);
+    CHECK_INT(nth("email", 0)->covers, 1u << BG_CAT_IDENTIFIER);
     CHECK_INT(count("ai_prompt"), 0);
     CHECK_INT(count("email"), 1);
     /* Many findings inside one prompt: still one span, no overlaps. */
@@ -566,9 +569,55 @@ static void test_ai_route(void)
     CHECK_INT(R.nfindings, 1);
     CHECK_INT(count("ai_prompt"), 1);
     CHECK(R.categories & (1u << BG_CAT_FINANCIAL));
+    CHECK_INT(R.findings[0].covers,
+              (1u << BG_CAT_AI_INTERACTION) | (1u << BG_CAT_IDENTIFIER) | (1u << BG_CAT_FINANCIAL));
+    /* A prompt with nothing else in it covers its own category only. */
+    b = "{\"prompt\":\"what is the capital of France\"}";
+    classify_full(NULL, b, strlen(b), true);
+    CHECK_INT(R.nfindings, 1);
+    CHECK_INT(R.findings[0].covers, 1u << BG_CAT_AI_INTERACTION);
 }
 
 /* ---------------------------------------------------------------- headers, path, query, form */
+
+/* A name that is itself the value: JSON keys, query and form names, bare query items. Findings
+ * cover the name exactly (what encrypt seals) and their path does not print it. */
+static void test_names_that_are_values(void)
+{
+    const char *b = "{\"ann@example.com\":{\"plan\":\"pro\"},\"bob\\u0040example.org\":1,\"v2\":\"x\"}";
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    classify_full(NULL, b, strlen(b), false);
+    CHECK_INT(count("email"), 2);
+    CHECK_FOUND("email", b, "ann@example.com");
+    CHECK_SPAN(b + nth("email", 1)->offset, nth("email", 1)->length, "bob\\u0040example.org");
+    CHECK(nth("email", 0)->json_string);
+    reset_headers();
+    const char *t = "/u?ann%40example.com&203.0.113.7=1&page=2";
+    classify_full(t, NULL, 0, false);
+    CHECK_FOUND("email", t, "ann%40example.com");
+    CHECK(nth("email", 0)->encoded);
+    CHECK_FOUND("ip_address", t, "203.0.113.7");
+    CHECK_INT(R.nfindings, 2);
+    b = "cat%40example.com=1&x=y";
+    body_as("application/x-www-form-urlencoded", b);
+    CHECK_FOUND("email", b, "cat%40example.com");
+    /* Paths never print a name that is a value, nor lead through one. */
+    bg_classification_t r;
+    bg_classification_init(&r, C);
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    b = "{\"ann@example.com\":{\"ip\":\"203.0.113.7\"}}";
+    bg_classify_input_t in = {H, NH, "/u?cat%40example.com=198.51.100.7", 33, b, strlen(b), false, false, 0, false};
+    CHECK_INT(bg_classify(C, &in, &r), 0);
+    CHECK_INT(r.nfindings, 4);
+    for (size_t i = 0; i < r.nfindings; i++)
+        CHECK(!strstr(r.findings[i].path, "example") && !strstr(r.findings[i].path, "cat%40"));
+    bg_classification_dispose(&r);
+    /* Names without a digit or an '@' are not read as values. */
+    body_as("application/json", "{\"email\":\"x\",\"Annegret\":\"y\"}");
+    CHECK_INT(R.nfindings, 0);
+}
 
 static void test_headers(void)
 {
@@ -1681,6 +1730,7 @@ int main(void)
     RUN(test_form_escapes_every_length);
     RUN(test_json_spacing);
     RUN(test_skip_locations);
+    RUN(test_names_that_are_values);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();

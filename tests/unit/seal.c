@@ -669,6 +669,17 @@ static void test_rewrite_json(void)
     CHECK_INT(bg_seal_reveal(k, out.data, out.len, false, &rev, &opened), 0);
     CHECK_INT(opened, 1);
     CHECK_STR(rev.data, "email=alice@example.com&x=1");
+    /* a path segment: %XX decoded, '+' is a '+' (BG_SEAL_NOPLUS), so "a+b%40example.com" seals to
+     * the token of "a+b@example.com" (the query's "a%2Bb%40example.com"), not of "a b@…" */
+    const char *pq = "/u/a+b%40example.com?e=a%2Bb%40example.com";
+    bg_seal_span_t ps[2] = {{3, 17, BG_SEAL_PERCENT | BG_SEAL_NOPLUS}, {23, 19, BG_SEAL_PERCENT}};
+    bg_buf_reset(&out);
+    CHECK_INT(bg_seal_rewrite(k, pq, strlen(pq), ps, 2, &out), 0);
+    bg_buf_reset(&t2);
+    tok(k, "a+b@example.com", &t2);
+    bg_buf_reset(&want);
+    bg_buf_printf(&want, "/u/%s?e=%s", t2.data, t2.data);
+    CHECK_STR(out.data, want.data);
 
     /* bad spans: overlapping, unsorted, out of bounds, bad escape → -1, out as it was */
     bg_buf_reset(&out);
