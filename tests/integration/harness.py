@@ -953,6 +953,19 @@ def request(method, target, host, headers=(), body=b"", version="HTTP/1.1"):
 # --------------------------------------------------------------------------------------------
 # Transfer records (used by the end-to-end suites)
 
+def build_preload(name, source):
+    """Compile `source` (C) into tmpdir()/NAME.so for LD_PRELOAD, with $CC or cc; returns its path
+    (Failure when it does not build). Shims that stall or shift a libc call use it."""
+    src = os.path.join(tmpdir(), name + ".c")
+    out = os.path.join(tmpdir(), name + ".so")
+    with open(src, "w") as f:
+        f.write(source)
+    r = run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, src, "-ldl"])
+    if r.returncode != 0:
+        raise Failure("cannot build the %s shim: %s" % (name, r.stderr))
+    return out
+
+
 def read_records(path):
     """The transfer records in a JSONL file, as dicts (a missing file reads as none). A last line
     without its newline is one the writer is still writing (a write can land in two parts while

@@ -184,14 +184,7 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
 
 @h.once
 def clock_shift_lib():
-    src = os.path.join(h.tmpdir(), "clockshift.c")
-    out = os.path.join(h.tmpdir(), "clockshift.so")
-    with open(src, "w") as f:
-        f.write(SHIFT_C)
-    r = h.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, src, "-ldl"])
-    if r.returncode != 0:
-        raise h.Failure("cannot build the clock shim: %s" % r.stderr)
-    return out
+    return h.build_preload("clockshift", SHIFT_C)
 
 
 @test

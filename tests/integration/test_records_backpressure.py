@@ -111,14 +111,7 @@ QUEUE = 64
 
 @h.once
 def stall_lib():
-    src = os.path.join(h.tmpdir(), "stall.c")
-    out = os.path.join(h.tmpdir(), "stall.so")
-    with open(src, "w") as f:
-        f.write(STALL_C)
-    r = h.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, src, "-ldl"])
-    if r.returncode != 0:
-        raise h.Failure("cannot build the stall shim: %s" % r.stderr)
-    return out
+    return h.build_preload("stall", STALL_C)
 
 
 def start_stallable(cfg, gate, name):
