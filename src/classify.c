@@ -3990,13 +3990,20 @@ static const char *inflate_body(const char *body, size_t n, bool gzip, uint64_t 
     return reason;
 }
 
+/* Whether a body's first byte after JSON whitespace opens an object or an array: how a body with
+ * no type, or a type without a reader, is taken for JSON. */
+static bool starts_like_json(const char *body, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+        i++;
+    return i < n && (body[i] == '{' || body[i] == '[');
+}
+
 static bg_body_kind_t body_kind(const char *ct, size_t ctl, const char *body, size_t n)
 {
     if (ctl == 0) {
-        size_t i = 0;
-        while (i < n && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
-            i++;
-        if (i < n && (body[i] == '{' || body[i] == '['))
+        if (starts_like_json(body, n))
             return BG_BODY_JSON;
         size_t look = n < 512 ? n : 512;
         return memchr(body, 0, look) ? BG_BODY_OTHER : BG_BODY_TEXT;
@@ -4134,10 +4141,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     bool other = out->body_kind == BG_BODY_OTHER;
     s.binary = other;
     if (other) {
-        size_t i = 0;
-        while (i < blen && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
-            i++;
-        if (i < blen && (body[i] == '{' || body[i] == '['))
+        if (starts_like_json(body, blen))
             goto json;
         val_t v = {0, (const unsigned char *)body, blen, NULL, false, false};
         scan_text(&s, &v, 0);
