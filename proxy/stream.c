@@ -461,6 +461,18 @@ static void on_peer_eof(bg_stream_t *s)
     update_poll(s); /* after on_eof: an owner that closes spares the poll a stop */
 }
 
+/* What one read brought (n == 0: the peer finished sending), handed to the owner: as plaintext,
+ * or through TLS. The recv() path and the batched (io_uring) one both end here. */
+static inline void deliver(bg_stream_t *s, const char *p, size_t n)
+{
+    if (n == 0)
+        on_peer_eof(s);
+    else if (s->ssl)
+        tls_feed(s, p, n);
+    else
+        s->cb->on_data(s, p, n);
+}
+
 /* The socket is readable: read while the owner reads and each read fills the buffer. Raw bytes
  * land in one buffer per thread: every owner consumes or copies them inside on_data, and read
  * callbacks never nest. TLS plaintext uses the stream's own rdbuf, because a read_start from
@@ -481,16 +493,9 @@ static void read_socket(bg_stream_t *s)
             return;
         }
         s->rd_more = (size_t)r == sizeof rawbuf; /* for bg_stream_unread, while on_data runs and after */
-        if (r == 0) {
-            on_peer_eof(s);
-            return;
-        }
-        if (s->ssl)
-            tls_feed(s, rawbuf, (size_t)r);
-        else
-            s->cb->on_data(s, rawbuf, (size_t)r);
+        deliver(s, rawbuf, (size_t)r);
         if ((size_t)r < sizeof rawbuf)
-            return; /* the socket is drained: the next read would say EAGAIN */
+            return; /* EOF, or the socket is drained: the next read would say EAGAIN */
     }
 }
 
@@ -637,14 +642,7 @@ static void take_result(bg_uring_t *u, bg_stream_t *s, const char *p, int res)
         stash_result(s, p, res);
         return;
     }
-    if (res == 0) {
-        on_peer_eof(s);
-        return;
-    }
-    if (s->ssl)
-        tls_feed(s, p, (size_t)res);
-    else
-        s->cb->on_data(s, p, (size_t)res);
+    deliver(s, p, (size_t)res);
     if (s->rd_more && s->reading && !s->closing && !s->eof)
         rq_push(u, s);
 }
