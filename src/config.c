@@ -548,8 +548,10 @@ static bool check_keys(ctx_t *c, const bg_ynode_t *map, const char *const *allow
     bool ok = true;
     size_t nallowed = 0;
     const bg_ynode_t *first[32] = {0};
-    while (allowed[nallowed] && nallowed < 32)
+    while (nallowed < 32 && allowed[nallowed])
         nallowed++;
+    if (allowed[nallowed])
+        abort(); /* a key list longer than first[] holds: its keys past 32 would read as unknown */
     for (size_t i = 0; i + 1 < map->n; i += 2) {
         const bg_ynode_t *k = map->items[i];
         if (k->kind != BG_YNODE_SCALAR) {
