@@ -295,7 +295,8 @@ static int cmd_report(int argc, char **argv)
         free(line);
         fclose(in);
     }
-    qsort(rp.rows, rp.n, sizeof *rp.rows, row_cmp);
+    if (rp.n) /* no rows: rp.rows is NULL, which qsort may not be given */
+        qsort(rp.rows, rp.n, sizeof *rp.rows, row_cmp);
     if (strcmp(format, "csv") == 0) {
         puts("vendor,dest_country,mechanism,category,allowed,encrypted,blocked,report_only,first_seen,last_seen");
         for (size_t i = 0; i < rp.n; i++) {

@@ -204,6 +204,13 @@ def main():
     check("report bad date", rc == 2 and "not a date" in err, err)
     rc, _, err = run("report", os.path.join(d, "missing"))
     check("report missing file", rc == 1, err)
+    # A file with no records yet (a new rotation): an empty inventory, not a crash (qsort of no
+    # rows was handed a NULL array: undefined, and fatal under SANITIZE=undefined).
+    empty = os.path.join(d, "empty.jsonl")
+    open(empty, "w").close()
+    rc, out, err = run("report", empty, "--format", "json")
+    check("report empty file", rc == 0 and json.loads(out or "{}").get("records") == 0
+          and json.loads(out).get("rows") == [], out + err)
 
     for n in os.listdir(d):
         os.unlink(os.path.join(d, n))
