@@ -1416,6 +1416,33 @@ static int build_trailers(bg_exchange_t *ex, bool seal, bg_buf_t *h)
     return 0;
 }
 
+/* The values of every `name` field among req.headers[first..end), in order, joined with ", "
+ * as one field (RFC 9110 5.3: a list field sent as several lines is the lines joined by commas);
+ * empty values add nothing. Each is sealed by its own index when `seal`. Returns 0, or -1 when
+ * sealing failed. */
+static int append_list_field(bg_exchange_t *ex, bg_buf_t *h, const char *name, size_t first, size_t end,
+                             bool seal)
+{
+    bool any = false;
+    for (size_t i = first; i < end; i++) {
+        const bg_header_t *hd = &ex->req.headers[i];
+        if (!hd->value_len || !bg_span_ieq(hd->name, hd->name_len, name))
+            continue;
+        if (any)
+            bg_buf_puts(h, ", ");
+        any = true;
+        if (seal) {
+            if (seal_spans(ex, BG_WHERE_HEADER, (int)i, hd->value, hd->value_len, h) < 0)
+                return -1;
+        } else {
+            bg_buf_append(h, hd->value, hd->value_len);
+        }
+    }
+    if (any)
+        bg_buf_puts(h, ", ");
+    return 0;
+}
+
 int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
 {
     bg_buf_t *h = &ex->out_head;
@@ -1441,9 +1468,8 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     else
         bg_buf_puts(h, ex->host);
     bg_buf_puts(h, "\r\n");
-    const char *via = NULL;
-    size_t via_len = 0;
-    int xff = -1;
+    /* The first X-Forwarded-For and Via fields: where appending the chain starts (none: -1). */
+    int xff = -1, via = -1;
     bool body_sealed_whole = false;
     if (seal && ex->body.len) {
         bool by_field = (ex->cls.body_kind == BG_BODY_JSON || ex->cls.body_kind == BG_BODY_FORM) &&
@@ -1478,11 +1504,13 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
             BG_NAME_IS(hd->name, hd->name_len, "x-forwarded-proto"))
             continue;
         if (BG_NAME_IS(hd->name, hd->name_len, "x-forwarded-for")) {
-            xff = (int)i;
+            if (xff < 0)
+                xff = (int)i;
             continue;
         }
         if (BG_NAME_IS(hd->name, hd->name_len, "via")) {
-            via = hd->value, via_len = hd->value_len;
+            if (via < 0)
+                via = (int)i;
             continue;
         }
         if (body_sealed_whole && (BG_NAME_IS(hd->name, hd->name_len, "content-type") ||
@@ -1508,25 +1536,16 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     }
     if (body_sealed_whole)
         bg_buf_puts(h, "Content-Type: application/jose\r\n");
-    /* The caller's address is the hop we know; keep the chain that came before it. */
+    /* The caller's address is the hop we know; keep the chain that came before it, all of it
+     * when the client sent it in several fields. The chain is client data: each field is sealed
+     * like any header when encrypting. */
     bg_buf_puts(h, "X-Forwarded-For: ");
-    if (xff >= 0) {
-        /* The chain the client sent is client data: sealed like any header when encrypting. */
-        const bg_header_t *hd = &ex->req.headers[xff];
-        if (seal) {
-            if (seal_spans(ex, BG_WHERE_HEADER, xff, hd->value, hd->value_len, h) < 0)
-                return -1;
-        } else {
-            bg_buf_append(h, hd->value, hd->value_len);
-        }
-        bg_buf_puts(h, ", ");
-    }
+    if (xff >= 0 && append_list_field(ex, h, "x-forwarded-for", (size_t)xff, nhead, seal) < 0)
+        return -1;
     bg_buf_puts(h, ex->client_ip);
     bg_buf_puts(h, ex->client_tls ? "\r\nX-Forwarded-Proto: https\r\nVia: " : "\r\nX-Forwarded-Proto: http\r\nVia: ");
-    if (via) {
-        bg_buf_append(h, via, via_len);
-        bg_buf_puts(h, ", ");
-    }
+    if (via >= 0)
+        append_list_field(ex, h, "via", (size_t)via, nhead, false);
     if (strcmp(ex->protocol, "h2") == 0)
         bg_buf_puts(h, "2 bordergate\r\n");
     else if (ex->req.minor_version == 0 || ex->req.minor_version == 1)

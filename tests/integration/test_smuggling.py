@@ -990,6 +990,47 @@ def h2_stream_cut_or_lying_mid_streamed_body():
 
 
 
+# ---- fields the gateway extends, names it routes, and OPTIONS ---------------------------------
+
+def record_at(path, timeout=3.0):
+    """The record of the one exchange whose path is `path` (paths are unique per test)."""
+    rpath = env().gw.cfg["records"]["path"]
+    got = []
+
+    def found():
+        got[:] = [r for r in h.read_records(rpath) if r["path"] == path] if os.path.exists(rpath) else []
+        return got
+    h.wait_until(found, timeout, msg="a record for %s" % path)
+    eq(len(got), 1, "records for %s" % path)
+    return got[0]
+
+
+@test
+def repeated_forwarding_fields_are_one_list_at_the_vendor():
+    # RFC 9110 5.3: several X-Forwarded-For (or Via) field lines are one list, in order; the
+    # gateway appends its hop to all of it, not to the last line only. Each line is still
+    # classified (client_ip: device data).
+    xff = [("X-Forwarded-For", "203.0.113.1"), ("X-Forwarded-For", "198.51.100.2")]
+    reqs, _, _ = forwarded(H("GET /xff-h1 HTTP/1.1", "Host: raw.test", "%s: %s" % xff[0], "Via: 1.0 first",
+                             "X-Mid: 1", "%s: %s" % xff[1], "Via: 1.1 second"))
+    eq(field(reqs[0], "x-forwarded-for"), "203.0.113.1, 198.51.100.2, 127.0.0.1", "h1 X-Forwarded-For")
+    eq(field(reqs[0], "via"), "1.0 first, 1.1 second, 1.1 bordergate", "h1 Via")
+    rec = record_at("/xff-h1")
+    eq((rec["detections"].get("client_ip"), "device" in rec["categories"]), (2, True), "h1 record")
+    e = fresh()
+    got = h2_exchange(req2(path="/xff-h2", extra=[("x-forwarded-for", "203.0.113.1"), ("via", "1.0 first"),
+                                                  ("x-mid", "1"), ("x-forwarded-for", "198.51.100.2")]))
+    eq(got[:2], ("status", 200), "h2 answer")
+    time.sleep(0.1)
+    reqs = e.v.requests()
+    eq(len(reqs), 1, "h2 requests at the vendor")
+    eq(field(reqs[0], "x-forwarded-for"), "203.0.113.1, 198.51.100.2, 127.0.0.1", "h2 x-forwarded-for")
+    eq(field(reqs[0], "via"), "1.0 first, 2 bordergate", "h2 via")
+    rec = record_at("/xff-h2")
+    eq((rec["detections"].get("client_ip"), "device" in rec["categories"]), (2, True), "h2 record")
+
+
+
 @test
 def gateways_exit_cleanly():
     # Last: after all of the above, SIGTERM drains and exits 0 (under SANITIZE, a report of
