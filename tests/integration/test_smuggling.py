@@ -257,7 +257,7 @@ def env():
     us = h.vendor("us", ["us.test"], e.us.port, addresses=["127.0.0.3"], regions=["US"], basis="none",
                   categories=["identifier", "device", "usage"])
     us["entity"]["country"] = "US"
-    vendors = [h.vendor("raw", ["raw.test"], e.v.port), h.vendor("other", ["other.test"], e.other.port),
+    vendors = [h.vendor("raw", ["raw.test", "*.wild.test"], e.v.port), h.vendor("other", ["other.test"], e.other.port),
                h.vendor("small", ["small.test"], e.v.port, max_body=16),
                us]
     e.gw = h.Gateway(h.gateway_config(vendors, limits={"max_body_scan": 65536, "oversize_body": "personal"}),
@@ -1029,6 +1029,45 @@ def repeated_forwarding_fields_are_one_list_at_the_vendor():
     rec = record_at("/xff-h2")
     eq((rec["detections"].get("client_ip"), "device" in rec["categories"]), (2, True), "h2 record")
 
+
+# Hosts that RFC 3986's reg-name allows (sub-delims, percent-encoding) but no DNS name has: each
+# would match the wildcard "*.wild.test" if it were routed.
+ODD_HOSTS = ["a,b.wild.test", "a;b.wild.test", "a'b.wild.test", "a!b.wild.test", "a$b.wild.test",
+             "a&b.wild.test", "a(b).wild.test", "a*b.wild.test", "a+b.wild.test", "a=b.wild.test",
+             "a~b.wild.test", "a%41.wild.test", "x,raw.test", "a,b.wild.test:80"]
+
+
+@test
+def h1_hosts_that_are_no_dns_name_are_refused():
+    problems = []
+    for host in ODD_HOSTS:
+        for data, why in ((H("GET /odd HTTP/1.1", "Host: " + host), "Host %s" % host),
+                          (H("GET http://%s/odd HTTP/1.1" % host, "Host: raw.test"), "absolute-form %s" % host)):
+            try:
+                refused(data, why)
+            except h.Failure as err:
+                problems.append(str(err))
+    eq(problems, [])
+    # names that are DNS names still route: case, digits, '-', '_', a port, a trailing dot
+    for host in ("API.wild.test", "a-1.wild.test", "a_b.wild.test", "x.wild.test:8080", "raw.test."):
+        reqs, _, _ = forwarded(H("GET /dns HTTP/1.1", "Host: " + host))
+        eq(reqs[0]["host"], host, "Host at the vendor")
+
+
+@test
+def h2_hosts_that_are_no_dns_name_are_refused():
+    problems = []
+    for host in ODD_HOSTS:
+        for fields, why in ((req2(authority=host), ":authority %s" % host),
+                            ([(":method", "GET"), (":scheme", "http"), (":path", "/odd"), ("host", host)],
+                             "h2 host %s" % host)):
+            try:
+                h2_refused(fields, why)
+            except h.Failure as err:
+                problems.append(str(err))
+    eq(problems, [])
+    e = fresh()
+    eq(h2_exchange(req2(authority="a_b-1.WILD.test"))[:2], ("status", 200), "a DNS name under the wildcard")
 
 
 @test
