@@ -448,7 +448,10 @@ static int check_target(bg_h1_request_t *req)
     req->host = t + s;
     req->host_len = a - s;
     if (a == n) {
-        req->path = "/";
+        /* An empty path: "/", but an OPTIONS about the server as a whole, "*" (RFC 9112 3.2.4:
+         * the last proxy sends the asterisk-form). */
+        bool options = req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0;
+        req->path = options ? "*" : "/";
         req->path_len = 1;
     } else {
         req->path = t + a; /* starts with '/' or, for "http://h?q", with '?' */

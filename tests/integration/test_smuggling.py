@@ -1071,6 +1071,22 @@ def h2_hosts_that_are_no_dns_name_are_refused():
 
 
 @test
+def options_asks_about_the_server_in_asterisk_form():
+    # RFC 9112 3.2.4: OPTIONS to an absolute-form target with an empty path and no query is
+    # forwarded as "OPTIONS *"; a path or a query keeps the origin-form.
+    for target, want in (("http://raw.test", "*"), ("http://raw.test:80", "*"), ("http://raw.test/", "/"),
+                         ("http://raw.test?q=1", "/?q=1"), ("*", "*")):
+        reqs, _, _ = forwarded(H("OPTIONS %s HTTP/1.1" % target, "Host: raw.test"))
+        eq((reqs[0]["method"], reqs[0]["target"]), ("OPTIONS", want), "OPTIONS %s at the vendor" % target)
+    e = fresh()
+    got = h2_exchange(req2(method="OPTIONS", path="*"))
+    eq(got[:2], ("status", 200), "h2 OPTIONS *")
+    time.sleep(0.1)
+    eq([(r["method"], r["target"]) for r in e.v.requests()], [("OPTIONS", "*")], "h2 OPTIONS * at the vendor")
+
+
+
+@test
 def gateways_exit_cleanly():
     # Last: after all of the above, SIGTERM drains and exits 0 (under SANITIZE, a report of
     # memory misuse or a leak fails here).

@@ -248,6 +248,13 @@ static void test_target_forms(void)
     CHECK_SPAN(req.path, req.path_len, "*");
     REJECT("GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400);
     REJECT("OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    /* OPTIONS to an absolute-form with an empty path asks about the server: "*" (RFC 9112 3.2.4) */
+    ACCEPT("OPTIONS http://h:80 HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK_SPAN(req.path, req.path_len, "*");
+    ACCEPT("OPTIONS http://h/ HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK_SPAN(req.path, req.path_len, "/");
+    ACCEPT("OPTIONS http://h?q HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK_SPAN(req.path, req.path_len, "?q");
 
     /* authority-form only with CONNECT, and CONNECT only with it */
     ACCEPT("CONNECT vendor.example:443 HTTP/1.1\r\nHost: vendor.example:443\r\n\r\n");
