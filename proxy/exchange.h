@@ -53,9 +53,10 @@ typedef struct {
     bool (*trailers_fit)(bg_exchange_t *ex);
     void (*pause_request)(bg_exchange_t *ex);
     void (*resume_request)(bg_exchange_t *ex);
-    /** head() only composes the head (counting its bytes in bytes_out) and holds it until the
-     *  first body bytes, flush or end. Under fsync: always a bodiless answer is then composed
-     *  before its record is written, so that the record counts its head. */
+    /** head() only composes a head with no body after it (bodiless, or body_len 0), counting
+     *  its bytes in bytes_out, and holds it until flush or end. Under fsync: always a bodiless
+     *  answer is then composed before its record is written, so that the record counts its
+     *  head. */
     bool holds_head;
 } bg_downstream_t;
 
