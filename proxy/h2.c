@@ -1040,7 +1040,6 @@ static const bg_downstream_t h2_downstream = {
     .flush = dn_flush,
     .pause_request = dn_pause,
     .resume_request = dn_resume,
-    .holds_head = true, /* a head without a body leaves with dn_end (or dn_flush) */
 };
 
 /* ---- the session -------------------------------------------------------------------------- */
