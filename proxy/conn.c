@@ -382,7 +382,6 @@ static const bg_downstream_t h1_downstream = {
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,
-    .holds_head = true, /* head_out leaves with the first body bytes, flush or end */
 };
 
 /* ---- requests ---------------------------------------------------------------------------- */

@@ -560,7 +560,7 @@ enum { RF_NONE, RF_LENGTH, RF_CHUNKED, RF_CLOSE, RF_EVENT };
 static void decide(bg_exchange_t *ex);
 static void start_forward(bg_exchange_t *ex);
 
-enum { DEFER_NONE, DEFER_END, DEFER_RESPOND, DEFER_TAIL };
+enum { DEFER_NONE, DEFER_END, DEFER_TAIL };
 
 static void record_done_cb(void *arg, int status)
 {
@@ -606,19 +606,9 @@ static void send_answer(bg_exchange_t *ex, size_t upto)
         ex->down->body(ex, ex->rbody.data, upto);
 }
 
-static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp);
-
-/* A relayed answer's held head (bodiless) or last byte (fsync: always) completes it now. */
+/* A relayed answer's held last byte (fsync: always) completes it now. */
 static void send_held(bg_exchange_t *ex)
 {
-    if (ex->head_held) {
-        bg_h1_response_t resp;
-        bool head = bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
-        bg_h1_parse_response(ex->resp_head.data, ex->resp_head.len, head, &resp); /* parsed before */
-        ex->hold_tail = false;
-        ex->head_held = false;
-        send_response_head(ex, &resp);
-    }
     if (ex->hold_tail && ex->rbody.len) {
         ex->down->body(ex, ex->rbody.data, ex->rbody.len);
         bg_buf_reset(&ex->rbody);
@@ -660,9 +650,7 @@ void bg_exchange_record_done(bg_exchange_t *ex)
         bg_exchange_destroy(ex);
         return;
     }
-    if (ex->deferred == DEFER_RESPOND) {
-        send_answer(ex, ex->rbody.len);
-    } else if (ex->deferred == DEFER_TAIL) {
+    if (ex->deferred == DEFER_TAIL) {
         ex->down->body(ex, ex->rbody.data + ex->rbody.len - 1, 1);
     } else {
         send_held(ex);
@@ -732,19 +720,13 @@ static void respond(bg_exchange_t *ex, int status, const char *ctype, const char
         ex->queued = false;
     }
     bool always = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS && ex->vendor && !ex->recorded;
-    if (always && (is_head(ex) || blen == 0) && ex->down->holds_head) {
+    if (always && (is_head(ex) || blen == 0)) {
         /* Nothing to hold back but the head, which the codec holds until end: composed now, so
          * that the record counts it, and out once the record is durable. */
         send_answer(ex, 0);
         if (!record_and_wait(ex, DEFER_END))
             ex->down->end(ex); /* the writer refused the record: the answer completes anyway */
         return;
-    }
-    if (always && (is_head(ex) || blen == 0)) {
-        /* Nothing to hold back but the head: it waits for the record. */
-        if (record_and_wait(ex, DEFER_RESPOND))
-            return;
-        always = false;
     }
     /* The record is written after the answer went out, so it counts the bytes sent; under
      * fsync: always the answer's last byte waits until the record is durable. */
@@ -1416,6 +1398,33 @@ static int build_trailers(bg_exchange_t *ex, bool seal, bg_buf_t *h)
     return 0;
 }
 
+/* The values of every `name` field among req.headers[first..end), in order, joined with ", "
+ * as one field (RFC 9110 5.3: a list field sent as several lines is the lines joined by commas);
+ * empty values add nothing. Each is sealed by its own index when `seal`. Returns 0, or -1 when
+ * sealing failed. */
+static int append_list_field(bg_exchange_t *ex, bg_buf_t *h, const char *name, size_t first, size_t end,
+                             bool seal)
+{
+    bool any = false;
+    for (size_t i = first; i < end; i++) {
+        const bg_header_t *hd = &ex->req.headers[i];
+        if (!hd->value_len || !bg_span_ieq(hd->name, hd->name_len, name))
+            continue;
+        if (any)
+            bg_buf_puts(h, ", ");
+        any = true;
+        if (seal) {
+            if (seal_spans(ex, BG_WHERE_HEADER, (int)i, hd->value, hd->value_len, h) < 0)
+                return -1;
+        } else {
+            bg_buf_append(h, hd->value, hd->value_len);
+        }
+    }
+    if (any)
+        bg_buf_puts(h, ", ");
+    return 0;
+}
+
 int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
 {
     bg_buf_t *h = &ex->out_head;
@@ -1441,9 +1450,8 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     else
         bg_buf_puts(h, ex->host);
     bg_buf_puts(h, "\r\n");
-    const char *via = NULL;
-    size_t via_len = 0;
-    int xff = -1;
+    /* The first X-Forwarded-For and Via fields: where appending the chain starts (none: -1). */
+    int xff = -1, via = -1;
     bool body_sealed_whole = false;
     if (seal && ex->body.len) {
         bool by_field = (ex->cls.body_kind == BG_BODY_JSON || ex->cls.body_kind == BG_BODY_FORM) &&
@@ -1478,11 +1486,13 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
             BG_NAME_IS(hd->name, hd->name_len, "x-forwarded-proto"))
             continue;
         if (BG_NAME_IS(hd->name, hd->name_len, "x-forwarded-for")) {
-            xff = (int)i;
+            if (xff < 0)
+                xff = (int)i;
             continue;
         }
         if (BG_NAME_IS(hd->name, hd->name_len, "via")) {
-            via = hd->value, via_len = hd->value_len;
+            if (via < 0)
+                via = (int)i;
             continue;
         }
         if (body_sealed_whole && (BG_NAME_IS(hd->name, hd->name_len, "content-type") ||
@@ -1508,25 +1518,16 @@ int bg_exchange_build_request(bg_exchange_t *ex, bool encrypt)
     }
     if (body_sealed_whole)
         bg_buf_puts(h, "Content-Type: application/jose\r\n");
-    /* The caller's address is the hop we know; keep the chain that came before it. */
+    /* The caller's address is the hop we know; keep the chain that came before it, all of it
+     * when the client sent it in several fields. The chain is client data: each field is sealed
+     * like any header when encrypting. */
     bg_buf_puts(h, "X-Forwarded-For: ");
-    if (xff >= 0) {
-        /* The chain the client sent is client data: sealed like any header when encrypting. */
-        const bg_header_t *hd = &ex->req.headers[xff];
-        if (seal) {
-            if (seal_spans(ex, BG_WHERE_HEADER, xff, hd->value, hd->value_len, h) < 0)
-                return -1;
-        } else {
-            bg_buf_append(h, hd->value, hd->value_len);
-        }
-        bg_buf_puts(h, ", ");
-    }
+    if (xff >= 0 && append_list_field(ex, h, "x-forwarded-for", (size_t)xff, nhead, seal) < 0)
+        return -1;
     bg_buf_puts(h, ex->client_ip);
     bg_buf_puts(h, ex->client_tls ? "\r\nX-Forwarded-Proto: https\r\nVia: " : "\r\nX-Forwarded-Proto: http\r\nVia: ");
-    if (via) {
-        bg_buf_append(h, via, via_len);
-        bg_buf_puts(h, ", ");
-    }
+    if (via >= 0)
+        append_list_field(ex, h, "via", (size_t)via, nhead, false);
     if (strcmp(ex->protocol, "h2") == 0)
         bg_buf_puts(h, "2 bordergate\r\n");
     else if (ex->req.minor_version == 0 || ex->req.minor_version == 1)
@@ -2168,25 +2169,17 @@ static void complete(bg_exchange_t *ex, bool extra)
 }
 
 /* The vendor's final response head, parsed from `raw` (its HTTP/1.1 form), with ex->resp_framing
- * set: relay it, or hold it for the record (fsync: always) or for the revealed body. */
+ * set: relay it, or keep it for the revealed body. */
 static void accept_head(bg_exchange_t *ex, const bg_h1_response_t *resp, const char *raw, size_t rawlen)
 {
     ex->resp_reveal = ex->vendor->reveal_responses && ex->rt->keys && ex->resp_framing != RF_NONE;
     ex->resp_head_done = true;
     bg_upstream_circuit_report(ex->w, ex->circuit, true);
+    /* Under fsync: always the last body byte waits for the record (relay_body); a head with
+     * nothing after it (RF_NONE) goes to the codec now all the same, which holds it until end,
+     * after the record, which counts its bytes. */
     ex->hold_tail = ex->rt->cfg->records.fsync == BG_FSYNC_ALWAYS;
-    if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal && ex->down->holds_head) {
-        /* Nothing but the head, which the codec holds until end (after the record): composed
-         * now, so that the record counts its bytes. */
-        send_response_head(ex, resp);
-    } else if (ex->hold_tail && ex->resp_framing == RF_NONE && !ex->resp_reveal) {
-        /* Nothing but the head: hold all of it until the record is durable. */
-        ex->head_held = true;
-        bg_buf_reset(&ex->resp_head);
-        bg_buf_append(&ex->resp_head, raw, rawlen);
-        ex->status = resp->status;
-        ex->resp_started = true;
-    } else if (ex->resp_reveal) {
+    if (ex->resp_reveal) {
         /* The head goes out with the revealed body's length once the body is complete. */
         bg_buf_reset(&ex->resp_head);
         bg_buf_append(&ex->resp_head, raw, rawlen);
@@ -2247,7 +2240,7 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
     bg_buf_init(&ex->rin);
     rest.len -= (size_t)r;
     memmove(rest.data, rest.data + r, rest.len);
-    if (!rest.len && ex->resp_started && !ex->head_held && !ex->resp_reveal && ex->resp_framing != RF_NONE &&
+    if (!rest.len && ex->resp_started && !ex->resp_reveal && ex->resp_framing != RF_NONE &&
         ex->down->flush)
         ex->down->flush(ex); /* the body comes in a later read: the head goes out now */
     if (ex->state == BG_EX_FORWARD && relay_body(ex, rest.data, rest.len, &extra))
@@ -2335,7 +2328,7 @@ void bg_exchange_resp_head(bg_exchange_t *ex, const char *head, size_t len, bool
         complete(ex, false);
         return;
     }
-    if (ex->resp_started && !ex->head_held && !ex->resp_reveal && ex->down->flush)
+    if (ex->resp_started && !ex->resp_reveal && ex->down->flush)
         ex->down->flush(ex);
 }
 

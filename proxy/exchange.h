@@ -27,7 +27,10 @@ typedef struct {
     /** Send the response head. `headers` are end-to-end fields (framing and hop-by-hop
      *  removed, X-Transfer-Id included); body_len is the exact body length, or -1 when the
      *  body streams (the codec frames it); bodiless: no body follows whatever the headers say
-     *  (HEAD, 204, 304, 1xx). */
+     *  (HEAD, 204, 304, 1xx). A head with no body after it (bodiless, or body_len 0) is only
+     *  composed here, its bytes counted in bytes_out, and leaves with flush or end: under
+     *  fsync: always such an answer is composed before its record is written (which counts
+     *  it) and goes out once the record is durable. */
     void (*head)(bg_exchange_t *ex, int status, const bg_header_t *headers, size_t n, int64_t body_len,
                  bool bodiless);
     /** Send response body bytes (already decoded from the vendor's framing). */
@@ -53,10 +56,6 @@ typedef struct {
     bool (*trailers_fit)(bg_exchange_t *ex);
     void (*pause_request)(bg_exchange_t *ex);
     void (*resume_request)(bg_exchange_t *ex);
-    /** head() only composes the head (counting its bytes in bytes_out) and holds it until the
-     *  first body bytes, flush or end. Under fsync: always a bodiless answer is then composed
-     *  before its record is written, so that the record counts its head. */
-    bool holds_head;
 } bg_downstream_t;
 
 /* Candidate destination addresses and the decision reached for each. */
@@ -156,8 +155,7 @@ struct bg_exchange {
     bool awaiting_record;
     bool cancelled;              /* the codec went away while we waited */
     int deferred;                /* what to do once the record is durable */
-    bool hold_tail;              /* keep the response's last byte (or whole bodiless head) until then */
-    bool head_held;              /* resp_head holds a bodiless response head not yet sent */
+    bool hold_tail;              /* keep the response's last byte until then (a bodiless head: the codec) */
     bg_header_t dh[8];           /* a deferred gateway answer: headers (pointing to stable strings) */
     size_t ndh;
     struct bg_exchange *done_next;

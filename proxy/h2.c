@@ -75,6 +75,8 @@ struct h2_stream {
     bool out_moved;         /* out was compacted: stale bytes may sit beyond out.len */
     bool out_eof;
     bool has_provider;      /* the response was submitted with a data provider (trailers can follow) */
+    nghttp2_nv *held;       /* a response head without a body, composed and counted by dn_head, and */
+    size_t nheld;           /* submitted by dn_end (its fields point into hb) */
     bg_buf_t tr_out;        /* response trailers ("name: value\r\n", names lowercased), after the DATA */
     bool ex_ended;          /* down->end was called: destroy (not cancel) the exchange */
     bool closed;            /* nghttp2 closed the stream; kept only until the exchange lets go */
@@ -154,6 +156,7 @@ static void stream_free(h2_stream_t *st)
     bg_buf_dispose(&st->out);
     bg_buf_dispose_secure(&st->tr_in);
     bg_buf_dispose_secure(&st->tr_out);
+    free(st->held);
     if (st->fields != st->inl)
         free(st->fields);
     free(st);
@@ -606,8 +609,8 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t id, uint32_t err
     st->closed = true;
     st->pending_start = false;
     if (st->ex && !st->ex_ended && st->resp_submitted && st->out_eof) {
-        /* A bodiless answer went out and the exchange is about to call end (it may wait for
-         * its record first): it lets go in dn_end/dn_abort. */
+        /* A bodiless answer was composed (held by dn_head, or out) and the exchange is about
+         * to call end (it may wait for its record first): it lets go in dn_end/dn_abort. */
         return 0;
     }
     stream_release_exchange(st);
@@ -841,7 +844,10 @@ static bool no_index(bg_h2_t *s, const char *lname, size_t len)
 /* The response head goes out as given, names lowercased and connection-specific fields dropped.
  * Names and values are copied once into the stream's own buffer (hb, free once the request head
  * moved to the exchange), which lives until the stream is freed — after nghttp2 serialized the
- * HEADERS or dropped it with the stream — so nghttp2 takes them without another copy. */
+ * HEADERS or dropped it with the stream — so nghttp2 takes them without another copy.
+ * A head with no body after it is the whole answer (HEADERS with END_STREAM): like the
+ * HTTP/1.1 codec's, it is counted now and held until dn_end, which the exchange calls at once,
+ * or under fsync: always once the record that counts it is on disk. */
 static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t n, int64_t body_len, bool bodiless)
 {
     h2_stream_t *st = ex->down_ctx;
@@ -889,10 +895,17 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
     st->resp_submitted = true;
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = read_cb};
     bool no_body = bodiless || body_len == 0;
-    if (no_body)
-        st->out_eof = true;
     st->has_provider = !no_body;
-    int rv = nghttp2_submit_response(s->session, st->id, nva, k, no_body ? NULL : &prd);
+    if (no_body) {
+        st->out_eof = true;
+        st->held = malloc(k * sizeof *nva);
+        if (!st->held)
+            abort();
+        memcpy(st->held, nva, k * sizeof *nva);
+        st->nheld = k;
+        return;
+    }
+    int rv = nghttp2_submit_response(s->session, st->id, nva, k, &prd);
     if (rv < 0)
         bg_log_debug("http2 response not submitted", "caller", s->caller, "error", nghttp2_strerror(rv));
     schedule(s);
@@ -906,6 +919,28 @@ static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
     bg_buf_append(&st->out, p, n);
     nghttp2_session_resume_data(st->s->session, st->id);
     schedule(st->s);
+}
+
+/* The head dn_head held (no body follows): out now, as HEADERS with END_STREAM. */
+static void submit_held(h2_stream_t *st)
+{
+    if (!st->held)
+        return;
+    int rv = nghttp2_submit_response(st->s->session, st->id, st->held, st->nheld, NULL);
+    if (rv < 0)
+        bg_log_debug("http2 response not submitted", "caller", st->s->caller, "error", nghttp2_strerror(rv));
+    free(st->held);
+    st->held = NULL;
+    schedule(st->s);
+}
+
+/* A vendor read is done and more of its answer is to come: a held head goes now, as the
+ * HTTP/1.1 codec's does (a vendor's content-length: 0 head before its END_STREAM). */
+static void dn_flush(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    if (!st->closed)
+        submit_held(st);
 }
 
 static void dn_end(bg_exchange_t *ex)
@@ -923,6 +958,7 @@ static void dn_end(bg_exchange_t *ex)
         /* Nothing was answered (cannot happen with the exchange's paths): reset. */
         nghttp2_submit_rst_stream(s->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     }
+    submit_held(st);
     st->out_eof = true;
     if (st->unconsumed) {
         /* Held back while paused and now dropped with the exchange: reopen the stream's window
@@ -1001,6 +1037,7 @@ static const bg_downstream_t h2_downstream = {
     .trailers = dn_trailers,
     .trailers_fit = dn_trailers_fit,
     .pending = dn_pending,
+    .flush = dn_flush,
     .pause_request = dn_pause,
     .resume_request = dn_resume,
 };

@@ -19,7 +19,7 @@ enum {
     C_FVAL = 2,  /* field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 5.5) */
     C_URI = 4,   /* request-target byte besides '%' (RFC 3986 pchar, '/', '?', '[', ']') */
     C_HEX = 8,   /* HEXDIG */
-    C_REG = 16,  /* reg-name byte besides '%': unreserved / sub-delims (RFC 3986 3.2.2) */
+    C_REG = 16,  /* reg-name byte besides '%': unreserved / sub-delims (RFC 3986 3.2.2); hosts use dns_char */
     C_QD = 32,   /* qdtext (RFC 9110 5.6.4) */
 };
 
@@ -261,9 +261,19 @@ static bool parse_connection(const char *v, size_t n, bool request, bool *close,
 /* Two hex digits after a '%' at s[0]; s[1], s[2] must be readable. */
 static inline bool pct_ok(const char *s) { return IS(s[1], C_HEX) && IS(s[2], C_HEX); }
 
+/* A byte of a host name the gateway routes: letters, digits, '-', '.', and '_' (which config.c
+ * allows in vendor hosts). Narrower than RFC 3986's reg-name on purpose: its sub-delims
+ * (",;'!$&()*+=") and percent-encoding name no DNS host, and such a Host must not match a
+ * wildcard vendor ("a,b.example.com" against "*.example.com"). */
+static inline bool dns_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_';
+}
+
 /*
  * authority = host [ ":" port ] without userinfo (RFC 9110 4.2, RFC 3986 3.2). host is an
- * IP-literal ("[" IPv6 "]") or a non-empty reg-name/IPv4; port is 1-5 digits <= 65535.
+ * IP-literal ("[" IPv6 "]") or a non-empty DNS name/IPv4 (dns_char); port is 1-5 digits <= 65535.
  */
 static bool authority_ok(const char *s, size_t n, bool need_port)
 {
@@ -283,15 +293,9 @@ static bool authority_ok(const char *s, size_t n, bool need_port)
         i++;
     } else {
         while (i < n && s[i] != ':') {
-            if (s[i] == '%') {
-                if (n - i < 3 || !pct_ok(s + i))
-                    return false;
-                i += 3;
-            } else if (IS(s[i], C_REG)) {
-                i++;
-            } else {
+            if (!dns_char(s[i]))
                 return false;
-            }
+            i++;
         }
         if (i == 0)
             return false;
@@ -444,7 +448,10 @@ static int check_target(bg_h1_request_t *req)
     req->host = t + s;
     req->host_len = a - s;
     if (a == n) {
-        req->path = "/";
+        /* An empty path: "/", but an OPTIONS about the server as a whole, "*" (RFC 9112 3.2.4:
+         * the last proxy sends the asterisk-form). */
+        bool options = req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0;
+        req->path = options ? "*" : "/";
         req->path_len = 1;
     } else {
         req->path = t + a; /* starts with '/' or, for "http://h?q", with '?' */

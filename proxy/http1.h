@@ -133,9 +133,11 @@ int bg_h1_split_fields(const char *buf, size_t len, bg_header_t *out, size_t max
  *  own fields (Via, Forwarded, X-Forwarded-*, X-Transfer-Id). See http1.c for each reason. */
 bool bg_h1_trailer_allowed(const char *name, size_t len);
 
-/** Whether s[0..n) is an authority as a request's Host may carry it: host [":" port], no
- *  userinfo, no path, no whitespace (the rules the request parser applies to Host and to an
- *  absolute-form target; for HTTP/2's :authority and host, which nghttp2 checks less strictly). */
+/** Whether s[0..n) is an authority as a request's Host may carry it: host [":" port], where
+ *  host is a DNS name (letters, digits, '-', '_', '.') or an IP literal: no userinfo, path,
+ *  whitespace, sub-delims or percent-encoding (the rules the request parser applies to Host and
+ *  to an absolute-form target; for HTTP/2's :authority and host, which nghttp2 checks less
+ *  strictly). */
 bool bg_h1_authority_valid(const char *s, size_t n);
 
 /** Whether t[0..n) is a request-target the gateway forwards in its HTTP/1.1 request line:

@@ -299,17 +299,22 @@ def encrypt_text_body_is_sealed_whole_as_jwe():
 @test
 def encrypt_seals_client_ip_headers_too():
     """X-Forwarded-For / X-Real-IP from the caller are `device` data (client_ip): under encrypt
-    the vendor must not receive them in clear (the gateway may append its own hop)."""
+    the vendor must not receive them in clear (the gateway may append its own hop). An
+    X-Forwarded-For chain sent as two field lines reaches the vendor whole, each part sealed."""
     gw, ups = env()
     before = len(received(ups["127.0.0.3"], "sealed-noreveal.example"))
     r = send(gw, "sealed-noreveal.example", "/v1/x",
-             [("X-Forwarded-For", "198.51.100.7"), ("X-Real-IP", "198.51.100.8")])
+             [("X-Forwarded-For", "198.51.100.7"), ("X-Real-IP", "198.51.100.8"),
+              ("X-Forwarded-For", "198.51.100.9")])
     eq(r.status, 200, "status")
     rec = wait_record(records_path(gw), r.headers.get("x-transfer-id"))
-    eq((rec["decision"], rec["detections"].get("client_ip")), ("encrypt", 2), "record")
+    eq((rec["decision"], rec["detections"].get("client_ip")), ("encrypt", 3), "record")
     up = received(ups["127.0.0.3"], "sealed-noreveal.example")[before]
     eq(header(up, "X-Real-IP")[:9], "bgtok:v1:", "X-Real-IP")
-    leaked = [(n, v) for n, v in up["headers"] if "198.51.100.7" in v or "198.51.100.8" in v]
+    chain = [p.strip() for p in header(up, "X-Forwarded-For").split(",")]
+    eq([p[:9] for p in chain[:2]] + chain[2:], ["bgtok:v1:", "bgtok:v1:", "127.0.0.1"], "X-Forwarded-For %r" % chain)
+    check(chain[0] != chain[1], "two addresses, two tokens: %r" % chain)
+    leaked = [(n, v) for n, v in up["headers"] if any("198.51.100.%d" % i in v for i in (7, 8, 9))]
     eq(leaked, [], "client addresses the vendor received in clear")
 
 

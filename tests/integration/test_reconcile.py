@@ -581,9 +581,9 @@ def mixed_workload(fsync):
                 problems.append("%s: record bytes_in/out %d/%d, the client sent %d and got %d"
                                 % (it["kind"], rec["bytes_in"], rec["bytes_out"], res.sent, len(res.received)))
         if it["proto"] == "h2" and it.get("exact", True):
-            # README: under fsync: always an HTTP/2 bodiless answer's HEADERS leave only after its
-            # record is durable, and the record does not count them (a known gap, not yet fixed)
-            h2_out = 0 if fsync == "always" and it.get("bodiless") else res.hbytes + len(res.body)
+            # under fsync: always too, where a bodiless answer's HEADERS leave only after its
+            # record is durable (the record counts them all the same)
+            h2_out = res.hbytes + len(res.body)
             if rec["bytes_out"] != h2_out:
                 problems.append("%s (h2): record bytes_out %d, the client got %d header + %d body bytes"
                                 % (it["kind"], rec["bytes_out"], res.hbytes, len(res.body)))

@@ -257,7 +257,7 @@ def env():
     us = h.vendor("us", ["us.test"], e.us.port, addresses=["127.0.0.3"], regions=["US"], basis="none",
                   categories=["identifier", "device", "usage"])
     us["entity"]["country"] = "US"
-    vendors = [h.vendor("raw", ["raw.test"], e.v.port), h.vendor("other", ["other.test"], e.other.port),
+    vendors = [h.vendor("raw", ["raw.test", "*.wild.test"], e.v.port), h.vendor("other", ["other.test"], e.other.port),
                h.vendor("small", ["small.test"], e.v.port, max_body=16),
                us]
     e.gw = h.Gateway(h.gateway_config(vendors, limits={"max_body_scan": 65536, "oversize_body": "personal"}),
@@ -987,6 +987,102 @@ def h2_stream_cut_or_lying_mid_streamed_body():
         else:
             c.sock.sendall(w.frame(w.DATA, w.END_STREAM, 1, b"z" * 1000))
         cut_connections_are_closed(e, "h2 " + how)
+
+
+
+# ---- fields the gateway extends, names it routes, and OPTIONS ---------------------------------
+
+def record_at(path, timeout=3.0):
+    """The record of the one exchange whose path is `path` (paths are unique per test)."""
+    rpath = env().gw.cfg["records"]["path"]
+    got = []
+
+    def found():
+        got[:] = [r for r in h.read_records(rpath) if r["path"] == path] if os.path.exists(rpath) else []
+        return got
+    h.wait_until(found, timeout, msg="a record for %s" % path)
+    eq(len(got), 1, "records for %s" % path)
+    return got[0]
+
+
+@test
+def repeated_forwarding_fields_are_one_list_at_the_vendor():
+    # RFC 9110 5.3: several X-Forwarded-For (or Via) field lines are one list, in order; the
+    # gateway appends its hop to all of it, not to the last line only. Each line is still
+    # classified (client_ip: device data).
+    xff = [("X-Forwarded-For", "203.0.113.1"), ("X-Forwarded-For", "198.51.100.2")]
+    reqs, _, _ = forwarded(H("GET /xff-h1 HTTP/1.1", "Host: raw.test", "%s: %s" % xff[0], "Via: 1.0 first",
+                             "X-Mid: 1", "%s: %s" % xff[1], "Via: 1.1 second"))
+    eq(field(reqs[0], "x-forwarded-for"), "203.0.113.1, 198.51.100.2, 127.0.0.1", "h1 X-Forwarded-For")
+    eq(field(reqs[0], "via"), "1.0 first, 1.1 second, 1.1 bordergate", "h1 Via")
+    rec = record_at("/xff-h1")
+    eq((rec["detections"].get("client_ip"), "device" in rec["categories"]), (2, True), "h1 record")
+    e = fresh()
+    got = h2_exchange(req2(path="/xff-h2", extra=[("x-forwarded-for", "203.0.113.1"), ("via", "1.0 first"),
+                                                  ("x-mid", "1"), ("x-forwarded-for", "198.51.100.2")]))
+    eq(got[:2], ("status", 200), "h2 answer")
+    time.sleep(0.1)
+    reqs = e.v.requests()
+    eq(len(reqs), 1, "h2 requests at the vendor")
+    eq(field(reqs[0], "x-forwarded-for"), "203.0.113.1, 198.51.100.2, 127.0.0.1", "h2 x-forwarded-for")
+    eq(field(reqs[0], "via"), "1.0 first, 2 bordergate", "h2 via")
+    rec = record_at("/xff-h2")
+    eq((rec["detections"].get("client_ip"), "device" in rec["categories"]), (2, True), "h2 record")
+
+
+# Hosts that RFC 3986's reg-name allows (sub-delims, percent-encoding) but no DNS name has: each
+# would match the wildcard "*.wild.test" if it were routed.
+ODD_HOSTS = ["a,b.wild.test", "a;b.wild.test", "a'b.wild.test", "a!b.wild.test", "a$b.wild.test",
+             "a&b.wild.test", "a(b).wild.test", "a*b.wild.test", "a+b.wild.test", "a=b.wild.test",
+             "a~b.wild.test", "a%41.wild.test", "x,raw.test", "a,b.wild.test:80"]
+
+
+@test
+def h1_hosts_that_are_no_dns_name_are_refused():
+    problems = []
+    for host in ODD_HOSTS:
+        for data, why in ((H("GET /odd HTTP/1.1", "Host: " + host), "Host %s" % host),
+                          (H("GET http://%s/odd HTTP/1.1" % host, "Host: raw.test"), "absolute-form %s" % host)):
+            try:
+                refused(data, why)
+            except h.Failure as err:
+                problems.append(str(err))
+    eq(problems, [])
+    # names that are DNS names still route: case, digits, '-', '_', a port, a trailing dot
+    for host in ("API.wild.test", "a-1.wild.test", "a_b.wild.test", "x.wild.test:8080", "raw.test."):
+        reqs, _, _ = forwarded(H("GET /dns HTTP/1.1", "Host: " + host))
+        eq(reqs[0]["host"], host, "Host at the vendor")
+
+
+@test
+def h2_hosts_that_are_no_dns_name_are_refused():
+    problems = []
+    for host in ODD_HOSTS:
+        for fields, why in ((req2(authority=host), ":authority %s" % host),
+                            ([(":method", "GET"), (":scheme", "http"), (":path", "/odd"), ("host", host)],
+                             "h2 host %s" % host)):
+            try:
+                h2_refused(fields, why)
+            except h.Failure as err:
+                problems.append(str(err))
+    eq(problems, [])
+    e = fresh()
+    eq(h2_exchange(req2(authority="a_b-1.WILD.test"))[:2], ("status", 200), "a DNS name under the wildcard")
+
+
+@test
+def options_asks_about_the_server_in_asterisk_form():
+    # RFC 9112 3.2.4: OPTIONS to an absolute-form target with an empty path and no query is
+    # forwarded as "OPTIONS *"; a path or a query keeps the origin-form.
+    for target, want in (("http://raw.test", "*"), ("http://raw.test:80", "*"), ("http://raw.test/", "/"),
+                         ("http://raw.test?q=1", "/?q=1"), ("*", "*")):
+        reqs, _, _ = forwarded(H("OPTIONS %s HTTP/1.1" % target, "Host: raw.test"))
+        eq((reqs[0]["method"], reqs[0]["target"]), ("OPTIONS", want), "OPTIONS %s at the vendor" % target)
+    e = fresh()
+    got = h2_exchange(req2(method="OPTIONS", path="*"))
+    eq(got[:2], ("status", 200), "h2 OPTIONS *")
+    time.sleep(0.1)
+    eq([(r["method"], r["target"]) for r in e.v.requests()], [("OPTIONS", "*")], "h2 OPTIONS * at the vendor")
 
 
 

@@ -248,6 +248,13 @@ static void test_target_forms(void)
     CHECK_SPAN(req.path, req.path_len, "*");
     REJECT("GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400);
     REJECT("OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    /* OPTIONS to an absolute-form with an empty path asks about the server: "*" (RFC 9112 3.2.4) */
+    ACCEPT("OPTIONS http://h:80 HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK_SPAN(req.path, req.path_len, "*");
+    ACCEPT("OPTIONS http://h/ HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK_SPAN(req.path, req.path_len, "/");
+    ACCEPT("OPTIONS http://h?q HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK_SPAN(req.path, req.path_len, "?q");
 
     /* authority-form only with CONNECT, and CONNECT only with it */
     ACCEPT("CONNECT vendor.example:443 HTTP/1.1\r\nHost: vendor.example:443\r\n\r\n");
@@ -705,13 +712,16 @@ static void test_target_and_authority_valid(void)
     CHECK(!bg_h1_target_valid("OPTIONS", 7, "**", 2));
     CHECK(!bg_h1_target_valid("GET", 3, "*", 1));
 
-    static const char *good_a[] = {"h", "a.example", "a.example:443", "[::1]", "[::1]:8080", "10.0.0.1:1", "a%41b"};
+    static const char *good_a[] = {"h", "a.example", "a.example:443", "[::1]", "[::1]:8080", "10.0.0.1:1", "a_b-c.d"};
     for (size_t i = 0; i < sizeof good_a / sizeof good_a[0]; i++)
         if (!bg_h1_authority_valid(good_a[i], strlen(good_a[i])))
             bg_test_fail(__FILE__, __LINE__, "authority %s: want valid", good_a[i]);
     static const char *bad_a[] = {"",        "u@h",   "h/x",     "h x",     "h:",     "h:65536", "h:1:2",
                                   ":80",     "[::1",  "[zz]",    "h\r\nx", "h\tx",   "h#x",     "h?x",
-                                  "h:123456", "h%4"};
+                                  "h:123456", "h%4",
+                                  /* RFC 3986 reg-name, but no DNS host: never routed (a wildcard would match) */
+                                  "a%41b",   "a,b.x", "a;b.x", "a'b.x", "a!b.x", "a$b.x", "a&b.x", "a(b).x",
+                                  "a*b.x",   "a+b.x", "a=b.x", "a~b.x", "a,b.x:80"};
     for (size_t i = 0; i < sizeof bad_a / sizeof bad_a[0]; i++)
         if (bg_h1_authority_valid(bad_a[i], strlen(bad_a[i])))
             bg_test_fail(__FILE__, __LINE__, "authority %s: want invalid", bad_a[i]);
