@@ -1426,9 +1426,10 @@ static const char *const not_card_kw[] = {"tracking", "order", "invoice", "ref",
                                           "routing", "timestamp"};
 static const char *const card_kw[] = {"card", "visa", "master", "amex", "american express", "discover",
                                       "maestro", "diners", "jcb", "credit", "debit"};
-/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38"). */
+/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38")
+ * or an object identifier ("OID 2.5.4.3": X.500 attribute arcs are four parts too). */
 static const char *const version_words[] = {"v", "ver", "version", "build", "release", "firmware", "fw", "rev",
-                                            "revision"};
+                                            "revision", "oid"};
 static const char *const imei_kw[] = {"imei"};
 static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
@@ -2208,7 +2209,8 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
     unsigned prev = i ? t[i - 1] : ' ';
     /* Versions: "Chrome/120.0.1.2", "v=3.14.22.190", "version 1.2.3.4" (the word is read only before
      * what ipv4_at takes: a cost on dotted quads alone). */
-    bool version = prev == '/' || (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3])));
+    bool version = (prev == '/' && (i < 2 || t[i - 2] != '/')) || /* "//" opens a URL's host: an address */
+                   (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3])));
     if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i)) &&
         !((prev == ' ' || prev == ':' || prev == '=' || prev == '#') &&
           word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0]))) {

@@ -264,6 +264,25 @@ static void test_version_and_number_words(void)
         check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
 }
 
+/* "//" opens a URL's host, so a dotted quad after it is an address, not a product version
+ * ("Chrome/120.0.1.2"); a four-part OID after "OID" is no address. */
+static void test_url_hosts_and_oids(void)
+{
+    static const struct {
+        const char *s, *det, *want;
+    } cases[] = {
+        {"GET http://125.110.26.137:8080/status returned 502", "ip_address", "125.110.26.137"},
+        {"see //81.2.69.160/x", "ip_address", "81.2.69.160"},
+        {"UA Chrome/120.0.1.2 here", "ip_address", NULL},
+        {"cdn.example.com/1.2.3.4/app.js", "ip_address", NULL},
+        {"OID 2.5.4.3", "ip_address", NULL},
+        {"oid=2.5.4.10 set", "ip_address", NULL},
+        {"void 2.5.4.3", "ip_address", "2.5.4.3"}, /* a whole word only */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
+}
+
 static void test_phone_context(void)
 {
     const char *s = "Phone: 040 379 2455";
@@ -1688,6 +1707,7 @@ int main(void)
     RUN(test_text_detectors_offsets);
     RUN(test_text_lookalikes);
     RUN(test_version_and_number_words);
+    RUN(test_url_hosts_and_oids);
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
