@@ -2034,6 +2034,25 @@ static const uint8_t ecls[256] = {
     ['.'] = EA_LOCAL | EA_DOMAIN, ['-'] = EA_LOCAL | EA_DOMAIN, ['_'] = EA_LOCAL, ['%'] = EA_LOCAL, ['+'] = EA_LOCAL,
 };
 
+/* A quoted local part ending right before the '@' at t[at] ("\"john smith\"@example.org", RFC 5322):
+ * 1 to 62 printable bytes without '"' or '\\' between the quotes, the opening one not glued to a
+ * word. Returns where the opening quote is, or at (none). */
+static size_t quoted_local(const unsigned char *t, size_t at)
+{
+    size_t q = at - 1, j = q;
+    while (j > 0 && q - j < 63) {
+        unsigned c = t[--j];
+        if (c == '"') {
+            if (j + 1 == q || (j > 0 && isal(t[j - 1])))
+                return at;
+            return j;
+        }
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return at;
+    }
+    return at;
+}
+
 static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a, size_t *b)
 {
     size_t s = at, dots = SIZE_MAX; /* dots: where the rightmost ".." starts */
@@ -2044,6 +2063,8 @@ static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a,
     }
     while (s < at && (t[s] == '.' || t[s] == '+' || t[s] == '-'))
         s++;
+    if (s == at && at >= 3 && t[at - 1] == '"')
+        s = quoted_local(t, at);
     size_t e = at + 1;
     while (e < n && (ecls[t[e]] & EA_DOMAIN))
         e++;

@@ -283,6 +283,24 @@ static void test_url_hosts_and_oids(void)
         check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
 }
 
+/* A quoted local part (RFC 5322) is part of the address; a quote glued to a word, an empty pair or
+ * a backslash inside is not one. */
+static void test_email_quoted_local(void)
+{
+    static const struct {
+        const char *s, *want;
+    } cases[] = {
+        {"quoted: \"john.smith\"@example.org ok", "\"john.smith\"@example.org"},
+        {"to \"John Smith\"@mail.example.co.uk.", "\"John Smith\"@mail.example.co.uk"},
+        {"x\"ab\"@example.org", NULL},
+        {"a \"\"@example.org", NULL},
+        {"a \"x\\y\"@example.org", NULL},
+        {"plain ann@example.org", "ann@example.org"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "email", cases[i].want, __LINE__);
+}
+
 static void test_phone_context(void)
 {
     const char *s = "Phone: 040 379 2455";
@@ -1708,6 +1726,7 @@ int main(void)
     RUN(test_text_lookalikes);
     RUN(test_version_and_number_words);
     RUN(test_url_hosts_and_oids);
+    RUN(test_email_quoted_local);
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
