@@ -2224,6 +2224,55 @@ static size_t date_words(const unsigned char *t, size_t n, size_t i, unsigned gl
     return 0;
 }
 
+/* A decimal at t[*i] (optional '-', then 1 to 3 digits whose value is below lim, '.', at least
+ * mindec digits); *i moves past it. */
+static bool coord_dec(const unsigned char *t, size_t n, size_t *i, unsigned lim, unsigned mindec)
+{
+    size_t j = *i;
+    if (j < n && t[j] == '-')
+        j++;
+    unsigned v = 0, k = 0;
+    for (; j < n && isd(t[j]) && k < 4; j++, k++)
+        v = v * 10 + (t[j] - '0');
+    if (k == 0 || k > 3 || v >= lim || (k > 1 && t[j - k] == '0') || j >= n || t[j] != '.')
+        return false;
+    size_t d = ++j;
+    while (j < n && isd(t[j]))
+        j++;
+    if (j - d < mindec)
+        return false;
+    *i = j;
+    return true;
+}
+
+/* A latitude, longitude pair written in text at t[i] ("48.85661, 2.35222", "-33.8688,151.2093"):
+ * each with at least mindec decimals (a position to ~10 m, where prices and ratios have two), the
+ * latitude within +-90 and the longitude within +-180, one comma between them, and not one pair
+ * of a longer list of numbers. Returns the end, or 0. */
+static size_t coord_text_at(const unsigned char *t, size_t n, size_t i, unsigned mindec)
+{
+    size_t j = i;
+    if (!coord_dec(t, n, &j, 90, mindec))
+        return 0;
+    while (j < n && t[j] == ' ')
+        j++;
+    if (j >= n || t[j] != ',')
+        return 0;
+    j++;
+    while (j < n && t[j] == ' ')
+        j++;
+    if (!coord_dec(t, n, &j, 180, mindec))
+        return 0;
+    size_t e = j;
+    if (e < n && (isal(t[e]) || (t[e] == '.' && e + 1 < n && isd(t[e + 1]))))
+        return 0;
+    while (j < n && t[j] == ' ')
+        j++;
+    if (j + 1 < n && t[j] == ',' && (isd(t[j + 1]) || t[j + 1] == ' ' || t[j + 1] == '-'))
+        return 0;
+    return e;
+}
+
 static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det, size_t *start)
 {
     size_t e;
@@ -2253,6 +2302,21 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
     if (i + 2 < n && (t[i + 2] == ':' || t[i + 2] == '-' || (i + 4 < n && t[i + 4] == '.')) && (e = mac_at(t, n, i))) {
         *det = BG_DET_MAC_ADDRESS;
         return e;
+    }
+    /* A coordinate pair inside prose; not inside a list ("1, 48.85661, 2.35222"), and not a whole
+     * value: there the key says what the numbers are ("ratio": "40.58781,-105.72384" is none;
+     * location keys are scan_value's). */
+    if (i + 2 < n && (t[i + 1] == '.' || t[i + 2] == '.') && (e = coord_text_at(t, n, i, 4))) {
+        size_t a = i && t[i - 1] == '-' ? i - 1 : i, b = a, z = e;
+        while (b > 0 && t[b - 1] == ' ')
+            b--;
+        while (z < n && t[z] == ' ')
+            z++;
+        if (!(b > 0 && (t[b - 1] == ',' || t[b - 1] == '.' || isd(t[b - 1]))) && (b > 0 || z < n)) {
+            *det = BG_DET_COORDINATES;
+            *start = a;
+            return e;
+        }
     }
     groups_t g;
     groups_at(t, n, i, &g);
@@ -2325,6 +2389,12 @@ static size_t letter_start(const scan_t *s, const unsigned char *t, size_t n, si
     if ((cl & CHX) && i + 2 < n && (t[i + 2] == ':' || t[i + 2] == '-' || (i + 4 < n && t[i + 4] == '.')) &&
         (e = mac_at(t, n, i))) {
         *det = BG_DET_MAC_ADDRESS;
+        return e;
+    }
+    /* A geo URI (RFC 5870): "geo:lat,lon", any precision. */
+    if (t[i] == 'g' && i + 7 < n && t[i + 1] == 'e' && t[i + 2] == 'o' && t[i + 3] == ':' &&
+        (e = coord_text_at(t, n, i + 4, 1))) {
+        *det = BG_DET_COORDINATES;
         return e;
     }
     if (t[i] == 'e' && (e = jwt_at(t, n, i))) {

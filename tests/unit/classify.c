@@ -301,6 +301,32 @@ static void test_email_quoted_local(void)
         check_first(cases[i].s, "email", cases[i].want, __LINE__);
 }
 
+/* A latitude, longitude pair inside prose, or in a geo URI, is a location; not a pair in a longer
+ * list of numbers, not two-decimal amounts, not out of range, and not a whole value under a key
+ * that names something else (there the key decides). */
+static void test_text_coordinates(void)
+{
+    static const struct {
+        const char *s, *want;
+    } cases[] = {
+        {"I am at 48.85661, 2.35222 right now", "48.85661, 2.35222"},
+        {"pin -33.8688,151.2093.", "-33.8688,151.2093"},
+        {"open geo:37.786971,-122.399677;u=35", "geo:37.786971,-122.399677"},
+        {"geo:52.52,13.40", "geo:52.52,13.40"},
+        {"values 0.1234, 48.85661, 2.35222 seen", NULL},
+        {"values 48.85661, 2.35222, 0.5 seen", NULL},
+        {"totals 48.85, 2.35 seen", NULL},
+        {"at 98.85661, 2.35222 x", NULL},
+        {"at 48.85661, 182.35222 x", NULL},
+        {"v 1.48.85661, 2.35222 x", NULL},
+        {"48.85661, 2.35222", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "coordinates", cases[i].want, __LINE__);
+    body_as("application/json", "{\"ratio\": \"40.58781,-105.72384\", \"note\": \"met at 40.58781, -105.72384\"}");
+    CHECK_INT(count("coordinates"), 1);
+}
+
 static void test_phone_context(void)
 {
     const char *s = "Phone: 040 379 2455";
@@ -1727,6 +1753,7 @@ int main(void)
     RUN(test_version_and_number_words);
     RUN(test_url_hosts_and_oids);
     RUN(test_email_quoted_local);
+    RUN(test_text_coordinates);
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
