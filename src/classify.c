@@ -2268,8 +2268,13 @@ static size_t coord_text_at(const unsigned char *t, size_t n, size_t i, unsigned
         return 0;
     while (j < n && t[j] == ' ')
         j++;
-    if (j + 1 < n && t[j] == ',' && (isd(t[j + 1]) || t[j + 1] == ' ' || t[j + 1] == '-'))
-        return 0;
+    if (j < n && t[j] == ',') { /* a list goes on with a number; ", ok?" does not */
+        j++;
+        while (j < n && t[j] == ' ')
+            j++;
+        if (j < n && (isd(t[j]) || (t[j] == '-' && j + 1 < n && isd(t[j + 1]))))
+            return 0;
+    }
     return e;
 }
 
@@ -2310,9 +2315,16 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
         size_t a = i && t[i - 1] == '-' ? i - 1 : i, b = a, z = e;
         while (b > 0 && t[b - 1] == ' ')
             b--;
+        bool list = b > 0 && (t[b - 1] == '.' || isd(t[b - 1]));
+        if (b > 0 && t[b - 1] == ',') { /* "1, 48.85661, 2.35222" is a list; "Paris, 48.85661, ..." not */
+            size_t c = b - 1;
+            while (c > 0 && t[c - 1] == ' ')
+                c--;
+            list = c > 0 && isd(t[c - 1]);
+        }
         while (z < n && t[z] == ' ')
             z++;
-        if (!(b > 0 && (t[b - 1] == ',' || t[b - 1] == '.' || isd(t[b - 1]))) && (b > 0 || z < n)) {
+        if (!list && (b > 0 || z < n)) {
             *det = BG_DET_COORDINATES;
             *start = a;
             return e;

@@ -320,6 +320,10 @@ static void test_text_coordinates(void)
         {"at 48.85661, 182.35222 x", NULL},
         {"v 1.48.85661, 2.35222 x", NULL},
         {"48.85661, 2.35222", NULL},
+        {"Meet me at -48.9902,96.5776, ok?", "-48.9902,96.5776"},
+        {"Paris, 48.85661, 2.35222 it is", "48.85661, 2.35222"},
+        {"values 7, 48.85661, 2.35222 seen", NULL},
+        {"values 48.85661, 2.35222, -0.5 seen", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_first(cases[i].s, "coordinates", cases[i].want, __LINE__);
