@@ -2035,7 +2035,7 @@ static const uint8_t ecls[256] = {
 };
 
 /* A quoted local part ending right before the '@' at t[at] ("\"john smith\"@example.org", RFC 5322):
- * 1 to 62 printable bytes without '"' or '\\' between the quotes, the opening one not glued to a
+ * 1 to 62 printable or UTF-8 bytes without '"' or '\\' between the quotes, the opening one not glued to a
  * word. Returns where the opening quote is, or at (none). */
 static size_t quoted_local(const unsigned char *t, size_t at)
 {
@@ -2047,7 +2047,7 @@ static size_t quoted_local(const unsigned char *t, size_t at)
                 return at;
             return j;
         }
-        if (c < 0x20 || c > 0x7e || c == '\\')
+        if (c < 0x20 || c == 0x7f || c == '\\') /* UTF-8 is allowed (RFC 6532) */
             return at;
     }
     return at;

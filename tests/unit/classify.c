@@ -296,6 +296,7 @@ static void test_email_quoted_local(void)
         {"a \"\"@example.org", NULL},
         {"a \"x\\y\"@example.org", NULL},
         {"plain ann@example.org", "ann@example.org"},
+        {"Reply-To: \"Jürgen Müller\"@example.org", "\"Jürgen Müller\"@example.org"}, /* RFC 6532 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_first(cases[i].s, "email", cases[i].want, __LINE__);
