@@ -2285,7 +2285,10 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
     /* Versions: "Chrome/120.0.1.2", "v=3.14.22.190", "version 1.2.3.4" (the word is read only before
      * what ipv4_at takes: a cost on dotted quads alone). */
     bool version = (prev == '/' && (i < 2 || t[i - 2] != '/')) || /* "//" opens a URL's host: an address */
-                   (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3])));
+                   (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3]))) ||
+                   /* version specifiers: "pkg==1.2.3.4", ">=", "<=", "~=", "!=" */
+                   (prev == '=' && i >= 2 && (t[i - 2] == '=' || t[i - 2] == '>' || t[i - 2] == '<' ||
+                                              t[i - 2] == '~' || t[i - 2] == '!'));
     if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i)) &&
         !((prev == ' ' || prev == ':' || prev == '=' || prev == '#') &&
           word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0]))) {

@@ -278,6 +278,10 @@ static void test_url_hosts_and_oids(void)
         {"OID 2.5.4.3", "ip_address", NULL},
         {"oid=2.5.4.10 set", "ip_address", NULL},
         {"void 2.5.4.3", "ip_address", "2.5.4.3"}, /* a whole word only */
+        {"pkg==3.18.3.231", "ip_address", NULL},     /* version specifiers (PEP 440, npm) */
+        {"lib>=1.2.3.4 and <=2.0.0.1", "ip_address", NULL},
+        {"dep~=1.2.3.4", "ip_address", NULL},
+        {"host=10.2.3.4", "ip_address", "10.2.3.4"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
