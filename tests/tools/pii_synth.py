@@ -571,6 +571,26 @@ def negatives(n):
         else: prose_neg("time_colons", "elapsed %02d:%02d:%02d.%03d" % (R.randint(0, 23), R.randint(0, 59), R.randint(0, 59), R.randint(0, 999)))
 
 
+def hard(n):
+    """Look-alikes of the text rules for coordinates, URL hosts and OIDs, and positives that sit
+    next to them."""
+    for _ in range(n):
+        la, lo = coord_pair()
+        r = R.randint(0, 7)
+        if r == 0: prose_neg("decimal_list", "weights %s, %s, %s" % (la, lo, "%.4f" % R.random()))
+        elif r == 1: jsonl("neg", R.choice(["ratio", "range", "scores", "bounds"]), la + "," + lo, None, "coordinate_shaped_wrong_key")
+        elif r == 2: query("neg", R.choice(["ratio", "range", "xy"]), la + "," + lo, None, "coordinate_shaped_wrong_key", enc=False)
+        elif r == 3: prose_neg("price_pair", "was %d.%02d, now %d.%02d" % (R.randint(1, 80), R.randint(0, 99), R.randint(1, 80), R.randint(0, 99)))
+        elif r == 4: prose_neg("version_string", "https://cdn.example.com/lib/%d.%d.%d.%d/app.js" % (R.randint(1, 9), R.randint(0, 20), R.randint(0, 99), R.randint(0, 999)))
+        elif r == 5: prose_neg("oid", "attribute oid: 2.5.4.%d" % R.randint(3, 50))
+        elif r == 6: prose_neg("version_string", "Mozilla/5.0 AppleWebKit/537.36 Chrome/%d.0.%d.%d Safari/537.36" % (R.randint(90, 130), R.randint(1000, 7000), R.randint(10, 250)))
+        else: prose_neg("version_string", "pkg==%d.%d.%d.%d" % (R.randint(1, 9), R.randint(0, 20), R.randint(0, 99), R.randint(0, 999)))
+        r = R.randint(0, 2)
+        if r == 0: prose("iph", "IP_ADDRESS", ipv4(), "curl -s https://", "/health")
+        elif r == 1: emit("geoh", "free_text", Line().add("Meet me at ").add(la + "," + lo, "GEO_COORDINATE").add(", ok?"))
+        else: prose("emailh", "EMAIL", '"%s %s"@%s' % (R.choice(FIRST), R.choice(LAST), R.choice(["example.org", "mail.example.de"])), "Reply-To: ", "")
+
+
 def prose_neg(kind, text):
     emit("neg", "free_text", Line().add(text), kind)
 
@@ -579,10 +599,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--n", type=int, default=150, help="rounds of positives and of negatives")
+    ap.add_argument("--hard", action="store_true", help="add look-alikes of the coordinate, URL-host and OID rules")
     a = ap.parse_args()
     R.seed(a.seed)
     positives(a.n)
     variants(a.n)
+    if a.hard:
+        hard(a.n)
     negatives(a.n)
     for o in OUT:
         sys.stdout.write(json.dumps(o, ensure_ascii=False) + "\n")
