@@ -1417,9 +1417,9 @@ static const char *const not_phone_kw[] = {"order", "card", "account", "tracking
                                            "postal", "member", "employee", "booking", "transaction", "id "};
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
-/* A run of 12 to 15 digits right after one of these is that kind of number even when it passes Luhn
- * with an issuer prefix ("Tracking number: 638975514362"), unless a card word is near (before or
- * after). */
+/* A run of 12 to 15 digits (grouped or not) right after one of these is that kind of number even
+ * when it passes Luhn with an issuer prefix ("Tracking number: 638975514362", "Ref 6704-5431-5607"),
+ * unless a card word is near (before or after). */
 static const char *const not_card_kw[] = {"tracking", "order", "invoice", "ref", "serial", "ticket", "case",
                                           "confirm", "booking", "transaction", "shipment", "parcel", "isbn",
                                           "ean", "upc", "gtin", "barcode", "sku", "product", "code", "account",
@@ -2345,7 +2345,7 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
         }
     }
     if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
-        !(g.ngroups == 1 && g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
+        !(g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
           !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
           !kw_after(t, n, e, 24, card_kw, sizeof card_kw / sizeof card_kw[0]))) {
         *det = BG_DET_CARD_NUMBER;

@@ -591,6 +591,55 @@ def hard(n):
         else: prose("emailh", "EMAIL", '"%s %s"@%s' % (R.choice(FIRST), R.choice(LAST), R.choice(["example.org", "mail.example.de"])), "Reply-To: ", "")
 
 
+def more(n):
+    """Further writings: URIs, numbers as JSON numbers, IDN domains, grouped IMEIs, Basic auth."""
+    for _ in range(n):
+        r = R.randint(0, 5)
+        if r == 0: prose("phonem", "PHONE", "+44" + "20" + digits(8), '<a href="tel:', '">call</a>')
+        elif r == 1:
+            v = "%d%s%d%s" % (R.randint(2, 9), digits(2), R.randint(2, 9), digits(6))
+            emit("phonem", "json", Line().add('{"phone": ').add(v, "PHONE").add(', "ok": true}'))
+        elif r == 2: prose("phonem", "PHONE", phone(), "WhatsApp me: ", "")
+        elif r == 3: prose("phonem", "PHONE", "+" + R.choice(["44", "49", "33", "61", "81"]) + " " + digits(2) + " " + digits(4) + " " + digits(4), "", " is my number")
+        elif r == 4: form("phonem", "phone", "+" + R.choice(["44", "49", "33"]) + " " + digits(3) + " " + digits(7), "PHONE")
+        else: prose("phonem", "PHONE", phone(), "Telefon: ", "")
+
+        r = R.randint(0, 4)
+        if r == 0: prose("ipm", "IP_ADDRESS", ipv6().split("%")[0], "http://[", "]:8080/")
+        elif r == 1: prose("ipm", "IP_ADDRESS", "::FFFF:" + ipv4(), "mapped ", " ok")
+        elif r == 2: query("ipm", "ip", ipv6().split("%")[0], "IP_ADDRESS", enc=True)
+        elif r == 3: jsonl("ipm", "last_login_ip", ipv4(), "IP_ADDRESS")
+        else: header("ipm", "X-Client-IP", ipv6().split("%")[0], "IP_ADDRESS")
+
+        r = R.randint(0, 3)
+        if r == 0: prose("emailm", "EMAIL", R.choice(["anna", "li"]) + "@" + R.choice(["xn--mnchen-3ya.de", "company.technology", "EXAMPLE.COM", "sub.domain.example.museum"]), "mail ", " please")
+        elif r == 1: prose("emailm", "EMAIL", email(), "(", ")")
+        elif r == 2: jsonl("emailm", "cc", email(), "EMAIL")
+        else: header("emailm", "X-User-Email", email(), "EMAIL")
+
+        r = R.randint(0, 3)
+        if r == 0:
+            b = R.choice(["35", "86"]) + digits(12); v = b + luhn_digit(b)
+            prose("imeim", "DEVICE_ID", "%s %s %s %s" % (v[:2], v[2:8], v[8:14], v[14]), "IMEI: ", "")
+        elif r == 1: header("devm", "X-Device-Id", uuid4(), "DEVICE_ID")
+        elif r == 2: jsonl("devm", R.choice(["idfv", "android_id", "deviceId"]), uuid4(), "DEVICE_ID")
+        else:
+            ln = Line().add('{"card": ').add(card().replace(" ", "").replace("-", ""), "CREDIT_CARD").add('}')
+            emit("cardm", "json", ln)
+
+        r = R.randint(0, 3)
+        if r == 0: header("authm", "Authorization", base64.b64encode(("%s:%s" % (R.choice(FIRST).lower(), token(12))).encode()).decode(), "AUTH_TOKEN", prefix="Basic ")
+        elif r == 1: prose("dobm", "DATE_OF_BIRTH", dob(), R.choice(["DOB: ", "born on ", "Date of birth: "]), "")
+        elif r == 2: query("ibanm", "iban", iban().replace(" ", ""), "IBAN")
+        else: prose("ssnm", "US_SSN", "%03d %02d %04d" % (R.randint(1, 665), R.randint(1, 99), R.randint(1, 9999)), "SSN ", "")
+
+        r = R.randint(0, 3)
+        if r == 0: prose_neg("plus_number", "score +%d points, +%d.%d%%" % (R.randint(1000, 99999), R.randint(1, 9), R.randint(0, 9)))
+        elif r == 1: prose_neg("timestamp", "updated at %d by job %d" % (R.randint(1500000000, 1800000000), R.randint(100, 9999)))
+        elif r == 2: header("neg", "If-None-Match", '"%032x"' % R.getrandbits(128), None, "hex_hash")
+        else: prose_neg("order_number", "Your order %s-%s-%s ships today" % (digits(3), digits(7), digits(7)))
+
+
 def prose_neg(kind, text):
     emit("neg", "free_text", Line().add(text), kind)
 
@@ -606,6 +655,7 @@ def main():
     variants(a.n)
     if a.hard:
         hard(a.n)
+        more(a.n)
     negatives(a.n)
     for o in OUT:
         sys.stdout.write(json.dumps(o, ensure_ascii=False) + "\n")

@@ -336,6 +336,23 @@ static void test_text_coordinates(void)
     CHECK_INT(count("coordinates"), 1);
 }
 
+/* A run of 12 to 15 digits labelled as another kind of number is that number whether or not it is
+ * grouped; 16 digits or a card word nearby still make a card. */
+static void test_labelled_grouped_numbers(void)
+{
+    static const struct {
+        const char *s, *want;
+    } cases[] = {
+        {"Ref 6704-5431-5607", NULL},
+        {"Tracking 6704 5431 5607", NULL},
+        {"Ref 6704-5431-5607 on your debit card", "6704-5431-5607"},
+        {"Paid 6704-5431-5607", "6704-5431-5607"},
+        {"order 4111 1111 1111 1111", "4111 1111 1111 1111"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "card_number", cases[i].want, __LINE__);
+}
+
 static void test_phone_context(void)
 {
     const char *s = "Phone: 040 379 2455";
@@ -1763,6 +1780,7 @@ int main(void)
     RUN(test_url_hosts_and_oids);
     RUN(test_email_quoted_local);
     RUN(test_text_coordinates);
+    RUN(test_labelled_grouped_numbers);
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
