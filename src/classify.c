@@ -1417,18 +1417,19 @@ static const char *const not_phone_kw[] = {"order", "card", "account", "tracking
                                            "postal", "member", "employee", "booking", "transaction", "id "};
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
-/* A run of 12 to 15 digits right after one of these is that kind of number even when it passes Luhn
- * with an issuer prefix ("Tracking number: 638975514362"), unless a card word is near (before or
- * after). */
+/* A run of 12 to 15 digits (grouped or not) right after one of these is that kind of number even
+ * when it passes Luhn with an issuer prefix ("Tracking number: 638975514362", "Ref 6704-5431-5607"),
+ * unless a card word is near (before or after). */
 static const char *const not_card_kw[] = {"tracking", "order", "invoice", "ref", "serial", "ticket", "case",
                                           "confirm", "booking", "transaction", "shipment", "parcel", "isbn",
                                           "ean", "upc", "gtin", "barcode", "sku", "product", "code", "account",
                                           "routing", "timestamp"};
 static const char *const card_kw[] = {"card", "visa", "master", "amex", "american express", "discover",
                                       "maestro", "diners", "jcb", "credit", "debit"};
-/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38"). */
+/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38")
+ * or an object identifier ("OID 2.5.4.3": X.500 attribute arcs are four parts too). */
 static const char *const version_words[] = {"v", "ver", "version", "build", "release", "firmware", "fw", "rev",
-                                            "revision"};
+                                            "revision", "oid"};
 static const char *const imei_kw[] = {"imei"};
 static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
@@ -2033,6 +2034,25 @@ static const uint8_t ecls[256] = {
     ['.'] = EA_LOCAL | EA_DOMAIN, ['-'] = EA_LOCAL | EA_DOMAIN, ['_'] = EA_LOCAL, ['%'] = EA_LOCAL, ['+'] = EA_LOCAL,
 };
 
+/* A quoted local part ending right before the '@' at t[at] ("\"john smith\"@example.org", RFC 5322):
+ * 1 to 62 printable or UTF-8 bytes without '"' or '\\' between the quotes, the opening one not glued to a
+ * word. Returns where the opening quote is, or at (none). */
+static size_t quoted_local(const unsigned char *t, size_t at)
+{
+    size_t q = at - 1, j = q;
+    while (j > 0 && q - j < 63) {
+        unsigned c = t[--j];
+        if (c == '"') {
+            if (j + 1 == q || (j > 0 && isal(t[j - 1])))
+                return at;
+            return j;
+        }
+        if (c < 0x20 || c == 0x7f || c == '\\') /* UTF-8 is allowed (RFC 6532) */
+            return at;
+    }
+    return at;
+}
+
 static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a, size_t *b)
 {
     size_t s = at, dots = SIZE_MAX; /* dots: where the rightmost ".." starts */
@@ -2043,6 +2063,8 @@ static bool email_around(const unsigned char *t, size_t n, size_t at, size_t *a,
     }
     while (s < at && (t[s] == '.' || t[s] == '+' || t[s] == '-'))
         s++;
+    if (s == at && at >= 3 && t[at - 1] == '"')
+        s = quoted_local(t, at);
     size_t e = at + 1;
     while (e < n && (ecls[t[e]] & EA_DOMAIN))
         e++;
@@ -2202,13 +2224,71 @@ static size_t date_words(const unsigned char *t, size_t n, size_t i, unsigned gl
     return 0;
 }
 
+/* A decimal at t[*i] (optional '-', then 1 to 3 digits whose value is below lim, '.', at least
+ * mindec digits); *i moves past it. */
+static bool coord_dec(const unsigned char *t, size_t n, size_t *i, unsigned lim, unsigned mindec)
+{
+    size_t j = *i;
+    if (j < n && t[j] == '-')
+        j++;
+    unsigned v = 0, k = 0;
+    for (; j < n && isd(t[j]) && k < 4; j++, k++)
+        v = v * 10 + (t[j] - '0');
+    if (k == 0 || k > 3 || v >= lim || (k > 1 && t[j - k] == '0') || j >= n || t[j] != '.')
+        return false;
+    size_t d = ++j;
+    while (j < n && isd(t[j]))
+        j++;
+    if (j - d < mindec)
+        return false;
+    *i = j;
+    return true;
+}
+
+/* A latitude, longitude pair written in text at t[i] ("48.85661, 2.35222", "-33.8688,151.2093"):
+ * each with at least mindec decimals (a position to ~10 m, where prices and ratios have two), the
+ * latitude within +-90 and the longitude within +-180, one comma between them, and not one pair
+ * of a longer list of numbers. Returns the end, or 0. */
+static size_t coord_text_at(const unsigned char *t, size_t n, size_t i, unsigned mindec)
+{
+    size_t j = i;
+    if (!coord_dec(t, n, &j, 90, mindec))
+        return 0;
+    while (j < n && t[j] == ' ')
+        j++;
+    if (j >= n || t[j] != ',')
+        return 0;
+    j++;
+    while (j < n && t[j] == ' ')
+        j++;
+    if (!coord_dec(t, n, &j, 180, mindec))
+        return 0;
+    size_t e = j;
+    if (e < n && (isal(t[e]) || (t[e] == '.' && e + 1 < n && isd(t[e + 1]))))
+        return 0;
+    while (j < n && t[j] == ' ')
+        j++;
+    if (j < n && t[j] == ',') { /* a list goes on with a number; ", ok?" does not */
+        j++;
+        while (j < n && t[j] == ' ')
+            j++;
+        if (j < n && (isd(t[j]) || (t[j] == '-' && j + 1 < n && isd(t[j + 1]))))
+            return 0;
+    }
+    return e;
+}
+
 static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det, size_t *start)
 {
     size_t e;
     unsigned prev = i ? t[i - 1] : ' ';
     /* Versions: "Chrome/120.0.1.2", "v=3.14.22.190", "version 1.2.3.4" (the word is read only before
      * what ipv4_at takes: a cost on dotted quads alone). */
-    bool version = prev == '/' || (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3])));
+    bool version = (prev == '/' && (i < 2 || t[i - 2] != '/')) || /* "//" opens a URL's host: an address */
+                   (prev == '=' && i >= 2 && lower(t[i - 2]) == 'v' && (i < 3 || !isal(t[i - 3]))) ||
+                   /* version specifiers: "pkg==1.2.3.4", ">=", "<=", "~=", "!=" */
+                   (prev == '=' && i >= 2 && (t[i - 2] == '=' || t[i - 2] == '>' || t[i - 2] == '<' ||
+                                              t[i - 2] == '~' || t[i - 2] == '!'));
     if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i)) &&
         !((prev == ' ' || prev == ':' || prev == '=' || prev == '#') &&
           word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0]))) {
@@ -2231,6 +2311,28 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
         *det = BG_DET_MAC_ADDRESS;
         return e;
     }
+    /* A coordinate pair inside prose; not inside a list ("1, 48.85661, 2.35222"), and not a whole
+     * value: there the key says what the numbers are ("ratio": "40.58781,-105.72384" is none;
+     * location keys are scan_value's). */
+    if (i + 2 < n && (t[i + 1] == '.' || t[i + 2] == '.') && (e = coord_text_at(t, n, i, 4))) {
+        size_t a = i && t[i - 1] == '-' ? i - 1 : i, b = a, z = e;
+        while (b > 0 && t[b - 1] == ' ')
+            b--;
+        bool list = b > 0 && (t[b - 1] == '.' || isd(t[b - 1]));
+        if (b > 0 && t[b - 1] == ',') { /* "1, 48.85661, 2.35222" is a list; "Paris, 48.85661, ..." not */
+            size_t c = b - 1;
+            while (c > 0 && t[c - 1] == ' ')
+                c--;
+            list = c > 0 && isd(t[c - 1]);
+        }
+        while (z < n && t[z] == ' ')
+            z++;
+        if (!list && (b > 0 || z < n)) {
+            *det = BG_DET_COORDINATES;
+            *start = a;
+            return e;
+        }
+    }
     groups_t g;
     groups_at(t, n, i, &g);
     /* Before cards and phones: an IMEI's 15 digits pass Luhn by construction and often an issuer
@@ -2243,7 +2345,7 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
         }
     }
     if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
-        !(g.ngroups == 1 && g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
+        !(g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
           !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
           !kw_after(t, n, e, 24, card_kw, sizeof card_kw / sizeof card_kw[0]))) {
         *det = BG_DET_CARD_NUMBER;
@@ -2302,6 +2404,12 @@ static size_t letter_start(const scan_t *s, const unsigned char *t, size_t n, si
     if ((cl & CHX) && i + 2 < n && (t[i + 2] == ':' || t[i + 2] == '-' || (i + 4 < n && t[i + 4] == '.')) &&
         (e = mac_at(t, n, i))) {
         *det = BG_DET_MAC_ADDRESS;
+        return e;
+    }
+    /* A geo URI (RFC 5870): "geo:lat,lon", any precision. */
+    if (t[i] == 'g' && i + 7 < n && t[i + 1] == 'e' && t[i + 2] == 'o' && t[i + 3] == ':' &&
+        (e = coord_text_at(t, n, i + 4, 1))) {
+        *det = BG_DET_COORDINATES;
         return e;
     }
     if (t[i] == 'e' && (e = jwt_at(t, n, i))) {

@@ -264,6 +264,95 @@ static void test_version_and_number_words(void)
         check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
 }
 
+/* "//" opens a URL's host, so a dotted quad after it is an address, not a product version
+ * ("Chrome/120.0.1.2"); a four-part OID after "OID" is no address. */
+static void test_url_hosts_and_oids(void)
+{
+    static const struct {
+        const char *s, *det, *want;
+    } cases[] = {
+        {"GET http://125.110.26.137:8080/status returned 502", "ip_address", "125.110.26.137"},
+        {"see //81.2.69.160/x", "ip_address", "81.2.69.160"},
+        {"UA Chrome/120.0.1.2 here", "ip_address", NULL},
+        {"cdn.example.com/1.2.3.4/app.js", "ip_address", NULL},
+        {"OID 2.5.4.3", "ip_address", NULL},
+        {"oid=2.5.4.10 set", "ip_address", NULL},
+        {"void 2.5.4.3", "ip_address", "2.5.4.3"}, /* a whole word only */
+        {"pkg==3.18.3.231", "ip_address", NULL},     /* version specifiers (PEP 440, npm) */
+        {"lib>=1.2.3.4 and <=2.0.0.1", "ip_address", NULL},
+        {"dep~=1.2.3.4", "ip_address", NULL},
+        {"host=10.2.3.4", "ip_address", "10.2.3.4"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
+}
+
+/* A quoted local part (RFC 5322) is part of the address; a quote glued to a word, an empty pair or
+ * a backslash inside is not one. */
+static void test_email_quoted_local(void)
+{
+    static const struct {
+        const char *s, *want;
+    } cases[] = {
+        {"quoted: \"john.smith\"@example.org ok", "\"john.smith\"@example.org"},
+        {"to \"John Smith\"@mail.example.co.uk.", "\"John Smith\"@mail.example.co.uk"},
+        {"x\"ab\"@example.org", NULL},
+        {"a \"\"@example.org", NULL},
+        {"a \"x\\y\"@example.org", NULL},
+        {"plain ann@example.org", "ann@example.org"},
+        {"Reply-To: \"Jürgen Müller\"@example.org", "\"Jürgen Müller\"@example.org"}, /* RFC 6532 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "email", cases[i].want, __LINE__);
+}
+
+/* A latitude, longitude pair inside prose, or in a geo URI, is a location; not a pair in a longer
+ * list of numbers, not two-decimal amounts, not out of range, and not a whole value under a key
+ * that names something else (there the key decides). */
+static void test_text_coordinates(void)
+{
+    static const struct {
+        const char *s, *want;
+    } cases[] = {
+        {"I am at 48.85661, 2.35222 right now", "48.85661, 2.35222"},
+        {"pin -33.8688,151.2093.", "-33.8688,151.2093"},
+        {"open geo:37.786971,-122.399677;u=35", "geo:37.786971,-122.399677"},
+        {"geo:52.52,13.40", "geo:52.52,13.40"},
+        {"values 0.1234, 48.85661, 2.35222 seen", NULL},
+        {"values 48.85661, 2.35222, 0.5 seen", NULL},
+        {"totals 48.85, 2.35 seen", NULL},
+        {"at 98.85661, 2.35222 x", NULL},
+        {"at 48.85661, 182.35222 x", NULL},
+        {"v 1.48.85661, 2.35222 x", NULL},
+        {"48.85661, 2.35222", NULL},
+        {"Meet me at -48.9902,96.5776, ok?", "-48.9902,96.5776"},
+        {"Paris, 48.85661, 2.35222 it is", "48.85661, 2.35222"},
+        {"values 7, 48.85661, 2.35222 seen", NULL},
+        {"values 48.85661, 2.35222, -0.5 seen", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "coordinates", cases[i].want, __LINE__);
+    body_as("application/json", "{\"ratio\": \"40.58781,-105.72384\", \"note\": \"met at 40.58781, -105.72384\"}");
+    CHECK_INT(count("coordinates"), 1);
+}
+
+/* A run of 12 to 15 digits labelled as another kind of number is that number whether or not it is
+ * grouped; 16 digits or a card word nearby still make a card. */
+static void test_labelled_grouped_numbers(void)
+{
+    static const struct {
+        const char *s, *want;
+    } cases[] = {
+        {"Ref 6704-5431-5607", NULL},
+        {"Tracking 6704 5431 5607", NULL},
+        {"Ref 6704-5431-5607 on your debit card", "6704-5431-5607"},
+        {"Paid 6704-5431-5607", "6704-5431-5607"},
+        {"order 4111 1111 1111 1111", "4111 1111 1111 1111"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "card_number", cases[i].want, __LINE__);
+}
+
 static void test_phone_context(void)
 {
     const char *s = "Phone: 040 379 2455";
@@ -1688,6 +1777,10 @@ int main(void)
     RUN(test_text_detectors_offsets);
     RUN(test_text_lookalikes);
     RUN(test_version_and_number_words);
+    RUN(test_url_hosts_and_oids);
+    RUN(test_email_quoted_local);
+    RUN(test_text_coordinates);
+    RUN(test_labelled_grouped_numbers);
     RUN(test_phone_context);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
