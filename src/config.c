@@ -1463,7 +1463,7 @@ static void parse_encryption(ctx_t *c, const bg_ynode_t *n)
 
 static void parse_records(ctx_t *c, const bg_ynode_t *n)
 {
-    static const char *const keys[] = {"path", "rotate_size", "retention_days", "fsync", "queue_size", NULL};
+    static const char *const keys[] = {"path", "rotate_size", "retention_days", "fsync", "queue_size", "stall_timeout", NULL};
     static const char *const fsyncs[] = {"batch", "always", "never", NULL};
     bg_config_t *cfg = c->cfg;
     const bg_ynode_t *v;
@@ -1479,6 +1479,8 @@ static void parse_records(ctx_t *c, const bg_ynode_t *n)
         cfg->records.retention_days = (int)u;
     if ((v = mget(n, "queue_size")) && get_uint(c, v, "records.queue_size", 16, 1u << 20, &u))
         cfg->records.queue_size = (uint32_t)u;
+    if ((v = mget(n, "stall_timeout")))
+        get_duration(c, v, "records.stall_timeout", &cfg->records.stall_timeout_ms);
     if ((v = mget(n, "fsync"))) {
         int e = get_enum(c, v, "records.fsync", fsyncs);
         if (e >= 0)
@@ -2206,6 +2208,7 @@ static void set_defaults(bg_config_t *cfg)
     cfg->records.retention_days = 400;
     cfg->records.fsync = BG_FSYNC_BATCH;
     cfg->records.queue_size = 16384;
+    cfg->records.stall_timeout_ms = 30000;
 }
 
 static void parse_jurisdiction(ctx_t *c, const bg_ynode_t *n)
