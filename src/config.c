@@ -1488,6 +1488,19 @@ static void parse_records(ctx_t *c, const bg_ynode_t *n)
     }
 }
 
+static void parse_metrics(ctx_t *c, const bg_ynode_t *n)
+{
+    static const char *const keys[] = {"max_series", NULL};
+    const bg_ynode_t *v;
+    uint64_t u;
+    if (!want(c, n, BG_YNODE_MAP, "metrics"))
+        return;
+    check_keys(c, n, keys, "metrics");
+    /* Each worker allocates twice this many slots up front and a scrape walks them all. */
+    if ((v = mget(n, "max_series")) && get_uint(c, v, "metrics.max_series", 16, 262144, &u))
+        c->cfg->metrics.max_series = (uint32_t)u;
+}
+
 /* ------------------------------------------------------------------ vendors */
 
 static bool vendor_name_ok(const char *s)
@@ -2209,6 +2222,7 @@ static void set_defaults(bg_config_t *cfg)
     cfg->records.fsync = BG_FSYNC_BATCH;
     cfg->records.queue_size = 16384;
     cfg->records.stall_timeout_ms = 30000;
+    cfg->metrics.max_series = 4096;
 }
 
 static void parse_jurisdiction(ctx_t *c, const bg_ynode_t *n)
@@ -2284,7 +2298,7 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
 {
     static const char *const top_keys[] = {"jurisdiction", "mode", "listen", "admin", "workers", "user",
                                            "pid_file", "io_uring", "limits", "geoip", "regions", "classification",
-                                           "encryption", "records", "vendors", NULL};
+                                           "encryption", "records", "metrics", "vendors", NULL};
     static const char *const modes[] = {"enforce", "report-only", NULL};
     size_t before = d->nerrors, wbefore = d->nwarnings;
     bg_config_t *cfg = xcalloc(1, sizeof *cfg);
@@ -2389,6 +2403,8 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
         parse_classification(&c, v);
     if ((v = mget(root, "encryption")))
         parse_encryption(&c, v);
+    if ((v = mget(root, "metrics")))
+        parse_metrics(&c, v);
     if ((v = mget(root, "records")))
         parse_records(&c, v);
     if ((v = mget(root, "vendors")))

@@ -245,6 +245,10 @@ typedef struct bg_config {
         uint64_t stall_timeout_ms; /* pending work without progress this long: not ready; default 30 s, 0 = never */
     } records;
 
+    struct {
+        uint32_t max_series; /* labelled series per worker (all families); default 4096; read at start */
+    } metrics;
+
     bg_vendor_t *vendors;
     size_t nvendors;
 } bg_config_t;
