@@ -576,6 +576,9 @@ static void *writer_main(void *arg)
             reopen_now(w);
         if (k) {
             process(w, batch, k, status);
+            /* Progress: whatever is still pending has waited only since now (before the callbacks,
+             * so that whoever learns of a written record also sees the writer progressing). */
+            atomic_store_explicit(&w->pending_since, mono_ms(), memory_order_relaxed);
             for (size_t i = 0; i < k; i++) {
                 free(batch[i].body);
                 if (batch[i].done)
