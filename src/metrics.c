@@ -532,6 +532,11 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
         header(out, "bordergate_records_refused_total", "counter",
                "Requests refused with 503 because the records queue had no free slot (nothing was forwarded).");
         bg_buf_printf(out, "bordergate_records_refused_total %llu\n", (unsigned long long)bg_records_refused(records));
+        header(out, "bordergate_records_pending_age_seconds", "gauge",
+               "How long the records writer has had work pending (a record or an fsync) without finishing a write "
+               "or fsync; 0 when idle. /readyz fails from records.stall_timeout.");
+        bg_buf_printf(out, "bordergate_records_pending_age_seconds %.3f\n",
+                      (double)bg_records_pending_ms(records) / 1000.0);
     }
 
     header(out, "bordergate_transfer_basis_expiry_timestamp_seconds", "gauge",

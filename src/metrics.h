@@ -82,7 +82,7 @@ void bg_metrics_geo_lookups(bg_metrics_t *m, unsigned w, uint64_t cache_hits, ui
  *  `cfg` (may be NULL) gives bordergate_transfer_basis_expiry_timestamp_seconds{vendor,basis}
  *  for every vendor's scc/dpf expiry and build_info's config_version; `records` (may be NULL)
  *  gives records_written_total, records_queue_depth, records_healthy, records_slots_used,
- *  records_slots and records_refused_total; geoip_build_epoch
+ *  records_slots, records_refused_total and records_pending_age_seconds; geoip_build_epoch
  *  (0: omitted) gives bordergate_geoip_database_build_timestamp_seconds. */
 void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records_t *records,
                        int64_t geoip_build_epoch, bg_buf_t *out);

@@ -858,13 +858,17 @@ bool bg_records_ready(bg_records_t *w, const char **why)
     return !back;
 }
 
-uint64_t bg_records_stall_ms(const bg_records_t *w)
+uint64_t bg_records_pending_ms(const bg_records_t *w)
 {
     int64_t since = atomic_load_explicit((atomic_int_least64_t *)&w->pending_since, memory_order_relaxed);
-    if (!since || w->stall_ms <= 0)
-        return 0;
-    int64_t age = mono_ms() - since;
-    return age >= w->stall_ms ? (uint64_t)age : 0;
+    int64_t age = since ? mono_ms() - since : 0;
+    return age > 0 ? (uint64_t)age : 0;
+}
+
+uint64_t bg_records_stall_ms(const bg_records_t *w)
+{
+    uint64_t age = bg_records_pending_ms(w);
+    return w->stall_ms > 0 && age >= (uint64_t)w->stall_ms ? age : 0;
 }
 
 uint64_t bg_records_written(const bg_records_t *w)

@@ -142,6 +142,9 @@ bool bg_records_ready(bg_records_t *w, const char **why);
  *  writer blocked in write(2)/fsync(2) on a dead disk under traffic too light to fill the
  *  queue. Thread-safe. */
 uint64_t bg_records_stall_ms(const bg_records_t *w);
+/** The same age without the threshold: 0 while the writer is idle, a few ms while it keeps up.
+ *  Thread-safe. */
+uint64_t bg_records_pending_ms(const bg_records_t *w);
 /** Slots taken (queued records plus outstanding reservations), the capacity, and reservations
  *  refused since open. Thread-safe. */
 uint64_t bg_records_slots_used(const bg_records_t *w);

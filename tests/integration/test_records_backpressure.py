@@ -269,11 +269,15 @@ def a_writer_stalled_under_light_traffic_makes_readyz_fail_after_stall_timeout()
     check("records stalled (no write or fsync finished for " in body, "/readyz body %r" % body)
     check(h.metric(gw.admin_port, "bordergate_records_slots_used") < 16384 * 3 / 4,
           "the queue is far from backlogged")
+    age = h.metric(gw.admin_port, "bordergate_records_pending_age_seconds")
+    check(age >= 1.0, "bordergate_records_pending_age_seconds %r while stalled" % age)
     eq(h.http_get(gw.admin_port, "/healthz", timeout=2)[0], 200, "/healthz while stalled")
 
     os.unlink(gate)
     h.wait_until(lambda: readyz(gw)[0] == 200, timeout=5, msg="/readyz 200 once the disk answers again")
     eq(readyz(gw)[1], "config ok\ngeoip ok\nrecords ok\n", "/readyz body after the stall")
+    h.wait_until(lambda: h.metric(gw.admin_port, "bordergate_records_pending_age_seconds") == 0, timeout=5,
+                 msg="bordergate_records_pending_age_seconds back to 0")
     gw.stop()
     out = h.run([h.BINARY, "records", "verify", cfg["records"]["path"]])
     eq(out.returncode, 0, "records verify: %s %s" % (out.stdout, out.stderr))
