@@ -99,15 +99,21 @@ static void handle(admin_conn_t *a, const bg_h1_request_t *req)
     if (bg_span_ieq(path, plen, "/healthz") && get) {
         answer(a, 200, "text/plain", "ok\n", 3);
     } else if (bg_span_ieq(path, plen, "/readyz") && get) {
-        /* Records: failing (a disk error), or backlogged (the writer's queue is 3/4 full, and stays
-         * so until it is back under 1/2: exchanges are about to be, or are, refused with 503). */
+        /* Records: failing (a disk error), stalled (work pending and no write or fsync finished
+         * for records.stall_timeout: a disk that stopped answering, seen however light the traffic),
+         * or backlogged (the writer's queue is 3/4 full, and stays so until it is back under 1/2:
+         * exchanges are about to be, or are, refused with 503). */
         const char *rwhy = "ok";
         bool records = bg_records_ready(s->records, &rwhy);
+        char detail[64] = "";
+        if (strcmp(rwhy, "stalled") == 0)
+            snprintf(detail, sizeof detail, " (no write or fsync finished for %llu ms)",
+                     (unsigned long long)bg_records_stall_ms(s->records));
         bool geo = s->rt->geo != NULL || !cfg->geoip.database;
         bool stopping = atomic_load(&s->stopping);
-        char body[160];
-        int n = snprintf(body, sizeof body, "config %s\ngeoip %s\nrecords %s\n%s", "ok", geo ? "ok" : "unavailable",
-                         rwhy, stopping ? "stopping\n" : "");
+        char body[200];
+        int n = snprintf(body, sizeof body, "config %s\ngeoip %s\nrecords %s%s\n%s", "ok",
+                         geo ? "ok" : "unavailable", rwhy, detail, stopping ? "stopping\n" : "");
         answer(a, records && geo && !stopping ? 200 : 503, "text/plain", body, (size_t)n);
     } else if (bg_span_ieq(path, plen, "/metrics") && get) {
         bg_buf_t out;

@@ -13,6 +13,7 @@
 #include "upstream.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -506,14 +507,24 @@ static int exchange_record(bg_exchange_t *ex, void (*done)(void *, int))
         .upstream_protocol = ex->up_protocol,
         .config_version = cfg->version,
     };
-    /* Every exchange that reaches this point reserved its slot when it was admitted (bg_exchange_start):
-     * the submit never waits for the writer, whatever the disk does. */
+    /* Every exchange that gets here holds the slot it reserved when it was admitted, so the submit
+     * never waits for the writer, whatever the disk does. Why it always does: ex->vendor is set
+     * only in bg_exchange_start (the listener's vendor, or bg_exchange_route), which on a worker
+     * calls records_admit right after: that reserves, or clears ex->vendor and answers 503 (no
+     * record). exchange_record runs only on a worker (finish, respond, record_and_wait,
+     * bg_exchange_cancel; `explain` has no worker and never calls them), only with ex->vendor set,
+     * and once (ex->recorded); the slot is given back only here or in bg_exchange_destroy. There
+     * used to be a fallback to the blocking bg_records_submit here: it could not run, and had it
+     * run it would have stalled the worker's loop on the records disk, which reservations exist
+     * to prevent. A broken invariant is now a loud error and a missing record, never a wait. */
     int rc;
     if (ex->rec_reserved) {
         ex->rec_reserved = false;
         rc = bg_records_submit_reserved(s->records, &r, done, ex);
     } else {
-        rc = bg_records_submit(s->records, &r, done, ex);
+        bg_log_error("BUG: a routed exchange without a records slot; its record is not written", "id", ex->id,
+                     "vendor", ex->vendor->name);
+        rc = -EPROTO;
     }
     if (rc < 0)
         bg_log_error("transfer record not written", "id", ex->id, "vendor", ex->vendor->name);

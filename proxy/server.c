@@ -286,7 +286,7 @@ int bg_server_run(const char *config_path)
         bg_runtime_release(s->rt);
         return 1;
     }
-    s->metrics = bg_metrics_create(s->nworkers);
+    s->metrics = bg_metrics_create(s->nworkers, cfg->metrics.max_series);
     s->caller_conns = calloc(BG_CALLER_BUCKETS, sizeof *s->caller_conns);
     s->caller_rate = calloc(BG_CALLER_BUCKETS, sizeof *s->caller_rate);
     s->lslots = calloc(BG_LISTEN_SLOTS, sizeof *s->lslots);

@@ -1465,7 +1465,7 @@ static void parse_encryption(ctx_t *c, const bg_ynode_t *n)
 
 static void parse_records(ctx_t *c, const bg_ynode_t *n)
 {
-    static const char *const keys[] = {"path", "rotate_size", "retention_days", "fsync", "queue_size", NULL};
+    static const char *const keys[] = {"path", "rotate_size", "retention_days", "fsync", "queue_size", "stall_timeout", NULL};
     static const char *const fsyncs[] = {"batch", "always", "never", NULL};
     bg_config_t *cfg = c->cfg;
     const bg_ynode_t *v;
@@ -1481,11 +1481,26 @@ static void parse_records(ctx_t *c, const bg_ynode_t *n)
         cfg->records.retention_days = (int)u;
     if ((v = mget(n, "queue_size")) && get_uint(c, v, "records.queue_size", 16, 1u << 20, &u))
         cfg->records.queue_size = (uint32_t)u;
+    if ((v = mget(n, "stall_timeout")))
+        get_duration(c, v, "records.stall_timeout", &cfg->records.stall_timeout_ms);
     if ((v = mget(n, "fsync"))) {
         int e = get_enum(c, v, "records.fsync", fsyncs);
         if (e >= 0)
             cfg->records.fsync = (bg_fsync_t)e;
     }
+}
+
+static void parse_metrics(ctx_t *c, const bg_ynode_t *n)
+{
+    static const char *const keys[] = {"max_series", NULL};
+    const bg_ynode_t *v;
+    uint64_t u;
+    if (!want(c, n, BG_YNODE_MAP, "metrics"))
+        return;
+    check_keys(c, n, keys, "metrics");
+    /* Each worker allocates twice this many slots up front and a scrape walks them all. */
+    if ((v = mget(n, "max_series")) && get_uint(c, v, "metrics.max_series", 16, 262144, &u))
+        c->cfg->metrics.max_series = (uint32_t)u;
 }
 
 /* ------------------------------------------------------------------ vendors */
@@ -2208,6 +2223,8 @@ static void set_defaults(bg_config_t *cfg)
     cfg->records.retention_days = 400;
     cfg->records.fsync = BG_FSYNC_BATCH;
     cfg->records.queue_size = 16384;
+    cfg->records.stall_timeout_ms = 30000;
+    cfg->metrics.max_series = 4096;
 }
 
 static void parse_jurisdiction(ctx_t *c, const bg_ynode_t *n)
@@ -2283,7 +2300,7 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
 {
     static const char *const top_keys[] = {"jurisdiction", "mode", "listen", "admin", "workers", "user",
                                            "pid_file", "io_uring", "limits", "geoip", "regions", "classification",
-                                           "encryption", "records", "vendors", NULL};
+                                           "encryption", "records", "metrics", "vendors", NULL};
     static const char *const modes[] = {"enforce", "report-only", NULL};
     size_t before = d->nerrors, wbefore = d->nwarnings;
     bg_config_t *cfg = xcalloc(1, sizeof *cfg);
@@ -2388,6 +2405,8 @@ static int load(const char *name, const char *data, size_t len, int64_t now_s, b
         parse_classification(&c, v);
     if ((v = mget(root, "encryption")))
         parse_encryption(&c, v);
+    if ((v = mget(root, "metrics")))
+        parse_metrics(&c, v);
     if ((v = mget(root, "records")))
         parse_records(&c, v);
     if ((v = mget(root, "vendors")))

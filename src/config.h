@@ -242,7 +242,12 @@ typedef struct bg_config {
         int retention_days;   /* default 400 */
         bg_fsync_t fsync;
         uint32_t queue_size;  /* writer queue slots (records + reservations); default 16384, 0 = default */
+        uint64_t stall_timeout_ms; /* pending work without progress this long: not ready; default 30 s, 0 = never */
     } records;
+
+    struct {
+        uint32_t max_series; /* labelled series per worker (all families); default 4096; read at start */
+    } metrics;
 
     bg_vendor_t *vendors;
     size_t nvendors;

@@ -1,6 +1,8 @@
 /*
  * metrics.c — see metrics.h. Each worker owns a cache-aligned block: an open-addressing table
- * of labelled series (family + pre-escaped label string → counter), fixed histograms and gauges.
+ * of labelled series (family + pre-escaped label string → counter; at most max_series, in twice
+ * as many slots rounded up to a power of two), one overflow counter per family for what finds
+ * the table full (so every family's total stays exact), fixed histograms and gauges.
  * Only the owning worker stores into its block (relaxed load + store: no RMW, no contention);
  * a new series is published by a release store of its label pointer after its other fields are
  * set, so a concurrent scrape sees either nothing or a complete series. The scrape copies,
@@ -13,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOTS 8192 /* power of two, twice BG_METRICS_SERIES_MAX: probes stay short */
 #define LABELS_MAX 1024
 #define VALUE_MAX 128
 
@@ -57,10 +58,13 @@ typedef struct {
 } transfer_memo_t;
 
 typedef struct {
-    series_t slots[SLOTS];
+    series_t *slots;      /* nslots: a power of two, at least twice max_series: probes stay short */
+    size_t nslots;
+    unsigned max_series;
     transfer_memo_t memo; /* owner only */
     unsigned nseries; /* owner only */
     atomic_uint_least64_t dropped;
+    atomic_uint_least64_t overflow[F__COUNT]; /* per family: increments that found no series */
     atomic_uint_least64_t buckets[BG_DECISION__COUNT][NBUCKETS + 1]; /* per bucket, last = above 30 s */
     atomic_uint_least64_t sum_ns[BG_DECISION__COUNT];
     atomic_int_least64_t conns, inflight;
@@ -81,10 +85,15 @@ static inline void bump(atomic_uint_least64_t *c, uint64_t n)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
-bg_metrics_t *bg_metrics_create(unsigned nworkers)
+bg_metrics_t *bg_metrics_create(unsigned nworkers, unsigned max_series)
 {
     if (nworkers == 0)
         nworkers = 1;
+    if (max_series == 0)
+        max_series = BG_METRICS_SERIES_DEFAULT;
+    size_t nslots = 16;
+    while (nslots < 2 * (size_t)max_series)
+        nslots *= 2;
     bg_metrics_t *m = calloc(1, sizeof *m);
     if (!m)
         abort();
@@ -98,6 +107,11 @@ bg_metrics_t *bg_metrics_create(unsigned nworkers)
         if (!m->workers[i])
             abort();
         memset(m->workers[i], 0, sz); /* all-zero is the initial state of every atomic here */
+        m->workers[i]->slots = calloc(nslots, sizeof(series_t));
+        if (!m->workers[i]->slots)
+            abort();
+        m->workers[i]->nslots = nslots;
+        m->workers[i]->max_series = max_series;
     }
     return m;
 }
@@ -107,8 +121,9 @@ void bg_metrics_destroy(bg_metrics_t *m)
     if (!m)
         return;
     for (unsigned i = 0; i < m->nworkers; i++) {
-        for (size_t s = 0; s < SLOTS; s++)
+        for (size_t s = 0; s < m->workers[i]->nslots; s++)
             free((void *)atomic_load(&m->workers[i]->slots[s].labels));
+        free(m->workers[i]->slots);
         free(m->workers[i]);
     }
     free(m->workers);
@@ -148,18 +163,27 @@ static void put_label(char *key, size_t *len, const char *name, const char *valu
     *len = n;
 }
 
-/* Returns the series counted, or NULL when the table was full (counted as dropped). */
+/* The table is full: n goes to the family's overflow series (its total stays exact) and the
+ * dropped counter says one increment lost its labels. */
+static void overflow(worker_t *wk, unsigned family, uint64_t n)
+{
+    bump(&wk->overflow[family], n);
+    bump(&wk->dropped, 1);
+}
+
+/* Returns the series counted, or NULL when the table was full (counted in the overflow series). */
 static series_t *series_add(worker_t *wk, unsigned family, const char *key, uint64_t n)
 {
     uint32_t h = 2166136261u ^ family;
     for (const char *p = key; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
-    for (uint32_t probe = 0; probe < SLOTS; probe++) {
-        series_t *s = &wk->slots[(h + probe) & (SLOTS - 1)];
+    size_t mask = wk->nslots - 1;
+    for (size_t probe = 0; probe < wk->nslots; probe++) {
+        series_t *s = &wk->slots[(h + probe) & mask];
         const char *lab = atomic_load_explicit(&s->labels, memory_order_relaxed);
         if (!lab) {
-            if (wk->nseries >= BG_METRICS_SERIES_MAX) {
-                bump(&wk->dropped, 1);
+            if (wk->nseries >= wk->max_series) {
+                overflow(wk, family, n);
                 return NULL;
             }
             char *copy = strdup(key);
@@ -177,7 +201,7 @@ static series_t *series_add(worker_t *wk, unsigned family, const char *key, uint
             return s;
         }
     }
-    bump(&wk->dropped, 1);
+    overflow(wk, family, n);
     return NULL;
 }
 
@@ -413,7 +437,7 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
     for (unsigned i = 0; i < m->nworkers; i++) {
         worker_t *wk = m->workers[i];
         dropped += atomic_load_explicit(&wk->dropped, memory_order_relaxed);
-        for (size_t s = 0; s < SLOTS; s++) {
+        for (size_t s = 0; s < wk->nslots; s++) {
             const char *lab = atomic_load_explicit(&wk->slots[s].labels, memory_order_acquire);
             if (!lab)
                 continue;
@@ -439,6 +463,13 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
             bg_buf_printf(out, "%s{%s} %llu\n", families[f].name, rows[r].labels, (unsigned long long)v);
             r = e;
         }
+        /* What found a worker's table full: labelled only as overflow (no real series has that
+         * label), so that sum() over the family is exact. Shown once it is not 0. */
+        uint64_t over = 0;
+        for (unsigned i = 0; i < m->nworkers; i++)
+            over += atomic_load_explicit(&m->workers[i]->overflow[f], memory_order_relaxed);
+        if (over)
+            bg_buf_printf(out, "%s{overflow=\"true\"} %llu\n", families[f].name, (unsigned long long)over);
     }
     free(rows);
 
@@ -501,6 +532,11 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
         header(out, "bordergate_records_refused_total", "counter",
                "Requests refused with 503 because the records queue had no free slot (nothing was forwarded).");
         bg_buf_printf(out, "bordergate_records_refused_total %llu\n", (unsigned long long)bg_records_refused(records));
+        header(out, "bordergate_records_pending_age_seconds", "gauge",
+               "How long the records writer has had work pending (a record or an fsync) without finishing a write "
+               "or fsync; 0 when idle. /readyz fails from records.stall_timeout.");
+        bg_buf_printf(out, "bordergate_records_pending_age_seconds %.3f\n",
+                      (double)bg_records_pending_ms(records) / 1000.0);
     }
 
     header(out, "bordergate_transfer_basis_expiry_timestamp_seconds", "gauge",
@@ -546,6 +582,7 @@ void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records
     bg_buf_printf(out, "bordergate_dns_lookups_total{result=\"stale\"} %llu\n", (unsigned long long)dns[2]);
 
     header(out, "bordergate_metrics_series_dropped_total", "counter",
-           "Label combinations not recorded because a worker's series table was full.");
+           "Increments counted in their family's overflow=\"true\" series, without their labels, because a "
+           "worker's series table was full (metrics.max_series).");
     bg_buf_printf(out, "bordergate_metrics_series_dropped_total %llu\n", (unsigned long long)dropped);
 }

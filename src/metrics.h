@@ -2,8 +2,9 @@
  * metrics.h — Prometheus counters, gauges and histograms for the gateway. Each worker thread
  * writes only its own block (C11 atomics, relaxed load + store, never a read-modify-write), so
  * the hot path has no contention; a scrape sums the blocks with relaxed loads. Labelled series
- * live in a fixed-capacity table per worker (BG_METRICS_SERIES_MAX); beyond it new series are
- * counted in bordergate_metrics_series_dropped_total, never grown.
+ * live in a fixed-capacity table per worker (metrics.max_series); beyond it a new label set is
+ * counted in its family's {overflow="true"} series (so sums stay exact) and in
+ * bordergate_metrics_series_dropped_total, never grown.
  * Thread rules: hot-path calls from worker `w` only; config_reload from the main thread;
  * render from any one thread at a time (the admin listener).
  */
@@ -18,12 +19,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BG_METRICS_SERIES_MAX 4096 /* labelled series per worker, all families together */
+#define BG_METRICS_SERIES_DEFAULT 4096 /* labelled series per worker, all families together */
 
 typedef struct bg_metrics bg_metrics_t;
 
-/** Allocate counters for nworkers workers (at least 1). Aborts on allocation failure. */
-bg_metrics_t *bg_metrics_create(unsigned nworkers);
+/** Allocate counters for nworkers workers (at least 1), each holding at most max_series labelled
+ *  series (0: BG_METRICS_SERIES_DEFAULT). Aborts on allocation failure. */
+bg_metrics_t *bg_metrics_create(unsigned nworkers, unsigned max_series);
 /** Free everything. NULL is ignored. No other call may run concurrently. */
 void bg_metrics_destroy(bg_metrics_t *m);
 
@@ -80,7 +82,7 @@ void bg_metrics_geo_lookups(bg_metrics_t *m, unsigned w, uint64_t cache_hits, ui
  *  `cfg` (may be NULL) gives bordergate_transfer_basis_expiry_timestamp_seconds{vendor,basis}
  *  for every vendor's scc/dpf expiry and build_info's config_version; `records` (may be NULL)
  *  gives records_written_total, records_queue_depth, records_healthy, records_slots_used,
- *  records_slots and records_refused_total; geoip_build_epoch
+ *  records_slots, records_refused_total and records_pending_age_seconds; geoip_build_epoch
  *  (0: omitted) gives bordergate_geoip_database_build_timestamp_seconds. */
 void bg_metrics_render(bg_metrics_t *m, const bg_config_t *cfg, const bg_records_t *records,
                        int64_t geoip_build_epoch, bg_buf_t *out);

@@ -49,6 +49,7 @@ struct bg_records {
     int retention_days;
     bg_fsync_t fsync_mode;
     size_t cap;             /* queue slots (records.queue_size) */
+    int64_t stall_ms;       /* records.stall_timeout: pending work this long without progress = stalled */
     pthread_t thread;
 
     /* shared, under mu */
@@ -68,6 +69,11 @@ struct bg_records {
     atomic_size_t used;
     atomic_uint_fast64_t refused; /* reservations refused: no free slot */
     atomic_bool backlogged;       /* readiness hysteresis (bg_records_ready) */
+    /* Monotonic ms since which the writer has had work (a queued record, or an fsync of written
+     * lines) without finishing a step; 0 when it has none. Set by the first submit into an empty
+     * queue (or by the writer before a timed fsync), reset by the writer after every step. A writer
+     * blocked in write/fsync on a dead disk leaves it standing however little traffic there is. */
+    atomic_int_least64_t pending_since;
 
     /* writer thread only */
     int fd;
@@ -91,6 +97,15 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a, in
 {
     if (err && errlen)
         snprintf(err, errlen, fmt, a, strerror(e));
+}
+
+/* Work is pending from now unless it already was (then the older time stands). Any thread. */
+static void mark_pending(bg_records_t *w)
+{
+    int_least64_t zero = 0;
+    if (atomic_load_explicit(&w->pending_since, memory_order_relaxed) == 0)
+        atomic_compare_exchange_strong_explicit(&w->pending_since, &zero, mono_ms(), memory_order_relaxed,
+                                                memory_order_relaxed);
 }
 
 static void mark_failed(bg_records_t *w, const char *what, int e)
@@ -561,6 +576,9 @@ static void *writer_main(void *arg)
             reopen_now(w);
         if (k) {
             process(w, batch, k, status);
+            /* Progress: whatever is still pending has waited only since now (before the callbacks,
+             * so that whoever learns of a written record also sees the writer progressing). */
+            atomic_store_explicit(&w->pending_since, mono_ms(), memory_order_relaxed);
             for (size_t i = 0; i < k; i++) {
                 free(batch[i].body);
                 if (batch[i].done)
@@ -568,6 +586,7 @@ static void *writer_main(void *arg)
             }
         }
         if (w->dirty && w->fsync_mode == BG_FSYNC_BATCH && mono_ms() - w->last_sync_ms >= BATCH_SYNC_MS) {
+            mark_pending(w); /* lines not yet durable are work too: a sync that hangs is a stall */
             int rc = do_sync(w);
             if (rc != 0)
                 mark_failed(w, "fsync", -rc);
@@ -588,6 +607,8 @@ static void *writer_main(void *arg)
             nanosleep(&nap, NULL);
         }
         pthread_mutex_lock(&w->mu);
+        /* A step is done: what is queued now has waited only since this moment. */
+        atomic_store_explicit(&w->pending_since, w->qlen ? mono_ms() : 0, memory_order_relaxed);
         if (stop && w->qlen == 0)
             break;
     }
@@ -674,6 +695,8 @@ int bg_records_open(const bg_config_t *cfg, bg_records_t **out, char *err, size_
     atomic_init(&w->used, 0);
     atomic_init(&w->refused, 0);
     atomic_init(&w->backlogged, false);
+    atomic_init(&w->pending_since, 0);
+    w->stall_ms = (int64_t)cfg->records.stall_timeout_ms;
     w->last_sync_ms = mono_ms();
 
     if (!*w->base) {
@@ -760,6 +783,7 @@ int bg_records_submit_reserved(bg_records_t *w, const bg_record_t *r, void (*don
     w->q[(w->qhead + w->qlen) % w->cap] = (item_t){b.data, b.len, done, arg};
     w->qlen++;
     atomic_store_explicit(&w->depth, w->qlen, memory_order_relaxed);
+    mark_pending(w);
     /* A busy writer finds the record when it looks at the queue again (under the same lock):
      * only a sleeping one needs waking, which saves a futex wake per record under load. */
     if (w->sleeping)
@@ -826,8 +850,25 @@ bool bg_records_ready(bg_records_t *w, const char **why)
         atomic_store(&w->backlogged, back = true);
     else if (back && used <= w->cap / 2)
         atomic_store(&w->backlogged, back = false);
+    if (bg_records_stall_ms(w) > 0) {
+        *why = "stalled";
+        return false;
+    }
     *why = back ? "backlogged" : "ok";
     return !back;
+}
+
+uint64_t bg_records_pending_ms(const bg_records_t *w)
+{
+    int64_t since = atomic_load_explicit((atomic_int_least64_t *)&w->pending_since, memory_order_relaxed);
+    int64_t age = since ? mono_ms() - since : 0;
+    return age > 0 ? (uint64_t)age : 0;
+}
+
+uint64_t bg_records_stall_ms(const bg_records_t *w)
+{
+    uint64_t age = bg_records_pending_ms(w);
+    return w->stall_ms > 0 && age >= (uint64_t)w->stall_ms ? age : 0;
 }
 
 uint64_t bg_records_written(const bg_records_t *w)

@@ -132,10 +132,19 @@ int bg_records_submit_reserved(bg_records_t *w, const bg_record_t *r, void (*don
 /** The same without a reservation: waits while every slot is taken (back-pressure; never drops).
  *  For callers that may block (tools, tests); the data plane reserves. Thread-safe. */
 int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *arg, int status), void *arg);
-/** Whether the writer can take traffic: false while it is failed (*why = "failing") or once 3/4
- *  of its slots are taken, until they are back under 1/2 (*why = "backlogged"); else "ok".
- *  Thread-safe (the hysteresis state is an atomic flag). */
+/** Whether the writer can take traffic: false while it is failed (*why = "failing"), while it is
+ *  stalled (bg_records_stall_ms > 0: "stalled"), or once 3/4 of its slots are taken, until they
+ *  are back under 1/2 ("backlogged"); else "ok". Thread-safe (the hysteresis state is an atomic
+ *  flag). */
 bool bg_records_ready(bg_records_t *w, const char **why);
+/** How long (ms) the writer has had work pending (a queued record, or written lines to fsync)
+ *  without finishing a step, when that is at least records.stall_timeout; else 0. Catches a
+ *  writer blocked in write(2)/fsync(2) on a dead disk under traffic too light to fill the
+ *  queue. Thread-safe. */
+uint64_t bg_records_stall_ms(const bg_records_t *w);
+/** The same age without the threshold: 0 while the writer is idle, a few ms while it keeps up.
+ *  Thread-safe. */
+uint64_t bg_records_pending_ms(const bg_records_t *w);
 /** Slots taken (queued records plus outstanding reservations), the capacity, and reservations
  *  refused since open. Thread-safe. */
 uint64_t bg_records_slots_used(const bg_records_t *w);

@@ -45,6 +45,7 @@ KEY_LISTS = {
     ("parse_classification", "ckeys"): "classification.custom[].",
     ("parse_encryption", "keys"): "encryption.",
     ("parse_records", "keys"): "records.",
+    ("parse_metrics", "keys"): "metrics.",
     ("parse_vendor", "keys"): "vendors[].",
     ("parse_vendor", "ekeys"): "vendors[].entity.",
     ("parse_upstream", "keys"): "vendors[].upstream.",

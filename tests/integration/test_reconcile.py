@@ -797,5 +797,47 @@ def records_backpressure_503s_reconcile():
         check(v not in gw.stderr() and v not in open(cfg["records"]["path"]).read(), "%r in a record or log" % v)
 
 
+@test
+def metrics_totals_stay_exact_past_max_series():
+    """metrics.max_series: 16 and 24 vendors, each sent a request with and one without personal
+    data over two workers: far more label sets than a worker may hold. transfers_total,
+    transfer_categories_total, personal_data_findings_total and request_duration_seconds_count
+    still sum to exactly what the records say (what found the table full is in each family's
+    overflow="true" series), and bordergate_metrics_series_dropped_total moved. Before, every
+    label set past 4096 was simply not counted (and the bound was fixed)."""
+    up = h.upstream()
+    n = 24
+    cfg = h.gateway_config([h.vendor("v%02d" % i, ["v%02d.example" % i], up.port) for i in range(n)], workers=2)
+    cfg["metrics"] = {"max_series": 16}
+    cfg["records"]["path"] = os.path.join(h.tmpdir(), "series-records", "s.jsonl")
+    gw = h.Gateway(cfg, name="series").start()
+    hdr = {"Content-Type": "application/json"}
+    for i in range(n):
+        host = "v%02d.example" % i
+        eq(h.http_post(gw.port(), "/echo", json.dumps({"email": EMAIL}).encode(), headers=dict(hdr, Host=host))[0],
+           200, "a request with personal data to %s" % host)
+        eq(h.http_get(gw.port(), "/plain", headers={"Host": host})[0], 200, "a request without to %s" % host)
+    h.wait_until(lambda: h.metric(gw.admin_port, "bordergate_inflight_exchanges") == 0, timeout=5, msg="inflight 0")
+    h.wait_until(lambda: len(h.read_records(cfg["records"]["path"])) == 2 * n, timeout=5, msg="records")
+    recs = h.read_records(cfg["records"]["path"])
+    text = metrics_text(gw)
+
+    def total(name):
+        return sum(samples(text, name).values())
+
+    eq(total("bordergate_transfers_total"), float(len(recs)), "sum of transfers_total vs records")
+    eq(total("bordergate_request_duration_seconds_count"), float(len(recs)), "request_duration_seconds_count")
+    eq(total("bordergate_transfer_categories_total"), float(sum(len(r["categories"]) for r in recs)),
+       "sum of transfer_categories_total vs the records' categories")
+    eq(total("bordergate_personal_data_findings_total"),
+       float(sum(sum(r["detections"].values()) for r in recs)), "sum of personal_data_findings_total vs detections")
+    check(h.metric(gw.admin_port, "bordergate_metrics_series_dropped_total") > 0, "series_dropped_total did not move")
+    over = samples(text, "bordergate_transfers_total").get(L(overflow="true"))
+    check(over, "no transfers_total{overflow=\"true\"} sample: %r" % sorted(samples(text, "bordergate_transfers_total")))
+    labelled = [k for k in samples(text, "bordergate_transfers_total") if dict(k).get("vendor")]
+    check(len(labelled) <= 2 * 16, "%d labelled transfers_total series from 2 workers of 16" % len(labelled))
+    gw.stop()
+
+
 if __name__ == "__main__":
     h.main()

@@ -225,5 +225,64 @@ def stalled_records_disk_refuses_with_503_and_the_worker_keeps_serving():
     eq(up.count(), len(forwarded), "requests the vendor got")
 
 
+@test
+def a_writer_stalled_under_light_traffic_makes_readyz_fail_after_stall_timeout():
+    """One request on a dead disk: the queue stays nearly empty (never backlogged), yet after
+    records.stall_timeout without a finished write /readyz says 503 `records stalled`; it is ready
+    again once the disk answers. Before the stall check /readyz said 200 until 3/4 of the 16384
+    slots were taken, which light traffic never does."""
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("crm", ["crm.example"], up.port)], workers=1)
+    cfg["records"]["stall_timeout"] = "1s"
+    cfg["records"]["path"] = os.path.join(h.tmpdir(), "light", "transfers.jsonl")  # not the other test's file
+    gate = os.path.join(h.tmpdir(), "stall-gate-light")
+    gw = start_stallable(cfg, gate, "stall-light")
+    h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
+
+    def get(path):
+        c = h.Conn(gw.port(), timeout=3)
+        c.send(h.request("GET", path, "crm.example"))
+        r = c.read_response()
+        c.close()
+        return r
+
+    ids = []
+    r = get("/v1/before")
+    eq(r.status, 200, "before the stall")
+    ids.append(r.headers.get("x-transfer-id"))
+    h.wait_record(cfg["records"]["path"], ids[0])
+    # Idle for longer than the stall timeout with nothing pending is no stall.
+    time.sleep(1.3)
+    eq(readyz(gw), (200, "config ok\ngeoip ok\nrecords ok\n"), "/readyz idle past stall_timeout")
+
+    open(gate, "w").close()
+    t0 = time.monotonic()
+    r = get("/v1/stuck")  # fsync: batch, so the answer does not wait for its record
+    eq(r.status, 200, "the request whose record hits the dead disk")
+    ids.append(r.headers.get("x-transfer-id"))
+    st, body = readyz(gw)
+    if time.monotonic() - t0 < 0.8:
+        eq(st, 200, "/readyz before stall_timeout passed (%r)" % body)
+    h.wait_until(lambda: readyz(gw)[0] == 503, timeout=5, msg="/readyz 503 once the writer made no progress for 1 s")
+    check(time.monotonic() - t0 >= 0.9, "/readyz failed %.2fs after the stall began" % (time.monotonic() - t0))
+    st, body = readyz(gw)
+    check("records stalled (no write or fsync finished for " in body, "/readyz body %r" % body)
+    check(h.metric(gw.admin_port, "bordergate_records_slots_used") < 16384 * 3 / 4,
+          "the queue is far from backlogged")
+    age = h.metric(gw.admin_port, "bordergate_records_pending_age_seconds")
+    check(age >= 1.0, "bordergate_records_pending_age_seconds %r while stalled" % age)
+    eq(h.http_get(gw.admin_port, "/healthz", timeout=2)[0], 200, "/healthz while stalled")
+
+    os.unlink(gate)
+    h.wait_until(lambda: readyz(gw)[0] == 200, timeout=5, msg="/readyz 200 once the disk answers again")
+    eq(readyz(gw)[1], "config ok\ngeoip ok\nrecords ok\n", "/readyz body after the stall")
+    h.wait_until(lambda: h.metric(gw.admin_port, "bordergate_records_pending_age_seconds") == 0, timeout=5,
+                 msg="bordergate_records_pending_age_seconds back to 0")
+    gw.stop()
+    out = h.run([h.BINARY, "records", "verify", cfg["records"]["path"]])
+    eq(out.returncode, 0, "records verify: %s %s" % (out.stdout, out.stderr))
+    eq(sorted(rec["id"] for rec in h.read_records(cfg["records"]["path"])), sorted(ids), "records")
+
+
 if __name__ == "__main__":
     h.main()

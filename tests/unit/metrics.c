@@ -28,6 +28,25 @@ static bool has_line(const bg_buf_t *b, const char *line)
             bg_test_fail(__FILE__, __LINE__, "missing line: %s", line);                  \
     } while (0)
 
+/* The sum of every sample of `family` (its name followed by '{' or ' '). */
+static uint64_t family_sum(const bg_buf_t *b, const char *family)
+{
+    uint64_t sum = 0;
+    size_t fl = strlen(family);
+    for (const char *p = b->data; p && *p;) {
+        if (strncmp(p, family, fl) == 0 && (p[fl] == '{' || p[fl] == ' ')) {
+            const char *sp = strchr(p, '\n');
+            const char *v = sp ? sp : p + strlen(p);
+            while (v > p && v[-1] != ' ')
+                v--;
+            sum += strtoull(v, NULL, 10);
+        }
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    return sum;
+}
+
 static size_t count_prefix(const bg_buf_t *b, const char *prefix)
 {
     size_t n = 0, pl = strlen(prefix);
@@ -42,7 +61,7 @@ static size_t count_prefix(const bg_buf_t *b, const char *prefix)
 
 static void test_sums_across_workers(void)
 {
-    bg_metrics_t *m = bg_metrics_create(3);
+    bg_metrics_t *m = bg_metrics_create(3, 0);
     for (unsigned w = 0; w < 3; w++)
         for (unsigned i = 0; i <= w; i++) /* 1 + 2 + 3 = 6 */
             bg_metrics_transfer(m, w, "acme", "US", "third_country", BG_DECISION_ALLOW, BG_MECH_SCC, 0.002);
@@ -118,7 +137,7 @@ static void test_sums_across_workers(void)
 
 static void test_escaping_and_config(void)
 {
-    bg_metrics_t *m = bg_metrics_create(1);
+    bg_metrics_t *m = bg_metrics_create(1, 0);
     bg_metrics_upstream_error(m, 0, "we\"ird\\ven\ndor", "tls");
     bg_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -165,7 +184,7 @@ static void test_escaping_and_config(void)
 
 static void test_bounded_series(void)
 {
-    bg_metrics_t *m = bg_metrics_create(2);
+    bg_metrics_t *m = bg_metrics_create(2, 0);
     char vendor[32];
     for (int i = 0; i < 5000; i++) {
         snprintf(vendor, sizeof vendor, "v%d", i);
@@ -176,7 +195,11 @@ static void test_bounded_series(void)
     bg_buf_t b;
     bg_buf_init(&b);
     bg_metrics_render(m, NULL, NULL, 0, &b);
-    CHECK_INT(count_prefix(&b, "bordergate_upstream_errors_total{"), BG_METRICS_SERIES_MAX + 1);
+    /* 4096 series of worker 0, one of worker 1, and the overflow series with the 904 that found
+     * worker 0's table full: the family still sums to the 5002 errors counted. */
+    CHECK_INT(count_prefix(&b, "bordergate_upstream_errors_total{"), BG_METRICS_SERIES_DEFAULT + 2);
+    CHECK_INT(family_sum(&b, "bordergate_upstream_errors_total"), 5002);
+    CHECK_LINE(&b, "bordergate_upstream_errors_total{overflow=\"true\"} 904");
     CHECK_LINE(&b, "bordergate_metrics_series_dropped_total 904");
     CHECK_LINE(&b, "bordergate_upstream_errors_total{vendor=\"v1\",kind=\"connect\"} 2");
     CHECK_LINE(&b, "bordergate_upstream_errors_total{vendor=\"other-worker\",kind=\"connect\"} 1");
@@ -193,11 +216,46 @@ static void test_bounded_series(void)
     bg_metrics_destroy(m);
 }
 
+/* A bound of 16 series per worker and more label sets than that: every family's samples still
+ * sum to exactly what was counted (the rest in its overflow series), and the dropped counter
+ * says how many increments lost their labels. */
+static void test_overflow_keeps_totals_exact(void)
+{
+    bg_metrics_t *m = bg_metrics_create(2, 16);
+    char vendor[32];
+    uint64_t transfers = 0, findings = 0;
+    for (int i = 0; i < 40; i++) {
+        snprintf(vendor, sizeof vendor, "vendor-%d", i);
+        for (unsigned w = 0; w < 2; w++)
+            for (int k = 0; k <= i % 3; k++) {
+                bg_metrics_transfer(m, w, vendor, "US", "third_country", BG_DECISION_ALLOW, BG_MECH_SCC, 0.002);
+                transfers++;
+            }
+        bg_metrics_findings(m, 1, "identifier", vendor, 3); /* n > 1: the overflow adds n */
+        findings += 3;
+    }
+    bg_buf_t b;
+    bg_buf_init(&b);
+    bg_metrics_render(m, NULL, NULL, 0, &b);
+    CHECK_INT(family_sum(&b, "bordergate_transfers_total"), transfers);
+    CHECK_INT(family_sum(&b, "bordergate_personal_data_findings_total"), findings);
+    CHECK_INT(family_sum(&b, "bordergate_request_duration_seconds_count"), transfers);
+    CHECK_INT(count_prefix(&b, "bordergate_transfers_total{vendor="), 16); /* worker 1's table also holds findings */
+    CHECK(has_line(&b, "bordergate_transfers_total{vendor=\"vendor-0\",dest_country=\"US\",dest_region=\"third_country\","
+                       "decision=\"allow\",mechanism=\"scc\"} 2"));
+    CHECK_INT(count_prefix(&b, "bordergate_transfers_total{overflow=\"true\"} "), 1);
+    CHECK_INT(count_prefix(&b, "bordergate_personal_data_findings_total{overflow=\"true\"} "), 1);
+    CHECK(strstr(b.data, "bordergate_metrics_series_dropped_total 0\n") == NULL);
+    CHECK_INT(count_prefix(&b, "bordergate_blocks_total{"), 0); /* no overflow line for an untouched family */
+    bg_buf_dispose(&b);
+    bg_metrics_destroy(m);
+}
+
 /* bg_metrics_transfer remembers the last inputs' series: a change in any one input, and a full
  * table (nothing to remember), still count in the right series. */
 static void test_transfer_memo(void)
 {
-    bg_metrics_t *m = bg_metrics_create(1);
+    bg_metrics_t *m = bg_metrics_create(1, 0);
     char v[8];
     strcpy(v, "acme");
     for (int i = 0; i < 3; i++)
@@ -232,6 +290,7 @@ static void test_transfer_memo(void)
     bg_buf_reset(&b);
     bg_metrics_render(m, NULL, NULL, 0, &b);
     CHECK(strstr(b.data, "vendor=\"new\"") == NULL);
+    CHECK_LINE(&b, "bordergate_transfers_total{overflow=\"true\"} 2"); /* counted, without labels */
     CHECK_LINE(&b, "bordergate_metrics_series_dropped_total 913");
     bg_buf_dispose(&b);
     bg_metrics_destroy(m);
@@ -255,7 +314,7 @@ static void *hammer(void *arg)
 
 static void test_concurrent_scrape(void)
 {
-    bg_metrics_t *m = bg_metrics_create(4);
+    bg_metrics_t *m = bg_metrics_create(4, 0);
     pthread_t th[4];
     thr_t t[4];
     for (unsigned i = 0; i < 4; i++) {
@@ -288,7 +347,7 @@ static void test_promtool(void)
         fprintf(stderr, "  (promtool not installed: format check skipped)\n");
         return;
     }
-    bg_metrics_t *m = bg_metrics_create(2);
+    bg_metrics_t *m = bg_metrics_create(2, 0);
     bg_metrics_transfer(m, 0, "acme", "US", "third_country", BG_DECISION_ALLOW, BG_MECH_SCC, 0.01);
     bg_metrics_transfer(m, 1, "we\"ird", "", "", BG_DECISION_BLOCK, BG_MECH_NONE, 2);
     bg_metrics_findings(m, 0, "identifier", "email", 3);
@@ -327,7 +386,7 @@ static void test_promtool(void)
 
 static void test_hot_path_cost(void)
 {
-    bg_metrics_t *m = bg_metrics_create(1);
+    bg_metrics_t *m = bg_metrics_create(1, 0);
     const char *vendors[] = {"acme-analytics", "helpdesk-eu", "llm-provider"};
     struct timespec a, z;
     int n = 1000000;
@@ -341,7 +400,7 @@ static void test_hot_path_cost(void)
     CHECK(ns < 5000); /* a gross regression guard only */
     bg_metrics_destroy(m);
     /* Render cost with a full table. */
-    m = bg_metrics_create(4);
+    m = bg_metrics_create(4, 0);
     char v[32];
     for (unsigned w = 0; w < 4; w++)
         for (int i = 0; i < 1000; i++) {
@@ -365,6 +424,7 @@ int main(void)
     RUN(test_escaping_and_config);
     RUN(test_bounded_series);
     RUN(test_transfer_memo);
+    RUN(test_overflow_keeps_totals_exact);
     RUN(test_concurrent_scrape);
     RUN(test_promtool);
     RUN(test_hot_path_cost);
