@@ -637,6 +637,18 @@ static void reset_waiter(void)
     pthread_mutex_unlock(&waiter.mu);
 }
 
+/* A writer for c with the completion counters reset, or NULL (a failed check, the error printed). */
+static bg_records_t *open_writer(const bg_config_t *c)
+{
+    bg_records_t *w = NULL;
+    char err[256] = "";
+    reset_waiter();
+    CHECK_INT(bg_records_open(c, &w, err, sizeof err), 0);
+    if (!w)
+        fprintf(stderr, "  open: %s\n", err);
+    return w;
+}
+
 static void done_cb(void *arg, int status)
 {
     (void)arg;
@@ -711,14 +723,9 @@ static void test_reservations(void)
     char *p = path_in("resv/transfers.jsonl");
     bg_config_t c = cfg_for(p, 0, 0, BG_FSYNC_BATCH);
     c.records.queue_size = 16;
-    bg_records_t *w = NULL;
-    char err[256] = "";
-    reset_waiter();
-    CHECK_INT(bg_records_open(&c, &w, err, sizeof err), 0);
-    if (!w) {
-        fprintf(stderr, "  open: %s\n", err);
+    bg_records_t *w = open_writer(&c);
+    if (!w)
         return;
-    }
     const char *why = "";
     CHECK_INT(bg_records_capacity(w), 16);
     CHECK(bg_records_ready(w, &why));
@@ -756,14 +763,9 @@ static void test_writer_concurrency(void)
 {
     char *p = path_in("conc/transfers.jsonl"); /* the directory is created */
     bg_config_t c = cfg_for(p, 0, 0, BG_FSYNC_BATCH);
-    bg_records_t *w = NULL;
-    char err[256] = "";
-    reset_waiter();
-    CHECK_INT(bg_records_open(&c, &w, err, sizeof err), 0);
-    if (!w) {
-        fprintf(stderr, "  open: %s\n", err);
+    bg_records_t *w = open_writer(&c);
+    if (!w)
         return;
-    }
     thr_t t[4];
     pthread_t th[4];
     struct timespec t0, t1;
@@ -1196,14 +1198,9 @@ static void test_stall_detection(void)
     CHECK_INT(mkfifo(p, 0600), 0);
     bg_config_t c = cfg_for(p, 0, 0, BG_FSYNC_NEVER); /* fdatasync on a FIFO fails: no sync */
     c.records.stall_timeout_ms = 300;
-    bg_records_t *w = NULL;
-    char err[256] = "";
-    reset_waiter();
-    CHECK_INT(bg_records_open(&c, &w, err, sizeof err), 0);
-    if (!w) {
-        fprintf(stderr, "  open: %s\n", err);
+    bg_records_t *w = open_writer(&c);
+    if (!w)
         return;
-    }
     const char *why = "";
     struct timespec nap = {0, 400 * 1000000L};
     nanosleep(&nap, NULL);
