@@ -103,6 +103,10 @@ static void print_finding(bg_buf_t *o, const bg_classifier_t *c, const bg_findin
         bg_buf_printf(o, ",\"header\":%u", f->header);
     if (f->encoded)
         bg_buf_puts(o, ",\"encoded\":true");
+    if (f->covers & ~(1u << f->category)) { /* what lies inside it besides its own category */
+        bg_buf_puts(o, ",\"covers\":");
+        print_categories(o, f->covers | 1u << f->category);
+    }
     if (text_off >= 0)
         bg_buf_printf(o, ",\"text_offset\":%lld", text_off);
     bg_buf_puts(o, "}");

@@ -3731,6 +3731,8 @@ static const char *memfind(const char *h, size_t hn, const char *nd, size_t nn)
     return nn <= hn ? memmem(h, hn, nd, nn) : NULL;
 }
 
+static bg_body_kind_t body_kind(const char *ct, size_t ctl, const char *body, size_t n);
+
 static const char *scan_multipart(scan_t *s, const char *body, size_t n, const char *ct, size_t ctlen)
 {
     const char *bnd;
@@ -3777,7 +3779,7 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
         /* Content-Disposition: form-data; name="x"; filename="y" */
         const char *name = NULL, *fname = NULL;
         size_t namel = 0, fnamel = 0;
-        bool file = false;
+        bool file = false, text = true; /* text: the part's type, when it has one, is one a reader knows */
         for (const char *h = p; h < hend;) {
             const char *le = memfind(h, (size_t)(hend - h), "\r\n", 2);
             if (!le)
@@ -3790,6 +3792,13 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
                 if (header_param(hv, hvl, "filename", &fname, &fnamel) ||
                     header_param(hv, hvl, "filename*", &fname, &fnamel))
                     file = true;
+            } else if (colon && bg_span_ieq(h, (size_t)(colon - h), "content-type")) {
+                const char *tv = colon + 1;
+                size_t tl = (size_t)(le - tv);
+                while (tl && (*tv == ' ' || *tv == '\t'))
+                    tv++, tl--;
+                bg_body_kind_t k = body_kind(tv, tl, content, 0);
+                text = k == BG_BODY_JSON || k == BG_BODY_TEXT || k == BG_BODY_FORM;
             }
             h = le + 2;
         }
@@ -3805,10 +3814,21 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
         s->recent_from = s->out->nfindings;
         size_t coff = (size_t)(content - body), clen = (size_t)(next - content);
         if (file) {
-            if (clen)
+            if (clen) {
                 emit_path(s, BG_DET_FILE_UPLOAD, coff, clen, false, NULL);
-            else if (s->c->enabled[BG_DET_FILE_UPLOAD])
+                /* And what is in the file: an uploaded customer list is identifiers, not only
+                 * content. Read as text, as a body of its type would be (binary types with the
+                 * binary caution); what is found inside lies under the file's finding, so it
+                 * adds its categories to that finding's covers (one finding per byte, for
+                 * sealing) and to the exchange's categories. */
+                bool was = s->binary;
+                s->binary = !text;
+                val_t v = {coff, (const unsigned char *)content, clen, NULL, false, false};
+                scan_text(s, &v, 0);
+                s->binary = was;
+            } else if (s->c->enabled[BG_DET_FILE_UPLOAD]) {
                 s->out->categories |= 1u << BG_CAT_CONTENT;
+            }
         } else {
             kinfo_t ki = key_info_s(s, key, kl);
             val_t v = {coff, (const unsigned char *)content, clen, NULL, false, false};

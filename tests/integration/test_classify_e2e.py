@@ -52,6 +52,12 @@ CASES = {
                   multipart([("note", None, None, b"see attachment"),
                              ("file", "scan.pdf", "application/pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")]),
                   ["content"], {"file_upload": 1}),
+    # a file is read too: an uploaded customer list is identifiers, not only content (its one
+    # finding covers what is inside)
+    "multipart_file": ("/v1/m2", [("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)],
+                       multipart([("list", "customers.csv", "text/csv",
+                                   b"name,email\r\nAna Silva,ana.silva@example.com\r\n")]),
+                       ["content", "identifier"], {"file_upload": 1}),
     "gzip": ("/v1/z", [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
              gzip.compress(json.dumps({"user": {"email": "li.wei@example.org", "plan": "pro"}}).encode(), mtime=0),
              ["identifier"], {"email": 1}),
@@ -115,6 +121,11 @@ def personal_data_in_a_json_body():
 @test
 def personal_data_in_a_form_body():
     classified("form")
+
+
+@test
+def personal_data_in_an_uploaded_file():
+    classified("multipart_file")
 
 
 @test

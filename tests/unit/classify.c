@@ -802,6 +802,24 @@ static void test_multipart(void)
     CHECK_FOUND("file_upload", b, "%PDF-1.4 binary");
     CHECK_STR(nth("file_upload", 0)->path, "doc");
     CHECK(R.categories & (1u << BG_CAT_CONTENT));
+    CHECK_INT(R.categories, (1u << BG_CAT_CONTENT) | (1u << BG_CAT_IDENTIFIER)); /* the PDF holds nothing */
+    /* A file is read too: an uploaded customer list is identifiers, not only content. What is
+     * inside lies under the file's one finding (one finding per byte, for sealing): its covers. */
+    const char *csv = "--XyZ\r\nContent-Disposition: form-data; name=\"list\"; filename=\"customers.csv\"\r\n"
+                      "Content-Type: text/csv\r\n\r\nname,email\r\nAnn Lee,ann.lee@example.com\r\n--XyZ--\r\n";
+    body_as("multipart/form-data; boundary=XyZ", csv);
+    CHECK_INT(R.nfindings, 1);
+    CHECK_FOUND("file_upload", csv, "name,email\r\nAnn Lee,ann.lee@example.com");
+    CHECK(R.categories & (1u << BG_CAT_IDENTIFIER));
+    CHECK(R.categories & (1u << BG_CAT_CONTENT));
+    CHECK(nth("file_upload", 0)->covers & (1u << BG_CAT_IDENTIFIER));
+    /* A binary part is read with the binary caution (no short compressed IPv6 forms), and the
+     * PDF above holds nothing: content alone. */
+    CHECK(!(R.categories & (1u << BG_CAT_DEVICE)));
+    body_as("multipart/form-data; boundary=XyZ",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n\x01\x02 3::e 1::2 \xff\r\n--XyZ--\r\n");
+    CHECK_INT(R.categories, 1u << BG_CAT_CONTENT);
     body_as("multipart/form-data; boundary=XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end");
     CHECK(R.unscannable);
     CHECK_STR(R.unscannable_reason, "malformed_multipart");
