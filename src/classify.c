@@ -3601,6 +3601,92 @@ static void make_pct_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, si
 }
 
 /* name=value&name=value at base[off, off+len) (query string or form body). */
+/* A parameter value that is base64 (or base64url) of a JSON object or array: analytics APIs send
+ * events that way (`/track?data=eyJldmVudCI6…`), and the personal data in them is as plain as in
+ * a JSON body once decoded. The first bytes decide before anything else is read: '{' encodes to
+ * "ey", "[{" / "[\"" to "W3" / "Wy". A JWT has dots: not this, and its own detector. */
+static bool b64_json_shape(const unsigned char *t, size_t n)
+{
+    if (n < 16 || n > (1u << 20) || !((t[0] == 'e' && t[1] == 'y') || (t[0] == 'W' && (t[1] == '3' || t[1] == 'y'))))
+        return false;
+    size_t i = 0;
+    while (i < n && (isal(t[i]) || t[i] == '+' || t[i] == '/' || t[i] == '-' || t[i] == '_'))
+        i++;
+    size_t pad = 0;
+    while (i < n && t[i] == '=' && pad < 2)
+        i++, pad++;
+    return i == n;
+}
+
+static int b64_val(unsigned c)
+{
+    if (c - 'A' < 26u)
+        return (int)(c - 'A');
+    if (c - 'a' < 26u)
+        return (int)(c - 'a') + 26;
+    if (c - '0' < 10u)
+        return (int)(c - '0') + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Decode what b64_json_shape accepted into out (3 bytes per 4, a short tail as far as it goes);
+ * returns the length. */
+static size_t b64_decode(const unsigned char *t, size_t n, unsigned char *out)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < n && t[i] != '='; i++) {
+        acc = acc << 6 | (uint32_t)b64_val(t[i]);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return o;
+}
+
+/* Classify the JSON inside base64 value v (b64_json_shape) and record what it holds as findings over
+ * the whole value: it can only be sealed whole, and the encoded bytes are what travels. Its first
+ * finding's detector is counted; the categories of the rest go to that finding's covers. */
+static __attribute__((noinline, cold)) void scan_b64_json(scan_t *s, const val_t *v)
+{
+    unsigned char *dec = malloc(v->n / 4 * 3 + 3);
+    if (!dec)
+        abort();
+    size_t dn = b64_decode(v->t, v->n, dec);
+    size_t k = 0;
+    while (k < dn && (dec[k] == ' ' || dec[k] == '\t' || dec[k] == '\r' || dec[k] == '\n'))
+        k++;
+    if (k < dn && (dec[k] == '{' || dec[k] == '[')) {
+        static const bg_header_t json_ct = {"Content-Type", 12, "application/json", 16};
+        bg_classify_input_t in = {.headers = &json_ct, .nheaders = 1, .body = (const char *)dec, .body_len = dn,
+                                  .ai_route = s->ai_route, .skip_locations = true};
+        bg_classification_t sub;
+        bg_classification_init(&sub, s->c);
+        if (bg_classify(s->c, &in, &sub) == 0) {
+            bool seen[64] = {false};
+            for (size_t i = 0; i < sub.nfindings; i++) {
+                unsigned det = sub.findings[i].detector;
+                if (det < 64 && seen[det])
+                    continue;
+                if (det < 64)
+                    seen[det] = true;
+                emit_v(s, det, v, 0, v->n);
+            }
+            s->out->categories |= sub.categories; /* what lay under a longer finding inside too */
+        }
+        bg_classification_dispose(&sub);
+    }
+    bg_wipe(dec, dn);
+    free(dec);
+}
+
 static void scan_params(scan_t *s, size_t off, size_t len)
 {
     const char *p = s->base + off, *end = p + len;
@@ -3641,6 +3727,8 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
             bool ai = s->ai_route && (ki.flags & K_AI);
             scan_value(s, ki, &v, ai, true);
+            if (__builtin_expect(b64_json_shape(v.t, v.n), 0))
+                scan_b64_json(s, &v);
         }
         p = pe + 1;
     }

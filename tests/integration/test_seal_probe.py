@@ -265,6 +265,18 @@ def query_and_path_every_encoding():
 
 
 @test
+def base64_json_in_a_query_value_is_sealed_whole():
+    # analytics APIs send events as base64 JSON (`/track?data=…`): the personal data inside is found
+    # and the value goes to the vendor as one token
+    e = env()
+    data = base64.b64encode(json.dumps({"event": "signup", "properties": {"$email": V["email"],
+                                                                         "plan": "pro"}}).encode()).decode()
+    rec, toks, _ = probe(e, "seal.example", "/track?data=%s&v=2" % q(data, safe=""), [], b"", [data], ["email"])
+    check(rec["target"].startswith("/track?data=bgtok:v1:k1:") and rec["target"].endswith("&v=2"),
+          "data sealed: %s" % rec["target"])
+
+
+@test
 def plus_in_a_path_segment_is_a_plus():
     """'+' means a space in a query or form, not in a path. Before the fix a path segment with a
     %-escape was sealed with '+' decoded as a space: the token opened to another value (what

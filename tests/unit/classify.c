@@ -789,6 +789,37 @@ static void test_form(void)
     CHECK_INT(R.nfindings, 0);
 }
 
+/* A query or form value that is base64 of JSON (analytics "track?data=…") is decoded and read: its
+ * findings lie over the whole value (sealed whole). Not a JWT (it has its own detector), not
+ * base64 of something else, not plain JSON-less base64. */
+static void test_base64_json_params(void)
+{
+    /* {"event":"signup","properties":{"$email":"ann.lee@example.com","plan":"pro"}} */
+    const char *q = "/track?data=eyJldmVudCI6InNpZ251cCIsInByb3BlcnRpZXMiOnsiJGVtYWlsIjoiYW5uLmxlZUBleGFtcGxlLmNvbSIsInBsYW4iOiJwcm8ifX0%3D&v=2";
+    reset_headers();
+    classify_full(q, NULL, 0, false);
+    CHECK_INT(R.nfindings, 1);
+    CHECK(R.categories & (1u << BG_CAT_IDENTIFIER));
+    CHECK_FOUND("email", q, "eyJldmVudCI6InNpZ251cCIsInByb3BlcnRpZXMiOnsiJGVtYWlsIjoiYW5uLmxlZUBleGFtcGxlLmNvbSIsInBsYW4iOiJwcm8ifX0%3D");
+    CHECK_INT(nth("email", 0)->where, BG_WHERE_QUERY);
+    CHECK(nth("email", 0)->encoded);
+    /* The same in a form body, base64url, with an IP and a phone: one finding, both categories. */
+    /* {"ip":"203.0.113.9","phone":"+14155550123"} */
+    body_as("application/x-www-form-urlencoded", "d=eyJpcCI6IjIwMy4wLjExMy45IiwicGhvbmUiOiIrMTQxNTU1NTAxMjMifQ&x=1");
+    CHECK_INT(R.nfindings, 1);
+    CHECK(R.categories & (1u << BG_CAT_DEVICE));
+    CHECK(R.categories & (1u << BG_CAT_IDENTIFIER));
+    /* Base64 JSON without personal data; base64 of text; a JWT (a credential, as before). */
+    reset_headers();
+    classify_full("/track?data=eyJldmVudCI6InZpZXciLCJwYWdlIjoiL2hvbWUifQ==", NULL, 0, false);
+    CHECK_INT(R.nfindings, 0);
+    classify_full("/x?data=aGVsbG8gd29ybGQsIHRoaXMgaXMgbm90IEpTT04=", NULL, 0, false);
+    CHECK_INT(R.nfindings, 0);
+    classify_full("/x?t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", NULL, 0, false);
+    CHECK_INT(count("jwt"), 1);
+    CHECK_INT(R.nfindings, 1);
+}
+
 static void test_multipart(void)
 {
     const char *b = "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nann@example.com\r\n"
@@ -1816,6 +1847,7 @@ int main(void)
     RUN(test_path_and_query);
     RUN(test_form);
     RUN(test_multipart);
+    RUN(test_base64_json_params);
     RUN(test_other_bodies);
     RUN(test_gzip);
     RUN(test_zip_bomb);
