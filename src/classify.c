@@ -1385,6 +1385,30 @@ static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, con
     return kw_in(t, e, e + l, kws, nkw, true);
 }
 
+/* Is one of words (lowercase) a whole word within win bytes after t[e] ("555 0134 (work)", not
+ * "1641117983 worker=3" nor "... homepage")? Whole words both ends: no letter before or after. */
+static bool word_after(const unsigned char *t, size_t n, size_t e, size_t win, const char *const *words, size_t nw)
+{
+    size_t b = n - e > win ? e + win : n;
+    for (size_t x = e; x < b; x++) {
+        if (!isletter(t[x]) || (x > 0 && isletter(t[x - 1])))
+            continue;
+        size_t y = x;
+        while (y < n && isletter(t[y]))
+            y++;
+        for (size_t k = 0; k < nw; k++) {
+            size_t l = strlen(words[k]);
+            size_t z = 0;
+            while (z < l && lower(t[x + z]) == (unsigned char)words[k][z])
+                z++;
+            if (z == l && y - x == l)
+                return true;
+        }
+        x = y;
+    }
+    return false;
+}
+
 /* Whether a keyword labels the number at t[i]: it starts a word in the stretch without digits right
  * before it, at most 24 bytes ("Tracking number: 6389…", not "sku-00042 3782…"), and with max_words,
  * among that many words nearest the number (0: any in the stretch). */
@@ -1842,10 +1866,12 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
     if (p.nanp)
         return p.end;
     if (kw_before(t, i, 40, phone_kw, sizeof phone_kw / sizeof phone_kw[0]) ||
-        kw_after(t, n, p.end, 12, phone_kw_after, sizeof phone_kw_after / sizeof phone_kw_after[0]))
+        word_after(t, n, p.end, 12, phone_kw_after, sizeof phone_kw_after / sizeof phone_kw_after[0]))
         return p.end;
-    /* "my number is ...": a number word and no word saying which kind of number it is. */
-    if (kw_before(t, i, 32, number_kw, sizeof number_kw / sizeof number_kw[0]) &&
+    /* "my number is ...": a number word that labels these digits (among the three words right
+     * before them, no digits between: not the "No." of "Part No. 624-05-3445-P, ISBN 978-2-...")
+     * and no word saying which kind of number it is. */
+    if (labelled(t, i, number_kw, sizeof number_kw / sizeof number_kw[0], 3) &&
         !kw_before(t, i, 40, not_phone_kw, sizeof not_phone_kw / sizeof not_phone_kw[0]))
         return p.end;
     return 0;

@@ -385,6 +385,28 @@ static void test_phone_context(void)
         check_first(runs[i].s, "phone", runs[i].want, __LINE__);
 }
 
+/* Phone context words must say what these digits are: a word after the number counts whole
+ * ("(work)", not "worker=3"), and a number word must label the digits themselves, not an earlier
+ * number ("Part No. 624-05-3445-P, ISBN 978-2-236-43990-1"). */
+static void test_phone_words_label_the_number(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"ts=1641117983 worker=3", NULL},
+        {"batch 20220401100223 workflow done", NULL},
+        {"0301234567 homepage", NULL},
+        {"0301234567 (work)", "0301234567"},
+        {"030 1234567 office", "030 1234567"},
+        {"Part No. 624-05-3445-P, montant ISBN 978-2-236-43990-1.", NULL},
+        {"tracking number 1ZHDRIFJYPWDKBHCDB / EAN 7644778947408", NULL},
+        {"My number is 0301234567", "0301234567"},
+        {"No. 0301234567", "0301234567"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
 static void test_text_dob_and_paths(void)
 {
     const char *s = "Date of birth: 31/01/1990, joined 2024-10-13";
@@ -1782,6 +1804,7 @@ int main(void)
     RUN(test_text_coordinates);
     RUN(test_labelled_grouped_numbers);
     RUN(test_phone_context);
+    RUN(test_phone_words_label_the_number);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
