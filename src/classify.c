@@ -1642,6 +1642,13 @@ static size_t card_at(const unsigned char *t, size_t n, size_t i, const groups_t
     return bg_detect_card_valid((const char *)t + i, e - i) ? e : 0;
 }
 
+/* Does t[e] start a one-character suffix that makes the digits before it part of a code ("-S" in
+ * "937-76-6755-S")? A word after the hyphen ("555-0134-Office") is a label, not a suffix. */
+static bool code_suffix(const unsigned char *t, size_t n, size_t e)
+{
+    return e + 1 < n && t[e] == '-' && isal(t[e + 1]) && (e + 2 == n || !isal(t[e + 2]));
+}
+
 static size_t ssn_at(const unsigned char *t, size_t n, size_t i, bool context)
 {
     if (i + 11 <= n && (t[i + 3] == '-' || t[i + 3] == ' ' || t[i + 3] == '.') && t[i + 6] == t[i + 3]) {
@@ -1649,7 +1656,9 @@ static size_t ssn_at(const unsigned char *t, size_t n, size_t i, bool context)
         for (size_t k = 0; k < 11 && ok; k++)
             ok = (k == 3 || k == 6) ? true : isd(t[i + k]);
         size_t e = i + 11;
-        if (ok && (e == n || (!isal(t[e]) && !((t[e] == '-' || t[e] == '.') && e + 1 < n && isd(t[e + 1])))))
+        /* Not inside a longer code: "123-45-6789-01", "Part No. 247-59-7193-Z". */
+        if (ok && (e == n || (!isal(t[e]) && !((t[e] == '-' || t[e] == '.') && e + 1 < n && isd(t[e + 1])) &&
+                              !code_suffix(t, n, e))))
             return bg_detect_ssn_valid((const char *)t + i, 11) ? e : 0;
     }
     if (context && i + 9 <= n) {
@@ -1682,6 +1691,7 @@ typedef struct {
     size_t end;
     unsigned digits;
     bool plus, nanp, date;
+    bool decimal; /* two runs and one '.' between: "10.63487" */
 } phone_t;
 
 static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
@@ -1777,10 +1787,13 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     }
     if (e < n && (isal(t[e]) || t[e] == '@'))
         return false;
-    if (e < n && (t[e] == '.' || t[e] == ',') && e + 1 < n && isd(t[e + 1]))
+    /* Not a number going on as a decimal or a time ("2023-04-09 11:55"), nor the digits of a
+     * longer code that a check letter ends ("Part No. 937-76-6755-S"; "-Office" is a label). */
+    if (e + 1 < n && (((t[e] == '.' || t[e] == ',' || t[e] == ':') && isd(t[e + 1])) || code_suffix(t, n, e)))
         return false;
     p->end = e;
     unsigned ngr = ng < 8 ? ng : 8;
+    p->decimal = ngr == 2 && sepkind[0] == '.' && !paren && !p->plus;
     /* (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, 1-ddd-ddd-dddd */
     if (!p->plus) {
         if (ngr == 3 && glen[0] == 3 && glen[1] == 3 && glen[2] == 4 &&
@@ -1865,7 +1878,18 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
         return p.digits >= 8 && t[i + 1] != '0' ? p.end : 0;
     if (p.nanp)
         return p.end;
-    if (kw_before(t, i, 40, phone_kw, sizeof phone_kw / sizeof phone_kw[0]) ||
+    /* A single '.' between two runs is a decimal ("x=10.63487"), not a phone. */
+    if (p.decimal)
+        return 0;
+    /* The phone word labels the first number after it: five digits between it and these ("called
+     * from 089/8332141 about batch 202276528298") belong to the number it labels. */
+    size_t from = i, nd = 0;
+    while (from > 0 && i - from < 40) {
+        if (isd(t[from - 1]) && ++nd == 5)
+            break;
+        from--;
+    }
+    if (kw_in(t, from, i, phone_kw, sizeof phone_kw / sizeof phone_kw[0], true) ||
         word_after(t, n, p.end, 12, phone_kw_after, sizeof phone_kw_after / sizeof phone_kw_after[0]))
         return p.end;
     /* "my number is ...": a number word that labels these digits (among the three words right

@@ -407,6 +407,36 @@ static void test_phone_words_label_the_number(void)
         check_first(cases[i].s, "phone", cases[i].want, __LINE__);
 }
 
+/* A phone word labels the first number after it, not a later one; a decimal, a date with its time
+ * and the digits of a longer code that a letter ends are not phones (nor SSNs). */
+static void test_phone_word_reach(void)
+{
+    static const struct {
+        const char *s, *det, *want; /* want NULL: no finding of det */
+    } cases[] = {
+        {"called from 089/8332141 about batch 202276528298", "phone", "089/8332141"},
+        {"called from +49 30 6973729 about KVK 35110073", "phone", "+49 30 6973729"},
+        {"call me at 5 pm on 0301234567", "phone", "0301234567"},
+        {"called about x=10.63487 y=79.98498", "phone", NULL},
+        {"call back about 2023-04-09 11:55:58,063", "phone", NULL},
+        {"Part No. 937-76-6755-S", "phone", NULL},
+        {"Part No. 247-59-7193-Z", "us_ssn", NULL},
+        {"SSN 247-59-7193, thanks", "us_ssn", "247-59-7193"},
+        {"Tel. 030-1234567-0", "phone", "030-1234567-0"},
+        {"0910-5877671-Office, (311)905-4466x8827-Fax", "phone", "0910-5877671"},
+        {"(311)905-4466x8827-Fax", "phone", "(311)905-4466x8827"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
+    /* The later number is no phone: one finding each. */
+    text("called from 089/8332141 about batch 202276528298");
+    CHECK_INT(count("phone"), 1);
+    text("called from +49 30 6973729 about KVK 35110073");
+    CHECK_INT(count("phone"), 1);
+    text("Phone: 0301234567, fax 0301234568");
+    CHECK_INT(count("phone"), 2);
+}
+
 static void test_text_dob_and_paths(void)
 {
     const char *s = "Date of birth: 31/01/1990, joined 2024-10-13";
@@ -1805,6 +1835,7 @@ int main(void)
     RUN(test_labelled_grouped_numbers);
     RUN(test_phone_context);
     RUN(test_phone_words_label_the_number);
+    RUN(test_phone_word_reach);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
