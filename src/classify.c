@@ -1429,7 +1429,18 @@ static bool labelled(const unsigned char *t, size_t i, const char *const *kws, s
 static const char *const phone_kw[] = {"phone", "tel ", "tel.", "tel:", "tel/", "tel,", "tel(", "teleph",
                                        "telef", "mobile", "cell", "call", "fax", "desk", "reach",
                                        "contact", "sms", "whatsapp", "dial", "text", "answer", "messag",
-                                       "ring", "office", "landline", "hotline"};
+                                       "ring", "office", "landline", "hotline",
+                                       /* the same words as Europeans and Brazilians write them:
+                                        * teléfono, téléphone/tél., llámame, appelez, chiamami,
+                                        * ligue, Handy, anrufen, erreichbar, mobiel, bellen,
+                                        * móvil, celular, komórka, kontakt, contatto, joignable */
+                                       "tel\xc3\xa9", "t\xc3\xa9l", "llam", "ll\xc3\xa1m", "appel", "chiam",
+                                       "ligue", "handy", "anruf", "erreich", "mobiel", "bellen", "m\xc3\xb3vil",
+                                       "movil", "celular", "kom\xc3\xb3rk", "kontakt", "contatt", "joign",
+                                       "rufnummer"};
+/* Phone words written in Japanese (電話 phone, 携帯 mobile): UTF-8, so not in phone_kw's
+ * first-letter scan. */
+static const char *const phone_kw_ja[] = {"\xe9\x9b\xbb\xe8\xa9\xb1", "\xe6\x90\xba\xe5\xb8\xaf"};
 /* The words that make six digits a phone when they label them ("Phone: 049819", "call 33 93 31"). */
 static const char *const short_phone_kw[] = {"phone", "tel ", "tel.", "tel:", "teleph", "telef", "mobile",
                                              "cell", "call", "fax", "sms", "whatsapp", "dial", "landline",
@@ -1891,6 +1902,10 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
     }
     if (kw_in(t, from, i, phone_kw, sizeof phone_kw / sizeof phone_kw[0], true) ||
         word_after(t, n, p.end, 12, phone_kw_after, sizeof phone_kw_after / sizeof phone_kw_after[0]))
+        return p.end;
+    /* 電話, 携帯: only where their lead bytes (0xe9, 0xe6) are in the stretch. */
+    if ((memchr(t + from, 0xe9, i - from) || memchr(t + from, 0xe6, i - from)) &&
+        kw_in(t, from, i, phone_kw_ja, sizeof phone_kw_ja / sizeof phone_kw_ja[0], false))
         return p.end;
     /* "my number is ...": a number word that labels these digits (among the three words right
      * before them, no digits between: not the "No." of "Part No. 624-05-3445-P, ISBN 978-2-...")

@@ -437,6 +437,32 @@ static void test_phone_word_reach(void)
     CHECK_INT(count("phone"), 2);
 }
 
+/* Phone words as people write them in German, French, Spanish, Dutch, Italian, Polish, Portuguese
+ * and Japanese label a number as "phone" and "call" do. */
+static void test_phone_words_other_languages(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"Llámame al 91 126 23 11, gracias", "91 126 23 11"},
+        {"Mi teléfono: 612 345 678", "612 345 678"},
+        {"titulaire Chloé Martin, tél. 06 31 68 18 16", "06 31 68 18 16"},
+        {"Appelez-moi au 01 23 45 67 89", "01 23 45 67 89"},
+        {"Il mio cellulare 347 123 4567", "347 123 4567"},
+        {"chiamami al 347 123 4567", "347 123 4567"},
+        {"Proszę o kontakt: 512 345 678", "512 345 678"},
+        {"Handy: 0171 5316715", "0171 5316715"},
+        {"mobiel 06-75638857", "06-75638857"},
+        {"ligue para (11) 94478-1505", "(11) 94478-1505"},
+        {"\xe9\x9b\xbb\xe8\xa9\xb1 03-6093-0097", "03-6093-0097"},      /* 電話 */
+        {"\xe6\x90\xba\xe5\xb8\xaf 090 1234 5678", "090 1234 5678"},   /* 携帯 */
+        {"\xe6\xb3\xa8\xe6\x96\x87 512 345 678", NULL},                /* 注文 (order) */
+        {"sold 512 345 678 units", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
 static void test_text_dob_and_paths(void)
 {
     const char *s = "Date of birth: 31/01/1990, joined 2024-10-13";
@@ -1836,6 +1862,7 @@ int main(void)
     RUN(test_phone_context);
     RUN(test_phone_words_label_the_number);
     RUN(test_phone_word_reach);
+    RUN(test_phone_words_other_languages);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
