@@ -1703,7 +1703,47 @@ typedef struct {
     unsigned digits;
     bool plus, nanp, date;
     bool decimal; /* two runs and one '.' between: "10.63487" */
+    bool national; /* a national number's own shape: a trunk '0' and its grouping, "(11) 94478-1505" */
+    bool intl;     /* "00" and a country code, grouped: "0049 40 3030073" */
 } phone_t;
+
+/* The groupings national numbers are written in, with the trunk '0' that only a national number
+ * starts with (10 or 11 digits): "01 23 45 67 89" (France, five pairs), "0171 5316715",
+ * "07528 765175", "089/7902968" (two groups), "020 7946 0958", "(0161) 496 0123", "03-6093-0097",
+ * "090-1234-5678", "02 4562 7823" (three, the last of four); Brazil's "(11) 94478-1505" and
+ * "(21) 2345-6789"; and "00" with a country code, grouped ("0049 40 3030073"). Dates, decimals and
+ * thousands ("1 234 567") have other shapes; a '.' separates only the five pairs. */
+static void phone_shape(const unsigned char *t, size_t i, phone_t *p, const unsigned *glen,
+                        const unsigned char *sepkind, unsigned ngr, unsigned paren)
+{
+    if (p->digits < 10) /* also keeps t[f + 2] inside the number */
+        return;
+    size_t f = t[i] == '(' ? i + 1 : i;
+    bool dots = false, same = true;
+    for (unsigned k = 0; k + 1 < ngr; k++) {
+        dots |= sepkind[k] == '.';
+        same &= sepkind[k] == sepkind[0];
+    }
+    if (t[f] == '0' && t[f + 1] == '0') {
+        /* Country codes of one digit are 1 and 7; the others have two or three. */
+        p->intl = !paren && !dots && ngr >= 2 && glen[0] <= 5 &&
+                  (glen[0] >= 4 || (glen[0] == 3 && (t[f + 2] == '1' || t[f + 2] == '7')));
+        return;
+    }
+    if (t[f] != '0' || t[f + 1] == '0') {
+        p->national = paren && t[i] == '(' && glen[0] == 2 && ngr == 3 && (glen[1] == 4 || glen[1] == 5) &&
+                      glen[2] == 4 && sepkind[1] == '-';
+        return;
+    }
+    if (p->digits > 11)
+        return;
+    if (ngr == 5)
+        p->national = same && glen[0] == 2 && glen[1] == 2 && glen[2] == 2 && glen[3] == 2 && glen[4] == 2;
+    else if (ngr == 2)
+        p->national = !dots && glen[0] >= 2 && glen[0] <= 5 && glen[1] >= 6 && glen[1] <= 8;
+    else if (ngr == 3)
+        p->national = !dots && glen[0] >= 2 && glen[0] <= 5 && (glen[1] == 3 || glen[1] == 4) && glen[2] == 4;
+}
 
 static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
 {
@@ -1715,7 +1755,7 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     }
     unsigned glen[8] = {0}, ng = 0, seps = 0, paren = 0, popen = 0;
     unsigned char sepkind[8] = {0};
-    size_t last = 0;
+    size_t last = 0, pclose = 0;
     unsigned cur = 0;
     while (j < n) {
         unsigned c = t[j];
@@ -1752,6 +1792,7 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
             if (!popen)
                 break;
             popen = 0;
+            pclose = j;
             j++;
             continue;
         }
@@ -1772,6 +1813,10 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
         ng++;
     }
     if (!last)
+        return false;
+    /* A '(' that no ')' closes before the last digit wraps the whole number ("(020 7547 4465)"):
+     * the number starts at its first digit. */
+    if (t[i] == '(' && (popen || pclose >= last))
         return false;
     size_t e = last;
     /* Extension: "x123", " x123", " ext. 123", " ext 123". */
@@ -1805,6 +1850,8 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     p->end = e;
     unsigned ngr = ng < 8 ? ng : 8;
     p->decimal = ngr == 2 && sepkind[0] == '.' && !paren && !p->plus;
+    if (!p->plus && ngr == ng)
+        phone_shape(t, i, p, glen, sepkind, ngr, paren);
     /* (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, 1-ddd-ddd-dddd */
     if (!p->plus) {
         if (ngr == 3 && glen[0] == 3 && glen[1] == 3 && glen[2] == 4 &&
@@ -1888,6 +1935,12 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
     if (p.plus)
         return p.digits >= 8 && t[i + 1] != '0' ? p.end : 0;
     if (p.nanp)
+        return p.end;
+    /* A national or "00" international number by its shape, unless it is the tail of a longer
+     * group of digits ("ref 7086 0035 1098 6934") or a word says it is another kind of number
+     * ("account 0123 456789"). */
+    if ((p.national || p.intl) && !(i >= 2 && isd(t[i - 2]) && (t[i - 1] == ' ' || t[i - 1] == '-')) &&
+        !labelled(t, i, not_phone_kw, sizeof not_phone_kw / sizeof not_phone_kw[0], 2))
         return p.end;
     /* A single '.' between two runs is a decimal ("x=10.63487"), not a phone. */
     if (p.decimal)

@@ -463,6 +463,40 @@ static void test_phone_words_other_languages(void)
         check_first(cases[i].s, "phone", cases[i].want, __LINE__);
 }
 
+/* National numbers are phones by their shape alone (a trunk '0' and its country's grouping; Brazil's
+ * "(dd) dddd-dddd"; "00" and a country code), unless they are the tail of a longer group of digits
+ * or a word names another kind of number. */
+static void test_phone_national_shapes(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"spoke to Fatima (020 7547 4465), wants invoices", "020 7547 4465"},
+        {"spoke to Marie ((0161) 491 0426) today", "(0161) 491 0426"},
+        {"via anna@example.org or 089/8413465.", "089/8413465"},
+        {"or 0171 5316715.", "0171 5316715"},
+        {"or 07528 765175", "07528 765175"},
+        {"or 01 02 88 46 08", "01 02 88 46 08"},
+        {"or 07.08.80.06.60", "07.08.80.06.60"},
+        {"or 03-6093-0097", "03-6093-0097"},
+        {"or 090-1234-5678", "090-1234-5678"},
+        {"or (11) 94478-1505", "(11) 94478-1505"},
+        {"or (21) 2345-6789", "(21) 2345-6789"},
+        {"or 0049 40 3030073", "0049 40 3030073"},
+        {"or 001 212 555 0134", "001 212 555 0134"},
+        {"ref 7086 0035 1098 6934", NULL},     /* the tail of a longer group */
+        {"SIRET 005 949 324 18381", NULL},     /* no country code "5" */
+        {"account 0123 456789", NULL},         /* a word names the number */
+        {"SKU 0949-4229-4443", NULL},          /* twelve digits */
+        {"ISBN 0-306-40615-2", NULL},
+        {"on 05 03 2024 12", NULL},
+        {"x 0.1234567890", NULL},
+        {"ratio 01.234 5678", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
 static void test_text_dob_and_paths(void)
 {
     const char *s = "Date of birth: 31/01/1990, joined 2024-10-13";
@@ -1863,6 +1897,7 @@ int main(void)
     RUN(test_phone_words_label_the_number);
     RUN(test_phone_word_reach);
     RUN(test_phone_words_other_languages);
+    RUN(test_phone_national_shapes);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
