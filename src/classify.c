@@ -1445,11 +1445,16 @@ static const char *const phone_kw_ja[] = {"\xe9\x9b\xbb\xe8\xa9\xb1", "\xe6\x90\
 static const char *const short_phone_kw[] = {"phone", "tel ", "tel.", "tel:", "teleph", "telef", "mobile",
                                              "cell", "call", "fax", "sms", "whatsapp", "dial", "landline",
                                              "hotline"};
-static const char *const number_kw[] = {"number", "no.", "nr."};
+static const char *const number_kw[] = {"number", "no.", "nr.", "numero", "n\xc3\xbamero", "nummer", "numer"};
 static const char *const not_phone_kw[] = {"order", "card", "account", "tracking", "ref", "invoice", "confirm",
                                            "serial", "model", "ticket", "case", "customer", "policy", "iban",
                                            "routing", "passport", "licen", "ssn", "social", "tax", "zip",
-                                           "postal", "member", "employee", "booking", "transaction", "id "};
+                                           "postal", "member", "employee", "booking", "transaction", "id ",
+                                           /* account, order, invoice, customer in DE, FR, ES, NL, IT, PL, PT */
+                                           "konto", "compte", "cuenta", "conta", "conto", "rekening", "rachun",
+                                           "bestell", "commande", "pedido", "ordine", "zam\xc3\xb3w", "rechnung",
+                                           "factur", "fattur", "faktur", "kunde", "client", "klant", "klient",
+                                           "steuer", "fiscal", "siret", "siren", "kvk"};
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
 /* A run of 12 to 15 digits (grouped or not) right after one of these is that kind of number even

@@ -497,6 +497,26 @@ static void test_phone_national_shapes(void)
         check_first(cases[i].s, "phone", cases[i].want, __LINE__);
 }
 
+/* "numero", "número", "Nummer", "numer" say "my number is" as "number" does, and the words for
+ * account, order, invoice and customer in those languages say it is another kind of number. */
+static void test_phone_number_words_other_languages(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"Il mio numero \xc3\xa8 514 621 580, scrivimi", "514 621 580"},
+        {"Mi n\xc3\xbamero es 612 345 678", "612 345 678"},
+        {"Meine Nummer: 30 12345678", "30 12345678"},
+        {"M\xc3\xb3j numer to 512 345 678", "512 345 678"},
+        {"N\xc3\xbamero de cuenta 1234567890", NULL},
+        {"Kontonummer 1234567890", NULL},
+        {"num\xc3\xa9ro de commande 1234567890", NULL},
+        {"Rechnungsnummer 1234567890", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
 static void test_text_dob_and_paths(void)
 {
     const char *s = "Date of birth: 31/01/1990, joined 2024-10-13";
@@ -1898,6 +1918,7 @@ int main(void)
     RUN(test_phone_word_reach);
     RUN(test_phone_words_other_languages);
     RUN(test_phone_national_shapes);
+    RUN(test_phone_number_words_other_languages);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
