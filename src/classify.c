@@ -89,6 +89,13 @@ static const struct {
     {"lname", K_NAME}, {"forename", K_NAME}, {"contactname", K_NAME}, {"customername", K_NAME},
     {"billingname", K_NAME}, {"shippingname", K_NAME}, {"recipientname", K_NAME}, {"sendername", K_NAME},
     {"patientname", K_NAME}, {"personname", K_NAME}, {"legalname", K_NAME}, {"realname", K_NAME},
+    /* the same keys in French, Spanish, Portuguese, Italian, German, Dutch, Polish: the bare
+     * word for "name" reads as "name" does (a product's among product keys) */
+    {"nom", K_NAME_BARE}, {"nombre", K_NAME_BARE}, {"nome", K_NAME_BARE}, {"naam", K_NAME_BARE},
+    {"prenom", K_NAME}, {"nomdefamille", K_NAME}, {"nomcomplet", K_NAME}, {"apellido", K_NAME},
+    {"apellidos", K_NAME}, {"nombrecompleto", K_NAME}, {"sobrenome", K_NAME}, {"nomecompleto", K_NAME},
+    {"cognome", K_NAME}, {"vorname", K_NAME}, {"nachname", K_NAME}, {"familienname", K_NAME},
+    {"voornaam", K_NAME}, {"achternaam", K_NAME}, {"imie", K_NAME}, {"nazwisko", K_NAME},
     {"sku", K_PRODUCT | K_IDNUM}, {"price", K_PRODUCT}, {"productid", K_PRODUCT | K_IDNUM},
     {"productname", K_PRODUCT}, {"brand", K_PRODUCT | K_NONPERSON}, {"quantity", K_PRODUCT}, {"qty", K_PRODUCT},
     {"upc", K_PRODUCT | K_IDNUM}, {"ean", K_PRODUCT | K_IDNUM}, {"gtin", K_PRODUCT | K_IDNUM},
@@ -110,6 +117,8 @@ static const struct {
     {"phone", K_PHONE}, {"tel", K_PHONE}, {"telephone", K_PHONE}, {"mobile", K_PHONE}, {"msisdn", K_PHONE},
     {"cell", K_PHONE}, {"cellphone", K_PHONE}, {"phonenumber", K_PHONE}, {"mobilenumber", K_PHONE},
     {"fax", K_PHONE}, {"telefon", K_PHONE}, {"telefono", K_PHONE}, {"whatsapp", K_PHONE},
+    {"telefone", K_PHONE}, {"telefoon", K_PHONE}, {"handy", K_PHONE}, {"movil", K_PHONE},
+    {"celular", K_PHONE}, {"cellulare", K_PHONE}, {"mobiel", K_PHONE}, {"gsm", K_PHONE},
     {"lat", K_LAT}, {"latitude", K_LAT}, {"lng", K_LNG}, {"lon", K_LNG}, {"long", K_LNG}, {"longitude", K_LNG},
     {"location", K_GEO}, {"loc", K_GEO}, {"position", K_GEO}, {"pos", K_GEO}, {"coords", K_GEO},
     {"coordinates", K_GEO}, {"coordinate", K_GEO}, {"geo", K_GEO}, {"gps", K_GEO}, {"geolocation", K_GEO},
@@ -341,6 +350,12 @@ static kinfo_t key_words(const char *nk, size_t l)
         case 'n':
             if (AT("nationalinsurance"))
                 w |= W_NINO;
+            else if (AT("naissance") || AT("nacimiento") || AT("nascita") || AT("nascimento"))
+                w |= W_DOB; /* date de naissance, fecha de nacimiento, data di nascita / de nascimento */
+            break;
+        case 'g':
+            if (AT("geburt") || AT("geboorte"))
+                w |= W_DOB; /* Geburtsdatum, geboortedatum */
             break;
         case 'o':
             if (AT("order"))
@@ -369,6 +384,8 @@ static kinfo_t key_words(const char *nk, size_t l)
         case 't':
             if (AT("tracking") || AT("timestamp"))
                 w |= W_ID;
+            else if (AT("telef")) /* Telefonnummer, telefone_celular */
+                w |= W_PHONE;
             break;
         case 'x':
             if (AT("xsrf"))

@@ -743,6 +743,30 @@ static void test_json_more_name_and_device_keys(void)
     CHECK_INT(R.nfindings, 0);
 }
 
+/* Name, phone and birth-date keys as French, Spanish, Portuguese, Italian, German, Dutch and Polish
+ * APIs spell them; the bare word for "name" keeps "name"'s product rule. */
+static void test_json_keys_other_languages(void)
+{
+    const char *b = "{\"nom\": \"Moreau\", \"prenom\": \"Camille\", \"telefone\": \"+55 11 91234-5678\", "
+                    "\"date_de_naissance\": \"1985-03-14\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 2);
+    CHECK_FOUND("person_name", b, "Camille"); /* a bare "nom" is decided at the object's end */
+    CHECK_SPAN(b + nth("person_name", 1)->offset, nth("person_name", 1)->length, "Moreau");
+    CHECK_INT(count("phone"), 1);
+    CHECK_FOUND("date_of_birth", b, "1985-03-14");
+    b = "{\"Vorname\": \"Anna\", \"Nachname\": \"M\u00fcller\", \"Telefonnummer\": \"030 1234567\", "
+        "\"Geburtsdatum\": \"14.03.1985\", \"apellidos\": \"Garc\u00eda L\u00f3pez\", \"cognome\": \"Rossi\", "
+        "\"achternaam\": \"de Vries\", \"nazwisko\": \"Nowak\", \"fecha_nacimiento\": \"1990-01-31\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 6);
+    CHECK_INT(count("phone"), 1);
+    CHECK_INT(count("date_of_birth"), 2);
+    /* "nom" among product keys is the product's, as "name" is. */
+    body_as("application/json", "{\"sku\": \"A-1\", \"nom\": \"Chaise Bistro\", \"prix\": 49}");
+    CHECK_INT(count("person_name"), 0);
+}
+
 static void test_json_unscannable(void)
 {
     body_as("application/json", "{\"a\":1,}");
@@ -1929,6 +1953,7 @@ int main(void)
     RUN(test_json_keys_lookalikes);
     RUN(test_json_coordinate_arrays);
     RUN(test_json_more_name_and_device_keys);
+    RUN(test_json_keys_other_languages);
     RUN(test_json_unscannable);
     RUN(test_ai_route);
     RUN(test_headers);
