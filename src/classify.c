@@ -3967,21 +3967,23 @@ static bool long_random(const char *v, size_t n)
 {
     if (n < 20)
         return false;
-    unsigned kinds = 0;
+    unsigned kinds = 0, letters = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned c = (unsigned char)v[i];
         if (isd(c))
             kinds |= 1;
         else if (cls[c] & CU)
-            kinds |= 2;
+            kinds |= 2, letters++;
         else if (cls[c] & CL)
-            kinds |= 4;
+            kinds |= 4, letters++;
         else if (c == '-' || c == '_' || c == '.' || c == '%' || c == '+' || c == '/' || c == '=' || c == '~')
             kinds |= 8;
         else
             return false;
     }
-    return (kinds & 1) && (kinds & 6);
+    /* A token's letters are a good share of it (hex: 6 of 16 symbols); a dotted list of numbers
+     * under a short tag is an analytics id ("GA1.2.292694077.1609636969", "fb.1.1700000000000.42"). */
+    return (kinds & 1) && (kinds & 6) && letters * 8 >= n;
 }
 
 static bool session_name(const char *k, size_t n)

@@ -864,6 +864,20 @@ static void test_names_that_are_values(void)
     CHECK_INT(R.nfindings, 0);
 }
 
+/* A cookie value is a session token by its randomness only when letters are a good share of it:
+ * analytics ids are dotted numbers under a short tag. */
+static void test_cookie_analytics_ids(void)
+{
+    reset_headers();
+    add_header("Cookie", "_ga=GA1.2.292694077.1609636969; _fbp=fb.1.1700000000000.1234567890; lang=fr");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("session_cookie"), 0);
+    reset_headers();
+    add_header("Cookie", "x=9loPRSpLCgK1vyVBNSUlj1q3DgzJyMLj; y=3b1f9c2e7a6d4b0c8e5f3b1f9c2e7a6d");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("session_cookie"), 2);
+}
+
 static void test_headers(void)
 {
     reset_headers();
@@ -1956,6 +1970,7 @@ int main(void)
     RUN(test_json_keys_other_languages);
     RUN(test_json_unscannable);
     RUN(test_ai_route);
+    RUN(test_cookie_analytics_ids);
     RUN(test_headers);
     RUN(test_path_and_query);
     RUN(test_form);
