@@ -1483,10 +1483,14 @@ static const char *const not_card_kw[] = {"tracking", "order", "invoice", "ref",
                                           "routing", "timestamp"};
 static const char *const card_kw[] = {"card", "visa", "master", "amex", "american express", "discover",
                                       "maestro", "diners", "jcb", "credit", "debit"};
-/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38")
- * or an object identifier ("OID 2.5.4.3": X.500 attribute arcs are four parts too). */
+/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38"),
+ * an object identifier ("OID 2.5.4.3": X.500 attribute arcs are four parts too) or a document's
+ * outline number ("section 4.5.14.18"). */
 static const char *const version_words[] = {"v", "ver", "version", "build", "release", "firmware", "fw", "rev",
-                                            "revision", "oid"};
+                                            "revision", "oid",
+                                            /* outline numbers: "see section 3.4.6.2", "clause 4.2.1.3" */
+                                            "section", "sec", "chapter", "clause", "para", "paragraph", "figure",
+                                            "fig", "table", "step", "article", "art", "annex", "appendix"};
 static const char *const imei_kw[] = {"imei"};
 static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 

@@ -228,6 +228,10 @@ static void test_version_and_number_words(void)
         {"order 4111 1111 1111 1111", "card_number", "4111 1111 1111 1111"}, /* grouped: a card */
         {"Paid with 638975514362", "card_number", "638975514362"},
         {"Product code 566288565872", "card_number", NULL},
+        /* A document's outline numbers are no addresses. */
+        {"see section 3.4.6.2", "ip_address", NULL},
+        {"Clause 4.2.1.3 applies", "ip_address", NULL},
+        {"the server 3.4.6.2 answered", "ip_address", "3.4.6.2"},
         /* Context words count where a word starts: "hotel" holds no "tel", "during" no "ring". */
         {"During the year we sold 1234567 items", "phone", NULL},
         {"Hotel rooms: 2345678 nights", "phone", NULL},
