@@ -1672,6 +1672,10 @@ static size_t card_at(const unsigned char *t, size_t n, size_t i, const groups_t
         for (unsigned k = 0; k < g->ngroups && k < 8; k++)
             if (g->glen[k] < 2 || g->glen[k] > 6)
                 return 0;
+        /* Every scheme prints four digits first; three are thousands ("685 207 405 125 items") or
+         * a SIRET's SIREN ("616 945 985 14590", Luhn-valid by design). */
+        if (g->glen[0] == 3)
+            return 0;
         e = g->end;
     }
     if (e < n && (isal(t[e]) || ((t[e] == '.' || t[e] == ',') && e + 1 < n && isd(t[e + 1]))))

@@ -228,6 +228,11 @@ static void test_version_and_number_words(void)
         {"order 4111 1111 1111 1111", "card_number", "4111 1111 1111 1111"}, /* grouped: a card */
         {"Paid with 638975514362", "card_number", "638975514362"},
         {"Product code 566288565872", "card_number", NULL},
+        /* Grouped cards print four digits first; three-digit groups are thousands or a SIRET. */
+        {"SIRET 616 945 985 14590", "card_number", NULL},
+        {"685 207 405 125 items processed", "card_number", NULL},
+        {"paid with 4111 1111 1111 1111", "card_number", "4111 1111 1111 1111"},
+        {"amex 3782 822463 10005", "card_number", "3782 822463 10005"},
         /* A document's outline numbers are no addresses. */
         {"see section 3.4.6.2", "ip_address", NULL},
         {"Clause 4.2.1.3 applies", "ip_address", NULL},
