@@ -148,7 +148,7 @@ static const struct {
     {"isbn", K_IDNUM}, {"requestid", K_IDNUM}, {"traceid", K_IDNUM}, {"spanid", K_IDNUM},
     {"correlationid", K_IDNUM}, {"transactionid", K_IDNUM}, {"txid", K_IDNUM}, {"timestamp", K_IDNUM},
     {"ts", K_IDNUM}, {"createdat", K_IDNUM}, {"updatedat", K_IDNUM}, {"count", K_IDNUM}, {"total", K_IDNUM},
-    {"page", K_IDNUM}, {"perpage", K_IDNUM}, {"ticket", K_IDNUM}, {"batch", K_IDNUM}, {"etag", K_IDNUM},
+    {"seq", K_IDNUM}, {"page", K_IDNUM}, {"perpage", K_IDNUM}, {"ticket", K_IDNUM}, {"batch", K_IDNUM}, {"etag", K_IDNUM},
     {"messages", K_AI}, {"prompt", K_AI}, {"prompts", K_AI}, {"input", K_AI}, {"inputs", K_AI},
     {"content", K_AI}, {"contents", K_AI}, {"instructions", K_AI}, {"system", K_AI},
     {"text", K_AI_TEXT}, {"parts", K_AI_TEXT},
@@ -380,6 +380,8 @@ static kinfo_t key_words(const char *nk, size_t l)
                 w |= W_CRED;
             else if (AT("socialsecurity"))
                 w |= W_SSN;
+            else if (AT("seq")) /* seq, seqno, sequence, sequence_number */
+                w |= W_ID;
             break;
         case 't':
             if (AT("tracking") || AT("timestamp"))

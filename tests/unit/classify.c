@@ -776,6 +776,15 @@ static void test_json_keys_other_languages(void)
     CHECK_INT(count("person_name"), 0);
 }
 
+/* A sequence number is an id: neither card nor phone, even where its digits pass Luhn. */
+static void test_json_sequence_keys(void)
+{
+    body_as("application/json", "{\"seq\": 638097588674, \"seqNo\": \"4111111111111111\", \"sequence_number\": 0301234567}");
+    CHECK_INT(R.nfindings, 0);
+    body_as("application/json", "{\"card\": \"4111111111111111\"}");
+    CHECK_INT(count("card_number"), 1);
+}
+
 static void test_json_unscannable(void)
 {
     body_as("application/json", "{\"a\":1,}");
@@ -1977,6 +1986,7 @@ int main(void)
     RUN(test_json_coordinate_arrays);
     RUN(test_json_more_name_and_device_keys);
     RUN(test_json_keys_other_languages);
+    RUN(test_json_sequence_keys);
     RUN(test_json_unscannable);
     RUN(test_ai_route);
     RUN(test_cookie_analytics_ids);
