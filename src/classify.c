@@ -2428,6 +2428,14 @@ static size_t coord_text_at(const unsigned char *t, size_t n, size_t i, unsigned
     return e;
 }
 
+/* Is t[i] right after a section sign, "§" or "§ " (UTF-8 c2 a7): "RFC 2142 §1.1.5.1"? */
+static bool section_sign_before(const unsigned char *t, size_t i)
+{
+    if (i > 0 && t[i - 1] == ' ')
+        i--;
+    return i >= 2 && t[i - 1] == 0xa7 && t[i - 2] == 0xc2;
+}
+
 static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det, size_t *start)
 {
     size_t e;
@@ -2441,7 +2449,8 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
                                               t[i - 2] == '~' || t[i - 2] == '!'));
     if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i)) &&
         !((prev == ' ' || prev == ':' || prev == '=' || prev == '#') &&
-          word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0]))) {
+          word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0])) &&
+        !section_sign_before(t, i)) {
         *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
         return e;
     }

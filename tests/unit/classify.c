@@ -236,6 +236,8 @@ static void test_version_and_number_words(void)
         /* A document's outline numbers are no addresses. */
         {"see section 3.4.6.2", "ip_address", NULL},
         {"Clause 4.2.1.3 applies", "ip_address", NULL},
+        {"RFC 2142 \xc2\xa7" "1.1.5.1", "ip_address", NULL},
+        {"see \xc2\xa7 6.5.3.7", "ip_address", NULL},
         {"the server 3.4.6.2 answered", "ip_address", "3.4.6.2"},
         /* Context words count where a word starts: "hotel" holds no "tel", "during" no "ring". */
         {"During the year we sold 1234567 items", "phone", NULL},
