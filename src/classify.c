@@ -1464,7 +1464,8 @@ static const char *const phone_kw_ja[] = {"\xe9\x9b\xbb\xe8\xa9\xb1", "\xe6\x90\
 static const char *const short_phone_kw[] = {"phone", "tel ", "tel.", "tel:", "teleph", "telef", "mobile",
                                              "cell", "call", "fax", "sms", "whatsapp", "dial", "landline",
                                              "hotline"};
-static const char *const number_kw[] = {"number", "no.", "nr.", "numero", "n\xc3\xbamero", "nummer", "numer"};
+static const char *const number_kw[] = {"number", "no.", "nr.", "numero", "n\xc3\xbamero", "num\xc3\xa9ro", "nummer",
+                                        "numer"};
 static const char *const not_phone_kw[] = {"order", "card", "account", "tracking", "ref", "invoice", "confirm",
                                            "serial", "model", "ticket", "case", "customer", "policy", "iban",
                                            "routing", "passport", "licen", "ssn", "social", "tax", "zip",
@@ -1473,7 +1474,10 @@ static const char *const not_phone_kw[] = {"order", "card", "account", "tracking
                                            "konto", "compte", "cuenta", "conta", "conto", "rekening", "rachun",
                                            "bestell", "commande", "pedido", "ordine", "zam\xc3\xb3w", "rechnung",
                                            "factur", "fattur", "faktur", "kunde", "client", "klant", "klient",
-                                           "steuer", "fiscal", "siret", "siren", "kvk"};
+                                           "steuer", "fiscal", "siret", "siren", "kvk",
+                                           /* case, file and consignment numbers */
+                                           "vorgang", "aktenzeichen", "dossier", "expediente", "pratica", "zaak",
+                                           "sprawa", "awb", "waybill", "sendung", "colis"};
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
 /* A run of 12 to 15 digits (grouped or not) right after one of these is that kind of number even
@@ -1758,7 +1762,7 @@ static void phone_shape(const unsigned char *t, size_t i, phone_t *p, const unsi
     }
     if (t[f] == '0' && t[f + 1] == '0') {
         /* Country codes of one digit are 1 and 7; the others have two or three. */
-        p->intl = !paren && !dots && ngr >= 2 && glen[0] <= 5 &&
+        p->intl = !paren && !dots && ngr >= 3 && glen[0] <= 5 && /* not "AWB 007-02149977" */
                   (glen[0] >= 4 || (glen[0] == 3 && (t[f + 2] == '1' || t[f + 2] == '7')));
         return;
     }
@@ -1772,7 +1776,7 @@ static void phone_shape(const unsigned char *t, size_t i, phone_t *p, const unsi
     if (ngr == 5)
         p->national = same && glen[0] == 2 && glen[1] == 2 && glen[2] == 2 && glen[3] == 2 && glen[4] == 2;
     else if (ngr == 2)
-        p->national = !dots && glen[0] >= 2 && glen[0] <= 5 && glen[1] >= 6 && glen[1] <= 8;
+        p->national = !dots && glen[0] >= 2 && glen[0] <= 6 && glen[1] >= 5 && glen[1] <= 8;
     else if (ngr == 3)
         p->national = !dots && glen[0] >= 2 && glen[0] <= 5 && (glen[1] == 3 || glen[1] == 4) && glen[2] == 4;
 }

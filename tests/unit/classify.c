@@ -503,6 +503,10 @@ static void test_phone_national_shapes(void)
         {"on 05 03 2024 12", NULL},
         {"x 0.1234567890", NULL},
         {"ratio 01.234 5678", NULL},
+        {"votre num\xc3\xa9ro 097567 54972 est enregistr\xc3\xa9", "097567 54972"}, /* India: 0 and 5-5 */
+        {"AWB 007-02149977", NULL},            /* an air waybill: "00" in two groups is no dialling code */
+        {"Vorgang 0495/425022", NULL},         /* a German case number */
+        {"dossier 0495 425022", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_first(cases[i].s, "phone", cases[i].want, __LINE__);
