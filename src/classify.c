@@ -1498,6 +1498,12 @@ static const char *const version_words[] = {"v", "ver", "version", "build", "rel
                                             "section", "sec", "chapter", "clause", "para", "paragraph", "figure",
                                             "fig", "table", "step", "article", "art", "annex", "appendix"};
 static const char *const imei_kw[] = {"imei"};
+/* Words that name what a decimal pair in prose measures when they label it, so that it is no
+ * latitude, longitude ("scale factor 42.1910, 108.7414", "weights 0.7512, 0.8123"). */
+static const char *const not_coord_kw[] = {"factor", "ratio", "scale", "score", "weight", "rate", "range",
+                                           "price", "total", "amount", "value", "size", "latency", "offset",
+                                           "delta", "mean", "avg", "average", "median", "min", "max", "temp",
+                                           "percent", "version", "coefficient", "dimension", "resolution"};
 static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
 /* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts (trailing dots are
@@ -2490,7 +2496,8 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
         }
         while (z < n && t[z] == ' ')
             z++;
-        if (!list && (b > 0 || z < n)) {
+        if (!list && (b > 0 || z < n) &&
+            !labelled(t, a, not_coord_kw, sizeof not_coord_kw / sizeof not_coord_kw[0], 2)) {
             *det = BG_DET_COORDINATES;
             *start = a;
             return e;

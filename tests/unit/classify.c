@@ -340,6 +340,11 @@ static void test_text_coordinates(void)
         {"Paris, 48.85661, 2.35222 it is", "48.85661, 2.35222"},
         {"values 7, 48.85661, 2.35222 seen", NULL},
         {"values 48.85661, 2.35222, -0.5 seen", NULL},
+        /* A word naming what the pair measures says it is no position. */
+        {"scale factor 42.1910, 108.7414", NULL},
+        {"weights: 12.7512, 40.8123 after training", NULL},
+        {"p50/p99 latency 21.7605, 79.2215", NULL},
+        {"the scale is fine; we are at 42.1910, 108.7414", "42.1910, 108.7414"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_first(cases[i].s, "coordinates", cases[i].want, __LINE__);
