@@ -1752,8 +1752,8 @@ typedef struct {
 /* The groupings national numbers are written in, with the trunk '0' that only a national number
  * starts with (10 or 11 digits): "01 23 45 67 89" (France, five pairs), "0171 5316715",
  * "07528 765175", "089/7902968" (two groups), "020 7946 0958", "(0161) 496 0123", "03-6093-0097",
- * "090-1234-5678", "02 4562 7823" (three, the last of four); Brazil's "(11) 94478-1505" and
- * "(21) 2345-6789"; and "00" with a country code, grouped ("0049 40 3030073"). Dates, decimals and
+ * "090-1234-5678", "02 4562 7823" (three, the last of four); Brazil's "(11) 94478-1505",
+ * "(21) 2345-6789" and "11 94697-5885" (a mobile's 9); and "00" with a country code, grouped ("0049 40 3030073"). Dates, decimals and
  * thousands ("1 234 567") have other shapes; a '.' separates only the five pairs. */
 static void phone_shape(const unsigned char *t, size_t i, phone_t *p, const unsigned *glen,
                         const unsigned char *sepkind, unsigned ngr, unsigned paren)
@@ -1773,8 +1773,11 @@ static void phone_shape(const unsigned char *t, size_t i, phone_t *p, const unsi
         return;
     }
     if (t[f] != '0' || t[f + 1] == '0') {
-        p->national = paren && t[i] == '(' && glen[0] == 2 && ngr == 3 && (glen[1] == 4 || glen[1] == 5) &&
-                      glen[2] == 4 && sepkind[1] == '-';
+        p->national = (paren && t[i] == '(' && glen[0] == 2 && ngr == 3 && (glen[1] == 4 || glen[1] == 5) &&
+                       glen[2] == 4 && sepkind[1] == '-') ||
+                      /* a Brazilian mobile without the parentheses: "11 94697-5885" */
+                      (!paren && ngr == 3 && glen[0] == 2 && glen[1] == 5 && glen[2] == 4 && sepkind[0] == ' ' &&
+                       sepkind[1] == '-' && t[i + 3] == '9');
         return;
     }
     if (p->digits > 11)
