@@ -636,6 +636,56 @@ def json_line(r, negative=False):
     return L, "json", "probe2_json_lookalike" if negative else None
 
 
+def http_line_c(r):
+    """Set c: HTTP payload shapes written after the fixes (nested JSON, arrays, numbers as
+    numbers, header forms RFC 7239 and Basic auth, query pairs)."""
+    fn, ln, name = vals_common(r, "US")
+    k = r.randint(0, 7)
+    L = Line()
+    if k == 0:
+        lat, lng = coord(r, 90), coord(r, 180)
+        L.t('{"type": "Feature", "geometry": {"type": "Point", "coordinates": [').e("GEO_COORDINATE", lng).t(", ")
+        L.e("GEO_COORDINATE", lat).t(']}, "properties": {"name": "Depot ' + str(r.randint(1, 99)) + '", "capacity": ')
+        L.t(str(r.randint(100, 99999)) + ', "bbox_ratio": ' + "%.5f" % r.uniform(0, 1) + "}}")
+        return L, "json", None
+    if k == 1:
+        L.t('{"contacts": [{"name": "').e("PERSON", name).t('", "emails": ["').e("EMAIL", email(r, fn, ln))
+        L.t('"], "phones": [{"type": "mobile", "value": "').e("PHONE", phone(r, r.choice(["DE", "FR", "UK", "BR", "JP"])))
+        L.t('"}]}], "total": ' + str(r.randint(1, 999)) + ', "next_cursor": "' + b64u(r, 24) + '"}')
+        return L, "json", None
+    if k == 2:
+        L.t('{"event": "checkout", "ts": ' + str(1700000000000 + r.randint(0, 10 ** 10)) + ', "amount_cents": ')
+        L.t(str(r.randint(100, 9999999)) + ', "user": {"id": ' + str(r.randint(10 ** 6, 10 ** 9)) + ', "phone_number": "')
+        L.e("PHONE", phone(r, "US")).t('", "ip": "').e("IP_ADDRESS", ipv6(r)).t('"}}')
+        return L, "json", None
+    if k == 3:
+        L.t("Host: api.example.net\r\nForwarded: for=").e("IP_ADDRESS", ipv4(r)).t(";proto=https;by=10.0.0.1\r\n")
+        L.t("Authorization: Basic ").e("AUTH_TOKEN", b64u(r, 28).replace("-", "a").replace("_", "b") + "==").t("\r\n")
+        L.t("Accept: */*\r\nX-Build: " + "%d.%d.%d.%d" % (r.randint(1, 9), r.randint(0, 9), r.randint(0, 99), r.randint(100, 9999)) + "\r\n")
+        # the "by" address is the proxy's own, in 10/8: also an address
+        L.ents.append({"type": "IP_ADDRESS", "start": L.s.index(";by=") + 4, "end": L.s.index(";by=") + 12})
+        L.ents.sort(key=lambda e: e["start"])
+        return L, "headers", None
+    if k == 4:
+        L.t("/maps/search?ll=").e("GEO_COORDINATE", coord(r, 90) + "%2C" + coord(r, 180))
+        L.t("&z=" + str(r.randint(3, 18)) + "&q=" + pct("coffee near me") + "&hl=de&gl=DE")
+        return L, "query", None
+    if k == 5:
+        L.t('{"items": [{"sku": "' + digits(r, 12) + '", "qty": 2, "price": "1.299,00"}, {"sku": "')
+        L.t(digits(r, 13) + '", "qty": 1, "price": "12.345,67"}], "coupon": null, "order_id": ' + bad_luhn16(r))
+        L.t(', "created": "' + "%02d.%02d.%d %02d:%02d" % (r.randint(1, 28), r.randint(1, 12), r.randint(2020, 2026), r.randint(0, 23), r.randint(0, 59)) + '"}')
+        return L, "json", "probe2c_json_lookalike"
+    if k == 6:
+        L.t("Host: cdn.example.com\r\nUser-Agent: Dalvik/2.1.0 (Linux; U; Android 13; SM-S918B Build/TP1A.220624.014)\r\n")
+        L.t("X-Client-Version: " + "%d.%d.%d (%d)" % (r.randint(1, 9), r.randint(0, 40), r.randint(0, 9), r.randint(1000, 99999)) + "\r\n")
+        L.t("If-Modified-Since: Wed, 21 Oct 2015 07:28:00 GMT\r\nX-Amz-Date: 20240305T142209Z\r\n")
+        L.t("X-Amz-Content-Sha256: " + "%064x" % r.getrandbits(256) + "\r\nRange: bytes=0-" + str(r.randint(1000, 99999999)) + "\r\n")
+        return L, "headers", "probe2c_header_lookalike"
+    L.t("firstName=").e("PERSON", pct(fn)).t("&lastName=").e("PERSON", pct(ln)).t("&iban=").e("IBAN", pct(iban(r)))
+    L.t("&amount=" + pct("1.250,00") + "&execution_date=2024-07-01&reference=" + pct("Rechnung 2024-0815"))
+    return L, "form", None
+
+
 def pct(s, plus=True):
     out = ""
     for ch in s:
@@ -730,20 +780,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--n", type=int, default=3000)
-    ap.add_argument("--set", choices=["a", "b"], default="a",
-                    help="a: the templates the first fixes were made against; b: written after them")
+    ap.add_argument("--set", choices=["a", "b", "c"], default="a",
+                    help="a: the templates the first fixes were made against; b (prose) and c (HTTP): "
+                         "written after them")
     a = ap.parse_args()
     r = random.Random(a.seed)
-    if a.set == "b":
-        makers = [(free_text_line_b, 50), (neg_text_line_b, 50)]
+    if a.set in ("b", "c"):
+        makers = [(free_text_line_b, 50), (neg_text_line_b, 50)] if a.set == "b" else [(http_line_c, 1)]
         fns = [f for f, w in makers for _ in range(w)]
         for k in range(a.n):
             L, ctx, nk = r.choice(fns)(r)
             if not L.ents and nk is None:
                 nk = "no_in_scope_pii"
-            print(json.dumps({"id": "probe2b-%05d" % k, "text": L.s, "entities": L.ents, "ignore": L.ign,
+            print(json.dumps({"id": "probe2%s-%05d" % (a.set, k), "text": L.s, "entities": L.ents, "ignore": L.ign,
                               "label_scope": "all", "context": ctx, "negative_kind": nk if not L.ents else None,
-                              "source": SRC + " set b"}, ensure_ascii=False))
+                              "source": SRC + " set " + a.set}, ensure_ascii=False))
         return
     makers = [(free_text_line, 35), (neg_text_line, 30), (lambda r: json_line(r), 8), (lambda r: json_line(r, True), 7),
               (lambda r: query_line(r), 4), (lambda r: query_line(r, True), 4), (lambda r: form_line(r), 3),
