@@ -1417,10 +1417,12 @@ static bool word_after(const unsigned char *t, size_t n, size_t e, size_t win, c
             y++;
         for (size_t k = 0; k < nw; k++) {
             size_t l = strlen(words[k]);
+            if (y - x != l) /* the word's length first: the compare stays inside it */
+                continue;
             size_t z = 0;
             while (z < l && lower(t[x + z]) == (unsigned char)words[k][z])
                 z++;
-            if (z == l && y - x == l)
+            if (z == l)
                 return true;
         }
         x = y;

@@ -539,6 +539,26 @@ static void test_phone_number_words_other_languages(void)
         check_first(cases[i].s, "phone", cases[i].want, __LINE__);
 }
 
+/* The context readers stop at the end of the value: each text here ends right after a short word,
+ * a section sign's first byte or a hyphen, in a heap block of exactly its length (the ASan build
+ * reports a read past it). */
+static void test_context_reads_stay_inside(void)
+{
+    static const char *const texts[] = {"tel 0301234567 wor", "tel 0301234567 ho", "0301234567 w",
+                                        "RFC \xc2", "ip 10.1.2.3 \xc2", "Part No. 937-76-6755-", "937-76-6755-S",
+                                        "or 0049 40 3030073", "or 11 94697-5885", "at 42.1910, 108.7414"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        size_t n = strlen(texts[i]);
+        char *b = malloc(n);
+        CHECK(b != NULL);
+        memcpy(b, texts[i], n);
+        reset_headers();
+        add_header("Content-Type", "text/plain");
+        classify_full(NULL, b, n, false);
+        free(b);
+    }
+}
+
 static void test_text_dob_and_paths(void)
 {
     const char *s = "Date of birth: 31/01/1990, joined 2024-10-13";
@@ -1988,6 +2008,7 @@ int main(void)
     RUN(test_phone_words_other_languages);
     RUN(test_phone_national_shapes);
     RUN(test_phone_number_words_other_languages);
+    RUN(test_context_reads_stay_inside);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
