@@ -1749,6 +1749,8 @@ typedef struct {
     bool decimal; /* two runs and one '.' between: "10.63487" */
     bool national; /* a national number's own shape: a trunk '0' and its grouping, "(11) 94478-1505" */
     bool intl;     /* "00" and a country code, grouped: "0049 40 3030073" */
+    bool thousands; /* one or two digits, then groups of three: "10 000 000" (or "75 196 772",
+                       which only a phone word tells from a count) */
 } phone_t;
 
 /* The groupings national numbers are written in, with the trunk '0' that only a national number
@@ -1797,6 +1799,9 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     memset(p, 0, sizeof *p);
     size_t j = i;
     if (t[j] == '+') {
+        /* A '+' then a space is a list's bullet or a sum ("+ 9.0.241/242"), not a country code. */
+        if (j + 1 >= n || !(isd(t[j + 1]) || t[j + 1] == '('))
+            return false;
         p->plus = true;
         j++;
     }
@@ -1899,6 +1904,11 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     p->decimal = ngr == 2 && sepkind[0] == '.' && !paren && !p->plus;
     if (!p->plus && ngr == ng)
         phone_shape(t, i, p, glen, sepkind, ngr, paren);
+    if (!p->plus && !paren && ngr >= 3 && ngr == ng && glen[0] <= 2) {
+        p->thousands = true;
+        for (unsigned k = 1; k < ngr; k++)
+            p->thousands &= glen[k] == 3 && (k == 1 || sepkind[k - 1] == sepkind[0]);
+    }
     /* (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, 1-ddd-ddd-dddd */
     if (!p->plus) {
         if (ngr == 3 && glen[0] == 3 && glen[1] == 3 && glen[2] == 4 &&
@@ -1979,6 +1989,11 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
         return p.end;
     if (p.date)
         return 0;
+    /* The tail of an identifier: "CVE-2015-2326", "bug_20160907", "(LP: #1919404)",
+     * ".../mailman/message/32939144/". */
+    if (!p.plus && i > 0 &&
+        (t[i - 1] == '#' || t[i - 1] == '_' || ((t[i - 1] == '-' || t[i - 1] == '/') && i >= 2 && isal(t[i - 2]))))
+        return 0;
     if (p.plus)
         return p.digits >= 8 && t[i + 1] != '0' ? p.end : 0;
     if (p.nanp)
@@ -2010,7 +2025,7 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
     /* "my number is ...": a number word that labels these digits (among the three words right
      * before them, no digits between: not the "No." of "Part No. 624-05-3445-P, ISBN 978-2-...")
      * and no word saying which kind of number it is. */
-    if (labelled(t, i, number_kw, sizeof number_kw / sizeof number_kw[0], 3) &&
+    if (!p.thousands && labelled(t, i, number_kw, sizeof number_kw / sizeof number_kw[0], 3) &&
         !kw_before(t, i, 40, not_phone_kw, sizeof not_phone_kw / sizeof not_phone_kw[0]))
         return p.end;
     return 0;

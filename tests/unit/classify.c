@@ -542,6 +542,29 @@ static void test_phone_number_words_other_languages(void)
 /* The context readers stop at the end of the value: each text here ends right after a short word,
  * a section sign's first byte or a hyphen, in a heap block of exactly its length (the ASan build
  * reports a read past it). */
+/* Digits that end an identifier (after "CVE-", "_", "#", a path's "/") are no phones, even where a
+ * phone or number word is near; thousands ("10 000 000") are none under a mere number word. */
+static void test_phone_not_identifiers(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"the number CVE-2015-2326 was fixed", NULL},
+        {"check more numbers in bug_20160907()", NULL},
+        {"call handler (LP: #1919404)", NULL},
+        {"contact list: https://lists.example.org/message/32939144/", NULL},
+        {"a large number, namely 10 000 000.", NULL},
+        {"You can call 75 196 772", "75 196 772"},  /* a phone word tells it from a count */
+        {"+ 9.0.241/242: install the files, call 0301234567", "0301234567"},
+        {"Proszę o kontakt: 512 345 678", "512 345 678"},
+        {"Tel. +49 30 1234567", "+49 30 1234567"},
+        {"Tel: 030-1234567", "030-1234567"},
+        {"call +(49) 30 1234567", "+(49) 30 1234567"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
 static void test_context_reads_stay_inside(void)
 {
     static const char *const texts[] = {"tel 0301234567 wor", "tel 0301234567 ho", "0301234567 w",
@@ -2008,6 +2031,7 @@ int main(void)
     RUN(test_phone_words_other_languages);
     RUN(test_phone_national_shapes);
     RUN(test_phone_number_words_other_languages);
+    RUN(test_phone_not_identifiers);
     RUN(test_context_reads_stay_inside);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
