@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Second-opinion held-out generator for the classifier (stdlib only, seeded).
 
-  python3 tests/tools/pii_probe2.py [--seed N] [--n 3000] > probe2.jsonl
-  python3 tests/tools/pii_eval.py --gold probe2.jsonl [--errors]
+  python3 tests/tools/pii_probe2.py [--seed N] [--n 3000] [--set a|b|c] > probe2.jsonl
+  python3 tests/tools/pii_eval.py --gold probe2.jsonl --score ../shared/eval/pii/score.py [--errors]
+
+--set a (default) holds the templates the first round of fixes was made against; b (prose) and c
+(HTTP payloads) were written after those fixes, to check that they generalise.
 
 Writes lines in the format of ../shared/eval/pii/dev.jsonl ({id, text, entities, ignore,
 label_scope, context, negative_kind, source}), modelled on what a Presidio-style held-out set
