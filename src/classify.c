@@ -89,6 +89,13 @@ static const struct {
     {"lname", K_NAME}, {"forename", K_NAME}, {"contactname", K_NAME}, {"customername", K_NAME},
     {"billingname", K_NAME}, {"shippingname", K_NAME}, {"recipientname", K_NAME}, {"sendername", K_NAME},
     {"patientname", K_NAME}, {"personname", K_NAME}, {"legalname", K_NAME}, {"realname", K_NAME},
+    /* the same keys in French, Spanish, Portuguese, Italian, German, Dutch, Polish: the bare
+     * word for "name" reads as "name" does (a product's among product keys) */
+    {"nom", K_NAME_BARE}, {"nombre", K_NAME_BARE}, {"nome", K_NAME_BARE}, {"naam", K_NAME_BARE},
+    {"prenom", K_NAME}, {"nomdefamille", K_NAME}, {"nomcomplet", K_NAME}, {"apellido", K_NAME},
+    {"apellidos", K_NAME}, {"nombrecompleto", K_NAME}, {"sobrenome", K_NAME}, {"nomecompleto", K_NAME},
+    {"cognome", K_NAME}, {"vorname", K_NAME}, {"nachname", K_NAME}, {"familienname", K_NAME},
+    {"voornaam", K_NAME}, {"achternaam", K_NAME}, {"imie", K_NAME}, {"nazwisko", K_NAME},
     {"sku", K_PRODUCT | K_IDNUM}, {"price", K_PRODUCT}, {"productid", K_PRODUCT | K_IDNUM},
     {"productname", K_PRODUCT}, {"brand", K_PRODUCT | K_NONPERSON}, {"quantity", K_PRODUCT}, {"qty", K_PRODUCT},
     {"upc", K_PRODUCT | K_IDNUM}, {"ean", K_PRODUCT | K_IDNUM}, {"gtin", K_PRODUCT | K_IDNUM},
@@ -110,6 +117,8 @@ static const struct {
     {"phone", K_PHONE}, {"tel", K_PHONE}, {"telephone", K_PHONE}, {"mobile", K_PHONE}, {"msisdn", K_PHONE},
     {"cell", K_PHONE}, {"cellphone", K_PHONE}, {"phonenumber", K_PHONE}, {"mobilenumber", K_PHONE},
     {"fax", K_PHONE}, {"telefon", K_PHONE}, {"telefono", K_PHONE}, {"whatsapp", K_PHONE},
+    {"telefone", K_PHONE}, {"telefoon", K_PHONE}, {"handy", K_PHONE}, {"movil", K_PHONE},
+    {"celular", K_PHONE}, {"cellulare", K_PHONE}, {"mobiel", K_PHONE}, {"gsm", K_PHONE},
     {"lat", K_LAT}, {"latitude", K_LAT}, {"lng", K_LNG}, {"lon", K_LNG}, {"long", K_LNG}, {"longitude", K_LNG},
     {"location", K_GEO}, {"loc", K_GEO}, {"position", K_GEO}, {"pos", K_GEO}, {"coords", K_GEO},
     {"coordinates", K_GEO}, {"coordinate", K_GEO}, {"geo", K_GEO}, {"gps", K_GEO}, {"geolocation", K_GEO},
@@ -139,7 +148,7 @@ static const struct {
     {"isbn", K_IDNUM}, {"requestid", K_IDNUM}, {"traceid", K_IDNUM}, {"spanid", K_IDNUM},
     {"correlationid", K_IDNUM}, {"transactionid", K_IDNUM}, {"txid", K_IDNUM}, {"timestamp", K_IDNUM},
     {"ts", K_IDNUM}, {"createdat", K_IDNUM}, {"updatedat", K_IDNUM}, {"count", K_IDNUM}, {"total", K_IDNUM},
-    {"page", K_IDNUM}, {"perpage", K_IDNUM}, {"ticket", K_IDNUM}, {"batch", K_IDNUM}, {"etag", K_IDNUM},
+    {"seq", K_IDNUM}, {"page", K_IDNUM}, {"perpage", K_IDNUM}, {"ticket", K_IDNUM}, {"batch", K_IDNUM}, {"etag", K_IDNUM},
     {"messages", K_AI}, {"prompt", K_AI}, {"prompts", K_AI}, {"input", K_AI}, {"inputs", K_AI},
     {"content", K_AI}, {"contents", K_AI}, {"instructions", K_AI}, {"system", K_AI},
     {"text", K_AI_TEXT}, {"parts", K_AI_TEXT},
@@ -341,6 +350,12 @@ static kinfo_t key_words(const char *nk, size_t l)
         case 'n':
             if (AT("nationalinsurance"))
                 w |= W_NINO;
+            else if (AT("naissance") || AT("nacimiento") || AT("nascita") || AT("nascimento"))
+                w |= W_DOB; /* date de naissance, fecha de nacimiento, data di nascita / de nascimento */
+            break;
+        case 'g':
+            if (AT("geburt") || AT("geboorte"))
+                w |= W_DOB; /* Geburtsdatum, geboortedatum */
             break;
         case 'o':
             if (AT("order"))
@@ -365,10 +380,14 @@ static kinfo_t key_words(const char *nk, size_t l)
                 w |= W_CRED;
             else if (AT("socialsecurity"))
                 w |= W_SSN;
+            else if (AT("seq")) /* seq, seqno, sequence, sequence_number */
+                w |= W_ID;
             break;
         case 't':
             if (AT("tracking") || AT("timestamp"))
                 w |= W_ID;
+            else if (AT("telef")) /* Telefonnummer, telefone_celular */
+                w |= W_PHONE;
             break;
         case 'x':
             if (AT("xsrf"))
@@ -1385,6 +1404,32 @@ static bool kw_after(const unsigned char *t, size_t n, size_t e, size_t win, con
     return kw_in(t, e, e + l, kws, nkw, true);
 }
 
+/* Is one of words (lowercase) a whole word within win bytes after t[e] ("555 0134 (work)", not
+ * "1641117983 worker=3" nor "... homepage")? Whole words both ends: no letter before or after. */
+static bool word_after(const unsigned char *t, size_t n, size_t e, size_t win, const char *const *words, size_t nw)
+{
+    size_t b = n - e > win ? e + win : n;
+    for (size_t x = e; x < b; x++) {
+        if (!isletter(t[x]) || (x > 0 && isletter(t[x - 1])))
+            continue;
+        size_t y = x;
+        while (y < n && isletter(t[y]))
+            y++;
+        for (size_t k = 0; k < nw; k++) {
+            size_t l = strlen(words[k]);
+            if (y - x != l) /* the word's length first: the compare stays inside it */
+                continue;
+            size_t z = 0;
+            while (z < l && lower(t[x + z]) == (unsigned char)words[k][z])
+                z++;
+            if (z == l)
+                return true;
+        }
+        x = y;
+    }
+    return false;
+}
+
 /* Whether a keyword labels the number at t[i]: it starts a word in the stretch without digits right
  * before it, at most 24 bytes ("Tracking number: 6389…", not "sku-00042 3782…"), and with max_words,
  * among that many words nearest the number (0: any in the stretch). */
@@ -1405,16 +1450,36 @@ static bool labelled(const unsigned char *t, size_t i, const char *const *kws, s
 static const char *const phone_kw[] = {"phone", "tel ", "tel.", "tel:", "tel/", "tel,", "tel(", "teleph",
                                        "telef", "mobile", "cell", "call", "fax", "desk", "reach",
                                        "contact", "sms", "whatsapp", "dial", "text", "answer", "messag",
-                                       "ring", "office", "landline", "hotline"};
+                                       "ring", "office", "landline", "hotline",
+                                       /* the same words as Europeans and Brazilians write them:
+                                        * teléfono, téléphone/tél., llámame, appelez, chiamami,
+                                        * ligue, Handy, anrufen, erreichbar, mobiel, bellen,
+                                        * móvil, celular, komórka, kontakt, contatto, joignable */
+                                       "tel\xc3\xa9", "t\xc3\xa9l", "llam", "ll\xc3\xa1m", "appel", "chiam",
+                                       "ligue", "handy", "anruf", "erreich", "mobiel", "bellen", "m\xc3\xb3vil",
+                                       "movil", "celular", "kom\xc3\xb3rk", "kontakt", "contatt", "joign",
+                                       "rufnummer"};
+/* Phone words written in Japanese (電話 phone, 携帯 mobile): UTF-8, so not in phone_kw's
+ * first-letter scan. */
+static const char *const phone_kw_ja[] = {"\xe9\x9b\xbb\xe8\xa9\xb1", "\xe6\x90\xba\xe5\xb8\xaf"};
 /* The words that make six digits a phone when they label them ("Phone: 049819", "call 33 93 31"). */
 static const char *const short_phone_kw[] = {"phone", "tel ", "tel.", "tel:", "teleph", "telef", "mobile",
                                              "cell", "call", "fax", "sms", "whatsapp", "dial", "landline",
                                              "hotline"};
-static const char *const number_kw[] = {"number", "no.", "nr."};
+static const char *const number_kw[] = {"number", "no.", "nr.", "numero", "n\xc3\xbamero", "num\xc3\xa9ro", "nummer",
+                                        "numer"};
 static const char *const not_phone_kw[] = {"order", "card", "account", "tracking", "ref", "invoice", "confirm",
                                            "serial", "model", "ticket", "case", "customer", "policy", "iban",
                                            "routing", "passport", "licen", "ssn", "social", "tax", "zip",
-                                           "postal", "member", "employee", "booking", "transaction", "id "};
+                                           "postal", "member", "employee", "booking", "transaction", "id ",
+                                           /* account, order, invoice, customer in DE, FR, ES, NL, IT, PL, PT */
+                                           "konto", "compte", "cuenta", "conta", "conto", "rekening", "rachun",
+                                           "bestell", "commande", "pedido", "ordine", "zam\xc3\xb3w", "rechnung",
+                                           "factur", "fattur", "faktur", "kunde", "client", "klant", "klient",
+                                           "steuer", "fiscal", "siret", "siren", "kvk",
+                                           /* case, file and consignment numbers */
+                                           "vorgang", "aktenzeichen", "dossier", "expediente", "pratica", "zaak",
+                                           "sprawa", "awb", "waybill", "sendung", "colis"};
 static const char *const phone_kw_after[] = {"office", "fax", "mobile", "cell", "home", "work", "desk"};
 static const char *const ssn_kw[] = {"ssn", "social security", "social sec"};
 /* A run of 12 to 15 digits (grouped or not) right after one of these is that kind of number even
@@ -1426,11 +1491,21 @@ static const char *const not_card_kw[] = {"tracking", "order", "invoice", "ref",
                                           "routing", "timestamp"};
 static const char *const card_kw[] = {"card", "visa", "master", "amex", "american express", "discover",
                                       "maestro", "diners", "jcb", "credit", "debit"};
-/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38")
- * or an object identifier ("OID 2.5.4.3": X.500 attribute arcs are four parts too). */
+/* The word right before a dotted quad that makes it a version ("version 1.2.3.4", "Build 7.95.235.38"),
+ * an object identifier ("OID 2.5.4.3": X.500 attribute arcs are four parts too) or a document's
+ * outline number ("section 4.5.14.18"). */
 static const char *const version_words[] = {"v", "ver", "version", "build", "release", "firmware", "fw", "rev",
-                                            "revision", "oid"};
+                                            "revision", "oid",
+                                            /* outline numbers: "see section 3.4.6.2", "clause 4.2.1.3" */
+                                            "section", "sec", "chapter", "clause", "para", "paragraph", "figure",
+                                            "fig", "table", "step", "article", "art", "annex", "appendix"};
 static const char *const imei_kw[] = {"imei"};
+/* Words that name what a decimal pair in prose measures when they label it, so that it is no
+ * latitude, longitude ("scale factor 42.1910, 108.7414", "weights 0.7512, 0.8123"). */
+static const char *const not_coord_kw[] = {"factor", "ratio", "scale", "score", "weight", "rate", "range",
+                                           "price", "total", "amount", "value", "size", "latency", "offset",
+                                           "delta", "mean", "avg", "average", "median", "min", "max", "temp",
+                                           "percent", "version", "coefficient", "dimension", "resolution"};
 static const char *const dob_kw[] = {"birth", "dob", "born", "d.o.b"};
 
 /* IPv4 at t[i]: a maximal run of digits and dots with exactly four parts (trailing dots are
@@ -1611,11 +1686,22 @@ static size_t card_at(const unsigned char *t, size_t n, size_t i, const groups_t
         for (unsigned k = 0; k < g->ngroups && k < 8; k++)
             if (g->glen[k] < 2 || g->glen[k] > 6)
                 return 0;
+        /* Every scheme prints four digits first; three are thousands ("685 207 405 125 items") or
+         * a SIRET's SIREN ("616 945 985 14590", Luhn-valid by design). */
+        if (g->glen[0] == 3)
+            return 0;
         e = g->end;
     }
     if (e < n && (isal(t[e]) || ((t[e] == '.' || t[e] == ',') && e + 1 < n && isd(t[e + 1]))))
         return 0;
     return bg_detect_card_valid((const char *)t + i, e - i) ? e : 0;
+}
+
+/* Does t[e] start a one-character suffix that makes the digits before it part of a code ("-S" in
+ * "937-76-6755-S")? A word after the hyphen ("555-0134-Office") is a label, not a suffix. */
+static bool code_suffix(const unsigned char *t, size_t n, size_t e)
+{
+    return e + 1 < n && t[e] == '-' && isal(t[e + 1]) && (e + 2 == n || !isal(t[e + 2]));
 }
 
 static size_t ssn_at(const unsigned char *t, size_t n, size_t i, bool context)
@@ -1625,7 +1711,9 @@ static size_t ssn_at(const unsigned char *t, size_t n, size_t i, bool context)
         for (size_t k = 0; k < 11 && ok; k++)
             ok = (k == 3 || k == 6) ? true : isd(t[i + k]);
         size_t e = i + 11;
-        if (ok && (e == n || (!isal(t[e]) && !((t[e] == '-' || t[e] == '.') && e + 1 < n && isd(t[e + 1])))))
+        /* Not inside a longer code: "123-45-6789-01", "Part No. 247-59-7193-Z". */
+        if (ok && (e == n || (!isal(t[e]) && !((t[e] == '-' || t[e] == '.') && e + 1 < n && isd(t[e + 1])) &&
+                              !code_suffix(t, n, e))))
             return bg_detect_ssn_valid((const char *)t + i, 11) ? e : 0;
     }
     if (context && i + 9 <= n) {
@@ -1658,19 +1746,68 @@ typedef struct {
     size_t end;
     unsigned digits;
     bool plus, nanp, date;
+    bool decimal; /* two runs and one '.' between: "10.63487" */
+    bool national; /* a national number's own shape: a trunk '0' and its grouping, "(11) 94478-1505" */
+    bool intl;     /* "00" and a country code, grouped: "0049 40 3030073" */
+    bool thousands; /* one or two digits, then groups of three: "10 000 000" (or "75 196 772",
+                       which only a phone word tells from a count) */
 } phone_t;
+
+/* The groupings national numbers are written in, with the trunk '0' that only a national number
+ * starts with (10 or 11 digits): "01 23 45 67 89" (France, five pairs), "0171 5316715",
+ * "07528 765175", "089/7902968" (two groups), "020 7946 0958", "(0161) 496 0123", "03-6093-0097",
+ * "090-1234-5678", "02 4562 7823" (three, the last of four); Brazil's "(11) 94478-1505",
+ * "(21) 2345-6789" and "11 94697-5885" (a mobile's 9); and "00" with a country code, grouped ("0049 40 3030073"). Dates, decimals and
+ * thousands ("1 234 567") have other shapes; a '.' separates only the five pairs. */
+static void phone_shape(const unsigned char *t, size_t i, phone_t *p, const unsigned *glen,
+                        const unsigned char *sepkind, unsigned ngr, unsigned paren)
+{
+    if (p->digits < 10) /* also keeps t[f + 2] inside the number */
+        return;
+    size_t f = t[i] == '(' ? i + 1 : i;
+    bool dots = false, same = true;
+    for (unsigned k = 0; k + 1 < ngr; k++) {
+        dots |= sepkind[k] == '.';
+        same &= sepkind[k] == sepkind[0];
+    }
+    if (t[f] == '0' && t[f + 1] == '0') {
+        /* Country codes of one digit are 1 and 7; the others have two or three. */
+        p->intl = !paren && !dots && ngr >= 3 && glen[0] <= 5 && /* not "AWB 007-02149977" */
+                  (glen[0] >= 4 || (glen[0] == 3 && (t[f + 2] == '1' || t[f + 2] == '7')));
+        return;
+    }
+    if (t[f] != '0' || t[f + 1] == '0') {
+        p->national = (paren && t[i] == '(' && glen[0] == 2 && ngr == 3 && (glen[1] == 4 || glen[1] == 5) &&
+                       glen[2] == 4 && sepkind[1] == '-') ||
+                      /* a Brazilian mobile without the parentheses: "11 94697-5885" */
+                      (!paren && ngr == 3 && glen[0] == 2 && glen[1] == 5 && glen[2] == 4 && sepkind[0] == ' ' &&
+                       sepkind[1] == '-' && t[i + 3] == '9');
+        return;
+    }
+    if (p->digits > 11)
+        return;
+    if (ngr == 5)
+        p->national = same && glen[0] == 2 && glen[1] == 2 && glen[2] == 2 && glen[3] == 2 && glen[4] == 2;
+    else if (ngr == 2)
+        p->national = !dots && glen[0] >= 2 && glen[0] <= 6 && glen[1] >= 5 && glen[1] <= 8;
+    else if (ngr == 3)
+        p->national = !dots && glen[0] >= 2 && glen[0] <= 5 && (glen[1] == 3 || glen[1] == 4) && glen[2] == 4;
+}
 
 static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
 {
     memset(p, 0, sizeof *p);
     size_t j = i;
     if (t[j] == '+') {
+        /* A '+' then a space is a list's bullet or a sum ("+ 9.0.241/242"), not a country code. */
+        if (j + 1 >= n || !(isd(t[j + 1]) || t[j + 1] == '('))
+            return false;
         p->plus = true;
         j++;
     }
     unsigned glen[8] = {0}, ng = 0, seps = 0, paren = 0, popen = 0;
     unsigned char sepkind[8] = {0};
-    size_t last = 0;
+    size_t last = 0, pclose = 0;
     unsigned cur = 0;
     while (j < n) {
         unsigned c = t[j];
@@ -1707,6 +1844,7 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
             if (!popen)
                 break;
             popen = 0;
+            pclose = j;
             j++;
             continue;
         }
@@ -1727,6 +1865,10 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
         ng++;
     }
     if (!last)
+        return false;
+    /* A '(' that no ')' closes before the last digit wraps the whole number ("(020 7547 4465)"):
+     * the number starts at its first digit. */
+    if (t[i] == '(' && (popen || pclose >= last))
         return false;
     size_t e = last;
     /* Extension: "x123", " x123", " ext. 123", " ext 123". */
@@ -1753,10 +1895,20 @@ static bool phone_parse(const unsigned char *t, size_t n, size_t i, phone_t *p)
     }
     if (e < n && (isal(t[e]) || t[e] == '@'))
         return false;
-    if (e < n && (t[e] == '.' || t[e] == ',') && e + 1 < n && isd(t[e + 1]))
+    /* Not a number going on as a decimal or a time ("2023-04-09 11:55"), nor the digits of a
+     * longer code that a check letter ends ("Part No. 937-76-6755-S"; "-Office" is a label). */
+    if (e + 1 < n && (((t[e] == '.' || t[e] == ',' || t[e] == ':') && isd(t[e + 1])) || code_suffix(t, n, e)))
         return false;
     p->end = e;
     unsigned ngr = ng < 8 ? ng : 8;
+    p->decimal = ngr == 2 && sepkind[0] == '.' && !paren && !p->plus;
+    if (!p->plus && ngr == ng)
+        phone_shape(t, i, p, glen, sepkind, ngr, paren);
+    if (!p->plus && !paren && ngr >= 3 && ngr == ng && glen[0] <= 2) {
+        p->thousands = true;
+        for (unsigned k = 1; k < ngr; k++)
+            p->thousands &= glen[k] == 3 && (k == 1 || sepkind[k - 1] == sepkind[0]);
+    }
     /* (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, 1-ddd-ddd-dddd */
     if (!p->plus) {
         if (ngr == 3 && glen[0] == 3 && glen[1] == 3 && glen[2] == 4 &&
@@ -1837,15 +1989,43 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
         return p.end;
     if (p.date)
         return 0;
+    /* The tail of an identifier: "CVE-2015-2326", "bug_20160907", "(LP: #1919404)",
+     * ".../mailman/message/32939144/". */
+    if (!p.plus && i > 0 &&
+        (t[i - 1] == '#' || t[i - 1] == '_' || ((t[i - 1] == '-' || t[i - 1] == '/') && i >= 2 && isal(t[i - 2]))))
+        return 0;
     if (p.plus)
         return p.digits >= 8 && t[i + 1] != '0' ? p.end : 0;
     if (p.nanp)
         return p.end;
-    if (kw_before(t, i, 40, phone_kw, sizeof phone_kw / sizeof phone_kw[0]) ||
-        kw_after(t, n, p.end, 12, phone_kw_after, sizeof phone_kw_after / sizeof phone_kw_after[0]))
+    /* A national or "00" international number by its shape, unless it is the tail of a longer
+     * group of digits ("ref 7086 0035 1098 6934") or a word says it is another kind of number
+     * ("account 0123 456789"). */
+    if ((p.national || p.intl) && !(i >= 2 && isd(t[i - 2]) && (t[i - 1] == ' ' || t[i - 1] == '-')) &&
+        !labelled(t, i, not_phone_kw, sizeof not_phone_kw / sizeof not_phone_kw[0], 2))
         return p.end;
-    /* "my number is ...": a number word and no word saying which kind of number it is. */
-    if (kw_before(t, i, 32, number_kw, sizeof number_kw / sizeof number_kw[0]) &&
+    /* A single '.' between two runs is a decimal ("x=10.63487"), not a phone. */
+    if (p.decimal)
+        return 0;
+    /* The phone word labels the first number after it: five digits between it and these ("called
+     * from 089/8332141 about batch 202276528298") belong to the number it labels. */
+    size_t from = i, nd = 0;
+    while (from > 0 && i - from < 40) {
+        if (isd(t[from - 1]) && ++nd == 5)
+            break;
+        from--;
+    }
+    if (kw_in(t, from, i, phone_kw, sizeof phone_kw / sizeof phone_kw[0], true) ||
+        word_after(t, n, p.end, 12, phone_kw_after, sizeof phone_kw_after / sizeof phone_kw_after[0]))
+        return p.end;
+    /* 電話, 携帯: only where their lead bytes (0xe9, 0xe6) are in the stretch. */
+    if ((memchr(t + from, 0xe9, i - from) || memchr(t + from, 0xe6, i - from)) &&
+        kw_in(t, from, i, phone_kw_ja, sizeof phone_kw_ja / sizeof phone_kw_ja[0], false))
+        return p.end;
+    /* "my number is ...": a number word that labels these digits (among the three words right
+     * before them, no digits between: not the "No." of "Part No. 624-05-3445-P, ISBN 978-2-...")
+     * and no word saying which kind of number it is. */
+    if (!p.thousands && labelled(t, i, number_kw, sizeof number_kw / sizeof number_kw[0], 3) &&
         !kw_before(t, i, 40, not_phone_kw, sizeof not_phone_kw / sizeof not_phone_kw[0]))
         return p.end;
     return 0;
@@ -2278,6 +2458,14 @@ static size_t coord_text_at(const unsigned char *t, size_t n, size_t i, unsigned
     return e;
 }
 
+/* Is t[i] right after a section sign, "§" or "§ " (UTF-8 c2 a7): "RFC 2142 §1.1.5.1"? */
+static bool section_sign_before(const unsigned char *t, size_t i)
+{
+    if (i > 0 && t[i - 1] == ' ')
+        i--;
+    return i >= 2 && t[i - 1] == 0xa7 && t[i - 2] == 0xc2;
+}
+
 static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det, size_t *start)
 {
     size_t e;
@@ -2291,7 +2479,8 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
                                               t[i - 2] == '~' || t[i - 2] == '!'));
     if (!(fl & F_NOIP) && !version && (e = ipv4_at(t, n, i)) &&
         !((prev == ' ' || prev == ':' || prev == '=' || prev == '#') &&
-          word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0]))) {
+          word_before_is(t, i, version_words, sizeof version_words / sizeof version_words[0])) &&
+        !section_sign_before(t, i)) {
         *det = fl & F_CLIENTIP ? BG_DET_CLIENT_IP : BG_DET_IP_ADDRESS;
         return e;
     }
@@ -2327,7 +2516,8 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
         }
         while (z < n && t[z] == ' ')
             z++;
-        if (!list && (b > 0 || z < n)) {
+        if (!list && (b > 0 || z < n) &&
+            !labelled(t, a, not_coord_kw, sizeof not_coord_kw / sizeof not_coord_kw[0], 2)) {
             *det = BG_DET_COORDINATES;
             *start = a;
             return e;
@@ -3935,21 +4125,23 @@ static bool long_random(const char *v, size_t n)
 {
     if (n < 20)
         return false;
-    unsigned kinds = 0;
+    unsigned kinds = 0, letters = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned c = (unsigned char)v[i];
         if (isd(c))
             kinds |= 1;
         else if (cls[c] & CU)
-            kinds |= 2;
+            kinds |= 2, letters++;
         else if (cls[c] & CL)
-            kinds |= 4;
+            kinds |= 4, letters++;
         else if (c == '-' || c == '_' || c == '.' || c == '%' || c == '+' || c == '/' || c == '=' || c == '~')
             kinds |= 8;
         else
             return false;
     }
-    return (kinds & 1) && (kinds & 6);
+    /* A token's letters are a good share of it (hex: 6 of 16 symbols); a dotted list of numbers
+     * under a short tag is an analytics id ("GA1.2.292694077.1609636969", "fb.1.1700000000000.42"). */
+    return (kinds & 1) && (kinds & 6) && letters * 8 >= n;
 }
 
 static bool session_name(const char *k, size_t n)

@@ -228,6 +228,17 @@ static void test_version_and_number_words(void)
         {"order 4111 1111 1111 1111", "card_number", "4111 1111 1111 1111"}, /* grouped: a card */
         {"Paid with 638975514362", "card_number", "638975514362"},
         {"Product code 566288565872", "card_number", NULL},
+        /* Grouped cards print four digits first; three-digit groups are thousands or a SIRET. */
+        {"SIRET 616 945 985 14590", "card_number", NULL},
+        {"685 207 405 125 items processed", "card_number", NULL},
+        {"paid with 4111 1111 1111 1111", "card_number", "4111 1111 1111 1111"},
+        {"amex 3782 822463 10005", "card_number", "3782 822463 10005"},
+        /* A document's outline numbers are no addresses. */
+        {"see section 3.4.6.2", "ip_address", NULL},
+        {"Clause 4.2.1.3 applies", "ip_address", NULL},
+        {"RFC 2142 \xc2\xa7" "1.1.5.1", "ip_address", NULL},
+        {"see \xc2\xa7 6.5.3.7", "ip_address", NULL},
+        {"the server 3.4.6.2 answered", "ip_address", "3.4.6.2"},
         /* Context words count where a word starts: "hotel" holds no "tel", "during" no "ring". */
         {"During the year we sold 1234567 items", "phone", NULL},
         {"Hotel rooms: 2345678 nights", "phone", NULL},
@@ -329,6 +340,11 @@ static void test_text_coordinates(void)
         {"Paris, 48.85661, 2.35222 it is", "48.85661, 2.35222"},
         {"values 7, 48.85661, 2.35222 seen", NULL},
         {"values 48.85661, 2.35222, -0.5 seen", NULL},
+        /* A word naming what the pair measures says it is no position. */
+        {"scale factor 42.1910, 108.7414", NULL},
+        {"weights: 12.7512, 40.8123 after training", NULL},
+        {"p50/p99 latency 21.7605, 79.2215", NULL},
+        {"the scale is fine; we are at 42.1910, 108.7414", "42.1910, 108.7414"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_first(cases[i].s, "coordinates", cases[i].want, __LINE__);
@@ -383,6 +399,187 @@ static void test_phone_context(void)
     };
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
         check_first(runs[i].s, "phone", runs[i].want, __LINE__);
+}
+
+/* Phone context words must say what these digits are: a word after the number counts whole
+ * ("(work)", not "worker=3"), and a number word must label the digits themselves, not an earlier
+ * number ("Part No. 624-05-3445-P, ISBN 978-2-236-43990-1"). */
+static void test_phone_words_label_the_number(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"ts=1641117983 worker=3", NULL},
+        {"batch 20220401100223 workflow done", NULL},
+        {"0301234567 homepage", NULL},
+        {"0301234567 (work)", "0301234567"},
+        {"030 1234567 office", "030 1234567"},
+        {"Part No. 624-05-3445-P, montant ISBN 978-2-236-43990-1.", NULL},
+        {"tracking number 1ZHDRIFJYPWDKBHCDB / EAN 7644778947408", NULL},
+        {"My number is 0301234567", "0301234567"},
+        {"No. 0301234567", "0301234567"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
+/* A phone word labels the first number after it, not a later one; a decimal, a date with its time
+ * and the digits of a longer code that a letter ends are not phones (nor SSNs). */
+static void test_phone_word_reach(void)
+{
+    static const struct {
+        const char *s, *det, *want; /* want NULL: no finding of det */
+    } cases[] = {
+        {"called from 089/8332141 about batch 202276528298", "phone", "089/8332141"},
+        {"called from +49 30 6973729 about KVK 35110073", "phone", "+49 30 6973729"},
+        {"call me at 5 pm on 0301234567", "phone", "0301234567"},
+        {"called about x=10.63487 y=79.98498", "phone", NULL},
+        {"call back about 2023-04-09 11:55:58,063", "phone", NULL},
+        {"Part No. 937-76-6755-S", "phone", NULL},
+        {"Part No. 247-59-7193-Z", "us_ssn", NULL},
+        {"SSN 247-59-7193, thanks", "us_ssn", "247-59-7193"},
+        {"Tel. 030-1234567-0", "phone", "030-1234567-0"},
+        {"0910-5877671-Office, (311)905-4466x8827-Fax", "phone", "0910-5877671"},
+        {"(311)905-4466x8827-Fax", "phone", "(311)905-4466x8827"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, cases[i].det, cases[i].want, __LINE__);
+    /* The later number is no phone: one finding each. */
+    text("called from 089/8332141 about batch 202276528298");
+    CHECK_INT(count("phone"), 1);
+    text("called from +49 30 6973729 about KVK 35110073");
+    CHECK_INT(count("phone"), 1);
+    text("Phone: 0301234567, fax 0301234568");
+    CHECK_INT(count("phone"), 2);
+}
+
+/* Phone words as people write them in German, French, Spanish, Dutch, Italian, Polish, Portuguese
+ * and Japanese label a number as "phone" and "call" do. */
+static void test_phone_words_other_languages(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"Llámame al 91 126 23 11, gracias", "91 126 23 11"},
+        {"Mi teléfono: 612 345 678", "612 345 678"},
+        {"titulaire Chloé Martin, tél. 06 31 68 18 16", "06 31 68 18 16"},
+        {"Appelez-moi au 01 23 45 67 89", "01 23 45 67 89"},
+        {"Il mio cellulare 347 123 4567", "347 123 4567"},
+        {"chiamami al 347 123 4567", "347 123 4567"},
+        {"Proszę o kontakt: 512 345 678", "512 345 678"},
+        {"Handy: 0171 5316715", "0171 5316715"},
+        {"mobiel 06-75638857", "06-75638857"},
+        {"ligue para (11) 94478-1505", "(11) 94478-1505"},
+        {"\xe9\x9b\xbb\xe8\xa9\xb1 03-6093-0097", "03-6093-0097"},      /* 電話 */
+        {"\xe6\x90\xba\xe5\xb8\xaf 090 1234 5678", "090 1234 5678"},   /* 携帯 */
+        {"\xe6\xb3\xa8\xe6\x96\x87 512 345 678", NULL},                /* 注文 (order) */
+        {"sold 512 345 678 units", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
+/* National numbers are phones by their shape alone (a trunk '0' and its country's grouping; Brazil's
+ * "(dd) dddd-dddd"; "00" and a country code), unless they are the tail of a longer group of digits
+ * or a word names another kind of number. */
+static void test_phone_national_shapes(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"spoke to Fatima (020 7547 4465), wants invoices", "020 7547 4465"},
+        {"spoke to Marie ((0161) 491 0426) today", "(0161) 491 0426"},
+        {"via anna@example.org or 089/8413465.", "089/8413465"},
+        {"or 0171 5316715.", "0171 5316715"},
+        {"or 07528 765175", "07528 765175"},
+        {"or 01 02 88 46 08", "01 02 88 46 08"},
+        {"or 07.08.80.06.60", "07.08.80.06.60"},
+        {"or 03-6093-0097", "03-6093-0097"},
+        {"or 090-1234-5678", "090-1234-5678"},
+        {"or (11) 94478-1505", "(11) 94478-1505"},
+        {"or (21) 2345-6789", "(21) 2345-6789"},
+        {"or 11 94697-5885", "11 94697-5885"},
+        {"lot 11 54697-5885", NULL}, /* no mobile 9 */
+        {"or 0049 40 3030073", "0049 40 3030073"},
+        {"or 001 212 555 0134", "001 212 555 0134"},
+        {"ref 7086 0035 1098 6934", NULL},     /* the tail of a longer group */
+        {"SIRET 005 949 324 18381", NULL},     /* no country code "5" */
+        {"account 0123 456789", NULL},         /* a word names the number */
+        {"SKU 0949-4229-4443", NULL},          /* twelve digits */
+        {"ISBN 0-306-40615-2", NULL},
+        {"on 05 03 2024 12", NULL},
+        {"x 0.1234567890", NULL},
+        {"ratio 01.234 5678", NULL},
+        {"votre num\xc3\xa9ro 097567 54972 est enregistr\xc3\xa9", "097567 54972"}, /* India: 0 and 5-5 */
+        {"AWB 007-02149977", NULL},            /* an air waybill: "00" in two groups is no dialling code */
+        {"Vorgang 0495/425022", NULL},         /* a German case number */
+        {"dossier 0495 425022", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
+/* "numero", "número", "Nummer", "numer" say "my number is" as "number" does, and the words for
+ * account, order, invoice and customer in those languages say it is another kind of number. */
+static void test_phone_number_words_other_languages(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"Il mio numero \xc3\xa8 514 621 580, scrivimi", "514 621 580"},
+        {"Mi n\xc3\xbamero es 612 345 678", "612 345 678"},
+        {"Meine Nummer: 30 12345678", "30 12345678"},
+        {"M\xc3\xb3j numer to 512 345 678", "512 345 678"},
+        {"N\xc3\xbamero de cuenta 1234567890", NULL},
+        {"Kontonummer 1234567890", NULL},
+        {"num\xc3\xa9ro de commande 1234567890", NULL},
+        {"Rechnungsnummer 1234567890", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
+/* The context readers stop at the end of the value: each text here ends right after a short word,
+ * a section sign's first byte or a hyphen, in a heap block of exactly its length (the ASan build
+ * reports a read past it). */
+/* Digits that end an identifier (after "CVE-", "_", "#", a path's "/") are no phones, even where a
+ * phone or number word is near; thousands ("10 000 000") are none under a mere number word. */
+static void test_phone_not_identifiers(void)
+{
+    static const struct {
+        const char *s, *want; /* want NULL: no phone */
+    } cases[] = {
+        {"the number CVE-2015-2326 was fixed", NULL},
+        {"check more numbers in bug_20160907()", NULL},
+        {"call handler (LP: #1919404)", NULL},
+        {"contact list: https://lists.example.org/message/32939144/", NULL},
+        {"a large number, namely 10 000 000.", NULL},
+        {"You can call 75 196 772", "75 196 772"},  /* a phone word tells it from a count */
+        {"+ 9.0.241/242: install the files, call 0301234567", "0301234567"},
+        {"Proszę o kontakt: 512 345 678", "512 345 678"},
+        {"Tel. +49 30 1234567", "+49 30 1234567"},
+        {"Tel: 030-1234567", "030-1234567"},
+        {"call +(49) 30 1234567", "+(49) 30 1234567"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_first(cases[i].s, "phone", cases[i].want, __LINE__);
+}
+
+static void test_context_reads_stay_inside(void)
+{
+    static const char *const texts[] = {"tel 0301234567 wor", "tel 0301234567 ho", "0301234567 w",
+                                        "RFC \xc2", "ip 10.1.2.3 \xc2", "Part No. 937-76-6755-", "937-76-6755-S",
+                                        "or 0049 40 3030073", "or 11 94697-5885", "at 42.1910, 108.7414"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        size_t n = strlen(texts[i]);
+        char *b = malloc(n);
+        CHECK(b != NULL);
+        memcpy(b, texts[i], n);
+        reset_headers();
+        add_header("Content-Type", "text/plain");
+        classify_full(NULL, b, n, false);
+        free(b);
+    }
 }
 
 static void test_text_dob_and_paths(void)
@@ -611,6 +808,39 @@ static void test_json_more_name_and_device_keys(void)
     CHECK_INT(R.nfindings, 0);
 }
 
+/* Name, phone and birth-date keys as French, Spanish, Portuguese, Italian, German, Dutch and Polish
+ * APIs spell them; the bare word for "name" keeps "name"'s product rule. */
+static void test_json_keys_other_languages(void)
+{
+    const char *b = "{\"nom\": \"Moreau\", \"prenom\": \"Camille\", \"telefone\": \"+55 11 91234-5678\", "
+                    "\"date_de_naissance\": \"1985-03-14\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 2);
+    CHECK_FOUND("person_name", b, "Camille"); /* a bare "nom" is decided at the object's end */
+    CHECK_SPAN(b + nth("person_name", 1)->offset, nth("person_name", 1)->length, "Moreau");
+    CHECK_INT(count("phone"), 1);
+    CHECK_FOUND("date_of_birth", b, "1985-03-14");
+    b = "{\"Vorname\": \"Anna\", \"Nachname\": \"M\u00fcller\", \"Telefonnummer\": \"030 1234567\", "
+        "\"Geburtsdatum\": \"14.03.1985\", \"apellidos\": \"Garc\u00eda L\u00f3pez\", \"cognome\": \"Rossi\", "
+        "\"achternaam\": \"de Vries\", \"nazwisko\": \"Nowak\", \"fecha_nacimiento\": \"1990-01-31\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 6);
+    CHECK_INT(count("phone"), 1);
+    CHECK_INT(count("date_of_birth"), 2);
+    /* "nom" among product keys is the product's, as "name" is. */
+    body_as("application/json", "{\"sku\": \"A-1\", \"nom\": \"Chaise Bistro\", \"prix\": 49}");
+    CHECK_INT(count("person_name"), 0);
+}
+
+/* A sequence number is an id: neither card nor phone, even where its digits pass Luhn. */
+static void test_json_sequence_keys(void)
+{
+    body_as("application/json", "{\"seq\": 638097588674, \"seqNo\": \"4111111111111111\", \"sequence_number\": 0301234567}");
+    CHECK_INT(R.nfindings, 0);
+    body_as("application/json", "{\"card\": \"4111111111111111\"}");
+    CHECK_INT(count("card_number"), 1);
+}
+
 static void test_json_unscannable(void)
 {
     body_as("application/json", "{\"a\":1,}");
@@ -706,6 +936,20 @@ static void test_names_that_are_values(void)
     /* Names without a digit or an '@' are not read as values. */
     body_as("application/json", "{\"email\":\"x\",\"Annegret\":\"y\"}");
     CHECK_INT(R.nfindings, 0);
+}
+
+/* A cookie value is a session token by its randomness only when letters are a good share of it:
+ * analytics ids are dotted numbers under a short tag. */
+static void test_cookie_analytics_ids(void)
+{
+    reset_headers();
+    add_header("Cookie", "_ga=GA1.2.292694077.1609636969; _fbp=fb.1.1700000000000.1234567890; lang=fr");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("session_cookie"), 0);
+    reset_headers();
+    add_header("Cookie", "x=9loPRSpLCgK1vyVBNSUlj1q3DgzJyMLj; y=3b1f9c2e7a6d4b0c8e5f3b1f9c2e7a6d");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("session_cookie"), 2);
 }
 
 static void test_headers(void)
@@ -1831,6 +2075,13 @@ int main(void)
     RUN(test_text_coordinates);
     RUN(test_labelled_grouped_numbers);
     RUN(test_phone_context);
+    RUN(test_phone_words_label_the_number);
+    RUN(test_phone_word_reach);
+    RUN(test_phone_words_other_languages);
+    RUN(test_phone_national_shapes);
+    RUN(test_phone_number_words_other_languages);
+    RUN(test_phone_not_identifiers);
+    RUN(test_context_reads_stay_inside);
     RUN(test_text_dob_and_paths);
     RUN(test_text_dob_month_names);
     RUN(test_jwt_and_api_keys);
@@ -1841,8 +2092,11 @@ int main(void)
     RUN(test_json_keys_lookalikes);
     RUN(test_json_coordinate_arrays);
     RUN(test_json_more_name_and_device_keys);
+    RUN(test_json_keys_other_languages);
+    RUN(test_json_sequence_keys);
     RUN(test_json_unscannable);
     RUN(test_ai_route);
+    RUN(test_cookie_analytics_ids);
     RUN(test_headers);
     RUN(test_path_and_query);
     RUN(test_form);
