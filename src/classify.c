@@ -3808,21 +3808,6 @@ static bool b64_json_shape(const unsigned char *t, size_t n)
     return i == n;
 }
 
-static int b64_val(unsigned c)
-{
-    if (c - 'A' < 26u)
-        return (int)(c - 'A');
-    if (c - 'a' < 26u)
-        return (int)(c - 'a') + 26;
-    if (c - '0' < 10u)
-        return (int)(c - '0') + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
 /* Decode what b64_json_shape accepted into out (3 bytes per 4, a short tail as far as it goes);
  * returns the length. */
 static size_t b64_decode(const unsigned char *t, size_t n, unsigned char *out)
@@ -3831,7 +3816,8 @@ static size_t b64_decode(const unsigned char *t, size_t n, unsigned char *out)
     uint32_t acc = 0;
     unsigned bits = 0;
     for (size_t i = 0; i < n && t[i] != '='; i++) {
-        acc = acc << 6 | (uint32_t)b64_val(t[i]);
+        int d = bg_b64_digit(t[i], false); /* either alphabet: b64_json_shape let both through */
+        acc = acc << 6 | (uint32_t)(d >= 0 ? d : bg_b64_digit(t[i], true));
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
@@ -3860,15 +3846,9 @@ static __attribute__((noinline, cold)) void scan_b64_json(scan_t *s, const val_t
         bg_classification_t sub;
         bg_classification_init(&sub, s->c);
         if (bg_classify(s->c, &in, &sub) == 0) {
-            bool seen[64] = {false};
-            for (size_t i = 0; i < sub.nfindings; i++) {
-                unsigned det = sub.findings[i].detector;
-                if (det < 64 && seen[det])
-                    continue;
-                if (det < 64)
-                    seen[det] = true;
-                emit_v(s, det, v, 0, v->n);
-            }
+            /* All over the same span: the first is kept and counted, the rest add to its covers. */
+            for (size_t i = 0; i < sub.nfindings; i++)
+                emit_v(s, sub.findings[i].detector, v, 0, v->n);
             s->out->categories |= sub.categories; /* what lay under a longer finding inside too */
         }
         bg_classification_dispose(&sub);

@@ -84,23 +84,7 @@ static void b64url_append(bg_buf_t *out, const uint8_t *p, size_t n)
     out->data[out->len] = 0;
 }
 
-/* Value of one base64 digit (url alphabet when url, else the standard one), or -1. */
-static int b64_val(unsigned char c, bool url)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == (url ? '-' : '+'))
-        return 62;
-    if (c == (url ? '_' : '/'))
-        return 63;
-    return -1;
-}
-
-static bool is_b64url(unsigned char c) { return b64_val(c, true) >= 0; }
+static bool is_b64url(unsigned char c) { return bg_b64_digit(c, true) >= 0; }
 
 /* Strict unpadded base64url of s[0..n) into out[cap]: no padding, no stray characters, zero
  * trailing bits (one encoding per byte string). Returns the length or -1. */
@@ -115,7 +99,7 @@ static long b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap)
     int bits = 0;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = b64_val((unsigned char)s[i], true);
+        int v = bg_b64_digit((unsigned char)s[i], true);
         if (v < 0)
             return -1;
         acc = acc << 6 | (uint32_t)v;
@@ -146,7 +130,7 @@ static long b64std_decode(const char *s, size_t n, uint8_t *out, size_t cap)
             pad++;
             continue;
         }
-        int v = b64_val(c, false);
+        int v = bg_b64_digit(c, false);
         if (v < 0 || pad)
             return -1;
         digits++;
