@@ -1042,26 +1042,36 @@ def http_post(port, path, body=b"", host="127.0.0.1", headers=None, timeout=10):
         c.close()
 
 
+def samples(text, name):
+    """{frozenset(labels.items()): value} for every sample of `name` in a /metrics text (label
+    values may hold commas: a label ends at '",')."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        head, _, val = line.rpartition(" ")
+        lname, _, lab = head.partition("{")
+        if lname != name:
+            continue
+        labels = {}
+        for part in lab.rstrip("}").split('",'):
+            if "=" in part:
+                k, v = part.split("=", 1)
+                labels[k.strip()] = v.strip().strip('"')
+        out[frozenset(labels.items())] = float(val)
+    return out
+
+
 def metric(admin_port, name, labels=None):
     """The value of one sample from the admin listener's /metrics (labels: a dict that must be a
     subset of the sample's labels; the first match wins), or None when absent."""
     st, _, body = http_get(admin_port, "/metrics")
     if st != 200:
         raise Failure("/metrics answered %d" % st)
-    for line in body.decode().splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        head, _, val = line.rpartition(" ")
-        lname, _, lab = head.partition("{")
-        if lname != name:
-            continue
-        have = {}
-        for part in lab.rstrip("}").split(","):
-            if "=" in part:
-                k, v = part.split("=", 1)
-                have[k.strip()] = v.strip().strip('"')
+    for have, val in samples(body.decode(), name).items():
+        have = dict(have)
         if all(have.get(k) == str(v) for k, v in (labels or {}).items()):
-            return float(val)
+            return val
     return None
 
 

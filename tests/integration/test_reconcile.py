@@ -46,25 +46,6 @@ def metrics_text(gw):
     return body.decode()
 
 
-def samples(text, name):
-    """{frozenset(labels.items()): value} for every sample of `name`."""
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        head, _, val = line.rpartition(" ")
-        lname, _, lab = head.partition("{")
-        if lname != name:
-            continue
-        labels = {}
-        for part in lab.rstrip("}").split('",'):
-            if "=" in part:
-                k, v = part.split("=", 1)
-                labels[k.strip()] = v.strip().strip('"')
-        out[frozenset(labels.items())] = float(val)
-    return out
-
-
 def nonzero(d):
     return {k: v for k, v in d.items() if v}
 
@@ -621,34 +602,34 @@ def mixed_workload(fsync):
                  dest_region=r["dest_region"] or "unknown", decision=r["decision"], mechanism=r["mechanism"])
 
     want = collections.Counter(mlabels(r) for r in records)
-    eq(nonzero(samples(text, "bordergate_transfers_total")), {k: float(v) for k, v in want.items()},
+    eq(nonzero(h.samples(text, "bordergate_transfers_total")), {k: float(v) for k, v in want.items()},
        "bordergate_transfers_total (one per record)")
     want = collections.Counter(r["decision"] for r in records)
-    got = samples(text, "bordergate_request_duration_seconds_count")
+    got = h.samples(text, "bordergate_request_duration_seconds_count")
     eq({dict(k)["decision"]: v for k, v in got.items() if v}, {k: float(v) for k, v in want.items()},
        "request_duration_seconds_count (one per record, by decision)")
     # _sum in seconds against the records' duration_ms (cut to whole milliseconds)
-    got_sum = sum(samples(text, "bordergate_request_duration_seconds_sum").values())
+    got_sum = sum(h.samples(text, "bordergate_request_duration_seconds_sum").values())
     rec_sum = sum(r["duration_ms"] for r in records) / 1000.0
     check(rec_sum <= got_sum <= rec_sum + 0.001 * len(records) + 1e-6,
           "request_duration_seconds_sum %.4f, records' duration_ms sum to %.3f s" % (got_sum, rec_sum))
     want = collections.Counter(L(vendor=r["vendor"], reason=r["reason"].split(":")[0]) for r in records
                                if r["decision"] == "block" and r["enforced"])
-    eq(nonzero(samples(text, "bordergate_blocks_total")), {k: float(v) for k, v in want.items()},
+    eq(nonzero(h.samples(text, "bordergate_blocks_total")), {k: float(v) for k, v in want.items()},
        "bordergate_blocks_total (records: decision block, enforced)")
     want = collections.Counter(L(vendor=r["vendor"], reason=r["reason"].split(":")[0]) for r in records
                                if r["decision"] == "block" and not r["enforced"])
-    eq(nonzero(samples(text, "bordergate_report_only_blocks_total")), {k: float(v) for k, v in want.items()},
+    eq(nonzero(h.samples(text, "bordergate_report_only_blocks_total")), {k: float(v) for k, v in want.items()},
        "bordergate_report_only_blocks_total (records: decision block, not enforced)")
     want = collections.Counter(L(vendor=r["vendor"], category=c) for r in records for c in r["categories"])
-    eq(nonzero(samples(text, "bordergate_transfer_categories_total")), {k: float(v) for k, v in want.items()},
+    eq(nonzero(h.samples(text, "bordergate_transfer_categories_total")), {k: float(v) for k, v in want.items()},
        "bordergate_transfer_categories_total (records' categories)")
     want = collections.Counter()
     for r in records:
         for det, n in r["detections"].items():
             want[det] += n
     got = collections.Counter()
-    for k, v in samples(text, "bordergate_personal_data_findings_total").items():
+    for k, v in h.samples(text, "bordergate_personal_data_findings_total").items():
         got[dict(k)["detector"]] += int(v)
     eq(dict(+got), dict(want), "bordergate_personal_data_findings_total (records' detections)")
     eq(h.metric(gw.admin_port, "bordergate_records_written_total"), float(len(records)),
@@ -660,13 +641,13 @@ def mixed_workload(fsync):
             classes["%dxx" % ((st or 200) // 100)] += 1
         if getattr(it["res"], "interim", False):
             classes["1xx"] += 1
-    got = {dict(k)["code"]: v for k, v in samples(text, "bordergate_http_responses_total").items() if v}
+    got = {dict(k)["code"]: v for k, v in h.samples(text, "bordergate_http_responses_total").items() if v}
     eq(got, {k: float(v) for k, v in classes.items()}, "bordergate_http_responses_total (heads clients got)")
     want = collections.Counter()
     for it in log.items:
         for k, n in it["upstream_errors"].items():
             want[k] += 1 if n is None else n
-    got = {(dict(k)["vendor"], dict(k)["kind"]): v for k, v in samples(text, "bordergate_upstream_errors_total").items()
+    got = {(dict(k)["vendor"], dict(k)["kind"]): v for k, v in h.samples(text, "bordergate_upstream_errors_total").items()
            if v}
     fo_errors = {k: v for k, v in got.items() if k[0] == "fo"}
     got = {k: v for k, v in got.items() if k[0] != "fo"}
@@ -782,9 +763,9 @@ def records_backpressure_503s_reconcile():
     h.wait_until(lambda: len(h.read_records(cfg["records"]["path"])) == len(forwarded), timeout=5, msg="records")
     text = metrics_text(gw)
     eq(h.metric(gw.admin_port, "bordergate_records_refused_total"), float(refused), "records_refused_total")
-    got = {dict(k)["code"]: v for k, v in samples(text, "bordergate_http_responses_total").items() if v}
+    got = {dict(k)["code"]: v for k, v in h.samples(text, "bordergate_http_responses_total").items() if v}
     eq(got, {k: float(v) for k, v in classes.items()}, "http_responses_total")
-    eq(sum(samples(text, "bordergate_transfers_total").values()), float(len(forwarded)), "transfers_total")
+    eq(sum(h.samples(text, "bordergate_transfers_total").values()), float(len(forwarded)), "transfers_total")
     eq(h.metric(gw.admin_port, "bordergate_records_written_total"), float(len(forwarded)), "records_written_total")
     eq(h.metric(gw.admin_port, "bordergate_records_slots_used"), 0.0, "records_slots_used back to 0")
     gw.stop()
@@ -823,7 +804,7 @@ def metrics_totals_stay_exact_past_max_series():
     text = metrics_text(gw)
 
     def total(name):
-        return sum(samples(text, name).values())
+        return sum(h.samples(text, name).values())
 
     eq(total("bordergate_transfers_total"), float(len(recs)), "sum of transfers_total vs records")
     eq(total("bordergate_request_duration_seconds_count"), float(len(recs)), "request_duration_seconds_count")
@@ -832,9 +813,9 @@ def metrics_totals_stay_exact_past_max_series():
     eq(total("bordergate_personal_data_findings_total"),
        float(sum(sum(r["detections"].values()) for r in recs)), "sum of personal_data_findings_total vs detections")
     check(h.metric(gw.admin_port, "bordergate_metrics_series_dropped_total") > 0, "series_dropped_total did not move")
-    over = samples(text, "bordergate_transfers_total").get(L(overflow="true"))
-    check(over, "no transfers_total{overflow=\"true\"} sample: %r" % sorted(samples(text, "bordergate_transfers_total")))
-    labelled = [k for k in samples(text, "bordergate_transfers_total") if dict(k).get("vendor")]
+    over = h.samples(text, "bordergate_transfers_total").get(L(overflow="true"))
+    check(over, "no transfers_total{overflow=\"true\"} sample: %r" % sorted(h.samples(text, "bordergate_transfers_total")))
+    labelled = [k for k in h.samples(text, "bordergate_transfers_total") if dict(k).get("vendor")]
     check(len(labelled) <= 2 * 16, "%d labelled transfers_total series from 2 workers of 16" % len(labelled))
     gw.stop()
 
