@@ -768,6 +768,8 @@ typedef struct {
     char *dec;          /* scratch for decoded values (wiped at the end) */
     uint32_t *map;
     size_t cap;
+    unsigned depth;     /* base64-JSON values this scan is inside (scan_b64_json) */
+    bool too_deep;      /* one more was nested past B64_NEST_MAX: unscannable */
 } scan_t;
 
 /* A value to scan: decoded text and how its bytes map back to the base buffer. */
@@ -2889,6 +2891,12 @@ static inline __attribute__((always_inline)) bool text_quick_skip16(const unsign
 }
 #endif
 
+/* Could t[0..n) be base64 of a JSON object or array (b64_json_shape, below)? Its first bytes. */
+static inline bool b64_json_lead(const unsigned char *t, size_t n)
+{
+    return n > 16 && ((t[0] == 'e' && t[1] == 'y') || (t[0] == 'W' && (t[1] == '3' || t[1] == 'y')));
+}
+
 /* Would scan_text(t[0..n)) return at once, finding nothing, whatever its flags? Its early exits,
  * shared with scan_json's fast path so that the two stay one rule. */
 static inline __attribute__((always_inline)) bool text_quick_skip(const scan_t *s, const unsigned char *t, size_t n,
@@ -2901,9 +2909,10 @@ static inline __attribute__((always_inline)) bool text_quick_skip(const scan_t *
     if (n <= 16 && end && end - t >= 16)
         return text_quick_skip16(t, n);
 #endif
-    /* Most values (words, names, enums) hold no candidate byte: nothing to scan. */
+    /* Most values (words, names, enums) hold no candidate byte: nothing to scan, unless they are
+     * base64 of JSON (b64_json_lead needs more than 16 bytes: text_quick_skip16 never sees one). */
     if (!has_candidate(t, n, end))
-        return true;
+        return !b64_json_lead(t, n);
 #if defined(__SSE2__) && !defined(BG_NO_SIMD)
     if (n > 16) {
         /* The run of number bytes below from one load: when it stops within the first 16
@@ -3443,6 +3452,97 @@ static __attribute__((noinline)) void scan_value_memo(scan_t *s, kinfo_t ki, val
     }
 }
 
+/* A value that is base64 (or base64url) of a JSON object or array: analytics APIs send events
+ * that way in query and form parameters (`/track?data=eyJldmVudCI6…`), stream and queue APIs carry
+ * records so inside JSON (`{"Data":"eyJ…"}`, `{"messages":[{"data":"eyJ…"}]}`), and frameworks keep
+ * state so in cookies and headers. The personal data in them is as plain as in a JSON body once
+ * decoded. The first bytes decide before anything else is read: '{' encodes to "ey", "[{" / "[\""
+ * to "W3" / "Wy". A JWT has dots: not this, and its own detector. */
+static bool b64_json_shape(const unsigned char *t, size_t n)
+{
+    if (n > (1u << 20) || !b64_json_lead(t, n))
+        return false;
+    size_t i = 0;
+    while (i < n && (isal(t[i]) || t[i] == '+' || t[i] == '/' || t[i] == '-' || t[i] == '_'))
+        i++;
+    size_t pad = 0;
+    while (i < n && t[i] == '=' && pad < 2)
+        i++, pad++;
+    return i == n;
+}
+
+/* Decode what b64_json_shape accepted into out (3 bytes per 4, a short tail as far as it goes);
+ * returns the length. */
+static size_t b64_decode(const unsigned char *t, size_t n, unsigned char *out)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < n && t[i] != '='; i++) {
+        int d = bg_b64_digit(t[i], false); /* either alphabet: b64_json_shape let both through */
+        acc = acc << 6 | (uint32_t)(d >= 0 ? d : bg_b64_digit(t[i], true));
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return o;
+}
+
+static int classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_classification_t *out,
+                    unsigned depth);
+
+/* Base64-JSON inside base64-JSON is read this many levels deep; one more makes the request
+ * unscannable ("encoding_too_deep"): each level is a whole classification on the stack, and data
+ * wrapped deeper than any real sender wraps it is not passed unread. */
+#define B64_NEST_MAX 4
+
+/* Classify the JSON inside base64 value v (b64_json_shape) and record what it holds as findings over
+ * the whole value: it can only be sealed whole, and the encoded bytes are what travels. Its first
+ * finding's detector is counted; the categories of the rest go to that finding's covers. */
+static __attribute__((noinline, cold)) void scan_b64_json(scan_t *s, const val_t *v)
+{
+    if (s->depth >= B64_NEST_MAX) {
+        s->too_deep = true;
+        return;
+    }
+    unsigned char *dec = malloc(v->n / 4 * 3 + 3);
+    if (!dec)
+        abort();
+    size_t dn = b64_decode(v->t, v->n, dec);
+    size_t k = 0;
+    while (k < dn && (dec[k] == ' ' || dec[k] == '\t' || dec[k] == '\r' || dec[k] == '\n'))
+        k++;
+    if (k < dn && (dec[k] == '{' || dec[k] == '[')) {
+        static const bg_header_t json_ct = {"Content-Type", 12, "application/json", 16};
+        bg_classify_input_t in = {.headers = &json_ct, .nheaders = 1, .body = (const char *)dec, .body_len = dn,
+                                  .ai_route = s->ai_route, .skip_locations = true};
+        bg_classification_t sub;
+        bg_classification_init(&sub, s->c);
+        if (classify(s->c, &in, &sub, s->depth + 1) == 0) {
+            /* All over the same span: the first is kept and counted, the rest add to its covers. */
+            for (size_t i = 0; i < sub.nfindings; i++)
+                emit_v(s, sub.findings[i].detector, v, 0, v->n);
+            s->out->categories |= sub.categories; /* what lay under a longer finding inside too */
+            if (sub.unscannable && strcmp(sub.unscannable_reason, "encoding_too_deep") == 0)
+                s->too_deep = true;
+        }
+        bg_classification_dispose(&sub);
+    }
+    bg_wipe(dec, dn);
+    free(dec);
+}
+
+/* v, a decoded value, when it is base64-JSON (b64_json_shape). A JSON string value's raw bytes
+ * start as its decoded ones do even from encoders that escape '/' as "\/". */
+static inline void scan_if_b64_json(scan_t *s, const val_t *v)
+{
+    if (__builtin_expect(b64_json_lead(v->t, v->n), 0) && b64_json_shape(v->t, v->n))
+        scan_b64_json(s, v);
+}
+
+
 /* One scalar value, a string (str) or a number, at body[vs, vs + vl), under the rule ki of the
  * key over it (top's current key, or the key holding the array top); a number's BGJ_NUM_* shape
  * in nshape: decides whether a detector runs on it, and runs it. Inlined twice, so that each copy knows which of the two it has. */
@@ -3494,6 +3594,8 @@ static inline __attribute__((always_inline)) void json_scalar(scan_t *s, frame_t
             kflags |= K_GEOARR; /* "coordinates": [2.3522, 48.8566] */
         scan_value(s, (kinfo_t){kflags, top->custom}, &v, ai, false);
     }
+    if (str) /* text_quick_skip lets every value that could be base64-JSON come this far */
+        scan_if_b64_json(s, &v);
 }
 
 /* The JSON walk is the tokenizer's state machine (json_core.h's bgj_next_token, state for
@@ -3791,72 +3893,6 @@ static void make_pct_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, si
 }
 
 /* name=value&name=value at base[off, off+len) (query string or form body). */
-/* A parameter value that is base64 (or base64url) of a JSON object or array: analytics APIs send
- * events that way (`/track?data=eyJldmVudCI6…`), and the personal data in them is as plain as in
- * a JSON body once decoded. The first bytes decide before anything else is read: '{' encodes to
- * "ey", "[{" / "[\"" to "W3" / "Wy". A JWT has dots: not this, and its own detector. */
-static bool b64_json_shape(const unsigned char *t, size_t n)
-{
-    if (n < 16 || n > (1u << 20) || !((t[0] == 'e' && t[1] == 'y') || (t[0] == 'W' && (t[1] == '3' || t[1] == 'y'))))
-        return false;
-    size_t i = 0;
-    while (i < n && (isal(t[i]) || t[i] == '+' || t[i] == '/' || t[i] == '-' || t[i] == '_'))
-        i++;
-    size_t pad = 0;
-    while (i < n && t[i] == '=' && pad < 2)
-        i++, pad++;
-    return i == n;
-}
-
-/* Decode what b64_json_shape accepted into out (3 bytes per 4, a short tail as far as it goes);
- * returns the length. */
-static size_t b64_decode(const unsigned char *t, size_t n, unsigned char *out)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    for (size_t i = 0; i < n && t[i] != '='; i++) {
-        int d = bg_b64_digit(t[i], false); /* either alphabet: b64_json_shape let both through */
-        acc = acc << 6 | (uint32_t)(d >= 0 ? d : bg_b64_digit(t[i], true));
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return o;
-}
-
-/* Classify the JSON inside base64 value v (b64_json_shape) and record what it holds as findings over
- * the whole value: it can only be sealed whole, and the encoded bytes are what travels. Its first
- * finding's detector is counted; the categories of the rest go to that finding's covers. */
-static __attribute__((noinline, cold)) void scan_b64_json(scan_t *s, const val_t *v)
-{
-    unsigned char *dec = malloc(v->n / 4 * 3 + 3);
-    if (!dec)
-        abort();
-    size_t dn = b64_decode(v->t, v->n, dec);
-    size_t k = 0;
-    while (k < dn && (dec[k] == ' ' || dec[k] == '\t' || dec[k] == '\r' || dec[k] == '\n'))
-        k++;
-    if (k < dn && (dec[k] == '{' || dec[k] == '[')) {
-        static const bg_header_t json_ct = {"Content-Type", 12, "application/json", 16};
-        bg_classify_input_t in = {.headers = &json_ct, .nheaders = 1, .body = (const char *)dec, .body_len = dn,
-                                  .ai_route = s->ai_route, .skip_locations = true};
-        bg_classification_t sub;
-        bg_classification_init(&sub, s->c);
-        if (bg_classify(s->c, &in, &sub) == 0) {
-            /* All over the same span: the first is kept and counted, the rest add to its covers. */
-            for (size_t i = 0; i < sub.nfindings; i++)
-                emit_v(s, sub.findings[i].detector, v, 0, v->n);
-            s->out->categories |= sub.categories; /* what lay under a longer finding inside too */
-        }
-        bg_classification_dispose(&sub);
-    }
-    bg_wipe(dec, dn);
-    free(dec);
-}
-
 static void scan_params(scan_t *s, size_t off, size_t len)
 {
     const char *p = s->base + off, *end = p + len;
@@ -3897,8 +3933,7 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
             bool ai = s->ai_route && (ki.flags & K_AI);
             scan_value(s, ki, &v, ai, true);
-            if (__builtin_expect(b64_json_shape(v.t, v.n), 0))
-                scan_b64_json(s, &v);
+            scan_if_b64_json(s, &v);
         }
         p = pe + 1;
     }
@@ -3938,6 +3973,7 @@ static void scan_target(scan_t *s, const char *target, size_t n)
             val_t v;
             make_pct_val(s, &v, st, target + st, i - st, false);
             scan_text(s, &v, 0);
+            scan_if_b64_json(s, &v);
         }
     }
     if (q) {
@@ -4159,13 +4195,15 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
             vs++, ve--;
         if (ve == vs)
             continue;
+        val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false, false};
         if ((ve - vs >= 8 && session_name(v + ns, ne - ns)) || long_random(v + vs, ve - vs)) {
             emit_path(s, BG_DET_SESSION_COOKIE, vs, ve - vs, false, NULL);
+            scan_if_b64_json(s, &val); /* a session kept in the cookie: what it holds, in covers */
             continue;
         }
         kinfo_t ki = key_info_s(s, v + ns, ne - ns);
-        val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false, false};
         scan_value(s, ki, &val, false, false);
+        scan_if_b64_json(s, &val);
     }
 }
 
@@ -4283,7 +4321,7 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         make_pct_val(s, &val, 0, v, n, true);
     else
         val = (val_t){0, (const unsigned char *)v, n, NULL, false, false};
-    scan_value(s, ki, &val, false, false);
+    scan_value(s, ki, &val, false, false);    scan_if_b64_json(s, &val);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -4432,6 +4470,13 @@ static bg_body_kind_t body_kind(const char *ct, size_t ctl, const char *body, si
 
 int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_classification_t *out)
 {
+    return classify(c, in, out, 0);
+}
+
+/* bg_classify, depth base64-JSON values deep (scan_b64_json). */
+static int classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_classification_t *out,
+                    unsigned depth)
+{
     if (!c || !in || !out || !out->counts || !out->findings)
         return -1;
     memset(out->counts, 0, c->ndet * sizeof *out->counts);
@@ -4460,6 +4505,7 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
     s.out = out;
     s.ai_route = in->ai_route;
     s.skip_loc = in->skip_locations;
+    s.depth = depth;
 
     for (size_t i = 0; i < in->nheaders && i < UINT16_MAX; i++)
         scan_header(&s, &in->headers[i], (uint16_t)i);
@@ -4571,6 +4617,8 @@ int bg_classify(const bg_classifier_t *c, const bg_classify_input_t *in, bg_clas
         break;
     }
 done:
+    if (!reason && s.too_deep)
+        reason = "encoding_too_deep";
     if (stale > out->nfindings)
         bg_wipe(&out->findings[out->nfindings], (stale - out->nfindings) * sizeof *out->findings);
     if (reason) {

@@ -101,7 +101,8 @@ typedef struct {
     bool unscannable;             /* the body could not be read: policy treats it per oversize_body */
     const char *unscannable_reason; /* static: "body_too_large", "malformed_json", "json_too_deep",
                                        "unknown_encoding", "inflate_limit", "truncated_gzip",
-                                       "malformed_gzip", "malformed_multipart" */
+                                       "malformed_gzip", "malformed_multipart",
+                                       "encoding_too_deep" (base64-JSON nested too deep) */
     bg_body_kind_t body_kind;
     bool body_inflated;           /* body offsets refer to `inflated` */
     bg_buf_t inflated;            /* owned; wiped on dispose */

@@ -277,6 +277,24 @@ def base64_json_in_a_query_value_is_sealed_whole():
 
 
 @test
+def base64_json_in_json_values_and_headers_is_sealed_whole():
+    # stream and queue APIs carry records as base64 JSON inside JSON (Kinesis "Data", Pub/Sub
+    # "data"), some encoders escaping '/' as "\/"; services pass context so in headers too
+    e = env()
+    inner = {"email": V["email"], "q": "???>"}  # its base64 has a '/'
+    data = base64.b64encode(json.dumps(inner, separators=(",", ":")).encode()).decode()
+    check("/" in data, "the test value needs a '/': %s" % data)
+    body = json.dumps({"Records": [{"Data": data, "PartitionKey": "k1"}]}).replace("/", "\\/").encode()
+    ctx = base64.urlsafe_b64encode(json.dumps({"user": {"phone": V["phone"]}}).encode()).decode().rstrip("=")
+    rec, toks, _ = probe(e, "seal.example", "/v1/put", [("Content-Type", "application/json"), ("X-Context", ctx)],
+                         body, [data, ctx], ["email", "phone"])
+    doc = json.loads(rec["body"])
+    check(doc["Records"][0]["Data"].startswith("bgtok:v1:k1:"), "Data sealed: %r" % doc)
+    eq(doc["Records"][0]["PartitionKey"], "k1", "the partition key stays")
+    eq(header(rec, "x-context"), [toks[ctx]], "X-Context sealed whole")
+
+
+@test
 def plus_in_a_path_segment_is_a_plus():
     """'+' means a space in a query or form, not in a path. Before the fix a path segment with a
     %-escape was sealed with '+' decoded as a space: the token opened to another value (what

@@ -1064,6 +1064,87 @@ static void test_base64_json_params(void)
     CHECK_INT(R.nfindings, 1);
 }
 
+/* Standard base64 of s, appended to out (the nesting test builds its bodies with it). */
+static void b64_append(bg_buf_t *out, const char *s, size_t n)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)s[i] << 16 | (i + 1 < n ? (uint32_t)(unsigned char)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? (unsigned char)s[i + 2] : 0);
+        char q[4] = {a[v >> 18], a[v >> 12 & 63], i + 1 < n ? a[v >> 6 & 63] : '=', i + 2 < n ? a[v & 63] : '='};
+        bg_buf_append(out, q, 4);
+    }
+}
+
+/* {"d":"<base64 of inner>"}, depth times over {"mail":"ann.lee@example.com"}. */
+static void nested_b64(bg_buf_t *out, int depth)
+{
+    bg_buf_t in;
+    bg_buf_init(&in);
+    bg_buf_puts(&in, "{\"mail\":\"ann.lee@example.com\"}");
+    for (int d = 0; d < depth; d++) {
+        bg_buf_reset(out);
+        bg_buf_puts(out, "{\"d\":\"");
+        b64_append(out, in.data, in.len);
+        bg_buf_puts(out, "\"}");
+        bg_buf_reset(&in);
+        bg_buf_append(&in, out->data, out->len);
+    }
+    bg_buf_dispose(&in);
+}
+
+/* Base64-JSON is read wherever a value is: in a JSON string (stream and queue APIs: Kinesis "Data",
+ * Pub/Sub "data"), a header, a cookie and a path segment, as in query and form parameters. */
+static void test_base64_json_elsewhere(void)
+{
+    /* {"mail":"flq@bbhv.de"}: not one byte a detector could start on (text_quick_skip's candidate
+     * set) in its base64, so the walk's quick skip must not wave it through; beside it base64-JSON
+     * without personal data. */
+    const char *b = "{\"Data\":\"eyJtYWlsIjoiZmxxQGJiaHYuZGUifQ\",\"n\":\"eyJub3RlIjoiaGVsbG8ifQ\"}";
+    body_as("application/json", b);
+    CHECK_INT(R.nfindings, 1);
+    CHECK_FOUND("email", b, "eyJtYWlsIjoiZmxxQGJiaHYuZGUifQ");
+    CHECK(!nth("email", 0)->encoded);
+    /* An encoder that escapes '/' as "\/": the finding covers the raw (escaped) bytes. */
+    b = "{\"records\":[{\"data\":\"eyJlbWFpbCI6ImFubi5sZWVAZXhhbXBsZS5jb20iLCJxIjoiPz8\\/PiJ9\"}]}";
+    body_as("application/json", b);
+    CHECK_INT(R.nfindings, 1);
+    CHECK_FOUND("email", b, "eyJlbWFpbCI6ImFubi5sZWVAZXhhbXBsZS5jb20iLCJxIjoiPz8\\/PiJ9");
+    CHECK(nth("email", 0)->encoded);
+    /* Header, cookie (a session kept in the cookie: its categories join the session finding's
+     * covers), path segment (base64url, unpadded). {"user":{"phone":"+14155550123"}} */
+    reset_headers();
+    add_header("X-Context", "eyJ1c2VyIjp7InBob25lIjoiKzE0MTU1NTUwMTIzIn19");
+    add_header("Cookie", "theme=dark; st=eyJ1c2VyIjp7InBob25lIjoiKzE0MTU1NTUwMTIzIn19");
+    classify_full("/v1/e/eyJ1c2VyIjp7InBob25lIjoiKzE0MTU1NTUwMTIzIn19/x", NULL, 0, false);
+    CHECK_INT(count("phone"), 2);
+    CHECK_INT(nth("phone", 0)->where, BG_WHERE_HEADER);
+    CHECK_INT(nth("phone", 1)->where, BG_WHERE_PATH);
+    const bg_finding_t *f = nth("session_cookie", 0);
+    CHECK(f != NULL);
+    CHECK(f && (f->covers & (1u << BG_CAT_IDENTIFIER)));
+    CHECK_INT(R.nfindings, 3);
+    /* Nesting: four levels are read; a fifth is not decoded, and the request is unscannable
+     * rather than passed unread. */
+    bg_buf_t nb;
+    bg_buf_init(&nb);
+    nested_b64(&nb, 4);
+    reset_headers();
+    add_header("Content-Type", "application/json");
+    classify_full(NULL, nb.data, nb.len, false);
+    CHECK_INT(count("email"), 1);
+    CHECK(!R.unscannable);
+    nested_b64(&nb, 5);
+    classify_full(NULL, nb.data, nb.len, false);
+    CHECK(R.unscannable);
+    CHECK(R.unscannable_reason && strcmp(R.unscannable_reason, "encoding_too_deep") == 0);
+    bg_buf_dispose(&nb);
+    /* Base64 of JSON in a JSON string that is not all base64 is text, as before. */
+    body_as("application/json", "{\"note\":\"eyJ is how base64 of an object starts\"}");
+    CHECK_INT(R.nfindings, 0);
+    CHECK(!R.unscannable);
+}
+
 static void test_multipart(void)
 {
     const char *b = "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nann@example.com\r\n"
@@ -2102,6 +2183,7 @@ int main(void)
     RUN(test_form);
     RUN(test_multipart);
     RUN(test_base64_json_params);
+    RUN(test_base64_json_elsewhere);
     RUN(test_other_bodies);
     RUN(test_gzip);
     RUN(test_zip_bomb);
