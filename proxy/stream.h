@@ -5,9 +5,10 @@
  * listening sockets (bg_listen_sock_t) that hand accepted sockets to their owner.
  * The socket is polled with a libuv uv_poll_t and read and written here with recv/send (not
  * libuv's streams, which use read/write and their own queue: the socket layer without the VFS
- * one, and no second queue of requests). Runs on one worker loop; not thread-safe. Writes are
- * copied into one queue per stream and counted so owners can apply back-pressure
- * (write_pending). A stream is freed by its owner in on_closed.
+ * one, and no second queue of requests). Runs on one worker loop; not thread-safe. A write goes
+ * to the socket from the caller's buffer when it can; what the socket does not take is copied
+ * into one queue per stream and counted so owners can apply back-pressure (write_pending). A
+ * stream is freed by its owner in on_closed.
  */
 #ifndef BG_STREAM_H
 #define BG_STREAM_H
@@ -118,9 +119,11 @@ static inline bool bg_stream_tls(const bg_stream_t *s) { return s->ssl != NULL; 
 bool bg_stream_tls_resumed(const bg_stream_t *s);
 /** The stream a TLS object belongs to (SSL_CTX callbacks get the SSL). */
 bg_stream_t *bg_stream_of_ssl(const SSL *ssl);
-/** Queue n bytes (copied). 0, or negative when closing. */
+/** Write n bytes: to the socket at once when nothing is queued before them, the rest copied to the
+ *  queue (inside the io_uring check, small writes are queued for its next io_uring_enter). The
+ *  caller's buffer is not referred to after the call. 0, or negative when closing. */
 int bg_stream_write(bg_stream_t *s, const char *p, size_t n);
-/** Queue several buffers (copied) at once. */
+/** bg_stream_write of several buffers, in one system call when nothing is queued (plain TCP). */
 int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs);
 /** Pause / resume on_data delivery (back-pressure). */
 void bg_stream_read_stop(bg_stream_t *s);

@@ -6,7 +6,10 @@
  * grows, slides and drains; on_drain follows), and a shutdown after the queue reaches the reader as
  * end of stream; with the loop's io_uring, a batched read whose stream was paused by an earlier
  * result's callback is kept and handed over, in order, after read_start, and one whose stream was
- * closed is dropped (what it wrote just before the close still reaches its peer). Single-threaded.
+ * closed is dropped (what it wrote just before the close still reaches its peer); writes made inside
+ * the check keep their order: a small one waits for the check's next io_uring_enter, a large one
+ * behind it joins its queue, and a large one to a stream with nothing queued goes at once.
+ * Single-threaded.
  */
 #include "log.h"
 #include "stream.h"
@@ -17,6 +20,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -331,12 +335,119 @@ static void test_batched_read_of_a_paused_or_closed_stream(void)
     CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* ---- writes inside the io_uring check: small ones batched, large ones at once, in order ------ */
+
+#define SMALL 100
+#define LARGE 20000 /* over BG_STREAM_BATCH_COPY_MAX */
+
+typedef struct {
+    bg_stream_t a, b;
+    rec_t ra, rb;
+    int peer_a, peer_b;
+    size_t a_small, a_large, b_large; /* write_pending right after each write */
+    bool a_listed;                    /* A's queue waits for the check's next io_uring_enter */
+    char *big;
+} wbatch_t;
+
+static wbatch_t *W;
+
+static void w_data(bg_stream_t *s, const char *p, size_t n)
+{
+    (void)p, (void)n;
+    if (s != &W->a)
+        return;
+    /* Inside the check: A's small write waits for its next io_uring_enter; its large write after
+     * it must join that queue (never overtake it); B's large write, with nothing queued, goes at
+     * once. */
+    CHECK_INT(bg_stream_write(&W->a, W->big, SMALL), 0);
+    W->a_small = W->a.write_pending;
+    W->a_listed = W->a.sq_queued;
+    CHECK_INT(bg_stream_write(&W->a, W->big + SMALL, LARGE), 0);
+    W->a_large = W->a.write_pending;
+    CHECK_INT(bg_stream_write(&W->b, W->big, LARGE), 0);
+    W->b_large = W->b.write_pending;
+}
+
+static void w_drain(bg_stream_t *s)
+{
+    /* A's queue went out (the check's next io_uring_enter, then the poll for any rest). */
+    on_drain(s);
+    bg_stream_close(&W->a);
+    bg_stream_close(&W->b);
+}
+
+static const bg_stream_callbacks_t w_cbs = {
+    .on_data = w_data, .on_eof = on_eof, .on_error = on_error, .on_drain = w_drain, .on_closed = on_closed,
+};
+
+/* Read n bytes from a blocking peer, compare them with big[0..n). */
+static size_t read_exact_pattern(int fd, const char *big, size_t n)
+{
+    char *got = malloc(n);
+    size_t have = 0;
+    while (have < n) {
+        ssize_t r = read(fd, got + have, n - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+    }
+    size_t bad = have == n ? (size_t)(memcmp(got, big, n) != 0) : 1;
+    free(got);
+    return bad;
+}
+
+static void test_writes_inside_the_check_keep_their_order(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bg_log_setup(BG_LOG_WARN, BG_LOG_LOGFMT);
+    int r = bg_stream_uring_start(&loop);
+    if (r < 0) {
+        fprintf(stderr, "  (no io_uring here: %s; the batched path is not tested)\n", uv_strerror(r));
+        uv_loop_close(&loop);
+        return;
+    }
+    wbatch_t x = {0};
+    W = &x;
+    x.big = malloc(SMALL + LARGE);
+    for (size_t i = 0; i < SMALL + LARGE; i++)
+        x.big[i] = (char)pattern(i);
+    int pa[2], pb[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pa), 0);
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pb), 0);
+    x.peer_a = pa[1], x.peer_b = pb[1];
+    bg_stream_init(&x.a, &loop, &w_cbs, &x.ra);
+    bg_stream_init(&x.b, &loop, &w_cbs, &x.rb);
+    CHECK_INT(bg_stream_accept(&x.a, pa[0], NULL), 0);
+    CHECK_INT(bg_stream_accept(&x.b, pb[0], NULL), 0);
+    CHECK_INT(write(x.peer_a, "go", 2), 2); /* A's read result runs w_data inside the check */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    bg_stream_uring_stop(&loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(x.a_small, SMALL);          /* queued for the next enter */
+    CHECK(x.a_listed);
+    CHECK_INT(x.a_large, SMALL + LARGE);  /* behind it, not sent past it */
+    CHECK_INT(x.b_large, 0);              /* nothing queued: went at once */
+    int fl = 0;
+    CHECK_INT(ioctl(x.peer_a, FIONBIO, &fl), 0);
+    CHECK_INT(read_exact_pattern(x.peer_a, x.big, SMALL + LARGE), 0);
+    CHECK_INT(read_exact_pattern(x.peer_b, x.big, LARGE), 0);
+    CHECK_INT(x.ra.drains, 1);
+    CHECK_INT(x.rb.drains, 0);            /* nothing of B's was ever queued */
+    CHECK_INT(x.ra.errors + x.rb.errors, 0);
+    CHECK_INT(x.ra.closed + x.rb.closed, 2);
+    close(x.peer_a), close(x.peer_b);
+    free(x.big);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     RUN(test_close_without_socket_reports_closed_once_later);
     RUN(test_refused_connect_reports_through_on_error);
     RUN(test_large_write_through_listener_with_pause_arrives_whole);
     RUN(test_batched_read_of_a_paused_or_closed_stream);
+    RUN(test_writes_inside_the_check_keep_their_order);
     bg_stream_global_cleanup();
     return bg_test_done();
 }

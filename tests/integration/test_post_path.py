@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""The request body's way to the vendor and the answer's way back, byte for byte (proxy/stream.c):
+a write goes to the socket from the caller's buffer when nothing is queued before it, a small one
+made inside the io_uring check waits (copied) for the check's next io_uring_enter, a large one goes
+at once, TLS records move into an empty queue without a copy, and whatever the socket does not take
+is queued. These send held bodies of sizes around those edges over one keep-alive connection, and
+pipelined, to plain and TLS vendors; large bodies to vendors that read slowly (the socket takes part
+of a write, the rest waits in the queue); a client that leaves while its body still waits for the
+vendor; a sealed (encrypt) body larger than the batch limit; and large answers back to the client.
+Every body is compared with what was sent, not only its length."""
+import random
+import time
+
+import harness as h
+from harness import test, check, eq
+
+# Around BG_STREAM_BATCH_COPY_MAX (8 KiB, head included), the bench's 16 KiB, the TLS record size,
+# the 64 KiB read buffer, and more than a socket takes at once.
+SIZES = [0, 1, 700, 7900, 8192, 8500, 16384, 16385, 65536, 100000, 1 << 20]
+OCTETS = [("Content-Type", "application/octet-stream")]
+
+
+def body_of(n, seed=0):
+    """n bytes that differ at every offset (a shifted, dropped or repeated block shows)."""
+    return random.Random(n * 7919 + seed).randbytes(n)
+
+
+@h.once
+def env():
+    e = type("E", (), {})()
+    ca, crt, key = h.cert("ca.crt"), h.cert("vendor.crt"), h.cert("vendor.key")
+    e.plain = h.upstream()
+    e.tls = h.upstream(tls=(crt, key))
+    # Small receive buffers: what the vendor has not read backs up into the gateway's queue.
+    e.slow = h.upstream(rcvbuf=32768)
+    e.tslow = h.upstream(tls=(crt, key), rcvbuf=32768)
+    e.us = h.upstream(host="127.0.0.3")
+    sealed = h.us_vendor(h.vendor("sealed", ["sealed.test"], e.us.port, addresses=["127.0.0.3"],
+                                  basis="none", on_violation="encrypt"))
+    vendors = [
+        h.vendor("plain", ["plain.test"], e.plain.port),
+        h.vendor("tls", ["api.vendor.test"], e.tls.port, tls=True, ca=ca),
+        h.vendor("slow", ["slow.test"], e.slow.port),
+        h.vendor("tslow", ["slow.vendor.test"], e.tslow.port, tls=True, ca=ca),
+        sealed,
+    ]
+    # Bodies are held whole for the decision (under max_body_scan), then sent with the head.
+    e.g = h.Gateway(h.gateway_config(vendors, limits={"max_body_scan": "16MiB", "max_body": "32MiB"})).start()
+    return e
+
+
+def at_vendor(up, host, since):
+    return [r for r in up.requests[since:] if any(n.lower() == "host" and v == host for n, v in r["headers"])]
+
+
+def post(c, host, path, body, headers=OCTETS):
+    c.send(h.request("POST", path, host, headers, body))
+    return c.read_response()
+
+
+def sizes_arrive_byte_exact(up, host):
+    e = env()
+    before = len(up.requests)
+    c = h.Conn(e.g.port(), timeout=20)
+    for n in SIZES:
+        r = post(c, host, "/status/200", body_of(n))
+        eq(r.status, 200, "POST of %d bytes: %r" % (n, r))
+    c.close()
+    got = at_vendor(up, host, before)
+    eq([g["body_len"] for g in got], SIZES, "body lengths at the vendor, in order")
+    for n, g in zip(SIZES, got):
+        check(g["body"].encode("latin-1") == body_of(n), "the %d-byte body arrived altered" % n)
+    eq(len({g["conn"] for g in got}), 1, "one vendor connection kept alive for them all")
+
+
+@test
+def held_bodies_of_every_size_reach_a_plain_vendor_byte_exact():
+    sizes_arrive_byte_exact(env().plain, "plain.test")
+
+
+@test
+def held_bodies_of_every_size_reach_a_tls_vendor_byte_exact():
+    sizes_arrive_byte_exact(env().tls, "api.vendor.test")
+
+
+@test
+def pipelined_posts_reach_the_vendor_in_order_and_byte_exact():
+    """Three requests in one client write: the second and third wait in the input buffer while the
+    first is answered; each body goes out whole, after its own head, in order."""
+    e = env()
+    sizes = [20000, 5, 70000]
+    for up, host in ((e.plain, "plain.test"), (e.tls, "api.vendor.test")):
+        before = len(up.requests)
+        c = h.Conn(e.g.port(), timeout=20)
+        c.send(b"".join(h.request("POST", "/status/200", host, OCTETS, body_of(n, 1)) for n in sizes))
+        for n in sizes:
+            r = c.read_response()
+            eq(r.status, 200, "%s: pipelined POST of %d bytes: %r" % (host, n, r))
+        c.close()
+        got = at_vendor(up, host, before)
+        eq([g["body_len"] for g in got], sizes, "%s: bodies at the vendor, in order" % host)
+        for n, g in zip(sizes, got):
+            check(g["body"].encode("latin-1") == body_of(n, 1), "%s: the %d-byte body arrived altered" % (host, n))
+
+
+@test
+def a_large_body_to_a_slow_reading_vendor_arrives_byte_exact():
+    """8 MiB to a vendor that reads 64 KiB every 5 ms through a 32 KiB receive buffer, on a new
+    connection (the request goes out from its open callback, not the io_uring check): the socket
+    takes a part of the head + body write (at most tcp_wmem's 4 MiB), the rest waits in the queue
+    and goes out as the vendor reads (plain: copied from the held body; TLS: the records the socket
+    did not take become the queue, from where it stopped)."""
+    e = env()
+    body = body_of(8 << 20)
+    for up, host in ((e.slow, "slow.test"), (e.tslow, "slow.vendor.test")):
+        before = len(up.requests)
+        c = h.Conn(e.g.port(), timeout=30)
+        t0 = time.monotonic()
+        r = post(c, host, "/slow-read/65536/5", body)
+        dt = time.monotonic() - t0
+        eq(r.status, 200, "%s: %r" % (host, r))
+        got = at_vendor(up, host, before)
+        eq(len(got), 1, "%s: requests at the vendor" % host)
+        eq(got[0]["body_len"], len(body), "%s: body length at the vendor" % host)
+        check(got[0]["body"].encode("latin-1") == body, "%s: the body arrived altered" % host)
+        check(dt > 0.1, "%s: the upload took %.2fs: the vendor did not read slowly" % (host, dt))
+        # the same connection carries the next request whole
+        small = body_of(3000, 2)
+        r = post(c, host, "/status/200", small)
+        eq(r.status, 200, "%s: the next request: %r" % (host, r))
+        check(at_vendor(up, host, before)[-1]["body"].encode("latin-1") == small, "%s: next body" % host)
+        c.close()
+
+
+@test
+def a_client_that_leaves_while_its_body_waits_for_the_vendor_leaves_the_gateway_serving():
+    """4 MiB to a vendor that stops reading after 64 KiB: most of the body waits in the gateway's
+    queue when the client closes. The exchange goes with the client, the vendor connection with
+    its queue; the gateway then serves the next requests on both kinds of vendor."""
+    e = env()
+    body = body_of(4 << 20)
+    for up, host in ((e.slow, "slow.test"), (e.tslow, "slow.vendor.test")):
+        c = h.Conn(e.g.port(), timeout=20)
+        c.send(h.request("POST", "/stop-read/65536", host, OCTETS, body))
+        time.sleep(0.5)  # the gateway has the body and is writing it to the vendor
+        c.close()
+        time.sleep(0.2)
+        check(e.g.proc.poll() is None, "the gateway exited after the client left (%s)" % host)
+        c = h.Conn(e.g.port(), timeout=20)
+        small = body_of(12000, 3)
+        r = post(c, host, "/status/200", small)
+        eq(r.status, 200, "%s: the next request: %r" % (host, r))
+        check(up.requests[-1]["body"].encode("latin-1") == small, "%s: next body" % host)
+        c.close()
+
+
+@test
+def a_sealed_body_larger_than_the_batch_limit_reaches_the_vendor_rewritten():
+    """encrypt: the vendor gets the rewritten body (out_body, not the held one), whole, with its
+    own Content-Length, the personal value replaced by a token and the rest untouched."""
+    e = env()
+    email = "erika.mustermann@example.org"
+    pad = "x" * 20000
+    body = ('{"user": {"email": "%s"}, "pad": "%s", "n": 7}' % (email, pad)).encode()
+    before = len(e.us.requests)
+    c = h.Conn(e.g.port(), timeout=20)
+    r = post(c, "sealed.test", "/status/200", body, [("Content-Type", "application/json")])
+    eq(r.status, 200, "status: %r" % r)
+    c.close()
+    got = at_vendor(e.us, "sealed.test", before)
+    eq(len(got), 1, "requests at the vendor")
+    wire = got[0]["body"]
+    check(email not in wire, "the plaintext address reached the vendor")
+    check(wire.startswith('{"user": {"email": "bgtok:v1:'), "no token in %r" % wire[:120])
+    check(wire.endswith('"}, "pad": "%s", "n": 7}' % pad), "the rest of the body changed: %r" % wire[-80:])
+    cl = [v for n, v in got[0]["headers"] if n.lower() == "content-length"]
+    eq(cl, [str(got[0]["body_len"])], "Content-Length vs the body the vendor got")
+
+
+@test
+def large_answers_reach_the_client_byte_exact():
+    """The answer's way back: past the batch limit a relayed body goes to the client at once, from
+    the vendor's read buffer; a smaller one with its head in the check's next io_uring_enter."""
+    e = env()
+    c = h.Conn(e.g.port(), timeout=20)
+    for host in ("plain.test", "api.vendor.test"):
+        for n in (100, 8000, 9000, 70000, 1 << 20):
+            c.send(h.request("GET", "/bytes/%d" % n, host))
+            r = c.read_response()
+            eq(r.status, 200, "%s: GET /bytes/%d: %r" % (host, n, r))
+            check(r.body == h.pattern(n), "%s: the %d-byte answer arrived altered" % (host, n))
+    c.close()
+
+
+if __name__ == "__main__":
+    h.main()
