@@ -22,115 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
 
-STALL_C = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-/* Descriptors opened on a path containing $BG_TEST_STALL_MATCH; while the file
- * $BG_TEST_STALL_GATE exists, write/fsync/fdatasync on them wait. */
-static unsigned char marked[65536];
-
-static void note(int fd, const char *path)
-{
-    const char *m = getenv("BG_TEST_STALL_MATCH");
-    if (fd >= 0 && fd < 65536)
-        marked[fd] = m && *m && path && strstr(path, m) != NULL;
-}
-
-static void stall(int fd)
-{
-    const char *gate = getenv("BG_TEST_STALL_GATE");
-    struct stat st;
-    if (fd < 0 || fd >= 65536 || !marked[fd] || !gate || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        return;
-    int e = errno;
-    struct timespec nap = {0, 10 * 1000 * 1000};
-    while (stat(gate, &st) == 0)
-        nanosleep(&nap, NULL);
-    errno = e;
-}
-
-#define OPEN_WRAP(name)                                                          \
-    int name(const char *path, int flags, ...)                                   \
-    {                                                                            \
-        static int (*real)(const char *, int, ...);                              \
-        if (!real)                                                               \
-            real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name);     \
-        mode_t mode = 0;                                                         \
-        if (flags & (O_CREAT | O_TMPFILE)) {                                     \
-            va_list ap;                                                          \
-            va_start(ap, flags);                                                 \
-            mode = (mode_t)va_arg(ap, int);                                      \
-            va_end(ap);                                                          \
-        }                                                                        \
-        int fd = real(path, flags, mode);                                        \
-        note(fd, path);                                                          \
-        return fd;                                                               \
-    }
-OPEN_WRAP(open)
-OPEN_WRAP(open64)
-
-ssize_t write(int fd, const void *buf, size_t n)
-{
-    static ssize_t (*real)(int, const void *, size_t);
-    if (!real)
-        real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-    stall(fd);
-    return real(fd, buf, n);
-}
-
-int fsync(int fd)
-{
-    static int (*real)(int);
-    if (!real)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    stall(fd);
-    return real(fd);
-}
-
-int fdatasync(int fd)
-{
-    static int (*real)(int);
-    if (!real)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    stall(fd);
-    return real(fd);
-}
-"""
-
 QUEUE = 64
-
-
-@h.once
-def stall_lib():
-    return h.build_preload("stall", STALL_C)
-
-
-def start_stallable(cfg, gate, name):
-    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "BG_TEST_STALL_MATCH", "BG_TEST_STALL_GATE",
-                                            "ASAN_OPTIONS")}
-    os.environ["LD_PRELOAD"] = stall_lib()
-    os.environ["BG_TEST_STALL_MATCH"] = os.path.basename(cfg["records"]["path"])
-    os.environ["BG_TEST_STALL_GATE"] = gate
-    # An ASan build wants its runtime first; the shim only wraps a few libc calls.
-    os.environ["ASAN_OPTIONS"] = ((saved["ASAN_OPTIONS"] + ":") if saved["ASAN_OPTIONS"] else "") + \
-        "verify_asan_link_order=0"
-    try:
-        return h.Gateway(cfg, name=name).start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def readyz(gw):
@@ -144,7 +36,7 @@ def stalled_records_disk_refuses_with_503_and_the_worker_keeps_serving():
     cfg = h.gateway_config([h.vendor("crm", ["crm.example"], up.port)], workers=1)
     cfg["records"]["queue_size"] = QUEUE
     gate = os.path.join(h.tmpdir(), "stall-gate")
-    gw = start_stallable(cfg, gate, "stall")
+    gw = h.start_stallable(cfg, gate, "stall")
     h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
 
     c = h.Conn(gw.port(), timeout=3)
@@ -236,7 +128,7 @@ def a_writer_stalled_under_light_traffic_makes_readyz_fail_after_stall_timeout()
     cfg["records"]["stall_timeout"] = "1s"
     cfg["records"]["path"] = os.path.join(h.tmpdir(), "light", "transfers.jsonl")  # not the other test's file
     gate = os.path.join(h.tmpdir(), "stall-gate-light")
-    gw = start_stallable(cfg, gate, "stall-light")
+    gw = h.start_stallable(cfg, gate, "stall-light")
     h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
 
     def get(path):
