@@ -2339,7 +2339,13 @@ void bg_exchange_resp_head(bg_exchange_t *ex, const char *head, size_t len, bool
         complete(ex, false);
         return;
     }
-    if (ex->resp_started && !ex->resp_reveal && ex->down->flush)
+    /* The head goes out now only when body bytes are to follow it. A head declaring
+     * content-length: 0 is the whole answer at the client (HTTP/1.1 Content-Length: 0, HTTP/2
+     * HEADERS with END_STREAM): the codec holds it until end, which follows the stream's actual
+     * end (END_STREAM, after trailers or an empty DATA frame) and, under fsync: always, the
+     * record. Flushed here, it completed the answer before the vendor's stream ended and its
+     * record was durable. */
+    if (resp.content_length != 0 && ex->resp_started && !ex->resp_reveal && ex->down->flush)
         ex->down->flush(ex);
 }
 
