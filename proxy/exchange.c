@@ -2163,9 +2163,16 @@ static void send_revealed(bg_exchange_t *ex)
     ex->resp_framing = RF_LENGTH;
     resp.content_length = (int64_t)out.len;
     send_response_head(ex, &resp);
-    write_body_piece(ex, out.data ? out.data : "", out.len);
-    bg_buf_dispose_secure(&out);
+    /* Under fsync: always the last byte waits for the record (send_held), as relay_body's does
+     * for a body relayed as it comes: written whole here, the answer was complete before it. */
+    size_t tail = ex->hold_tail && out.len ? 1 : 0;
+    write_body_piece(ex, out.data ? out.data : "", out.len - tail);
     bg_buf_dispose_secure(&ex->rbody);
+    if (tail) {
+        bg_buf_append(&ex->rbody, out.data + out.len - 1, 1);
+        ex->bytes_out += 1;
+    }
+    bg_buf_dispose_secure(&out);
     response_done(ex, framing != RF_CLOSE);
 }
 
