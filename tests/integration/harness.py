@@ -1060,12 +1060,15 @@ def stall_lib():
     return build_preload("stall", STALL_C)
 
 
-def start_stallable(cfg, gate, name):
+def start_stallable(cfg, gate, name, preload=(), env=None):
     """Start a Gateway with the stall shim preloaded: while the file `gate` exists, write/fsync/
-    fdatasync on its records file wait (a records disk that stopped answering)."""
-    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "BG_TEST_STALL_MATCH", "BG_TEST_STALL_GATE",
-                                            "ASAN_OPTIONS")}
-    os.environ["LD_PRELOAD"] = stall_lib()
+    fdatasync on its records file wait (a records disk that stopped answering). `preload`: more
+    shims to load after it; `env`: more variables for the gateway's environment."""
+    env = dict(env or {})
+    saved = {k: os.environ.get(k) for k in ["LD_PRELOAD", "BG_TEST_STALL_MATCH", "BG_TEST_STALL_GATE",
+                                            "ASAN_OPTIONS"] + list(env)}
+    os.environ.update(env)
+    os.environ["LD_PRELOAD"] = " ".join([stall_lib()] + list(preload))
     os.environ["BG_TEST_STALL_MATCH"] = os.path.basename(cfg["records"]["path"])
     os.environ["BG_TEST_STALL_GATE"] = gate
     # An ASan build wants its runtime first; the shim only wraps a few libc calls.
