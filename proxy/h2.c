@@ -608,11 +608,10 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t id, uint32_t err
     nghttp2_session_set_stream_user_data(session, id, NULL);
     st->closed = true;
     st->pending_start = false;
-    if (st->ex && !st->ex_ended && st->resp_submitted && st->out_eof) {
-        /* A bodiless answer was composed (held by dn_head, or out) and the exchange is about
-         * to call end (it may wait for its record first): it lets go in dn_end/dn_abort. */
-        return 0;
-    }
+    /* Closed before dn_end, even with a head composed (a held head leaves only at dn_end): the
+     * client reset the stream or went away before its answer was complete. The exchange is
+     * cancelled (499), also while it waits for the vendor's end behind a content-length: 0 head;
+     * one waiting for its record is freed once the writer hands it back. */
     stream_release_exchange(st);
     stream_free(st);
     return 0;

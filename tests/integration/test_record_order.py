@@ -16,6 +16,7 @@ Ends with "N passed, N failed".
 """
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
+from h2wire import END_HEADERS, END_STREAM, HEADERS, RST_STREAM, H2Conn, frame, hpack_request  # noqa: E402
 
 HOLD = 0.8  # seconds the record's write is held while the client must still be waiting
 EMAIL = "jane.doe@example.com"
@@ -177,6 +179,34 @@ def revealed_answer_waits_for_the_record():
     every([(host, path, proto) for host, path in (("sealed-h1.vendor.test", "/echo"),
                                                    ("sealed-h2.vendor.test", "/echo-body"))
            for proto in ("h1", "h2")], one)
+
+
+@test
+def client_reset_while_a_head_without_body_waits_for_the_vendor_is_499():
+    """The head declaring content-length: 0 is held until the vendor's stream ends (2 s here). An
+    HTTP/2 client that resets its stream meanwhile never got its answer: the record says 499 at
+    once, as for any answer a client left before it was complete, not 200 once the vendor ends.
+    (An HTTP/1.1 client that closes is not told from one that half-closed, which still gets its
+    answer: it is recorded when the vendor ends.)"""
+    e = env()
+
+    def record_of_path(path):
+        got = [r for r in h.read_records(e.records) if r.get("path") == path]
+        return got[0] if got else None
+
+    c = H2Conn(e.gw.port())
+    h.defer(c.sock.close)
+    c.sock.sendall(frame(HEADERS, END_STREAM | END_HEADERS, 1,
+                         hpack_request("GET", "h2.vendor.test", "/empty-reset?ms=2000")))
+    time.sleep(0.5)
+    c.sock.sendall(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))  # CANCEL
+    t0 = time.monotonic()
+    h.wait_until(lambda: record_of_path("/empty-reset"), timeout=5, msg="a record for the reset stream")
+    dt = time.monotonic() - t0
+    rec = record_of_path("/empty-reset")
+    eq(rec["status"], 499, "HTTP/2 stream reset while its head was held: record %r" % rec)
+    check(dt < 1.2, "the record came %.1fs after the reset (at the vendor's end?)" % dt)
+    time.sleep(max(0.0, 1.6 - dt))  # h2echo's connection thread sleeps until the vendor's end
 
 
 if __name__ == "__main__":
