@@ -846,7 +846,8 @@ static bool no_index(bg_h2_t *s, const char *lname, size_t len)
  * HEADERS or dropped it with the stream — so nghttp2 takes them without another copy.
  * A head with no body after it is the whole answer (HEADERS with END_STREAM): like the
  * HTTP/1.1 codec's, it is counted now and held until dn_end, which the exchange calls once the
- * vendor's answer ended, and under fsync: always once the record that counts it is on disk.
+ * answer is complete (a vendor's, at its stream's end), under fsync: always once the record that
+ * counts it is on disk.
  * Nothing sends it earlier (the codec offers no flush: any other head is submitted here). */
 static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t n, int64_t body_len, bool bodiless)
 {

@@ -11,7 +11,9 @@ and the client gets the whole answer and the record is there.
 Vendors: build/tests/tools/h2echo (HTTP/2 over TLS), whose /empty answers with a head declaring
 content-length: 0 but ends its stream later (an empty DATA frame, or trailers); the HTTP/1.1
 test upstream (Content-Length: 0, 204, 304, HEAD); and sealed US vendors with reveal_responses,
-whose answer the gateway rebuilds (opened tokens, a new length) before relaying it.
+whose answer the gateway rebuilds (opened tokens, a new length) before relaying it. Last, a
+client that resets its HTTP/2 stream while a content-length: 0 head waits for the vendor's end is
+recorded as gone (499), not as answered.
 Ends with "N passed, N failed".
 """
 import json
