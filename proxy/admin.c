@@ -104,11 +104,12 @@ static void handle(admin_conn_t *a, const bg_h1_request_t *req)
          * or backlogged (the writer's queue is 3/4 full, and stays so until it is back under 1/2:
          * exchanges are about to be, or are, refused with 503). */
         const char *rwhy = "ok";
-        bool records = bg_records_ready(s->records, &rwhy);
+        uint64_t stalled = 0; /* the age the verdict saw: read again, it may be 0 by now */
+        bool records = bg_records_ready(s->records, &rwhy, &stalled);
         char detail[64] = "";
         if (strcmp(rwhy, "stalled") == 0)
             snprintf(detail, sizeof detail, " (no write or fsync finished for %llu ms)",
-                     (unsigned long long)bg_records_stall_ms(s->records));
+                     (unsigned long long)stalled);
         bool geo = s->rt->geo != NULL || !cfg->geoip.database;
         bool stopping = atomic_load(&s->stopping);
         char body[200];

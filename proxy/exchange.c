@@ -2163,9 +2163,16 @@ static void send_revealed(bg_exchange_t *ex)
     ex->resp_framing = RF_LENGTH;
     resp.content_length = (int64_t)out.len;
     send_response_head(ex, &resp);
-    write_body_piece(ex, out.data ? out.data : "", out.len);
-    bg_buf_dispose_secure(&out);
+    /* Under fsync: always the last byte waits for the record (send_held), as relay_body's does
+     * for a body relayed as it comes: written whole here, the answer was complete before it. */
+    size_t tail = ex->hold_tail && out.len ? 1 : 0;
+    write_body_piece(ex, out.data ? out.data : "", out.len - tail);
     bg_buf_dispose_secure(&ex->rbody);
+    if (tail) {
+        bg_buf_append(&ex->rbody, out.data + out.len - 1, 1);
+        ex->bytes_out += 1;
+    }
+    bg_buf_dispose_secure(&out);
     response_done(ex, framing != RF_CLOSE);
 }
 
@@ -2339,7 +2346,13 @@ void bg_exchange_resp_head(bg_exchange_t *ex, const char *head, size_t len, bool
         complete(ex, false);
         return;
     }
-    if (ex->resp_started && !ex->resp_reveal && ex->down->flush)
+    /* The head goes out now only when body bytes are to follow it. A head declaring
+     * content-length: 0 is the whole answer at the client (HTTP/1.1 Content-Length: 0, HTTP/2
+     * HEADERS with END_STREAM): the codec holds it until end, which follows the stream's actual
+     * end (END_STREAM, after trailers or an empty DATA frame) and, under fsync: always, the
+     * record. Flushed here, it completed the answer before the vendor's stream ended and its
+     * record was durable. */
+    if (resp.content_length != 0 && ex->resp_started && !ex->resp_reveal && ex->down->flush)
         ex->down->flush(ex);
 }
 

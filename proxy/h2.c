@@ -608,11 +608,10 @@ static int on_stream_close_cb(nghttp2_session *session, int32_t id, uint32_t err
     nghttp2_session_set_stream_user_data(session, id, NULL);
     st->closed = true;
     st->pending_start = false;
-    if (st->ex && !st->ex_ended && st->resp_submitted && st->out_eof) {
-        /* A bodiless answer was composed (held by dn_head, or out) and the exchange is about
-         * to call end (it may wait for its record first): it lets go in dn_end/dn_abort. */
-        return 0;
-    }
+    /* Closed before dn_end, even with a head composed (a held head leaves only at dn_end): the
+     * client reset the stream or went away before its answer was complete. The exchange is
+     * cancelled (499), also while it waits for the vendor's end behind a content-length: 0 head;
+     * one waiting for its record is freed once the writer hands it back. */
     stream_release_exchange(st);
     stream_free(st);
     return 0;
@@ -846,8 +845,10 @@ static bool no_index(bg_h2_t *s, const char *lname, size_t len)
  * moved to the exchange), which lives until the stream is freed — after nghttp2 serialized the
  * HEADERS or dropped it with the stream — so nghttp2 takes them without another copy.
  * A head with no body after it is the whole answer (HEADERS with END_STREAM): like the
- * HTTP/1.1 codec's, it is counted now and held until dn_end, which the exchange calls at once,
- * or under fsync: always once the record that counts it is on disk. */
+ * HTTP/1.1 codec's, it is counted now and held until dn_end, which the exchange calls once the
+ * answer is complete (a vendor's, at its stream's end), under fsync: always once the record that
+ * counts it is on disk.
+ * Nothing sends it earlier (the codec offers no flush: any other head is submitted here). */
 static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t n, int64_t body_len, bool bodiless)
 {
     h2_stream_t *st = ex->down_ctx;
@@ -932,15 +933,6 @@ static void submit_held(h2_stream_t *st)
     free(st->held);
     st->held = NULL;
     schedule(st->s);
-}
-
-/* A vendor read is done and more of its answer is to come: a held head goes now, as the
- * HTTP/1.1 codec's does (a vendor's content-length: 0 head before its END_STREAM). */
-static void dn_flush(bg_exchange_t *ex)
-{
-    h2_stream_t *st = ex->down_ctx;
-    if (!st->closed)
-        submit_held(st);
 }
 
 static void dn_end(bg_exchange_t *ex)
@@ -1037,7 +1029,6 @@ static const bg_downstream_t h2_downstream = {
     .trailers = dn_trailers,
     .trailers_fit = dn_trailers_fit,
     .pending = dn_pending,
-    .flush = dn_flush,
     .pause_request = dn_pause,
     .resume_request = dn_resume,
 };

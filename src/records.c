@@ -836,8 +836,10 @@ uint64_t bg_records_refused(const bg_records_t *w)
     return atomic_load_explicit((atomic_uint_fast64_t *)&w->refused, memory_order_relaxed);
 }
 
-bool bg_records_ready(bg_records_t *w, const char **why)
+bool bg_records_ready(bg_records_t *w, const char **why, uint64_t *stall_ms)
 {
+    if (stall_ms)
+        *stall_ms = 0;
     if (!atomic_load(&w->healthy)) {
         *why = "failing";
         return false;
@@ -850,7 +852,10 @@ bool bg_records_ready(bg_records_t *w, const char **why)
         atomic_store(&w->backlogged, back = true);
     else if (back && used <= w->cap / 2)
         atomic_store(&w->backlogged, back = false);
-    if (bg_records_stall_ms(w) > 0) {
+    uint64_t stalled = bg_records_stall_ms(w);
+    if (stalled > 0) {
+        if (stall_ms)
+            *stall_ms = stalled;
         *why = "stalled";
         return false;
     }

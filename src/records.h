@@ -134,9 +134,11 @@ int bg_records_submit_reserved(bg_records_t *w, const bg_record_t *r, void (*don
 int bg_records_submit(bg_records_t *w, const bg_record_t *r, void (*done)(void *arg, int status), void *arg);
 /** Whether the writer can take traffic: false while it is failed (*why = "failing"), while it is
  *  stalled (bg_records_stall_ms > 0: "stalled"), or once 3/4 of its slots are taken, until they
- *  are back under 1/2 ("backlogged"); else "ok". Thread-safe (the hysteresis state is an atomic
- *  flag). */
-bool bg_records_ready(bg_records_t *w, const char **why);
+ *  are back under 1/2 ("backlogged"); else "ok". stall_ms (may be NULL) gets the stall age that
+ *  made the verdict "stalled", else 0: one reading, so a message built from it agrees with the
+ *  verdict even if the writer progresses meanwhile (a second bg_records_stall_ms may say 0).
+ *  Thread-safe (the hysteresis state is an atomic flag). */
+bool bg_records_ready(bg_records_t *w, const char **why, uint64_t *stall_ms);
 /** How long (ms) the writer has had work pending (a queued record, or written lines to fsync)
  *  without finishing a step, when that is at least records.stall_timeout; else 0. Catches a
  *  writer blocked in write(2)/fsync(2) on a dead disk under traffic too light to fill the

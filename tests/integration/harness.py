@@ -12,7 +12,8 @@
 - clients: curl() -> (status, headers, body), Conn for raw bytes over TCP or TLS with an HTTP/1.1
   response reader that knows Content-Length, chunked and close-delimited bodies.
 - transfer records: read_records(), wait_record(path, id), record_files(), scan_records() (feeds
-  records to `bordergate scan` and returns the findings, ip_address on caller/dest_ip excepted).
+  records to `bordergate scan` and returns the findings, ip_address on caller/dest_ip excepted);
+  start_stallable() starts a gateway whose records disk stops answering while a gate file exists.
 Tests run with the project root as the working directory (relative config paths resolve there).
 """
 
@@ -964,6 +965,123 @@ def build_preload(name, source):
     if r.returncode != 0:
         raise Failure("cannot build the %s shim: %s" % (name, r.stderr))
     return out
+
+
+# A records disk that stops answering, for the suites that need one (records back-pressure,
+# reconciliation, the order of answer and record under fsync: always).
+STALL_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Descriptors opened on a path containing $BG_TEST_STALL_MATCH; while the file
+ * $BG_TEST_STALL_GATE exists, write/fsync/fdatasync on them wait. */
+static unsigned char marked[65536];
+
+static void note(int fd, const char *path)
+{
+    const char *m = getenv("BG_TEST_STALL_MATCH");
+    if (fd >= 0 && fd < 65536)
+        marked[fd] = m && *m && path && strstr(path, m) != NULL;
+}
+
+static void stall(int fd)
+{
+    const char *gate = getenv("BG_TEST_STALL_GATE");
+    struct stat st;
+    if (fd < 0 || fd >= 65536 || !marked[fd] || !gate || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    int e = errno;
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    while (stat(gate, &st) == 0)
+        nanosleep(&nap, NULL);
+    errno = e;
+}
+
+#define OPEN_WRAP(name)                                                          \
+    int name(const char *path, int flags, ...)                                   \
+    {                                                                            \
+        static int (*real)(const char *, int, ...);                              \
+        if (!real)                                                               \
+            real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name);     \
+        mode_t mode = 0;                                                         \
+        if (flags & (O_CREAT | O_TMPFILE)) {                                     \
+            va_list ap;                                                          \
+            va_start(ap, flags);                                                 \
+            mode = (mode_t)va_arg(ap, int);                                      \
+            va_end(ap);                                                          \
+        }                                                                        \
+        int fd = real(path, flags, mode);                                        \
+        note(fd, path);                                                          \
+        return fd;                                                               \
+    }
+OPEN_WRAP(open)
+OPEN_WRAP(open64)
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    static ssize_t (*real)(int, const void *, size_t);
+    if (!real)
+        real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    stall(fd);
+    return real(fd, buf, n);
+}
+
+int fsync(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    stall(fd);
+    return real(fd);
+}
+
+int fdatasync(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    stall(fd);
+    return real(fd);
+}
+"""
+
+
+@once
+def stall_lib():
+    """The stall shim (STALL_C) built once; its path."""
+    return build_preload("stall", STALL_C)
+
+
+def start_stallable(cfg, gate, name, preload=(), env=None):
+    """Start a Gateway with the stall shim preloaded: while the file `gate` exists, write/fsync/
+    fdatasync on its records file wait (a records disk that stopped answering). `preload`: more
+    shims to load after it; `env`: more variables for the gateway's environment."""
+    env = dict(env or {})
+    saved = {k: os.environ.get(k) for k in ["LD_PRELOAD", "BG_TEST_STALL_MATCH", "BG_TEST_STALL_GATE",
+                                            "ASAN_OPTIONS"] + list(env)}
+    os.environ.update(env)
+    os.environ["LD_PRELOAD"] = " ".join([stall_lib()] + list(preload))
+    os.environ["BG_TEST_STALL_MATCH"] = os.path.basename(cfg["records"]["path"])
+    os.environ["BG_TEST_STALL_GATE"] = gate
+    # An ASan build wants its runtime first; the shim only wraps a few libc calls.
+    os.environ["ASAN_OPTIONS"] = ((saved["ASAN_OPTIONS"] + ":") if saved["ASAN_OPTIONS"] else "") + \
+        "verify_asan_link_order=0"
+    try:
+        return Gateway(cfg, name=name).start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def read_records(path):

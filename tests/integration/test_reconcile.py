@@ -712,17 +712,15 @@ def mixed_workload(fsync):
 
 @test
 def records_backpressure_503s_reconcile():
-    """A stalled records disk (test_records_backpressure.py's shim): the 503s leave no record and
+    """A stalled records disk (harness.start_stallable's shim): the 503s leave no record and
     no transfer id, and only bordergate_records_refused_total and http_responses_total{5xx} count
     them; every forwarded request has its record and its transfers_total count."""
-    import test_records_backpressure as bp
-    h._tests[:] = [t for t in h._tests if t.__module__ == __name__]  # run only this file's tests
     up = h.upstream()
     cfg = h.gateway_config([h.vendor("crm", ["crm.example"], up.port)], workers=1)
     cfg["records"]["queue_size"] = 16
     cfg["records"]["path"] = os.path.join(h.tmpdir(), "bp-records", "bp.jsonl")
     gate = os.path.join(h.tmpdir(), "reconcile-gate")
-    gw = bp.start_stallable(cfg, gate, "bp")
+    gw = h.start_stallable(cfg, gate, "bp")
     h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
     forwarded, refused, classes = [], 0, collections.Counter()
 

@@ -15,6 +15,7 @@ Ends with "N passed, N failed".
 """
 import json
 import os
+import re
 import sys
 import time
 
@@ -22,115 +23,47 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
 
-STALL_C = r"""
+QUEUE = 64
+
+# With the stall shim: the first clock_gettime(CLOCK_MONOTONIC) the gateway's own code (not
+# libuv's) makes on the main thread, where /readyz is answered, once the file $BG_TEST_SLOW_CLOCK
+# exists, takes that file away, lets the records disk answer (removes $BG_TEST_STALL_GATE) and
+# returns the time it read only 300 ms later: the writer finishes its step in between. That
+# puts the writer's progress inside /readyz's reading of the stall age, at the reading itself.
+SLOW_CLOCK_C = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
+#include <link.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Descriptors opened on a path containing $BG_TEST_STALL_MATCH; while the file
- * $BG_TEST_STALL_GATE exists, write/fsync/fdatasync on them wait. */
-static unsigned char marked[65536];
-
-static void note(int fd, const char *path)
+static int from_executable(void *ret)
 {
-    const char *m = getenv("BG_TEST_STALL_MATCH");
-    if (fd >= 0 && fd < 65536)
-        marked[fd] = m && *m && path && strstr(path, m) != NULL;
+    Dl_info me, caller;
+    return dladdr((void *)getauxval(AT_PHDR), &me) && dladdr(ret, &caller) && me.dli_fbase == caller.dli_fbase;
 }
 
-static void stall(int fd)
+int clock_gettime(clockid_t id, struct timespec *ts)
 {
-    const char *gate = getenv("BG_TEST_STALL_GATE");
-    struct stat st;
-    if (fd < 0 || fd >= 65536 || !marked[fd] || !gate || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        return;
-    int e = errno;
-    struct timespec nap = {0, 10 * 1000 * 1000};
-    while (stat(gate, &st) == 0)
+    static int (*real)(clockid_t, struct timespec *);
+    if (!real)
+        real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+    int rc = real(id, ts);
+    const char *trigger = getenv("BG_TEST_SLOW_CLOCK");
+    if (id == CLOCK_MONOTONIC && trigger && syscall(SYS_gettid) == getpid() &&
+        from_executable(__builtin_return_address(0)) && unlink(trigger) == 0) {
+        const char *gate = getenv("BG_TEST_STALL_GATE");
+        if (gate)
+            unlink(gate);
+        struct timespec nap = {0, 300 * 1000000L};
         nanosleep(&nap, NULL);
-    errno = e;
-}
-
-#define OPEN_WRAP(name)                                                          \
-    int name(const char *path, int flags, ...)                                   \
-    {                                                                            \
-        static int (*real)(const char *, int, ...);                              \
-        if (!real)                                                               \
-            real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name);     \
-        mode_t mode = 0;                                                         \
-        if (flags & (O_CREAT | O_TMPFILE)) {                                     \
-            va_list ap;                                                          \
-            va_start(ap, flags);                                                 \
-            mode = (mode_t)va_arg(ap, int);                                      \
-            va_end(ap);                                                          \
-        }                                                                        \
-        int fd = real(path, flags, mode);                                        \
-        note(fd, path);                                                          \
-        return fd;                                                               \
     }
-OPEN_WRAP(open)
-OPEN_WRAP(open64)
-
-ssize_t write(int fd, const void *buf, size_t n)
-{
-    static ssize_t (*real)(int, const void *, size_t);
-    if (!real)
-        real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-    stall(fd);
-    return real(fd, buf, n);
-}
-
-int fsync(int fd)
-{
-    static int (*real)(int);
-    if (!real)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    stall(fd);
-    return real(fd);
-}
-
-int fdatasync(int fd)
-{
-    static int (*real)(int);
-    if (!real)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    stall(fd);
-    return real(fd);
+    return rc;
 }
 """
-
-QUEUE = 64
-
-
-@h.once
-def stall_lib():
-    return h.build_preload("stall", STALL_C)
-
-
-def start_stallable(cfg, gate, name):
-    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "BG_TEST_STALL_MATCH", "BG_TEST_STALL_GATE",
-                                            "ASAN_OPTIONS")}
-    os.environ["LD_PRELOAD"] = stall_lib()
-    os.environ["BG_TEST_STALL_MATCH"] = os.path.basename(cfg["records"]["path"])
-    os.environ["BG_TEST_STALL_GATE"] = gate
-    # An ASan build wants its runtime first; the shim only wraps a few libc calls.
-    os.environ["ASAN_OPTIONS"] = ((saved["ASAN_OPTIONS"] + ":") if saved["ASAN_OPTIONS"] else "") + \
-        "verify_asan_link_order=0"
-    try:
-        return h.Gateway(cfg, name=name).start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def readyz(gw):
@@ -144,7 +77,7 @@ def stalled_records_disk_refuses_with_503_and_the_worker_keeps_serving():
     cfg = h.gateway_config([h.vendor("crm", ["crm.example"], up.port)], workers=1)
     cfg["records"]["queue_size"] = QUEUE
     gate = os.path.join(h.tmpdir(), "stall-gate")
-    gw = start_stallable(cfg, gate, "stall")
+    gw = h.start_stallable(cfg, gate, "stall")
     h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
 
     c = h.Conn(gw.port(), timeout=3)
@@ -236,7 +169,7 @@ def a_writer_stalled_under_light_traffic_makes_readyz_fail_after_stall_timeout()
     cfg["records"]["stall_timeout"] = "1s"
     cfg["records"]["path"] = os.path.join(h.tmpdir(), "light", "transfers.jsonl")  # not the other test's file
     gate = os.path.join(h.tmpdir(), "stall-gate-light")
-    gw = start_stallable(cfg, gate, "stall-light")
+    gw = h.start_stallable(cfg, gate, "stall-light")
     h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
 
     def get(path):
@@ -267,6 +200,10 @@ def a_writer_stalled_under_light_traffic_makes_readyz_fail_after_stall_timeout()
     check(time.monotonic() - t0 >= 0.9, "/readyz failed %.2fs after the stall began" % (time.monotonic() - t0))
     st, body = readyz(gw)
     check("records stalled (no write or fsync finished for " in body, "/readyz body %r" % body)
+    # The age in the message is the one that made the verdict: at least stall_timeout, never a
+    # second reading taken after the writer moved on ("0 ms").
+    m = re.search(r"finished for (\d+) ms\)", body)
+    check(m and int(m.group(1)) >= 1000, "/readyz stall age below stall_timeout: %r" % body)
     check(h.metric(gw.admin_port, "bordergate_records_slots_used") < 16384 * 3 / 4,
           "the queue is far from backlogged")
     age = h.metric(gw.admin_port, "bordergate_records_pending_age_seconds")
@@ -282,6 +219,51 @@ def a_writer_stalled_under_light_traffic_makes_readyz_fail_after_stall_timeout()
     out = h.run([h.BINARY, "records", "verify", cfg["records"]["path"]])
     eq(out.returncode, 0, "records verify: %s %s" % (out.stdout, out.stderr))
     eq(sorted(rec["id"] for rec in h.read_records(cfg["records"]["path"])), sorted(ids), "records")
+
+
+@test
+def readyz_reports_the_stall_age_that_made_its_verdict():
+    """/readyz says `records stalled (no write or fsync finished for N ms)`. N was read a second
+    time after the verdict: when the writer finished its step between the two readings, the
+    answer was 503 stalled "for 0 ms". The slow-clock shim puts the writer's progress exactly
+    there (inside the verdict's reading): N must still be the age that made the verdict."""
+    up = h.upstream()
+    cfg = h.gateway_config([h.vendor("crm", ["crm.example"], up.port)], workers=1)
+    cfg["records"]["stall_timeout"] = "1s"
+    cfg["records"]["path"] = os.path.join(h.tmpdir(), "age", "transfers.jsonl")
+    gate = os.path.join(h.tmpdir(), "stall-gate-age")
+    trigger = os.path.join(h.tmpdir(), "slow-clock")
+    gw = h.start_stallable(cfg, gate, "stall-age", preload=[h.build_preload("slowclock", SLOW_CLOCK_C)],
+                           env={"BG_TEST_SLOW_CLOCK": trigger})
+    h.defer(lambda: os.path.exists(gate) and os.unlink(gate))
+    h.defer(lambda: os.path.exists(trigger) and os.unlink(trigger))
+    seen = []
+    for attempt in range(4):
+        open(gate, "w").close()
+        c = h.Conn(gw.port(), timeout=3)
+        c.send(h.request("GET", "/v1/age%d" % attempt, "crm.example"))
+        eq(c.read_response().status, 200, "the request whose record hits the dead disk")
+        c.close()
+        h.wait_until(lambda: readyz(gw)[0] == 503, timeout=5, msg="/readyz 503 stalled")
+        open(trigger, "w").close()
+        st, body = readyz(gw)
+        fired = not os.path.exists(trigger)  # else the gateway never read the clock: try again
+        seen.append((st, body, fired))
+        if fired and st == 503:
+            m = re.search(r"records stalled \(no write or fsync finished for (\d+) ms\)", body)
+            check(m, "/readyz body %r" % body)
+            check(int(m.group(1)) >= 1000, "503 stalled, but the age it gives is below stall_timeout "
+                  "(read again after the writer moved on): %r" % body)
+            break
+        if os.path.exists(trigger):
+            os.unlink(trigger)
+        if os.path.exists(gate):
+            os.unlink(gate)
+        h.wait_until(lambda: readyz(gw)[0] == 200, timeout=5, msg="/readyz 200 after the attempt")
+    else:
+        raise h.Failure("the slow clock never fired inside a stalled /readyz: %r" % seen)
+    h.wait_until(lambda: readyz(gw)[0] == 200, timeout=5, msg="/readyz 200 once the disk answered")
+    gw.stop()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@
  * in trailers; /trailers?cl also declares content-length; /trailers?big adds a 20,000-byte field;
  * /trailers?section=N pads them with one x-big field to N bytes of "name: value\r\n" lines;
  * /trailers?fields=N adds x-tI fields to make N fields in all, up to 1,000).
+ * /empty?ms=N: a head declaring content-length: 0 without END_STREAM; N ms later (default 0) the
+ * stream ends with an empty DATA frame, or with the /trailers fields when the path says "trailers"
+ * (a vendor whose answer is bodiless by its length but ends later).
  * Request trailers are echoed in the JSON as "trailers".
  * /slow-read?ms=N: after each DATA chunk of the request body the connection's thread sleeps N ms
  * (default 20): a vendor that takes an upload slowly. With H2ECHO_WINDOW=BYTES in the environment
@@ -136,6 +139,13 @@ static ssize_t resp_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 {
     req_t *r = src->ptr;
     conn_t *c = user;
+    if (strncmp(r->path, "/empty", 6) == 0) {
+        /* The HEADERS went out in an earlier nghttp2_session_mem_send (one frame per call):
+         * the end follows them on the wire after the pause. */
+        const char *q = strstr(r->path, "ms=");
+        if (q)
+            usleep((useconds_t)strtoul(q + 3, NULL, 10) * 1000);
+    }
     if (strcmp(r->path, "/cut") == 0) {
         /* Half the body, then the connection goes away. */
         size_t n = length < 1000 ? length : 1000;
@@ -227,6 +237,9 @@ static void respond(nghttp2_session *s, conn_t *c, req_t *r)
         r->big_left = strtoull(r->path + 7, NULL, 10);
         ctype = "application/octet-stream";
         snprintf(clen, sizeof clen, "%llu", (unsigned long long)r->big_left);
+    } else if (strncmp(r->path, "/empty", 6) == 0) {
+        strcpy(clen, "0"); /* no resp: the read callback ends the stream with nothing */
+        r->send_trailers = strstr(r->path, "trailers") != NULL;
     } else if (strcmp(r->path, "/_stats") == 0) {
         r->resp = malloc(128);
         r->rlen = (size_t)snprintf(r->resp, 128, "{\"connections\":%d,\"active\":%d,\"goaways\":%d}",

@@ -728,20 +728,20 @@ static void test_reservations(void)
         return;
     const char *why = "";
     CHECK_INT(bg_records_capacity(w), 16);
-    CHECK(bg_records_ready(w, &why));
+    CHECK(bg_records_ready(w, &why, NULL));
     for (int i = 0; i < 16; i++)
         CHECK_INT(bg_records_reserve(w), 0);
     CHECK_INT(bg_records_reserve(w), -EAGAIN);
     CHECK_INT(bg_records_refused(w), 1);
     CHECK_INT(bg_records_slots_used(w), 16);
-    CHECK(!bg_records_ready(w, &why));
+    CHECK(!bg_records_ready(w, &why, NULL));
     CHECK_STR(why, "backlogged");
     for (int i = 0; i < 4; i++)
         bg_records_unreserve(w);
-    CHECK(!bg_records_ready(w, &why)); /* 12 of 16: still above half */
+    CHECK(!bg_records_ready(w, &why, NULL)); /* 12 of 16: still above half */
     for (int i = 0; i < 4; i++)
         bg_records_unreserve(w);
-    CHECK(bg_records_ready(w, &why)); /* 8 of 16 */
+    CHECK(bg_records_ready(w, &why, NULL)); /* 8 of 16 */
     CHECK_STR(why, "ok");
     for (int i = 0; i < 8; i++) {
         char id[27];
@@ -1204,18 +1204,20 @@ static void test_stall_detection(void)
     const char *why = "";
     struct timespec nap = {0, 400 * 1000000L};
     nanosleep(&nap, NULL);
-    CHECK(bg_records_ready(w, &why)); /* idle past the timeout, nothing pending */
+    CHECK(bg_records_ready(w, &why, NULL)); /* idle past the timeout, nothing pending */
     CHECK_STR(why, "ok");
     int n = 200; /* ~140 KB of lines: more than the FIFO holds */
     CHECK_INT(submit_n(w, 0, 0, n), 0);
     bool stalled = false;
+    uint64_t age = 0;
     for (int i = 0; i < 300 && !stalled; i++) {
         struct timespec t = {0, 10 * 1000000L};
         nanosleep(&t, NULL);
-        stalled = !bg_records_ready(w, &why);
+        stalled = !bg_records_ready(w, &why, &age);
     }
     CHECK(stalled);
     CHECK_STR(why, "stalled");
+    CHECK(age >= 300); /* the age the verdict saw, for the message that reports it */
     CHECK(bg_records_stall_ms(w) >= 300);
     CHECK(bg_records_slots_used(w) < bg_records_capacity(w) / 2); /* nowhere near backlogged */
     /* The disk answers again: drain the FIFO until every record was written. */
@@ -1235,8 +1237,10 @@ static void test_stall_detection(void)
     }
     CHECK(wait_done((uint64_t)n, 1000));
     CHECK_INT(waiter.failed, 0);
-    CHECK(bg_records_ready(w, &why));
+    age = 1;
+    CHECK(bg_records_ready(w, &why, &age));
     CHECK_STR(why, "ok");
+    CHECK_INT(age, 0);
     CHECK_INT(bg_records_stall_ms(w), 0);
     bg_records_close(w); /* its final fdatasync fails on a FIFO (logged): nothing is left to write */
     if (fd >= 0)
