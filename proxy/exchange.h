@@ -28,9 +28,10 @@ typedef struct {
      *  removed, X-Transfer-Id included); body_len is the exact body length, or -1 when the
      *  body streams (the codec frames it); bodiless: no body follows whatever the headers say
      *  (HEAD, 204, 304, 1xx). A head with no body after it (bodiless, or body_len 0) is only
-     *  composed here, its bytes counted in bytes_out, and leaves with flush or end: under
-     *  fsync: always such an answer is composed before its record is written (which counts
-     *  it) and goes out once the record is durable. */
+     *  composed here, its bytes counted in bytes_out, and leaves with end (never flush: it is
+     *  the whole answer, complete only once the vendor's stream is): under fsync: always such
+     *  an answer is composed before its record is written (which counts it) and goes out once
+     *  the record is durable. */
     void (*head)(bg_exchange_t *ex, int status, const bg_header_t *headers, size_t n, int64_t body_len,
                  bool bodiless);
     /** Send response body bytes (already decoded from the vendor's framing). */
@@ -44,7 +45,8 @@ typedef struct {
     /** Bytes queued towards the client (for back-pressure). */
     size_t (*pending)(bg_exchange_t *ex);
     /** Optional (may be NULL): push out anything the codec held back to coalesce writes (a
-     *  response head waiting for its first body bytes). Called when a vendor read is done. */
+     *  response head waiting for its first body bytes; not a head with no body after it, see
+     *  head). Called when a vendor read is done and body bytes are to follow. */
     void (*flush)(bg_exchange_t *ex);
     /** Stop / restart delivering request body bytes. */
     /** Optional (may be NULL): the response's trailer fields (already filtered: only fields
