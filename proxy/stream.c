@@ -33,11 +33,6 @@
 #define BG_STREAM_RDBUF 16384
 #define BG_STREAM_OUT_KEEP (128 * 1024) /* a larger tls_out or write queue is freed once flushed */
 #define BG_STREAM_READS 32                /* reads per readable event while each fills the buffer */
-/* The largest plain write the io_uring check copies into an empty queue to send it with its next
- * io_uring_enter; a larger one goes to the socket at once from the caller's buffer. Copying 16 KiB
- * costs about what the system call it saves does (~0.2 us each on the 2-vCPU bench machine), more
- * when the bytes are cold, and the copy is one more place personal data sits in. */
-#define BG_STREAM_BATCH_COPY_MAX 8192
 #define BG_STREAM_IOV 16                  /* buffers bg_stream_writev sends in one call */
 
 #define BG_URING_ENTRIES 256
@@ -112,7 +107,7 @@ static void rq_remove(bg_uring_t *u, bg_stream_t *s)
 
 static void queue_bytes(bg_stream_t *s, const char *p, size_t n);
 static void sq_remove(bg_uring_t *u, bg_stream_t *s);
-static bool sq_defer(bg_stream_t *s, size_t n, bool copies);
+static bool sq_defer(bg_stream_t *s);
 static ssize_t send_iov(int fd, struct iovec *iov, size_t n);
 
 static void close_cb(uv_handle_t *h)
@@ -304,7 +299,7 @@ static int raw_write(bg_stream_t *s, const char *p, size_t n, bool tls_out)
         return UV_ECANCELED;
     if (n == 0)
         return 0;
-    bool deferred = sq_defer(s, n, !tls_out);
+    bool deferred = sq_defer(s);
     size_t off = 0;
     if (!deferred && s->write_pending == 0 && s->fd >= 0 && !s->connecting) {
         struct iovec v = {(void *)p, n};
@@ -571,11 +566,10 @@ static void connected(bg_stream_t *s)
  * memory lives until the close phase, after the check); one its owner paused meanwhile keeps
  * what was read (stash, or the TLS read BIO) until bg_stream_read_start.
  * Writes made inside the check to a stream with nothing queued go to its queue (plain bytes copied,
- * up to BG_STREAM_BATCH_COPY_MAX; TLS records without a copy) and out as one SEND each
- * (MSG_DONTWAIT | MSG_NOSIGNAL) in the check's next io_uring_enter, together with the next round's
- * reads; larger plain writes go to the socket at once, as outside the check. What the socket did
- * not take stays queued for the poll, as a short send always did, and a queue emptied this way
- * calls on_drain. Closing such a stream sends its queue first: without the batch those bytes had
+ * TLS records without a copy) and out as one SEND each (MSG_DONTWAIT | MSG_NOSIGNAL) in the
+ * check's next io_uring_enter, together with the next round's reads. What the socket did not take
+ * stays queued for the poll, as a short send always did, and a queue emptied this way calls
+ * on_drain. Closing such a stream sends its queue first: without the batch those bytes had
  * left when they were written. */
 
 /* The send list is singly linked: removal walks it, which only a close inside the check does. */
@@ -594,18 +588,19 @@ static void sq_remove(bg_uring_t *u, bg_stream_t *s)
     s->sq_next = NULL;
 }
 
-/* Inside the check, a write of n bytes to a connected stream whose queue is listed for the check's
- * next io_uring_enter already (the bytes join it, in order) or is empty waits for that enter, as one
- * SEND (MSG_DONTWAIT): the stream is listed (once) and true; the caller queues the bytes. copies:
- * they would be copied into the queue (plain bytes, not TLS records), which an empty queue does only
- * up to BG_STREAM_BATCH_COPY_MAX. Else false (send now, as always). */
-static bool sq_defer(bg_stream_t *s, size_t n, bool copies)
+/* Inside the check, a write to a connected stream whose queue is listed for the check's next
+ * io_uring_enter already (the bytes join it, in order) or is empty waits for that enter, as one
+ * SEND (MSG_DONTWAIT): the stream is listed (once) and true; the caller queues the bytes. Else
+ * false (send now, as always). Large plain writes wait too: sent at once from the caller's buffer
+ * (no copy), a 16 KiB POST body cost more CPU per request, not less (9x the context switches:
+ * each send woke the vendor on its own; bench/ab.sh post, 8 of 8 rounds slower). */
+static bool sq_defer(bg_stream_t *s)
 {
     bg_uring_t *u = uring_of(s);
     if (!u || !u->running || s->fd < 0 || s->connecting)
         return false;
     if (!s->sq_queued) {
-        if (s->write_pending || (copies && n > BG_STREAM_BATCH_COPY_MAX))
+        if (s->write_pending)
             return false;
         s->sq_queued = true;
         s->sq_next = NULL;
@@ -1120,7 +1115,7 @@ int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs)
         total += bufs[i].len;
     if (total == 0)
         return 0;
-    if (sq_defer(s, total, true)) {
+    if (sq_defer(s)) {
         for (size_t i = 0; i < nbufs; i++)
             queue_bytes(s, bufs[i].base, bufs[i].len);
         return 0;

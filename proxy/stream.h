@@ -120,7 +120,7 @@ bool bg_stream_tls_resumed(const bg_stream_t *s);
 /** The stream a TLS object belongs to (SSL_CTX callbacks get the SSL). */
 bg_stream_t *bg_stream_of_ssl(const SSL *ssl);
 /** Write n bytes: to the socket at once when nothing is queued before them, the rest copied to the
- *  queue (inside the io_uring check, small writes are queued for its next io_uring_enter). The
+ *  queue (inside the io_uring check, writes are queued for its next io_uring_enter). The
  *  caller's buffer is not referred to after the call. 0, or negative when closing. */
 int bg_stream_write(bg_stream_t *s, const char *p, size_t n);
 /** bg_stream_write of several buffers, in one system call when nothing is queued (plain TCP). */
