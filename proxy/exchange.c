@@ -2216,13 +2216,26 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
             complete(ex, extra);
         return;
     }
-    bg_buf_append(&ex->rin, p, n);
+    /* The head is parsed where it lies: in this read (the common case, no copy), or, when it came
+     * in pieces, in rin, which holds the earlier ones. */
+    const char *base = p;
+    size_t total = n;
+    if (ex->rin.len) {
+        bg_buf_append(&ex->rin, p, n);
+        base = ex->rin.data;
+        total = ex->rin.len;
+    }
     bool head = bg_span_ieq(ex->req.method, ex->req.method_len, "HEAD");
     bg_h1_response_t resp;
+    size_t at = 0; /* past interim (1xx) responses, which are not relayed */
     int r;
     for (;;) {
-        r = bg_h1_parse_response(ex->rin.data, ex->rin.len, head, &resp);
+        r = bg_h1_parse_response(base + at, total - at, head, &resp);
         if (r == BG_H1_PARTIAL) {
+            if (base == p)
+                bg_buf_append(&ex->rin, p + at, n - at);
+            else
+                bg_buf_consume(&ex->rin, at);
             if (ex->rin.len > 65536)
                 upstream_failed(ex, BG_UP_PROTOCOL, "response head too large");
             return;
@@ -2237,7 +2250,7 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
             upstream_failed(ex, BG_UP_PROTOCOL, "unexpected 101");
             return;
         }
-        bg_buf_consume(&ex->rin, (size_t)r); /* interim responses are not relayed */
+        at += (size_t)r;
     }
     ex->resp_keep_alive = resp.keep_alive;
     if (resp.chunked) {
@@ -2253,17 +2266,22 @@ void bg_upstream_data_cb(bg_upstream_t *up, void *owner, const char *p, size_t n
     } else {
         ex->resp_framing = RF_NONE;
     }
-    accept_head(ex, &resp, ex->rin.data, (size_t)r);
-    bg_buf_t rest = ex->rin;
-    bg_buf_init(&ex->rin);
-    rest.len -= (size_t)r;
-    memmove(rest.data, rest.data + r, rest.len);
-    if (!rest.len && ex->resp_started && !ex->resp_reveal && ex->resp_framing != RF_NONE &&
-        ex->down->flush)
+    accept_head(ex, &resp, base + at, (size_t)r);
+    at += (size_t)r;
+    /* A head that came in pieces: rin is moved out first (relay_body may end the exchange), and
+     * wiped after (the vendor's head and first body bytes). */
+    bg_buf_t pieces;
+    bg_buf_init(&pieces);
+    if (base != p) {
+        pieces = ex->rin;
+        bg_buf_init(&ex->rin);
+    }
+    size_t rest = total - at;
+    if (!rest && ex->resp_started && !ex->resp_reveal && ex->resp_framing != RF_NONE && ex->down->flush)
         ex->down->flush(ex); /* the body comes in a later read: the head goes out now */
-    if (ex->state == BG_EX_FORWARD && relay_body(ex, rest.data, rest.len, &extra))
+    if (ex->state == BG_EX_FORWARD && relay_body(ex, (char *)base + at, rest, &extra))
         complete(ex, extra);
-    bg_buf_dispose_secure(&rest); /* the vendor's head and first body bytes, as rin itself would be */
+    bg_buf_dispose_secure(&pieces);
 }
 
 void bg_upstream_eof_cb(bg_upstream_t *up, void *owner)

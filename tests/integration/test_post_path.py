@@ -8,6 +8,8 @@ of a write, the rest waits in the queue); a client that leaves while its body st
 vendor; a sealed (encrypt) body over 8 KiB; and large answers back to the client.
 Every body is compared with what was sent, not only its length."""
 import random
+import socket
+import threading
 import time
 
 import harness as h
@@ -43,9 +45,57 @@ def env():
         h.vendor("tslow", ["slow.vendor.test"], e.tslow.port, tls=True, ca=ca),
         sealed,
     ]
+    e.pieces = pieces_vendor()
+    vendors.append(h.vendor("pieces", ["pieces.test"], e.pieces))
     # Bodies are held whole for the decision (under max_body_scan), then sent with the head.
     e.g = h.Gateway(h.gateway_config(vendors, limits={"max_body_scan": "16MiB", "max_body": "32MiB"})).start()
     return e
+
+
+# Answers sent in pieces, 50 ms apart (TCP_NODELAY: each piece is its own read at the gateway): the
+# head split anywhere, interim (1xx) answers before it, split too, the body's first bytes in the
+# head's last piece. Path -> (pieces, the body the client must get).
+PIECES = {
+    "/split-head": ([b"HTTP/1.1 200 OK\r\nContent-", b"Length: 5\r\n\r", b"\nhello"], b"hello"),
+    "/interim-then-split": ([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2",
+                             b"00 OK\r\nContent-Length: 3\r\n\r\nabc"], b"abc"),
+    "/split-interim": ([b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n",
+                        b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], b"ok"),
+    "/interims-one-read": ([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n"
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nwhole"[:-1]], b"whol"),
+    "/head-alone": ([b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", b"abc", b"def"], b"abcdef"),
+}
+
+
+def pieces_vendor():
+    """A keep-alive vendor that answers each GET with PIECES[path]; returns its port."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+
+    def serve(c):
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    c.close()
+                    return
+                buf += d
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            path = head.split(b" ")[1].decode()
+            for piece in PIECES.get(path, ([b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"], b""))[0]:
+                c.sendall(piece)
+                time.sleep(0.05)
+
+    def accept():
+        while True:
+            c, _ = ls.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return ls.getsockname()[1]
 
 
 def at_vendor(up, host, since):
@@ -154,7 +204,7 @@ def a_client_that_leaves_while_its_body_waits_for_the_vendor_leaves_the_gateway_
 
 
 @test
-def a_sealed_body_larger_than_the_batch_limit_reaches_the_vendor_rewritten():
+def a_sealed_body_over_8_kib_reaches_the_vendor_rewritten():
     """encrypt: the vendor gets the rewritten body (out_body, not the held one), whole, with its
     own Content-Length, the personal value replaced by a token and the rest untouched."""
     e = env()
@@ -188,6 +238,21 @@ def large_answers_reach_the_client_byte_exact():
             r = c.read_response()
             eq(r.status, 200, "%s: GET /bytes/%d: %r" % (host, n, r))
             check(r.body == h.pattern(n), "%s: the %d-byte answer arrived altered" % (host, n))
+    c.close()
+
+
+@test
+def answers_whose_head_comes_in_pieces():
+    """The vendor's head is parsed where it lies: in the read (no copy) when it is whole there, else
+    gathered across reads; interim answers are skipped in either place; the body's first bytes
+    that came with the head's end are relayed. Every answer on one kept-alive client connection."""
+    e = env()
+    c = h.Conn(e.g.port(), timeout=10)
+    for path, (_, want) in PIECES.items():
+        c.send(h.request("GET", path, "pieces.test"))
+        r = c.read_response()
+        eq(r.status, 200, "%s: %r" % (path, r))
+        eq(r.body, want, "%s: the body" % path)
     c.close()
 
 
