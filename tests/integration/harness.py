@@ -13,7 +13,8 @@
   response reader that knows Content-Length, chunked and close-delimited bodies.
 - transfer records: read_records(), wait_record(path, id), record_files(), scan_records() (feeds
   records to `bordergate scan` and returns the findings, ip_address on caller/dest_ip excepted);
-  start_stallable() starts a gateway whose records disk stops answering while a gate file exists.
+  start_stallable() starts a gateway whose records disk stops answering while a gate file exists;
+  start_preloaded() one with other LD_PRELOAD shims.
 Tests run with the project root as the working directory (relative config paths resolve there).
 """
 
@@ -1060,18 +1061,14 @@ def stall_lib():
     return build_preload("stall", STALL_C)
 
 
-def start_stallable(cfg, gate, name, preload=(), env=None):
-    """Start a Gateway with the stall shim preloaded: while the file `gate` exists, write/fsync/
-    fdatasync on its records file wait (a records disk that stopped answering). `preload`: more
-    shims to load after it; `env`: more variables for the gateway's environment."""
+def start_preloaded(cfg, name, libs, env=None):
+    """Start a Gateway with the shared objects `libs` in LD_PRELOAD and `env` (more variables) in
+    its environment; the test's own environment is left as it was."""
     env = dict(env or {})
-    saved = {k: os.environ.get(k) for k in ["LD_PRELOAD", "BG_TEST_STALL_MATCH", "BG_TEST_STALL_GATE",
-                                            "ASAN_OPTIONS"] + list(env)}
+    saved = {k: os.environ.get(k) for k in ["LD_PRELOAD", "ASAN_OPTIONS"] + list(env)}
     os.environ.update(env)
-    os.environ["LD_PRELOAD"] = " ".join([stall_lib()] + list(preload))
-    os.environ["BG_TEST_STALL_MATCH"] = os.path.basename(cfg["records"]["path"])
-    os.environ["BG_TEST_STALL_GATE"] = gate
-    # An ASan build wants its runtime first; the shim only wraps a few libc calls.
+    os.environ["LD_PRELOAD"] = " ".join(libs)
+    # An ASan build wants its runtime first; the shims only wrap a few libc calls.
     os.environ["ASAN_OPTIONS"] = ((saved["ASAN_OPTIONS"] + ":") if saved["ASAN_OPTIONS"] else "") + \
         "verify_asan_link_order=0"
     try:
@@ -1082,6 +1079,16 @@ def start_stallable(cfg, gate, name, preload=(), env=None):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def start_stallable(cfg, gate, name, preload=(), env=None):
+    """Start a Gateway with the stall shim preloaded: while the file `gate` exists, write/fsync/
+    fdatasync on its records file wait (a records disk that stopped answering). `preload`: more
+    shims to load after it; `env`: more variables for the gateway's environment."""
+    env = dict(env or {})
+    env["BG_TEST_STALL_MATCH"] = os.path.basename(cfg["records"]["path"])
+    env["BG_TEST_STALL_GATE"] = gate
+    return start_preloaded(cfg, name, [stall_lib()] + list(preload), env)
 
 
 def read_records(path):

@@ -207,20 +207,7 @@ def scc_and_adequacy_ending_while_running_block_the_next_request_without_a_reloa
     ], regions=regions)
     cfg["geoip"]["overrides"] = [{"network": "127.0.0.6/32", "country": "IN"},
                                  {"network": "127.0.0.4/32", "country": "JP"}]
-    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "BG_TEST_CLOCK_OFFSET", "ASAN_OPTIONS")}
-    os.environ["LD_PRELOAD"] = clock_shift_lib()
-    os.environ["BG_TEST_CLOCK_OFFSET"] = str(offset)
-    # An ASan build wants its runtime first; the shim only wraps one libc call.
-    os.environ["ASAN_OPTIONS"] = ((saved["ASAN_OPTIONS"] + ":") if saved["ASAN_OPTIONS"] else "") + \
-        "verify_asan_link_order=0"
-    try:
-        gw = h.Gateway(cfg, name="ending").start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    gw = h.start_preloaded(cfg, "ending", [clock_shift_lib()], {"BG_TEST_CLOCK_OFFSET": str(offset)})
     before = {host: personal_get(gw, host) for host in ("in.example", "jp.example")}
     eq(before["in.example"].status, 200, "SCC before its expiry")
     eq(before["jp.example"].status, 200, "adequacy before its sunset")
