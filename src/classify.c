@@ -116,7 +116,7 @@ static const struct {
     {"dob", K_DOB}, {"birthdate", K_DOB}, {"dateofbirth", K_DOB}, {"birthday", K_DOB}, {"bday", K_DOB},
     {"phone", K_PHONE}, {"tel", K_PHONE}, {"telephone", K_PHONE}, {"mobile", K_PHONE}, {"msisdn", K_PHONE},
     {"cell", K_PHONE}, {"cellphone", K_PHONE}, {"phonenumber", K_PHONE}, {"mobilenumber", K_PHONE},
-    {"fax", K_PHONE}, {"telefon", K_PHONE}, {"telefono", K_PHONE}, {"whatsapp", K_PHONE},
+    {"fax", K_PHONE}, {"telefon", K_PHONE}, {"telefono", K_PHONE}, {"whatsapp", K_PHONE}, {"portable", K_PHONE},
     {"telefone", K_PHONE}, {"telefoon", K_PHONE}, {"handy", K_PHONE}, {"movil", K_PHONE},
     {"celular", K_PHONE}, {"cellulare", K_PHONE}, {"mobiel", K_PHONE}, {"gsm", K_PHONE},
     {"lat", K_LAT}, {"latitude", K_LAT}, {"lng", K_LNG}, {"lon", K_LNG}, {"long", K_LNG}, {"longitude", K_LNG},
@@ -207,14 +207,53 @@ struct bg_classifier {
 
 static inline unsigned lower(unsigned c) { return c - 'A' < 26u ? c + 32 : c; }
 
-/* Normalize a key to lowercase letters and digits (at most KEY_MAX); returns its length. */
+/* Keys are written in the caller's language: "prénom", "teléfono", "imię", "Straße". A Latin
+ * letter with a diacritic (UTF-8 c3 80 .. c5 bf: Latin-1 and Latin Extended-A) normalizes to
+ * its base letter(s), so those keys meet the rules written without accents ("prenom",
+ * "telefono", "imie"). Returns the ASCII letters for the two bytes at k (NULL: not such a
+ * letter; "" for the signs × and ÷, which are dropped as punctuation is). */
+static const char *key_fold(const unsigned char *k, size_t n)
+{
+    /* U+00C0 .. U+00FF, then U+0100 .. U+017F: one base letter each, a few two. */
+    static const char l1[] = "aaaaaaAceeeeiiiiDnooooo*ouuuuyTSaaaaaaAceeeeiiiiDnooooo*ouuuuyTy";
+    static const char xa[] = "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiIIjjkkklllllll"
+                             "lllnnnnnnnnnooooooOOrrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+    if (n < 2 || k[0] < 0xc3 || k[0] > 0xc5 || (k[1] & 0xc0) != 0x80)
+        return NULL;
+    unsigned cp = ((k[0] & 0x1fu) << 6 | (k[1] & 0x3fu));
+    char c = cp < 0x100 ? l1[cp - 0xc0] : xa[cp - 0x100];
+    switch (c) {
+    case '*': return "";
+    case 'A': return "ae"; /* æ */
+    case 'D': return "d";  /* ð */
+    case 'T': return "th"; /* þ */
+    case 'S': return "ss"; /* ß */
+    case 'I': return "ij"; /* ĳ */
+    case 'O': return "oe"; /* œ */
+    default: break;
+    }
+    static const char one[26][2] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+                                    "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z"};
+    return one[c - 'a'];
+}
+
+/* Normalize a key to lowercase letters and digits (at most KEY_MAX), accented Latin letters
+ * folded (key_fold); returns its length. */
 static size_t key_norm(const char *k, size_t n, char out[KEY_MAX + 1])
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o < KEY_MAX; i++) {
         unsigned c = lower((unsigned char)k[i]);
-        if ((c - 'a' < 26u) || (c - '0' < 10u))
+        if ((c - 'a' < 26u) || (c - '0' < 10u)) {
             out[o++] = (char)c;
+        } else if (c >= 0xc3) {
+            const char *f = key_fold((const unsigned char *)k + i, n - i);
+            if (f) {
+                for (; *f && o < KEY_MAX; f++)
+                    out[o++] = *f;
+                i++;
+            }
+        }
     }
     out[o] = 0;
     return o;
@@ -328,6 +367,12 @@ static kinfo_t key_words(const char *nk, size_t l)
                 w |= W_DEVICE;
             else if (AT("hash"))
                 w |= W_ID;
+            else if (AT("handy"))
+                w |= W_PHONE; /* Handynummer */
+            break;
+        case 'k':
+            if (AT("komork"))
+                w |= W_PHONE; /* telefon komórkowy */
             break;
         case 'i':
             if (AT("imei"))
@@ -342,7 +387,7 @@ static kinfo_t key_words(const char *nk, size_t l)
                 w |= W_GEO;
             break;
         case 'm':
-            if (AT("mobile") || AT("msisdn"))
+            if (AT("mobil") || AT("msisdn")) /* mobile, Mobilnummer, mobiltelefon */
                 w |= W_PHONE;
             else if (AT("macaddress"))
                 w |= W_DEVICE;
@@ -356,6 +401,10 @@ static kinfo_t key_words(const char *nk, size_t l)
         case 'g':
             if (AT("geburt") || AT("geboorte"))
                 w |= W_DOB; /* Geburtsdatum, geboortedatum */
+            break;
+        case 'f':
+            if (AT("fodsel"))
+                w |= W_DOB; /* fødselsdato (da, no) */
             break;
         case 'o':
             if (AT("order"))
@@ -392,6 +441,10 @@ static kinfo_t key_words(const char *nk, size_t l)
         case 'x':
             if (AT("xsrf"))
                 w |= W_NOCRED;
+            break;
+        case 'u':
+            if (AT("urodzen"))
+                w |= W_DOB; /* data urodzenia */
             break;
         default:
             break;
@@ -827,6 +880,15 @@ static kinfo_t key_rules_slow(scan_t *s, const char *k, size_t n)
         if (c) {
             nk[l++] = (char)c;
             h = (h ^ c) * 16777619u;
+        } else if ((unsigned char)k[i] >= 0xc3) {
+            const char *f = key_fold((const unsigned char *)k + i, n - i);
+            if (f) {
+                for (; *f && l < KEY_MAX; f++) {
+                    nk[l++] = *f;
+                    h = (h ^ (unsigned char)*f) * 16777619u;
+                }
+                i++;
+            }
         }
     }
     nk[l] = 0;

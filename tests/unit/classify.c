@@ -2137,6 +2137,25 @@ static void test_header_prefixes(void)
     }
 }
 
+/* ---------------------------------------------------------------- vendor traffic (pii_probe3) */
+
+/* Keys written with accents meet the rules written without: prénom, teléfono, imię, data urodzenia. */
+static void test_keys_with_accents(void)
+{
+    const char *b = "{\"pr\u00e9nom\": \"Zo\u00e9\", \"tel\u00e9fono\": \"612 34 56 78\", \"imi\u0119\": \"\u0141ukasz\", "
+                    "\"data_urodzenia\": \"14.03.1985\", \"Handynummer\": \"0171 1234567\", \"portable\": \"06 12 34 56 78\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 2);
+    CHECK_FOUND("person_name", b, "Zo\u00e9");
+    CHECK_INT(count("phone"), 3);
+    CHECK_FOUND("phone", b, "612 34 56 78");
+    CHECK_FOUND("date_of_birth", b, "14.03.1985");
+    /* Form names are decoded first: pr%C3%A9nom is prénom. */
+    body_as("application/x-www-form-urlencoded", "pr%C3%A9nom=Zo%C3%A9&t%C3%A9l%C3%A9phone=0612345678");
+    CHECK_INT(count("person_name"), 1);
+    CHECK_INT(count("phone"), 1);
+}
+
 int main(void)
 {
     char err[128];
@@ -2210,6 +2229,7 @@ int main(void)
     RUN(test_json_spacing);
     RUN(test_skip_locations);
     RUN(test_names_that_are_values);
+    RUN(test_keys_with_accents);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
