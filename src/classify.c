@@ -98,6 +98,15 @@ static const struct {
     {"voornaam", K_NAME}, {"achternaam", K_NAME}, {"imie", K_NAME}, {"nazwisko", K_NAME},
     {"sku", K_PRODUCT | K_IDNUM}, {"price", K_PRODUCT}, {"productid", K_PRODUCT | K_IDNUM},
     {"productname", K_PRODUCT}, {"brand", K_PRODUCT | K_NONPERSON}, {"quantity", K_PRODUCT}, {"qty", K_PRODUCT},
+    /* the product keys in French, Spanish, Portuguese, Italian, German, Dutch, Polish (accents
+     * folded: prix, précio -> precio, quantité -> quantite, ilość -> ilosc) */
+    {"prix", K_PRODUCT}, {"precio", K_PRODUCT}, {"preco", K_PRODUCT}, {"prezzo", K_PRODUCT}, {"preis", K_PRODUCT},
+    {"prijs", K_PRODUCT}, {"cena", K_PRODUCT}, {"quantite", K_PRODUCT}, {"cantidad", K_PRODUCT},
+    {"quantidade", K_PRODUCT}, {"quantita", K_PRODUCT}, {"menge", K_PRODUCT}, {"anzahl", K_PRODUCT},
+    {"aantal", K_PRODUCT}, {"ilosc", K_PRODUCT}, {"artikelnummer", K_PRODUCT | K_IDNUM},
+    {"marque", K_PRODUCT | K_NONPERSON}, {"marca", K_PRODUCT | K_NONPERSON}, {"marke", K_PRODUCT | K_NONPERSON},
+    {"produit", K_PRODUCT | K_NONPERSON}, {"producto", K_PRODUCT | K_NONPERSON}, {"prodotto", K_PRODUCT | K_NONPERSON},
+    {"produto", K_PRODUCT | K_NONPERSON}, {"produkt", K_PRODUCT | K_NONPERSON},
     {"upc", K_PRODUCT | K_IDNUM}, {"ean", K_PRODUCT | K_IDNUM}, {"gtin", K_PRODUCT | K_IDNUM},
     {"category", K_PRODUCT | K_NONPERSON}, {"model", K_PRODUCT | K_NONPERSON}, {"variant", K_PRODUCT},
     {"stock", K_PRODUCT}, {"unitprice", K_PRODUCT}, {"listprice", K_PRODUCT}, {"catalog", K_PRODUCT},
@@ -3955,24 +3964,52 @@ static void make_pct_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, si
 }
 
 /* name=value&name=value at base[off, off+len) (query string or form body). */
-static void scan_params(scan_t *s, size_t off, size_t len)
+/* The name of the parameter at p (ending at kend), decoded into key[128] when it has an escape;
+ * returns the name's bytes (p itself when it has none: most names) and their count in *kl. */
+static const char *param_name(const char *p, const char *kend, char key[128], size_t *kl)
+{
+    size_t l = (size_t)(kend - p) < 128 ? (size_t)(kend - p) : 128;
+    for (size_t i = 0; i < l; i++)
+        if (p[i] == '%' || p[i] == '+') {
+            *kl = pct_decode(p, l, true, key, NULL);
+            return key;
+        }
+    *kl = l;
+    return p;
+}
+
+/* Does the parameter list at s->base[off, off + len) name a product's field (sku, price, qty ...)?
+ * Then its bare "name" (nom, nombre ...) is the product's, as in a JSON object with those keys.
+ * Asked only when such a name holds a name-shaped value, so lists without one pay nothing. */
+static __attribute__((noinline)) bool params_product(scan_t *s, size_t off, size_t len)
 {
     const char *p = s->base + off, *end = p + len;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pe = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pe - p));
+        char key[128];
+        size_t kl;
+        const char *kp = param_name(p, eq ? eq : pe, key, &kl);
+        if (key_info_raw(s, kp, kl).flags & K_PRODUCT)
+            return true;
+        p = pe + 1;
+    }
+    return false;
+}
+
+static void scan_params(scan_t *s, size_t off, size_t len)
+{
+    const char *p = s->base + off, *end = p + len;
+    int product = -1; /* params_product's answer, once asked */
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
         const char *kend = eq ? eq : pe;
         char key[128];
-        size_t kl = (size_t)(kend - p) < sizeof key ? (size_t)(kend - p) : sizeof key;
-        /* Most names have no escape: decoding would copy them as they are. */
-        const char *kp = p;
-        for (size_t i = 0; i < kl; i++)
-            if (p[i] == '%' || p[i] == '+') {
-                kl = pct_decode(p, kl, true, key, NULL);
-                kp = key;
-                break;
-            }
+        size_t kl;
+        const char *kp = param_name(p, kend, key, &kl);
         s->path = kp;
         s->path_len = kl;
         kinfo_t ki = key_info_raw(s, kp, kl);
@@ -3994,7 +4031,13 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
             bool ai = s->ai_route && (ki.flags & K_AI);
-            scan_value(s, ki, &v, ai, true);
+            bool bare = true;
+            if (__builtin_expect((ki.flags & K_NAME_BARE) != 0, 0)) {
+                if (product < 0)
+                    product = params_product(s, off, len);
+                bare = !product;
+            }
+            scan_value(s, ki, &v, ai, bare);
             scan_if_b64_json(s, &v);
         }
         p = pe + 1;

@@ -2156,6 +2156,25 @@ static void test_keys_with_accents(void)
     CHECK_INT(count("phone"), 1);
 }
 
+/* A form or query "name" (nom, nombre ...) beside sku/price is the product's, as in JSON. */
+static void test_params_product_names(void)
+{
+    body_as("application/x-www-form-urlencoded", "nom=Chaise+Pliante&sku=CH-2231&prix=49.90&stock=12");
+    CHECK_INT(count("person_name"), 0);
+    body_as("application/x-www-form-urlencoded", "stock=4&name=Harper+Sofa&price=1729.90");
+    CHECK_INT(count("person_name"), 0);
+    reset_headers();
+    classify_full("/api/catalog/items?nombre=Oscar%20Dog%20Bed&precio=17.03", NULL, 0, false);
+    CHECK_INT(count("person_name"), 0);
+    /* Without a product key it is a person's, wherever the name stands. */
+    const char *b = "email=zoe%40orange.fr&name=Zo%C3%A9+Dubois&subject=Retour";
+    body_as("application/x-www-form-urlencoded", b);
+    CHECK_FOUND("person_name", b, "Zo%C3%A9+Dubois");
+    /* JSON: the product keys in other languages (no sku, no ean). */
+    body_as("application/json", "{\"nom\": \"Tasse \u00c9maill\u00e9e\", \"prix\": 12.5, \"quantit\u00e9\": 2}");
+    CHECK_INT(count("person_name"), 0);
+}
+
 int main(void)
 {
     char err[128];
@@ -2230,6 +2249,7 @@ int main(void)
     RUN(test_skip_locations);
     RUN(test_names_that_are_values);
     RUN(test_keys_with_accents);
+    RUN(test_params_product_names);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
