@@ -331,13 +331,25 @@ typedef struct {
 /* Word rules for compound keys the exact table does not hold (nk normalized, l >= 4). One pass
  * over the key, dispatching on each letter to the few words that start with it. */
 enum { W_PHONE = 1, W_CRED = 2, W_NOCRED = 4, W_DEVICE = 8, W_IMEI = 16, W_DOB = 32, W_SSN = 64, W_NINO = 128,
-       W_GEO = 256, W_AI = 512, W_ID = 1024 };
+       W_GEO = 256, W_AI = 512, W_ID = 1024, W_VERSION = 2048 };
 
 static inline bool at_word(const char *nk, size_t l, size_t i, const char *w, size_t wl)
 {
     return i + wl <= l && memcmp(nk + i, w, wl) == 0;
 }
 #define AT(w) at_word(nk, l, i, w, sizeof w - 1)
+
+/* Does nk[0, l) name a thing that has a version ("app" in app_ver)? */
+static bool ver_owner(const char *nk, size_t l)
+{
+    static const char *const own[] = {"app", "sdk", "os", "sw", "fw", "hw", "lib", "api", "client", "plugin",
+                                      "agent", "browser", "ext", "js", "kernel", "engine", "schema", "proto",
+                                      "min", "max", "cur", "current", "target", "build", "bundle", "core"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (ends(nk, l, own[i]))
+            return true;
+    return false;
+}
 
 static kinfo_t key_words(const char *nk, size_t l)
 {
@@ -455,10 +467,18 @@ static kinfo_t key_words(const char *nk, size_t l)
             if (AT("urodzen"))
                 w |= W_DOB; /* data urodzenia */
             break;
+        case 'v':
+            if (AT("version"))
+                w |= W_VERSION; /* versionName, version_string, CFBundleShortVersionString */
+            break;
         default:
             break;
         }
     }
+    /* mobile_os_version, phone_app_build: a version of something on the phone, not its number
+     * ("26.5.158.136" would read as a dotted national number). */
+    if ((w & W_VERSION) || ends(nk, l, "build"))
+        w &= ~(unsigned)W_PHONE;
     if (w & W_PHONE)
         r.flags |= K_PHONE;
     else if ((w & W_CRED) && !(w & W_NOCRED))
@@ -495,6 +515,11 @@ static kinfo_t key_words(const char *nk, size_t l)
         r.flags |= K_AI;
     if (!r.flags && ((w & W_ID) || ends(nk, l, "id") || ends(nk, l, "ms") || ends(nk, l, "at") || ends(nk, l, "ts")))
         r.flags |= K_IDNUM;
+    /* A version wherever the word is in the key ("versionName" ends in "name"), or "ver" after
+     * what has one (app_ver, sdkVer; not server, driver, resolver: those hold addresses). Only
+     * steers the text scan: dotted quads here are no IPv4. */
+    if ((w & W_VERSION) || (l >= 5 && ends(nk, l, "ver") && ver_owner(nk, l - 3)))
+        r.flags |= K_VERSION;
     return r;
 }
 #undef AT

@@ -2175,6 +2175,20 @@ static void test_params_product_names(void)
     CHECK_INT(count("person_name"), 0);
 }
 
+/* versionName, app_ver: dotted quads are versions; mobile_os_version is no phone number. */
+static void test_version_keys(void)
+{
+    body_as("application/json", "{\"versionName\": \"2.14.3.1\", \"app_ver\": \"4.2.10.7\", \"sdkVer\": \"7.1.0.2\", "
+                                "\"mobile_os_version\": \"26.5.158.136\", \"phone_app_build\": \"10.1.2.3\"}");
+    CHECK_INT(R.nfindings, 0);
+    /* "ver" ends server and resolver too: those hold addresses. */
+    body_as("application/json", "{\"server\": \"10.0.0.5\", \"resolver\": \"9.9.9.9\"}");
+    CHECK_INT(count("ip_address"), 2);
+    reset_headers();
+    classify_full("/collect?app_ver=23.5.193.142&uip=213.215.153.166", NULL, 0, false);
+    CHECK_INT(count("ip_address"), 1);
+}
+
 int main(void)
 {
     char err[128];
@@ -2250,6 +2264,7 @@ int main(void)
     RUN(test_names_that_are_values);
     RUN(test_keys_with_accents);
     RUN(test_params_product_names);
+    RUN(test_version_keys);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
