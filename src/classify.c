@@ -4290,13 +4290,16 @@ static bool long_random(const char *v, size_t n)
     return (kinds & 1) && (kinds & 6) && letters * 8 >= n;
 }
 
-static bool session_name(const char *k, size_t n)
+/* What a cookie's name says of its value: 1 a session (sess, sid, auth, token ...), -1 an
+ * anti-forgery token (csrftoken, XSRF-TOKEN: it authenticates nobody, as csrf keys in bodies),
+ * 0 nothing. */
+static int session_name(const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
     size_t l = key_norm(k, n, nk);
     static const char *const csrf[] = {"csrf", "xsrf"};
     if (kw_in((const unsigned char *)nk, 0, l, csrf, 2, false))
-        return false;
+        return -1;
     static const char *const sub[] = {"sess", "sid", "auth", "token", "jwt", "login", "remember", "sso", "identity"};
     return kw_in((const unsigned char *)nk, 0, l, sub, sizeof sub / sizeof sub[0], false);
 }
@@ -4326,7 +4329,8 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
         if (ve == vs)
             continue;
         val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false, false};
-        if ((ve - vs >= 8 && session_name(v + ns, ne - ns)) || long_random(v + vs, ve - vs)) {
+        int sn = ve - vs >= 8 ? session_name(v + ns, ne - ns) : 0; /* long_random needs 20 */
+        if (sn > 0 || (sn == 0 && long_random(v + vs, ve - vs))) {
             emit_path(s, BG_DET_SESSION_COOKIE, vs, ve - vs, false, NULL);
             scan_if_b64_json(s, &val); /* a session kept in the cookie: what it holds, in covers */
             continue;

@@ -2189,6 +2189,19 @@ static void test_version_keys(void)
     CHECK_INT(count("ip_address"), 1);
 }
 
+/* An anti-forgery cookie authenticates nobody (as csrf keys in bodies); a session cookie does. */
+static void test_cookie_csrf(void)
+{
+    reset_headers();
+    add_header("Cookie", "csrftoken=kIXfkzGDb5g0unyY5AXogcfTeJUtR12m; XSRF-TOKEN=tgnVBdx7tcAotyg0Tx3duKivaYivgvWG; lang=fr");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("session_cookie"), 0);
+    reset_headers();
+    add_header("Cookie", "csrftoken=kIXfkzGDb5g0unyY5AXogcfTeJUtR12m; sessionid=xss0UGOmaDHNu9eoPqzRGTSESOyd03Lb");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("session_cookie"), 1);
+}
+
 int main(void)
 {
     char err[128];
@@ -2265,6 +2278,7 @@ int main(void)
     RUN(test_keys_with_accents);
     RUN(test_params_product_names);
     RUN(test_version_keys);
+    RUN(test_cookie_csrf);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
