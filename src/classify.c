@@ -2632,7 +2632,11 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
             return e;
         }
     }
-    if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
+    /* An id key (ref, order_id ...) says its 12-15 digits are no card, as those labels do in
+     * prose; 16 digits that pass Luhn with an issuer prefix are a card under any key (a PAN
+     * pasted into a reference field is the leak to catch). Other lengths under an id key stay
+     * ids: snowflake ids run 17-19 digits. */
+    if ((!(fl & F_NOCARD) || g.digits == 16) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
         !(g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
           !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
           !kw_after(t, n, e, 24, card_kw, sizeof card_kw / sizeof card_kw[0]))) {

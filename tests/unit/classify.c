@@ -736,7 +736,7 @@ static void test_json_keys_lookalikes(void)
 {
     body_as("application/json",
             "{\"request_id\":\"80ea35a5-ed12-49fc-90bb-fc53c517fc22\",\"trace_id\":\"876d053ac202ff2c28c4ab12ef16adfb\","
-            "\"order_id\":\"4111111111111111\",\"created_at_ms\":1705514597087,\"duration_ms\":8377762,"
+            "\"order_id\":\"4111111111111112\",\"created_at_ms\":1705514597087,\"duration_ms\":8377762,"
             "\"chart\":{\"x\":86.82301,\"y\":-63.50127},\"ratio\":\"40.58781,-105.72384\","
             "\"dependency\":\"lodash@4.17.21\",\"time\":\"12:34:56\",\"color\":\"#cd9bd8\",\"version\":\"1.2.3.4\"}");
     CHECK_INT(R.nfindings, 0);
@@ -835,8 +835,11 @@ static void test_json_keys_other_languages(void)
 /* A sequence number is an id: neither card nor phone, even where its digits pass Luhn. */
 static void test_json_sequence_keys(void)
 {
-    body_as("application/json", "{\"seq\": 638097588674, \"seqNo\": \"4111111111111111\", \"sequence_number\": 0301234567}");
+    body_as("application/json", "{\"seq\": 638097588674, \"seqNo\": \"630495060000000000\", \"sequence_number\": 0301234567}");
     CHECK_INT(R.nfindings, 0);
+    /* 16 digits that pass Luhn with an issuer prefix are a card under any key (test_card_under_id_keys). */
+    body_as("application/json", "{\"seqNo\": \"4111111111111111\"}");
+    CHECK_INT(count("card_number"), 1);
     body_as("application/json", "{\"card\": \"4111111111111111\"}");
     CHECK_INT(count("card_number"), 1);
 }
@@ -2202,6 +2205,18 @@ static void test_cookie_csrf(void)
     CHECK_INT(count("session_cookie"), 1);
 }
 
+/* 16 digits that pass Luhn with an issuer prefix are a card under an id key too; 12-15 stay ids. */
+static void test_card_under_id_keys(void)
+{
+    const char *b = "{\"refund_reference\": \"4696474137997217\", \"order_id\": \"4111111111111111\", \"ref\": \"638097588674\", "
+                    "\"id\": \"4111111111111112\", \"txid\": \"378282246310005\", \"snowflake_id\": \"6011111111111111110\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("card_number"), 2);
+    CHECK_FOUND("card_number", b, "4696474137997217");
+    body_as("application/json", "{\"order_id\": 4111111111111111}");
+    CHECK_INT(count("card_number"), 1);
+}
+
 int main(void)
 {
     char err[128];
@@ -2279,6 +2294,7 @@ int main(void)
     RUN(test_params_product_names);
     RUN(test_version_keys);
     RUN(test_cookie_csrf);
+    RUN(test_card_under_id_keys);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
