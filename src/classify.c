@@ -122,6 +122,20 @@ static const struct {
     {"dataset", K_NONPERSON}, {"device", K_NONPERSON | K_DEVOBJ}, {"browser", K_NONPERSON}, {"os", K_NONPERSON},
     {"platform", K_NONPERSON}, {"campaign", K_NONPERSON}, {"metric", K_NONPERSON}, {"field", K_NONPERSON},
     {"attribute", K_NONPERSON}, {"feature", K_NONPERSON}, {"bank", K_NONPERSON}, {"currency", K_NONPERSON},
+    /* objects whose "name" titles a thing: offers, files, places, lists, settings ("Summer Sale",
+     * "Photo Front.jpg", "Berlin Mitte", "Loyalty Tier") */
+    {"offer", K_NONPERSON}, {"offers", K_NONPERSON}, {"coupon", K_NONPERSON}, {"promotion", K_NONPERSON},
+    {"promo", K_NONPERSON}, {"discount", K_NONPERSON}, {"segment", K_NONPERSON}, {"audience", K_NONPERSON},
+    {"template", K_NONPERSON}, {"attachment", K_NONPERSON}, {"attachments", K_NONPERSON},
+    {"document", K_NONPERSON}, {"documents", K_NONPERSON}, {"folder", K_NONPERSON}, {"image", K_NONPERSON},
+    {"images", K_NONPERSON}, {"media", K_NONPERSON}, {"asset", K_NONPERSON}, {"assets", K_NONPERSON},
+    {"channel", K_NONPERSON}, {"venue", K_NONPERSON}, {"warehouse", K_NONPERSON}, {"site", K_NONPERSON},
+    {"locations", K_NONPERSON}, {"survey", K_NONPERSON}, {"question", K_NONPERSON}, {"option", K_NONPERSON},
+    {"options", K_NONPERSON}, {"stage", K_NONPERSON}, {"pipeline", K_NONPERSON}, {"role", K_NONPERSON},
+    {"permission", K_NONPERSON}, {"webhook", K_NONPERSON}, {"integration", K_NONPERSON},
+    {"customfield", K_NONPERSON}, {"customfields", K_NONPERSON}, {"label", K_NONPERSON}, {"labels", K_NONPERSON},
+    /* {"name": "Loyalty Tier", "value": "Gold"}: a name/value pair names a field */
+    {"value", K_PRODUCT},
     {"dob", K_DOB}, {"birthdate", K_DOB}, {"dateofbirth", K_DOB}, {"birthday", K_DOB}, {"bday", K_DOB},
     {"phone", K_PHONE}, {"tel", K_PHONE}, {"telephone", K_PHONE}, {"mobile", K_PHONE}, {"msisdn", K_PHONE},
     {"cell", K_PHONE}, {"cellphone", K_PHONE}, {"phonenumber", K_PHONE}, {"mobilenumber", K_PHONE},
@@ -129,7 +143,7 @@ static const struct {
     {"telefone", K_PHONE}, {"telefoon", K_PHONE}, {"handy", K_PHONE}, {"movil", K_PHONE},
     {"celular", K_PHONE}, {"cellulare", K_PHONE}, {"mobiel", K_PHONE}, {"gsm", K_PHONE},
     {"lat", K_LAT}, {"latitude", K_LAT}, {"lng", K_LNG}, {"lon", K_LNG}, {"long", K_LNG}, {"longitude", K_LNG},
-    {"location", K_GEO}, {"loc", K_GEO}, {"position", K_GEO}, {"pos", K_GEO}, {"coords", K_GEO},
+    {"location", K_GEO | K_NONPERSON}, {"loc", K_GEO}, {"position", K_GEO}, {"pos", K_GEO}, {"coords", K_GEO},
     {"coordinates", K_GEO}, {"coordinate", K_GEO}, {"geo", K_GEO}, {"gps", K_GEO}, {"geolocation", K_GEO},
     {"lastfix", K_GEO}, {"fix", K_GEO}, {"latlng", K_GEO}, {"latlon", K_GEO}, {"lnglat", K_GEO},
     {"ll", K_GEO}, {"geopoint", K_GEO}, {"lastlocation", K_GEO}, {"currentlocation", K_GEO},
@@ -331,7 +345,7 @@ typedef struct {
 /* Word rules for compound keys the exact table does not hold (nk normalized, l >= 4). One pass
  * over the key, dispatching on each letter to the few words that start with it. */
 enum { W_PHONE = 1, W_CRED = 2, W_NOCRED = 4, W_DEVICE = 8, W_IMEI = 16, W_DOB = 32, W_SSN = 64, W_NINO = 128,
-       W_GEO = 256, W_AI = 512, W_ID = 1024, W_VERSION = 2048 };
+       W_GEO = 256, W_AI = 512, W_ID = 1024, W_VERSION = 2048, W_PRODUCT = 4096 };
 
 static inline bool at_word(const char *nk, size_t l, size_t i, const char *w, size_t wl)
 {
@@ -438,6 +452,8 @@ static kinfo_t key_words(const char *nk, size_t l)
                 w |= W_CRED;
             else if (AT("prompt"))
                 w |= W_AI;
+            else if (AT("product"))
+                w |= W_PRODUCT; /* product_data, productDetails: their "name" is the product's */
             break;
         case 'r':
             if (AT("refreshtoken"))
@@ -520,6 +536,8 @@ static kinfo_t key_words(const char *nk, size_t l)
      * steers the text scan: dotted quads here are no IPv4. */
     if ((w & W_VERSION) || (l >= 5 && ends(nk, l, "ver") && ver_owner(nk, l - 3)))
         r.flags |= K_VERSION;
+    if (w & W_PRODUCT)
+        r.flags |= K_NONPERSON;
     return r;
 }
 #undef AT

@@ -2217,6 +2217,20 @@ static void test_card_under_id_keys(void)
     CHECK_INT(count("card_number"), 1);
 }
 
+/* Product and thing objects: their "name" titles the thing. */
+static void test_name_of_things(void)
+{
+    body_as("application/json",
+            "{\"line_items\": [{\"price_data\": {\"currency\": \"eur\", \"product_data\": {\"name\": \"Harper Sofa\"}}}], "
+            "\"offer\": {\"name\": \"Summer Sale\"}, \"attachment\": {\"name\": \"Photo Front.jpg\"}, "
+            "\"location\": {\"name\": \"Berlin Mitte\"}, \"custom_fields\": [{\"name\": \"Loyalty Tier\", \"value\": \"Gold\"}], "
+            "\"fields\": [{\"name\": \"Account Manager\", \"value\": \"Lyon\"}]}");
+    CHECK_INT(count("person_name"), 0);
+    /* ... while people's objects keep theirs. */
+    body_as("application/json", "{\"organizer\": {\"name\": \"Pieter Jansen\"}, \"attendees\": [{\"name\": \"Ana Silva\"}]}");
+    CHECK_INT(count("person_name"), 2);
+}
+
 int main(void)
 {
     char err[128];
@@ -2295,6 +2309,7 @@ int main(void)
     RUN(test_version_keys);
     RUN(test_cookie_csrf);
     RUN(test_card_under_id_keys);
+    RUN(test_name_of_things);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
