@@ -86,7 +86,7 @@ static const struct {
     {"givenname", K_NAME}, {"familyname", K_NAME}, {"middlename", K_NAME}, {"holdername", K_NAME},
     {"cardholder", K_NAME}, {"cardholdername", K_NAME}, {"accountholder", K_NAME},
     {"accountholdername", K_NAME}, {"displayname", K_NAME}, {"maidenname", K_NAME}, {"fname", K_NAME},
-    {"lname", K_NAME}, {"forename", K_NAME}, {"contactname", K_NAME}, {"customername", K_NAME},
+    {"lname", K_NAME}, {"forename", K_NAME}, {"nameoncard", K_NAME}, {"contactname", K_NAME}, {"customername", K_NAME},
     {"billingname", K_NAME}, {"shippingname", K_NAME}, {"recipientname", K_NAME}, {"sendername", K_NAME},
     {"patientname", K_NAME}, {"personname", K_NAME}, {"legalname", K_NAME}, {"realname", K_NAME},
     /* the same keys in French, Spanish, Portuguese, Italian, German, Dutch, Polish: the bare
@@ -519,7 +519,10 @@ static kinfo_t key_words(const char *nk, size_t l)
                                           "billing", "shipping", "person", "patient", "legal", "sur",
                                           "beneficiary", "payee", "payer", "creditor", "debtor", "owner",
                                           "applicant", "employee", "passenger", "traveler", "traveller",
-                                          "guest", "insured", "spouse", "mother", "father", "member", "student"};
+                                          "guest", "insured", "spouse", "mother", "father", "member", "student",
+                                          "author", "signer", "signatory", "witness", "guardian", "buyer",
+                                          "consignee", "addressee", "attendee", "participant", "kin", "emergency",
+                                          "doctor", "physician", "caregiver", "subscriber"};
         for (size_t i = 0; i < sizeof who / sizeof who[0]; i++)
             if (has(nk, l - 4, who[i]))
                 r.flags |= K_NAME;

@@ -2231,6 +2231,17 @@ static void test_name_of_things(void)
     CHECK_INT(count("person_name"), 2);
 }
 
+/* The compound name keys of e-signature, school, freight and card forms. */
+static void test_more_person_name_keys(void)
+{
+    const char *b = "{\"signer_name\": \"Ana\u00efs Lef\u00e8vre\", \"witness_name\": \"Eoin Murphy\", \"guardian_name\": "
+                    "\"Camille Martin\", \"name_on_card\": \"ZOE DUBOIS\", \"consignee_name\": \"Jan Nowak\", "
+                    "\"author_name\": \"Lars Nielsen\", \"emergency_contact_name\": \"Paul Martin\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 7);
+    CHECK_FOUND("person_name", b, "Ana\u00efs Lef\u00e8vre");
+}
+
 int main(void)
 {
     char err[128];
@@ -2310,6 +2321,7 @@ int main(void)
     RUN(test_cookie_csrf);
     RUN(test_card_under_id_keys);
     RUN(test_name_of_things);
+    RUN(test_more_person_name_keys);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
