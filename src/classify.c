@@ -3282,6 +3282,14 @@ static bool dob_ok(const unsigned char *t, size_t n)
     unsigned d = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned c = t[i];
+        /* A date serialised with its time ("1985-03-14T00:00:00.000Z", as JavaScript's Date
+         * writes one): the date is the value, the time's digits are not counted. */
+        if (c == 'T' && i >= 8 && isd(t[i - 1]) && i + 1 < n && isd(t[i + 1])) {
+            for (size_t k = i + 1; k < n; k++)
+                if (!isd(t[k]) && t[k] != ':' && t[k] != '.' && t[k] != '+' && t[k] != '-' && t[k] != 'Z')
+                    return false;
+            break;
+        }
         if (isd(c))
             d++;
         else if (!isal(c) && c != ' ' && c != '-' && c != '/' && c != '.' && c != ',' && c != ':' && c != '+')

@@ -2242,6 +2242,17 @@ static void test_more_person_name_keys(void)
     CHECK_FOUND("person_name", b, "Ana\u00efs Lef\u00e8vre");
 }
 
+/* A birth date sent as a timestamp at midnight (JavaScript's Date) is still the birth date. */
+static void test_dob_with_time(void)
+{
+    const char *b = "{\"birthday\": \"1985-03-14T00:00:00.000Z\", \"created_at\": \"2024-03-14T00:00:00Z\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("date_of_birth"), 1);
+    CHECK_FOUND("date_of_birth", b, "1985-03-14T00:00:00.000Z");
+    body_as("application/json", "{\"dob\": \"1985-03-14T12:00:00+02:00\", \"birth_date\": \"19850314T000000Z\"}");
+    CHECK_INT(count("date_of_birth"), 2);
+}
+
 int main(void)
 {
     char err[128];
@@ -2322,6 +2333,7 @@ int main(void)
     RUN(test_card_under_id_keys);
     RUN(test_name_of_things);
     RUN(test_more_person_name_keys);
+    RUN(test_dob_with_time);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
