@@ -152,7 +152,7 @@ static const struct {
     {"deviceuuid", K_DEVICE}, {"hardwareid", K_DEVICE}, {"installationid", K_DEVICE}, {"installid", K_DEVICE},
     {"macaddress", K_DEVICE}, {"mac", K_DEVICE}, {"wifimac", K_DEVICE}, {"bssid", K_DEVICE},
     {"imei", K_DEVICE | K_IMEI}, {"imeisv", K_DEVICE | K_IMEI}, {"meid", K_DEVICE},
-    {"xdeviceid", K_DEVICE}, {"ifa", K_DEVICE}, {"devicetoken", K_DEVICE}, {"pushtoken", K_DEVICE},
+    {"xdeviceid", K_DEVICE}, {"ifa", K_DEVICE}, {"maid", K_DEVICE}, {"mobileadid", K_DEVICE}, {"devicetoken", K_DEVICE}, {"pushtoken", K_DEVICE},
     {"apikey", K_CRED}, {"apisecret", K_CRED}, {"secret", K_CRED}, {"clientsecret", K_CRED},
     {"token", K_CRED}, {"accesstoken", K_CRED}, {"refreshtoken", K_CRED}, {"idtoken", K_CRED},
     {"authtoken", K_CRED}, {"sessiontoken", K_CRED}, {"bearertoken", K_CRED}, {"password", K_CRED},
@@ -496,7 +496,7 @@ static kinfo_t key_words(const char *nk, size_t l)
     if ((w & W_VERSION) || ends(nk, l, "build"))
         w &= ~(unsigned)W_PHONE;
     if (w & W_PHONE)
-        r.flags |= K_PHONE;
+        r.flags |= K_PHONE | (w & W_DEVICE ? K_DEVICE : 0); /* mobile_device_id: a device's id */
     else if ((w & W_CRED) && !(w & W_NOCRED))
         r.flags |= K_CRED;
     else if (w & W_DEVICE)

@@ -2253,6 +2253,15 @@ static void test_dob_with_time(void)
     CHECK_INT(count("date_of_birth"), 2);
 }
 
+/* Device ids under keys that also hold a phone word (mobile_device_id) or ad-tech's MAID. */
+static void test_device_keys_with_phone_words(void)
+{
+    body_as("application/json", "{\"mobile_device_id\": \"6D92078A-8246-4BA4-AE5B-76104861E7DC\", "
+                                "\"maid\": \"38400000-8cf0-11bd-b23e-10b96e40000d\", \"mobile\": \"+33612345678\"}");
+    CHECK_INT(count("device_id"), 2);
+    CHECK_INT(count("phone"), 1);
+}
+
 int main(void)
 {
     char err[128];
@@ -2334,6 +2343,7 @@ int main(void)
     RUN(test_name_of_things);
     RUN(test_more_person_name_keys);
     RUN(test_dob_with_time);
+    RUN(test_device_keys_with_phone_words);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
