@@ -2585,6 +2585,38 @@ static bool section_sign_before(const unsigned char *t, size_t i)
     return i >= 2 && t[i - 1] == 0xa7 && t[i - 2] == 0xc2;
 }
 
+/* Does t[i] continue a grouped number, a group of 2 to 6 digits and a space before it ("9400 1192
+ * 3601 1890 1837 21", a parcel's 22 digits)? A card that starts there must be printed as cards
+ * are (card_grouped): else it is the tail of the longer number, not a card. (A run of 7 or more
+ * digits before the space is a number of its own: "4111111111111111 5555555555554444" lists two
+ * cards; "... 4012-8888-8888-1881 4012 8888 8888 1881" lists one card twice.) */
+static bool inside_grouped(const unsigned char *t, size_t i)
+{
+    if (i < 3 || t[i - 1] != ' ' || !isd(t[i - 2]))
+        return false;
+    size_t k = i - 2, d = 0;
+    while (d < 7 && isd(t[k])) {
+        d++;
+        if (k == 0)
+            return d >= 2;
+        k--;
+    }
+    return d >= 2 && d <= 6 && !isal(t[k]);
+}
+
+/* Are g's groups a card's print layout: 4-4-4-4, 4-4-4-4-3, 4-6-5 (Amex), 4-6-4 (Diners), or one run? */
+static bool card_grouped(const groups_t *g)
+{
+    const unsigned *q = g->glen;
+    if (g->ngroups == 1)
+        return true;
+    if (g->ngroups == 3)
+        return q[0] == 4 && q[1] == 6 && (q[2] == 5 || q[2] == 4);
+    if (g->ngroups == 4 || g->ngroups == 5)
+        return q[0] == 4 && q[1] == 4 && q[2] == 4 && q[3] == 4 && (g->ngroups == 4 || q[4] == 3);
+    return false;
+}
+
 static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det, size_t *start)
 {
     size_t e;
@@ -2657,7 +2689,8 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
      * prose; 16 digits that pass Luhn with an issuer prefix are a card under any key (a PAN
      * pasted into a reference field is the leak to catch). Other lengths under an id key stay
      * ids: snowflake ids run 17-19 digits. */
-    if ((!(fl & F_NOCARD) || g.digits == 16) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
+    if ((!(fl & F_NOCARD) || g.digits == 16) && g.digits >= 12 && !(inside_grouped(t, i) && !card_grouped(&g)) &&
+        (e = card_at(t, n, i, &g)) &&
         !(g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
           !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
           !kw_after(t, n, e, 24, card_kw, sizeof card_kw / sizeof card_kw[0]))) {

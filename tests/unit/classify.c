@@ -2262,6 +2262,16 @@ static void test_device_keys_with_phone_words(void)
     CHECK_INT(count("phone"), 1);
 }
 
+/* No card starts inside a longer grouped number (a parcel's 22 digits) unless it is printed as a card. */
+static void test_card_inside_grouped_number(void)
+{
+    text("Your package 9400 1192 3601 1890 1837 21 ships today.");
+    CHECK_INT(count("card_number"), 0);
+    const char *b = "Tried 4012-8888-8888-1881 4012 8888 8888 1881 and 4111111111111111 5555555555554444.";
+    text(b);
+    CHECK_INT(count("card_number"), 4);
+}
+
 int main(void)
 {
     char err[128];
@@ -2344,6 +2354,7 @@ int main(void)
     RUN(test_more_person_name_keys);
     RUN(test_dob_with_time);
     RUN(test_device_keys_with_phone_words);
+    RUN(test_card_inside_grouped_number);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
