@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """pii_probe3.py — a third, independent labelled PII set in the eval format (dev.jsonl's).
 
-  python3 tests/tools/pii_probe3.py [--seed 3] [--n 1500] > /tmp/p3.jsonl
+  python3 tests/tools/pii_probe3.py [--seed 3] [--n 2000] > /tmp/p3.jsonl
   python3 tests/tools/pii_eval.py --gold /tmp/p3.jsonl --score ../shared/eval/pii/score.py
 
 Angle: the traffic a company actually sends to its vendors. Each line is one request part as
@@ -1129,7 +1129,7 @@ def render(ctx, payload, r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--n", type=int, default=1500)
+    ap.add_argument("--n", type=int, default=2000)
     a = ap.parse_args()
     r = random.Random(a.seed)
     fns, weights = zip(*SCENARIOS)
