@@ -493,7 +493,7 @@ static kinfo_t key_words(const char *nk, size_t l)
     }
     /* mobile_os_version, phone_app_build: a version of something on the phone, not its number
      * ("26.5.158.136" would read as a dotted national number). */
-    if ((w & W_VERSION) || ends(nk, l, "build"))
+    if ((w & W_PHONE) && ((w & W_VERSION) || ends(nk, l, "build")))
         w &= ~(unsigned)W_PHONE;
     if (w & W_PHONE)
         r.flags |= K_PHONE | (w & W_DEVICE ? K_DEVICE : 0); /* mobile_device_id: a device's id */
@@ -537,7 +537,7 @@ static kinfo_t key_words(const char *nk, size_t l)
     /* A version wherever the word is in the key ("versionName" ends in "name"), or "ver" after
      * what has one (app_ver, sdkVer; not server, driver, resolver: those hold addresses). Only
      * steers the text scan: dotted quads here are no IPv4. */
-    if ((w & W_VERSION) || (l >= 5 && ends(nk, l, "ver") && ver_owner(nk, l - 3)))
+    if ((w & W_VERSION) || (l >= 5 && nk[l - 1] == 'r' && ends(nk, l, "ver") && ver_owner(nk, l - 3)))
         r.flags |= K_VERSION;
     if (w & W_PRODUCT)
         r.flags |= K_NONPERSON;
@@ -930,21 +930,18 @@ static kinfo_t key_rules_slow(scan_t *s, const char *k, size_t n)
         ['8'] = '8', ['9'] = '9'};
     size_t l = 0;
     uint32_t h = 2166136261u;
+    unsigned any = 0; /* every byte ORed: a non-ASCII one may be an accented letter (key_fold) */
     for (size_t i = 0; i < n && l < KEY_MAX; i++) {
         unsigned c = knorm[(unsigned char)k[i]];
+        any |= (unsigned char)k[i];
         if (c) {
             nk[l++] = (char)c;
             h = (h ^ c) * 16777619u;
-        } else if ((unsigned char)k[i] >= 0xc3) {
-            const char *f = key_fold((const unsigned char *)k + i, n - i);
-            if (f) {
-                for (; *f && l < KEY_MAX; f++) {
-                    nk[l++] = *f;
-                    h = (h ^ (unsigned char)*f) * 16777619u;
-                }
-                i++;
-            }
         }
+    }
+    if (__builtin_expect(any >= 0x80, 0)) {
+        l = key_norm(k, n, nk); /* the same letters and digits, accents folded */
+        h = key_hash(nk, l);
     }
     nk[l] = 0;
     kinfo_t r = {0, -1};
