@@ -4066,30 +4066,44 @@ static const char *param_name(const char *p, const char *kend, char key[128], si
     return p;
 }
 
-/* Does the parameter list at s->base[off, off + len) name a product's field (sku, price, qty ...)?
- * Then its bare "name" (nom, nombre ...) is the product's, as in a JSON object with those keys.
- * Asked only when such a name holds a name-shaped value, so lists without one pay nothing. */
-static __attribute__((noinline)) bool params_product(scan_t *s, size_t off, size_t len)
+/* A bare name's value (name=, nom=, nombre= ...) held back while its parameter list is read:
+ * whether it is a person's depends on its siblings (scan_params). */
+typedef struct {
+    size_t off, len; /* the raw span in s->base */
+    bool enc;
+    uint8_t kl;
+    char key[63];    /* the parameter's name, for the finding's path */
+} held_name_t;
+#define HELD_NAMES 4
+
+/* If v, under a bare name key, is name-shaped (scan_value's rule for it: trimmed, person_ok
+ * strict), hold its span in *h (emit_v's offsets and encoding) and say so. */
+static bool hold_name(const scan_t *s, const val_t *v, const char *key, size_t kl, held_name_t *h)
 {
-    const char *p = s->base + off, *end = p + len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(pe - p));
-        char key[128];
-        size_t kl;
-        const char *kp = param_name(p, eq ? eq : pe, key, &kl);
-        if (key_info_raw(s, kp, kl).flags & K_PRODUCT)
-            return true;
-        p = pe + 1;
-    }
-    return false;
+    size_t a = 0, b = v->n;
+    while (a < b && (v->t[a] == ' ' || v->t[a] == '\t'))
+        a++;
+    while (b > a && (v->t[b - 1] == ' ' || v->t[b - 1] == '\t'))
+        b--;
+    if (a == b || !person_ok(v->t + a, b - a, true))
+        return false;
+    size_t ra = vmap(v, a), rb = vmap(v, b);
+    h->off = v->rawoff + ra;
+    h->len = rb - ra;
+    h->enc = rb - ra != b - a || (v->plus && memchr(s->base + h->off, '+', rb - ra));
+    h->kl = (uint8_t)(kl < sizeof h->key ? kl : sizeof h->key);
+    memcpy(h->key, key, h->kl);
+    return true;
 }
 
 static void scan_params(scan_t *s, size_t off, size_t len)
 {
     const char *p = s->base + off, *end = p + len;
-    int product = -1; /* params_product's answer, once asked */
+    held_name_t held[HELD_NAMES];
+    unsigned nheld = 0;
+    bool product = false;    /* a product key (sku, price, qty ...) is in the list */
+    size_t nemit0 = s->nemit; /* and nothing else personal: then the held names are the product's */
+    size_t own = 0;           /* emits of the names past those held (not "something else") */
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pe = amp ? amp : end;
@@ -4103,6 +4117,7 @@ static void scan_params(scan_t *s, size_t off, size_t len)
         kinfo_t ki = key_info_raw(s, kp, kl);
         bool nameval = ki.flags & K_NAMEVAL;
         ki.flags &= ~(uint32_t)K_NAMEVAL;
+        product |= (ki.flags & K_PRODUCT) != 0;
         if (nameval || ((size_t)(kend - p) > sizeof key && name_may_hold_value(p, (size_t)(kend - p)))) {
             /* `?ann@example.com`, `203.0.113.7=1`: the name is the value. Its findings, and once
              * it hit those of its value, name no parameter (that would print the value). */
@@ -4119,16 +4134,31 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
             bool ai = s->ai_route && (ki.flags & K_AI);
-            bool bare = true;
-            if (__builtin_expect((ki.flags & K_NAME_BARE) != 0, 0)) {
-                if (product < 0)
-                    product = params_product(s, off, len);
-                bare = !product;
+            /* A bare name (its key has that rule alone) is held back: next to sku/price, with
+             * nothing else personal in the list, it is a product's ("nom=Chaise+Pliante&sku=...");
+             * beside an e-mail, phone, IBAN ... a person's order ("name=...&email=...&sku=..."). */
+            held_name_t past; /* past the names held: reported at once, as before */
+            if (__builtin_expect(ki.flags == K_NAME_BARE, 0) && !ai &&
+                hold_name(s, &v, kp, kl, nheld < HELD_NAMES ? &held[nheld] : &past)) {
+                if (nheld < HELD_NAMES) {
+                    nheld++;
+                } else {
+                    emit_path(s, BG_DET_PERSON_NAME, past.off, past.len, past.enc, NULL);
+                    own++;
+                }
+            } else {
+                scan_value(s, ki, &v, ai, true);
             }
-            scan_value(s, ki, &v, ai, bare);
             scan_if_b64_json(s, &v);
         }
         p = pe + 1;
+    }
+    if (__builtin_expect(nheld != 0, 0) && !(product && s->nemit - own == nemit0)) {
+        for (unsigned i = 0; i < nheld; i++) {
+            s->path = held[i].key;
+            s->path_len = held[i].kl;
+            emit_path(s, BG_DET_PERSON_NAME, held[i].off, held[i].len, held[i].enc, NULL);
+        }
     }
     s->path = NULL;
     s->path_len = 0;

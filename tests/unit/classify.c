@@ -2169,6 +2169,19 @@ static void test_params_product_names(void)
     reset_headers();
     classify_full("/api/catalog/items?nombre=Oscar%20Dog%20Bed&precio=17.03", NULL, 0, false);
     CHECK_INT(count("person_name"), 0);
+    /* ... and so are several, however many the list holds. */
+    body_as("application/x-www-form-urlencoded",
+            "name=Harper+Sofa&name=Emma+Mattress&nom=Greta+Vase&nombre=Oscar+Dog+Bed&nome=Jules+Armchair&sku=A-1");
+    CHECK_INT(count("person_name"), 1); /* the fifth is past the names held back: read alone, as before */
+    /* A flat list with a person's key beside the sku is a person's order: the name is theirs. */
+    const char *o = "name=Jean+Dupont&email=jean%40orange.fr&sku=CH-2231&qty=1";
+    body_as("application/x-www-form-urlencoded", o);
+    CHECK_FOUND("person_name", o, "Jean+Dupont");
+    CHECK_STR(nth("person_name", 0)->path, "name");
+    CHECK_INT(nth("person_name", 0)->encoded, 1);
+    reset_headers();
+    classify_full("/checkout?Name=Lucas+Sato&Tel=0612345678&sku=4081930201448", NULL, 0, false);
+    CHECK_INT(count("person_name"), 1);
     /* Without a product key it is a person's, wherever the name stands. */
     const char *b = "email=zoe%40orange.fr&name=Zo%C3%A9+Dubois&subject=Retour";
     body_as("application/x-www-form-urlencoded", b);
