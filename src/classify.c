@@ -2160,6 +2160,15 @@ static size_t iban_at(const unsigned char *t, size_t n, size_t i)
     int want = bg_detect_iban_length(cc);
     if (!want)
         return 0;
+    /* Not inside a hyphenated hex token: a UUID's last two groups ("...-be71-6dd961ca2d09") are a
+     * Belgian IBAN's 16 characters, and one in 97 passes mod 97. */
+    if (i >= 5 && t[i - 1] == '-' && ishx(t[i - 2])) {
+        size_t h = i - 1;
+        while (h > 0 && ishx(t[h - 1]))
+            h--;
+        if (i - 1 - h >= 4 && (h == 0 || !isal(t[h - 1])))
+            return 0;
+    }
     size_t j = i, got = 0;
     unsigned char sep = 0;
     char buf[40];

@@ -2275,6 +2275,18 @@ static void test_device_keys_with_phone_words(void)
     CHECK_INT(count("phone"), 1);
 }
 
+/* A UUID's last two groups are no Belgian IBAN, even when they pass mod 97. */
+static void test_iban_not_in_uuid(void)
+{
+    body_as("application/json", "{\"cartId\": \"0d0b3a5e-8c1e-4f0a-be71-6dd961ca2d09\"}");
+    CHECK_INT(R.nfindings, 0);
+    text("request 0d0b3a5e-8c1e-4f0a-be71-6dd961ca2d09 failed");
+    CHECK_INT(count("iban"), 0);
+    const char *b = "Konto BE71 0961 2345 6769, ref-BE71-0961-2345-6769";
+    text(b);
+    CHECK_INT(count("iban"), 2);
+}
+
 /* No card starts inside a longer grouped number (a parcel's 22 digits) unless it is printed as a card. */
 static void test_card_inside_grouped_number(void)
 {
@@ -2368,6 +2380,7 @@ int main(void)
     RUN(test_dob_with_time);
     RUN(test_device_keys_with_phone_words);
     RUN(test_card_inside_grouped_number);
+    RUN(test_iban_not_in_uuid);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
