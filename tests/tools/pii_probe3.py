@@ -1095,6 +1095,19 @@ def sc_device_keys(r):
     return "json", body, None
 
 
+def sc_buy_now_form(r):
+    """A flat order form: the buyer's name beside the sku bought, with the buyer's contact keys: a person's."""
+    fn, ln = person(r)
+    params = [("name", L("%s %s" % (fn, ln), "PERSON")), ("sku", sku(r)), ("qty", str(r.randint(1, 3))),
+              ("price", "%.2f" % money(r))]
+    params.append(r.choice([("email", L(email_of(r, fn, ln), "EMAIL")), ("tel", L(phone(r), "PHONE")),
+                            ("iban", L(iban(r), "IBAN"))]))
+    r.shuffle(params)
+    if r.random() < 0.5:
+        return "form", params, None
+    return "query", ("/checkout/buy-now", params), None
+
+
 SCENARIOS = [
     (sc_payment_json, 8), (sc_payment_form, 6), (sc_sepa_mandate, 6), (sc_crm_contact, 12), (sc_crm_search_query, 3),
     (sc_email_send, 5), (sc_sms_send, 6), (sc_analytics_track, 6), (sc_analytics_product_only, 8),
@@ -1105,6 +1118,7 @@ SCENARIOS = [
     (sc_mailchimp_member, 4), (sc_meta_capi, 4), (sc_ads_hashed_neg, 4), (sc_sentry_event, 4),
     (sc_segment_identify, 4), (sc_shipping_label, 4), (sc_price_deltas_neg, 4), (sc_mail_text, 8),
     (sc_mail_text_neg, 5), (sc_camel_json, 5), (sc_people_keys, 6), (sc_named_things_neg, 5), (sc_device_keys, 3),
+    (sc_buy_now_form, 4),
 ]
 
 
