@@ -2148,6 +2148,28 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
 }
 
 /* IBAN at an uppercase letter: CCdd then alphanumerics in optional groups of four. */
+/* Is t[i] inside a UUID (8-4-4-4-12 hex digits, the token of hex digits and hyphens around it)?
+ * Its groups are 16 characters from a 'b' that starts one: "be70f719-6366-4bd7", "be71-6dd961ca2d09"
+ * are a Belgian IBAN's length, and one in 97 passes mod 97. */
+static bool in_uuid(const unsigned char *t, size_t n, size_t i)
+{
+    size_t a = i, b = i;
+    while (a > 0 && (ishx(t[a - 1]) || t[a - 1] == '-'))
+        a--;
+    while (b < n && (ishx(t[b]) || t[b] == '-'))
+        b++;
+    while (a < b && t[a] == '-')
+        a++;
+    while (b > a && t[b - 1] == '-')
+        b--;
+    if (b - a != 36)
+        return false;
+    for (size_t k = 0; k < 36; k++)
+        if ((t[a + k] == '-') != (k == 8 || k == 13 || k == 18 || k == 23))
+            return false;
+    return true;
+}
+
 static size_t iban_at(const unsigned char *t, size_t n, size_t i)
 {
     if (i + 15 > n || !(cls[t[i]] & (CU | CL)) || !(cls[t[i + 1]] & (CU | CL)) || !isd(t[i + 2]) || !isd(t[i + 3]))
@@ -2160,15 +2182,6 @@ static size_t iban_at(const unsigned char *t, size_t n, size_t i)
     int want = bg_detect_iban_length(cc);
     if (!want)
         return 0;
-    /* Not inside a hyphenated hex token: a UUID's last two groups ("...-be71-6dd961ca2d09") are a
-     * Belgian IBAN's 16 characters, and one in 97 passes mod 97. */
-    if (i >= 5 && t[i - 1] == '-' && ishx(t[i - 2])) {
-        size_t h = i - 1;
-        while (h > 0 && ishx(t[h - 1]))
-            h--;
-        if (i - 1 - h >= 4 && (h == 0 || !isal(t[h - 1])))
-            return 0;
-    }
     size_t j = i, got = 0;
     unsigned char sep = 0;
     char buf[40];
@@ -2190,7 +2203,7 @@ static size_t iban_at(const unsigned char *t, size_t n, size_t i)
     }
     if (got != (size_t)want || (j < n && isal(t[j])))
         return 0;
-    return bg_detect_iban_valid(buf, got) ? j : 0;
+    return bg_detect_iban_valid(buf, got) && !(sep == '-' && in_uuid(t, n, i)) ? j : 0;
 }
 
 /* UK NINO: two letters (with the HMRC exclusions), six digits (pairs may be spaced), A–D. */
