@@ -941,6 +941,8 @@ static kinfo_t key_rules_slow(scan_t *s, const char *k, size_t n)
     }
     if (__builtin_expect(any >= 0x80, 0)) {
         l = key_norm(k, n, nk); /* the same letters and digits, accents folded */
+        if (l > KEY_MAX)
+            __builtin_unreachable(); /* key_norm's bound, for the copies of nk below */
         h = key_hash(nk, l);
     }
     nk[l] = 0;
@@ -4098,9 +4100,12 @@ typedef struct {
 } held_name_t;
 #define HELD_NAMES 4
 
-/* If v, under a bare name key, is name-shaped (scan_value's rule for it: trimmed, person_ok
- * strict), hold its span in *h (emit_v's offsets and encoding) and say so. */
-static bool hold_name(const scan_t *s, const val_t *v, const char *key, size_t kl, held_name_t *h)
+/* v is the value of a bare name key (scan_params). If it is name-shaped (scan_value's rule for
+ * it: trimmed, person_ok strict), hold its span (emit_v's offsets and encoding) and key in
+ * held[*nheld], or past HELD_NAMES report it at once (and count it into *nemit0: it is no
+ * "something else" in the list); true either way. False: not a name, scan it as any value. */
+static __attribute__((noinline)) bool hold_name(scan_t *s, const val_t *v, const char *key, size_t kl,
+                                                held_name_t *held, unsigned *nheld, size_t *nemit0)
 {
     size_t a = 0, b = v->n;
     while (a < b && (v->t[a] == ' ' || v->t[a] == '\t'))
@@ -4109,6 +4114,12 @@ static bool hold_name(const scan_t *s, const val_t *v, const char *key, size_t k
         b--;
     if (a == b || !person_ok(v->t + a, b - a, true))
         return false;
+    if (*nheld == HELD_NAMES) {
+        emit_v(s, BG_DET_PERSON_NAME, v, a, b);
+        (*nemit0)++;
+        return true;
+    }
+    held_name_t *h = &held[(*nheld)++];
     size_t ra = vmap(v, a), rb = vmap(v, b);
     h->off = v->rawoff + ra;
     h->len = rb - ra;
@@ -4118,14 +4129,39 @@ static bool hold_name(const scan_t *s, const val_t *v, const char *key, size_t k
     return true;
 }
 
+/* The end of a parameter list at s->base[off, off + len) that held bare names: they are a
+ * product's when the list has a product key (sku, price, qty ...) and nothing else in it was
+ * personal (no emit since nemit0); else each is reported, under its key. */
+static __attribute__((noinline, cold)) void release_held(scan_t *s, size_t off, size_t len, const held_name_t *held,
+                                                         unsigned nheld, size_t nemit0)
+{
+    if (s->nemit == nemit0) {
+        const char *p = s->base + off, *end = p + len;
+        while (p < end) {
+            const char *amp = memchr(p, '&', (size_t)(end - p));
+            const char *pe = amp ? amp : end;
+            const char *eq = memchr(p, '=', (size_t)(pe - p));
+            char key[128];
+            size_t kl;
+            const char *kp = param_name(p, eq ? eq : pe, key, &kl);
+            if (key_info_raw(s, kp, kl).flags & K_PRODUCT)
+                return;
+            p = pe + 1;
+        }
+    }
+    for (unsigned i = 0; i < nheld; i++) {
+        s->path = held[i].key;
+        s->path_len = held[i].kl;
+        emit_path(s, BG_DET_PERSON_NAME, held[i].off, held[i].len, held[i].enc, NULL);
+    }
+}
+
 static void scan_params(scan_t *s, size_t off, size_t len)
 {
     const char *p = s->base + off, *end = p + len;
-    held_name_t held[HELD_NAMES];
+    held_name_t held[HELD_NAMES]; /* bare names, until the list is read (hold_name) */
     unsigned nheld = 0;
-    bool product = false;    /* a product key (sku, price, qty ...) is in the list */
-    size_t nemit0 = s->nemit; /* and nothing else personal: then the held names are the product's */
-    size_t own = 0;           /* emits of the names past those held (not "something else") */
+    size_t nemit0 = s->nemit;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pe = amp ? amp : end;
@@ -4139,7 +4175,6 @@ static void scan_params(scan_t *s, size_t off, size_t len)
         kinfo_t ki = key_info_raw(s, kp, kl);
         bool nameval = ki.flags & K_NAMEVAL;
         ki.flags &= ~(uint32_t)K_NAMEVAL;
-        product |= (ki.flags & K_PRODUCT) != 0;
         if (nameval || ((size_t)(kend - p) > sizeof key && name_may_hold_value(p, (size_t)(kend - p)))) {
             /* `?ann@example.com`, `203.0.113.7=1`: the name is the value. Its findings, and once
              * it hit those of its value, name no parameter (that would print the value). */
@@ -4159,29 +4194,15 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             /* A bare name (its key has that rule alone) is held back: next to sku/price, with
              * nothing else personal in the list, it is a product's ("nom=Chaise+Pliante&sku=...");
              * beside an e-mail, phone, IBAN ... a person's order ("name=...&email=...&sku=..."). */
-            held_name_t past; /* past the names held: reported at once, as before */
-            if (__builtin_expect(ki.flags == K_NAME_BARE, 0) && !ai &&
-                hold_name(s, &v, kp, kl, nheld < HELD_NAMES ? &held[nheld] : &past)) {
-                if (nheld < HELD_NAMES) {
-                    nheld++;
-                } else {
-                    emit_path(s, BG_DET_PERSON_NAME, past.off, past.len, past.enc, NULL);
-                    own++;
-                }
-            } else {
+            if (!(__builtin_expect(ki.flags == K_NAME_BARE, 0) && !ai &&
+                  hold_name(s, &v, kp, kl, held, &nheld, &nemit0)))
                 scan_value(s, ki, &v, ai, true);
-            }
             scan_if_b64_json(s, &v);
         }
         p = pe + 1;
     }
-    if (__builtin_expect(nheld != 0, 0) && !(product && s->nemit - own == nemit0)) {
-        for (unsigned i = 0; i < nheld; i++) {
-            s->path = held[i].key;
-            s->path_len = held[i].kl;
-            emit_path(s, BG_DET_PERSON_NAME, held[i].off, held[i].len, held[i].enc, NULL);
-        }
-    }
+    if (__builtin_expect(nheld != 0, 0))
+        release_held(s, off, len, held, nheld, nemit0);
     s->path = NULL;
     s->path_len = 0;
 }
