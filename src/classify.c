@@ -86,7 +86,7 @@ static const struct {
     {"givenname", K_NAME}, {"familyname", K_NAME}, {"middlename", K_NAME}, {"holdername", K_NAME},
     {"cardholder", K_NAME}, {"cardholdername", K_NAME}, {"accountholder", K_NAME},
     {"accountholdername", K_NAME}, {"displayname", K_NAME}, {"maidenname", K_NAME}, {"fname", K_NAME},
-    {"lname", K_NAME}, {"forename", K_NAME}, {"contactname", K_NAME}, {"customername", K_NAME},
+    {"lname", K_NAME}, {"forename", K_NAME}, {"nameoncard", K_NAME}, {"contactname", K_NAME}, {"customername", K_NAME},
     {"billingname", K_NAME}, {"shippingname", K_NAME}, {"recipientname", K_NAME}, {"sendername", K_NAME},
     {"patientname", K_NAME}, {"personname", K_NAME}, {"legalname", K_NAME}, {"realname", K_NAME},
     /* the same keys in French, Spanish, Portuguese, Italian, German, Dutch, Polish: the bare
@@ -98,6 +98,15 @@ static const struct {
     {"voornaam", K_NAME}, {"achternaam", K_NAME}, {"imie", K_NAME}, {"nazwisko", K_NAME},
     {"sku", K_PRODUCT | K_IDNUM}, {"price", K_PRODUCT}, {"productid", K_PRODUCT | K_IDNUM},
     {"productname", K_PRODUCT}, {"brand", K_PRODUCT | K_NONPERSON}, {"quantity", K_PRODUCT}, {"qty", K_PRODUCT},
+    /* the product keys in French, Spanish, Portuguese, Italian, German, Dutch, Polish (accents
+     * folded: prix, précio -> precio, quantité -> quantite, ilość -> ilosc) */
+    {"prix", K_PRODUCT}, {"precio", K_PRODUCT}, {"preco", K_PRODUCT}, {"prezzo", K_PRODUCT}, {"preis", K_PRODUCT},
+    {"prijs", K_PRODUCT}, {"cena", K_PRODUCT}, {"quantite", K_PRODUCT}, {"cantidad", K_PRODUCT},
+    {"quantidade", K_PRODUCT}, {"quantita", K_PRODUCT}, {"menge", K_PRODUCT}, {"anzahl", K_PRODUCT},
+    {"aantal", K_PRODUCT}, {"ilosc", K_PRODUCT}, {"artikelnummer", K_PRODUCT | K_IDNUM},
+    {"marque", K_PRODUCT | K_NONPERSON}, {"marca", K_PRODUCT | K_NONPERSON}, {"marke", K_PRODUCT | K_NONPERSON},
+    {"produit", K_PRODUCT | K_NONPERSON}, {"producto", K_PRODUCT | K_NONPERSON}, {"prodotto", K_PRODUCT | K_NONPERSON},
+    {"produto", K_PRODUCT | K_NONPERSON}, {"produkt", K_PRODUCT | K_NONPERSON},
     {"upc", K_PRODUCT | K_IDNUM}, {"ean", K_PRODUCT | K_IDNUM}, {"gtin", K_PRODUCT | K_IDNUM},
     {"category", K_PRODUCT | K_NONPERSON}, {"model", K_PRODUCT | K_NONPERSON}, {"variant", K_PRODUCT},
     {"stock", K_PRODUCT}, {"unitprice", K_PRODUCT}, {"listprice", K_PRODUCT}, {"catalog", K_PRODUCT},
@@ -113,14 +122,28 @@ static const struct {
     {"dataset", K_NONPERSON}, {"device", K_NONPERSON | K_DEVOBJ}, {"browser", K_NONPERSON}, {"os", K_NONPERSON},
     {"platform", K_NONPERSON}, {"campaign", K_NONPERSON}, {"metric", K_NONPERSON}, {"field", K_NONPERSON},
     {"attribute", K_NONPERSON}, {"feature", K_NONPERSON}, {"bank", K_NONPERSON}, {"currency", K_NONPERSON},
+    /* objects whose "name" titles a thing: offers, files, places, lists, settings ("Summer Sale",
+     * "Photo Front.jpg", "Berlin Mitte", "Loyalty Tier") */
+    {"offer", K_NONPERSON}, {"offers", K_NONPERSON}, {"coupon", K_NONPERSON}, {"promotion", K_NONPERSON},
+    {"promo", K_NONPERSON}, {"discount", K_NONPERSON}, {"segment", K_NONPERSON}, {"audience", K_NONPERSON},
+    {"template", K_NONPERSON}, {"attachment", K_NONPERSON}, {"attachments", K_NONPERSON},
+    {"document", K_NONPERSON}, {"documents", K_NONPERSON}, {"folder", K_NONPERSON}, {"image", K_NONPERSON},
+    {"images", K_NONPERSON}, {"media", K_NONPERSON}, {"asset", K_NONPERSON}, {"assets", K_NONPERSON},
+    {"channel", K_NONPERSON}, {"venue", K_NONPERSON}, {"warehouse", K_NONPERSON}, {"site", K_NONPERSON},
+    {"locations", K_NONPERSON}, {"survey", K_NONPERSON}, {"question", K_NONPERSON}, {"option", K_NONPERSON},
+    {"options", K_NONPERSON}, {"stage", K_NONPERSON}, {"pipeline", K_NONPERSON}, {"role", K_NONPERSON},
+    {"permission", K_NONPERSON}, {"webhook", K_NONPERSON}, {"integration", K_NONPERSON},
+    {"customfield", K_NONPERSON}, {"customfields", K_NONPERSON}, {"label", K_NONPERSON}, {"labels", K_NONPERSON},
+    /* {"name": "Loyalty Tier", "value": "Gold"}: a name/value pair names a field */
+    {"value", K_PRODUCT},
     {"dob", K_DOB}, {"birthdate", K_DOB}, {"dateofbirth", K_DOB}, {"birthday", K_DOB}, {"bday", K_DOB},
     {"phone", K_PHONE}, {"tel", K_PHONE}, {"telephone", K_PHONE}, {"mobile", K_PHONE}, {"msisdn", K_PHONE},
     {"cell", K_PHONE}, {"cellphone", K_PHONE}, {"phonenumber", K_PHONE}, {"mobilenumber", K_PHONE},
-    {"fax", K_PHONE}, {"telefon", K_PHONE}, {"telefono", K_PHONE}, {"whatsapp", K_PHONE},
+    {"fax", K_PHONE}, {"telefon", K_PHONE}, {"telefono", K_PHONE}, {"whatsapp", K_PHONE}, {"portable", K_PHONE},
     {"telefone", K_PHONE}, {"telefoon", K_PHONE}, {"handy", K_PHONE}, {"movil", K_PHONE},
     {"celular", K_PHONE}, {"cellulare", K_PHONE}, {"mobiel", K_PHONE}, {"gsm", K_PHONE},
     {"lat", K_LAT}, {"latitude", K_LAT}, {"lng", K_LNG}, {"lon", K_LNG}, {"long", K_LNG}, {"longitude", K_LNG},
-    {"location", K_GEO}, {"loc", K_GEO}, {"position", K_GEO}, {"pos", K_GEO}, {"coords", K_GEO},
+    {"location", K_GEO | K_NONPERSON}, {"loc", K_GEO}, {"position", K_GEO}, {"pos", K_GEO}, {"coords", K_GEO},
     {"coordinates", K_GEO}, {"coordinate", K_GEO}, {"geo", K_GEO}, {"gps", K_GEO}, {"geolocation", K_GEO},
     {"lastfix", K_GEO}, {"fix", K_GEO}, {"latlng", K_GEO}, {"latlon", K_GEO}, {"lnglat", K_GEO},
     {"ll", K_GEO}, {"geopoint", K_GEO}, {"lastlocation", K_GEO}, {"currentlocation", K_GEO},
@@ -129,7 +152,7 @@ static const struct {
     {"deviceuuid", K_DEVICE}, {"hardwareid", K_DEVICE}, {"installationid", K_DEVICE}, {"installid", K_DEVICE},
     {"macaddress", K_DEVICE}, {"mac", K_DEVICE}, {"wifimac", K_DEVICE}, {"bssid", K_DEVICE},
     {"imei", K_DEVICE | K_IMEI}, {"imeisv", K_DEVICE | K_IMEI}, {"meid", K_DEVICE},
-    {"xdeviceid", K_DEVICE}, {"ifa", K_DEVICE}, {"devicetoken", K_DEVICE}, {"pushtoken", K_DEVICE},
+    {"xdeviceid", K_DEVICE}, {"ifa", K_DEVICE}, {"maid", K_DEVICE}, {"mobileadid", K_DEVICE}, {"devicetoken", K_DEVICE}, {"pushtoken", K_DEVICE},
     {"apikey", K_CRED}, {"apisecret", K_CRED}, {"secret", K_CRED}, {"clientsecret", K_CRED},
     {"token", K_CRED}, {"accesstoken", K_CRED}, {"refreshtoken", K_CRED}, {"idtoken", K_CRED},
     {"authtoken", K_CRED}, {"sessiontoken", K_CRED}, {"bearertoken", K_CRED}, {"password", K_CRED},
@@ -207,14 +230,53 @@ struct bg_classifier {
 
 static inline unsigned lower(unsigned c) { return c - 'A' < 26u ? c + 32 : c; }
 
-/* Normalize a key to lowercase letters and digits (at most KEY_MAX); returns its length. */
+/* Keys are written in the caller's language: "prénom", "teléfono", "imię", "Straße". A Latin
+ * letter with a diacritic (UTF-8 c3 80 .. c5 bf: Latin-1 and Latin Extended-A) normalizes to
+ * its base letter(s), so those keys meet the rules written without accents ("prenom",
+ * "telefono", "imie"). Returns the ASCII letters for the two bytes at k (NULL: not such a
+ * letter; "" for the signs × and ÷, which are dropped as punctuation is). */
+static const char *key_fold(const unsigned char *k, size_t n)
+{
+    /* U+00C0 .. U+00FF, then U+0100 .. U+017F: one base letter each, a few two. */
+    static const char l1[] = "aaaaaaAceeeeiiiiDnooooo*ouuuuyTSaaaaaaAceeeeiiiiDnooooo*ouuuuyTy";
+    static const char xa[] = "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiIIjjkkklllllll"
+                             "lllnnnnnnnnnooooooOOrrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+    if (n < 2 || k[0] < 0xc3 || k[0] > 0xc5 || (k[1] & 0xc0) != 0x80)
+        return NULL;
+    unsigned cp = ((k[0] & 0x1fu) << 6 | (k[1] & 0x3fu));
+    char c = cp < 0x100 ? l1[cp - 0xc0] : xa[cp - 0x100];
+    switch (c) {
+    case '*': return "";
+    case 'A': return "ae"; /* æ */
+    case 'D': return "d";  /* ð */
+    case 'T': return "th"; /* þ */
+    case 'S': return "ss"; /* ß */
+    case 'I': return "ij"; /* ĳ */
+    case 'O': return "oe"; /* œ */
+    default: break;
+    }
+    static const char one[26][2] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+                                    "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z"};
+    return one[c - 'a'];
+}
+
+/* Normalize a key to lowercase letters and digits (at most KEY_MAX), accented Latin letters
+ * folded (key_fold); returns its length. */
 static size_t key_norm(const char *k, size_t n, char out[KEY_MAX + 1])
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o < KEY_MAX; i++) {
         unsigned c = lower((unsigned char)k[i]);
-        if ((c - 'a' < 26u) || (c - '0' < 10u))
+        if ((c - 'a' < 26u) || (c - '0' < 10u)) {
             out[o++] = (char)c;
+        } else if (c >= 0xc3) {
+            const char *f = key_fold((const unsigned char *)k + i, n - i);
+            if (f) {
+                for (; *f && o < KEY_MAX; f++)
+                    out[o++] = *f;
+                i++;
+            }
+        }
     }
     out[o] = 0;
     return o;
@@ -283,13 +345,25 @@ typedef struct {
 /* Word rules for compound keys the exact table does not hold (nk normalized, l >= 4). One pass
  * over the key, dispatching on each letter to the few words that start with it. */
 enum { W_PHONE = 1, W_CRED = 2, W_NOCRED = 4, W_DEVICE = 8, W_IMEI = 16, W_DOB = 32, W_SSN = 64, W_NINO = 128,
-       W_GEO = 256, W_AI = 512, W_ID = 1024 };
+       W_GEO = 256, W_AI = 512, W_ID = 1024, W_VERSION = 2048, W_PRODUCT = 4096 };
 
 static inline bool at_word(const char *nk, size_t l, size_t i, const char *w, size_t wl)
 {
     return i + wl <= l && memcmp(nk + i, w, wl) == 0;
 }
 #define AT(w) at_word(nk, l, i, w, sizeof w - 1)
+
+/* Does nk[0, l) name a thing that has a version ("app" in app_ver)? */
+static bool ver_owner(const char *nk, size_t l)
+{
+    static const char *const own[] = {"app", "sdk", "os", "sw", "fw", "hw", "lib", "api", "client", "plugin",
+                                      "agent", "browser", "ext", "js", "kernel", "engine", "schema", "proto",
+                                      "min", "max", "cur", "current", "target", "build", "bundle", "core"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (ends(nk, l, own[i]))
+            return true;
+    return false;
+}
 
 static kinfo_t key_words(const char *nk, size_t l)
 {
@@ -328,6 +402,12 @@ static kinfo_t key_words(const char *nk, size_t l)
                 w |= W_DEVICE;
             else if (AT("hash"))
                 w |= W_ID;
+            else if (AT("handy"))
+                w |= W_PHONE; /* Handynummer */
+            break;
+        case 'k':
+            if (AT("komork"))
+                w |= W_PHONE; /* telefon komórkowy */
             break;
         case 'i':
             if (AT("imei"))
@@ -342,7 +422,7 @@ static kinfo_t key_words(const char *nk, size_t l)
                 w |= W_GEO;
             break;
         case 'm':
-            if (AT("mobile") || AT("msisdn"))
+            if (AT("mobil") || AT("msisdn")) /* mobile, Mobilnummer, mobiltelefon */
                 w |= W_PHONE;
             else if (AT("macaddress"))
                 w |= W_DEVICE;
@@ -357,6 +437,10 @@ static kinfo_t key_words(const char *nk, size_t l)
             if (AT("geburt") || AT("geboorte"))
                 w |= W_DOB; /* Geburtsdatum, geboortedatum */
             break;
+        case 'f':
+            if (AT("fodsel"))
+                w |= W_DOB; /* fødselsdato (da, no) */
+            break;
         case 'o':
             if (AT("order"))
                 w |= W_ID;
@@ -368,6 +452,8 @@ static kinfo_t key_words(const char *nk, size_t l)
                 w |= W_CRED;
             else if (AT("prompt"))
                 w |= W_AI;
+            else if (AT("product"))
+                w |= W_PRODUCT; /* product_data, productDetails: their "name" is the product's */
             break;
         case 'r':
             if (AT("refreshtoken"))
@@ -393,12 +479,24 @@ static kinfo_t key_words(const char *nk, size_t l)
             if (AT("xsrf"))
                 w |= W_NOCRED;
             break;
+        case 'u':
+            if (AT("urodzen"))
+                w |= W_DOB; /* data urodzenia */
+            break;
+        case 'v':
+            if (AT("version"))
+                w |= W_VERSION; /* versionName, version_string, CFBundleShortVersionString */
+            break;
         default:
             break;
         }
     }
+    /* mobile_os_version, phone_app_build: a version of something on the phone, not its number
+     * ("26.5.158.136" would read as a dotted national number). */
+    if ((w & W_PHONE) && ((w & W_VERSION) || ends(nk, l, "build")))
+        w &= ~(unsigned)W_PHONE;
     if (w & W_PHONE)
-        r.flags |= K_PHONE;
+        r.flags |= K_PHONE | (w & W_DEVICE ? K_DEVICE : 0); /* mobile_device_id: a device's id */
     else if ((w & W_CRED) && !(w & W_NOCRED))
         r.flags |= K_CRED;
     else if (w & W_DEVICE)
@@ -421,7 +519,10 @@ static kinfo_t key_words(const char *nk, size_t l)
                                           "billing", "shipping", "person", "patient", "legal", "sur",
                                           "beneficiary", "payee", "payer", "creditor", "debtor", "owner",
                                           "applicant", "employee", "passenger", "traveler", "traveller",
-                                          "guest", "insured", "spouse", "mother", "father", "member", "student"};
+                                          "guest", "insured", "spouse", "mother", "father", "member", "student",
+                                          "author", "signer", "signatory", "witness", "guardian", "buyer",
+                                          "consignee", "addressee", "attendee", "participant", "kin", "emergency",
+                                          "doctor", "physician", "caregiver", "subscriber"};
         for (size_t i = 0; i < sizeof who / sizeof who[0]; i++)
             if (has(nk, l - 4, who[i]))
                 r.flags |= K_NAME;
@@ -433,6 +534,13 @@ static kinfo_t key_words(const char *nk, size_t l)
         r.flags |= K_AI;
     if (!r.flags && ((w & W_ID) || ends(nk, l, "id") || ends(nk, l, "ms") || ends(nk, l, "at") || ends(nk, l, "ts")))
         r.flags |= K_IDNUM;
+    /* A version wherever the word is in the key ("versionName" ends in "name"), or "ver" after
+     * what has one (app_ver, sdkVer; not server, driver, resolver: those hold addresses). Only
+     * steers the text scan: dotted quads here are no IPv4. */
+    if ((w & W_VERSION) || (l >= 5 && nk[l - 1] == 'r' && ends(nk, l, "ver") && ver_owner(nk, l - 3)))
+        r.flags |= K_VERSION;
+    if (w & W_PRODUCT)
+        r.flags |= K_NONPERSON;
     return r;
 }
 #undef AT
@@ -822,12 +930,20 @@ static kinfo_t key_rules_slow(scan_t *s, const char *k, size_t n)
         ['8'] = '8', ['9'] = '9'};
     size_t l = 0;
     uint32_t h = 2166136261u;
+    unsigned any = 0; /* every byte ORed: a non-ASCII one may be an accented letter (key_fold) */
     for (size_t i = 0; i < n && l < KEY_MAX; i++) {
         unsigned c = knorm[(unsigned char)k[i]];
+        any |= (unsigned char)k[i];
         if (c) {
             nk[l++] = (char)c;
             h = (h ^ c) * 16777619u;
         }
+    }
+    if (__builtin_expect(any >= 0x80, 0)) {
+        l = key_norm(k, n, nk); /* the same letters and digits, accents folded */
+        if (l > KEY_MAX)
+            __builtin_unreachable(); /* key_norm's bound, for the copies of nk below */
+        h = key_hash(nk, l);
     }
     nk[l] = 0;
     kinfo_t r = {0, -1};
@@ -2034,6 +2150,28 @@ static size_t phone_at(const unsigned char *t, size_t n, size_t i, bool keyed)
 }
 
 /* IBAN at an uppercase letter: CCdd then alphanumerics in optional groups of four. */
+/* Is t[i] inside a UUID (8-4-4-4-12 hex digits, the token of hex digits and hyphens around it)?
+ * Its groups are 16 characters from a 'b' that starts one: "be70f719-6366-4bd7", "be71-6dd961ca2d09"
+ * are a Belgian IBAN's length, and one in 97 passes mod 97. */
+static bool in_uuid(const unsigned char *t, size_t n, size_t i)
+{
+    size_t a = i, b = i;
+    while (a > 0 && (ishx(t[a - 1]) || t[a - 1] == '-'))
+        a--;
+    while (b < n && (ishx(t[b]) || t[b] == '-'))
+        b++;
+    while (a < b && t[a] == '-')
+        a++;
+    while (b > a && t[b - 1] == '-')
+        b--;
+    if (b - a != 36)
+        return false;
+    for (size_t k = 0; k < 36; k++)
+        if ((t[a + k] == '-') != (k == 8 || k == 13 || k == 18 || k == 23))
+            return false;
+    return true;
+}
+
 static size_t iban_at(const unsigned char *t, size_t n, size_t i)
 {
     if (i + 15 > n || !(cls[t[i]] & (CU | CL)) || !(cls[t[i + 1]] & (CU | CL)) || !isd(t[i + 2]) || !isd(t[i + 3]))
@@ -2067,7 +2205,7 @@ static size_t iban_at(const unsigned char *t, size_t n, size_t i)
     }
     if (got != (size_t)want || (j < n && isal(t[j])))
         return 0;
-    return bg_detect_iban_valid(buf, got) ? j : 0;
+    return bg_detect_iban_valid(buf, got) && !(sep == '-' && in_uuid(t, n, i)) ? j : 0;
 }
 
 /* UK NINO: two letters (with the HMRC exclusions), six digits (pairs may be spaced), A–D. */
@@ -2468,6 +2606,38 @@ static bool section_sign_before(const unsigned char *t, size_t i)
     return i >= 2 && t[i - 1] == 0xa7 && t[i - 2] == 0xc2;
 }
 
+/* Does t[i] continue a grouped number, a group of 2 to 6 digits and a space before it ("9400 1192
+ * 3601 1890 1837 21", a parcel's 22 digits)? A card that starts there must be printed as cards
+ * are (card_grouped): else it is the tail of the longer number, not a card. (A run of 7 or more
+ * digits before the space is a number of its own: "4111111111111111 5555555555554444" lists two
+ * cards; "... 4012-8888-8888-1881 4012 8888 8888 1881" lists one card twice.) */
+static bool inside_grouped(const unsigned char *t, size_t i)
+{
+    if (i < 3 || t[i - 1] != ' ' || !isd(t[i - 2]))
+        return false;
+    size_t k = i - 2, d = 0;
+    while (d < 7 && isd(t[k])) {
+        d++;
+        if (k == 0)
+            return d >= 2;
+        k--;
+    }
+    return d >= 2 && d <= 6 && !isal(t[k]);
+}
+
+/* Are g's groups a card's print layout: 4-4-4-4, 4-4-4-4-3, 4-6-5 (Amex), 4-6-4 (Diners), or one run? */
+static bool card_grouped(const groups_t *g)
+{
+    const unsigned *q = g->glen;
+    if (g->ngroups == 1)
+        return true;
+    if (g->ngroups == 3)
+        return q[0] == 4 && q[1] == 6 && (q[2] == 5 || q[2] == 4);
+    if (g->ngroups == 4 || g->ngroups == 5)
+        return q[0] == 4 && q[1] == 4 && q[2] == 4 && q[3] == 4 && (g->ngroups == 4 || q[4] == 3);
+    return false;
+}
+
 static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned fl, unsigned *det, size_t *start)
 {
     size_t e;
@@ -2536,7 +2706,12 @@ static size_t digit_start(const unsigned char *t, size_t n, size_t i, unsigned f
             return e;
         }
     }
-    if (!(fl & F_NOCARD) && g.digits >= 12 && (e = card_at(t, n, i, &g)) &&
+    /* An id key (ref, order_id ...) says its 12-15 digits are no card, as those labels do in
+     * prose; 16 digits that pass Luhn with an issuer prefix are a card under any key (a PAN
+     * pasted into a reference field is the leak to catch). Other lengths under an id key stay
+     * ids: snowflake ids run 17-19 digits. */
+    if ((!(fl & F_NOCARD) || g.digits == 16) && g.digits >= 12 && !(inside_grouped(t, i) && !card_grouped(&g)) &&
+        (e = card_at(t, n, i, &g)) &&
         !(g.digits <= 15 && labelled(t, i, not_card_kw, sizeof not_card_kw / sizeof not_card_kw[0], 0) &&
           !kw_before(t, i, 40, card_kw, sizeof card_kw / sizeof card_kw[0]) &&
           !kw_after(t, n, e, 24, card_kw, sizeof card_kw / sizeof card_kw[0]))) {
@@ -3161,6 +3336,14 @@ static bool dob_ok(const unsigned char *t, size_t n)
     unsigned d = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned c = t[i];
+        /* A date serialised with its time ("1985-03-14T00:00:00.000Z", as JavaScript's Date
+         * writes one): the date is the value, the time's digits are not counted. */
+        if (c == 'T' && i >= 8 && isd(t[i - 1]) && i + 1 < n && isd(t[i + 1])) {
+            for (size_t k = i + 1; k < n; k++)
+                if (!isd(t[k]) && t[k] != ':' && t[k] != '.' && t[k] != '+' && t[k] != '-' && t[k] != 'Z')
+                    return false;
+            break;
+        }
         if (isd(c))
             d++;
         else if (!isal(c) && c != ' ' && c != '-' && c != '/' && c != '.' && c != ',' && c != ':' && c != '+')
@@ -3893,24 +4076,100 @@ static void make_pct_val(scan_t *s, val_t *v, size_t rawoff, const char *raw, si
 }
 
 /* name=value&name=value at base[off, off+len) (query string or form body). */
+/* The name of the parameter at p (ending at kend), decoded into key[128] when it has an escape;
+ * returns the name's bytes (p itself when it has none: most names) and their count in *kl. */
+static const char *param_name(const char *p, const char *kend, char key[128], size_t *kl)
+{
+    size_t l = (size_t)(kend - p) < 128 ? (size_t)(kend - p) : 128;
+    for (size_t i = 0; i < l; i++)
+        if (p[i] == '%' || p[i] == '+') {
+            *kl = pct_decode(p, l, true, key, NULL);
+            return key;
+        }
+    *kl = l;
+    return p;
+}
+
+/* A bare name's value (name=, nom=, nombre= ...) held back while its parameter list is read:
+ * whether it is a person's depends on its siblings (scan_params). */
+typedef struct {
+    size_t off, len; /* the raw span in s->base */
+    bool enc;
+    uint8_t kl;
+    char key[63];    /* the parameter's name, for the finding's path */
+} held_name_t;
+#define HELD_NAMES 4
+
+/* v is the value of a bare name key (scan_params). If it is name-shaped (scan_value's rule for
+ * it: trimmed, person_ok strict), hold its span (emit_v's offsets and encoding) and key in
+ * held[*nheld], or past HELD_NAMES report it at once (and count it into *nemit0: it is no
+ * "something else" in the list); true either way. False: not a name, scan it as any value. */
+static __attribute__((noinline)) bool hold_name(scan_t *s, const val_t *v, const char *key, size_t kl,
+                                                held_name_t *held, unsigned *nheld, size_t *nemit0)
+{
+    size_t a = 0, b = v->n;
+    while (a < b && (v->t[a] == ' ' || v->t[a] == '\t'))
+        a++;
+    while (b > a && (v->t[b - 1] == ' ' || v->t[b - 1] == '\t'))
+        b--;
+    if (a == b || !person_ok(v->t + a, b - a, true))
+        return false;
+    if (*nheld == HELD_NAMES) {
+        emit_v(s, BG_DET_PERSON_NAME, v, a, b);
+        (*nemit0)++;
+        return true;
+    }
+    held_name_t *h = &held[(*nheld)++];
+    size_t ra = vmap(v, a), rb = vmap(v, b);
+    h->off = v->rawoff + ra;
+    h->len = rb - ra;
+    h->enc = rb - ra != b - a || (v->plus && memchr(s->base + h->off, '+', rb - ra));
+    h->kl = (uint8_t)(kl < sizeof h->key ? kl : sizeof h->key);
+    memcpy(h->key, key, h->kl);
+    return true;
+}
+
+/* The end of a parameter list at s->base[off, off + len) that held bare names: they are a
+ * product's when the list has a product key (sku, price, qty ...) and nothing else in it was
+ * personal (no emit since nemit0); else each is reported, under its key. */
+static __attribute__((noinline, cold)) void release_held(scan_t *s, size_t off, size_t len, const held_name_t *held,
+                                                         unsigned nheld, size_t nemit0)
+{
+    if (s->nemit == nemit0) {
+        const char *p = s->base + off, *end = p + len;
+        while (p < end) {
+            const char *amp = memchr(p, '&', (size_t)(end - p));
+            const char *pe = amp ? amp : end;
+            const char *eq = memchr(p, '=', (size_t)(pe - p));
+            char key[128];
+            size_t kl;
+            const char *kp = param_name(p, eq ? eq : pe, key, &kl);
+            if (key_info_raw(s, kp, kl).flags & K_PRODUCT)
+                return;
+            p = pe + 1;
+        }
+    }
+    for (unsigned i = 0; i < nheld; i++) {
+        s->path = held[i].key;
+        s->path_len = held[i].kl;
+        emit_path(s, BG_DET_PERSON_NAME, held[i].off, held[i].len, held[i].enc, NULL);
+    }
+}
+
 static void scan_params(scan_t *s, size_t off, size_t len)
 {
     const char *p = s->base + off, *end = p + len;
+    held_name_t held[HELD_NAMES]; /* bare names, until the list is read (hold_name) */
+    unsigned nheld = 0;
+    size_t nemit0 = s->nemit;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pe = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pe - p));
         const char *kend = eq ? eq : pe;
         char key[128];
-        size_t kl = (size_t)(kend - p) < sizeof key ? (size_t)(kend - p) : sizeof key;
-        /* Most names have no escape: decoding would copy them as they are. */
-        const char *kp = p;
-        for (size_t i = 0; i < kl; i++)
-            if (p[i] == '%' || p[i] == '+') {
-                kl = pct_decode(p, kl, true, key, NULL);
-                kp = key;
-                break;
-            }
+        size_t kl;
+        const char *kp = param_name(p, kend, key, &kl);
         s->path = kp;
         s->path_len = kl;
         kinfo_t ki = key_info_raw(s, kp, kl);
@@ -3932,11 +4191,18 @@ static void scan_params(scan_t *s, size_t off, size_t len)
             val_t v;
             make_pct_val(s, &v, (size_t)(eq + 1 - s->base), eq + 1, (size_t)(pe - eq - 1), true);
             bool ai = s->ai_route && (ki.flags & K_AI);
-            scan_value(s, ki, &v, ai, true);
+            /* A bare name (its key has that rule alone) is held back: next to sku/price, with
+             * nothing else personal in the list, it is a product's ("nom=Chaise+Pliante&sku=...");
+             * beside an e-mail, phone, IBAN ... a person's order ("name=...&email=...&sku=..."). */
+            if (!(__builtin_expect(ki.flags == K_NAME_BARE, 0) && !ai &&
+                  hold_name(s, &v, kp, kl, held, &nheld, &nemit0)))
+                scan_value(s, ki, &v, ai, true);
             scan_if_b64_json(s, &v);
         }
         p = pe + 1;
     }
+    if (__builtin_expect(nheld != 0, 0))
+        release_held(s, off, len, held, nheld, nemit0);
     s->path = NULL;
     s->path_len = 0;
 }
@@ -4160,13 +4426,16 @@ static bool long_random(const char *v, size_t n)
     return (kinds & 1) && (kinds & 6) && letters * 8 >= n;
 }
 
-static bool session_name(const char *k, size_t n)
+/* What a cookie's name says of its value: 1 a session (sess, sid, auth, token ...), -1 an
+ * anti-forgery token (csrftoken, XSRF-TOKEN: it authenticates nobody, as csrf keys in bodies),
+ * 0 nothing. */
+static int session_name(const char *k, size_t n)
 {
     char nk[KEY_MAX + 1];
     size_t l = key_norm(k, n, nk);
     static const char *const csrf[] = {"csrf", "xsrf"};
     if (kw_in((const unsigned char *)nk, 0, l, csrf, 2, false))
-        return false;
+        return -1;
     static const char *const sub[] = {"sess", "sid", "auth", "token", "jwt", "login", "remember", "sso", "identity"};
     return kw_in((const unsigned char *)nk, 0, l, sub, sizeof sub / sizeof sub[0], false);
 }
@@ -4196,7 +4465,8 @@ static void scan_cookie(scan_t *s, const char *v, size_t n)
         if (ve == vs)
             continue;
         val_t val = {vs, (const unsigned char *)v + vs, ve - vs, NULL, false, false};
-        if ((ve - vs >= 8 && session_name(v + ns, ne - ns)) || long_random(v + vs, ve - vs)) {
+        int sn = ve - vs >= 8 ? session_name(v + ns, ne - ns) : 0; /* long_random needs 20 */
+        if (sn > 0 || (sn == 0 && long_random(v + vs, ve - vs))) {
             emit_path(s, BG_DET_SESSION_COOKIE, vs, ve - vs, false, NULL);
             scan_if_b64_json(s, &val); /* a session kept in the cookie: what it holds, in covers */
             continue;

@@ -736,7 +736,7 @@ static void test_json_keys_lookalikes(void)
 {
     body_as("application/json",
             "{\"request_id\":\"80ea35a5-ed12-49fc-90bb-fc53c517fc22\",\"trace_id\":\"876d053ac202ff2c28c4ab12ef16adfb\","
-            "\"order_id\":\"4111111111111111\",\"created_at_ms\":1705514597087,\"duration_ms\":8377762,"
+            "\"order_id\":\"4111111111111112\",\"created_at_ms\":1705514597087,\"duration_ms\":8377762,"
             "\"chart\":{\"x\":86.82301,\"y\":-63.50127},\"ratio\":\"40.58781,-105.72384\","
             "\"dependency\":\"lodash@4.17.21\",\"time\":\"12:34:56\",\"color\":\"#cd9bd8\",\"version\":\"1.2.3.4\"}");
     CHECK_INT(R.nfindings, 0);
@@ -835,8 +835,11 @@ static void test_json_keys_other_languages(void)
 /* A sequence number is an id: neither card nor phone, even where its digits pass Luhn. */
 static void test_json_sequence_keys(void)
 {
-    body_as("application/json", "{\"seq\": 638097588674, \"seqNo\": \"4111111111111111\", \"sequence_number\": 0301234567}");
+    body_as("application/json", "{\"seq\": 638097588674, \"seqNo\": \"630495060000000000\", \"sequence_number\": 0301234567}");
     CHECK_INT(R.nfindings, 0);
+    /* 16 digits that pass Luhn with an issuer prefix are a card under any key (test_card_under_id_keys). */
+    body_as("application/json", "{\"seqNo\": \"4111111111111111\"}");
+    CHECK_INT(count("card_number"), 1);
     body_as("application/json", "{\"card\": \"4111111111111111\"}");
     CHECK_INT(count("card_number"), 1);
 }
@@ -1492,11 +1495,16 @@ static void test_fast_paths_shapes(void)
     s = "{\"n\":\"4222222222222\"}";
     body_as("application/json", s);
     CHECK_FOUND("card_number", s, "4222222222222");
-    /* A UUID-shaped value holding an IBAN (BE, 16 characters in groups of four). */
+    /* A UUID whose first groups pass as a Belgian IBAN (16 characters, mod 97) is a UUID
+     * (test_iban_not_in_uuid): scanned or skipped, it finds nothing; one group more and it is
+     * no UUID, and the IBAN is read. */
     s = "{\"id\":\"BE685390-0754-7034-abcd-0123456789ab\"}";
     body_as("application/json", s);
-    CHECK_FOUND("iban", s, "BE685390-0754-7034");
+    CHECK_INT(count("iban"), 0);
     s = "{\"x\":\"BE30A1B2-C3D4-E5F6-ABCD-0123ABCD4567\"}"; /* short digit runs: the shape rule asks iban_at */
+    body_as("application/json", s);
+    CHECK_INT(count("iban"), 0);
+    s = "{\"x\":\"BE30A1B2-C3D4-E5F6-ABCD-0123ABCD4567-89AB\"}";
     body_as("application/json", s);
     CHECK_FOUND("iban", s, "BE30A1B2-C3D4-E5F6");
     /* A UUID with a long run of digits is scanned (a 12-digit group can hold a card; under a
@@ -2137,6 +2145,165 @@ static void test_header_prefixes(void)
     }
 }
 
+/* ---------------------------------------------------------------- vendor traffic (pii_probe3) */
+
+/* Keys written with accents meet the rules written without: prénom, teléfono, imię, data urodzenia. */
+static void test_keys_with_accents(void)
+{
+    const char *b = "{\"pr\u00e9nom\": \"Zo\u00e9\", \"tel\u00e9fono\": \"612 34 56 78\", \"imi\u0119\": \"\u0141ukasz\", "
+                    "\"data_urodzenia\": \"14.03.1985\", \"Handynummer\": \"0171 1234567\", \"portable\": \"06 12 34 56 78\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 2);
+    CHECK_FOUND("person_name", b, "Zo\u00e9");
+    CHECK_INT(count("phone"), 3);
+    CHECK_FOUND("phone", b, "612 34 56 78");
+    CHECK_FOUND("date_of_birth", b, "14.03.1985");
+    /* Form names are decoded first: pr%C3%A9nom is prénom. */
+    body_as("application/x-www-form-urlencoded", "pr%C3%A9nom=Zo%C3%A9&t%C3%A9l%C3%A9phone=0612345678");
+    CHECK_INT(count("person_name"), 1);
+    CHECK_INT(count("phone"), 1);
+}
+
+/* A form or query "name" (nom, nombre ...) beside sku/price is the product's, as in JSON. */
+static void test_params_product_names(void)
+{
+    body_as("application/x-www-form-urlencoded", "nom=Chaise+Pliante&sku=CH-2231&prix=49.90&stock=12");
+    CHECK_INT(count("person_name"), 0);
+    body_as("application/x-www-form-urlencoded", "stock=4&name=Harper+Sofa&price=1729.90");
+    CHECK_INT(count("person_name"), 0);
+    reset_headers();
+    classify_full("/api/catalog/items?nombre=Oscar%20Dog%20Bed&precio=17.03", NULL, 0, false);
+    CHECK_INT(count("person_name"), 0);
+    /* ... and so are several, however many the list holds. */
+    body_as("application/x-www-form-urlencoded",
+            "name=Harper+Sofa&name=Emma+Mattress&nom=Greta+Vase&nombre=Oscar+Dog+Bed&nome=Jules+Armchair&sku=A-1");
+    CHECK_INT(count("person_name"), 1); /* the fifth is past the names held back: read alone, as before */
+    /* A flat list with a person's key beside the sku is a person's order: the name is theirs. */
+    const char *o = "name=Jean+Dupont&email=jean%40orange.fr&sku=CH-2231&qty=1";
+    body_as("application/x-www-form-urlencoded", o);
+    CHECK_FOUND("person_name", o, "Jean+Dupont");
+    CHECK_STR(nth("person_name", 0)->path, "name");
+    CHECK_INT(nth("person_name", 0)->encoded, 1);
+    reset_headers();
+    classify_full("/checkout?Name=Lucas+Sato&Tel=0612345678&sku=4081930201448", NULL, 0, false);
+    CHECK_INT(count("person_name"), 1);
+    /* Without a product key it is a person's, wherever the name stands. */
+    const char *b = "email=zoe%40orange.fr&name=Zo%C3%A9+Dubois&subject=Retour";
+    body_as("application/x-www-form-urlencoded", b);
+    CHECK_FOUND("person_name", b, "Zo%C3%A9+Dubois");
+    /* JSON: the product keys in other languages (no sku, no ean). */
+    body_as("application/json", "{\"nom\": \"Tasse \u00c9maill\u00e9e\", \"prix\": 12.5, \"quantit\u00e9\": 2}");
+    CHECK_INT(count("person_name"), 0);
+}
+
+/* versionName, app_ver: dotted quads are versions; mobile_os_version is no phone number. */
+static void test_version_keys(void)
+{
+    body_as("application/json", "{\"versionName\": \"2.14.3.1\", \"app_ver\": \"4.2.10.7\", \"sdkVer\": \"7.1.0.2\", "
+                                "\"mobile_os_version\": \"26.5.158.136\", \"phone_app_build\": \"10.1.2.3\"}");
+    CHECK_INT(R.nfindings, 0);
+    /* "ver" ends server and resolver too: those hold addresses. */
+    body_as("application/json", "{\"server\": \"10.0.0.5\", \"resolver\": \"9.9.9.9\"}");
+    CHECK_INT(count("ip_address"), 2);
+    reset_headers();
+    classify_full("/collect?app_ver=23.5.193.142&uip=213.215.153.166", NULL, 0, false);
+    CHECK_INT(count("ip_address"), 1);
+}
+
+/* An anti-forgery cookie authenticates nobody (as csrf keys in bodies); a session cookie does. */
+static void test_cookie_csrf(void)
+{
+    reset_headers();
+    add_header("Cookie", "csrftoken=kIXfkzGDb5g0unyY5AXogcfTeJUtR12m; XSRF-TOKEN=tgnVBdx7tcAotyg0Tx3duKivaYivgvWG; lang=fr");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("session_cookie"), 0);
+    reset_headers();
+    add_header("Cookie", "csrftoken=kIXfkzGDb5g0unyY5AXogcfTeJUtR12m; sessionid=xss0UGOmaDHNu9eoPqzRGTSESOyd03Lb");
+    classify_full("/", NULL, 0, false);
+    CHECK_INT(count("session_cookie"), 1);
+}
+
+/* 16 digits that pass Luhn with an issuer prefix are a card under an id key too; 12-15 stay ids. */
+static void test_card_under_id_keys(void)
+{
+    const char *b = "{\"refund_reference\": \"4696474137997217\", \"order_id\": \"4111111111111111\", \"ref\": \"638097588674\", "
+                    "\"id\": \"4111111111111112\", \"txid\": \"378282246310005\", \"snowflake_id\": \"6011111111111111110\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("card_number"), 2);
+    CHECK_FOUND("card_number", b, "4696474137997217");
+    body_as("application/json", "{\"order_id\": 4111111111111111}");
+    CHECK_INT(count("card_number"), 1);
+}
+
+/* Product and thing objects: their "name" titles the thing. */
+static void test_name_of_things(void)
+{
+    body_as("application/json",
+            "{\"line_items\": [{\"price_data\": {\"currency\": \"eur\", \"product_data\": {\"name\": \"Harper Sofa\"}}}], "
+            "\"offer\": {\"name\": \"Summer Sale\"}, \"attachment\": {\"name\": \"Photo Front.jpg\"}, "
+            "\"location\": {\"name\": \"Berlin Mitte\"}, \"custom_fields\": [{\"name\": \"Loyalty Tier\", \"value\": \"Gold\"}], "
+            "\"fields\": [{\"name\": \"Account Manager\", \"value\": \"Lyon\"}]}");
+    CHECK_INT(count("person_name"), 0);
+    /* ... while people's objects keep theirs. */
+    body_as("application/json", "{\"organizer\": {\"name\": \"Pieter Jansen\"}, \"attendees\": [{\"name\": \"Ana Silva\"}]}");
+    CHECK_INT(count("person_name"), 2);
+}
+
+/* The compound name keys of e-signature, school, freight and card forms. */
+static void test_more_person_name_keys(void)
+{
+    const char *b = "{\"signer_name\": \"Ana\u00efs Lef\u00e8vre\", \"witness_name\": \"Eoin Murphy\", \"guardian_name\": "
+                    "\"Camille Martin\", \"name_on_card\": \"ZOE DUBOIS\", \"consignee_name\": \"Jan Nowak\", "
+                    "\"author_name\": \"Lars Nielsen\", \"emergency_contact_name\": \"Paul Martin\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("person_name"), 7);
+    CHECK_FOUND("person_name", b, "Ana\u00efs Lef\u00e8vre");
+}
+
+/* A birth date sent as a timestamp at midnight (JavaScript's Date) is still the birth date. */
+static void test_dob_with_time(void)
+{
+    const char *b = "{\"birthday\": \"1985-03-14T00:00:00.000Z\", \"created_at\": \"2024-03-14T00:00:00Z\"}";
+    body_as("application/json", b);
+    CHECK_INT(count("date_of_birth"), 1);
+    CHECK_FOUND("date_of_birth", b, "1985-03-14T00:00:00.000Z");
+    body_as("application/json", "{\"dob\": \"1985-03-14T12:00:00+02:00\", \"birth_date\": \"19850314T000000Z\"}");
+    CHECK_INT(count("date_of_birth"), 2);
+}
+
+/* Device ids under keys that also hold a phone word (mobile_device_id) or ad-tech's MAID. */
+static void test_device_keys_with_phone_words(void)
+{
+    body_as("application/json", "{\"mobile_device_id\": \"6D92078A-8246-4BA4-AE5B-76104861E7DC\", "
+                                "\"maid\": \"38400000-8cf0-11bd-b23e-10b96e40000d\", \"mobile\": \"+33612345678\"}");
+    CHECK_INT(count("device_id"), 2);
+    CHECK_INT(count("phone"), 1);
+}
+
+/* A UUID's groups are no Belgian IBAN, even when they pass mod 97. */
+static void test_iban_not_in_uuid(void)
+{
+    body_as("application/json", "{\"cartId\": \"0d0b3a5e-8c1e-4f0a-be71-6dd961ca2d09\"}");
+    CHECK_INT(R.nfindings, 0);
+    text("request 0d0b3a5e-8c1e-4f0a-be71-6dd961ca2d09 failed");
+    CHECK_INT(count("iban"), 0);
+    body_as("application/json", "{\"client_reference_id\": \"be70f719-6366-4bd7-8e1a-0c2f5b7d9e31\"}");
+    CHECK_INT(R.nfindings, 0);
+    const char *b = "Konto BE71 0961 2345 6769, ref-BE71-0961-2345-6769";
+    text(b);
+    CHECK_INT(count("iban"), 2);
+}
+
+/* No card starts inside a longer grouped number (a parcel's 22 digits) unless it is printed as a card. */
+static void test_card_inside_grouped_number(void)
+{
+    text("Your package 9400 1192 3601 1890 1837 21 ships today.");
+    CHECK_INT(count("card_number"), 0);
+    const char *b = "Tried 4012-8888-8888-1881 4012 8888 8888 1881 and 4111111111111111 5555555555554444.";
+    text(b);
+    CHECK_INT(count("card_number"), 4);
+}
+
 int main(void)
 {
     char err[128];
@@ -2210,6 +2377,17 @@ int main(void)
     RUN(test_json_spacing);
     RUN(test_skip_locations);
     RUN(test_names_that_are_values);
+    RUN(test_keys_with_accents);
+    RUN(test_params_product_names);
+    RUN(test_version_keys);
+    RUN(test_cookie_csrf);
+    RUN(test_card_under_id_keys);
+    RUN(test_name_of_things);
+    RUN(test_more_person_name_keys);
+    RUN(test_dob_with_time);
+    RUN(test_device_keys_with_phone_words);
+    RUN(test_card_inside_grouped_number);
+    RUN(test_iban_not_in_uuid);
     bg_classification_dispose(&R);
     bg_classifier_destroy(C);
     return bg_test_done();
