@@ -4591,7 +4591,8 @@ static void scan_header(scan_t *s, const bg_header_t *h, uint16_t idx)
         make_pct_val(s, &val, 0, v, n, true);
     else
         val = (val_t){0, (const unsigned char *)v, n, NULL, false, false};
-    scan_value(s, ki, &val, false, false);    scan_if_b64_json(s, &val);
+    scan_value(s, ki, &val, false, false);
+    scan_if_b64_json(s, &val);
 }
 
 /* ------------------------------------------------------------------------------------------ */
