@@ -83,8 +83,6 @@ void bg_sha256_hex(const void *p, size_t n, char out[65]);
 bool bg_span_ieq(const char *p, size_t n, const char *s);
 /** ASCII case-insensitive equality of two spans. */
 bool bg_span_ieq2(const char *a, size_t an, const char *b, size_t bn);
-/** x with each byte 'A'..'Z' made lowercase and every other byte unchanged (eight at once: each
- *  byte's low seven bits plus a constant cannot carry into the next byte). */
 /* Value of one base64 digit (RFC 4648: the url alphabet's '-' '_' when url, else the standard
  * '+' '/'), or -1. */
 static inline int bg_b64_digit(unsigned c, bool url)
@@ -102,6 +100,8 @@ static inline int bg_b64_digit(unsigned c, bool url)
     return -1;
 }
 
+/** x with each byte 'A'..'Z' made lowercase and every other byte unchanged (eight at once: each
+ *  byte's low seven bits plus a constant cannot carry into the next byte). */
 static inline uint64_t bg_ascii_lower8(uint64_t x)
 {
     const uint64_t h = UINT64_C(0x8080808080808080), low = x & ~h;
