@@ -238,7 +238,7 @@ static inline unsigned lower(unsigned c) { return c - 'A' < 26u ? c + 32 : c; }
 static const char *key_fold(const unsigned char *k, size_t n)
 {
     /* U+00C0 .. U+00FF, then U+0100 .. U+017F: one base letter each, a few two. */
-    static const char l1[] = "aaaaaaAceeeeiiiiDnooooo*ouuuuyTSaaaaaaAceeeeiiiiDnooooo*ouuuuyTy";
+    static const char l1[] = "aaaaaaAceeeeiiiidnooooo*ouuuuyTSaaaaaaAceeeeiiiidnooooo*ouuuuyTy";
     static const char xa[] = "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiIIjjkkklllllll"
                              "lllnnnnnnnnnooooooOOrrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
     if (n < 2 || k[0] < 0xc3 || k[0] > 0xc5 || (k[1] & 0xc0) != 0x80)
@@ -248,7 +248,6 @@ static const char *key_fold(const unsigned char *k, size_t n)
     switch (c) {
     case '*': return "";
     case 'A': return "ae"; /* æ */
-    case 'D': return "d";  /* ð */
     case 'T': return "th"; /* þ */
     case 'S': return "ss"; /* ß */
     case 'I': return "ij"; /* ĳ */
@@ -4129,26 +4128,14 @@ static __attribute__((noinline)) bool hold_name(scan_t *s, const val_t *v, const
     return true;
 }
 
-/* The end of a parameter list at s->base[off, off + len) that held bare names: they are a
- * product's when the list has a product key (sku, price, qty ...) and nothing else in it was
- * personal (no emit since nemit0); else each is reported, under its key. */
-static __attribute__((noinline, cold)) void release_held(scan_t *s, size_t off, size_t len, const held_name_t *held,
-                                                         unsigned nheld, size_t nemit0)
+/* The end of a parameter list that held bare names: they are a product's when the list has a
+ * product key (sku, price, qty ...: product) and nothing else in it was personal (no emit since
+ * nemit0); else each is reported, under its key. */
+static __attribute__((noinline, cold)) void release_held(scan_t *s, const held_name_t *held, unsigned nheld,
+                                                         size_t nemit0, bool product)
 {
-    if (s->nemit == nemit0) {
-        const char *p = s->base + off, *end = p + len;
-        while (p < end) {
-            const char *amp = memchr(p, '&', (size_t)(end - p));
-            const char *pe = amp ? amp : end;
-            const char *eq = memchr(p, '=', (size_t)(pe - p));
-            char key[128];
-            size_t kl;
-            const char *kp = param_name(p, eq ? eq : pe, key, &kl);
-            if (key_info_raw(s, kp, kl).flags & K_PRODUCT)
-                return;
-            p = pe + 1;
-        }
-    }
+    if (product && s->nemit == nemit0)
+        return;
     for (unsigned i = 0; i < nheld; i++) {
         s->path = held[i].key;
         s->path_len = held[i].kl;
@@ -4162,6 +4149,7 @@ static void scan_params(scan_t *s, size_t off, size_t len)
     held_name_t held[HELD_NAMES]; /* bare names, until the list is read (hold_name) */
     unsigned nheld = 0;
     size_t nemit0 = s->nemit;
+    bool product = false; /* the list has a product key: what release_held needs of it */
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pe = amp ? amp : end;
@@ -4173,6 +4161,7 @@ static void scan_params(scan_t *s, size_t off, size_t len)
         s->path = kp;
         s->path_len = kl;
         kinfo_t ki = key_info_raw(s, kp, kl);
+        product |= (ki.flags & K_PRODUCT) != 0;
         bool nameval = ki.flags & K_NAMEVAL;
         ki.flags &= ~(uint32_t)K_NAMEVAL;
         if (nameval || ((size_t)(kend - p) > sizeof key && name_may_hold_value(p, (size_t)(kend - p)))) {
@@ -4202,7 +4191,7 @@ static void scan_params(scan_t *s, size_t off, size_t len)
         p = pe + 1;
     }
     if (__builtin_expect(nheld != 0, 0))
-        release_held(s, off, len, held, nheld, nemit0);
+        release_held(s, held, nheld, nemit0, product);
     s->path = NULL;
     s->path_len = 0;
 }
