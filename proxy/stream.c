@@ -591,9 +591,9 @@ static void sq_remove(bg_uring_t *u, bg_stream_t *s)
 /* Inside the check, a write to a connected stream whose queue is listed for the check's next
  * io_uring_enter already (the bytes join it, in order) or is empty waits for that enter, as one
  * SEND (MSG_DONTWAIT): the stream is listed (once) and true; the caller queues the bytes. Else
- * false (send now, as always). Large plain writes wait too: sent at once from the caller's buffer
- * (no copy), a 16 KiB POST body cost more CPU per request, not less (9x the context switches:
- * each send woke the vendor on its own; bench/ab.sh post, 8 of 8 rounds slower). */
+ * false (send now, as always). Large plain writes wait too: sending a 16 KiB POST body at once
+ * from the caller's buffer, without the copy, cost more CPU per request, not less (9x the context
+ * switches: each send woke the vendor on its own; bench/ab.sh post, 8 of 8 rounds slower). */
 static bool sq_defer(bg_stream_t *s)
 {
     bg_uring_t *u = uring_of(s);
