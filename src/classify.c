@@ -4305,13 +4305,18 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
         p += dl;
     }
     const char *end = body + n;
+    const char *reason = NULL;
+    held_name_t held[HELD_NAMES]; /* bare names, until every part is read (hold_name) */
+    unsigned nheld = 0;
+    size_t nemit0 = s->nemit;
+    bool product = false;
     for (;;) {
         if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-            return NULL; /* close delimiter */
+            goto out; /* close delimiter */
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-            return "malformed_multipart";
+            goto malformed;
         p += 2;
         const char *hend = memfind(p, (size_t)(end - p), "\r\n\r\n", 4);
         const char *content;
@@ -4320,7 +4325,7 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
         else if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
             content = p + 2, hend = p;
         else
-            return "malformed_multipart";
+            goto malformed;
         if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
             hend = p;
             content = p + 2;
@@ -4353,7 +4358,7 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
         }
         const char *next = memfind(content, (size_t)(end - content), delim, dl);
         if (!next)
-            return "malformed_multipart";
+            goto malformed;
         char key[64];
         size_t kl = name ? (namel < sizeof key ? namel : sizeof key) : 0;
         if (kl)
@@ -4380,13 +4385,26 @@ static const char *scan_multipart(scan_t *s, const char *body, size_t n, const c
             }
         } else {
             kinfo_t ki = key_info_s(s, key, kl);
+            product |= (ki.flags & K_PRODUCT) != 0;
+            bool ai = s->ai_route && (ki.flags & K_AI);
             val_t v = {coff, (const unsigned char *)content, clen, NULL, false, false};
-            scan_value(s, ki, &v, s->ai_route && (ki.flags & K_AI), true);
+            /* A bare name is held as in a form (scan_params): a product's beside its sku. */
+            if (!(ki.flags == K_NAME_BARE && !ai && hold_name(s, &v, key, kl, held, &nheld, &nemit0)))
+                scan_value(s, ki, &v, ai, true);
         }
         s->path = NULL;
         s->path_len = 0;
         p = next + dl;
     }
+malformed:
+    reason = "malformed_multipart";
+    product = false; /* the list was not read to its end: its names are reported */
+out:
+    if (nheld)
+        release_held(s, held, nheld, nemit0, product);
+    s->path = NULL;
+    s->path_len = 0;
+    return reason;
 }
 
 /* ------------------------------------------------------------------------------------------ */

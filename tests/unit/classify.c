@@ -2191,6 +2191,26 @@ static void test_params_product_names(void)
     const char *b = "email=zoe%40orange.fr&name=Zo%C3%A9+Dubois&subject=Retour";
     body_as("application/x-www-form-urlencoded", b);
     CHECK_FOUND("person_name", b, "Zo%C3%A9+Dubois");
+    /* multipart/form-data is the same list in parts: a product form's name is the product's ... */
+#define PART(n, v) "--XyZ\r\nContent-Disposition: form-data; name=\"" n "\"\r\n\r\n" v "\r\n"
+    body_as("multipart/form-data; boundary=XyZ",
+            PART("name", "Harper Sofa") PART("sku", "HS-1") PART("price", "1729.90") "--XyZ--\r\n");
+    CHECK(!R.unscannable);
+    CHECK_INT(count("person_name"), 0);
+    /* ... a person's beside their e-mail, with its part's name as the path ... */
+    const char *m = PART("name", "Jean Dupont") PART("sku", "CH-2231") PART("email", "jean@orange.fr") "--XyZ--\r\n";
+    body_as("multipart/form-data; boundary=XyZ", m);
+    CHECK_FOUND("person_name", m, "Jean Dupont");
+    CHECK_STR(nth("person_name", 0)->path, "name");
+    /* ... a person's with no product part, and a person's in a list that was not read to its end. */
+    m = PART("name", "Zoe Dubois") PART("subject", "Retour") "--XyZ--\r\n";
+    body_as("multipart/form-data; boundary=XyZ", m);
+    CHECK_FOUND("person_name", m, "Zoe Dubois");
+    m = PART("sku", "HS-1") PART("name", "Zoe Dubois") "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end";
+    body_as("multipart/form-data; boundary=XyZ", m);
+    CHECK_STR(R.unscannable_reason, "malformed_multipart");
+    CHECK_FOUND("person_name", m, "Zoe Dubois");
+#undef PART
     /* JSON: the product keys in other languages (no sku, no ean). */
     body_as("application/json", "{\"nom\": \"Tasse \u00c9maill\u00e9e\", \"prix\": 12.5, \"quantit\u00e9\": 2}");
     CHECK_INT(count("person_name"), 0);
