@@ -162,13 +162,34 @@ static void stream_free(h2_stream_t *st)
     free(st);
 }
 
+/* The head dn_head held (no body after it) never leaves: its bytes come off the exchange's count
+ * and the stream is as before dn_head. Returns whether there was one. */
+static bool held_take_back(h2_stream_t *st)
+{
+    if (!st->held)
+        return false;
+    uint64_t n = 0;
+    for (size_t i = 0; i < st->nheld; i++)
+        n += st->held[i].namelen + st->held[i].valuelen + 4;
+    if (st->ex)
+        st->ex->bytes_out -= n;
+    free(st->held);
+    st->held = NULL;
+    st->nheld = 0;
+    st->resp_submitted = st->out_eof = st->bodiless = st->has_provider = false;
+    bg_buf_dispose_secure(&st->tr_out);
+    return true;
+}
+
 /* Let go of the stream's exchange: destroyed after its end, cancelled (recorded as 499) before. */
 static void stream_release_exchange(h2_stream_t *st)
 {
     bg_exchange_t *ex = st->ex;
-    st->ex = NULL;
     if (!ex)
         return;
+    if (!st->ex_ended)
+        held_take_back(st); /* the client left before it: nothing of the answer went out */
+    st->ex = NULL;
     if (st->ex_ended)
         bg_exchange_destroy(ex);
     else

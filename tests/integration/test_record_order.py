@@ -13,11 +13,13 @@ content-length: 0 but ends its stream later (an empty DATA frame, or trailers); 
 test upstream (Content-Length: 0, 204, 304, HEAD); and sealed US vendors with reveal_responses,
 whose answer the gateway rebuilds (opened tokens, a new length) before relaying it. Last, a
 client that resets its HTTP/2 stream while a content-length: 0 head waits for the vendor's end is
-recorded as gone (499), not as answered.
+recorded as gone (499), not as answered, and so is an HTTP/1.1 client that closes (or half-closes:
+the two look alike) meanwhile.
 Ends with "N passed, N failed".
 """
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -187,9 +189,8 @@ def revealed_answer_waits_for_the_record():
 def client_reset_while_a_head_without_body_waits_for_the_vendor_is_499():
     """The head declaring content-length: 0 is held until the vendor's stream ends (2 s here). An
     HTTP/2 client that resets its stream meanwhile never got its answer: the record says 499 at
-    once, as for any answer a client left before it was complete, not 200 once the vendor ends.
-    (An HTTP/1.1 client that closes is not told from one that half-closed, which still gets its
-    answer: it is recorded when the vendor ends.)"""
+    once, as for any answer a client left before it was complete, not 200 once the vendor ends,
+    and counts no bytes out: the held head never left. (HTTP/1.1: the next case.)"""
     e = env()
 
     def record_of_path(path):
@@ -207,8 +208,39 @@ def client_reset_while_a_head_without_body_waits_for_the_vendor_is_499():
     dt = time.monotonic() - t0
     rec = record_of_path("/empty-reset")
     eq(rec["status"], 499, "HTTP/2 stream reset while its head was held: record %r" % rec)
+    eq(rec["bytes_out"], 0, "the held head never left: record %r" % rec)
     check(dt < 1.2, "the record came %.1fs after the reset (at the vendor's end?)" % dt)
     time.sleep(max(0.0, 1.6 - dt))  # h2echo's connection thread sleeps until the vendor's end
+
+
+@test
+def http1_client_gone_while_a_head_without_body_waits_for_the_vendor_is_499():
+    """The HTTP/1.1 side of the case above. A client that closes its connection while the head
+    declaring content-length: 0 waits for the vendor's end never gets its answer: 499 at once,
+    nothing sent, not 200 once the vendor ends. A client that only shuts its write side down
+    sends the very same FIN, so it is treated alike; what it sees is what the record says: the
+    connection closes with no answer."""
+    e = env()
+    for how in ("close", "shutdown"):
+        path = "/empty-h1-%s" % how
+        c = h.Conn(e.gw.port())
+        h.defer(c.close)
+        c.send(b"GET %s?ms=2000 HTTP/1.1\r\nHost: h2.vendor.test\r\n\r\n" % path.encode())
+        time.sleep(0.5)
+        if how == "close":
+            c.close()
+        else:
+            c.sock.shutdown(socket.SHUT_WR)
+        t0 = time.monotonic()
+        h.wait_until(lambda: [r for r in h.read_records(e.records) if r.get("path") == path], timeout=5,
+                     msg="a record for the HTTP/1.1 client that %s" % how)
+        dt = time.monotonic() - t0
+        rec = [r for r in h.read_records(e.records) if r.get("path") == path][0]
+        eq((rec["status"], rec["bytes_out"]), (499, 0), "HTTP/1.1 client %s while its head was held: %r" % (how, rec))
+        check(dt < 1.2, "%s: the record came %.1fs after the client left (at the vendor's end?)" % (how, dt))
+        if how == "shutdown":
+            eq(c.read_until_close(3), b"", "the half-closed client's view")
+        time.sleep(max(0.0, 1.6 - dt))  # h2echo's connection thread sleeps until the vendor's end
 
 
 if __name__ == "__main__":
