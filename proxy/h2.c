@@ -943,12 +943,15 @@ static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
     schedule(st->s);
 }
 
-/* The head dn_head held (no body follows): out now, as HEADERS with END_STREAM. */
+/* The head dn_head held (no body follows): out now, as HEADERS with END_STREAM, or, with
+ * trailers to follow it (dn_trailers), with the data provider, whose end sends them (read_cb). */
 static void submit_held(h2_stream_t *st)
 {
     if (!st->held)
         return;
-    int rv = nghttp2_submit_response(st->s->session, st->id, st->held, st->nheld, NULL);
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = read_cb};
+    st->has_provider = st->tr_out.len > 0;
+    int rv = nghttp2_submit_response(st->s->session, st->id, st->held, st->nheld, st->has_provider ? &prd : NULL);
     if (rv < 0)
         bg_log_debug("http2 response not submitted", "caller", st->s->caller, "error", nghttp2_strerror(rv));
     free(st->held);
@@ -983,12 +986,13 @@ static void dn_end(bg_exchange_t *ex)
     schedule(s);
 }
 
-/* Response trailers: sent after the DATA when the response has a data provider; a response
- * submitted without one (no body) already ended its stream, so they are dropped. */
+/* Response trailers: sent after the DATA when the response has a data provider, or behind a
+ * held head that is not bodiless (content-length: 0: HTTP/2 carries trailers whatever the
+ * length); a HEAD, 204 or 304 answer ends its stream with its head, so they are dropped. */
 static bool dn_trailers_fit(bg_exchange_t *ex)
 {
     h2_stream_t *st = ex->down_ctx;
-    return !st->closed && st->has_provider && !st->out_eof;
+    return !st->closed && ((st->has_provider && !st->out_eof) || (st->held && !st->bodiless));
 }
 
 static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)

@@ -14,7 +14,8 @@ test upstream (Content-Length: 0, 204, 304, HEAD); and sealed US vendors with re
 whose answer the gateway rebuilds (opened tokens, a new length) before relaying it. Last, a
 client that resets its HTTP/2 stream while a content-length: 0 head waits for the vendor's end is
 recorded as gone (499), not as answered, and so is an HTTP/1.1 client that closes (or half-closes:
-the two look alike) meanwhile.
+the two look alike) meanwhile. Trailers behind such a head reach an HTTP/2 client (an HTTP/1.1
+client's Content-Length: 0 answer has no place for them).
 Ends with "N passed, N failed".
 """
 import json
@@ -28,7 +29,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, test  # noqa: E402
-from h2wire import END_HEADERS, END_STREAM, HEADERS, RST_STREAM, H2Conn, frame, hpack_request  # noqa: E402
+from h2wire import DATA, END_HEADERS, END_STREAM, HEADERS, RST_STREAM, H2Conn, frame, hpack_request  # noqa: E402
 
 HOLD = 0.8  # seconds the record's write is held while the client must still be waiting
 EMAIL = "jane.doe@example.com"
@@ -241,6 +242,69 @@ def http1_client_gone_while_a_head_without_body_waits_for_the_vendor_is_499():
         if how == "shutdown":
             eq(c.read_until_close(3), b"", "the half-closed client's view")
         time.sleep(max(0.0, 1.6 - dt))  # h2echo's connection thread sleeps until the vendor's end
+
+
+def h2_answer(c, sid, timeout=10):
+    """The frames of stream sid until its END_STREAM or RST_STREAM (None at EOF or timeout)."""
+    got = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        f = c.read(max(0.05, end - time.monotonic()))
+        if f is None:
+            break
+        if f[2] != sid:
+            continue
+        got.append(f)
+        if f[0] == RST_STREAM or (f[0] in (HEADERS, DATA) and f[1] & END_STREAM):
+            break
+    return got
+
+
+def field_bytes(fields):
+    """What the gateway counts for HTTP/2 fields in bytes_out: name + value + 4 each."""
+    return sum(len(n) + len(v) + 4 for n, v in fields)
+
+
+@test
+def trailers_behind_a_head_without_body_reach_the_client():
+    """The vendor's head says content-length: 0 and its stream ends with trailers. An HTTP/2
+    client gets them (HEADERS, then the trailers' HEADERS with END_STREAM), both held until the
+    record is durable and counted in it. An HTTP/1.1 client gets Content-Length: 0 and no
+    trailers, as for any answer whose length is declared (RFC 9110 6.5.1; test_trailers)."""
+    e = env()
+    open(e.gate, "w").close()
+    h.defer(lambda: os.path.exists(e.gate) and os.unlink(e.gate))
+    c = H2Conn(e.gw.port())
+    h.defer(c.sock.close)
+    c.sock.sendall(frame(HEADERS, END_STREAM | END_HEADERS, 1,
+                         hpack_request("GET", "h2.vendor.test", "/empty?ms=300&trailers")))
+    early = h2_answer(c, 1, HOLD)
+    check(not early, "frames of the answer while its record could not be written: %r" % early)
+    os.unlink(e.gate)
+    got = h2_answer(c, 1)
+    kinds = [(f[0], bool(f[1] & END_STREAM)) for f in got]
+    eq(kinds, [(HEADERS, False), (HEADERS, True)], "the frames: the head, then the trailers")
+    head, trailers = dict(got[0][3]), dict(got[1][3])
+    eq((head.get(":status"), head.get("content-length")), ("200", "0"), "the head %r" % head)
+    eq((trailers.get("grpc-status"), trailers.get("grpc-message"), trailers.get("x-checksum")),
+       ("0", "all good", "abc123"), "the trailers %r" % trailers)
+    check("set-cookie" not in trailers and "content-type" not in trailers, "filtered: %r" % trailers)
+    rec = h.wait_record(e.records, head.get("x-transfer-id"))
+    eq((rec["status"], rec["bytes_out"]), (200, field_bytes(got[0][3]) + field_bytes(got[1][3])),
+       "record (bytes_out: the head's and the trailers' fields)")
+    # HTTP/1.1: the declared length stays, the trailers go; bytes_out is the head that went.
+    c1 = h.Conn(e.gw.port())
+    h.defer(c1.close)
+    c1.send(b"GET /empty?ms=300&trailers HTTP/1.1\r\nHost: h2.vendor.test\r\nConnection: close\r\n\r\n")
+    raw = c1.read_until_close(10)
+    head1, sep, rest = raw.partition(b"\r\n\r\n")
+    check(sep and rest == b"", "one head and nothing after it: %r" % raw)
+    check(b"content-length: 0\r\n" in head1.lower() + b"\r\n", "Content-Length: 0 in %r" % head1)
+    check(b"grpc-status" not in raw.lower(), "a trailer in an answer with a declared length: %r" % raw)
+    tid = [ln.split(b":", 1)[1].strip().decode() for ln in head1.split(b"\r\n") if ln.lower().startswith(b"x-transfer-id:")]
+    check(tid, "no x-transfer-id in %r" % head1)
+    rec = h.wait_record(e.records, tid[0])
+    eq((rec["status"], rec["bytes_out"]), (200, len(raw)), "HTTP/1.1 record")
 
 
 if __name__ == "__main__":
