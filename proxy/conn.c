@@ -357,6 +357,8 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
     c->resp_chunked_out = false; /* the last chunk is written: dn_end adds none */
 }
 
+static bool dn_retract(bg_exchange_t *ex) { return head_take_back(ex->down_ctx); }
+
 static void dn_abort(bg_exchange_t *ex)
 {
     bg_conn_t *c = ex->down_ctx;
@@ -399,6 +401,7 @@ static const bg_downstream_t h1_downstream = {
     .flush = dn_flush,
     .trailers = dn_trailers,
     .trailers_fit = dn_trailers_fit,
+    .retract = dn_retract,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,

@@ -1013,6 +1013,12 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
     }
 }
 
+static bool dn_retract(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    return !st->closed && held_take_back(st);
+}
+
 static void dn_abort(bg_exchange_t *ex)
 {
     h2_stream_t *st = ex->down_ctx;
@@ -1053,6 +1059,7 @@ static const bg_downstream_t h2_downstream = {
     .abort = dn_abort,
     .trailers = dn_trailers,
     .trailers_fit = dn_trailers_fit,
+    .retract = dn_retract,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,

@@ -15,13 +15,16 @@ whose answer the gateway rebuilds (opened tokens, a new length) before relaying 
 client that resets its HTTP/2 stream while a content-length: 0 head waits for the vendor's end is
 recorded as gone (499), not as answered, and so is an HTTP/1.1 client that closes (or half-closes:
 the two look alike) meanwhile. Trailers behind such a head reach an HTTP/2 client (an HTTP/1.1
-client's Content-Length: 0 answer has no place for them).
+client's Content-Length: 0 answer has no place for them). A vendor that resets its stream after
+such a head has sent the client nothing yet: the client gets a whole 502 and the record says 502;
+an HTTP/1.1 vendor's Content-Length: 0 head is its whole answer, whatever the vendor does next.
 Ends with "N passed, N failed".
 """
 import json
 import os
 import socket
 import struct
+import threading
 import subprocess
 import sys
 import time
@@ -40,6 +43,38 @@ def h2vendor(name, host, port, addr="127.0.0.1", **kw):
     return h.vendor(name, [host], port, tls=True, ca=h.cert("ca.crt"), addresses=[addr], **kw)
 
 
+def cut_vendor():
+    """An HTTP/1.1 vendor that answers every request with a Content-Length: 0 head and then
+    resets its connection (SO_LINGER 0). Its port."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)  # open until the process exits (env is made once; h.defer is per test)
+
+    def serve():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            got = b""
+            c.settimeout(5)
+            try:
+                while b"\r\n\r\n" not in got:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    got += d
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                time.sleep(0.05)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return ls.getsockname()[1]
+
+
 @h.once
 def env():
     e = type("E", (), {})()
@@ -51,6 +86,7 @@ def env():
     vendors = [
         h2vendor("h2v", "h2.vendor.test", e.echo),
         h.vendor("h1v", ["h1.vendor.test"], e.up.port),
+        h.vendor("h1cut", ["h1cut.vendor.test"], cut_vendor()),
         h.us_vendor(h2vendor("sealed-h2", "sealed-h2.vendor.test", e.echo_us, "127.0.0.3", **sealed)),
         h.us_vendor(h.vendor("sealed-h1", ["sealed-h1.vendor.test"], e.up_us.port, addresses=["127.0.0.3"],
                              **sealed)),
@@ -305,6 +341,45 @@ def trailers_behind_a_head_without_body_reach_the_client():
     check(tid, "no x-transfer-id in %r" % head1)
     rec = h.wait_record(e.records, tid[0])
     eq((rec["status"], rec["bytes_out"]), (200, len(raw)), "HTTP/1.1 record")
+
+
+@test
+def vendor_reset_after_a_head_without_body_is_a_whole_502():
+    """The HTTP/2 vendor's head says content-length: 0, then it resets the stream. Nothing of
+    that head has left (it waits for the stream's end): the client gets a whole 502 (problem
+    JSON), as for a vendor that fails before its head, and the record says 502 and counts what
+    went. Neither a 200 passed off as complete, nor a reset the record calls 502."""
+    def answers():
+        port = env().gw.admin_port
+        return [h.metric(port, "bordergate_http_responses_total", {"code": c}) or 0 for c in ("2xx", "5xx")]
+
+    def one(proto):
+        before = answers()
+        status, fields, body, rec = answer_waits(proto, "h2.vendor.test", "/empty-rst?ms=300&rst")
+        what = "vendor reset after a content-length: 0 head, over %s" % proto
+        after = answers()
+        eq((after[0] - before[0], after[1] - before[1]), (0, 1), "%s: answers counted (2xx, 5xx)" % what)
+        eq(status, 502, what)
+        eq(fields.get("content-type"), "application/problem+json", what)
+        doc = json.loads(body)
+        eq((doc.get("type"), doc.get("transfer_id")),
+           ("https://bordergate.dev/problems/upstream-failed", fields.get("x-transfer-id")), "%s: %r" % (what, doc))
+        eq(rec["status"], 502, what)
+        if proto == "h1":  # curl -D wrote the head as it came
+            with open(os.path.join(h.tmpdir(), "order-%d.head" % env().n), "rb") as f:
+                eq(rec["bytes_out"], len(f.read()) + len(body), "%s: bytes_out" % what)
+    every([("h1",), ("h2",)], one)
+
+
+@test
+def http1_vendor_closing_after_a_content_length_0_head_was_complete():
+    """An HTTP/1.1 vendor's Content-Length: 0 head is its whole answer: a reset after it breaks
+    nothing. The client gets the 200 (once the record is durable) and the record says 200."""
+    def one(proto):
+        status, fields, body, rec = answer_waits(proto, "h1cut.vendor.test", "/after-head")
+        eq((status, body, fields.get("content-length")), (200, b"", "0"), proto)
+        eq((rec["status"], rec["upstream_protocol"]), (200, "http/1.1"), proto)
+    every([("h1",), ("h2",)], one)
 
 
 if __name__ == "__main__":
