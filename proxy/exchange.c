@@ -1697,6 +1697,7 @@ static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const c
          * when the vendor fails before its head, and the record says so; never that head as a
          * complete answer, nor a reset the record would call something else. */
         ex->resp_started = ex->head_uncounted = ex->hold_tail = false;
+        bg_buf_dispose_secure(&ex->resp_trailers); /* the vendor's, if any: not this answer's */
     }
     int status = kind == BG_UP_TIMEOUT ? 504 : 502;
     respond_problem(ex, status, kind == BG_UP_TIMEOUT ? "upstream-timeout" : "upstream-failed",
