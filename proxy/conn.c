@@ -54,6 +54,7 @@ struct bg_conn {
     bool answer_begun;    /* the current answer's head was given (dn_head) and its end not yet:
                            * bytes of it may be out, so a failure now closes, never answers */
     bg_buf_t head_out;    /* a response head held to go out with the first body bytes (one write) */
+    bool head_held;       /* head_out is a whole answer (no body after it): it leaves only at dn_end */
     int caller_bucket;    /* index into server->caller_conns, -1 when not counted */
     int lslot;            /* the listener's limits slot, -1 none */
     bool lslot_counted;   /* counted in the slot's open connections */
@@ -87,6 +88,19 @@ static void stream_closed(bg_stream_t *s)
         conn_free(c);
 }
 
+/* The answer's head held whole in head_out (no body after it) never leaves: its bytes come off
+ * the exchange's count. Returns whether there was one. */
+static bool head_take_back(bg_conn_t *c)
+{
+    if (!c->head_held || !c->ex)
+        return false;
+    c->ex->bytes_out -= c->head_out.len;
+    bg_buf_reset(&c->head_out);
+    c->head_held = false;
+    c->answer_begun = false;
+    return true;
+}
+
 static void conn_close(bg_conn_t *c)
 {
     if (c->closing)
@@ -107,6 +121,7 @@ static void conn_close(bg_conn_t *c)
     if (c->lslot_counted)
         atomic_fetch_sub_explicit(&w->server->lslots[c->lslot].conns, 1, memory_order_relaxed);
     if (c->ex) {
+        head_take_back(c); /* the client leaves before it: nothing of the answer went out */
         bg_exchange_t *ex = c->ex;
         c->ex = NULL;
         bg_exchange_cancel(ex);
@@ -252,7 +267,9 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
         bg_buf_puts(b, "Connection: close\r\n");
     bg_buf_append(b, "\r\n", 2);
     ex->bytes_out += b->len;
-    /* Held until the first body bytes or the end: head and body leave in one write. */
+    /* Held until the first body bytes or the end: head and body leave in one write. A head with
+     * no body after it is the whole answer and leaves only at dn_end (exchange.h). */
+    c->head_held = bodiless || body_len == 0;
 }
 
 static void flush_head(bg_conn_t *c)
@@ -261,6 +278,7 @@ static void flush_head(bg_conn_t *c)
         bg_stream_write(&c->stream, c->head_out.data, c->head_out.len);
         bg_buf_reset(&c->head_out);
     }
+    c->head_held = false;
 }
 
 static void dn_flush(bg_exchange_t *ex) { flush_head(ex->down_ctx); }
@@ -285,6 +303,7 @@ static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
     }
     bg_stream_writev(&c->stream, bufs, nb);
     bg_buf_reset(&c->head_out);
+    c->head_held = false;
     /* A client that stops reading its answer gets idle_timeout to start again. */
     if (c->stream.write_pending > (1u << 20) && !bg_deadline_armed(&c->timer))
         arm_idle(c);
@@ -338,10 +357,13 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
     c->resp_chunked_out = false; /* the last chunk is written: dn_end adds none */
 }
 
+static bool dn_retract(bg_exchange_t *ex) { return head_take_back(ex->down_ctx); }
+
 static void dn_abort(bg_exchange_t *ex)
 {
     bg_conn_t *c = ex->down_ctx;
     bg_buf_reset(&c->head_out); /* a broken answer: nothing more goes out */
+    c->head_held = false;
     c->ex = NULL;
     bg_exchange_cancel(ex);
     conn_close(c);
@@ -379,6 +401,7 @@ static const bg_downstream_t h1_downstream = {
     .flush = dn_flush,
     .trailers = dn_trailers,
     .trailers_fit = dn_trailers_fit,
+    .retract = dn_retract,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,
@@ -798,8 +821,19 @@ static void on_eof(bg_stream_t *s)
         process(c); /* answers a complete buffered request, rejects a partial one, or closes */
         return;
     }
-    if (!c->req_body_done)
+    if (!c->req_body_done) {
         conn_close(c); /* the body will never be complete */
+        return;
+    }
+    if (c->head_held && c->ex && !c->ex->recorded) {
+        /* The whole answer is a head that waits for the vendor's stream to end, and nothing of
+         * it went out. A client that closed never reads it, and its FIN looks the same as a
+         * half-close: the exchange is cancelled (499, nothing sent), so that the record says
+         * what the client saw. (Once recorded, under fsync: always, the head leaves as soon as
+         * the record is durable: that answer was complete at the gateway.) */
+        conn_close(c);
+        return;
+    }
     /* else: the answer is on its way; dn_end closes after it */
 }
 

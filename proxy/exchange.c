@@ -684,6 +684,10 @@ static void finish(bg_exchange_t *ex)
         bg_h2up_stream_release(ex->h2s);
         ex->h2s = NULL;
     }
+    if (ex->head_uncounted) {
+        ex->head_uncounted = false;
+        bg_metrics_request(ex->w->server->metrics, ex->w->id, ex->status);
+    }
     ex->bytes_out += resp_trailer_bytes(ex);
     if (!ex->hold_tail)
         send_trailers(ex); /* nothing held back: now; else after the record, behind the last byte */
@@ -1681,11 +1685,19 @@ static void upstream_failed(bg_exchange_t *ex, bg_upstream_error_t kind, const c
         bg_h2up_stream_release(ex->h2s);
         ex->h2s = NULL;
     }
-    if (ex->resp_started) {
+    if (ex->resp_started && !(ex->down->retract && ex->down->retract(ex))) {
         /* Part of the response is out: the only honest signal left is to break the stream. */
         ex->status = 502;
         ex->down->abort(ex);
         return;
+    }
+    if (ex->resp_started) {
+        /* The vendor's head had nothing after it and waited in the codec for its stream's end:
+         * none of it left, and the codec took it back. The client gets a whole error answer, as
+         * when the vendor fails before its head, and the record says so; never that head as a
+         * complete answer, nor a reset the record would call something else. */
+        ex->resp_started = ex->head_uncounted = ex->hold_tail = false;
+        bg_buf_dispose_secure(&ex->resp_trailers); /* the vendor's, if any: not this answer's */
     }
     int status = kind == BG_UP_TIMEOUT ? 504 : 502;
     respond_problem(ex, status, kind == BG_UP_TIMEOUT ? "upstream-timeout" : "upstream-failed",
@@ -2139,7 +2151,11 @@ static void send_response_head(bg_exchange_t *ex, const bg_h1_response_t *resp)
     else if (ex->resp_framing == RF_NONE && !bodiless)
         len = 0;
     ex->status = resp->status;
-    bg_metrics_request(ex->w->server->metrics, ex->w->id, resp->status);
+    /* A head with no body after it waits in the codec until end: it counts as an answer sent once
+     * it goes (finish), not when the vendor fails meanwhile and it is taken back. */
+    ex->head_uncounted = bodiless || len == 0;
+    if (!ex->head_uncounted)
+        bg_metrics_request(ex->w->server->metrics, ex->w->id, resp->status);
     ex->resp_started = true;
     ex->down->head(ex, resp->status, h, n, len, bodiless);
 }

@@ -56,6 +56,12 @@ typedef struct {
     void (*trailers)(bg_exchange_t *ex, const bg_header_t *fields, size_t n);
     /** With trailers: whether the answer's framing can carry them (trailers will send them). */
     bool (*trailers_fit)(bg_exchange_t *ex);
+    /** Optional (may be NULL): take back a head that has not left (one with no body after it,
+     *  held until end; see head): its bytes come off bytes_out and the codec is as before head,
+     *  so the exchange may answer in its place. Returns false when any of it may have left (or
+     *  the codec cannot): then only abort remains. A codec whose exchange is cancelled with such
+     *  a head held takes it back the same way (nothing of the answer went out: bytes_out 0). */
+    bool (*retract)(bg_exchange_t *ex);
     void (*pause_request)(bg_exchange_t *ex);
     void (*resume_request)(bg_exchange_t *ex);
 } bg_downstream_t;
@@ -135,6 +141,7 @@ struct bg_exchange {
     const char *resp_trailers_over; /* an HTTP/2 vendor's trailers were over the limits: why */
     bool retried;
     bool resp_started;
+    bool head_uncounted;         /* the codec holds a head with no body after it: counted as sent at finish */
     bg_buf_t out_head, out_body, rin, rbody, resp_head;
     bool resp_head_done;
     int resp_framing;

@@ -162,13 +162,34 @@ static void stream_free(h2_stream_t *st)
     free(st);
 }
 
+/* The head dn_head held (no body after it) never leaves: its bytes come off the exchange's count
+ * and the stream is as before dn_head. Returns whether there was one. */
+static bool held_take_back(h2_stream_t *st)
+{
+    if (!st->held)
+        return false;
+    uint64_t n = 0;
+    for (size_t i = 0; i < st->nheld; i++)
+        n += st->held[i].namelen + st->held[i].valuelen + 4;
+    if (st->ex)
+        st->ex->bytes_out -= n;
+    free(st->held);
+    st->held = NULL;
+    st->nheld = 0;
+    st->resp_submitted = st->out_eof = st->bodiless = st->has_provider = false;
+    bg_buf_dispose_secure(&st->tr_out);
+    return true;
+}
+
 /* Let go of the stream's exchange: destroyed after its end, cancelled (recorded as 499) before. */
 static void stream_release_exchange(h2_stream_t *st)
 {
     bg_exchange_t *ex = st->ex;
-    st->ex = NULL;
     if (!ex)
         return;
+    if (!st->ex_ended)
+        held_take_back(st); /* the client left before it: nothing of the answer went out */
+    st->ex = NULL;
     if (st->ex_ended)
         bg_exchange_destroy(ex);
     else
@@ -922,12 +943,15 @@ static void dn_body(bg_exchange_t *ex, const char *p, size_t n)
     schedule(st->s);
 }
 
-/* The head dn_head held (no body follows): out now, as HEADERS with END_STREAM. */
+/* The head dn_head held (no body follows): out now, as HEADERS with END_STREAM, or, with
+ * trailers to follow it (dn_trailers), with the data provider, whose end sends them (read_cb). */
 static void submit_held(h2_stream_t *st)
 {
     if (!st->held)
         return;
-    int rv = nghttp2_submit_response(st->s->session, st->id, st->held, st->nheld, NULL);
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = read_cb};
+    st->has_provider = st->tr_out.len > 0;
+    int rv = nghttp2_submit_response(st->s->session, st->id, st->held, st->nheld, st->has_provider ? &prd : NULL);
     if (rv < 0)
         bg_log_debug("http2 response not submitted", "caller", st->s->caller, "error", nghttp2_strerror(rv));
     free(st->held);
@@ -962,12 +986,13 @@ static void dn_end(bg_exchange_t *ex)
     schedule(s);
 }
 
-/* Response trailers: sent after the DATA when the response has a data provider; a response
- * submitted without one (no body) already ended its stream, so they are dropped. */
+/* Response trailers: sent after the DATA when the response has a data provider, or behind a
+ * held head that is not bodiless (content-length: 0: HTTP/2 carries trailers whatever the
+ * length); a HEAD, 204 or 304 answer ends its stream with its head, so they are dropped. */
 static bool dn_trailers_fit(bg_exchange_t *ex)
 {
     h2_stream_t *st = ex->down_ctx;
-    return !st->closed && st->has_provider && !st->out_eof;
+    return !st->closed && ((st->has_provider && !st->out_eof) || (st->held && !st->bodiless));
 }
 
 static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
@@ -986,6 +1011,12 @@ static void dn_trailers(bg_exchange_t *ex, const bg_header_t *f, size_t n)
         bg_buf_append(&st->tr_out, f[i].value, f[i].value_len);
         bg_buf_append(&st->tr_out, "\r\n", 2);
     }
+}
+
+static bool dn_retract(bg_exchange_t *ex)
+{
+    h2_stream_t *st = ex->down_ctx;
+    return !st->closed && held_take_back(st);
 }
 
 static void dn_abort(bg_exchange_t *ex)
@@ -1028,6 +1059,7 @@ static const bg_downstream_t h2_downstream = {
     .abort = dn_abort,
     .trailers = dn_trailers,
     .trailers_fit = dn_trailers_fit,
+    .retract = dn_retract,
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,

@@ -12,7 +12,8 @@
  * /trailers?fields=N adds x-tI fields to make N fields in all, up to 1,000).
  * /empty?ms=N: a head declaring content-length: 0 without END_STREAM; N ms later (default 0) the
  * stream ends with an empty DATA frame, or with the /trailers fields when the path says "trailers"
- * (a vendor whose answer is bodiless by its length but ends later).
+ * (a vendor whose answer is bodiless by its length but ends later), or, when it says "rst", is
+ * reset (RST_STREAM INTERNAL_ERROR: a vendor that fails after such a head).
  * Request trailers are echoed in the JSON as "trailers".
  * /slow-read?ms=N: after each DATA chunk of the request body the connection's thread sleeps N ms
  * (default 20): a vendor that takes an upload slowly. With H2ECHO_WINDOW=BYTES in the environment
@@ -145,6 +146,8 @@ static ssize_t resp_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
         const char *q = strstr(r->path, "ms=");
         if (q)
             usleep((useconds_t)strtoul(q + 3, NULL, 10) * 1000);
+        if (strstr(r->path, "rst"))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* nghttp2 resets the stream */
     }
     if (strcmp(r->path, "/cut") == 0) {
         /* Half the body, then the connection goes away. */
