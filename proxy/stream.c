@@ -3,7 +3,8 @@
  * the owner reads, writable while bytes wait in the queue (or a connect is in progress). Reads
  * go into one 64 KiB buffer per thread; writes go straight to the socket when nothing is queued,
  * and what the socket does not take is copied to the stream's queue (TLS records move into an
- * empty queue without a copy): no write refers to its caller's buffer after it returns. TLS runs
+ * empty queue without a copy, and so does a buffer handed over by bg_stream_write_give, wiped
+ * once sent): no write refers to its caller's buffer after it returns. TLS runs
  * over memory: ciphertext read from the socket is written to a memory BIO (rbio), SSL_read yields
  * plaintext; OpenSSL's records go to a BIO of our own (wbio) that appends them to the stream's
  * tls_out buffer, and everything there is handed to the socket in one write after every
@@ -14,6 +15,7 @@
 #include "stream.h"
 
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -133,9 +135,12 @@ static void close_cb(uv_handle_t *h)
     free(s->tls_out);
     s->tls_out = NULL;
     s->tls_out_len = s->tls_out_cap = 0;
+    if (s->wq_wipe)
+        bg_wipe(s->wq, s->wq_dirty);
     free(s->wq);
     s->wq = NULL;
-    s->wq_off = s->wq_cap = 0;
+    s->wq_off = s->wq_cap = s->wq_dirty = 0;
+    s->wq_wipe = false;
     s->write_pending = 0;
     if (s->cb->on_closed)
         s->cb->on_closed(s);
@@ -212,6 +217,23 @@ static void reserve(char **buf, size_t *cap, size_t used, size_t n, size_t first
     *cap = c;
 }
 
+/* A queue that must be wiped grows into new storage rather than by realloc, which could leave
+ * its bytes behind in freed memory: the first `end` bytes move, the old storage is wiped. */
+static void queue_grow_wiped(bg_stream_t *s, size_t end, size_t n)
+{
+    size_t c = s->wq_cap ? s->wq_cap : 16384;
+    while (c - end < n)
+        c *= 2;
+    char *q = malloc(c);
+    if (!q)
+        abort();
+    memcpy(q, s->wq, end);
+    bg_wipe(s->wq, s->wq_dirty);
+    free(s->wq);
+    s->wq = q;
+    s->wq_cap = c;
+}
+
 /* Keep n bytes for later (the socket took what came before them). */
 static void queue_bytes(bg_stream_t *s, const char *p, size_t n)
 {
@@ -221,9 +243,13 @@ static void queue_bytes(bg_stream_t *s, const char *p, size_t n)
         s->wq_off = 0;
         end = s->write_pending;
     }
+    if (s->wq_wipe && n > s->wq_cap - end)
+        queue_grow_wiped(s, end, n);
     reserve(&s->wq, &s->wq_cap, end, n, 16384);
     memcpy(s->wq + end, p, n);
     s->write_pending += n;
+    if (end + n > s->wq_dirty)
+        s->wq_dirty = end + n;
 }
 
 /* The TLS records in tls_out[off .. off + n) become the queue, which is empty: the two buffers trade
@@ -236,6 +262,7 @@ static void queue_tls_out(bg_stream_t *s, size_t off, size_t n)
     s->wq_cap = s->tls_out_cap;
     s->wq_off = off;
     s->write_pending = n;
+    s->wq_dirty = off + n;
     s->tls_out = q;
     s->tls_out_cap = cap;
 }
@@ -277,10 +304,15 @@ static void flush_queue(bg_stream_t *s)
         s->flushed_at = uv_now(s->loop); /* the peer is reading: a slow reader is not a silent one */
     }
     s->wq_off = 0;
+    if (s->wq_wipe) { /* bytes of a bg_stream_write_give went through it */
+        bg_wipe(s->wq, s->wq_dirty);
+        s->wq_dirty = 0;
+        s->wq_wipe = false;
+    }
     if (s->wq_cap > BG_STREAM_OUT_KEEP) {
         free(s->wq);
         s->wq = NULL;
-        s->wq_cap = 0;
+        s->wq_cap = s->wq_dirty = 0;
     }
     if (s->shut_wanted)
         shut_write_side(s);
@@ -1087,6 +1119,54 @@ int bg_stream_write(bg_stream_t *s, const char *p, size_t n)
         return raw_write(s, p, n, false);
     int r = tls_write(s, p, n);
     return r < 0 ? r : flush_tls(s);
+}
+
+int bg_stream_write_give(bg_stream_t *s, char **buf, size_t *cap, size_t off, size_t n)
+{
+    if (s->closing)
+        return UV_ECANCELED;
+    if (n == 0)
+        return 0;
+    if (s->ssl) { /* the records are a copy anyway */
+        int r = bg_stream_write(s, *buf + off, n);
+        return r < 0 ? r : 0;
+    }
+    bool deferred = sq_defer(s);
+    if (s->write_pending || s->fd < 0 || s->connecting) {
+        /* Bytes before them, or no socket yet: copied behind those, and the queue is wiped. */
+        s->wq_wipe = true;
+        queue_bytes(s, *buf + off, n);
+        if (!deferred)
+            update_poll(s);
+        return 0;
+    }
+    size_t sent = 0;
+    if (!deferred) {
+        struct iovec v = {*buf + off, n};
+        ssize_t r = send_iov(s->fd, &v, 1);
+        if (r < 0)
+            return (int)r;
+        if ((size_t)r == n)
+            return 0;
+        sent = (size_t)r;
+    }
+    /* The buffer becomes the (empty) queue, and the queue's storage goes to the caller, wiped
+     * where it held bytes: the two trade places, as tls_out and the queue do. */
+    char *old = s->wq;
+    size_t old_cap = s->wq_cap;
+    if (old && s->wq_dirty)
+        bg_wipe(old, s->wq_dirty);
+    s->wq = *buf;
+    s->wq_cap = *cap;
+    s->wq_off = off + sent;
+    s->write_pending = n - sent;
+    s->wq_dirty = off + n;
+    s->wq_wipe = true;
+    *buf = old;
+    *cap = old_cap;
+    if (!deferred)
+        update_poll(s);
+    return 1;
 }
 
 size_t bg_stream_outq(const bg_stream_t *s)

@@ -68,6 +68,8 @@ struct bg_stream {
     size_t tls_out_len, tls_out_cap;
     char *wq;              /* private: the write queue, wq[wq_off .. wq_off + write_pending) */
     size_t wq_off, wq_cap;
+    size_t wq_dirty;       /* private: wq[0 .. wq_dirty) may hold bytes written since it was last wiped */
+    bool wq_wipe;          /* private: the queue held bytes of a bg_stream_write_give: wiped when it drains */
 };
 
 /** A listening socket on a loop: every connection it accepts goes to on_accept with its socket
@@ -123,6 +125,15 @@ bg_stream_t *bg_stream_of_ssl(const SSL *ssl);
  *  queue (inside the io_uring check, writes are queued for its next io_uring_enter). The
  *  caller's buffer is not referred to after the call. 0, or negative when closing. */
 int bg_stream_write(bg_stream_t *s, const char *p, size_t n);
+/** Write (*buf)[off .. off + n), bytes that may carry personal data, from a malloc'd buffer of
+ *  *cap bytes the caller offers instead of a copy. On plain TCP with nothing queued before them,
+ *  the bytes the socket does not take at once (inside the io_uring check: all of them) stay where
+ *  they are and the buffer becomes the queue: 1, and *buf, *cap then hold the queue's former
+ *  storage (NULL, 0 when none; wiped where it held bytes), which the caller owns instead. Else as
+ *  bg_stream_write (sent, or copied to the queue; TLS: sealed into records): 0, and the caller
+ *  keeps its buffer. Negative when closing (the caller keeps its buffer). Whatever queue held
+ *  such bytes is wiped up to its last written byte when it drains, grows or the stream closes. */
+int bg_stream_write_give(bg_stream_t *s, char **buf, size_t *cap, size_t off, size_t n);
 /** bg_stream_write of several buffers, in one system call when nothing is queued (plain TCP). */
 int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs);
 /** Pause / resume on_data delivery (back-pressure). */
