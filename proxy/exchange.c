@@ -25,10 +25,17 @@
 #define BG_EX_SPARES 64
 #define BG_EX_KEEP_BODY (32u << 10) /* a kept request body buffer (the bench's 16 KiB fits) */
 #define BG_EX_KEEP_BUF (16u << 10)  /* a kept head / response buffer */
+/* Room kept in front of a request body for the head that goes to the vendor before it: the
+ * client's head and what build_request adds (forwarding fields, framing), up to a bound (a larger
+ * head is copied as before). */
+#define BG_EX_HEAD_EXTRA 512
+#define BG_EX_ROOM_MAX (8u << 10)
 
 /* What a recycled exchange hands to the next one. */
 typedef struct {
-    bg_buf_t body, out_head, rin, resp_head, rec_path;
+    bg_buf_t out_head, rin, resp_head, rec_path;
+    char *body_store;
+    size_t body_store_cap;
     char *head_store;
     size_t head_cap;
     bg_dest_t *dests;
@@ -37,7 +44,8 @@ typedef struct {
 
 static void kept_take(bg_exchange_t *ex, ex_kept_t *k)
 {
-    k->body = ex->body, k->out_head = ex->out_head, k->rin = ex->rin, k->resp_head = ex->resp_head;
+    k->body_store = ex->body_store, k->body_store_cap = ex->body_store_cap;
+    k->out_head = ex->out_head, k->rin = ex->rin, k->resp_head = ex->resp_head;
     k->rec_path = ex->rec_path;
     k->head_store = ex->head_store, k->head_cap = ex->head_cap;
     k->dests = ex->dests, k->dests_cap = ex->dests_cap;
@@ -45,7 +53,8 @@ static void kept_take(bg_exchange_t *ex, ex_kept_t *k)
 
 static void kept_give(bg_exchange_t *ex, const ex_kept_t *k)
 {
-    ex->body = k->body, ex->out_head = k->out_head, ex->rin = k->rin, ex->resp_head = k->resp_head;
+    ex->body_store = k->body_store, ex->body_store_cap = k->body_store_cap;
+    ex->out_head = k->out_head, ex->rin = k->rin, ex->resp_head = k->resp_head;
     ex->rec_path = k->rec_path;
     ex->head_store = k->head_store, ex->head_cap = k->head_cap;
     ex->dests = k->dests, ex->dests_cap = k->dests_cap;
@@ -54,7 +63,15 @@ static void kept_give(bg_exchange_t *ex, const ex_kept_t *k)
 /* Free what an exchange keeps for reuse (ex_kept_t's fields), wiped first. */
 static void kept_free(bg_exchange_t *ex)
 {
-    bg_buf_dispose_secure(&ex->body);
+    if (ex->body_store) { /* ex->body lives inside it */
+        bg_wipe(ex->body_store, ex->body_store_cap);
+        free(ex->body_store);
+        ex->body_store = NULL;
+        ex->body_store_cap = 0;
+        bg_buf_init(&ex->body);
+    } else {
+        bg_buf_dispose_secure(&ex->body); /* `explain` fills it as a plain buffer */
+    }
     bg_buf_dispose_secure(&ex->out_head);
     bg_buf_dispose_secure(&ex->rin);
     bg_buf_dispose(&ex->resp_head);
@@ -202,7 +219,13 @@ void bg_exchange_destroy(bg_exchange_t *ex)
     }
     bool keep = w && w->nspares < BG_EX_SPARES;
     if (keep) {
-        buf_recycle(&ex->body, BG_EX_KEEP_BODY, WIPE_LEN); /* append-only (bg_exchange_body) */
+        if (ex->body.data)
+            bg_wipe(ex->body.data, ex->body.len); /* append-only (bg_exchange_body); the room is clean */
+        bg_buf_init(&ex->body); /* it pointed into body_store, which is kept or goes */
+        if (ex->body_store_cap > BG_EX_KEEP_BODY + BG_EX_ROOM_MAX) {
+            free(ex->body_store);
+            ex->body_store = NULL, ex->body_store_cap = 0;
+        }
         buf_recycle(&ex->out_head, BG_EX_KEEP_BUF, WIPE_CAP);
         buf_recycle(&ex->rin, BG_EX_KEEP_BUF, WIPE_CAP);
         buf_recycle(&ex->resp_head, BG_EX_KEEP_BUF, WIPE_NONE);
@@ -875,6 +898,40 @@ void bg_exchange_start(bg_exchange_t *ex)
         bg_exchange_body_end(ex);
 }
 
+/* Room in ex->body for n more bytes (and its NUL): exactly that when the size is known (exact), else
+ * doubling. ex->body lives in body_store after body_room bytes kept for the vendor's request head
+ * (give_body), sized when the first bytes come. Growing moves the body to new storage and wipes the
+ * old, where realloc could leave its bytes behind in freed memory. */
+static void body_reserve(bg_exchange_t *ex, size_t n, bool exact)
+{
+    if (ex->body.data && n + 1 <= ex->body.cap - ex->body.len)
+        return;
+    if (!ex->body.data)
+        ex->body_room = ex->head_len + BG_EX_HEAD_EXTRA <= BG_EX_ROOM_MAX ? ex->head_len + BG_EX_HEAD_EXTRA : 0;
+    size_t want = ex->body.len + n + 1;
+    if (!exact) {
+        size_t c = ex->body.cap ? ex->body.cap : 256;
+        while (c < want)
+            c *= 2;
+        want = c;
+    }
+    if (ex->body_room + want > ex->body_store_cap) {
+        char *q = malloc(ex->body_room + want);
+        if (!q)
+            abort();
+        if (ex->body.data) {
+            memcpy(q + ex->body_room, ex->body.data, ex->body.len);
+            bg_wipe(ex->body.data, ex->body.len);
+        }
+        free(ex->body_store);
+        ex->body_store = q;
+        ex->body_store_cap = ex->body_room + want;
+    }
+    ex->body.data = ex->body_store + ex->body_room;
+    ex->body.cap = ex->body_store_cap - ex->body_room;
+    ex->body.data[ex->body.len] = 0;
+}
+
 /* Count the request body bytes the exchange holds in its worker's total (limits.max_body_scan_total). */
 static void held_sync(bg_exchange_t *ex)
 {
@@ -926,13 +983,21 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
         size_t fit = 0;
         if (ex->state == BG_EX_BODY && !ex->body_over_scan && ex->body.len < limit)
             fit = (size_t)(limit - ex->body.len) < n ? (size_t)(limit - ex->body.len) : n;
-        if (fit && ex->body.len == 0 && !ex->req.chunked && ex->req.content_length > 0 &&
-            (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX)
-            /* The announced size, not the next power of two (half the bytes to wipe at the end);
-             * bounded so an announced length alone cannot make us allocate much. */
-            bg_buf_reserve_exact(&ex->body, (uint64_t)ex->req.content_length < limit ? (size_t)ex->req.content_length
-                                                                                      : (size_t)limit);
-        bg_buf_append(&ex->body, p, fit);
+        if (fit) {
+            size_t want = fit;
+            bool exact = ex->body.len == 0 && !ex->req.chunked && ex->req.content_length > 0 &&
+                         (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX;
+            if (exact) {
+                /* The announced size, not the next power of two (half the bytes to wipe at the
+                 * end); bounded so an announced length alone cannot make us allocate much. */
+                size_t announced = (uint64_t)ex->req.content_length < limit ? (size_t)ex->req.content_length
+                                                                             : (size_t)limit;
+                if (announced > want)
+                    want = announced;
+            }
+            body_reserve(ex, want, exact);
+            bg_buf_append(&ex->body, p, fit); /* within the room reserved: never reallocates */
+        }
         held_sync(ex);
         if (fit < n) {
             /* Over the scan limit: hold what came (bounded by what the codec delivers before it
@@ -1370,17 +1435,23 @@ static bool is_hop(const hop_set_t *hs, const bg_header_t *h)
     return false;
 }
 
-/* Whether a request may be sent again after a reused connection broke before any answer: only
- * idempotent methods (RFC 9110 9.2.2); a POST might have been acted on. */
-static bool may_retry(const bg_exchange_t *ex, const bg_upstream_t *up)
+/* Whether the request's method is idempotent (RFC 9110 9.2.2): only such a request is ever sent
+ * again (a POST might have been acted on). */
+static bool idempotent(const bg_exchange_t *ex)
 {
     static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
-    if (ex->resp_head_done || ex->rin.len || !up->reused || ex->retried || !ex->body_done || ex->up_stream_body)
-        return false;
     for (size_t i = 0; i < sizeof idem / sizeof idem[0]; i++)
         if (bg_span_ieq(ex->req.method, ex->req.method_len, idem[i]))
             return true;
     return false;
+}
+
+/* Whether a request may be sent again after a reused connection broke before any answer. */
+static bool may_retry(const bg_exchange_t *ex, const bg_upstream_t *up)
+{
+    if (ex->resp_head_done || ex->rin.len || !up->reused || ex->retried || !ex->body_done || ex->up_stream_body)
+        return false;
+    return idempotent(ex);
 }
 
 /* The request trailers (the last ex->ntrailers of req.headers, classified with the head) into
@@ -1754,6 +1825,32 @@ static void send_request_trailers(bg_exchange_t *ex, const bg_buf_t *body)
     bg_upstream_set_timeout(ex->up, ex->rt->cfg->limits.upstream_timeout_ms);
 }
 
+/* The head and the body (as the client sent it) to an HTTP/1.1 vendor over plain TCP as one buffer
+ * handed to the connection rather than copied into its queue: the head goes into the room kept
+ * in front of the body, and the body's storage trades places with the queue's, which wipes it once
+ * sent (bg_stream_write_give). Not for a request that may be sent again (idempotent: its body stays
+ * for the retry) nor a head larger than the room. True when written this way (ex->body is then
+ * empty when the connection took the buffer); false: nothing was written. */
+static bool give_body(bg_exchange_t *ex)
+{
+    size_t hl = ex->out_head.len;
+    if (!ex->body_store || !ex->body.data || !ex->body.len || hl > ex->body_room || bg_stream_tls(&ex->up->stream) ||
+        idempotent(ex))
+        return false;
+    char *at = ex->body.data - hl;
+    memcpy(at, ex->out_head.data, hl);
+    char *store = ex->body_store;
+    size_t cap = ex->body_store_cap;
+    if (bg_stream_write_give(&ex->up->stream, &store, &cap, (size_t)(at - store), hl + ex->body.len) == 1) {
+        ex->body_store = store; /* the queue's former storage, wiped */
+        ex->body_store_cap = cap;
+        bg_buf_init(&ex->body);
+    } else {
+        bg_wipe(at, hl); /* sent or copied: the body stays the exchange's, the room is clean again */
+    }
+    return true;
+}
+
 static void send_request(bg_exchange_t *ex)
 {
     if (ex->up->h2) {
@@ -1784,10 +1881,13 @@ static void send_request(bg_exchange_t *ex)
     } else if (ex->ntrailers) {
         send_request_trailers(ex, body);
         return;
+    } else if (body == &ex->body && give_body(ex)) {
+        nb = 0;
     } else if (body->len) {
         bufs[nb++] = uv_buf_init(body->data, (unsigned)body->len);
     }
-    bg_upstream_writev(ex->up, bufs, nb);
+    if (nb)
+        bg_upstream_writev(ex->up, bufs, nb);
     bg_upstream_set_timeout(ex->up, ex->rt->cfg->limits.upstream_timeout_ms);
     if (ex->up_stream_body) {
         bg_buf_reset(&ex->pending);
@@ -2408,7 +2508,6 @@ void bg_exchange_resp_end(bg_exchange_t *ex)
 
 void bg_exchange_resp_error(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg, bool refused)
 {
-    static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
     /* A timeout comes from bg_h2up_tick, whose stream is still alive (it resets it after this). */
     size_t queued = kind == BG_UP_TIMEOUT && ex->h2s ? bg_h2up_stream_pending(ex->h2s) : 0;
     ex->h2s = NULL;
@@ -2418,15 +2517,12 @@ void bg_exchange_resp_error(bg_exchange_t *ex, bg_upstream_error_t kind, const c
         client_stalled(ex);
         return;
     }
-    if (refused && !ex->resp_head_done && !ex->retried && ex->body_done && !ex->up_stream_body) {
+    if (refused && !ex->resp_head_done && !ex->retried && ex->body_done && !ex->up_stream_body && idempotent(ex)) {
         /* Never processed (GOAWAY above the vendor's last stream, REFUSED_STREAM): like the
          * HTTP/1.1 retry, an idempotent request goes once more on a new connection. */
-        for (size_t i = 0; i < sizeof idem / sizeof idem[0]; i++)
-            if (bg_span_ieq(ex->req.method, ex->req.method_len, idem[i])) {
-                ex->retried = true;
-                start_forward(ex);
-                return;
-            }
+        ex->retried = true;
+        start_forward(ex);
+        return;
     }
     upstream_failed(ex, kind, msg);
 }

@@ -100,6 +100,11 @@ struct bg_exchange {
     const char *target;          /* origin-form path + query */
     size_t target_len;
     bg_buf_t body;               /* decoded body prefix, at most max_body_scan bytes; only appended to */
+    char *body_store;            /* body's storage on the data plane (NULL: body is a plain bg_buf_t,
+                                  * as `explain` fills it): body_room bytes kept free for the vendor's
+                                  * request head, then the body, so that both go to the vendor as one
+                                  * buffer handed over rather than copied (bg_stream_write_give) */
+    size_t body_store_cap, body_room;
     bg_buf_t pending;            /* body bytes beyond max_body_scan, held until the decision */
     uint64_t body_total;         /* decoded bytes received so far */
     bool body_done;
