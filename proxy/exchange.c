@@ -23,7 +23,7 @@
  * allocates nothing here: no exchange, head copy, destination array, request or response
  * buffers. Bounded in number and in what each keeps; every buffer is wiped before it is kept. */
 #define BG_EX_SPARES 64
-#define BG_EX_KEEP_BODY (32u << 10) /* a kept request body buffer (the bench's 16 KiB fits) */
+#define BG_EX_KEEP_BODY (64u << 10) /* a kept request body buffer (a codec's read buffer fits) */
 #define BG_EX_KEEP_BUF (16u << 10)  /* a kept head / response buffer */
 /* Room kept in front of a request body for the head that goes to the vendor before it: the
  * client's head and what build_request adds (forwarding fields, framing), up to a bound (a larger
@@ -81,6 +81,17 @@ static void kept_free(bg_exchange_t *ex)
         free(ex->head_store);
     }
     free(ex->dests);
+}
+
+/* Wipe the held body: its bytes (only ever appended to: nothing was written past them) and, in a
+ * codec's read buffer taken over (adopt_body), the request head and whatever else that read
+ * brought before them. The rest of the storage is clean. */
+static void body_wipe(bg_exchange_t *ex)
+{
+    if (ex->body.data && ex->body_store)
+        bg_wipe(ex->body_store, (size_t)(ex->body.data - ex->body_store) + ex->body.len);
+    else if (ex->body.data)
+        bg_wipe(ex->body.data, ex->body.len);
 }
 
 /* How a kept buffer is wiped: not at all (nothing private in it), its bytes up to len (a buffer
@@ -219,8 +230,7 @@ void bg_exchange_destroy(bg_exchange_t *ex)
     }
     bool keep = w && w->nspares < BG_EX_SPARES;
     if (keep) {
-        if (ex->body.data)
-            bg_wipe(ex->body.data, ex->body.len); /* append-only (bg_exchange_body); the room is clean */
+        body_wipe(ex);
         bg_buf_init(&ex->body); /* it pointed into body_store, which is kept or goes */
         if (ex->body_store_cap > BG_EX_KEEP_BODY + BG_EX_ROOM_MAX) {
             free(ex->body_store);
@@ -921,7 +931,7 @@ static void body_reserve(bg_exchange_t *ex, size_t n, bool exact)
             abort();
         if (ex->body.data) {
             memcpy(q + ex->body_room, ex->body.data, ex->body.len);
-            bg_wipe(ex->body.data, ex->body.len);
+            body_wipe(ex);
         }
         free(ex->body_store);
         ex->body_store = q;
@@ -932,12 +942,18 @@ static void body_reserve(bg_exchange_t *ex, size_t n, bool exact)
     ex->body.data[ex->body.len] = 0;
 }
 
-/* Count the request body bytes the exchange holds in its worker's total (limits.max_body_scan_total). */
+/* The request body bytes the exchange holds: a codec's read buffer it took over counts whole. */
+static size_t held_now(const bg_exchange_t *ex)
+{
+    return (ex->body_adopted ? ex->body_store_cap : ex->body.len) + ex->pending.len;
+}
+
+/* Count them in the worker's total (limits.max_body_scan_total). */
 static void held_sync(bg_exchange_t *ex)
 {
     if (!ex->w)
         return;
-    size_t now = ex->body.len + ex->pending.len;
+    size_t now = held_now(ex);
     ex->w->held_bytes = ex->w->held_bytes - ex->held_counted + now;
     ex->held_counted = now;
 }
@@ -971,19 +987,39 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
     if (ex->state == BG_EX_BODY || ex->state == BG_EX_DECIDING || (ex->state == BG_EX_FORWARD && !ex->up_stream_body)) {
         const bg_config_t *cfg = ex->rt->cfg;
         uint64_t limit = cfg->limits.max_body_scan;
+        uint64_t room = 0;
         if (ex->w && ex->state == BG_EX_BODY) {
             /* The worker's share of max_body_scan_total: past it, this body is decided on what
              * came so far (unscannable), so held bodies cannot exhaust memory however many
              * connections send them. */
             uint64_t share = cfg->limits.max_body_scan_total / (ex->w->server->nworkers ? ex->w->server->nworkers : 1);
-            uint64_t room = share > ex->w->held_bytes ? share - ex->w->held_bytes : 0;
+            room = share > ex->w->held_bytes ? share - ex->w->held_bytes : 0;
             if (ex->body.len + room < limit)
                 limit = ex->body.len + room;
         }
         size_t fit = 0;
         if (ex->state == BG_EX_BODY && !ex->body_over_scan && ex->body.len < limit)
             fit = (size_t)(limit - ex->body.len) < n ? (size_t)(limit - ex->body.len) : n;
-        if (fit) {
+        bool adopted = false;
+        if (fit == n && !ex->body.data && !ex->req.chunked && ex->req.content_length == (int64_t)n &&
+            ex->down->adopt_body && room >= BG_EX_KEEP_BODY + BG_EX_ROOM_MAX) {
+            /* The whole body, at the end of the codec's read: its buffer becomes the body's
+             * storage (the room in front of it holds the client's head, copied already), counted
+             * whole in what the worker holds. */
+            char *buf = ex->body_store;
+            size_t cap = ex->body_store_cap;
+            if (ex->down->adopt_body(ex, p, n, &buf, &cap)) {
+                ex->body_store = buf;
+                ex->body_store_cap = cap;
+                ex->body_room = (size_t)(p - buf);
+                ex->body.data = buf + ex->body_room;
+                ex->body.len = n;
+                ex->body.cap = cap - ex->body_room;
+                ex->body.data[n] = 0;
+                ex->body_adopted = adopted = true;
+            }
+        }
+        if (fit && !adopted) {
             size_t want = fit;
             bool exact = ex->body.len == 0 && !ex->req.chunked && ex->req.content_length > 0 &&
                          (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX;
@@ -1099,7 +1135,7 @@ void bg_exchange_scan_cut(bg_exchange_t *ex)
 
 size_t bg_exchange_held(const bg_exchange_t *ex)
 {
-    return ex->state == BG_EX_BODY ? ex->body.len + ex->pending.len : 0;
+    return ex->state == BG_EX_BODY ? held_now(ex) : 0;
 }
 
 void bg_exchange_timeout(bg_exchange_t *ex)
@@ -1844,6 +1880,7 @@ static bool give_body(bg_exchange_t *ex)
     if (bg_stream_write_give(&ex->up->stream, &store, &cap, (size_t)(at - store), hl + ex->body.len) == 1) {
         ex->body_store = store; /* the queue's former storage, wiped */
         ex->body_store_cap = cap;
+        ex->body_adopted = false;
         bg_buf_init(&ex->body);
     } else {
         bg_wipe(at, hl); /* sent or copied: the body stays the exchange's, the room is clean again */

@@ -40,6 +40,8 @@
 #define BG_URING_ENTRIES 256
 #define BG_URING_BUFS 64           /* reads per io_uring_enter; more listed streams wait a round */
 #define BG_URING_BUFSZ 65536
+#define BG_URING_ROOM 512          /* free bytes in front of each read (bg_stream_read_take) */
+#define BG_URING_SLOT (BG_URING_ROOM + BG_URING_BUFSZ)
 #define BG_URING_ROUNDS BG_STREAM_READS /* rounds per check (a full buffer lists its stream again) */
 
 typedef struct {
@@ -61,7 +63,11 @@ typedef struct bg_uring {
     bg_stream_t *sends[BG_URING_ENTRIES - BG_URING_BUFS];
     int sres[BG_URING_ENTRIES - BG_URING_BUFS];
     uint64_t send_ops;
-    char *bufs;                  /* BG_URING_BUFS * BG_URING_BUFSZ */
+    char *bufs[BG_URING_BUFS];   /* BG_URING_SLOT bytes each; a read lands after BG_URING_ROOM */
+    int hw[BG_URING_BUFS];       /* the most bytes a read brought into each since it was clean */
+    bg_stream_t *cur;            /* the stream whose read result is being handed over, or NULL */
+    int cur_slot;                /* its index in bufs */
+    const char *cur_end;         /* the end of the bytes that read brought */
     deferred_check_t *deferred;  /* checks started inside check_cb, run at its end */
     size_t ndeferred, deferred_cap;
     uint64_t enters, reads, late;
@@ -692,7 +698,9 @@ static void take_result(bg_uring_t *u, bg_stream_t *s, const char *p, int res)
         stash_result(s, p, res);
         return;
     }
+    u->cur = s, u->cur_end = p + res; /* for bg_stream_read_take (cur_slot: the caller's) */
     deliver(s, p, (size_t)res);
+    u->cur = NULL;
     if (s->rd_more && s->reading && !s->closing && !s->eof)
         rq_push(u, s);
 }
@@ -823,7 +831,7 @@ static void uring_check_cb(uv_check_t *h)
                 continue;
             }
             struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-            io_uring_prep_recv(sqe, s->fd, u->bufs + (size_t)n * BG_URING_BUFSZ, BG_URING_BUFSZ, MSG_DONTWAIT);
+            io_uring_prep_recv(sqe, s->fd, u->bufs[n] + BG_URING_ROOM, BG_URING_BUFSZ, MSG_DONTWAIT);
             io_uring_sqe_set_data64(sqe, n);
             u->res[n] = INT_MIN + 1; /* overwritten by its completion */
             n++;
@@ -844,7 +852,10 @@ static void uring_check_cb(uv_check_t *h)
                     take_stash(u->batch[i]);
                 continue;
             }
-            take_result(u, u->batch[i], u->bufs + (size_t)i * BG_URING_BUFSZ, u->res[i]);
+            u->cur_slot = (int)i;
+            if (u->res[i] > u->hw[i])
+                u->hw[i] = u->res[i];
+            take_result(u, u->batch[i], u->bufs[i] + BG_URING_ROOM, u->res[i]);
         }
     }
     u->running = false;
@@ -877,10 +888,10 @@ int bg_stream_uring_start(uv_loop_t *loop)
         free(u);
         return r;
     }
-    u->bufs = malloc((size_t)BG_URING_BUFS * BG_URING_BUFSZ);
+    for (int i = 0; i < BG_URING_BUFS; i++)
+        if (!(u->bufs[i] = malloc(BG_URING_SLOT)))
+            abort();
     u->sq_tail = &u->sq_head;
-    if (!u->bufs)
-        abort();
     u->loop = loop;
     uv_check_init(loop, &u->check);
     u->check.data = u;
@@ -900,7 +911,8 @@ static void uring_closed_cb(uv_handle_t *h)
     if (--u->handles > 0)
         return;
     io_uring_queue_exit(&u->ring);
-    free(u->bufs);
+    for (int i = 0; i < BG_URING_BUFS; i++)
+        free(u->bufs[i]);
     free(u->deferred);
     free(u);
 }
@@ -930,6 +942,34 @@ void bg_stream_uring_stats(uint64_t *enters, uint64_t *reads, uint64_t *late)
     *enters = u ? u->enters : 0;
     *reads = u ? u->reads : 0;
     *late = u ? u->late : 0;
+}
+
+bool bg_stream_read_take(bg_stream_t *s, const char *p, size_t n, char **buf, size_t *cap)
+{
+    bg_uring_t *u = uring_of(s);
+    if (!u || u->cur != s)
+        return false;
+    char *b = u->bufs[u->cur_slot];
+    if (p < b + BG_URING_ROOM || p + n != u->cur_end || p + n >= b + BG_URING_SLOT)
+        return false;
+    /* Earlier, longer reads left bytes after these: wiped, as the taker wipes only up to p + n. */
+    const char *stale = b + BG_URING_ROOM + u->hw[u->cur_slot];
+    if (stale > p + n)
+        bg_wipe((char *)p + n, (size_t)(stale - (p + n)));
+    /* The read's slot takes the caller's storage when it is large enough (it holds nothing), or
+     * new storage; the next round's reads land there. */
+    char *r = *buf;
+    if (!r || *cap < BG_URING_SLOT) {
+        free(r);
+        if (!(r = malloc(BG_URING_SLOT)))
+            abort();
+    }
+    u->bufs[u->cur_slot] = r;
+    u->hw[u->cur_slot] = 0;
+    u->cur = NULL; /* taken once */
+    *buf = b;
+    *cap = BG_URING_SLOT;
+    return true;
 }
 
 int bg_stream_check_start(uv_check_t *h, uv_check_cb cb)

@@ -169,6 +169,16 @@ void bg_stream_uring_stop(uv_loop_t *loop);
 /** Counters of the calling thread's ring: io_uring_enter calls, reads submitted, and completions
  *  that were not ready when io_uring_enter returned (must stay 0: every read is MSG_DONTWAIT). */
 void bg_stream_uring_stats(uint64_t *enters, uint64_t *reads, uint64_t *late);
+/** Inside on_data for bytes of a batched read (the io_uring check's), p .. p + n being the last
+ *  bytes that read brought (nothing after them that the owner still needs): take the buffer they
+ *  are in instead of copying them out. *buf, *cap: storage the caller gives up in exchange (NULL,
+ *  0 for none; it must hold nothing secret: the next reads land in it if it is large enough, else
+ *  it is freed). True: *buf, *cap are the read's buffer (malloc'd; p lies inside it, with at least
+ *  BG_URING_ROOM bytes before p and one free byte after p + n), which the caller owns; the bytes
+ *  before p are what the read brought before them (the caller wipes those and p .. p + n), and
+ *  what earlier reads left after p + n is wiped. False (a recv() read, TLS, bytes held while
+ *  paused, not the end of the read): nothing changed. Once per read. */
+bool bg_stream_read_take(bg_stream_t *s, const char *p, size_t n, char **buf, size_t *cap);
 /** uv_check_start for a check that sends what read callbacks produced: when it is started from
  *  inside the batched reads (themselves a check), libuv would run it only after the next poll;
  *  it runs at the end of the batch instead. */

@@ -11,7 +11,9 @@
  * behind it joins its queue, and a large one to a stream with nothing queued goes at once; a
  * buffer handed over with bg_stream_write_give becomes the queue of a stream with nothing queued
  * (inside the check, and outside it when the socket takes only part), is copied behind queued
- * bytes, arrives byte-exact and in order, and is wiped once sent. Single-threaded.
+ * bytes, arrives byte-exact and in order, and is wiped once sent; bg_stream_read_take hands the
+ * owner the buffer of a batched read that ends with the bytes asked for (once; not a part that
+ * ends before the read's end), and the next reads land in the storage it gave up. Single-threaded.
  */
 #include "log.h"
 #include "stream.h"
@@ -643,6 +645,93 @@ static void test_given_buffer_the_socket_takes_in_part_becomes_the_queue(void)
     CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* ---- bg_stream_read_take: a batched read's buffer taken over by its owner ------------------- */
+
+typedef struct {
+    bg_stream_t s;
+    rec_t r;
+    int peer;
+    int reads;
+    bool part_refused, taken, again_refused, p_inside, room_before;
+    char *spare;                /* the storage given up for the slot */
+    char *held;                 /* the buffer taken (first read) */
+    size_t held_cap, held_n;
+    const char *held_p;
+    bool second_in_spare;       /* the second read landed in the storage given up */
+} take_t;
+
+static take_t *T;
+
+static void t_data(bg_stream_t *s, const char *p, size_t n)
+{
+    on_data(s, p, n); /* counts and checks the pattern */
+    T->reads++;
+    if (T->reads == 1) {
+        char *buf = T->spare;
+        size_t cap = 70000;
+        T->part_refused = n > 1 && !bg_stream_read_take(s, p, n - 1, &buf, &cap) && buf == T->spare;
+        T->taken = bg_stream_read_take(s, p, n, &buf, &cap);
+        T->held = buf, T->held_cap = cap, T->held_p = p, T->held_n = n;
+        T->p_inside = p >= buf && p + n < buf + cap;
+        T->room_before = (size_t)(p - buf) >= 512;
+        char *b2 = NULL;
+        size_t c2 = 0;
+        T->again_refused = !bg_stream_read_take(s, p, n, &b2, &c2) && b2 == NULL;
+        CHECK_INT(write(T->peer, "x", 1), 1); /* a second read */
+        return;
+    }
+    /* The second read: in the storage given up (its first bytes after the room). */
+    T->second_in_spare = p >= T->spare && p < T->spare + 70000;
+    bg_stream_close(s);
+}
+
+static const bg_stream_callbacks_t t_cbs = {
+    .on_data = t_data, .on_eof = on_eof, .on_error = on_error, .on_drain = on_drain, .on_closed = on_closed,
+};
+
+static void test_read_take_hands_over_the_batched_reads_buffer(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int r = bg_stream_uring_start(&loop);
+    if (r < 0) {
+        fprintf(stderr, "  (no io_uring here: %s; the batched path is not tested)\n", uv_strerror(r));
+        uv_loop_close(&loop);
+        return;
+    }
+    take_t x = {0};
+    T = &x;
+    x.spare = malloc(70000);
+    memset(x.spare, 0, 70000);
+    int p[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p), 0);
+    x.peer = p[1];
+    bg_stream_init(&x.s, &loop, &t_cbs, &x.r);
+    CHECK_INT(bg_stream_accept(&x.s, p[0], NULL), 0);
+    char first[3000];
+    for (size_t i = 0; i < sizeof first; i++)
+        first[i] = (char)pattern(i);
+    CHECK_INT(write(p[1], first, sizeof first), (int)sizeof first);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    bg_stream_uring_stop(&loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(x.reads, 2);
+    CHECK(x.part_refused);
+    CHECK(x.taken);
+    CHECK(x.p_inside);
+    CHECK(x.room_before);
+    CHECK(x.again_refused);
+    CHECK(x.second_in_spare);
+    CHECK_INT(x.held_n, sizeof first);
+    CHECK_INT(memcmp(x.held_p, first, sizeof first), 0); /* the taken bytes are intact */
+    CHECK_INT(x.r.bad, 1);                               /* the "x" is off the pattern */
+    CHECK_INT(x.r.errors, 0);
+    CHECK_INT(x.r.closed, 1);
+    free(x.held);
+    close(p[1]);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     RUN(test_close_without_socket_reports_closed_once_later);
@@ -652,6 +741,7 @@ int main(void)
     RUN(test_writes_inside_the_check_keep_their_order);
     RUN(test_given_buffers_inside_the_check_keep_their_order_and_are_wiped);
     RUN(test_given_buffer_the_socket_takes_in_part_becomes_the_queue);
+    RUN(test_read_take_hands_over_the_batched_reads_buffer);
     bg_stream_global_cleanup();
     return bg_test_done();
 }
