@@ -10,7 +10,8 @@
  * tls_out buffer, and everything there is handed to the socket in one write after every
  * operation. One worker thread owns a stream; the BIO method is made once per process. On a
  * worker loop with an io_uring (bg_stream_uring_start), reads and the writes their callbacks make
- * are batched: see "batched reads and writes" below.
+ * are batched: see "batched reads and writes" below; each read lands in a buffer of its own, which
+ * its owner may take over (bg_stream_read_take).
  */
 #include "stream.h"
 
@@ -65,6 +66,7 @@ typedef struct bg_uring {
     uint64_t send_ops;
     char *bufs[BG_URING_BUFS];   /* BG_URING_SLOT bytes each; a read lands after BG_URING_ROOM */
     int hw[BG_URING_BUFS];       /* the most bytes a read brought into each since it was clean */
+    size_t cap[BG_URING_BUFS];   /* each one's size: BG_URING_SLOT or more (bg_stream_read_take) */
     bg_stream_t *cur;            /* the stream whose read result is being handed over, or NULL */
     int cur_slot;                /* its index in bufs */
     const char *cur_end;         /* the end of the bytes that read brought */
@@ -888,9 +890,11 @@ int bg_stream_uring_start(uv_loop_t *loop)
         free(u);
         return r;
     }
-    for (int i = 0; i < BG_URING_BUFS; i++)
+    for (int i = 0; i < BG_URING_BUFS; i++) {
         if (!(u->bufs[i] = malloc(BG_URING_SLOT)))
             abort();
+        u->cap[i] = BG_URING_SLOT;
+    }
     u->sq_tail = &u->sq_head;
     u->loop = loop;
     uv_check_init(loop, &u->check);
@@ -959,16 +963,19 @@ bool bg_stream_read_take(bg_stream_t *s, const char *p, size_t n, char **buf, si
     /* The read's slot takes the caller's storage when it is large enough (it holds nothing), or
      * new storage; the next round's reads land there. */
     char *r = *buf;
-    if (!r || *cap < BG_URING_SLOT) {
+    size_t rcap = *cap;
+    if (!r || rcap < BG_URING_SLOT) {
         free(r);
         if (!(r = malloc(BG_URING_SLOT)))
             abort();
+        rcap = BG_URING_SLOT;
     }
+    *buf = b;
+    *cap = u->cap[u->cur_slot];
     u->bufs[u->cur_slot] = r;
+    u->cap[u->cur_slot] = rcap;
     u->hw[u->cur_slot] = 0;
     u->cur = NULL; /* taken once */
-    *buf = b;
-    *cap = BG_URING_SLOT;
     return true;
 }
 

@@ -7,8 +7,10 @@
  * libuv's streams, which use read/write and their own queue: the socket layer without the VFS
  * one, and no second queue of requests). Runs on one worker loop; not thread-safe. A write goes
  * to the socket from the caller's buffer when it can; what the socket does not take is copied
- * into one queue per stream and counted so owners can apply back-pressure (write_pending). A
- * stream is freed by its owner in on_closed.
+ * into one queue per stream (or, from bg_stream_write_give, the caller's buffer becomes the queue)
+ * and counted so owners can apply back-pressure (write_pending). An owner may take over the buffer
+ * of a batched read instead of copying its bytes out (bg_stream_read_take). A stream is freed by
+ * its owner in on_closed.
  */
 #ifndef BG_STREAM_H
 #define BG_STREAM_H
