@@ -393,6 +393,12 @@ static void dn_resume(bg_exchange_t *ex)
     process(c);
 }
 
+static bool dn_adopt_body(bg_exchange_t *ex, const char *p, size_t n, char **buf, size_t *cap)
+{
+    bg_conn_t *c = ex->down_ctx;
+    return bg_stream_read_take(&c->stream, p, n, buf, cap);
+}
+
 static const bg_downstream_t h1_downstream = {
     .head = dn_head,
     .body = dn_body,
@@ -405,6 +411,7 @@ static const bg_downstream_t h1_downstream = {
     .pending = dn_pending,
     .pause_request = dn_pause,
     .resume_request = dn_resume,
+    .adopt_body = dn_adopt_body,
 };
 
 /* ---- requests ---------------------------------------------------------------------------- */

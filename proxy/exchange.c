@@ -23,12 +23,19 @@
  * allocates nothing here: no exchange, head copy, destination array, request or response
  * buffers. Bounded in number and in what each keeps; every buffer is wiped before it is kept. */
 #define BG_EX_SPARES 64
-#define BG_EX_KEEP_BODY (32u << 10) /* a kept request body buffer (the bench's 16 KiB fits) */
+#define BG_EX_KEEP_BODY (64u << 10) /* a kept request body buffer (a codec's read buffer fits) */
 #define BG_EX_KEEP_BUF (16u << 10)  /* a kept head / response buffer */
+/* Room kept in front of a request body for the head that goes to the vendor before it: the
+ * client's head and what build_request adds (forwarding fields, framing), up to a bound (a larger
+ * head is copied as before). */
+#define BG_EX_HEAD_EXTRA 512
+#define BG_EX_ROOM_MAX (8u << 10)
 
 /* What a recycled exchange hands to the next one. */
 typedef struct {
-    bg_buf_t body, out_head, rin, resp_head, rec_path;
+    bg_buf_t out_head, rin, resp_head, rec_path;
+    char *body_store;
+    size_t body_store_cap;
     char *head_store;
     size_t head_cap;
     bg_dest_t *dests;
@@ -37,7 +44,8 @@ typedef struct {
 
 static void kept_take(bg_exchange_t *ex, ex_kept_t *k)
 {
-    k->body = ex->body, k->out_head = ex->out_head, k->rin = ex->rin, k->resp_head = ex->resp_head;
+    k->body_store = ex->body_store, k->body_store_cap = ex->body_store_cap;
+    k->out_head = ex->out_head, k->rin = ex->rin, k->resp_head = ex->resp_head;
     k->rec_path = ex->rec_path;
     k->head_store = ex->head_store, k->head_cap = ex->head_cap;
     k->dests = ex->dests, k->dests_cap = ex->dests_cap;
@@ -45,7 +53,8 @@ static void kept_take(bg_exchange_t *ex, ex_kept_t *k)
 
 static void kept_give(bg_exchange_t *ex, const ex_kept_t *k)
 {
-    ex->body = k->body, ex->out_head = k->out_head, ex->rin = k->rin, ex->resp_head = k->resp_head;
+    ex->body_store = k->body_store, ex->body_store_cap = k->body_store_cap;
+    ex->out_head = k->out_head, ex->rin = k->rin, ex->resp_head = k->resp_head;
     ex->rec_path = k->rec_path;
     ex->head_store = k->head_store, ex->head_cap = k->head_cap;
     ex->dests = k->dests, ex->dests_cap = k->dests_cap;
@@ -54,7 +63,15 @@ static void kept_give(bg_exchange_t *ex, const ex_kept_t *k)
 /* Free what an exchange keeps for reuse (ex_kept_t's fields), wiped first. */
 static void kept_free(bg_exchange_t *ex)
 {
-    bg_buf_dispose_secure(&ex->body);
+    if (ex->body_store) { /* ex->body lives inside it */
+        bg_wipe(ex->body_store, ex->body_store_cap);
+        free(ex->body_store);
+        ex->body_store = NULL;
+        ex->body_store_cap = 0;
+        bg_buf_init(&ex->body);
+    } else {
+        bg_buf_dispose_secure(&ex->body); /* `explain` fills it as a plain buffer */
+    }
     bg_buf_dispose_secure(&ex->out_head);
     bg_buf_dispose_secure(&ex->rin);
     bg_buf_dispose(&ex->resp_head);
@@ -64,6 +81,17 @@ static void kept_free(bg_exchange_t *ex)
         free(ex->head_store);
     }
     free(ex->dests);
+}
+
+/* Wipe the held body: its bytes (only ever appended to: nothing was written past them) and, in a
+ * codec's read buffer taken over (adopt_body), the request head and whatever else that read
+ * brought before them. The rest of the storage is clean. */
+static void body_wipe(bg_exchange_t *ex)
+{
+    if (ex->body.data && ex->body_store)
+        bg_wipe(ex->body_store, (size_t)(ex->body.data - ex->body_store) + ex->body.len);
+    else if (ex->body.data)
+        bg_wipe(ex->body.data, ex->body.len);
 }
 
 /* How a kept buffer is wiped: not at all (nothing private in it), its bytes up to len (a buffer
@@ -202,7 +230,12 @@ void bg_exchange_destroy(bg_exchange_t *ex)
     }
     bool keep = w && w->nspares < BG_EX_SPARES;
     if (keep) {
-        buf_recycle(&ex->body, BG_EX_KEEP_BODY, WIPE_LEN); /* append-only (bg_exchange_body) */
+        body_wipe(ex);
+        bg_buf_init(&ex->body); /* it pointed into body_store, which is kept or goes */
+        if (ex->body_store_cap > BG_EX_KEEP_BODY + BG_EX_ROOM_MAX) {
+            free(ex->body_store);
+            ex->body_store = NULL, ex->body_store_cap = 0;
+        }
         buf_recycle(&ex->out_head, BG_EX_KEEP_BUF, WIPE_CAP);
         buf_recycle(&ex->rin, BG_EX_KEEP_BUF, WIPE_CAP);
         buf_recycle(&ex->resp_head, BG_EX_KEEP_BUF, WIPE_NONE);
@@ -879,12 +912,52 @@ void bg_exchange_start(bg_exchange_t *ex)
         bg_exchange_body_end(ex);
 }
 
-/* Count the request body bytes the exchange holds in its worker's total (limits.max_body_scan_total). */
+/* Room in ex->body for n more bytes (and its NUL): exactly that when the size is known (exact), else
+ * doubling. ex->body lives in body_store after body_room bytes kept for the vendor's request head
+ * (give_body), sized when the first bytes come. Growing moves the body to new storage and wipes the
+ * old, where realloc could leave its bytes behind in freed memory. */
+static void body_reserve(bg_exchange_t *ex, size_t n, bool exact)
+{
+    if (ex->body.data && n + 1 <= ex->body.cap - ex->body.len)
+        return;
+    if (!ex->body.data)
+        ex->body_room = ex->head_len + BG_EX_HEAD_EXTRA <= BG_EX_ROOM_MAX ? ex->head_len + BG_EX_HEAD_EXTRA : 0;
+    size_t want = ex->body.len + n + 1;
+    if (!exact) {
+        size_t c = ex->body.cap ? ex->body.cap : 256;
+        while (c < want)
+            c *= 2;
+        want = c;
+    }
+    if (ex->body_room + want > ex->body_store_cap) {
+        char *q = malloc(ex->body_room + want);
+        if (!q)
+            abort();
+        if (ex->body.data) {
+            memcpy(q + ex->body_room, ex->body.data, ex->body.len);
+            body_wipe(ex);
+        }
+        free(ex->body_store);
+        ex->body_store = q;
+        ex->body_store_cap = ex->body_room + want;
+    }
+    ex->body.data = ex->body_store + ex->body_room;
+    ex->body.cap = ex->body_store_cap - ex->body_room;
+    ex->body.data[ex->body.len] = 0;
+}
+
+/* The request body bytes the exchange holds: a codec's read buffer it took over counts whole. */
+static size_t held_now(const bg_exchange_t *ex)
+{
+    return (ex->body_adopted ? ex->body_store_cap : ex->body.len) + ex->pending.len;
+}
+
+/* Count them in the worker's total (limits.max_body_scan_total). */
 static void held_sync(bg_exchange_t *ex)
 {
     if (!ex->w)
         return;
-    size_t now = ex->body.len + ex->pending.len;
+    size_t now = held_now(ex);
     ex->w->held_bytes = ex->w->held_bytes - ex->held_counted + now;
     ex->held_counted = now;
 }
@@ -918,25 +991,53 @@ void bg_exchange_body(bg_exchange_t *ex, const char *p, size_t n)
     if (ex->state == BG_EX_BODY || ex->state == BG_EX_DECIDING || (ex->state == BG_EX_FORWARD && !ex->up_stream_body)) {
         const bg_config_t *cfg = ex->rt->cfg;
         uint64_t limit = cfg->limits.max_body_scan;
+        uint64_t room = 0;
         if (ex->w && ex->state == BG_EX_BODY) {
             /* The worker's share of max_body_scan_total: past it, this body is decided on what
              * came so far (unscannable), so held bodies cannot exhaust memory however many
              * connections send them. */
             uint64_t share = cfg->limits.max_body_scan_total / (ex->w->server->nworkers ? ex->w->server->nworkers : 1);
-            uint64_t room = share > ex->w->held_bytes ? share - ex->w->held_bytes : 0;
+            room = share > ex->w->held_bytes ? share - ex->w->held_bytes : 0;
             if (ex->body.len + room < limit)
                 limit = ex->body.len + room;
         }
         size_t fit = 0;
         if (ex->state == BG_EX_BODY && !ex->body_over_scan && ex->body.len < limit)
             fit = (size_t)(limit - ex->body.len) < n ? (size_t)(limit - ex->body.len) : n;
-        if (fit && ex->body.len == 0 && !ex->req.chunked && ex->req.content_length > 0 &&
-            (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX)
-            /* The announced size, not the next power of two (half the bytes to wipe at the end);
-             * bounded so an announced length alone cannot make us allocate much. */
-            bg_buf_reserve_exact(&ex->body, (uint64_t)ex->req.content_length < limit ? (size_t)ex->req.content_length
-                                                                                      : (size_t)limit);
-        bg_buf_append(&ex->body, p, fit);
+        bool adopted = false;
+        if (fit == n && !ex->body.data && !ex->req.chunked && ex->req.content_length == (int64_t)n &&
+            ex->down->adopt_body && room >= BG_EX_KEEP_BODY + BG_EX_ROOM_MAX) {
+            /* The whole body, at the end of the codec's read: its buffer becomes the body's
+             * storage (the room in front of it holds the client's head, copied already), counted
+             * whole in what the worker holds. */
+            char *buf = ex->body_store;
+            size_t cap = ex->body_store_cap;
+            if (ex->down->adopt_body(ex, p, n, &buf, &cap)) {
+                ex->body_store = buf;
+                ex->body_store_cap = cap;
+                ex->body_room = (size_t)(p - buf);
+                ex->body.data = buf + ex->body_room;
+                ex->body.len = n;
+                ex->body.cap = cap - ex->body_room;
+                ex->body.data[n] = 0;
+                ex->body_adopted = adopted = true;
+            }
+        }
+        if (fit && !adopted) {
+            size_t want = fit;
+            bool exact = ex->body.len == 0 && !ex->req.chunked && ex->req.content_length > 0 &&
+                         (uint64_t)ex->req.content_length <= BG_BODY_PRESIZE_MAX;
+            if (exact) {
+                /* The announced size, not the next power of two (half the bytes to wipe at the
+                 * end); bounded so an announced length alone cannot make us allocate much. */
+                size_t announced = (uint64_t)ex->req.content_length < limit ? (size_t)ex->req.content_length
+                                                                             : (size_t)limit;
+                if (announced > want)
+                    want = announced;
+            }
+            body_reserve(ex, want, exact);
+            bg_buf_append(&ex->body, p, fit); /* within the room reserved: never reallocates */
+        }
         held_sync(ex);
         if (fit < n) {
             /* Over the scan limit: hold what came (bounded by what the codec delivers before it
@@ -1038,7 +1139,7 @@ void bg_exchange_scan_cut(bg_exchange_t *ex)
 
 size_t bg_exchange_held(const bg_exchange_t *ex)
 {
-    return ex->state == BG_EX_BODY ? ex->body.len + ex->pending.len : 0;
+    return ex->state == BG_EX_BODY ? held_now(ex) : 0;
 }
 
 void bg_exchange_timeout(bg_exchange_t *ex)
@@ -1374,17 +1475,23 @@ static bool is_hop(const hop_set_t *hs, const bg_header_t *h)
     return false;
 }
 
-/* Whether a request may be sent again after a reused connection broke before any answer: only
- * idempotent methods (RFC 9110 9.2.2); a POST might have been acted on. */
-static bool may_retry(const bg_exchange_t *ex, const bg_upstream_t *up)
+/* Whether the request's method is idempotent (RFC 9110 9.2.2): only such a request is ever sent
+ * again (a POST might have been acted on). */
+static bool idempotent(const bg_exchange_t *ex)
 {
     static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
-    if (ex->resp_head_done || ex->rin.len || !up->reused || ex->retried || !ex->body_done || ex->up_stream_body)
-        return false;
     for (size_t i = 0; i < sizeof idem / sizeof idem[0]; i++)
         if (bg_span_ieq(ex->req.method, ex->req.method_len, idem[i]))
             return true;
     return false;
+}
+
+/* Whether a request may be sent again after a reused connection broke before any answer. */
+static bool may_retry(const bg_exchange_t *ex, const bg_upstream_t *up)
+{
+    if (ex->resp_head_done || ex->rin.len || !up->reused || ex->retried || !ex->body_done || ex->up_stream_body)
+        return false;
+    return idempotent(ex);
 }
 
 /* The request trailers (the last ex->ntrailers of req.headers, classified with the head) into
@@ -1766,6 +1873,33 @@ static void send_request_trailers(bg_exchange_t *ex, const bg_buf_t *body)
     bg_upstream_set_timeout(ex->up, ex->rt->cfg->limits.upstream_timeout_ms);
 }
 
+/* The head and the body (as the client sent it) to an HTTP/1.1 vendor over plain TCP as one buffer
+ * handed to the connection rather than copied into its queue: the head goes into the room kept
+ * in front of the body, and the body's storage trades places with the queue's, which wipes it once
+ * sent (bg_stream_write_give). Not for a request that may be sent again (idempotent: its body stays
+ * for the retry) nor a head larger than the room. True when written this way (ex->body is then
+ * empty when the connection took the buffer); false: nothing was written. */
+static bool give_body(bg_exchange_t *ex)
+{
+    size_t hl = ex->out_head.len;
+    if (!ex->body_store || !ex->body.data || !ex->body.len || hl > ex->body_room || bg_stream_tls(&ex->up->stream) ||
+        idempotent(ex))
+        return false;
+    char *at = ex->body.data - hl;
+    memcpy(at, ex->out_head.data, hl);
+    char *store = ex->body_store;
+    size_t cap = ex->body_store_cap;
+    if (bg_stream_write_give(&ex->up->stream, &store, &cap, (size_t)(at - store), hl + ex->body.len) == 1) {
+        ex->body_store = store; /* the queue's former storage, wiped */
+        ex->body_store_cap = cap;
+        ex->body_adopted = false;
+        bg_buf_init(&ex->body);
+    } else {
+        bg_wipe(at, hl); /* sent or copied: the body stays the exchange's, the room is clean again */
+    }
+    return true;
+}
+
 static void send_request(bg_exchange_t *ex)
 {
     if (ex->up->h2) {
@@ -1796,10 +1930,13 @@ static void send_request(bg_exchange_t *ex)
     } else if (ex->ntrailers) {
         send_request_trailers(ex, body);
         return;
+    } else if (body == &ex->body && give_body(ex)) {
+        nb = 0;
     } else if (body->len) {
         bufs[nb++] = uv_buf_init(body->data, (unsigned)body->len);
     }
-    bg_upstream_writev(ex->up, bufs, nb);
+    if (nb)
+        bg_upstream_writev(ex->up, bufs, nb);
     bg_upstream_set_timeout(ex->up, ex->rt->cfg->limits.upstream_timeout_ms);
     if (ex->up_stream_body) {
         bg_buf_reset(&ex->pending);
@@ -2424,7 +2561,6 @@ void bg_exchange_resp_end(bg_exchange_t *ex)
 
 void bg_exchange_resp_error(bg_exchange_t *ex, bg_upstream_error_t kind, const char *msg, bool refused)
 {
-    static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
     /* A timeout comes from bg_h2up_tick, whose stream is still alive (it resets it after this). */
     size_t queued = kind == BG_UP_TIMEOUT && ex->h2s ? bg_h2up_stream_pending(ex->h2s) : 0;
     ex->h2s = NULL;
@@ -2434,15 +2570,12 @@ void bg_exchange_resp_error(bg_exchange_t *ex, bg_upstream_error_t kind, const c
         client_stalled(ex);
         return;
     }
-    if (refused && !ex->resp_head_done && !ex->retried && ex->body_done && !ex->up_stream_body) {
+    if (refused && !ex->resp_head_done && !ex->retried && ex->body_done && !ex->up_stream_body && idempotent(ex)) {
         /* Never processed (GOAWAY above the vendor's last stream, REFUSED_STREAM): like the
          * HTTP/1.1 retry, an idempotent request goes once more on a new connection. */
-        for (size_t i = 0; i < sizeof idem / sizeof idem[0]; i++)
-            if (bg_span_ieq(ex->req.method, ex->req.method_len, idem[i])) {
-                ex->retried = true;
-                start_forward(ex);
-                return;
-            }
+        ex->retried = true;
+        start_forward(ex);
+        return;
     }
     upstream_failed(ex, kind, msg);
 }

@@ -64,6 +64,11 @@ typedef struct {
     bool (*retract)(bg_exchange_t *ex);
     void (*pause_request)(bg_exchange_t *ex);
     void (*resume_request)(bg_exchange_t *ex);
+    /** Optional (may be NULL): the whole request body p .. p + n, just handed to bg_exchange_body,
+     *  is the end of the codec's read buffer: hand that buffer to the exchange instead of a copy
+     *  (bg_stream_read_take: *buf, *cap in, storage the exchange gives up, wiped; out, the read's
+     *  buffer). False: nothing changed. */
+    bool (*adopt_body)(bg_exchange_t *ex, const char *p, size_t n, char **buf, size_t *cap);
 } bg_downstream_t;
 
 /* Candidate destination addresses and the decision reached for each. */
@@ -106,6 +111,12 @@ struct bg_exchange {
     const char *target;          /* origin-form path + query */
     size_t target_len;
     bg_buf_t body;               /* decoded body prefix, at most max_body_scan bytes; only appended to */
+    char *body_store;            /* body's storage on the data plane (NULL: body is a plain bg_buf_t,
+                                  * as `explain` fills it): body_room bytes kept free for the vendor's
+                                  * request head, then the body, so that both go to the vendor as one
+                                  * buffer handed over rather than copied (bg_stream_write_give) */
+    size_t body_store_cap, body_room;
+    bool body_adopted;           /* body_store is the codec's read buffer (adopt_body): counted whole */
     bg_buf_t pending;            /* body bytes beyond max_body_scan, held until the decision */
     uint64_t body_total;         /* decoded bytes received so far */
     bool body_done;

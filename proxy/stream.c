@@ -3,17 +3,20 @@
  * the owner reads, writable while bytes wait in the queue (or a connect is in progress). Reads
  * go into one 64 KiB buffer per thread; writes go straight to the socket when nothing is queued,
  * and what the socket does not take is copied to the stream's queue (TLS records move into an
- * empty queue without a copy): no write refers to its caller's buffer after it returns. TLS runs
+ * empty queue without a copy, and so does a buffer handed over by bg_stream_write_give, wiped
+ * once sent): no write refers to its caller's buffer after it returns. TLS runs
  * over memory: ciphertext read from the socket is written to a memory BIO (rbio), SSL_read yields
  * plaintext; OpenSSL's records go to a BIO of our own (wbio) that appends them to the stream's
  * tls_out buffer, and everything there is handed to the socket in one write after every
  * operation. One worker thread owns a stream; the BIO method is made once per process. On a
  * worker loop with an io_uring (bg_stream_uring_start), reads and the writes their callbacks make
- * are batched: see "batched reads and writes" below.
+ * are batched: see "batched reads and writes" below; each read lands in a buffer of its own, which
+ * its owner may take over (bg_stream_read_take).
  */
 #include "stream.h"
 
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -38,6 +41,8 @@
 #define BG_URING_ENTRIES 256
 #define BG_URING_BUFS 64           /* reads per io_uring_enter; more listed streams wait a round */
 #define BG_URING_BUFSZ 65536
+#define BG_URING_ROOM 512          /* free bytes in front of each read (bg_stream_read_take) */
+#define BG_URING_SLOT (BG_URING_ROOM + BG_URING_BUFSZ)
 #define BG_URING_ROUNDS BG_STREAM_READS /* rounds per check (a full buffer lists its stream again) */
 
 typedef struct {
@@ -59,7 +64,12 @@ typedef struct bg_uring {
     bg_stream_t *sends[BG_URING_ENTRIES - BG_URING_BUFS];
     int sres[BG_URING_ENTRIES - BG_URING_BUFS];
     uint64_t send_ops;
-    char *bufs;                  /* BG_URING_BUFS * BG_URING_BUFSZ */
+    char *bufs[BG_URING_BUFS];   /* BG_URING_SLOT bytes each; a read lands after BG_URING_ROOM */
+    int hw[BG_URING_BUFS];       /* the most bytes a read brought into each since it was clean */
+    size_t cap[BG_URING_BUFS];   /* each one's size: BG_URING_SLOT or more (bg_stream_read_take) */
+    bg_stream_t *cur;            /* the stream whose read result is being handed over, or NULL */
+    int cur_slot;                /* its index in bufs */
+    const char *cur_end;         /* the end of the bytes that read brought */
     deferred_check_t *deferred;  /* checks started inside check_cb, run at its end */
     size_t ndeferred, deferred_cap;
     uint64_t enters, reads, late;
@@ -133,9 +143,12 @@ static void close_cb(uv_handle_t *h)
     free(s->tls_out);
     s->tls_out = NULL;
     s->tls_out_len = s->tls_out_cap = 0;
+    if (s->wq_wipe)
+        bg_wipe(s->wq, s->wq_dirty);
     free(s->wq);
     s->wq = NULL;
-    s->wq_off = s->wq_cap = 0;
+    s->wq_off = s->wq_cap = s->wq_dirty = 0;
+    s->wq_wipe = false;
     s->write_pending = 0;
     if (s->cb->on_closed)
         s->cb->on_closed(s);
@@ -212,6 +225,23 @@ static void reserve(char **buf, size_t *cap, size_t used, size_t n, size_t first
     *cap = c;
 }
 
+/* A queue that must be wiped grows into new storage rather than by realloc, which could leave
+ * its bytes behind in freed memory: the first `end` bytes move, the old storage is wiped. */
+static void queue_grow_wiped(bg_stream_t *s, size_t end, size_t n)
+{
+    size_t c = s->wq_cap ? s->wq_cap : 16384;
+    while (c - end < n)
+        c *= 2;
+    char *q = malloc(c);
+    if (!q)
+        abort();
+    memcpy(q, s->wq, end);
+    bg_wipe(s->wq, s->wq_dirty);
+    free(s->wq);
+    s->wq = q;
+    s->wq_cap = c;
+}
+
 /* Keep n bytes for later (the socket took what came before them). */
 static void queue_bytes(bg_stream_t *s, const char *p, size_t n)
 {
@@ -221,9 +251,13 @@ static void queue_bytes(bg_stream_t *s, const char *p, size_t n)
         s->wq_off = 0;
         end = s->write_pending;
     }
+    if (s->wq_wipe && n > s->wq_cap - end)
+        queue_grow_wiped(s, end, n);
     reserve(&s->wq, &s->wq_cap, end, n, 16384);
     memcpy(s->wq + end, p, n);
     s->write_pending += n;
+    if (end + n > s->wq_dirty)
+        s->wq_dirty = end + n;
 }
 
 /* The TLS records in tls_out[off .. off + n) become the queue, which is empty: the two buffers trade
@@ -236,6 +270,7 @@ static void queue_tls_out(bg_stream_t *s, size_t off, size_t n)
     s->wq_cap = s->tls_out_cap;
     s->wq_off = off;
     s->write_pending = n;
+    s->wq_dirty = off + n;
     s->tls_out = q;
     s->tls_out_cap = cap;
 }
@@ -277,10 +312,15 @@ static void flush_queue(bg_stream_t *s)
         s->flushed_at = uv_now(s->loop); /* the peer is reading: a slow reader is not a silent one */
     }
     s->wq_off = 0;
+    if (s->wq_wipe) { /* bytes of a bg_stream_write_give went through it */
+        bg_wipe(s->wq, s->wq_dirty);
+        s->wq_dirty = 0;
+        s->wq_wipe = false;
+    }
     if (s->wq_cap > BG_STREAM_OUT_KEEP) {
         free(s->wq);
         s->wq = NULL;
-        s->wq_cap = 0;
+        s->wq_cap = s->wq_dirty = 0;
     }
     if (s->shut_wanted)
         shut_write_side(s);
@@ -660,7 +700,9 @@ static void take_result(bg_uring_t *u, bg_stream_t *s, const char *p, int res)
         stash_result(s, p, res);
         return;
     }
+    u->cur = s, u->cur_end = p + res; /* for bg_stream_read_take (cur_slot: the caller's) */
     deliver(s, p, (size_t)res);
+    u->cur = NULL;
     if (s->rd_more && s->reading && !s->closing && !s->eof)
         rq_push(u, s);
 }
@@ -791,7 +833,7 @@ static void uring_check_cb(uv_check_t *h)
                 continue;
             }
             struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-            io_uring_prep_recv(sqe, s->fd, u->bufs + (size_t)n * BG_URING_BUFSZ, BG_URING_BUFSZ, MSG_DONTWAIT);
+            io_uring_prep_recv(sqe, s->fd, u->bufs[n] + BG_URING_ROOM, BG_URING_BUFSZ, MSG_DONTWAIT);
             io_uring_sqe_set_data64(sqe, n);
             u->res[n] = INT_MIN + 1; /* overwritten by its completion */
             n++;
@@ -812,7 +854,10 @@ static void uring_check_cb(uv_check_t *h)
                     take_stash(u->batch[i]);
                 continue;
             }
-            take_result(u, u->batch[i], u->bufs + (size_t)i * BG_URING_BUFSZ, u->res[i]);
+            u->cur_slot = (int)i;
+            if (u->res[i] > u->hw[i])
+                u->hw[i] = u->res[i];
+            take_result(u, u->batch[i], u->bufs[i] + BG_URING_ROOM, u->res[i]);
         }
     }
     u->running = false;
@@ -845,10 +890,12 @@ int bg_stream_uring_start(uv_loop_t *loop)
         free(u);
         return r;
     }
-    u->bufs = malloc((size_t)BG_URING_BUFS * BG_URING_BUFSZ);
+    for (int i = 0; i < BG_URING_BUFS; i++) {
+        if (!(u->bufs[i] = malloc(BG_URING_SLOT)))
+            abort();
+        u->cap[i] = BG_URING_SLOT;
+    }
     u->sq_tail = &u->sq_head;
-    if (!u->bufs)
-        abort();
     u->loop = loop;
     uv_check_init(loop, &u->check);
     u->check.data = u;
@@ -868,7 +915,8 @@ static void uring_closed_cb(uv_handle_t *h)
     if (--u->handles > 0)
         return;
     io_uring_queue_exit(&u->ring);
-    free(u->bufs);
+    for (int i = 0; i < BG_URING_BUFS; i++)
+        free(u->bufs[i]);
     free(u->deferred);
     free(u);
 }
@@ -898,6 +946,37 @@ void bg_stream_uring_stats(uint64_t *enters, uint64_t *reads, uint64_t *late)
     *enters = u ? u->enters : 0;
     *reads = u ? u->reads : 0;
     *late = u ? u->late : 0;
+}
+
+bool bg_stream_read_take(bg_stream_t *s, const char *p, size_t n, char **buf, size_t *cap)
+{
+    bg_uring_t *u = uring_of(s);
+    if (!u || u->cur != s)
+        return false;
+    char *b = u->bufs[u->cur_slot];
+    if (p < b + BG_URING_ROOM || p + n != u->cur_end || p + n >= b + BG_URING_SLOT)
+        return false;
+    /* Earlier, longer reads left bytes after these: wiped, as the taker wipes only up to p + n. */
+    const char *stale = b + BG_URING_ROOM + u->hw[u->cur_slot];
+    if (stale > p + n)
+        bg_wipe((char *)p + n, (size_t)(stale - (p + n)));
+    /* The read's slot takes the caller's storage when it is large enough (it holds nothing), or
+     * new storage; the next round's reads land there. */
+    char *r = *buf;
+    size_t rcap = *cap;
+    if (!r || rcap < BG_URING_SLOT) {
+        free(r);
+        if (!(r = malloc(BG_URING_SLOT)))
+            abort();
+        rcap = BG_URING_SLOT;
+    }
+    *buf = b;
+    *cap = u->cap[u->cur_slot];
+    u->bufs[u->cur_slot] = r;
+    u->cap[u->cur_slot] = rcap;
+    u->hw[u->cur_slot] = 0;
+    u->cur = NULL; /* taken once */
+    return true;
 }
 
 int bg_stream_check_start(uv_check_t *h, uv_check_cb cb)
@@ -1087,6 +1166,54 @@ int bg_stream_write(bg_stream_t *s, const char *p, size_t n)
         return raw_write(s, p, n, false);
     int r = tls_write(s, p, n);
     return r < 0 ? r : flush_tls(s);
+}
+
+int bg_stream_write_give(bg_stream_t *s, char **buf, size_t *cap, size_t off, size_t n)
+{
+    if (s->closing)
+        return UV_ECANCELED;
+    if (n == 0)
+        return 0;
+    if (s->ssl) { /* the records are a copy anyway */
+        int r = bg_stream_write(s, *buf + off, n);
+        return r < 0 ? r : 0;
+    }
+    bool deferred = sq_defer(s);
+    if (s->write_pending || s->fd < 0 || s->connecting) {
+        /* Bytes before them, or no socket yet: copied behind those, and the queue is wiped. */
+        s->wq_wipe = true;
+        queue_bytes(s, *buf + off, n);
+        if (!deferred)
+            update_poll(s);
+        return 0;
+    }
+    size_t sent = 0;
+    if (!deferred) {
+        struct iovec v = {*buf + off, n};
+        ssize_t r = send_iov(s->fd, &v, 1);
+        if (r < 0)
+            return (int)r;
+        if ((size_t)r == n)
+            return 0;
+        sent = (size_t)r;
+    }
+    /* The buffer becomes the (empty) queue, and the queue's storage goes to the caller, wiped
+     * where it held bytes: the two trade places, as tls_out and the queue do. */
+    char *old = s->wq;
+    size_t old_cap = s->wq_cap;
+    if (old && s->wq_dirty)
+        bg_wipe(old, s->wq_dirty);
+    s->wq = *buf;
+    s->wq_cap = *cap;
+    s->wq_off = off + sent;
+    s->write_pending = n - sent;
+    s->wq_dirty = off + n;
+    s->wq_wipe = true;
+    *buf = old;
+    *cap = old_cap;
+    if (!deferred)
+        update_poll(s);
+    return 1;
 }
 
 size_t bg_stream_outq(const bg_stream_t *s)

@@ -7,8 +7,10 @@
  * libuv's streams, which use read/write and their own queue: the socket layer without the VFS
  * one, and no second queue of requests). Runs on one worker loop; not thread-safe. A write goes
  * to the socket from the caller's buffer when it can; what the socket does not take is copied
- * into one queue per stream and counted so owners can apply back-pressure (write_pending). A
- * stream is freed by its owner in on_closed.
+ * into one queue per stream (or, from bg_stream_write_give, the caller's buffer becomes the queue)
+ * and counted so owners can apply back-pressure (write_pending). An owner may take over the buffer
+ * of a batched read instead of copying its bytes out (bg_stream_read_take). A stream is freed by
+ * its owner in on_closed.
  */
 #ifndef BG_STREAM_H
 #define BG_STREAM_H
@@ -68,6 +70,8 @@ struct bg_stream {
     size_t tls_out_len, tls_out_cap;
     char *wq;              /* private: the write queue, wq[wq_off .. wq_off + write_pending) */
     size_t wq_off, wq_cap;
+    size_t wq_dirty;       /* private: wq[0 .. wq_dirty) may hold bytes written since it was last wiped */
+    bool wq_wipe;          /* private: the queue held bytes of a bg_stream_write_give: wiped when it drains */
 };
 
 /** A listening socket on a loop: every connection it accepts goes to on_accept with its socket
@@ -123,6 +127,15 @@ bg_stream_t *bg_stream_of_ssl(const SSL *ssl);
  *  queue (inside the io_uring check, writes are queued for its next io_uring_enter). The
  *  caller's buffer is not referred to after the call. 0, or negative when closing. */
 int bg_stream_write(bg_stream_t *s, const char *p, size_t n);
+/** Write (*buf)[off .. off + n), bytes that may carry personal data, from a malloc'd buffer of
+ *  *cap bytes the caller offers instead of a copy. On plain TCP with nothing queued before them,
+ *  the bytes the socket does not take at once (inside the io_uring check: all of them) stay where
+ *  they are and the buffer becomes the queue: 1, and *buf, *cap then hold the queue's former
+ *  storage (NULL, 0 when none; wiped where it held bytes), which the caller owns instead. Else as
+ *  bg_stream_write (sent, or copied to the queue; TLS: sealed into records): 0, and the caller
+ *  keeps its buffer. Negative when closing (the caller keeps its buffer). Whatever queue held
+ *  such bytes is wiped up to its last written byte when it drains, grows or the stream closes. */
+int bg_stream_write_give(bg_stream_t *s, char **buf, size_t *cap, size_t off, size_t n);
 /** bg_stream_write of several buffers, in one system call when nothing is queued (plain TCP). */
 int bg_stream_writev(bg_stream_t *s, const uv_buf_t *bufs, size_t nbufs);
 /** Pause / resume on_data delivery (back-pressure). */
@@ -158,6 +171,16 @@ void bg_stream_uring_stop(uv_loop_t *loop);
 /** Counters of the calling thread's ring: io_uring_enter calls, reads submitted, and completions
  *  that were not ready when io_uring_enter returned (must stay 0: every read is MSG_DONTWAIT). */
 void bg_stream_uring_stats(uint64_t *enters, uint64_t *reads, uint64_t *late);
+/** Inside on_data for bytes of a batched read (the io_uring check's), p .. p + n being the last
+ *  bytes that read brought (nothing after them that the owner still needs): take the buffer they
+ *  are in instead of copying them out. *buf, *cap: storage the caller gives up in exchange (NULL,
+ *  0 for none; it must hold nothing secret: the next reads land in it if it is large enough, else
+ *  it is freed). True: *buf, *cap are the read's buffer (malloc'd; p lies inside it, with at least
+ *  BG_URING_ROOM bytes before p and one free byte after p + n), which the caller owns; the bytes
+ *  before p are what the read brought before them (the caller wipes those and p .. p + n), and
+ *  what earlier reads left after p + n is wiped. False (a recv() read, TLS, bytes held while
+ *  paused, not the end of the read): nothing changed. Once per read. */
+bool bg_stream_read_take(bg_stream_t *s, const char *p, size_t n, char **buf, size_t *cap);
 /** uv_check_start for a check that sends what read callbacks produced: when it is started from
  *  inside the batched reads (themselves a check), libuv would run it only after the next poll;
  *  it runs at the end of the batch instead. */

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """The request body's way to the vendor and the answer's way back, byte for byte (proxy/stream.c):
 a write goes to the socket from the caller's buffer when nothing is queued before it, one made
-inside the io_uring check waits (copied) for the check's next io_uring_enter, TLS records move into
-an empty queue without a copy, and whatever the socket does not take is queued. These send held bodies of sizes around those edges over one keep-alive connection, and
+inside the io_uring check waits (copied) for the check's next io_uring_enter, a held body goes to a
+plain vendor with its head as one buffer handed over (no copy), TLS records move into an empty queue
+without a copy, and whatever the socket does not take is queued. These send held bodies of sizes around those edges over one keep-alive connection, and
 pipelined, to plain and TLS vendors; large bodies to vendors that read slowly (the socket takes part
 of a write, the rest waits in the queue); a client that leaves while its body still waits for the
-vendor; a sealed (encrypt) body over 8 KiB; and large answers back to the client.
+vendor; bodies that arrive in uneven pieces (Content-Length and chunked, a PUT, a head larger than
+the room the held body keeps for it), one by one and pipelined; a sealed (encrypt) body over 8 KiB;
+and large answers back to the client.
 Every body is compared with what was sent, not only its length."""
 import random
 import socket
@@ -150,6 +153,68 @@ def pipelined_posts_reach_the_vendor_in_order_and_byte_exact():
         eq([g["body_len"] for g in got], sizes, "%s: bodies at the vendor, in order" % host)
         for n, g in zip(sizes, got):
             check(g["body"].encode("latin-1") == body_of(n, 1), "%s: the %d-byte body arrived altered" % (host, n))
+
+
+@test
+def bodies_that_arrive_in_pieces_reach_the_vendor_byte_exact_and_in_order():
+    """The held body grows read by read (its storage keeps room for the head in front of it), then
+    goes to the vendor with its head as one buffer handed over: bodies sent in uneven pieces with
+    pauses (Content-Length, and chunked with the chunk boundaries split too), a PUT (may be sent
+    again, so its body stays: copied as before), and a head larger than the room kept for it,
+    all on one client connection, then the same again pipelined in one write behind a first
+    request. Every body at the vendor byte for byte, in the order sent."""
+    e = env()
+    rnd = random.Random(5)
+
+    def pieces(data):
+        out, i = [], 0
+        while i < len(data):
+            k = rnd.choice([1, 7, 300, 4096, 9000, 20000])
+            out.append(data[i:i + k])
+            i += k
+        return out
+
+    def chunked(data):
+        out, i = b"", 0
+        while i < len(data):
+            k = rnd.choice([1, 100, 5000, 17000])
+            out += b"%x\r\n" % len(data[i:i + k]) + data[i:i + k] + b"\r\n"
+            i += k
+        return out + b"0\r\n\r\n"
+
+    big_head = OCTETS + [("X-Pad-%d" % i, "v" * 200) for i in range(45)]  # ~10 KiB: over the room
+    reqs = []  # (bytes on the wire, the body the vendor must get)
+    for n, seed in ((16384, 10), (70000, 11), (1, 12), (300000, 13)):
+        body = body_of(n, seed)
+        reqs.append((h.request("POST", "/status/200", "plain.test", OCTETS, body), body))
+    body = body_of(50000, 14)
+    head = h.request("POST", "/status/200", "plain.test", OCTETS + [("Transfer-Encoding", "chunked")])
+    reqs.append((head + chunked(body), body))
+    body = body_of(40000, 15)
+    reqs.append((h.request("PUT", "/status/200", "plain.test", OCTETS, body), body))
+    body = body_of(30000, 16)
+    reqs.append((h.request("POST", "/status/200", "plain.test", big_head, body), body))
+    before = len(e.plain.requests)
+    c = h.Conn(e.g.port(), timeout=20)
+    for wire, body in reqs:
+        for p in pieces(wire):
+            c.send(p)
+            if rnd.random() < 0.3:
+                time.sleep(0.01)
+        r = c.read_response()
+        eq(r.status, 200, "%d-byte body in pieces: %r" % (len(body), r))
+    # pipelined: all in one write, itself cut in pieces
+    for p in pieces(b"".join(w for w, _ in reqs)):
+        c.send(p)
+    for _, body in reqs:
+        r = c.read_response()
+        eq(r.status, 200, "pipelined %d-byte body: %r" % (len(body), r))
+    c.close()
+    got = at_vendor(e.plain, "plain.test", before)
+    want = [b for _, b in reqs] * 2
+    eq([g["body_len"] for g in got], [len(b) for b in want], "body lengths at the vendor, in order")
+    for i, (b, g) in enumerate(zip(want, got)):
+        check(g["body"].encode("latin-1") == b, "request %d: the %d-byte body arrived altered" % (i, len(b)))
 
 
 @test

@@ -8,8 +8,12 @@
  * result's callback is kept and handed over, in order, after read_start, and one whose stream was
  * closed is dropped (what it wrote just before the close still reaches its peer); writes made inside
  * the check keep their order: a small one waits for the check's next io_uring_enter, a large one
- * behind it joins its queue, and a large one to a stream with nothing queued goes at once.
- * Single-threaded.
+ * behind it joins its queue, and a large one to a stream with nothing queued goes at once; a
+ * buffer handed over with bg_stream_write_give becomes the queue of a stream with nothing queued
+ * (inside the check, and outside it when the socket takes only part), is copied behind queued
+ * bytes, arrives byte-exact and in order, and is wiped once sent; bg_stream_read_take hands the
+ * owner the buffer of a batched read that ends with the bytes asked for (once; not a part that
+ * ends before the read's end), and the next reads land in the storage it gave up. Single-threaded.
  */
 #include "log.h"
 #include "stream.h"
@@ -443,6 +447,291 @@ static void test_writes_inside_the_check_keep_their_order(void)
     CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* ---- bg_stream_write_give: a buffer handed over instead of copied ---------------------------- */
+
+#define GIVE_OFF 64 /* bytes in front of the given ones (room the exchange keeps for a head) */
+#define GIVE_BIG 100000
+
+typedef struct {
+    bg_stream_t a, b;
+    rec_t ra, rb;
+    char *big;
+    int a_ret, b_ret;
+    bool a_kept;         /* A's caller kept its buffer (copied behind A's queued bytes) */
+    char *b_given;       /* the buffer handed to B */
+    char *b_back;        /* what came back: B's former queue storage (none) */
+    bool b_is_queue;     /* B's queue is the given buffer, all of it pending */
+    bool b_still;        /* at B's drain its queue storage is still the given buffer */
+    size_t b_unwiped;    /* bytes of it not zero at B's drain */
+} give_t;
+
+static give_t *G;
+
+static char *given_copy(const char *src, size_t n)
+{
+    char *q = malloc(GIVE_OFF + n);
+    memset(q, 'x', GIVE_OFF); /* the room: wiped with the rest */
+    memcpy(q + GIVE_OFF, src, n);
+    return q;
+}
+
+static size_t nonzero(const char *p, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += p[i] != 0;
+    return k;
+}
+
+static void g_data(bg_stream_t *s, const char *p, size_t n)
+{
+    (void)p, (void)n;
+    if (s != &G->a)
+        return;
+    /* Inside the check. A has bytes queued: the given ones are copied behind them. */
+    CHECK_INT(bg_stream_write(&G->a, G->big, SMALL), 0);
+    char *buf = given_copy(G->big + SMALL, LARGE), *mine = buf;
+    size_t cap = GIVE_OFF + LARGE;
+    G->a_ret = bg_stream_write_give(&G->a, &buf, &cap, GIVE_OFF, LARGE);
+    G->a_kept = buf == mine && cap == GIVE_OFF + LARGE;
+    free(buf);
+    /* B has nothing queued: the buffer becomes its queue, for the check's next io_uring_enter. */
+    char *bb = given_copy(G->big, LARGE);
+    size_t bc = GIVE_OFF + LARGE;
+    G->b_given = bb;
+    G->b_ret = bg_stream_write_give(&G->b, &bb, &bc, GIVE_OFF, LARGE);
+    G->b_back = bb;
+    G->b_is_queue = G->b.wq == G->b_given && G->b.write_pending == LARGE && G->b.wq_off == GIVE_OFF;
+}
+
+static void g_drain(bg_stream_t *s)
+{
+    on_drain(s);
+    if (s == &G->b) {
+        G->b_still = G->b.wq == G->b_given;
+        G->b_unwiped = G->b_still ? nonzero(G->b.wq, GIVE_OFF + LARGE) : 0;
+    }
+    if (G->ra.drains && G->rb.drains) {
+        bg_stream_close(&G->a);
+        bg_stream_close(&G->b);
+    }
+}
+
+static const bg_stream_callbacks_t g_cbs = {
+    .on_data = g_data, .on_eof = on_eof, .on_error = on_error, .on_drain = g_drain, .on_closed = on_closed,
+};
+
+static void test_given_buffers_inside_the_check_keep_their_order_and_are_wiped(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int r = bg_stream_uring_start(&loop);
+    if (r < 0) {
+        fprintf(stderr, "  (no io_uring here: %s; the batched path is not tested)\n", uv_strerror(r));
+        uv_loop_close(&loop);
+        return;
+    }
+    give_t x = {0};
+    G = &x;
+    x.big = malloc(SMALL + LARGE);
+    for (size_t i = 0; i < SMALL + LARGE; i++)
+        x.big[i] = (char)pattern(i);
+    int pa[2], pb[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pa), 0);
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pb), 0);
+    bg_stream_init(&x.a, &loop, &g_cbs, &x.ra);
+    bg_stream_init(&x.b, &loop, &g_cbs, &x.rb);
+    CHECK_INT(bg_stream_accept(&x.a, pa[0], NULL), 0);
+    CHECK_INT(bg_stream_accept(&x.b, pb[0], NULL), 0);
+    CHECK_INT(write(pa[1], "go", 2), 2);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    bg_stream_uring_stop(&loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(x.a_ret, 0);
+    CHECK(x.a_kept);
+    CHECK_INT(x.b_ret, 1);
+    CHECK(x.b_back == NULL); /* B had no queue storage yet */
+    CHECK(x.b_is_queue);
+    CHECK(x.b_still);
+    CHECK_INT(x.b_unwiped, 0);
+    int fl = 0;
+    CHECK_INT(ioctl(pa[1], FIONBIO, &fl), 0);
+    CHECK_INT(read_exact_pattern(pa[1], x.big, SMALL + LARGE), 0);
+    CHECK_INT(read_exact_pattern(pb[1], x.big, LARGE), 0);
+    CHECK_INT(x.ra.errors + x.rb.errors, 0);
+    CHECK_INT(x.ra.closed + x.rb.closed, 2);
+    close(pa[1]), close(pb[1]);
+    free(x.big);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+static bg_stream_t *GD;
+static size_t gd_unwiped;
+static char *gd_given;
+static void gd_drain(bg_stream_t *s)
+{
+    on_drain(s);
+    gd_unwiped = s->wq == gd_given ? nonzero(s->wq, GIVE_OFF + GIVE_BIG) : (size_t)-1;
+    bg_stream_close(s);
+}
+static const bg_stream_callbacks_t gd_cbs = {
+    .on_data = on_data, .on_eof = on_eof, .on_error = on_error, .on_drain = gd_drain, .on_closed = on_closed,
+};
+
+/* Outside the check a given buffer goes to the socket at once; what it does not take stays in the
+ * buffer, which becomes the queue: the rest goes out by the poll, in order, and is wiped. Then a
+ * stream whose old storage held bytes gives that storage back wiped. */
+static void test_given_buffer_the_socket_takes_in_part_becomes_the_queue(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char *big = malloc(GIVE_BIG);
+    for (size_t i = 0; i < GIVE_BIG; i++)
+        big[i] = (char)pattern(i);
+    int p[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p), 0);
+    int sz = 4096;
+    setsockopt(p[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz); /* takes only part of it at once */
+    rec_t rs = {0};
+    bg_stream_t s;
+    bg_stream_init(&s, &loop, &gd_cbs, &rs);
+    GD = &s;
+    CHECK_INT(bg_stream_accept(&s, p[0], NULL), 0);
+    char *buf = given_copy(big, GIVE_BIG);
+    size_t cap = GIVE_OFF + GIVE_BIG;
+    gd_given = buf;
+    CHECK_INT(bg_stream_write_give(&s, &buf, &cap, GIVE_OFF, GIVE_BIG), 1);
+    CHECK(buf == NULL);
+    CHECK(s.wq == gd_given);
+    CHECK(s.write_pending > 0 && s.write_pending < GIVE_BIG);
+    /* More bytes behind the given ones are copied into the queue (slid to the front of the given
+     * storage, or moved to larger storage and the given one wiped): the caller keeps its buffer. */
+    char *more = given_copy(big, 1000), *mine = more;
+    size_t mcap = GIVE_OFF + 1000;
+    size_t before = s.write_pending;
+    CHECK_INT(bg_stream_write_give(&s, &more, &mcap, GIVE_OFF, 1000), 0);
+    CHECK(more == mine);
+    CHECK_INT(s.write_pending, before + 1000);
+    free(more);
+    gd_given = s.wq; /* where the queue is now */
+    int fl = 0;
+    CHECK_INT(ioctl(p[1], FIONBIO, &fl), 0);
+    /* A blocking reader in the same thread would wait for the loop: read in pieces between runs. */
+    char *got = malloc(GIVE_BIG + 1000);
+    size_t have = 0;
+    while (have < GIVE_BIG + 1000 && !rs.closed) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t r = recv(p[1], got + have, GIVE_BIG + 1000 - have, MSG_DONTWAIT);
+        if (r > 0)
+            have += (size_t)r;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    while (have < GIVE_BIG + 1000) {
+        ssize_t r = recv(p[1], got + have, GIVE_BIG + 1000 - have, MSG_DONTWAIT);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+    }
+    CHECK_INT(have, GIVE_BIG + 1000);
+    CHECK_INT(memcmp(got, big, GIVE_BIG), 0);
+    CHECK_INT(memcmp(got + GIVE_BIG, big, 1000), 0);
+    CHECK_INT(rs.drains, 1);
+    CHECK_INT(gd_unwiped, 0);
+    CHECK_INT(rs.errors, 0);
+    CHECK_INT(rs.closed, 1);
+    free(got);
+    free(big);
+    close(p[1]);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+/* ---- bg_stream_read_take: a batched read's buffer taken over by its owner ------------------- */
+
+typedef struct {
+    bg_stream_t s;
+    rec_t r;
+    int peer;
+    int reads;
+    bool part_refused, taken, again_refused, p_inside, room_before;
+    char *spare;                /* the storage given up for the slot */
+    char *held;                 /* the buffer taken (first read) */
+    size_t held_cap, held_n;
+    const char *held_p;
+    bool second_in_spare;       /* the second read landed in the storage given up */
+} take_t;
+
+static take_t *T;
+
+static void t_data(bg_stream_t *s, const char *p, size_t n)
+{
+    on_data(s, p, n); /* counts and checks the pattern */
+    T->reads++;
+    if (T->reads == 1) {
+        char *buf = T->spare;
+        size_t cap = 70000;
+        T->part_refused = n > 1 && !bg_stream_read_take(s, p, n - 1, &buf, &cap) && buf == T->spare;
+        T->taken = bg_stream_read_take(s, p, n, &buf, &cap);
+        T->held = buf, T->held_cap = cap, T->held_p = p, T->held_n = n;
+        T->p_inside = p >= buf && p + n < buf + cap;
+        T->room_before = (size_t)(p - buf) >= 512;
+        char *b2 = NULL;
+        size_t c2 = 0;
+        T->again_refused = !bg_stream_read_take(s, p, n, &b2, &c2) && b2 == NULL;
+        CHECK_INT(write(T->peer, "x", 1), 1); /* a second read */
+        return;
+    }
+    /* The second read: in the storage given up (its first bytes after the room). */
+    T->second_in_spare = p >= T->spare && p < T->spare + 70000;
+    bg_stream_close(s);
+}
+
+static const bg_stream_callbacks_t t_cbs = {
+    .on_data = t_data, .on_eof = on_eof, .on_error = on_error, .on_drain = on_drain, .on_closed = on_closed,
+};
+
+static void test_read_take_hands_over_the_batched_reads_buffer(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int r = bg_stream_uring_start(&loop);
+    if (r < 0) {
+        fprintf(stderr, "  (no io_uring here: %s; the batched path is not tested)\n", uv_strerror(r));
+        uv_loop_close(&loop);
+        return;
+    }
+    take_t x = {0};
+    T = &x;
+    x.spare = malloc(70000);
+    memset(x.spare, 0, 70000);
+    int p[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p), 0);
+    x.peer = p[1];
+    bg_stream_init(&x.s, &loop, &t_cbs, &x.r);
+    CHECK_INT(bg_stream_accept(&x.s, p[0], NULL), 0);
+    char first[3000];
+    for (size_t i = 0; i < sizeof first; i++)
+        first[i] = (char)pattern(i);
+    CHECK_INT(write(p[1], first, sizeof first), (int)sizeof first);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    bg_stream_uring_stop(&loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(x.reads, 2);
+    CHECK(x.part_refused);
+    CHECK(x.taken);
+    CHECK(x.p_inside);
+    CHECK(x.room_before);
+    CHECK(x.again_refused);
+    CHECK(x.second_in_spare);
+    CHECK_INT(x.held_n, sizeof first);
+    CHECK_INT(memcmp(x.held_p, first, sizeof first), 0); /* the taken bytes are intact */
+    CHECK_INT(x.r.bad, 1);                               /* the "x" is off the pattern */
+    CHECK_INT(x.r.errors, 0);
+    CHECK_INT(x.r.closed, 1);
+    free(x.held);
+    close(p[1]);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     RUN(test_close_without_socket_reports_closed_once_later);
@@ -450,6 +739,9 @@ int main(void)
     RUN(test_large_write_through_listener_with_pause_arrives_whole);
     RUN(test_batched_read_of_a_paused_or_closed_stream);
     RUN(test_writes_inside_the_check_keep_their_order);
+    RUN(test_given_buffers_inside_the_check_keep_their_order_and_are_wiped);
+    RUN(test_given_buffer_the_socket_takes_in_part_becomes_the_queue);
+    RUN(test_read_take_hands_over_the_batched_reads_buffer);
     bg_stream_global_cleanup();
     return bg_test_done();
 }
