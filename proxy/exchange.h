@@ -48,7 +48,6 @@ typedef struct {
      *  response head waiting for its first body bytes; not a head with no body after it, see
      *  head). Called when a vendor read is done and body bytes are to follow. */
     void (*flush)(bg_exchange_t *ex);
-    /** Stop / restart delivering request body bytes. */
     /** Optional (may be NULL): the response's trailer fields (already filtered: only fields
      *  allowed in trailers), just before end. The codec sends them if its framing can (an
      *  HTTP/1.1 chunked answer, an HTTP/2 stream with a body) and drops them otherwise. The
@@ -62,6 +61,7 @@ typedef struct {
      *  the codec cannot): then only abort remains. A codec whose exchange is cancelled with such
      *  a head held takes it back the same way (nothing of the answer went out: bytes_out 0). */
     bool (*retract)(bg_exchange_t *ex);
+    /** Stop / restart delivering request body bytes. */
     void (*pause_request)(bg_exchange_t *ex);
     void (*resume_request)(bg_exchange_t *ex);
     /** Optional (may be NULL): the whole request body p .. p + n, just handed to bg_exchange_body,
