@@ -286,17 +286,26 @@ static const bg_stream_callbacks_t a_cbs = {.on_data = a_data, .on_eof = on_eof,
 static const bg_stream_callbacks_t b_cbs = {.on_data = on_data, .on_eof = b_eof, .on_error = on_error, .on_closed = on_closed};
 static const bg_stream_callbacks_t c_cbs = {.on_data = c_data, .on_eof = on_eof, .on_error = on_error, .on_closed = on_closed};
 
-static void test_batched_read_of_a_paused_or_closed_stream(void)
+/* A loop with the calling thread's io_uring started, for the batched path's tests; false (and a
+ * line saying so) where the kernel refuses a ring: those tests cannot run there. */
+static bool uring_loop(uv_loop_t *loop)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    bg_log_setup(BG_LOG_WARN, BG_LOG_LOGFMT); /* not the ring's counters line at stop */
-    int r = bg_stream_uring_start(&loop);
+    uv_loop_init(loop);
+    int r = bg_stream_uring_start(loop);
     if (r < 0) {
         fprintf(stderr, "  (no io_uring here: %s; the batched path is not tested)\n", uv_strerror(r));
-        uv_loop_close(&loop);
-        return;
+        uv_loop_close(loop);
+        return false;
     }
+    return true;
+}
+
+static void test_batched_read_of_a_paused_or_closed_stream(void)
+{
+    bg_log_setup(BG_LOG_WARN, BG_LOG_LOGFMT); /* not the ring's counters line at stop */
+    uv_loop_t loop;
+    if (!uring_loop(&loop))
+        return;
     batch_t x = {.loop = &loop};
     B = &x;
     int pa[2], pb[2], pc[2];
@@ -404,15 +413,10 @@ static size_t read_exact_pattern(int fd, const char *big, size_t n)
 
 static void test_writes_inside_the_check_keep_their_order(void)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     bg_log_setup(BG_LOG_WARN, BG_LOG_LOGFMT);
-    int r = bg_stream_uring_start(&loop);
-    if (r < 0) {
-        fprintf(stderr, "  (no io_uring here: %s; the batched path is not tested)\n", uv_strerror(r));
-        uv_loop_close(&loop);
+    uv_loop_t loop;
+    if (!uring_loop(&loop))
         return;
-    }
     wbatch_t x = {0};
     W = &x;
     x.big = malloc(SMALL + LARGE);
@@ -524,13 +528,8 @@ static const bg_stream_callbacks_t g_cbs = {
 static void test_given_buffers_inside_the_check_keep_their_order_and_are_wiped(void)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    int r = bg_stream_uring_start(&loop);
-    if (r < 0) {
-        fprintf(stderr, "  (no io_uring here: %s; the batched path is not tested)\n", uv_strerror(r));
-        uv_loop_close(&loop);
+    if (!uring_loop(&loop))
         return;
-    }
     give_t x = {0};
     G = &x;
     x.big = malloc(SMALL + LARGE);
@@ -692,13 +691,8 @@ static const bg_stream_callbacks_t t_cbs = {
 static void test_read_take_hands_over_the_batched_reads_buffer(void)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    int r = bg_stream_uring_start(&loop);
-    if (r < 0) {
-        fprintf(stderr, "  (no io_uring here: %s; the batched path is not tested)\n", uv_strerror(r));
-        uv_loop_close(&loop);
+    if (!uring_loop(&loop))
         return;
-    }
     take_t x = {0};
     T = &x;
     x.spare = malloc(70000);
