@@ -273,19 +273,20 @@ static void queue_bytes(bg_stream_t *s, const char *p, size_t n)
         s->wq_dirty = end + n;
 }
 
-/* The TLS records in tls_out[off .. off + n) become the queue, which is empty: the two buffers trade
- * places rather than the records being copied (the queue's old storage is the next tls_out). */
-static void queue_tls_out(bg_stream_t *s, size_t off, size_t n)
+/* Storage *buf (*cap bytes) with bytes to send at [off, off + n) becomes the queue, which is empty:
+ * the two trade places rather than the bytes being copied, and *buf, *cap get the queue's former
+ * storage (TLS records from tls_out; a caller's buffer from bg_stream_write_give). */
+static void queue_trade(bg_stream_t *s, char **buf, size_t *cap, size_t off, size_t n)
 {
     char *q = s->wq;
-    size_t cap = s->wq_cap;
-    s->wq = s->tls_out;
-    s->wq_cap = s->tls_out_cap;
+    size_t qcap = s->wq_cap;
+    s->wq = *buf;
+    s->wq_cap = *cap;
     s->wq_off = off;
     s->write_pending = n;
     s->wq_dirty = off + n;
-    s->tls_out = q;
-    s->tls_out_cap = cap;
+    *buf = q;
+    *cap = qcap;
 }
 
 static void shut_write_side(bg_stream_t *s)
@@ -364,7 +365,7 @@ static int raw_write(bg_stream_t *s, const char *p, size_t n, bool tls_out)
             return 0;
     }
     if (tls_out && s->write_pending == 0)
-        queue_tls_out(s, off, n - off);
+        queue_trade(s, &s->tls_out, &s->tls_out_cap, off, n - off); /* the next tls_out: the old queue */
     else
         queue_bytes(s, p + off, n - off);
     if (!deferred)
@@ -1213,19 +1214,11 @@ int bg_stream_write_give(bg_stream_t *s, char **buf, size_t *cap, size_t off, si
         sent = (size_t)r;
     }
     /* The buffer becomes the (empty) queue, and the queue's storage goes to the caller, wiped
-     * where it held bytes: the two trade places, as tls_out and the queue do. */
-    char *old = s->wq;
-    size_t old_cap = s->wq_cap;
-    if (old && s->wq_dirty)
-        bg_wipe(old, s->wq_dirty);
-    s->wq = *buf;
-    s->wq_cap = *cap;
-    s->wq_off = off + sent;
-    s->write_pending = n - sent;
-    s->wq_dirty = off + n;
+     * where it held bytes. */
+    if (s->wq && s->wq_dirty)
+        bg_wipe(s->wq, s->wq_dirty);
+    queue_trade(s, buf, cap, off + sent, n - sent);
     s->wq_wipe = true;
-    *buf = old;
-    *cap = old_cap;
     if (!deferred)
         update_poll(s);
     return 1;
