@@ -162,17 +162,23 @@ static void stream_free(h2_stream_t *st)
     free(st);
 }
 
+/* What a head's fields count in an exchange's bytes_out (name, value and 4 per field). */
+static size_t nv_bytes(const nghttp2_nv *nv, size_t k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < k; i++)
+        n += nv[i].namelen + nv[i].valuelen + 4;
+    return n;
+}
+
 /* The head dn_head held (no body after it) never leaves: its bytes come off the exchange's count
  * and the stream is as before dn_head. Returns whether there was one. */
 static bool held_take_back(h2_stream_t *st)
 {
     if (!st->held)
         return false;
-    uint64_t n = 0;
-    for (size_t i = 0; i < st->nheld; i++)
-        n += st->held[i].namelen + st->held[i].valuelen + 4;
     if (st->ex)
-        st->ex->bytes_out -= n;
+        st->ex->bytes_out -= nv_bytes(st->held, st->nheld);
     free(st->held);
     st->held = NULL;
     st->nheld = 0;
@@ -885,7 +891,7 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
     bg_buf_reset(&st->hb);
     char *base = bg_buf_space(&st->hb, need), *p = base;
     const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
-    size_t k = 0, hbytes = 0;
+    size_t k = 0;
     size_t sl = put_u64(p, (uint64_t)(status > 0 && status < 1000 ? status : 500));
     nva[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)p, 7, sl, nocopy};
     p += sl;
@@ -910,9 +916,7 @@ static void dn_head(bg_exchange_t *ex, int status, const bg_header_t *h, size_t 
         p += ll;
     }
     bg_buf_commit(&st->hb, (size_t)(p - base));
-    for (size_t i = 0; i < k; i++)
-        hbytes += nva[i].namelen + nva[i].valuelen + 4;
-    ex->bytes_out += hbytes;
+    ex->bytes_out += nv_bytes(nva, k);
     st->bodiless = bodiless;
     st->resp_submitted = true;
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = read_cb};
