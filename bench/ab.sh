@@ -13,7 +13,8 @@
 # the cost of vendor handshakes, full or resumed; not for the `ha` leg) AB_SCHED (1: also record one second
 # of scheduler events (perf sched) mid-run and print who woke whom per 1000 requests: the proxy
 # waking the upstream or wrk, and they waking the proxy, i.e. how often one of them was asleep
-# when the other had work for it). Stops what it starts.
+# when the other had work for it) AB_DIST (1: also print wrk's latency mean, stdev, max and
+# percentiles per run). Stops what it starts.
 set -u
 [ $# -ge 2 ] || { echo "usage: sh bench/ab.sh BINARY BINARY... [ha]" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,6 +100,9 @@ for r in $(seq "$ROUNDS"); do
       '{ n = $11 > 0 ? $11 : 1; printf "round %-3s %-28s %9.0f req/s  p99 %-8s CPU %5.1f us/req  ctx %6.1f/kreq  idle %5.1f us/req\n",
          $1, $2, $3, $4, ($6 - $5) / hz * 1e6 / n, ($8 - $7) * 1000 / n, ($10 - $9) / hz * 1e6 / n }'
     echo "$r $b ${rps:-0}" >>"$DIR/results"
+    [ "${AB_DIST:-0}" = 1 ] && awk '$1 == "Latency" && NF >= 4 {m = $2; s = $3; mx = $4}
+      $1 ~ /^(50|75|90|99)%$/ {d = d " " $1 " " $2}
+      END {printf "          latency: mean %s stdev %s max %s |%s\n", m, s, mx, d}' "$DIR/wrk.txt"
     [ "$SCHED" = 1 ] && wakes_of "$DIR/sched.data" "${rps:-0}" "$PID" "$(pgrep -P "$NG" | head -1)"
     [ "$b" = ha ] || { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
     sleep 0.3

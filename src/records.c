@@ -31,7 +31,7 @@
 #define BATCH_SYNC_MS 100
 /* How long the writer lets records gather before it takes a small batch (fewer than BATCH_MAX / 4):
  * see writer_main. Bounded so that a small batch and what arrives meanwhile stay far below the queue's capacity. */
-#define GATHER_NS 10000000L
+#define GATHER_NS 1000000L
 #define WRITER_NICE 10 /* the writer's nice value while it keeps up (see writer_main) */
 #define RETENTION_CHECK_MS (3600 * 1000)
 
@@ -594,15 +594,18 @@ static void *writer_main(void *arg)
         if (mono_ms() - w->last_retention_ms >= RETENTION_CHECK_MS)
             retention(w);
         if (k && k < BATCH_MAX / 4 && w->fsync_mode != BG_FSYNC_ALWAYS && !stop) {
-            /* Under load, take the queue at most once per GATHER_NS (10 ms): each write(2) then
+            /* Under load, take the queue at most once per GATHER_NS (1 ms): each write(2) then
              * carries that long's records, and the workers' pushes seldom meet the writer on the lock.
              * Without this pause the writer took a few records at a time: one futex call per three
              * requests and a context switch per batch on a machine whose cores serve the traffic.
-             * At 1 ms the writer still woke ~900 times a second under a 35k req/s GET load and each
-             * wake-up preempted a worker; at 10 ms the process used 1.5 us less CPU per request and
-             * served 3% more (bench/RESULTS.md). A batch of BATCH_MAX / 4 or more is not followed by
-             * a pause, so the queue never holds much more than BATCH_MAX / 4 plus 10 ms of records.
-             * Nothing waits for a record outside `always`; the queue's bound is unchanged. */
+             * The pause also bounds each step's burst of work (hashing, write(2): ~1 us a record),
+             * which holds a core that a worker, a vendor or a client wants: at 10 ms a step took
+             * ~600 records at 60k req/s, and those 0.6 ms bursts made the answers' p99 (1.5-1.7 ms
+             * against 1.3 ms with records discarded); at 1 ms p99 is 1.3 ms and throughput 2-4%
+             * higher (bench/RESULTS.md, session 15; in session 4, at 35k req/s, 10 ms had been the
+             * better). A batch of BATCH_MAX / 4 or more is not followed by a pause, so the queue
+             * never holds much more than BATCH_MAX / 4 plus 1 ms of records. Nothing waits for a
+             * record outside `always`; the queue's bound is unchanged. */
             struct timespec nap = {0, GATHER_NS};
             nanosleep(&nap, NULL);
         }
